@@ -1,0 +1,209 @@
+"""The harmonized covidbank schema.
+
+A bank holds a handful of tables; each source adapter, the DICOM ingest and the
+report labeler produce rows for them.  This module is the single place that
+says which tables exist, which columns they have, their types and meaning.
+
+Identifiers (``subject_id``, ``session_id``, ``image_id``) are always prefixed
+with the source name (``cohen:12``, ``bimcv:sub-S03809``) so that two datasets'
+patient ``1`` never merge.
+
+Label values are ``1`` positive, ``0`` negative, ``-1`` uncertain; a label that
+is absent for an image is *unknown*.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+
+__all__ = [
+    "Column",
+    "TABLES",
+    "VIEWS",
+    "MODALITIES",
+    "POSITIVE",
+    "NEGATIVE",
+    "UNCERTAIN",
+    "conform",
+    "empty_table",
+    "make_id",
+    "schema_markdown",
+]
+
+POSITIVE = 1
+NEGATIVE = 0
+UNCERTAIN = -1
+
+#: Views/projections covidbank knows; anything else becomes ``unknown``.
+VIEWS = ("PA", "AP", "AP Supine", "L", "Axial", "Coronal", "unknown")
+#: Modalities: DICOM codes when the source says, ``X-ray`` when it does not.
+MODALITIES = ("CR", "DX", "CT", "X-ray")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a bank table.
+
+    Parameters
+    ----------
+    name : str
+        Column name.
+    dtype : str
+        pandas extension dtype (``string``, ``Int64``, ``Float64``, ``boolean``).
+    description : str
+        What the column holds.
+    """
+
+    name: str
+    dtype: str
+    description: str
+
+
+_PROVENANCE = [
+    Column("source", "string", "Source dataset name (`cohen`, `bimcv`, `mosmed`, `mids`, `ingest`, ...)"),
+    Column("source_version", "string", "Source version or commit when known"),
+    Column("original_id", "string", "Identifier of the record in the source, as published"),
+]
+
+TABLES: dict[str, list[Column]] = {
+    "subjects": [
+        Column("subject_id", "string", "Patient id, prefixed with the source (`cohen:2`)"),
+        *_PROVENANCE,
+        Column("sex", "string", "`M`, `F` or null"),
+        Column("age", "Float64", "Age in years (at the first study when it varies)"),
+        Column("survival", "boolean", "Survived (true), died (false), unknown (null)"),
+    ],
+    "sessions": [
+        Column("session_id", "string", "Study/session id, prefixed with the source"),
+        Column("subject_id", "string", "Patient id"),
+        *_PROVENANCE,
+        Column("offset_days", "Float64", "Days since the subject's first study or symptom onset (source convention)"),
+        Column("date", "string", "Study date as published (de-identified sources: shifted or absent)"),
+        Column("modality", "string", "Modality of the session (`CR`, `DX`, `CT`, `X-ray`)"),
+        Column("intubated", "boolean", "Patient intubated at some point"),
+        Column("intubation_present", "boolean", "Intubation visible/present at this study"),
+        Column("went_icu", "boolean", "Patient went to the ICU"),
+        Column("in_icu", "boolean", "Patient in the ICU at this study"),
+        Column("needed_supplemental_o2", "boolean", "Needed supplemental oxygen"),
+        Column("extubated", "boolean", "Patient extubated"),
+        Column("temperature", "Float64", "Temperature (Celsius)"),
+        Column("po2_saturation", "Float64", "pO2 saturation (%)"),
+        Column("leukocyte_count", "Float64", "Leukocyte count (10^3/uL)"),
+        Column("neutrophil_count", "Float64", "Neutrophil count (10^3/uL)"),
+        Column("lymphocyte_count", "Float64", "Lymphocyte count (10^3/uL)"),
+        Column("clinical_notes", "string", "Clinical notes"),
+        Column("location", "string", "Location (hospital, city, country) as published"),
+        Column("report", "string", "Radiology report text (de-identified)"),
+        Column("ct_category", "string", "CT severity category `CT-0`..`CT-4` (MosMed scale)"),
+    ],
+    "images": [
+        Column("image_id", "string", "Image or series id, prefixed with the source"),
+        Column("session_id", "string", "Study/session id"),
+        Column("subject_id", "string", "Patient id"),
+        *_PROVENANCE,
+        Column("modality", "string", "`CR`, `DX`, `CT`, or `X-ray` when the source does not say"),
+        Column("view", "string", "`PA`, `AP`, `AP Supine`, `L`, `Axial`, `Coronal` or `unknown`"),
+        Column("sex", "string", "`M`, `F` or null (copied from the subject)"),
+        Column("age", "Float64", "Age in years at this image"),
+        Column("offset_days", "Float64", "Days offset of the session"),
+        Column("path", "string", "Absolute path of the image file or volume"),
+        Column("file_present", "boolean", "Whether the file exists on disk"),
+        Column("file_format", "string", "`png`, `jpeg`, `nifti`, `dicom`, ..."),
+        Column("license", "string", "License normalized to an SPDX-like id (`CC-BY-NC-SA-4.0`) or null"),
+        Column("license_raw", "string", "License string as published"),
+        Column("doi", "string", "DOI of the publication the image comes from"),
+        Column("url", "string", "URL of the image's origin"),
+        Column("photometric", "string", "DICOM Photometric Interpretation"),
+        Column("manufacturer", "string", "Device manufacturer"),
+        Column("model", "string", "Device model name"),
+        Column("body_part", "string", "Body part examined"),
+        Column("mask_path", "string", "Path of a segmentation mask (lesion or lung) when present"),
+        Column("mask_kind", "string", "`lesion`, `lung`, ... for `mask_path`"),
+        Column("ct_category", "string", "CT severity category `CT-0`..`CT-4`"),
+        Column("severity_geographic_extent", "Float64", "X-ray geographic extent score 0-8 (mean of raters)"),
+        Column("severity_opacity", "Float64", "X-ray opacity score 0-6 (mean of raters)"),
+        Column("exclude", "boolean", "Source marks the image for exclusion"),
+        Column("exclude_reason", "string", "Why the source excludes it"),
+    ],
+    "labels": [
+        Column("image_id", "string", "Image the label belongs to"),
+        Column("source", "string", "Source dataset name"),
+        Column("label", "string", "Label name in the covidbank vocabulary"),
+        Column("cui", "string", "UMLS CUI when one exists"),
+        Column("value", "Int8", "1 positive, 0 negative, -1 uncertain"),
+        Column("origin", "string", "`source` (as published), `implied` (parent of a label), `report` (labeler)"),
+    ],
+    "tests": [
+        Column("subject_id", "string", "Patient id"),
+        Column("source", "string", "Source dataset name"),
+        Column("test_type", "string", "`PCR`, `IgG`, `IgM`, `antigen`, ..."),
+        Column("result", "string", "`positive`, `negative`, `indeterminate`"),
+        Column("date", "string", "Test date (shifted like the images' dates)"),
+        Column("offset_days", "Float64", "Days relative to the subject's first study"),
+    ],
+    "skipped": [
+        Column("source", "string", "Source dataset name"),
+        Column("record", "string", "Row number or identifier of the skipped record"),
+        Column("path", "string", "File the record came from"),
+        Column("reason", "string", "Why it was skipped"),
+    ],
+}
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """Return an empty DataFrame with the columns and dtypes of table ``name``."""
+    cols = TABLES[name]
+    return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in cols})
+
+
+def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Give ``df`` every column of table ``name`` with the schema's dtypes.
+
+    Missing columns are added as nulls, known columns are cast, extra columns
+    are kept after the schema's columns.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not a table of the schema.
+    """
+    cols = TABLES[name]
+    out = {}
+    n = len(df)
+    for c in cols:
+        if c.name in df.columns:
+            s = df[c.name]
+            if c.dtype == "string":
+                s = s.astype("object").where(s.notna(), None).astype("string")
+            elif c.dtype == "boolean":
+                s = s.astype("boolean")
+            else:
+                s = pd.to_numeric(s, errors="coerce").astype(c.dtype)
+            out[c.name] = s.reset_index(drop=True)
+        else:
+            out[c.name] = pd.Series([pd.NA] * n, dtype=c.dtype)
+    known = {c.name for c in cols}
+    for extra in df.columns:
+        if extra not in known:
+            out[extra] = df[extra].reset_index(drop=True)
+    return pd.DataFrame(out)
+
+
+def make_id(source: str, *parts: object) -> str:
+    """Build a source-prefixed identifier: ``make_id("cohen", 12) == "cohen:12"``."""
+    return source + ":" + "/".join(str(p) for p in parts)
+
+
+def schema_markdown(tables: Iterable[str] | None = None) -> str:
+    """Render the schema as Markdown tables (used for the README)."""
+    lines = []
+    for t in tables or TABLES:
+        lines.append(f"#### `{t}`\n")
+        lines.append("| column | type | meaning |")
+        lines.append("|---|---|---|")
+        for c in TABLES[t]:
+            lines.append(f"| `{c.name}` | {c.dtype} | {c.description} |")
+        lines.append("")
+    return "\n".join(lines)

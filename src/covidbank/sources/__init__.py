@@ -1,0 +1,55 @@
+"""Source adapters: one module per public dataset.
+
+Each adapter has a ``load(path, **options) -> SourceResult`` function that
+reads the data as published, never crashes on one bad row, and returns what it
+skipped with a reason.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable
+
+from ..errors import SourceFormatError
+from .base import SourceResult, Skip, normalize_license, parse_age, parse_bool
+
+__all__ = ["SOURCES", "load_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
+
+#: Source name -> module that implements ``load``.
+SOURCES: dict[str, str] = {
+    "cohen": "covidbank.sources.cohen",
+    "bimcv": "covidbank.sources.bimcv",
+    "mosmed": "covidbank.sources.mosmed",
+    "mids": "covidbank.sources.mids",
+}
+
+
+def _loader(name: str) -> Callable[..., SourceResult]:
+    if name not in SOURCES:
+        raise SourceFormatError(f"unknown source {name!r}: choose one of {', '.join(SOURCES)}")
+    return importlib.import_module(SOURCES[name]).load
+
+
+def load_source(name: str, path: str | Path, **options) -> SourceResult:
+    """Load a public source with its adapter.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SOURCES` (``cohen``, ``bimcv``, ``mosmed``, ``mids``).
+    path : str or Path
+        The dataset's folder or main file, as published.
+    **options
+        Adapter options (see each adapter's ``load``).
+
+    Raises
+    ------
+    SourceFormatError
+        When the path is missing, empty, or lacks required columns.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise SourceFormatError(f"{p}: no such file or folder")
+    if p.is_dir() and not any(p.iterdir()):
+        raise SourceFormatError(f"{p}: folder is empty")
+    return _loader(name)(p, **options)

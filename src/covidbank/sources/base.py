@@ -1,0 +1,154 @@
+"""What every source adapter returns, and helpers they share."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..schema import TABLES, conform
+
+__all__ = ["SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool", "to_float"]
+
+
+@dataclass
+class Skip:
+    """One record a source adapter did not load, and why."""
+
+    record: str
+    path: str
+    reason: str
+
+
+@dataclass
+class SourceResult:
+    """Rows of the schema tables produced by one source adapter.
+
+    Attributes
+    ----------
+    source : str
+        Source name (also the prefix of every identifier).
+    tables : dict of str to DataFrame
+        Conformed rows for ``subjects``, ``sessions``, ``images``, ``labels``, ``tests``.
+    skipped : list of Skip
+        Records not loaded, with the reason.
+    meta : dict
+        Provenance: path, version, row counts before filtering, notes.
+    """
+
+    source: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    skipped: list[Skip] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tables = {k: conform(v, k) for k, v in self.tables.items()}
+
+    def skip(self, record: object, path: object, reason: str) -> None:
+        """Record that ``record`` of ``path`` was skipped because of ``reason``."""
+        self.skipped.append(Skip(str(record), str(path), reason))
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The rows of ``name`` (an empty conformed frame when absent)."""
+        if name == "skipped":
+            return self.skipped_frame()
+        return self.tables.get(name, conform(pd.DataFrame(), name))
+
+    def skipped_frame(self) -> pd.DataFrame:
+        """The skipped records as a ``skipped`` table."""
+        df = pd.DataFrame(
+            [{"source": self.source, "record": s.record, "path": s.path, "reason": s.reason} for s in self.skipped],
+            columns=[c.name for c in TABLES["skipped"]],
+        )
+        return conform(df, "skipped")
+
+    def all_tables(self) -> dict[str, pd.DataFrame]:
+        """Every schema table, including ``skipped``, ready for :meth:`Bank.add`."""
+        return {name: self.table(name) for name in TABLES}
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table."""
+        return {k: len(v) for k, v in self.all_tables().items()}
+
+
+_SPDX = [
+    (r"^cc[ -]?by[ -]?nc[ -]?sa(?:[ -]?(\d\.\d))?$", "CC-BY-NC-SA"),
+    (r"^cc[ -]?by[ -]?nc[ -]?nd(?:[ -]?(\d\.\d))?$", "CC-BY-NC-ND"),
+    (r"^cc[ -]?by[ -]?nc(?:[ -]?(\d\.\d))?$", "CC-BY-NC"),
+    (r"^cc[ -]?by[ -]?sa(?:[ -]?(\d\.\d))?$", "CC-BY-SA"),
+    (r"^cc[ -]?by[ -]?nd(?:[ -]?(\d\.\d))?$", "CC-BY-ND"),
+    (r"^cc[ -]?by(?:[ -]?(\d\.\d))?$", "CC-BY"),
+    (r"^cc0(?:[ -]?(1\.0))?$", "CC0"),
+    (r"^apache(?:[ -]?license)?[ -]?(2\.0)?$", "Apache"),
+    (r"^mit$", "MIT"),
+]
+
+
+def normalize_license(raw: object) -> str | None:
+    """Normalize a license string to an SPDX-like id.
+
+    ``"CC BY-NC-SA 4.0"`` -> ``"CC-BY-NC-SA-4.0"``, ``"CC BY-NC-SA"`` ->
+    ``"CC-BY-NC-SA"`` (version unknown), ``"Apache 2.0"`` -> ``"Apache-2.0"``.
+    Strings that name no known license give ``None`` (the raw string is kept
+    in ``license_raw``).
+    """
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return None
+    s = re.sub(r"\s+", " ", str(raw).strip().lower())
+    if not s:
+        return None
+    for pat, spdx in _SPDX:
+        m = re.match(pat, s)
+        if m:
+            ver = m.group(1) if m.groups() else None
+            if spdx == "MIT":
+                return "MIT"
+            return f"{spdx}-{ver}" if ver else spdx
+    return None
+
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([DWMY])?\s*$", re.I)
+
+
+def parse_age(raw: object) -> float | None:
+    """Parse an age in years: ``65``, ``"65"``, DICOM ``"083Y"``, ``"006M"``, ``"020D"``."""
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return None
+    m = _AGE_RE.match(str(raw))
+    if not m:
+        return None
+    v = float(m.group(1))
+    unit = (m.group(2) or "Y").upper()
+    return {"Y": v, "M": v / 12.0, "W": v * 7 / 365.25, "D": v / 365.25}[unit]
+
+
+def parse_bool(raw: object) -> bool | None:
+    """``Y``/``N`` (and yes/no/true/false/1/0) to bool; anything else None."""
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return None
+    s = str(raw).strip().lower()
+    if s in {"y", "yes", "true", "1", "t"}:
+        return True
+    if s in {"n", "no", "false", "0", "f"}:
+        return False
+    return None
+
+
+def to_float(raw: object) -> float | None:
+    """A number or None (for empty strings, ``?`` and the like)."""
+    try:
+        v = float(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+    return None if pd.isna(v) else v
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """Raise :class:`SourceFormatError` naming ``path`` if a column is missing."""
+    from ..errors import SourceFormatError
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SourceFormatError(f"{path}: missing required column(s) {', '.join(missing)}")
