@@ -26,3 +26,26 @@ class QueryError(BankError):
 
 class LabelError(CovidbankError):
     """A label or label tree file cannot be parsed or resolved."""
+
+
+class ImageLoadError(CovidbankError):
+    """An image file cannot be decoded (corrupt, truncated, not an image).
+
+    The message names the file and its record (``image_id``).
+    """
+
+
+class ImageMissingError(ImageLoadError):
+    """An image file listed in the bank is not on disk."""
+
+
+class CacheError(CovidbankError):
+    """An image cache is missing, stale or unreadable."""
+
+
+class StaleCacheError(CacheError):
+    """A cache entry no longer matches its source file or preprocessing parameters."""
+
+
+class SplitError(CovidbankError):
+    """A split cannot be made (bad ratios, unknown label or column, no records)."""

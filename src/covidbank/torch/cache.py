@@ -1,0 +1,391 @@
+"""Decode-once cache of radiographs as memory-mapped arrays.
+
+``covidbank cache BANK --size 224`` (or :func:`build_cache`) decodes, crops and
+resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
+
+* ``data-<token>.npy``: an ``(N, size, size)`` ``uint16`` array of ``[0, 1]``
+  intensities (quantization step 1/65535, 0.03 on torchxrayvision's scale),
+  opened with ``numpy.load(mmap_mode="r")`` so every DataLoader worker shares
+  the page cache;
+* ``index.parquet``: one row per image: ``image_id``, ``path``, ``row``,
+  ``mtime_ns``, ``file_size``, ``sha1`` of the source file, ``status``
+  (``ok`` or ``error``) and ``error``;
+* ``state.json``: the preprocessing parameters and the current data/index files,
+  replaced atomically last, so an interrupted build leaves the old cache.
+
+The folder name holds a hash of the preprocessing parameters, so other
+parameters never read this cache; ``params`` are compared again on open.  An
+entry is *stale* when its file's path, modification time or size (or, with
+``verify="hash"``, its SHA-1) changed: :meth:`XRayCache.update` re-decodes
+exactly those, and :class:`~covidbank.torch.XRayDataset` refuses or rebuilds
+stale entries instead of using them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CacheError, CovidbankError, StaleCacheError
+from ..pixels import RESAMPLE_FILTERS, center_crop, file_fingerprint, file_sha1, pad_square, read_xray, resize
+
+__all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_xray", "CROPS"]
+
+log = logging.getLogger(__name__)
+
+CROPS = ("center", "pad", "none")
+_FORMAT = 1
+_SCALE = 65535.0
+
+
+@dataclass(frozen=True)
+class XRayPrep:
+    """Decode-time preprocessing of a radiograph (what the cache is keyed by).
+
+    Parameters
+    ----------
+    size : int or None
+        Output side in pixels; None keeps the native size (not cacheable).
+    crop : {"center", "pad", "none"}
+        ``center`` crops the largest centred square (torchxrayvision's
+        ``XRayCenterCrop``), ``pad`` pads to a square with black, ``none``
+        resizes the whole image to ``size`` x ``size``.
+    resample : str
+        ``xrv`` (torchxrayvision's resizer) or a Pillow filter (``bilinear``...).
+    """
+
+    size: int | None = 224
+    crop: str = "center"
+    resample: str = "xrv"
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f"crop {self.crop!r}: use one of {CROPS}")
+        if self.resample != "xrv" and self.resample not in RESAMPLE_FILTERS:
+            raise ValueError(f"resample {self.resample!r}: use xrv or one of {RESAMPLE_FILTERS}")
+        if self.size is not None and int(self.size) < 2:
+            raise ValueError(f"size {self.size!r}: must be at least 2")
+
+    def key(self) -> str:
+        """Short hash of the parameters (part of the cache folder name)."""
+        blob = json.dumps({"format": _FORMAT, **asdict(self)}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+    def dirname(self) -> str:
+        return f"xray-{self.size}-{self.crop}-{self.resample}-{self.key()}"
+
+
+def preprocess_xray(a: np.ndarray, prep: XRayPrep) -> np.ndarray:
+    """Crop and resize a ``[0, 1]`` radiograph as ``prep`` says."""
+    if prep.crop == "center":
+        a = center_crop(a)
+    elif prep.crop == "pad":
+        a = pad_square(a, 0.0)
+    if prep.size:
+        a = resize(a, int(prep.size), prep.resample)
+    return a
+
+
+@dataclass
+class CacheSummary:
+    """What a cache update did."""
+
+    path: Path
+    total: int = 0
+    reused: int = 0
+    decoded: int = 0
+    stale: int = 0
+    errors: int = 0
+    removed: int = 0
+    error_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "error_rows"}
+        d["path"] = str(self.path)
+        d["error_files"] = self.error_rows.to_dict(orient="records") if len(self.error_rows) else []
+        return d
+
+
+def _atomic_write_text(p: Path, text: str) -> None:
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, p)
+
+
+class XRayCache:
+    """A cache folder for one set of preprocessing parameters.
+
+    Parameters
+    ----------
+    root : path-like
+        Parent folder (``BANK/cache`` by default); the cache lives in
+        ``root / prep.dirname()``.
+    prep : XRayPrep
+    """
+
+    def __init__(self, root: str | os.PathLike, prep: XRayPrep) -> None:
+        if not prep.size:
+            raise CacheError("a cache needs a fixed size (size=None keeps native sizes)")
+        self.prep = prep
+        self.path = Path(root) / prep.dirname()
+        self._arr: np.ndarray | None = None
+        self._index: pd.DataFrame | None = None
+
+    # ----------------------------------------------------------- state
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    def exists(self) -> bool:
+        return self.state_file.is_file()
+
+    def state(self) -> dict:
+        if not self.exists():
+            return {}
+        try:
+            st = json.loads(self.state_file.read_text())
+        except (OSError, ValueError) as e:
+            raise CacheError(f"{self.state_file}: unreadable cache state ({e}); delete {self.path} and rebuild") from None
+        if st.get("params") != {"format": _FORMAT, **asdict(self.prep)}:
+            raise StaleCacheError(
+                f"{self.state_file}: cache was built with {st.get('params')}, not {asdict(self.prep)}; "
+                f"delete {self.path} and rebuild"
+            )
+        return st
+
+    def index(self) -> pd.DataFrame:
+        """The cache index (empty when the cache does not exist yet)."""
+        if self._index is None:
+            st = self.state()
+            if not st:
+                return pd.DataFrame(columns=["image_id", "path", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
+            self._index = pd.read_parquet(self.path / st["index"])
+        return self._index
+
+    def array(self) -> np.ndarray:
+        """The memory-mapped ``(N, size, size)`` uint16 array (opened lazily, once per process)."""
+        if self._arr is None:
+            st = self.state()
+            if not st or not st.get("data"):
+                raise CacheError(f"{self.path}: cache is empty; run `covidbank cache` first")
+            self._arr = np.load(self.path / st["data"], mmap_mode="r")
+        return self._arr
+
+    def __getstate__(self):  # DataLoader workers re-open the memmap themselves
+        d = dict(self.__dict__)
+        d["_arr"] = None
+        return d
+
+    def get(self, row: int) -> np.ndarray:
+        """Row ``row`` as ``float32`` in ``[0, 1]``."""
+        return self.array()[row].astype(np.float32) * (1.0 / _SCALE)
+
+    # ----------------------------------------------------------- staleness
+    def stale(self, records: pd.DataFrame, verify: str = "stat") -> pd.DataFrame:
+        """Entries of ``records`` (``image_id``, ``path``) that are missing or stale.
+
+        Parameters
+        ----------
+        verify : {"stat", "hash"}
+            ``stat`` compares path, mtime and size; ``hash`` also re-hashes each file.
+
+        Returns
+        -------
+        DataFrame
+            ``image_id``, ``path``, ``reason`` (``not cached``, ``path changed``,
+            ``file changed``, ``file missing``, ``content changed``).
+        """
+        if verify not in ("stat", "hash"):
+            raise ValueError(f"verify {verify!r}: use stat or hash")
+        idx = self.index().set_index("image_id") if len(self.index()) else None
+        out = []
+        for iid, path in zip(records["image_id"], records["path"]):
+            reason = None
+            e = idx.loc[iid] if idx is not None and iid in idx.index else None
+            if e is None:
+                reason = "not cached"
+            elif str(e["path"]) != str(path):
+                reason = "path changed"
+            else:
+                try:
+                    mt, sz = file_fingerprint(path)
+                except OSError:
+                    mt = sz = None
+                if mt is None:
+                    reason = None if e["status"] == "error" and "missing" in str(e["error"]) else "file missing"
+                elif int(e["mtime_ns"]) != mt or int(e["file_size"]) != sz:
+                    reason = "file changed"
+                elif verify == "hash" and e["status"] == "ok" and file_sha1(path) != e["sha1"]:
+                    reason = "content changed"
+            if reason:
+                out.append((iid, path, reason))
+        return pd.DataFrame(out, columns=["image_id", "path", "reason"])
+
+    # ----------------------------------------------------------- building
+    def update(
+        self,
+        records: pd.DataFrame,
+        *,
+        verify: str = "stat",
+        prune: bool = False,
+        progress: Callable[[Iterable], Iterable] | None = None,
+    ) -> CacheSummary:
+        """Bring the cache up to date for ``records`` (columns ``image_id``,
+        ``path``, optional ``file_format``, ``photometric``).
+
+        Fresh entries are reused, stale or new ones decoded.  Files that fail to
+        decode are recorded with ``status="error"`` and their message (and are
+        retried when the file changes).  ``prune`` drops entries not in ``records``.
+        """
+        records = records.drop_duplicates("image_id").reset_index(drop=True)
+        summ = CacheSummary(path=self.path, total=len(records))
+        stale = self.stale(records, verify)
+        summ.stale = int((stale["reason"] != "not cached").sum())
+        old = self.index()
+        keep = old[~old["image_id"].isin(set(stale["image_id"]))]
+        if not prune:
+            pass
+        else:
+            before = len(keep)
+            keep = keep[keep["image_id"].isin(set(records["image_id"]))]
+            summ.removed = before - len(keep)
+        if stale.empty and summ.removed == 0 and self.exists():
+            summ.reused = len(records)
+            idx = keep
+            summ.errors = int((idx[idx["image_id"].isin(set(records["image_id"]))]["status"] == "error").sum())
+            summ.error_rows = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))][["image_id", "path", "error"]]
+            return summ
+        todo = records[records["image_id"].isin(set(stale["image_id"]))]
+        self.path.mkdir(parents=True, exist_ok=True)
+        n_ok_keep = int((keep["status"] == "ok").sum())
+        token = uuid.uuid4().hex[:8]
+        data_name = f"data-{token}.npy"
+        tmp_data = self.path / f".{data_name}.tmp"
+        size = int(self.prep.size)  # type: ignore[arg-type]
+        # decode first into a list of rows, so the final array has the exact length
+        new_rows: list[dict] = []
+        new_arrays: list[np.ndarray] = []
+        it = zip(todo["image_id"], todo["path"], todo.get("file_format", [None] * len(todo)), todo.get("photometric", [None] * len(todo)))
+        it = progress(list(it)) if progress else it
+        for iid, path, fmt, phot in it:
+            row = {"image_id": iid, "path": str(path), "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None, "status": "ok", "error": None}
+            try:
+                mt, sz = file_fingerprint(path)
+                row["mtime_ns"], row["file_size"] = mt, sz
+                a = read_xray(path, record=iid, file_format=_s(fmt), photometric=_s(phot))
+                a = preprocess_xray(a, self.prep)
+                row["sha1"] = file_sha1(path)
+                new_arrays.append(np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16))
+            except FileNotFoundError:
+                row.update(status="error", error=f"{path} (record {iid}): image file is missing")
+            except CovidbankError as e:
+                row.update(status="error", error=str(e))
+            new_rows.append(row)
+        n_new_ok = len(new_arrays)
+        out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.uint16, shape=(n_ok_keep + n_new_ok, size, size))
+        try:
+            keep = keep.copy()
+            r = 0
+            if n_ok_keep:
+                src = self.array()
+                ok_keep = keep["status"] == "ok"
+                old_rows = keep.loc[ok_keep, "row"].astype(int).to_numpy()
+                for i0 in range(0, len(old_rows), 256):
+                    chunk = old_rows[i0 : i0 + 256]
+                    out[r : r + len(chunk)] = src[chunk]
+                    r += len(chunk)
+                keep.loc[ok_keep, "row"] = np.arange(n_ok_keep)
+            for row, a in zip((x for x in new_rows if x["status"] == "ok"), new_arrays):
+                out[r] = a
+                row["row"] = r
+                r += 1
+            out.flush()
+            del out
+            os.replace(tmp_data, self.path / data_name)
+        except BaseException:
+            if tmp_data.exists():
+                tmp_data.unlink()
+            raise
+        idx = pd.concat([keep, pd.DataFrame(new_rows, columns=keep.columns if len(keep.columns) else None)], ignore_index=True)
+        idx = idx.astype({"row": "int64", "mtime_ns": "int64", "file_size": "int64"})
+        index_name = f"index-{token}.parquet"
+        idx.to_parquet(self.path / index_name, index=False)
+        prev = self.state() if self.exists() else {}
+        _atomic_write_text(
+            self.state_file,
+            json.dumps({"params": {"format": _FORMAT, **asdict(self.prep)}, "data": data_name, "index": index_name, "count": int(len(idx))}, indent=2),
+        )
+        for k in ("data", "index"):
+            f = prev.get(k)
+            if f and (self.path / f).exists():
+                try:
+                    (self.path / f).unlink()
+                except OSError:  # pragma: no cover - another process holds it (Windows)
+                    pass
+        self._arr, self._index = None, None
+        summ.decoded = len(todo)
+        summ.reused = len(records) - len(todo)
+        errs = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))]
+        summ.errors = len(errs)
+        summ.error_rows = errs[["image_id", "path", "error"]].reset_index(drop=True)
+        return summ
+
+
+def _s(v) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+
+
+def xray_records(bank, sources=None) -> pd.DataFrame:
+    """Present radiograph records of a bank (what ``covidbank cache`` decodes)."""
+    from ..bank import Bank
+
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    df = b.query(
+        "SELECT image_id, path, file_format, photometric, source, modality FROM images "
+        "WHERE path IS NOT NULL AND coalesce(file_present, true) AND coalesce(modality, 'X-ray') <> 'CT'"
+    )
+    if sources:
+        df = df[df["source"].isin(list(sources))]
+    return df.reset_index(drop=True)
+
+
+def build_cache(
+    bank,
+    size: int = 224,
+    crop: str = "center",
+    resample: str = "xrv",
+    *,
+    root: str | os.PathLike | None = None,
+    sources=None,
+    verify: str = "stat",
+    prune: bool = False,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> CacheSummary:
+    """Decode and resize a bank's present radiographs once (Python form of ``covidbank cache``).
+
+    Parameters
+    ----------
+    bank : Bank or path
+    size, crop, resample
+        See :class:`XRayPrep`.
+    root : path-like, optional
+        Parent folder of the cache; default ``BANK/cache``.
+    sources : list of str, optional
+        Only these sources.
+    verify : {"stat", "hash"}
+    prune : bool
+        Drop entries of images no longer selected.
+    """
+    from ..bank import Bank
+
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    cache = XRayCache(Path(root) if root else b.path / "cache", XRayPrep(size, crop, resample))
+    return cache.update(xray_records(b, sources), verify=verify, prune=prune, progress=progress)

@@ -1,0 +1,561 @@
+"""PyTorch datasets over a covidbank bank.
+
+:class:`XRayDataset` yields radiographs, :class:`CTDataset` CT volumes (or 2-D
+slices).  Both select records with the same filters (source, view, modality,
+label with its hierarchy, split, SQL) and give, per item, a dict::
+
+    {"img": FloatTensor, "lab": FloatTensor (1 / 0 / NaN), "idx": int,
+     "image_id": str, "meta": {...}}
+
+like torchxrayvision's datasets (``img``, ``lab``, ``idx``), so its training
+code and models work unchanged.  :meth:`BankImageDataset.records` returns
+plain dicts (``image``, ``label``, ``mask`` paths) that MONAI's ``LoadImaged``
+or TorchIO's ``Subject`` consume.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from ..bank import Bank
+from ..errors import CovidbankError, ImageLoadError, ImageMissingError
+from ..labels import LabelTree, default_tree
+from ..pixels import read_ct, read_mask, read_xray
+from ..splits import label_matrix
+from .cache import XRayCache, XRayPrep, preprocess_xray
+from .transforms import normalize, resample_volume, resolve_window, window
+
+__all__ = ["BankImageDataset", "XRayDataset", "CTDataset", "select_records", "collate_skip", "UNCERTAIN_POLICIES"]
+
+log = logging.getLogger(__name__)
+
+#: What an uncertain (-1) label becomes in the label vector.
+UNCERTAIN_POLICIES = ("nan", "positive", "negative", "keep")
+XRAY_MODALITIES = ("X-ray", "CR", "DX")
+META_COLUMNS = ("image_id", "subject_id", "session_id", "source", "view", "modality", "sex", "age", "path")
+
+
+def _as_list(v) -> list | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    return list(v)
+
+
+def select_records(
+    bank: Bank | str | os.PathLike,
+    *,
+    query: str | None = None,
+    sources: Sequence[str] | str | None = None,
+    views: Sequence[str] | str | None = None,
+    modalities: Sequence[str] | str | None = None,
+    require: Sequence[str] | str | None = None,
+    split: Sequence[str] | str | None = None,
+    tree: LabelTree | None = None,
+) -> pd.DataFrame:
+    """Image rows of a bank matching every filter.
+
+    Parameters
+    ----------
+    query : str, optional
+        SQL whose result has an ``image_id`` column: only those images.
+    sources, views, modalities : str or list, optional
+        Keep rows whose column is one of these values.
+    require : str or list, optional
+        Keep images positive for any of these labels, *hierarchy applied*
+        (``"Pneumonia"`` keeps COVID-19 images, whose label rows may say only
+        ``COVID-19``).
+    split : str or list, optional
+        Keep images whose side in the bank's ``splits`` table is one of these.
+    """
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    df = b.table("images").drop_duplicates("image_id")
+    if query:
+        ids = b.query(query)
+        if "image_id" not in ids.columns:
+            raise CovidbankError(f"query must return an image_id column, it returned {list(ids.columns)}")
+        df = df[df["image_id"].isin(set(ids["image_id"]))]
+    for col, vals in (("source", sources), ("view", views), ("modality", modalities)):
+        vals = _as_list(vals)
+        if vals is not None:
+            df = df[df[col].isin(vals)]
+    if split is not None:
+        if "splits" not in b.extra_tables():
+            raise CovidbankError(f"bank {b.path} has no split: run `covidbank split {b.path}` first")
+        sp = b.table("splits").drop_duplicates("image_id").set_index("image_id")["split"]
+        df = df[df["image_id"].map(sp).isin(_as_list(split))]
+    req = _as_list(require)
+    if req:
+        lm = label_matrix(b, df["image_id"].tolist(), req, tree)
+        keep = (lm == 1.0).any(axis=1)
+        df = df[df["image_id"].isin(set(keep[keep].index))]
+    return df.reset_index(drop=True)
+
+
+def collate_skip(batch):
+    """``default_collate`` that drops items a dataset skipped (``None``).
+
+    Use with ``on_error="skip"``: ``DataLoader(ds, collate_fn=collate_skip)``.
+    """
+    from torch.utils.data import default_collate
+
+    batch = [b for b in batch if b is not None]
+    return default_collate(batch) if batch else None
+
+
+class BankImageDataset(Dataset):
+    """Common part of :class:`XRayDataset` and :class:`CTDataset`.
+
+    Parameters
+    ----------
+    bank : Bank or path
+    labels : list of str, optional
+        Labels of the ``lab`` vector, in order.  Default: every label that the
+        selected images have (preferred names, sorted).  Each entry is
+        computed with the hierarchy (``Pneumonia`` is 1 for a COVID-19 image).
+    uncertain : {"nan", "positive", "negative", "keep"}
+        What an uncertain label (-1 in the bank) becomes; ``keep`` leaves -1.
+    unknown : {"nan", "negative"}
+        What a label the bank says nothing about becomes.
+    present_only : bool
+        Leave out records whose file is marked absent or is not on disk; they are
+        listed in :attr:`excluded` with the reason and counted in a log message.
+    on_error : {"raise", "skip"}
+        A file that is missing or fails to decode at load time raises
+        :class:`~covidbank.errors.ImageLoadError` naming the file and record
+        (``raise``), or is skipped: the item is ``None`` (drop it with
+        :func:`collate_skip`) and counted in :attr:`skipped`.
+    transform : callable, optional
+        Applied to the image tensor after normalization (augmentations...).
+    tree : LabelTree, optional
+        Label vocabulary (default :func:`~covidbank.labels.default_tree`).
+    **filters
+        ``query``, ``sources``, ``views``, ``modalities``, ``require``, ``split``
+        (see :func:`select_records`).
+    """
+
+    _default_modalities: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        bank: Bank | str | os.PathLike,
+        *,
+        labels: Sequence[str] | None = None,
+        uncertain: str = "nan",
+        unknown: str = "nan",
+        present_only: bool = True,
+        on_error: str = "raise",
+        transform: Callable | None = None,
+        tree: LabelTree | None = None,
+        query: str | None = None,
+        sources: Sequence[str] | str | None = None,
+        views: Sequence[str] | str | None = None,
+        modalities: Sequence[str] | str | None = None,
+        require: Sequence[str] | str | None = None,
+        split: Sequence[str] | str | None = None,
+    ) -> None:
+        if uncertain not in UNCERTAIN_POLICIES:
+            raise ValueError(f"uncertain={uncertain!r}: use one of {UNCERTAIN_POLICIES}")
+        if unknown not in ("nan", "negative"):
+            raise ValueError(f"unknown={unknown!r}: use nan or negative")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error={on_error!r}: use raise or skip")
+        self.bank = bank if isinstance(bank, Bank) else Bank(bank)
+        self.tree = tree or default_tree()
+        self.on_error = on_error
+        self.transform = transform
+        mods = _as_list(modalities) or list(self._default_modalities) or None
+        recs = select_records(
+            self.bank, query=query, sources=sources, views=views, modalities=mods,
+            require=require, split=split, tree=self.tree,
+        )
+        recs = recs.sort_values("image_id", kind="mergesort").reset_index(drop=True)
+        excluded = []
+        if present_only:
+            flag = recs["file_present"].fillna(True).astype(bool) & recs["path"].notna()
+            on_disk = recs["path"].map(lambda p: isinstance(p, str) and os.path.isfile(p))
+            for iid, p, f, d in zip(recs["image_id"], recs["path"], flag, on_disk):
+                if not f:
+                    excluded.append((iid, p, "file marked absent in the bank"))
+                elif not d:
+                    excluded.append((iid, p, "file not on disk"))
+            recs = recs[flag & on_disk].reset_index(drop=True)
+        #: Records left out by ``present_only`` (image_id, path, reason).
+        self.excluded = pd.DataFrame(excluded, columns=["image_id", "path", "reason"])
+        if len(self.excluded):
+            log.info("%s: left out %d records whose file is absent", type(self).__name__, len(self.excluded))
+        #: Items skipped at load time under ``on_error="skip"`` (this process).
+        self.skipped: list[tuple[str, str, str]] = []
+        self.records = recs
+        if labels is None:
+            lab = self.bank.query("SELECT DISTINCT image_id, label FROM labels")
+            lab = lab[lab["image_id"].isin(set(recs["image_id"]))]
+            labels = sorted({self.tree.resolve(x) or x for x in lab["label"].dropna()})
+        self.labels = list(labels)
+        if self.labels:
+            known = [l for l in self.labels if self.tree.resolve(l) is not None]
+            lm = label_matrix(self.bank, recs["image_id"].tolist(), known, self.tree) if known else pd.DataFrame(index=recs["image_id"])
+            mat = np.full((len(recs), len(self.labels)), np.nan, dtype=np.float32)
+            for j, l in enumerate(self.labels):
+                if l in lm.columns:
+                    mat[:, j] = lm[l].to_numpy(dtype=np.float32)
+                else:  # a label outside the vocabulary: match its exact name
+                    raw = self.bank.query("SELECT image_id, label, value FROM labels")
+                    v = raw[raw["label"] == l].groupby("image_id")["value"].max()
+                    mat[:, j] = recs["image_id"].map(v).to_numpy(dtype=np.float32)
+        else:
+            mat = np.zeros((len(recs), 0), dtype=np.float32)
+        unc = mat == -1
+        if uncertain == "nan":
+            mat[unc] = np.nan
+        elif uncertain == "positive":
+            mat[unc] = 1
+        elif uncertain == "negative":
+            mat[unc] = 0
+        if unknown == "negative":
+            mat[np.isnan(mat) & ~unc] = 0
+        self.label_matrix = mat
+        self._meta = [
+            {c: _meta_value(r.get(c)) for c in META_COLUMNS}
+            for r in recs[[c for c in META_COLUMNS if c in recs.columns]].to_dict("records")
+        ]
+
+    # ------------------------------------------------------------------ api
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def pathologies(self) -> list[str]:
+        """The label names (torchxrayvision's attribute name)."""
+        return self.labels
+
+    def as_records(self) -> list[dict]:
+        """Plain dicts for other frameworks: ``image`` (path), ``mask`` (path or
+        absent), ``label`` (list of float), ``image_id``.
+
+        MONAI: ``monai.data.Dataset(ds.as_records(), LoadImaged(keys="image"))``;
+        TorchIO: ``tio.Subject(image=tio.ScalarImage(r["image"]), label=r["label"])``.
+        """
+        out = []
+        for i, r in enumerate(self.records.to_dict("records")):
+            d = {"image": r["path"], "image_id": r["image_id"], "label": self.label_matrix[i].tolist()}
+            mp = r.get("mask_path")
+            if isinstance(mp, str) and mp:
+                d["mask"] = mp
+            out.append(d)
+        return out
+
+    def _labels(self, idx: int) -> torch.Tensor:
+        return torch.from_numpy(self.label_matrix[idx].copy())
+
+    def _fail(self, idx: int, err: ImageLoadError):
+        if self.on_error == "raise":
+            raise err
+        r = self.records.iloc[idx]
+        self.skipped.append((r["image_id"], str(r["path"]), str(err)))
+        log.warning("skipped %s (%d skipped so far): %s", r["image_id"], len(self.skipped), err)
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)}, labels={self.labels}, excluded={len(self.excluded)})"
+
+
+def _meta_value(v):
+    if v is None or v is pd.NA:
+        return ""
+    if isinstance(v, float) and np.isnan(v):
+        return float("nan")
+    if isinstance(v, (np.floating, float, int, np.integer)) and not isinstance(v, bool):
+        return float(v)
+    return str(v)
+
+
+class XRayDataset(BankImageDataset):
+    """Chest radiographs of a bank as tensors.
+
+    Parameters
+    ----------
+    bank : Bank or path
+    size : int or None
+        Square output side (default 224); None keeps the native size.
+    crop : {"center", "pad", "none"}
+        ``center`` = torchxrayvision's ``XRayCenterCrop``.
+    resample : str
+        ``xrv`` (torchxrayvision's ``XRayResizer``, same values) or a Pillow
+        filter such as ``bilinear`` (faster).
+    normalize : str
+        ``xrv`` ([-1024, 1024], default), ``unit``, ``symmetric``,
+        ``imagenet``, ``zscore`` (see :mod:`covidbank.torch.transforms`).
+    cache : bool, path or XRayCache
+        Read decoded images from a memory-mapped cache (``True``: the bank's
+        ``cache`` folder; a path: that folder).  Missing or stale entries are
+        decoded into the cache first (``on_stale="rebuild"``) or refused
+        (``on_stale="error"`` raises :class:`~covidbank.errors.StaleCacheError`).
+        Never used silently when stale.
+    cache_verify : {"stat", "hash"}
+        How staleness is checked when the dataset is created.
+    **kwargs
+        See :class:`BankImageDataset` (labels, uncertain, filters, on_error...).
+        Views default to all; modalities to ``X-ray``, ``CR``, ``DX``.
+
+    Examples
+    --------
+    >>> ds = XRayDataset("bank", views=["PA", "AP"], labels=["COVID-19", "Pneumonia"], cache=True)
+    >>> ds[0]["img"].shape
+    torch.Size([1, 224, 224])
+    """
+
+    _default_modalities = XRAY_MODALITIES
+
+    def __init__(
+        self,
+        bank,
+        *,
+        size: int | None = 224,
+        crop: str = "center",
+        resample: str = "xrv",
+        normalize: str = "xrv",
+        cache: bool | str | os.PathLike | XRayCache = False,
+        cache_verify: str = "stat",
+        on_stale: str = "rebuild",
+        **kwargs,
+    ) -> None:
+        super().__init__(bank, **kwargs)
+        self.prep = XRayPrep(size, crop, resample)
+        self.norm = normalize
+        from .transforms import NORMALIZATIONS
+
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize={normalize!r}: use one of {NORMALIZATIONS}")
+        self.cache: XRayCache | None = None
+        self._rows: np.ndarray | None = None
+        if cache is not False and cache is not None:
+            self._attach_cache(cache, cache_verify, on_stale)
+
+    def _attach_cache(self, cache, verify: str, on_stale: str) -> None:
+        from ..errors import StaleCacheError
+
+        if isinstance(cache, XRayCache):
+            c = cache
+            if c.prep != self.prep:
+                raise StaleCacheError(f"{c.path}: cache parameters {c.prep} differ from the dataset's {self.prep}")
+        else:
+            root = self.bank.path / "cache" if cache is True else Path(cache)
+            c = XRayCache(root, self.prep)
+        recs = self.records
+        stale = c.stale(recs, verify)
+        if len(stale):
+            if on_stale == "error":
+                first = stale.iloc[0]
+                raise StaleCacheError(
+                    f"{c.path}: {len(stale)} entries missing or stale (first: {first['path']} record "
+                    f"{first['image_id']}: {first['reason']}); run `covidbank cache {self.bank.path} --size {self.prep.size}`"
+                )
+            log.info("cache %s: decoding %d missing or stale entries", c.path, len(stale))
+            c.update(recs, verify=verify)
+        idx = c.index().set_index("image_id")
+        ent = idx.loc[recs["image_id"]]
+        bad = (ent["status"] != "ok").to_numpy()
+        if bad.any():
+            errs = ent[bad]
+            if self.on_error == "raise":
+                iid = errs.index[0]
+                raise ImageLoadError(f"{errs['error'].iloc[0]} [{int(bad.sum())} unreadable files in {c.path}; first record {iid}]")
+            for iid, r in errs.iterrows():
+                self.skipped.append((iid, str(r["path"]), str(r["error"])))
+            log.warning("left out %d unreadable images (on_error='skip')", int(bad.sum()))
+            keep = ~bad
+            self.records = self.records[keep].reset_index(drop=True)
+            self.label_matrix = self.label_matrix[keep]
+            self._meta = [m for m, k in zip(self._meta, keep) if k]
+            ent = ent[keep]
+        self._rows = ent["row"].to_numpy(dtype=np.int64)
+        self.cache = c
+
+    def load_image(self, idx: int) -> np.ndarray:
+        """The preprocessed ``[0, 1]`` image of item ``idx`` (before normalization)."""
+        if self.cache is not None:
+            return self.cache.get(int(self._rows[idx]))  # type: ignore[index]
+        r = self.records.iloc[idx]
+        a = read_xray(r["path"], record=r["image_id"], file_format=_str(r.get("file_format")), photometric=_str(r.get("photometric")))
+        return preprocess_xray(a, self.prep)
+
+    def __getitem__(self, idx: int):
+        idx = int(idx)
+        try:
+            a = self.load_image(idx)
+        except ImageLoadError as e:
+            return self._fail(idx, e)
+        img = normalize(a, self.norm)[None]
+        if self.transform is not None:
+            img = self.transform(img)
+        return {"img": img, "lab": self._labels(idx), "idx": idx, "image_id": self._meta[idx]["image_id"], "meta": self._meta[idx]}
+
+
+def _str(v):
+    return None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def _ras_shape(path: str) -> tuple[int, int, int]:
+    """Shape of a NIfTI volume once reoriented to RAS, from its header only."""
+    import nibabel as nib
+
+    img = nib.load(path)
+    ornt = nib.orientations.io_orientation(img.affine)
+    shp = img.shape[:3]
+    out = [0, 0, 0]
+    for i, (axis, _) in enumerate(ornt):
+        out[int(axis)] = shp[i]
+    return tuple(out)  # type: ignore[return-value]
+
+
+class CTDataset(BankImageDataset):
+    """CT volumes of a bank (NIfTI), in RAS orientation and Hounsfield units.
+
+    Parameters
+    ----------
+    bank : Bank or path
+    mode : {"volume", "slice"}
+        ``volume``: one item per volume, ``img`` shaped ``(1, X, Y, Z)``.
+        ``slice``: one item per axial slice, ``img`` shaped ``(1, X, Y)``
+        (``slice`` index in the item).
+    window : str or (lower, upper), optional
+        Clip HU to the window and scale to [0, 1] (``lung``, ``mediastinum``,
+        ``covid`` or numbers); None keeps HU.
+    spacing : (float, float, float), optional
+        Resample to this voxel size in mm (trilinear; masks nearest).
+    size : int, optional
+        Slice mode: resize each slice to ``size`` x ``size`` (bilinear, anti-aliased).
+    with_mask : bool
+        Add ``mask`` (int64, same grid) when the record has a ``mask_path``.
+    **kwargs
+        See :class:`BankImageDataset`.  Modalities default to ``CT``.
+    """
+
+    _default_modalities = ("CT",)
+
+    def __init__(
+        self,
+        bank,
+        *,
+        mode: str = "volume",
+        window: str | Sequence[float] | None = None,
+        spacing: Sequence[float] | None = None,
+        size: int | None = None,
+        with_mask: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(bank, **kwargs)
+        if mode not in ("volume", "slice"):
+            raise ValueError(f"mode={mode!r}: use volume or slice")
+        self.mode = mode
+        self.window = resolve_window(window)
+        self.spacing = tuple(float(s) for s in spacing) if spacing else None
+        self.size = size
+        self.with_mask = with_mask
+        self._vol_cache: OrderedDict = OrderedDict()
+        self._slices: list[tuple[int, int]] = []
+        if mode == "slice":
+            keep = []
+            for i, p in enumerate(self.records["path"]):
+                try:
+                    nz = self._n_slices(i, p)
+                except ImageLoadError as e:
+                    if self.on_error == "raise":
+                        raise
+                    self._fail(i, e)
+                    continue
+                keep.append(i)
+                self._slices.extend((i, z) for z in range(nz))
+
+    def _n_slices(self, i: int, path: str) -> int:
+        if not os.path.isfile(path):
+            raise ImageMissingError(f"{path} (record {self.records['image_id'].iloc[i]}): CT volume file is missing")
+        try:
+            shp = _ras_shape(path)
+        except Exception as e:
+            raise ImageLoadError(f"{path} (record {self.records['image_id'].iloc[i]}): cannot read NIfTI header ({type(e).__name__}: {e})") from None
+        if self.spacing:
+            import nibabel as nib
+
+            zooms = nib.load(path).header.get_zooms()[:3]
+            ornt = nib.orientations.io_orientation(nib.load(path).affine)
+            z_in = [0.0, 0.0, 0.0]
+            for k, (axis, _) in enumerate(ornt):
+                z_in[int(axis)] = float(zooms[k])
+            return max(1, int(round(shp[2] * z_in[2] / self.spacing[2])))
+        return int(shp[2])
+
+    def __len__(self) -> int:
+        return len(self._slices) if self.mode == "slice" else len(self.records)
+
+    def load_volume(self, i: int) -> tuple[torch.Tensor, torch.Tensor | None, tuple[float, float, float], np.ndarray]:
+        """Record ``i``'s volume ``(1, X, Y, Z)`` (windowed/resampled as set), its mask, spacing and affine."""
+        if i in self._vol_cache:
+            self._vol_cache.move_to_end(i)
+            return self._vol_cache[i]
+        r = self.records.iloc[i]
+        vol = read_ct(r["path"], record=r["image_id"])
+        img = torch.from_numpy(vol.data)[None]
+        mask = None
+        mp = r.get("mask_path")
+        if self.with_mask and isinstance(mp, str) and mp:
+            m = read_mask(mp, record=r["image_id"], like=vol)
+            mask = torch.from_numpy(m.astype(np.int64))[None]
+        spacing = vol.spacing
+        affine = vol.affine
+        if self.spacing:
+            img = resample_volume(img, spacing, self.spacing)
+            if mask is not None:
+                mask = resample_volume(mask, spacing, self.spacing, mode="nearest")
+            scale = np.diag([t / s for s, t in zip(spacing, self.spacing)] + [1.0])
+            affine = affine @ scale
+            spacing = self.spacing
+        if self.window:
+            img = window(img, *self.window)
+        out = (img, mask, spacing, affine)
+        self._vol_cache[i] = out
+        while len(self._vol_cache) > 1:
+            self._vol_cache.popitem(last=False)
+        return out
+
+    def __getitem__(self, idx: int):
+        idx = int(idx)
+        if self.mode == "slice":
+            i, z = self._slices[idx]
+        else:
+            i, z = idx, None
+        try:
+            img, mask, spacing, affine = self.load_volume(i)
+        except ImageLoadError as e:
+            return self._fail(i, e)
+        item = {"idx": idx, "lab": self._labels(i), "image_id": self._meta[i]["image_id"], "meta": self._meta[i],
+                "spacing": torch.tensor(spacing, dtype=torch.float32)}
+        if z is not None:
+            img = img[..., z]
+            if mask is not None:
+                mask = mask[..., z]
+            if self.size:
+                import torch.nn.functional as F
+
+                img = F.interpolate(img[None], size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)[0]
+                if mask is not None:
+                    mask = F.interpolate(mask[None].float(), size=(self.size, self.size), mode="nearest-exact")[0].long()
+            item["slice"] = z
+        else:
+            item["affine"] = torch.from_numpy(np.asarray(affine, dtype=np.float32))
+        if self.transform is not None:
+            img = self.transform(img)
+        item["img"] = img
+        if mask is not None:
+            item["mask"] = mask
+        return item
