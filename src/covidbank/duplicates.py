@@ -1,0 +1,394 @@
+"""Finding the same image twice: in two sources or within one.
+
+Public COVID-19 collections re-publish each other's images (COVIDx merged
+several that share files), re-encoded, resized or with a border cropped.  Two
+stages find them:
+
+1. **Candidates**: a perceptual hash (``imagehash.phash``, 64-bit DCT hash) of
+   the whole image and of centred crops (90 %, 80 %); two images are
+   candidates when some pair of their hashes is within ``hash_distance`` bits.
+2. **Verification**: the normalized cross-correlation of 64 x 64 grey
+   thumbnails, maximized over the same crops and shifts of up to 3 pixels
+   (5 %); a pair is a duplicate when it reaches ``min_correlation``
+   (default 0.975).  Chest radiographs all look alike to a hash alone, and
+   follow-up films of one patient taken days apart reach 0.97 on the COVID-19
+   Image Data Collection, while re-encoded, resized and border-cropped copies
+   stay above 0.99: the threshold sits between.  Pairs between
+   ``review_correlation`` (0.95) and the threshold are kept in
+   ``duplicate_pairs`` with ``duplicate = false``, for a person to look at.
+
+Duplicate pairs are joined into groups (connected components).  The bank
+table ``duplicates`` has one row per image in a group (``group_id`` is the
+group's smallest ``image_id``); ``duplicate_pairs`` lists the verified pairs
+with their hash distance and correlation, for a person to check.
+:mod:`covidbank.splits` keeps every group on one side of a split.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .bank import Bank
+from .errors import CovidbankError, ImageLoadError
+from .pixels import read_xray
+
+__all__ = [
+    "Fingerprint",
+    "DuplicateResult",
+    "fingerprint",
+    "fingerprint_file",
+    "compare",
+    "find_duplicates",
+    "write_duplicates",
+    "CROP_BOXES",
+]
+
+#: Crop boxes hashed and compared, as (top, bottom, left, right) fractions cut
+#: off: the whole image, centred 90 % and 80 %, and 5 % or 10 % off one side.
+CROP_BOXES = (
+    (0.0, 0.0, 0.0, 0.0),
+    (0.05, 0.05, 0.05, 0.05),
+    (0.1, 0.1, 0.1, 0.1),
+    (0.1, 0.0, 0.0, 0.0),
+    (0.0, 0.1, 0.0, 0.0),
+    (0.0, 0.0, 0.1, 0.0),
+    (0.0, 0.0, 0.0, 0.1),
+    (0.05, 0.0, 0.0, 0.0),
+    (0.0, 0.05, 0.0, 0.0),
+    (0.0, 0.0, 0.05, 0.0),
+    (0.0, 0.0, 0.0, 0.05),
+)
+THUMB = 48
+MAX_SHIFT = 2
+_DECODE_SIDE = 512
+
+
+@dataclass
+class Fingerprint:
+    """Hashes and thumbnails of one image.
+
+    Attributes
+    ----------
+    hashes : numpy.ndarray
+        ``(len(CROP_BOXES), 64)`` bool pHash bits per crop box.
+    thumbs : numpy.ndarray
+        ``(len(CROP_BOXES), 64, 64)`` uint8 thumbnails.
+    """
+
+    hashes: np.ndarray
+    thumbs: np.ndarray
+
+    @property
+    def hex(self) -> str:
+        """Hex pHash of the whole image."""
+        bits = self.hashes[0].astype(np.uint8)
+        return np.packbits(bits).tobytes().hex()
+
+
+def _crop(a: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    h, w = a.shape
+    t, b, l, r = box
+    y0, y1 = int(round(h * t)), h - int(round(h * b))
+    x0, x1 = int(round(w * l)), w - int(round(w * r))
+    if y1 - y0 < 2 or x1 - x0 < 2:
+        return a
+    return a[y0:y1, x0:x1]
+
+
+def fingerprint(a: np.ndarray) -> Fingerprint:
+    """Fingerprint a 2-D ``[0, 1]`` image."""
+    import imagehash
+    from PIL import Image
+
+    hs, ts = [], []
+    big = max(a.shape)
+    if big > _DECODE_SIDE:  # hash and thumbnails need no more; box-reduce first (fast)
+        f = int(big // _DECODE_SIDE)
+        if f > 1:
+            h, w = (a.shape[0] // f) * f, (a.shape[1] // f) * f
+            a = a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    for box in CROP_BOXES:
+        c = _crop(a, box)
+        im = Image.fromarray(np.clip(c * 255 + 0.5, 0, 255).astype(np.uint8))
+        hs.append(imagehash.phash(im).hash.reshape(-1))
+        ts.append(np.asarray(im.resize((THUMB, THUMB), Image.Resampling.BOX), dtype=np.uint8))
+    return Fingerprint(np.asarray(hs, dtype=bool), np.asarray(ts, dtype=np.uint8))
+
+
+def _read_small(path: str, record: str | None, file_format: str | None, photometric: str | None) -> np.ndarray:
+    """Read a radiograph for fingerprinting; JPEGs decode at reduced scale (fast)."""
+    from PIL import Image
+
+    fmt = (file_format or "").lower()
+    name = str(path).lower()
+    if fmt in ("dicom", "dcm", "nifti", "nii") or name.endswith((".dcm", ".nii", ".nii.gz")):
+        return read_xray(path, record=record, file_format=file_format, photometric=photometric)
+    if not os.path.isfile(path):
+        return read_xray(path, record=record)  # raises ImageMissingError naming the record
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft(im.mode, (_DECODE_SIDE, _DECODE_SIDE))
+            im.load()
+            if im.mode == "P":
+                im = im.convert("RGB")
+            a = np.asarray(im)
+    except Exception:
+        return read_xray(path, record=record, file_format=file_format, photometric=photometric)
+    if a.ndim == 3:
+        a = a[:, :, 0]
+    a = a.astype(np.float32)
+    a /= 65535.0 if a.max() > 255 else 255.0
+    if str(photometric or "").upper() == "MONOCHROME1":
+        a = 1.0 - a
+    return a
+
+
+def fingerprint_file(path: str, record: str | None = None, file_format: str | None = None, photometric: str | None = None) -> Fingerprint:
+    """Fingerprint an image file.
+
+    Raises
+    ------
+    ImageLoadError
+        Naming the file and record when it cannot be read.
+    """
+    return fingerprint(_read_small(path, record, file_format, photometric))
+
+
+def _shift_windows(thumbs: np.ndarray) -> np.ndarray:
+    """Every crop box's thumbnail at every shift up to MAX_SHIFT, zero-mean and
+    unit-norm: ``(k * (2 MAX_SHIFT + 1)**2, n * n)``."""
+    m = MAX_SHIFT
+    n = THUMB - 2 * m
+    win = np.lib.stride_tricks.sliding_window_view(thumbs.astype(np.float32), (n, n), axis=(1, 2))
+    w = win.reshape(-1, n * n)
+    w = w - w.mean(-1, keepdims=True)
+    return w / (np.linalg.norm(w, axis=-1, keepdims=True) + 1e-6)
+
+
+def _core(thumbs: np.ndarray) -> np.ndarray:
+    """The whole-image thumbnail's centre, zero-mean and unit-norm: ``(n * n,)``."""
+    m = MAX_SHIFT
+    c = thumbs[0, m : THUMB - m, m : THUMB - m].astype(np.float32).reshape(-1)
+    c = c - c.mean()
+    return c / (np.linalg.norm(c) + 1e-6)
+
+
+def _ncc_max(ta: np.ndarray, tb: np.ndarray) -> float:
+    """Max normalized cross-correlation of ``ta``'s whole-image thumbnail
+    against every crop box of ``tb`` at every shift up to MAX_SHIFT pixels."""
+    return float((_shift_windows(tb) @ _core(ta)).max())
+
+
+def compare(a: Fingerprint, b: Fingerprint) -> tuple[int, float]:
+    """``(hash distance, correlation)`` of two fingerprints."""
+    d = int((a.hashes[:, None, :] != b.hashes[None, :, :]).sum(-1).min())
+    return d, max(_ncc_max(a.thumbs, b.thumbs), _ncc_max(b.thumbs, a.thumbs))
+
+
+@dataclass
+class DuplicateResult:
+    """Groups and pairs found by :func:`find_duplicates`."""
+
+    groups: pd.DataFrame
+    pairs: pd.DataFrame
+    errors: pd.DataFrame
+    images: int = 0
+    candidates: int = 0
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        p = self.pairs[self.pairs["duplicate"]] if len(self.pairs) else self.pairs
+        return {
+            "near_duplicate_pairs_for_review": int((~self.pairs["duplicate"]).sum()) if len(self.pairs) else 0,
+            "images": self.images,
+            "unreadable": len(self.errors),
+            "candidate_pairs": self.candidates,
+            "duplicate_pairs": len(p),
+            "groups": int(self.groups["group_id"].nunique()) if len(self.groups) else 0,
+            "images_in_groups": len(self.groups),
+            "cross_subject_pairs": int((~p["same_subject"]).sum()) if len(p) else 0,
+            "cross_source_pairs": int((p["source_a"] != p["source_b"]).sum()) if len(p) else 0,
+            **self.params,
+        }
+
+
+def find_duplicates(
+    bank: Bank | str | os.PathLike,
+    *,
+    sources: Sequence[str] | None = None,
+    hash_distance: int = 12,
+    min_correlation: float = 0.975,
+    review_correlation: float = 0.95,
+    records: pd.DataFrame | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> DuplicateResult:
+    """Find duplicate images among a bank's present 2-D images.
+
+    Parameters
+    ----------
+    bank : Bank or path
+    sources : list of str, optional
+        Only these sources (default all).
+    hash_distance : int
+        Max Hamming distance (of 64 bits) for a candidate pair.
+    min_correlation : float
+        Min thumbnail correlation for a duplicate.
+    review_correlation : float
+        Pairs from this correlation up to ``min_correlation`` are listed as
+        near-duplicates (``duplicate`` false) and not grouped.
+    records : DataFrame, optional
+        Use these rows (``image_id``, ``path``, ``subject_id``, ``source``)
+        instead of querying the bank.
+    progress : callable, optional
+        Wraps the iteration over images (a progress bar).
+
+    Returns
+    -------
+    DuplicateResult
+        Unreadable files are listed in ``errors`` (file, record, reason), not fatal.
+    """
+    b = None
+    if records is None:
+        b = bank if isinstance(bank, Bank) else Bank(bank)
+        records = b.query(
+            "SELECT image_id, subject_id, source, path, file_format, photometric, modality FROM images "
+            "WHERE path IS NOT NULL AND coalesce(file_present, true)"
+        )
+        records = records[~records["path"].str.lower().str.endswith((".nii.gz", ".nii")) | records["modality"].ne("CT")]
+        if sources:
+            records = records[records["source"].isin(list(sources))]
+    records = records.drop_duplicates("image_id").sort_values("image_id").reset_index(drop=True)
+    fps: list[Fingerprint] = []
+    keep: list[int] = []
+    errors = []
+    it = list(range(len(records)))
+    for i in progress(it) if progress else it:
+        r = records.iloc[i]
+        try:
+            fps.append(fingerprint_file(r["path"], r["image_id"], _s(r.get("file_format")), _s(r.get("photometric"))))
+            keep.append(i)
+        except ImageLoadError as e:
+            errors.append((r["image_id"], r["path"], str(e)))
+    recs = records.iloc[keep].reset_index(drop=True)
+    n = len(fps)
+    pairs = []
+    cand = 0
+    if n > 1:
+        H = np.stack([f.hashes for f in fps])  # n, k, 64
+        packed = np.packbits(H, axis=-1).view(np.uint64)[..., 0]  # n, k
+        cand_pairs: list[tuple[int, int, int]] = []
+        for i in range(n - 1):
+            xj = packed[i + 1 :]  # m, k
+            # whole image of one side against every crop box of the other
+            d1 = np.bitwise_count(packed[i, 0] ^ xj).min(axis=1)
+            d2 = np.bitwise_count(packed[i][None, :] ^ xj[:, :1]).min(axis=1)
+            d = np.minimum(d1, d2)
+            for jj in np.nonzero(d <= hash_distance)[0]:
+                cand_pairs.append((i, i + 1 + int(jj), int(d[jj])))
+        cand = len(cand_pairs)
+        # verification, batched: each image's shifted crop windows are built once
+        cores = np.stack([_core(f.thumbs) for f in fps])  # n, n*n
+        best = np.full(cand, -1.0)
+        by_box: dict[int, list[tuple[int, int]]] = {}
+        for c_i, (i, j, _) in enumerate(cand_pairs):
+            by_box.setdefault(i, []).append((c_i, j))  # j's whole image vs i's boxes
+            by_box.setdefault(j, []).append((c_i, i))  # i's whole image vs j's boxes
+        for x, lst in by_box.items():
+            w = _shift_windows(fps[x].thumbs)
+            idx = np.array([c for c, _ in lst])
+            other = np.array([o for _, o in lst])
+            sc = (w @ cores[other].T).max(axis=0)
+            best[idx] = np.maximum(best[idx], sc)
+        for (i, j, d), c in zip(cand_pairs, best):
+            if c >= min(review_correlation, min_correlation):
+                pairs.append((i, j, d, round(float(c), 4)))
+    pair_df = pd.DataFrame(
+        [
+            {
+                "image_id_a": recs.at[i, "image_id"],
+                "image_id_b": recs.at[j, "image_id"],
+                "source_a": recs.at[i, "source"],
+                "source_b": recs.at[j, "source"],
+                "subject_a": recs.at[i, "subject_id"],
+                "subject_b": recs.at[j, "subject_id"],
+                "hash_distance": d,
+                "correlation": c,
+            }
+            for i, j, d, c in pairs
+        ],
+        columns=["image_id_a", "image_id_b", "source_a", "source_b", "subject_a", "subject_b", "hash_distance", "correlation"],
+    )
+    pair_df["same_subject"] = pair_df["subject_a"].astype(str) == pair_df["subject_b"].astype(str)
+    pair_df["duplicate"] = pair_df["correlation"] >= min_correlation
+    pairs = [p for p in pairs if p[3] >= min_correlation]
+    # connected components
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _, _ in pairs:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    members: dict[int, list[int]] = {}
+    for i, _, _, _ in pairs:
+        members.setdefault(find(i), [])
+    for i, j, _, _ in pairs:
+        for x in (i, j):
+            lst = members[find(x)]
+            if x not in lst:
+                lst.append(x)
+    rows = []
+    for root, lst in members.items():
+        ids = sorted(recs.at[x, "image_id"] for x in lst)
+        gid = ids[0]
+        for x in sorted(lst):
+            rows.append(
+                {
+                    "image_id": recs.at[x, "image_id"],
+                    "group_id": gid,
+                    "source": recs.at[x, "source"],
+                    "subject_id": recs.at[x, "subject_id"],
+                    "group_size": len(lst),
+                    "phash": fps[x].hex,
+                }
+            )
+    groups = pd.DataFrame(rows, columns=["image_id", "group_id", "source", "subject_id", "group_size", "phash"])
+    groups = groups.sort_values(["group_id", "image_id"]).reset_index(drop=True)
+    for c in groups.columns:
+        if c != "group_size":
+            groups[c] = groups[c].astype("string")
+    return DuplicateResult(
+        groups=groups,
+        pairs=pair_df.sort_values(["image_id_a", "image_id_b"]).reset_index(drop=True),
+        errors=pd.DataFrame(errors, columns=["image_id", "path", "reason"]),
+        images=n,
+        candidates=cand,
+        params={"hash_distance": hash_distance, "min_correlation": min_correlation, "review_correlation": review_correlation},
+    )
+
+
+def write_duplicates(bank: Bank | str | os.PathLike, **kwargs) -> DuplicateResult:
+    """:func:`find_duplicates` and write tables ``duplicates`` and ``duplicate_pairs``."""
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    res = find_duplicates(b, **kwargs)
+    b.write_table("duplicates", res.groups)
+    pairs = res.pairs.copy()
+    for c in pairs.columns:
+        if pairs[c].dtype == object:
+            pairs[c] = pairs[c].astype("string")
+    b.write_table("duplicate_pairs", pairs)
+    return res
+
+
+def _s(v):
+    return None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
