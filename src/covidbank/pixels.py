@@ -16,6 +16,7 @@ nothing returns a blank image.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -142,13 +143,15 @@ def _read_raster(p: Path) -> np.ndarray:
         if mode == "P":
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             mode = im.mode
+        if mode in ("RGB", "RGBA", "LA", "RGBX", "CMYK", "YCbCr", "La", "RGBa", "PA"):
+            im = im.getchannel(0)  # torchxrayvision keeps the first channel
         a = np.asarray(im)
     if a.ndim == 3:
         a = a[:, :, 0]
     if mode in ("1",):
         return a.astype(np.float32)
     if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
+        return np.divide(a, np.float32(255.0), dtype=np.float32)
     if a.dtype in (np.uint16, np.int32, np.int16) and mode.startswith("I"):
         # 16-bit PNG (Pillow gives I;16 or I): full 16-bit scale.
         return a.astype(np.float32) / 65535.0
@@ -306,8 +309,8 @@ def resize(a: np.ndarray, size: int | tuple[int, int], resample: str = "xrv") ->
         ``xrv`` (default) reproduces torchxrayvision's ``XRayResizer`` (skimage
         ``resize``: Gaussian anti-aliasing with sigma ``(factor - 1) / 2`` and
         linear interpolation, outside pixels taken as mid-grey, which is 0 in
-        its [-1024, 1024] scale) in ``float32`` with scipy, about twice as fast
-        and equal to 1e-3 on that scale.  ``bilinear``, ``bicubic``,
+        its [-1024, 1024] scale) as sparse matrix products, about 10 times
+        faster and equal to 1e-3 on that scale.  ``bilinear``, ``bicubic``,
         ``lanczos``, ``box``, ``hamming``, ``nearest`` use Pillow's
         anti-aliased filters (faster still; ``bilinear`` differs from
         torchxrayvision by about 2.8 of 2048 on average).
@@ -319,23 +322,66 @@ def resize(a: np.ndarray, size: int | tuple[int, int], resample: str = "xrv") ->
     if a.shape == (h, w):
         return a
     if resample == "xrv":
-        import scipy.ndimage as ndi
-
-        cval = 0.5
-        factors = np.divide(a.shape, (h, w))
-        if np.any(factors > 1):
-            sigma = np.maximum(0, (factors - 1) / 2)
-            a2 = ndi.gaussian_filter(a, sigma, mode="constant", cval=cval)
-        else:
-            a2 = a
-        out = ndi.zoom(a2, (h / a.shape[0], w / a.shape[1]), order=1, mode="grid-constant", cval=cval, grid_mode=True)
-        lo, hi = min(float(a.min()), cval), max(float(a.max()), cval)
-        return np.clip(out, lo, hi, out=out).astype(np.float32, copy=False)
+        return _resize_xrv(a, h, w)
     from PIL import Image
 
     flt = getattr(Image.Resampling, resample.upper())
     im = Image.fromarray(np.ascontiguousarray(a))
     return np.asarray(im.resize((w, h), flt), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_matrix(n_in: int, n_out: int):
+    """Sparse ``(n_out, n_in)`` matrix of skimage's resize along one axis:
+    Gaussian anti-aliasing (sigma ``(n_in / n_out - 1) / 2``, truncated at 4
+    sigma like scipy) followed by linear interpolation at the grid-mode
+    coordinates ``(o + 0.5) * n_in / n_out - 0.5``.  Taps falling outside the
+    image are dropped; their weight (``1 - row sum``) goes to the constant
+    border value.  Returns the matrix and its row sums."""
+    import scipy.sparse as sp
+
+    f = n_in / n_out
+    sigma = max(0.0, (f - 1) / 2)
+    if sigma > 1e-15:
+        r = int(4.0 * sigma + 0.5)
+        k = np.arange(-r, r + 1)
+        g = np.exp(-0.5 * (k / sigma) ** 2)
+        g /= g.sum()
+    else:
+        k, g = np.array([0]), np.array([1.0])
+    o = np.arange(n_out)
+    x = (o + 0.5) * f - 0.5
+    j0 = np.floor(x).astype(np.int64)
+    t = x - j0
+    rows, cols, vals = [], [], []
+    for jj, wt in ((j0, 1 - t), (j0 + 1, t)):
+        i = jj[:, None] + k[None, :]
+        v = wt[:, None] * g[None, :]
+        m = ((jj >= 0) & (jj < n_in))[:, None] & (i >= 0) & (i < n_in) & (v != 0)
+        rows.append(np.broadcast_to(o[:, None], i.shape)[m])
+        cols.append(i[m])
+        vals.append(v[m])
+    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_out, n_in))
+    mat.sum_duplicates()
+    return mat.astype(np.float32), np.asarray(mat.sum(axis=1), dtype=np.float64).ravel()
+
+
+def _resize_xrv(a: np.ndarray, h: int, w: int, cval: float = 0.5) -> np.ndarray:
+    """torchxrayvision's ``XRayResizer`` (``skimage.transform.resize`` with
+    ``mode="constant"``, anti-aliasing, order 1) as two sparse matrix products.
+
+    The operation is linear and separable, so ``out = Ry (A - c) Rx^T + c``;
+    computing only the output samples makes it ~10x faster than filtering every
+    input pixel, with the same values (to 1e-3 on the [-1024, 1024] scale).
+    ``cval`` 0.5 in [0, 1] is skimage's 0 in torchxrayvision's scale.
+    """
+    ry, sy = _axis_matrix(a.shape[0], h)
+    rx, sx = _axis_matrix(a.shape[1], w)
+    t1 = ry @ np.ascontiguousarray(a, dtype=np.float32)  # h x W
+    out = np.asarray((rx @ t1.T).T, dtype=np.float32)  # h x w
+    out += (cval * (1.0 - np.outer(sy, sx))).astype(np.float32)
+    lo, hi = min(float(a.min()), cval), max(float(a.max()), cval)
+    return np.clip(out, lo, hi, out=out)
 
 
 def file_fingerprint(path: str | os.PathLike) -> tuple[int, int]:
