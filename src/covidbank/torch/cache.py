@@ -138,6 +138,8 @@ class XRayCache:
         self.path = Path(root) / prep.dirname()
         self._arr: np.ndarray | None = None
         self._index: pd.DataFrame | None = None
+        self._index_name: str | None = None
+        self._data_name: str | None = None
 
     # ----------------------------------------------------------- state
     @property
@@ -162,21 +164,31 @@ class XRayCache:
         return st
 
     def index(self) -> pd.DataFrame:
-        """The cache index (empty when the cache does not exist yet)."""
-        if self._index is None:
-            st = self.state()
-            if not st:
-                return pd.DataFrame(columns=["image_id", "path", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
+        """The cache index (empty when the cache does not exist yet); re-read
+        when another process or object has rebuilt the cache."""
+        st = self.state()
+        if not st:
+            return pd.DataFrame(columns=["image_id", "path", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
+        if self._index is None or self._index_name != st["index"]:
             self._index = pd.read_parquet(self.path / st["index"])
+            self._index_name = st["index"]
+            self._data_name = st.get("data")
         return self._index
 
     def array(self) -> np.ndarray:
-        """The memory-mapped ``(N, size, size)`` uint16 array (opened lazily, once per process)."""
+        """The memory-mapped ``(N, size, size)`` uint16 array that matches the
+        index last read (opened lazily, once per process)."""
         if self._arr is None:
-            st = self.state()
-            if not st or not st.get("data"):
+            if self._data_name is None:
+                self.index()
+            if not self._data_name:
                 raise CacheError(f"{self.path}: cache is empty; run `covidbank cache` first")
-            self._arr = np.load(self.path / st["data"], mmap_mode="r")
+            f = self.path / self._data_name
+            if not f.exists():
+                raise CacheError(
+                    f"{f}: the cache was rebuilt since this dataset was created; create the dataset again"
+                )
+            self._arr = np.load(f, mmap_mode="r")
         return self._arr
 
     def __getstate__(self):  # DataLoader workers re-open the memmap themselves
@@ -330,7 +342,7 @@ class XRayCache:
                     (self.path / f).unlink()
                 except OSError:  # pragma: no cover - another process holds it (Windows)
                     pass
-        self._arr, self._index = None, None
+        self._arr, self._index, self._index_name, self._data_name = None, None, None, None
         summ.decoded = len(todo)
         summ.reused = len(records) - len(todo)
         errs = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))]

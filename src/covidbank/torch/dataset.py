@@ -436,7 +436,10 @@ class CTDataset(BankImageDataset):
     size : int, optional
         Slice mode: resize each slice to ``size`` x ``size`` (bilinear, anti-aliased).
     with_mask : bool
-        Add ``mask`` (int64, same grid) when the record has a ``mask_path``.
+        Add ``mask`` (int64, same grid) and ``has_mask``.  When some selected
+        record has a ``mask_path``, every item carries a mask (so batches
+        collate): records without one get a mask of -1 (unknown) and
+        ``has_mask`` false.
     **kwargs
         See :class:`BankImageDataset`.  Modalities default to ``CT``.
     """
@@ -462,6 +465,8 @@ class CTDataset(BankImageDataset):
         self.spacing = tuple(float(s) for s in spacing) if spacing else None
         self.size = size
         self.with_mask = with_mask
+        mp = self.records["mask_path"] if "mask_path" in self.records.columns else pd.Series([], dtype=object)
+        self._any_mask = bool(with_mask and mp.notna().any())
         self._vol_cache: OrderedDict = OrderedDict()
         self._slices: list[tuple[int, int]] = []
         if mode == "slice":
@@ -556,6 +561,7 @@ class CTDataset(BankImageDataset):
         if self.transform is not None:
             img = self.transform(img)
         item["img"] = img
-        if mask is not None:
-            item["mask"] = mask
+        if self._any_mask:
+            item["has_mask"] = mask is not None
+            item["mask"] = mask if mask is not None else torch.full(img.shape, -1, dtype=torch.int64)
         return item

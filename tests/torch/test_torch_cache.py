@@ -1,0 +1,118 @@
+"""The decode-once memory-mapped cache and its staleness checks."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from covidbank.errors import ImageLoadError, StaleCacheError  # noqa: E402
+from covidbank.torch import XRayCache, XRayDataset, XRayPrep, build_cache  # noqa: E402
+from ml_fixtures import save_png8, synthetic_radiograph, xray_bank  # noqa: E402
+
+
+@pytest.fixture
+def bank(tmp_path):
+    return xray_bank(tmp_path, "alpha", n_subjects=3, images_per_subject=2)
+
+
+def test_cached_equals_uncached_and_reuses(bank):
+    s = build_cache(bank, size=64)
+    assert (s.decoded, s.reused, s.errors) == (6, 0, 0)
+    un = XRayDataset(bank, size=64)
+    ca = XRayDataset(bank, size=64, cache=True, on_stale="error")
+    assert ca.cache is not None and len(ca) == len(un) == 6
+    for i in range(len(un)):
+        assert ca[i]["image_id"] == un[i]["image_id"]
+        # uint16 quantization: 2048 / 65535 / 2 on the [-1024, 1024] scale
+        assert float((ca[i]["img"] - un[i]["img"]).abs().max()) < 0.02
+        assert torch.equal(torch.nan_to_num(ca[i]["lab"], 7), torch.nan_to_num(un[i]["lab"], 7))
+    s2 = build_cache(bank, size=64)
+    assert (s2.decoded, s2.reused) == (0, 6)
+    # DataLoader workers re-open the memmap
+    dl = torch.utils.data.DataLoader(ca, batch_size=4, num_workers=2)
+    assert sum(len(b["img"]) for b in dl) == 6
+
+
+def _rewrite(path, seed, keep_stat=False):
+    st = os.stat(path)
+    save_png8(synthetic_radiograph(seed), path)
+    if keep_stat:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_changed_file_is_stale_refused_or_rebuilt(bank):
+    build_cache(bank, size=32)
+    ds0 = XRayDataset(bank, size=32)
+    p = ds0.records["path"].iloc[0]
+    before = ds0[0]["img"].clone()
+    _rewrite(p, 999)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 5_000_000_000))
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    stale = c.stale(ds0.records)
+    assert list(stale["image_id"]) == [ds0.records["image_id"].iloc[0]] and stale["reason"].iloc[0] == "file changed"
+    with pytest.raises(StaleCacheError, match="stale"):
+        XRayDataset(bank, size=32, cache=True, on_stale="error")
+    ds = XRayDataset(bank, size=32, cache=True)  # rebuilds the one stale entry
+    after = ds[0]["img"]
+    fresh = XRayDataset(bank, size=32)[0]["img"]
+    assert float((after - fresh).abs().max()) < 0.02
+    assert float((after - before).abs().max()) > 10
+    assert c.stale(ds0.records).empty
+
+
+def test_same_stat_different_content_needs_hash(bank):
+    build_cache(bank, size=32)
+    ds0 = XRayDataset(bank, size=32)
+    p = ds0.records["path"].iloc[1]
+    _rewrite(p, 4242, keep_stat=True)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    if os.stat(p).st_size == int(c.index().set_index("image_id").loc[ds0.records["image_id"].iloc[1], "file_size"]):
+        assert c.stale(ds0.records, verify="stat").empty  # size and mtime equal: only the hash sees it
+    st = c.stale(ds0.records, verify="hash")
+    assert ds0.records["image_id"].iloc[1] in set(st["image_id"])
+
+
+def test_parameters_key_the_cache(bank):
+    build_cache(bank, size=32)
+    a = XRayCache(bank.path / "cache", XRayPrep(32))
+    b = XRayCache(bank.path / "cache", XRayPrep(48))
+    c = XRayCache(bank.path / "cache", XRayPrep(32, resample="bilinear"))
+    assert a.exists() and not b.exists() and not c.exists()
+    assert len({a.path, b.path, c.path}) == 3
+    # a state written with other parameters is refused
+    st = json.loads(a.state_file.read_text())
+    st["params"]["size"] = 48
+    a.state_file.write_text(json.dumps(st))
+    with pytest.raises(StaleCacheError, match="built with"):
+        XRayCache(bank.path / "cache", XRayPrep(32)).index()
+
+
+def test_corrupt_file_recorded_then_raise_or_skip(bank):
+    ds0 = XRayDataset(bank, size=32)
+    p = ds0.records["path"].iloc[2]
+    iid = ds0.records["image_id"].iloc[2]
+    data = open(p, "rb").read()
+    with open(p, "wb") as f:
+        f.write(data[:200])
+    s = build_cache(bank, size=32)
+    assert s.errors == 1 and iid in s.error_rows["image_id"].tolist()
+    with pytest.raises(ImageLoadError) as e:
+        XRayDataset(bank, size=32, cache=True)
+    assert os.path.basename(p) in str(e.value) and iid in str(e.value)
+    ds = XRayDataset(bank, size=32, cache=True, on_error="skip")
+    assert len(ds) == 5 and [x[0] for x in ds.skipped] == [iid]
+    assert not any(ds[i] is None for i in range(len(ds)))
+
+
+def test_cli_cache_check_and_build(bank, cli):
+    r = cli("cache", bank.path, "--size", "32", "--check", expect=1)
+    assert "6 missing or stale" in r.output
+    r = cli("cache", bank.path, "--size", "32", "--json")
+    d = json.loads(r.stdout)
+    assert d["decoded"] == 6 and d["errors"] == 0
+    cli("cache", bank.path, "--size", "32", "--check")
+    cli("cache", bank.path, "--size", "32", "--crop", "sideways", expect=1)
