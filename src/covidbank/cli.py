@@ -30,6 +30,8 @@ out = Console()
 
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
+    "covidbank.catalog",
+    "covidbank.demo",
 ]
 
 
