@@ -7,7 +7,6 @@ first: counts per source, views, labels with the hierarchy, CT grades.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 __all__ = ["run_demo", "register"]
@@ -21,46 +20,37 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
     bank : path
         Bank folder to (re)create.
     workdir : path, optional
-        Where the sample sources are written (a temporary folder by default).
+        Where the sample sources are written (``BANK/samples`` by default;
+        the bank's records point at these files, so they must stay).
     """
     from .bank import Bank
     from .samples import make_bimcv_sample, make_cohen_sample, make_mids_sample, make_mosmed_sample
     from .sources import load_source
 
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.mkdtemp(prefix="covidbank-demo-")
-        workdir = tmp
-    w = Path(workdir)
-    try:
-        srcs = {
-            "cohen": make_cohen_sample(w / "cohen"),
-            "bimcv": make_bimcv_sample(w / "bimcv" / "COVID19_POSI_sample.tsv"),
-            "mosmed": make_mosmed_sample(w / "mosmed"),
-            "mids": make_mids_sample(w / "mids"),
-        }
-        b = Bank(bank, create=True)
-        added = {}
-        for name, path in srcs.items():
-            res = load_source(name, path)
-            added[name] = (b.add(name, res.all_tables(), meta=res.meta), res)
-        return {
-            "added": added,
-            "summary": b.summary(),
-            "views": b.query("SELECT source, view, count(*) AS images FROM images GROUP BY ALL ORDER BY source, images DESC"),
-            "labels": b.query(
-                "SELECT label, cui, count(*) FILTER (WHERE origin='source') AS stated, count(*) FILTER (WHERE origin='implied') AS implied "
-                "FROM labels WHERE value = 1 GROUP BY ALL ORDER BY stated + implied DESC LIMIT 12"
-            ),
-            "grades": b.query("SELECT ct_category, count(*) AS studies, count(mask_path) AS with_mask FROM images WHERE source='mosmed' GROUP BY ALL ORDER BY 1"),
-        }
-    finally:
-        if tmp:
-            # the bank references sample image paths: keep the data beside the bank instead
-            keep = Path(bank) / "samples"
-            if keep.exists():
-                shutil.rmtree(keep)
-            shutil.move(tmp, keep)
+    w = Path(workdir) if workdir is not None else Path(bank) / "samples"
+    if w.exists():
+        shutil.rmtree(w)
+    srcs = {
+        "cohen": make_cohen_sample(w / "cohen"),
+        "bimcv": make_bimcv_sample(w / "bimcv" / "COVID19_POSI_sample.tsv"),
+        "mosmed": make_mosmed_sample(w / "mosmed"),
+        "mids": make_mids_sample(w / "mids"),
+    }
+    b = Bank(bank, create=True)
+    added = {}
+    for name, path in srcs.items():
+        res = load_source(name, path)
+        added[name] = (b.add(name, res.all_tables(), meta=res.meta), res)
+    return {
+        "added": added,
+        "summary": b.summary(),
+        "views": b.query("SELECT source, view, count(*) AS images FROM images GROUP BY ALL ORDER BY source, images DESC"),
+        "labels": b.query(
+            "SELECT label, cui, count(*) FILTER (WHERE origin='source') AS stated, count(*) FILTER (WHERE origin='implied') AS implied "
+            "FROM labels WHERE value = 1 GROUP BY ALL ORDER BY stated + implied DESC LIMIT 12"
+        ),
+        "grades": b.query("SELECT ct_category, count(*) AS studies, count(mask_path) AS with_mask FROM images WHERE source='mosmed' GROUP BY ALL ORDER BY 1"),
+    }
 
 
 def register(app) -> None:
