@@ -20,7 +20,9 @@ def test_add_query_info(cli, tmp_path):
     c = make_cohen_sample(tmp_path / "c")
     res = cli("add", "cohen", c, "--bank", bank)
     assert "images" in res.output and "skipped" in res.output
-    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank)
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank, "--source-version", "2.0-test")
+    res = cli("query", bank, "SELECT DISTINCT source_version FROM images WHERE source = 'mosmed'", "--format", "json")
+    assert json.loads(res.stdout) == [{"source_version": "2.0-test"}]
     res = cli("query", bank, "SELECT source, count(*) AS n FROM images GROUP BY source ORDER BY source", "--format", "json")
     rows = json.loads(res.stdout)
     assert [r["source"] for r in rows] == ["cohen", "mosmed"]
