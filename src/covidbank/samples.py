@@ -207,3 +207,37 @@ def make_mids_sample(root: str | Path) -> Path:
     (root / "participants.tsv").write_text("participant_id\tage\tgender\nsub-01\t61\tF\nsub-02\t47\tM\n")
     (root / "dataset_description.json").write_text(json.dumps({"Name": "sample", "BIDSVersion": "1.1.0", "MIDSVersion": "1.0.0", "License": "CC0"}))
     return root
+
+
+def make_bimcv_tree_sample(root: str | Path) -> Path:
+    """Write a BIMCV COVID-19+ style MIDS release: ``sub-*/ses-*/mod-rx`` PNGs
+    with sidecars, ``participants.tsv``, ``derivatives/labels`` (per session,
+    stringified label lists) and ``derivatives/EHR`` diagnostic tests."""
+    from PIL import Image
+
+    root = Path(root)
+    subjects = {"sub-S00001": ("ses-E00001", "ses-E00002"), "sub-S00002": ("ses-E00003",)}
+    for s, (sub, sessions) in enumerate(subjects.items()):
+        for e, ses in enumerate(sessions):
+            d = root / sub / ses / "mod-rx"
+            d.mkdir(parents=True, exist_ok=True)
+            base = f"{sub}_{ses}_run-1_bp-chest_vp-{'pa' if e == 0 else 'ap'}_cr"
+            Image.fromarray(chest_xray_phantom(96, seed=s * 3 + e).astype(np.uint16) * 200).save(d / f"{base}.png")
+            (d / f"{base}.json").write_text(json.dumps({"Modality": "CR", "Manufacturer": "SampleCo", "PhotometricInterpretation": "MONOCHROME1"}))
+    (root / "participants.tsv").write_text("participant\tmodality_dicom\tage\tgender\nsub-S00001\t['CR']\t[70, 70]\tM\nsub-S00002\t['CR']\t[55]\tF\n")
+    lab = root / "derivatives" / "labels"
+    lab.mkdir(parents=True, exist_ok=True)
+    (lab / "labels_covid19_posi.tsv").write_text(
+        "ReportID\tReport\tLabels\tlabelCUIS\n"
+        "E00001\tpatron intersticial bilateral .\t['COVID 19', ' interstitial pattern']\tC5203670,C2073538\n"
+        "E00002\tsin cambios .\t['unchanged']\t\n"
+        "E00003\tsospecha de covid .\t['COVID 19 uncertain']\tC5203671\n"
+        "E09999\tsession not in the tree\t['normal']\tC0205307\n"
+    )
+    ehr = root / "derivatives" / "EHR"
+    ehr.mkdir(parents=True, exist_ok=True)
+    (ehr / "sil_reg_covid_posi.tsv").write_text(
+        "participant\tfecha\ttipo_test\tresultado\n"
+        "sub-S00001\t2020-03-10\tPCR\tPOSITIVO\nsub-S00001\t2020-03-20\tIGG\tNEGATIVO\nsub-S00002\t2020-04-01\tIGM\tINDETERMINADO\n"
+    )
+    return root

@@ -41,3 +41,19 @@ def test_real_bimcv_table(shared_data):
     assert im["age"].notna().sum() == (raw["Patient's Age"].str.strip() != "").sum()
     assert im["age"].max() < 110 and im["age"].min() >= 0
     assert (subj["sex"] == "F").sum() > 0
+
+
+def test_mids_release_tree_with_derivatives(tmp_path):
+    from covidbank.samples import make_bimcv_tree_sample
+
+    res = load_source("bimcv", make_bimcv_tree_sample(tmp_path / "tree"))
+    im, lab, tests = res.tables["images"], res.tables["labels"], res.tables["tests"]
+    assert len(im) == 3 and im["file_present"].all() and set(im["view"]) == {"PA", "AP"}
+    assert im.set_index("subject_id")["age"].to_dict() == {"bimcv:sub-S00001": 70.0, "bimcv:sub-S00002": 55.0}
+    by_img = lab[lab.origin == "source"].groupby("image_id")["label"].apply(set).to_dict()
+    assert by_img["bimcv:sub-S00001/ses-E00001/mod-rx/sub-S00001_ses-E00001_run-1_bp-chest_vp-pa_cr"] == {"COVID 19", "interstitial pattern"}
+    assert (lab.loc[lab.label == "COVID 19 uncertain", "cui"] == "C5203671").all()
+    assert any("not in the tree" in s.reason for s in res.skipped)
+    assert sorted(zip(tests.test_type, tests.result)) == [("IgG", "negative"), ("IgM", "indeterminate"), ("PCR", "positive")]
+    ses = res.tables["sessions"].set_index("session_id")
+    assert ses.loc["bimcv:sub-S00001/ses-E00002", "report"] == "sin cambios ."
