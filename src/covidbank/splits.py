@@ -81,7 +81,7 @@ class SplitResult:
     def summary(self) -> pd.DataFrame:
         """Images and subjects per side (and stratum when stratified)."""
         t = self.table
-        keys = ["split"] + (["stratum"] if t["stratum"].notna().any() else [])
+        keys = ["split"] + (["stratum"] if (t["stratum"].fillna("") != "").any() else [])
         g = t.groupby(keys, dropna=False).agg(images=("image_id", "size"), subjects=("subject_id", "nunique"))
         g = g.reset_index()
         g["image_share"] = (g["images"] / len(t)).round(3) if len(t) else 0
@@ -277,7 +277,7 @@ def make_split(
         unit_pos = pos.groupby(images["unit"]).any()
         images["stratum"] = images["unit"].map(lambda u: f"{stratify}=1" if unit_pos[u] else f"{stratify}!=1")
     else:
-        images["stratum"] = pd.NA
+        images["stratum"] = ""
 
     # sides already decided, per subject
     side_of_subject: dict[str, str] = {}
