@@ -230,3 +230,15 @@ def test_monai_and_torchio_consume_the_same_records(bank):
     subj = tio.Subject(image=tio.ScalarImage(recs[0]["image"]), label=torch.tensor(recs[0]["label"]))
     out = tio.Resize((64, 64, 1))(subj)
     assert out["image"].data.shape[1:3] == (64, 64)
+
+
+def test_metadata_collates_with_missing_values(tmp_path):
+    b = xray_bank(tmp_path, "alpha", n_subjects=3, images_per_subject=1)
+    imgs = b.table("images")
+    imgs["age"] = [61.0, None, 47.0]
+    imgs["sex"] = ["F", None, "M"]
+    b.add("alpha", {"images": imgs, "labels": b.table("labels")})
+    ds = XRayDataset(b, size=16)
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
+    assert batch["meta"]["sex"] == ["F", "", "M"]
+    assert batch["meta"]["age"][0] == 61.0 and math.isnan(batch["meta"]["age"][1])

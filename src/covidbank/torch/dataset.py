@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 UNCERTAIN_POLICIES = ("nan", "positive", "negative", "keep")
 XRAY_MODALITIES = ("X-ray", "CR", "DX")
 META_COLUMNS = ("image_id", "subject_id", "session_id", "source", "view", "modality", "sex", "age", "path")
+NUMERIC_META = {"age"}
 
 
 def _as_list(v) -> list | None:
@@ -225,7 +226,7 @@ class BankImageDataset(Dataset):
             mat[np.isnan(mat) & ~unc] = 0
         self.label_matrix = mat
         self._meta = [
-            {c: _meta_value(r.get(c)) for c in META_COLUMNS}
+            {c: _meta_value(r.get(c), c in NUMERIC_META) for c in META_COLUMNS}
             for r in recs[[c for c in META_COLUMNS if c in recs.columns]].to_dict("records")
         ]
 
@@ -269,14 +270,15 @@ class BankImageDataset(Dataset):
         return f"{type(self).__name__}(n={len(self)}, labels={self.labels}, excluded={len(self.excluded)})"
 
 
-def _meta_value(v):
-    if v is None or v is pd.NA:
-        return ""
-    if isinstance(v, float) and np.isnan(v):
-        return float("nan")
-    if isinstance(v, (np.floating, float, int, np.integer)) and not isinstance(v, bool):
-        return float(v)
-    return str(v)
+def _meta_value(v, numeric: bool):
+    """A collatable metadata value: float (NaN when missing) or str ("" when missing)."""
+    missing = v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+    if numeric:
+        try:
+            return float("nan") if missing else float(v)
+        except (TypeError, ValueError):
+            return float("nan")
+    return "" if missing else str(v)
 
 
 class XRayDataset(BankImageDataset):
