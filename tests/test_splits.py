@@ -181,3 +181,20 @@ def test_cohen_split_by_patient_then_bimcv_and_mosmed(shared_data, tmp_path):
     pd.testing.assert_frame_equal(t2[t2["source"] == "cohen"].reset_index(drop=True), t1.reset_index(drop=True))
     assert {"bimcv", "mosmed"} <= set(t2["source"])
     assert check_leakage(b).ok
+
+
+def test_no_torch_import_for_core_splits_duplicates_and_cli():
+    import subprocess
+    import sys
+
+    code = ("import sys, covidbank, covidbank.splits, covidbank.duplicates, covidbank.ml_cli\n"
+            "from covidbank.cli import get_app; get_app()\n"
+            "print('torch' in sys.modules)")
+    import os
+    from pathlib import Path
+
+    import covidbank
+
+    env = dict(os.environ, PYTHONPATH=str(Path(covidbank.__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"

@@ -128,6 +128,8 @@ def register(app: typer.Typer) -> None:
                      min_correlation=min_correlation, review_correlation=review, progress=_progress("fingerprinting"))
         except CovidbankError as e:
             raise fail(str(e))
+        except ImportError as e:  # pragma: no cover - extra missing
+            raise fail(f"duplicate detection needs imagehash ({e}); pip install 'covidbank[torch]'")
         s = res.summary()
         console.print(
             f"{s['images']} images: {s['duplicate_pairs']} duplicate pairs in {s['groups']} groups "
