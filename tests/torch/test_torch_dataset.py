@@ -242,3 +242,16 @@ def test_metadata_collates_with_missing_values(tmp_path):
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
     assert batch["meta"]["sex"] == ["F", "", "M"]
     assert batch["meta"]["age"][0] == 61.0 and math.isnan(batch["meta"]["age"][1])
+
+
+def test_split_filter(bank):
+    from covidbank.errors import CovidbankError
+    from covidbank.splits import write_split
+
+    with pytest.raises(CovidbankError, match="no split"):
+        XRayDataset(bank, split="train")
+    write_split(bank, ratios="0.5,0.5", seed=1)
+    tr = XRayDataset(bank, split="train", sources="alpha")
+    te = XRayDataset(bank, split="test", sources="alpha")
+    assert len(tr) + len(te) == 8 and len(tr) and len(te)
+    assert not set(tr.records["subject_id"]) & set(te.records["subject_id"])
