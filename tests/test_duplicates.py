@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covidbank.bank import Bank
-from covidbank.duplicates import compare, find_duplicates, fingerprint, write_duplicates
-from covidbank.splits import check_leakage, write_split
-from ml_fixtures import synthetic_radiograph
+pytest.importorskip("imagehash")  # the [torch] extra
+
+from covidbank.bank import Bank  # noqa: E402
+from covidbank.duplicates import compare, find_duplicates, fingerprint, write_duplicates  # noqa: E402
+from covidbank.splits import check_leakage, write_split  # noqa: E402
+from ml_fixtures import synthetic_radiograph  # noqa: E402
 
 
 def _variants(im: Image.Image) -> dict[str, Image.Image]:

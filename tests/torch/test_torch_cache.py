@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch.utils.data")  # (a bare "torch" could resolve to this tests/torch folder)
+import torch  # noqa: E402
 
 from covidbank.errors import ImageLoadError, StaleCacheError  # noqa: E402
 from covidbank.torch import XRayCache, XRayDataset, XRayPrep, build_cache  # noqa: E402

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch.utils.data")  # (a bare "torch" could resolve to this tests/torch folder)
+import torch  # noqa: E402
 nib = pytest.importorskip("nibabel")
 
 from covidbank.bank import Bank  # noqa: E402

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch.utils.data")  # (a bare "torch" could resolve to this tests/torch folder)
+import torch  # noqa: E402
 
 from covidbank.bank import Bank  # noqa: E402
 from covidbank.errors import ImageLoadError, ImageMissingError  # noqa: E402

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch.utils.data")  # (a bare "torch" could resolve to this tests/torch folder)
+import torch  # noqa: E402
 
 from covidbank.bank import Bank  # noqa: E402
 from covidbank.pixels import read_xray  # noqa: E402
