@@ -72,6 +72,8 @@ class Instance:
     series_number: int
     view: str | None
     study_date: str
+    accession: str
+    body_part: str | None
     orientation: tuple[float, ...] | None
     position: tuple[float, ...] | None
     rows: int
@@ -179,7 +181,7 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
         name = str(_f(ds, "PatientName", "") or "").strip()
         birth = str(_f(ds, "PatientBirthDate", "") or "").strip()
         pid = f"name:{name}|{birth}" if name else f"study:{study_uid}"
-    patient_key = f"{issuer}|{pid}"
+    patient_key = f"{issuer}|{pid}" if issuer else pid
     if not study_uid:
         study_uid = f"nostudy:{patient_key}|{_f(ds, 'StudyDate', '')}"
     if not series_uid:
@@ -206,6 +208,8 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
         series_number=_int(_f(ds, "SeriesNumber")),
         view=view,
         study_date=str(_f(ds, "StudyDate", "") or ""),
+        accession=str(_f(ds, "AccessionNumber", "") or "").strip(),
+        body_part=str(_f(ds, "BodyPartExamined", "") or "").strip().upper() or None,
         orientation=iop,
         position=ipp,
         rows=_int(_f(ds, "Rows")),
