@@ -84,7 +84,8 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
         slope = float(ds.get("RescaleSlope", 1) or 1)
         intercept = float(ds.get("RescaleIntercept", 0) or 0)
         params["modality_lut"] = {"type": "rescale", "slope": slope, "intercept": intercept}
-    values = apply_modality_lut(stored, ds).astype("float64")
+    modality_out = apply_modality_lut(stored, ds)
+    values = modality_out.astype("float64")
     # 2. VOI
     has_lut = bool(ds.get("VOILUTSequence")) and use_voi
     has_window = use_voi and "WindowCenter" in ds and "WindowWidth" in ds and ds.WindowCenter is not None \
@@ -94,7 +95,8 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
         idx = min(window_index, n - 1)
         item = ds.VOILUTSequence[idx]
         bits = int(item.LUTDescriptor[2])
-        out = apply_voi_lut(values, ds, index=idx, prefer_lut=True).astype("float64")
+        lut_in = modality_out if modality_out.dtype.kind in "iu" else np.rint(modality_out).astype(np.int64)
+        out = apply_voi_lut(lut_in, ds, index=idx, prefer_lut=True).astype("float64")
         lo, hi = 0.0, float(2**bits - 1)
         params["voi"] = {"type": "lut", "index": idx, "lut_bits": bits,
                          "explanation": str(item.get("LUTExplanation", "") or "")[:64] or None}
