@@ -198,7 +198,7 @@ def phi_dataset(table_rows, patient_id: str = "PHIPATIENT01", rows: int = 32, co
         if "X" in row.tag or row.tag == "GGGGEEEE_ODD":
             continue
         tag = int(row.tag, 16)
-        if tag in skip:
+        if tag in skip or (tag >> 16) in (0x0000, 0x0002):
             continue
         try:
             vr = dictionary_VR(tag)

@@ -687,7 +687,7 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
         if scheduler:
             from distributed import Client, as_completed
 
-            with Client(scheduler, set_as_default=False) as client:
+            with Client(scheduler) as client:
                 futs = client.map(process_task, tasks, common=common, pure=False)
                 for f in as_completed(futs):
                     yield f.result()

@@ -106,12 +106,18 @@ class Series:
 
 
 def iter_files(root: str | os.PathLike) -> Iterator[Path]:
-    """Every regular file under ``root`` (sorted, hidden files and DICOMDIR left out)."""
+    """Every regular file under ``root`` (sorted; symlinks followed once; hidden files and DICOMDIR left out)."""
     root = Path(root)
     if root.is_file():
         yield root
         return
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # symlink loop
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.upper() == "DICOMDIR":
