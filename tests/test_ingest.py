@@ -58,6 +58,15 @@ def _all_text(bank: Path) -> str:
         parts.append(str(p.relative_to(bank)))
         if not p.is_file():
             continue
+        if p.name.endswith(".png"):  # pixels cannot hold text: check every non-pixel chunk
+            parts.append(repr(Image.open(p).info))
+            continue
+        if p.name.endswith(".nii.gz"):  # header and extensions
+            import nibabel as nib
+
+            img = nib.load(p)
+            parts.append(str(img.header) + repr(img.header.extensions) + repr(bytes(img.header["descrip"])))
+            continue
         data = p.read_bytes()
         if p.suffix == ".gz":
             data = gzip.decompress(data)

@@ -40,6 +40,7 @@ __all__ = [
     "parse_name",
     "validate",
     "pybids_config",
+    "pybids_layout",
     "write_tsv",
     "write_json",
     "dataset_description",
@@ -155,6 +156,18 @@ def dataset_description(name: str = "covidbank ingest") -> dict:
 def pybids_config() -> str:
     """Path of the pybids configuration for MIDS entities shipped with covidbank."""
     return str(resources.files("covidbank").joinpath("data/mids_pybids.json"))
+
+
+def pybids_layout(bank: str | os.PathLike):
+    """A ``bids.BIDSLayout`` of a bank with the MIDS entities (pybids must be installed).
+
+    Index, logs, phenotype and derivatives folders are left out of the layout.
+    """
+    import bids
+
+    indexer = bids.BIDSLayoutIndexer(validate=False, ignore=["index", "logs", "derivatives", "phenotype",
+                                                             ".covidbank"])
+    return bids.BIDSLayout(str(bank), config=[pybids_config()], validate=False, indexer=indexer)
 
 
 def _read_tsv(path: Path) -> tuple[list[str], list[dict]]:
