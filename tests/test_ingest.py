@@ -99,9 +99,11 @@ def test_ingest_layout_index_and_values(tmp_path):
 
     ct = nib.load([p for p in img.path if p.endswith(".nii.gz")][0])
     assert ct.get_data_dtype() == np.int16 and ct.shape == (12, 16, 4)
-    side = json.loads(Path(png[:-4] + ".json").read_text())
-    assert side["PatientIdentityRemoved"] == "YES" and side["covidbank"]["conversion"]["bit_depth"] == 16
-    assert side["covidbank"]["conversion"]["voi"]["type"] == "window"
+    sides = [json.loads(Path(p[:-4] + ".json").read_text()) for p in img.path if p.endswith(".png")]
+    side = sides[0]
+    assert all(s["PatientIdentityRemoved"] == "YES" and s["covidbank"]["conversion"]["bit_depth"] == 16 for s in sides)
+    # three images carry a window, the fourth has none: full stored range
+    assert sorted(s["covidbank"]["conversion"]["voi"]["type"] for s in sides) == ["full_range"] + ["window"] * 3
     # audit records: tag, action, hash
     audit = gzip.decompress((bank / side["covidbank"]["audit"]).read_bytes()).decode()
     recs = json.loads(audit.splitlines()[0])["records"]

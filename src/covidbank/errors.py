@@ -42,6 +42,3 @@ class ConversionError(DicomError):
 class KeyFileError(CovidbankError):
     """The project key file is missing, malformed or stored inside the bank."""
 
-
-class LayoutError(CovidbankError):
-    """A MIDS bank folder does not follow the layout `covidbank validate` checks."""
