@@ -342,3 +342,20 @@ def test_real_dicom_and_ct_ingest_without_phi(shared_data, tmp_path):
     leaked = [v for v in phi if re.search(r"(?<![0-9A-Za-z])" + re.escape(v) + r"(?![0-9A-Za-z])", text)]
     assert sorted(leaked) == []
     assert "SIMPSON" not in text and "HOMER" not in text
+
+
+def test_ingest_output_reads_back_with_the_mids_source_adapter(tmp_path):
+    from covidbank.sources import load_source
+
+    raw = _corpus(tmp_path / "raw")
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key")
+    res = load_source("mids", tmp_path / "bank")
+    assert len(res.tables["images"]) == 5 and len(res.tables["subjects"]) == 2 and len(res.tables["sessions"]) == 4
+    assert not res.skipped
+
+
+def test_bank_inside_the_input_folder_is_not_walked(tmp_path):
+    raw = _corpus(tmp_path / "raw")
+    ingest(raw, raw / "bank", key_file=tmp_path / "key")
+    s = ingest(raw, raw / "bank", key_file=tmp_path / "key")
+    assert (s.resumed, s.converted, s.skipped) == (5, 0, 0)

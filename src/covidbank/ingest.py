@@ -610,7 +610,7 @@ def ingest(
     log = _Log(root / LOG_NAME, run_id)
     summary = IngestSummary()
     try:
-        series, skips = discover(raw)
+        series, skips = discover(raw, exclude=[root])
         summary.files = sum(len(s.instances) for s in series) + len(skips)
         skipped_rows = []
         for sk in skips:

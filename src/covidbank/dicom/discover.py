@@ -105,13 +105,13 @@ class Series:
         return "ct" if self.modality == "CT" else "rx"
 
 
-def iter_files(root: str | os.PathLike) -> Iterator[Path]:
+def iter_files(root: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
     """Every regular file under ``root`` (sorted; symlinks followed once; hidden files and DICOMDIR left out)."""
     root = Path(root)
     if root.is_file():
         yield root
         return
-    seen: set[str] = set()
+    seen: set[str] = {os.path.realpath(e) for e in exclude}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:  # symlink loop
@@ -224,12 +224,15 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
     )
 
 
-def discover(root: str | os.PathLike, files: Iterable[Path] | None = None) -> tuple[list[Series], list[Skip]]:
+def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
+             exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Series], list[Skip]]:
     """Walk ``root`` and group its image instances into series.
 
     CR/DX instances become one single-instance series each (one PNG each); CT
     instances of one series with the same orientation and matrix form one
     volume (a series mixing orientations or sizes is split into stacks).
+
+    ``exclude`` lists folders not to walk (the bank, when it lies inside ``root``).
 
     Returns
     -------
@@ -239,7 +242,7 @@ def discover(root: str | os.PathLike, files: Iterable[Path] | None = None) -> tu
     groups: dict[tuple, Series] = {}
     skips: list[Skip] = []
     seen_sop: set[str] = set()
-    for p in (files if files is not None else iter_files(root)):
+    for p in (files if files is not None else iter_files(root, exclude)):
         res = read_instance(p, root)
         if isinstance(res, Skip):
             skips.append(res)
