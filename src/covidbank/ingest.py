@@ -697,9 +697,15 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
             from concurrent.futures import ProcessPoolExecutor, as_completed as done
 
             with ProcessPoolExecutor(max_workers=workers) as ex:
-                futs = [ex.submit(process_task, t, common) for t in tasks]
+                futs = {ex.submit(process_task, t, common): t for t in tasks}
                 for f in done(futs):
-                    yield f.result()
+                    try:
+                        yield f.result()
+                    except Exception as e:  # a worker died (e.g. a decoder crashed): report, go on
+                        t = futs[f]
+                        yield {"series": t["series_token"], "files": t["file_tokens"],
+                               "output": f"{t['dir']}/{t['stem']}", "status": "error",
+                               "reason": f"worker process failed ({type(e).__name__}); re-run to retry"}
                     if bar:
                         bar.advance(tid)
         else:
