@@ -293,9 +293,14 @@ class _Deidentifier:
         if action == "X":
             del ds[tag]
         elif action == "Z":
-            el.value = Sequence() if vr == "SQ" else (b"" if vr in ("OB", "OW", "UN") else None)
-            if vr not in ("SQ", "OB", "OW", "UN"):
-                el.value = "" if vr in _TEXT_VRS or vr in ("DA", "TM", "DT", "AS", "IS", "DS", "UI") else None
+            if vr == "SQ":
+                el.value = Sequence()
+            elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+                el.value = b""
+            elif vr in _TEXT_VRS or vr in ("DA", "TM", "DT", "AS", "IS", "DS", "UI"):
+                el.value = ""
+            else:
+                el.value = None
         elif action == "D":
             if vr == "UI":
                 el.value = self._uid(el.value)
