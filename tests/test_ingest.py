@@ -313,12 +313,33 @@ def test_real_dicom_and_ct_ingest_without_phi(shared_data, tmp_path):
         (raw / n).symlink_to(shared_data / "dicom" / n)
     (raw / "totalseg").symlink_to(shared_data / "ct" / "totalsegmentator" / "example_ct_dicom")
     (raw / "sbu").symlink_to(shared_data / "ct" / "covid19-ny-sbu-slices")
+    (raw / "lungmask").symlink_to(shared_data / "ct" / "lungmask-slices")
     bank = tmp_path / "bank"
     s = ingest(raw, bank, key_file=tmp_path / "key", workers=2)
     assert s.errors == 0 and s.converted >= 9, s
     img = Bank(bank).table("images")
     ct20 = [p for p in img.path if p.endswith(".nii.gz") and __import__("nibabel").load(p).shape[2] == 20]
     assert len(ct20) == 1
+    # the NIfTI written into the bank has dcm2niix's geometry (within 1e-3) and the same HU
+    import shutil
+    import subprocess
+
+    import nibabel as nib
+
+    exe = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
+    if Path(exe).exists():
+        out = tmp_path / "d2n"
+        out.mkdir()
+        subprocess.run([exe, "-z", "n", "-b", "n", "-f", "ref", "-o", str(out),
+                        str(shared_data / "ct" / "totalsegmentator" / "example_ct_dicom")], check=True, capture_output=True)
+        ref = nib.as_closest_canonical(nib.load(out / "ref.nii"))
+        mine = nib.as_closest_canonical(nib.load(ct20[0]))
+        assert np.max(np.abs(mine.affine - ref.affine)) < 1e-3
+        assert np.array_equal(np.asarray(mine.dataobj), np.asarray(ref.dataobj))
+    lung = [p for p in img.path if p.endswith(".nii.gz") and nib.load(p).shape[2] == 2]
+    assert len(lung) == 1  # the two consecutive lungmask slices form one volume
+    # the X-rays are 16-bit PNGs
+    assert all(Image.open(p).mode.startswith("I;16") for p in img.path if p.endswith(".png"))
     # PHI of the real fixtures: every text value of a Table E.1-1 attribute the profile does not keep
     table = load_profile()
     opts = DeidOptions().names
