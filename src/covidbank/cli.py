@@ -32,6 +32,7 @@ out = Console()
 COMMAND_MODULES: list[str] = [
     "covidbank.catalog",
     "covidbank.demo",
+    "covidbank.ingest",
 ]
 
 

@@ -26,3 +26,19 @@ class QueryError(BankError):
 
 class LabelError(CovidbankError):
     """A label or label tree file cannot be parsed or resolved."""
+
+
+class DicomError(CovidbankError):
+    """A DICOM file cannot be read, de-identified or converted.
+
+    The message names the file (by its path inside the input folder) and the reason.
+    """
+
+
+class ConversionError(DicomError):
+    """Pixel data cannot be converted (unsupported encoding, inconsistent series geometry, ...)."""
+
+
+class KeyFileError(CovidbankError):
+    """The project key file is missing, malformed or stored inside the bank."""
+
