@@ -116,7 +116,8 @@ def estimate_lesions(
         return out
     sl = _bbox(lung)
     lung_c = lung[sl]
-    h = hu[sl].astype(np.float32)
+    raw = hu[sl]
+    h = raw.astype(np.float32)
     if p.smooth_px > 1:
         h = ndi.uniform_filter(h, size=(p.smooth_px, p.smooth_px, 1))
     lo, hi = p.window_hu
@@ -133,13 +134,13 @@ def estimate_lesions(
     ggo = (h >= lo) & (h <= hi) & inner
     dense_open = np.zeros_like(ggo)
     if p.include_consolidation or p.vessel_suppression:
-        bright = (h > hi) & lung_c
-        dense = bright & (h <= p.consolidation_max_hu)
+        bright = (raw > hi) & lung_c  # unsmoothed: thin vessels keep their density
+        dense = bright & (raw <= p.consolidation_max_hu)
         r = max(1, int(round(p.consolidation_opening_mm / px)))
         dense_open = _open_inplane(dense, r)
         if p.vessel_suppression:
             vessels = bright & ~ndi.binary_dilation(dense_open, structure=_CROSS)
-            halo = ndi.binary_dilation(vessels, structure=_SQUARE)
+            halo = ndi.binary_dilation(vessels, structure=_SQUARE, iterations=1 + (p.smooth_px // 2))
             ggo &= ~halo
             ggo = ndi.binary_opening(ggo, structure=_CROSS)
     les = ggo | (dense_open if p.include_consolidation else False)

@@ -21,8 +21,11 @@ Steps (:func:`segment_lungs`):
    further to the patient's right; see :mod:`covidbank.severity.io`).
 6. **Dense lesions kept**: each lung is closed in-plane with a disk of
    ``closing_mm`` (10 mm) and its holes are filled slice by slice, so
-   consolidations inside the lung *and* bites of consolidation at the lung
-   border narrower than the disk stay in the lung mask.
+   consolidations inside the lung and bites narrower than the disk stay in
+   the lung mask; wider bites of consolidation against the chest wall are
+   restored from each slice's convex hull on the lung's lateral side (only
+   bites smaller than a quarter of the lung's area in that slice, so the
+   crescent of a lung base around the diaphragm dome is left alone).
 
 Large volumes are segmented with a 2x in-plane block average (working
 resolution) and the mask border is then refined at full resolution with the
@@ -59,6 +62,11 @@ class LungParams:
     lung_threshold_hu: float = -320.0
     airway_threshold_hu: float = -900.0
     closing_mm: float = 10.0
+    #: add lateral concavities of each lung's slice (convex hull minus lung, on
+    #: the side away from the midline) when smaller than ``max_bite_fraction``
+    #: of the lung's area in that slice: consolidation against the chest wall
+    lateral_hull: bool = True
+    max_bite_fraction: float = 0.25
     min_component_fraction: float = 0.1
     #: components smaller than this (mL) or thinner than ``min_thickness_mm``
     #: in every slice are not lung (table gaps, bowel gas bits)
@@ -266,6 +274,42 @@ def _track_airways(
     return airway
 
 
+def _lateral_bites(m: np.ndarray, side: int, max_fraction: float) -> np.ndarray:
+    """Per slice: parts of the convex hull missing from the lung on its lateral side.
+
+    A dense consolidation against the chest wall leaves a bite in the air-like
+    mask that is too wide for the closing; the convex hull restores it.  Only
+    the half of the slice away from the midline is used (the medial side is
+    concave by anatomy: heart, hila) and a bite is kept only if smaller than
+    ``max_fraction`` of the lung's area in the slice (a crescent around the
+    diaphragm dome is not a bite).
+    """
+    from skimage.morphology import convex_hull_image
+
+    out = np.zeros_like(m)
+    xs = np.arange(m.shape[2])
+    for z in np.flatnonzero(m.any(axis=(1, 2))):
+        s2 = m[z]
+        area = int(s2.sum())
+        if area < 20:
+            continue
+        hull = convex_hull_image(s2)
+        add = hull & ~s2
+        if not add.any():
+            continue
+        cx = float(np.nonzero(s2)[1].mean())
+        lateral = xs > cx if side == RIGHT else xs < cx
+        add &= lateral[None, :]
+        lab, n = ndi.label(add)
+        if n == 0:
+            continue
+        sizes = np.bincount(lab.ravel())
+        ok = sizes <= max_fraction * area
+        ok[0] = False
+        out[z] = ok[lab]
+    return out
+
+
 # --------------------------------------------------------------------------- left / right
 
 
@@ -444,6 +488,8 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         sub = m[sl]
         c = _erode(_dilate(sub, r), r)
         c = _fill_slices(c | sub) & body[sl]
+        if p.lateral_hull:
+            c |= _lateral_bites(c, k, p.max_bite_fraction) & body[sl]
         view = closed[sl]
         view[(view == 0) & c] = k
     labels = closed
