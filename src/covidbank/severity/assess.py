@@ -59,9 +59,12 @@ class SeverityResult:
 def summarize(labels: np.ndarray, lesion: np.ndarray, voxel_ml: float) -> tuple[dict, dict, dict]:
     """Lung volume, lesion volume (inside the lungs) and involvement per side, in mL and %."""
     lung_v, les_v, inv = {}, {}, {}
-    for key, sel in (("right", labels == RIGHT), ("left", labels == LEFT), ("total", labels > 0)):
-        n_lung = int(np.count_nonzero(sel))
-        n_les = int(np.count_nonzero(lesion & sel))
+    lab = np.asarray(labels, dtype=np.uint8)
+    n_all = np.bincount(lab.ravel(), minlength=3)
+    n_in = np.bincount(lab[np.asarray(lesion, bool)], minlength=3)
+    for key, idx in (("right", [RIGHT]), ("left", [LEFT]), ("total", [RIGHT, LEFT])):
+        n_lung = int(n_all[idx].sum())
+        n_les = int(n_in[idx].sum())
         lung_v[key] = round(n_lung * voxel_ml, 3)
         les_v[key] = round(n_les * voxel_ml, 3)
         inv[key] = round(100.0 * n_les / n_lung, 3) if n_lung else 0.0

@@ -71,26 +71,33 @@ class LesionParams:
 
 
 def _bbox(mask: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
-    idx = np.nonzero(mask)
-    return tuple(
-        slice(max(int(i.min()) - (margin if ax < 2 else 0), 0), min(int(i.max()) + (margin if ax < 2 else 0) + 1, mask.shape[ax]))
-        for ax, i in enumerate(idx)
-    )
+    sl = []
+    for ax in range(3):
+        other = tuple(a for a in range(3) if a != ax)
+        ix = np.flatnonzero(mask.any(axis=other))
+        mg = margin if ax < 2 else 0
+        sl.append(slice(max(int(ix[0]) - mg, 0), min(int(ix[-1]) + mg + 1, mask.shape[ax])))
+    return tuple(sl)
 
 
 def _open_inplane(m: np.ndarray, n: int) -> np.ndarray:
     if n <= 0:
         return m
-    e = m
-    for i in range(n):
-        e = ndi.binary_erosion(e, structure=_CROSS if i % 2 == 0 else _SQUARE, border_value=0)
-    for i in range(n):
-        e = ndi.binary_dilation(e, structure=_CROSS if i % 2 == 0 else _SQUARE)
+    a, b = (n + 1) // 2, n // 2
+    e = ndi.binary_erosion(m, structure=_CROSS, iterations=a, border_value=0)
+    if b:
+        e = ndi.binary_erosion(e, structure=_SQUARE, iterations=b, border_value=0)
+        e = ndi.binary_dilation(e, structure=_SQUARE, iterations=b)
+    e = ndi.binary_dilation(e, structure=_CROSS, iterations=a)
     return e & m
 
 
 def estimate_lesions(
-    hu: np.ndarray, lungs: np.ndarray, spacing: tuple[float, float, float], params: LesionParams | None = None
+    hu: np.ndarray,
+    lungs: np.ndarray,
+    spacing: tuple[float, float, float],
+    params: LesionParams | None = None,
+    downsample: int | None = None,
 ) -> np.ndarray:
     """Estimate GGO/consolidation inside the lungs from Hounsfield units.
 
@@ -103,6 +110,10 @@ def estimate_lesions(
     spacing : tuple of float
         Voxel size in mm along the three axes.
     params : LesionParams, optional
+    downsample : int, optional
+        In-plane working-resolution factor; default 2 for volumes of more
+        than 24 million voxels (512x512x92), else 1.  The estimate is made on
+        block means and upsampled back inside the lung mask.
 
     Returns
     -------
@@ -113,6 +124,17 @@ def estimate_lesions(
     lung = np.asarray(lungs) > 0
     out = np.zeros(lung.shape, bool)
     if not lung.any():
+        return out
+    f = downsample if downsample is not None else (2 if lung.size > 24_000_000 and min(lung.shape[:2]) >= 256 else 1)
+    if f > 1:
+        from .lungs import _block_mean_xy, _upsample_xy
+
+        sl = _bbox(lung, margin=2 * f)
+        sub_l = lung[sl]
+        h_w = _block_mean_xy(hu[sl], f)
+        l_w = sub_l[: h_w.shape[0] * f : f, : h_w.shape[1] * f : f, :]
+        les_w = estimate_lesions(h_w, l_w, (spacing[0] * f, spacing[1] * f, spacing[2]), p, downsample=1)
+        out[sl] = _upsample_xy(les_w, f, sub_l.shape) & sub_l
         return out
     sl = _bbox(lung)
     lung_c = lung[sl]

@@ -91,17 +91,18 @@ class LungMasks:
     labels : numpy.ndarray
         uint8 ``(X, Y, Z)`` in the CT's canonical orientation: 0 background,
         1 right lung, 2 left lung.
-    airway : numpy.ndarray
-        bool, the trachea and main bronchi removed.
-    body : numpy.ndarray
-        bool, the body mask.
+    airway : numpy.ndarray or None
+        bool, the trachea and main bronchi removed (None when the volume was
+        segmented at a reduced working resolution).
+    body : numpy.ndarray or None
+        bool, the body mask (None likewise).
     info : dict
         Working resolution, whether the lungs had to be split, timings, ...
     """
 
     labels: np.ndarray
-    airway: np.ndarray
-    body: np.ndarray
+    airway: np.ndarray | None
+    body: np.ndarray | None
     info: dict = field(default_factory=dict)
 
     @property
@@ -118,16 +119,21 @@ class LungMasks:
 
 
 def _dilate(m: np.ndarray, n: int) -> np.ndarray:
-    """In-plane dilation by ``n`` pixels, octagon-like (alternating cross/square)."""
-    for i in range(n):
-        m = ndi.binary_dilation(m, structure=_CROSS if i % 2 == 0 else _SQUARE)
-    return m
+    """In-plane dilation by ``n`` pixels, octagon-like (cross then square steps)."""
+    if n <= 0:
+        return m
+    a, b = (n + 1) // 2, n // 2
+    m = ndi.binary_dilation(m, structure=_CROSS, iterations=a)
+    return ndi.binary_dilation(m, structure=_SQUARE, iterations=b) if b else m
 
 
 def _erode(m: np.ndarray, n: int) -> np.ndarray:
-    for i in range(n):
-        m = ndi.binary_erosion(m, structure=_CROSS if i % 2 == 0 else _SQUARE, border_value=0)
-    return m
+    """In-plane erosion by ``n`` pixels (same octagon as :func:`_dilate`)."""
+    if n <= 0:
+        return m
+    a, b = (n + 1) // 2, n // 2
+    m = ndi.binary_erosion(m, structure=_CROSS, iterations=a, border_value=0)
+    return ndi.binary_erosion(m, structure=_SQUARE, iterations=b, border_value=0) if b else m
 
 
 def _fill_slices(m: np.ndarray) -> np.ndarray:
@@ -136,46 +142,51 @@ def _fill_slices(m: np.ndarray) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray, margin: int, inplane_only: bool = True) -> tuple[slice, ...]:
-    idx = np.nonzero(mask)
+    """Bounding box of a non-empty mask (axis projections; no coordinate lists)."""
     sl = []
-    for ax, ix in enumerate(idx):
+    for ax in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != ax)
+        ix = np.flatnonzero(mask.any(axis=other))
         mg = 0 if (ax == 0 and inplane_only) else margin
-        lo = max(int(ix.min()) - mg, 0)
-        hi = min(int(ix.max()) + mg + 1, mask.shape[ax])
-        sl.append(slice(lo, hi))
+        sl.append(slice(max(int(ix[0]) - mg, 0), min(int(ix[-1]) + mg + 1, mask.shape[ax])))
     return tuple(sl)
 
 
-def _block_mean(h: np.ndarray, f: int) -> np.ndarray:
-    z, y, x = h.shape
-    yy, xx = (y // f) * f, (x // f) * f
-    v = h[:, :yy, :xx].reshape(z, yy // f, f, xx // f, f)
-    return v.mean(axis=(2, 4), dtype=np.float32)
+def _block_mean_xy(h: np.ndarray, f: int) -> np.ndarray:
+    """Mean over f x f blocks of the first two axes of an (X, Y, Z) array (float32)."""
+    x, y, _ = h.shape
+    xx, yy = (x // f) * f, (y // f) * f
+    acc = np.zeros((xx // f, yy // f, h.shape[2]), np.float32)
+    for i in range(f):
+        for j in range(f):
+            acc += h[i:xx:f, j:yy:f, :]
+    acc /= float(f * f)
+    return acc
 
 
-def _upsample(a: np.ndarray, f: int, shape: tuple[int, int, int]) -> np.ndarray:
-    u = np.repeat(np.repeat(a, f, axis=1), f, axis=2)
-    out = np.zeros(shape, dtype=a.dtype)
-    out[:, : u.shape[1], : u.shape[2]] = u
+def _upsample_xy(a: np.ndarray, f: int, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nearest upsampling of the first two axes back to ``shape`` (edge rows repeated)."""
+    u = np.repeat(np.repeat(a, f, axis=0), f, axis=1)
+    if u.shape == tuple(shape):
+        return u
+    out = np.empty(shape, dtype=a.dtype)
+    out[: u.shape[0], : u.shape[1]] = u[: shape[0], : shape[1]]
+    if u.shape[0] < shape[0]:
+        out[u.shape[0] :, : u.shape[1]] = u[-1:, : shape[1]]
     if u.shape[1] < shape[1]:
-        out[:, u.shape[1] :, : u.shape[2]] = u[:, -1:, :]
-    if u.shape[2] < shape[2]:
-        out[:, :, u.shape[2] :] = out[:, :, u.shape[2] - 1 : u.shape[2]]
+        out[:, u.shape[1] :] = out[:, u.shape[1] - 1 : u.shape[1]]
     return out
 
 
 def _body_mask(h: np.ndarray, thr: float) -> np.ndarray:
+    """Largest 3-D component above ``thr``, holes filled slice by slice."""
     body = h > thr
-    # cut thin bridges to the table / arms before picking the largest component
-    opened = ndi.binary_opening(body, structure=_CROSS, iterations=2)
-    lab, n = ndi.label(opened, structure=_CONN6)
+    lab, n = ndi.label(body, structure=_CONN6)
     if n == 0:
-        return np.zeros_like(body)
+        return body
     sizes = np.bincount(lab.ravel())
     sizes[0] = 0
-    keep = lab == int(np.argmax(sizes))
-    keep = ndi.binary_dilation(keep, structure=_CROSS, iterations=2) & body
-    return _fill_slices(keep)
+    return _fill_slices(lab == int(np.argmax(sizes)))
 
 
 def _slice_midline(body: np.ndarray) -> np.ndarray:
@@ -284,20 +295,30 @@ def _lateral_bites(m: np.ndarray, side: int, max_fraction: float) -> np.ndarray:
     ``max_fraction`` of the lung's area in the slice (a crescent around the
     diaphragm dome is not a bite).
     """
-    from skimage.morphology import convex_hull_image
+    from scipy.spatial import ConvexHull, QhullError
+    from skimage.draw import polygon
 
     out = np.zeros_like(m)
     xs = np.arange(m.shape[2])
-    for z in np.flatnonzero(m.any(axis=(1, 2))):
+    areas = m.sum(axis=(1, 2))
+    edges = m & ~ndi.binary_erosion(m, structure=_CROSS)
+    for z in np.flatnonzero(areas >= 20):
         s2 = m[z]
-        area = int(s2.sum())
-        if area < 20:
+        area = int(areas[z])
+        # hull of the boundary pixels, rasterized by scanline (fast)
+        yy, xx = np.nonzero(edges[z])
+        try:
+            hv = ConvexHull(np.column_stack([yy, xx])).vertices
+        except (QhullError, ValueError):
             continue
-        hull = convex_hull_image(s2)
-        add = hull & ~s2
+        rr, cc = polygon(yy[hv], xx[hv], shape=s2.shape)
+        add = np.zeros_like(s2)
+        add[rr, cc] = True
+        add &= ~s2
         if not add.any():
             continue
-        cx = float(np.nonzero(s2)[1].mean())
+        colsum = s2.sum(axis=0)
+        cx = float((colsum * xs).sum() / area)
         lateral = xs > cx if side == RIGHT else xs < cx
         add &= lateral[None, :]
         lab, n = ndi.label(add)
@@ -391,16 +412,18 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
 
     p = params or LungParams()
     t0 = time.perf_counter()
-    full = np.ascontiguousarray(np.transpose(ct.hu, (2, 1, 0)))  # (z, y, x)
+    data = ct.hu  # (X, Y, Z)
     sxx, syy, szz = ct.spacing
-    nvox = full.size
-    f = p.downsample if p.downsample is not None else (2 if nvox > p.downsample_above and min(full.shape[1:]) >= 256 else 1)
+    nvox = data.size
+    f = p.downsample if p.downsample is not None else (2 if nvox > p.downsample_above and min(data.shape[:2]) >= 256 else 1)
     if f > 1:
-        h = _block_mean(full, f)
+        work = _block_mean_xy(data, f)
         spacing = (szz, syy * f, sxx * f)
     else:
-        h = full.astype(np.float32, copy=False) if full.dtype.kind == "f" else full
+        work = data
         spacing = (szz, syy, sxx)
+    h = np.ascontiguousarray(np.transpose(work, (2, 1, 0)))  # (z, y, x) working grid
+    del work
     info: dict = {"working_factor": f, "working_spacing_mm": [round(s, 3) for s in spacing]}
 
     body = _body_mask(h, p.body_threshold_hu)
@@ -435,7 +458,7 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         for i in np.flatnonzero(sizes >= 0.02 * sizes.max()):
             sub = lab[objs[i - 1]] == i
             medians[int(i)] = float(np.median(h[objs[i - 1]][sub]))
-            if not _erode(np.pad(sub, ((0, 0), (1, 1), (1, 1))), r_thin).any():
+            if not ndi.binary_erosion(sub, structure=_CROSS, iterations=r_thin, border_value=0).any():
                 sizes[i] = 0  # thinner than min_thickness_mm everywhere: not a lung
                 thin += 1
     for i, med in medians.items():
@@ -447,8 +470,7 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         info["no_lungs"] = True
         info["seconds"] = round(time.perf_counter() - t0, 3)
         empty = np.zeros(ct.data.shape, np.uint8)
-        body_out = _upsample(body, f, full.shape) if f > 1 else body
-        return LungMasks(labels=empty, airway=np.zeros(ct.data.shape, bool), body=np.transpose(body_out, (2, 1, 0)), info=info)
+        return LungMasks(labels=empty, airway=None, body=None, info=info)
     keep_ids = np.flatnonzero(sizes >= p.min_component_fraction * sizes.max())
     mid = _slice_midline(body)
     labels = np.zeros(h.shape, np.uint8)
@@ -494,20 +516,22 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         view[(view == 0) & c] = k
     labels = closed
 
-    if f > 1:
-        lo = labels
-        any_lo = lo > 0
-        core = _upsample(_erode(any_lo, 1), f, full.shape)
-        band = _upsample(_dilate(any_lo, 1), f, full.shape)
-        grown_lab = _upsample(ndi.grey_dilation(lo, footprint=_CROSS), f, full.shape)
-        lab_full = _upsample(lo, f, full.shape)
-        lab_full = np.where(lab_full > 0, lab_full, grown_lab)
-        lung = core | (band & (full < p.lung_threshold_hu))
-        labels = np.where(lung, lab_full, 0).astype(np.uint8)
-        body = _upsample(body, f, full.shape)
-        airway = _upsample(airway, f, full.shape) & (full < p.lung_threshold_hu)
-    info["seconds"] = round(time.perf_counter() - t0, 3)
     back = (2, 1, 0)
+    if f > 1:
+        # refine the border at full resolution: one upsampled code array
+        # (bits 0-1 label incl. one-pixel growth, bit 2 core, bit 3 band)
+        any_lo = labels > 0
+        grown = np.where(any_lo, labels, ndi.grey_dilation(labels, footprint=_CROSS))
+        code = grown.astype(np.uint8)
+        code |= (_erode(any_lo, 1).astype(np.uint8) << 2)
+        code |= (_dilate(any_lo, 1).astype(np.uint8) << 3)
+        code_full = _upsample_xy(np.ascontiguousarray(np.transpose(code, back)), f, data.shape)
+        lung = (code_full & 4).astype(bool)
+        lung |= ((code_full & 8) > 0) & (data < p.lung_threshold_hu)
+        labels_out = np.where(lung, code_full & 3, 0).astype(np.uint8)
+        info["seconds"] = round(time.perf_counter() - t0, 3)
+        return LungMasks(labels=labels_out, airway=None, body=None, info=info)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
     return LungMasks(
         labels=np.transpose(labels, back),
         airway=np.transpose(airway, back),
