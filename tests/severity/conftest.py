@@ -129,9 +129,9 @@ def write_dicom_series(ph: Phantom, folder, rescale: bool = True) -> None:
         ds.PixelRepresentation = 0 if rescale else 1
         img = ph.hu[::-1, ::-1, k].T
         if rescale:
-            ds.RescaleIntercept = -1024
+            ds.RescaleIntercept = -2048
             ds.RescaleSlope = 1
-            ds.PixelData = (img.astype(np.int32) + 1024).clip(0, 65535).astype(np.uint16).tobytes()
+            ds.PixelData = (img.astype(np.int32) + 2048).clip(0, 65535).astype(np.uint16).tobytes()
         else:
             ds.PixelData = img.astype(np.int16).tobytes()
         ds.save_as(str(folder / f"s{k:03d}.dcm"), enforce_file_format=True)

@@ -183,7 +183,8 @@ def calibrate_intensity(ct: CTVolume) -> tuple[CTVolume, np.ndarray]:
     """Intensity mode: map an 8-bit / windowed image to pseudo-HU.
 
     The lungs are the dark regions of the picture (Otsu threshold, components
-    of at least 2 % of the image, closed and hole-filled); their median is
+    of at least 2 % of the image, closed and hole-filled; dark regions at the
+    border clearly darker than the others are outside air); their median is
     (dark part) is taken as :data:`PARENCHYMA_HU` and the median of the brighter tissue outside
     them as :data:`SOFT_TISSUE_HU`; intensities are mapped linearly between.
 
@@ -209,6 +210,20 @@ def calibrate_intensity(ct: CTVolume) -> tuple[CTVolume, np.ndarray]:
         sizes = np.bincount(lab.ravel())
         sizes[0] = 0
         keep = sizes >= 0.02 * img.size
+        # outside air: touches the border and is clearly darker than the
+        # dark regions that do not (the lungs); a crop whose lungs touch the
+        # border keeps them all
+        ids = np.flatnonzero(keep)
+        if ids.size:
+            border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])).tolist())
+            meds = {int(i): float(np.median(img[lab == i])) for i in ids}
+            inner = [meds[int(i)] for i in ids if int(i) not in border]
+            if inner:
+                ref = float(np.median(inner))
+                span = float(img.max() - img.min())
+                for i in ids:
+                    if int(i) in border and meds[int(i)] < ref - 0.05 * span:
+                        keep[i] = False
         m = keep[lab]
         dark_all[:, :, z] = m
         r = max(1, int(round(0.02 * max(img.shape))))

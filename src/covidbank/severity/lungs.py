@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import SeverityError
 from .io import CTVolume
 
 __all__ = ["LungParams", "LungMasks", "segment_lungs", "RIGHT", "LEFT"]
@@ -399,9 +398,6 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
     ------
     NotHUError
         Input not in Hounsfield units.
-    SeverityError
-        No air-like voxel at all inside the body.
-
     Notes
     -----
     When no component qualifies as lung (e.g. an abdominal slice), the labels
@@ -438,7 +434,9 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         cand &= ~np.isin(olab, border_ids)
     del olab
     if not cand.any():
-        raise SeverityError(f"{ct.path or 'CT'}: no air-like voxels (< {p.lung_threshold_hu:g} HU) inside the body: no lungs found")
+        info["no_lungs"] = True
+        info["seconds"] = round(time.perf_counter() - t0, 3)
+        return LungMasks(labels=np.zeros(ct.data.shape, np.uint8), airway=None, body=None, info=info)
 
     airway = _track_airways(h, cand, body, spacing, p)
     if airway.any():
