@@ -3,9 +3,14 @@
 Steps (:func:`segment_lungs`):
 
 1. **Body**: voxels above ``body_threshold_hu`` (-500), largest 3-D component,
-   holes filled slice by slice, so air outside the patient and the table go.
-2. **Air-like parenchyma**: voxels below ``lung_threshold_hu`` (-320) inside
-   the body.
+   holes filled slice by slice (used for the midline and to bound the
+   closing below).
+2. **Air-like parenchyma**: voxels below ``lung_threshold_hu`` (-320), minus
+   the air outside the patient: 3-D components touching the image's in-plane
+   border that are pure air (mean < -940 HU, or more than a quarter of the
+   voxels below -950 HU), which also removes the gap between the back and
+   the table.  Border-touching components as dense as
+   lung are kept (a cropped field of view).
 3. **Airways**: the trachea is found in the upper slices as a small, round,
    isolated, very dark (< -900 HU) component near the body's midline and
    followed downwards slice by slice through the carina into both main
@@ -424,14 +429,23 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
 
     body = _body_mask(h, p.body_threshold_hu)
     air = h < p.lung_threshold_hu
-    cand = air & body
-    # air connected in 3-D to the image's in-plane border is outside the patient
-    # (also the gap between back and table that slice-wise filling closes)
+    # Air connected in 3-D to the image's in-plane border and pure (mean below
+    # gas_median_hu) is outside the patient, including the gap between back
+    # and table.  Border-touching air with the density of lung parenchyma is
+    # kept: lungs cut by a cropped field of view.
     olab, _ = ndi.label(air, structure=_CONN6)
     border_ids = np.unique(np.concatenate([olab[:, 0, :].ravel(), olab[:, -1, :].ravel(), olab[:, :, 0].ravel(), olab[:, :, -1].ravel()]))
     border_ids = border_ids[border_ids > 0]
+    cand = air
     if border_ids.size:
-        cand &= ~np.isin(olab, border_ids)
+        flat = olab.ravel()
+        cnt = np.bincount(flat)
+        mean = np.bincount(flat, weights=h.ravel().astype(np.float64)) / np.maximum(cnt, 1)
+        pure = np.bincount(flat, weights=(h.ravel() < -950).astype(np.float64)) / np.maximum(cnt, 1)
+        outside = border_ids[(mean[border_ids] < p.gas_median_hu) | (pure[border_ids] > 0.25)]
+        if outside.size:
+            cand = air & ~np.isin(olab, outside)
+        info["cropped_lung_candidates"] = int(border_ids.size - outside.size)
     del olab
     if not cand.any():
         info["no_lungs"] = True
@@ -507,9 +521,10 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         sl = _bbox(m, r + 2)
         sub = m[sl]
         c = _erode(_dilate(sub, r), r)
-        c = _fill_slices(c | sub) & body[sl]
+        inside = body[sl] | sub
+        c = _fill_slices(c | sub) & inside
         if p.lateral_hull:
-            c |= _lateral_bites(c, k, p.max_bite_fraction) & body[sl]
+            c |= _lateral_bites(c, k, p.max_bite_fraction) & inside
         view = closed[sl]
         view[(view == 0) & c] = k
     labels = closed
