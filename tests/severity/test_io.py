@@ -89,3 +89,18 @@ def test_mask_must_match_ct(phantom, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((10, 10, 10), np.uint8), phantom.affine), tmp_path / "small.nii.gz")
     with pytest.raises(MaskMismatchError, match="small.nii.gz: mask shape"):
         load_mask(tmp_path / "small.nii.gz", ct)
+
+
+def test_simpleitk_format_lps_to_ras(phantom, tmp_path):
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.transpose(phantom.hu[::-1, ::-1, :], (2, 1, 0)))  # LPS index order
+    img.SetSpacing(SPACING)
+    ox, oy, oz = phantom.affine[:3, 3]
+    nx, ny, _ = phantom.hu.shape
+    img.SetOrigin((-(ox + (nx - 1) * SPACING[0]), -(oy + (ny - 1) * SPACING[1]), oz))
+    sitk.WriteImage(img, str(tmp_path / "ct.mha"))
+    ct = load_ct(tmp_path / "ct.mha")
+    assert ct.kind == "sitk"
+    np.testing.assert_array_equal(ct.data, phantom.hu)
+    np.testing.assert_allclose(ct.affine, phantom.affine, atol=1e-4)

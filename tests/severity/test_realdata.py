@@ -120,3 +120,13 @@ def test_mosmed_severity_table_all_50_masks(cli, shared_data, tmp_path):
     expect = np.count_nonzero(np.asarray(m.dataobj)) * abs(np.linalg.det(m.affine[:3, :3])) / 1000
     assert by["study_0255"]["lesion_volume_ml"] == pytest.approx(expect, abs=1e-3)
     assert by["study_0255"]["slice_spacing_mm"] == 8.0
+
+
+def test_cropped_chest_keeps_lungs_cut_by_the_field_of_view(shared_data):
+    # TotalSegmentator's heart crop: both lungs touch the image border
+    ct = load_ct(shared_data / "ct" / "totalsegmentator" / "pulmonary_report" / "ct_cropped.nii.gz")
+    seg = segment_lungs(ct)
+    c = seg.counts()
+    vml = ct.voxel_volume_ml
+    assert c["right"] * vml > 500 and c["left"] * vml > 500
+    assert seg.info["airway_ml"] > 5  # main bronchi found and removed
