@@ -325,6 +325,12 @@ def _lateral_bites(m: np.ndarray, side: int, max_fraction: float) -> np.ndarray:
         cx = float((colsum * xs).sum() / area)
         lateral = xs > cx if side == RIGHT else xs < cx
         add &= lateral[None, :]
+        n_add = int(add.sum())
+        if n_add == 0:
+            continue
+        if n_add <= max_fraction * area:
+            out[z] = add  # every bite is small enough: no need to label
+            continue
         lab, n = ndi.label(add)
         if n == 0:
             continue
@@ -427,7 +433,14 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
     del work
     info: dict = {"working_factor": f, "working_spacing_mm": [round(s, 3) for s in spacing]}
 
-    body = _body_mask(h, p.body_threshold_hu)
+    if h.shape[1] >= 256 and h.shape[2] >= 256:
+        # the body only gives the midline and bounds the closing: a coarse one will do
+        coarse = _body_mask(h[:, ::2, ::2], p.body_threshold_hu)
+        body = np.repeat(np.repeat(coarse, 2, axis=1), 2, axis=2)[:, : h.shape[1], : h.shape[2]]
+        if body.shape != h.shape:
+            body = np.pad(body, [(0, 0), (0, h.shape[1] - body.shape[1]), (0, h.shape[2] - body.shape[2])], mode="edge")
+    else:
+        body = _body_mask(h, p.body_threshold_hu)
     air = h < p.lung_threshold_hu
     # Air connected in 3-D to the image's in-plane border and pure (mean below
     # gas_median_hu) is outside the patient, including the gap between back
@@ -534,10 +547,14 @@ def segment_lungs(ct: CTVolume, params: LungParams | None = None) -> LungMasks:
         # refine the border at full resolution: one upsampled code array
         # (bits 0-1 label incl. one-pixel growth, bit 2 core, bit 3 band)
         any_lo = labels > 0
-        grown = np.where(any_lo, labels, ndi.grey_dilation(labels, footprint=_CROSS))
-        code = grown.astype(np.uint8)
-        code |= (_erode(any_lo, 1).astype(np.uint8) << 2)
-        code |= (_dilate(any_lo, 1).astype(np.uint8) << 3)
+        code = np.zeros(labels.shape, np.uint8)
+        if any_lo.any():
+            bb = _bbox(any_lo, 2)
+            lb, ab = labels[bb], any_lo[bb]
+            c = np.where(ab, lb, ndi.grey_dilation(lb, footprint=_CROSS)).astype(np.uint8)
+            c |= _erode(ab, 1).astype(np.uint8) << 2
+            c |= _dilate(ab, 1).astype(np.uint8) << 3
+            code[bb] = c
         code_full = _upsample_xy(np.ascontiguousarray(np.transpose(code, back)), f, data.shape)
         lung = (code_full & 4).astype(bool)
         lung |= ((code_full & 8) > 0) & (data < p.lung_threshold_hu)
