@@ -365,7 +365,8 @@ def padchest_tree(files: Iterable[str | Path] = ()) -> LabelTree:
     for p in files:
         t.load_padchest(p)
     for name, cui, parent in BIMCV_COVID_SPINE:
-        t.add(name, cui, parent)
+        if t.resolve(name) is None and (cui is None or t.resolve(cui) is None):
+            t.add(name, cui, parent)
     return t
 
 

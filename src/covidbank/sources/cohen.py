@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
 from ..schema import POSITIVE, VIEWS, make_id
-from .base import SourceResult, normalize_license, parse_age, parse_bool, require_columns, to_float
+from .base import SourceResult, normalize_license, parse_age, parse_bool, read_side_table, require_columns, to_float
 
 __all__ = ["load", "parse_finding", "NAME"]
 
@@ -246,12 +246,8 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
     """Read the severity scores CSV (comment lines start with ``#``)."""
-    if not path.is_file():
-        return {}
-    try:
-        df = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        res.skip("severity scores", path, f"unreadable: {e.__class__.__name__}")
+    df = read_side_table(path, res, "severity scores", comment="#")
+    if df is None:
         return {}
     if not {"filename", "geographic_mean", "opacity_mean"} <= set(df.columns):
         res.skip("severity scores", path, "missing columns filename, geographic_mean, opacity_mean")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id
-from .base import SourceResult, parse_age
+from .base import SourceResult, parse_age, read_side_table
 
 __all__ = ["load", "load_bimcv_tree", "parse_mids_name", "read_sidecar", "IMAGE_EXTENSIONS"]
 
@@ -122,10 +122,8 @@ def _participants(root: Path, res: SourceResult) -> dict[str, dict]:
     if not p.is_file():
         res.skip("participants.tsv", p, "missing: sex and age unknown")
         return {}
-    try:
-        df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        res.skip("participants.tsv", p, f"unreadable: {e.__class__.__name__}")
+    df = read_side_table(p, res, "participants.tsv", sep="\t")
+    if df is None:
         return {}
     idcol = next((c for c in ("participant_id", "participant", "subject", "Subject") if c in df.columns), None)
     if idcol is None:
@@ -195,10 +193,8 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
             else:
                 rec["image"] = f
         for scans in sorted(sub_dir.rglob("*_scans.tsv")):
-            try:
-                st = pd.read_csv(scans, sep="\t", dtype=str, keep_default_na=False)
-            except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-                res.skip(str(scans.relative_to(root)), scans, f"unreadable scans.tsv: {e.__class__.__name__}")
+            st = read_side_table(scans, res, str(scans.relative_to(root)), sep="\t")
+            if st is None:
                 continue
             if "filename" not in st.columns:
                 res.skip(str(scans.relative_to(root)), scans, "scans.tsv without a filename column")
@@ -336,10 +332,8 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
     for f in sorted(deriv.rglob("*")) if deriv.is_dir() else []:
         if f.suffix.lower() not in {".tsv", ".csv"}:
             continue
-        try:
-            df = pd.read_csv(f, sep="\t" if f.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, UnicodeError) as e:
-            res.skip(f.name, f, f"unreadable derivative table: {e.__class__.__name__}")
+        df = read_side_table(f, res, f.name, sep="\t" if f.suffix.lower() == ".tsv" else ",")
+        if df is None:
             continue
         cols = set(df.columns)
         if "Labels" in cols and cols & {"ReportID", "Session", "session_id"}:
