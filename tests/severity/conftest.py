@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ct_phantoms import Phantom, make_phantom
+from .ct_phantoms import Phantom, make_phantom
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ct_phantoms import SPACING, write_dicom_series
+from .ct_phantoms import SPACING, write_dicom_series
 from covidbank.errors import CTReadError, MaskMismatchError, NotHUError
 from covidbank.severity import CTVolume, check_hu, load_ct, load_mask
 
