@@ -78,3 +78,11 @@ def test_severity_table_on_a_generated_mosmed_folder(cli, phantom, tmp_path):
     assert (tmp_path / "t.csv").read_text().startswith("study,")
     res = cli("severity-table", root)
     assert "confusion matrix" in res.stdout
+
+    from covidbank.bank import Bank
+
+    Bank(tmp_path / "bank", create=True)
+    cli("severity-table", root, "--format", "csv", "--bank", tmp_path / "bank")
+    got = Bank(tmp_path / "bank").query("select study, lesion_volume_ml, category from severity order by study")
+    assert got["study"].tolist() == ["study_0255", "study_0256", "study_0257"]
+    assert got["category"].tolist()[2] == "CT-1"
