@@ -7,9 +7,10 @@ window: ground-glass opacities between -700 and -130 HU, plus consolidation
 1. ground glass: voxels in the window (after a 3x3 in-plane mean filter
    against noise) inside the lung mask eroded by one pixel (the pleural rim
    is partial volume, not lesion).  When the lung's normal parenchyma is
-   denser than usual (expiration, dependent lung: histogram mode above
-   -850 HU), the window's lower limit rises to the mode + 150 HU, at most to
-   -550 HU, so normal but dense lung is not called ground glass;
+   denser than usual (expiration, dependent lung: the 15th percentile of the
+   lung's voxels above -850 HU), the window's lower limit rises to that
+   percentile + 150 HU, at most to -550 HU, so normal but dense lung is not
+   called ground glass (the darkest 15 % stays normal lung even in CT-4);
 2. consolidation: dense voxels kept by an in-plane opening of
    ``consolidation_opening_mm`` (vessels are thinner and vanish);
 3. vessel suppression: the remaining dense voxels (vessels) and a one-pixel
@@ -56,9 +57,11 @@ class LesionParams:
     """Parameters of the lesion estimator (HU, mm)."""
 
     window_hu: tuple[float, float] = (-700.0, -130.0)
-    #: raise the window's lower limit to (parenchyma mode + margin) when the
-    #: lung's normal parenchyma is denser than usual, up to ``adaptive_cap_hu``
+    #: raise the window's lower limit to (normal parenchyma + margin) when the
+    #: lung's normal parenchyma is denser than usual, up to ``adaptive_cap_hu``;
+    #: normal parenchyma = this percentile of the lung's air-like voxels
     adaptive_lower: bool = True
+    adaptive_percentile: float = 15.0
     adaptive_margin_hu: float = 150.0
     adaptive_cap_hu: float = -550.0
     #: in-plane mean filter (pixels) against noise before thresholding; 1 = none
@@ -67,6 +70,8 @@ class LesionParams:
     consolidation_max_hu: float = 100.0
     consolidation_opening_mm: float = 3.0
     vessel_suppression: bool = True
+    #: in-plane opening of the ground glass (removes vessel rims and speckle)
+    ggo_opening_mm: float = 2.0
     min_volume_mm3: float = 20.0
 
 
@@ -147,9 +152,8 @@ def estimate_lesions(
         v = h[lung_c]
         v = v[(v > -1000) & (v < -300)]
         if v.size > 100:
-            hist, edges = np.histogram(v, bins=np.arange(-1000.0, -290.0, 10.0))
-            mode = float(edges[int(np.argmax(hist))] + 5.0)
-            lo = max(lo, min(mode + p.adaptive_margin_hu, p.adaptive_cap_hu))
+            ref = float(np.percentile(v, p.adaptive_percentile))
+            lo = max(lo, min(ref + p.adaptive_margin_hu, p.adaptive_cap_hu))
     estimate_lesions.last_window = (lo, hi)  # type: ignore[attr-defined]
     px = float(min(spacing[0], spacing[1]))
     inner = ndi.binary_erosion(lung_c, structure=_CROSS, border_value=0)
@@ -164,7 +168,7 @@ def estimate_lesions(
             vessels = bright & ~ndi.binary_dilation(dense_open, structure=_CROSS)
             halo = ndi.binary_dilation(vessels, structure=_SQUARE, iterations=1 + (p.smooth_px // 2))
             ggo &= ~halo
-            ggo = ndi.binary_opening(ggo, structure=_CROSS)
+        ggo = _open_inplane(ggo, max(1, int(round(p.ggo_opening_mm / px))))
     les = ggo | (dense_open if p.include_consolidation else False)
     les &= lung_c
     vox = float(spacing[0] * spacing[1] * spacing[2])
