@@ -80,7 +80,6 @@ def make_phantom(touching: bool = False, seed: int = 0) -> Phantom:
 
 def write_dicom_series(ph: Phantom, folder, rescale: bool = True) -> None:
     """Write the phantom as a real CT DICOM series (LPS, one file per slice)."""
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
