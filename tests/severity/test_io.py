@@ -104,3 +104,17 @@ def test_simpleitk_format_lps_to_ras(phantom, tmp_path):
     assert ct.kind == "sitk"
     np.testing.assert_array_equal(ct.data, phantom.hu)
     np.testing.assert_allclose(ct.affine, phantom.affine, atol=1e-4)
+
+
+def test_series_with_a_localizer_keeps_the_axial_slices(phantom, tmp_path):
+    import pydicom
+
+    write_dicom_series(phantom, tmp_path / "series")
+    f = tmp_path / "series" / "s000.dcm"
+    ds = pydicom.dcmread(f)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # a coronal localizer in the same series
+    ds.save_as(tmp_path / "series" / "localizer.dcm")
+    f.unlink()
+    ct = load_ct(tmp_path / "series")
+    assert ct.shape == (160, 140, phantom.hu.shape[2] - 1)
+    np.testing.assert_array_equal(ct.data, phantom.hu[:, :, 1:])

@@ -156,6 +156,13 @@ def _from_dicom(files: list[Path], origin: Path, kind: str) -> CTVolume:
     for f, ds in slices:
         by_series.setdefault(str(getattr(ds, "SeriesInstanceUID", "")), []).append((f, ds))
     series = max(by_series.values(), key=len)
+    # keep the slices of the majority orientation (drops localizers and
+    # reformats stored in the same series)
+    by_iop: dict[tuple, list] = {}
+    for f, ds in series:
+        key = tuple(np.round(_slice_geometry(ds)[0], 3)) + tuple(np.round(_slice_geometry(ds)[1], 3))
+        by_iop.setdefault(key, []).append((f, ds))
+    series = max(by_iop.values(), key=len)
     row_dir, col_dir, _, (sp_row, sp_col) = _slice_geometry(series[0][1])
     normal = np.cross(row_dir, col_dir)
     series.sort(key=lambda fd: float(np.dot(_slice_geometry(fd[1])[2], normal)))
@@ -254,7 +261,8 @@ def load_ct(path: str | Path) -> CTVolume:
     Parameters
     ----------
     path : str or Path
-        NIfTI file, folder of DICOM files (the largest series is used), a
+        NIfTI file, folder of DICOM files (the largest series is used, and
+        within it the slices of the majority orientation), a
         single DICOM file, a SimpleITK-readable file, or a PNG/JPEG slice
         (loaded with ``is_hu=False``).
 
