@@ -186,7 +186,11 @@ def register(app: typer.Typer) -> None:
                 Bank(bank).write_table("severity", df.assign(source="mosmed"))
             except CovidbankError as e:
                 raise fail(str(e))
-        print_frame(df.drop(columns=[c for c in ("image_id",) if format == "table"]), format, title="MosMedData lesion masks")
+        shown = df
+        if format == "table":  # the terminal view keeps the essential columns; csv/json have them all
+            keep = ["study", "official_category", "lesion_volume_ml", "slices", "slice_spacing_mm", "lung_volume_ml", "involvement_percent", "category", "error"]
+            shown = df[[c for c in keep if c in df.columns and (c in ("study", "lesion_volume_ml") or df[c].notna().any())]]
+        print_frame(shown, format, title="MosMedData lesion masks")
         if format == "table":
             ok = df[df["error"].isna()]
             out.print(
