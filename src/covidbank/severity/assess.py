@@ -9,7 +9,7 @@ import numpy as np
 
 from .grade import BOUNDARY_CONVENTION, categorize, routing_for
 from .io import CTVolume, check_hu, load_ct, load_mask
-from .lesions import LesionParams, calibrate_intensity, estimate_lesions
+from .lesions import INTENSITY_MODE_PARAMS, LesionParams, calibrate_intensity, estimate_lesions
 from .lungs import LEFT, RIGHT, LungMasks, LungParams, segment_lungs
 from .qc import qc_flags
 
@@ -138,7 +138,8 @@ def assess(
         lesion = given & (lm.labels > 0)
         source = "mask"
     else:
-        lesion = estimate_lesions(hu, lm.labels, ct.spacing, lesion_params)
+        lp = lesion_params if lesion_params is not None else (INTENSITY_MODE_PARAMS if intensity_mode else None)
+        lesion = estimate_lesions(hu, lm.labels, ct.spacing, lp)
         details["lesion_window_hu"] = [round(float(v), 1) for v in getattr(estimate_lesions, "last_window", (None, None))]
         source = "estimated-intensity" if intensity_mode else "estimated"
     timings["lesions"] = round(time.perf_counter() - t, 3)

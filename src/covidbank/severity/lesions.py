@@ -22,7 +22,9 @@ window: ground-glass opacities between -700 and -130 HU, plus consolidation
 in HU (8-bit, windowed): the dark lung parenchyma and the soft tissue of the
 picture are taken as -850 and +40 HU, the picture is mapped linearly to
 pseudo-HU, and the same estimator runs on it.  It gives an approximate lesion
-*area*; grading is not done on it.
+*area*; grading is not done on it.  The pixel size of a picture is unknown
+(taken as 1 mm), so the intensity mode opens the ground glass by one pixel
+(:data:`INTENSITY_MODE_PARAMS`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ __all__ = [
     "LesionParams",
     "estimate_lesions",
     "calibrate_intensity",
+    "INTENSITY_MODE_PARAMS",
     "PARENCHYMA_HU",
     "SOFT_TISSUE_HU",
 ]
@@ -73,6 +76,10 @@ class LesionParams:
     #: in-plane opening of the ground glass (removes vessel rims and speckle)
     ggo_opening_mm: float = 2.0
     min_volume_mm3: float = 20.0
+
+
+#: lesion parameters of the intensity mode (pixel units: 1 "mm" = 1 pixel)
+INTENSITY_MODE_PARAMS = LesionParams(ggo_opening_mm=1.0)
 
 
 def _bbox(mask: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
@@ -183,11 +190,12 @@ def estimate_lesions(
     return out
 
 
-def calibrate_intensity(ct: CTVolume) -> tuple[CTVolume, np.ndarray]:
+def calibrate_intensity(ct: CTVolume, closing_fraction: float = 0.04) -> tuple[CTVolume, np.ndarray]:
     """Intensity mode: map an 8-bit / windowed image to pseudo-HU.
 
     The lungs are the dark regions of the picture (Otsu threshold, components
-    of at least 2 % of the image, closed and hole-filled; dark regions at the
+    of at least 2 % of the image, closed with a disk of ``closing_fraction``
+    of the image size and hole-filled; dark regions at the
     border clearly darker than the others are outside air); their median is
     (dark part) is taken as :data:`PARENCHYMA_HU` and the median of the brighter tissue outside
     them as :data:`SOFT_TISSUE_HU`; intensities are mapped linearly between.
@@ -230,7 +238,7 @@ def calibrate_intensity(ct: CTVolume) -> tuple[CTVolume, np.ndarray]:
                         keep[i] = False
         m = keep[lab]
         dark_all[:, :, z] = m
-        r = max(1, int(round(0.02 * max(img.shape))))
+        r = max(1, int(round(closing_fraction * max(img.shape))))
         big = np.pad(m, r + 1)
         big = ndi.binary_closing(big, structure=ndi.generate_binary_structure(2, 1), iterations=r)
         m = ndi.binary_fill_holes(big[r + 1 : -r - 1, r + 1 : -r - 1]) | m
