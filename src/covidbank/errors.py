@@ -42,3 +42,20 @@ class ConversionError(DicomError):
 class KeyFileError(CovidbankError):
     """The project key file is missing, malformed or stored inside the bank."""
 
+class SeverityError(CovidbankError):
+    """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
+
+
+class CTReadError(SeverityError):
+    """A CT file or DICOM series cannot be read; the message names the file."""
+
+
+class NotHUError(SeverityError):
+    """The input's intensities are not Hounsfield units (8-bit image, unrescaled data).
+
+    HU-based grading is refused; the message says to use the intensity mode.
+    """
+
+
+class MaskMismatchError(SeverityError):
+    """A lesion mask does not match its CT (shape or orientation)."""
