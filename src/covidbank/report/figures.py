@@ -31,7 +31,7 @@ def to_png(fig: Figure) -> bytes:
     """Render a figure to PNG bytes."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
