@@ -190,8 +190,8 @@ def build_report(
     # 4. findings -------------------------------------------------------------
     say("findings")
     s = Section("findings", "4. Findings")
-    per_ses = S.label_counts(bank, "session")
-    per_img = S.label_counts(bank, "image")
+    per_ses = S.label_counts(bank, "session", tree=tree)
+    per_img = S.label_counts(bank, "image", tree=tree)
     s.say(
         "Positive labels as published (labels only implied by the hierarchy are not counted here), names "
         "normalized for case, spacing and quotes; counted once per session (the BIMCV paper's Table 6) and once "
@@ -210,24 +210,29 @@ def build_report(
         if _nonempty(co) and len(co) > 1:
             s.figure(f"cooccurrence_{src}", f"Label co-occurrence ({src})",
                      F.heatmap(co, f"{src}: sessions with both labels (15 most frequent)", "finding", "finding", "sessions"))
-    tc = S.label_tree_counts(bank, tree, unit="session")
-    tc = tc[(tc["n_with_children"] > 0) | (~tc["in_tree"])] if _nonempty(tc) else tc
+    tc_all = S.label_tree_counts(bank, tree, unit="session")
+    tc = tc_all[(tc_all["n_with_children"] > 0) | (~tc_all["in_tree"])] if _nonempty(tc_all) else tc_all
     s.table("label_tree_counts", "Label tree with counts (sessions)", tc, max_rows=60,
             note="`counts`: sessions with the label itself; `n_with_children`: plus the children's n_with_children "
                  "(BIMCV's definition, a sum along the tree); `n_distinct`: sessions with the label or any "
                  "descendant. Nodes with no count are left out.")
     if ref is not None:
-        cmp = compare_tree_counts(S.label_tree_counts(bank, tree, unit="session"), ref)
+        cmp = compare_tree_counts(tc_all, ref)
         both = cmp.dropna(subset=["ref_counts", "counts"])
-        both = both[both["ref_counts"] > 0]
+        both = both[(both["ref_counts"] > 0) & (both["counts"] > 0)]
         med = float((both["counts"] / both["ref_counts"]).median()) if len(both) else float("nan")
-        s.say(
-            f"Compared with the reference tree counts `{Path(reference_tree_counts).name}`: {len(both)} labels "
-            f"counted in both; the median ratio bank/reference is {med:.3f}."
+        withref = cmp[cmp["ref_counts"].fillna(0) > 0]
+        pooled = float(withref["counts"].fillna(0).sum() / withref["ref_counts"].sum()) if len(withref) else float("nan")
+        absent = int((withref["counts"].fillna(0) == 0).sum())
+        cmp_note = (
+            f"Reference: `{Path(reference_tree_counts).name}`. {len(both)} labels are counted in both; median ratio "
+            f"bank/reference over them {med:.3f}; pooled ratio (all sessions counted, all labels of the reference) "
+            f"{pooled:.3f}; {absent} labels of the reference have no session in the bank."
         )
         numbers["tree_median_ratio"] = med
+        numbers["tree_pooled_ratio"] = pooled
         s.table("label_tree_vs_reference", "Label tree counts compared with the reference file",
-                cmp[(cmp["ref_counts"].fillna(0) > 0) | (cmp["counts"].fillna(0) > 0)], max_rows=40)
+                cmp[(cmp["ref_counts"].fillna(0) > 0) | (cmp["counts"].fillna(0) > 0)], max_rows=40, note=cmp_note)
         s.figure("label_tree_vs_reference", "Tree counts vs reference",
                  F.scatter_compare(both, "ref_counts", "counts", "label", "Label counts: bank vs reference file",
                                    "reference counts (sessions)", "bank counts (sessions)"))

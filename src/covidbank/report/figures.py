@@ -244,7 +244,7 @@ def scatter_compare(df: pd.DataFrame, x: str, y: str, label: str, title: str, xl
     ax.plot(lim, [v * ratio for v in lim], "--", color=_COLORS[1], label=f"y = {ratio:.2f} x (median ratio)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for _, r in d.sort_values(x, ascending=False).head(annotate).iterrows():
+    for _, r in d.sort_values(x, ascending=False).head(annotate).iloc[::2].iterrows():
         ax.annotate(str(r[label]), (float(r[x]), float(r[y])), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_title(title, fontsize=12, fontweight="bold")
     ax.set_xlabel(xlabel)

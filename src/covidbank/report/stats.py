@@ -333,11 +333,15 @@ def _positive_labels(bank: Bank, include_implied: bool) -> pd.DataFrame:
     return df
 
 
-def _display_names(df: pd.DataFrame) -> pd.DataFrame:
-    """Most frequent spelling and CUI per normalized label key."""
+def _display_names(df: pd.DataFrame, tree: LabelTree | None = None) -> pd.DataFrame:
+    """Most frequent spelling and CUI per normalized label key (CUI from ``tree``
+    when the bank has none for the label)."""
     names = df.groupby("key")["label"].agg(lambda s: s.value_counts().index[0])
     cuis = df.dropna(subset=["cui"]).groupby("key")["cui"].agg(lambda s: s.value_counts().index[0])
-    return pd.DataFrame({"label": names, "cui": cuis.reindex(names.index)})
+    cuis = cuis.reindex(names.index)
+    if tree is not None:
+        cuis = cuis.fillna(pd.Series({k: tree.cui(n) for k, n in names.items()}, dtype="object"))
+    return pd.DataFrame({"label": names, "cui": cuis})
 
 
 def label_counts(
@@ -345,6 +349,7 @@ def label_counts(
     unit: str = "session",
     include_implied: bool = False,
     by_source: bool = True,
+    tree: LabelTree | None = None,
 ) -> pd.DataFrame:
     """Positive labels counted per ``session`` (BIMCV Table 6) or per ``image``.
 
@@ -360,6 +365,8 @@ def label_counts(
         Count labels implied by the hierarchy (origin ``implied``) too.
     by_source : bool
         One block of rows per source (else all sources together).
+    tree : LabelTree, optional
+        Vocabulary giving the CUI of labels the bank stores without one.
 
     Returns
     -------
@@ -378,7 +385,7 @@ def label_counts(
     if not by_source:
         df = df.assign(source="all")
         totals = pd.Series({"all": int(totals.sum())})
-    names = _display_names(df)
+    names = _display_names(df, tree)
     out = df.groupby(["source", "key"])[col].nunique().rename(cname).reset_index()
     out = out.join(names, on="key")
     out["share"] = [round(c / totals.get(s, np.nan), 4) for s, c in zip(out["source"], out[cname])]
@@ -479,6 +486,7 @@ def label_tree_counts(bank: Bank, tree: LabelTree, unit: str = "session", source
             )
     out = pd.DataFrame(rows, columns=["label", "cui", "depth", "counts", "n_with_children", "n_distinct", "in_tree"])
     out["cui"] = out["cui"].astype("string")
+    out.insert(0, "tree", ["\u2003" * int(d) + ("└ " if d else "") + str(n) for n, d in zip(out["label"], out["depth"])])
     return out
 
 
