@@ -96,6 +96,8 @@ def test_tree_counts(small_bank):
     assert tc.loc["Viral", ["counts", "n_with_children"]].tolist() == [0, 3]
     assert tc.loc["Pneumonia", ["counts", "n_with_children", "n_distinct"]].tolist() == [2, 5, 4]
     assert tc.loc["Pneumonia", "depth"] == 0 and tc.loc["COVID-19", "depth"] == 2
+    assert "COVID 19" in tc.loc["COVID-19", "aliases"].split("|")
+    assert tc.loc["COVID-19", "tree"] == "\u2003\u2003└ COVID-19"
     assert not tc.loc["consolidation", "in_tree"] and tc.loc["consolidation", "counts"] == 2
 
 
@@ -131,6 +133,9 @@ def test_per_source_specifics(small_bank):
     sev = S.severity_scores(small_bank)
     assert sorted(sev["geographic_extent"].tolist()) == [2.0, 4.0, 6.5]
     assert sorted(sev["opacity"].tolist()) == [1.5, 3.0, 5.0]
+    summ = S.severity_summary(small_bank).set_index("score")
+    assert summ.loc["geographic_extent (0-8)", ["images", "mean", "median", "max"]].tolist() == [3, 4.17, 4.0, 6.5]
+    assert summ.loc["opacity (0-6)", "sd"] == 1.76
 
 
 def test_quality(small_bank):

@@ -217,17 +217,19 @@ def build_report(
                  "(BIMCV's definition, a sum along the tree); `n_distinct`: sessions with the label or any "
                  "descendant. Nodes with no count are left out.")
     if ref is not None:
-        cmp = compare_tree_counts(tc_all, ref)
+        cmp = compare_tree_counts(tc_all, ref, tree)
         both = cmp.dropna(subset=["ref_counts", "counts"])
         both = both[(both["ref_counts"] > 0) & (both["counts"] > 0)]
         med = float((both["counts"] / both["ref_counts"]).median()) if len(both) else float("nan")
+        pooled = float(both["counts"].sum() / both["ref_counts"].sum()) if len(both) else float("nan")
         withref = cmp[cmp["ref_counts"].fillna(0) > 0]
-        pooled = float(withref["counts"].fillna(0).sum() / withref["ref_counts"].sum()) if len(withref) else float("nan")
-        absent = int((withref["counts"].fillna(0) == 0).sum())
+        absent = withref[withref["counts"].fillna(0) == 0]
         cmp_note = (
-            f"Reference: `{Path(reference_tree_counts).name}`. {len(both)} labels are counted in both; median ratio "
-            f"bank/reference over them {med:.3f}; pooled ratio (all sessions counted, all labels of the reference) "
-            f"{pooled:.3f}; {absent} labels of the reference have no session in the bank."
+            f"Reference: `{Path(reference_tree_counts).name}`. {len(both)} labels are counted in both: median ratio "
+            f"bank/reference {med:.3f}, pooled ratio (sum over those labels) {pooled:.3f}. {len(absent)} labels of "
+            f"the reference ({int(absent['ref_counts'].sum()):,} counts) have no session in the bank"
+            + (f", e.g. {', '.join(absent.sort_values('ref_counts', ascending=False)['label'].head(5))}" if len(absent) else "")
+            + " (localizations are not labels in a bank)."
         )
         numbers["tree_median_ratio"] = med
         numbers["tree_pooled_ratio"] = pooled
@@ -284,8 +286,7 @@ def build_report(
     sev = S.severity_scores(bank)
     if _nonempty(sev):
         s.say("X-ray severity scores: geographic extent (0-8) and opacity (0-6), mean of the raters.")
-        s.table("severity_summary", "X-ray severity scores",
-                sev.groupby("source")[["geographic_extent", "opacity"]].describe().round(2).T.reset_index())
+        s.table("severity_summary", "X-ray severity scores", S.severity_summary(bank))
         s.figure("severity_geographic_extent", "Geographic extent",
                  F.value_histogram(sev, "geographic_extent", "X-ray severity: geographic extent (0-8)", "score",
                                    bins=[x / 2 for x in range(0, 18)], ylabel="images"))

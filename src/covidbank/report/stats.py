@@ -51,6 +51,7 @@ __all__ = [
     "ct_category_counts",
     "findings_by_view",
     "severity_scores",
+    "severity_summary",
     "missing_files",
     "skipped_reasons",
     "missing_demographics",
@@ -466,7 +467,7 @@ def label_tree_counts(bank: Bank, tree: LabelTree, unit: str = "session", source
     def walk(n: str, depth: int, path: tuple) -> None:
         t, u = sub(n)
         rows.append(
-            {"label": n, "cui": labs[n].cui, "depth": depth, "counts": len(direct.get(n, ())), "n_with_children": t,
+            {"label": n, "aliases": "|".join(sorted(labs[n].aliases)), "cui": labs[n].cui, "depth": depth, "counts": len(direct.get(n, ())), "n_with_children": t,
              "n_distinct": len(u), "in_tree": True}
         )
         for c in sorted(children.get(n, [])):
@@ -481,10 +482,10 @@ def label_tree_counts(bank: Bank, tree: LabelTree, unit: str = "session", source
         cnt = unknown.groupby("key")[col].nunique()
         for k, c in cnt.sort_values(ascending=False).items():
             rows.append(
-                {"label": names.loc[k, "label"], "cui": names.loc[k, "cui"], "depth": 0, "counts": int(c),
+                {"label": names.loc[k, "label"], "aliases": "", "cui": names.loc[k, "cui"], "depth": 0, "counts": int(c),
                  "n_with_children": int(c), "n_distinct": int(c), "in_tree": False}
             )
-    out = pd.DataFrame(rows, columns=["label", "cui", "depth", "counts", "n_with_children", "n_distinct", "in_tree"])
+    out = pd.DataFrame(rows, columns=["label", "aliases", "cui", "depth", "counts", "n_with_children", "n_distinct", "in_tree"])
     out["cui"] = out["cui"].astype("string")
     out.insert(0, "tree", ["\u2003" * int(d) + ("└ " if d else "") + str(n) for n, d in zip(out["label"], out["depth"])])
     return out
@@ -595,6 +596,21 @@ def severity_scores(bank: Bank) -> pd.DataFrame:
            FROM images WHERE severity_geographic_extent IS NOT NULL OR severity_opacity IS NOT NULL
            ORDER BY 1, 2""",
     )
+
+
+def severity_summary(bank: Bank) -> pd.DataFrame:
+    """Per source and score: images scored, mean, SD, min, median, max."""
+    sev = severity_scores(bank)
+    rows = []
+    for (src, d) in sev.groupby("source"):
+        for score, hi in (("geographic_extent", 8), ("opacity", 6)):
+            v = pd.to_numeric(d[score], errors="coerce").astype(float).dropna()
+            if v.empty:
+                continue
+            rows.append({"source": src, "score": f"{score} (0-{hi})", "images": int(len(v)), "mean": round(float(v.mean()), 2),
+                         "sd": round(float(v.std(ddof=1)), 2) if len(v) > 1 else np.nan, "min": float(v.min()),
+                         "median": float(v.median()), "max": float(v.max())})
+    return pd.DataFrame(rows, columns=["source", "score", "images", "mean", "sd", "min", "median", "max"])
 
 
 # ----------------------------------------------------------------- data quality

@@ -79,16 +79,23 @@ def tree_from_counts(ref: pd.DataFrame, tree: LabelTree | None = None) -> LabelT
     return t
 
 
-def compare_tree_counts(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
+def compare_tree_counts(ours: pd.DataFrame, ref: pd.DataFrame, tree: LabelTree | None = None) -> pd.DataFrame:
     """Join a bank's tree counts (:func:`~covidbank.report.stats.label_tree_counts`) with a reference file's.
 
     One row per label of the reference (first occurrence), with
     ``ref_counts, ref_n_with_children, counts, n_with_children`` and
     ``ratio = counts / ref_counts``; labels counted in the bank but absent
-    from the reference are appended with null reference counts.
+    from the reference are appended with null reference counts.  Labels are
+    matched through ``tree`` when given (so ``COVID 19`` meets ``COVID-19``
+    by CUI), else by normalized name.
     """
-    r = ref.drop_duplicates("label").assign(key=lambda d: d["label"].map(normalize_label))
-    o = ours.drop_duplicates("label").assign(key=lambda d: d["label"].map(normalize_label))
+
+    def key(name: str) -> str:
+        k = tree.resolve(name) if tree is not None else None
+        return normalize_label(k if k is not None else name)
+
+    r = ref.drop_duplicates("label").assign(key=lambda d: d["label"].map(key))
+    o = ours.drop_duplicates("label").assign(key=lambda d: d["label"].map(key))
     o = o.drop_duplicates("key")
     m = r[["key", "label", "cui", "depth", "counts", "n_with_children"]].rename(
         columns={"counts": "ref_counts", "n_with_children": "ref_n_with_children"}
