@@ -137,13 +137,18 @@ def test_bimcv_demographics_and_tree(bimcv):
     assert html.count("data:image/png;base64,") == len(rep.figures()) >= 12
 
 
-def test_mosmed_ct_categories(tmp_path, shared_data):
-    rep, files = _report(tmp_path, "mosmed", shared_data / "mosmed")
-    ct = rep.tables()["ct_categories"].set_index("ct_category")["studies"].to_dict()
+def test_mosmed_ct_categories_from_the_command_line(cli, tmp_path, shared_data):
+    """`covidbank report --source mosmed PATH` loads the registry into a temporary bank."""
+    out = tmp_path / "out"
+    cli("report", "--source", "mosmed", shared_data / "mosmed", "--out", out)
+    ct = pd.read_csv(out / "tables" / "ct_categories.csv").set_index("ct_category")["studies"].to_dict()
     assert ct == {"CT-0": 254, "CT-1": 684, "CT-2": 125, "CT-3": 45, "CT-4": 2}
-    mf = rep.tables()["missing_files"].iloc[0]
+    mf = pd.read_csv(out / "tables" / "missing_files.csv").iloc[0]
     assert (mf["images"], mf["missing"]) == (1110, 1110)     # volumes are not in the shared data
-    assert "ct_categories" in rep.figures()
+    assert (out / "figures" / "ct_categories.png").exists()
+    md = (out / "report.md").read_text()
+    assert "| mosmed | CT-1 | 684 |" in md
+    assert not list(tmp_path.glob("covidbank-report-*"))
 
 
 def test_cohen_findings_by_view(tmp_path, shared_data):

@@ -11,7 +11,7 @@ returns a DataFrame) and can be used on their own.
 from __future__ import annotations
 
 from . import stats
-from .build import Report, ReportFigure, ReportTable, Section, build_report
+from .build import Report, ReportFigure, ReportTable, ReportText, Section, build_report
 from .render import frame_to_markdown, render_html, render_markdown, write_report
 from .treecounts import compare_tree_counts, read_tree_counts, tree_from_counts
 
@@ -20,6 +20,7 @@ __all__ = [
     "Report",
     "ReportFigure",
     "ReportTable",
+    "ReportText",
     "Section",
     "build_report",
     "write_report",

@@ -14,7 +14,7 @@ from . import figures as F
 from . import stats as S
 from .treecounts import compare_tree_counts, read_tree_counts, tree_from_counts
 
-__all__ = ["ReportTable", "ReportFigure", "Section", "Report", "build_report"]
+__all__ = ["ReportTable", "ReportFigure", "ReportText", "Section", "Report", "build_report"]
 
 
 @dataclass
@@ -39,13 +39,20 @@ class ReportFigure:
 
 
 @dataclass
+class ReportText:
+    """A paragraph placed between tables and figures."""
+
+    text: str
+
+
+@dataclass
 class Section:
     """A titled section: paragraphs, then tables and figures in order."""
 
     key: str
     title: str
     text: list[str] = field(default_factory=list)
-    items: list[ReportTable | ReportFigure] = field(default_factory=list)
+    items: list[ReportTable | ReportFigure | ReportText] = field(default_factory=list)
 
     def table(self, name: str, title: str, frame: pd.DataFrame | None, note: str = "", max_rows: int = 30) -> None:
         if frame is None:
@@ -57,7 +64,15 @@ class Section:
             self.items.append(ReportFigure(name, title, png, note))
 
     def say(self, *paras: str) -> None:
-        self.text.extend(p for p in paras if p)
+        """Add paragraphs: to the section's introduction before any table or
+        figure, else in place after the items so far."""
+        for p in paras:
+            if not p:
+                continue
+            if self.items:
+                self.items.append(ReportText(p))
+            else:
+                self.text.append(p)
 
 
 @dataclass

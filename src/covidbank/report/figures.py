@@ -162,7 +162,7 @@ def value_histogram(
     groups = list(values.groupby(facet, sort=True)) if facet and facet in values.columns else [(None, values)]
     cols = min(len(groups), 2)
     rows = math.ceil(len(groups) / cols)
-    fig = Figure(figsize=(6.2 * cols, 3.8 * rows))
+    fig = Figure(figsize=(5.4 * cols, 3.8 * rows))
     fig.suptitle(title, fontsize=12, fontweight="bold")
     for i, (key, g) in enumerate(groups):
         ax = fig.add_subplot(rows, cols, i + 1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .build import Report, ReportFigure, ReportTable
+from .build import Report, ReportFigure, ReportTable, ReportText
 
 __all__ = ["write_report", "render_html", "render_markdown", "frame_to_markdown"]
 
@@ -114,7 +114,9 @@ def render_html(report: Report) -> str:
             elif not isinstance(item, ReportFigure) and in_figs:
                 h.append("</div>")
                 in_figs = False
-            if isinstance(item, ReportTable):
+            if isinstance(item, ReportText):
+                h.append(f"<p>{_inline_md(item.text)}</p>")
+            elif isinstance(item, ReportTable):
                 h.append(f"<h3 id='t-{item.name}'>{html.escape(item.title)}</h3>{_html_table(item)}")
             elif isinstance(item, ReportFigure):
                 b64 = base64.b64encode(item.png).decode("ascii")
@@ -152,7 +154,9 @@ def render_markdown(report: Report) -> str:
         for p in s.text:
             md += [p, ""]
         for item in s.items:
-            if isinstance(item, ReportTable):
+            if isinstance(item, ReportText):
+                md += [item.text, ""]
+            elif isinstance(item, ReportTable):
                 md += [f"### {item.title}", "", frame_to_markdown(item.frame, item.max_rows), ""]
                 tail = f"All rows: `tables/{item.name}.csv`" + (f" ({len(item.frame):,} rows)." if len(item.frame) > item.max_rows else ".")
                 md += [(item.note + " " if item.note else "") + tail, ""]
