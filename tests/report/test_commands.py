@@ -30,3 +30,18 @@ def test_report_errors(cli, tmp_path):
 def test_report_help(cli):
     res = cli("report", "--help")
     assert "--source" in res.output and "--tree-counts" in res.output
+
+
+def test_report_on_a_bimcv_mids_release_with_tests(cli, tmp_path):
+    """The BIMCV MIDS release form carries diagnostic tests (derivatives/EHR): they are counted."""
+    from covidbank.samples import make_bimcv_tree_sample
+
+    root = make_bimcv_tree_sample(tmp_path / "release")
+    out = tmp_path / "out"
+    cli("report", "--source", "bimcv", root, "--out", out)
+    tests = pd.read_csv(out / "tables" / "tests.csv")
+    assert {(r.test_type, r.result): r.tests for r in tests.itertuples()} == {
+        ("PCR", "positive"): 1, ("IgG", "negative"): 1, ("IgM", "indeterminate"): 1}
+    ph = pd.read_csv(out / "tables" / "photometric.csv")
+    assert ph[["photometric", "images"]].values.tolist() == [["MONOCHROME1", 3]]
+    assert "cannot be computed" in (out / "report.md").read_text()   # the sample's images carry no dates

@@ -173,3 +173,22 @@ def test_empty_bank_gives_empty_frames(tmp_path):
     assert S.days_to_closest_test(b).empty
     assert S.vendor_table(b).empty
     assert S.subject_demographics(b).empty
+
+
+def test_cui_given_to_another_label_is_not_shown(tmp_path):
+    """A CUI list misaligned with its label list must not give `unchanged` the CUI of `increased density`."""
+    from covidbank.bank import Bank
+    from covidbank.labels import LabelTree
+
+    t = LabelTree()
+    t.add("increased density", "C1443940")
+    t.add("unchanged")
+    b = Bank(tmp_path / "b", create=True)
+    b.add("m", {
+        "images": pd.DataFrame({"image_id": ["m:1", "m:2"], "session_id": ["m:s1", "m:s2"], "subject_id": ["m:p", "m:p"]}),
+        "labels": pd.DataFrame({"image_id": ["m:1", "m:1", "m:2"], "label": ["unchanged", "increased density", "unchanged"],
+                                "cui": ["C1443940", "C1443940", None], "value": [1, 1, 1], "origin": "source"}),
+    })
+    with_tree = S.label_counts(b, tree=t).set_index("label")["cui"]
+    assert pd.isna(with_tree["unchanged"]) and with_tree["increased density"] == "C1443940"
+    assert S.label_counts(b).set_index("label").loc["unchanged", "cui"] == "C1443940"  # without a tree: as stored

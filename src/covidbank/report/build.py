@@ -268,7 +268,10 @@ def build_report(
         tplot = tcnt.assign(kind=tcnt["test_type"] + " " + tcnt["result"])
         s.figure("tests", "Tests by type and result",
                  F.faceted_bars(tplot, "kind", "tests", "Diagnostic tests by type and result", "test and result", "tests"))
-        if _nonempty(days):
+        if not _nonempty(days):
+            s.say("No image has a date or day offset to set against its subject's tests, so the days between an "
+                  "image and its closest test cannot be computed for this bank.")
+        else:
             s.table("days_to_closest_test_summary", "Days between image and closest test",
                     days.groupby(["source", "test_type"])["days"].describe().round(2).reset_index())
             s.figure("days_to_closest_test", "Days to closest test",

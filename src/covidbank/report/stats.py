@@ -335,14 +335,27 @@ def _positive_labels(bank: Bank, include_implied: bool) -> pd.DataFrame:
 
 
 def _display_names(df: pd.DataFrame, tree: LabelTree | None = None) -> pd.DataFrame:
-    """Most frequent spelling and CUI per normalized label key (CUI from ``tree``
-    when the bank has none for the label)."""
+    """Most frequent spelling and CUI per normalized label key.
+
+    With a ``tree``, a CUI the vocabulary gives to a *different* label is not
+    shown (a source's CUI list misaligned with its label list), and labels
+    without a CUI in the bank get the vocabulary's.
+    """
     names = df.groupby("key")["label"].agg(lambda s: s.value_counts().index[0])
-    cuis = df.dropna(subset=["cui"]).groupby("key")["cui"].agg(lambda s: s.value_counts().index[0])
-    cuis = cuis.reindex(names.index)
-    if tree is not None:
-        cuis = cuis.fillna(pd.Series({k: tree.cui(n) for k, n in names.items()}, dtype="object"))
-    return pd.DataFrame({"label": names, "cui": cuis})
+    cands = df.dropna(subset=["cui"]).groupby("key")["cui"].agg(lambda s: list(s.value_counts().index))
+    cuis = {}
+    for k, name in names.items():
+        node = tree.resolve(name) if tree is not None else None
+        chosen = None
+        for c in cands.get(k, []):
+            other = tree.resolve(c) if tree is not None else None
+            if node is None or other is None or other == node:
+                chosen = c
+                break
+        if chosen is None and tree is not None:
+            chosen = tree.cui(name)
+        cuis[k] = chosen
+    return pd.DataFrame({"label": names, "cui": pd.Series(cuis, dtype="object").reindex(names.index)})
 
 
 def label_counts(
