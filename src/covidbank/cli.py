@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.ingest",
+    "covidbank.report.commands",
 ]
 
 
