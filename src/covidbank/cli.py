@@ -31,8 +31,11 @@ out = Console()
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
     "covidbank.ml_cli",
+    "covidbank.severity.cli",
     "covidbank.catalog",
     "covidbank.demo",
+    "covidbank.ingest",
+    "covidbank.report.commands",
 ]
 
 

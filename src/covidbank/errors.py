@@ -49,3 +49,34 @@ class StaleCacheError(CacheError):
 
 class SplitError(CovidbankError):
     """A split cannot be made (bad ratios, unknown label or column, no records)."""
+class DicomError(CovidbankError):
+    """A DICOM file cannot be read, de-identified or converted.
+
+    The message names the file (by its path inside the input folder) and the reason.
+    """
+
+
+class ConversionError(DicomError):
+    """Pixel data cannot be converted (unsupported encoding, inconsistent series geometry, ...)."""
+
+
+class KeyFileError(CovidbankError):
+    """The project key file is missing, malformed or stored inside the bank."""
+
+class SeverityError(CovidbankError):
+    """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
+
+
+class CTReadError(SeverityError):
+    """A CT file or DICOM series cannot be read; the message names the file."""
+
+
+class NotHUError(SeverityError):
+    """The input's intensities are not Hounsfield units (8-bit image, unrescaled data).
+
+    HU-based grading is refused; the message says to use the intensity mode.
+    """
+
+
+class MaskMismatchError(SeverityError):
+    """A lesion mask does not match its CT (shape or orientation)."""
