@@ -215,6 +215,7 @@ def test_monochrome1_dicom_is_inverted(tmp_path):
     assert np.corrcoef(m2.ravel(), a.ravel())[0, 1] > 0.999
 
 
+@pytest.mark.filterwarnings("ignore:NvImgCodec")
 def test_monai_and_torchio_consume_the_same_records(bank):
     ds = XRayDataset(bank, sources="alpha", labels=["COVID-19", "Pneumonia"])
     recs = ds.as_records()
