@@ -52,6 +52,8 @@ HEDGE_CUES: list[str] = [
     r"puede[n]? (?:corresponder|estar en relacion|tratarse|ser)", r"parece[n]? (?:corresponder|tratarse)",
     r"a valorar", r"valorar", r"se sugiere", r"sugerimos", r"aspecto de", r"verosimil(?:mente)?", r"a considerar",
     r"que podria[n]?", r"que puede[n]?", r"descartar", r"a descartar", r"para descartar", r"obliga[n]? a descartar",
+    r"dudos[oa]s?", r"menos probables?(?: de)?", r"poco probables?(?: de)?", r"inespecific[oa]s?", r"equivoc[oa]s?",
+    r"no (?:parece|parecen|impresiona|impresionan)(?: de)?",
     r"en el contexto de", r"en contexto de", r"dado el contexto", r"de predominio",
 ]
 
@@ -59,14 +61,14 @@ HEDGE_CUES: list[str] = [
 DOUBT_CUES: list[str] = [
     r"no se (?:puede|pueden|podria|podrian) (?:descartar|excluir)", r"no (?:se )?(?:puede|pueden|podemos) (?:descartar|excluir)(?:se)?",
     r"sin poder (?:descartar|excluir)(?:se|lo|la|los|las)?", r"no se descarta[n]?", r"no descarta[n]?", r"no descartar(?:ia)?",
-    r"no (?:se )?excluye[n]?", r"no (?:es )?posible (?:descartar|excluir)", r"no son (?:tipic|caracteristic)\w+ (?:de|para)",
-    r"no (?:tipic|caracteristic)\w+ (?:de|para)", r"atipic\w+ (?:de|para)", r"indeterminad[oa]s?(?: para)?", r"dudos[oa]s?",
-    r"menos probables?(?: de)?", r"poco probables?", r"no (?:parece|parecen|impresiona|impresionan)(?: de)?",
-    r"no sugestiv[oa]s? de", r"no sugerentes? de", r"inespecific[oa]s?", r"incierto", r"equivoc[oa]s?", r"no concluyentes?",
+    r"no (?:es )?posible (?:descartar|excluir)", r"no son (?:tipic|caracteristic)\w+ (?:de|para)",
+    r"no (?:tipic|caracteristic)\w+ (?:de|para)", r"atipic\w+ (?:de|para)", r"indeterminad[oa]s?(?: para)?",
+    r"no sugestiv[oa]s? de", r"no sugerentes? de", r"incierto", r"no concluyentes?", r"no permite[n]? descartar",
+    r"no pudiendo(?:se)? descartar(?:se)?", r"no puede descartarse", r"no pueden descartarse",
 ]
 
 #: Doubt cues that follow the finding (``covid 19 indeterminado``).
-POST_DOUBT_CUES: list[str] = [r"indeterminad[oa]s?", r"dudos[oa]s?", r"no concluyentes?", r"a descartar", r"no descartable"]
+POST_DOUBT_CUES: list[str] = [r"indeterminad[oa]s?", r"no concluyentes?", r"no descartable"]
 
 #: Words that close a cue's scope.
 SCOPE_BREAKERS: list[str] = [

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 from .cues import DOUBTFUL, HEDGED, NEGATED, POSITIVE, find_cues, polarity_at
 from .matcher import PhraseMatcher
-from .lexicon import FINDINGS, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, VOCABULARY, label_cui
+from .lexicon import IGNORE, SUBSUMED_BY, FINDINGS, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, VOCABULARY, label_cui
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]
@@ -210,7 +210,7 @@ class ReportLabeler:
     # ------------------------------------------------------------------ API
     def label(self, text: str) -> ReportLabels:
         """Label one report (ordinary Spanish or BIMCV's normalized form)."""
-        norm = normalize(text)
+        norm = _IGNORE.sub(lambda m: " " * len(m.group()), normalize(text))
         mentions: list[Mention] = []
         sents: list[SentenceResult] = []
         ffind, lfind = self._findings.find, self._locations.find
@@ -220,13 +220,12 @@ class ReportLabeler:
             locs = lfind(st)
             cues = find_cues(st) if found else []
             smentions: list[Mention] = []
-            for lab, a, b in found:
-                pol = POSITIVE if lab in NEVER_NEGATED else polarity_at(cues, a, b)
-                if lab in NEVER_NEGATED and pol == NEGATED:
-                    pol = POSITIVE
-                if lab == COVID and pol == DOUBTFUL:
-                    lab = COVID_UNCERTAIN
-                smentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
+            for labs, a, b in found:
+                for lab in labs.split("|"):
+                    pol = POSITIVE if lab in NEVER_NEGATED else polarity_at(cues, a, b)
+                    if lab == COVID and pol == DOUBTFUL:
+                        lab = COVID_UNCERTAIN
+                    smentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
             # attach each location to the nearest finding (preceding first: "derrame pleural derecho")
             if smentions:
                 for loc, a, b in locs:
@@ -243,6 +242,9 @@ class ReportLabeler:
             for m in smentions:
                 if m.polarity != NEGATED and m.label not in slabels:
                     slabels.append(m.label)
+            for lab, subs in SUBSUMED_BY.items():
+                if lab in slabels and any(x in slabels for x in subs):
+                    slabels.remove(lab)
             if not slabels and (any(m.polarity == NEGATED for m in smentions) or _NORMAL.search(st)):
                 slabels = ["normal"]
             slocs: list[str] = []
@@ -277,6 +279,7 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
     return (loc,) + LOCATION_IMPLIES.get(loc, ())
 
 
+_IGNORE = re.compile("|".join(IGNORE))
 _DEFAULT: ReportLabeler | None = None
 
 

@@ -8,7 +8,7 @@ no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations
 
-__all__ = ["VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "NEVER_NEGATED", "label_cui"]
+__all__ = ["IGNORE", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "NEVER_NEGATED", "label_cui"]
 
 #: label -> (UMLS CUI or None, parent labels), the PadChest tree restricted to the labels covered.
 VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -180,7 +180,7 @@ FINDINGS: dict[str, list[str]] = {
     "pneumonia": [r"neumonias?", r"neumonic[oa]s?", r"bronconeumonias?", r"bronconeumonic[oa]s?",
                   r"infeccion(?:es)? (?:respiratoria|pulmonar)(?:es)?", r"afectacion infecciosa",
                   r"proceso infeccioso", r"infeccioso inflamatori[oa]", r"neumonitis",
-                  r"afectacion pulmonar por"],
+                  r"infeccion(?:es)?", r"infeccios[oa]s?", r"inflamatori[oa]s? infeccios[oa]s?"],
     "ground glass pattern": [r"vidrios? deslustrados?", r"vidrios? esmerilados?", r"vidrio", r"deslustrad[oa]s?"],
     "increased density": [r"aumentos? de (?:la )?densidad(?:es)?", r"opacidad(?:es)?", r"opacificacion(?:es)?",
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
@@ -189,20 +189,23 @@ FINDINGS: dict[str, list[str]] = {
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
     "unchanged": [r"sin cambios", r"sin (?:claros |grandes |significativos |apenas )cambios", r"no (?:hay )?cambios",
-                  r"estabilidad", r"estable", r"estables", r"sin variaciones?", r"sin modificaciones?",
+                  r"estabilidad", r"estable", r"estables", r"se compara", r"comparacion con", r"comparando con",
+                  r"compar\w* con (?:la |el |los |las )?(?:rx|estudio|radiografia|previ|placa)\w*", r"sin variaciones?", r"sin modificaciones?",
                   r"similar(?:es)? a(?: la| las| los| el)? (?:previ|anterior|rx|estudio|radiografia)\w*",
-                  r"sin evidentes cambios", r"persiste[n]?", r"persistencia", r"superponible", r"sin diferencias",
+                  r"sin evidentes cambios", r"superponible", r"sin diferencias",
                   r"no ha cambiado", r"no se aprecian cambios", r"no se observan cambios", r"sin nuevos hallazgos"],
     "pleural effusion": [r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     "alveolar pattern": [r"alveolar(?:es)?", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
-                         r"alveolo intersticial(?:es)?"],
+                         ],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*"],
     "cardiomegaly": [r"cardiomegalia", r"aumento (?:del tamano |de (?:la )?)?(?:silueta )?cardiac[oa]",
                      r"silueta cardiaca aumentada", r"indice cardiotoracico aumentado", r"crecimiento de cavidades",
                      r"aumento de tamano de la silueta cardiaca", r"silueta cardiaca (?:de tamano )?aumentad[oa]",
                      r"cardiomegalia global", r"aumento del indice cardiotoracico", r"ict aumentado"],
-    "interstitial pattern": [r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
+    "interstitial pattern|alveolar pattern": [r"intersticio ?alveolar(?:es)?", r"alveolo ?intersticial(?:es)?",
+                                              r"intersticioalveolar(?:es)?", r"alveolointersticial(?:es)?", r"mixto alveolo intersticial"],
+    "interstitial pattern": [r"interst?i\w*cial(?:es)?", r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
                              r"afectacion intersticial", r"interticial(?:es)?", r"intesticial(?:es)?"],
     "reticular interstitial pattern": [r"reticular(?:es)?", r"patron reticular"],
     "reticulonodular interstitial pattern": [r"reticulo ?nodular(?:es)?", r"reticulonodulillar"],
@@ -221,8 +224,7 @@ FINDINGS: dict[str, list[str]] = {
     "lobar atelectasis": [r"atelectasias? (?:del )?lobul\w*", r"atelectasias? lobar(?:es)?", r"atelectasia del lsi",
                           r"atelectasia del lsd", r"atelectasia del lii", r"atelectasia del lid", r"atelectasia del lm"],
     "atelectasis": [r"atelectasias?", r"atelectasic[oa]s?", r"colapso pulmonar"],
-    "endotracheal tube": [r"tubos? endotraqueal(?:es)?", r"tot", r"tubo orotraqueal", r"tubo oro traqueal",
-                          r"intubad[oa]", r"intubacion", r"tubos? de intubacion", r"tet"],
+    "endotracheal tube": [r"tubos? endotraqueal(?:es)?", r"tubo orotraqueal", r"tubo oro traqueal", r"tubos? de intubacion"],
     "aortic atheromatosis": [r"ateromatosis", r"ateromatos[oa]s?", r"ateroma", r"ateromas", r"calcificaci\w+ (?:de|en) (?:la )?aort\w*",
                              r"aorta (?:elongada y )?calcificada", r"calcificaciones aorticas", r"arterioesclerosis",
                              r"ateroesclerosis", r"aterosclerosis", r"ateromatoso"],
@@ -375,6 +377,25 @@ FINDINGS: dict[str, list[str]] = {
     "pulmonary artery hypertension": [r"hipertension arterial pulmonar"],
 }
 FINDINGS = {k.strip(): v for k, v in FINDINGS.items() if v}
+# a key "a|b" names a phrase that reports two labels at once
+
+_PARENCHYMA = ("ground glass pattern", "consolidation", "alveolar pattern", "interstitial pattern",
+               "infiltrates", "reticular interstitial pattern", "reticulonodular interstitial pattern",
+               "laminar atelectasis", "atelectasis", "lobar atelectasis", "nodule", "pseudonodule")
+
+#: A label is left out of a sentence that already names one of these more specific findings
+#: (``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also ``increased density``).
+SUBSUMED_BY: dict[str, tuple[str, ...]] = {
+    "increased density": _PARENCHYMA,
+    "infiltrates": ("ground glass pattern", "consolidation", "alveolar pattern", "interstitial pattern"),
+}
+
+#: Boilerplate that mentions findings without reporting them; blanked before matching.
+IGNORE: list[str] = [
+    r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
+    r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
+    r"solo se incluiran en el informe[^.]*", r"solo de incluiran en el informe[^.]*",
+]
 
 #: Labels BIMCV gives to a whole sentence rather than a mention.
 SENTENCE_ONLY = ("normal", "exclude")
