@@ -26,3 +26,10 @@ class QueryError(BankError):
 
 class LabelError(CovidbankError):
     """A label or label tree file cannot be parsed or resolved."""
+
+
+class ReportError(CovidbankError):
+    """A report table or text file cannot be read, or lacks the text column.
+
+    Messages name the file and never quote report text.
+    """
