@@ -95,7 +95,7 @@ _HEADER = re.compile(
     r"(?im)(?:^|(?<=[\s.;,]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
     + r")\s*:[ \t]*(?P<val>[^\n]*?)(?=[ \t]*(?:$|\n)|(?:(?<=\s)|[ \t]+)(?:" + _STOPPER_KEYS + r")\s*:|[ \t]{2,}[A-Za-zº]{2,}[\wºª./ ]{0,20}:)"
 )
-_LEAD_NAME = re.compile(rf"(?:(?:{_PART}\s+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
+_LEAD_NAME = re.compile(rf"(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
 
 _DATE_RULES = [
     rf"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{{4}}|\d{{2}})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
@@ -135,7 +135,7 @@ _STREET_TYPES = (r"C/|c/|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|avenida
                  r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
                  r"Passeig|Avinguda|Plaça")
 _STREET = re.compile(
-    rf"(?<![\w/])(?:{_STREET_TYPES})\s*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)\s*){{1,7}}"
+    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
     rf"(?:,?\s*(?:\d+º?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
@@ -153,20 +153,20 @@ _ORGS = re.compile(
     r"Teva|Mylan|Menarini|Rovi|Faes Farma|Gilead|ONCE|Cruz Roja|Diaverum|CHUVI|CHUAC|CHUS|HUCA|HCUV|HGUGM|HUVH|HUVR|HUMV|"
     r"IVML|INSALUD|SERMAS|SESCAM|SERGAS|Osakidetza|Sacyl|Salut|ICS)\b"
 )
-_BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}\s+)?{_CAP}\s+){{0,3}}{_CAP},?\s+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
+_BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
-    rf"(?<![\w])(?:{_INST_HEAD})(?:\s+(?:{_PART}\s+)*(?:{_CAP}|\d+(?:\s+de\s+{_CAP})?|[A-Z]{{2,}}))+"
+    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
 )
 _TITLE = re.compile(
-    rf"\b(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)\.?\s+"
-    rf"(?P<n>(?:(?:{_PART}\s+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
+    rf"\b(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)\.?[ \t]+"
+    rf"(?P<n>(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
 )
 _TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
-_WORD_CAP = re.compile(rf"(?:{_CAP}|[A-ZÁÉÍÓÚÑ]{{2,}})(?:\s+(?:{_PART}\s+)*(?:{_CAP}))*")
-_CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:\s+(?:(?:de|del|de la|de los|y|i)\s+)?(?:{_CAP}))*)")
+_WORD_CAP = re.compile(rf"(?:{_CAP}|[A-ZÁÉÍÓÚÑ]{{2,}})(?:[ \t]+(?:{_PART}[ \t]+)*(?:{_CAP}))*")
+_CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
 _TRIGGER_LOC = re.compile(
     rf"\b(?:natural de|nacid[oa] en|residente en|reside en|vive en|procedente de|originari[oa] de|de origen|viaje a|viajó a|"
-    rf"hospital de|vecin[oa] de)\s+(?P<p>{_CAP}(?:\s+(?:{_PART}\s+)?{_CAP}){{0,3}})"
+    rf"hospital de|vecin[oa] de)[ \t]+(?P<p>{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
 )
 
 # capitalized words that are never names or places on their own
