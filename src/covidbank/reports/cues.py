@@ -75,7 +75,7 @@ SCOPE_BREAKERS: list[str] = [
     r"pero", r"aunque", r"sin embargo", r"salvo", r"excepto", r"si bien", r"no obstante", r"mientras que",
     r"a excepcion de", r"exceptuando", r"con la excepcion de", r"aunque si", r"si se", r"siendo", r"destacando",
     r"se (?:observa|aprecia|evidencia|identifica|objetiva|visualiza|ve|detecta|mantiene|trata)n?", r"persiste[n]?",
-    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)", r":",
+    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)",
 ]
 
 
@@ -109,7 +109,7 @@ _FORWARD = re.compile(
     rf"\b(?:(?P<doubtful>{_alt(DOUBT_CUES)})|(?P<negated>{_alt(NEGATION_CUES)})|(?P<hedged>{_alt(HEDGE_CUES)}))(?:\b|(?<= ))"
 )
 _BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
-_BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})(?:\b|(?<=:))")
+_BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
 _CLAUSE_START = re.compile(r"\b(?:y|e|con|que)\b|:")
 
 

@@ -90,7 +90,7 @@ _HEADER_KEYS: list[tuple[str, str]] = [
 ]
 _STOPPER_KEYS = (r"edad|sexo|nombre|apellidos|nhc|domicilio|localidad|provincia|cp|pa[ií]s|fecha[\w ]{0,25}|m[eé]dico|"
                  r"n[ºo°]\s?col\w*\.?|correo[\w ]{0,15}|e-?mail|tel[eé]fono|fax|nass|hospital|centro|servicio|"
-                 r"historia[\w ]{0,15}|episodio|dni|nif|cip|sip|motivo|diagn[oó]stico|remitido por|ciudad|direcci[oó]n")
+                 r"historia[\w ]{0,15}|episodio|dni|nif|cip|sip|motivo|diagn[oó]stico|remitido por|ciudad|direcci[oó]n|f\.\s?\w+")
 _HEADER = re.compile(
     r"(?im)(?:^|(?<=[\s.;,]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
     + r")\s*:[ \t]*(?P<val>[^\n]*?)(?=[ \t]*(?:$|\n)|(?:(?<=\s)|[ \t]+)(?:" + _STOPPER_KEYS + r")\s*:|[ \t]{2,}[A-Za-zº]{2,}[\wºª./ ]{0,20}:)"
@@ -297,9 +297,14 @@ def find_phi(text: str) -> list[PhiSpan]:
             continue
         if cat in ("NAME", "LOC"):
             lm = _LEAD_NAME.match(val)
-            if not lm or gz.key(lm.group().split()[0]) in _ALWAYS_STOP:
+            first_word = gz.key(lm.group().split()[0]) if lm else ""
+            if not lm or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
                 continue
             val = lm.group()
+        elif cat == "FECHA":
+            dm = _DATE.match(val)
+            if dm:
+                val = dm.group()
         elif len(val) > 80:
             val = val[:80]
         add(a, a + len(val), cat, 0)

@@ -100,6 +100,7 @@ class PhraseMatcher:
 
     def __init__(self, table: Mapping[str, list[str]]):
         self._index: dict[str, list[tuple[re.Pattern, str]]] = {}
+        self._cache: dict[str, list[tuple[re.Pattern, str]]] = {}
         for label, pats in table.items():
             for pat in pats:
                 for p in expand_leading(pat):
@@ -110,22 +111,34 @@ class PhraseMatcher:
                     rx = re.compile(r"(?:" + p + r")\b")
                     self._index.setdefault(key, []).append((rx, label))
 
+    def _candidates(self, tok: str) -> list[tuple[re.Pattern, str]]:
+        out: list[tuple[re.Pattern, str]] = []
+        seen: set[str] = set()
+        for key in (tok[: self.KEY], tok[:2], tok[:1]):
+            if key in seen:
+                continue
+            seen.add(key)
+            out.extend(self._index.get(key, ()))
+        return out
+
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """``(label, start, end)`` of every phrase, left to right, longest first."""
-        index = self._index
-        k = self.KEY
+        cache = self._cache
         cands: list[tuple[int, int, str]] = []
         for w in _WORD.finditer(text):
             tok = w.group()
+            lst = cache.get(tok)
+            if lst is None:
+                lst = self._candidates(tok)
+                if len(cache) < 200_000:
+                    cache[tok] = lst
+            if not lst:
+                continue
             pos = w.start()
-            for key in {tok[:k], tok[:2], tok[:1]} if len(tok) >= 1 else ():
-                lst = index.get(key)
-                if not lst:
-                    continue
-                for rx, label in lst:
-                    m = rx.match(text, pos)
-                    if m:
-                        cands.append((pos, m.end(), label))
+            for rx, label in lst:
+                m = rx.match(text, pos)
+                if m:
+                    cands.append((pos, m.end(), label))
         if not cands:
             return []
         cands.sort(key=lambda c: (c[0], -(c[1] - c[0])))

@@ -1,0 +1,107 @@
+import pytest
+
+from covidbank.reports import ReportLabeler, label_report
+from covidbank.reports.lexicon import FINDINGS, LOCATION_CUIS, LOCATIONS, VOCABULARY, label_cui
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return ReportLabeler()
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Opacidades en vidrio deslustrado periféricas.", "ground glass pattern"),
+    ("Consolidación en lóbulo inferior derecho.", "consolidation"),
+    ("Derrame pleural izquierdo.", "pleural effusion"),
+    ("Cardiomegalia.", "cardiomegaly"),
+    ("Patrón intersticial bilateral.", "interstitial pattern"),
+    ("Infiltrados en ambas bases.", "infiltrates"),
+    ("Aumento de densidad en base derecha.", "increased density"),
+    ("Patrón alveolar en lóbulo superior.", "alveolar pattern"),
+    ("Adenopatías hiliares.", "adenopathy"),
+    ("Nódulo pulmonar de 8 mm.", "nodule"),
+    ("Cambios degenerativos en columna dorsal.", "vertebral degenerative changes"),
+    ("Hernia de hiato.", "hiatal hernia"),
+    ("Atelectasias laminares basales.", "laminar atelectasis"),
+    ("Tubo endotraqueal en posición correcta.", "endotracheal tube"),
+    ("Ateromatosis aórtica.", "aortic atheromatosis"),
+    ("Lesión con cavitación.", "cavitation"),
+    ("Elongación aórtica.", "aortic elongation"),
+    ("Catéter venoso central con extremo en cava superior.", "central venous catheter"),
+    ("Marcapasos bicameral.", "pacemaker"),
+    ("Sonda nasogástrica.", "NSG tube"),
+    ("Pinzamiento del seno costofrénico derecho.", "costophrenic angle blunting"),
+    ("Enfisema pulmonar.", "emphysema"),
+    ("Bronquiectasias.", "bronchiectasis"),
+    ("Proceso neumónico en base derecha.", "pneumonia"),
+    ("Neumonía viral.", "viral pneumonia"),
+    ("Neumonía atípica.", "atypical pneumonia"),
+    ("Signos de insuficiencia cardiaca.", "heart insufficiency"),
+    ("Estudio sin cambios respecto al previo.", "unchanged"),
+    ("Placa poco inspirada.", "suboptimal study"),
+    ("Hallazgos compatibles con COVID-19.", "COVID 19"),
+])
+def test_finding_phrases(lab, text, label):
+    assert label in lab.label(text).labels
+
+
+@pytest.mark.parametrize("text", [
+    "No se evidencian condensaciones.", "Sin derrame pleural.", "No cardiomegalia.",
+    "Senos costofrénicos libres.", "Silueta cardiomediastínica normal.",
+])
+def test_negated_or_normal_reports_are_normal(lab, text):
+    assert lab.label(text).labels == ["normal"]
+
+
+def test_covid_and_covid_uncertain(lab):
+    assert lab.label("Opacidades periféricas sugestivas de COVID 19.").labels == ["increased density", "COVID 19"]
+    r = lab.label("Hallazgos indeterminados que no pueden excluir infección por COVID 19.")
+    assert "COVID 19 uncertain" in r.labels and "COVID 19" not in r.labels
+    assert r.values()["COVID 19"] == -1 and r.values()["COVID 19 uncertain"] == 1
+    r = lab.label("No se aprecian hallazgos sugestivos de infección por covid 19.")
+    assert "COVID 19" not in r.labels and r.values()["COVID 19"] == 0
+    # the boilerplate disclaimer is not a mention
+    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["exclude"]
+
+
+def test_values_positive_negative_uncertain(lab):
+    r = lab.label("Cardiomegalia. No derrame pleural. Probable neumonía.")
+    v = r.values()
+    assert v["cardiomegaly"] == 1 and v["pleural effusion"] == 0 and v["pneumonia"] == -1
+    assert "pleural effusion" not in r.labels and "pneumonia" in r.labels
+
+
+def test_locations_attach_to_their_finding(lab):
+    r = lab.label("Derrame pleural derecho y consolidación en lóbulo inferior izquierdo.")
+    loc = {m.label: m.locations for m in r.mentions}
+    assert "loc right" in loc["pleural effusion"]
+    assert "loc left lower lobe" in loc["consolidation"] and "loc lower lobe" in loc["consolidation"]
+    assert "loc right" in r.localizations and "C0444532" in r.localization_cuis
+
+
+def test_bimcv_shape(lab):
+    r = lab.label("datos clinicos . fiebre . no se evidencian condensaciones . dilatacion aortica .")
+    row = r.bimcv_row()
+    assert set(row) == {"Labels", "Localizations", "labelCUIS", "LocalizationsCUIS", "LabelsLocalizationsBySentence"}
+    assert r.labels == ["aortic elongation"]
+    assert r.by_sentence[2] == ["normal"] and r.by_sentence[3] == ["aortic elongation", "loc aortic"]
+    assert eval(row["Labels"]) == ["aortic elongation"]  # a Python list literal, as BIMCV publishes
+
+
+def test_placeholders_and_lowercase_form(lab):
+    r = lab.label("sospecha  nombrepropio   informe radiologico .  opacidades perifericas bilaterales compatibles con covid 19 .")
+    assert "COVID 19" in r.labels and "loc bilateral" in r.localizations
+
+
+def test_label_report_default_instance():
+    assert label_report("Cardiomegalia.").labels == ["cardiomegaly"]
+
+
+def test_lexicon_covers_vocabulary_with_cuis():
+    assert label_cui("COVID 19") == "C5203670" and label_cui("COVID 19 uncertain") == "C5203671"
+    for key in FINDINGS:
+        for lab in key.split("|"):
+            assert lab in VOCABULARY, lab
+    assert set(LOCATION_CUIS) <= set(LOCATIONS) | {"loc anterior rib", "loc humeral head", "loc rotator cuff",
+                                                   "loc rib cartilage", "loc nipple", "loc posterior rib",
+                                                   "loc humeral neck"}
