@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Cue", "NEGATION_CUES", "HEDGE_CUES", "DOUBT_CUES", "POST_NEGATION_CUES", "POST_DOUBT_CUES",
-           "SCOPE_BREAKERS", "find_cues", "polarity_at", "POSITIVE", "NEGATED", "HEDGED", "DOUBTFUL"]
+           "SCOPE_BREAKERS", "MAX_SCOPE_WORDS", "find_cues", "polarity_at", "POSITIVE", "NEGATED", "HEDGED", "DOUBTFUL"]
 
 POSITIVE, NEGATED, HEDGED, DOUBTFUL = "positive", "negated", "hedged", "doubtful"
 
@@ -110,6 +110,11 @@ _FORWARD = re.compile(
 )
 _BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
 _BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
+_WORDS = re.compile(r"\w+")
+
+#: Longest forward scope in words, per cue kind (NegEx-style window).
+MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
+
 _CLAUSE_START = re.compile(r"\b(?:y|e|con|que)\b|:")
 
 
@@ -137,6 +142,7 @@ def find_cues(sentence: str) -> list[Cue]:
     breaks = [m.start() for m in _BREAK.finditer(sentence)]
     out: list[Cue] = []
     n = len(sentence)
+    words = [w.end() for w in _WORDS.finditer(sentence)]
     for m in _FORWARD.finditer(sentence):
         kind = m.lastgroup or "negated"
         end = m.end()
@@ -145,6 +151,11 @@ def find_cues(sentence: str) -> list[Cue]:
             if b >= end:
                 scope_end = b
                 break
+        limit = MAX_SCOPE_WORDS.get(kind)
+        if limit:
+            after = [w for w in words if w > end]
+            if len(after) > limit:
+                scope_end = min(scope_end, after[limit - 1])
         out.append(Cue(kind, m.start(), end, end, scope_end))
     for m in _BACKWARD.finditer(sentence):
         kind = m.lastgroup or "negated"
