@@ -37,7 +37,7 @@ def lab():
     ("Neumonía viral.", "viral pneumonia"),
     ("Neumonía atípica.", "atypical pneumonia"),
     ("Signos de insuficiencia cardiaca.", "heart insufficiency"),
-    ("Estudio sin cambios respecto al previo.", "unchanged"),
+    ("Se compara con estudio previo: estabilidad radiológica.", "unchanged"),
     ("Placa poco inspirada.", "suboptimal study"),
     ("Hallazgos compatibles con COVID-19.", "COVID 19"),
 ])
