@@ -392,7 +392,7 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
 IGNORE: list[str] = [
     r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
     r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
-    r"solo se incluiran en el informe[^.]*", r"solo de incluiran en el informe[^.]*",
+    r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
 ]
 
 #: Labels BIMCV gives to a whole sentence rather than a mention.
