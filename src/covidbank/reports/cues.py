@@ -115,7 +115,6 @@ _WORDS = re.compile(r"\w+")
 #: Longest forward scope in words, per cue kind (NegEx-style window).
 MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
 
-_CLAUSE_START = re.compile(r"\b(?:y|e|con|que)\b|:")
 
 
 def find_cues(sentence: str) -> list[Cue]:

@@ -98,15 +98,15 @@ _HEADER = re.compile(
 _LEAD_NAME = re.compile(rf"(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
 
 _DATE_RULES = [
-    rf"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{{4}}|\d{{2}})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
-    rf"\b\d{{4}}[/.-]\d{{1,2}}[/.-]\d{{1,2}}\b",
-    rf"\b\d{{4}} \d{{2}} \d{{2}}t\d{{2}} \d{{2}} \d{{2}}\b",
+    r"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{4}|\d{2})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
+    r"\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b",
+    r"\b\d{4} \d{2} \d{2}t\d{2} \d{2} \d{2}\b",
     rf"\b(?:(?:lunes|martes|mi[eé]rcoles|jueves|viernes|s[aá]bado|domingo),?\s+)?\d{{1,2}}(?:\s+de)?\s+{_MONF}(?:\s+(?:de|del)\s+|\s+|,\s*)\d{{4}}\b",
     rf"\b\d{{1,2}}(?:\s+de)?\s+{_MONF}\b",
     rf"\b\d{{1,2}}[-/ ]{_MON}\.?[-/ ]\d{{2,4}}\b",
     rf"\b{_MONF}(?:\s+(?:de|del)\s+|\s+|[-/])(?:\d{{4}}|\d{{2}})\b",
-    rf"\b(?:primavera|verano|oto[nñ]o|invierno|navidad(?:es)?)\s+(?:de|del)\s+\d{{4}}\b",
-    rf"\b(?:a[nñ]o|a[nñ]os|d[eé]cada de(?: los)?)\s+(?:19|20)\d{{2}}\b",
+    r"\b(?:primavera|verano|oto[nñ]o|invierno|navidad(?:es)?)\s+(?:de|del)\s+\d{4}\b",
+    r"\b(?:a[nñ]o|a[nñ]os|d[eé]cada de(?: los)?)\s+(?:19|20)\d{2}\b",
     r"\b(?:19[2-9]\d|20[0-3]\d)\b(?!\s*(?:mg|ml|mm|cm|ui|u\b|g\b|kg|%|/|mcg|meq|mmol|x\b))",
     rf"\b{_MONF}\b",
 ]
@@ -124,7 +124,7 @@ _NUM_RULES = [
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
     (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS})", "NUM"),
     (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM"),
-    (rf"\b\d{{1,2}}[./]\d{{3}}[./]\d{{3}}[-\s]?[A-Za-z]\b", "NUM"),
+    (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM"),
 ]
 _NUM = [(re.compile(p), c) for p, c in _NUM_RULES]
 _ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
@@ -162,7 +162,6 @@ _TITLE = re.compile(
     rf"(?P<n>(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
 )
 _TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
-_WORD_CAP = re.compile(rf"(?:{_CAP}|[A-ZÁÉÍÓÚÑ]{{2,}})(?:[ \t]+(?:{_PART}[ \t]+)*(?:{_CAP}))*")
 _CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
 _TRIGGER_LOC = re.compile(
     rf"\b(?:natural de|nacid[oa] en|residente en|reside en|vive en|procedente de|originari[oa] de|de origen|viaje a|viajó a|"
@@ -198,9 +197,6 @@ _ALWAYS_STOP = {gz.key(w) for w in (
     "Hemograma Bioquímica Orina Sangre Tórax Abdomen Cráneo Ecografía Resonancia Biopsia Anatomía Patológica "
     "Estudio Resultados Resultado Conclusión Comentario Discusión Caso Clínico Hallazgos Técnica Sistema").split()}
 
-
-def _fold(text: str) -> str:
-    return gz.strip_accents(text).lower() if hasattr(gz, "strip_accents") else text.lower()
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from .cues import DOUBTFUL, HEDGED, NEGATED, POSITIVE, find_cues, polarity_at
+from .cues import DOUBTFUL, NEGATED, POSITIVE, find_cues, polarity_at
 from .matcher import PhraseMatcher
-from .lexicon import IGNORE, SUBSUMED_BY, FINDINGS, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, VOCABULARY, label_cui
+from .lexicon import IGNORE, SUBSUMED_BY, FINDINGS, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, label_cui
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]

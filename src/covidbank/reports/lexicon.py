@@ -167,10 +167,6 @@ def label_cui(label: str) -> str | None:
     return v[0] if v else None
 
 
-# Building blocks
-_PUL = r"(?:pulmonar(?:es)?|parenquimatos[oa]s?)"
-_G = r"(?: \w+){0,2}"  # up to two words in between
-
 #: label -> regex patterns (normalized text).
 FINDINGS: dict[str, list[str]] = {
     "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi"],
@@ -400,8 +396,6 @@ SENTENCE_ONLY = ("normal", "exclude")
 
 #: Labels never negated by a cue (``sin cambios`` *is* the label ``unchanged``).
 NEVER_NEGATED = frozenset({"unchanged", "suboptimal study"})
-
-_LR = r"(?:derech[oa]s?|izquierd[oa]s?|ambos|ambas|bilateral(?:es)?)"
 
 #: location label -> regex patterns (normalized text).
 LOCATIONS: dict[str, list[str]] = {
