@@ -38,7 +38,7 @@ def lab():
     ("Neumonía atípica.", "atypical pneumonia"),
     ("Signos de insuficiencia cardiaca.", "heart insufficiency"),
     ("Se compara con estudio previo: estabilidad radiológica.", "unchanged"),
-    ("Placa poco inspirada.", "suboptimal study"),
+    ("Estudio subóptimo por no incluir los ápices.", "suboptimal study"),
     ("Hallazgos compatibles con COVID-19.", "COVID 19"),
 ])
 def test_finding_phrases(lab, text, label):
@@ -91,6 +91,11 @@ def test_bimcv_shape(lab):
 def test_placeholders_and_lowercase_form(lab):
     r = lab.label("sospecha  nombrepropio   informe radiologico .  opacidades perifericas bilaterales compatibles con covid 19 .")
     assert "COVID 19" in r.labels and "loc bilateral" in r.localizations
+
+
+def test_technique_template_is_not_suboptimal(lab):
+    # BIMCV labels "suboptimal study" when the report says so, not for this technique template
+    assert lab.label("Asinclítica. Poco inspirada. Proyección lordótica.").labels == ["exclude"]
 
 
 def test_label_report_default_instance():
