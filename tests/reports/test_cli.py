@@ -59,3 +59,13 @@ def test_errors_are_one_line_and_name_the_file(cli, tmp_path):
     assert not (tmp_path / "x.tsv").exists()
     assert "--text-column" in cli("deid-text", "--help").output
     assert "--bank-rows" in cli("label-reports", "--help").output
+
+
+def test_deid_text_csv_needs_a_text_column(cli, tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text('id,Report\n1,"Ingreso el 27/01/2020, Dr. Marín."\n', encoding="utf-8")
+    res = cli("deid-text", src, "-o", tmp_path / "o.csv", expect=2)
+    assert "--text-column" in res.output
+    cli("deid-text", src, "-c", "Report", "-o", tmp_path / "o.csv")
+    out = pd.read_csv(tmp_path / "o.csv", dtype=str)
+    assert out["Report"].tolist() == ["Ingreso el [FECHA], Dr. [NAME]."] and out["id"].tolist() == ["1"]

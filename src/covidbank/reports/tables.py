@@ -43,7 +43,7 @@ def read_table(path: str | Path, text_column: str | None = None) -> tuple[pd.Dat
         raise ReportError(f"{p}: file not found")
     suffix = p.suffix.lower()
     try:
-        if suffix in (".tsv", ".tab") or (suffix == ".csv" and text_column):
+        if suffix in (".tsv", ".tab", ".csv"):
             sep = "\t" if suffix != ".csv" else ","
             quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
             df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, quoting=quoting, encoding="utf-8")
