@@ -110,3 +110,47 @@ def test_lexicon_covers_vocabulary_with_cuis():
     assert set(LOCATION_CUIS) <= set(LOCATIONS) | {"loc anterior rib", "loc humeral head", "loc rotator cuff",
                                                    "loc rib cartilage", "loc nipple", "loc posterior rib",
                                                    "loc humeral neck"}
+
+
+@pytest.mark.parametrize("text", [
+    "Resto sin cambios.", "Sin otros cambios significativos respecto a la previa.",
+    "No hay cambios con respecto al estudio previo.", "Se compara con estudio previo del 3 de abril.",
+    "Parénquima pulmonar estable.", "Sin apreciar cambios relevantes.",
+])
+def test_unchanged_alone_is_a_label(lab, text):
+    assert lab.label(text).labels == ["unchanged"]
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Se compara con la previa: opacidades periféricas bilaterales.", "increased density"),
+    ("Persisten condensaciones bilaterales sin cambios significativos.", "consolidation"),
+    ("Derrame pleural derecho sin cambios respecto a la radiografía anterior.", "pleural effusion"),
+])
+def test_unchanged_left_out_beside_another_finding(lab, text, label):
+    # BIMCV writes "unchanged" only for a sentence that reports nothing else
+    assert lab.label(text).labels == [label]
+
+
+def test_unchanged_alone_in_its_sentence_beside_findings_elsewhere(lab):
+    r = lab.label("Opacidades periféricas bilaterales. Resto sin cambios.")
+    assert r.labels == ["increased density", "unchanged"]
+
+
+def test_structured_template_conclusion_is_not_unchanged(lab):
+    assert lab.label("Conclusión: estabilidad radiológica.").labels == ["exclude"]
+    assert lab.label("Estabilidad radiológica en pulmón izquierdo.").labels == ["unchanged"]
+
+
+def test_bimcv_sentence_conventions(lab):
+    r = lab.label("Hilios de morfología, densidad y situación dentro de la normalidad. Cardiomegalia.")
+    # a sentence labelled with "normal" beside another label keeps "normal" in the report labels
+    assert r.by_sentence[0][:2] == ["increased density", "normal"]
+    assert r.labels == ["increased density", "normal", "cardiomegaly"]
+    assert lab.label("Tórax.").labels == ["exclude", "normal"]
+    r = lab.label("Hallazgos sugestivos de COVID-19.")
+    assert r.labels == ["COVID 19", "unchanged"] and r.values()["unchanged"] == 1
+    # a longer sentence is not the template
+    assert lab.label("Hallazgos sugestivos de COVID-19, a correlacionar con la clínica.").labels == ["COVID 19"]
+    plain = ReportLabeler(bimcv_conventions=False)
+    assert plain.label("Hilios de morfología, densidad y situación dentro de la normalidad.").labels == ["normal"]
+    assert plain.label("Hallazgos sugestivos de COVID-19.").labels == ["COVID 19"]

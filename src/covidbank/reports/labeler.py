@@ -29,7 +29,8 @@ from typing import Iterable
 
 from .cues import DOUBTFUL, NEGATED, POSITIVE, find_cues, polarity_at
 from .matcher import PhraseMatcher
-from .lexicon import IGNORE, SUBSUMED_BY, FINDINGS, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, label_cui
+from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, SENTENCE_ALONE, SUBSUMED_BY,
+                      label_cui)
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]
@@ -203,9 +204,11 @@ class ReportLabeler:
     ['increased density', 'COVID 19']
     """
 
-    def __init__(self, findings: dict[str, list[str]] | None = None, locations: dict[str, list[str]] | None = None):
+    def __init__(self, findings: dict[str, list[str]] | None = None, locations: dict[str, list[str]] | None = None,
+                 bimcv_conventions: bool = True):
         self._findings = PhraseMatcher(findings or FINDINGS)
         self._locations = PhraseMatcher(locations or LOCATIONS)
+        self._fixed = [(re.compile(p + r"$"), labs) for p, labs in BIMCV_SENTENCES] if bimcv_conventions else []
 
     # ------------------------------------------------------------------ API
     def label(self, text: str) -> ReportLabels:
@@ -237,7 +240,6 @@ class ReportLabeler:
                             best, dist = m, d
                     if best is not None:
                         best.locations.extend(_expand_loc(loc))
-            mentions.extend(smentions)
             slabels: list[str] = []
             for m in smentions:
                 if m.polarity != NEGATED and m.label not in slabels:
@@ -245,8 +247,20 @@ class ReportLabeler:
             for lab, subs in SUBSUMED_BY.items():
                 if lab in slabels and any(x in slabels for x in subs):
                     slabels.remove(lab)
+            if len(slabels) > 1:
+                for lab in SENTENCE_ALONE:
+                    if lab in slabels:
+                        slabels.remove(lab)
             if not slabels and (any(m.polarity == NEGATED for m in smentions) or _NORMAL.search(st)):
                 slabels = ["normal"]
+            for rx, fixed in self._fixed:
+                if rx.match(st):
+                    slabels = list(fixed)
+                    have = {m.label for m in smentions if m.polarity != NEGATED}
+                    smentions.extend(Mention(x, label_cui(x), si, s.start, s.end, POSITIVE) for x in fixed
+                                     if x not in have and x not in ("normal", "exclude"))
+                    break
+            mentions.extend(smentions)
             slocs: list[str] = []
             if slabels:
                 for loc, _, _ in locs:
@@ -254,10 +268,12 @@ class ReportLabeler:
                         if x not in slocs:
                             slocs.append(x)
             sents.append(SentenceResult(s.start, s.end, slabels if slabels else ["exclude"], slocs))
+        # BIMCV's report labels: every label of every sentence, except a sentence that is only "normal" or
+        # only "exclude" ("normal" or "exclude" beside another label of the same sentence is kept)
         labels: list[str] = []
         for s in sents:
             for x in s.labels:
-                if x not in ("normal", "exclude") and x not in labels:
+                if x not in labels and (len(s.labels) > 1 or x not in ("normal", "exclude")):
                     labels.append(x)
         if COVID in labels and COVID_UNCERTAIN in labels:
             labels.remove(COVID_UNCERTAIN)

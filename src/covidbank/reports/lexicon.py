@@ -8,7 +8,7 @@ no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations
 
-__all__ = ["IGNORE", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "NEVER_NEGATED", "label_cui"]
+__all__ = ["IGNORE", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
 
 #: label -> (UMLS CUI or None, parent labels), the PadChest tree restricted to the labels covered.
 VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -185,8 +185,14 @@ FINDINGS: dict[str, list[str]] = {
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
-    "unchanged": [r"se compara", r"estabilidad", r"sin cambios significativos", r"no se aprecian cambios",
-                  r"compar\w* con (?:el |la )?(?:estudio|rx)", r"sin cambios radiologicos"],
+    # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
+    # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
+    "unchanged": [r"se compara", r"estabilidad", r"sin (?:otr[oa]s )?cambios", r"no se aprecian cambios",
+                  r"compar\w* con (?:el |la )?(?:estudio|rx)", r"sin cambios radiologicos",
+                  r"sin (?:otr[oa]s )?(?:modificaciones|variaciones)",
+                  r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
+                  r" (?:otros )?cambios", r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
+                  r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     "alveolar pattern": [r"alveolar(?:es)?", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
@@ -389,11 +395,34 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
 IGNORE: list[str] = [
     r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
     r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
+    # the structured template's closing line: BIMCV labels it "exclude", never "unchanged" (25 of 25)
+    r"c?conclusion *:? *estabilidad radiologica",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
 ]
 
 #: Labels BIMCV gives to a whole sentence rather than a mention.
 SENTENCE_ONLY = ("normal", "exclude")
+
+#: Labels BIMCV gives a sentence only when it reports nothing else: "se compara con estudio previo" is
+#: ``unchanged``, "se compara con la previa: opacidades bilaterales" is only ``increased density``
+#: (in the dev table, 18 of 221 such sentences with another finding keep ``unchanged``).
+SENTENCE_ALONE = frozenset({"unchanged"})
+
+#: Whole sentences that BIMCV's report classifier labels the same way every time, whatever they say
+#: (``pattern over the normalized sentence``, ``labels``).  They reproduce the dataset's conventions, not
+#: what the sentence means; ``ReportLabeler(bimcv_conventions=False)`` leaves them out.  Counts are from
+#: the dev table (sentences so labelled / sentences with the phrase).
+BIMCV_SENTENCES: list[tuple[str, tuple[str, ...]]] = [
+    # the hilum template of one hospital: 27/27
+    (r"hilios de morfologia densidad y situacion dentro de la normalidad", ("increased density", "normal")),
+    # a lone section header: 6/6
+    (r"torax", ("exclude", "normal")),
+    # "no TEP in a study of adequate diagnostic quality": 6/6
+    (r"no se observan signos de tromboembolismo pulmonar en un estudio (?:de )?adecuada calidad diagnostica",
+     ("normal", "suboptimal study")),
+    # the follow-up conclusion line: 11/11
+    (r"hallazgos (?:sugestivos de|en relacion con) covid ?19", ("COVID 19", "unchanged")),
+]
 
 #: Labels never negated by a cue (``sin cambios`` *is* the label ``unchanged``).
 NEVER_NEGATED = frozenset({"unchanged", "suboptimal study"})
