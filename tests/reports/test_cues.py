@@ -29,14 +29,16 @@ def test_negation_cues(sentence):
     "Hallazgos sugestivos de neumonía.", "Hallazgos sugerentes de neumonía.", "Impresiona de neumonía.",
     "En relación con neumonía.", "Podría corresponder a neumonía.", "A descartar neumonía.",
     "Dudosa neumonía.", "Poco probable neumonía.",
+    # BIMCV reads these as "likely", not as doubt
+    "No es posible descartar neumonía.", "No se puede descartar neumonía.", "No puede descartarse neumonía.",
 ])
 def test_hedge_cues(sentence):
     assert pol(sentence, "neumonía") == HEDGED
 
 
 @pytest.mark.parametrize("sentence", [
-    "No se puede descartar neumonía.", "No se pueden descartar neumonía.", "Sin poder descartar neumonía.",
-    "No se descarta neumonía.", "No es posible descartar neumonía.", "Hallazgos no típicos de neumonía.",
+    "No se puede excluir neumonía.", "No se pueden descartar neumonía.", "Sin poder descartar neumonía.",
+    "No se descarta neumonía.", "No es posible excluir neumonía.", "Hallazgos no típicos de neumonía.",
     "Patrón indeterminado para neumonía.", "No pueden excluir neumonía.", "No sugestivo de neumonía.",
 ])
 def test_doubt_cues(sentence):

@@ -154,3 +154,24 @@ def test_bimcv_sentence_conventions(lab):
     plain = ReportLabeler(bimcv_conventions=False)
     assert plain.label("Hilios de morfología, densidad y situación dentro de la normalidad.").labels == ["normal"]
     assert plain.label("Hallazgos sugestivos de COVID-19.").labels == ["COVID 19"]
+
+
+@pytest.mark.parametrize("text", [
+    "Se realiza radiografía de tórax para valorar posible afectación pulmonar por COVID-19 en contexto de pandemia.",
+    "TC de tórax dirigido para la valoración de infección por COVID 19.",
+    "Control de paciente COVID.",
+])
+def test_reason_for_examination_is_not_a_covid_finding(lab, text):
+    assert "COVID 19" not in lab.label(text).labels
+
+
+def test_covid_header_is_not_a_finding_but_suspicion_is(lab):
+    assert lab.label("Varón de 60 años. COVID19 hallazgos: infiltrados bilaterales.").labels == ["infiltrates"]
+    assert lab.label("covid19 hallazgos infiltrados bilaterales").labels == ["infiltrates"]
+    # BIMCV labels the clinical suspicion itself
+    assert lab.label("Sospecha de COVID-19.").labels == ["COVID 19"]
+
+
+def test_covid_cannot_be_ruled_out_vs_cannot_be_excluded(lab):
+    assert lab.label("No es posible descartar neumonía por COVID-19.").labels == ["pneumonia", "COVID 19"]
+    assert lab.label("Hallazgos que no pueden excluir infección por COVID-19.").labels[-1] == "COVID 19 uncertain"

@@ -32,7 +32,7 @@ NEGATION_CUES: list[str] = [
     r"no (?:otr[oa]s? )?(?:signos|imagenes|hallazgos|datos|evidencia)(?: radiologic[oa]s?)? (?:de|que sugieran|sugestiv[oa]s? de|compatibles? con|sugerentes? de)",
     r"sin (?:evidencia|signos|datos|imagenes|hallazgos|presencia|clara evidencia|claros signos|evidentes signos)(?: radiologic[oa]s?)?(?: de| que sugieran| sugestiv[oa]s? de| compatibles? con| sugerentes? de)?",
     r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
-    r"no (?!se |puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
+    r"no (?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
     r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
     r"tampoco", r"desaparicion de", r"resolucion de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
     r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
@@ -50,6 +50,8 @@ HEDGE_CUES: list[str] = [
     r"compatibles? con", r"sugestiv[oa]s?(?: de)?", r"sugerentes?(?: de)?", r"sugiere[n]?", r"impresiona[n]?(?: de)?",
     r"en relacion con", r"en probable relacion con", r"podria[n]? (?:corresponder|estar en relacion|tratarse|ser)",
     r"puede[n]? (?:corresponder|estar en relacion|tratarse|ser)", r"parece[n]? (?:corresponder|tratarse)",
+    # BIMCV writes "COVID 19", not "COVID 19 uncertain", after these (9 of 9 in the dev table)
+    r"no (?:es|resulta) posible descartar", r"no se puede descartar", r"no puede descartar(?:se)?",
     r"a valorar", r"valorar", r"se sugiere", r"sugerimos", r"aspecto de", r"verosimil(?:mente)?", r"a considerar",
     r"que podria[n]?", r"que puede[n]?", r"descartar", r"a descartar", r"para descartar", r"obliga[n]? a descartar",
     r"dudos[oa]s?", r"menos probables?(?: de)?", r"poco probables?(?: de)?", r"inespecific[oa]s?", r"equivoc[oa]s?",
@@ -59,12 +61,13 @@ HEDGE_CUES: list[str] = [
 
 #: Strong uncertainty (doubt): the finding may or may not be there.
 DOUBT_CUES: list[str] = [
-    r"no se (?:puede|pueden|podria|podrian) (?:descartar|excluir)", r"no (?:se )?(?:puede|pueden|podemos) (?:descartar|excluir)(?:se)?",
+    r"no se (?:pueden|podria|podrian) (?:descartar|excluir)", r"no se puede excluir",
+    r"no (?:pueden|podemos) (?:descartar|excluir)(?:se)?", r"no puede excluir(?:se)?",
     r"sin poder (?:descartar|excluir)(?:se|lo|la|los|las)?", r"no se descarta[n]?", r"no descarta[n]?", r"no descartar(?:ia)?",
-    r"no (?:es )?posible (?:descartar|excluir)", r"no son (?:tipic|caracteristic)\w+ (?:de|para)",
+    r"no (?:es )?posible excluir", r"no son (?:tipic|caracteristic)\w+ (?:de|para)",
     r"no (?:tipic|caracteristic)\w+ (?:de|para)", r"atipic\w+ (?:de|para)", r"indeterminad[oa]s?(?: para)?",
     r"no sugestiv[oa]s? de", r"no sugerentes? de", r"incierto", r"no concluyentes?", r"no permite[n]? descartar",
-    r"no pudiendo(?:se)? descartar(?:se)?", r"no puede descartarse", r"no pueden descartarse",
+    r"no pudiendo(?:se)? descartar(?:se)?", r"no pueden descartarse",
 ]
 
 #: Doubt cues that follow the finding (``covid 19 indeterminado``).

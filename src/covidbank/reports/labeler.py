@@ -269,12 +269,18 @@ class ReportLabeler:
                             slocs.append(x)
             sents.append(SentenceResult(s.start, s.end, slabels if slabels else ["exclude"], slocs))
         # BIMCV's report labels: every label of every sentence, except a sentence that is only "normal" or
-        # only "exclude" ("normal" or "exclude" beside another label of the same sentence is kept)
+        # only "exclude"; "exclude" beside another label of the same sentence is kept, and so is "normal"
+        # beside a label other than "suboptimal study" / "unchanged" (as the dev table does, 48 of 48)
         labels: list[str] = []
         for s in sents:
             for x in s.labels:
-                if x not in labels and (len(s.labels) > 1 or x not in ("normal", "exclude")):
-                    labels.append(x)
+                if x in labels:
+                    continue
+                if x == "normal" and not any(y not in _NOT_KEEPING_NORMAL for y in s.labels):
+                    continue
+                if x == "exclude" and len(s.labels) == 1:
+                    continue
+                labels.append(x)
         if COVID in labels and COVID_UNCERTAIN in labels:
             labels.remove(COVID_UNCERTAIN)
         if not labels:
@@ -296,6 +302,7 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 
 _IGNORE = re.compile("|".join(IGNORE))
+_NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
 _DEFAULT: ReportLabeler | None = None
 
 

@@ -397,6 +397,12 @@ IGNORE: list[str] = [
     r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
     # the structured template's closing line: BIMCV labels it "exclude", never "unchanged" (25 of 25)
     r"c?conclusion *:? *estabilidad radiologica",
+    # the reason for the examination is not a finding: BIMCV leaves these COVID mentions out
+    # ("valorar posible afectacion pulmonar por covid 19": 33 of 33; "control de paciente covid": 8 of 9;
+    # a bare "covid19 hallazgos ..." header: 9 of 11)
+    r"(?:para )?valorar (?:la )?(?:posible )?afectacion (?:pulmonar )?por covid ?(?:19)?(?: en (?:el )?contexto de pandemia)?",
+    r"(?:dirigid[oa] )?(?:para )?(?:la )?valoracion de (?:infeccion|afectacion) (?:pulmonar )?por covid ?(?:19)?",
+    r"control (?:de )?(?:paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
 ]
 
