@@ -175,3 +175,24 @@ def test_covid_header_is_not_a_finding_but_suspicion_is(lab):
 def test_covid_cannot_be_ruled_out_vs_cannot_be_excluded(lab):
     assert lab.label("No es posible descartar neumonía por COVID-19.").labels == ["pneumonia", "COVID 19"]
     assert lab.label("Hallazgos que no pueden excluir infección por COVID-19.").labels[-1] == "COVID 19 uncertain"
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Ateromatosis calcificada del cayado aórtico.", ["aortic atheromatosis"]),
+    ("Calcificación del botón aórtico.", ["aortic atheromatosis"]),
+    ("Botón aórtico parcialmente calcificado.", ["aortic atheromatosis"]),
+    ("Granuloma calcificado en língula.", ["calcified granuloma"]),
+    ("Ganglios mediastínicos de aspecto reactivo.", ["adenopathy"]),
+    ("No se observan ganglios mediastínicos de tamaño patológico.", ["normal"]),
+    ("Adenopatías mediastínicas también calcificadas.", ["calcified adenopathy"]),
+    ("Mínimo derrame pleural laminar izquierdo.", ["pleural effusion"]),
+    ("Páncreas con infiltración grasa difusa.", ["exclude"]),
+    ("Patrón reticular intersticial bilateral.", ["reticular interstitial pattern"]),
+    ("Infiltrado en lóbulo medio con tendencia a la consolidación.", ["infiltrates", "consolidation"]),
+    ("Infiltrados en vidrio deslustrado bilaterales.", ["ground glass pattern"]),
+    ("Hallazgos compatibles con neumonía vírica.", ["viral pneumonia", "atypical pneumonia"]),
+    ("Sugestivo de infección vírica.", ["viral pneumonia"]),
+    ("Catéter de hemodiálisis con extremo distal en vena cava superior.", ["central venous catheter"]),
+])
+def test_more_specific_label_wins(lab, text, labels):
+    assert lab.label(text).labels == labels

@@ -170,8 +170,11 @@ def label_cui(label: str) -> str | None:
 #: label -> regex patterns (normalized text).
 FINDINGS: dict[str, list[str]] = {
     "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi"],
-    "viral pneumonia": [r"neumonias? virale?s?", r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) virale?s?",
-                        r"(?:afectacion|infeccion|neumonia|bronconeumonia)(?: \w+){0,3} (?:de )?origen viral"],
+    # BIMCV: "neumonia virica" is viral + atypical pneumonia (not "pneumonia"); "infeccion virica" is viral
+    "viral pneumonia|atypical pneumonia": [r"neumonias? (?:atipicas? )?viric[oa]s?", r"neumonias? atipicas? viric[oa]s?"],
+    "viral pneumonia": [r"neumonias? virale?s?", r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",
+                        r"(?:afectacion|infeccion|neumonia|bronconeumonia)(?: \w+){0,3} (?:de )?origen (?:viral|viric[oa])",
+                        r"infeccion(?:es)? (?:pulmonar |respiratoria )?(?:atipica )?(?:virale?s?|viric[oa]s?)"],
     "atypical pneumonia": [r"neumonias? atipicas?", r"atipic[oa]s?"],
     "pneumonia": [r"neumonias?", r"neumonic[oa]s?", r"bronconeumonias?", r"bronconeumonic[oa]s?",
                   r"infeccion(?:es)? (?:respiratoria|pulmonar)(?:es)?", r"afectacion infecciosa",
@@ -193,11 +196,13 @@ FINDINGS: dict[str, list[str]] = {
                   r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
                   r" (?:otros )?cambios", r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
                   r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
-    "pleural effusion": [r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
+    "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     "alveolar pattern": [r"alveolar(?:es)?", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
                          ],
-    "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*"],
+    "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
+                   # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
+                   r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
     "cardiomegaly": [r"cardiomegalia", r"aumento (?:del tamano |de (?:la )?)?(?:silueta )?cardiac[oa]",
                      r"silueta cardiaca aumentada", r"indice cardiotoracico aumentado", r"crecimiento de cavidades",
                      r"aumento de tamano de la silueta cardiaca", r"silueta cardiaca (?:de tamano )?aumentad[oa]",
@@ -209,7 +214,7 @@ FINDINGS: dict[str, list[str]] = {
                              r"afectacion intersticial", r"interticial(?:es)?", r"intesticial(?:es)?"],
     "reticular interstitial pattern": [r"reticular(?:es)?", r"patron reticular"],
     "reticulonodular interstitial pattern": [r"reticulo ?nodular(?:es)?", r"reticulonodulillar"],
-    "infiltrates": [r"infiltrad[oa]s?", r"infiltracion(?:es)?", r"infiltrativ[oa]s?"],
+    "infiltrates": [r"infiltrad[oa]s?", r"infiltracion(?:es)?(?! grasa| pancrea| mediastin| tumoral| hepat| renal)", r"infiltrativ[oa]s?"],
     "nodule": [r"nodulos?", r"nodular(?:es)?", r"nodulillos?", r"micronodulos?"],
     "pseudonodule": [r"pseudonodul\w*", r"seudonodul\w*", r"pseudo nodul\w*"],
     "vertebral degenerative changes": [r"cambios degenerativos(?: \w+){0,3} (?:columna|dorsal|vertebra|raquis|lumbar|espondil)\w*",
@@ -227,7 +232,10 @@ FINDINGS: dict[str, list[str]] = {
     "endotracheal tube": [r"tubos? endotraqueal(?:es)?", r"tubo orotraqueal", r"tubo oro traqueal", r"tubos? de intubacion"],
     "aortic atheromatosis": [r"ateromatosis", r"ateromatos[oa]s?", r"ateroma", r"ateromas", r"calcificaci\w+ (?:de|en) (?:la )?aort\w*",
                              r"aorta (?:elongada y )?calcificada", r"calcificaciones aorticas", r"arterioesclerosis",
-                             r"ateroesclerosis", r"aterosclerosis", r"ateromatoso"],
+                             r"ateroesclerosis", r"aterosclerosis", r"ateromatoso",
+                             # a calcified aortic knob/arch is atheromatosis (12 of 13 in the dev table)
+                             r"calcificaci(?:on|ones)(?: \w+){0,2} (?:del |de la |en el )?(?:boton|cayado|arco) ?(?:aortic[oa])?",
+                             r"(?:boton|cayado|arco)(?: aortic[oa])? (?:parcial ?mente |levemente )?calcificad[oa]"],
     "cavitation": [r"cavitaci\w+", r"cavitad[oa]s?", r"cavidad(?:es)? (?:pulmonar|aerea|quistica|en)\w*"],
     "vertebral anterior compression": [r"aplastamientos?(?: \w+){0,2} vertebral\w*", r"acunamientos?", r"aplastamientos?",
                                        r"fracturas? por compresion", r"perdida de altura(?: \w+){0,3} vertebr\w*",
@@ -255,7 +263,7 @@ FINDINGS: dict[str, list[str]] = {
     "external foreign body": [r"cuerpos? extranos?", r"artefactos?", r"objetos? extern\w*", r"material extern\w*",
                               r"(?:electrodos?|pegatinas?|botones?|sujetador|cremallera|pendientes?|colgantes?|cadenas?|joyas?|piercing|imperdible)"],
     "central venous catheter": [r"cateter(?:es)? venos[oa]s? central(?:es)?", r"cvc", r"via central", r"vias centrales",
-                                r"cateter(?: \w+){0,3} (?:vena cava|cava superior|vcs|auricula)"],
+                                r"cateter(?: \w+){0,6} (?:vena cava|cava superior|vcs|auricula)"],
     "central venous catheter via jugular vein": [r"cateter(?: \w+){0,4} yugular\w*", r"via yugular", r"yugular(?:es)?"],
     "central venous catheter via subclavian vein": [r"cateter(?: \w+){0,4} subclavi\w*", r"via subclavia", r"subclavia"],
     "reservoir central venous catheter": [r"reservorios?", r"port a cath", r"portacath", r"reservorio subcutaneo"],
@@ -357,7 +365,7 @@ FINDINGS: dict[str, list[str]] = {
     "hypoexpansion": [r"hipoexpansion", r"hipoventilacion", r"hipoaireacion", r"hipoventilad[oa]s?"],
     "hyperinflated lung": [r"hiperinsuflacion", r"hiperinsuflad[oa]s?", r"hiperaireacion", r"atrapamiento aereo"],
     "multiple nodules": [r"nodulos multiples", r"multiples nodulos"],
-    "calcified adenopathy": [r"adenopatias? calcificad\w*", r"ganglios? calcificad\w*"],
+    "calcified adenopathy": [r"adenopatias?(?: \w+){0,2} calcificad\w*", r"ganglios? calcificad\w*"],
     "tracheal shift": [r"desviacion(?: \w+){0,2} traque\w*", r"traquea desviada"],
     "pleural plaques": [r"placas? pleural(?:es)?"],
     "calcified pleural plaques": [r"placas? pleural(?:es)? calcificad\w*"],
@@ -388,7 +396,13 @@ _PARENCHYMA = ("ground glass pattern", "consolidation", "alveolar pattern", "int
 #: (``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also ``increased density``).
 SUBSUMED_BY: dict[str, tuple[str, ...]] = {
     "increased density": _PARENCHYMA,
-    "infiltrates": ("ground glass pattern", "consolidation", "alveolar pattern", "interstitial pattern"),
+    # "infiltrado ... consolidacion" keeps both (14 of 24 sentences), ground glass/alveolar/interstitial win
+    "infiltrates": ("ground glass pattern", "alveolar pattern", "interstitial pattern"),
+    # the reticular subtypes win over their parent (the parent is kept in 3 of 17 sentences)
+    "interstitial pattern": ("reticular interstitial pattern", "reticulonodular interstitial pattern"),
+    # "ateromatosis calcificada del cayado" is atheromatosis, not also a calcified density
+    "calcified densities": ("aortic atheromatosis", "calcified granuloma", "calcified adenopathy", "heart valve calcified",
+                            "calcified pleural plaques"),
 }
 
 #: Boilerplate that mentions findings without reporting them; blanked before matching.
