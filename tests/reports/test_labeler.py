@@ -196,3 +196,15 @@ def test_covid_cannot_be_ruled_out_vs_cannot_be_excluded(lab):
 ])
 def test_more_specific_label_wins(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Índice cardiotorácico en el límite alto de la normalidad.", ["cardiomegaly"]),
+    ("Silueta cardiaca en el límite alto de la normalidad.", ["cardiomegaly"]),
+    ("Ateromatosis cálcica difusa.", ["calcified densities"]),
+    ("Correcta opacificación de arterias pulmonares principales, lobares y segmentarias.", ["exclude"]),
+    ("Práctica resolución radiológica de las opacidades periféricas.", ["normal"]),
+    ("Resolución aparente de tenues opacidades en campo medio derecho.", ["normal"]),
+])
+def test_bimcv_phrase_conventions(lab, text, labels):
+    assert lab.label(text).labels == labels

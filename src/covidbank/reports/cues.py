@@ -34,7 +34,7 @@ NEGATION_CUES: list[str] = [
     r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
     r"no (?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
     r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
-    r"tampoco", r"desaparicion de", r"resolucion de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
+    r"tampoco", r"desaparicion de", r"(?:practica |casi completa |completa )?resolucion(?: radiologica| aparente| casi completa)? de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
     r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
 ]
 

@@ -182,9 +182,11 @@ FINDINGS: dict[str, list[str]] = {
                   r"infeccion(?:es)?", r"infeccios[oa]s?", r"inflamatori[oa]s? infeccios[oa]s?"],
     "ground glass pattern": [r"vidrios? deslustrados?", r"vidrios? esmerilados?", r"vidrio", r"deslustrad[oa]s?"],
     "increased density": [r"aumentos? de (?:la )?densidad(?:es)?", r"aumentos? (?:\w+ )?(?:de )?(?:la )?densidad(?:es)?",
-                          r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?", r"opacificacion(?:es)?",
+                          r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?",
+                          # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
+                          # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
-                          r"hiperdensidad(?:es)?", r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades",
+                          r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades",
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
@@ -203,7 +205,10 @@ FINDINGS: dict[str, list[str]] = {
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
                    # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
                    r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
-    "cardiomegaly": [r"cardiomegalia", r"aumento (?:del tamano |de (?:la )?)?(?:silueta )?cardiac[oa]",
+    # a heart size "at the upper limit of normal" is cardiomegaly for BIMCV (11 of 11)
+    "cardiomegaly": [r"(?:indice cardiotoracico|ict|silueta cardiaca|tamano cardiaco|corazon|ventriculo \w+)(?: \w+){0,3}"
+                     r" (?:en el )?limite (?:alto|superior)(?: de la normalidad)?", r"silueta cardiaca de tamano limite",
+                     r"cardiomegalia", r"aumento (?:del tamano |de (?:la )?)?(?:silueta )?cardiac[oa]",
                      r"silueta cardiaca aumentada", r"indice cardiotoracico aumentado", r"crecimiento de cavidades",
                      r"aumento de tamano de la silueta cardiaca", r"silueta cardiaca (?:de tamano )?aumentad[oa]",
                      r"cardiomegalia global", r"aumento del indice cardiotoracico", r"ict aumentado", r"aumento del ict",
@@ -244,7 +249,7 @@ FINDINGS: dict[str, list[str]] = {
                             r"insuficiencia cardiaca congestiva", r"cardiaca descompensada", r"edema intersticial",
                             r"signos de (?:descompensacion|insuficiencia) cardiaca"],
     "pulmonary edema": [r"edema pulmonar", r"edema agudo de pulmon", r"edema alveolar"],
-    "calcified densities": [r"calcificaci\w+", r"calcificad[oa]s?", r"calcicas?", r"densidad(?:es)? calcic\w*"],
+    "calcified densities": [r"ateromatosis(?: calcica| calcificada)? (?:difusa|vascular|(?:del? )?(?:eje )?iliac\w*)",r"calcificaci\w+", r"calcificad[oa]s?", r"calcicas?", r"densidad(?:es)? calcic\w*"],
     "calcified granuloma": [r"granulomas? calcificad[oa]s?", r"granuloma calcificado", r"granulomas? calcic\w*"],
     "granuloma": [r"granulomas?", r"granulomatos[oa]s?"],
     "surgery": [r"cirugias?", r"quirurgic[oa]s?", r"postquirurgic\w*", r"post quirurgic\w*", r"intervenid[oa]",
