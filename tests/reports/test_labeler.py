@@ -208,3 +208,16 @@ def test_more_specific_label_wins(lab, text, labels):
 ])
 def test_bimcv_phrase_conventions(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Atelectasias posterobasales bilaterales y subsegmentaria en língula.", ["laminar atelectasis"]),
+    ("Pequeña área de alveolización en LII.", ["alveolar pattern"]),
+    ("No se aprecian defectos de repleción en arterias pulmonares que sugieran TEP.", ["normal"]),
+    ("No lesiones hiliomediastínicas.", ["normal"]),
+    ("Consolidaciones bilaterales, patrón de neumonía organizada.", ["consolidation"]),
+    ("Área de neumonitis por radioterapia en vértice derecho.", ["post radiotherapy changes"]),
+    ("Conclusión: hallazgos compatibles con infección pulmonar por COVID 19.", ["COVID 19"]),
+])
+def test_more_bimcv_phrase_conventions(lab, text, labels):
+    assert lab.label(text).labels == labels

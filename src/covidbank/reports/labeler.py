@@ -71,7 +71,10 @@ _NORMAL = re.compile(
     r"\b(?:normal(?:es)?|normalidad|sin alteraciones?|sin hallazgos|libres?|conservad[oa]s?|centrad[oa]s?|"
     r"sin (?:otros )?hallazgos|no (?:se )?(?:observan|aprecian|evidencian|identifican) (?:alteraciones|hallazgos)|"
     r"sin (?:otras )?alteraciones|no hay hallazgos|sin evidencia|dentro de (?:los )?limites? normal(?:es)?|"
-    r"no (?:otros )?hallazgos|sin patologia|sin signos|no signos|no muestra alteraciones|no alteraciones)\b"
+    r"no (?:otros )?hallazgos|sin patologia|sin signos|no signos|no muestra alteraciones|no alteraciones|"
+    r"no (?:se )?(?:(?:observan?|aprecian?|evidencian?|identifican?|visualizan?|ven|detectan?|objetivan?|hay|identifico|"
+    r"visualizo|observo|aprecio|veo) )?(?:otr[oa]s )?(?:claras |evidentes )?(?:lesiones|alteraciones|hallazgos|loes|"
+    r"defectos de replecion|signos de tromboembolismo|imagenes (?:que sugieran|sugestivas)))\b"
 )
 
 
@@ -253,8 +256,9 @@ class ReportLabeler:
                         slabels.remove(lab)
             if not slabels and (any(m.polarity == NEGATED for m in smentions) or _NORMAL.search(st)):
                 slabels = ["normal"]
+            flat = _COLONS.sub(" ", st) if self._fixed else st
             for rx, fixed in self._fixed:
-                if rx.match(st):
+                if rx.match(flat):
                     slabels = list(fixed)
                     have = {m.label for m in smentions if m.polarity != NEGATED}
                     smentions.extend(Mention(x, label_cui(x), si, s.start, s.end, POSITIVE) for x in fixed
@@ -302,6 +306,7 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 
 _IGNORE = re.compile("|".join(IGNORE))
+_COLONS = re.compile(r"[\s:]+")
 _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
 _DEFAULT: ReportLabeler | None = None
 

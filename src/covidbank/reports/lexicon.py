@@ -199,7 +199,7 @@ FINDINGS: dict[str, list[str]] = {
                   r" (?:otros )?cambios", r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
                   r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
-    "alveolar pattern": [r"alveolar(?:es)?", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
+    "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
                          ],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
@@ -228,7 +228,8 @@ FINDINGS: dict[str, list[str]] = {
                                        r"degenerativ[oa]s? (?:de|en) (?:la )?columna", r"cambios degenerativos",
                                        r"cambios osteodegenerativos", r"degenerativos"],
     "hiatal hernia": [r"hernias? (?:de )?hiat\w*", r"hernia hiatal", r"hernia de hiato"],
-    "laminar atelectasis": [r"atelectasias? laminar(?:es)?", r"atelectasias? subsegmentari[oa]s?(?: laminar(?:es)?)?",
+    # a subsegmental atelectasis is "laminar" for BIMCV (11 of 11)
+    "laminar atelectasis": [r"atelectasias? laminar(?:es)?", r"atelectasias?(?: \w+){0,5} subsegmentari[oa]s?(?: laminar(?:es)?)?",
                             r"laminar(?:es)?", r"atelectasias? lineal(?:es)?", r"tractos? atelectasic\w*",
                             r"atelectasias? planares?", r"atelectasias? en placa"],
     "lobar atelectasis": [r"atelectasias? (?:del )?lobul\w*", r"atelectasias? lobar(?:es)?", r"atelectasia del lsi",
@@ -355,7 +356,7 @@ FINDINGS: dict[str, list[str]] = {
     "artificial aortic heart valve": [r"protesis (?:valvular )?aortic[oa]s?", r"valvula aortica protesica", r"protesis valvular aortica"],
     "lepidic adenocarcinoma": [r"adenocarcinoma lepidico", r"lepidic\w*"],
     "axial hyperostosis": [r"hiperostosis", r"dish"],
-    "post radiotherapy changes": [r"radioterapia", r"postradioterapia", r"post radioterapia", r"actinic\w*", r"raditi\w*"],
+    "post radiotherapy changes": [r"neumonitis (?:por radioterapia|radica|radiogenica|actinica|postradioterapia)",r"radioterapia", r"postradioterapia", r"post radioterapia", r"actinic\w*", r"raditi\w*"],
     "vascular redistribution": [r"redistribucion(?: \w+){0,2} vascular", r"redistribucion"],
     "miliary opacities": [r"miliar(?:es)?", r"patron miliar"],
     "metal": [r"material metalico", r"metalic[oa]s?", r"clips?", r"grapas?", r"cuerpo metalico"],
@@ -422,6 +423,8 @@ IGNORE: list[str] = [
     r"(?:para )?valorar (?:la )?(?:posible )?afectacion (?:pulmonar )?por covid ?(?:19)?(?: en (?:el )?contexto de pandemia)?",
     r"(?:dirigid[oa] )?(?:para )?(?:la )?valoracion de (?:infeccion|afectacion) (?:pulmonar )?por covid ?(?:19)?",
     r"control (?:de )?(?:paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
+    # an organizing-pneumonia pattern describes the opacities, it is not an infectious pneumonia
+    r"(?:patron de )?neumonia organizada",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
 ]
 
@@ -445,6 +448,8 @@ BIMCV_SENTENCES: list[tuple[str, tuple[str, ...]]] = [
     # "no TEP in a study of adequate diagnostic quality": 6/6
     (r"no se observan signos de tromboembolismo pulmonar en un estudio (?:de )?adecuada calidad diagnostica",
      ("normal", "suboptimal study")),
+    # one hospital's conclusion line: 7/7 (COVID 19 without "pneumonia")
+    (r"(?:conclusion )?hallazgos (?:compatibles con|sugestivos de) infeccion pulmonar por covid ?19", ("COVID 19",)),
     # the follow-up conclusion line: 11/11
     (r"hallazgos (?:sugestivos de|en relacion con) covid ?19", ("COVID 19", "unchanged")),
 ]
