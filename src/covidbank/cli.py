@@ -31,6 +31,7 @@ out = Console()
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
     "covidbank.severity.cli",
+    "covidbank.reports.cli",
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.ingest",
