@@ -32,6 +32,7 @@ out = Console()
 COMMAND_MODULES: list[str] = [
     "covidbank.ml_cli",
     "covidbank.severity.cli",
+    "covidbank.reports.cli",
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.ingest",

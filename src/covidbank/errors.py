@@ -80,3 +80,8 @@ class NotHUError(SeverityError):
 
 class MaskMismatchError(SeverityError):
     """A lesion mask does not match its CT (shape or orientation)."""
+class ReportError(CovidbankError):
+    """A report table or text file cannot be read, or lacks the text column.
+
+    Messages name the file and never quote report text.
+    """

@@ -353,7 +353,11 @@ def _process_tests(path: Path, keyring, registry, log: _Log) -> list[dict]:
     return rows
 
 
-def _process_reports(path: Path, keyring, registry, series, log: _Log) -> list[dict]:
+def _process_reports(path: Path, keyring, registry, series, log: _Log, deidentify_text: bool = True) -> list[dict]:
+    """Reports joined to ingested studies; their text de-identified by
+    :func:`covidbank.reports.deidentify` (names, numbers, places, institutions
+    replaced by consistent keyed surrogates, dates moved by the patient's date
+    shift) unless ``deidentify_text`` is false (text already de-identified)."""
     from .errors import SourceFormatError
 
     df = _read_csv(path)
@@ -377,9 +381,18 @@ def _process_reports(path: Path, keyring, registry, series, log: _Log) -> list[d
             log.write(kind="report", record=i + 2, status="skipped", reason="no ingested study with this accession/study id")
             continue
         pkey, study = index[ref]
-        sub = registry.get(keyring, "sub", keyring.token("patient", pkey))
+        ptok = keyring.token("patient", pkey)
+        sub = registry.get(keyring, "sub", ptok)
         ses = registry.get(keyring, "ses", keyring.token("study", study))
-        rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": str(r[text_col])})
+        text = str(r[text_col])
+        if deidentify_text:
+            from .reports.deid import Surrogates, deidentify
+
+            # surrogates keyed by a secret token (not the public pseudonym), dates
+            # shifted like the patient's images so intervals survive
+            sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey), date_shift_days=keyring.date_shift_days(ptok))
+            text = deidentify(text, sur).text
+        rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text})
     return rows
 
 
@@ -578,7 +591,9 @@ def ingest(
         ``tests.csv`` (patient_id, date, test_type, result) and ``reports.csv``
         (accession or study id, text), joined with the same pseudonyms and shifts.
     reports_deidentified : bool
-        Reports enter the bank only when the curator says they are de-identified.
+        The reports' text is already de-identified: store it as it is.  By
+        default it is de-identified first (:func:`covidbank.reports.deidentify`,
+        dates moved by the patient's date shift).
     linkage : path-like, optional
         Write original patient id -> pseudonym here (refused inside the bank).
     window_index : int
@@ -623,11 +638,8 @@ def ingest(
         test_rows = _process_tests(Path(tests), keyring, registry, log) if tests else []
         report_rows: list[dict] = []
         if reports:
-            if reports_deidentified:
-                report_rows = _process_reports(Path(reports), keyring, registry, series, log)
-            else:
-                summary.notes.append("reports left out of the bank: pass --reports-deidentified once their text is "
-                                     "de-identified")
+            report_rows = _process_reports(Path(reports), keyring, registry, series, log,
+                                           deidentify_text=not reports_deidentified)
         registry.save()
         if linkage is not None:
             from . import mids
@@ -737,7 +749,7 @@ def register(app) -> None:
         tests: Optional[Path] = typer.Option(None, "--tests", help="tests.csv: patient_id, date, test_type, result."),
         reports: Optional[Path] = typer.Option(None, "--reports", help="reports.csv: accession (or study id), text."),
         reports_deidentified: bool = typer.Option(False, "--reports-deidentified",
-                                                  help="The reports' text is already de-identified: store it."),
+                                                  help="The reports' text is already de-identified: store it as it is (default: de-identify it first)."),
         linkage: Optional[Path] = typer.Option(None, "--linkage",
                                                help="Write original patient id -> pseudonym to this file (outside the bank)."),
         window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),

@@ -163,44 +163,20 @@ def _from_dicom(files: list[Path], origin: Path, kind: str) -> CTVolume:
         key = tuple(np.round(_slice_geometry(ds)[0], 3)) + tuple(np.round(_slice_geometry(ds)[1], 3))
         by_iop.setdefault(key, []).append((f, ds))
     series = max(by_iop.values(), key=len)
-    row_dir, col_dir, _, (sp_row, sp_col) = _slice_geometry(series[0][1])
-    normal = np.cross(row_dir, col_dir)
-    series.sort(key=lambda fd: float(np.dot(_slice_geometry(fd[1])[2], normal)))
-    arrays = []
-    for f, ds in series:
-        try:
-            px = ds.pixel_array
-        except Exception as e:
-            raise CTReadError(
-                f"{f}: cannot decode pixel data ({e.__class__.__name__}: {e}); "
-                "compressed DICOM needs pylibjpeg (pip install 'covidbank[ct]')"
-            ) from None
-        if px.ndim != 2:
-            raise CTReadError(f"{f}: expected one 2-D frame per file, got shape {px.shape}")
-        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-        inter = float(getattr(ds, "RescaleIntercept", 0) or 0)
-        arrays.append(px.astype(np.float32) * slope + inter)
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise CTReadError(f"{origin}: slices of the series have different sizes {sorted(shapes)}")
-    vol = np.stack(arrays, axis=-1)  # (rows, cols, slices)
-    vol = np.transpose(vol, (1, 0, 2))  # (cols, rows, slices): first axis follows the row direction
-    positions = [float(np.dot(_slice_geometry(ds)[2], normal)) for _, ds in series]
-    if len(positions) > 1:
-        dz = float(np.median(np.diff(positions)))
-        if abs(dz) < 1e-3:
-            dz = float(getattr(series[0][1], "SpacingBetweenSlices", 0) or getattr(series[0][1], "SliceThickness", 1) or 1)
-    else:
-        dz = float(getattr(series[0][1], "SpacingBetweenSlices", 0) or getattr(series[0][1], "SliceThickness", 0) or 1.0)
-    ipp0 = _slice_geometry(series[0][1])[2]
-    lps = np.eye(4)
-    lps[:3, 0] = row_dir * sp_col  # along a row: column index, spacing = PixelSpacing[1]
-    lps[:3, 1] = col_dir * sp_row
-    lps[:3, 2] = normal * dz
-    lps[:3, 3] = ipp0
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    if np.all(np.abs(vol - np.round(vol)) < 1e-6) and vol.min(initial=0) >= -32768 and vol.max(initial=0) <= 32767:
-        vol = vol.astype(np.int16)
+    # stacking, HU rescale and the affine are the ingest converter's (one
+    # implementation, checked against dcm2niix); irregular series are refused
+    from ..dicom.convert import ct_to_volume
+    from ..errors import ConversionError
+
+    try:
+        vol, ras, geometry = ct_to_volume([ds for _, ds in series])
+    except ConversionError as e:
+        raise CTReadError(f"{origin}: {e}") from None
+    except Exception as e:  # undecodable pixel data
+        raise CTReadError(
+            f"{origin}: cannot decode pixel data ({e.__class__.__name__}: {e}); "
+            "compressed DICOM needs pylibjpeg (pip install 'covidbank[ct]')"
+        ) from None
     data, aff = _canonical(vol, ras)
     ds0 = series[0][1]
     meta = {
@@ -208,6 +184,7 @@ def _from_dicom(files: list[Path], origin: Path, kind: str) -> CTVolume:
         "unreadable_files": len(errors),
         "modality": str(getattr(ds0, "Modality", "") or ""),
         "slice_thickness": float(getattr(ds0, "SliceThickness", 0) or 0) or None,
+        "geometry": dict(geometry),
     }
     return CTVolume(data=data, affine=aff, path=str(origin), kind=kind, meta=meta)
 
