@@ -49,6 +49,8 @@ class StaleCacheError(CacheError):
 
 class SplitError(CovidbankError):
     """A split cannot be made (bad ratios, unknown label or column, no records)."""
+
+
 class DicomError(CovidbankError):
     """A DICOM file cannot be read, de-identified or converted.
 
