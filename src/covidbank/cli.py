@@ -30,6 +30,7 @@ out = Console()
 
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
+    "covidbank.web.cli",
 ]
 
 

@@ -26,3 +26,14 @@ class QueryError(BankError):
 
 class LabelError(CovidbankError):
     """A label or label tree file cannot be parsed or resolved."""
+
+
+class RecordNotFoundError(BankError):
+    """A record id (image, subject) is not in the bank's index."""
+
+
+class RenderError(CovidbankError):
+    """An image, volume or mask listed in a bank cannot be read or rendered.
+
+    The message names the file and the reason (missing, unreadable, unsupported).
+    """
