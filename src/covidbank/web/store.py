@@ -39,8 +39,8 @@ CT_WINDOWS: dict[str, tuple[float, float]] = {"lung": (-600.0, 1500.0), "mediast
 
 _VOLUME_FORMATS = {"nifti", "nii", "nii.gz", "nifti1", "nifti2"}
 
-#: Sorting of search results (whitelisted SQL, never client text).
-_ORDER = "source, subject_id, offset_days NULLS LAST, image_id"
+#: Sorting of search results: images whose file is present first, then by source, subject, day.
+_ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_id"
 
 
 @dataclass
@@ -551,14 +551,14 @@ class BankStore:
         )
 
         def counts(col: str) -> list[tuple[str, int]]:
-            return [(str(r["v"]), int(r["n"])) for r in self.rows(f"SELECT {col} AS v, count(*) n FROM search GROUP BY {col} ORDER BY n DESC, v")]
+            return [("unknown" if r["v"] is None else str(r["v"]), int(r["n"])) for r in self.rows(f"SELECT {col} AS v, count(*) n FROM search GROUP BY {col} ORDER BY n DESC, v")]
 
         out = {
             "per_source": per_source,
             "modality": counts("modality"),
             "view": counts("view"),
             "sex": counts("sex"),
-            "ct_grade": [c for c in counts("ct_grade") if c[0] != "None"],
+            "ct_grade": [c for c in counts("ct_grade") if c[0] != "unknown"],
             "labels": [
                 (r["label"], r["cui"], int(r["n"]))
                 for r in self.rows(
