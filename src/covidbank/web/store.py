@@ -271,10 +271,16 @@ class BankStore:
                     cols = [d[0] for d in res.description]
                     records = [{k: _clean(v) for k, v in zip(cols, r)} for r in res.fetchall()]
                     labs = con.execute("SELECT image_id, label, cui, value, origin FROM labels").fetchall()
+                    res = con.execute("SELECT i.*, s.ct_grade, s.split FROM images i JOIN search s USING (image_id)")
+                    icols = [d[0] for d in res.description]
+                    images = {}
+                    for r in res.fetchall():
+                        rec = {k: _clean(v) for k, v in zip(icols, r)}
+                        images.setdefault(rec["image_id"], rec)
                 finally:
                     con.close()
                 row_of = {r["image_id"]: i for i, r in enumerate(records)}
-                fr: dict[str, Any] = {"records": records, "n": len(records)}
+                fr: dict[str, Any] = {"records": records, "n": len(records), "images": images}
                 for name in self._FACETS:
                     codes, cats = pd.factorize(pd.Series([r.get(name) for r in records], dtype=object), use_na_sentinel=True)
                     fr[name] = (codes.astype(np.int64), [str(c) for c in cats])
@@ -393,13 +399,10 @@ class BankStore:
         RecordNotFoundError
             When the bank has no such image.
         """
-        found = self.rows(
-            "SELECT i.*, s.ct_grade, s.split FROM images i JOIN search s USING (image_id) WHERE i.image_id = ? LIMIT 1",
-            [image_id],
-        )
-        if not found:
+        rec = self._frames()["images"].get(image_id)
+        if rec is None:
             raise RecordNotFoundError(f"no image {image_id!r} in bank {self.root}")
-        rec = found[0]
+        rec = dict(rec)
         rec["is_volume"] = self.is_volume(rec)
         return rec
 
