@@ -155,8 +155,14 @@ def make_web_bank(root: Path, real_data: Path | None = None) -> dict:
             res = load_source(name, real_data / name)
             b.add(name, res.all_tables(), meta=res.meta)
     b.write_table("splits", pd.DataFrame({"subject_id": ["demo:1", "demo:2", "demo:3"], "split": ["train", "test", "val"]}))
+    # a lung mask written inside the bank (as `covidbank severity --masks-out` would), referenced
+    # by a relative path from the severity table
+    (bank_dir / "masks").mkdir(exist_ok=True)
+    lungs = (vol == -850) | (lesion > 0)
+    nib.save(nib.Nifti1Image(lungs.astype(np.uint8), aff), str(bank_dir / "masks" / "ct_vol_lung.nii.gz"))
     b.write_table("severity", pd.DataFrame({"image_id": ["demo:3/ct/vol"], "lesion_volume_ml": [1.23],
-                                            "involvement_percent": [4.5], "category": ["CT-1"]}))
+                                            "involvement_percent": [4.5], "category": ["CT-1"],
+                                            "lung_mask_path": ["masks/ct_vol_lung.nii.gz"]}))
     ids.update(bank=bank_dir, root=root, png8=p8, png16=p16, a16=a16, corrupt=pbad, secret=root / SECRET.lower())
     return ids
 

@@ -114,13 +114,20 @@ def test_ct_volume_and_slices(client):
     ys, xs = np.nonzero(red)
     # lesion at high x (patient's right in RAS) shows on the viewer's left (radiological convention)
     assert red.sum() > 20 and xs.mean() < 32
+    # the lung mask (from the severity table, relative path inside the bank) is drawn green under the lesion
+    assert [m["kind"] for m in v["masks"]] == ["lung", "lesion"] and all(m["matches"] for m in v["masks"])
+    green = (over[..., 1].astype(int) - over[..., 0].astype(int)) > 30
+    assert green.sum() > 100
+    only_lung = png(client.get("/api/slice/demo:3/ct/vol", params={"z": 12, "mask": "lung"}))
+    assert ((only_lung[..., 0].astype(int) - only_lung[..., 1].astype(int)) > 60).sum() == 0
+    assert ((only_lung[..., 1].astype(int) - only_lung[..., 0].astype(int)) > 30).sum() > green.sum()
     assert client.get("/api/slice/demo:3/ct/vol", params={"z": 24}).status_code == 422
     assert client.get("/api/slice/demo:3/ct/vol", params={"z": 1, "window": "bone"}).status_code == 422
 
 
 def test_mask_only_volume(client):
     v = client.get("/api/volume/demo:3/ct/maskonly").json()
-    assert v["volume"] is False and v["mask"] is True and v["slices"] == 24
+    assert v["volume"] is False and v["mask"] is True and v["slices"] == 24 and v["masks"][0]["kind"] == "lesion"
     assert "absent_volume.nii.gz is missing" in v["volume_problem"]
     sl = png(client.get("/api/slice/demo:3/ct/maskonly", params={"z": 12}))
     assert sl.ndim == 3 and ((sl[..., 0].astype(int) - sl[..., 1]) > 100).sum() > 20

@@ -79,9 +79,9 @@ def test_mask_shape_mismatch_is_reported_not_fatal(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((10, 10, 4), np.int16), np.eye(4)), str(tmp_path / "v.nii.gz"))
     nib.save(nib.Nifti1Image(np.ones((12, 10, 4), np.uint8), np.eye(4)), str(tmp_path / "m.nii.gz"))
     r = Renderer(tmp_path / "cache")
-    info = r.volume_info(tmp_path / "v.nii.gz", tmp_path / "m.nii.gz")
-    assert info["mask_mismatch"] and info["slices"] == 4
-    out = np.array(Image.open(io.BytesIO(r.slice_png(tmp_path / "v.nii.gz", 1, 0, 100, tmp_path / "m.nii.gz"))))
+    info = r.volume_info(tmp_path / "v.nii.gz", [("lesion", tmp_path / "m.nii.gz")])
+    assert info["masks"][0]["matches"] is False and info["slices"] == 4 and info["mask_slices"] is None
+    out = np.array(Image.open(io.BytesIO(r.slice_png(tmp_path / "v.nii.gz", 1, 0, 100, [("lesion", tmp_path / "m.nii.gz")]))))
     assert out.shape == (10, 10)  # drawn without the mismatched overlay
     with pytest.raises(RenderError, match="out of range"):
         r.slice_png(tmp_path / "v.nii.gz", 4, 0, 100)

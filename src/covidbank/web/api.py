@@ -150,11 +150,12 @@ def _file(request: Request, image_id: str) -> tuple[dict, Path]:
     return rec, path
 
 
-def _mask(request: Request, rec: dict) -> Path | None:
-    if not rec.get("mask_path"):
-        return None
-    p = _store(request)._resolve(rec["mask_path"])
-    return p if p is not None and p.is_file() else None
+def _masks(request: Request, rec: dict, kinds: list[str] | None = None) -> list[tuple[str, Path]]:
+    masks = _store(request).masks(rec)
+    if kinds:
+        want = {k.lower() for k in kinds}
+        masks = [m for m in masks if m[0] in want]
+    return masks
 
 
 @router.get("/image/{image_id:path}", summary="Rendered image", responses={200: _PNG})
@@ -164,15 +165,16 @@ def image(
     wc: Optional[float] = Query(None, description="Window center in the file's units (default: auto)"),
     ww: Optional[float] = Query(None, gt=0, description="Window width (default: auto)"),
     size: int = Query(1024, ge=16, le=4096, description="Longest side in pixels"),
-    overlay: bool = Query(False, description="Draw the record's mask over the image"),
+    overlay: bool = Query(False, description="Draw the record's masks over the image"),
+    mask: list[str] = Query([], description="Mask kinds to draw (default: all), e.g. lung"),
 ) -> Response:
     """A 2-D image windowed to 8 bits as PNG (16-bit PNGs keep their full range until windowed)."""
     rec, path = _file(request, image_id)
     if rec.get("is_volume"):
         raise HTTPException(404, f"{image_id} is a volume: use /api/slice")
-    mask = _mask(request, rec) if overlay else None
+    masks = _masks(request, rec, mask) if overlay else []
     try:
-        data, (c, w) = _renderer(request).image_png(path, wc, ww, size, mask, rec.get("mask_kind"))
+        data, (c, w) = _renderer(request).image_png(path, wc, ww, size, masks)
     except RenderError as e:
         raise HTTPException(422, str(e))
     return Response(data, media_type="image/png", headers={**_CACHE, "X-Window-Center": f"{c:g}", "X-Window-Width": f"{w:g}"})
@@ -183,7 +185,8 @@ def imageinfo(request: Request, image_id: str) -> dict:
     """Width, height, bits, value range and default window of a 2-D image."""
     rec, path = _file(request, image_id)
     try:
-        return {"image_id": image_id, "has_mask": _mask(request, rec) is not None, **_renderer(request).image_info(path)}
+        kinds = [k for k, _ in _masks(request, rec)]
+        return {"image_id": image_id, "masks": kinds, **_renderer(request).image_info(path)}
     except RenderError as e:
         raise HTTPException(422, str(e))
 
@@ -199,31 +202,32 @@ def thumbnail(request: Request, image_id: str) -> Response:
     return Response(data, media_type="image/png", headers=_CACHE)
 
 
-def _volume_paths(request: Request, image_id: str) -> tuple[dict, Path | None, Path | None, str | None]:
+def _volume_paths(request: Request, image_id: str) -> tuple[dict, Path | None, list[tuple[str, Path]], str | None]:
     st = _store(request)
     try:
         rec, path = st.image_file(image_id)
     except RecordNotFoundError as e:
         raise _not_found(e)
     problem = st.file_problem(rec)
-    mask = _mask(request, rec)
-    if problem and mask is None:
+    masks = _masks(request, rec)
+    if problem and not masks:
         raise HTTPException(404, problem)
-    return rec, (None if problem else path), mask, problem
+    if not problem and not (path.name.lower().endswith((".nii", ".nii.gz"))):
+        raise HTTPException(404, f"{image_id} is not a NIfTI volume")
+    return rec, (None if problem else path), masks, problem
 
 
 @router.get("/volume/{image_id:path}", summary="CT volume information")
 def volume(request: Request, image_id: str) -> dict:
     """Shape, spacing, HU range and mask labels of a CT volume, its window presets and severity rows."""
-    rec, path, mask, problem = _volume_paths(request, image_id)
+    rec, path, masks, problem = _volume_paths(request, image_id)
     try:
-        info = _renderer(request).volume_info(path, mask)
+        info = _renderer(request).volume_info(path, masks)
     except RenderError as e:
         raise HTTPException(422, str(e))
     return {
         "image_id": image_id,
         **info,
-        "mask_kind": rec.get("mask_kind"),
         "volume_problem": problem,
         "windows": {k: {"center": c, "width": w} for k, (c, w) in CT_WINDOWS.items()},
         "severity": _store(request).severity(rec),
@@ -238,17 +242,20 @@ def slice_(
     window: str = Query("lung", description="lung or mediastinum (ignored when wc and ww are given)"),
     wc: Optional[float] = Query(None),
     ww: Optional[float] = Query(None, gt=0),
-    overlay: bool = Query(True, description="Draw the record's mask"),
+    overlay: bool = Query(True, description="Draw the record's masks"),
+    mask: list[str] = Query([], description="Mask kinds to draw (default: all), e.g. lesion, lung"),
 ) -> Response:
-    """Axial slice ``z`` in radiological convention, HU-windowed, with the mask overlay."""
-    rec, path, mask, _problem = _volume_paths(request, image_id)
+    """Axial slice ``z`` in radiological convention, HU-windowed, with lesion/lung mask overlays."""
+    rec, path, masks, _problem = _volume_paths(request, image_id)
     if window not in CT_WINDOWS and (wc is None or ww is None):
         raise HTTPException(422, f"window must be one of {', '.join(CT_WINDOWS)}")
     c, w = (wc, ww) if wc is not None and ww is not None else CT_WINDOWS[window]
-    if path is not None and not (path.name.lower().endswith((".nii", ".nii.gz"))):
-        raise HTTPException(404, f"{image_id} is not a NIfTI volume")
+    if mask:
+        masks = [m for m in masks if m[0] in {k.lower() for k in mask}]
+    if not overlay and path is not None:
+        masks = []
     try:
-        data = _renderer(request).slice_png(path, z, c, w, mask if overlay or path is None else None, rec.get("mask_kind"))
+        data = _renderer(request).slice_png(path, z, c, w, masks)
     except RenderError as e:
         raise HTTPException(422, str(e))
     return Response(data, media_type="image/png", headers=_CACHE)

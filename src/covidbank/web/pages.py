@@ -147,7 +147,8 @@ def ct_page(request: Request, image_id: str) -> HTMLResponse:
     except RecordNotFoundError as e:
         raise HTTPException(404, str(e))
     problem = st.file_problem(rec["image"])
-    return _render(request, "ct.html", title=f"CT {image_id}", rec=rec, problem=problem)
+    masks = [k for k, _ in st.masks(rec["image"])]
+    return _render(request, "ct.html", title=f"CT {image_id}", rec=rec, problem=problem, masks=masks)
 
 
 @router.get("/summary", response_class=HTMLResponse)

@@ -207,12 +207,12 @@ def apply_window(arr: np.ndarray, center: float, width: float) -> np.ndarray:
 
 
 def overlay_mask(gray: np.ndarray, mask: np.ndarray, kind: str | None = None, alpha: float = 0.45) -> np.ndarray:
-    """Blend a label mask over a grey ``uint8`` image; returns RGB ``uint8``.
+    """Blend a label mask over a grey (or already coloured RGB) ``uint8`` image; returns RGB ``uint8``.
 
     A binary mask takes the colour of its ``kind`` (lesion red, lung green);
     a multi-label mask gets one palette colour per label value.
     """
-    rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
+    rgb = (np.repeat(gray[..., None], 3, axis=-1) if gray.ndim == 2 else gray).astype(np.float32)
     if mask.shape != gray.shape:
         mask = np.array(Image.fromarray(mask.astype(np.uint8)).resize((gray.shape[1], gray.shape[0]), Image.NEAREST))
     values = [v for v in np.unique(mask) if v != 0]
@@ -314,10 +314,9 @@ class Renderer:
         center: float | None = None,
         width: float | None = None,
         size: int | None = 1024,
-        mask: Path | None = None,
-        mask_kind: str | None = None,
+        masks: list[tuple[str, Path]] = (),
     ) -> tuple[bytes, tuple[float, float]]:
-        """A windowed rendering of a 2-D image as PNG, optionally with a mask overlay.
+        """A windowed rendering of a 2-D image as PNG, with ``(kind, path)`` mask overlays.
 
         Returns the PNG bytes and the window used.
         """
@@ -326,8 +325,8 @@ class Renderer:
         wc = dc if center is None else center
         ww = dw if width is None else width
         out = apply_window(arr, wc, ww)
-        if mask is not None:
-            out = overlay_mask(out, self.mask_array(mask, 2), mask_kind)
+        for kind, mpath in masks:
+            out = overlay_mask(out, self.mask_array(mpath, 2), kind)
         return to_png(_resize(out, size)), (wc, ww)
 
     def thumbnail(self, key: str, path: Path) -> bytes:
@@ -362,9 +361,12 @@ class Renderer:
             raise RenderError(f"{path.name}: cannot be read as NIfTI ({e.__class__.__name__}: {e})") from None
 
     # ------------------------------------------------------------- CT volumes
-    def volume_info(self, path: Path | None, mask: Path | None) -> dict:
-        """Shape, spacing, HU range and mask labels of a volume (or of its mask alone)."""
-        info: dict[str, Any] = {"volume": False, "mask": False}
+    def volume_info(self, path: Path | None, masks: list[tuple[str, Path]] = ()) -> dict:
+        """Shape, spacing, HU range of a volume and, per mask, its labels and slices.
+
+        With no volume, the first mask gives the shape (mask-only viewing).
+        """
+        info: dict[str, Any] = {"volume": False, "mask": False, "masks": []}
         if path is not None:
             vol, zooms = self.volume(path)
             info.update(
@@ -374,21 +376,25 @@ class Renderer:
                 min=float(vol.min()),
                 max=float(vol.max()),
             )
-        if mask is not None:
-            m = self.mask_array(mask, 3)
+        for kind, mpath in masks:
+            m = self.mask_array(mpath, 3)
             zs = np.nonzero(m.reshape(-1, m.shape[2]).any(axis=0))[0]
-            info.update(
-                mask=True,
-                mask_shape=[int(s) for s in m.shape],
-                mask_labels=[int(v) for v in np.unique(m) if v != 0],
-                mask_slices=[int(zs.min()), int(zs.max())] if zs.size else None,
-            )
-            if path is None:
-                info["shape"] = info["mask_shape"]
-                _, zooms = read_volume(mask)
+            mi = {
+                "kind": kind,
+                "shape": [int(s) for s in m.shape],
+                "labels": [int(v) for v in np.unique(m) if v != 0],
+                "slices": [int(zs.min()), int(zs.max())] if zs.size else None,
+            }
+            if "shape" not in info:
+                info["shape"] = mi["shape"]
+                _, zooms = read_volume(mpath)
                 info["spacing"] = [round(z, 3) for z in zooms]
-            elif info["mask_shape"] != info["shape"]:
-                info["mask_mismatch"] = True
+            mi["matches"] = mi["shape"] == info["shape"]
+            info["masks"].append(mi)
+        info["mask"] = bool(info["masks"])
+        shown = [m for m in info["masks"] if m["matches"] and m["slices"]]
+        lesion = [m for m in shown if m["kind"] == "lesion"] or shown
+        info["mask_slices"] = lesion[0]["slices"] if lesion else None
         info["slices"] = int(info["shape"][2]) if "shape" in info else 0
         return info
 
@@ -398,34 +404,35 @@ class Renderer:
         z: int,
         center: float,
         width: float,
-        mask: Path | None = None,
-        mask_kind: str | None = None,
+        masks: list[tuple[str, Path]] = (),
     ) -> bytes:
-        """Axial slice ``z`` windowed in HU, with the mask overlaid when given.
+        """Axial slice ``z`` windowed in HU, with ``(kind, path)`` masks overlaid.
 
-        With no volume (``path`` None) the mask is drawn alone on black.
+        With no volume (``path`` None) the masks are drawn alone on black.
+        A mask whose shape differs from the volume's is left out (reported by
+        :meth:`volume_info`).
 
         Raises
         ------
         RenderError
-            When ``z`` is out of range or the mask does not match the volume.
+            When ``z`` is out of range or there is nothing to draw.
         """
-        m = self.mask_array(mask, 3) if mask is not None else None
+        arrays = [(kind, self.mask_array(mp, 3)) for kind, mp in masks]
         if path is not None:
             vol, _ = self.volume(path)
-            n = vol.shape[2]
-            if not 0 <= z < n:
-                raise RenderError(f"slice {z} is out of range 0..{n - 1}")
-            gray = apply_window(_axial(vol, z), center, width)
-            if m is not None and m.shape != vol.shape:
-                m = None  # reported by volume_info; the slice still shows
-        elif m is not None:
-            n = m.shape[2]
-            if not 0 <= z < n:
-                raise RenderError(f"slice {z} is out of range 0..{n - 1}")
-            gray = np.full(m.shape[:2][::-1], 24, dtype=np.uint8)
+            shape = vol.shape
+        elif arrays:
+            shape = arrays[0][1].shape
         else:
             raise RenderError("nothing to render: neither the volume nor a mask is available")
-        if m is not None:
-            return to_png(overlay_mask(gray, _axial(m, z), mask_kind, alpha=0.5 if path is not None else 0.9))
-        return to_png(gray)
+        n = shape[2]
+        if not 0 <= z < n:
+            raise RenderError(f"slice {z} is out of range 0..{n - 1}")
+        if path is not None:
+            out = apply_window(_axial(vol, z), center, width)
+        else:
+            out = np.full(shape[:2][::-1], 24, dtype=np.uint8)
+        for kind, m in arrays:
+            if m.shape == shape:
+                out = overlay_mask(out, _axial(m, z), kind, alpha=(0.3 if kind == "lung" else 0.5) if path is not None else 0.9)
+        return to_png(out)

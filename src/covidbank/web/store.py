@@ -473,6 +473,7 @@ class BankStore:
             im["is_volume"] = self.is_volume(im)
             im["severity"] = self.severity(im)
             im["problem"] = self.file_problem(im)
+            im["mask_kinds"] = [k for k, _ in self.masks(im)]
             by_ses.setdefault(im["session_id"], []).append(im)
         known = {s["session_id"] for s in sessions}
         for sid in by_ses:
@@ -522,10 +523,33 @@ class BankStore:
         rec = self.image(image_id)
         return rec, self._resolve(rec.get("path"))
 
-    def mask_file(self, image_id: str) -> tuple[dict, Path | None]:
-        """The record and its mask file (None when the record has none)."""
-        rec = self.image(image_id)
-        return rec, self._resolve(rec.get("mask_path"))
+    def masks(self, rec: dict) -> list[tuple[str, Path]]:
+        """Mask files of a record that exist, as ``(kind, path)``, lung masks first.
+
+        Taken from the index only: ``mask_path``/``mask_kind`` of the image,
+        any ``<kind>_mask_path`` column of the image, and the same columns of
+        its ``severity`` rows (a relative path there is resolved in the bank).
+        """
+        found: list[tuple[str, str | None]] = []
+
+        def collect(row: dict) -> None:
+            if row.get("mask_path"):
+                found.append((str(row.get("mask_kind") or "lesion"), row["mask_path"]))
+            for k, v in row.items():
+                if k.endswith("_mask_path") and v:
+                    found.append((k[: -len("_mask_path")], v))
+
+        collect(rec)
+        for sv in self.severity(rec):
+            collect(sv)
+        out: list[tuple[str, Path]] = []
+        seen: set[Path] = set()
+        for kind, raw in found:
+            p = self._resolve(str(raw))
+            if p is not None and p not in seen and p.is_file():
+                seen.add(p)
+                out.append((kind.lower(), p))
+        return sorted(out, key=lambda kp: (kp[0] != "lung", kp[0]))
 
     def file_problem(self, rec: dict) -> str | None:
         """Why the image file of ``rec`` cannot be shown, or None when it can."""

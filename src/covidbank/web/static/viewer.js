@@ -73,13 +73,16 @@
     var img = document.getElementById("ct-slice");
     var range = document.getElementById("ct-range");
     var zlabel = document.getElementById("ct-z");
-    var overlay = document.getElementById("ct-overlay");
+    var maskBoxes = Array.prototype.slice.call(document.querySelectorAll(".ct-mask"));
     var infoBox = document.getElementById("ct-info");
     var state = { z: 0, n: 1, window: "lung" };
     var cache = {};
 
     function url(z) {
-      return "/api/slice/" + id + "?z=" + z + "&window=" + state.window + "&overlay=" + (overlay.checked ? "true" : "false");
+      var on = maskBoxes.filter(function (b) { return b.checked; });
+      var u = "/api/slice/" + id + "?z=" + z + "&window=" + state.window + "&overlay=" + (on.length ? "true" : "false");
+      on.forEach(function (b) { u += "&mask=" + encodeURIComponent(b.value); });
+      return u;
     }
     function preload(z) {
       if (z < 0 || z >= state.n) return;
@@ -108,14 +111,16 @@
       if (v.shape) lines.push("shape " + v.shape.join(" × "));
       if (v.spacing) lines.push("voxel " + v.spacing.join(" × ") + " mm");
       if (v.volume) lines.push("HU " + Math.round(v.min) + " … " + Math.round(v.max));
-      if (v.mask) lines.push("mask labels " + v.mask_labels.join(", ") + (v.mask_slices ? " on slices " + (v.mask_slices[0] + 1) + "–" + (v.mask_slices[1] + 1) : ""));
-      if (v.mask_mismatch) lines.push("mask shape " + v.mask_shape.join(" × ") + " does not match the volume: overlay off");
+      (v.masks || []).forEach(function (m) {
+        if (!m.matches) lines.push(m.kind + " mask shape " + m.shape.join(" × ") + " does not match the volume: not drawn");
+        else lines.push(m.kind + " mask labels " + m.labels.join(", ") + (m.slices ? " on slices " + (m.slices[0] + 1) + "–" + (m.slices[1] + 1) : ""));
+      });
       infoBox.textContent = lines.join(" · ");
       setWindow("lung");
       show(start);
     });
     range.addEventListener("input", function () { show(parseInt(range.value, 10)); });
-    overlay.addEventListener("change", function () { show(state.z); });
+    maskBoxes.forEach(function (b) { b.addEventListener("change", function () { show(state.z); }); });
     document.querySelectorAll(".preset").forEach(function (b) {
       b.addEventListener("click", function () { setWindow(b.getAttribute("data-window")); });
     });
