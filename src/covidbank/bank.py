@@ -246,7 +246,7 @@ class Bank:
                    count(DISTINCT i.subject_id) AS subjects,
                    count(DISTINCT i.session_id) AS sessions,
                    count(*) AS images,
-                   sum(CASE WHEN i.file_present THEN 1 ELSE 0 END) AS files_present,
+                   count(*) FILTER (WHERE i.file_present) AS files_present,
                    (SELECT count(*) FROM labels l WHERE l.source = i.source) AS labels,
                    (SELECT count(*) FROM skipped k WHERE k.source = i.source) AS skipped
             FROM images i GROUP BY i.source ORDER BY i.source

@@ -30,6 +30,8 @@ out = Console()
 
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
+    "covidbank.catalog",
+    "covidbank.demo",
     "covidbank.web.cli",
 ]
 
@@ -76,12 +78,13 @@ def add(
     bank: Path = typer.Option(..., "--bank", "-b", help="Bank folder (created if missing)."),
     name: Optional[str] = typer.Option(None, help="Name of the source in the bank (default: the adapter name)."),
     tree: list[Path] = typer.Option([], "--tree", help="PadChest tree file(s) to merge into the vocabulary (bimcv)."),
+    source_version: Optional[str] = typer.Option(None, "--source-version", help="Release or commit of the source, recorded on every row."),
 ) -> None:
     """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
     from .bank import Bank
     from .sources import load_source
 
-    opts = {}
+    opts: dict = {"version": source_version} if source_version else {}
     if tree:
         opts["trees"] = list(tree)
     try:

@@ -23,7 +23,7 @@ import yaml
 from .errors import LabelError
 from .schema import NEGATIVE, POSITIVE, UNCERTAIN
 
-__all__ = ["Label", "LabelTree", "COHEN_HIERARCHY", "COHEN_FLAT_FINDINGS", "normalize_label", "default_tree"]
+__all__ = ["Label", "LabelTree", "COHEN_HIERARCHY", "COHEN_FLAT_FINDINGS", "normalize_label", "default_tree", "padchest_tree", "BIMCV_COVID_SPINE"]
 
 _CUI_RE = re.compile(r"C\d{7}")
 
@@ -343,6 +343,31 @@ class LabelTree:
                 for l in self._labels.values()
             ]
         )
+
+
+#: Minimal PadChest-COVID spine used when no ``trees_code`` file is at hand:
+#: (label, CUI, parent) in PadChest spelling.
+BIMCV_COVID_SPINE: list[tuple[str, str | None, str | None]] = [
+    ("pneumonia", "C0032285", None),
+    ("atypical pneumonia", "C1412002", "pneumonia"),
+    ("viral pneumonia", "C0032310", "atypical pneumonia"),
+    ("COVID 19", "C5203670", "viral pneumonia"),
+    ("COVID 19 uncertain", "C5203671", "viral pneumonia"),
+    ("normal", "C0205307", None),
+]
+
+
+def padchest_tree(files: Iterable[str | Path] = ()) -> LabelTree:
+    """A vocabulary in PadChest spelling: the given ``trees_code`` files, or
+    the minimal COVID spine (:data:`BIMCV_COVID_SPINE`) when none is given."""
+    t = LabelTree()
+    files = list(files)
+    for p in files:
+        t.load_padchest(p)
+    for name, cui, parent in BIMCV_COVID_SPINE:
+        if t.resolve(name) is None and (cui is None or t.resolve(cui) is None):
+            t.add(name, cui, parent)
+    return t
 
 
 def default_tree(padchest: Iterable[str | Path] = ()) -> LabelTree:

@@ -152,3 +152,18 @@ def require_columns(df: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise SourceFormatError(f"{path}: missing required column(s) {', '.join(missing)}")
+
+
+def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", **kwargs: Any) -> pd.DataFrame | None:
+    """Read an optional side table (annotations, participants, derivatives).
+
+    Returns None (and records a skip on ``res`` naming the file) when it is
+    unreadable; a missing file returns None silently.
+    """
+    if not Path(path).is_file():
+        return None
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
+        res.skip(record, path, f"unreadable: {e.__class__.__name__}")
+        return None

@@ -1,0 +1,226 @@
+"""BIMCV COVID-19+ (Valencian Region Medical ImageBank).
+
+Two published forms are read:
+
+* the iteration-1 **image table** (``COVID19_POSI_v1.0.xlsx`` sheet, or its
+  TSV/CSV export): one row per image with Subject, Session, MIDS file name,
+  projection, stringified label lists (``', 'aortic elongation', 'apical
+  pleural thickening``), UMLS CUIs, the de-identified Spanish report and about
+  240 DICOM header fields;
+* the **MIDS release tree** (``sub-*/ses-*/mod-rx/*.png`` or ``.nii.gz`` with
+  JSON sidecars, ``participants.tsv``, the labels TSV under ``derivatives/``
+  and the diagnostic tests table), read by :mod:`covidbank.sources.mids` plus
+  the BIMCV derivatives here.
+
+Labels keep BIMCV's PadChest spelling (``COVID 19``, ``viral pneumonia``) and
+CUIs; parents come from the PadChest tree file found beside the table (or
+given with ``trees=``), else from a minimal COVID spine.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ..errors import SourceFormatError
+from ..labels import LabelTree, padchest_tree
+from ..schema import POSITIVE, make_id
+from .base import SourceResult, parse_age, require_columns
+
+__all__ = ["load", "load_table", "parse_label_list", "NAME", "TREE_FILES"]
+
+NAME = "bimcv"
+REQUIRED = ["Subject", "Session", "File", "Labels"]
+#: Tree files looked for beside the table, newest first.
+TREE_FILES = ("padchest_trees_code_covid.txt", "trees_code_covid.txt", "padchest_trees_code.txt", "trees_code.txt")
+_CUI_RE = re.compile(r"C\d{7}")
+_VIEW = {"PA": "PA", "AP": "AP", "L": "L", "LL": "L", "LAT": "L", "LATERAL": "L", "RL": "L"}
+
+
+def parse_label_list(raw: object) -> list[str]:
+    """Parse BIMCV's stringified label lists into clean labels.
+
+    ``"', 'aortic elongation', 'apical pleural thickening"`` ->
+    ``['aortic elongation', 'apical pleural thickening']``;
+    ``"['COVID 19', ' interstitial pattern']"`` -> ``['COVID 19', 'interstitial pattern']``.
+    Empty items are dropped; order is kept; duplicates removed.
+    """
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return []
+    s = str(raw).strip().strip("[]")
+    parts = re.split(r"""['"]\s*,\s*['"]""", s)
+    out = []
+    for p in parts:
+        p = re.sub(r"\s+", " ", p.strip().strip("'\"").strip())
+        if p and p.lower() not in {"nan", "none"}:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def parse_cui_list(raw: object) -> list[str]:
+    """CUIs in a cell (``C5203670,C2073538``) in order."""
+    return _CUI_RE.findall(str(raw or ""))
+
+
+def find_trees(folder: Path) -> list[Path]:
+    """PadChest tree files beside a table (the first of :data:`TREE_FILES` found)."""
+    for name in TREE_FILES:
+        if (folder / name).is_file():
+            return [folder / name]
+    return []
+
+
+def label_rows(image_id: str, labels: list[str], cuis: list[str], tree: LabelTree) -> list[dict]:
+    """Label rows (source labels and implied parents) for one image."""
+    aligned = dict(zip(labels, cuis)) if len(cuis) == len(labels) else {}
+    values = tree.expand({lab: POSITIVE for lab in labels})
+    rows = []
+    for lab, v in values.items():
+        cui = tree.cui(lab) or aligned.get(lab)
+        rows.append({"image_id": image_id, "label": lab, "cui": cui, "value": v, "origin": "source" if lab in labels else "implied"})
+    return rows
+
+
+def _first(r: pd.Series, *names: str) -> str:
+    for n in names:
+        if n in r.index:
+            v = str(r[n]).strip().strip('"').strip()
+            if v:
+                return v
+    return ""
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in {".xlsx", ".xls"}:
+            return pd.read_excel(path, dtype=str, keep_default_na=False)
+        sep = "\t" if path.suffix.lower() in {".tsv", ".tab", ".txt"} else ","
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding_errors="replace")
+    except ImportError as e:
+        raise SourceFormatError(f"{path}: reading Excel needs openpyxl ({e}); export the sheet to TSV or `pip install openpyxl`") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError, ValueError) as e:
+        raise SourceFormatError(f"{path}: unreadable table ({e.__class__.__name__}: {e})") from None
+
+
+def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: str | None = None) -> SourceResult:
+    """Load the iteration-1 image table (one row per image)."""
+    df = _read_table(path)
+    df.columns = [str(c).strip() for c in df.columns]
+    require_columns(df, REQUIRED, path)
+    tree_files = list(trees) if trees else find_trees(path.parent)
+    tree = padchest_tree(tree_files)
+    res = SourceResult(source=NAME)
+    subjects: dict[str, dict] = {}
+    sessions: dict[str, dict] = {}
+    images: list[dict] = []
+    labels: list[dict] = []
+    seen: Counter = Counter()
+    for i, r in df.iterrows():
+        rec = f"row {i + 2}"
+        try:
+            sub, ses, fname = str(r["Subject"]).strip(), str(r["Session"]).strip(), str(r["File"]).strip()
+            if not sub or not ses or not fname:
+                res.skip(rec, path, "empty Subject, Session or File")
+                continue
+            subject_id, session_id = make_id(NAME, sub), make_id(NAME, ses)
+            seen[fname] += 1
+            image_id = make_id(NAME, fname if seen[fname] == 1 else f"{fname}#{seen[fname]}")
+            typ = _first(r, "Type").lower()
+            modality = _first(r, "Modality").upper() or {"cr": "CR", "dx": "DX"}.get(typ, "CT" if typ.startswith("ct") else "X-ray")
+            view_raw = _first(r, "Position_Manual", "View Position").upper()
+            view = _VIEW.get(view_raw, "unknown")
+            if view == "AP" and "SUPINE" in _first(r, "Series Description", "Patient Position").upper():
+                view = "AP Supine"
+            sex = _first(r, "Patient's Sex", "PatientSex").upper()
+            sex = sex if sex in {"M", "F"} else None
+            age = parse_age(_first(r, "Patient's Age", "PatientAge"))
+            subj = subjects.setdefault(subject_id, {"subject_id": subject_id, "original_id": sub, "sex": sex, "age": age})
+            subj["sex"] = subj["sex"] or sex
+            if age is not None and (subj["age"] is None or age < subj["age"]):
+                subj["age"] = age
+            if session_id not in sessions:
+                sessions[session_id] = {
+                    "session_id": session_id,
+                    "subject_id": subject_id,
+                    "original_id": ses,
+                    "date": _first(r, "Study Date") or None,
+                    "modality": modality,
+                    "report": _first(r, "Report") or None,
+                }
+            excl = _first(r, "Exclude").lower() == "true"
+            fmt = "nifti" if fname.endswith((".nii", ".nii.gz")) else Path(fname).suffix.lower().lstrip(".") or None
+            mod_dir = _first(r, "mod") or "mod-rx"
+            images.append(
+                {
+                    "image_id": image_id,
+                    "session_id": session_id,
+                    "subject_id": subject_id,
+                    "source_version": version,
+                    "original_id": fname,
+                    "modality": modality,
+                    "view": view,
+                    "sex": sex,
+                    "age": age,
+                    "path": f"{sub}/{ses}/{mod_dir}/{fname}",
+                    "file_present": False,
+                    "file_format": fmt,
+                    "license": None,
+                    "license_raw": "BIMCV COVID-19+ research use agreement",
+                    "url": "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
+                    "photometric": _first(r, "Photometric Interpretation") or None,
+                    "manufacturer": _first(r, "Manufacturer") or None,
+                    "model": _first(r, "Manufacturer's Model Name") or None,
+                    "body_part": _first(r, "Body Part Examined") or None,
+                    "exclude": excl,
+                    "exclude_reason": _first(r, "Exclude Reason") or None,
+                }
+            )
+            labels.extend(label_rows(image_id, parse_label_list(r["Labels"]), parse_cui_list(r.get("labelCUIS")), tree))
+        except Exception as e:  # one bad row never stops the load
+            res.skip(rec, path, f"unreadable row: {e.__class__.__name__}: {e}")
+    res.tables = {
+        "subjects": pd.DataFrame(list(subjects.values())).assign(source=NAME, source_version=version),
+        "sessions": pd.DataFrame(list(sessions.values())).assign(source=NAME, source_version=version),
+        "images": pd.DataFrame(images).assign(source=NAME),
+        "labels": pd.DataFrame(labels).assign(source=NAME),
+    }
+    res.__post_init__()
+    repeated = sum(v - 1 for v in seen.values() if v > 1)
+    res.meta = {
+        "path": str(path.resolve()),
+        "form": "image table",
+        "version": version,
+        "trees": [str(t) for t in tree_files],
+        "rows": len(df),
+        "notes": [
+            f"{path.name}: {len(df)} rows, {len(images)} image records, {len(subjects)} subjects, {len(sessions)} sessions",
+            f"{repeated} rows repeat a file name already listed (same image, another report); kept with a '#n' id suffix",
+            "label tree: " + (", ".join(Path(t).name for t in tree_files) if tree_files else "built-in COVID spine (pass --tree for the full PadChest tree)"),
+            "image files are not part of the table: file_present is false; paths are relative MIDS paths",
+        ],
+    }
+    return res
+
+
+def load(path: str | Path, trees: Iterable[str | Path] | None = None, version: str | None = None, **_: object) -> SourceResult:
+    """Load BIMCV COVID-19+ from its image table or its MIDS release tree.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image table (``.tsv``, ``.csv``, ``.xlsx``) or the MIDS release folder.
+    trees : list of path, optional
+        PadChest ``trees_code`` files; by default the first of
+        :data:`TREE_FILES` found beside the table (or in ``derivatives/``).
+    version : str, optional
+        Release or commit, recorded as ``source_version``.
+    """
+    p = Path(path)
+    if p.is_file():
+        return load_table(p, trees, version)
+    from .mids import load_bimcv_tree
+
+    return load_bimcv_tree(p, trees=trees, version=version)

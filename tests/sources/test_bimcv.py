@@ -1,0 +1,59 @@
+import pytest
+
+from covidbank.sources import load_source
+from covidbank.sources.bimcv import parse_label_list
+from covidbank.samples import make_bimcv_sample
+
+
+def test_parse_label_list():
+    assert parse_label_list("', 'aortic elongation', 'apical pleural thickening") == ["aortic elongation", "apical pleural thickening"]
+    assert parse_label_list("['COVID 19', ' interstitial pattern']") == ["COVID 19", "interstitial pattern"]
+    assert parse_label_list("increased density', ' normal', 'COVID 19") == ["increased density", "normal", "COVID 19"]
+    assert parse_label_list("") == []
+
+
+def test_sample_table(tmp_path):
+    res = load_source("bimcv", make_bimcv_sample(tmp_path / "t.tsv"))
+    im, lab = res.tables["images"], res.tables["labels"]
+    assert im["image_id"].is_unique
+    assert not lab["label"].str.contains(r"^\s|\s$|'", regex=True).any()
+    covid = lab[lab.label == "COVID 19"]
+    assert (covid.cui == "C5203670").all()
+    # built-in spine: COVID 19 implies viral pneumonia and pneumonia in PadChest spelling
+    assert set(covid.image_id) <= set(lab.loc[lab.label == "viral pneumonia", "image_id"])
+    assert set(covid.image_id) <= set(lab.loc[lab.label == "pneumonia", "image_id"])
+    assert set(im["age"].dropna()) and im["age"].between(20, 95).all()
+
+
+@pytest.mark.realdata
+def test_real_bimcv_table(shared_data):
+    res = load_source("bimcv", shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv")
+    im, lab, subj = res.tables["images"], res.tables["labels"], res.tables["subjects"]
+    assert len(subj) == 922 and len(im) == 3828 and im["image_id"].is_unique
+    assert not lab["label"].str.contains(r"^\s|\s$|'|\"", regex=True).any()
+    assert (lab.loc[lab.label == "COVID 19", "cui"] == "C5203670").all()
+    assert (lab.loc[lab.label == "COVID 19 uncertain", "cui"] == "C5203671").all()
+    assert lab["cui"].notna().mean() > 0.8
+    assert set(im["modality"]) == {"CR", "DX", "CT"}
+    import pandas as pd
+
+    raw = pd.read_csv(shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert im["age"].notna().sum() == (raw["Patient's Age"].str.strip() != "").sum()
+    assert im["age"].max() < 110 and im["age"].min() >= 0
+    assert (subj["sex"] == "F").sum() > 0
+
+
+def test_mids_release_tree_with_derivatives(tmp_path):
+    from covidbank.samples import make_bimcv_tree_sample
+
+    res = load_source("bimcv", make_bimcv_tree_sample(tmp_path / "tree"))
+    im, lab, tests = res.tables["images"], res.tables["labels"], res.tables["tests"]
+    assert len(im) == 3 and im["file_present"].all() and set(im["view"]) == {"PA", "AP"}
+    assert im.set_index("subject_id")["age"].to_dict() == {"bimcv:sub-S00001": 70.0, "bimcv:sub-S00002": 55.0}
+    by_img = lab[lab.origin == "source"].groupby("image_id")["label"].apply(set).to_dict()
+    assert by_img["bimcv:sub-S00001/ses-E00001/mod-rx/sub-S00001_ses-E00001_run-1_bp-chest_vp-pa_cr"] == {"COVID 19", "interstitial pattern"}
+    assert (lab.loc[lab.label == "COVID 19 uncertain", "cui"] == "C5203671").all()
+    assert any("not in the tree" in s.reason for s in res.skipped)
+    assert sorted(zip(tests.test_type, tests.result)) == [("IgG", "negative"), ("IgM", "indeterminate"), ("PCR", "positive")]
+    ses = res.tables["sessions"].set_index("session_id")
+    assert ses.loc["bimcv:sub-S00001/ses-E00002", "report"] == "sin cambios ."

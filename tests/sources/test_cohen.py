@@ -1,0 +1,82 @@
+import pandas as pd
+import pytest
+
+from covidbank.errors import SourceFormatError
+from covidbank.samples import make_cohen_sample
+from covidbank.sources import load_source
+from covidbank.sources.cohen import parse_finding
+from covidbank.labels import default_tree
+
+
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_both_finding_formats_give_the_same_labels(tmp_path, hierarchical):
+    root = make_cohen_sample(tmp_path / "c", hierarchical=hierarchical)
+    res = load_source("cohen", root)
+    im, lab = res.tables["images"], res.tables["labels"]
+    assert len(res.skipped) == 1 and "todo" in res.skipped[0].reason
+    # missing files are kept, flagged
+    assert (~im["file_present"]).sum() == 2  # one missing image, one CT volume
+    covid = set(lab.loc[(lab.label == "COVID-19") & (lab.value == 1), "image_id"])
+    assert covid
+    for parent in ("Viral", "Pneumonia"):
+        assert covid <= set(lab.loc[(lab.label == parent) & (lab.value == 1), "image_id"])
+
+
+def test_flat_and_tree_are_equivalent(tmp_path):
+    a = load_source("cohen", make_cohen_sample(tmp_path / "a", hierarchical=False)).tables["labels"]
+    b = load_source("cohen", make_cohen_sample(tmp_path / "b", hierarchical=True)).tables["labels"]
+    key = lambda d: sorted(zip(d.image_id, d.label, d.value))  # noqa: E731
+    assert key(a) == key(b)
+
+
+def test_parse_finding():
+    t = default_tree()
+    assert parse_finding("COVID-19, ARDS", t) == ["COVID-19", "ARDS"]
+    assert parse_finding("Pneumonia/Viral/COVID-19", t) == ["COVID-19"]
+    assert parse_finding("Mycoplasma Bacterial Pneumonia", t) == ["Mycoplasma"]
+    assert parse_finding("Pneumonia/Bacterial/Nocardia", t) == ["Nocardia"]
+    assert t.ancestors("Nocardia") == ["Bacterial", "Pneumonia"]
+
+
+def test_severity_masks_license(tmp_path):
+    res = load_source("cohen", make_cohen_sample(tmp_path / "c"))
+    im = res.tables["images"]
+    assert im["severity_opacity"].notna().sum() == 6
+    assert im["mask_path"].notna().sum() == 6
+    assert set(im["license"].dropna()) == {"CC-BY-NC-SA-4.0", "CC-BY-4.0", "Apache-2.0"}
+
+
+def test_missing_column_and_bad_rows(tmp_path):
+    root = make_cohen_sample(tmp_path / "c")
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    df.drop(columns=["finding"]).to_csv(root / "metadata.csv", index=False)
+    with pytest.raises(SourceFormatError, match=r"metadata.csv: missing required column\(s\) finding"):
+        load_source("cohen", root)
+    df.loc[0, "patientid"] = ""
+    df.to_csv(root / "metadata.csv", index=False)
+    res = load_source("cohen", root)
+    assert any("empty patientid" in s.reason for s in res.skipped)
+
+
+@pytest.mark.realdata
+def test_real_cohen(shared_data):
+    res = load_source("cohen", shared_data / "cohen")
+    raw = pd.read_csv(shared_data / "cohen" / "metadata.csv", dtype=str, keep_default_na=False)
+    im, lab = res.tables["images"], res.tables["labels"]
+    assert len(raw) == 751
+    assert len(im) == 673 == len(raw) - (raw.finding == "todo").sum()
+    assert len(res.skipped) == 78
+    # view counts as the raw file has them (todo rows included)
+    assert {k: res.meta["views_all_rows"][k] for k in ("PA", "AP", "AP Supine", "L")} == {"PA": 314, "AP": 119, "AP Supine": 137, "L": 58}
+    # every file in images/ is found; the ones of kept records are flagged present
+    assert res.meta["files_present_all_rows"] == 210
+    assert int(im["file_present"].sum()) == 171
+    assert im.loc[im.file_present, "path"].map(lambda p: __import__("os").path.isfile(p)).all()
+    # subjects: distinct patientid of the kept rows
+    kept = raw[raw.finding != "todo"]
+    assert im["subject_id"].nunique() == kept["patientid"].nunique() == len(res.tables["subjects"])
+    pos = lambda name: set(lab.loc[(lab.label == name) & (lab.value == 1), "image_id"])  # noqa: E731
+    assert len(pos("COVID-19")) == (kept.finding.str.contains("COVID-19")).sum()
+    assert pos("COVID-19") <= pos("Viral") <= pos("Pneumonia")
+    assert im["severity_opacity"].notna().sum() == 94
+    assert im["mask_path"].notna().sum() == 45

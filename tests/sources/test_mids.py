@@ -1,0 +1,38 @@
+import pytest
+
+from covidbank.samples import make_mids_sample
+from covidbank.sources import load_source
+from covidbank.sources.mids import parse_mids_name
+
+
+def test_parse_mids_name_tolerates_real_world_spellings():
+    ent, suffix, probs = parse_mids_name("sub-1_ses-1_bp-thorax_vp_ap_dx.nii.json")
+    assert ent == {"sub": "1", "ses": "1", "bp": "thorax", "vp": "ap"} and suffix == "dx"
+    assert any("'_' instead of '-'" in p for p in probs)
+    ent, _, probs = parse_mids_name("sub-1_ses-2_bp-thorax_bp-ap_cr.nii.gz")
+    assert ent["vp"] == "ap" and any("repeats bp" in p for p in probs)
+    ent, suffix, probs = parse_mids_name("sub-S1_ses-E2_run-1_bp-chest_vp-pa_cr.png")
+    assert probs == [] and suffix == "cr" and ent["vp"] == "pa"
+
+
+def test_sample_tree(tmp_path):
+    res = load_source("mids", make_mids_sample(tmp_path / "m"))
+    im = res.tables["images"].set_index("original_id")
+    assert len(im) == 2
+    clean = im.loc["sub-01/ses-01/mod-rx/sub-01_ses-01_run-1_bp-chest_vp-pa_cr"]
+    assert clean.file_present and clean.view == "PA" and clean.manufacturer == "SampleCo" and clean.sex == "F"
+    messy = im.loc["sub-02/rx/sub-02_ses-1_bp-chest_vp_ap_dx"]
+    assert not messy.file_present and messy.view == "AP" and messy.session_id == "mids:sub-02/ses-1"
+    assert {s.record for s in res.skipped} == {"sub-02/rx/sub-02_ses-1_bp-chest_vp_ap_dx"}
+
+
+@pytest.mark.realdata
+def test_real_mids_example(shared_data):
+    res = load_source("mids", shared_data / "mids-example" / "RX_Thorax")
+    im = res.tables["images"]
+    assert set(im["subject_id"]) == {"mids:sub-1", "mids:sub-2"}
+    assert im["file_present"].sum() == 1
+    reasons = " ".join(s.reason for s in res.skipped)
+    assert "'_' instead of '-'" in reasons and "repeats bp" in reasons and "image file missing" in reasons
+    present = im[im.file_present].iloc[0]
+    assert present.modality == "CR" and present.view == "AP" and present.manufacturer == "Imaging Dynamics Company Ltd."

@@ -1,0 +1,32 @@
+import pytest
+
+from covidbank.errors import SourceFormatError
+from covidbank.samples import make_mosmed_sample
+from covidbank.sources import load_source
+
+
+def test_sample_registry_and_folder_layout(tmp_path):
+    root = make_mosmed_sample(tmp_path / "m")
+    a = load_source("mosmed", root)
+    assert a.meta["categories"] == {"CT-0": 2, "CT-1": 3, "CT-2": 2, "CT-3": 1, "CT-4": 1}
+    assert a.meta["masks"] == 3 and a.meta["volumes_missing"] == 7
+    (root / "dataset_registry.csv").unlink()
+    b = load_source("mosmed", root)  # only the 2 volumes on disk are found by walking studies/
+    assert len(b.tables["images"]) == 2 and b.tables["images"]["file_present"].all()
+
+
+def test_not_a_mosmed_folder(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "readme.txt").write_text("hi")
+    with pytest.raises(SourceFormatError, match="not a MosMedData folder"):
+        load_source("mosmed", tmp_path / "x")
+
+
+@pytest.mark.realdata
+def test_real_mosmed(shared_data):
+    res = load_source("mosmed", shared_data / "mosmed")
+    assert res.meta["categories"] == {"CT-0": 254, "CT-1": 684, "CT-2": 125, "CT-3": 45, "CT-4": 2}
+    im = res.tables["images"]
+    assert len(im) == 1110 and im["mask_path"].notna().sum() == 50
+    assert (im.loc[im.mask_path.notna(), "ct_category"] == "CT-1").all()
+    assert not im["file_present"].any()

@@ -1,0 +1,59 @@
+import pandas as pd
+import pytest
+
+from covidbank import Bank, BankError, QueryError
+from covidbank.samples import make_cohen_sample, make_mosmed_sample
+from covidbank.sources import load_source
+
+
+def test_add_is_idempotent_and_sources_do_not_collide(tmp_path):
+    b = Bank(tmp_path / "bank", create=True)
+    cohen = load_source("cohen", make_cohen_sample(tmp_path / "c"))
+    mos = load_source("mosmed", make_mosmed_sample(tmp_path / "m"))
+    b.add("cohen", cohen.all_tables())
+    n1 = len(b.table("images"))
+    b.add("cohen", cohen.all_tables())
+    assert len(b.table("images")) == n1 == len(cohen.tables["images"])
+    b.add("mosmed", mos.all_tables())
+    im = b.table("images")
+    assert len(im) == n1 + len(mos.tables["images"])
+    assert im["image_id"].is_unique
+    per_subject = im.groupby("subject_id")["source"].nunique()
+    assert (per_subject == 1).all()
+    assert b.sources() == ["cohen", "mosmed"]
+    summary = b.summary()
+    assert list(summary["source"]) == ["cohen", "mosmed"]
+
+
+def test_query_and_errors(tmp_path):
+    b = Bank(tmp_path / "bank", create=True)
+    # empty bank: every table exists with the schema's columns
+    assert list(b.query("SELECT count(*) AS n FROM labels")["n"]) == [0]
+    with pytest.raises(QueryError, match="query failed"):
+        b.query("SELEC nonsense")
+    with pytest.raises(BankError, match="no such bank"):
+        Bank(tmp_path / "nope")
+
+
+def test_interrupted_replace_keeps_previous_state(tmp_path, monkeypatch):
+    b = Bank(tmp_path / "bank", create=True)
+    b.add("x", {"images": pd.DataFrame({"image_id": ["x:1"], "subject_id": ["x:a"]})})
+    real = pd.DataFrame.to_parquet
+
+    def failing(self, path, *a, **k):  # the disk fills up midway through the new version
+        if str(path).endswith("labels.parquet"):
+            raise OSError("disk full")
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
+    with pytest.raises(OSError):
+        b.add("x", {"images": pd.DataFrame({"image_id": ["x:1", "x:2"]})})
+    monkeypatch.undo()
+    assert list(b.table("images")["image_id"]) == ["x:1"]
+    assert not [p for p in (b.index_dir / "sources").iterdir() if p.name.startswith(".")]
+
+
+def test_write_table_bank_wide(tmp_path):
+    b = Bank(tmp_path / "bank", create=True)
+    b.write_table("splits", pd.DataFrame({"subject_id": ["a", "b"], "split": ["train", "test"]}))
+    assert b.query("SELECT split FROM splits ORDER BY subject_id")["split"].tolist() == ["train", "test"]

@@ -1,0 +1,109 @@
+import json
+import os
+
+import pytest
+
+from covidbank.samples import make_cohen_sample, make_mosmed_sample
+
+
+def _bank_state(bank):
+    out = {}
+    for root, _, files in os.walk(bank):
+        for f in files:
+            p = os.path.join(root, f)
+            out[p] = os.path.getmtime(p), os.path.getsize(p)
+    return out
+
+
+def test_add_query_info(cli, tmp_path):
+    bank = tmp_path / "B"
+    c = make_cohen_sample(tmp_path / "c")
+    res = cli("add", "cohen", c, "--bank", bank)
+    assert "images" in res.output and "skipped" in res.output
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank, "--source-version", "2.0-test")
+    res = cli("query", bank, "SELECT DISTINCT source_version FROM images WHERE source = 'mosmed'", "--format", "json")
+    assert json.loads(res.stdout) == [{"source_version": "2.0-test"}]
+    res = cli("query", bank, "SELECT source, count(*) AS n FROM images GROUP BY source ORDER BY source", "--format", "json")
+    rows = json.loads(res.stdout)
+    assert [r["source"] for r in rows] == ["cohen", "mosmed"]
+    res = cli("query", bank, "SELECT image_id FROM images ORDER BY 1 LIMIT 2", "--format", "csv")
+    assert res.stdout.splitlines()[0] == "image_id"
+    cli("info", bank)
+    # re-adding does not duplicate
+    cli("add", "cohen", c, "--bank", bank)
+    res = cli("query", bank, "SELECT count(*) AS n FROM images WHERE source='cohen'", "--format", "json")
+    assert json.loads(res.stdout)[0]["n"] == 25
+
+
+@pytest.mark.parametrize("case", ["missing_column", "unreadable", "empty_folder", "not_a_source"])
+def test_bad_input_one_line_error_and_bank_unchanged(cli, tmp_path, case):
+    bank = tmp_path / "B"
+    cli("add", "cohen", make_cohen_sample(tmp_path / "good"), "--bank", bank)
+    before = _bank_state(bank)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if case == "missing_column":
+        (bad / "metadata.csv").write_text("patientid,finding,view,modality\n1,COVID-19,PA,X-ray\n")
+        expect = ["metadata.csv", "missing required column", "filename"]
+    elif case == "unreadable":
+        (bad / "metadata.csv").mkdir()  # a folder where the CSV should be
+        expect = ["metadata.csv"]
+    elif case == "empty_folder":
+        expect = [str(bad), "empty"]
+    else:
+        (bad / "notes.txt").write_text("nothing here")
+        expect = ["metadata.csv", "not found"]
+    res = cli("add", "cohen", bad, "--bank", bank, expect=1)
+    msg = res.output.strip()
+    assert len(msg.splitlines()) == 1, msg
+    for e in expect:
+        assert e in msg.replace("\n", ""), msg
+    assert _bank_state(bank) == before
+
+
+def test_query_error_and_missing_bank(cli, tmp_path):
+    res = cli("query", tmp_path / "nope", "SELECT 1", expect=1)
+    assert "no such bank" in res.output
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", tmp_path / "B")
+    res = cli("query", tmp_path / "B", "SELECT nope FROM images", expect=1)
+    assert "query failed" in res.output
+
+
+def test_labels_command(cli):
+    res = cli("labels", "COVID 19")
+    assert "C5203670" in res.output and "Pneumonia" in res.output
+
+
+def test_every_command_has_help(cli):
+    from covidbank.cli import get_app
+    import typer.main
+
+    group = typer.main.get_command(get_app())
+    for name in group.commands:
+        res = cli(name, "--help")
+        assert "Usage" in res.output
+
+
+@pytest.mark.realdata
+def test_real_sources_in_one_bank(cli, shared_data, tmp_path):
+    bank = tmp_path / "B"
+    res = cli("add", "cohen", shared_data / "cohen", "--bank", bank)
+    assert "PA 314" in res.output and "AP 119" in res.output  # raw view counts stated
+    cli("add", "bimcv", shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv", "--bank", bank)
+    cli("add", "mosmed", shared_data / "mosmed", "--bank", bank)
+    from covidbank import Bank
+
+    b = Bank(bank)
+    n = b.query("SELECT source, count(*) AS images, count(DISTINCT subject_id) AS subjects FROM images GROUP BY 1 ORDER BY 1")
+    assert n.set_index("source")["images"].to_dict() == {"bimcv": 3828, "cohen": 673, "mosmed": 1110}
+    assert n.set_index("source")["subjects"].to_dict()["bimcv"] == 922
+    clash = b.query("SELECT subject_id FROM images GROUP BY 1 HAVING count(DISTINCT source) > 1")
+    assert clash.empty
+    # hierarchy across sources: everything below Pneumonia, in either vocabulary
+    from covidbank.labels import default_tree
+
+    t = default_tree([shared_data / "bimcv" / "padchest_trees_code_covid.txt"])
+    names = sorted(t.names("Pneumonia"))
+    q = b.query("SELECT source, count(DISTINCT image_id) AS n FROM labels WHERE value = 1 AND list_contains(?, label) GROUP BY 1".replace("?", "[" + ",".join("'" + x.replace("'", "''") + "'" for x in names) + "]"))
+    got = q.set_index("source")["n"].to_dict()
+    assert got["cohen"] > 500 and got["bimcv"] > 1500
