@@ -260,3 +260,9 @@ def browser(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def real_web_bank(shared_data, tmp_path_factory) -> dict:
+    """cohen + mosmed from ``../shared/data`` plus the generated ``demo`` source (built once)."""
+    return make_web_bank(tmp_path_factory.mktemp("realwebbank"), real_data=shared_data)

@@ -138,12 +138,12 @@ def test_browser_generated_bank(browser, tmp_path):
 
 
 @pytest.mark.realdata
-def test_browser_real_bank(browser, shared_data, tmp_path):
+def test_browser_real_bank(browser, real_web_bank, tmp_path):
     """cohen + mosmed from ../shared/data (+ the generated CT): grid, filter, case, CT scroll."""
     from covidbank.web import create_app
 
     d = browser
-    bank = make_web_bank(tmp_path / "data", real_data=shared_data)
+    bank = real_web_bank
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with LiveServer(create_app(bank["bank"], cache_dir=tmp_path / "thumbs")) as srv:
