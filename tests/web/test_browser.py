@@ -124,7 +124,8 @@ def test_browser_generated_bank(browser, tmp_path):
         )
         img16 = box.find_element("css selector", "img.main")
         _wait(d, lambda dd: "wc=" in img16.get_attribute("src") and _img_loaded(dd, img16))
-        _shot(d, shots, "case")
+        d.execute_script("arguments[0].scrollIntoView()", d.find_elements("css selector", "section.session")[1])
+        _shot(d, shots, "case_16bit_windowed")
 
         d.get(srv.url + "/case/demo:2")
         ph = d.find_element("css selector", ".placeholder.big")

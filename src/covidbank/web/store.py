@@ -82,7 +82,8 @@ class SearchQuery:
         for name in ("source", "modality", "view", "sex", "ct_grade", "split"):
             d[name] = list(getattr(self, name))
         for name in ("age_min", "age_max", "label", "q"):
-            d[name] = getattr(self, name)
+            v = getattr(self, name)
+            d[name] = int(v) if isinstance(v, float) and v.is_integer() else v
         d["value"] = self.value if self.label else None
         d["file_present"] = None if self.file_present is None else ("1" if self.file_present else "0")
         d["page"] = self.page if self.page != 1 else None
@@ -179,9 +180,9 @@ class BankStore:
             src.close()
         self.tables = set(names)
         self._build_search_table(con)
-        old, self._con, self._sig = self._con, con, sig
-        if old is not None:
-            old.close()
+        # the previous connection is not closed here: requests still using one of its
+        # cursors finish on it, and it is freed when the last one is gone
+        self._con, self._sig = con, sig
 
     def _build_search_table(self, con: duckdb.DuckDBPyConnection) -> None:
         split_join, split_col = "", "NULL::VARCHAR AS split"
