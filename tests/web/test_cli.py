@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def test_serve_runs_on_localhost(web_bank, tmp_path):
                     raise AssertionError(f"server did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
                 time.sleep(0.2)
         assert '"total":8' in body
+        # a page served under another host name (DNS rebinding) is refused
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/records", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code == 400
         # bound to loopback only: the port is not open on another local address
         conns = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout if _has("ss") else ""
         if conns:

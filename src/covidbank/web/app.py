@@ -26,6 +26,7 @@ def create_app(
     cache_dir: str | os.PathLike | None = None,
     tree: LabelTree | None = None,
     thumb_size: int = 256,
+    allowed_hosts: list[str] | None = None,
 ) -> FastAPI:
     """Build the read-only viewer for the bank at ``bank_path``.
 
@@ -39,6 +40,10 @@ def create_app(
         Label vocabulary for hierarchical label search.
     thumb_size : int
         Longest side of thumbnails in pixels.
+    allowed_hosts : list of str, optional
+        Accept only requests whose ``Host`` header names one of these (400
+        otherwise): ``covidbank serve`` on a loopback address passes the
+        loopback names, which stops DNS-rebinding pages from reading the bank.
 
     Raises
     ------
@@ -59,6 +64,10 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
     @app.exception_handler(StarletteHTTPException)
     async def _errors(request: Request, exc: StarletteHTTPException):

@@ -39,11 +39,13 @@ def register(app: typer.Typer) -> None:
             from .app import create_app
         except ImportError as e:
             raise fail(f"the web viewer needs the [web] extra: pip install 'covidbank[web]' ({e.name} is missing)")
+        loopback = _is_loopback(host)
+        hosts = ["localhost", "127.0.0.1", "::1", "[::1]", host] if loopback else None
         try:
-            web = create_app(bank, cache_dir=cache_dir)
+            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts)
         except CovidbankError as e:
             raise fail(str(e))
-        if not _is_loopback(host):
+        if not loopback:
             console.print(f"[yellow]warning:[/] binding {host}: anyone who can reach this address can browse the bank (no login)")
         console.print(f"covidbank viewer for [bold]{bank}[/] at http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)")
         uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -179,6 +179,9 @@ class BankStore:
         finally:
             src.close()
         self.tables = set(names)
+        self._severity_cols = (
+            {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
+        )
         self._build_search_table(con)
         # the previous connection is not closed here: requests still using one of its
         # cursors finish on it, and it is freed when the last one is gone
@@ -431,7 +434,7 @@ class BankStore:
         """Rows of a bank-wide ``severity`` table about this image (or its session or subject)."""
         if "severity" not in self.tables:
             return []
-        cols = {r["column_name"] for r in self.rows("DESCRIBE severity")}
+        cols = self._severity_cols
         for key in ("image_id", "session_id", "subject_id"):
             if key in cols and rec.get(key):
                 found = self.rows(f"SELECT * FROM severity WHERE {key} = ?", [rec[key]])
