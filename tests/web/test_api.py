@@ -43,7 +43,10 @@ def test_record_and_subject(client):
 def test_openapi_docs(client):
     spec = client.get("/api/openapi.json").json()
     assert {"/api/records", "/api/thumbnail/{image_id}", "/api/slice/{image_id}"} <= set(spec["paths"])
-    assert "swagger" in client.get("/api/docs").text.lower()
+    docs = client.get("/api/docs").text
+    assert "/api/docs-static/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()  # works offline
+    assert client.get("/api/docs-static/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/api/docs-static/..%2F__init__.py").status_code == 404
 
 
 def test_image_16bit_window_level(client, web_bank):

@@ -135,6 +135,10 @@ def test_browser_generated_bank(browser, tmp_path):
 
         _scroll_ct(d, shots, srv.url + "/ct/demo:3/ct/vol", "ct")
         assert "lesion_volume_ml" in d.find_element("id", "severity").text
+
+        d.get(srv.url + "/api/docs")  # Swagger UI from the package, no CDN
+        _wait(d, lambda dd: "/api/records" in dd.find_element("tag name", "body").text)
+        _shot(d, shots, "api_docs")
     print(f"screenshots in {shots}")
 
 

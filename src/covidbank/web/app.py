@@ -52,12 +52,17 @@ def create_app(
     """
     store = BankStore(bank_path, tree=tree)
     renderer = Renderer(Path(cache_dir) if cache_dir else default_cache_dir(store.root), thumb_size=thumb_size)
-    app = FastAPI(
+    # The API docs page loads Swagger UI from the package (fastapi-offline), not from a CDN,
+    # so it works on a machine without internet access.
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(
         title="covidbank viewer",
         description=f"Read-only viewer and REST API for the bank at `{store.root.name}`.",
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        static_url="/api/docs-static",
     )
     app.state.store = store
     app.state.renderer = renderer
