@@ -111,3 +111,25 @@ def test_reload_when_index_changes(tmp_path):
     assert st.search(SearchQuery()).total == 1
     b.add("s", {"images": pd.DataFrame([img(1), img(2)])})
     assert st.search(SearchQuery()).total == 2
+
+
+def test_empty_bank_and_corrupt_index(tmp_path):
+    b = Bank(tmp_path / "empty", create=True)
+    st = BankStore(b.path)
+    assert st.search(SearchQuery(label="Pneumonia")).total == 0
+    assert st.summary()["per_source"] == []
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:1", "session_id": "s:1"}])})
+    (b.index_dir / "sources" / "s" / "labels.parquet").write_bytes(b"PAR1 truncated")
+    from covidbank.errors import BankError
+
+    with pytest.raises(BankError, match="cannot read the bank index"):
+        BankStore(b.path)
+
+
+def test_broken_reload_keeps_serving_the_last_good_index(tmp_path):
+    b = Bank(tmp_path / "b", create=True)
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:1", "session_id": "s:1"}])})
+    st = BankStore(b.path, reload_interval=0)
+    (b.index_dir / "sources" / "s" / "labels.parquet").write_bytes(b"PAR1 truncated")
+    assert st.search(SearchQuery()).total == 1
+    assert "cannot read the bank index" in st.reload_error

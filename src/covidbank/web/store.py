@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..bank import Bank
-from ..errors import RecordNotFoundError
+from ..errors import BankError, RecordNotFoundError
 from ..labels import LabelTree, default_tree
 from ..schema import NEGATIVE, POSITIVE, TABLES, UNCERTAIN
 
@@ -149,6 +149,8 @@ class BankStore:
         self._frames_for: duckdb.DuckDBPyConnection | None = None
         self._fr: dict = {}
         self.tables: set[str] = set()
+        #: Why the last reload of a changed index failed (the previous index is still served).
+        self.reload_error: str | None = None
         self._load()
 
     # ---------------------------------------------------------------- loading
@@ -167,17 +169,22 @@ class BankStore:
 
     def _load(self) -> None:
         sig = self._signature()
-        src = self.bank.connect()
         con = duckdb.connect()
+        names = list(TABLES) + [t for t in self.bank.extra_tables() if t not in TABLES]
         try:
-            names = list(TABLES) + [t for t in self.bank.extra_tables() if t not in TABLES]
-            for name in names:
-                df = src.execute(f'SELECT * FROM "{name}"').df()
-                con.register("_tmp", df)
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _tmp')
-                con.unregister("_tmp")
-        finally:
-            src.close()
+            src = self.bank.connect()
+            try:
+                for name in names:
+                    df = src.execute(f'SELECT * FROM "{name}"').df()
+                    con.register("_tmp", df)
+                    con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _tmp')
+                    con.unregister("_tmp")
+            finally:
+                src.close()
+        except duckdb.Error as e:
+            con.close()
+            msg = str(e).splitlines()[0]
+            raise BankError(f"{self.root}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
         self.tables = set(names)
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
@@ -225,7 +232,12 @@ class BankStore:
             if now - self._checked > self.reload_interval:
                 self._checked = now
                 if self._signature() != self._sig:
-                    self._load()
+                    try:
+                        self._load()
+                    except BankError as e:  # half-written or broken index: keep serving the last good one
+                        self.reload_error = str(e)
+                    else:
+                        self.reload_error = None
             return self._con.cursor()
 
     def sql(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
