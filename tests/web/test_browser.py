@@ -6,7 +6,6 @@ switches its window, and saves screenshots under pytest's tmp dir.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
