@@ -10,16 +10,6 @@
     });
   }
 
-  // Thumbnails that fail to load (unreadable file) become a placeholder.
-  document.querySelectorAll("img[data-fallback]").forEach(function (img) {
-    img.addEventListener("error", function () {
-      var d = document.createElement("div");
-      d.className = "placeholder";
-      d.textContent = img.getAttribute("data-fallback");
-      img.replaceWith(d);
-    });
-  });
-
   // X-ray images: window/level sliders (server renders; 16-bit keeps full range until windowed).
   document.querySelectorAll(".xray").forEach(function (box) {
     var img = box.querySelector("img.main");
@@ -28,15 +18,7 @@
     var readout = box.querySelector(".wl-readout");
     var src = box.getAttribute("data-src"), info = null, timer = null;
 
-    img.addEventListener("error", function () {
-      var d = document.createElement("div");
-      d.className = "placeholder big";
-      d.textContent = "This image cannot be shown: the file could not be decoded.";
-      fetch(img.src).then(function (r) { return r.json(); }).then(function (j) {
-        if (j && j.detail) d.textContent = "This image cannot be shown: " + j.detail;
-      }).catch(function () {});
-      box.replaceWith(d);
-    });
+    if (!img) return;  // replaced by a placeholder already (see cbBroken in base.html)
 
     function update() {
       var p = [];
