@@ -57,3 +57,24 @@ def test_mids_release_tree_with_derivatives(tmp_path):
     assert sorted(zip(tests.test_type, tests.result)) == [("IgG", "negative"), ("IgM", "indeterminate"), ("PCR", "positive")]
     ses = res.tables["sessions"].set_index("session_id")
     assert ses.loc["bimcv:sub-S00001/ses-E00002", "report"] == "sin cambios ."
+
+
+def test_row_cuis_never_land_on_another_label():
+    from covidbank.labels import padchest_tree
+    from covidbank.sources.bimcv import label_rows
+
+    t = padchest_tree()
+    t.add("increased density", "C1443940")
+    t.add("unchanged")
+    rows = {r["label"]: r["cui"] for r in label_rows("x", ["unchanged", "increased density"], ["C1443940", "C0205307"], t)}
+    assert rows["unchanged"] is None and rows["increased density"] == "C1443940"
+    rows = {r["label"]: r["cui"] for r in label_rows("x", ["mystery finding"], ["C9999999"], t)}
+    assert rows["mystery finding"] == "C9999999"
+
+
+@pytest.mark.realdata
+def test_real_cuis_are_consistent(shared_data):
+    res = load_source("bimcv", shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv")
+    lab = res.tables["labels"].dropna(subset=["cui"])
+    per_cui = lab.groupby("cui")["label"].nunique()
+    assert (per_cui == 1).all(), per_cui[per_cui > 1]

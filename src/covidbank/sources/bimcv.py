@@ -75,11 +75,17 @@ def find_trees(folder: Path) -> list[Path]:
 
 def label_rows(image_id: str, labels: list[str], cuis: list[str], tree: LabelTree) -> list[dict]:
     """Label rows (source labels and implied parents) for one image."""
+    # BIMCV leaves CUI-less labels out of ``labelCUIS``, so position says little:
+    # a row's CUI is used only for a label the vocabulary has no CUI for, only
+    # when the counts line up, and only if the vocabulary does not give that
+    # CUI to another label.
     aligned = dict(zip(labels, cuis)) if len(cuis) == len(labels) else {}
     values = tree.expand({lab: POSITIVE for lab in labels})
     rows = []
     for lab, v in values.items():
-        cui = tree.cui(lab) or aligned.get(lab)
+        cui = tree.cui(lab)
+        if cui is None and lab in aligned and tree.resolve(aligned[lab]) in (None, tree.resolve(lab)):
+            cui = aligned[lab]
         rows.append({"image_id": image_id, "label": lab, "cui": cui, "value": v, "origin": "source" if lab in labels else "implied"})
     return rows
 
