@@ -30,9 +30,13 @@ out = Console()
 
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
+    "covidbank.severity.cli",
+    "covidbank.reports.cli",
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.web.cli",
+    "covidbank.ingest",
+    "covidbank.report.commands",
 ]
 
 

@@ -36,4 +36,39 @@ class RenderError(CovidbankError):
     """An image, volume or mask listed in a bank cannot be read or rendered.
 
     The message names the file and the reason (missing, unreadable, unsupported).
+class DicomError(CovidbankError):
+    """A DICOM file cannot be read, de-identified or converted.
+
+    The message names the file (by its path inside the input folder) and the reason.
+    """
+
+
+class ConversionError(DicomError):
+    """Pixel data cannot be converted (unsupported encoding, inconsistent series geometry, ...)."""
+
+
+class KeyFileError(CovidbankError):
+    """The project key file is missing, malformed or stored inside the bank."""
+
+class SeverityError(CovidbankError):
+    """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
+
+
+class CTReadError(SeverityError):
+    """A CT file or DICOM series cannot be read; the message names the file."""
+
+
+class NotHUError(SeverityError):
+    """The input's intensities are not Hounsfield units (8-bit image, unrescaled data).
+
+    HU-based grading is refused; the message says to use the intensity mode.
+    """
+
+
+class MaskMismatchError(SeverityError):
+    """A lesion mask does not match its CT (shape or orientation)."""
+class ReportError(CovidbankError):
+    """A report table or text file cannot be read, or lacks the text column.
+
+    Messages name the file and never quote report text.
     """

@@ -78,3 +78,17 @@ def test_real_cuis_are_consistent(shared_data):
     lab = res.tables["labels"].dropna(subset=["cui"])
     per_cui = lab.groupby("cui")["label"].nunique()
     assert (per_cui == 1).all(), per_cui[per_cui > 1]
+
+
+def test_reports_are_deidentified_before_the_bank(tmp_path):
+    import pandas as pd
+
+    path = make_bimcv_sample(tmp_path / "t.tsv")
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df.loc[0, "Report"] = "informe del dia 27/01/2020 . nhc 1645689 . firmado dra . lopez martinez ."
+    df.to_csv(path, sep="\t", index=False)
+    ses = load_source("bimcv", path).tables["sessions"]
+    text = " ".join(ses["report"].dropna())
+    for phi in ("27/01/2020", "1645689"):
+        assert phi not in text
+    assert "[FECHA]" in text and "[NUM]" in text

@@ -111,6 +111,20 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise SourceFormatError(f"{path}: unreadable table ({e.__class__.__name__}: {e})") from None
 
 
+def deid_report(text: str | None) -> str | None:
+    """De-identify a published report before it enters a bank.
+
+    BIMCV's public reports were de-identified by its authors, yet still hold
+    dates, record numbers (``nhc ...``) and staff surnames; they go through
+    :func:`covidbank.reports.deidentify` (category placeholders).
+    """
+    if not text:
+        return text
+    from ..reports.deid import deidentify
+
+    return deidentify(text).text
+
+
 def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: str | None = None) -> SourceResult:
     """Load the iteration-1 image table (one row per image)."""
     df = _read_table(path)
@@ -154,7 +168,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "original_id": ses,
                     "date": _first(r, "Study Date") or None,
                     "modality": modality,
-                    "report": _first(r, "Report") or None,
+                    "report": deid_report(_first(r, "Report") or None),
                 }
             excl = _first(r, "Exclude").lower() == "true"
             fmt = "nifti" if fname.endswith((".nii", ".nii.gz")) else Path(fname).suffix.lower().lstrip(".") or None
@@ -206,6 +220,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
             f"{repeated} rows repeat a file name already listed (same image, another report); kept with a '#n' id suffix",
             "label tree: " + (", ".join(Path(t).name for t in tree_files) if tree_files else "built-in COVID spine (pass --tree for the full PadChest tree)"),
             "image files are not part of the table: file_present is false; paths are relative MIDS paths",
+            "report texts de-identified again before entering the bank (dates, numbers, names -> [CATEGORY])",
         ],
     }
     return res

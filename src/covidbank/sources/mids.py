@@ -314,7 +314,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
     diagnostic tests from a ``derivatives/**`` table with ``participant`` and
     ``tipo_test``/``test`` and ``resultado``/``result`` columns.
     """
-    from .bimcv import NAME as BIMCV, find_trees, label_rows, parse_cui_list, parse_label_list
+    from .bimcv import NAME as BIMCV, deid_report, find_trees, label_rows, parse_cui_list, parse_label_list
     from ..labels import padchest_tree
 
     root = Path(path)
@@ -350,7 +350,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
                 for iid in targets:
                     label_rows_all.extend(label_rows(iid, labs, cuis, tree))
                 if r.get("Report"):
-                    reports[ses] = str(r["Report"])
+                    reports[ses] = deid_report(str(r["Report"]))
         elif cols & {"participant", "participant_id", "Subject"} and cols & {"tipo_test", "test", "test_type"}:
             pcol = next(c for c in ("participant", "participant_id", "Subject") if c in cols)
             tcol = next(c for c in ("tipo_test", "test_type", "test") if c in cols)

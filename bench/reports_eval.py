@@ -1,0 +1,248 @@
+"""Evaluation harness of covidbank.reports (labeling and de-identification).
+
+Usage::
+
+    PYTHONPATH=src python bench/reports_eval.py [--data ../shared/data] [--json out.json]
+
+Prints:
+
+* label agreement with the BIMCV COVID-19+ dev table (the dataset authors' report
+  classifier output): per-label precision/recall/F1 for the 20 most frequent
+  labels, micro and macro F1, and the ``COVID 19`` / ``COVID 19 uncertain``
+  split, both per image row (the table as published) and per distinct report;
+* the same figures for a keyword-only baseline (the lexicon without any
+  negation/uncertainty cues) run in the same process, as a ratio — no
+  installable Spanish labeler exists to compare against;
+* de-identification precision/recall per category on MEDDOCAN ``dev`` (its 22
+  PHI types mapped onto NAME/DIR/LOC/NUM/FECHA/INST; age, sex, relatives,
+  profession and "other" are outside the six categories) and on the DiSMed
+  tagged samples; which kinds leak;
+* throughput in reports per second per core (process CPU time) for both steps.
+
+A predicted span counts when it overlaps a gold span (recall: any predicted
+category — a detected identifier does not leak whatever its label;
+precision: per predicted category).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from covidbank.reports import ReportLabeler, find_phi  # noqa: E402
+from covidbank.reports.lexicon import FINDINGS  # noqa: E402
+
+CATS = ("NAME", "DIR", "LOC", "NUM", "FECHA", "INST")
+MEDDOCAN_MAP = {
+    "NOMBRE_SUJETO_ASISTENCIA": "NAME", "NOMBRE_PERSONAL_SANITARIO": "NAME",
+    "CALLE": "DIR", "TERRITORIO": "LOC", "PAIS": "LOC",
+    "ID_SUJETO_ASISTENCIA": "NUM", "ID_TITULACION_PERSONAL_SANITARIO": "NUM", "ID_ASEGURAMIENTO": "NUM",
+    "ID_CONTACTO_ASISTENCIAL": "NUM", "NUMERO_TELEFONO": "NUM", "NUMERO_FAX": "NUM", "CORREO_ELECTRONICO": "NUM",
+    "ID_EMPLEO_PERSONAL_SANITARIO": "NUM", "FECHAS": "FECHA",
+    "HOSPITAL": "INST", "INSTITUCION": "INST", "CENTRO_SALUD": "INST",
+    # outside the six categories: EDAD_SUJETO_ASISTENCIA, SEXO_SUJETO_ASISTENCIA, FAMILIARES_SUJETO_ASISTENCIA,
+    # PROFESION, OTROS_SUJETO_ASISTENCIA, URL_WEB, DIREC_PROT_INTERNET, NUMERO_BENEF_PLAN_SALUD, ...
+}
+
+
+def parse_labels(s: str) -> set[str]:
+    """BIMCV's stringified label lists (``"', 'a', ' b"``) -> set of clean names."""
+    return {x for x in (t.strip().strip("'\"[] ").strip() for t in re.split(r"',\s*'", s or "")) if x}
+
+
+def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+class KeywordBaseline:
+    """The lexicon alone: every phrase found is a label (no cues, no conventions)."""
+
+    def __init__(self) -> None:
+        from covidbank.reports.matcher import PhraseMatcher
+        from covidbank.reports.text import normalize
+
+        self._m = PhraseMatcher(FINDINGS)
+        self._norm = normalize
+
+    def labels(self, text: str) -> set[str]:
+        out = set()
+        for lab, _, _ in self._m.find(self._norm(text)):
+            out.update(lab.split("|"))
+        return out or {"normal"}
+
+
+def label_eval(tsv: Path) -> dict:
+    import pandas as pd
+
+    df = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE,
+                     usecols=["Report", "Labels"])
+    lab = ReportLabeler()
+    base = KeywordBaseline()
+    uniq = list(dict.fromkeys(df["Report"].tolist()))
+    # throughput: label each distinct report once, single process
+    # CPU time of this process: "per core", independent of other load on the machine
+    t0 = time.process_time()
+    pred_u = {r: set(lab.label(r).labels) for r in uniq}
+    dt = time.process_time() - t0
+    t0 = time.process_time()
+    base_u = {r: base.labels(r) for r in uniq}
+    dt_base = time.process_time() - t0
+    t0 = time.process_time()
+    n_spans = sum(len(find_phi(r)) for r in uniq)
+    dt_deid = time.process_time() - t0
+    gold_rows = [parse_labels(s) for s in df["Labels"]]
+    freq = Counter(x for g in gold_rows for x in g)
+    top = [k for k, _ in freq.most_common(20)]
+    out = {"reports": len(uniq), "rows": len(df), "top20": top,
+           "throughput_reports_per_s": len(uniq) / dt, "baseline_reports_per_s": len(uniq) / dt_base,
+           "deid_reports_per_s": len(uniq) / dt_deid, "deid_spans_on_bimcv": n_spans}
+    first_gold = {}
+    for r, g in zip(df["Report"], gold_rows):
+        first_gold.setdefault(r, g)
+    for unit, pairs in (("rows", [(g, r) for g, r in zip(gold_rows, df["Report"])]),
+                        ("reports", [(first_gold[r], r) for r in uniq])):
+        for name, pred in (("labeler", pred_u), ("keyword_baseline", base_u)):
+            per = {}
+            TP = FP = FN = 0
+            f1s = []
+            for k in top + ["COVID 19 uncertain"]:
+                tp = sum(1 for g, r in pairs if k in g and k in pred[r])
+                fp = sum(1 for g, r in pairs if k not in g and k in pred[r])
+                fn = sum(1 for g, r in pairs if k in g and k not in pred[r])
+                p, rc, f = prf(tp, fp, fn)
+                per[k] = {"precision": p, "recall": rc, "f1": f, "support": tp + fn}
+                if k in top:
+                    TP, FP, FN = TP + tp, FP + fp, FN + fn
+                    f1s.append(f)
+            micro = prf(TP, FP, FN)
+            out[f"{name}_{unit}"] = {"per_label": per, "micro_f1": micro[2], "micro_p": micro[0],
+                                     "micro_r": micro[1], "macro_f1": sum(f1s) / len(f1s)}
+        # COVID split: gold vs predicted among {COVID 19, COVID 19 uncertain, none}
+        def cls(s: set[str]) -> str:
+            return "COVID 19" if "COVID 19" in s else "COVID 19 uncertain" if "COVID 19 uncertain" in s else "none"
+        out[f"covid_confusion_{unit}"] = dict(Counter(f"{cls(g)} -> {cls(pred_u[r])}" for g, r in pairs))
+    return out
+
+
+def _overlap_eval(docs: list[tuple[str, list[tuple[int, int, str]]]]) -> dict:
+    gold_by, hit_by, pred_by, ptp_by = Counter(), Counter(), Counter(), Counter()
+    leaks = Counter()
+    t0 = time.process_time()
+    preds = [find_phi(t) for t, _ in docs]
+    dt = time.process_time() - t0
+    for (text, gold), pred in zip(docs, preds):
+        for a, b, cat, *rest in gold:
+            gold_by[cat] += 1
+            if any(p.start < b and a < p.end for p in pred):
+                hit_by[cat] += 1
+            else:
+                leaks[rest[0] if rest else cat] += 1
+        for p in pred:
+            pred_by[p.category] += 1
+            if any(p.start < b and a < p.end for a, b, *_ in gold):
+                ptp_by[p.category] += 1
+    per = {c: {"recall": hit_by[c] / gold_by[c] if gold_by[c] else None, "gold": gold_by[c],
+               "precision": ptp_by[c] / pred_by[c] if pred_by[c] else None, "predicted": pred_by[c]} for c in CATS}
+    G, H, P, T = sum(gold_by.values()), sum(hit_by.values()), sum(pred_by.values()), sum(ptp_by.values())
+    return {"docs": len(docs), "per_category": per, "recall": H / G if G else None, "precision": T / P if P else None,
+            "leaks_by_type": dict(leaks.most_common()), "throughput_docs_per_s": len(docs) / dt if dt else None}
+
+
+def meddocan_docs(folder: Path) -> list:
+    docs = []
+    for txt in sorted(folder.glob("*.txt")):
+        text = txt.read_text(encoding="utf-8")
+        gold = []
+        ann = txt.with_suffix(".ann")
+        for line in ann.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("T"):
+                continue
+            _, mid, _ = line.split("\t", 2)
+            parts = mid.replace(";", " ").split()
+            typ, a, b = parts[0], int(parts[1]), int(parts[-1])
+            if typ in MEDDOCAN_MAP:
+                gold.append((a, b, MEDDOCAN_MAP[typ], typ))
+        docs.append((text, gold))
+    return docs
+
+
+_TAG = re.compile(r"<(NAME|FECHA|NUM|DIR|INST|LOC|CAB)>(.*?)</\1>", re.S)
+
+
+def dismed_docs(folder: Path) -> list:
+    docs = []
+    for f in sorted(folder.glob("sr/*.txt")) + sorted(folder.glob("text_to_html/text_html_labels.txt")):
+        raw = f.read_text(encoding="utf-8")
+        text, gold, pos = [], [], 0
+        out_len = 0
+        for m in _TAG.finditer(raw):
+            text.append(raw[pos:m.start()])
+            out_len += m.start() - pos
+            inner = m.group(2)
+            if m.group(1) != "CAB":
+                gold.append((out_len, out_len + len(inner), m.group(1)))
+            text.append(inner)
+            out_len += len(inner)
+            pos = m.end()
+        text.append(raw[pos:])
+        docs.append(("".join(text), gold))
+    return docs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--json", type=Path, default=None, help="Also write every figure as JSON here.")
+    args = ap.parse_args()
+    res = {}
+    tsv = args.data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv"
+    if tsv.is_file():
+        L = res["labeling"] = label_eval(tsv)
+        print(f"== Labeling vs BIMCV dev table: {L['rows']} image rows, {L['reports']} distinct reports")
+        for unit in ("rows", "reports"):
+            A, B = L[f"labeler_{unit}"], L[f"keyword_baseline_{unit}"]
+            print(f"\n-- per {unit[:-1]}: {'label':34s} {'P':>6s} {'R':>6s} {'F1':>6s} {'n':>6s}   baseline F1")
+            for k in L["top20"] + ["COVID 19 uncertain"]:
+                a, b = A["per_label"][k], B["per_label"][k]
+                print(f"   {k:40s} {a['precision']:6.3f} {a['recall']:6.3f} {a['f1']:6.3f} {a['support']:6d}   {b['f1']:6.3f}")
+            print(f"   micro-F1 {A['micro_f1']:.3f} (P {A['micro_p']:.3f} R {A['micro_r']:.3f})  macro-F1 {A['macro_f1']:.3f}"
+                  f"   | keyword baseline micro-F1 {B['micro_f1']:.3f} macro-F1 {B['macro_f1']:.3f}"
+                  f"   | ratio {A['micro_f1'] / B['micro_f1']:.2f}x")
+            print(f"   COVID split (gold -> predicted): {L[f'covid_confusion_{unit}']}")
+        print(f"\n   throughput: {L['throughput_reports_per_s']:.0f} reports/s (one core)"
+              f"; keyword baseline {L['baseline_reports_per_s']:.0f} reports/s"
+              f" (labeler/baseline speed {L['throughput_reports_per_s'] / L['baseline_reports_per_s']:.2f}x)")
+        print(f"   de-identification of the same reports: {L['deid_reports_per_s']:.0f} reports/s (one core),"
+              f" {L['deid_spans_on_bimcv']} spans (BIMCV reports are already anonymized: residual dates/numbers)")
+    for name, docs in (("MEDDOCAN dev", meddocan_docs(args.data / "reports" / "meddocan" / "dev" / "brat")
+                        if (args.data / "reports" / "meddocan" / "dev").is_dir() else None),
+                       ("DiSMed samples", dismed_docs(args.data / "reports" / "dismed" / "data")
+                        if (args.data / "reports" / "dismed").is_dir() else None)):
+        if not docs:
+            continue
+        D = res[name] = _overlap_eval(docs)
+        print(f"\n== De-identification, {name}: {D['docs']} documents")
+        for c in CATS:
+            d = D["per_category"][c]
+            r = "  -  " if d["recall"] is None else f"{d['recall']:.3f}"
+            p = "  -  " if d["precision"] is None else f"{d['precision']:.3f}"
+            print(f"   {c:6s} recall {r} (gold {d['gold']:4d})   precision {p} (predicted {d['predicted']:4d})")
+        print(f"   ALL    recall {D['recall']:.4f}   precision {D['precision']:.4f}")
+        print(f"   leaks by type: {D['leaks_by_type']}")
+        print(f"   throughput: {D['throughput_docs_per_s']:.0f} documents/s (one core)")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""Find DICOM instances in a folder tree and group them into patients, studies and series.
+
+Headers only (``stop_before_pixels``).  Files may have any name (with or
+without ``.dcm``) and no DICOMDIR is needed.  Non-image SOP classes
+(structured reports, dose reports, presentation states, raw data, ...),
+localizers/scouts, unsupported modalities and unreadable files are returned as
+:class:`Skip` records with a reason; the reasons never quote header values.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+__all__ = ["Instance", "Skip", "Series", "discover", "iter_files", "classify_sop", "read_instance"]
+
+#: SOP classes that hold no image covidbank converts (prefix match), with a readable kind.
+NON_IMAGE_SOP = {
+    "1.2.840.10008.5.1.4.1.1.88.": "structured report",
+    "1.2.840.10008.5.1.4.1.1.11.": "presentation state",
+    "1.2.840.10008.5.1.4.1.1.66": "raw data / registration / segmentation-free data",
+    "1.2.840.10008.5.1.4.1.1.104.": "encapsulated document",
+    "1.2.840.10008.5.1.4.1.1.9.": "waveform",
+    "1.2.840.10008.5.1.4.1.1.481.": "radiotherapy object",
+    "1.2.840.10008.5.1.4.1.1.4": "MR image (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.128": "PET image (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.20": "nuclear medicine image (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.6.": "ultrasound image (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.3.": "ultrasound multiframe (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.12.": "X-ray angiography (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.1.2": "mammography (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.1.3": "intra-oral X-ray (not ingested)",
+    "1.2.840.10008.5.1.4.1.1.2.1": "enhanced CT (multi-frame, not ingested)",
+    "1.2.840.10008.5.1.4.1.1.2.2": "legacy converted enhanced CT (not ingested)",
+    "1.2.840.10008.5.1.1.": "non-composite object",
+    "1.2.840.10008.5.1.4.1.1.200.": "protocol / configuration object",
+}
+
+#: Image SOP classes and the modality they imply.
+IMAGE_SOP = {
+    "1.2.840.10008.5.1.4.1.1.1": "CR",
+    "1.2.840.10008.5.1.4.1.1.1.1": "DX",
+    "1.2.840.10008.5.1.4.1.1.1.1.1": "DX",
+    "1.2.840.10008.5.1.4.1.1.2": "CT",
+    "1.2.840.10008.5.1.4.1.1.7": None,  # secondary capture: modality from the header
+    "1.2.840.10008.5.1.4.1.1.7.1": None,
+    "1.2.840.10008.5.1.4.1.1.7.2": None,
+    "1.2.840.10008.5.1.4.1.1.7.3": None,
+    "1.2.840.10008.5.1.4.1.1.7.4": None,
+}
+
+_HEADER_TAGS = None  # read everything but pixels; headers are small
+
+
+@dataclass
+class Instance:
+    """One image instance found on disk (identifiers stay in memory only)."""
+
+    path: str
+    sop_class: str
+    sop_instance: str
+    modality: str  # CR, DX or CT
+    patient_key: str  # PatientID (+ issuer) or a fallback
+    study_uid: str
+    series_uid: str
+    instance_number: int
+    acquisition_number: int
+    series_number: int
+    view: str | None
+    study_date: str
+    accession: str
+    body_part: str | None
+    orientation: tuple[float, ...] | None
+    position: tuple[float, ...] | None
+    rows: int
+    columns: int
+    transfer_syntax: str
+
+
+@dataclass
+class Skip:
+    """A file not ingested, with why (never a header value)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Series:
+    """Instances of one series (CT: one volume; CR/DX: one image each)."""
+
+    patient_key: str
+    study_uid: str
+    series_uid: str
+    modality: str
+    instances: list[Instance] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """``rx`` for CR/DX, ``ct`` for CT."""
+        return "ct" if self.modality == "CT" else "rx"
+
+
+def iter_files(root: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
+    """Every regular file under ``root`` (sorted; symlinks followed once; hidden files and DICOMDIR left out)."""
+    root = Path(root)
+    if root.is_file():
+        yield root
+        return
+    seen: set[str] = {os.path.realpath(e) for e in exclude}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # symlink loop
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith(".") or fn.upper() == "DICOMDIR":
+                continue
+            yield Path(dirpath) / fn
+
+
+def classify_sop(sop_class: str, modality: str | None) -> tuple[str | None, str | None]:
+    """Return ``(modality, None)`` for an ingestible image, else ``(None, reason)``."""
+    sop_class = (sop_class or "").strip()
+    if sop_class in IMAGE_SOP:
+        m = IMAGE_SOP[sop_class] or (modality or "").upper()
+        if sop_class == "1.2.840.10008.5.1.4.1.1.2":
+            m = "CT"
+        if m in ("CR", "DX", "CT"):
+            return m, None
+        return None, f"secondary capture of modality {m or 'unknown'} is not ingested"
+    for prefix, kind in sorted(NON_IMAGE_SOP.items(), key=lambda kv: -len(kv[0])):
+        if sop_class == prefix or (prefix.endswith(".") and sop_class.startswith(prefix)):
+            return None, f"non-image SOP class: {kind}" if "not ingested" not in kind else kind
+    if not sop_class and (modality or "").upper() in ("CR", "DX", "CT"):
+        return modality.upper(), None
+    return None, f"SOP class {sop_class or 'missing'} is not an ingested image class"
+
+
+def _f(ds, kw, default=None):
+    try:
+        v = ds.get(kw, default)
+    except Exception:
+        return default
+    return default if v is None else v
+
+
+def _int(v, default=0) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Instance | Skip:
+    """Read one file's header and classify it."""
+    rel = str(Path(path).relative_to(root)) if root and Path(root).is_dir() else Path(path).name
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        return Skip(str(path), "not a DICOM file (no DICM preamble and not parseable as DICOM)")
+    except Exception as e:  # truncated/corrupt headers raise many types
+        return Skip(str(path), f"unreadable DICOM header ({type(e).__name__})")
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(_f(ds, "SOPClassUID", "") or (_f(meta, "MediaStorageSOPClassUID", "") if meta else ""))
+    modality_tag = str(_f(ds, "Modality", "") or "")
+    modality, reason = classify_sop(sop_class, modality_tag)
+    if modality is None:
+        return Skip(str(path), reason or "not an image")
+    if "Rows" not in ds or "Columns" not in ds:
+        return Skip(str(path), "no image (Rows/Columns missing)")
+    image_type = [str(v).upper() for v in (_f(ds, "ImageType", []) or [])]
+    if any(t in ("LOCALIZER", "SCOUT", "TOPOGRAM") for t in image_type):
+        return Skip(str(path), "localizer/scout image")
+    pid = str(_f(ds, "PatientID", "") or "").strip()
+    issuer = str(_f(ds, "IssuerOfPatientID", "") or "").strip()
+    study_uid = str(_f(ds, "StudyInstanceUID", "") or "").strip()
+    series_uid = str(_f(ds, "SeriesInstanceUID", "") or "").strip()
+    sop_instance = str(_f(ds, "SOPInstanceUID", "") or (_f(meta, "MediaStorageSOPInstanceUID", "") if meta else ""))
+    if not pid:
+        name = str(_f(ds, "PatientName", "") or "").strip()
+        birth = str(_f(ds, "PatientBirthDate", "") or "").strip()
+        pid = f"name:{name}|{birth}" if name else f"study:{study_uid}"
+    patient_key = f"{issuer}|{pid}" if issuer else pid
+    if not study_uid:
+        study_uid = f"nostudy:{patient_key}|{_f(ds, 'StudyDate', '')}"
+    if not series_uid:
+        series_uid = f"noseries:{study_uid}|{_f(ds, 'SeriesNumber', '')}"
+    iop = _f(ds, "ImageOrientationPatient")
+    ipp = _f(ds, "ImagePositionPatient")
+    try:
+        iop = tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None
+        ipp = tuple(float(v) for v in ipp) if ipp is not None and len(ipp) == 3 else None
+    except (TypeError, ValueError):
+        iop = ipp = None
+    view = str(_f(ds, "ViewPosition", "") or "").strip().upper() or None
+    ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else ""
+    return Instance(
+        path=str(path),
+        sop_class=sop_class,
+        sop_instance=sop_instance,
+        modality=modality,
+        patient_key=patient_key,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        instance_number=_int(_f(ds, "InstanceNumber")),
+        acquisition_number=_int(_f(ds, "AcquisitionNumber")),
+        series_number=_int(_f(ds, "SeriesNumber")),
+        view=view,
+        study_date=str(_f(ds, "StudyDate", "") or ""),
+        accession=str(_f(ds, "AccessionNumber", "") or "").strip(),
+        body_part=str(_f(ds, "BodyPartExamined", "") or "").strip().upper() or None,
+        orientation=iop,
+        position=ipp,
+        rows=_int(_f(ds, "Rows")),
+        columns=_int(_f(ds, "Columns")),
+        transfer_syntax=ts,
+    )
+
+
+def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
+             exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Series], list[Skip]]:
+    """Walk ``root`` and group its image instances into series.
+
+    CR/DX instances become one single-instance series each (one PNG each); CT
+    instances of one series with the same orientation and matrix form one
+    volume (a series mixing orientations or sizes is split into stacks).
+
+    ``exclude`` lists folders not to walk (the bank, when it lies inside ``root``).
+
+    Returns
+    -------
+    (list of Series, list of Skip)
+        Series sorted by patient, study and series; skipped files.
+    """
+    groups: dict[tuple, Series] = {}
+    skips: list[Skip] = []
+    seen_sop: set[str] = set()
+    for p in (files if files is not None else iter_files(root, exclude)):
+        res = read_instance(p, root)
+        if isinstance(res, Skip):
+            skips.append(res)
+            continue
+        if res.sop_instance and res.sop_instance in seen_sop:
+            skips.append(Skip(res.path, "duplicate SOP instance (same image already found)"))
+            continue
+        seen_sop.add(res.sop_instance)
+        if res.modality == "CT":
+            ori = tuple(round(v, 3) for v in res.orientation) if res.orientation else None
+            key = (res.patient_key, res.study_uid, res.series_uid, ori, res.rows, res.columns)
+        else:
+            key = (res.patient_key, res.study_uid, res.series_uid, res.sop_instance or res.path)
+        s = groups.get(key)
+        if s is None:
+            s = groups[key] = Series(res.patient_key, res.study_uid, res.series_uid, res.modality)
+        s.instances.append(res)
+    out = list(groups.values())
+    for s in out:
+        s.instances.sort(key=lambda i: (i.instance_number, i.path))
+    out.sort(key=lambda s: (s.patient_key, s.study_uid, s.series_uid, s.instances[0].instance_number, s.instances[0].path))
+    return out, skips

@@ -1,0 +1,91 @@
+"""CLI commands of the reports feature: ``deid-text`` and ``label-reports``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``deid-text`` and ``label-reports`` to the covidbank CLI."""
+
+    @app.command("deid-text")
+    def deid_text(
+        input: Path = typer.Argument(..., help="TSV/CSV table or plain-text file."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output file (same format as the input)."),
+        text_column: Optional[str] = typer.Option(None, "--text-column", "-c", help="Column holding the text (tables)."),
+        surrogates: bool = typer.Option(False, "--surrogates", help="Consistent surrogates instead of [CATEGORY] placeholders."),
+        patient_column: Optional[str] = typer.Option(None, "--patient-column", help="Column with the patient key (surrogates are consistent per patient)."),
+        shift_days: Optional[int] = typer.Option(None, "--shift-days", help="Shift every date by this many days (with --surrogates)."),
+        spans: Optional[Path] = typer.Option(None, "--spans", help="Side file of spans found (JSON lines: row, start, end, category; never the text). Default: OUT.spans.jsonl"),
+    ) -> None:
+        """De-identify report text: names, addresses, places, numbers, dates, institutions."""
+        from ..cli import console, fail
+        from ..errors import CovidbankError
+        from .tables import deid_frame, read_table, write_spans, write_table
+
+        try:
+            df, kind = read_table(input, text_column)
+            col = text_column if kind != "text" else "text"
+            if kind != "text" and not col:
+                raise fail(f"{input}: a table needs --text-column", 2)
+            if patient_column and patient_column not in df.columns:
+                raise fail(f"{input}: no column {patient_column!r} for --patient-column", 2)
+            shifts = None
+            if surrogates and shift_days is not None:
+                keys = df[patient_column].astype(str).tolist() if patient_column else [""]
+                shifts = {k: shift_days for k in keys}
+            new, found = deid_frame(df, col, surrogate=surrogates, patient_column=patient_column, shift_days=shifts)
+            write_table(new, out, kind)
+            write_spans(found, spans or out.with_name(out.name + ".spans.jsonl"))
+        except CovidbankError as e:
+            raise fail(str(e))
+        from collections import Counter
+
+        c = Counter(s["category"] for s in found)
+        console.print(f"{len(df)} text(s), {len(found)} span(s) replaced: "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(c.items())), highlight=False)
+
+    @app.command("label-reports")
+    def label_reports(
+        input: Path = typer.Argument(..., help="TSV/CSV table of reports or a plain-text report."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output table (BIMCV columns added), or .parquet for bank label rows."),
+        text_column: str = typer.Option("Report", "--text-column", "-c", help="Column holding the report."),
+        bank_rows: bool = typer.Option(False, "--bank-rows", help="Write rows of the bank's labels table instead (needs --image-column)."),
+        image_column: Optional[str] = typer.Option(None, "--image-column", help="Column with the image id (for --bank-rows)."),
+        source: str = typer.Option("reports", "--source", help="Source name for --bank-rows."),
+    ) -> None:
+        """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
+        from rich.progress import Progress
+
+        from ..cli import console, fail
+        from ..errors import CovidbankError
+        from .tables import label_frame, labels_to_bank_rows, read_table, write_table
+
+        try:
+            df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)
+            col = text_column if kind != "text" else "text"
+            with Progress(console=console, transient=True) as prog:
+                task = prog.add_task("labeling", total=len(df))
+                new, results = label_frame(df, col, progress=lambda: prog.advance(task))
+            if bank_rows:
+                if not image_column or image_column not in df.columns:
+                    raise fail(f"{input}: --bank-rows needs --image-column naming an existing column", 2)
+                rows = labels_to_bank_rows(results, df[image_column].astype(str).tolist(), source)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tmp = out.with_name(".tmp-" + out.name)
+                if out.suffix == ".parquet":
+                    rows.to_parquet(tmp, index=False)
+                else:
+                    rows.to_csv(tmp, sep="\t", index=False)
+                tmp.replace(out)
+                console.print(f"{len(df)} report(s), {len(rows)} label row(s)", highlight=False)
+                return
+            write_table(new, out, "tsv" if kind == "text" else kind)
+        except CovidbankError as e:
+            raise fail(str(e))
+        n_pos = sum(1 for r in results if r.labels not in (["normal"], ["exclude"]))
+        console.print(f"{len(df)} report(s) labeled, {n_pos} with findings", highlight=False)

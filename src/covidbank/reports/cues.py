@@ -1,0 +1,195 @@
+"""Negation and uncertainty cues of Spanish radiology reports, with their scopes.
+
+A cue opens a scope that runs forward (``no se observan`` *derrame pleural ni
+neumotórax*) to the end of the sentence or to the first scope breaker (``pero``,
+``aunque``, ``sin embargo``, ``salvo``, a colon, a new positive assertion such
+as ``se observa``).  A few cues look backwards (``derrame pleural no
+visible``, ``neumonía descartada``) over the words before them in the same
+clause.  Uncertainty comes in two strengths: *hedges* (``sospecha de``,
+``probable``, ``posible``, ``compatible con``, ``sugestivo de``) and *doubt*
+(``no se puede descartar``, ``indeterminado``, ``no típico de``, ``dudoso``);
+BIMCV writes ``COVID 19 uncertain`` only for doubt.
+
+All patterns apply to :func:`covidbank.reports.text.normalize`-d text.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Cue", "NEGATION_CUES", "HEDGE_CUES", "DOUBT_CUES", "POST_NEGATION_CUES", "POST_DOUBT_CUES",
+           "SCOPE_BREAKERS", "MAX_SCOPE_WORDS", "find_cues", "polarity_at", "POSITIVE", "NEGATED", "HEDGED", "DOUBTFUL"]
+
+POSITIVE, NEGATED, HEDGED, DOUBTFUL = "positive", "negated", "hedged", "doubtful"
+
+_V = r"(?:observa|aprecia|evidencia|identifica|objetiva|visualiza|ve|detecta|demuestra|muestra|reconoce|encuentra|define|distingue|valora)n?"
+_V2 = r"(?:observo|aprecio|evidencio|identifico|objetivo|visualizo|veo|detecto|observamos|apreciamos|identificamos|evidenciamos|objetivamos|aprecian?do|observan?do|evidencian?do|identifican?do|objetivan?do)"
+
+#: Cues that open a negated scope.
+NEGATION_CUES: list[str] = [
+    rf"no se (?:le )?{_V}", rf"no {_V2}", rf"no {_V}", r"no (?:hay|existe[n]?|presenta[n]?|muestra[n]?|tiene|parece[n]?|aparece[n]?)",
+    r"no (?:se )?(?:han? )?(?:visto|observado|apreciado|evidenciado|identificado|objetivado|detectado)",
+    r"no (?:otr[oa]s? )?(?:signos|imagenes|hallazgos|datos|evidencia)(?: radiologic[oa]s?)? (?:de|que sugieran|sugestiv[oa]s? de|compatibles? con|sugerentes? de)",
+    r"sin (?:evidencia|signos|datos|imagenes|hallazgos|presencia|clara evidencia|claros signos|evidentes signos)(?: radiologic[oa]s?)?(?: de| que sugieran| sugestiv[oa]s? de| compatibles? con| sugerentes? de)?",
+    r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
+    r"no (?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
+    r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
+    r"tampoco", r"desaparicion de", r"(?:practica |casi completa |completa )?resolucion(?: radiologica| aparente| casi completa)? de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
+    r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
+]
+
+#: Cues that look back: the finding *before* them is negated.
+POST_NEGATION_CUES: list[str] = [
+    r"no (?:se )?(?:visible|visualiza|identifica|observa|aprecia|evidencia)[n]?\b(?= *$)", r"descartad[oa]s?", r"ausentes?\b",
+    r"resuelt[oa]s?", r"ha(?:n)? desaparecido", r"negativ[oa]s?\b(?= *$)",
+]
+
+#: Weak uncertainty (hedge): the finding is reported, as likely.
+HEDGE_CUES: list[str] = [
+    r"sospecha(?: de)?", r"sospechos[oa]s? de", r"probables?", r"probablemente", r"posibles?", r"posiblemente",
+    r"compatibles? con", r"sugestiv[oa]s?(?: de)?", r"sugerentes?(?: de)?", r"sugiere[n]?", r"impresiona[n]?(?: de)?",
+    r"en relacion con", r"en probable relacion con", r"podria[n]? (?:corresponder|estar en relacion|tratarse|ser)",
+    r"puede[n]? (?:corresponder|estar en relacion|tratarse|ser)", r"parece[n]? (?:corresponder|tratarse)",
+    # BIMCV writes "COVID 19", not "COVID 19 uncertain", after these (9 of 9 in the dev table)
+    r"no (?:es|resulta) posible descartar", r"no se puede descartar", r"no puede descartar(?:se)?",
+    r"a valorar", r"valorar", r"se sugiere", r"sugerimos", r"aspecto de", r"verosimil(?:mente)?", r"a considerar",
+    r"que podria[n]?", r"que puede[n]?", r"descartar", r"a descartar", r"para descartar", r"obliga[n]? a descartar",
+    r"dudos[oa]s?", r"menos probables?(?: de)?", r"poco probables?(?: de)?", r"inespecific[oa]s?", r"equivoc[oa]s?",
+    r"no (?:parece|parecen|impresiona|impresionan)(?: de)?",
+    r"en el contexto de", r"en contexto de", r"dado el contexto", r"de predominio",
+]
+
+#: Strong uncertainty (doubt): the finding may or may not be there.
+DOUBT_CUES: list[str] = [
+    r"no se (?:pueden|podria|podrian) (?:descartar|excluir)", r"no se puede excluir",
+    r"no (?:pueden|podemos) (?:descartar|excluir)(?:se)?", r"no puede excluir(?:se)?",
+    r"sin poder (?:descartar|excluir)(?:se|lo|la|los|las)?", r"no se descarta[n]?", r"no descarta[n]?", r"no descartar(?:ia)?",
+    r"no (?:es )?posible excluir", r"no son (?:tipic|caracteristic)\w+ (?:de|para)",
+    r"no (?:tipic|caracteristic)\w+ (?:de|para)", r"atipic\w+ (?:de|para)", r"indeterminad[oa]s?(?: para)?",
+    r"no sugestiv[oa]s? de", r"no sugerentes? de", r"incierto", r"no concluyentes?", r"no permite[n]? descartar",
+    r"no pudiendo(?:se)? descartar(?:se)?", r"no pueden descartarse",
+]
+
+#: Doubt cues that follow the finding (``covid 19 indeterminado``).
+POST_DOUBT_CUES: list[str] = [r"indeterminad[oa]s?", r"no concluyentes?", r"no descartable"]
+
+#: Words that close a cue's scope.
+SCOPE_BREAKERS: list[str] = [
+    r"pero", r"aunque", r"sin embargo", r"salvo", r"excepto", r"si bien", r"no obstante", r"mientras que",
+    r"a excepcion de", r"exceptuando", r"con la excepcion de", r"aunque si", r"si se", r"siendo", r"destacando",
+    r"se (?:observa|aprecia|evidencia|identifica|objetiva|visualiza|ve|detecta|mantiene|trata)n?", r"persiste[n]?",
+    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)",
+]
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A cue found in a sentence: its kind and the span of text it governs.
+
+    Attributes
+    ----------
+    kind : str
+        ``negated``, ``hedged`` or ``doubtful``.
+    start, end : int
+        Offsets of the cue words in the sentence.
+    scope_start, scope_end : int
+        Offsets of the text the cue governs.
+    """
+
+    kind: str
+    start: int
+    end: int
+    scope_start: int
+    scope_end: int
+
+
+def _alt(patterns: list[str]) -> str:
+    return "|".join(sorted(patterns, key=len, reverse=True))
+
+
+# One scan finds every forward cue; the group name tells the kind.
+_FORWARD = re.compile(
+    rf"\b(?:(?P<doubtful>{_alt(DOUBT_CUES)})|(?P<negated>{_alt(NEGATION_CUES)})|(?P<hedged>{_alt(HEDGE_CUES)}))(?:\b|(?<= ))"
+)
+_BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
+_BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
+_WORDS = re.compile(r"\w+")
+
+#: Longest forward scope in words, per cue kind (NegEx-style window).
+MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
+
+
+
+def find_cues(sentence: str) -> list[Cue]:
+    """All negation and uncertainty cues of one sentence with their scopes.
+
+    Parameters
+    ----------
+    sentence : str
+        One normalized sentence.
+
+    Returns
+    -------
+    list of Cue
+        In order of appearance.  Forward cues govern the text after them up
+        to the next breaker; backward cues govern the clause before them.
+
+    Examples
+    --------
+    >>> [c.kind for c in find_cues("no se observan condensaciones ni derrame pleural")]
+    ['negated', 'negated']
+    """
+    if not sentence:
+        return []
+    breaks = [m.start() for m in _BREAK.finditer(sentence)]
+    out: list[Cue] = []
+    n = len(sentence)
+    words = [w.end() for w in _WORDS.finditer(sentence)]
+    for m in _FORWARD.finditer(sentence):
+        kind = m.lastgroup or "negated"
+        end = m.end()
+        scope_end = n
+        for b in breaks:
+            if b >= end:
+                scope_end = b
+                break
+        limit = MAX_SCOPE_WORDS.get(kind)
+        if limit:
+            after = [w for w in words if w > end]
+            if len(after) > limit:
+                scope_end = min(scope_end, after[limit - 1])
+        out.append(Cue(kind, m.start(), end, end, scope_end))
+    for m in _BACKWARD.finditer(sentence):
+        kind = m.lastgroup or "negated"
+        start = 0
+        for b in breaks:
+            if b < m.start():
+                start = b
+        out.append(Cue(kind, m.start(), m.end(), start, m.start()))
+    out.sort(key=lambda c: c.start)
+    return out
+
+
+_RANK = {DOUBTFUL: 3, NEGATED: 2, HEDGED: 1}
+
+
+def polarity_at(cues: list[Cue], start: int, end: int) -> str:
+    """Polarity of the mention at ``[start, end)`` under the given cues.
+
+    The innermost cue wins: the cue whose scope starts last before the
+    mention (``no se puede descartar`` is one doubt cue, not a negation; in
+    ``sin signos de sospecha de X`` the hedge sits inside the negation and
+    the mention stays negated, because a negation governing a hedge keeps
+    the negation).
+    """
+    best: Cue | None = None
+    for c in cues:
+        if c.scope_start <= start and end <= c.scope_end and not (c.start <= start < c.end):
+            if best is None or c.scope_start > best.scope_start or (
+                c.scope_start == best.scope_start and _RANK[c.kind] > _RANK[best.kind]
+            ):
+                # a hedge nested in a negation stays negated
+                if best is not None and best.kind == NEGATED and c.kind == HEDGED:
+                    continue
+                best = c
+    return best.kind if best else POSITIVE

@@ -1,0 +1,497 @@
+"""De-identification of Spanish clinical and radiology report text.
+
+Finds protected health information in the DiSMed categories of the BIMCV
+paper and replaces it:
+
+========  ==========================================================
+NAME      patients, relatives named, staff (``Dr. Marín``, ``Nombre: Pedro``)
+DIR       street addresses and postal codes
+LOC       cities, towns, provinces, regions, countries
+NUM       identifying numbers and codes: record numbers, IDs, insurance
+          and licence numbers, phone and fax numbers, e-mail addresses
+FECHA     dates in any Spanish form (``27-01-20``, ``27/01/2020``,
+          ``27 de enero de 2020``, ``enero 2020``, ``año 2004``)
+INST      hospitals, health centres, institutions
+========  ==========================================================
+
+Detection combines rules (form headers such as ``NHC:``/``Domicilio:``,
+date, number, e-mail, street and institution patterns, titles such as
+``Dr.``) with gazetteers (:mod:`.gazetteers`).  Works on ordinary text and
+on BIMCV's lower-cased, accent-stripped form (where capitalization cannot
+help, only the rules that do not need it fire).
+
+Replacement is a category placeholder (``[NAME]``) by default, or a
+consistent surrogate (:class:`Surrogates`): the same original maps to the
+same surrogate for one patient key; dates are shifted by the patient's shift
+when one is given, so intervals between dates are kept.  Spans are reported
+as offsets and category only; nothing here logs or raises with the text.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+from . import gazetteers as gz
+
+__all__ = ["CATEGORIES", "PhiSpan", "DeidResult", "find_phi", "deidentify", "Surrogates"]
+
+CATEGORIES: tuple[str, ...] = ("NAME", "DIR", "LOC", "NUM", "FECHA", "INST")
+
+_U = "A-ZÁÉÍÓÚÜÑÀÈÒÇ"  # upper-case letters
+_L = "a-záéíóúüñàèòçï"
+_CAP = rf"[{_U}][{_L}{_U}'’-]*"  # a capitalized word
+_PART = r"(?:de|del|la|las|los|el|y|i|da|das|do|dos|d'|l'|van|von|di|San|Santa|Sant)"
+
+MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "setiembre",
+          "octubre", "noviembre", "diciembre")
+_MON = r"(?:ene(?:ro)?|feb(?:rero)?|mar(?:zo)?|abr(?:il)?|may(?:o)?|jun(?:io)?|jul(?:io)?|ago(?:sto)?|sep(?:tiembre)?|set(?:iembre)?|oct(?:ubre)?|nov(?:iembre)?|dic(?:iembre)?)"
+_MONF = r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)"
+
+
+@dataclass(frozen=True)
+class PhiSpan:
+    """One piece of protected information: offsets in the input text and its category."""
+
+    start: int
+    end: int
+    category: str
+
+    def as_dict(self) -> dict:
+        """``{"start", "end", "category"}`` (never the text)."""
+        return {"start": self.start, "end": self.end, "category": self.category}
+
+
+@dataclass
+class DeidResult:
+    """De-identified text and the spans found in the *input* text."""
+
+    text: str
+    spans: list[PhiSpan]
+
+
+# --------------------------------------------------------------------- rules
+_I = re.IGNORECASE
+# form headers: "Nombre: Pedro."  (value up to the end of line or the next "Key:")
+_HEADER_KEYS: list[tuple[str, str]] = [
+    (r"nombre(?: y apellidos)?|apellidos?|paciente|m[eé]dic[oa](?: responsable| solicitante| remitente)?|"
+     r"doctor(?:a)?|facultativo|radi[oó]logo|firmado(?: por)?|fdo\.?|informado por|supervisado por", "NAME"),
+    (r"nhc|n\.?\s?h\.?\s?c\.?|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|nass|n[ºo°]\s?ss|"
+     r"n[ºo°]\s?col(?:egiado)?\.?|n[uú]m(?:ero)?\.? (?:de )?colegiado|dni|nif|nie|cip|sip|tis|tarjeta sanitaria|"
+     r"id|n[ºo°]\s?(?:de\s)?(?:petici[oó]n|exploraci[oó]n|episodio|estudio|informe)|episodio|petici[oó]n|"
+     r"n[uú]mero (?:de )?(?:exploraci[oó]n|petici[oó]n|episodio|historia)|c[oó]digo|"
+     r"correo(?: electr[oó]nico)?|e-?mail|tel[eé]fono|tlf\.?|tfno\.?|fax|m[oó]vil", "NUM"),
+    (r"domicilio|direcci[oó]n|calle|c\.?p\.?|c[oó]digo postal", "DIR"),
+    (r"localidad(?:\s*/\s*provincia)?|provincia|poblaci[oó]n|municipio|pa[ií]s|lugar de nacimiento|ciudad|"
+     r"natural de|residencia", "LOC"),
+    (r"fecha(?: de| del)? [\w ]{0,25}?|f\.\s?(?:nacimiento|realizaci[oó]n|ingreso|alta)|fecha|f\.?\s?nac\.?", "FECHA"),
+    (r"hospital|centro(?: de salud| solicitante| de procedencia)?|instituci[oó]n|servicio procedencia", "INST"),
+]
+_STOPPER_KEYS = (r"edad|sexo|nombre|apellidos|nhc|domicilio|localidad|provincia|cp|pa[ií]s|fecha[\w ]{0,25}|m[eé]dico|"
+                 r"n[ºo°]\s?col\w*\.?|correo[\w ]{0,15}|e-?mail|tel[eé]fono|fax|nass|hospital|centro|servicio|"
+                 r"historia[\w ]{0,15}|episodio|dni|nif|cip|sip|motivo|diagn[oó]stico|remitido por|ciudad|direcci[oó]n|f\.\s?\w+")
+_HEADER = re.compile(
+    r"(?im)(?:^|(?<=[\s.;,]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
+    + r")\s*:[ \t]*(?P<val>[^\n]*?)(?=[ \t]*(?:$|\n)|(?:(?<=\s)|[ \t]+)(?:" + _STOPPER_KEYS + r")\s*:|[ \t]{2,}[A-Za-zº]{2,}[\wºª./ ]{0,20}:)"
+)
+_LEAD_NAME = re.compile(rf"(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
+
+_DATE_RULES = [
+    r"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{4}|\d{2})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
+    r"\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b",
+    r"\b\d{4} \d{2} \d{2}t\d{2} \d{2} \d{2}\b",
+    rf"\b(?:(?:lunes|martes|mi[eé]rcoles|jueves|viernes|s[aá]bado|domingo),?\s+)?\d{{1,2}}(?:\s+de)?\s+{_MONF}(?:\s+(?:de|del)\s+|\s+|,\s*)\d{{4}}\b",
+    rf"\b\d{{1,2}}(?:\s+de)?\s+{_MONF}\b",
+    rf"\b\d{{1,2}}[-/ ]{_MON}\.?[-/ ]\d{{2,4}}\b",
+    rf"\b{_MONF}(?:\s+(?:de|del)\s+|\s+|[-/])(?:\d{{4}}|\d{{2}})\b",
+    r"\b(?:primavera|verano|oto[nñ]o|invierno|navidad(?:es)?)\s+(?:de|del)\s+\d{4}\b",
+    r"\b(?:a[nñ]o|a[nñ]os|d[eé]cada de(?: los)?)\s+(?:19|20)\d{2}\b",
+    r"\b(?:19[2-9]\d|20[0-3]\d)\b(?!\s*(?:mg|ml|mm|cm|ui|u\b|g\b|kg|%|/|mcg|meq|mmol|x\b))",
+    rf"\b{_MONF}\b",
+]
+_DATE = re.compile("|".join(f"(?:{r})" for r in _DATE_RULES), _I)
+# lower-cased BIMCV form: "27 01 20", "del 17 03"
+_DATE_SPACED = re.compile(r"\b(?:(?P<d>[0-3]?\d) (?P<m>[01]?\d) (?P<y>(?:19|20)\d{2}|\d{2})|(?<=\bdel )(?P<d2>[0-3]?\d) (?P<m2>[01]?\d))\b")
+
+_UNITS = r"(?:mg|ml|mm|cm|ui|u\b|g\b|gr|kg|%|mcg|µg|meq|mmol|mmhg|lpm|rpm|x\b|cc|l\b|dl|mui|ng|pg|años|meses|d[ií]as|horas|semanas)"
+_NUM_RULES = [
+    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM"),
+    (r"(?:https?://|www\.)\S+", "NUM"),
+    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM"),
+    (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
+    (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
+    (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
+    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS})", "NUM"),
+    (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM"),
+    (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM"),
+]
+_NUM = [(re.compile(p), c) for p, c in _NUM_RULES]
+_ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
+_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|c[oó]digo postal)\s*:?\s*(?P<z>\d{5})\b)|(?:\b(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=,?\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]))")
+
+_STREET_TYPES = (r"C/|c/|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|avenida|Av\.|Paseo|paseo|Pso\.|Plaza|plaza|Pza\.?|Pl\.|"
+                 r"Travesía|Travesia|travesía|Camino|camino|Ronda|Carretera|carretera|Ctra\.?|ctra\.?|Glorieta|Urbanización|"
+                 r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
+                 r"Passeig|Avinguda|Plaça")
+_STREET = re.compile(
+    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
+    rf"(?:,?\s*(?:\d+º?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+)
+_INST_HEAD = (r"Hospital(?:es)?|HOSPITAL|Complejo Hospitalario|Complexo Hospitalario|Complejo Asistencial|Cl[ií]nica|CL[IÍ]NICA|"
+              r"Centro de Salud|Centro Médico|Centro Medico|Centro de Especialidades|Centro de Atención Primaria|"
+              r"Centro de Transfusión|Centro|Policl[ií]nica|Sanatorio|Instituto|Institut|Fundación|Fundació|Universidad|"
+              r"Universitat|Facultad|Consorcio|Consorci|Corporació|Servicio (?:Navarro|Andaluz|Vasco|Madrileño|Gallego|Canario|Murciano|Aragonés|Cántabro|Extremeño|Riojano|de Salud)|"
+              r"Osakidetza|Mutua|Residencia|Laboratorios?|C\.S\.|H\.U\.|Xarxa|Ambulatorio|Red de|Sociedad Española de|Agencia")
+#: Companies and acronyms that name an institution on their own.
+_ORGS = re.compile(
+    r"\b(?:Merck|MSD|Pfizer|Allergan(?: Humphrey)?|Alcon(?: Cus[ií])?|Novartis|Roche|Bayer|Sanofi(?: Aventis)?|Lilly(?: y Dista)?|"
+    r"GSK|GlaxoSmithKline|AstraZeneca|Janssen(?:-Cilag)?|Boehringer(?: Ingelheim)?|Abbott|Medtronic|Boston Scientific|"
+    r"Johnson & Johnson|Carl Zeiss(?: Meditec)?|Zeiss|Schering-Plough|Schering|Grifols|Almirall|Esteve|Siemens|Philips|"
+    r"General Electric|Bristol-Myers Squibb|Amgen|Baxter|Fresenius|B\. Braun|Stryker|Topcon|Bausch & Lomb|Ipsen|Servier|"
+    r"Teva|Mylan|Menarini|Rovi|Faes Farma|Gilead|ONCE|Cruz Roja|Diaverum|CHUVI|CHUAC|CHUS|HUCA|HCUV|HGUGM|HUVH|HUVR|HUMV|"
+    r"IVML|INSALUD|SERMAS|SESCAM|SERGAS|Osakidetza|Sacyl|Salut|ICS)\b"
+)
+_BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
+_INST = re.compile(
+    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
+)
+_TITLE = re.compile(
+    rf"\b(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)\.?[ \t]+"
+    rf"(?P<n>(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
+)
+_TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
+_CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
+_TRIGGER_LOC = re.compile(
+    rf"\b(?:natural de|nacid[oa] en|residente en|reside en|vive en|procedente de|originari[oa] de|de origen|viaje a|viajó a|"
+    rf"hospital de|vecin[oa] de)[ \t]+(?P<p>{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
+)
+
+# capitalized words that are never names or places on their own
+_STOP = {gz.key(w) for w in (
+    "El La Los Las Un Una Se Si No En De Del Al Con Por Para Sin Tras Ante Como Desde Hasta Que Y O "
+    "Paciente Varón Mujer Hombre Niño Niña Edad Sexo Nombre Apellidos Informe Hospital Servicio Centro "
+    "Clínica Médico Fecha Datos Exploración Diagnóstico Tratamiento Evolución Antecedentes Juicio "
+    "Dr Dra Sr Sra Don Doña Calle Avenida Plaza Paseo Urgencias Cirugía Medicina Radiología Unidad "
+    "Enero Febrero Marzo Abril Mayo Junio Julio Agosto Septiembre Octubre Noviembre Diciembre Lunes Martes Miércoles "
+    "Jueves Viernes Sábado Domingo Rx TC RM TAC PET ECG UCI COVID Sars Nacional General Universitario Provincial "
+    "Dios Virgen Santo Santa San Clínico Central Militar Gran Real Mayor Nuevo Nueva Alto Alta Bajo Baja Norte Sur "
+    "Este Oeste Buen Bueno Blanco Negro Rojo Verde Rosa Luz Paz Sol Mar Salud Vida Cruz Reyes Flores Campos Vega "
+    "Santos Ángeles Mercedes Dolores Remedios Pilar Rocío Consuelo Gracia Esperanza Victoria Fe Caridad Gloria "
+    "Asunción Concepción Encarnación Purificación Soledad Amparo Milagros Nieves Angustias Inmaculada Socorro Prado "
+    "Valle Castillo León Torre Torres Iglesias Palacios Prieto Moreno Rubio Calvo Delgado Serrano Ramos Crespo "
+    "Nieto Pastor Cano Lozano Benito Bravo Franco Guerrero Soler Caballero Marín Medina Garrido Cortés Herrero "
+    "Mora Ortiz Vidal Gallego Rey Diez Pascual Román Aguilar Vargas Carmona Parra Santiago Méndez Sanz Cabello "
+    "Fuentes Ibáñez Cuesta Montero Muñoz Márquez Peña Ferrer Giménez Lorenzo Hidalgo Molina Ruiz Gil Martín Gómez "
+    "Romero Navarro Díaz Vázquez Ramírez Domínguez Alonso Suárez Ortega Morales Castro Álvarez Jiménez Hernández "
+    "Sánchez Pérez Martínez López González Fernández Rodríguez García Gutiérrez").split()}
+# ... but surnames stay surnames next to another name word; the stop list only blocks single-word matches.
+_ALWAYS_STOP = {gz.key(w) for w in (
+    "El La Los Las Un Una Se Si No En De Del Al Con Por Para Sin Tras Ante Como Desde Hasta Que Y O "
+    "Paciente Varón Mujer Hombre Niño Niña Edad Sexo Nombre Apellidos Informe Hospital Servicio Centro "
+    "Clínica Médico Fecha Datos Exploración Diagnóstico Tratamiento Evolución Antecedentes Juicio "
+    "Dr Dra Sr Sra Calle Avenida Plaza Paseo Urgencias Cirugía Medicina Radiología Unidad "
+    "Enero Febrero Marzo Abril Mayo Junio Julio Agosto Septiembre Octubre Noviembre Diciembre "
+    "Rx TC RM TAC PET ECG UCI COVID Se Ante Tras Durante Tras Presenta Refiere Niega Acude Ingresa Analítica "
+    "Hemograma Bioquímica Orina Sangre Tórax Abdomen Cráneo Ecografía Resonancia Biopsia Anatomía Patológica "
+    "Estudio Resultados Resultado Conclusión Comentario Discusión Caso Clínico Hallazgos Técnica Sistema").split()}
+
+
+
+def _name_spans(text: str) -> list[tuple[int, int]]:
+    first, last = gz.first_names(), gz.last_names()
+    out = []
+    for m in _CAP_RUN.finditer(text):
+        words = [(w.start(), w.end(), gz.key(w.group())) for w in re.finditer(rf"{_CAP}", m.group())]
+        words = [(a + m.start(), b + m.start(), k) for a, b, k in words]
+        # trim leading/trailing words that cannot be part of a name
+        is_name = [(k in first or k in last) and k not in _ALWAYS_STOP and not (text[a:b].isupper() and b - a <= 5)
+                   for a, b, k in words]
+        if not any(is_name):
+            continue
+        idx = [i for i, v in enumerate(is_name) if v]
+        i0, i1 = idx[0], idx[-1]
+        # extend over unknown capitalized words between/after name words (rare surnames)
+        while i1 + 1 < len(words) and words[i1 + 1][2] not in _ALWAYS_STOP and words[i1 + 1][2] not in gz.places():
+            i1 += 1
+        n_name = sum(is_name[i0:i1 + 1])
+        span_words = words[i0:i1 + 1]
+        if len(span_words) == 1 and (span_words[0][2] in _STOP):
+            continue
+        if len(span_words) == 1 and n_name == 1 and _sentence_initial(text, span_words[0][0]) and span_words[0][2] in last:
+            continue
+        out.append((span_words[0][0], span_words[-1][1]))
+    return out
+
+
+def _sentence_initial(text: str, pos: int) -> bool:
+    j = pos - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    return j < 0 or text[j] in ".\n:;!?"
+
+
+def _place_spans(text: str) -> list[tuple[int, int]]:
+    places, countries = gz.places(), gz.countries()
+    out = []
+    for m in _CAP_RUN.finditer(text):
+        words = [(w.start() + m.start(), w.end() + m.start()) for w in re.finditer(rf"{_CAP}|\S+", m.group())]
+        n = len(words)
+        i = 0
+        while i < n:
+            hit = None
+            for j in range(min(n, i + 5), i, -1):
+                k = gz.key(text[words[i][0]:words[j - 1][1]])
+                if k in places or k in countries:
+                    hit = j
+                    break
+            if hit:
+                out.append((words[i][0], words[hit - 1][1]))
+                i = hit
+            else:
+                i += 1
+    return out
+
+
+def find_phi(text: str) -> list[PhiSpan]:
+    """All protected-information spans of ``text``, non-overlapping, in order.
+
+    Parameters
+    ----------
+    text : str
+        Report text, ordinary or BIMCV's lower-cased form.
+
+    Returns
+    -------
+    list of PhiSpan
+        Offsets into ``text`` with their category (one of :data:`CATEGORIES`).
+    """
+    if not text:
+        return []
+    cands: list[tuple[int, int, str, int]] = []  # start, end, category, priority (lower wins ties)
+
+    def add(a: int, b: int, cat: str, prio: int) -> None:
+        while b > a and text[b - 1] in " .,;:-)(\t\n":
+            b -= 1
+        while a < b and text[a] in " ,;:-(\t\n":
+            a += 1
+        if b > a:
+            cands.append((a, b, cat, prio))
+
+    for m in _HEADER.finditer(text):
+        val = m.group("val")
+        if not val or not re.search(r"\w", val):
+            continue
+        cat = next(c for i, (_, c) in enumerate(_HEADER_KEYS) if m.group(f"k{i}"))
+        a = m.start("val")
+        if cat == "DIR" and _ZIP.fullmatch(val.strip(" .")):
+            cat = "DIR"
+        if cat in ("NAME", "LOC", "INST") and not re.search(r"[A-Za-zÁÉÍÓÚÑáéíóúñ]", val):
+            cat = "NUM"
+        if cat == "FECHA" and not re.search(r"\d|" + _MONF, val, _I):
+            continue
+        if cat in ("NAME", "LOC"):
+            lm = _LEAD_NAME.match(val)
+            first_word = gz.key(lm.group().split()[0]) if lm else ""
+            if not lm or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
+                continue
+            val = lm.group()
+        elif cat == "FECHA":
+            dm = _DATE.match(val)
+            if dm:
+                val = dm.group()
+        elif len(val) > 80:
+            val = val[:80]
+        add(a, a + len(val), cat, 0)
+    for m in _DATE.finditer(text):
+        add(m.start(), m.end(), "FECHA", 1)
+    for m in _DATE_SPACED.finditer(text):
+        d, mo = (m.group("d"), m.group("m")) if m.group("d") else (m.group("d2"), m.group("m2"))
+        if 1 <= int(d) <= 31 and 1 <= int(mo) <= 12:
+            add(m.start(), m.end(), "FECHA", 1)
+    for rx, cat in _NUM:
+        for m in rx.finditer(text):
+            add(m.start(), m.end(), cat, 3)
+    for m in _ZIP_CTX.finditer(text):
+        g = "z" if m.group("z") else "z2"
+        add(m.start(g), m.end(g), "DIR", 2)
+    for m in _STREET.finditer(text):
+        if re.search(rf"{_CAP}|\d", m.group()[3:]):
+            add(m.start(), m.end(), "DIR", 2)
+    for m in _INST.finditer(text):
+        if not re.match(r"Hospital de D[ií]a\b|Cl[ií]nica Estructurada|Centro (?:de )?(?:Salud Mental|Quir)", m.group()):
+            add(m.start(), m.end(), "INST", 2)
+    for m in _ORGS.finditer(text):
+        add(m.start(), m.end(), "INST", 3)
+    for m in _BARE_STREET.finditer(text):
+        add(m.start(), m.end(), "DIR", 5)
+    for m in _TITLE.finditer(text):
+        add(m.start("n"), m.end("n"), "NAME", 2)
+    for m in _TITLE_LOWER.finditer(text):
+        n = m.group("n").split()
+        if n and n[0] not in ("de", "la", "del", "el", "y", "que", "en"):
+            add(m.start("n"), m.end("n"), "NAME", 2)
+    for a, b in _name_spans(text):
+        add(a, b, "NAME", 4)
+    for a, b in _place_spans(text):
+        add(a, b, "LOC", 4)
+    for m in _TRIGGER_LOC.finditer(text):
+        add(m.start("p"), m.end("p"), "LOC", 3)
+    return _resolve(cands)
+
+
+def _resolve(cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
+    cands.sort(key=lambda c: (c[3] if c[3] == 0 else 1, -(c[1] - c[0]), c[3], c[0]))
+    taken: list[tuple[int, int]] = []
+    out: list[PhiSpan] = []
+    for a, b, cat, _ in cands:
+        if any(a < tb and ta < b for ta, tb in taken):
+            continue
+        taken.append((a, b))
+        out.append(PhiSpan(a, b, cat))
+    out.sort(key=lambda s: s.start)
+    return out
+
+
+# ---------------------------------------------------------------- surrogates
+class Surrogates:
+    """Consistent surrogates for one patient.
+
+    Parameters
+    ----------
+    patient_key : str
+        Any stable per-patient string (e.g. the bank's subject id).  The same
+        original maps to the same surrogate for the same key; the mapping is a
+        keyed hash, never stored.
+    date_shift_days : int, optional
+        Shift applied to every date that can be parsed (the patient's ingest
+        date shift); dates are replaced by ``[FECHA]`` when no shift is known.
+    """
+
+    def __init__(self, patient_key: str = "", date_shift_days: int | None = None):
+        self._key = str(patient_key).encode()
+        self.date_shift_days = date_shift_days
+
+    def _h(self, s: str) -> int:
+        return int.from_bytes(hashlib.blake2b(gz.key(s).encode(), key=self._key[:64] or b"-", digest_size=8).digest(), "big")
+
+    def _pick(self, pool: tuple[str, ...], s: str) -> str:
+        return pool[self._h(s) % len(pool)]
+
+    def replace(self, original: str, category: str) -> str:
+        """Surrogate for one span."""
+        firsts, lasts, cities = gz.surrogate_pool()
+        if category == "NAME":
+            words = original.split()
+            out = []
+            for i, w in enumerate(words):
+                if gz.key(w) in ("de", "del", "la", "y", "las", "los"):
+                    out.append(w)
+                    continue
+                pool = firsts if (i == 0 and gz.key(w) in gz.first_names()) else lasts
+                r = self._pick(pool, w)
+                out.append(r.upper() if w.isupper() and len(w) > 1 else r.lower() if w.islower() else r)
+            return " ".join(out)
+        if category == "LOC":
+            r = self._pick(cities, original)
+            return r.lower() if original.islower() else r
+        if category == "DIR":
+            if _ZIP.fullmatch(original):
+                return f"{28000 + self._h(original) % 1000:05d}"
+            r = f"Calle {self._pick(lasts, original)}, {1 + self._h(original + '#') % 99}"
+            return r.lower() if original.islower() else r
+        if category == "INST":
+            r = f"Hospital {self._pick(cities, original)}"
+            return r.lower() if original.islower() else r
+        if category == "NUM":
+            h = self._h(original)
+            digits = iter(str(h).zfill(20) * 3)
+            return "".join(next(digits) if c.isdigit() else ("x" if c.isalpha() and c != "@" else c) for c in original)
+        if category == "FECHA":
+            shifted = shift_date(original, self.date_shift_days) if self.date_shift_days is not None else None
+            return shifted if shifted is not None else "[FECHA]"
+        return f"[{category}]"
+
+
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})(\s?[/.\- ]\s?)(\d{1,2})(\s?[/.\- ]\s?)(\d{4}|\d{2})$")
+_TEXT_DATE = re.compile(rf"^(\d{{1,2}})(\s+de\s+|\s+)({_MONF})((?:\s+de\s+|\s+)(\d{{4}}))?$", _I)
+_MONTH_YEAR = re.compile(rf"^({_MONF})(\s+de\s+|\s+)(\d{{4}})$", _I)
+
+
+def shift_date(text: str, days: int) -> str | None:
+    """Shift a Spanish date by ``days``, keeping its written form; ``None`` if it cannot be parsed."""
+    s = text.strip()
+    try:
+        m = _NUMERIC_DATE.match(s)
+        if m:
+            d, mo, y = int(m.group(1)), int(m.group(3)), m.group(5)
+            year = int(y) if len(y) == 4 else 2000 + int(y) if int(y) < 50 else 1900 + int(y)
+            nd = _dt.date(year, mo, d) + _dt.timedelta(days=days)
+            ys = f"{nd.year}" if len(y) == 4 else f"{nd.year % 100:02d}"
+            return f"{nd.day:0{len(m.group(1))}d}{m.group(2)}{nd.month:0{len(m.group(3))}d}{m.group(4)}{ys}"
+        m = _TEXT_DATE.match(s)
+        if m and m.group(5):
+            mo = MONTHS.index(m.group(3).lower()) + 1
+            mo = mo if mo <= 9 else mo - 1 if m.group(3).lower() != "setiembre" else 9
+            nd = _dt.date(int(m.group(5)), _month_num(m.group(3)), int(m.group(1))) + _dt.timedelta(days=days)
+            return f"{nd.day}{m.group(2)}{_month_name(nd.month, m.group(3))}{m.group(4).replace(m.group(5), str(nd.year))}"
+        m = _MONTH_YEAR.match(s)
+        if m:
+            nd = _dt.date(int(m.group(3)), _month_num(m.group(1)), 15) + _dt.timedelta(days=days)
+            return f"{_month_name(nd.month, m.group(1))}{m.group(2)}{nd.year}"
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
+def _month_num(name: str) -> int:
+    n = name.lower()
+    return 9 if n == "setiembre" else [m for m in MONTHS if m != "setiembre"].index(n) + 1
+
+
+def _month_name(num: int, like: str) -> str:
+    n = [m for m in MONTHS if m != "setiembre"][num - 1]
+    return n.capitalize() if like[:1].isupper() else n
+
+
+# ------------------------------------------------------------------- public
+def deidentify(
+    text: str,
+    surrogates: Surrogates | None = None,
+    placeholder: str = "[{category}]",
+) -> DeidResult:
+    """De-identify one text.
+
+    Parameters
+    ----------
+    text : str
+        The report.
+    surrogates : Surrogates, optional
+        Replace with consistent surrogates (and shifted dates) instead of
+        placeholders.
+    placeholder : str
+        Placeholder format; ``{category}`` is the span's category.
+
+    Returns
+    -------
+    DeidResult
+        The new text and the spans found (offsets in the *input* text).
+
+    Examples
+    --------
+    >>> deidentify("Paciente: Pedro García. Ingreso el 27/01/2020 en el Hospital La Paz.").text
+    'Paciente: [NAME]. Ingreso el [FECHA] en el [INST].'
+    """
+    if not isinstance(text, str) or not text:
+        return DeidResult("" if not isinstance(text, str) else text, [])
+    spans = find_phi(text)
+    parts: list[str] = []
+    pos = 0
+    for s in spans:
+        parts.append(text[pos:s.start])
+        orig = text[s.start:s.end]
+        parts.append(surrogates.replace(orig, s.category) if surrogates else placeholder.format(category=s.category))
+        pos = s.end
+    parts.append(text[pos:])
+    return DeidResult("".join(parts), spans)

@@ -1,0 +1,57 @@
+"""Discovery: classification and grouping from headers only."""
+from __future__ import annotations
+
+import pytest
+
+from covidbank.dicom.discover import Skip, classify_sop, discover, read_instance
+from dicom_factory import make_cr, make_ct_series, make_sr
+
+
+@pytest.mark.parametrize("sop,modality,expect", [
+    ("1.2.840.10008.5.1.4.1.1.1", "CR", ("CR", None)),
+    ("1.2.840.10008.5.1.4.1.1.1.1", "DX", ("DX", None)),
+    ("1.2.840.10008.5.1.4.1.1.2", "", ("CT", None)),  # CT Image Storage without Modality
+    ("1.2.840.10008.5.1.4.1.1.7", "CR", ("CR", None)),  # secondary capture of an X-ray
+])
+def test_image_classes(sop, modality, expect):
+    assert classify_sop(sop, modality) == expect
+
+
+@pytest.mark.parametrize("sop,words", [
+    ("1.2.840.10008.5.1.4.1.1.88.67", "structured report"),  # X-ray radiation dose SR
+    ("1.2.840.10008.5.1.4.1.1.11.1", "presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.66", "raw data"),
+    ("1.2.840.10008.5.1.4.1.1.104.1", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.4", "MR image"),
+    ("1.2.840.10008.5.1.4.1.1.7", "secondary capture of modality OT"),
+    ("1.2.3.4", "not an ingested image class"),
+])
+def test_non_image_classes_have_a_reason(sop, words):
+    modality, reason = classify_sop(sop, "OT")
+    assert modality is None and words in reason
+
+
+def test_grouping_files_without_extension_and_skips(tmp_path):
+    make_cr(tmp_path / "a" / "b" / "IM0001", patient_id="X", study_uid="1.2.3", series_uid="1.2.3.1")
+    make_cr(tmp_path / "a" / "IM0002", patient_id="X", study_uid="1.2.3", series_uid="1.2.3.1", seed=2)
+    make_cr(tmp_path / "scout", patient_id="X", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    make_ct_series(tmp_path / "ct", n=3, patient_id="X")
+    make_sr(tmp_path / "sr.dcm")
+    (tmp_path / "DICOMDIR").write_bytes(b"x")
+    (tmp_path / ".hidden").write_bytes(b"x")
+    (tmp_path / "readme.txt").write_text("hello")
+    series, skips = discover(tmp_path)
+    kinds = sorted((s.modality, len(s.instances)) for s in series)
+    assert kinds == [("CR", 1), ("CR", 1), ("CT", 3)]  # one series per X-ray image, one volume per CT series
+    reasons = sorted(s.reason for s in skips)
+    assert len(skips) == 3 and any("localizer" in r for r in reasons) and any("structured report" in r for r in reasons)
+    assert any("not a DICOM file" in r for r in reasons)
+    ct = [s for s in series if s.modality == "CT"][0]
+    assert [i.instance_number for i in ct.instances] == sorted(i.instance_number for i in ct.instances)
+
+
+def test_read_instance_names_no_header_value(tmp_path):
+    p = make_cr(tmp_path / "x.dcm", patient_id="SECRET")
+    p.write_bytes(p.read_bytes()[:200])
+    res = read_instance(p)
+    assert isinstance(res, Skip) and res.reason and "SECRET" not in res.reason

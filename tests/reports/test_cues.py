@@ -1,0 +1,66 @@
+import pytest
+
+from covidbank.reports.cues import DOUBTFUL, HEDGED, NEGATED, POSITIVE, find_cues, polarity_at
+from covidbank.reports.text import normalize
+
+
+def pol(sentence: str, target: str) -> str:
+    s = normalize(sentence)
+    t = normalize(target)
+    i = s.index(t)
+    return polarity_at(find_cues(s), i, i + len(t))
+
+
+@pytest.mark.parametrize("sentence", [
+    "No derrame pleural.", "Sin derrame pleural.", "No se observa derrame pleural.",
+    "No se observan signos de derrame pleural.", "No se evidencia derrame pleural.",
+    "No se aprecia derrame pleural.", "No se identifica derrame pleural.", "No hay derrame pleural.",
+    "Ausencia de derrame pleural.", "Se descarta derrame pleural.", "Sin evidencia de derrame pleural.",
+    "No existe derrame pleural.", "No objetivo derrame pleural.", "Libre de derrame pleural.",
+    "No condensaciones ni derrame pleural.", "Tampoco derrame pleural.",
+    "Derrame pleural descartado.",
+])
+def test_negation_cues(sentence):
+    assert pol(sentence, "derrame pleural") == NEGATED
+
+
+@pytest.mark.parametrize("sentence", [
+    "Sospecha de neumonía.", "Probable neumonía.", "Posible neumonía.", "Compatible con neumonía.",
+    "Hallazgos sugestivos de neumonía.", "Hallazgos sugerentes de neumonía.", "Impresiona de neumonía.",
+    "En relación con neumonía.", "Podría corresponder a neumonía.", "A descartar neumonía.",
+    "Dudosa neumonía.", "Poco probable neumonía.",
+    # BIMCV reads these as "likely", not as doubt
+    "No es posible descartar neumonía.", "No se puede descartar neumonía.", "No puede descartarse neumonía.",
+])
+def test_hedge_cues(sentence):
+    assert pol(sentence, "neumonía") == HEDGED
+
+
+@pytest.mark.parametrize("sentence", [
+    "No se puede excluir neumonía.", "No se pueden descartar neumonía.", "Sin poder descartar neumonía.",
+    "No se descarta neumonía.", "No es posible excluir neumonía.", "Hallazgos no típicos de neumonía.",
+    "Patrón indeterminado para neumonía.", "No pueden excluir neumonía.", "No sugestivo de neumonía.",
+])
+def test_doubt_cues(sentence):
+    assert pol(sentence, "neumonía") == DOUBTFUL
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    ("Cardiomegalia.", "cardiomegalia", POSITIVE),
+    ("No derrame pleural pero sí cardiomegalia.", "cardiomegalia", POSITIVE),  # breaker "pero"
+    ("No derrame, aunque se observa cardiomegalia.", "cardiomegalia", POSITIVE),
+    ("Sin derrame; cardiomegalia.", "cardiomegalia", POSITIVE),
+    ("No se observa derrame. Se observa cardiomegalia", "cardiomegalia", POSITIVE),
+    ("Engrosamiento pleural sin cambios.", "engrosamiento pleural", POSITIVE),
+    ("Sin signos de sospecha de neumonía.", "neumonía", NEGATED),  # hedge inside a negation
+])
+def test_scopes(sentence, target, expected):
+    assert pol(sentence, target) == expected
+
+
+def test_cue_offsets_are_inside_the_sentence():
+    s = normalize("no se observan condensaciones ni derrame pleural")
+    cues = find_cues(s)
+    assert [c.kind for c in cues] == [NEGATED, NEGATED]
+    assert all(0 <= c.start < c.end <= c.scope_start <= c.scope_end <= len(s) for c in cues)
+    assert find_cues("") == []

@@ -1,0 +1,103 @@
+import re
+
+import pytest
+
+from covidbank.reports import CATEGORIES, Surrogates, deidentify, find_phi
+from covidbank.reports.deid import shift_date
+
+
+def cats(text):
+    return {(text[s.start:s.end], s.category) for s in find_phi(text)}
+
+
+@pytest.mark.parametrize("text, span, category", [
+    # NAME
+    ("Nombre: Pedro.", "Pedro", "NAME"),
+    ("Apellidos: De Miguel Rivera.", "De Miguel Rivera", "NAME"),
+    ("Valorado por el Dr. Marín en consulta.", "Marín", "NAME"),
+    ("La paciente, Carmen Sánchez Rubio, acude a urgencias.", "Carmen Sánchez Rubio", "NAME"),
+    ("Médico: Estefanía Romero Selas  NºCol: 28 28 20943.", "Estefanía Romero Selas", "NAME"),
+    ("supervisado por la dra . calvo", "calvo", "NAME"),
+    # DIR
+    ("Domicilio: Calle Carmen Romero, 23, 1D.", "Calle Carmen Romero, 23, 1D", "DIR"),
+    ("Vive en la Avenida de América, 12.", "Avenida de America, 12".replace("America", "América"), "DIR"),
+    ("CP: 28035.", "28035", "DIR"),
+    # LOC
+    ("Localidad/ Provincia: Madrid.", "Madrid", "LOC"),
+    ("Natural de Marruecos, reside en Albacete desde 2010.", "Marruecos", "LOC"),
+    ("Natural de Marruecos, reside en Albacete desde 2010.", "Albacete", "LOC"),
+    ("País: España.", "España", "LOC"),
+    # NUM
+    ("NHC: 2569870.", "2569870", "NUM"),
+    ("Correo electrónico: eromero@yahoo.es", "eromero@yahoo.es", "NUM"),
+    ("Contacto en el teléfono 967 597 100.", "967 597 100", "NUM"),
+    ("Número de exploración AC-12321.", "AC-12321", "NUM"),
+    ("DNI 12345678Z presentado.", "DNI 12345678Z", "NUM"),
+    # FECHA
+    ("TC previa del 27-01-20.", "27-01-20", "FECHA"),
+    ("Ingreso el 27/01/2020.", "27/01/2020", "FECHA"),
+    ("Ingresó el 27 de enero de 2020.", "27 de enero de 2020", "FECHA"),
+    ("Síntomas desde enero 2020.", "enero 2020", "FECHA"),
+    ("Operado en el año 2004.", "año 2004", "FECHA"),
+    ("se compara con estudio de 30 03 2020 .", "30 03 2020", "FECHA"),
+    # INST
+    ("Remitido desde el Hospital Universitario La Paz.", "Hospital Universitario La Paz", "INST"),
+    ("Seguimiento en el Centro de Salud Pare Jofre.", "Centro de Salud Pare Jofre", "INST"),
+    ("Estudio financiado por Pfizer.", "Pfizer", "INST"),
+])
+def test_categories(text, span, category):
+    assert (span, category) in cats(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Derrame pleural derecho de 2 cm.",
+    "Plaquetas 291000/µl, leucocitos 12700.",
+    "Tratamiento con amoxicilina 500 mg cada 8 horas.",
+    "Presión intraocular (PIO) de 16 mmHg.",
+    "Se coloca drenaje pleural.",
+    "Opacidades periféricas bilaterales compatibles con COVID-19.",
+    "Ingresa en la Unidad de Cuidados Intensivos.",
+])
+def test_no_false_positives_on_clinical_text(text):
+    assert find_phi(text) == []
+
+
+def test_placeholders_and_spans_refer_to_input():
+    t = "Paciente: Pedro García. Ingreso el 27/01/2020 en el Hospital La Paz."
+    r = deidentify(t)
+    assert r.text == "Paciente: [NAME]. Ingreso el [FECHA] en el [INST]."
+    assert [(t[s.start:s.end], s.category) for s in r.spans] == [
+        ("Pedro García", "NAME"), ("27/01/2020", "FECHA"), ("Hospital La Paz", "INST")]
+    assert all(s.category in CATEGORIES for s in r.spans)
+    assert set(r.spans[0].as_dict()) == {"start", "end", "category"}
+
+
+def test_surrogates_are_consistent_per_patient_and_differ_across():
+    t = "Nombre: Pedro García. Visto por el Dr. García. NHC: 2569870."
+    a1 = deidentify(t, surrogates=Surrogates("patient-1")).text
+    a2 = deidentify(t, surrogates=Surrogates("patient-1")).text
+    b = deidentify(t, surrogates=Surrogates("patient-2")).text
+    assert a1 == a2 and a1 != b
+    assert "Pedro" not in a1 and "2569870" not in a1
+    # the same surname maps to the same surrogate within the patient
+    sur = Surrogates("patient-1")
+    assert sur.replace("García", "NAME") == sur.replace("GARCÍA", "NAME").capitalize()
+    num = re.search(r"NHC: (\S+)\.", a1).group(1)
+    assert len(num) == 7 and num.isdigit()
+
+
+def test_dates_shift_keeping_form():
+    assert shift_date("27/01/2020", 10) == "06/02/2020"
+    assert shift_date("27-01-20", 5) == "01-02-20"
+    assert shift_date("27 de enero de 2020", 5) == "1 de febrero de 2020"
+    assert shift_date("enero de 2020", 31) == "febrero de 2020"
+    assert shift_date("31/02/2020", 1) is None
+    r = deidentify("TC previa del 27-01-20 y control el 30/01/2020.", surrogates=Surrogates("p", date_shift_days=-3))
+    assert r.text == "TC previa del 24-01-20 y control el 27/01/2020."
+    # without a known shift, dates are placeholders even with surrogates
+    assert deidentify("Ingreso el 27/01/2020.", surrogates=Surrogates("p")).text == "Ingreso el [FECHA]."
+
+
+def test_empty_and_non_text():
+    assert deidentify("").text == "" and deidentify("").spans == []
+    assert deidentify(None).spans == []

@@ -1,0 +1,223 @@
+import pytest
+
+from covidbank.reports import ReportLabeler, label_report
+from covidbank.reports.lexicon import FINDINGS, LOCATION_CUIS, LOCATIONS, VOCABULARY, label_cui
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return ReportLabeler()
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Opacidades en vidrio deslustrado periféricas.", "ground glass pattern"),
+    ("Consolidación en lóbulo inferior derecho.", "consolidation"),
+    ("Derrame pleural izquierdo.", "pleural effusion"),
+    ("Cardiomegalia.", "cardiomegaly"),
+    ("Patrón intersticial bilateral.", "interstitial pattern"),
+    ("Infiltrados en ambas bases.", "infiltrates"),
+    ("Aumento de densidad en base derecha.", "increased density"),
+    ("Patrón alveolar en lóbulo superior.", "alveolar pattern"),
+    ("Adenopatías hiliares.", "adenopathy"),
+    ("Nódulo pulmonar de 8 mm.", "nodule"),
+    ("Cambios degenerativos en columna dorsal.", "vertebral degenerative changes"),
+    ("Hernia de hiato.", "hiatal hernia"),
+    ("Atelectasias laminares basales.", "laminar atelectasis"),
+    ("Tubo endotraqueal en posición correcta.", "endotracheal tube"),
+    ("Ateromatosis aórtica.", "aortic atheromatosis"),
+    ("Lesión con cavitación.", "cavitation"),
+    ("Elongación aórtica.", "aortic elongation"),
+    ("Catéter venoso central con extremo en cava superior.", "central venous catheter"),
+    ("Marcapasos bicameral.", "pacemaker"),
+    ("Sonda nasogástrica.", "NSG tube"),
+    ("Pinzamiento del seno costofrénico derecho.", "costophrenic angle blunting"),
+    ("Enfisema pulmonar.", "emphysema"),
+    ("Bronquiectasias.", "bronchiectasis"),
+    ("Proceso neumónico en base derecha.", "pneumonia"),
+    ("Neumonía viral.", "viral pneumonia"),
+    ("Neumonía atípica.", "atypical pneumonia"),
+    ("Signos de insuficiencia cardiaca.", "heart insufficiency"),
+    ("Se compara con estudio previo: estabilidad radiológica.", "unchanged"),
+    ("Estudio subóptimo por no incluir los ápices.", "suboptimal study"),
+    ("Hallazgos compatibles con COVID-19.", "COVID 19"),
+])
+def test_finding_phrases(lab, text, label):
+    assert label in lab.label(text).labels
+
+
+@pytest.mark.parametrize("text", [
+    "No se evidencian condensaciones.", "Sin derrame pleural.", "No cardiomegalia.",
+    "Senos costofrénicos libres.", "Silueta cardiomediastínica normal.",
+])
+def test_negated_or_normal_reports_are_normal(lab, text):
+    assert lab.label(text).labels == ["normal"]
+
+
+def test_covid_and_covid_uncertain(lab):
+    assert lab.label("Opacidades periféricas sugestivas de COVID 19.").labels == ["increased density", "COVID 19"]
+    r = lab.label("Hallazgos indeterminados que no pueden excluir infección por COVID 19.")
+    assert "COVID 19 uncertain" in r.labels and "COVID 19" not in r.labels
+    assert r.values()["COVID 19"] == -1 and r.values()["COVID 19 uncertain"] == 1
+    r = lab.label("No se aprecian hallazgos sugestivos de infección por covid 19.")
+    assert "COVID 19" not in r.labels and r.values()["COVID 19"] == 0
+    # the boilerplate disclaimer is not a mention
+    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["exclude"]
+
+
+def test_values_positive_negative_uncertain(lab):
+    r = lab.label("Cardiomegalia. No derrame pleural. Probable neumonía.")
+    v = r.values()
+    assert v["cardiomegaly"] == 1 and v["pleural effusion"] == 0 and v["pneumonia"] == -1
+    assert "pleural effusion" not in r.labels and "pneumonia" in r.labels
+
+
+def test_locations_attach_to_their_finding(lab):
+    r = lab.label("Derrame pleural derecho y consolidación en lóbulo inferior izquierdo.")
+    loc = {m.label: m.locations for m in r.mentions}
+    assert "loc right" in loc["pleural effusion"]
+    assert "loc left lower lobe" in loc["consolidation"] and "loc lower lobe" in loc["consolidation"]
+    assert "loc right" in r.localizations and "C0444532" in r.localization_cuis
+
+
+def test_bimcv_shape(lab):
+    r = lab.label("datos clinicos . fiebre . no se evidencian condensaciones . dilatacion aortica .")
+    row = r.bimcv_row()
+    assert set(row) == {"Labels", "Localizations", "labelCUIS", "LocalizationsCUIS", "LabelsLocalizationsBySentence"}
+    assert r.labels == ["aortic elongation"]
+    assert r.by_sentence[2] == ["normal"] and r.by_sentence[3] == ["aortic elongation", "loc aortic"]
+    assert eval(row["Labels"]) == ["aortic elongation"]  # a Python list literal, as BIMCV publishes
+
+
+def test_placeholders_and_lowercase_form(lab):
+    r = lab.label("sospecha  nombrepropio   informe radiologico .  opacidades perifericas bilaterales compatibles con covid 19 .")
+    assert "COVID 19" in r.labels and "loc bilateral" in r.localizations
+
+
+def test_technique_template_is_not_suboptimal(lab):
+    # BIMCV labels "suboptimal study" when the report says so, not for this technique template
+    assert lab.label("Asinclítica. Poco inspirada. Proyección lordótica.").labels == ["exclude"]
+
+
+def test_label_report_default_instance():
+    assert label_report("Cardiomegalia.").labels == ["cardiomegaly"]
+
+
+def test_lexicon_covers_vocabulary_with_cuis():
+    assert label_cui("COVID 19") == "C5203670" and label_cui("COVID 19 uncertain") == "C5203671"
+    for key in FINDINGS:
+        for lab in key.split("|"):
+            assert lab in VOCABULARY, lab
+    assert set(LOCATION_CUIS) <= set(LOCATIONS) | {"loc anterior rib", "loc humeral head", "loc rotator cuff",
+                                                   "loc rib cartilage", "loc nipple", "loc posterior rib",
+                                                   "loc humeral neck"}
+
+
+@pytest.mark.parametrize("text", [
+    "Resto sin cambios.", "Sin otros cambios significativos respecto a la previa.",
+    "No hay cambios con respecto al estudio previo.", "Se compara con estudio previo del 3 de abril.",
+    "Parénquima pulmonar estable.", "Sin apreciar cambios relevantes.",
+])
+def test_unchanged_alone_is_a_label(lab, text):
+    assert lab.label(text).labels == ["unchanged"]
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Se compara con la previa: opacidades periféricas bilaterales.", "increased density"),
+    ("Persisten condensaciones bilaterales sin cambios significativos.", "consolidation"),
+    ("Derrame pleural derecho sin cambios respecto a la radiografía anterior.", "pleural effusion"),
+])
+def test_unchanged_left_out_beside_another_finding(lab, text, label):
+    # BIMCV writes "unchanged" only for a sentence that reports nothing else
+    assert lab.label(text).labels == [label]
+
+
+def test_unchanged_alone_in_its_sentence_beside_findings_elsewhere(lab):
+    r = lab.label("Opacidades periféricas bilaterales. Resto sin cambios.")
+    assert r.labels == ["increased density", "unchanged"]
+
+
+def test_structured_template_conclusion_is_not_unchanged(lab):
+    assert lab.label("Conclusión: estabilidad radiológica.").labels == ["exclude"]
+    assert lab.label("Estabilidad radiológica en pulmón izquierdo.").labels == ["unchanged"]
+
+
+def test_bimcv_sentence_conventions(lab):
+    r = lab.label("Hilios de morfología, densidad y situación dentro de la normalidad. Cardiomegalia.")
+    # a sentence labelled with "normal" beside another label keeps "normal" in the report labels
+    assert r.by_sentence[0][:2] == ["increased density", "normal"]
+    assert r.labels == ["increased density", "normal", "cardiomegaly"]
+    assert lab.label("Tórax.").labels == ["exclude", "normal"]
+    r = lab.label("Hallazgos sugestivos de COVID-19.")
+    assert r.labels == ["COVID 19", "unchanged"] and r.values()["unchanged"] == 1
+    # a longer sentence is not the template
+    assert lab.label("Hallazgos sugestivos de COVID-19, a correlacionar con la clínica.").labels == ["COVID 19"]
+    plain = ReportLabeler(bimcv_conventions=False)
+    assert plain.label("Hilios de morfología, densidad y situación dentro de la normalidad.").labels == ["normal"]
+    assert plain.label("Hallazgos sugestivos de COVID-19.").labels == ["COVID 19"]
+
+
+@pytest.mark.parametrize("text", [
+    "Se realiza radiografía de tórax para valorar posible afectación pulmonar por COVID-19 en contexto de pandemia.",
+    "TC de tórax dirigido para la valoración de infección por COVID 19.",
+    "Control de paciente COVID.",
+])
+def test_reason_for_examination_is_not_a_covid_finding(lab, text):
+    assert "COVID 19" not in lab.label(text).labels
+
+
+def test_covid_header_is_not_a_finding_but_suspicion_is(lab):
+    assert lab.label("Varón de 60 años. COVID19 hallazgos: infiltrados bilaterales.").labels == ["infiltrates"]
+    assert lab.label("covid19 hallazgos infiltrados bilaterales").labels == ["infiltrates"]
+    # BIMCV labels the clinical suspicion itself
+    assert lab.label("Sospecha de COVID-19.").labels == ["COVID 19"]
+
+
+def test_covid_cannot_be_ruled_out_vs_cannot_be_excluded(lab):
+    assert lab.label("No es posible descartar neumonía por COVID-19.").labels == ["pneumonia", "COVID 19"]
+    assert lab.label("Hallazgos que no pueden excluir infección por COVID-19.").labels[-1] == "COVID 19 uncertain"
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Ateromatosis calcificada del cayado aórtico.", ["aortic atheromatosis"]),
+    ("Calcificación del botón aórtico.", ["aortic atheromatosis"]),
+    ("Botón aórtico parcialmente calcificado.", ["aortic atheromatosis"]),
+    ("Granuloma calcificado en língula.", ["calcified granuloma"]),
+    ("Ganglios mediastínicos de aspecto reactivo.", ["adenopathy"]),
+    ("No se observan ganglios mediastínicos de tamaño patológico.", ["normal"]),
+    ("Adenopatías mediastínicas también calcificadas.", ["calcified adenopathy"]),
+    ("Mínimo derrame pleural laminar izquierdo.", ["pleural effusion"]),
+    ("Páncreas con infiltración grasa difusa.", ["exclude"]),
+    ("Patrón reticular intersticial bilateral.", ["reticular interstitial pattern"]),
+    ("Infiltrado en lóbulo medio con tendencia a la consolidación.", ["infiltrates", "consolidation"]),
+    ("Infiltrados en vidrio deslustrado bilaterales.", ["ground glass pattern"]),
+    ("Hallazgos compatibles con neumonía vírica.", ["viral pneumonia", "atypical pneumonia"]),
+    ("Sugestivo de infección vírica.", ["viral pneumonia"]),
+    ("Catéter de hemodiálisis con extremo distal en vena cava superior.", ["central venous catheter"]),
+])
+def test_more_specific_label_wins(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Índice cardiotorácico en el límite alto de la normalidad.", ["cardiomegaly"]),
+    ("Silueta cardiaca en el límite alto de la normalidad.", ["cardiomegaly"]),
+    ("Ateromatosis cálcica difusa.", ["calcified densities"]),
+    ("Correcta opacificación de arterias pulmonares principales, lobares y segmentarias.", ["exclude"]),
+    ("Práctica resolución radiológica de las opacidades periféricas.", ["normal"]),
+    ("Resolución aparente de tenues opacidades en campo medio derecho.", ["normal"]),
+])
+def test_bimcv_phrase_conventions(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Atelectasias posterobasales bilaterales y subsegmentaria en língula.", ["laminar atelectasis"]),
+    ("Pequeña área de alveolización en LII.", ["alveolar pattern"]),
+    ("No se aprecian defectos de repleción en arterias pulmonares que sugieran TEP.", ["normal"]),
+    ("No lesiones hiliomediastínicas.", ["normal"]),
+    ("Consolidaciones bilaterales, patrón de neumonía organizada.", ["consolidation"]),
+    ("Área de neumonitis por radioterapia en vértice derecho.", ["post radiotherapy changes"]),
+    ("Conclusión: hallazgos compatibles con infección pulmonar por COVID 19.", ["COVID 19"]),
+])
+def test_more_bimcv_phrase_conventions(lab, text, labels):
+    assert lab.label(text).labels == labels

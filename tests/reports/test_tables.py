@@ -1,0 +1,48 @@
+import pandas as pd
+import pytest
+
+from covidbank.errors import ReportError
+from covidbank.reports import ReportLabeler, deid_frame, label_frame, labels_to_bank_rows, read_table
+from covidbank.schema import TABLES
+
+
+def test_labels_to_bank_rows_values_origins_and_rollup():
+    lab = ReportLabeler()
+    res = [lab.label("Opacidades en vidrio deslustrado sugestivas de COVID-19. No derrame pleural."),
+           lab.label("Sin hallazgos.")]
+    df = labels_to_bank_rows(res, ["bimcv:img1", "bimcv:img2"], "bimcv")
+    assert list(df.columns)[:6] == [c.name for c in TABLES["labels"]]
+    one = df[df.image_id == "bimcv:img1"].set_index("label")
+    assert one.loc["ground glass pattern", "value"] == 1 and one.loc["ground glass pattern", "origin"] == "report"
+    assert one.loc["ground glass pattern", "cui"] == "C3544344"
+    assert one.loc["pleural effusion", "value"] == 0
+    assert one.loc["COVID 19", "value"] == -1  # "sugestivas de" is a hedge
+    # parents rolled up the PadChest tree
+    assert one.loc["interstitial pattern", "origin"] == "implied"
+    assert one.loc["viral pneumonia", "value"] == -1
+    two = df[df.image_id == "bimcv:img2"]
+    assert two.label.tolist() == ["normal"] and two.value.tolist() == [1]
+    with pytest.raises(ReportError):
+        labels_to_bank_rows(res, ["only-one"], "bimcv")
+
+
+def test_read_table_errors_name_the_file(tmp_path):
+    with pytest.raises(ReportError, match="not found"):
+        read_table(tmp_path / "missing.tsv", "Report")
+    p = tmp_path / "t.tsv"
+    p.write_text("a\tb\nx\ty\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"t\.tsv: no column 'Report'"):
+        read_table(p, "Report")
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"Report\n\xff\xfe\x00garbage\n")
+    with pytest.raises(ReportError, match="bad.tsv"):
+        read_table(bad, "Report")
+
+
+def test_frames_keep_other_columns():
+    df = pd.DataFrame({"id": ["1", "2"], "Report": ["Cardiomegalia.", "Nombre: Pedro García. NHC: 2569870."]})
+    out, res = label_frame(df, "Report")
+    assert out["id"].tolist() == ["1", "2"] and out["Labels"][0] == "['cardiomegaly']"
+    d, spans = deid_frame(df, "Report")
+    assert d["Report"][1] == "Nombre: [NAME]. NHC: [NUM]." and d["id"].tolist() == ["1", "2"]
+    assert {s["row"] for s in spans} == {1} and all(set(s) == {"row", "start", "end", "category"} for s in spans)
