@@ -36,6 +36,9 @@ class RenderError(CovidbankError):
     """An image, volume or mask listed in a bank cannot be read or rendered.
 
     The message names the file and the reason (missing, unreadable, unsupported).
+    """
+
+
 class DicomError(CovidbankError):
     """A DICOM file cannot be read, de-identified or converted.
 
