@@ -71,3 +71,26 @@ def test_mosmed_mask_only_ct(real_client):
     sl = np.array(Image.open(io.BytesIO(real_client.get("/api/slice/mosmed:study_0255", params={"z": z}).content)))
     assert ((sl[..., 0].astype(int) - sl[..., 1]) > 100).sum() > 50
     assert real_client.get("/api/volume/mosmed:study_0001").status_code == 404  # no volume, no mask
+
+
+def test_severity_table_and_validation_report_from_their_commands(shared_data, tmp_path, cli):
+    """A MosMed bank with the `severity` table of `covidbank severity-table` and the report of
+    `covidbank report` written into the bank: the CT viewer shows the numbers, the summary links the report."""
+    from fastapi.testclient import TestClient
+
+    from covidbank.sources import load_source
+    from covidbank.web import create_app
+
+    bank = tmp_path / "bank"
+    res = load_source("mosmed", shared_data / "mosmed")
+    Bank(bank, create=True).add("mosmed", res.all_tables(), meta=res.meta)
+    cli("severity-table", shared_data / "mosmed", "--bank", bank, "--format", "csv")
+    cli("report", bank, "--out", bank / "report")
+    with TestClient(create_app(bank, cache_dir=tmp_path / "thumbs")) as c:
+        v = c.get("/api/volume/mosmed:study_0255").json()
+        sev = v["severity"][0]
+        assert sev["official_category"] == "CT-1" and sev["lesion_volume_ml"] > 0
+        assert "lesion_volume_ml" in c.get("/ct/mosmed:study_0255").text
+        assert 'href="/report"' in c.get("/summary").text
+        rep = c.get("/report")
+        assert rep.status_code == 200 and "data:image/png;base64" in rep.text
