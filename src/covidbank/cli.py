@@ -30,13 +30,14 @@ out = Console()
 
 #: Modules whose ``register(app)`` adds commands (one per feature).
 COMMAND_MODULES: list[str] = [
-    "covidbank.ml_cli",
-    "covidbank.severity.cli",
-    "covidbank.reports.cli",
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.ingest",
+    "covidbank.reports.cli",
+    "covidbank.ml_cli",
+    "covidbank.severity.cli",
     "covidbank.report.commands",
+    "covidbank.web.cli",
 ]
 
 

@@ -51,6 +51,17 @@ class SplitError(CovidbankError):
     """A split cannot be made (bad ratios, unknown label or column, no records)."""
 
 
+class RecordNotFoundError(BankError):
+    """A record id (image, subject) is not in the bank's index."""
+
+
+class RenderError(CovidbankError):
+    """An image, volume or mask listed in a bank cannot be read or rendered.
+
+    The message names the file and the reason (missing, unreadable, unsupported).
+    """
+
+
 class DicomError(CovidbankError):
     """A DICOM file cannot be read, de-identified or converted.
 

@@ -18,21 +18,35 @@ __all__ = ["chest_xray_phantom", "make_cohen_sample", "make_mosmed_sample", "mak
 
 def chest_xray_phantom(size: int = 256, seed: int = 0, opacity: float = 0.0) -> np.ndarray:
     """A synthetic frontal chest radiograph (uint8): body, two dark lungs,
-    mediastinum, ribs, and an optional patchy opacity in the lower lungs."""
+    mediastinum, ribs, and an optional patchy opacity in the lower lungs.
+
+    Geometry (body and lung size and position, rib spacing, heart width,
+    texture) varies with ``seed`` so that different seeds are different
+    images, not near-duplicates of one another."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
-    img = 40 + 20 * rng.random((size, size))
-    body = ((x - 0.5) / 0.45) ** 2 + ((y - 0.55) / 0.5) ** 2 < 1
-    img[body] += 120
-    for cx in (0.32, 0.68):
-        lung = ((x - cx) / 0.15) ** 2 + ((y - 0.5) / 0.3) ** 2 < 1
-        img[lung] -= 90
+    g = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    img = 30 + 30 * rng.random((size, size))
+    # low-frequency texture, different for every seed
+    coarse = rng.random((8, 8))
+    img += 40 * np.kron(coarse, np.ones((size // 8 + 1, size // 8 + 1)))[:size, :size]
+    bx, by, bw, bh = g(0.44, 0.56), g(0.5, 0.6), g(0.38, 0.48), g(0.42, 0.52)
+    body = ((x - bx) / bw) ** 2 + ((y - by) / bh) ** 2 < 1
+    img[body] += 110
+    sep = g(0.15, 0.22)
+    for side in (-1, 1):
+        cx, cy = bx + side * sep, g(0.42, 0.55)
+        lw, lh = g(0.1, 0.17), g(0.22, 0.33)
+        lung = ((x - cx) / lw) ** 2 + ((y - cy) / lh) ** 2 < 1
+        img[lung] -= g(70, 100)
         if opacity > 0:
-            patch = ((x - cx) / 0.12) ** 2 + ((y - 0.65) / 0.1) ** 2 < 1
+            patch = ((x - cx) / (0.8 * lw)) ** 2 + ((y - cy - 0.5 * lh) / 0.1) ** 2 < 1
             img[patch & lung] += 70 * opacity * (0.6 + 0.4 * rng.random(int((patch & lung).sum())))
-    ribs = (np.sin(y * 40 + 0.5 * np.abs(x - 0.5) * 10) > 0.92) & body
+    ribs = (np.sin(y * g(30, 50) + g(0, 6) + 0.5 * np.abs(x - bx) * 10) > 0.92) & body
     img[ribs] += 25
-    img[(np.abs(x - 0.5) < 0.06) & (y > 0.2) & (y < 0.85)] += 50
+    heart = ((x - bx - g(0.0, 0.05)) / g(0.08, 0.14)) ** 2 + ((y - g(0.6, 0.7)) / 0.12) ** 2 < 1
+    img[(np.abs(x - bx) < g(0.04, 0.08)) & (y > 0.2) & (y < 0.85)] += 50
+    img[heart] += 40
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -128,7 +142,7 @@ def make_mosmed_sample(root: str | Path, per_class: tuple[int, ...] = (2, 3, 2, 
                 _write_nifti(root / mfile.lstrip("/"), m)
             if sid <= with_volumes:
                 vol = np.full((64, 64, 16), -1000, np.int16)
-                yy, xx = np.mgrid[0:64, 0:64]
+                xx, yy = np.mgrid[0:64, 0:64]  # axis 0 = x (patient left-right), axis 1 = y
                 body = ((xx - 32) / 28) ** 2 + ((yy - 32) / 22) ** 2 < 1
                 vol[body] = 40
                 for cx in (20, 44):

@@ -1,0 +1,95 @@
+"""The viewer application: :func:`create_app` builds the FastAPI app for one bank."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..labels import LabelTree
+from . import api, pages
+from .render import Renderer, default_cache_dir
+from .store import BankStore
+
+__all__ = ["create_app", "STATIC_DIR", "TEMPLATE_DIR"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def create_app(
+    bank_path: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    tree: LabelTree | None = None,
+    thumb_size: int = 256,
+    allowed_hosts: list[str] | None = None,
+) -> FastAPI:
+    """Build the read-only viewer for the bank at ``bank_path``.
+
+    Parameters
+    ----------
+    bank_path : str or Path
+        The bank folder (its ``index/`` is read; nothing is written to it).
+    cache_dir : str or Path, optional
+        Thumbnail cache folder (default: ``~/.cache/covidbank/web/<bank hash>``).
+    tree : LabelTree, optional
+        Label vocabulary for hierarchical label search.
+    thumb_size : int
+        Longest side of thumbnails in pixels.
+    allowed_hosts : list of str, optional
+        Accept only requests whose ``Host`` header names one of these (400
+        otherwise): ``covidbank serve`` on a loopback address passes the
+        loopback names, which stops DNS-rebinding pages from reading the bank.
+
+    Raises
+    ------
+    covidbank.errors.BankError
+        When ``bank_path`` is not a bank folder.
+    """
+    store = BankStore(bank_path, tree=tree)
+    renderer = Renderer(Path(cache_dir) if cache_dir else default_cache_dir(store.root), thumb_size=thumb_size)
+    # The API docs page loads Swagger UI from the package (fastapi-offline), not from a CDN,
+    # so it works on a machine without internet access.
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(
+        title="covidbank viewer",
+        description=f"Read-only viewer and REST API for the bank at `{store.root.name}`.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        static_url="/api/docs-static",
+    )
+    app.state.store = store
+    app.state.renderer = renderer
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _errors(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith(("/api", "/static")):
+            return await http_exception_handler(request, exc)
+        html = pages.templates.get_template("error.html").render(
+            request=request, status=exc.status_code, detail=exc.detail, title=f"Error {exc.status_code}"
+        )
+        return HTMLResponse(html, status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def _read_only(request: Request, call_next):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            return HTMLResponse("read-only viewer", status_code=405)
+        resp = await call_next(request)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        return resp
+
+    return app
