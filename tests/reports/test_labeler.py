@@ -221,3 +221,12 @@ def test_bimcv_phrase_conventions(lab, text, labels):
 ])
 def test_more_bimcv_phrase_conventions(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+def test_abdominal_findings_are_not_chest_labels(lab):
+    assert "pneumonia" not in lab.label("Cambios inflamatorios infecciosos intraperitoneales.").labels
+    assert "pneumonia" not in lab.label("Se debe considerar un cuadro infeccioso en riñón derecho.").labels
+    assert "adenopathy" not in lab.label("Conglomerado adenopático mesentérico.").labels
+    # the lung keeps its infection, the chest its nodes
+    assert "pneumonia" in lab.label("Proceso infeccioso pulmonar; hígado normal.").labels
+    assert "adenopathy" in lab.label("Adenopatías hiliares; hígado sin lesiones.").labels

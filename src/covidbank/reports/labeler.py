@@ -232,6 +232,14 @@ class ReportLabeler:
                     if lab == COVID and pol == DOUBTFUL:
                         lab = COVID_UNCERTAIN
                     smentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
+            # chest labels only: an infectious process or lymph nodes placed in the abdomen are not
+            # pneumonia / (chest) adenopathy ("cambios inflamatorios infecciosos intraperitoneales")
+            if smentions and _ABDOMINAL.search(st):
+                lung = _LUNG.search(st)
+                smentions = [m for m in smentions if not (
+                    (m.label == "pneumonia" and not lung and "neumon" not in norm[m.start:m.end])
+                    or (m.label == "adenopathy" and m.polarity != NEGATED
+                        and _ABDOMINAL.search(norm, m.end, min(len(norm), m.end + 40)) is not None))]
             # attach each location to the nearest finding (preceding first: "derrame pleural derecho")
             if smentions:
                 for loc, a, b in locs:
@@ -307,6 +315,11 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 _IGNORE = re.compile("|".join(IGNORE))
 _COLONS = re.compile(r"[\s:]+")
+_ABDOMINAL = re.compile(
+    r"\b(?:abdom\w*|intraperit\w*|retroperit\w*|mesenter\w*|pelvi\w*|renal(?:es)?|rinon(?:es)?|perirrenal\w*|hepat\w*|"
+    r"higado|pancrea\w*|vesicul\w*|biliar\w*|apendic\w*|colon|colic[oa]s?|intestin\w*|urinari\w*|inguinal\w*|iliac\w*|"
+    r"esplen\w*|bazo|suprarrenal\w*|adrenal\w*|periportal\w*|paraaortic\w*|gotiera\w*|ureter\w*|vejiga|peritone\w*)\b")
+_LUNG = re.compile(r"\b(?:pulmon\w*|parenquima\w*|lobul\w*|neumon\w*|torac\w*|respirator\w*|bronqu\w*|alveol\w*|lsd|lid|lsi|lii)\b")
 _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
 _DEFAULT: ReportLabeler | None = None
 
