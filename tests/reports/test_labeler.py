@@ -230,3 +230,8 @@ def test_abdominal_findings_are_not_chest_labels(lab):
     # the lung keeps its infection, the chest its nodes
     assert "pneumonia" in lab.label("Proceso infeccioso pulmonar; hígado normal.").labels
     assert "adenopathy" in lab.label("Adenopatías hiliares; hígado sin lesiones.").labels
+
+
+def test_covid_abbreviations(lab):
+    assert "COVID 19" in lab.label("Conclusiones: mejoría de infiltrados CO19.").labels
+    assert "COVID 19" in lab.label("Juicio clínico: sospecha CO VID.").labels

@@ -114,6 +114,8 @@ _FORWARD = re.compile(
 _BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
 _BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
 _WORDS = re.compile(r"\w+")
+_NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orienten? a)n?|sugestiv[oa]s? de|sugerentes? de|"
+                       r"atribuibles? a|compatibles? con|sospechos[oa]s? de|tipic[oa]s? de)\b")
 
 #: Longest forward scope in words, per cue kind (NegEx-style window).
 MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
@@ -157,7 +159,16 @@ def find_cues(sentence: str) -> list[Cue]:
         if limit:
             after = [w for w in words if w > end]
             if len(after) > limit:
-                scope_end = min(scope_end, after[limit - 1])
+                cut = after[limit - 1]
+                # "no aprecio lesiones pulmonares de entidad que sugieran infeccion por covid": a negated
+                # "que sugieran / sugestivas de ..." clause carries the negation to what it names
+                link = _NEG_LINK.search(sentence, end, cut) if kind == NEGATED else None
+                if link is None:
+                    scope_end = min(scope_end, cut)
+                else:
+                    after_link = [w for w in words if w > link.end()]
+                    if len(after_link) > limit:
+                        scope_end = min(scope_end, after_link[limit - 1])
         out.append(Cue(kind, m.start(), end, end, scope_end))
     for m in _BACKWARD.finditer(sentence):
         kind = m.lastgroup or "negated"

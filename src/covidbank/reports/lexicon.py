@@ -169,7 +169,7 @@ def label_cui(label: str) -> str | None:
 
 #: label -> regex patterns (normalized text).
 FINDINGS: dict[str, list[str]] = {
-    "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi"],
+    "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi", r"co ?19", r"co vid", r"c19"],
     # BIMCV: "neumonia virica" is viral + atypical pneumonia (not "pneumonia"); "infeccion virica" is viral
     "viral pneumonia|atypical pneumonia": [r"neumonias? (?:atipicas? )?viric[oa]s?", r"neumonias? atipicas? viric[oa]s?"],
     "viral pneumonia": [r"neumonias? virale?s?", r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",
@@ -186,7 +186,7 @@ FINDINGS: dict[str, list[str]] = {
                           # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
                           # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
-                          r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades",
+                          r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades", r"asimetria de (?:la )?densidad",
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
