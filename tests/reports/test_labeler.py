@@ -235,3 +235,15 @@ def test_abdominal_findings_are_not_chest_labels(lab):
 def test_covid_abbreviations(lab):
     assert "COVID 19" in lab.label("Conclusiones: mejoría de infiltrados CO19.").labels
     assert "COVID 19" in lab.label("Juicio clínico: sospecha CO VID.").labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Osteoma en tercera costilla derecha sin cambios.", ["exclude"]),
+    ("Hemitórax izquierdo sin cambios.", ["exclude"]),
+    ("Resto del estudio sin cambios.", ["unchanged"]),
+    ("Sin cambios respecto a la radiografía previa.", ["unchanged"]),
+    ("No se observan cambios inflamatorios en la grasa adyacente.", ["exclude"]),
+    ("Apéndice de calibre normal, sin cambios inflamatorios.", ["normal"]),
+])
+def test_unchanged_needs_the_study_as_subject(lab, text, labels):
+    assert lab.label(text).labels == labels

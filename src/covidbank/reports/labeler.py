@@ -240,6 +240,13 @@ class ReportLabeler:
                     (m.label == "pneumonia" and not lung and "neumon" not in norm[m.start:m.end])
                     or (m.label == "adenopathy" and m.polarity != NEGATED
                         and _ABDOMINAL.search(norm, m.end, min(len(norm), m.end + 40)) is not None))]
+            # "osteoma costal sin cambios", "hemitorax izquierdo sin cambios": a "sin cambios" that qualifies a
+            # named structure is not BIMCV's "unchanged" (13 of 14); "resto sin cambios" and a sentence that
+            # opens with it are
+            if smentions:
+                smentions = [m for m in smentions if not (
+                    m.label == "unchanged" and norm.startswith("sin ", m.start)
+                    and not _UNCHANGED_SUBJECT.match(st[:m.start - s.start].strip()))]
             # attach each location to the nearest finding (preceding first: "derrame pleural derecho")
             if smentions:
                 for loc, a, b in locs:
@@ -315,6 +322,9 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 _IGNORE = re.compile("|".join(IGNORE))
 _COLONS = re.compile(r"[\s:]+")
+_UNCHANGED_SUBJECT = re.compile(
+    r"(?:(?:\w+ ){0,3}(?:resto|estudio|exploracion|radiografia|rx|placa|hallazgos|informe|conclusion|impresion|otros|"
+    r"parenquima|previ[oa]s?|compar\w*|control)\b.*)?$")
 _ABDOMINAL = re.compile(
     r"\b(?:abdom\w*|intraperit\w*|retroperit\w*|mesenter\w*|pelvi\w*|renal(?:es)?|rinon(?:es)?|perirrenal\w*|hepat\w*|"
     r"higado|pancrea\w*|vesicul\w*|biliar\w*|apendic\w*|colon|colic[oa]s?|intestin\w*|urinari\w*|inguinal\w*|iliac\w*|"

@@ -192,11 +192,12 @@ FINDINGS: dict[str, list[str]] = {
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
     # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
     # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
-    "unchanged": [r"se compara", r"estabilidad", r"sin (?:otr[oa]s )?cambios", r"no se aprecian cambios",
+    "unchanged": [r"se compara", r"estabilidad", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
                   r"compar\w* con (?:el |la )?(?:estudio|rx)", r"sin cambios radiologicos",
                   r"sin (?:otr[oa]s )?(?:modificaciones|variaciones)",
                   r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
-                  r" (?:otros )?cambios", r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
+                  r" (?:otros )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
+                  r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
                   r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
