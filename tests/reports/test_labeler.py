@@ -247,3 +247,10 @@ def test_covid_abbreviations(lab):
 ])
 def test_unchanged_needs_the_study_as_subject(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+def test_opacities_compatible_with_pneumonia_are_pneumonia(lab):
+    assert lab.label("Opacidades parcheadas bilaterales compatibles con neumonía bilateral.").labels == ["pneumonia"]
+    # a generic "infection" keeps the opacities
+    assert lab.label("Opacidades parcheadas bilaterales sugestivas de proceso infeccioso.").labels == [
+        "increased density", "pneumonia"]

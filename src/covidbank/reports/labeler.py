@@ -265,6 +265,12 @@ class ReportLabeler:
             for lab, subs in SUBSUMED_BY.items():
                 if lab in slabels and any(x in slabels for x in subs):
                     slabels.remove(lab)
+            # "opacidades ... compatibles con neumonia" is pneumonia, not also increased density (30 of 35);
+            # "opacidades ... sugestivas de infeccion" keeps both (72 of 75)
+            if "increased density" in slabels and any(
+                    m.label in _PNEUMONIAS and m.polarity != NEGATED and "neumon" in norm[m.start:m.end]
+                    for m in smentions):
+                slabels.remove("increased density")
             if len(slabels) > 1:
                 for lab in SENTENCE_ALONE:
                     if lab in slabels:
@@ -322,6 +328,7 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 _IGNORE = re.compile("|".join(IGNORE))
 _COLONS = re.compile(r"[\s:]+")
+_PNEUMONIAS = frozenset({"pneumonia", "viral pneumonia", "atypical pneumonia"})
 _UNCHANGED_SUBJECT = re.compile(
     r"(?:(?:\w+ ){0,3}(?:resto|estudio|exploracion|radiografia|rx|placa|hallazgos|informe|conclusion|impresion|otros|"
     r"parenquima|previ[oa]s?|compar\w*|control)\b.*)?$")
