@@ -57,6 +57,9 @@ def test_doubt_cues(sentence):
     ("No aprecio lesiones pulmonares de entidad que sugieran infección pulmonar por COVID 19.", "covid 19", NEGATED),
     ("No se objetivan opacidades en vidrio deslustrado, consolidaciones ni patrón intersticial que apoyen el "
      "diagnóstico de infección por coronavirus.", "coronavirus", NEGATED),
+    # "no presentes en rx previa" means new, it negates nothing after it
+    ("Opacidades bibasales no presentes en rx previa, compatibles con infección por COVID 19.", "covid 19", HEDGED),
+    ("Opacidades no visibles en el estudio anterior y compatibles con infección por COVID19.", "covid19", HEDGED),
     # without such a link the window still closes
     ("No derrame pleural y ya en la parte más alta del hemitórax derecho una gran cardiomegalia.", "cardiomegalia",
      POSITIVE),

@@ -32,7 +32,9 @@ NEGATION_CUES: list[str] = [
     r"no (?:otr[oa]s? )?(?:signos|imagenes|hallazgos|datos|evidencia)(?: radiologic[oa]s?)? (?:de|que sugieran|sugestiv[oa]s? de|compatibles? con|sugerentes? de)",
     r"sin (?:evidencia|signos|datos|imagenes|hallazgos|presencia|clara evidencia|claros signos|evidentes signos)(?: radiologic[oa]s?)?(?: de| que sugieran| sugestiv[oa]s? de| compatibles? con| sugerentes? de)?",
     r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
-    r"no (?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
+    # "opacidades no presentes en rx previa / no visibles en el estudio anterior" = new, not negated
+    r"no (?!(?:presentes?|visibles?|visualizad[oa]s?|evidentes?|descrit[oa]s?|identificad[oa]s?|conocid[oa]s?)"
+    r" (?:en|previamente|anteriormente|con)\b)(?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
     r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
     r"tampoco", r"desaparicion de", r"(?:practica |casi completa |completa )?resolucion(?: radiologica| aparente| casi completa)? de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
     r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
