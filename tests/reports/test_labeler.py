@@ -254,3 +254,14 @@ def test_opacities_compatible_with_pneumonia_are_pneumonia(lab):
     # a generic "infection" keeps the opacities
     assert lab.label("Opacidades parcheadas bilaterales sugestivas de proceso infeccioso.").labels == [
         "increased density", "pneumonia"]
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Aumento de la trama reticulointersticial de distribución periférica.", ["interstitial pattern"]),
+    ("Patrón reticulointersticial alveolar.", ["interstitial pattern", "alveolar pattern"]),
+    ("Patrón alveolointerticial difuso bilateral.", ["interstitial pattern", "alveolar pattern"]),
+    ("Tenue patrón intersitical focal en LM.", ["interstitial pattern"]),
+    ("Patrón retículo intersticial bilateral.", ["reticular interstitial pattern"]),
+])
+def test_interstitial_spellings(lab, text, labels):
+    assert lab.label(text).labels == labels
