@@ -265,3 +265,13 @@ def test_opacities_compatible_with_pneumonia_are_pneumonia(lab):
 ])
 def test_interstitial_spellings(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Hallazgos que impresionan similares al estudio del 30/03/2020.", ["unchanged"]),
+    ("Comparo con exploración previa sin apreciar hallazgos que sugieran empeoramiento.", ["unchanged"]),
+    ("Opaciades basales bilaterales de distribución periférica.", ["increased density"]),
+    ("Incremento de densidad en LID respecto a previa.", ["increased density"]),
+])
+def test_more_spellings(lab, text, labels):
+    assert lab.label(text).labels == labels

@@ -183,6 +183,9 @@ FINDINGS: dict[str, list[str]] = {
     "ground glass pattern": [r"vidrios? deslustrados?", r"vidrios? esmerilados?", r"vidrio", r"deslustrad[oa]s?"],
     "increased density": [r"aumentos? de (?:la )?densidad(?:es)?", r"aumentos? (?:\w+ )?(?:de )?(?:la )?densidad(?:es)?",
                           r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?",
+                          # spellings found in the reports
+                          r"opaci?a?des", r"opacides", r"opaciades", r"opacidaes", r"radio ?opacidad(?:es)?",
+                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]n?\w{0,3} de (?:la )?densidad",
                           # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
                           # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
@@ -198,7 +201,8 @@ FINDINGS: dict[str, list[str]] = {
                   r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
                   r" (?:otros )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
                   r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
-                  r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
+                  r"superponible\w*", r"(?:hallazgos )?(?:que impresionan )?similares? (?:al|a la|a los|a las|con el|con la) (?:estudio|previ|rx|radiografia|anterior)\w*",
+                  r"sin (?:apreciar|observar|objetivar) (?:hallazgos que sugieran |signos de )?empeoramiento", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
