@@ -275,3 +275,11 @@ def test_interstitial_spellings(lab, text, labels):
 ])
 def test_more_spellings(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+def test_viral_pneumonia_phrases_and_stability_of_a_structure(lab):
+    assert lab.label("Hallazgos atribuibles a infección bronconeumónica vírica.").labels == ["viral pneumonia"]
+    assert lab.label("Compatible con proceso neumónico vírico.").labels == ["pneumonia", "viral pneumonia"]
+    assert lab.label("Estabilidad de las imágenes ganglionares mediastínicas respecto a estudio previo.").labels != [
+        "unchanged"]
+    assert lab.label("Estabilidad de los hallazgos respecto a estudio previo.").labels == ["unchanged"]

@@ -174,7 +174,9 @@ FINDINGS: dict[str, list[str]] = {
     "viral pneumonia|atypical pneumonia": [r"neumonias? (?:atipicas? )?viric[oa]s?", r"neumonias? atipicas? viric[oa]s?"],
     "viral pneumonia": [r"neumonias? virale?s?", r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",
                         r"(?:afectacion|infeccion|neumonia|bronconeumonia)(?: \w+){0,3} (?:de )?origen (?:viral|viric[oa])",
-                        r"infeccion(?:es)? (?:pulmonar |respiratoria )?(?:atipica )?(?:virale?s?|viric[oa]s?)"],
+                        r"infeccion(?:es)? (?:pulmonar |respiratoria )?(?:atipica )?(?:virale?s?|viric[oa]s?)",
+                        r"infeccion (?:bronco)?neumonic[oa] (?:virale?s?|viric[oa]s?)"],
+    "pneumonia|viral pneumonia": [r"(?:proceso|afectacion|patologia|foco) (?:bronco)?neumonic[oa] (?:virale?s?|viric[oa]s?)"],
     "atypical pneumonia": [r"neumonias? atipicas?", r"atipic[oa]s?"],
     "pneumonia": [r"neumonias?", r"neumonic[oa]s?", r"bronconeumonias?", r"bronconeumonic[oa]s?",
                   r"infeccion(?:es)? (?:respiratoria|pulmonar)(?:es)?", r"afectacion infecciosa",
@@ -195,7 +197,7 @@ FINDINGS: dict[str, list[str]] = {
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
     # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
     # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
-    "unchanged": [r"se compara", r"estabilidad", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
+    "unchanged": [r"se compara", r"estabilidad(?! de (?:l[ao]s? |el )(?!hallazgos))", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
                   r"compar\w* con (?:el |la )?(?:estudio|rx)", r"sin cambios radiologicos",
                   r"sin (?:otr[oa]s )?(?:modificaciones|variaciones)",
                   r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
