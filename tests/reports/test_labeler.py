@@ -283,3 +283,9 @@ def test_viral_pneumonia_phrases_and_stability_of_a_structure(lab):
     assert lab.label("Estabilidad de las imágenes ganglionares mediastínicas respecto a estudio previo.").labels != [
         "unchanged"]
     assert lab.label("Estabilidad de los hallazgos respecto a estudio previo.").labels == ["unchanged"]
+
+
+def test_granuloma_wins_over_nodule(lab):
+    r = lab.label("Nódulo pulmonar calcificado de 9 mm compatible con granuloma pulmonar calcificado.")
+    assert "nodule" not in r.labels and "calcified granuloma" in r.labels
+    assert lab.label("Nódulo pulmonar de 8 mm en LSD.").labels == ["nodule"]

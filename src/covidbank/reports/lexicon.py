@@ -418,6 +418,8 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
     "infiltrates": ("ground glass pattern", "alveolar pattern", "interstitial pattern"),
     # the reticular subtypes win over their parent (the parent is kept in 3 of 17 sentences)
     "interstitial pattern": ("reticular interstitial pattern", "reticulonodular interstitial pattern"),
+    # "nodulo calcificado ... compatible con granuloma calcificado" is the granuloma
+    "nodule": ("calcified granuloma", "granuloma", "reticulonodular interstitial pattern"),
     # "ateromatosis calcificada del cayado" is atheromatosis, not also a calcified density
     "calcified densities": ("aortic atheromatosis", "calcified granuloma", "calcified adenopathy", "heart valve calcified",
                             "calcified pleural plaques"),
