@@ -263,7 +263,7 @@ FINDINGS: dict[str, list[str]] = {
                             r"signos de (?:descompensacion|insuficiencia) cardiaca"],
     "pulmonary edema": [r"edema pulmonar", r"edema agudo de pulmon", r"edema alveolar"],
     "calcified densities": [r"ateromatosis(?: calcica| calcificada)? (?:difusa|vascular|(?:del? )?(?:eje )?iliac\w*)",r"calcificaci\w+", r"calcificad[oa]s?", r"calcicas?", r"densidad(?:es)? calcic\w*"],
-    "calcified granuloma": [r"granulomas? calcificad[oa]s?", r"granuloma calcificado", r"granulomas? calcic\w*"],
+    "calcified granuloma": [r"granulomas?(?: \w+){0,2} calcificad[oa]s?", r"granuloma calcificado", r"granulomas? calcic\w*"],
     "granuloma": [r"granulomas?", r"granulomatos[oa]s?"],
     "surgery": [r"cirugias?", r"quirurgic[oa]s?", r"postquirurgic\w*", r"post quirurgic\w*", r"intervenid[oa]",
                 r"suturas? quirurgic\w*", r"grapas? quirurgic\w*", r"material quirurgico"],
