@@ -289,3 +289,7 @@ def test_granuloma_wins_over_nodule(lab):
     r = lab.label("Nódulo pulmonar calcificado de 9 mm compatible con granuloma pulmonar calcificado.")
     assert "nodule" not in r.labels and "calcified granuloma" in r.labels
     assert lab.label("Nódulo pulmonar de 8 mm en LSD.").labels == ["nodule"]
+
+
+def test_interstitial_pneumonia_is_the_pattern(lab):
+    assert lab.label("Neumonía intersticial bilateral.").labels == ["interstitial pattern"]

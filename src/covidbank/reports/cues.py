@@ -164,7 +164,9 @@ def find_cues(sentence: str) -> list[Cue]:
                 cut = after[limit - 1]
                 # "no aprecio lesiones pulmonares de entidad que sugieran infeccion por covid": a negated
                 # "que sugieran / sugestivas de ..." clause carries the negation to what it names
-                link = _NEG_LINK.search(sentence, end, cut) if kind == NEGATED else None
+                link = _NEG_LINK.search(sentence, end, min(scope_end, cut + 16)) if kind == NEGATED else None
+                if link is not None and link.start() > cut + 1:
+                    link = None
                 if link is None:
                     scope_end = min(scope_end, cut)
                 else:

@@ -224,7 +224,8 @@ FINDINGS: dict[str, list[str]] = {
                                               r"intersticioalveolar(?:es)?", r"alveolointersticial(?:es)?", r"mixto alveolo intersticial",
                                               r"alveolo ?inter\w*cial(?:es)?", r"reticulo ?interst?i\w*cial(?:es)? alveolar(?:es)?"],
     # "trama reticulointersticial" is an interstitial pattern for BIMCV, not bronchovascular markings (5 of 5)
-    "interstitial pattern": [r"interst?i\w*cial(?:es)?", r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
+    # "neumonia intersticial" names the pattern (3 of 3 labelled interstitial pattern only)
+    "interstitial pattern": [r"neumonias? intersticial(?:es)?", r"interst?i\w*cial(?:es)?", r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
                              r"afectacion intersticial", r"interticial(?:es)?", r"intesticial(?:es)?", r"intersitical(?:es)?",
                              r"intrersticial(?:es)?", r"interstical(?:es)?", r"intersicial(?:es)?", r"intersticio",
                              r"(?:(?:aumento|refuerzo|acentuacion) de (?:la )?)?trama reticulo ?interst?i\w*cial(?:es)?",
