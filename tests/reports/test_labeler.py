@@ -60,8 +60,8 @@ def test_covid_and_covid_uncertain(lab):
     assert r.values()["COVID 19"] == -1 and r.values()["COVID 19 uncertain"] == 1
     r = lab.label("No se aprecian hallazgos sugestivos de infección por covid 19.")
     assert "COVID 19" not in r.labels and r.values()["COVID 19"] == 0
-    # the boilerplate disclaimer is not a mention
-    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["exclude"]
+    # the boilerplate disclaimer is not a COVID mention; BIMCV labels it "normal"
+    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["normal"]
 
 
 def test_values_positive_negative_uncertain(lab):
@@ -293,3 +293,13 @@ def test_granuloma_wins_over_nodule(lab):
 
 def test_interstitial_pneumonia_is_the_pattern(lab):
     assert lab.label("Neumonía intersticial bilateral.").labels == ["interstitial pattern"]
+
+
+def test_tube_whose_tip_is_not_seen_is_still_there(lab):
+    assert lab.label("Sonda nasogástrica cuyo extremo no se visualiza.").labels == ["NSG tube"]
+    assert lab.label("Sonda nasogástrica no visible.").labels == ["normal"]
+
+
+def test_technique_phrases_bimcv_does_not_label(lab):
+    assert "suboptimal study" not in lab.label("Rx tórax portátil AP con técnica limitada.").labels
+    assert "suboptimal study" in lab.label("Estudio subóptimo por rotación.").labels

@@ -80,7 +80,7 @@ SCOPE_BREAKERS: list[str] = [
     r"pero", r"aunque", r"sin embargo", r"salvo", r"excepto", r"si bien", r"no obstante", r"mientras que",
     r"a excepcion de", r"exceptuando", r"con la excepcion de", r"aunque si", r"si se", r"siendo", r"destacando",
     r"se (?:observa|aprecia|evidencia|identifica|objetiva|visualiza|ve|detecta|mantiene|trata)n?", r"persiste[n]?",
-    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)",
+    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)", r"cuy[oa]s?",
 ]
 
 

@@ -29,8 +29,8 @@ from typing import Iterable
 
 from .cues import DOUBTFUL, NEGATED, POSITIVE, find_cues, polarity_at
 from .matcher import PhraseMatcher
-from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, SENTENCE_ALONE, SUBSUMED_BY,
-                      label_cui)
+from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, IGNORE_AS_NORMAL, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED,
+                      SENTENCE_ALONE, SUBSUMED_BY, label_cui)
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]
@@ -216,7 +216,10 @@ class ReportLabeler:
     # ------------------------------------------------------------------ API
     def label(self, text: str) -> ReportLabels:
         """Label one report (ordinary Spanish or BIMCV's normalized form)."""
-        norm = _IGNORE.sub(lambda m: " " * len(m.group()), normalize(text))
+        norm = normalize(text)
+        if "recorda" in norm:
+            norm = _AS_NORMAL.sub(lambda m: "normal".ljust(len(m.group())), norm)
+        norm = _IGNORE.sub(lambda m: " " * len(m.group()), norm)
         mentions: list[Mention] = []
         sents: list[SentenceResult] = []
         ffind, lfind = self._findings.find, self._locations.find
@@ -327,6 +330,7 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 
 _IGNORE = re.compile("|".join(IGNORE))
+_AS_NORMAL = re.compile("|".join(IGNORE_AS_NORMAL))
 _COLONS = re.compile(r"[\s:]+")
 _PNEUMONIAS = frozenset({"pneumonia", "viral pneumonia", "atypical pneumonia"})
 _UNCHANGED_SUBJECT = re.compile(

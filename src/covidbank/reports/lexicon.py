@@ -8,7 +8,7 @@ no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations
 
-__all__ = ["IGNORE", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
+__all__ = ["IGNORE", "IGNORE_AS_NORMAL", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
 
 #: label -> (UMLS CUI or None, parent labels), the PadChest tree restricted to the labels covered.
 VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -298,12 +298,13 @@ FINDINGS: dict[str, list[str]] = {
     "tuberculosis": [r"tuberculosis", r"tbc", r"tuberculos[oa]s?", r"tb"],
     # BIMCV writes "suboptimal study" when the report says so, not for the "poco inspirada / asinclitica /
     # proyeccion lordotica" technique template (4 of 82 such reports carry the label)
-    "suboptimal study": [r"suboptim[oa]s?", r"tecnica (?:deficiente|limitada)", r"mala tecnica", r"baja calidad",
-                         r"(?:regular|escasa|deficiente|mala) calidad", r"dificulta\w* (?:su |la )?valoracion",
-                         r"escaso grado de inspiracion", r"limitaciones (?:del estudio|de la tecnica)",
+    # "tecnica limitada", "mala/baja calidad", "muy rotada", "artefactado" are not labelled (0 of 16)
+    "suboptimal study": [r"suboptim[oa]s?", r"tecnica deficiente", r"mala tecnica",
+                         r"(?:regular|escasa|deficiente) calidad", r"dificulta\w* (?:su |la )?valoracion",
+                         r"escaso grado de inspiracion",
                          r"(?:deficiente|escasa|insuficiente) (?:inspiracion|penetracion|tecnica)", r"sobreexpuest\w*",
                          r"infraexpuest\w*", r"no (?:se )?incluyen? (?:los |las )?(?:apices|senos|bases)",
-                         r"placa rotada", r"muy rotad[oa]", r"artefactad[oa]"],
+                         r"placa rotada"],
     "hilar enlargement": [r"hilios? (?:pulmonares )?(?:aumentad|engrosad|prominente|ensanchad|grande|agrandad)\w*",
                           r"(?:aumento|engrosamiento|prominencia|ensanchamiento)(?: de)?(?: \w+){0,2} hili\w*",
                           r"hiliomegalia", r"hilios? (?:de tamano )?(?:aumentado|prominentes)", r"hilio \w+ prominente"],
@@ -428,7 +429,6 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
 
 #: Boilerplate that mentions findings without reporting them; blanked before matching.
 IGNORE: list[str] = [
-    r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
     r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
     # the structured template's closing line: BIMCV labels it "exclude", never "unchanged" (25 of 25)
     r"c?conclusion *:? *estabilidad radiologica",
@@ -441,6 +441,12 @@ IGNORE: list[str] = [
     # an organizing-pneumonia pattern describes the opacities, it is not an infectious pneumonia
     r"(?:patron de )?neumonia organizada",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
+]
+
+#: Boilerplate that BIMCV labels ``normal`` (5 of 5): "recordar que una radiografia normal no excluye infeccion
+#: covid 19" mentions COVID without reporting it; it is replaced by the word "normal" before matching.
+IGNORE_AS_NORMAL: list[str] = [
+    r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
 ]
 
 #: Labels BIMCV gives to a whole sentence rather than a mention.
