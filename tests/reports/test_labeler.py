@@ -303,3 +303,12 @@ def test_tube_whose_tip_is_not_seen_is_still_there(lab):
 def test_technique_phrases_bimcv_does_not_label(lab):
     assert "suboptimal study" not in lab.label("Rx tórax portátil AP con técnica limitada.").labels
     assert "suboptimal study" in lab.label("Estudio subóptimo por rotación.").labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("TC de tórax sin contraste intravenoso: cardiomegalia.", ["cardiomegaly"]),
+    ("Sin embargo existen opacidades en vidrio deslustrado periféricas.", ["ground glass pattern"]),
+    ("Mediastino conservado con elogación aórtica.", ["aortic elongation"]),
+])
+def test_sin_that_negates_nothing(lab, text, labels):
+    assert lab.label(text).labels == labels

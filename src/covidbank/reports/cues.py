@@ -31,7 +31,7 @@ NEGATION_CUES: list[str] = [
     r"no (?:se )?(?:han? )?(?:visto|observado|apreciado|evidenciado|identificado|objetivado|detectado)",
     r"no (?:otr[oa]s? )?(?:signos|imagenes|hallazgos|datos|evidencia)(?: radiologic[oa]s?)? (?:de|que sugieran|sugestiv[oa]s? de|compatibles? con|sugerentes? de)",
     r"sin (?:evidencia|signos|datos|imagenes|hallazgos|presencia|clara evidencia|claros signos|evidentes signos)(?: radiologic[oa]s?)?(?: de| que sugieran| sugestiv[oa]s? de| compatibles? con| sugerentes? de)?",
-    r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
+    r"sin (?!embargo|contraste|civ\b|cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
     # "opacidades no presentes en rx previa / no visibles en el estudio anterior" = new, not negated
     r"no (?!(?:presentes?|visibles?|visualizad[oa]s?|evidentes?|descrit[oa]s?|identificad[oa]s?|conocid[oa]s?)"
     r" (?:en|previamente|anteriormente|con)\b)(?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",

@@ -274,7 +274,7 @@ FINDINGS: dict[str, list[str]] = {
                                      r"(?:aumento|dilatacion|prominencia|engrosamiento)(?: \w+){0,3} arteri\w* pulmonar\w*",
                                      r"hipertension arterial pulmonar", r"arterias pulmonares prominentes"],
     "pulmonary hypertension": [r"hipertension pulmonar", r"hipertension arterial pulmonar", r"hta pulmonar"],
-    "aortic elongation": [r"elongacion(?: \w+){0,3} aort\w*", r"aortas? elongad[oa]s?", r"elongad[oa]s?", r"elongacion",
+    "aortic elongation": [r"elongacion(?: \w+){0,3} aort\w*", r"elogacion(?: \w+){0,3} aort\w*", r"aortas? elongad[oa]s?", r"elongad[oa]s?", r"elongacion",
                           r"dilatacion aortica", r"aorta (?:toracica )?(?:elongada|dilatada|ectasica)", r"ectasia aortica"],
     "ascendent aortic elongation": [r"elongacion(?: \w+){0,3} aorta ascendente"],
     "descendent aortic elongation": [r"elongacion(?: \w+){0,3} aorta descendente"],
