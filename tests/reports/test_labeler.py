@@ -312,3 +312,7 @@ def test_technique_phrases_bimcv_does_not_label(lab):
 ])
 def test_sin_that_negates_nothing(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+def test_viral_pneumonia_is_also_pneumonia(lab):
+    assert lab.label("Hallazgos a favor de neumonía viral.").labels == ["pneumonia", "viral pneumonia"]
