@@ -316,3 +316,9 @@ def test_sin_that_negates_nothing(lab, text, labels):
 
 def test_viral_pneumonia_is_also_pneumonia(lab):
     assert lab.label("Hallazgos a favor de neumonía viral.").labels == ["pneumonia", "viral pneumonia"]
+
+
+def test_heart_failure_wins_over_cardiomegaly(lab):
+    r = lab.label("Cardiomegalia y derrame pleural bilateral que sugieren insuficiencia cardiaca.")
+    assert "cardiomegaly" not in r.labels and "heart insufficiency" in r.labels
+    assert lab.label("ICT levemente aumentado.").labels == ["cardiomegaly"]

@@ -220,7 +220,7 @@ FINDINGS: dict[str, list[str]] = {
                      r"silueta cardiaca aumentada", r"indice cardiotoracico aumentado", r"crecimiento de cavidades",
                      r"aumento de tamano de la silueta cardiaca", r"silueta cardiaca (?:de tamano )?aumentad[oa]",
                      r"cardiomegalia global", r"aumento del indice cardiotoracico", r"ict aumentado", r"aumento del ict",
-                     r"(?:indice cardiotoracico|ict) aumentad[oa]", r"silueta cardiaca(?: \w+){0,3} aumentad[oa]"],
+                     r"(?:indice cardiotoracico|ict) (?:\w+ )?aumentad[oa]", r"magnificacion de la silueta cardiaca", r"silueta cardiaca(?: \w+){0,3} aumentad[oa]"],
     "interstitial pattern|alveolar pattern": [r"intersticio ?alveolar(?:es)?", r"alveolo ?intersticial(?:es)?",
                                               r"intersticioalveolar(?:es)?", r"alveolointersticial(?:es)?", r"mixto alveolo intersticial",
                                               r"alveolo ?inter\w*cial(?:es)?", r"reticulo ?interst?i\w*cial(?:es)? alveolar(?:es)?"],
@@ -423,6 +423,8 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
     "interstitial pattern": ("reticular interstitial pattern", "reticulonodular interstitial pattern"),
     # "nodulo calcificado ... compatible con granuloma calcificado" is the granuloma
     "nodule": ("calcified granuloma", "granuloma", "reticulonodular interstitial pattern"),
+    # "cardiomegalia ... sugiere insuficiencia cardiaca" is the heart failure (cardiomegaly kept in 1 of 5)
+    "cardiomegaly": ("heart insufficiency",),
     # "ateromatosis calcificada del cayado" is atheromatosis, not also a calcified density
     "calcified densities": ("aortic atheromatosis", "calcified granuloma", "calcified adenopathy", "heart valve calcified",
                             "calcified pleural plaques"),
