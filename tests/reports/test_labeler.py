@@ -322,3 +322,8 @@ def test_heart_failure_wins_over_cardiomegaly(lab):
     r = lab.label("Cardiomegalia y derrame pleural bilateral que sugieren insuficiencia cardiaca.")
     assert "cardiomegaly" not in r.labels and "heart insufficiency" in r.labels
     assert lab.label("ICT levemente aumentado.").labels == ["cardiomegaly"]
+
+
+def test_opacity_explained_by_effusion_is_the_effusion(lab):
+    assert lab.label("Aumento de densidad en base derecha en relación con derrame pleural.").labels == [
+        "pleural effusion"]

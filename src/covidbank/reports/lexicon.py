@@ -416,7 +416,8 @@ _PARENCHYMA = ("ground glass pattern", "consolidation", "alveolar pattern", "int
 #: A label is left out of a sentence that already names one of these more specific findings
 #: (``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also ``increased density``).
 SUBSUMED_BY: dict[str, tuple[str, ...]] = {
-    "increased density": _PARENCHYMA,
+    # an opacity "en relacion con derrame pleural" is the effusion (kept in 1 of 5)
+    "increased density": _PARENCHYMA + ("pleural effusion", "bronchovascular markings"),
     # "infiltrado ... consolidacion" keeps both (14 of 24 sentences), ground glass/alveolar/interstitial win
     "infiltrates": ("ground glass pattern", "alveolar pattern", "interstitial pattern"),
     # the reticular subtypes win over their parent (the parent is kept in 3 of 17 sentences)
