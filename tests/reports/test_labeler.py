@@ -327,3 +327,7 @@ def test_heart_failure_wins_over_cardiomegaly(lab):
 def test_opacity_explained_by_effusion_is_the_effusion(lab):
     assert lab.label("Aumento de densidad en base derecha en relación con derrame pleural.").labels == [
         "pleural effusion"]
+
+
+def test_air_space_consolidation_is_consolidation(lab):
+    assert lab.label("Consolidación del espacio aéreo en campo medio derecho.").labels == ["consolidation"]

@@ -207,9 +207,9 @@ FINDINGS: dict[str, list[str]] = {
                   r"superponible\w*", r"(?:hallazgos )?(?:que impresionan )?similares? (?:al|a la|a los|a las|con el|con la) (?:estudio|previ|rx|radiografia|anterior)\w*",
                   r"sin (?:apreciar|observar|objetivar) (?:hallazgos que sugieran |signos de )?empeoramiento", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
+    # "consolidacion / afectacion del espacio aereo" is not "alveolar pattern" for BIMCV (0 of 14)
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
-                         r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
-                         ],
+                         r"relleno alveolar"],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
                    # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
                    r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
