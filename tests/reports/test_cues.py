@@ -53,6 +53,19 @@ def test_doubt_cues(sentence):
     ("No se observa derrame. Se observa cardiomegalia", "cardiomegalia", POSITIVE),
     ("Engrosamiento pleural sin cambios.", "engrosamiento pleural", POSITIVE),
     ("Sin signos de sospecha de neumonía.", "neumonía", NEGATED),  # hedge inside a negation
+    # a negated "que sugieran ..." clause carries the negation past the word window
+    ("No aprecio lesiones pulmonares de entidad que sugieran infección pulmonar por COVID 19.", "covid 19", NEGATED),
+    ("No se objetivan opacidades en vidrio deslustrado, consolidaciones ni patrón intersticial que apoyen el "
+     "diagnóstico de infección por coronavirus.", "coronavirus", NEGATED),
+    ("No identifico imágenes de condensación de espacio aéreo pulmonar sugestivas de neumonía.", "neumonía", NEGATED),
+    ("No se identifican áreas de aumento de densidad en el parénquima pulmonar que sugieran patología infecciosa.",
+     "infecciosa", NEGATED),
+    # "no presentes en rx previa" means new, it negates nothing after it
+    ("Opacidades bibasales no presentes en rx previa, compatibles con infección por COVID 19.", "covid 19", HEDGED),
+    ("Opacidades no visibles en el estudio anterior y compatibles con infección por COVID19.", "covid19", HEDGED),
+    # without such a link the window still closes
+    ("No derrame pleural y ya en la parte más alta del hemitórax derecho una gran cardiomegalia.", "cardiomegalia",
+     POSITIVE),
 ])
 def test_scopes(sentence, target, expected):
     assert pol(sentence, target) == expected

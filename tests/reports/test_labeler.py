@@ -60,8 +60,8 @@ def test_covid_and_covid_uncertain(lab):
     assert r.values()["COVID 19"] == -1 and r.values()["COVID 19 uncertain"] == 1
     r = lab.label("No se aprecian hallazgos sugestivos de infección por covid 19.")
     assert "COVID 19" not in r.labels and r.values()["COVID 19"] == 0
-    # the boilerplate disclaimer is not a mention
-    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["exclude"]
+    # the boilerplate disclaimer is not a COVID mention; BIMCV labels it "normal"
+    assert lab.label("Recordar que una radiografía normal no excluye infección COVID 19.").labels == ["normal"]
 
 
 def test_values_positive_negative_uncertain(lab):
@@ -221,3 +221,113 @@ def test_bimcv_phrase_conventions(lab, text, labels):
 ])
 def test_more_bimcv_phrase_conventions(lab, text, labels):
     assert lab.label(text).labels == labels
+
+
+def test_abdominal_findings_are_not_chest_labels(lab):
+    assert "pneumonia" not in lab.label("Cambios inflamatorios infecciosos intraperitoneales.").labels
+    assert "pneumonia" not in lab.label("Se debe considerar un cuadro infeccioso en riñón derecho.").labels
+    assert "adenopathy" not in lab.label("Conglomerado adenopático mesentérico.").labels
+    # the lung keeps its infection, the chest its nodes
+    assert "pneumonia" in lab.label("Proceso infeccioso pulmonar; hígado normal.").labels
+    assert "adenopathy" in lab.label("Adenopatías hiliares; hígado sin lesiones.").labels
+
+
+def test_covid_abbreviations(lab):
+    assert "COVID 19" in lab.label("Conclusiones: mejoría de infiltrados CO19.").labels
+    assert "COVID 19" in lab.label("Juicio clínico: sospecha CO VID.").labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Osteoma en tercera costilla derecha sin cambios.", ["exclude"]),
+    ("Hemitórax izquierdo sin cambios.", ["exclude"]),
+    ("Resto del estudio sin cambios.", ["unchanged"]),
+    ("Sin cambios respecto a la radiografía previa.", ["unchanged"]),
+    ("No se observan cambios inflamatorios en la grasa adyacente.", ["exclude"]),
+    ("Apéndice de calibre normal, sin cambios inflamatorios.", ["normal"]),
+])
+def test_unchanged_needs_the_study_as_subject(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+def test_opacities_compatible_with_pneumonia_are_pneumonia(lab):
+    assert lab.label("Opacidades parcheadas bilaterales compatibles con neumonía bilateral.").labels == ["pneumonia"]
+    # a generic "infection" keeps the opacities
+    assert lab.label("Opacidades parcheadas bilaterales sugestivas de proceso infeccioso.").labels == [
+        "increased density", "pneumonia"]
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Aumento de la trama reticulointersticial de distribución periférica.", ["interstitial pattern"]),
+    ("Patrón reticulointersticial alveolar.", ["interstitial pattern", "alveolar pattern"]),
+    ("Patrón alveolointerticial difuso bilateral.", ["interstitial pattern", "alveolar pattern"]),
+    ("Tenue patrón intersitical focal en LM.", ["interstitial pattern"]),
+    ("Patrón retículo intersticial bilateral.", ["reticular interstitial pattern"]),
+])
+def test_interstitial_spellings(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("Hallazgos que impresionan similares al estudio del 30/03/2020.", ["unchanged"]),
+    ("Comparo con exploración previa sin apreciar hallazgos que sugieran empeoramiento.", ["unchanged"]),
+    ("Opaciades basales bilaterales de distribución periférica.", ["increased density"]),
+    ("Incremento de densidad en LID respecto a previa.", ["increased density"]),
+])
+def test_more_spellings(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+def test_viral_pneumonia_phrases_and_stability_of_a_structure(lab):
+    assert lab.label("Hallazgos atribuibles a infección bronconeumónica vírica.").labels == ["viral pneumonia"]
+    assert lab.label("Compatible con proceso neumónico vírico.").labels == ["pneumonia", "viral pneumonia"]
+    assert lab.label("Estabilidad de las imágenes ganglionares mediastínicas respecto a estudio previo.").labels != [
+        "unchanged"]
+    assert lab.label("Estabilidad de los hallazgos respecto a estudio previo.").labels == ["unchanged"]
+
+
+def test_granuloma_wins_over_nodule(lab):
+    r = lab.label("Nódulo pulmonar calcificado de 9 mm compatible con granuloma pulmonar calcificado.")
+    assert "nodule" not in r.labels and "calcified granuloma" in r.labels
+    assert lab.label("Nódulo pulmonar de 8 mm en LSD.").labels == ["nodule"]
+
+
+def test_interstitial_pneumonia_is_the_pattern(lab):
+    assert lab.label("Neumonía intersticial bilateral.").labels == ["interstitial pattern"]
+
+
+def test_tube_whose_tip_is_not_seen_is_still_there(lab):
+    assert lab.label("Sonda nasogástrica cuyo extremo no se visualiza.").labels == ["NSG tube"]
+    assert lab.label("Sonda nasogástrica no visible.").labels == ["normal"]
+
+
+def test_technique_phrases_bimcv_does_not_label(lab):
+    assert "suboptimal study" not in lab.label("Rx tórax portátil AP con técnica limitada.").labels
+    assert "suboptimal study" in lab.label("Estudio subóptimo por rotación.").labels
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("TC de tórax sin contraste intravenoso: cardiomegalia.", ["cardiomegaly"]),
+    ("Sin embargo existen opacidades en vidrio deslustrado periféricas.", ["ground glass pattern"]),
+    ("Mediastino conservado con elogación aórtica.", ["aortic elongation"]),
+])
+def test_sin_that_negates_nothing(lab, text, labels):
+    assert lab.label(text).labels == labels
+
+
+def test_viral_pneumonia_is_also_pneumonia(lab):
+    assert lab.label("Hallazgos a favor de neumonía viral.").labels == ["pneumonia", "viral pneumonia"]
+
+
+def test_heart_failure_wins_over_cardiomegaly(lab):
+    r = lab.label("Cardiomegalia y derrame pleural bilateral que sugieren insuficiencia cardiaca.")
+    assert "cardiomegaly" not in r.labels and "heart insufficiency" in r.labels
+    assert lab.label("ICT levemente aumentado.").labels == ["cardiomegaly"]
+
+
+def test_opacity_explained_by_effusion_is_the_effusion(lab):
+    assert lab.label("Aumento de densidad en base derecha en relación con derrame pleural.").labels == [
+        "pleural effusion"]
+
+
+def test_air_space_consolidation_is_consolidation(lab):
+    assert lab.label("Consolidación del espacio aéreo en campo medio derecho.").labels == ["consolidation"]

@@ -31,8 +31,10 @@ NEGATION_CUES: list[str] = [
     r"no (?:se )?(?:han? )?(?:visto|observado|apreciado|evidenciado|identificado|objetivado|detectado)",
     r"no (?:otr[oa]s? )?(?:signos|imagenes|hallazgos|datos|evidencia)(?: radiologic[oa]s?)? (?:de|que sugieran|sugestiv[oa]s? de|compatibles? con|sugerentes? de)",
     r"sin (?:evidencia|signos|datos|imagenes|hallazgos|presencia|clara evidencia|claros signos|evidentes signos)(?: radiologic[oa]s?)?(?: de| que sugieran| sugestiv[oa]s? de| compatibles? con| sugerentes? de)?",
-    r"sin (?!cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
-    r"no (?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
+    r"sin (?!embargo|contraste|civ\b|cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
+    # "opacidades no presentes en rx previa / no visibles en el estudio anterior" = new, not negated
+    r"no (?!(?:presentes?|visibles?|visualizad[oa]s?|evidentes?|descrit[oa]s?|identificad[oa]s?|conocid[oa]s?)"
+    r" (?:en|previamente|anteriormente|con)\b)(?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
     r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
     r"tampoco", r"desaparicion de", r"(?:practica |casi completa |completa )?resolucion(?: radiologica| aparente| casi completa)? de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
     r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
@@ -78,7 +80,7 @@ SCOPE_BREAKERS: list[str] = [
     r"pero", r"aunque", r"sin embargo", r"salvo", r"excepto", r"si bien", r"no obstante", r"mientras que",
     r"a excepcion de", r"exceptuando", r"con la excepcion de", r"aunque si", r"si se", r"siendo", r"destacando",
     r"se (?:observa|aprecia|evidencia|identifica|objetiva|visualiza|ve|detecta|mantiene|trata)n?", r"persiste[n]?",
-    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)",
+    r"presenta[n]?", r"y se", r"que (?:presenta|muestra)", r"cuy[oa]s?",
 ]
 
 
@@ -114,6 +116,8 @@ _FORWARD = re.compile(
 _BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
 _BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
 _WORDS = re.compile(r"\w+")
+_NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orienten? a)n?|sugestiv[oa]s? de|sugerentes? de|"
+                       r"atribuibles? a|compatibles? con|sospechos[oa]s? de|tipic[oa]s? de)\b")
 
 #: Longest forward scope in words, per cue kind (NegEx-style window).
 MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
@@ -157,7 +161,18 @@ def find_cues(sentence: str) -> list[Cue]:
         if limit:
             after = [w for w in words if w > end]
             if len(after) > limit:
-                scope_end = min(scope_end, after[limit - 1])
+                cut = after[limit - 1]
+                # "no aprecio lesiones pulmonares de entidad que sugieran infeccion por covid": a negated
+                # "que sugieran / sugestivas de ..." clause carries the negation to what it names
+                link = _NEG_LINK.search(sentence, end, min(scope_end, cut + 16)) if kind == NEGATED else None
+                if link is not None and link.start() > cut + 1:
+                    link = None
+                if link is None:
+                    scope_end = min(scope_end, cut)
+                else:
+                    after_link = [w for w in words if w > link.end()]
+                    if len(after_link) > limit:
+                        scope_end = min(scope_end, after_link[limit - 1])
         out.append(Cue(kind, m.start(), end, end, scope_end))
     for m in _BACKWARD.finditer(sentence):
         kind = m.lastgroup or "negated"

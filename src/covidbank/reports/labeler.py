@@ -29,8 +29,8 @@ from typing import Iterable
 
 from .cues import DOUBTFUL, NEGATED, POSITIVE, find_cues, polarity_at
 from .matcher import PhraseMatcher
-from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED, SENTENCE_ALONE, SUBSUMED_BY,
-                      label_cui)
+from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, IGNORE_AS_NORMAL, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED,
+                      SENTENCE_ALONE, SUBSUMED_BY, label_cui)
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]
@@ -216,7 +216,10 @@ class ReportLabeler:
     # ------------------------------------------------------------------ API
     def label(self, text: str) -> ReportLabels:
         """Label one report (ordinary Spanish or BIMCV's normalized form)."""
-        norm = _IGNORE.sub(lambda m: " " * len(m.group()), normalize(text))
+        norm = normalize(text)
+        if "recorda" in norm:
+            norm = _AS_NORMAL.sub(lambda m: "normal".ljust(len(m.group())), norm)
+        norm = _IGNORE.sub(lambda m: " " * len(m.group()), norm)
         mentions: list[Mention] = []
         sents: list[SentenceResult] = []
         ffind, lfind = self._findings.find, self._locations.find
@@ -232,6 +235,21 @@ class ReportLabeler:
                     if lab == COVID and pol == DOUBTFUL:
                         lab = COVID_UNCERTAIN
                     smentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
+            # chest labels only: an infectious process or lymph nodes placed in the abdomen are not
+            # pneumonia / (chest) adenopathy ("cambios inflamatorios infecciosos intraperitoneales")
+            if smentions and _ABDOMINAL.search(st):
+                lung = _LUNG.search(st)
+                smentions = [m for m in smentions if not (
+                    (m.label == "pneumonia" and not lung and "neumon" not in norm[m.start:m.end])
+                    or (m.label == "adenopathy" and m.polarity != NEGATED
+                        and _ABDOMINAL.search(norm, m.end, min(len(norm), m.end + 40)) is not None))]
+            # "osteoma costal sin cambios", "hemitorax izquierdo sin cambios": a "sin cambios" that qualifies a
+            # named structure is not BIMCV's "unchanged" (13 of 14); "resto sin cambios" and a sentence that
+            # opens with it are
+            if smentions:
+                smentions = [m for m in smentions if not (
+                    m.label == "unchanged" and norm.startswith("sin ", m.start)
+                    and not _UNCHANGED_SUBJECT.match(st[:m.start - s.start].strip()))]
             # attach each location to the nearest finding (preceding first: "derrame pleural derecho")
             if smentions:
                 for loc, a, b in locs:
@@ -250,6 +268,12 @@ class ReportLabeler:
             for lab, subs in SUBSUMED_BY.items():
                 if lab in slabels and any(x in slabels for x in subs):
                     slabels.remove(lab)
+            # "opacidades ... compatibles con neumonia" is pneumonia, not also increased density (30 of 35);
+            # "opacidades ... sugestivas de infeccion" keeps both (72 of 75)
+            if "increased density" in slabels and any(
+                    m.label in _PNEUMONIAS and m.polarity != NEGATED and "neumon" in norm[m.start:m.end]
+                    for m in smentions):
+                slabels.remove("increased density")
             if len(slabels) > 1:
                 for lab in SENTENCE_ALONE:
                     if lab in slabels:
@@ -306,7 +330,17 @@ def _expand_loc(loc: str) -> tuple[str, ...]:
 
 
 _IGNORE = re.compile("|".join(IGNORE))
+_AS_NORMAL = re.compile("|".join(IGNORE_AS_NORMAL))
 _COLONS = re.compile(r"[\s:]+")
+_PNEUMONIAS = frozenset({"pneumonia", "viral pneumonia", "atypical pneumonia"})
+_UNCHANGED_SUBJECT = re.compile(
+    r"(?:(?:\w+ ){0,3}(?:resto|estudio|exploracion|radiografia|rx|placa|hallazgos|informe|conclusion|impresion|otros|"
+    r"parenquima|previ[oa]s?|compar\w*|control)\b.*)?$")
+_ABDOMINAL = re.compile(
+    r"\b(?:abdom\w*|intraperit\w*|retroperit\w*|mesenter\w*|pelvi\w*|renal(?:es)?|rinon(?:es)?|perirrenal\w*|hepat\w*|"
+    r"higado|pancrea\w*|vesicul\w*|biliar\w*|apendic\w*|colon|colic[oa]s?|intestin\w*|urinari\w*|inguinal\w*|iliac\w*|"
+    r"esplen\w*|bazo|suprarrenal\w*|adrenal\w*|periportal\w*|paraaortic\w*|gotiera\w*|ureter\w*|vejiga|peritone\w*)\b")
+_LUNG = re.compile(r"\b(?:pulmon\w*|parenquima\w*|lobul\w*|neumon\w*|torac\w*|respirator\w*|bronqu\w*|alveol\w*|lsd|lid|lsi|lii)\b")
 _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
 _DEFAULT: ReportLabeler | None = None
 

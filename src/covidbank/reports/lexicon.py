@@ -8,7 +8,7 @@ no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations
 
-__all__ = ["IGNORE", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
+__all__ = ["IGNORE", "IGNORE_AS_NORMAL", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
 
 #: label -> (UMLS CUI or None, parent labels), the PadChest tree restricted to the labels covered.
 VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -169,12 +169,15 @@ def label_cui(label: str) -> str | None:
 
 #: label -> regex patterns (normalized text).
 FINDINGS: dict[str, list[str]] = {
-    "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi"],
+    "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi", r"co ?19", r"co vid", r"c19"],
     # BIMCV: "neumonia virica" is viral + atypical pneumonia (not "pneumonia"); "infeccion virica" is viral
     "viral pneumonia|atypical pneumonia": [r"neumonias? (?:atipicas? )?viric[oa]s?", r"neumonias? atipicas? viric[oa]s?"],
-    "viral pneumonia": [r"neumonias? virale?s?", r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",
+    "viral pneumonia": [r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",
                         r"(?:afectacion|infeccion|neumonia|bronconeumonia)(?: \w+){0,3} (?:de )?origen (?:viral|viric[oa])",
-                        r"infeccion(?:es)? (?:pulmonar |respiratoria )?(?:atipica )?(?:virale?s?|viric[oa]s?)"],
+                        r"infeccion(?:es)? (?:pulmonar |respiratoria )?(?:atipica )?(?:virale?s?|viric[oa]s?)",
+                        r"infeccion (?:bronco)?neumonic[oa] (?:virale?s?|viric[oa]s?)"],
+    "pneumonia|viral pneumonia": [r"(?:proceso|afectacion|patologia|foco) (?:bronco)?neumonic[oa] (?:virale?s?|viric[oa]s?)",
+                                  r"neumonias? virale?s?"],
     "atypical pneumonia": [r"neumonias? atipicas?", r"atipic[oa]s?"],
     "pneumonia": [r"neumonias?", r"neumonic[oa]s?", r"bronconeumonias?", r"bronconeumonic[oa]s?",
                   r"infeccion(?:es)? (?:respiratoria|pulmonar)(?:es)?", r"afectacion infecciosa",
@@ -183,25 +186,30 @@ FINDINGS: dict[str, list[str]] = {
     "ground glass pattern": [r"vidrios? deslustrados?", r"vidrios? esmerilados?", r"vidrio", r"deslustrad[oa]s?"],
     "increased density": [r"aumentos? de (?:la )?densidad(?:es)?", r"aumentos? (?:\w+ )?(?:de )?(?:la )?densidad(?:es)?",
                           r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?",
+                          # spellings found in the reports
+                          r"opaci?a?des", r"opacides", r"opaciades", r"opacidaes", r"radio ?opacidad(?:es)?",
+                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]n?\w{0,3} de (?:la )?densidad",
                           # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
                           # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
-                          r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades",
+                          r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades", r"asimetria de (?:la )?densidad",
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
                       r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
     # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
     # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
-    "unchanged": [r"se compara", r"estabilidad", r"sin (?:otr[oa]s )?cambios", r"no se aprecian cambios",
+    "unchanged": [r"se compara", r"estabilidad(?! de (?:l[ao]s? |el )(?!hallazgos))", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
                   r"compar\w* con (?:el |la )?(?:estudio|rx)", r"sin cambios radiologicos",
                   r"sin (?:otr[oa]s )?(?:modificaciones|variaciones)",
                   r"no (?:hay|presenta|muestra|se (?:aprecian|observan|evidencian|identifican|objetivan)|aprecio|observo)"
-                  r" (?:otros )?cambios", r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
-                  r"superponible\w*", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
+                  r" (?:otros )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
+                  r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
+                  r"superponible\w*", r"(?:hallazgos )?(?:que impresionan )?similares? (?:al|a la|a los|a las|con el|con la) (?:estudio|previ|rx|radiografia|anterior)\w*",
+                  r"sin (?:apreciar|observar|objetivar) (?:hallazgos que sugieran |signos de )?empeoramiento", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
+    # "consolidacion / afectacion del espacio aereo" is not "alveolar pattern" for BIMCV (0 of 14)
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
-                         r"relleno alveolar", r"afectacion (?:del )?espacio aereo", r"espacio aereo",
-                         ],
+                         r"relleno alveolar"],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
                    # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
                    r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
@@ -212,12 +220,18 @@ FINDINGS: dict[str, list[str]] = {
                      r"silueta cardiaca aumentada", r"indice cardiotoracico aumentado", r"crecimiento de cavidades",
                      r"aumento de tamano de la silueta cardiaca", r"silueta cardiaca (?:de tamano )?aumentad[oa]",
                      r"cardiomegalia global", r"aumento del indice cardiotoracico", r"ict aumentado", r"aumento del ict",
-                     r"(?:indice cardiotoracico|ict) aumentad[oa]", r"silueta cardiaca(?: \w+){0,3} aumentad[oa]"],
+                     r"(?:indice cardiotoracico|ict) (?:\w+ )?aumentad[oa]", r"magnificacion de la silueta cardiaca", r"silueta cardiaca(?: \w+){0,3} aumentad[oa]"],
     "interstitial pattern|alveolar pattern": [r"intersticio ?alveolar(?:es)?", r"alveolo ?intersticial(?:es)?",
-                                              r"intersticioalveolar(?:es)?", r"alveolointersticial(?:es)?", r"mixto alveolo intersticial"],
-    "interstitial pattern": [r"interst?i\w*cial(?:es)?", r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
-                             r"afectacion intersticial", r"interticial(?:es)?", r"intesticial(?:es)?"],
-    "reticular interstitial pattern": [r"reticular(?:es)?", r"patron reticular"],
+                                              r"intersticioalveolar(?:es)?", r"alveolointersticial(?:es)?", r"mixto alveolo intersticial",
+                                              r"alveolo ?inter\w*cial(?:es)?", r"reticulo ?interst?i\w*cial(?:es)? alveolar(?:es)?"],
+    # "trama reticulointersticial" is an interstitial pattern for BIMCV, not bronchovascular markings (5 of 5)
+    # "neumonia intersticial" names the pattern (3 of 3 labelled interstitial pattern only)
+    "interstitial pattern": [r"neumonias? intersticial(?:es)?", r"interst?i\w*cial(?:es)?", r"intersticial(?:es)?", r"patron intersticial", r"infiltrados? intersticiales?",
+                             r"afectacion intersticial", r"interticial(?:es)?", r"intesticial(?:es)?", r"intersitical(?:es)?",
+                             r"intrersticial(?:es)?", r"interstical(?:es)?", r"intersicial(?:es)?", r"intersticio",
+                             r"(?:(?:aumento|refuerzo|acentuacion) de (?:la )?)?trama reticulo ?interst?i\w*cial(?:es)?",
+                             r"reticulointerst?i\w*cial(?:es)?"],
+    "reticular interstitial pattern": [r"reticular(?:es)?", r"patron reticular", r"patron reticulo intersticial"],
     "reticulonodular interstitial pattern": [r"reticulo ?nodular(?:es)?", r"reticulonodulillar"],
     "infiltrates": [r"infiltrad[oa]s?", r"infiltracion(?:es)?(?! grasa| pancrea| mediastin| tumoral| hepat| renal)", r"infiltrativ[oa]s?"],
     "nodule": [r"nodulos?", r"nodular(?:es)?", r"nodulillos?", r"micronodulos?"],
@@ -251,7 +265,7 @@ FINDINGS: dict[str, list[str]] = {
                             r"signos de (?:descompensacion|insuficiencia) cardiaca"],
     "pulmonary edema": [r"edema pulmonar", r"edema agudo de pulmon", r"edema alveolar"],
     "calcified densities": [r"ateromatosis(?: calcica| calcificada)? (?:difusa|vascular|(?:del? )?(?:eje )?iliac\w*)",r"calcificaci\w+", r"calcificad[oa]s?", r"calcicas?", r"densidad(?:es)? calcic\w*"],
-    "calcified granuloma": [r"granulomas? calcificad[oa]s?", r"granuloma calcificado", r"granulomas? calcic\w*"],
+    "calcified granuloma": [r"granulomas?(?: \w+){0,2} calcificad[oa]s?", r"granuloma calcificado", r"granulomas? calcic\w*"],
     "granuloma": [r"granulomas?", r"granulomatos[oa]s?"],
     "surgery": [r"cirugias?", r"quirurgic[oa]s?", r"postquirurgic\w*", r"post quirurgic\w*", r"intervenid[oa]",
                 r"suturas? quirurgic\w*", r"grapas? quirurgic\w*", r"material quirurgico"],
@@ -261,7 +275,7 @@ FINDINGS: dict[str, list[str]] = {
                                      r"(?:aumento|dilatacion|prominencia|engrosamiento)(?: \w+){0,3} arteri\w* pulmonar\w*",
                                      r"hipertension arterial pulmonar", r"arterias pulmonares prominentes"],
     "pulmonary hypertension": [r"hipertension pulmonar", r"hipertension arterial pulmonar", r"hta pulmonar"],
-    "aortic elongation": [r"elongacion(?: \w+){0,3} aort\w*", r"aortas? elongad[oa]s?", r"elongad[oa]s?", r"elongacion",
+    "aortic elongation": [r"elongacion(?: \w+){0,3} aort\w*", r"elogacion(?: \w+){0,3} aort\w*", r"aortas? elongad[oa]s?", r"elongad[oa]s?", r"elongacion",
                           r"dilatacion aortica", r"aorta (?:toracica )?(?:elongada|dilatada|ectasica)", r"ectasia aortica"],
     "ascendent aortic elongation": [r"elongacion(?: \w+){0,3} aorta ascendente"],
     "descendent aortic elongation": [r"elongacion(?: \w+){0,3} aorta descendente"],
@@ -285,12 +299,13 @@ FINDINGS: dict[str, list[str]] = {
     "tuberculosis": [r"tuberculosis", r"tbc", r"tuberculos[oa]s?", r"tb"],
     # BIMCV writes "suboptimal study" when the report says so, not for the "poco inspirada / asinclitica /
     # proyeccion lordotica" technique template (4 of 82 such reports carry the label)
-    "suboptimal study": [r"suboptim[oa]s?", r"tecnica (?:deficiente|limitada)", r"mala tecnica", r"baja calidad",
-                         r"(?:regular|escasa|deficiente|mala) calidad", r"dificulta\w* (?:su |la )?valoracion",
-                         r"escaso grado de inspiracion", r"limitaciones (?:del estudio|de la tecnica)",
+    # "tecnica limitada", "mala/baja calidad", "muy rotada", "artefactado" are not labelled (0 of 16)
+    "suboptimal study": [r"suboptim[oa]s?", r"tecnica deficiente", r"mala tecnica",
+                         r"(?:regular|escasa|deficiente) calidad", r"dificulta\w* (?:su |la )?valoracion",
+                         r"escaso grado de inspiracion",
                          r"(?:deficiente|escasa|insuficiente) (?:inspiracion|penetracion|tecnica)", r"sobreexpuest\w*",
                          r"infraexpuest\w*", r"no (?:se )?incluyen? (?:los |las )?(?:apices|senos|bases)",
-                         r"placa rotada", r"muy rotad[oa]", r"artefactad[oa]"],
+                         r"placa rotada"],
     "hilar enlargement": [r"hilios? (?:pulmonares )?(?:aumentad|engrosad|prominente|ensanchad|grande|agrandad)\w*",
                           r"(?:aumento|engrosamiento|prominencia|ensanchamiento)(?: de)?(?: \w+){0,2} hili\w*",
                           r"hiliomegalia", r"hilios? (?:de tamano )?(?:aumentado|prominentes)", r"hilio \w+ prominente"],
@@ -401,11 +416,16 @@ _PARENCHYMA = ("ground glass pattern", "consolidation", "alveolar pattern", "int
 #: A label is left out of a sentence that already names one of these more specific findings
 #: (``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also ``increased density``).
 SUBSUMED_BY: dict[str, tuple[str, ...]] = {
-    "increased density": _PARENCHYMA,
+    # an opacity "en relacion con derrame pleural" is the effusion (kept in 1 of 5)
+    "increased density": _PARENCHYMA + ("pleural effusion", "bronchovascular markings"),
     # "infiltrado ... consolidacion" keeps both (14 of 24 sentences), ground glass/alveolar/interstitial win
     "infiltrates": ("ground glass pattern", "alveolar pattern", "interstitial pattern"),
     # the reticular subtypes win over their parent (the parent is kept in 3 of 17 sentences)
     "interstitial pattern": ("reticular interstitial pattern", "reticulonodular interstitial pattern"),
+    # "nodulo calcificado ... compatible con granuloma calcificado" is the granuloma
+    "nodule": ("calcified granuloma", "granuloma", "reticulonodular interstitial pattern"),
+    # "cardiomegalia ... sugiere insuficiencia cardiaca" is the heart failure (cardiomegaly kept in 1 of 5)
+    "cardiomegaly": ("heart insufficiency",),
     # "ateromatosis calcificada del cayado" is atheromatosis, not also a calcified density
     "calcified densities": ("aortic atheromatosis", "calcified granuloma", "calcified adenopathy", "heart valve calcified",
                             "calcified pleural plaques"),
@@ -413,7 +433,6 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
 
 #: Boilerplate that mentions findings without reporting them; blanked before matching.
 IGNORE: list[str] = [
-    r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
     r"una (?:radiografia|rx) normal no (?:excluye|descarta)[^.]*",
     # the structured template's closing line: BIMCV labels it "exclude", never "unchanged" (25 of 25)
     r"c?conclusion *:? *estabilidad radiologica",
@@ -426,6 +445,12 @@ IGNORE: list[str] = [
     # an organizing-pneumonia pattern describes the opacities, it is not an infectious pneumonia
     r"(?:patron de )?neumonia organizada",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
+]
+
+#: Boilerplate that BIMCV labels ``normal`` (5 of 5): "recordar que una radiografia normal no excluye infeccion
+#: covid 19" mentions COVID without reporting it; it is replaced by the word "normal" before matching.
+IGNORE_AS_NORMAL: list[str] = [
+    r"recorda[rd]? que una (?:radiografia|rx|placa)(?: de torax)? normal no (?:excluye|descarta)[^.]*",
 ]
 
 #: Labels BIMCV gives to a whole sentence rather than a mention.
