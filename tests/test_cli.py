@@ -107,3 +107,15 @@ def test_real_sources_in_one_bank(cli, shared_data, tmp_path):
     q = b.query("SELECT source, count(DISTINCT image_id) AS n FROM labels WHERE value = 1 AND list_contains(?, label) GROUP BY 1".replace("?", "[" + ",".join("'" + x.replace("'", "''") + "'" for x in names) + "]"))
     got = q.set_index("source")["n"].to_dict()
     assert got["cohen"] > 500 and got["bimcv"] > 1500
+
+
+def test_package_imports_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, covidbank, covidbank.cli; covidbank.cli.get_app(); "
+            "heavy = [m for m in ('pandas', 'duckdb', 'matplotlib', 'scipy', 'torch', 'fastapi') if m in sys.modules]; "
+            "print(','.join(heavy)); "
+            "from covidbank import Bank, assess, deidentify, build_report, create_app, SourceFormatError")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"imported at CLI start-up: {out}"

@@ -12,8 +12,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Optional
 
-import pandas as pd
-
 __all__ = ["load_catalog", "catalog_frame", "MODALITIES", "FLAGS", "METADATA_FIELDS", "register"]
 
 MODALITIES = ("CT", "X-ray", "MRI", "ultrasound")
@@ -29,7 +27,7 @@ def load_catalog() -> tuple[dict, ...]:
     return tuple(json.loads(text)["resources"])
 
 
-def catalog_frame(modality: Optional[str] = None, adapter_only: bool = False) -> pd.DataFrame:
+def catalog_frame(modality: Optional[str] = None, adapter_only: bool = False) -> "pd.DataFrame":
     """The catalog as a flat DataFrame, optionally filtered.
 
     Parameters
@@ -39,6 +37,8 @@ def catalog_frame(modality: Optional[str] = None, adapter_only: bool = False) ->
     adapter_only : bool
         Keep only resources a covidbank source adapter reads.
     """
+    import pandas as pd
+
     rows = []
     for e in load_catalog():
         r = {"name": e["name"], "key": e["key"]}

@@ -10,10 +10,6 @@ returns a DataFrame) and can be used on their own.
 """
 from __future__ import annotations
 
-from . import stats
-from .build import Report, ReportFigure, ReportTable, ReportText, Section, build_report
-from .render import frame_to_markdown, render_html, render_markdown, write_report
-from .treecounts import compare_tree_counts, read_tree_counts, tree_from_counts
 
 __all__ = [
     "stats",
@@ -31,3 +27,22 @@ __all__ = [
     "tree_from_counts",
     "compare_tree_counts",
 ]
+
+from .._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Report": ".build",
+    "ReportFigure": ".build",
+    "ReportTable": ".build",
+    "ReportText": ".build",
+    "Section": ".build",
+    "build_report": ".build",
+    "frame_to_markdown": ".render",
+    "render_html": ".render",
+    "render_markdown": ".render",
+    "write_report": ".render",
+    "compare_tree_counts": ".treecounts",
+    "read_tree_counts": ".treecounts",
+    "tree_from_counts": ".treecounts",
+    "stats": ".stats",
+}, globals())

@@ -1,11 +1,6 @@
 """Spanish radiology reports: de-identification and findings labels with UMLS CUIs."""
 from __future__ import annotations
 
-from .cues import find_cues, polarity_at
-from .labeler import Mention, ReportLabeler, ReportLabels, label_report
-from .deid import CATEGORIES, DeidResult, PhiSpan, Surrogates, deidentify, find_phi
-from .tables import deid_frame, label_frame, labels_to_bank_rows, read_table, write_table
-from .text import normalize, split_sentences, strip_accents
 
 __all__ = [
     "ReportLabeler", "ReportLabels", "Mention", "label_report",
@@ -13,3 +8,28 @@ __all__ = [
     "label_frame", "deid_frame", "labels_to_bank_rows", "read_table", "write_table",
     "find_cues", "polarity_at", "normalize", "split_sentences", "strip_accents",
 ]
+
+from .._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "find_cues": ".cues",
+    "polarity_at": ".cues",
+    "Mention": ".labeler",
+    "ReportLabeler": ".labeler",
+    "ReportLabels": ".labeler",
+    "label_report": ".labeler",
+    "CATEGORIES": ".deid",
+    "DeidResult": ".deid",
+    "PhiSpan": ".deid",
+    "Surrogates": ".deid",
+    "deidentify": ".deid",
+    "find_phi": ".deid",
+    "deid_frame": ".tables",
+    "label_frame": ".tables",
+    "labels_to_bank_rows": ".tables",
+    "read_table": ".tables",
+    "write_table": ".tables",
+    "normalize": ".text",
+    "split_sentences": ".text",
+    "strip_accents": ".text",
+}, globals())

@@ -9,13 +9,6 @@ Typical use::
 
 Needs the ``[ct]`` extra (scipy, scikit-image, SimpleITK, matplotlib, pylibjpeg).
 """
-from .assess import SeverityResult, assess, summarize
-from .grade import BOUNDARIES, BOUNDARY_CONVENTION, CATEGORIES, DESCRIPTION, ROUTING, categorize, routing_for
-from .io import CTVolume, check_hu, load_ct, load_mask, save_mask
-from .lesions import LesionParams, calibrate_intensity, estimate_lesions
-from .lungs import LEFT, RIGHT, LungMasks, LungParams, segment_lungs
-from .overlay import write_overlay
-from .qc import QC_FLAGS, qc_flags
 
 __all__ = [
     "assess",
@@ -45,3 +38,34 @@ __all__ = [
     "qc_flags",
     "QC_FLAGS",
 ]
+
+from .._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SeverityResult": ".pipeline",
+    "assess": ".pipeline",
+    "summarize": ".pipeline",
+    "BOUNDARIES": ".grade",
+    "BOUNDARY_CONVENTION": ".grade",
+    "CATEGORIES": ".grade",
+    "DESCRIPTION": ".grade",
+    "ROUTING": ".grade",
+    "categorize": ".grade",
+    "routing_for": ".grade",
+    "CTVolume": ".io",
+    "check_hu": ".io",
+    "load_ct": ".io",
+    "load_mask": ".io",
+    "save_mask": ".io",
+    "LesionParams": ".lesions",
+    "calibrate_intensity": ".lesions",
+    "estimate_lesions": ".lesions",
+    "LEFT": ".lungs",
+    "RIGHT": ".lungs",
+    "LungMasks": ".lungs",
+    "LungParams": ".lungs",
+    "segment_lungs": ".lungs",
+    "write_overlay": ".overlay",
+    "QC_FLAGS": ".qc",
+    "qc_flags": ".qc",
+}, globals())

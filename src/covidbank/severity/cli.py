@@ -39,7 +39,7 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
     import pandas as pd
 
     from ..sources import load_source
-    from .assess import assess
+    from .pipeline import assess
     from .io import load_ct
 
     res = load_source("mosmed", mosmed)
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing)."""
-        from .assess import assess
+        from .pipeline import assess
         from .io import save_mask
         from .overlay import write_overlay
 

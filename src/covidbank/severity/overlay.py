@@ -25,7 +25,7 @@ def _coronal(a: np.ndarray, y: int) -> np.ndarray:
 
 
 def write_overlay(result, path: str | Path, n_axial: int = 3, title: str | None = None) -> Path:
-    """Write the overlay PNG of a :class:`~covidbank.severity.assess.SeverityResult`.
+    """Write the overlay PNG of a :class:`~covidbank.severity.pipeline.SeverityResult`.
 
     Parameters
     ----------

@@ -13,9 +13,6 @@ normalize, Normalize, window, Window, resample_volume, WINDOWS, NORMALIZATIONS
 """
 from __future__ import annotations
 
-from .cache import CacheSummary, XRayCache, XRayPrep, build_cache, preprocess_xray
-from .dataset import BankImageDataset, CTDataset, XRayDataset, collate_skip, select_records
-from .transforms import NORMALIZATIONS, WINDOWS, Normalize, Window, normalize, resample_volume, window
 
 __all__ = [
     "BankImageDataset",
@@ -36,3 +33,25 @@ __all__ = [
     "select_records",
     "window",
 ]
+
+from .._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "CacheSummary": ".cache",
+    "XRayCache": ".cache",
+    "XRayPrep": ".cache",
+    "build_cache": ".cache",
+    "preprocess_xray": ".cache",
+    "BankImageDataset": ".dataset",
+    "CTDataset": ".dataset",
+    "XRayDataset": ".dataset",
+    "collate_skip": ".dataset",
+    "select_records": ".dataset",
+    "NORMALIZATIONS": ".transforms",
+    "WINDOWS": ".transforms",
+    "Normalize": ".transforms",
+    "Window": ".transforms",
+    "normalize": ".transforms",
+    "resample_volume": ".transforms",
+    "window": ".transforms",
+}, globals())

@@ -11,17 +11,11 @@ from __future__ import annotations
 __all__ = ["create_app", "BankStore", "SearchQuery", "Renderer"]
 
 
-def __getattr__(name: str):
-    if name == "create_app":
-        from .app import create_app
+from .._lazy import lazy_exports  # noqa: E402
 
-        return create_app
-    if name in ("BankStore", "SearchQuery"):
-        from . import store
-
-        return getattr(store, name)
-    if name == "Renderer":
-        from .render import Renderer
-
-        return Renderer
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "create_app": ".app",
+    "BankStore": ".store",
+    "SearchQuery": ".store",
+    "Renderer": ".render",
+}, globals())
