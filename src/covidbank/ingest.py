@@ -178,7 +178,8 @@ def process_task(task: dict, common: dict) -> dict:
             "subject": f"sub-{task['sub']}", "session": f"ses-{task['ses']}", "kind": task["kind"],
             "acq": task["acq"], "run": task["run"], "instances": len(dsets),
             "profile": "DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile, edition 2024b",
-            "deid_options": options.to_dict(), "private_attributes": "removed",
+            "deid_options": options.to_dict(),
+            "private_attributes": "safe list kept, others removed" if options.safe_private else "removed",
             "source_transfer_syntax": getattr(first.file_meta.get("TransferSyntaxUID"), "name", None)
             if hasattr(first, "file_meta") else None,
             "audit": f"logs/audit/{task['dir']}/{stem}.audit.jsonl.gz",
@@ -745,6 +746,9 @@ def register(app) -> None:
         options: List[str] = typer.Option([], "--options", "-o",
                                           help="De-identification options as name=yes/no: retain_modified_dates (yes), "
                                                "retain_patient_characteristics (yes), clean_descriptors (no)."),
+        safe_private: Optional[Path] = typer.Option(None, "--safe-private",
+                                                    help="Retain Safe Private: CSV/TSV of private attributes the curator "
+                                                         "established as safe (columns creator, group, element; hex)."),
         name: str = typer.Option("ingest", "--name", help="Source name of the images in the bank index."),
         tests: Optional[Path] = typer.Option(None, "--tests", help="tests.csv: patient_id, date, test_type, result."),
         reports: Optional[Path] = typer.Option(None, "--reports", help="reports.csv: accession (or study id), text."),
@@ -762,7 +766,11 @@ def register(app) -> None:
 
         try:
             opts = DeidOptions.parse(options)
-        except ValueError as e:
+            if safe_private is not None:
+                import dataclasses
+
+                opts = dataclasses.replace(opts, safe_private=DeidOptions.read_safe_private(safe_private))
+        except (ValueError, OSError) as e:
             raise fail(str(e), 2)
         try:
             s = ingest(raw_dir, bank, key_file=key_file, workers=workers, scheduler=scheduler, options=opts, name=name,

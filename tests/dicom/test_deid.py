@@ -141,3 +141,37 @@ def test_options_parse():
     assert o.clean_descriptors and not o.retain_patient_characteristics and o.retain_modified_dates
     with pytest.raises(ValueError, match="unknown de-identification option"):
         DeidOptions.parse(["bogus=1"])
+
+
+def test_retain_safe_private_keeps_only_the_curators_list(tmp_path):
+    ds = _ds(tmp_path)
+    acme = ds.private_block(0x0019, "ACME SAFE", create=True)
+    acme.add_new(0x10, "DS", "1.5")        # listed as safe
+    acme.add_new(0x11, "LO", "MRKPRIV1")   # same creator, not listed
+    ds.private_block(0x0019, "OTHER", create=True).add_new(0x10, "LO", "MRKPRIV2")
+    ds.private_block(0x0021, "ACME SAFE", create=True).add_new(0x10, "LO", "MRKPRIV3")  # other group
+    opts = DeidOptions(safe_private=(("ACME SAFE", "0019", "10"),))
+    deidentify(ds, Keyring(b"k" * 32), CTX, opts, "CR")
+    private = {int(e.tag): str(e.value) for e in ds if e.tag.is_private}
+    kept_block = ds.private_block(0x0019, "ACME SAFE")
+    assert kept_block[0x10].value == "1.5"
+    assert set(private.values()) == {"ACME SAFE", "1.5"}
+    assert "113111" in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+    # without the option every private attribute goes
+    ds2 = _ds(tmp_path)
+    ds2.private_block(0x0019, "ACME SAFE", create=True).add_new(0x10, "DS", "1.5")
+    deidentify(ds2, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
+    assert not any(e.tag.is_private for e in ds2)
+
+
+def test_safe_private_list_file(tmp_path):
+    f = tmp_path / "safe.csv"
+    f.write_text("creator,group,element\nACME SAFE,0019,1010\nSIEMENS CSA HEADER,0x0029,08\n")
+    assert DeidOptions.read_safe_private(f) == (("ACME SAFE", 0x19, 0x10), ("SIEMENS CSA HEADER", 0x29, 0x08))
+    opts = DeidOptions(safe_private=DeidOptions.read_safe_private(f))
+    assert DeidOptions(**opts.to_dict()) == opts  # round-trips to worker processes
+    f.write_text("creator,tag\nX,1\n")
+    with pytest.raises(ValueError, match="safe.csv: needs the columns"):
+        DeidOptions.read_safe_private(f)
+    with pytest.raises(ValueError, match="not a private"):
+        DeidOptions(safe_private=(("X", "0010", "10"),))

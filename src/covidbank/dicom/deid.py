@@ -55,6 +55,13 @@ def clean_text(value: str) -> str:
     return " ".join(kept)
 
 
+def _int_tag(v) -> int:
+    """``0x0029``, ``"0029"``, ``"0x29"`` or ``41`` as an int (strings are hexadecimal)."""
+    if isinstance(v, int):
+        return v
+    return int(str(v).strip().lower().removeprefix("0x"), 16)
+
+
 @dataclass(frozen=True)
 class DeidOptions:
     """Options of the Basic Profile covidbank applies.
@@ -71,11 +78,57 @@ class DeidOptions:
     clean_descriptors : bool
         Clean Descriptors: keep descriptions/comments after dropping every word
         not in :data:`SAFE_WORDS` (instead of removing them).
+    safe_private : tuple of (creator, group, element)
+        Retain Safe Private: private data elements the curator has established
+        as safe (for instance from PS3.15 Table E.3.10-1, which covidbank does
+        not ship), each given by its Private Creator string, its odd group
+        and the element's low byte (``("SIEMENS CSA HEADER", 0x0029, 0x08)``).
+        Their Private Creator reservations are kept too; every other private
+        attribute is removed.  Empty (the default) means the option is off.
     """
 
     retain_modified_dates: bool = True
     retain_patient_characteristics: bool = True
     clean_descriptors: bool = False
+    safe_private: tuple = ()
+
+    def __post_init__(self) -> None:
+        norm = []
+        for entry in self.safe_private or ():
+            creator, group, elem = entry
+            group, elem = _int_tag(group), _int_tag(elem) & 0xFF
+            if group % 2 == 0 or group <= 0x0008:
+                raise ValueError(f"safe private entry {entry!r}: group {group:04X} is not a private (odd) group")
+            norm.append((str(creator).strip(), group, elem))
+        object.__setattr__(self, "safe_private", tuple(sorted(set(norm))))
+
+    @classmethod
+    def read_safe_private(cls, path) -> tuple:
+        """Read a safe-private list: a CSV/TSV with columns ``creator``,
+        ``group`` and ``element`` (hex, e.g. ``0029`` and ``08`` or ``1008``).
+
+        Raises
+        ------
+        ValueError
+            Naming the file and the row that cannot be read.
+        """
+        import csv
+        from pathlib import Path as _P
+
+        p = _P(path)
+        text = p.read_text(encoding="utf-8")
+        dialect = "excel-tab" if "\t" in text.splitlines()[0] else "excel"
+        rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
+        if not rows or not {"creator", "group", "element"} <= {k.strip().lower() for k in rows[0]}:
+            raise ValueError(f"{p}: needs the columns creator, group, element")
+        out = []
+        for i, r in enumerate(rows, start=2):
+            r = {k.strip().lower(): (v or "").strip() for k, v in r.items()}
+            try:
+                out.append((r["creator"], _int_tag(r["group"]), _int_tag(r["element"]) & 0xFF))
+            except ValueError:
+                raise ValueError(f"{p}: row {i}: group/element must be hexadecimal") from None
+        return tuple(out)
 
     @property
     def names(self) -> frozenset[str]:
@@ -87,6 +140,8 @@ class DeidOptions:
             out.add("patient_chars")
         if self.clean_descriptors:
             out.add("clean_desc")
+        if self.safe_private:
+            out.add("safe_private")
         return frozenset(out)
 
     def to_dict(self) -> dict:
@@ -95,6 +150,7 @@ class DeidOptions:
             "retain_modified_dates": self.retain_modified_dates,
             "retain_patient_characteristics": self.retain_patient_characteristics,
             "clean_descriptors": self.clean_descriptors,
+            "safe_private": [list(e) for e in self.safe_private],
         }
 
     @classmethod
@@ -236,7 +292,34 @@ class _Deidentifier:
         self.table = load_profile()
         self.audit: list[AuditRecord] = []
 
+    def _safe_private_tags(self, ds: Dataset) -> set[int]:
+        """Private tags of ``ds`` (creators and data) on the curator's safe list."""
+        if not self.options.safe_private:
+            return set()
+        safe = {(c, g): set() for c, g, _ in self.options.safe_private}
+        for c, g, e in self.options.safe_private:
+            safe[(c, g)].add(e)
+        keep: set[int] = set()
+        for tag in ds.keys():
+            t = int(tag)
+            group, elem = t >> 16, t & 0xFFFF
+            if group % 2 == 1 and 0x0010 <= elem <= 0x00FF:
+                try:
+                    creator = str(ds[tag].value).strip()
+                except Exception:
+                    continue
+                offsets = safe.get((creator, group))
+                if not offsets:
+                    continue
+                block = elem << 8
+                present = [x for x in offsets if (group << 16 | block | x) in ds]
+                if present:
+                    keep.add(t)
+                    keep.update(group << 16 | block | x for x in present)
+        return keep
+
     def run(self, ds: Dataset, path: str = "", top: bool = True) -> None:
+        safe_private = self._safe_private_tags(ds)
         for tag in list(ds.keys()):
             t = int(tag)
             group, elem = t >> 16, t & 0xFFFF
@@ -247,6 +330,9 @@ class _Deidentifier:
                 del ds[tag]
                 continue
             if group % 2 == 1:
+                if t in safe_private:
+                    self._record(ds, tag, "K", path)
+                    continue
                 self._record(ds, tag, "X", path)
                 del ds[tag]
                 continue
