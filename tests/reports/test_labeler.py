@@ -331,3 +331,18 @@ def test_opacity_explained_by_effusion_is_the_effusion(lab):
 
 def test_air_space_consolidation_is_consolidation(lab):
     assert lab.label("Consolidación del espacio aéreo en campo medio derecho.").labels == ["consolidation"]
+
+
+@pytest.mark.parametrize("text, has", [
+    ("Consolidaciones alveolares bilaterales de predominio periférico.", False),
+    ("Opacidades periféricas compatibles con consolidaciones neumónicas.", False),
+    ("Vidrio deslustrado bilateral con condensaciones en ambas bases.", False),
+    ("Consolidaciones periféricas en lóbulo superior derecho.", True),
+    ("Consolidaciones bilaterales sugestivas de COVID-19.", True),
+    ("Consolidación alveolar en lóbulo inferior derecho.", True),
+    ("Vidrio deslustrado con consolidación en base derecha.", True),
+])
+def test_plural_consolidation_beside_another_finding(lab, text, has):
+    r = lab.label(text)
+    assert ("consolidation" in r.labels) is has
+    assert any(m.label == "consolidation" and m.polarity != "negated" for m in r.mentions)
