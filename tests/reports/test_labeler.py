@@ -341,6 +341,8 @@ def test_air_space_consolidation_is_consolidation(lab):
     ("Consolidaciones bilaterales sugestivas de COVID-19.", True),
     ("Consolidación alveolar en lóbulo inferior derecho.", True),
     ("Vidrio deslustrado con consolidación en base derecha.", True),
+    ("Engrosamiento intersticial periférico que asocia áreas consolidativas parcheadas.", False),
+    ("Empeoramiento por incremento del patrón consolidativo bilateral.", True),
 ])
 def test_plural_consolidation_beside_another_finding(lab, text, has):
     r = lab.label(text)

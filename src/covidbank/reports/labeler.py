@@ -328,17 +328,18 @@ class ReportLabeler:
 
 
 def _plural_consolidation_only(smentions: list[Mention], norm: str, slabels: list[str]) -> bool:
-    """Whether a sentence's consolidation is only plural and hedged or beside another finding.
+    """Whether a sentence's consolidation is only a plural or an adjective, hedged or beside another finding.
 
     BIMCV leaves ``consolidation`` out when every consolidation of the sentence is a plural
-    ``consolidaciones``/``condensaciones`` that is hedged (``compatibles con consolidaciones neumónicas``)
-    or stands beside another finding of the same sentence (``consolidaciones alveolares``, ``... con
-    vidrio deslustrado``): 37 of the 46 dev sentences where this fires have no consolidation, while a
+    ``consolidaciones``/``condensaciones`` or an adjective (``consolidativo``, ``más consolidadas``) that is
+    hedged (``compatibles con consolidaciones neumónicas``) or stands beside another finding of the same
+    sentence (``consolidaciones alveolares``, ``áreas consolidativas ... vidrio deslustrado``): 44 of the 54
+    dev sentences where this fires have no consolidation (plurals 37 of 46, adjectives 7 of 8), while a
     singular ``consolidación`` is kept in 146 of 156 sentences and a plural one alone in 28 of 49.
     ``COVID 19`` beside it does not count as another finding (kept 5 of 12).
     """
     cons = [m for m in smentions if m.label == "consolidation" and m.polarity != NEGATED]
-    if not cons or not all(norm.endswith("ciones", m.start, m.end) for m in cons):
+    if not cons or not all(_NOT_SINGULAR_NOUN.fullmatch(norm, m.start, m.end) for m in cons):
         return False
     if all(m.polarity != POSITIVE for m in cons):
         return True
@@ -362,6 +363,7 @@ _ABDOMINAL = re.compile(
     r"esplen\w*|bazo|suprarrenal\w*|adrenal\w*|periportal\w*|paraaortic\w*|gotiera\w*|ureter\w*|vejiga|peritone\w*)\b")
 _LUNG = re.compile(r"\b(?:pulmon\w*|parenquima\w*|lobul\w*|neumon\w*|torac\w*|respirator\w*|bronqu\w*|alveol\w*|lsd|lid|lsi|lii)\b")
 _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
+_NOT_SINGULAR_NOUN = re.compile(r"\w+ciones|consolidativ[oa]s?|consolidad[oa]s?|condensad[oa]s?")
 _NOT_A_FINDING = frozenset({"consolidation", "normal", "suboptimal study", "unchanged", "exclude", COVID, COVID_UNCERTAIN})
 _DEFAULT: ReportLabeler | None = None
 
