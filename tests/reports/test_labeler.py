@@ -348,3 +348,15 @@ def test_plural_consolidation_beside_another_finding(lab, text, has):
     r = lab.label(text)
     assert ("consolidation" in r.labels) is has
     assert any(m.label == "consolidation" and m.polarity != "negated" for m in r.mentions)
+
+
+@pytest.mark.parametrize("text, has", [
+    ("Condensación en lóbulo inferior izquierdo con áreas en patrón de vidrio deslustrado periféricas.", False),
+    ("Opacidades en patrón vidrio deslustrado bilaterales y condensación retrocardiaca.", False),
+    ("Consolidación en lóbulo inferior izquierdo con áreas de vidrio deslustrado periféricas.", True),
+    ("Condensación basal izquierda y vidrio deslustrado con patrón intersticial bilateral.", True),
+])
+def test_consolidation_within_a_ground_glass_pattern(lab, text, has):
+    r = lab.label(text)
+    assert "ground glass pattern" in r.labels
+    assert ("consolidation" in r.labels) is has
