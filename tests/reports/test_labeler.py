@@ -360,3 +360,18 @@ def test_consolidation_within_a_ground_glass_pattern(lab, text, has):
     r = lab.label(text)
     assert "ground glass pattern" in r.labels
     assert ("consolidation" in r.labels) is has
+
+
+@pytest.mark.parametrize("text", [
+    "Dado que el paciente está ingresado por COVID se realiza TC de tórax. Sin hallazgos.",
+    "Contacto positivo con pacientes COVID. Sutil patrón intersticial difuso.",
+    "Refiere contacto estrecho con COVID-19. Bulla retrocardiaca.",
+    "Marido y suegro COVID positivos. Sin hallazgos.",
+    "Radiología de control en paciente COVID que muestra infiltrados bilaterales.",
+])
+def test_covid_in_the_clinical_history_is_not_a_finding(lab, text):
+    assert "COVID 19" not in lab.label(text).labels
+
+
+def test_covid_reported_by_the_exam_is_still_labelled(lab):
+    assert "COVID 19" in lab.label("Contacto positivo. Opacidades periféricas sugestivas de COVID-19.").labels

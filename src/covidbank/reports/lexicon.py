@@ -441,7 +441,13 @@ IGNORE: list[str] = [
     # a bare "covid19 hallazgos ..." header: 9 of 11)
     r"(?:para )?valorar (?:la )?(?:posible )?afectacion (?:pulmonar )?por covid ?(?:19)?(?: en (?:el )?contexto de pandemia)?",
     r"(?:dirigid[oa] )?(?:para )?(?:la )?valoracion de (?:infeccion|afectacion) (?:pulmonar )?por covid ?(?:19)?",
-    r"control (?:de )?(?:paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
+    r"control (?:de |en )?(?:(?:un |el )?paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
+    # nor is the clinical history around it: admitted for COVID ("dado que el paciente esta ingresado por covid se
+    # realiza tc": 1 of 1), a contact or relatives with COVID ("contacto positivo con pacientes covid", "contracto
+    # estrecho con covid19", "marido y suegro covid positivos": 3 of 3) -- the exam's own findings are what is labelled
+    r"ingresad[oa] (?:en \w+ )?por (?:neumonia (?:por )?)?covid ?(?:19)?",
+    r"contr?ac?to (?:positivo |estrecho )?con (?:(?:un |el |los |las )?(?:pacientes?|personas?|casos?) )?covid ?(?:19)?(?: positiv[oa]s?)?",
+    r"(?:marido|mujer|espos[oa]|hij[oa]s?|padre|madre|herman[oa]s?|suegr[oa]s?|familiar(?:es)?)(?: y \w+)? covid ?(?:19)? positiv[oa]s?",
     # an organizing-pneumonia pattern describes the opacities, it is not an infectious pneumonia
     r"(?:patron de )?neumonia organizada",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
