@@ -375,3 +375,17 @@ def test_covid_in_the_clinical_history_is_not_a_finding(lab, text):
 
 def test_covid_reported_by_the_exam_is_still_labelled(lab):
     assert "COVID 19" in lab.label("Contacto positivo. Opacidades periféricas sugestivas de COVID-19.").labels
+
+
+@pytest.mark.parametrize("text", [
+    "Motivo de consulta: sospecha COVID-19. Comentario: no se observan condensaciones pulmonares.",
+    "Justificación clínica: sospecha COVID. Posible patrón alveolar incipiente.",
+    "Sin hallazgos significativos, ya que la Rx puede ser normal en estadios iniciales de la infección por coronavirus.",
+])
+def test_request_headers_and_caveats_do_not_report_covid(lab, text):
+    assert "COVID 19" not in lab.label(text).labels
+
+
+def test_a_caveat_leaves_the_sentence_normal(lab):
+    r = lab.label("Estudio sin hallazgos, ya que la radiografía puede ser normal en fases iniciales de la infección.")
+    assert r.labels == ["normal"]
