@@ -389,3 +389,14 @@ def test_request_headers_and_caveats_do_not_report_covid(lab, text):
 def test_a_caveat_leaves_the_sentence_normal(lab):
     r = lab.label("Estudio sin hallazgos, ya que la radiografía puede ser normal en fases iniciales de la infección.")
     assert r.labels == ["normal"]
+
+
+@pytest.mark.parametrize("text, has", [
+    ("Opacidades nodulares periféricas bibasales.", False),
+    ("Múltiples focos de consolidación nodular de tamaño variable.", False),
+    ("Opacidad nodular de 3 mm en el lóbulo medio.", True),
+    ("Nódulo pulmonar espiculado en el segmento 6.", True),
+    ("Engrosamiento nodular de la pleura.", True),
+])
+def test_nodular_shape_of_an_opacity_is_not_a_nodule(lab, text, has):
+    assert ("nodule" in lab.label(text).labels) is has

@@ -250,6 +250,13 @@ class ReportLabeler:
                 smentions = [m for m in smentions if not (
                     m.label == "unchanged" and norm.startswith("sin ", m.start)
                     and not _UNCHANGED_SUBJECT.match(st[:m.start - s.start].strip()))]
+            # "opacidades nodulares", "focos de consolidacion nodular": a nodular shape of an opacity, not a
+            # nodule (BIMCV: no nodule in 5 of 6 dev sentences; the sixth gives a size, "opacidad nodular de 3 mm")
+            if smentions and "nodular" in st:
+                smentions = [m for m in smentions if not (
+                    m.label == "nodule" and norm.startswith("nodular", m.start)
+                    and _SHAPED.search(norm, max(0, m.start - 16), m.start) is not None
+                    and _SIZED.match(norm, m.end) is None)]
             # attach each location to the nearest finding (preceding first: "derrame pleural derecho")
             if smentions:
                 for loc, a, b in locs:
@@ -368,6 +375,8 @@ _ABDOMINAL = re.compile(
     r"esplen\w*|bazo|suprarrenal\w*|adrenal\w*|periportal\w*|paraaortic\w*|gotiera\w*|ureter\w*|vejiga|peritone\w*)\b")
 _LUNG = re.compile(r"\b(?:pulmon\w*|parenquima\w*|lobul\w*|neumon\w*|torac\w*|respirator\w*|bronqu\w*|alveol\w*|lsd|lid|lsi|lii)\b")
 _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
+_SHAPED = re.compile(r"\b(?:opacidad(?:es)?|consolidacion(?:es)?|condensacion(?:es)?) $")
+_SIZED = re.compile(r"(?:es)? (?:de )?(?:unos? |hasta )?\d")
 _GG_PATTERN = re.compile(r"\bpatron (?:de |en )?vidrio")
 _NOT_SINGULAR_NOUN = re.compile(r"\w+ciones|consolidativ[oa]s?|consolidad[oa]s?|condensad[oa]s?")
 _NOT_A_FINDING = frozenset({"consolidation", "normal", "suboptimal study", "unchanged", "exclude", COVID, COVID_UNCERTAIN})
