@@ -400,3 +400,13 @@ def test_a_caveat_leaves_the_sentence_normal(lab):
 ])
 def test_nodular_shape_of_an_opacity_is_not_a_nodule(lab, text, has):
     assert ("nodule" in lab.label(text).labels) is has
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Opacidades alveoalres en campos inferiores.", "alveolar pattern"),
+    ("Persisten los infiltrados alveolraes periféricos.", "alveolar pattern"),
+    ("Atelectasia lamiar izquierda.", "laminar atelectasis"),
+    ("Sutil aumnto de densidad periférico en campo inferior derecho.", "increased density"),
+])
+def test_misspellings_found_in_reports(lab, text, label):
+    assert label in lab.label(text).labels

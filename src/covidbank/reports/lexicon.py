@@ -188,7 +188,7 @@ FINDINGS: dict[str, list[str]] = {
                           r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?",
                           # spellings found in the reports
                           r"opaci?a?des", r"opacides", r"opaciades", r"opacidaes", r"radio ?opacidad(?:es)?",
-                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]n?\w{0,3} de (?:la )?densidad",
+                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]?n?\w{0,3} de (?:la )?densidad",
                           # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
                           # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
@@ -209,7 +209,9 @@ FINDINGS: dict[str, list[str]] = {
     "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     # "consolidacion / afectacion del espacio aereo" is not "alveolar pattern" for BIMCV (0 of 14)
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
-                         r"relleno alveolar"],
+                         r"relleno alveolar",
+                         # spellings found in the reports ("opacidades alveoalres", BIMCV: alveolar pattern 3 of 3)
+                         r"alveoa?lr?a?es", r"alveoares", r"alveolraes"],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
                    # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
                    r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
@@ -243,7 +245,7 @@ FINDINGS: dict[str, list[str]] = {
                                        r"cambios osteodegenerativos", r"degenerativos"],
     "hiatal hernia": [r"hernias? (?:de )?hiat\w*", r"hernia hiatal", r"hernia de hiato"],
     # a subsegmental atelectasis is "laminar" for BIMCV (11 of 11)
-    "laminar atelectasis": [r"atelectasias? laminar(?:es)?", r"atelectasias?(?: \w+){0,5} subsegmentari[oa]s?(?: laminar(?:es)?)?",
+    "laminar atelectasis": [r"atelectasias? lamin?ar(?:es)?", r"atelectasias?(?: \w+){0,5} subsegmentari[oa]s?(?: laminar(?:es)?)?",
                             r"laminar(?:es)?", r"atelectasias? lineal(?:es)?", r"tractos? atelectasic\w*",
                             r"atelectasias? planares?", r"atelectasias? en placa"],
     "lobar atelectasis": [r"atelectasias? (?:del )?lobul\w*", r"atelectasias? lobar(?:es)?", r"atelectasia del lsi",
