@@ -410,3 +410,12 @@ def test_nodular_shape_of_an_opacity_is_not_a_nodule(lab, text, has):
 ])
 def test_misspellings_found_in_reports(lab, text, label):
     assert label in lab.label(text).labels
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Aumento de los infiltados pulmonares en ambos hemitórax.", "infiltrates"),
+    ("Engrosamiento peribronquial con broquiectasias bilaterales.", "bronchiectasis"),
+    ("Bonquiectasias de tracción en lóbulos inferiores.", "bronchiectasis"),
+])
+def test_more_misspellings_found_in_reports(lab, text, label):
+    assert label in lab.label(text).labels
