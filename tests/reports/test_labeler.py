@@ -423,3 +423,11 @@ def test_misspellings_found_in_reports(lab, text, label):
 ])
 def test_more_misspellings_found_in_reports(lab, text, label):
     assert label in lab.label(text).labels
+
+
+def test_suspicion_header_alone_is_the_disease(lab):
+    assert lab.label("Sospecha de neumonía COVID-19.").labels == ["COVID 19"]
+    assert lab.label("Sospecha de infección por COVID 19.").labels == ["COVID 19"]
+    # a sentence that goes on is read as it stands
+    assert "pneumonia" in lab.label("Sospecha de neumonía por COVID-19 con opacidades bilaterales.").labels
+    assert "pneumonia" in ReportLabeler(bimcv_conventions=False).label("Sospecha de neumonía COVID-19.").labels

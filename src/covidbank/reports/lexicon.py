@@ -489,6 +489,8 @@ BIMCV_SENTENCES: list[tuple[str, tuple[str, ...]]] = [
      ("normal", "suboptimal study")),
     # one hospital's conclusion line: 7/7 (COVID 19 without "pneumonia")
     (r"(?:conclusion )?hallazgos (?:compatibles con|sugestivos de) infeccion pulmonar por covid ?19", ("COVID 19",)),
+    # the clinical-suspicion header alone is the suspected disease, not also a pneumonia: 4/4
+    (r"sospecha (?:de )?(?:neumonia|infeccion)(?: viral| virica)? (?:por )?covid ?19", ("COVID 19",)),
     # the follow-up conclusion line: 11/11 as it stands, 16/18 with whatever follows it in its sentence ("... con
     # mejoria respecto a rx previa", "... ya conocido") when that names no other finding
     (r"hallazgos (?:sugestivos de|en relacion con) covid ?19(?: (?!.*\b(?:consolid|condens|opaci|densidad|vidrio|"
