@@ -431,3 +431,10 @@ def test_suspicion_header_alone_is_the_disease(lab):
     # a sentence that goes on is read as it stands
     assert "pneumonia" in lab.label("Sospecha de neumonía por COVID-19 con opacidades bilaterales.").labels
     assert "pneumonia" in ReportLabeler(bimcv_conventions=False).label("Sospecha de neumonía COVID-19.").labels
+
+
+def test_pneumonic_consolidation_is_consolidation_and_pneumonia(lab):
+    assert lab.label("Condensación neumónica basal derecha.").labels == ["consolidation", "pneumonia"]
+    assert lab.label("No hay condensaciones neumónicas.").labels == ["normal"]
+    r = lab.label("Opacidades periféricas compatibles con consolidaciones neumónicas.")
+    assert "pneumonia" in r.labels and "consolidation" not in r.labels

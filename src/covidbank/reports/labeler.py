@@ -378,7 +378,7 @@ _NOT_KEEPING_NORMAL = frozenset({"normal", "suboptimal study", "unchanged"})
 _SHAPED = re.compile(r"\b(?:opacidad(?:es)?|consolidacion(?:es)?|condensacion(?:es)?) $")
 _SIZED = re.compile(r"(?:es)? (?:de )?(?:unos? |hasta )?\d")
 _GG_PATTERN = re.compile(r"\bpatron (?:de |en )?vidrio")
-_NOT_SINGULAR_NOUN = re.compile(r"\w+ciones|consolidativ[oa]s?|consolidad[oa]s?|condensad[oa]s?")
+_NOT_SINGULAR_NOUN = re.compile(r"\w+ciones(?: neumonicas?)?|consolidativ[oa]s?|consolidad[oa]s?|condensad[oa]s?")
 _NOT_A_FINDING = frozenset({"consolidation", "normal", "suboptimal study", "unchanged", "exclude", COVID, COVID_UNCERTAIN})
 _DEFAULT: ReportLabeler | None = None
 

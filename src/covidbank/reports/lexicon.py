@@ -195,7 +195,9 @@ FINDINGS: dict[str, list[str]] = {
                           r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades", r"asimetria de (?:la )?densidad",
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
-                      r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
+                      r"condensad[oa]s?", r"consolidad[oa]s?"],
+    # a pneumonic consolidation is both (BIMCV: 9 of 9 positive "consolidacion/condensacion neumonica" sentences)
+    "consolidation|pneumonia": [r"(?:condensacion|consolidacion)(?:es)? neumonicas?"],
     # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
     # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
     "unchanged": [r"se compara", r"estabilidad(?! de (?:l[ao]s? |el )(?!hallazgos))", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
