@@ -438,3 +438,13 @@ def test_pneumonic_consolidation_is_consolidation_and_pneumonia(lab):
     assert lab.label("No hay condensaciones neumónicas.").labels == ["normal"]
     r = lab.label("Opacidades periféricas compatibles con consolidaciones neumónicas.")
     assert "pneumonia" in r.labels and "consolidation" not in r.labels
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Tubo de IOT localizado en bronquio principal derecho.", "endotracheal tube"),
+    ("Hernia de Schmorl en cuerpo vertebral de L1.", "vertebral degenerative changes"),
+    ("Nódulos de Schmorl en columna dorsal.", "vertebral degenerative changes"),
+])
+def test_tube_and_schmorl_names(lab, text, label):
+    r = lab.label(text)
+    assert label in r.labels and "nodule" not in r.labels
