@@ -448,3 +448,9 @@ def test_pneumonic_consolidation_is_consolidation_and_pneumonia(lab):
 def test_tube_and_schmorl_names(lab, text, label):
     r = lab.label(text)
     assert label in r.labels and "nodule" not in r.labels
+
+
+def test_laminar_atelectasis_after_an_effusion_is_its_own_finding(lab):
+    r = lab.label("Derrame pleural izquierdo, atelectasia laminar en lóbulo superior derecho.")
+    assert "pleural effusion" in r.labels and "laminar atelectasis" in r.labels
+    assert lab.label("Derrame pleural derecho laminar.").labels == ["pleural effusion"]

@@ -208,7 +208,7 @@ FINDINGS: dict[str, list[str]] = {
                   r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
                   r"superponible\w*", r"(?:hallazgos )?(?:que impresionan )?similares? (?:al|a la|a los|a las|con el|con la) (?:estudio|previ|rx|radiografia|anterior)\w*",
                   r"sin (?:apreciar|observar|objetivar) (?:hallazgos que sugieran |signos de )?empeoramiento", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
-    "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
+    "pleural effusion": [r"derrames? pleurale?s?(?: (?!atelectasi)\w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     # "consolidacion / afectacion del espacio aereo" is not "alveolar pattern" for BIMCV (0 of 14)
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
                          r"relleno alveolar",
