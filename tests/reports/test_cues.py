@@ -77,3 +77,13 @@ def test_cue_offsets_are_inside_the_sentence():
     assert [c.kind for c in cues] == [NEGATED, NEGATED]
     assert all(0 <= c.start < c.end <= c.scope_start <= c.scope_end <= len(s) for c in cues)
     assert find_cues("") == []
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    ("sin poder descartar dado el contexto epidemiologico covid 19", "covid 19", DOUBTFUL),
+    ("no se puede excluir en el contexto de la pandemia neumonia", "neumonia", DOUBTFUL),
+    ("dado el contexto epidemiologico sugestivo de covid 19", "covid 19", HEDGED),
+])
+def test_a_hedge_inside_a_doubt_stays_doubtful(sentence, target, expected):
+    a = sentence.index(target)
+    assert polarity_at(find_cues(sentence), a, a + len(target)) == expected

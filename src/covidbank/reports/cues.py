@@ -203,8 +203,9 @@ def polarity_at(cues: list[Cue], start: int, end: int) -> str:
             if best is None or c.scope_start > best.scope_start or (
                 c.scope_start == best.scope_start and _RANK[c.kind] > _RANK[best.kind]
             ):
-                # a hedge nested in a negation stays negated
-                if best is not None and best.kind == NEGATED and c.kind == HEDGED:
+                # a hedge nested in a negation stays negated, one nested in a doubt stays doubtful ("sin poder
+                # descartar dado el contexto epidemiologico covid 19")
+                if best is not None and best.kind in (NEGATED, DOUBTFUL) and c.kind == HEDGED:
                     continue
                 best = c
     return best.kind if best else POSITIVE

@@ -188,14 +188,16 @@ FINDINGS: dict[str, list[str]] = {
                           r"aumentos? (?:\w+ )?de (?:la )?atenuacion", r"opacidad(?:es)?",
                           # spellings found in the reports
                           r"opaci?a?des", r"opacides", r"opaciades", r"opacidaes", r"radio ?opacidad(?:es)?",
-                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]n?\w{0,3} de (?:la )?densidad",
+                          r"incrementos? (?:\w+ )?de (?:la )?densidad", r"aum[ea]?n?\w{0,3} de (?:la )?densidad",
                           # "opacificacion" (contrast filling, a whole opaque hemithorax) and "hiperdensidad" are not
                           # "increased density" for BIMCV (0 of 7 sentences)
                           r"densidad(?:es)? (?:algodonosas?|parcheadas?|mal definidas?|difusas?|tenues?|alveolares?)",
                           r"tenue densidad", r"(?:pequenas|tenues|sutiles) densidades", r"asimetria de (?:la )?densidad",
                           r"aumentos? de densidad", r"densidades"],
     "consolidation": [r"consolidaci(?:on|ones)", r"consolidativ[oa]s?", r"condensaci(?:on|ones)",
-                      r"condensad[oa]s?", r"consolidad[oa]s?", r"condensacion(?:es)? neumonica"],
+                      r"condensad[oa]s?", r"consolidad[oa]s?"],
+    # a pneumonic consolidation is both (BIMCV: 9 of 9 positive "consolidacion/condensacion neumonica" sentences)
+    "consolidation|pneumonia": [r"(?:condensacion|consolidacion)(?:es)? neumonicas?"],
     # comparisons with a prior study; BIMCV writes "unchanged" only for a sentence that reports nothing
     # else (see SENTENCE_ALONE), and not for the structured template's "conclusion estabilidad radiologica"
     "unchanged": [r"se compara", r"estabilidad(?! de (?:l[ao]s? |el )(?!hallazgos))", r"sin (?:otr[oa]s )?cambios(?! inflamatori| degenerativ| postquirurgic| posquirurgic| cronic| fibrotic| oseos)",
@@ -206,10 +208,12 @@ FINDINGS: dict[str, list[str]] = {
                   r"sin (?:apreciar|observar|objetivar|evidenciar|identificar) cambios",
                   r"superponible\w*", r"(?:hallazgos )?(?:que impresionan )?similares? (?:al|a la|a los|a las|con el|con la) (?:estudio|previ|rx|radiografia|anterior)\w*",
                   r"sin (?:apreciar|observar|objetivar) (?:hallazgos que sugieran |signos de )?empeoramiento", r"(?:parenquima pulmonar|estudio|radiologicamente) estable"],
-    "pleural effusion": [r"derrames? pleurale?s?(?: \w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
+    "pleural effusion": [r"derrames? pleurale?s?(?: (?!atelectasi)\w+){0,2} laminar(?:es)?", r"derrames? pleurale?s?", r"derrames?", r"liquido pleural", r"liquido en (?:el )?(?:espacio )?pleural"],
     # "consolidacion / afectacion del espacio aereo" is not "alveolar pattern" for BIMCV (0 of 14)
     "alveolar pattern": [r"alveolar(?:es)?", r"alveoliz\w+", r"patron alveolar", r"ocupacion (?:del )?espacio aereo",
-                         r"relleno alveolar"],
+                         r"relleno alveolar",
+                         # spellings found in the reports ("opacidades alveoalres", BIMCV: alveolar pattern 3 of 3)
+                         r"alveoa?lr?a?es", r"alveoares", r"alveolraes"],
     "adenopathy": [r"adenopatias?", r"adenomegalias?", r"ganglios? (?:aumentad|patologic|prominente)\w*", r"conglomerados? adenopatic\w*",
                    # thoracic lymph nodes reported at all are "adenopathy" for BIMCV (6 of 8 positive mentions)
                    r"ganglios?(?: linfatic[oa]s?)?(?: \w+){0,2} (?:hiliomediastinic|mediastinic|hiliar|paratraqueal|axilar|subcarinal|prevascular|supraclavicular)\w*"],
@@ -233,23 +237,26 @@ FINDINGS: dict[str, list[str]] = {
                              r"reticulointerst?i\w*cial(?:es)?"],
     "reticular interstitial pattern": [r"reticular(?:es)?", r"patron reticular", r"patron reticulo intersticial"],
     "reticulonodular interstitial pattern": [r"reticulo ?nodular(?:es)?", r"reticulonodulillar"],
-    "infiltrates": [r"infiltrad[oa]s?", r"infiltracion(?:es)?(?! grasa| pancrea| mediastin| tumoral| hepat| renal)", r"infiltrativ[oa]s?"],
+    "infiltrates": [r"infiltrad[oa]s?", r"infiltracion(?:es)?(?! grasa| pancrea| mediastin| tumoral| hepat| renal)", r"infiltrativ[oa]s?",
+                    # spellings found in the reports ("aumento de los infiltados pulmonares": BIMCV infiltrates 3 of 4)
+                    r"infiltad[oa]s?", r"infiltradoc", r"inflitrad[oa]s?", r"inifltrad[oa]s?"],
     "nodule": [r"nodulos?", r"nodular(?:es)?", r"nodulillos?", r"micronodulos?"],
     "pseudonodule": [r"pseudonodul\w*", r"seudonodul\w*", r"pseudo nodul\w*"],
     "vertebral degenerative changes": [r"cambios degenerativos(?: \w+){0,3} (?:columna|dorsal|vertebra|raquis|lumbar|espondil)\w*",
                                        r"espondilosis", r"espondiloartrosis", r"osteofitos?", r"espondilo ?artr\w*",
+                                       r"(?:hernias?|nodulos?) (?:intraesponjos[oa]s? )?de schmorl",
                                        r"cambios degenerativos(?: \w+){0,2} vertebral(?:es)?", r"sindesmofitos?",
                                        r"degenerativ[oa]s? (?:de|en) (?:la )?columna", r"cambios degenerativos",
                                        r"cambios osteodegenerativos", r"degenerativos"],
     "hiatal hernia": [r"hernias? (?:de )?hiat\w*", r"hernia hiatal", r"hernia de hiato"],
     # a subsegmental atelectasis is "laminar" for BIMCV (11 of 11)
-    "laminar atelectasis": [r"atelectasias? laminar(?:es)?", r"atelectasias?(?: \w+){0,5} subsegmentari[oa]s?(?: laminar(?:es)?)?",
+    "laminar atelectasis": [r"atelectasias? lamin?ar(?:es)?", r"atelectasias?(?: \w+){0,5} subsegmentari[oa]s?(?: laminar(?:es)?)?",
                             r"laminar(?:es)?", r"atelectasias? lineal(?:es)?", r"tractos? atelectasic\w*",
                             r"atelectasias? planares?", r"atelectasias? en placa"],
     "lobar atelectasis": [r"atelectasias? (?:del )?lobul\w*", r"atelectasias? lobar(?:es)?", r"atelectasia del lsi",
                           r"atelectasia del lsd", r"atelectasia del lii", r"atelectasia del lid", r"atelectasia del lm"],
     "atelectasis": [r"atelectasias?", r"atelectasic[oa]s?", r"colapso pulmonar"],
-    "endotracheal tube": [r"tubos? endotraqueal(?:es)?", r"tubo orotraqueal", r"tubo oro traqueal", r"tubos? de intubacion"],
+    "endotracheal tube": [r"tubos? endotraqueal(?:es)?", r"tubo orotraqueal", r"tubo oro traqueal", r"tubos? de intubacion", r"tubos? de iot"],
     "aortic atheromatosis": [r"ateromatosis", r"ateromatos[oa]s?", r"ateroma", r"ateromas", r"calcificaci\w+ (?:de|en) (?:la )?aort\w*",
                              r"aorta (?:elongada y )?calcificada", r"calcificaciones aorticas", r"arterioesclerosis",
                              r"ateroesclerosis", r"aterosclerosis", r"ateromatoso",
@@ -270,7 +277,7 @@ FINDINGS: dict[str, list[str]] = {
     "surgery": [r"cirugias?", r"quirurgic[oa]s?", r"postquirurgic\w*", r"post quirurgic\w*", r"intervenid[oa]",
                 r"suturas? quirurgic\w*", r"grapas? quirurgic\w*", r"material quirurgico"],
     "surgery lung": [r"lobectomia", r"neumonectomia", r"neumectomia", r"segmentectomia", r"reseccion pulmonar"],
-    "bronchiectasis": [r"bronquiectasias?", r"bronquiectasic[oa]s?", r"bronquiectasico"],
+    "bronchiectasis": [r"bronquiectasias?", r"bo?r?on?quiectasias?", r"bronquiectasic[oa]s?", r"bronquiectasico"],
     "pulmonary artery enlargement": [r"(?:arterias?|ramas?) pulmonar(?:es)?(?: \w+){0,2} (?:aumentad|dilatad|prominente|engrosad|ensanchad)\w*",
                                      r"(?:aumento|dilatacion|prominencia|engrosamiento)(?: \w+){0,3} arteri\w* pulmonar\w*",
                                      r"hipertension arterial pulmonar", r"arterias pulmonares prominentes"],
@@ -441,10 +448,20 @@ IGNORE: list[str] = [
     # a bare "covid19 hallazgos ..." header: 9 of 11)
     r"(?:para )?valorar (?:la )?(?:posible )?afectacion (?:pulmonar )?por covid ?(?:19)?(?: en (?:el )?contexto de pandemia)?",
     r"(?:dirigid[oa] )?(?:para )?(?:la )?valoracion de (?:infeccion|afectacion) (?:pulmonar )?por covid ?(?:19)?",
-    r"control (?:de )?(?:paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
+    r"control (?:de |en )?(?:(?:un |el )?paciente )?covid ?(?:19)?", r"(?:^|(?<=\. ))covid ?(?:19)?(?= (?:hallazgos|exploracion|informe)\b)",
+    # nor is the clinical history around it: admitted for COVID ("dado que el paciente esta ingresado por covid se
+    # realiza tc": 1 of 1), a contact or relatives with COVID ("contacto positivo con pacientes covid", "contracto
+    # estrecho con covid19", "marido y suegro covid positivos": 3 of 3) -- the exam's own findings are what is labelled
+    r"(?:motivo de consulta|justificacion clinica)\W+(?:sospecha (?:de )?)?covid ?(?:19)?",  # the request's header: 2 of 2
+    r"ingresad[oa] (?:en \w+ )?por (?:neumonia (?:por )?)?covid ?(?:19)?",
+    r"contr?ac?to (?:positivo |estrecho )?con (?:(?:un |el |los |las )?(?:pacientes?|personas?|casos?) )?covid ?(?:19)?(?: positiv[oa]s?)?",
+    r"(?:marido|mujer|espos[oa]|hij[oa]s?|padre|madre|herman[oa]s?|suegr[oa]s?|familiar(?:es)?)(?: y \w+)? covid ?(?:19)? positiv[oa]s?",
     # an organizing-pneumonia pattern describes the opacities, it is not an infectious pneumonia
     r"(?:patron de )?neumonia organizada",
     r"solo se incluiran en el informe[^.]*", r"si se sospecha[^.]{0,60}(?:rx|radiografia) puede ser normal[^.]*", r"solo de incluiran en el informe[^.]*",
+    # the caveat that an early radiograph can be normal names the disease without reporting it (with the
+    # "recordar que una radiografia normal no excluye ..." reminders, COVID left out in 10 of 11 sentences)
+    r"(?:ya que |porque |pues )?(?:la |una )?(?:rx|radiografia) puede ser normal en (?:los )?(?:estadios|fases) iniciales[^.]*",
 ]
 
 #: Boilerplate that BIMCV labels ``normal`` (5 of 5): "recordar que una radiografia normal no excluye infeccion
@@ -475,8 +492,12 @@ BIMCV_SENTENCES: list[tuple[str, tuple[str, ...]]] = [
      ("normal", "suboptimal study")),
     # one hospital's conclusion line: 7/7 (COVID 19 without "pneumonia")
     (r"(?:conclusion )?hallazgos (?:compatibles con|sugestivos de) infeccion pulmonar por covid ?19", ("COVID 19",)),
-    # the follow-up conclusion line: 11/11
-    (r"hallazgos (?:sugestivos de|en relacion con) covid ?19", ("COVID 19", "unchanged")),
+    # the clinical-suspicion header alone is the suspected disease, not also a pneumonia: 4/4
+    (r"sospecha (?:de )?(?:neumonia|infeccion)(?: viral| virica)? (?:por )?covid ?19", ("COVID 19",)),
+    # the follow-up conclusion line: 11/11 as it stands, 16/18 with whatever follows it in its sentence ("... con
+    # mejoria respecto a rx previa", "... ya conocido") when that names no other finding
+    (r"hallazgos (?:sugestivos de|en relacion con) covid ?19(?: (?!.*\b(?:consolid|condens|opaci|densidad|vidrio|"
+     r"derrame|infiltr|nodul|neumon|patron|atelect|cardiomeg|intersti|alveol))[^.]*)?", ("COVID 19", "unchanged")),
 ]
 
 #: Labels never negated by a cue (``sin cambios`` *is* the label ``unchanged``).
