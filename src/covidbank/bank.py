@@ -232,8 +232,9 @@ class Bank:
         con = self.connect()
         try:
             return con.execute(sql).df()
-        except duckdb.Error as e:
-            raise QueryError(f"query failed on bank {self.path}: {e}") from None
+        except duckdb.Error as e:  # one line: DuckDB's lines joined, its caret line dropped
+            msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"^"})
+            raise QueryError(f"query failed on bank {self.path}: {msg}") from None
         finally:
             con.close()
 
