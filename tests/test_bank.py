@@ -57,3 +57,32 @@ def test_write_table_bank_wide(tmp_path):
     b = Bank(tmp_path / "bank", create=True)
     b.write_table("splits", pd.DataFrame({"subject_id": ["a", "b"], "split": ["train", "test"]}))
     assert b.query("SELECT split FROM splits ORDER BY subject_id")["split"].tolist() == ["train", "test"]
+
+
+def test_corrupt_index_file_is_a_bank_error_naming_it(tmp_path, cli):
+    # a truncated Parquet file in the index gave a DuckDB traceback in every bank command
+    from covidbank.errors import BankError
+    from covidbank.samples import make_mosmed_sample
+
+    bank = tmp_path / "B"
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank)
+    f = bank / "index" / "sources" / "mosmed" / "images.parquet"
+    f.write_bytes(f.read_bytes()[:300])
+    with pytest.raises(BankError, match="images.parquet"):
+        Bank(bank).query("SELECT count(*) FROM images")
+    for args in (("query", bank, "SELECT count(*) FROM images"), ("info", bank), ("split", bank)):
+        res = cli(*args, expect=1)
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and "images.parquet" in lines[0], res.output
+
+
+def test_query_error_is_one_line(tmp_path, cli):
+    # DuckDB's message spans lines (candidates, 'LINE 1:' and a caret line); CLI errors are one line
+    bank = tmp_path / "B"
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank)
+    with pytest.raises(QueryError) as ei:
+        Bank(bank).query("select nocol from images")
+    msg = str(ei.value)
+    assert "\n" not in msg and "nocol" in msg and "Candidate bindings" in msg
+    res = cli("query", bank, "selec x", expect=1)
+    assert len(res.output.strip().splitlines()) == 1 and "syntax error" in res.output

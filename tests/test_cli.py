@@ -119,3 +119,23 @@ def test_package_imports_lazily():
             "from covidbank import Bank, assess, deidentify, build_report, create_app, SourceFormatError")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"imported at CLI start-up: {out}"
+
+
+def test_output_path_problems_are_one_line_errors(cli, tmp_path):
+    # an --out that is a folder (or sits under a file) gave a Python traceback
+    src = tmp_path / "reports.tsv"
+    src.write_text("Report\nDerrame pleural derecho.\n", encoding="utf-8")
+    a_dir = tmp_path / "adir"
+    a_dir.mkdir()
+    for args in (("deid-text", src, "-c", "Report", "--out", a_dir),
+                 ("label-reports", src, "-c", "Report", "--out", a_dir)):
+        res = cli(*args, expect=1)
+        err = res.output.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and str(a_dir) in err[0], res.output
+    bank = tmp_path / "B"
+    cli("add", "mosmed", make_mosmed_sample(tmp_path / "m"), "--bank", bank)
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    res = cli("report", bank, "--out", a_file, expect=1)
+    last = res.output.strip().splitlines()[-1]  # after the section progress lines
+    assert last.startswith("error:") and str(a_file) in last and "Traceback" not in res.output, res.output

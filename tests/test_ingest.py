@@ -391,3 +391,28 @@ def test_bank_inside_the_input_folder_is_not_walked(tmp_path):
     ingest(raw, raw / "bank", key_file=tmp_path / "key")
     s = ingest(raw, raw / "bank", key_file=tmp_path / "key")
     assert (s.resumed, s.converted, s.skipped) == (5, 0, 0)
+
+
+def test_truncated_files_are_errors_that_say_truncated(tmp_path):
+    # a file cut short was reported as 'install covidbank[dicom] for the decoders' (native pixel data)
+    # or 'photometric interpretation missing' (encapsulated: pydicom returns an empty dataset)
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    raw = tmp_path / "raw"
+    native = make_cr(raw / "native.dcm", patient_id="P1", rows=128, cols=128)
+    enc = make_cr(raw / "enc.dcm", patient_id="P2", seed=3)
+    ds = pydicom.dcmread(enc)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = encapsulate([b"\xff\xd8" + bytes(range(256)) * 40 + b"\xff\xd9"])
+    ds.save_as(enc)
+    for p in (native, enc):
+        b = p.read_bytes()
+        p.write_bytes(b[: len(b) * 2 // 3])
+    bank = tmp_path / "bank"
+    s = ingest(raw, bank, key_file=tmp_path / "key")
+    assert (s.converted, s.errors) == (0, 2)
+    recs = [json.loads(x) for x in (bank / "logs" / "ingest.jsonl").read_text().splitlines()]
+    reasons = [r["reason"] for r in recs if r.get("status") == "error"]
+    assert len(reasons) == 2 and all("truncated" in r for r in reasons), reasons

@@ -200,20 +200,25 @@ class Bank:
         con = duckdb.connect()
         srcs = self.sources()
         extras = set(self.extra_tables())
-        for name in TABLES:
-            files = [str(self._source_dir(s) / f"{name}.parquet") for s in srcs]
-            files = [f for f in files if Path(f).exists()]
-            if name in extras:
-                files.append(str(self.index_dir / "tables" / f"{name}.parquet"))
-            if files:
-                lst = ", ".join(_sql_str(f) for f in files)
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
-            else:
-                con.register(f"_empty_{name}", empty_table(name))
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
-        for name in extras - set(TABLES):
-            f = self.index_dir / "tables" / f"{name}.parquet"
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+        try:
+            for name in TABLES:
+                files = [str(self._source_dir(s) / f"{name}.parquet") for s in srcs]
+                files = [f for f in files if Path(f).exists()]
+                if name in extras:
+                    files.append(str(self.index_dir / "tables" / f"{name}.parquet"))
+                if files:
+                    lst = ", ".join(_sql_str(f) for f in files)
+                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
+                else:
+                    con.register(f"_empty_{name}", empty_table(name))
+                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
+            for name in extras - set(TABLES):
+                f = self.index_dir / "tables" / f"{name}.parquet"
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+        except duckdb.Error as e:  # a truncated or foreign file in the index
+            con.close()
+            msg = str(e).splitlines()[0]
+            raise BankError(f"{self.path}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
         return con
 
     def query(self, sql: str) -> pd.DataFrame:
@@ -227,8 +232,9 @@ class Bank:
         con = self.connect()
         try:
             return con.execute(sql).df()
-        except duckdb.Error as e:
-            raise QueryError(f"query failed on bank {self.path}: {e}") from None
+        except duckdb.Error as e:  # one line: DuckDB's lines joined, its caret line dropped
+            msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"^"})
+            raise QueryError(f"query failed on bank {self.path}: {msg}") from None
         finally:
             con.close()
 

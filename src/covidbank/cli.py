@@ -14,11 +14,26 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 from rich.table import Table
 
 from .errors import CovidbankError
 
+class _Group(TyperGroup):
+    """Commands whose stray ``OSError`` (an --out that is a folder, a full disk) ends in one line, not a traceback."""
+
+    def invoke(self, ctx):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            where = e.filename if e.filename is not None else ""
+            if e.filename2 is not None:
+                where = f"{where} -> {e.filename2}"
+            raise fail(f"{where}: {e.strerror or e}" if where else f"{e.__class__.__name__}: {e}") from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="covidbank",
     help="Toolkit and data bank for COVID-19 chest imaging.",
     no_args_is_help=True,

@@ -168,6 +168,8 @@ def process_task(task: dict, common: dict) -> dict:
                 ds = pydicom.dcmread(p)
             except Exception as e:
                 raise CovidbankError(f"unreadable DICOM file ({type(e).__name__})")
+            if "PixelData" not in ds:  # pydicom returns what it could read of a file cut short
+                raise CovidbankError("unreadable DICOM file (truncated or corrupt: its pixel data could not be read)")
             audit = deidentify(ds, keyring, ctx, options, task["modality"])
             audits.append([a.to_dict() for a in audit])
             dsets.append(ds)

@@ -46,7 +46,9 @@ def test_label_reports_bimcv_columns_and_bank_rows(cli, tmp_path):
     cli("label-reports", src, "-o", rows, "--bank-rows", "--image-column", "File", "--source", "bimcv")
     r = pd.read_parquet(rows)
     assert set(r.origin) == {"report", "implied"} and set(r.source) == {"bimcv"}
-    assert ((r.image_id == "img1.png") & (r.label == "pleural effusion") & (r.value == 0)).any()
+    # bank image ids are source-prefixed (schema.make_id), so the rows join the bank's images
+    assert ((r.image_id == "bimcv:img1.png") & (r.label == "pleural effusion") & (r.value == 0)).any()
+    assert r.image_id.str.startswith("bimcv:").all()
 
 
 def test_errors_are_one_line_and_name_the_file(cli, tmp_path):

@@ -101,3 +101,28 @@ def test_dates_shift_keeping_form():
 def test_empty_and_non_text():
     assert deidentify("").text == "" and deidentify("").spans == []
     assert deidentify(None).spans == []
+
+
+@pytest.mark.parametrize("text", [
+    "nhc  93544 paciente   nombrepropio   exploracion  torax",
+    "paciente    nombrepropio   hc   60332  f . estudio  [FECHA]",
+    "NHC 50001. Rx de tórax.",
+    "n.h.c. 1234 paciente",
+])
+def test_bimcv_record_number_without_colon_is_removed(text):
+    # BIMCV's lower-cased form writes the record number after 'nhc'/'hc' with no colon;
+    # 5-digit numbers slipped through every other number rule into the bank
+    out = deidentify(text).text
+    assert not re.search(r"\d{4,}", out), out
+    assert "[NUM]" in out
+
+
+def test_bimcv_signature_block_numbers_and_surname_are_removed():
+    # seen in the bank built from the BIMCV dev table: report/annex numbers ending in 00, the signing
+    # radiologist's staff number and a surname after it
+    text = ("opacidad en lid .   anexo  909200 fecha  [FECHA] firmado  1226 diaz  nombrepropio   nombrepropio "
+            "informe original  1201769 fecha  [FECHA] firmado  1185  nombrepropio")
+    out = deidentify(text).text
+    assert not re.search(r"\d{3,}", out), out
+    assert "diaz" not in out, out
+    assert "firmado  [NUM] [NAME]  nombrepropio" in out, out

@@ -86,3 +86,13 @@ def test_severity_table_on_a_generated_mosmed_folder(cli, phantom, tmp_path):
     got = Bank(tmp_path / "bank").query("select study, lesion_volume_ml, category from severity order by study")
     assert got["study"].tolist() == ["study_0255", "study_0256", "study_0257"]
     assert got["category"].tolist()[2] == "CT-1"
+
+
+def test_severity_table_missing_studies_folder_is_an_error(cli, tmp_path):
+    # a mistyped --studies was ignored silently ("no CT volumes present")
+    from covidbank.samples import make_mosmed_sample
+
+    m = make_mosmed_sample(tmp_path / "m")
+    res = cli("severity-table", m, "--studies", tmp_path / "nope", expect=1)
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nope" in lines[0], res.output

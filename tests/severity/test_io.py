@@ -118,3 +118,21 @@ def test_series_with_a_localizer_keeps_the_axial_slices(phantom, tmp_path):
     ct = load_ct(tmp_path / "series")
     assert ct.shape == (160, 140, phantom.hu.shape[2] - 1)
     np.testing.assert_array_equal(ct.data, phantom.hu[:, :, 1:])
+
+
+@pytest.mark.parametrize("modality", ["CR", "DX"])
+def test_projection_xray_is_refused_naming_the_file(tmp_path, modality, cli):
+    # a chest X-ray given to `severity` ended in a nibabel OrientationError traceback
+    # (no slice geometry); it is not a CT and must be refused in one line
+    import pydicom
+    from dicom_factory import make_cr
+
+    p = make_cr(tmp_path / "xr.dcm", modality=modality)
+    ds = pydicom.dcmread(p)
+    del ds.PixelSpacing  # as in real CR headers that carry ImagerPixelSpacing or nothing
+    ds.save_as(p)
+    with pytest.raises(CTReadError, match=rf"xr\.dcm: .*{modality}.*not a CT"):
+        load_ct(p)
+    res = cli("severity", p, expect=1)
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "xr.dcm" in lines[0], res.output

@@ -92,3 +92,17 @@ def test_reports_are_deidentified_before_the_bank(tmp_path):
     for phi in ("27/01/2020", "1645689"):
         assert phi not in text
     assert "[FECHA]" in text and "[NUM]" in text
+
+
+def test_row_cut_short_at_the_end_is_skipped(tmp_path):
+    # a TSV cut off mid-row loaded its last row with empty fields as if complete
+    tsv = make_bimcv_sample(tmp_path / "t.tsv")
+    full = load_source("bimcv", tsv)
+    lines = tsv.read_bytes().rstrip(b"\n").split(b"\n")
+    last = lines[-1]
+    cut = tmp_path / "cut.tsv"
+    fields = last.split(b"\t")
+    cut.write_bytes(b"\n".join(lines[:-1] + [b"\t".join(fields[: len(fields) // 2])]))  # Subject..File intact
+    res = load_source("bimcv", cut)
+    assert len(res.tables["images"]) == len(full.tables["images"]) - 1
+    assert any("cut short" in s.reason and str(len(lines)) in s.record for s in res.skipped)

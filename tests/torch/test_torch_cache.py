@@ -117,3 +117,17 @@ def test_cli_cache_check_and_build(bank, cli):
     assert d["decoded"] == 6 and d["errors"] == 0
     cli("cache", bank.path, "--size", "32", "--check")
     cli("cache", bank.path, "--size", "32", "--crop", "sideways", expect=1)
+
+
+def test_truncated_cache_data_is_stale_and_rebuilt(bank, cli):
+    # a cut-short data-*.npy passed `cache --check` ("0 missing or stale") and then failed in the
+    # loader with numpy's "mmap length is greater than file size" (no file named)
+    build_cache(bank, size=64)
+    data = next((bank.path / "cache").glob("*/data-*.npy"))
+    data.write_bytes(data.read_bytes()[:1000])
+    res = cli("cache", bank.path, "--size", "64", "--check", expect=1)
+    assert "6 missing or stale" in res.output and "cache data unreadable" in res.output, res.output
+    s = build_cache(bank, size=64)
+    assert s.decoded == 6 and s.errors == 0
+    ca = XRayDataset(bank, size=64, cache=True, on_stale="error")
+    assert ca[5]["img"].shape[-1] == 64

@@ -233,3 +233,29 @@ def test_path_traversal_raw_http(web_bank, tmp_path):
             status = data.split(b"\r\n", 1)[0]
             assert b" 404 " in status, (url, status)
             assert SECRET.encode() not in data and b"root:x:" not in data, url
+
+
+def test_burned_in_annotation_images_are_not_served(tmp_path, cli):
+    # ingest flags BurnedInAnnotation=YES images ("pixel data may show identifiers");
+    # the viewer served their pixels anyway (image, thumbnail, case page)
+    from dicom_factory import make_cr
+    from fastapi.testclient import TestClient
+
+    from covidbank.web import create_app
+
+    raw = tmp_path / "raw"
+    make_cr(raw / "burned.dcm", patient_id="P1", BurnedInAnnotation="YES")
+    make_cr(raw / "clean.dcm", patient_id="P2", seed=1, BurnedInAnnotation="NO")
+    bank = tmp_path / "B"
+    cli("ingest", raw, "--bank", bank, "--key-file", tmp_path / "k.key")
+    c = TestClient(create_app(bank, cache_dir=tmp_path / "cache"))
+    rows = c.get("/api/records", params={"value": "any"}).json()["results"]
+    assert len(rows) == 2
+    recs = {r["image_id"]: c.get(f"/api/records/{r['image_id']}").json() for r in rows}
+    burned = [i for i, r in recs.items() if r["image"]["burned_in_annotation"]]
+    clean = [i for i, r in recs.items() if not r["image"]["burned_in_annotation"]]
+    assert len(burned) == len(clean) == 1
+    for kind in ("image", "thumbnail", "imageinfo"):
+        r = c.get(f"/api/{kind}/{burned[0]}")
+        assert r.status_code == 404 and "burned-in" in r.text, (kind, r.status_code)
+        assert c.get(f"/api/{kind}/{clean[0]}").status_code == 200

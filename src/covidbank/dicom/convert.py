@@ -32,6 +32,9 @@ def _pixels(ds: Dataset) -> np.ndarray:
     except Exception as e:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(ts, "name", str(ts))
+        if ts is not None and not getattr(ts, "is_compressed", True):  # no decoder involved: the data is short
+            raise ConversionError(f"pixel data cannot be read ({type(e).__name__}; transfer syntax {name}): "
+                                  "the file is truncated or corrupt") from e
         raise ConversionError(f"pixel data cannot be decoded ({type(e).__name__}; transfer syntax {name}): "
                               "install covidbank[dicom] for the pylibjpeg/openjpeg decoders") from e
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:

@@ -74,7 +74,11 @@ def register(app: typer.Typer) -> None:
             if bank_rows:
                 if not image_column or image_column not in df.columns:
                     raise fail(f"{input}: --bank-rows needs --image-column naming an existing column", 2)
-                rows = labels_to_bank_rows(results, df[image_column].astype(str).tolist(), source)
+                from ..schema import make_id
+
+                # bank image ids are source-prefixed ("bimcv:<file>"); a column of bare file names gets the prefix
+                ids = [i if i.startswith(f"{source}:") else make_id(source, i) for i in df[image_column].astype(str)]
+                rows = labels_to_bank_rows(results, ids, source)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tmp = out.with_name(".tmp-" + out.name)
                 if out.suffix == ".parquet":

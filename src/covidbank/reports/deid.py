@@ -127,6 +127,12 @@ _NUM_RULES = [
     (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM"),
 ]
 _NUM = [(re.compile(p), c) for p, c in _NUM_RULES]
+# a record number after its key with no colon (BIMCV's lower-cased form: "nhc  93544", "hc   60332")
+_RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|"
+                         r"anexo|informe original|firmado(?: por)?)\.?"
+                         r"[ \t]*(?:n[ºo°]\.?)?[ \t]*(?P<n>\d{3,}[A-Za-z]?)\b", _I)
+# BIMCV's lower-cased signature: "firmado  1226 diaz  nombrepropio" (staff number, then a surname)
+_SIGNED_LOWER = re.compile(r"\bfirmado(?: por)?[ \t]+\d{3,}[ \t]+(?P<n>(?!nombrepropio\b)[a-zñáéíóúü]{2,})\b")
 _ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
 _ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|c[oó]digo postal)\s*:?\s*(?P<z>\d{5})\b)|(?:\b(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=,?\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]))")
 
@@ -313,6 +319,10 @@ def find_phi(text: str) -> list[PhiSpan]:
     for rx, cat in _NUM:
         for m in rx.finditer(text):
             add(m.start(), m.end(), cat, 3)
+    for m in _RECORD_NUM.finditer(text):
+        add(m.start("n"), m.end("n"), "NUM", 1)
+    for m in _SIGNED_LOWER.finditer(text):
+        add(m.start("n"), m.end("n"), "NAME", 1)
     for m in _ZIP_CTX.finditer(text):
         g = "z" if m.group("z") else "z2"
         add(m.start(g), m.end(g), "DIR", 2)

@@ -42,6 +42,10 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
     from .pipeline import assess
     from .io import load_ct
 
+    if studies is not None and not Path(studies).is_dir():
+        from ..errors import CTReadError
+
+        raise CTReadError(f"{studies}: no such folder (--studies names the folder of the CT volumes)")
     res = load_source("mosmed", mosmed)
     im = res.tables["images"]
     im = im[im["mask_path"].notna()].sort_values("original_id", key=lambda s: s.astype(int))

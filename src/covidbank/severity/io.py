@@ -146,6 +146,10 @@ def _slice_geometry(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float
     return row_dir, col_dir, ipp, (float(ps[0]), float(ps[1]))
 
 
+#: DICOM modalities of projection radiography (never a CT volume)
+_PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "MG", "XA", "RF", "IO", "PX"})
+
+
 def _from_dicom(files: list[Path], origin: Path, kind: str) -> CTVolume:
     slices, errors = _dicom_slices(files)
     if not slices:
@@ -163,6 +167,9 @@ def _from_dicom(files: list[Path], origin: Path, kind: str) -> CTVolume:
         key = tuple(np.round(_slice_geometry(ds)[0], 3)) + tuple(np.round(_slice_geometry(ds)[1], 3))
         by_iop.setdefault(key, []).append((f, ds))
     series = max(by_iop.values(), key=len)
+    modality = str(getattr(series[0][1], "Modality", "") or "").upper()
+    if modality in _PROJECTION_MODALITIES:
+        raise CTReadError(f"{origin}: a {modality} image (projection X-ray), not a CT; severity grades chest CT only")
     # stacking, HU rescale and the affine are the ingest converter's (one
     # implementation, checked against dcm2niix); irregular series are refused
     from ..dicom.convert import ct_to_volume

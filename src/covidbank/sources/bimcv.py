@@ -18,6 +18,7 @@ given with ``trees=``), else from a minimal COVID spine.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -111,6 +112,20 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise SourceFormatError(f"{path}: unreadable table ({e.__class__.__name__}: {e})") from None
 
 
+def _cut_last_row(path: Path, n_columns: int) -> int | None:
+    """Fields of the last line when a tab-separated file ends mid-row (no final newline, too few fields)."""
+    if path.suffix.lower() not in {".tsv", ".tab", ".txt"}:
+        return None
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 1_000_000))
+        tail = f.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return None
+    n = tail.rsplit(b"\n", 1)[-1].count(b"\t") + 1
+    return n if n < n_columns else None
+
+
 def deid_report(text: str | None) -> str | None:
     """De-identify a published report before it enters a bank.
 
@@ -138,8 +153,12 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
     images: list[dict] = []
     labels: list[dict] = []
     seen: Counter = Counter()
+    cut_row = _cut_last_row(path, len(df.columns)) if len(df) else None
     for i, r in df.iterrows():
         rec = f"row {i + 2}"
+        if i == len(df) - 1 and cut_row is not None:
+            res.skip(rec, path, f"row cut short ({cut_row} of {len(df.columns)} fields, no end of line): file truncated?")
+            continue
         try:
             sub, ses, fname = str(r["Subject"]).strip(), str(r["Session"]).strip(), str(r["File"]).strip()
             if not sub or not ses or not fname:

@@ -188,7 +188,10 @@ class XRayCache:
                 raise CacheError(
                     f"{f}: the cache was rebuilt since this dataset was created; create the dataset again"
                 )
-            self._arr = np.load(f, mmap_mode="r")
+            try:
+                self._arr = np.load(f, mmap_mode="r")
+            except (OSError, ValueError) as e:  # cut short or overwritten
+                raise CacheError(f"{f}: unreadable cache data ({e}); run `covidbank cache` again to rebuild it") from None
         return self._arr
 
     def __getstate__(self):  # DataLoader workers re-open the memmap themselves
@@ -218,6 +221,7 @@ class XRayCache:
         if verify not in ("stat", "hash"):
             raise ValueError(f"verify {verify!r}: use stat or hash")
         idx = self.index().set_index("image_id") if len(self.index()) else None
+        data_ok = idx is None or not (idx["status"] == "ok").any() or self._data_readable(idx)
         out = []
         for iid, path in zip(records["image_id"], records["path"]):
             reason = None
@@ -237,9 +241,22 @@ class XRayCache:
                     reason = "file changed"
                 elif verify == "hash" and e["status"] == "ok" and file_sha1(path) != e["sha1"]:
                     reason = "content changed"
+                elif not data_ok and e["status"] == "ok":
+                    reason = "cache data unreadable"
             if reason:
                 out.append((iid, path, reason))
         return pd.DataFrame(out, columns=["image_id", "path", "reason"])
+
+    def _data_readable(self, idx: pd.DataFrame) -> bool:
+        """Whether the data file of the index opens and holds every row the index points at."""
+        if not self._data_name:
+            return False
+        try:
+            arr = np.load(self.path / self._data_name, mmap_mode="r")
+        except (OSError, ValueError):
+            return False
+        n = int(idx.loc[idx["status"] == "ok", "row"].max()) + 1
+        return arr.ndim == 3 and arr.shape[0] >= n
 
     # ----------------------------------------------------------- building
     def update(

@@ -569,6 +569,8 @@ class BankStore:
 
     def file_problem(self, rec: dict) -> str | None:
         """Why the image file of ``rec`` cannot be shown, or None when it can."""
+        if rec.get("burned_in_annotation") is True:  # flagged by ingest (DICOM Burned In Annotation = YES)
+            return "burned-in annotation: the pixel data may show identifiers; not served"
         raw = rec.get("path")
         if not raw:
             return "the index lists no file for this record"
