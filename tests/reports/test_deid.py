@@ -126,3 +126,14 @@ def test_bimcv_signature_block_numbers_and_surname_are_removed():
     assert not re.search(r"\d{3,}", out), out
     assert "diaz" not in out, out
     assert "firmado  [NUM] [NAME]  nombrepropio" in out, out
+
+
+def test_header_value_stops_at_the_sentence_end_and_findings_survive():
+    from covidbank.reports import deidentify
+
+    assert deidentify("NHC: 123456. Derrame pleural derecho.").text == "NHC: [NUM]. Derrame pleural derecho."
+    out = deidentify("Hospital: Springfield General Hospital. Derrame pleural derecho. Cardiomegalia.").text
+    assert out == "Hospital: [INST]. Derrame pleural derecho. Cardiomegalia."
+    # abbreviations inside the value do not end it
+    out = deidentify("Hospital: Hospital Univ. La Paz. Derrame pleural.").text
+    assert "Paz" not in out and "Univ" not in out and out.endswith("Derrame pleural.")

@@ -95,6 +95,11 @@ _HEADER = re.compile(
     r"(?im)(?:^|(?<=[\s.;,]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
     + r")\s*:[ \t]*(?P<val>[^\n]*?)(?=[ \t]*(?:$|\n)|(?:(?<=\s)|[ \t]+)(?:" + _STOPPER_KEYS + r")\s*:|[ \t]{2,}[A-Za-zº]{2,}[\wºª./ ]{0,20}:)"
 )
+_HEADER_VALUE_END = re.compile(r"(?:\d|(?<![^\W\d_])(?P<w>[^\W\d_]{3,}))\.(?=\s+[^\W\d_]{2})")
+_ABBREVIATIONS = frozenset(
+    "univ gral avda hosp dpto serv dra sra srta ctra edif izq dcha pta prov clin inst nac num urb pza plza "
+    "med cons cent resid bloq portal esc piso ext tel".split()
+)
 _LEAD_NAME = re.compile(rf"(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
 
 _DATE_RULES = [
@@ -307,8 +312,17 @@ def find_phi(text: str) -> list[PhiSpan]:
             dm = _DATE.match(val)
             if dm:
                 val = dm.group()
-        elif len(val) > 80:
-            val = val[:80]
+        else:
+            # a header value ends at a sentence end: a period after a digit or a
+            # word that is not an abbreviation ("Univ.", "Avda."), then a word;
+            # the findings after it are not PHI and must survive
+            for end in _HEADER_VALUE_END.finditer(val):
+                word = gz.key(end.group("w") or "")
+                if word not in _ABBREVIATIONS:
+                    val = val[: end.end() - 1]
+                    break
+            if len(val) > 80:
+                val = val[:80]
         add(a, a + len(val), cat, 0)
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
