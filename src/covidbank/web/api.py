@@ -11,7 +11,7 @@ from typing import Optional
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from ..errors import RecordNotFoundError, RenderError
+from ..errors import RenderError
 from .render import Renderer
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore, SearchQuery
 
@@ -66,10 +66,6 @@ def query_from_params(params) -> SearchQuery:
     )
 
 
-def _not_found(e: Exception) -> HTTPException:
-    return HTTPException(status_code=404, detail=str(e))
-
-
 @router.get("/records", summary="Search images")
 def records(
     request: Request,
@@ -106,19 +102,13 @@ def records(
 @router.get("/records/{image_id:path}", summary="One image record")
 def record(request: Request, image_id: str) -> dict:
     """An image record with its labels (values and CUIs), session, subject and severity rows."""
-    try:
-        return _store(request).record(image_id)
-    except RecordNotFoundError as e:
-        raise _not_found(e)
+    return _store(request).record(image_id)
 
 
 @router.get("/subjects/{subject_id:path}", summary="One subject (case)")
 def subject(request: Request, subject_id: str) -> dict:
     """A subject with sessions in day-offset order, their images and labels, and tests."""
-    try:
-        return _store(request).case(subject_id)
-    except RecordNotFoundError as e:
-        raise _not_found(e)
+    return _store(request).case(subject_id)
 
 
 @router.get("/labels", summary="Labels in the bank")
@@ -140,10 +130,7 @@ def summary(request: Request) -> dict:
 
 def _file(request: Request, image_id: str) -> tuple[dict, Path]:
     st = _store(request)
-    try:
-        rec, path = st.image_file(image_id)
-    except RecordNotFoundError as e:
-        raise _not_found(e)
+    rec, path = st.image_file(image_id)
     problem = st.file_problem(rec)
     if problem or path is None:
         raise HTTPException(404, problem or "no file")
@@ -204,10 +191,7 @@ def thumbnail(request: Request, image_id: str) -> Response:
 
 def _volume_paths(request: Request, image_id: str) -> tuple[dict, Path | None, list[tuple[str, Path]], str | None]:
     st = _store(request)
-    try:
-        rec, path = st.image_file(image_id)
-    except RecordNotFoundError as e:
-        raise _not_found(e)
+    rec, path = st.image_file(image_id)
     problem = st.file_problem(rec)
     masks = _masks(request, rec)
     if problem and not masks:

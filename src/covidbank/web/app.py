@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import RecordNotFoundError
 from ..labels import LabelTree
 from . import api, pages
 from .render import Renderer, default_cache_dir
@@ -82,6 +83,11 @@ def create_app(
             request=request, status=exc.status_code, detail=exc.detail, title=f"Error {exc.status_code}"
         )
         return HTMLResponse(html, status_code=exc.status_code)
+
+    @app.exception_handler(RecordNotFoundError)
+    async def _not_found(request: Request, exc: RecordNotFoundError):
+        # an unknown record id is a 404 on every route, API (JSON) and pages (HTML)
+        return await _errors(request, StarletteHTTPException(404, str(exc)))
 
     @app.middleware("http")
     async def _read_only(request: Request, call_next):

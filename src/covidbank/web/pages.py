@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from ..errors import RecordNotFoundError
 from .api import query_from_params
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore
 
@@ -121,10 +120,7 @@ def search_page(request: Request) -> HTMLResponse:
 def case_page(request: Request, subject_id: str) -> HTMLResponse:
     """A subject's sessions in time order with images, labels, report, clinical data, provenance."""
     st = _store(request)
-    try:
-        case = st.case(subject_id)
-    except RecordNotFoundError as e:
-        raise HTTPException(404, str(e))
+    case = st.case(subject_id)
     for s in case["sessions"]:
         terms: set[str] = set()
         for im in s["images"]:
@@ -142,10 +138,7 @@ def case_page(request: Request, subject_id: str) -> HTMLResponse:
 def ct_page(request: Request, image_id: str) -> HTMLResponse:
     """The CT viewer for one volume record."""
     st = _store(request)
-    try:
-        rec = st.record(image_id)
-    except RecordNotFoundError as e:
-        raise HTTPException(404, str(e))
+    rec = st.record(image_id)
     problem = st.file_problem(rec["image"])
     masks = [k for k, _ in st.masks(rec["image"])]
     return _render(request, "ct.html", title=f"CT {image_id}", rec=rec, problem=problem, masks=masks)
