@@ -170,6 +170,15 @@ def pybids_layout(bank: str | os.PathLike):
     return bids.BIDSLayout(str(bank), config=[pybids_config()], validate=False, indexer=indexer)
 
 
+def _checked_tsv(path: Path, required, problem) -> list[dict]:
+    """Rows of a TSV, reporting each required column it lacks through ``problem``."""
+    cols, rows = _read_tsv(path)
+    for c in required:
+        if c not in cols:
+            problem(path, f"missing column {c}")
+    return rows
+
+
 def _read_tsv(path: Path) -> tuple[list[str], list[dict]]:
     with open(path, newline="", encoding="utf-8") as f:
         r = csv.DictReader(f, delimiter="\t")
@@ -214,10 +223,7 @@ def validate(bank: str | os.PathLike) -> list[Problem]:
         if subs:
             p(part, "missing participants.tsv")
     else:
-        cols, rows = _read_tsv(part)
-        for c in PARTICIPANTS_COLUMNS:
-            if c not in cols:
-                p(part, f"missing column {c}")
+        rows = _checked_tsv(part, PARTICIPANTS_COLUMNS, p)
         listed = {r.get("participant_id", "") for r in rows}
         for r in rows:
             if r.get("sex", "n/a") not in ("M", "F", "O", "n/a"):
@@ -232,10 +238,7 @@ def validate(bank: str | os.PathLike) -> list[Problem]:
         if not stsv.is_file():
             p(stsv, "missing sessions TSV")
         else:
-            cols, rows = _read_tsv(stsv)
-            for c in SESSIONS_COLUMNS:
-                if c not in cols:
-                    p(stsv, f"missing column {c}")
+            rows = _checked_tsv(stsv, SESSIONS_COLUMNS, p)
             ses_listed = {r.get("session_id", "") for r in rows}
         for s in sorted(x for x in d.iterdir() if x.is_dir()):
             if not re.fullmatch(r"ses-[A-Za-z0-9]+", s.name):
