@@ -66,6 +66,19 @@ def test_doubt_cues(sentence):
     # without such a link the window still closes
     ("No derrame pleural y ya en la parte más alta del hemitórax derecho una gran cardiomegalia.", "cardiomegalia",
      POSITIVE),
+    # a negated change is not a negated finding: the finding is there, unchanged
+    ("No aprecio cambios ostensibles en los infiltrados bilaterales.", "infiltrados", POSITIVE),
+    ("No se observan cambios significativos en la consolidación del LSD.", "consolidación", POSITIVE),
+    ("No hay cambios en el derrame pleural derecho.", "derrame pleural", POSITIVE),
+    ("No se observan cambios ni derrame pleural.", "derrame pleural", NEGATED),
+    # "no significativa" qualifies what precedes it
+    ("Mínima disminución no significativa del derrame pleural derecho.", "derrame pleural", POSITIVE),
+    ("No se observan adenopatías significativas.", "adenopatías", NEGATED),
+    # "en ausencia de X" is a condition: it negates X, not what the sentence goes on to say
+    ("Patrón intersticial bilateral que en ausencia de patología cardiaca podría corresponder a neumonía atípica.",
+     "neumonía", HEDGED),
+    ("En ausencia de patología cardiaca, podría corresponder a neumonía.", "patología cardiaca", NEGATED),
+    ("Ausencia de derrame pleural, neumotórax o condensaciones.", "condensaciones", NEGATED),
 ])
 def test_scopes(sentence, target, expected):
     assert pol(sentence, target) == expected
