@@ -44,6 +44,16 @@ def cats(text):
     ("Remitido desde el Hospital Universitario La Paz.", "Hospital Universitario La Paz", "INST"),
     ("Seguimiento en el Centro de Salud Pare Jofre.", "Centro de Salud Pare Jofre", "INST"),
     ("Estudio financiado por Pfizer.", "Pfizer", "INST"),
+    # upper-case form fields without a colon (bilingual hospital forms)
+    ("PRIMER COGNOM\nPRIMER APELLIDO ALBIÑANA\nSEGON COGNOM\nSEGUNDO APELLIDO QUEROL\n", "ALBIÑANA", "NAME"),
+    ("PRIMER COGNOM\nPRIMER APELLIDO ALBIÑANA\nSEGON COGNOM\nSEGUNDO APELLIDO QUEROL\n", "QUEROL", "NAME"),
+    ("NOM\nNOMBRE EUSEBIA\nSIP\n", "EUSEBIA", "NAME"),
+    ("DIRECCIÓ\nDIRECCION CARRER NOU - 7 puerta 3 12001\nVILA-REAL\n", "CARRER NOU - 7 puerta 3 12001", "DIR"),
+    ("METGE PETICIONARI / MÉDICO PETICIONARIO\nBOIX FERRANDO , ROSALIA\nPROVES INFORMADES\n",
+     "BOIX FERRANDO , ROSALIA", "NAME"),
+    ("Hospital Comarcal ·\nC. Valencia Km. 3 · 12540 BURRIANA · Tel. 96 000 00 00", "C. Valencia Km. 3", "DIR"),
+    ("Hospital Comarcal ·\nC. Valencia Km. 3 · 12540 BURRIANA · Tel. 96 000 00 00", "12540", "DIR"),
+    ("Acceso por la Ctra. de Colmenar Km 9,1.", "Ctra. de Colmenar Km 9,1", "DIR"),
 ])
 def test_categories(text, span, category):
     assert (span, category) in cats(text)
@@ -57,6 +67,9 @@ def test_categories(text, span, category):
     "Se coloca drenaje pleural.",
     "Opacidades periféricas bilaterales compatibles con COVID-19.",
     "Ingresa en la Unidad de Cuidados Intensivos.",
+    "Angio-RM de los troncos supraaórticos, polígono de Willis y de los senos venosos.",
+    "NOMBRE del fármaco administrado: amoxicilina.",
+    "Se administran 10000 UI de heparina.",
 ])
 def test_no_false_positives_on_clinical_text(text):
     assert find_phi(text) == []

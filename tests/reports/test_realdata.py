@@ -65,3 +65,22 @@ def test_dismed_sample_dates_numbers_and_names(shared_data):
     assert "22/12/1923" in found and "14/10/2016" in found
     assert "AC-12321" in found
     assert "VERONICA" in found and "GALVARRO AZZAROUALI" in found
+
+
+def test_dismed_bilingual_form_names_and_addresses(shared_data):
+    """The bilingual (Valencian/Spanish) form prints its fields without colons: none of its names or address parts leak."""
+    raw = (shared_data / "reports" / "dismed" / "data" / "sr" / "testb.txt").read_text(encoding="utf-8")
+    text, gold, pos = [], [], 0
+    for m in re.finditer(r"<(NAME|FECHA|NUM|DIR|INST|LOC|CAB)>(.*?)</\1>", raw, re.S):
+        text.append(raw[pos:m.start()])
+        start = sum(map(len, text))
+        if m.group(1) in ("NAME", "DIR") and re.search(r"\w", m.group(2)):
+            gold.append((start, start + len(m.group(2)), m.group(1), m.group(2)))
+        text.append(m.group(2))
+        pos = m.end()
+    text.append(raw[pos:])
+    text = "".join(text)
+    spans = find_phi(text)
+    leaked = [g for g in gold if not any(s.start < g[1] and g[0] < s.end for s in spans)]
+    assert len(gold) >= 15
+    assert leaked == []

@@ -139,17 +139,39 @@ _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[
 # BIMCV's lower-cased signature: "firmado  1226 diaz  nombrepropio" (staff number, then a surname)
 _SIGNED_LOWER = re.compile(r"\bfirmado(?: por)?[ \t]+\d{3,}[ \t]+(?P<n>(?!nombrepropio\b)[a-zñáéíóúü]{2,})\b")
 _ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
-_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|c[oó]digo postal)\s*:?\s*(?P<z>\d{5})\b)|(?:\b(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=,?\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]))")
+_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|c[oó]digo postal)\s*:?\s*(?P<z>\d{5})\b)|(?:\b(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=,?\s+[A-ZÁÉÍÓÚ](?:[a-záéíóúñ]|[A-ZÁÉÍÓÚÑ]{2})))")
 
 _STREET_TYPES = (r"C/|c/|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|avenida|Av\.|Paseo|paseo|Pso\.|Plaza|plaza|Pza\.?|Pl\.|"
                  r"Travesía|Travesia|travesía|Camino|camino|Ronda|Carretera|carretera|Ctra\.?|ctra\.?|Glorieta|Urbanización|"
                  r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
                  r"Passeig|Avinguda|Plaça")
 _STREET = re.compile(
-    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
+    rf"(?<![\w/])(?!(?i:pol[ií]gono de willis))(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
     rf"(?:,?\s*(?:\d+º?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
+# a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
+_ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
+# Upper-case form fields without a colon, as bilingual hospital forms print them: the label, then the value on
+# the same line ("PRIMER APELLIDO GARCIA", "DIRECCION PLAÇA MAJOR 2 puerta 4 46010") or on the next line after a
+# label line ("METGE PETICIONARI / MÉDICO PETICIONARIO\nGARCIA LOPEZ , ANA").  Only upper-case labels at a line
+# start count, and name values must be upper case, so prose ("Nombre del fármaco ...") is left alone.
+_FORM_INLINE_KEYS = (
+    (r"PRIMER APELLIDO|SEGUNDO APELLIDO|APELLIDOS?|NOMBRE|NOM|PRIMER COGNOM|SEGON COGNOM|COGNOMS?", "NAME"),
+    (r"DIRECCI[OÓ]N?|DOMICILIO?|ADRE[ÇC]A", "DIR"),
+    (r"POBLACI[OÓ]N?|LOCALIDAD|LOCALITAT|MUNICIPIO?|PROVINCIA|PROV[IÍ]NCIA", "LOC"),
+)
+_FORM_INLINE = re.compile(
+    r"(?m)^[ \t]*(?:" + "|".join(f"(?P<f{i}>{k})" for i, (k, _) in enumerate(_FORM_INLINE_KEYS))
+    + r")[ \t]+(?P<val>[^\n:]*?[^\W_][^\n:]*?)[ \t]*$"
+)
+_FORM_NAME_LINE = re.compile(
+    r"(?m)^[ \t]*(?:[^\n/:]{2,40} / )?(?:M[EÉ]DICO (?:PETICIONARIO|SOLICITANTE|RESPONSABLE|INFORMANTE)|NOMBRE FACULTATIVO|"
+    r"FACULTATIVO|M[EÉ]DICO|RADI[OÓ]LOGO|PACIENTE|NOMBRE DEL PACIENTE|NOMBRE Y APELLIDOS)[ \t]*\n"
+    rf"[ \t]*(?P<val>[{_U}][{_U}' .,-]+?)[ \t]*$"
+)
+_UPPER_VALUE = re.compile(rf"[{_U}][{_U}' .,-]*")
+
 _INST_HEAD = (r"Hospital(?:es)?|HOSPITAL|Complejo Hospitalario|Complexo Hospitalario|Complejo Asistencial|Cl[ií]nica|CL[IÍ]NICA|"
               r"Centro de Salud|Centro Médico|Centro Medico|Centro de Especialidades|Centro de Atención Primaria|"
               r"Centro de Transfusión|Centro|Policl[ií]nica|Sanatorio|Instituto|Institut|Fundación|Fundació|Universidad|"
@@ -324,6 +346,14 @@ def find_phi(text: str) -> list[PhiSpan]:
             if len(val) > 80:
                 val = val[:80]
         add(a, a + len(val), cat, 0)
+    for m in _FORM_INLINE.finditer(text):
+        cat = next(c for i, (_, c) in enumerate(_FORM_INLINE_KEYS) if m.group(f"f{i}"))
+        val = m.group("val")
+        if cat != "DIR" and not _UPPER_VALUE.fullmatch(val):
+            continue
+        add(m.start("val"), m.start("val") + len(val[:80]), cat, 0)
+    for m in _FORM_NAME_LINE.finditer(text):
+        add(m.start("val"), m.end("val"), "NAME", 1)
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
     for m in _DATE_SPACED.finditer(text):
@@ -343,6 +373,8 @@ def find_phi(text: str) -> list[PhiSpan]:
     for m in _STREET.finditer(text):
         if re.search(rf"{_CAP}|\d", m.group()[3:]):
             add(m.start(), m.end(), "DIR", 2)
+    for m in _ROAD_KM.finditer(text):
+        add(m.start(), m.end(), "DIR", 1)
     for m in _INST.finditer(text):
         if not re.match(r"Hospital de D[ií]a\b|Cl[ií]nica Estructurada|Centro (?:de )?(?:Salud Mental|Quir)", m.group()):
             add(m.start(), m.end(), "INST", 2)
