@@ -54,6 +54,16 @@ def cats(text):
     ("Hospital Comarcal ·\nC. Valencia Km. 3 · 12540 BURRIANA · Tel. 96 000 00 00", "C. Valencia Km. 3", "DIR"),
     ("Hospital Comarcal ·\nC. Valencia Km. 3 · 12540 BURRIANA · Tel. 96 000 00 00", "12540", "DIR"),
     ("Acceso por la Ctra. de Colmenar Km 9,1.", "Ctra. de Colmenar Km 9,1", "DIR"),
+    # a form that starts with a byte-order mark, and referral headers
+    ("\ufeffNombre: Ramón .\nApellidos: García Robles.", "Ramón", "NAME"),
+    ("Remitido por: Mariola Sirvent Ochando. Clínica Vistahermosa.", "Mariola Sirvent Ochando", "NAME"),
+    # a name ends where an address starts
+    ("Responsable clínico: Dr. Ramiro Cabello Benavente Av. Galaxia 6, esc. 2", "Ramiro Cabello Benavente", "NAME"),
+    # the town after a postcode, and postcodes in their usual company
+    ("Avenida Lezaun, 14, 31620 Gorraiz (Navarra).", "Gorraiz", "LOC"),
+    ("C/ Feixa Llarga, s/n. 08907 L’Hospitalet de Llobregat.", "08907", "DIR"),
+    ("C/ Feixa Llarga, s/n. 08907 L’Hospitalet de Llobregat.", "L’Hospitalet de Llobregat", "LOC"),
+    ("Delegación Benito Juárez Código Postal 03020. México.", "03020", "DIR"),
 ])
 def test_categories(text, span, category):
     assert (span, category) in cats(text)
@@ -150,3 +160,31 @@ def test_header_value_stops_at_the_sentence_end_and_findings_survive():
     # abbreviations inside the value do not end it
     out = deidentify("Hospital: Hospital Univ. La Paz. Derrame pleural.").text
     assert "Paz" not in out and "Univ" not in out and out.endswith("Derrame pleural.")
+
+
+def test_an_identifier_number_is_not_taken_for_a_postcode():
+    text = "SIP 23456 NÚM.D'HISTÒRIA CLÍNICA 345678"
+    assert ("NÚM", "LOC") not in cats(text)
+    assert all(c != "DIR" for _, c in cats(text))
+
+
+@pytest.mark.parametrize("text, inside, category", [
+    ("Paseo de la Castellana 261, 28046 - Madrid, España.", "28046", "DIR"),
+    ("Dr. Francisco Delgado Oliva. Avda. del Puerto, 1-8º puerta 14 - 46021 Valencia E-mail: fran@x.com",
+     "1-8º puerta 14", "DIR"),
+    ("Dra. Noemí Ruiz del Río C/. La Dreda 167 Villapresente.", "La Dreda 167", "DIR"),
+])
+def test_address_parts_are_inside_an_address_span(text, inside, category):
+    i = text.index(inside)
+    assert any(s.start <= i and i + len(inside) <= s.end and s.category == category for s in find_phi(text))
+
+
+def test_an_exploration_number_is_not_a_postcode_before_a_town():
+    text = "Número Exploración : AC-12321\n\nRM Cerebral\nRM Vascular Cerebral"
+    assert ("AC-12321", "NUM") in cats(text)
+    assert not any(c == "LOC" for _, c in cats(text))
+
+
+def test_a_town_after_a_postcode_stops_before_the_contact_details():
+    text = "46021 Valencia E-mail: fran@x.com"
+    assert ("Valencia", "LOC") in cats(text)

@@ -76,7 +76,8 @@ _I = re.IGNORECASE
 # form headers: "Nombre: Pedro."  (value up to the end of line or the next "Key:")
 _HEADER_KEYS: list[tuple[str, str]] = [
     (r"nombre(?: y apellidos)?|apellidos?|paciente|m[eé]dic[oa](?: responsable| solicitante| remitente)?|"
-     r"doctor(?:a)?|facultativo|radi[oó]logo|firmado(?: por)?|fdo\.?|informado por|supervisado por", "NAME"),
+     r"doctor(?:a)?|facultativo|radi[oó]logo|firmado(?: por)?|fdo\.?|informado por|supervisado por|remitido por|"
+     r"responsable cl[ií]nico|solicitado por|atendido por|realizado por", "NAME"),
     (r"nhc|n\.?\s?h\.?\s?c\.?|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|nass|n[ºo°]\s?ss|"
      r"n[ºo°]\s?col(?:egiado)?\.?|n[uú]m(?:ero)?\.? (?:de )?colegiado|dni|nif|nie|cip|sip|tis|tarjeta sanitaria|"
      r"id|n[ºo°]\s?(?:de\s)?(?:petici[oó]n|exploraci[oó]n|episodio|estudio|informe)|episodio|petici[oó]n|"
@@ -92,7 +93,7 @@ _STOPPER_KEYS = (r"edad|sexo|nombre|apellidos|nhc|domicilio|localidad|provincia|
                  r"n[ºo°]\s?col\w*\.?|correo[\w ]{0,15}|e-?mail|tel[eé]fono|fax|nass|hospital|centro|servicio|"
                  r"historia[\w ]{0,15}|episodio|dni|nif|cip|sip|motivo|diagn[oó]stico|remitido por|ciudad|direcci[oó]n|f\.\s?\w+")
 _HEADER = re.compile(
-    r"(?im)(?:^|(?<=[\s.;,]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
+    r"(?im)(?:^|(?<=[\s.;,\ufeff]))(?P<key>" + "|".join(f"(?P<k{i}>{k})" for i, (k, _) in enumerate(_HEADER_KEYS))
     + r")\s*:[ \t]*(?P<val>[^\n]*?)(?=[ \t]*(?:$|\n)|(?:(?<=\s)|[ \t]+)(?:" + _STOPPER_KEYS + r")\s*:|[ \t]{2,}[A-Za-zº]{2,}[\wºª./ ]{0,20}:)"
 )
 _HEADER_VALUE_END = re.compile(r"(?:\d|(?<![^\W\d_])(?P<w>[^\W\d_]{3,}))\.(?=\s+[^\W\d_]{2})")
@@ -100,7 +101,11 @@ _ABBREVIATIONS = frozenset(
     "univ gral avda hosp dpto serv dra sra srta ctra edif izq dcha pta prov clin inst nac num urb pza plza "
     "med cons cent resid bloq portal esc piso ext tel".split()
 )
-_LEAD_NAME = re.compile(rf"(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+")
+# words that start an address or an institution after a name ("Dr. Ana Gil Av. Galaxia 6"): the name ends there
+_STREET_WORD = r"(?:C/|(?:Av|Avd|Avda|Avenida|Calle|Paseo|Pso|Plaza|Pza|Ctra|Carretera|Camino|Ronda|Urb)\b)"
+_NOT_A_NAME = rf"(?:{_STREET_WORD}|(?:Hospital|Cl[ií]nica|Servicio|Unidad|Centro|Instituto|Institut)\b)"
+_LEAD_NAME = re.compile(rf"(?:(?:Dr|Dra|Doctor|Doctora|Sr|Sra|Srta|Don|Doña|Dña)\.?[ \t]+)?"
+                        rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+)")
 
 _DATE_RULES = [
     r"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{4}|\d{2})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
@@ -139,16 +144,24 @@ _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[
 # BIMCV's lower-cased signature: "firmado  1226 diaz  nombrepropio" (staff number, then a surname)
 _SIGNED_LOWER = re.compile(r"\bfirmado(?: por)?[ \t]+\d{3,}[ \t]+(?P<n>(?!nombrepropio\b)[a-zñáéíóúü]{2,})\b")
 _ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
-_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|c[oó]digo postal)\s*:?\s*(?P<z>\d{5})\b)|(?:\b(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=,?\s+[A-ZÁÉÍÓÚ](?:[a-záéíóúñ]|[A-ZÁÉÍÓÚÑ]{2})))")
+_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|(?i:c[oó]digo postal))\s*:?\s*(?P<z>\d{5})\b)|"
+                      r"(?:(?<![\w-])(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=(?:,?|\s-)\s+(?:(?:A|O|El|La|Las|Los|Es|Sa|L['’]|Les|Els)\s?)?"
+                      r"[A-ZÁÉÍÓÚ](?:[a-záéíóúñ]|[A-ZÁÉÍÓÚÑ]{2})))")
+# the town after a postcode: "28250 Torrelodones (Madrid)", "08907 L’Hospitalet de Llobregat"
+_ZIP_TOWN = re.compile(rf"(?<![\w-])(?:0[1-9]|[1-4]\d|5[0-2])\d{{3}}(?:,?|\s-)\s+(?P<t>(?:(?:A|O|El|La|Las|Los|Es|Sa|Les|Els)\s|L['’])?"
+                       rf"[{_U}](?:[{_L}]|[{_U}]{{2}})[{_L}{_U}'’-]*(?:[ \t]+(?!(?i:e-?mail|correo|tel|tfno|fax)\b)(?:{_PART}[ \t]+)?{_CAP}){{0,3}})(?!\.\w)")
+# a number after one of these is an identifier, not a postcode
+_NUM_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|dni|nif|nie|tel\w*|tlf|fax|m[oó]vil|n[ºo°]|historia\w*|exploraci[oó]n|"
+                               r"petici[oó]n|episodio|id)\W*$")
 
-_STREET_TYPES = (r"C/|c/|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|avenida|Av\.|Paseo|paseo|Pso\.|Plaza|plaza|Pza\.?|Pl\.|"
+_STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|avenida|Av\.|Paseo|paseo|Pso\.|Plaza|plaza|Pza\.?|Pl\.|"
                  r"Travesía|Travesia|travesía|Camino|camino|Ronda|Carretera|carretera|Ctra\.?|ctra\.?|Glorieta|Urbanización|"
                  r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
                  r"Passeig|Avinguda|Plaça")
 _STREET = re.compile(
-    rf"(?<![\w/])(?!(?i:pol[ií]gono de willis))(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
+    rf"(?<![\w/])(?!(?i:pol[ií]gono de willis))(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}\b|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
-    rf"(?:,?\s*(?:\d+º?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+[ºª]?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
@@ -188,11 +201,11 @@ _ORGS = re.compile(
 )
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
-    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
+    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_WORD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
 )
 _TITLE = re.compile(
     rf"\b(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)\.?[ \t]+"
-    rf"(?P<n>(?:(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
+    rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
 )
 _TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
 _CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
@@ -228,7 +241,8 @@ _ALWAYS_STOP = {gz.key(w) for w in (
     "Enero Febrero Marzo Abril Mayo Junio Julio Agosto Septiembre Octubre Noviembre Diciembre "
     "Rx TC RM TAC PET ECG UCI COVID Se Ante Tras Durante Tras Presenta Refiere Niega Acude Ingresa Analítica "
     "Hemograma Bioquímica Orina Sangre Tórax Abdomen Cráneo Ecografía Resonancia Biopsia Anatomía Patológica "
-    "Estudio Resultados Resultado Conclusión Comentario Discusión Caso Clínico Hallazgos Técnica Sistema").split()}
+    "Estudio Resultados Resultado Conclusión Comentario Discusión Caso Clínico Hallazgos Técnica Sistema "
+    "E-mail Email Correo Tel Teléfono Tfno Fax Móvil").split()}
 
 
 
@@ -326,10 +340,11 @@ def find_phi(text: str) -> list[PhiSpan]:
             continue
         if cat in ("NAME", "LOC"):
             lm = _LEAD_NAME.match(val)
-            first_word = gz.key(lm.group().split()[0]) if lm else ""
-            if not lm or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
+            first_word = gz.key(lm.group("n").split()[0]) if lm and lm.group("n").strip() else ""
+            if not first_word or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
                 continue
-            val = lm.group()
+            a += lm.start("n")
+            val = lm.group("n")
         elif cat == "FECHA":
             dm = _DATE.match(val)
             if dm:
@@ -369,7 +384,12 @@ def find_phi(text: str) -> list[PhiSpan]:
         add(m.start("n"), m.end("n"), "NAME", 1)
     for m in _ZIP_CTX.finditer(text):
         g = "z" if m.group("z") else "z2"
+        if g == "z2" and _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+            continue
         add(m.start(g), m.end(g), "DIR", 2)
+    for m in _ZIP_TOWN.finditer(text):
+        if not _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+            add(m.start("t"), m.end("t"), "LOC", 3)
     for m in _STREET.finditer(text):
         if re.search(rf"{_CAP}|\d", m.group()[3:]):
             add(m.start(), m.end(), "DIR", 2)
@@ -408,6 +428,7 @@ def _resolve(cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
         out.append(PhiSpan(a, b, cat))
     out.sort(key=lambda s: s.start)
     return out
+
 
 
 # ---------------------------------------------------------------- surrogates
