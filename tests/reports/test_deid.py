@@ -188,3 +188,21 @@ def test_an_exploration_number_is_not_a_postcode_before_a_town():
 def test_a_town_after_a_postcode_stops_before_the_contact_details():
     text = "46021 Valencia E-mail: fran@x.com"
     assert ("Valencia", "LOC") in cats(text)
+
+
+@pytest.mark.parametrize("text, places", [
+    ("Implante (Allergan®, Irvine, California, EE.UU.) de 750 cc.", ["Irvine", "California", "EE.UU"]),
+    ("Olivos 973, Independencia, Santiago, Chile. E-mail: x@y.cl", ["Independencia", "Santiago", "Chile"]),
+])
+def test_places_in_an_address_tail_with_a_known_place(text, places):
+    found = cats(text)
+    for p in places:
+        assert (p, "LOC") in found
+
+
+@pytest.mark.parametrize("text", [
+    "Opacidades en LSD, LID y LII.",
+    "Consolidación, Derrame, Atelectasia.",
+])
+def test_no_place_chain_without_a_known_place(text):
+    assert not any(c == "LOC" for _, c in cats(text))

@@ -214,6 +214,12 @@ _TRIGGER_LOC = re.compile(
     rf"hospital de|vecin[oa] de)[ \t]+(?P<p>{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
 )
 
+# an address tail: capitalized places separated by commas ("Irvine, California, EE.UU.", "Maduravoyal, Chennai 600095,
+# India"); when one of them is a known place or country, the others of the chain are places too
+_PLACE_ITEM = rf"(?:EE\.\s?UU\.?|{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
+_PLACE_CHAIN = re.compile(rf"(?<![\w.]){_PLACE_ITEM}(?:(?:[ \t]+\d{{4,6}})?,[ \t]*{_PLACE_ITEM}){{1,4}}")
+_PLACE_ITEM_RX = re.compile(_PLACE_ITEM)
+
 # capitalized words that are never names or places on their own
 _STOP = {gz.key(w) for w in (
     "El La Los Las Un Una Se Si No En De Del Al Con Por Para Sin Tras Ante Como Desde Hasta Que Y O "
@@ -298,6 +304,17 @@ def _place_spans(text: str) -> list[tuple[int, int]]:
                 i = hit
             else:
                 i += 1
+    return out
+
+
+def _place_chain_spans(text: str) -> list[tuple[int, int]]:
+    places, countries = gz.places(), gz.countries()
+    out = []
+    for m in _PLACE_CHAIN.finditer(text):
+        items = [(i.start(), i.end(), gz.key(i.group())) for i in _PLACE_ITEM_RX.finditer(text, m.start(), m.end())]
+        if not any(k in places or k in countries for _, _, k in items):
+            continue
+        out.extend((a, b) for a, b, k in items if k not in _ALWAYS_STOP and k not in _STOP)
     return out
 
 
@@ -411,6 +428,8 @@ def find_phi(text: str) -> list[PhiSpan]:
     for a, b in _name_spans(text):
         add(a, b, "NAME", 4)
     for a, b in _place_spans(text):
+        add(a, b, "LOC", 4)
+    for a, b in _place_chain_spans(text):
         add(a, b, "LOC", 4)
     for m in _TRIGGER_LOC.finditer(text):
         add(m.start("p"), m.end("p"), "LOC", 3)

@@ -94,7 +94,8 @@ def countries() -> frozenset[str]:
     """Country names in Spanish (keys), plus a few English spellings seen in Spanish text."""
     c = _faker("countries", "address") or ("España", "Portugal", "Francia", "Marruecos", "Argentina", "México")
     return frozenset(key(x) for x in c) | {"espana", "spain", "usa", "ee uu", "eeuu", "estados unidos", "reino unido",
-                                            "republica argentina", "republica dominicana", "holanda", "rumania"}
+                                            "republica argentina", "republica dominicana", "holanda", "rumania",
+                                            "ee.uu.", "ee.uu", "ee. uu.", "u.s.a.", "england", "inglaterra", "uk"}
 
 
 @lru_cache(maxsize=None)
