@@ -159,10 +159,12 @@ _STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|a
                  r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
                  r"Passeig|Avinguda|Plaça")
 _STREET = re.compile(
-    rf"(?<![\w/])(?!(?i:pol[ií]gono de willis))(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}\b|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
+    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}\b|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
     rf"(?:(?:,|\s?-)?\s*(?:\d+[ºª]?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
+# the circle of Willis is anatomy, not an industrial estate ("polígono")
+_WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
 # Upper-case form fields without a colon, as bilingual hospital forms print them: the label, then the value on
@@ -408,7 +410,7 @@ def find_phi(text: str) -> list[PhiSpan]:
         if not _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
             add(m.start("t"), m.end("t"), "LOC", 3)
     for m in _STREET.finditer(text):
-        if re.search(rf"{_CAP}|\d", m.group()[3:]):
+        if re.search(rf"{_CAP}|\d", m.group()[3:]) and not _WILLIS.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1)
