@@ -55,7 +55,8 @@ def test_meddocan_dev_recall_and_precision_on_a_sample(shared_data):
         pred_n += len(pred)
         pred_ok += sum(any(p.start < b and a < p.end for a, b in gold) for p in pred)
     assert gold_n > 300
-    assert hit / gold_n >= 0.95 and pred_ok / pred_n >= 0.93
+    # the targets (recall 0.97, precision 0.90); measured 0.991 / 0.995 on this sample (2026-11-23)
+    assert hit / gold_n >= 0.97 and pred_ok / pred_n >= 0.90
 
 
 def test_dismed_sample_dates_numbers_and_names(shared_data):
