@@ -206,3 +206,69 @@ def test_places_in_an_address_tail_with_a_known_place(text, places):
 ])
 def test_no_place_chain_without_a_known_place(text):
     assert not any(c == "LOC" for _, c in cats(text))
+
+
+def covered(text, part, category=None):
+    """Every letter and digit of ``part`` (first occurrence) lies inside a span (of ``category``, if given)."""
+    i = text.index(part)
+    spans = [s for s in find_phi(text) if category is None or s.category == category]
+    return all(any(s.start <= k < s.end for s in spans) for k in range(i, i + len(part)) if text[k].isalnum())
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Médico: Dr. José María de la Rosa Gómez", "José María de la Rosa Gómez"),
+    ("Firmado: Dra. Pilar de los Santos Ruiz", "Pilar de los Santos Ruiz"),
+    ("Solicitado por: Ana de la Fuente Gil", "Ana de la Fuente Gil"),
+    ("Remitido por: Dr. Juan de la Fuente García, Servicio de Radiología", "Juan de la Fuente García"),
+    ("Remitido por: Roberto Gallego  Pinazo Correo electrónico: rg@comv.es", "Roberto Gallego  Pinazo"),
+    # surnames and given names that are also street words
+    ("Informado por la Dra. Plaza.", "Plaza"),
+    ("la Dra. Calle revisó el estudio", "Calle"),
+    ("Dr. Juan Plaza.", "Juan Plaza"),
+    ("Nombre: Camino Ruiz López", "Camino Ruiz López"),
+    ("Sr. Camino García del Río  Avda. de la Constitución 13, 03020 Alicante", "Camino García del Río"),
+])
+def test_whole_names_with_particles_and_street_words(text, name):
+    assert covered(text, name, "NAME")
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("Emitido por: Miguel Ángel López Aramburu  Av. Camino San Juan del Monte, 18 09200",
+     ["Miguel Ángel López Aramburu", "Av. Camino San Juan del Monte, 18 09200"]),
+    ("Informe de Ana Gil Ruiz Avda. del Puerto 5, 28013 Madrid", ["Ana Gil Ruiz", "Avda. del Puerto 5, 28013 Madrid"]),
+    ("C/ Colón 12-4, 08907 L'Hospitalet de Llobregat", ["C/ Colón 12-4, 08907 L'Hospitalet de Llobregat"]),
+    ("Vive en la Rúa Nova 7, 32005 O Barco de Valdeorras.", ["Rúa Nova 7, 32005 O Barco de Valdeorras"]),
+    ("Dr. Rocío Fernández de Córdoba Paseo Plaza de España 1, 28013 Madrid.",
+     ["Rocío Fernández de Córdoba", "Plaza de España 1, 28013 Madrid"]),
+    ("Dr. Juan Calle Urbano C/ Mayor 5, 28250 Torrelodones", ["Juan Calle Urbano", "C/ Mayor 5, 28250 Torrelodones"]),
+    ("Hospital de Jaén, E-23400 Ubeda", ["23400", "Ubeda"]),
+    ("Centro de Salud José Ramón Muñoz Paseo Sagasta, 52 50006 Zaragoza", ["Paseo Sagasta, 52 50006 Zaragoza"]),
+])
+def test_a_name_next_to_an_address_leaves_neither_behind(text, parts):
+    for part in parts:
+        assert covered(text, part), part
+
+
+@pytest.mark.parametrize("text, words", [
+    ("Leucocitos 12000 Neutrófilos 85%", ["Neutrófilos"]),
+    ("Cultivo con 10000 UFC/ml", ["10000", "UFC"]),
+    ("Dosis 20000 UNIDADES", ["UNIDADES"]),
+    ("Dímero D 25000 Elevado", ["Elevado"]),
+    ("Motivo: Viaje a Italia, Fiebre, Tos, Disnea.", ["Fiebre", "Tos", "Disnea"]),
+    ("Hallazgos: Cardiomegalia, Derrame Pleural, Granada.", ["Cardiomegalia", "Derrame"]),
+    ("Consolidaciones en LSD, LID, Língula, Malta.", ["LSD", "LID", "Língula"]),
+    ("PACIENTE\nRX TORAX PA Y LATERAL", ["RX", "TORAX", "LATERAL"]),
+    ("RADIOLOGO\nSIN HALLAZGOS", ["HALLAZGOS"]),
+    ("FACULTATIVO\nSERVICIO DE RADIODIAGNOSTICO", ["SERVICIO", "RADIODIAGNOSTICO"]),
+    ("DIRECCIÓN DEL FLUJO HEPATOPETAL EN VENA PORTA", ["FLUJO", "HEPATOPETAL", "PORTA"]),
+    ("DIRECCION CRANEOCAUDAL DE 5 CM", ["CRANEOCAUDAL", "5"]),
+    ("Remitido por: Neumología por Disnea.", ["Neumología", "Disnea"]),
+    ("Estudio realizado por: Equipo Portátil", ["Equipo", "Portátil"]),
+    ("Paracetamol 1 g vía oral cada 6 h y evacuación por vía lumbar 12 días después.", ["oral", "lumbar", "12"]),
+    ("Avda. Blasco 3, 46010 FAX: 96 000 00 00", ["FAX"]),
+])
+def test_clinical_words_stay(text, words):
+    spans = find_phi(text)
+    for w in words:
+        i = text.index(w)
+        assert not any(s.start < i + len(w) and i < s.end for s in spans), w

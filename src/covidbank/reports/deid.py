@@ -28,7 +28,9 @@ as offsets and category only; nothing here logs or raises with the text.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -43,6 +45,13 @@ _U = "A-ZÁÉÍÓÚÜÑÀÈÒÇ"  # upper-case letters
 _L = "a-záéíóúüñàèòçï"
 _CAP = rf"[{_U}][{_L}{_U}'’-]*"  # a capitalized word
 _PART = r"(?:de|del|la|las|los|el|y|i|da|das|do|dos|d'|l'|van|von|di|San|Santa|Sant)"
+_TITLES = r"(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)"
+#: A Spanish postcode (provinces 01-52).
+_POSTCODE = r"(?:0[1-9]|[1-4]\d|5[0-2])\d{3}"
+# the article some town names start with: "A Coruña", "O Barco", "L'Hospitalet", "Es Castell"
+_TOWN_ARTICLE = r"(?:(?:A|O|El|La|Las|Los|Es|Sa|Les|Els)\s|L['’])"
+# words after a postcode that are contact details, not a town
+_CONTACT_WORD = r"(?i:e-?mail|correos?|tel\w*|tfno|tlf|fax|direcci[oó]n)\b"
 
 MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "setiembre",
           "octubre", "noviembre", "diciembre")
@@ -101,11 +110,24 @@ _ABBREVIATIONS = frozenset(
     "univ gral avda hosp dpto serv dra sra srta ctra edif izq dcha pta prov clin inst nac num urb pza plza "
     "med cons cent resid bloq portal esc piso ext tel".split()
 )
-# words that start an address or an institution after a name ("Dr. Ana Gil Av. Galaxia 6"): the name ends there
-_STREET_WORD = r"(?:C/|(?:Av|Avd|Avda|Avenida|Calle|Paseo|Pso|Plaza|Pza|Ctra|Carretera|Camino|Ronda|Urb)\b)"
-_NOT_A_NAME = rf"(?:{_STREET_WORD}|(?:Hospital|Cl[ií]nica|Servicio|Unidad|Centro|Instituto|Institut)\b)"
-_LEAD_NAME = re.compile(rf"(?:(?:Dr|Dra|Doctor|Doctora|Sr|Sra|Srta|Don|Doña|Dña)\.?[ \t]+)?"
-                        rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+)")
+# Words that start an address after a name ("Dr. Ana Gil Av. Galaxia 6"): the name ends there, so the address
+# is caught as one.  (A name that runs on into an institution is left so: it is redacted either way.)  Only the
+# unambiguous ones (abbreviations with their dot, "C/", "Avenida"): Plaza, Calle, Camino, Ronda and Paseo are
+# also surnames, and Camino a given name.
+_STREET_START = r"(?:C/|(?:Av|Avd|Avda|Pso|Pza|Pl|Ctra|Urb)\.|Avenida\b)"
+_STREET_START_RX = re.compile(_STREET_START)
+# A full street word starts an address, not a surname, when a house number follows: "Paseo de la Castellana
+# 100", but "Dra. Plaza", "Dr. Juan Calle Urbano".
+_STREET_WORDS = r"(?:Calle|Plaza|Paseo|Camino|Ronda|Carretera|Travesía|Glorieta|Rambla|Vía|Carrer|Passeig|Plaça|Rúa)\b"
+_STREET_AHEAD = rf"{_STREET_WORDS}[ \t]+(?:(?!{_STREET_WORDS}|{_STREET_START})(?:{_PART}|{_CAP}),?[ \t]+){{0,5}}\d"
+_ADDRESS_START_RX = re.compile(rf"{_STREET_START}|{_STREET_AHEAD}")
+_NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD})"
+# the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez"
+_LEAD_NAME = re.compile(rf"(?:{_TITLES}\.?[ \t]+)?"
+                        rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+)")
+# header keys that do not always introduce a person ("Remitido por: Neumología", "Realizado por: Equipo
+# Portátil"): their value counts as a name only after a title or with a known given name or surname in it
+_LOOSE_NAME_KEY = re.compile(r"(?i)remitido por|responsable cl[ií]nico|solicitado por|atendido por|realizado por")
 
 _DATE_RULES = [
     r"\b(?:0?[1-9]|[12]\d|3[01])\s?[/.-]\s?(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:\d{4}|\d{2})\b(?!\s*(?:mg|ml|mcg|ui|g\b|comp))",
@@ -126,7 +148,8 @@ _DATE_SPACED = re.compile(r"\b(?:(?P<d>[0-3]?\d) (?P<m>[01]?\d) (?P<y>(?:19|20)\
 
 _UNITS = r"(?:mg|ml|mm|cm|ui|u\b|g\b|gr|kg|%|mcg|µg|meq|mmol|mmhg|lpm|rpm|x\b|cc|l\b|dl|mui|ng|pg|años|meses|d[ií]as|horas|semanas)"
 _NUM_RULES = [
-    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM"),
+    # an e-mail address; tried only where a run of its characters starts (linear on long runs)
+    (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM"),
     (r"(?:https?://|www\.)\S+", "NUM"),
     (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM"),
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
@@ -143,14 +166,20 @@ _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[
                          r"[ \t]*(?:n[ºo°]\.?)?[ \t]*(?P<n>\d{3,}[A-Za-z]?)\b", _I)
 # BIMCV's lower-cased signature: "firmado  1226 diaz  nombrepropio" (staff number, then a surname)
 _SIGNED_LOWER = re.compile(r"\bfirmado(?: por)?[ \t]+\d{3,}[ \t]+(?P<n>(?!nombrepropio\b)[a-zñáéíóúü]{2,})\b")
-_ZIP = re.compile(r"\b(?:0[1-9]|[1-4]\d|5[0-2])\d{3}\b")
-_ZIP_CTX = re.compile(r"(?:\b(?:CP|C\.P\.|(?i:c[oó]digo postal))\s*:?\s*(?P<z>\d{5})\b)|"
-                      r"(?:(?<![\w-])(?P<z2>(?:0[1-9]|[1-4]\d|5[0-2])\d{3})(?=(?:,?|\s-)\s+(?:(?:A|O|El|La|Las|Los|Es|Sa|L['’]|Les|Els)\s?)?"
-                      r"[A-ZÁÉÍÓÚ](?:[a-záéíóúñ]|[A-ZÁÉÍÓÚÑ]{2})))")
-# the town after a postcode: "28250 Torrelodones (Madrid)", "08907 L’Hospitalet de Llobregat"
-_ZIP_TOWN = re.compile(rf"(?<![\w-])(?:0[1-9]|[1-4]\d|5[0-2])\d{{3}}(?:,?|\s-)\s+(?P<t>(?:(?:A|O|El|La|Las|Los|Es|Sa|Les|Els)\s|L['’])?"
-                       rf"[{_U}](?:[{_L}]|[{_U}]{{2}})[{_L}{_U}'’-]*(?:[ \t]+(?!(?i:e-?mail|correo|tel|tfno|fax)\b)(?:{_PART}[ \t]+)?{_CAP}){{0,3}})(?!\.\w)")
-# a number after one of these is an identifier, not a postcode
+_ZIP = re.compile(rf"\b{_POSTCODE}\b")
+# a postcode after its label, or before a capitalized town ("28035 Madrid")
+_ZIP_CTX = re.compile(rf"(?:\b(?:CP|C\.P\.|(?i:c[oó]digo postal))\s*:?\s*(?P<z>\d{{5}})\b)|"
+                      rf"(?:\b(?<!\w\w-)(?P<z2>{_POSTCODE})(?=,?\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]))")
+# In an address (after a comma, a full stop, a house number, "s/n", a line start or the "E-" country prefix), a
+# postcode and the town after it, articled or upper case too: "..., 31620 Gorraiz (Navarra)", "s/n. 08907
+# L'Hospitalet de Llobregat", "261, 28046 - Madrid", "Km. 1 · 46006 GANDIA", "E-23400 Ubeda"
+_ADDRESS_ZIP = re.compile(
+    rf"\b(?P<z>{_POSTCODE})\b"
+    rf"(?:(?:,?|\s-)[ \t]+(?!{_CONTACT_WORD})(?P<t>{_TOWN_ARTICLE}?[{_U}](?:[{_L}]|[{_U}]{{2}})[{_L}{_U}'’-]*"
+    rf"(?:[ \t]+(?!{_CONTACT_WORD})(?:{_PART}[ \t]+)?{_CAP}){{0,3}})(?!\.\w))?")
+# what comes right before a postcode in an address (checked on the few numbers that look like one)
+_ZIP_CONTEXT_BEFORE = re.compile(r"(?:[,.;·(]\s?|\d\s|s/n\s|E-|\n)$")
+# a number after one of these labels is an identifier, not a postcode
 _NUM_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|dni|nif|nie|tel\w*|tlf|fax|m[oó]vil|n[ºo°]|historia\w*|exploraci[oó]n|"
                                r"petici[oó]n|episodio|id)\W*$")
 
@@ -158,19 +187,28 @@ _STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|a
                  r"Travesía|Travesia|travesía|Camino|camino|Ronda|Carretera|carretera|Ctra\.?|ctra\.?|Glorieta|Urbanización|"
                  r"Urb\.|Pasaje|Rambla|Vía|Via|Costanilla|Cuesta|Callejón|Bulevar|Polígono|Pol\.|Partida|Barrio|Ps\.|Rúa|Rua|Carrer|"
                  r"Passeig|Avinguda|Plaça")
+# a lower-case word of a street name, when the house number or "s/n" follows ("C/ Doctor Martín lagos, s/n")
+_LOWER_STREET_WORD = rf"[{_L}]{{3,}}(?=(?:[ \t]+[{_L}{_U}]+){{0,2}},?[ \t]*(?:\d|s/n))"
+# one word of a street name; after the first, a word that starts another address ends it
+_STREET_UNIT = rf"(?:{_PART}\b|{_CAP}|[A-Z]\.|\d{{1,4}}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
-    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?:(?:{_PART}\b|{_CAP}|[A-Z]\.|\d+(?:º|ª)?)[ \t]*){{1,7}}"
-    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+\s?[A-Za-z]?\b|,?\s*s/n)?"
-    rf"(?:(?:,|\s?-)?\s*(?:\d+[ºª]?\s?[A-Za-z]?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+[ºª]?(?:\s?[A-Za-z](?![\w'’]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
+# a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
+_NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]+)*(?:{_CAP}|\d)")
+_TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 # the circle of Willis is anatomy, not an industrial estate ("polígono")
 _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
-# Upper-case form fields without a colon, as bilingual hospital forms print them: the label, then the value on
-# the same line ("PRIMER APELLIDO GARCIA", "DIRECCION PLAÇA MAJOR 2 puerta 4 46010") or on the next line after a
-# label line ("METGE PETICIONARI / MÉDICO PETICIONARIO\nGARCIA LOPEZ , ANA").  Only upper-case labels at a line
-# start count, and name values must be upper case, so prose ("Nombre del fármaco ...") is left alone.
+# Upper-case form fields without a colon, as bilingual (Spanish / Valencian-Catalan) hospital forms print them:
+# the label, then the value on the same line ("PRIMER APELLIDO GARCIA", "DIRECCION PLAÇA MAJOR 2 puerta 4 46010";
+# DIRECCIÓ, DOMICILI, POBLACIÓ, COGNOM are the Valencian labels) or on the next line after a label line
+# ("METGE PETICIONARI / MÉDICO PETICIONARIO\nGARCIA LOPEZ , ANA").  Only upper-case labels at a line start
+# count; a name value must be upper case and look like a name, an address value must hold a number and a street
+# word or a postcode (so "DIRECCION CRANEOCAUDAL DE 5 CM" and all-caps report text are left alone).
 _FORM_INLINE_KEYS = (
     (r"PRIMER APELLIDO|SEGUNDO APELLIDO|APELLIDOS?|NOMBRE|NOM|PRIMER COGNOM|SEGON COGNOM|COGNOMS?", "NAME"),
     (r"DIRECCI[OÓ]N?|DOMICILIO?|ADRE[ÇC]A", "DIR"),
@@ -178,15 +216,20 @@ _FORM_INLINE_KEYS = (
 )
 _FORM_INLINE = re.compile(
     r"(?m)^[ \t]*(?:" + "|".join(f"(?P<f{i}>{k})" for i, (k, _) in enumerate(_FORM_INLINE_KEYS))
-    + r")[ \t]+(?P<val>[^\n:]*?[^\W_][^\n:]*?)[ \t]*$"
+    + r")[ \t]+(?P<val>[^\n:]+)$"
 )
 _FORM_NAME_LINE = re.compile(
     r"(?m)^[ \t]*(?:[^\n/:]{2,40} / )?(?:M[EÉ]DICO (?:PETICIONARIO|SOLICITANTE|RESPONSABLE|INFORMANTE)|NOMBRE FACULTATIVO|"
     r"FACULTATIVO|M[EÉ]DICO|RADI[OÓ]LOGO|PACIENTE|NOMBRE DEL PACIENTE|NOMBRE Y APELLIDOS)[ \t]*\n"
     rf"[ \t]*(?P<val>[{_U}][{_U}' .,-]+?)[ \t]*$"
 )
-_UPPER_VALUE = re.compile(rf"[{_U}][{_U}' .,-]*")
+# an upper-case value of up to five words: a name in an upper-case form
+_UPPER_VALUE = re.compile(rf"[{_U}][{_U}'’-]*(?:[ \t]*,?[ \t]+[{_U}][{_U}'’-]*){{0,4}}")
+# an address value: a number and a street word or a postcode
+_ADDRESS_VALUE = re.compile(rf"(?i:{_STREET_TYPES}|\bpuerta|\bpiso|\bn[ºo°]|s/n)[^\n]*\d|\b{_POSTCODE}\b")
 
+_INST_HEAD_WORDS = (r"Hospital|Cl[ií]nica|Centro|Servicio|Unidad|Instituto|Institut|Fundaci[oó]n?|Universi\w+|Facultad|"
+                    r"Departamento|Laboratorios?|Instruments?|Corporation|Inc|Ltd|S\.A\.?|S\.L\.?")
 _INST_HEAD = (r"Hospital(?:es)?|HOSPITAL|Complejo Hospitalario|Complexo Hospitalario|Complejo Asistencial|Cl[ií]nica|CL[IÍ]NICA|"
               r"Centro de Salud|Centro Médico|Centro Medico|Centro de Especialidades|Centro de Atención Primaria|"
               r"Centro de Transfusión|Centro|Policl[ií]nica|Sanatorio|Instituto|Institut|Fundación|Fundació|Universidad|"
@@ -203,11 +246,11 @@ _ORGS = re.compile(
 )
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
-    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_WORD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
+    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
 )
 _TITLE = re.compile(
-    rf"\b(?:Dr|Dra|Dres|Dras|Drs|Sr|Sra|Srta|Dña|Doña|Don|Doctor|Doctora|Prof|Profesor|Profesora|DR|DRA)\.?[ \t]+"
-    rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)?(?:{_CAP}|[A-Z]\.)\s*){{1,5}})"
+    rf"\b{_TITLES}\.?[ \t]+"
+    rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)[ \t]*){{1,5}})"
 )
 _TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
 _CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
@@ -216,11 +259,13 @@ _TRIGGER_LOC = re.compile(
     rf"hospital de|vecin[oa] de)[ \t]+(?P<p>{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
 )
 
-# an address tail: capitalized places separated by commas ("Irvine, California, EE.UU.", "Maduravoyal, Chennai 600095,
-# India"); when one of them is a known place or country, the others of the chain are places too
+# An address tail: capitalized places separated by commas that ends with a country ("Irvine, California, EE.UU.",
+# "Maduravoyal, Chennai 600095, India"): the places before the country are places too.
 _PLACE_ITEM = rf"(?:EE\.\s?UU\.?|{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}})"
 _PLACE_CHAIN = re.compile(rf"(?<![\w.]){_PLACE_ITEM}(?:(?:[ \t]+\d{{4,6}})?,[ \t]*{_PLACE_ITEM}){{1,4}}")
-_PLACE_ITEM_RX = re.compile(_PLACE_ITEM)
+_PLACE_ITEM_RX = re.compile(_PLACE_ITEM)  # one item of such a chain
+# chain items that are not places: institutions, trade marks, short acronyms ("LSD", "OCT")
+_NOT_A_PLACE = re.compile(rf"(?:{_INST_HEAD_WORDS})\b|.*®|[{_U}]{{1,4}}$")
 
 # capitalized words that are never names or places on their own
 _STOP = {gz.key(w) for w in (
@@ -250,8 +295,7 @@ _ALWAYS_STOP = {gz.key(w) for w in (
     "Rx TC RM TAC PET ECG UCI COVID Se Ante Tras Durante Tras Presenta Refiere Niega Acude Ingresa Analítica "
     "Hemograma Bioquímica Orina Sangre Tórax Abdomen Cráneo Ecografía Resonancia Biopsia Anatomía Patológica "
     "Estudio Resultados Resultado Conclusión Comentario Discusión Caso Clínico Hallazgos Técnica Sistema "
-    "E-mail Email Correo Tel Teléfono Tfno Fax Móvil").split()}
-
+    "E-mail Email Correo Correos Tel Teléfono Tfno Fax Móvil Dirección").split()}
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:
@@ -260,6 +304,9 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
     for m in _CAP_RUN.finditer(text):
         words = [(w.start(), w.end(), gz.key(w.group())) for w in re.finditer(rf"{_CAP}", m.group())]
         words = [(a + m.start(), b + m.start(), k) for a, b, k in words]
+        # a name ends where an address starts ("Pilar Calle Urbano Avenida Blasco Ibáñez 17")
+        cut = next((i for i, (a, _, _) in enumerate(words) if i and _ADDRESS_START_RX.match(text, a)), len(words))
+        words = words[:cut]
         # trim leading/trailing words that cannot be part of a name
         is_name = [(k in first or k in last) and k not in _ALWAYS_STOP and not (text[a:b].isupper() and b - a <= 5)
                    for a, b, k in words]
@@ -268,7 +315,8 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         idx = [i for i, v in enumerate(is_name) if v]
         i0, i1 = idx[0], idx[-1]
         # extend over unknown capitalized words between/after name words (rare surnames)
-        while i1 + 1 < len(words) and words[i1 + 1][2] not in _ALWAYS_STOP and words[i1 + 1][2] not in gz.places():
+        while (i1 + 1 < len(words) and words[i1 + 1][2] not in _ALWAYS_STOP and words[i1 + 1][2] not in gz.places()
+               and not _STREET_START_RX.match(text, words[i1 + 1][0])):
             i1 += 1
         n_name = sum(is_name[i0:i1 + 1])
         span_words = words[i0:i1 + 1]
@@ -310,14 +358,32 @@ def _place_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _place_chain_spans(text: str) -> list[tuple[int, int]]:
-    places, countries = gz.places(), gz.countries()
+    """Places of address tails: comma chains of capitalized items whose last item is a country.
+
+    Items that are findings or anatomy, institutions, trade marks or acronyms are left out, and a chain with
+    nothing else before its country is a list in the report ("Cardiomegalia, Derrame Pleural, Granada").
+    """
+    countries = gz.countries()
     out = []
     for m in _PLACE_CHAIN.finditer(text):
         items = [(i.start(), i.end(), gz.key(i.group())) for i in _PLACE_ITEM_RX.finditer(text, m.start(), m.end())]
-        if not any(k in places or k in countries for _, _, k in items):
+        if items[-1][2] not in countries:
             continue
-        out.extend((a, b) for a, b, k in items if k not in _ALWAYS_STOP and k not in _STOP)
+        keep = [(a, b, k) for a, b, k in items[:-1]
+                if k not in _ALWAYS_STOP and k not in _STOP and not _NOT_A_PLACE.match(text, a, b)
+                and not _clinical_words().find(k)]
+        if keep:
+            out.extend((a, b) for a, b, _ in keep + [items[-1]])
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _clinical_words():
+    """The report labeler's findings and locations, to tell a list of findings from an address."""
+    from .lexicon import FINDINGS, LOCATIONS
+    from .matcher import PhraseMatcher
+
+    return PhraseMatcher({**FINDINGS, **LOCATIONS})
 
 
 def find_phi(text: str) -> list[PhiSpan]:
@@ -349,10 +415,8 @@ def find_phi(text: str) -> list[PhiSpan]:
         val = m.group("val")
         if not val or not re.search(r"\w", val):
             continue
-        cat = next(c for i, (_, c) in enumerate(_HEADER_KEYS) if m.group(f"k{i}"))
+        cat = _category(m, _HEADER_KEYS, "k")
         a = m.start("val")
-        if cat == "DIR" and _ZIP.fullmatch(val.strip(" .")):
-            cat = "DIR"
         if cat in ("NAME", "LOC", "INST") and not re.search(r"[A-Za-zÁÉÍÓÚÑáéíóúñ]", val):
             cat = "NUM"
         if cat == "FECHA" and not re.search(r"\d|" + _MONF, val, _I):
@@ -361,6 +425,8 @@ def find_phi(text: str) -> list[PhiSpan]:
             lm = _LEAD_NAME.match(val)
             first_word = gz.key(lm.group("n").split()[0]) if lm and lm.group("n").strip() else ""
             if not first_word or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
+                continue
+            if _LOOSE_NAME_KEY.fullmatch(m.group("key")) and not _looks_like_person(lm.group("n"), lm.start("n") > 0):
                 continue
             a += lm.start("n")
             val = lm.group("n")
@@ -381,13 +447,17 @@ def find_phi(text: str) -> list[PhiSpan]:
                 val = val[:80]
         add(a, a + len(val), cat, 0)
     for m in _FORM_INLINE.finditer(text):
-        cat = next(c for i, (_, c) in enumerate(_FORM_INLINE_KEYS) if m.group(f"f{i}"))
-        val = m.group("val")
-        if cat != "DIR" and not _UPPER_VALUE.fullmatch(val):
+        cat = _category(m, _FORM_INLINE_KEYS, "f")
+        val = m.group("val").rstrip()[:80]
+        if cat == "DIR" and not _ADDRESS_VALUE.search(val):
             continue
-        add(m.start("val"), m.start("val") + len(val[:80]), cat, 0)
+        if cat != "DIR" and not (_UPPER_VALUE.fullmatch(val) and _not_stop_words(val)):
+            continue
+        add(m.start("val"), m.start("val") + len(val), cat, 0)
     for m in _FORM_NAME_LINE.finditer(text):
-        add(m.start("val"), m.end("val"), "NAME", 1)
+        val = m.group("val")
+        if _UPPER_VALUE.fullmatch(val) and _not_stop_words(val) and _has_name_word(val):
+            add(m.start("val"), m.end("val"), "NAME", 1)
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
     for m in _DATE_SPACED.finditer(text):
@@ -403,14 +473,26 @@ def find_phi(text: str) -> list[PhiSpan]:
         add(m.start("n"), m.end("n"), "NAME", 1)
     for m in _ZIP_CTX.finditer(text):
         g = "z" if m.group("z") else "z2"
-        if g == "z2" and _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        # after an identifier label ("SIP 23456") the number is that identifier
+        is_id = g == "z2" and _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start())
+        add(m.start(g), m.end(g), "NUM" if is_id else "DIR", 2)
+    for m in _ADDRESS_ZIP.finditer(text):
+        if m.start() and not _ZIP_CONTEXT_BEFORE.search(text, max(0, m.start() - 4), m.start()):
             continue
-        add(m.start(g), m.end(g), "DIR", 2)
-    for m in _ZIP_TOWN.finditer(text):
-        if not _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        if _NUM_LABEL_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+            add(m.start("z"), m.end("z"), "NUM", 2)
+            continue
+        add(m.start("z"), m.end("z"), "DIR", 2)
+        if m.group("t"):
             add(m.start("t"), m.end("t"), "LOC", 3)
-    for m in _STREET.finditer(text):
-        if re.search(rf"{_CAP}|\d", m.group()[3:]) and not _WILLIS.match(m.group()):
+    pos = 0
+    while (m := _STREET.search(text, pos)) is not None:
+        pos = m.end()
+        # "Sr. Camino García del Río" is a person named Camino: look again after that word
+        if _TITLE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            pos = m.start() + 1
+            continue
+        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1)
@@ -435,21 +517,77 @@ def find_phi(text: str) -> list[PhiSpan]:
         add(a, b, "LOC", 4)
     for m in _TRIGGER_LOC.finditer(text):
         add(m.start("p"), m.end("p"), "LOC", 3)
-    return _resolve(cands)
+    return _resolve(text, cands)
 
 
-def _resolve(cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
+def _category(m: re.Match, keys, prefix: str) -> str:
+    """The category of the key alternative (named ``prefix`` + index) that matched."""
+    return next(c for i, (_, c) in enumerate(keys) if m.group(f"{prefix}{i}"))
+
+
+def _has_name_word(value: str) -> bool:
+    """Whether a known given name or surname is among the words of ``value``."""
+    first, last = gz.first_names(), gz.last_names()
+    return any(gz.key(w) in first or gz.key(w) in last for w in re.findall(r"[^\W\d_][\w'’-]*", value))
+
+
+# departments and teams, which referral headers name as often as people
+_NOT_PERSON = re.compile(r"(?i)\b(?:\w+log[ií]a|\w+graf[ií]a|servicio|unidad|equipo|departamento|secci[oó]n|urgencias|"
+                         r"planta|consultas?|enfermer[ií]a|medicina|cirug[ií]a|pediatr[ií]a|radiodiagn[oó]stico|atenci[oó]n)\b")
+
+
+def _looks_like_person(value: str, titled: bool) -> bool:
+    """A referral header's value is a person: after a title, with a known name, or two or more words, none a department."""
+    if titled or _has_name_word(value):
+        return True
+    return len(re.findall(rf"{_CAP}", value)) >= 2 and not _NOT_PERSON.search(value)
+
+
+def _not_stop_words(value: str) -> bool:
+    """Whether no word of ``value`` is one that never names a person or place (``SERVICIO``, ``TORAX``)."""
+    return not any(gz.key(w) in _ALWAYS_STOP for w in re.findall(r"[^\W\d_][\w'’-]*", value))
+
+
+def _resolve(text: str, cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
+    """Non-overlapping spans from the candidates: header values first, then longer, then by rule priority.
+
+    The spans taken so far are kept sorted and disjoint, so the ones a candidate meets are found by bisection.
+    """
     cands.sort(key=lambda c: (c[3] if c[3] == 0 else 1, -(c[1] - c[0]), c[3], c[0]))
-    taken: list[tuple[int, int]] = []
-    out: list[PhiSpan] = []
+    starts: list[int] = []
+    taken: list[tuple[int, int, str]] = []  # sorted by start; ends are sorted too (disjoint)
+    ends: list[int] = []
     for a, b, cat, _ in cands:
-        if any(a < tb and ta < b for ta, tb in taken):
-            continue
-        taken.append((a, b))
-        out.append(PhiSpan(a, b, cat))
-    out.sort(key=lambda s: s.start)
-    return out
-
+        i = bisect.bisect_right(ends, a)
+        clash = []
+        while i < len(taken) and taken[i][0] < b:
+            clash.append(taken[i])
+            i += 1
+        if clash:
+            first = clash[0][0]
+            if first > a:
+                # a candidate that runs into a stronger one keeps what comes before it ("Miguel Ángel López Aramburu
+                # Av" before the address "Av. Camino San Juan ...", "Hospital Miguel Servet Pso" before "Pso. ...")
+                b = first
+            elif len(clash) == 1 and clash[0][1] < b and (clash[0][2] == cat or cat in ("DIR", "LOC", "INST")) \
+                    and "\n" not in text[clash[0][1]:b]:
+                # what runs on past a stronger span keeps its tail: a longer reading of the same name ("Roberto
+                # Gallego" from a header whose value stopped at a double space, then "  Pinazo"), or an address
+                # whose first word a name took ("... de Córdoba Paseo" + "Paseo Plaza de España 1")
+                a = clash[0][1]
+            else:
+                continue
+            while b > a and not text[b - 1].isalnum():
+                b -= 1
+            while a < b and not text[a].isalnum():
+                a += 1
+            if sum(ch.isalnum() for ch in text[a:b]) < 3:
+                continue
+        j = bisect.bisect_left(starts, a)
+        starts.insert(j, a)
+        ends.insert(j, b)
+        taken.insert(j, (a, b, cat))
+    return [PhiSpan(a, b, cat) for a, b, cat in taken]
 
 
 # ---------------------------------------------------------------- surrogates
