@@ -71,14 +71,28 @@ def test_doubt_cues(sentence):
     ("No se observan cambios significativos en la consolidación del LSD.", "consolidación", POSITIVE),
     ("No hay cambios en el derrame pleural derecho.", "derrame pleural", POSITIVE),
     ("No se observan cambios ni derrame pleural.", "derrame pleural", NEGATED),
+    ("No hay cambios respecto al estudio previo en la consolidación basal.", "consolidación", POSITIVE),
+    # ... but changes that are the finding, or a list that starts with "cambios", stay negated
+    ("No hay cambios degenerativos.", "cambios degenerativos", NEGATED),
+    ("No existen cambios postquirúrgicos.", "postquirúrgicos", NEGATED),
+    ("No se visualizan cambios de consolidación.", "consolidación", NEGATED),
+    ("No se observan cambios sugestivos de neumonía.", "neumonía", NEGATED),
+    ("No aprecio cambios, derrame pleural ni neumotórax.", "derrame pleural", NEGATED),
+    ("No hay cambios, consolidaciones ni derrame pleural.", "consolidaciones", NEGATED),
+    ("No se observan diferencias, nódulos ni masas.", "nódulos", NEGATED),
     # "no significativa" qualifies what precedes it
     ("Mínima disminución no significativa del derrame pleural derecho.", "derrame pleural", POSITIVE),
+    ("No significativo derrame pleural.", "derrame pleural", NEGATED),
+    ("no significativa cardiomegalia", "cardiomegalia", NEGATED),
     ("No se observan adenopatías significativas.", "adenopatías", NEGATED),
     # "en ausencia de X" is a condition: it negates X, not what the sentence goes on to say
     ("Patrón intersticial bilateral que en ausencia de patología cardiaca podría corresponder a neumonía atípica.",
      "neumonía", HEDGED),
     ("En ausencia de patología cardiaca, podría corresponder a neumonía.", "patología cardiaca", NEGATED),
     ("Ausencia de derrame pleural, neumotórax o condensaciones.", "condensaciones", NEGATED),
+    ("Opacidades en ausencia de derrame pleural y neumotórax.", "neumotórax", NEGATED),
+    ("Cardiomegalia en ausencia de signos de insuficiencia cardiaca.", "insuficiencia cardiaca", NEGATED),
+    ("Consolidación en ausencia de signos radiológicos de neumonía.", "neumonía", NEGATED),
 ])
 def test_scopes(sentence, target, expected):
     assert pol(sentence, target) == expected

@@ -34,7 +34,7 @@ NEGATION_CUES: list[str] = [
     r"sin (?!embargo|contraste|civ\b|cambios|variacion|variaciones|modificacion|modificaciones|poder|claros cambios|grandes cambios|evidentes cambios|apenas cambios|significativos cambios|diferencias|otros cambios)",
     # "opacidades no presentes en rx previa / no visibles en el estudio anterior" = new, not negated
     r"no (?!(?:presentes?|visibles?|visualizad[oa]s?|evidentes?|descrit[oa]s?|identificad[oa]s?|conocid[oa]s?)"
-    r" (?:en|previamente|anteriormente|con)\b)(?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone|signific)",
+    r" (?:en|previamente|anteriormente|con)\b)(?!se |es posible descart|resulta posible descart|puede|pueden|podemos|descart|excluy|exclu|obstante|solo|tipic|obvi|clar|muy |siempre|cambi|varia|modific|ha cambiado|se aprecian cambios|se observan cambios|hay cambios|precisa|requiere|dispon|valorable|disponemos|se dispone)",
     r"ni", r"ausencia de", r"ausencia", r"se descarta[n]?", r"descartandose", r"descarto", r"libres? de", r"negativ[oa]s? para",
     r"tampoco", r"desaparicion de", r"(?:practica |casi completa |completa )?resolucion(?: radiologica| aparente| casi completa)? de", r"resuelt[oa]s? (?:el|la|los|las)", r"no signos", r"no datos",
     r"no imagenes", r"no evidencia", r"no evidencias", r"no hallazgos", r"no aparentes?", r"no claros?", r"no claras?",
@@ -119,12 +119,20 @@ _WORDS = re.compile(r"\w+")
 _NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orienten? a)n?|sugestiv[oa]s? de|sugerentes? de|"
                        r"atribuibles? a|compatibles? con|sospechos[oa]s? de|tipic[oa]s? de)\b")
 
-# "no aprecio cambios (ostensibles) en los infiltrados": the negation is of a change; the finding is there
-_CHANGE = re.compile(rf" ?(?:(?:se )?(?:{_V}|{_V2}|hay|existen?) )?(?:(?:otros|nuevos|grandes|claros|evidentes|significativos|ostensibles) )?"
-                     r"(?:cambios|variaciones|modificaciones|diferencias)\b")
-# "en ausencia de patologia cardiaca, podria corresponder a ...": a conditional adjunct negates its noun phrase only
-_CONDITIONAL = re.compile(r"\ben $")
-_CONDITIONAL_WORDS = 3
+# "no aprecio cambios (ostensibles) en los infiltrados", "no hay cambios respecto a": the negation is of a change
+# since the previous study; the finding is there.  ("No hay cambios degenerativos", "no se observan cambios,
+# derrame ni ..." stay negations.)
+_CHANGE = re.compile(rf" ?(?:(?:se )?(?:{_V}|{_V2}|hay|existen?) )?(?:(?:otros|nuevos|grandes|claros|evidentes|significativos) )?"
+                     r"(?:cambios|variaciones|modificaciones|diferencias)"
+                     r"(?: (?:significativ\w+|ostensibles?|relevantes?|valorables?|evidentes?|llamativ\w+|importantes?|destacables?))?"
+                     r" (?:en|respecto|con respecto|comparad\w+)\b")
+# "en ausencia de patologia cardiaca, podria corresponder a ...": a conditional adjunct; its negation ends where the
+# sentence goes on to a hedge or a comma
+_EN_BEFORE = re.compile(r"\ben $")
+_CONSEQUENT = re.compile(r",|\b(?:que )?(?:podria[n]?|puede[n]?|sugiere[n]?|parece[n]?|compatibles?|sugestiv[oa]s?|probablemente)\b")
+# "disminucion no significativa del derrame": "no" qualifying the word before it negates nothing after it
+_NOT_SIGNIFICANT = re.compile(r" ?significativ[oa]s?\b")
+_WORD_BEFORE = re.compile(r"\w $")
 
 #: Longest forward scope in words, per cue kind (NegEx-style window).
 MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
@@ -161,14 +169,19 @@ def find_cues(sentence: str) -> list[Cue]:
         end = m.end()
         if kind == NEGATED and _CHANGE.match(sentence, end):
             continue
+        if kind == NEGATED and m.group(0).strip() == "no" and _NOT_SIGNIFICANT.match(sentence, end) \
+                and _WORD_BEFORE.search(sentence, 0, m.start()):
+            continue
         scope_end = n
         for b in breaks:
             if b >= end:
                 scope_end = b
                 break
         limit = MAX_SCOPE_WORDS.get(kind)
-        if kind == NEGATED and m.group(0).startswith("ausencia") and _CONDITIONAL.search(sentence, 0, m.start()):
-            limit = _CONDITIONAL_WORDS
+        if kind == NEGATED and m.group(0).startswith("ausencia") and _EN_BEFORE.search(sentence, 0, m.start()):
+            consequent = _CONSEQUENT.search(sentence, end, scope_end)
+            if consequent is not None:
+                scope_end = consequent.start()
         if limit:
             after = [w for w in words if w > end]
             if len(after) > limit:
