@@ -114,3 +114,17 @@ def test_cue_offsets_are_inside_the_sentence():
 def test_a_hedge_inside_a_doubt_stays_doubtful(sentence, target, expected):
     a = sentence.index(target)
     assert polarity_at(find_cues(sentence), a, a + len(target)) == expected
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    # a change "en X" leaves X as it is, but what the sentence lists after it stays negated
+    ("No existen cambios en la silueta cardiaca, derrame pleural ni condensaciones.", "derrame pleural", NEGATED),
+    ("No se observan cambios en el parénquima pulmonar, condensaciones o derrame pleural.", "condensaciones", NEGATED),
+    ("No se observan cambios en el parénquima pulmonar que sugieran neumonía.", "neumonía", NEGATED),
+    ("No se aprecian cambios en los campos pulmonares compatibles con infección COVID-19.", "covid 19", NEGATED),
+    # "en ausencia de signos sugestivos de X" is still the absence of X
+    ("Se realiza estudio en ausencia de signos sugestivos de neumonía.", "neumonía", NEGATED),
+    ("Paciente con fiebre en ausencia de hallazgos compatibles con neumonía COVID.", "neumonía", NEGATED),
+])
+def test_changes_and_conditions_keep_their_negations(sentence, target, expected):
+    assert pol(sentence, target) == expected

@@ -272,3 +272,54 @@ def test_clinical_words_stay(text, words):
     for w in words:
         i = text.index(w)
         assert not any(s.start < i + len(w) and i < s.end for s in spans), w
+
+
+@pytest.mark.parametrize("text, name", [
+    # surnames that start like a contact word
+    ("Informe firmado por el Dr. Tello.", "Tello"),
+    ("Firmado: Dr. Tellado Gómez", "Tellado Gómez"),
+    ("Apellidos: Mejía Tellería.", "Mejía Tellería"),
+    # a street-word surname after a title, with a number after it
+    ("Sra. Plaza Gómez, 45 años, acude por tos.", "Plaza Gómez"),
+    ("Fdo. Dr. Plaza 12/03/2020", "Plaza"),
+    ("Responsable clínico: Dr. Paseo Gil, 12/03/2020", "Paseo Gil"),
+    ("Valorada por el Dr. Ronda García 2 veces.", "Ronda García"),
+    ("Paciente: Ana Ronda Gil 12-mar-2020", "Ana Ronda Gil"),
+    # particles in upper-case forms
+    ("NOMBRE MARIA DEL CAMINO", "MARIA DEL CAMINO"),
+    ("Paciente: Plaza Gómez, Pilar 67 años", "Plaza Gómez, Pilar"),
+    ("Responsable clínico: Urkiola Etxeberria, Unidad de Cardiología", "Urkiola Etxeberria"),
+])
+def test_names_that_look_like_other_things(text, name):
+    assert covered(text, name, "NAME")
+
+
+@pytest.mark.parametrize("text, date", [
+    ("Dr. Juan Plaza García 12/03/2020", "12/03/2020"),
+    ("Firmado: Dr. Luis Camino Ruiz 3/4/20", "3/4/20"),
+    ("Doña Camino Torres 12/03/2020", "12/03/2020"),
+])
+def test_a_date_after_a_name_is_not_a_house_number(text, date):
+    assert covered(text, date, "FECHA")
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Vive en Avinguda d'Aragó 5, 46010 València.", "Avinguda d'Aragó 5, 46010"),
+    ("Vive en c/ de l'Horta 7 - 2ª, 46800 Xàtiva.", "c/ de l'Horta 7 - 2ª, 46800"),
+    ("Carrer de l'Hospital 12, 46001 Valencia", "Carrer de l'Hospital 12"),
+])
+def test_streets_with_elided_articles(text, street):
+    assert covered(text, street, "DIR")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("NT-proBNP (35000 pg/ml) elevado.", ["35000"]),
+    ("Leucocitos: 8.5, 15300 plaquetas.", ["15300", "plaquetas"]),
+    ("Paciente con Enfermedad de Crohn, Síndrome de Down, España.", ["Crohn", "Down"]),
+    ("POBLACION PEDIATRICA", ["PEDIATRICA"]),
+])
+def test_more_clinical_words_stay(text, words):
+    spans = find_phi(text)
+    for w in words:
+        i = text.index(w)
+        assert not any(s.start < i + len(w) and i < s.end for s in spans), w

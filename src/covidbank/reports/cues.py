@@ -14,6 +14,8 @@ All patterns apply to :func:`covidbank.reports.text.normalize`-d text.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -119,17 +121,22 @@ _WORDS = re.compile(r"\w+")
 _NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orienten? a)n?|sugestiv[oa]s? de|sugerentes? de|"
                        r"atribuibles? a|compatibles? con|sospechos[oa]s? de|tipic[oa]s? de)\b")
 
-# "no aprecio cambios (ostensibles) en los infiltrados", "no hay cambios respecto a": the negation is of a change
-# since the previous study; the finding is there.  ("No hay cambios degenerativos", "no se observan cambios,
-# derrame ni ..." stay negations.)
+# "no aprecio cambios (ostensibles) en los infiltrados", "no hay cambios respecto al estudio previo en la
+# consolidacion": the negation is of a change since the previous study, and what changed (the next few words) is
+# there; the negation still covers what the sentence lists after it ("no se observan cambios en el parenquima
+# pulmonar condensaciones o derrame pleural").  "No hay cambios degenerativos" stays a negation.
 _CHANGE = re.compile(rf" ?(?:(?:se )?(?:{_V}|{_V2}|hay|existen?) )?(?:(?:otros|nuevos|grandes|claros|evidentes|significativos) )?"
                      r"(?:cambios|variaciones|modificaciones|diferencias)"
                      r"(?: (?:significativ\w+|ostensibles?|relevantes?|valorables?|evidentes?|llamativ\w+|importantes?|destacables?))?"
+                     r"(?: (?:respecto|con respecto|comparad\w+) (?:a |al |a la |con )?(?:(?:el|la|los|las) )?"
+                     r"(?:estudio|rx|radiografia|placa|tc|control|exploracion|previ\w+|anterior\w*)(?: (?:previ\w+|anterior\w*))?"
+                     r"(?: del? [\d ]+)?)?"
                      r" (?:en|respecto|con respecto|comparad\w+)\b")
-# "en ausencia de patologia cardiaca, podria corresponder a ...": a conditional adjunct; its negation ends where the
-# sentence goes on to a hedge or a comma
+_CHANGED_WORDS = 3
+# "en ausencia de patologia cardiaca podria corresponder a ...": a conditional adjunct; its negation ends where the
+# sentence goes on to say what the finding may be ("en ausencia de signos sugestivos de neumonia" stays negated)
 _EN_BEFORE = re.compile(r"\ben $")
-_CONSEQUENT = re.compile(r",|\b(?:que )?(?:podria[n]?|puede[n]?|sugiere[n]?|parece[n]?|compatibles?|sugestiv[oa]s?|probablemente)\b")
+_CONSEQUENT = re.compile(r"\b(?:que )?(?:podria[n]?|puede[n]?|sugiere[n]?|parece[n]?|probablemente)\b")
 # "disminucion no significativa del derrame": "no" qualifying the word before it negates nothing after it
 _NOT_SIGNIFICANT = re.compile(r" ?significativ[oa]s?\b")
 _WORD_BEFORE = re.compile(r"\w $")
@@ -167,37 +174,41 @@ def find_cues(sentence: str) -> list[Cue]:
     for m in _FORWARD.finditer(sentence):
         kind = m.lastgroup or "negated"
         end = m.end()
-        if kind == NEGATED and _CHANGE.match(sentence, end):
-            continue
+        start = end
+        change = _CHANGE.match(sentence, end) if kind == NEGATED else None
+        if change is not None:
+            # the words right after the change are what changed; the negation starts after them, if anything follows
+            after = list(itertools.islice(_WORDS.finditer(sentence, change.end()), _CHANGED_WORDS + 1))
+            if len(after) <= _CHANGED_WORDS:
+                continue
+            start = after[_CHANGED_WORDS].start()
         if kind == NEGATED and m.group(0).strip() == "no" and _NOT_SIGNIFICANT.match(sentence, end) \
-                and _WORD_BEFORE.search(sentence, 0, m.start()):
+                and _WORD_BEFORE.search(sentence, max(0, m.start() - 2), m.start()):
             continue
-        scope_end = n
-        for b in breaks:
-            if b >= end:
-                scope_end = b
-                break
+        i = bisect.bisect_left(breaks, start)
+        scope_end = breaks[i] if i < len(breaks) else n
         limit = MAX_SCOPE_WORDS.get(kind)
-        if kind == NEGATED and m.group(0).startswith("ausencia") and _EN_BEFORE.search(sentence, 0, m.start()):
-            consequent = _CONSEQUENT.search(sentence, end, scope_end)
+        if kind == NEGATED and m.group(0).startswith("ausencia") and _EN_BEFORE.search(sentence, max(0, m.start() - 4), m.start()):
+            # (looked for within the negation's word window only, so many cues in one sentence stay linear)
+            consequent = _CONSEQUENT.search(sentence, start, min(scope_end, start + 120))
             if consequent is not None:
                 scope_end = consequent.start()
         if limit:
-            after = [w for w in words if w > end]
-            if len(after) > limit:
-                cut = after[limit - 1]
+            i = bisect.bisect_right(words, start)  # the words after the cue (their end offsets)
+            if len(words) - i > limit:
+                cut = words[i + limit - 1]
                 # "no aprecio lesiones pulmonares de entidad que sugieran infeccion por covid": a negated
                 # "que sugieran / sugestivas de ..." clause carries the negation to what it names
-                link = _NEG_LINK.search(sentence, end, min(scope_end, cut + 16)) if kind == NEGATED else None
+                link = _NEG_LINK.search(sentence, start, min(scope_end, cut + 16)) if kind == NEGATED else None
                 if link is not None and link.start() > cut + 1:
                     link = None
                 if link is None:
                     scope_end = min(scope_end, cut)
                 else:
-                    after_link = [w for w in words if w > link.end()]
-                    if len(after_link) > limit:
-                        scope_end = min(scope_end, after_link[limit - 1])
-        out.append(Cue(kind, m.start(), end, end, scope_end))
+                    j = bisect.bisect_right(words, link.end())
+                    if len(words) - j > limit:
+                        scope_end = min(scope_end, words[j + limit - 1])
+        out.append(Cue(kind, m.start(), end, start, scope_end))
     for m in _BACKWARD.finditer(sentence):
         kind = m.lastgroup or "negated"
         start = 0

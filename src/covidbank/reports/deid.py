@@ -51,7 +51,7 @@ _POSTCODE = r"(?:0[1-9]|[1-4]\d|5[0-2])\d{3}"
 # the article some town names start with: "A Coruña", "O Barco", "L'Hospitalet", "Es Castell"
 _TOWN_ARTICLE = r"(?:(?:A|O|El|La|Las|Los|Es|Sa|Les|Els)\s|L['’])"
 # words after a postcode that are contact details, not a town
-_CONTACT_WORD = r"(?i:e-?mail|correos?|tel\w*|tfno|tlf|fax|direcci[oó]n)\b"
+_CONTACT_WORD = r"(?i:e-?mail|correos?|tel(?:[eé]fonos?)?|tfno|tlf|fax|m[oó]vil|direcci[oó]n)\b"
 
 MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "setiembre",
           "octubre", "noviembre", "diciembre")
@@ -118,13 +118,23 @@ _STREET_START = r"(?:C/|(?:Av|Avd|Avda|Pso|Pza|Pl|Ctra|Urb)\.|Avenida\b)"
 _STREET_START_RX = re.compile(_STREET_START)
 # A full street word starts an address, not a surname, when a house number follows: "Paseo de la Castellana
 # 100", but "Dra. Plaza", "Dr. Juan Calle Urbano".
+# a house number: not the day of a date, the hour of a time, an age or a duration ("12/03/2020", "10:30",
+# "45 años", "3 días", "24 h", "2 de marzo")
+_HOUSE_NUMBER = (r"\d{1,4}(?!\d|[/.:]\d|[ \t]*(?:años|a\b|h\b|horas?\b|d[ií]as\b|meses\b|semanas\b|min\b|"
+                 r"(?:de |-)(?i:ene|feb|mar|abr|may|jun|jul|ago|sep|oct|nov|dic)))")
 _STREET_WORDS = r"(?:Calle|Plaza|Paseo|Camino|Ronda|Carretera|Travesía|Glorieta|Rambla|Vía|Carrer|Passeig|Plaça|Rúa)\b"
-_STREET_AHEAD = rf"{_STREET_WORDS}[ \t]+(?:(?!{_STREET_WORDS}|{_STREET_START})(?:{_PART}|{_CAP}),?[ \t]+){{0,5}}\d"
+_STREET_AHEAD = (rf"{_STREET_WORDS}[ \t]+(?:(?!{_STREET_WORDS}|{_STREET_START}|{_CONTACT_WORD})(?:{_PART}|{_CAP}),?[ \t]+){{0,5}}"
+                 rf"{_HOUSE_NUMBER}")
 _ADDRESS_START_RX = re.compile(rf"{_STREET_START}|{_STREET_AHEAD}")
 _NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD})"
+# ... but the first word after a title or a header key is the name even if a house number follows ("Sra. Plaza
+# Gómez, 45 años", "Dr. Ronda García 2 veces")
+_NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
+# one word of a name, with the particles before it
+_NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)"
 # the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez"
 _LEAD_NAME = re.compile(rf"(?:{_TITLES}\.?[ \t]+)?"
-                        rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)[ \t]*,?[ \t]*)+)")
+                        rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*)*)")
 # header keys that do not always introduce a person ("Remitido por: Neumología", "Realizado por: Equipo
 # Portátil"): their value counts as a name only after a title or with a known given name or surname in it
 _LOOSE_NAME_KEY = re.compile(r"(?i)remitido por|responsable cl[ií]nico|solicitado por|atendido por|realizado por")
@@ -171,12 +181,12 @@ _ZIP = re.compile(rf"\b{_POSTCODE}\b")
 _ZIP_CTX = re.compile(rf"(?:\b(?:CP|C\.P\.|(?i:c[oó]digo postal))\s*:?\s*(?P<z>\d{{5}})\b)|"
                       rf"(?:\b(?<!\w\w-)(?P<z2>{_POSTCODE})(?=,?\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]))")
 # In an address (after a comma, a full stop, a house number, "s/n", a line start or the "E-" country prefix), a
-# postcode and the town after it, articled or upper case too: "..., 31620 Gorraiz (Navarra)", "s/n. 08907
+# postcode with the town after it (without a town, "PCR 250, 12500 de dímero D" is a lab value), articled or upper case too: "..., 31620 Gorraiz (Navarra)", "s/n. 08907
 # L'Hospitalet de Llobregat", "261, 28046 - Madrid", "Km. 1 · 46006 GANDIA", "E-23400 Ubeda"
 _ADDRESS_ZIP = re.compile(
     rf"\b(?P<z>{_POSTCODE})\b"
     rf"(?:(?:,?|\s-)[ \t]+(?!{_CONTACT_WORD})(?P<t>{_TOWN_ARTICLE}?[{_U}](?:[{_L}]|[{_U}]{{2}})[{_L}{_U}'’-]*"
-    rf"(?:[ \t]+(?!{_CONTACT_WORD})(?:{_PART}[ \t]+)?{_CAP}){{0,3}})(?!\.\w))?")
+    rf"(?:[ \t]+(?!{_CONTACT_WORD})(?:{_PART}[ \t]+)?{_CAP}){{0,3}})(?!\.\w))")
 # what comes right before a postcode in an address (checked on the few numbers that look like one)
 _ZIP_CONTEXT_BEFORE = re.compile(r"(?:[,.;·(]\s?|\d\s|s/n\s|E-|\n)$")
 # a number after one of these labels is an identifier, not a postcode
@@ -190,14 +200,14 @@ _STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|a
 # a lower-case word of a street name, when the house number or "s/n" follows ("C/ Doctor Martín lagos, s/n")
 _LOWER_STREET_WORD = rf"[{_L}]{{3,}}(?=(?:[ \t]+[{_L}{_U}]+){{0,2}},?[ \t]*(?:\d|s/n))"
 # one word of a street name; after the first, a word that starts another address ends it
-_STREET_UNIT = rf"(?:{_PART}\b|{_CAP}|[A-Z]\.|\d{{1,4}}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
+_STREET_UNIT = rf"(?:{_PART}\b|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
-    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
-    rf"(?:(?:,|\s?-)?\s*(?:\d+[ºª]?(?:\s?[A-Za-z](?![\w'’]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
 # a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
-_NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]+)*(?:{_CAP}|\d)")
+_NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
 _TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 # the circle of Willis is anatomy, not an industrial estate ("polígono")
 _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
@@ -246,11 +256,11 @@ _ORGS = re.compile(
 )
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
-    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
+    rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
 )
 _TITLE = re.compile(
     rf"\b{_TITLES}\.?[ \t]+"
-    rf"(?P<n>(?:(?!{_NOT_A_NAME})(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)[ \t]*){{1,5}})"
+    rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*){{0,4}})"
 )
 _TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
 _CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
@@ -265,7 +275,8 @@ _PLACE_ITEM = rf"(?:EE\.\s?UU\.?|{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)?{_CAP}){{0,3}}
 _PLACE_CHAIN = re.compile(rf"(?<![\w.]){_PLACE_ITEM}(?:(?:[ \t]+\d{{4,6}})?,[ \t]*{_PLACE_ITEM}){{1,4}}")
 _PLACE_ITEM_RX = re.compile(_PLACE_ITEM)  # one item of such a chain
 # chain items that are not places: institutions, trade marks, short acronyms ("LSD", "OCT")
-_NOT_A_PLACE = re.compile(rf"(?:{_INST_HEAD_WORDS})\b|.*®|[{_U}]{{1,4}}$")
+_NOT_A_PLACE = re.compile(rf"(?:{_INST_HEAD_WORDS}|Enfermedad|S[ií]ndrome|Arteria|Vena|L[oó]bulo|Test|Escala|Grado|Tipo|"
+                          rf"Estadio|Virus)\b|.*®|[{_U}]{{1,4}}$")
 
 # capitalized words that are never names or places on their own
 _STOP = {gz.key(w) for w in (
@@ -315,8 +326,9 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         idx = [i for i, v in enumerate(is_name) if v]
         i0, i1 = idx[0], idx[-1]
         # extend over unknown capitalized words between/after name words (rare surnames)
-        while (i1 + 1 < len(words) and words[i1 + 1][2] not in _ALWAYS_STOP and words[i1 + 1][2] not in gz.places()
-               and not _STREET_START_RX.match(text, words[i1 + 1][0])):
+        # (street words are surnames here: an address start already ended the run)
+        while (i1 + 1 < len(words) and (words[i1 + 1][2] not in _ALWAYS_STOP or words[i1 + 1][2] in _NAME_STARTS)
+               and words[i1 + 1][2] not in gz.places() and not _STREET_START_RX.match(text, words[i1 + 1][0])):
             i1 += 1
         n_name = sum(is_name[i0:i1 + 1])
         span_words = words[i0:i1 + 1]
@@ -424,7 +436,7 @@ def find_phi(text: str) -> list[PhiSpan]:
         if cat in ("NAME", "LOC"):
             lm = _LEAD_NAME.match(val)
             first_word = gz.key(lm.group("n").split()[0]) if lm and lm.group("n").strip() else ""
-            if not first_word or (first_word in _ALWAYS_STOP and first_word not in ("de", "del", "la", "las", "los")):
+            if not first_word or (first_word in _ALWAYS_STOP and first_word not in _NAME_STARTS):
                 continue
             if _LOOSE_NAME_KEY.fullmatch(m.group("key")) and not _looks_like_person(lm.group("n"), lm.start("n") > 0):
                 continue
@@ -452,6 +464,8 @@ def find_phi(text: str) -> list[PhiSpan]:
         if cat == "DIR" and not _ADDRESS_VALUE.search(val):
             continue
         if cat != "DIR" and not (_UPPER_VALUE.fullmatch(val) and _not_stop_words(val)):
+            continue
+        if cat == "LOC" and not _has_place(val):  # "POBLACION PEDIATRICA" is not a town
             continue
         add(m.start("val"), m.start("val") + len(val), cat, 0)
     for m in _FORM_NAME_LINE.finditer(text):
@@ -483,8 +497,7 @@ def find_phi(text: str) -> list[PhiSpan]:
             add(m.start("z"), m.end("z"), "NUM", 2)
             continue
         add(m.start("z"), m.end("z"), "DIR", 2)
-        if m.group("t"):
-            add(m.start("t"), m.end("t"), "LOC", 3)
+        add(m.start("t"), m.end("t"), "LOC", 3)
     pos = 0
     while (m := _STREET.search(text, pos)) is not None:
         pos = m.end()
@@ -531,21 +544,34 @@ def _has_name_word(value: str) -> bool:
     return any(gz.key(w) in first or gz.key(w) in last for w in re.findall(r"[^\W\d_][\w'’-]*", value))
 
 
+# words of the stop lists that may still start a name after a header key: particles, street-word surnames
+_NAME_STARTS = frozenset({"de", "del", "la", "las", "los", "calle", "plaza", "paseo", "camino", "ronda"})
 # departments and teams, which referral headers name as often as people
 _NOT_PERSON = re.compile(r"(?i)\b(?:\w+log[ií]a|\w+graf[ií]a|servicio|unidad|equipo|departamento|secci[oó]n|urgencias|"
                          r"planta|consultas?|enfermer[ií]a|medicina|cirug[ií]a|pediatr[ií]a|radiodiagn[oó]stico|atenci[oó]n)\b")
 
 
 def _looks_like_person(value: str, titled: bool) -> bool:
-    """A referral header's value is a person: after a title, with a known name, or two or more words, none a department."""
+    """A referral header's value is a person: after a title, with a known name, or two or more words before any
+    department it goes on to ("Urkiola Etxeberria, Unidad de Cardiología")."""
     if titled or _has_name_word(value):
         return True
-    return len(re.findall(rf"{_CAP}", value)) >= 2 and not _NOT_PERSON.search(value)
+    dept = _NOT_PERSON.search(value)
+    person = value[:dept.start()] if dept else value
+    return len(re.findall(rf"{_CAP}", person)) >= 2
+
+
+def _has_place(value: str) -> bool:
+    """Whether ``value`` names a known place or country."""
+    places, countries = gz.places(), gz.countries()
+    k = gz.key(value.strip(" .,"))
+    return k in places or k in countries or any(gz.key(w) in places for w in value.split())
 
 
 def _not_stop_words(value: str) -> bool:
     """Whether no word of ``value`` is one that never names a person or place (``SERVICIO``, ``TORAX``)."""
-    return not any(gz.key(w) in _ALWAYS_STOP for w in re.findall(r"[^\W\d_][\w'’-]*", value))
+    return not any(gz.key(w) in _ALWAYS_STOP and gz.key(w) not in _NAME_STARTS
+                   for w in re.findall(r"[^\W\d_][\w'’-]*", value))
 
 
 def _resolve(text: str, cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
@@ -569,11 +595,12 @@ def _resolve(text: str, cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]
                 # a candidate that runs into a stronger one keeps what comes before it ("Miguel Ángel López Aramburu
                 # Av" before the address "Av. Camino San Juan ...", "Hospital Miguel Servet Pso" before "Pso. ...")
                 b = first
-            elif len(clash) == 1 and clash[0][1] < b and (clash[0][2] == cat or cat in ("DIR", "LOC", "INST")) \
+            elif len(clash) == 1 and clash[0][1] < b and (clash[0][2] == cat or cat != "NAME") \
                     and "\n" not in text[clash[0][1]:b]:
                 # what runs on past a stronger span keeps its tail: a longer reading of the same name ("Roberto
-                # Gallego" from a header whose value stopped at a double space, then "  Pinazo"), or an address
-                # whose first word a name took ("... de Córdoba Paseo" + "Paseo Plaza de España 1")
+                # Gallego" from a header whose value stopped at a double space, then "  Pinazo"), an address whose
+                # first word a name took ("... de Córdoba Paseo" + "Paseo Plaza de España 1"), the rest of a date
+                # ("12" + "/03/2020"); a piece of a name is not kept after another category took its start
                 a = clash[0][1]
             else:
                 continue
