@@ -266,6 +266,10 @@ def test_a_name_next_to_an_address_leaves_neither_behind(text, parts):
     ("Estudio realizado por: Equipo Portátil", ["Equipo", "Portátil"]),
     ("Paracetamol 1 g vía oral cada 6 h y evacuación por vía lumbar 12 días después.", ["oral", "lumbar", "12"]),
     ("Avda. Blasco 3, 46010 FAX: 96 000 00 00", ["FAX"]),
+    ("NT-proBNP (35000 pg/ml) elevado.", ["35000"]),
+    ("Leucocitos: 8.5, 15300 plaquetas.", ["15300", "plaquetas"]),
+    ("Paciente con Enfermedad de Crohn, Síndrome de Down, España.", ["Crohn", "Down"]),
+    ("POBLACION PEDIATRICA", ["PEDIATRICA"]),
 ])
 def test_clinical_words_stay(text, words):
     spans = find_phi(text)
@@ -311,15 +315,3 @@ def test_a_date_after_a_name_is_not_a_house_number(text, date):
 def test_streets_with_elided_articles(text, street):
     assert covered(text, street, "DIR")
 
-
-@pytest.mark.parametrize("text, words", [
-    ("NT-proBNP (35000 pg/ml) elevado.", ["35000"]),
-    ("Leucocitos: 8.5, 15300 plaquetas.", ["15300", "plaquetas"]),
-    ("Paciente con Enfermedad de Crohn, Síndrome de Down, España.", ["Crohn", "Down"]),
-    ("POBLACION PEDIATRICA", ["PEDIATRICA"]),
-])
-def test_more_clinical_words_stay(text, words):
-    spans = find_phi(text)
-    for w in words:
-        i = text.index(w)
-        assert not any(s.start < i + len(w) and i < s.end for s in spans), w
