@@ -13,7 +13,8 @@ Prints:
 * the same figures for a keyword-only baseline (the lexicon without any
   negation/uncertainty cues) run in the same process, as a ratio — no
   installable Spanish labeler exists to compare against;
-* de-identification precision/recall per category on MEDDOCAN ``dev`` (its 22
+* de-identification precision/recall per category on MEDDOCAN ``dev`` and, as a
+  check that rules written on dev's leaks carry over, ``train`` (its 22
   PHI types mapped onto NAME/DIR/LOC/NUM/FECHA/INST; age, sex, relatives,
   profession and "other" are outside the six categories) and on the DiSMed
   tagged samples; which kinds leak;
@@ -307,6 +308,10 @@ def main() -> None:
               f" {L['deid_spans_on_bimcv']} spans (BIMCV reports are already anonymized: residual dates/numbers)")
     for name, docs in (("MEDDOCAN dev", meddocan_docs(args.data / "reports" / "meddocan" / "dev" / "brat")
                         if (args.data / "reports" / "meddocan" / "dev").is_dir() else None),
+                       # the rules were tuned on dev's leaks; train is the check that they carry over
+                       ("MEDDOCAN train (not used to write rules)",
+                        meddocan_docs(args.data / "reports" / "meddocan" / "train" / "brat")
+                        if (args.data / "reports" / "meddocan" / "train").is_dir() else None),
                        ("DiSMed samples", dismed_docs(args.data / "reports" / "dismed" / "data")
                         if (args.data / "reports" / "dismed").is_dir() else None)):
         if not docs:
