@@ -3,8 +3,9 @@
 One place that turns a bank record's file into pixels, used by the PyTorch
 datasets, the cache and duplicate detection:
 
-* :func:`read_xray` gives a 2-D ``float32`` array in ``[0, 1]`` (white = dense)
-  from PNG (8 or 16 bit), JPEG, DICOM (MONOCHROME1 inverted) or a 2-D NIfTI.
+* :func:`decode_2d` gives a 2-D image in its own units (the web viewer windows
+  it), and :func:`read_xray` the same image as ``float32`` in ``[0, 1]`` (white =
+  dense, MONOCHROME1 inverted) from PNG (8 or 16 bit), JPEG, DICOM or a 2-D NIfTI.
 * :func:`read_ct` gives a CT volume in Hounsfield units, reoriented to RAS,
   with its affine and voxel spacing.
 * :func:`center_crop` and :func:`resize` reproduce torchxrayvision's
@@ -28,6 +29,7 @@ from .errors import ImageLoadError, ImageMissingError
 
 __all__ = [
     "read_xray",
+    "decode_2d",
     "read_ct",
     "read_mask",
     "CTVolume",
@@ -109,6 +111,65 @@ def read_xray(
     ImageLoadError
         If the file cannot be decoded (truncated, corrupt, not an image, empty).
     """
+    arr, invert = decode_2d(path, record=record, file_format=file_format)
+    kind = _format_of(Path(path), file_format)
+    if kind == "raster" and arr.dtype == np.uint8:
+        arr = np.divide(arr, np.float32(255.0), dtype=np.float32)
+    elif kind == "raster" and arr.dtype in (np.uint16, np.int32, np.int16):
+        # 16-bit PNG (Pillow gives I;16 or I): full 16-bit scale
+        arr = arr.astype(np.float32) / 65535.0
+    else:
+        # DICOM (after the modality LUT), NIfTI and float rasters: min-max
+        arr = arr.astype(np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        if hi > lo:
+            arr = (arr - lo) / (hi - lo)
+        elif kind == "raster":
+            arr = np.zeros_like(arr)
+        else:
+            what = "DICOM" if kind == "dicom" else "NIfTI"
+            raise ImageLoadError(f"{_where(Path(path), record)}: {what} image is constant (value {lo}); nothing to show")
+    if str(photometric or "").upper() == "MONOCHROME1" and kind != "dicom":
+        invert = True
+    if invert:
+        arr = 1.0 - arr
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def decode_2d(
+    path: str | os.PathLike,
+    *,
+    record: str | None = None,
+    file_format: str | None = None,
+) -> tuple[np.ndarray, bool]:
+    """Decode a 2-D image in its own units, and say whether it is to be shown inverted.
+
+    Parameters
+    ----------
+    path : path-like
+        PNG, JPEG (any Pillow format), DICOM or 2-D NIfTI file.
+    record : str, optional
+        The record (``image_id``) named in error messages.
+    file_format : str, optional
+        ``png``, ``jpeg``, ``dicom``, ``nifti``...; guessed from the suffix if absent.
+
+    Returns
+    -------
+    array : numpy.ndarray
+        2-D.  Rasters as Pillow gives them (``uint8``; ``uint16`` for 16-bit PNG;
+        ``int32``/``float32`` for Pillow's I/F modes; colour keeps its first
+        channel, as torchxrayvision does); DICOM after the modality LUT
+        (``float32``, first frame); NIfTI as stored, rows top-down.
+    invert : bool
+        True for a MONOCHROME1 DICOM (low values are white).
+
+    Raises
+    ------
+    ImageMissingError
+        If the file does not exist.
+    ImageLoadError
+        If the file cannot be decoded (truncated, corrupt, not an image, empty).
+    """
     p = Path(path)
     _check_exists(p, record)
     kind = _format_of(p, file_format)
@@ -125,13 +186,9 @@ def read_xray(
         raise ImageLoadError(f"{_where(p, record)}: cannot decode image ({type(e).__name__}: {e})") from None
     if arr.ndim != 2 or arr.size == 0 or min(arr.shape) < 2:
         raise ImageLoadError(f"{_where(p, record)}: not a 2-D image (shape {arr.shape})")
-    if not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ImageLoadError(f"{_where(p, record)}: image holds NaN or infinite values")
-    if kind != "dicom" and str(photometric or "").upper() == "MONOCHROME1":
-        invert = True
-    if invert:
-        arr = 1.0 - arr
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return arr, invert
 
 
 def _read_raster(p: Path) -> np.ndarray:
@@ -148,16 +205,9 @@ def _read_raster(p: Path) -> np.ndarray:
         a = np.asarray(im)
     if a.ndim == 3:
         a = a[:, :, 0]
-    if mode in ("1",):
-        return a.astype(np.float32)
-    if a.dtype == np.uint8:
-        return np.divide(a, np.float32(255.0), dtype=np.float32)
-    if a.dtype in (np.uint16, np.int32, np.int16) and mode.startswith("I"):
-        # 16-bit PNG (Pillow gives I;16 or I): full 16-bit scale.
-        return a.astype(np.float32) / 65535.0
-    a = a.astype(np.float32)
-    lo, hi = float(a.min()), float(a.max())
-    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    if a.dtype == bool:  # 1-bit images
+        return a.astype(np.uint8) * np.uint8(255)
+    return a
 
 
 def _read_dicom(p: Path) -> tuple[np.ndarray, bool]:
@@ -173,10 +223,6 @@ def _read_dicom(p: Path) -> tuple[np.ndarray, bool]:
     elif a.ndim == 3:
         a = a[..., 0]
     a = apply_modality_lut(a, ds).astype(np.float32)
-    lo, hi = float(a.min()), float(a.max())
-    if hi <= lo:
-        raise ImageLoadError(f"{p}: DICOM image is constant (value {lo}); nothing to show")
-    a = (a - lo) / (hi - lo)
     return a, str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
 
 
@@ -184,15 +230,11 @@ def _read_nifti_2d(p: Path) -> np.ndarray:
     import nibabel as nib
 
     img = nib.load(str(p))
-    a = np.asarray(img.dataobj, dtype=np.float32).squeeze()
+    a = np.asarray(img.dataobj).squeeze()
     if a.ndim != 2:
         raise ImageLoadError(f"{p}: NIfTI image is not 2-D (shape {a.shape}); use CTDataset for volumes")
     # NIfTI stores (x, y): show rows top-down, columns left-right.
-    a = np.flipud(a.T)
-    lo, hi = float(a.min()), float(a.max())
-    if hi <= lo:
-        raise ImageLoadError(f"{p}: NIfTI image is constant (value {lo})")
-    return (a - lo) / (hi - lo)
+    return np.flipud(a.T)
 
 
 @dataclass

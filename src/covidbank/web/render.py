@@ -94,60 +94,36 @@ def _is_nifti(path: Path) -> bool:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read a 2-D image as a 2-D array in its own units.
+    """Read a 2-D image as a 2-D array in its own units, MONOCHROME1 shown the right way round.
 
-    8-bit images give ``uint8``, 16-bit PNGs ``uint16``, DICOM the rescaled
-    pixel values with MONOCHROME1 inverted, a NIfTI its (squeezed) 2-D data.
-    Colour images are converted to grey.
+    Decoding is :func:`covidbank.pixels.decode_2d`'s: 8-bit images give ``uint8``, 16-bit
+    PNGs ``uint16``, DICOM the values after the modality LUT (a MONOCHROME1 image is
+    inverted within its own range), a NIfTI its 2-D data; colour images keep their first
+    channel.
 
     Raises
     ------
     RenderError
-        When the file is missing, truncated or not a 2-D image.
+        When the file is missing, truncated or not a 2-D image (the message names the file,
+        not its folder).
     """
+    from ..errors import ImageLoadError
+    from ..pixels import decode_2d
+
     path = Path(path)
     _stat_key(path)
-    name = path.name.lower()
     try:
-        if _is_nifti(path):
-            import nibabel as nib
-
-            img = nib.load(str(path))
-            arr = np.squeeze(np.asanyarray(img.dataobj))
-            if arr.ndim != 2:
-                raise RenderError(f"{path.name}: a {arr.ndim}-D volume, not a 2-D image")
-            return np.rot90(arr)
-        if name.endswith(".dcm") or _looks_dicom(path):
-            import pydicom
-
-            ds = pydicom.dcmread(str(path))
-            arr = ds.pixel_array.astype(np.float32)
-            slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-            inter = float(getattr(ds, "RescaleIntercept", 0) or 0)
-            arr = arr * slope + inter
-            if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-                arr = arr[..., :3].mean(axis=-1)
-            elif arr.ndim == 3:
-                arr = arr[arr.shape[0] // 2]
-            if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":
-                arr = arr.max() + arr.min() - arr
-            return arr
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                return np.array(im, dtype=np.uint16)
-            if im.mode in ("I", "F"):
-                return np.array(im)
-            if im.mode != "L":
-                im = im.convert("L")
-            return np.array(im, dtype=np.uint8)
-    except RenderError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any decoder error becomes a clear message
-        raise RenderError(f"{path.name}: cannot be decoded ({e.__class__.__name__}: {e})") from None
+        arr, invert = decode_2d(path, file_format="dicom" if _looks_dicom(path) else None)
+    except ImageLoadError as e:
+        reason = str(e).split(": ", 1)[1] if str(e).startswith(str(path)) else str(e)
+        raise RenderError(f"{path.name}: cannot be decoded ({reason})") from None
+    if invert:
+        arr = arr.max() + arr.min() - arr
+    return arr
 
 
 def _looks_dicom(path: Path) -> bool:
+    """A DICOM file without the .dcm suffix: "DICM" after the 128-byte preamble."""
     try:
         with open(path, "rb") as f:
             f.seek(128)
