@@ -31,8 +31,13 @@ class LabelError(CovidbankError):
 class ImageLoadError(CovidbankError):
     """An image file cannot be decoded (corrupt, truncated, not an image).
 
-    The message names the file and its record (``image_id``).
+    The message names the file and its record (``image_id``); ``reason`` is the
+    message without them (for a caller that names the file its own way).
     """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 class ImageMissingError(ImageLoadError):

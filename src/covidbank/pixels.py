@@ -68,6 +68,11 @@ def _format_of(path: Path, file_format: str | None) -> str:
     return "raster"
 
 
+def _load_error(path: Path, record, reason: str) -> ImageLoadError:
+    """An :class:`ImageLoadError` naming the file and record, with the bare ``reason`` kept apart."""
+    return ImageLoadError(f"{_where(path, record)}: {reason}", reason=reason)
+
+
 def _check_exists(path: Path, record) -> None:
     if not path.is_file():
         raise ImageMissingError(
@@ -183,11 +188,11 @@ def decode_2d(
     except (ImageLoadError, MemoryError):
         raise
     except Exception as e:  # decoders raise many unrelated types on bad input
-        raise ImageLoadError(f"{_where(p, record)}: cannot decode image ({type(e).__name__}: {e})") from None
+        raise _load_error(p, record, f"cannot decode image ({type(e).__name__}: {e})") from None
     if arr.ndim != 2 or arr.size == 0 or min(arr.shape) < 2:
-        raise ImageLoadError(f"{_where(p, record)}: not a 2-D image (shape {arr.shape})")
+        raise _load_error(p, record, f"not a 2-D image (shape {arr.shape})")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ImageLoadError(f"{_where(p, record)}: image holds NaN or infinite values")
+        raise _load_error(p, record, "image holds NaN or infinite values")
     return arr, invert
 
 
@@ -216,7 +221,7 @@ def _read_dicom(p: Path) -> tuple[np.ndarray, bool]:
 
     ds = pydicom.dcmread(p)
     if "PixelData" not in ds:
-        raise ImageLoadError(f"{p}: DICOM file has no pixel data")
+        raise _load_error(p, None, "DICOM file has no pixel data")
     a = ds.pixel_array
     if a.ndim == 3 and getattr(ds, "SamplesPerPixel", 1) == 1:
         a = a[0]
@@ -232,7 +237,7 @@ def _read_nifti_2d(p: Path) -> np.ndarray:
     img = nib.load(str(p))
     a = np.asarray(img.dataobj).squeeze()
     if a.ndim != 2:
-        raise ImageLoadError(f"{p}: NIfTI image is not 2-D (shape {a.shape}); use CTDataset for volumes")
+        raise _load_error(p, None, f"NIfTI image is not 2-D (shape {a.shape}); use CTDataset for volumes")
     # NIfTI stores (x, y): show rows top-down, columns left-right.
     return np.flipud(a.T)
 

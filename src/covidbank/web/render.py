@@ -115,8 +115,7 @@ def read_image(path: Path) -> np.ndarray:
     try:
         arr, invert = decode_2d(path, file_format="dicom" if _looks_dicom(path) else None)
     except ImageLoadError as e:
-        reason = str(e).split(": ", 1)[1] if str(e).startswith(str(path)) else str(e)
-        raise RenderError(f"{path.name}: cannot be decoded ({reason})") from None
+        raise RenderError(f"{path.name}: cannot be decoded ({e.reason})") from None
     if invert:
         arr = arr.max() + arr.min() - arr
     return arr
