@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from covidbank.severity import CTVolume, assess, load_ct, segment_lungs  # noqa: E402
+from covidbank.severity import CTVolume, assess, dice, load_ct, segment_lungs  # noqa: E402
 
 
 def make_volume(shared: Path, nz: int = 300, seed: int = 0) -> CTVolume:
@@ -75,11 +75,6 @@ def baseline(ct: CTVolume) -> np.ndarray:
     sizes[border] = 0
     keep = np.argsort(sizes)[::-1][:2]
     return np.isin(lab, keep)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = a.sum() + b.sum()
-    return float(2 * (a & b).sum() / s) if s else 1.0
 
 
 def main() -> None:

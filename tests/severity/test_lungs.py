@@ -5,11 +5,7 @@ import numpy as np
 import pytest
 
 from covidbank.errors import NotHUError
-from covidbank.severity import LEFT, RIGHT, CTVolume, LungParams, segment_lungs
-
-
-def dice(a, b):
-    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+from covidbank.severity import LEFT, RIGHT, CTVolume, LungParams, dice, segment_lungs
 
 
 @pytest.fixture(scope="module")

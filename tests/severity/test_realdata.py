@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from covidbank.errors import NotHUError
-from covidbank.severity import assess, load_ct, segment_lungs, write_overlay
+from covidbank.severity import assess, dice, load_ct, segment_lungs, write_overlay
 
 pytestmark = pytest.mark.realdata
 
@@ -49,8 +49,7 @@ def test_totalsegmentator_lobes_dice(shared_data):
     zs = np.nonzero(ref.any(axis=(0, 1)))[0]
     lab = segment_lungs(ct).labels
     sl = slice(zs.min(), zs.max() + 1)
-    a, b = lab[:, :, sl] > 0, ref[:, :, sl]
-    d = 2 * (a & b).sum() / (a.sum() + b.sum())
+    d = dice(lab[:, :, sl] > 0, ref[:, :, sl])
     assert d >= 0.85, d
     # sides agree with TotalSegmentator's (10, 11 left; 13, 14 right)
     r = (lab[:, :, sl] == 1) & np.isin(seg[:, :, sl], [13, 14])
@@ -104,8 +103,7 @@ def test_medseg_8bit_refused_and_intensity_mode(cli, shared_data):
     pred = res.lesion[::-1, ::-1, 0].T
     gt = np.asarray(Image.open(base / "GT" / "69.png").convert("L")) > 127
     assert pred.shape == gt.shape
-    dice = 2 * (pred & gt).sum() / (pred.sum() + gt.sum())
-    assert dice > 0.1  # the mode finds the lesions, not just noise (figures: bench/severity.py)
+    assert dice(pred, gt) > 0.1  # the mode finds the lesions, not just noise (figures: bench/severity.py)
 
 
 def test_mosmed_severity_table_all_50_masks(cli, shared_data, tmp_path):

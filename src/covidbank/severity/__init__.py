@@ -37,11 +37,13 @@ __all__ = [
     "write_overlay",
     "qc_flags",
     "QC_FLAGS",
+    "dice",
 ]
 
 from .._lazy import lazy_exports  # noqa: E402
 
 __getattr__, __dir__ = lazy_exports(__name__, {
+    "dice": ".metrics",
     "SeverityResult": ".pipeline",
     "assess": ".pipeline",
     "summarize": ".pipeline",
