@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from .bank import Bank
-from .errors import CovidbankError, ImageLoadError
-from .pixels import read_xray
+from .errors import ImageLoadError
+from .pixels import is_nifti, read_xray
 
 __all__ = [
     "Fingerprint",
@@ -125,7 +125,7 @@ def _read_small(path: str, record: str | None, file_format: str | None, photomet
 
     fmt = (file_format or "").lower()
     name = str(path).lower()
-    if fmt in ("dicom", "dcm", "nifti", "nii") or name.endswith((".dcm", ".nii", ".nii.gz")):
+    if fmt in ("dicom", "dcm", "nifti", "nii") or name.endswith(".dcm") or is_nifti(name):
         return read_xray(path, record=record, file_format=file_format, photometric=photometric)
     if not os.path.isfile(path):
         return read_xray(path, record=record)  # raises ImageMissingError naming the record

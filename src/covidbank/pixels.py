@@ -28,6 +28,7 @@ import numpy as np
 from .errors import ImageLoadError, ImageMissingError
 
 __all__ = [
+    "is_nifti",
     "read_xray",
     "decode_2d",
     "read_ct",
@@ -44,6 +45,11 @@ __all__ = [
 RESAMPLE_FILTERS = ("bilinear", "bicubic", "lanczos", "box", "hamming", "nearest")
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti(name: str | os.PathLike) -> bool:
+    """Whether a file name is a NIfTI file's (``.nii`` or ``.nii.gz``, any case)."""
+    return str(name).lower().endswith(_NIFTI_SUFFIXES)
 _DICOM_SUFFIXES = (".dcm", ".dicom")
 
 
@@ -61,7 +67,7 @@ def _format_of(path: Path, file_format: str | None) -> str:
             return "dicom"
         return "raster"
     name = path.name.lower()
-    if name.endswith(_NIFTI_SUFFIXES):
+    if is_nifti(name):
         return "nifti"
     if name.endswith(_DICOM_SUFFIXES):
         return "dicom"

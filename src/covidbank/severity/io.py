@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CTReadError, MaskMismatchError, NotHUError
+from ..pixels import is_nifti
 
 __all__ = [
     "CTVolume",
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _SITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
 
 
@@ -269,7 +269,7 @@ def load_ct(path: str | Path) -> CTVolume:
             raise CTReadError(f"{p}: folder is empty (expected a DICOM series)")
         return _from_dicom(files, p, "dicom-series")
     name = p.name.lower()
-    if name.endswith(_NIFTI_SUFFIXES):
+    if is_nifti(name):
         return _from_nifti(p)
     if name.endswith(RASTER_SUFFIXES):
         return _from_raster(p)

@@ -27,6 +27,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import SourceFormatError
+from ..pixels import is_nifti
 from ..labels import LabelTree, padchest_tree
 from ..schema import POSITIVE, make_id
 from .base import SourceResult, parse_age, require_columns
@@ -190,7 +191,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "report": deid_report(_first(r, "Report") or None),
                 }
             excl = _first(r, "Exclude").lower() == "true"
-            fmt = "nifti" if fname.endswith((".nii", ".nii.gz")) else Path(fname).suffix.lower().lstrip(".") or None
+            fmt = "nifti" if is_nifti(fname) else Path(fname).suffix.lower().lstrip(".") or None
             mod_dir = _first(r, "mod") or "mod-rx"
             images.append(
                 {

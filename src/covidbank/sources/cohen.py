@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SourceFormatError
+from ..pixels import is_nifti
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
 from ..schema import POSITIVE, VIEWS, make_id
 from .base import SourceResult, normalize_license, parse_age, parse_bool, read_side_table, require_columns, to_float
@@ -185,7 +186,7 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
                     "offset_days": offset,
                     "path": str(fpath),
                     "file_present": present,
-                    "file_format": "nifti" if fname.endswith((".nii", ".nii.gz")) else Path(fname).suffix.lower().lstrip(".").replace("jpg", "jpeg") or None,
+                    "file_format": "nifti" if is_nifti(fname) else Path(fname).suffix.lower().lstrip(".").replace("jpg", "jpeg") or None,
                     "license": normalize_license(lic_raw),
                     "license_raw": lic_raw,
                     "doi": _clean(r.get("doi")),

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from ..errors import RenderError
+from ..pixels import is_nifti
 from .render import Renderer
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore, SearchQuery
 
@@ -196,7 +197,7 @@ def _volume_paths(request: Request, image_id: str) -> tuple[dict, Path | None, l
     masks = _masks(request, rec)
     if problem and not masks:
         raise HTTPException(404, problem)
-    if not problem and not (path.name.lower().endswith((".nii", ".nii.gz"))):
+    if not problem and not is_nifti(path.name):
         raise HTTPException(404, f"{image_id} is not a NIfTI volume")
     return rec, (None if problem else path), masks, problem
 

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import RenderError
+from ..pixels import is_nifti
 
 __all__ = [
     "Renderer",
@@ -87,10 +88,6 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
     if not path.is_file():
         raise RenderError(f"{path.name}: not a file")
     return (str(path), st.st_mtime_ns, st.st_size)
-
-
-def _is_nifti(path: Path) -> bool:
-    return path.name.lower().endswith((".nii", ".nii.gz"))
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -313,7 +310,7 @@ class Renderer:
             self.stats["thumb_hits"] += 1
             return f.read_bytes()
         self.stats["thumb_misses"] += 1
-        if _is_nifti(path) and self._ndim(path) == 3:
+        if is_nifti(path.name) and self._ndim(path) == 3:
             vol, _ = self.volume(path)
             z = vol.shape[2] // 2
             gray = apply_window(_axial(vol, z), -600, 1500)

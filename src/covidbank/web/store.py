@@ -26,6 +26,7 @@ import pandas as pd
 from ..bank import Bank
 from ..errors import BankError, RecordNotFoundError
 from ..labels import LabelTree, default_tree
+from ..pixels import is_nifti
 from ..schema import NEGATIVE, POSITIVE, TABLES, UNCERTAIN
 
 __all__ = ["BankStore", "SearchQuery", "SearchResult", "LABEL_VALUES", "CT_WINDOWS"]
@@ -521,8 +522,8 @@ class BankStore:
         """Whether a record is a 3-D volume (shown in the CT viewer)."""
         fmt = (rec.get("file_format") or "").lower()
         path = (rec.get("path") or "").lower()
-        is_nifti = fmt in _VOLUME_FORMATS or path.endswith((".nii", ".nii.gz"))
-        return bool(is_nifti and (rec.get("modality") or "").upper() == "CT")
+        nifti = fmt in _VOLUME_FORMATS or is_nifti(path)
+        return bool(nifti and (rec.get("modality") or "").upper() == "CT")
 
     def _resolve(self, raw: str | None) -> Path | None:
         if not raw:
