@@ -1,4 +1,4 @@
-"""Evaluation harness of covidbank.reports (labeling and de-identification).
+"""Evaluation harness of covidbank.nlp (labeling and de-identification).
 
 Usage::
 
@@ -38,9 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from covidbank.reports import ReportLabeler, find_phi  # noqa: E402
-from covidbank.reports.cues import NEGATED, POSITIVE  # noqa: E402
-from covidbank.reports.lexicon import FINDINGS  # noqa: E402
+from covidbank.nlp import ReportLabeler, find_phi  # noqa: E402
+from covidbank.nlp.cues import NEGATED, POSITIVE  # noqa: E402
+from covidbank.nlp.lexicon import FINDINGS  # noqa: E402
 
 CATS = ("NAME", "DIR", "LOC", "NUM", "FECHA", "INST")
 MEDDOCAN_MAP = {
@@ -70,8 +70,8 @@ class KeywordBaseline:
     """The lexicon alone: every phrase found is a label (no cues, no conventions)."""
 
     def __init__(self) -> None:
-        from covidbank.reports.matcher import PhraseMatcher
-        from covidbank.reports.text import normalize
+        from covidbank.nlp.matcher import PhraseMatcher
+        from covidbank.nlp.text import normalize
 
         self._m = PhraseMatcher(FINDINGS)
         self._norm = normalize

@@ -48,7 +48,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.catalog",
     "covidbank.demo",
     "covidbank.ingest",
-    "covidbank.reports.cli",
+    "covidbank.nlp.cli",
     "covidbank.ml_cli",
     "covidbank.severity.cli",
     "covidbank.report.commands",

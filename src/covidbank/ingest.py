@@ -358,7 +358,7 @@ def _process_tests(path: Path, keyring, registry, log: _Log) -> list[dict]:
 
 def _process_reports(path: Path, keyring, registry, series, log: _Log, deidentify_text: bool = True) -> list[dict]:
     """Reports joined to ingested studies; their text de-identified by
-    :func:`covidbank.reports.deidentify` (names, numbers, places, institutions
+    :func:`covidbank.nlp.deidentify` (names, numbers, places, institutions
     replaced by consistent keyed surrogates, dates moved by the patient's date
     shift) unless ``deidentify_text`` is false (text already de-identified)."""
     from .errors import SourceFormatError
@@ -389,7 +389,7 @@ def _process_reports(path: Path, keyring, registry, series, log: _Log, deidentif
         ses = registry.get(keyring, "ses", keyring.token("study", study))
         text = str(r[text_col])
         if deidentify_text:
-            from .reports.deid import Surrogates, deidentify
+            from .nlp.deid import Surrogates, deidentify
 
             # surrogates keyed by a secret token (not the public pseudonym), dates
             # shifted like the patient's images so intervals survive
@@ -595,7 +595,7 @@ def ingest(
         (accession or study id, text), joined with the same pseudonyms and shifts.
     reports_deidentified : bool
         The reports' text is already de-identified: store it as it is.  By
-        default it is de-identified first (:func:`covidbank.reports.deidentify`,
+        default it is de-identified first (:func:`covidbank.nlp.deidentify`,
         dates moved by the patient's date shift).
     linkage : path-like, optional
         Write original patient id -> pseudonym here (refused inside the bank).

@@ -132,11 +132,11 @@ def deid_report(text: str | None) -> str | None:
 
     BIMCV's public reports were de-identified by its authors, yet still hold
     dates, record numbers (``nhc ...``) and staff surnames; they go through
-    :func:`covidbank.reports.deidentify` (category placeholders).
+    :func:`covidbank.nlp.deidentify` (category placeholders).
     """
     if not text:
         return text
-    from ..reports.deid import deidentify
+    from ..nlp.deid import deidentify
 
     return deidentify(text).text
 

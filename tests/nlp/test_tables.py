@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from covidbank.errors import ReportError
-from covidbank.reports import ReportLabeler, deid_frame, label_frame, labels_to_bank_rows, read_table
+from covidbank.nlp import ReportLabeler, deid_frame, label_frame, labels_to_bank_rows, read_table
 from covidbank.schema import TABLES
 
 

@@ -1,4 +1,4 @@
-from covidbank.reports.text import normalize, split_sentences, strip_accents
+from covidbank.nlp.text import normalize, split_sentences, strip_accents
 
 
 def test_normalize_brings_spanish_to_bimcv_form():

@@ -3,7 +3,7 @@
 Written by hand for covidbank from the PadChest/BIMCV concept tree (label
 names, parents and CUIs as the tree gives them) and from reading how the
 BIMCV COVID-19+ reports phrase each finding.  Patterns are regular
-expressions over :func:`covidbank.reports.text.normalize`-d text (lower case,
+expressions over :func:`covidbank.nlp.text.normalize`-d text (lower case,
 no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations

@@ -196,9 +196,9 @@ class ReportLabeler:
     Parameters
     ----------
     findings : dict, optional
-        label -> regex patterns; default :data:`covidbank.reports.lexicon.FINDINGS`.
+        label -> regex patterns; default :data:`covidbank.nlp.lexicon.FINDINGS`.
     locations : dict, optional
-        location label -> regex patterns; default :data:`~covidbank.reports.lexicon.LOCATIONS`.
+        location label -> regex patterns; default :data:`~covidbank.nlp.lexicon.LOCATIONS`.
 
     Examples
     --------

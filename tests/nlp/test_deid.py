@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from covidbank.reports import CATEGORIES, Surrogates, deidentify, find_phi
-from covidbank.reports.deid import shift_date
+from covidbank.nlp import CATEGORIES, Surrogates, deidentify, find_phi
+from covidbank.nlp.deid import shift_date
 
 
 def cats(text):
@@ -152,7 +152,7 @@ def test_bimcv_signature_block_numbers_and_surname_are_removed():
 
 
 def test_header_value_stops_at_the_sentence_end_and_findings_survive():
-    from covidbank.reports import deidentify
+    from covidbank.nlp import deidentify
 
     assert deidentify("NHC: 123456. Derrame pleural derecho.").text == "NHC: [NUM]. Derrame pleural derecho."
     out = deidentify("Hospital: Springfield General Hospital. Derrame pleural derecho. Cardiomegalia.").text

@@ -10,7 +10,7 @@ clause.  Uncertainty comes in two strengths: *hedges* (``sospecha de``,
 (``no se puede descartar``, ``indeterminado``, ``no típico de``, ``dudoso``);
 BIMCV writes ``COVID 19 uncertain`` only for doubt.
 
-All patterns apply to :func:`covidbank.reports.text.normalize`-d text.
+All patterns apply to :func:`covidbank.nlp.text.normalize`-d text.
 """
 from __future__ import annotations
 

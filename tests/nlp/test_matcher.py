@@ -1,6 +1,6 @@
 import pytest
 
-from covidbank.reports.matcher import PhraseMatcher, expand_leading
+from covidbank.nlp.matcher import PhraseMatcher, expand_leading
 
 
 def test_longest_match_without_overlap():

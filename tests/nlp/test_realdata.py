@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from covidbank.reports import ReportLabeler, find_phi
+from covidbank.nlp import ReportLabeler, find_phi
 
 pytestmark = pytest.mark.realdata
 

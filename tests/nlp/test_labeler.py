@@ -1,7 +1,7 @@
 import pytest
 
-from covidbank.reports import ReportLabeler, label_report
-from covidbank.reports.lexicon import FINDINGS, LOCATION_CUIS, LOCATIONS, VOCABULARY, label_cui
+from covidbank.nlp import ReportLabeler, label_report
+from covidbank.nlp.lexicon import FINDINGS, LOCATION_CUIS, LOCATIONS, VOCABULARY, label_cui
 
 
 @pytest.fixture(scope="module")

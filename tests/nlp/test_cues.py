@@ -1,7 +1,7 @@
 import pytest
 
-from covidbank.reports.cues import DOUBTFUL, HEDGED, NEGATED, POSITIVE, find_cues, polarity_at
-from covidbank.reports.text import normalize
+from covidbank.nlp.cues import DOUBTFUL, HEDGED, NEGATED, POSITIVE, find_cues, polarity_at
+from covidbank.nlp.text import normalize
 
 
 def pol(sentence: str, target: str) -> str:
