@@ -51,7 +51,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.nlp.cli",
     "covidbank.ml_cli",
     "covidbank.severity.cli",
-    "covidbank.report.commands",
+    "covidbank.validation.commands",
     "covidbank.web.cli",
 ]
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from covidbank.errors import LabelError
-from covidbank.report import compare_tree_counts, read_tree_counts, tree_from_counts
+from covidbank.validation import compare_tree_counts, read_tree_counts, tree_from_counts
 
 TREE = """normal [CUI:C0205307, counts:236, 236]\\\\
 radiological finding [CUI:C0436485, counts:0, 40]\\\\

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covidbank.report import build_report, frame_to_markdown, write_report
+from covidbank.validation import build_report, frame_to_markdown, write_report
 
 from .conftest import make_small_bank
 

@@ -80,7 +80,7 @@ def tree_from_counts(ref: pd.DataFrame, tree: LabelTree | None = None) -> LabelT
 
 
 def compare_tree_counts(ours: pd.DataFrame, ref: pd.DataFrame, tree: LabelTree | None = None) -> pd.DataFrame:
-    """Join a bank's tree counts (:func:`~covidbank.report.stats.label_tree_counts`) with a reference file's.
+    """Join a bank's tree counts (:func:`~covidbank.validation.stats.label_tree_counts`) with a reference file's.
 
     One row per label of the reference (first occurrence), with
     ``ref_counts, ref_n_with_children, counts, n_with_children`` and

@@ -1,11 +1,11 @@
 """Technical-validation report of a bank: statistics, figures, HTML/Markdown/CSV.
 
 >>> from covidbank.bank import Bank
->>> from covidbank.report import build_report, write_report
+>>> from covidbank.validation import build_report, write_report
 >>> rep = build_report(Bank("my-bank"))            # doctest: +SKIP
 >>> write_report(rep, "report-out")                 # doctest: +SKIP
 
-The statistics are plain functions in :mod:`covidbank.report.stats` (each
+The statistics are plain functions in :mod:`covidbank.validation.stats` (each
 returns a DataFrame) and can be used on their own.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from covidbank.labels import default_tree
-from covidbank.report import stats as S
+from covidbank.validation import stats as S
 
 
 def _rec(df, key_cols, val):

@@ -1,7 +1,7 @@
 """Technical-validation statistics over a bank.
 
 Every function takes a :class:`~covidbank.bank.Bank` and returns a plain
-DataFrame; the report (:mod:`covidbank.report.render`) turns them into tables
+DataFrame; the report (:mod:`covidbank.validation.render`) turns them into tables
 and figures.  Counting conventions follow the seed papers:
 
 * a *session* (study) is counted once per modality it holds images of

@@ -1,6 +1,6 @@
 """Figures of the technical-validation report (matplotlib, Agg, no pyplot state).
 
-Each function takes a statistics DataFrame from :mod:`covidbank.report.stats`
+Each function takes a statistics DataFrame from :mod:`covidbank.validation.stats`
 and returns PNG bytes, or ``None`` when there is nothing to draw.  Every plot
 has a title, axis labels and the counts written on its bars.
 """

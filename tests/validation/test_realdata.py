@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from covidbank.bank import Bank
-from covidbank.report import build_report, write_report
+from covidbank.validation import build_report, write_report
 from covidbank.sources import load_source
 
 pytestmark = pytest.mark.realdata
