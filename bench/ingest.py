@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--corpus", type=Path, help="use this folder (with xray/ and ct/ sub-folders) as the corpus")
     args = ap.parse_args()
-    from covidbank.ingest import ingest
+    from covidbank.dicom.ingest import ingest
 
     dcm2niix = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
     work = Path(tempfile.mkdtemp(prefix="covidbank-bench-"))

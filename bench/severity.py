@@ -146,7 +146,7 @@ def main() -> None:
             f"involvement {r.involvement_percent['total']:.1f} %, grade {r.category}, qc {r.qc_flags}"
         )
 
-    from covidbank.severity.cli import severity_table
+    from covidbank.severity import severity_table
 
     tt = time.perf_counter()
     df, _ = severity_table(shared / "mosmed")

@@ -187,7 +187,7 @@ def test_no_torch_import_for_core_splits_duplicates_and_cli():
     import subprocess
     import sys
 
-    code = ("import sys, covidbank, covidbank.splits, covidbank.duplicates, covidbank.ml_cli\n"
+    code = ("import sys, covidbank, covidbank.splits, covidbank.duplicates, covidbank.cli.ml\n"
             "from covidbank.cli import get_app; get_app()\n"
             "print('torch' in sys.modules)")
     import os

@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Optional
 
-__all__ = ["load_catalog", "catalog_frame", "MODALITIES", "FLAGS", "METADATA_FIELDS", "register"]
+__all__ = ["load_catalog", "catalog_frame", "MODALITIES", "FLAGS", "METADATA_FIELDS"]
 
 MODALITIES = ("CT", "X-ray", "MRI", "ultrasound")
 METADATA_FIELDS = ("sex", "age", "survival", "view", "reports")
@@ -62,26 +62,3 @@ def catalog_frame(modality: Optional[str] = None, adapter_only: bool = False) ->
     if adapter_only:
         df = df[df["adapter"].notna()]
     return df.reset_index(drop=True)
-
-
-def register(app) -> None:
-    """Add ``covidbank catalog`` to the CLI."""
-    import typer
-
-    @app.command()
-    def catalog(
-        modality: Optional[str] = typer.Option(None, "--modality", "-m", help="Only resources with this modality: CT, X-ray, MRI, ultrasound."),
-        adapter_only: bool = typer.Option(False, "--adapter", help="Only resources a covidbank source adapter reads."),
-        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-        full: bool = typer.Option(False, "--full", help="All columns in the table view (citation, notes, ...)."),
-    ) -> None:
-        """List public COVID-19 imaging resources: modalities, counts, metadata, access, license, adapter."""
-        from .cli import fail, print_frame
-
-        try:
-            df = catalog_frame(modality, adapter_only)
-        except ValueError as e:
-            raise fail(str(e), 2)
-        if format == "table" and not full:
-            df = df[["name", "CT", "X-ray", "MRI", "ultrasound", "images", "patients", "access", "license", "adapter"]]
-        print_frame(df, format, title="Public COVID-19 imaging resources (Y/N/U: yes, no, unknown)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-__all__ = ["run_demo", "register"]
+__all__ = ["run_demo"]
 
 
 def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
@@ -51,23 +51,3 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
         ),
         "grades": b.query("SELECT ct_category, count(*) AS studies, count(mask_path) AS with_mask FROM images WHERE source='mosmed' GROUP BY ALL ORDER BY 1"),
     }
-
-
-def register(app) -> None:
-    """Add ``covidbank demo`` to the CLI."""
-    import typer
-
-    @app.command()
-    def demo(bank: Path = typer.Option(Path("demo-bank"), "--bank", "-b", help="Bank folder to create.")) -> None:
-        """Build a small bank from generated sample data of every source format and summarize it."""
-        from .cli import console, print_frame
-
-        console.print(f"Generating sample data and building bank [bold]{bank}[/] ...")
-        out = run_demo(bank)
-        for name, (summary, res) in out["added"].items():
-            console.print(f"[green]{name}[/]: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v))
-        print_frame(out["summary"], "table", title="Bank summary")
-        print_frame(out["views"], "table", title="Images by view")
-        print_frame(out["labels"], "table", title="Most frequent positive labels (stated by the source / implied by the hierarchy)")
-        print_frame(out["grades"], "table", title="MosMed-format CT grades")
-        console.print(f"\nTry: covidbank query {bank} \"SELECT * FROM images LIMIT 5\"")

@@ -11,6 +11,7 @@ Needs the ``[ct]`` extra (scipy, scikit-image, SimpleITK, matplotlib, pylibjpeg)
 """
 
 __all__ = [
+    "severity_table",
     "assess",
     "SeverityResult",
     "summarize",
@@ -68,6 +69,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "LungParams": ".lungs",
     "segment_lungs": ".lungs",
     "write_overlay": ".overlay",
+    "severity_table": ".table",
     "QC_FLAGS": ".qc",
     "qc_flags": ".qc",
 }, globals())

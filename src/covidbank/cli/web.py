@@ -30,13 +30,13 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = typer.Option(None, help="Thumbnail cache folder (default ~/.cache/covidbank/web/...)."),
     ) -> None:
         """Browse a bank in a web browser: search, case pages, CT viewer, REST API under /api (read-only)."""
-        from ..cli import console, fail
+        from . import console, fail
         from ..errors import CovidbankError
 
         try:
             import uvicorn
 
-            from .app import create_app
+            from ..web.app import create_app
         except ImportError as e:
             raise fail(f"the web viewer needs the [web] extra: pip install 'covidbank[web]' ({e.name} is missing)")
         loopback = _is_loopback(host)

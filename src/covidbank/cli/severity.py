@@ -8,108 +8,7 @@ from typing import Optional
 
 import typer
 
-__all__ = ["register", "severity_table"]
-
-
-def severity_table(mosmed: str | Path, studies: str | Path | None = None, progress: bool = False):
-    """Lesion volume (mL) of every MosMedData mask, and grades when the CTs are at hand.
-
-    Parameters
-    ----------
-    mosmed : path
-        MosMedData folder (``dataset_registry.csv``, ``masks/``; ``studies/``
-        optional) read with :mod:`covidbank.sources.mosmed`.
-    studies : path, optional
-        Folder holding the CT volumes (``CT-k/study_NNNN.nii.gz`` or flat);
-        default: where the registry says.
-    progress : bool
-        Show a progress bar (stderr).
-
-    Returns
-    -------
-    (pandas.DataFrame, pandas.DataFrame or None)
-        One row per mask (``study``, ``image_id``, ``official_category``,
-        ``lesion_voxels``, ``voxel_ml``, ``lesion_volume_ml``, ``slices``,
-        ``slice_spacing_mm``, and when the CT is present ``lung_volume_ml``,
-        ``involvement_percent``, ``category``, ``qc_flags``; ``error`` for
-        unreadable files), and the confusion matrix official x computed
-        (None when no CT was graded).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from ..sources import load_source
-    from .pipeline import assess
-    from .io import load_ct
-
-    if studies is not None and not Path(studies).is_dir():
-        from ..errors import CTReadError
-
-        raise CTReadError(f"{studies}: no such folder (--studies names the folder of the CT volumes)")
-    res = load_source("mosmed", mosmed)
-    im = res.tables["images"]
-    im = im[im["mask_path"].notna()].sort_values("original_id", key=lambda s: s.astype(int))
-    rows = []
-    it = list(im.itertuples(index=False))
-    bar = None
-    if progress:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True, console=__import__("rich.console").console.Console(stderr=True))
-        bar.start()
-        task = bar.add_task("MosMed masks", total=len(it))
-    for r in it:
-        row = {
-            "study": Path(str(r.mask_path)).name.replace("_mask", "").split(".")[0],
-            "image_id": r.image_id,
-            "official_category": r.ct_category,
-        }
-        try:
-            m = load_ct(r.mask_path)
-            n = int(np.count_nonzero(m.data))
-            row.update(
-                lesion_voxels=n,
-                voxel_ml=round(m.voxel_volume_ml, 6),
-                lesion_volume_ml=round(n * m.voxel_volume_ml, 3),
-                slices=int(m.shape[2]),
-                slice_spacing_mm=round(m.spacing[2], 3),
-            )
-            ct_path = Path(str(r.path))
-            if studies is not None:
-                cands = [Path(studies) / str(r.ct_category) / ct_path.name, Path(studies) / ct_path.name]
-                ct_path = next((c for c in cands if c.is_file()), cands[0])
-            if ct_path.is_file():
-                sr = assess(ct_path, lesion_mask=r.mask_path)
-                row.update(
-                    lung_volume_ml=sr.lung_volume_ml["total"],
-                    involvement_percent=sr.involvement_percent["total"],
-                    category=sr.category,
-                    qc_flags=";".join(sr.qc_flags),
-                )
-        except Exception as e:  # one bad file never stops the table
-            row["error"] = f"{e.__class__.__name__}: {e}"
-        rows.append(row)
-        if bar is not None:
-            bar.advance(task)
-    if bar is not None:
-        bar.stop()
-    df = pd.DataFrame(rows)
-    for c in ("lung_volume_ml", "involvement_percent", "category", "qc_flags", "error"):
-        if c not in df.columns:
-            df[c] = None
-    conf = None
-    graded = df[df["category"].notna()]
-    if len(graded):
-        from .grade import CATEGORIES
-
-        conf = pd.crosstab(
-            pd.Categorical(graded["official_category"], categories=CATEGORIES),
-            pd.Categorical(graded["category"], categories=CATEGORIES),
-            rownames=["official"],
-            colnames=["computed"],
-            dropna=False,
-        )
-    return df, conf
+__all__ = ["register"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -121,7 +20,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``severity`` and ``severity-table`` to the covidbank CLI."""
-    from ..cli import console, fail, out, print_frame
+    from . import console, fail, out, print_frame
     from ..errors import CovidbankError
 
     @app.command("severity")
@@ -136,9 +35,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing)."""
-        from .pipeline import assess
-        from .io import save_mask
-        from .overlay import write_overlay
+        from ..severity.pipeline import assess
+        from ..severity.io import save_mask
+        from ..severity.overlay import write_overlay
 
         try:
             res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode)
@@ -178,6 +77,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Lesion volume (mL) of every MosMedData mask; involvement and grade vs the official class when the CTs are present."""
         try:
+            from ..severity.table import severity_table
+
             df, conf = severity_table(mosmed, studies, progress=format == "table")
         except CovidbankError as e:
             raise fail(str(e))

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("torch.utils.data")  # (a bare "torch" could resolve to this tests/torch folder)
+pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from covidbank.errors import ImageLoadError, StaleCacheError  # noqa: E402

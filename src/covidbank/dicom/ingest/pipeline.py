@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, List, Optional
 
-import typer
+from .index import build_index
+from .tables import _merge_tsv, _process_reports, _process_tests
 
-__all__ = ["ingest", "IngestSummary", "process_task", "register", "build_index"]
+__all__ = ["ingest", "IngestSummary", "process_task", "LOG_NAME"]
 
 LOG_NAME = "logs/ingest.jsonl"
 
@@ -148,10 +149,10 @@ def process_task(task: dict, common: dict) -> dict:
     """
     import pydicom
 
-    from .dicom.convert import ct_to_volume, write_png16, xray_to_uint16
-    from .dicom.deid import DeidOptions, PatientContext, deidentify
-    from .dicom.keys import Keyring
-    from .errors import CovidbankError
+    from ..convert import ct_to_volume, write_png16, xray_to_uint16
+    from ..deid import DeidOptions, PatientContext, deidentify
+    from ..keys import Keyring
+    from ...errors import CovidbankError
 
     bank = Path(common["bank"])
     out_dir = bank / task["dir"]
@@ -225,7 +226,7 @@ def process_task(task: dict, common: dict) -> dict:
 # --------------------------------------------------------------------------- planning
 def _plan(series, keyring, registry, bank: Path) -> tuple[list[dict], dict]:
     """Tasks (one per series) with pseudonyms and MIDS names; and per-patient info."""
-    from . import mids
+    from .. import mids
 
     patients: dict[str, dict] = {}
     by_study: dict[tuple, list] = {}
@@ -291,274 +292,6 @@ class _Log:
         self.f.close()
 
 
-# --------------------------------------------------------------------------- tests / reports
-def _read_csv(path: Path):
-    import pandas as pd
-
-    from .errors import SourceFormatError
-
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as e:
-        raise SourceFormatError(f"{path}: cannot read CSV ({type(e).__name__})") from e
-
-
-def _norm_cols(df) -> dict[str, str]:
-    return {c.strip().lower().replace(" ", "_"): c for c in df.columns}
-
-
-_TEST_TYPES = {"pcr": "PCR", "rt-pcr": "PCR", "rtpcr": "PCR", "igg": "IgG", "igm": "IgM", "antigen": "antigen",
-               "ag": "antigen", "antigen_test": "antigen"}
-_RESULTS = {"positive": "positive", "pos": "positive", "+": "positive", "1": "positive", "positivo": "positive",
-            "negative": "negative", "neg": "negative", "-": "negative", "0": "negative", "negativo": "negative",
-            "indeterminate": "indeterminate", "inconclusive": "indeterminate", "indeterminado": "indeterminate"}
-
-
-def _shift(date_text: str, days: int) -> str | None:
-    s = "".join(ch for ch in str(date_text) if ch.isdigit())[:8]
-    if len(s) != 8:
-        return None
-    try:
-        d = _dt.date(int(s[:4]), int(s[4:6]), int(s[6:8])) + _dt.timedelta(days=days)
-    except ValueError:
-        return None
-    return d.strftime("%Y%m%d")
-
-
-def _process_tests(path: Path, keyring, registry, log: _Log) -> list[dict]:
-    from .errors import SourceFormatError
-
-    df = _read_csv(path)
-    cols = _norm_cols(df)
-    need = {"patient_id": ("patient_id", "patientid", "patient"), "date": ("date", "test_date"),
-            "test_type": ("test_type", "type", "test"), "result": ("result", "outcome")}
-    found = {}
-    for k, alts in need.items():
-        for a in alts:
-            if a in cols:
-                found[k] = cols[a]
-                break
-        else:
-            raise SourceFormatError(f"{path}: missing column {k} (columns needed: patient_id, date, test_type, result)")
-    rows = []
-    for i, r in df.iterrows():
-        pid = str(r[found["patient_id"]]).strip()
-        ttype = _TEST_TYPES.get(str(r[found["test_type"]]).strip().lower())
-        result = _RESULTS.get(str(r[found["result"]]).strip().lower())
-        if not pid or ttype is None or result is None:
-            log.write(kind="test", record=i + 2, status="skipped",
-                      reason="empty patient id, unknown test type (PCR, IgG, IgM, antigen) or unknown result")
-            continue
-        ptok = keyring.token("patient", pid)
-        sub = registry.get(keyring, "sub", ptok)
-        date = _shift(r[found["date"]], keyring.date_shift_days(ptok))
-        rows.append({"participant_id": f"sub-{sub}", "test_type": ttype, "result": result, "acq_date": date})
-    return rows
-
-
-def _process_reports(path: Path, keyring, registry, series, log: _Log, deidentify_text: bool = True) -> list[dict]:
-    """Reports joined to ingested studies; their text de-identified by
-    :func:`covidbank.nlp.deidentify` (names, numbers, places, institutions
-    replaced by consistent keyed surrogates, dates moved by the patient's date
-    shift) unless ``deidentify_text`` is false (text already de-identified)."""
-    from .errors import SourceFormatError
-
-    df = _read_csv(path)
-    cols = _norm_cols(df)
-    key_col = next((cols[a] for a in ("accession", "accession_number", "study_id", "study_uid", "study_instance_uid")
-                    if a in cols), None)
-    text_col = next((cols[a] for a in ("text", "report", "report_text") if a in cols), None)
-    if key_col is None or text_col is None:
-        raise SourceFormatError(f"{path}: needs an accession/study id column and a text column")
-    index: dict[str, tuple[str, str]] = {}
-    for s in series:
-        for inst in s.instances:
-            pair = (s.patient_key, s.study_uid)
-            index.setdefault(s.study_uid, pair)
-            if inst.accession:
-                index.setdefault(inst.accession, pair)
-    rows = []
-    for i, r in df.iterrows():
-        ref = str(r[key_col]).strip()
-        if ref not in index:
-            log.write(kind="report", record=i + 2, status="skipped", reason="no ingested study with this accession/study id")
-            continue
-        pkey, study = index[ref]
-        ptok = keyring.token("patient", pkey)
-        sub = registry.get(keyring, "sub", ptok)
-        ses = registry.get(keyring, "ses", keyring.token("study", study))
-        text = str(r[text_col])
-        if deidentify_text:
-            from .nlp.deid import Surrogates, deidentify
-
-            # surrogates keyed by a secret token (not the public pseudonym), dates
-            # shifted like the patient's images so intervals survive
-            sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey), date_shift_days=keyring.date_shift_days(ptok))
-            text = deidentify(text, sur).text
-        rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text})
-    return rows
-
-
-def _merge_tsv(path: Path, rows: list[dict], columns: list[str], key: list[str]) -> None:
-    import pandas as pd
-
-    from . import mids
-
-    old = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False) if path.exists() else pd.DataFrame(columns=columns)
-    new = pd.DataFrame(rows, columns=columns).astype("string").fillna("n/a")
-    both = pd.concat([old.astype("string"), new], ignore_index=True).drop_duplicates(subset=key, keep="last")
-    both = both.sort_values(columns).reset_index(drop=True)
-    mids.write_tsv(path, both.to_dict("records"), columns)
-
-
-# --------------------------------------------------------------------------- index
-def _age(v) -> float | None:
-    from .sources.base import parse_age
-
-    return parse_age(v) if v not in (None, "") else None
-
-
-def _date(s: str | None) -> _dt.date | None:
-    if not s or len(str(s)) < 8 or not str(s)[:8].isdigit():
-        return None
-    try:
-        return _dt.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
-    except ValueError:
-        return None
-
-
-_VIEW = {"PA": "PA", "AP": "AP", "LL": "L", "RL": "L", "LATERAL": "L", "LAT": "L"}
-
-
-def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dict] | None = None,
-                notes: list[str] | None = None) -> dict:
-    """Rebuild the MIDS TSVs and the bank index of source ``name`` from the sidecars in ``bank``.
-
-    Returns the tables written (``subjects``, ``sessions``, ``images``, ``tests``, ``skipped``).
-    """
-    import pandas as pd
-
-    from . import mids
-    from .bank import Bank
-    from .schema import make_id
-
-    root = Path(bank)
-    images = []
-    for side_path in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json")):
-        side = json.loads(side_path.read_text(encoding="utf-8"))
-        cb = side.get("covidbank", {})
-        kind = cb.get("kind", "rx")
-        img_path = side_path.with_name(side_path.name[:-5] + (".png" if kind == "rx" else ".nii.gz"))
-        sex = side.get("PatientSex")
-        burned = bool(cb.get("burned_in_annotation"))
-        view = _VIEW.get(str(side.get("ViewPosition", "")).upper(), "unknown") if kind == "rx" else "Axial"
-        if kind == "ct":
-            iop = side.get("ImageOrientationPatient")
-            if not iop or abs(abs(iop[0]) - 1) > 0.1 or abs(abs(iop[4]) - 1) > 0.3:
-                view = "unknown"
-        images.append({
-            "image_id": make_id(name, side_path.name[:-5]),
-            "session_id": make_id(name, cb.get("subject"), cb.get("session")),
-            "subject_id": make_id(name, cb.get("subject")),
-            "original_id": side.get("SeriesInstanceUID") if kind == "ct" else side.get("SOPInstanceUID"),
-            "modality": side.get("Modality") or ("CT" if kind == "ct" else None),
-            "view": view,
-            "sex": sex if sex in ("M", "F") else None,
-            "age": _age(side.get("PatientAge")),
-            "path": str(img_path.resolve()),
-            "file_present": img_path.exists(),
-            "file_format": "png" if kind == "rx" else "nifti",
-            "photometric": side.get("PhotometricInterpretation"),
-            "manufacturer": side.get("Manufacturer"),
-            "model": side.get("ManufacturerModelName"),
-            "body_part": side.get("BodyPartExamined"),
-            "exclude": burned,
-            "exclude_reason": "burned-in annotation: pixel data may show identifiers" if burned else None,
-            "burned_in_annotation": burned,
-            "_date": side.get("StudyDate") or side.get("SeriesDate") or side.get("AcquisitionDate"),
-            "_sub": cb.get("subject"), "_ses": cb.get("session"), "_kind": kind,
-        })
-    img = pd.DataFrame(images)
-    # sessions and subjects
-    tests_path = root / "phenotype" / "tests.tsv"
-    reports_path = root / "phenotype" / "reports.tsv"
-    tests = pd.read_csv(tests_path, sep="\t", dtype=str, keep_default_na=False) if tests_path.exists() else None
-    reports = pd.read_csv(reports_path, sep="\t", dtype=str, keep_default_na=False) if reports_path.exists() else None
-    sess_rows, subj_rows = [], []
-    first_date: dict[str, _dt.date] = {}
-    if len(img):
-        for sub, g in img.groupby("_sub", sort=True):
-            dates = [d for d in (_date(x) for x in g["_date"]) if d]
-            if dates:
-                first_date[sub] = min(dates)
-    if tests is not None:
-        for sub, g in tests.groupby("participant_id"):
-            if sub not in first_date:
-                dates = [d for d in (_date(x) for x in g["acq_date"]) if d]
-                if dates:
-                    first_date[sub] = min(dates)
-    offsets = {}
-    if len(img):
-        for (sub, ses), g in img.groupby(["_sub", "_ses"], sort=True):
-            dates = sorted(d for d in (_date(x) for x in g["_date"]) if d)
-            d0 = dates[0] if dates else None
-            off = float((d0 - first_date[sub]).days) if d0 and sub in first_date else None
-            offsets[(sub, ses)] = off
-            mods = sorted(set(str(m).lower() for m in g["modality"].dropna()))
-            report = None
-            if reports is not None:
-                m = reports[(reports.participant_id == sub) & (reports.session_id == ses)]
-                report = m["report"].iloc[-1] if len(m) else None
-            sess_rows.append({"session_id": make_id(name, sub, ses), "subject_id": make_id(name, sub),
-                              "offset_days": off, "date": d0.strftime("%Y%m%d") if d0 else None,
-                              "modality": ",".join(m.upper() for m in mods), "report": report,
-                              "_sub": sub, "_ses": ses, "_mods": ",".join(mods)})
-        img["offset_days"] = [offsets.get((a, b)) for a, b in zip(img["_sub"], img["_ses"])]
-        for sub, g in img.groupby("_sub", sort=True):
-            g = g.assign(_d=[_date(x) or _dt.date.max for x in g["_date"]]).sort_values("_d")
-            sexes = [s for s in g["sex"] if isinstance(s, str) and s]
-            ages = [a for a in g["age"] if a is not None and not pd.isna(a)]
-            subj_rows.append({"subject_id": make_id(name, sub), "sex": sexes[0] if sexes else None,
-                              "age": ages[0] if ages else None, "_sub": sub})
-    # MIDS TSVs
-    mids.write_tsv(root / "participants.tsv",
-                   [{"participant_id": r["_sub"], "sex": r["sex"],
-                     "age": None if r["age"] is None else f"{r['age']:g}"} for r in subj_rows],
-                   mids.PARTICIPANTS_COLUMNS)
-    mids.write_json(root / "participants.json", {
-        "participant_id": {"Description": "Keyed pseudonym of the patient"},
-        "sex": {"Description": "DICOM Patient's Sex (Retain Patient Characteristics option)", "Levels": {"M": "male", "F": "female", "O": "other"}},
-        "age": {"Description": "Age in years at the first study (DICOM Patient's Age)", "Units": "year"},
-    })
-    for sub in sorted({r["_sub"] for r in sess_rows}):
-        rows = [{"session_id": r["_ses"], "acq_date": r["date"],
-                 "offset_days": None if r["offset_days"] is None else f"{r['offset_days']:g}",
-                 "modalities": r["_mods"]} for r in sess_rows if r["_sub"] == sub]
-        mids.write_tsv(root / sub / f"{sub}_sessions.tsv", rows, mids.SESSIONS_COLUMNS)
-    if not (root / "dataset_description.json").exists():
-        mids.write_json(root / "dataset_description.json", mids.dataset_description())
-    (root / "derivatives").mkdir(exist_ok=True)
-    # bank tables
-    test_rows = []
-    if tests is not None:
-        for r in tests.to_dict("records"):
-            sub = r["participant_id"]
-            d = _date(r["acq_date"])
-            test_rows.append({"subject_id": make_id(name, sub), "test_type": r["test_type"], "result": r["result"],
-                              "date": r["acq_date"] if d else None,
-                              "offset_days": float((d - first_date[sub]).days) if d and sub in first_date else None})
-    drop = ["_date", "_sub", "_ses", "_kind"]
-    tables = {
-        "images": img.drop(columns=[c for c in drop if c in img.columns]) if len(img) else pd.DataFrame(),
-        "sessions": pd.DataFrame(sess_rows).drop(columns=["_sub", "_ses", "_mods"], errors="ignore"),
-        "subjects": pd.DataFrame(subj_rows).drop(columns=["_sub"], errors="ignore"),
-        "tests": pd.DataFrame(test_rows),
-        "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason"]),
-    }
-    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []})
-    return tables
-
-
 # --------------------------------------------------------------------------- driver
 def ingest(
     raw_dir: str | os.PathLike,
@@ -604,10 +337,10 @@ def ingest(
     progress : bool
         Show a rich progress bar.
     """
-    from .dicom.deid import DeidOptions
-    from .dicom.discover import discover
-    from .dicom.keys import Keyring, PseudonymRegistry, default_key_file, load_key
-    from .errors import BankError, KeyFileError
+    from ..deid import DeidOptions
+    from ..discover import discover
+    from ..keys import Keyring, PseudonymRegistry, default_key_file, load_key
+    from ...errors import BankError, KeyFileError
 
     t0 = time.perf_counter()
     options = options or DeidOptions()
@@ -645,7 +378,7 @@ def ingest(
                                            deidentify_text=not reports_deidentified)
         registry.save()
         if linkage is not None:
-            from . import mids
+            from .. import mids
 
             mids.write_tsv(Path(linkage), [{"original_patient_id": k, "participant_id": f"sub-{v['sub']}"}
                                            for k, v in sorted(patients.items())],
@@ -733,76 +466,3 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
             bar.stop()
 
 
-# --------------------------------------------------------------------------- CLI
-def register(app) -> None:
-    """Add ``covidbank ingest`` and ``covidbank validate`` to the CLI."""
-    @app.command("ingest")
-    def ingest_cmd(
-        raw_dir: Path = typer.Argument(..., help="Folder of DICOM files (any tree, any file names)."),
-        bank: Path = typer.Option(..., "--bank", "-b", help="Bank folder (created if missing); the MIDS root."),
-        workers: int = typer.Option(max(1, min(4, os.cpu_count() or 1)), "--workers", "-j", help="Worker processes."),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://...)."),
-        key_file: Optional[Path] = typer.Option(None, "--key-file", "-k",
-                                                help="Project key file, kept outside the bank (created if missing; "
-                                                     "default $COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key)."),
-        options: List[str] = typer.Option([], "--options", "-o",
-                                          help="De-identification options as name=yes/no: retain_modified_dates (yes), "
-                                               "retain_patient_characteristics (yes), clean_descriptors (no)."),
-        safe_private: Optional[Path] = typer.Option(None, "--safe-private",
-                                                    help="Retain Safe Private: CSV/TSV of private attributes the curator "
-                                                         "established as safe (columns creator, group, element; hex)."),
-        name: str = typer.Option("ingest", "--name", help="Source name of the images in the bank index."),
-        tests: Optional[Path] = typer.Option(None, "--tests", help="tests.csv: patient_id, date, test_type, result."),
-        reports: Optional[Path] = typer.Option(None, "--reports", help="reports.csv: accession (or study id), text."),
-        reports_deidentified: bool = typer.Option(False, "--reports-deidentified",
-                                                  help="The reports' text is already de-identified: store it as it is (default: de-identify it first)."),
-        linkage: Optional[Path] = typer.Option(None, "--linkage",
-                                               help="Write original patient id -> pseudonym to this file (outside the bank)."),
-        window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
-    ) -> None:
-        """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
-        from .cli import console, fail
-        from .dicom.deid import DeidOptions
-        from .errors import CovidbankError
-
-        try:
-            opts = DeidOptions.parse(options)
-            if safe_private is not None:
-                import dataclasses
-
-                opts = dataclasses.replace(opts, safe_private=DeidOptions.read_safe_private(safe_private))
-        except (ValueError, OSError) as e:
-            raise fail(str(e), 2)
-        try:
-            s = ingest(raw_dir, bank, key_file=key_file, workers=workers, scheduler=scheduler, options=opts, name=name,
-                       tests=tests, reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
-                       window_index=window, progress=not no_progress)
-        except CovidbankError as e:
-            raise fail(str(e))
-        console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")
-        console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}")
-        console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
-        for n in s.notes:
-            console.print(f"  note: {n}")
-        if s.errors or s.skipped:
-            console.print(f"  reasons per file/series: {bank / LOG_NAME}")
-
-    @app.command("validate")
-    def validate_cmd(
-        bank: Path = typer.Argument(..., help="Bank folder (MIDS root)."),
-        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-    ) -> None:
-        """Check a bank's MIDS layout (names, entities, sidecar keys, TSV columns); exit 1 on problems."""
-        import pandas as pd
-
-        from .cli import console, print_frame
-        from .mids import validate
-
-        probs = validate(bank)
-        if not probs:
-            console.print(f"[green]{bank}[/]: valid MIDS layout")
-            return
-        print_frame(pd.DataFrame([{"path": p.path, "problem": p.message} for p in probs]), format)
-        console.print(f"[red]{len(probs)} problem(s)[/]")
-        raise typer.Exit(1)

@@ -19,7 +19,7 @@ def _progress(label: str):
     """A rich progress wrapper for iterables (on stderr)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .cli import console
+    from . import console
 
     def wrap(items):
         items = list(items)
@@ -55,10 +55,10 @@ def register(app: typer.Typer) -> None:
         Patients sharing a duplicate image group (`covidbank duplicates`) or a
         --group-by value go to the same side.
         """
-        from .bank import Bank
-        from .cli import console, fail, print_frame
-        from .errors import CovidbankError
-        from .splits import write_split
+        from ..bank import Bank
+        from . import console, fail, print_frame
+        from ..errors import CovidbankError
+        from ..splits import write_split
 
         try:
             res = write_split(
@@ -80,10 +80,10 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     ) -> None:
         """Prove that no subject, duplicate group or --group-by group crosses splits (exit 1 if one does)."""
-        from .bank import Bank
-        from .cli import console, fail, out
-        from .errors import CovidbankError
-        from .splits import check_leakage
+        from ..bank import Bank
+        from . import console, fail, out
+        from ..errors import CovidbankError
+        from ..splits import check_leakage
 
         try:
             rep = check_leakage(Bank(bank))
@@ -117,10 +117,10 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the pairs)."),
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""
-        from .bank import Bank
-        from .cli import console, fail, print_frame
-        from .duplicates import find_duplicates, write_duplicates
-        from .errors import CovidbankError
+        from ..bank import Bank
+        from . import console, fail, print_frame
+        from ..duplicates import find_duplicates, write_duplicates
+        from ..errors import CovidbankError
 
         fn = find_duplicates if no_write else write_duplicates
         try:
@@ -155,12 +155,12 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Decode and resize the bank's present X-rays once into a memory-mapped cache (stale entries rebuilt)."""
-        from .bank import Bank
-        from .cli import console, fail, out
-        from .errors import CovidbankError
+        from ..bank import Bank
+        from . import console, fail, out
+        from ..errors import CovidbankError
 
         try:
-            from .torch.cache import XRayCache, XRayPrep, xray_records
+            from ..torch.cache import XRayCache, XRayPrep, xray_records
         except ImportError as e:  # pragma: no cover - torch extra missing
             raise fail(f"the cache needs the [torch] extra ({e}); pip install 'covidbank[torch]'")
         try:

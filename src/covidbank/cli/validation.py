@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
         """Write the technical-validation report: counts, demographics, acquisition, findings,
         tests, per-source specifics and data quality, as HTML (self-contained), Markdown and CSV."""
         from ..bank import Bank
-        from ..cli import console, fail
+        from . import console, fail
         from ..errors import CovidbankError
-        from .build import build_report
-        from .render import write_report
+        from ..validation.build import build_report
+        from ..validation.render import write_report
 
         def progress(name: str) -> None:
             console.print(f"  {name}", highlight=False)

@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
         spans: Optional[Path] = typer.Option(None, "--spans", help="Side file of spans found (JSON lines: row, start, end, category; never the text). Default: OUT.spans.jsonl"),
     ) -> None:
         """De-identify report text: names, addresses, places, numbers, dates, institutions."""
-        from ..cli import console, fail
+        from . import console, fail
         from ..errors import CovidbankError
-        from .tables import deid_frame, read_table, write_spans, write_table
+        from ..nlp.tables import deid_frame, read_table, write_spans, write_table
 
         try:
             df, kind = read_table(input, text_column)
@@ -61,9 +61,9 @@ def register(app: typer.Typer) -> None:
         """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
         from rich.progress import Progress
 
-        from ..cli import console, fail
+        from . import console, fail
         from ..errors import CovidbankError
-        from .tables import label_frame, labels_to_bank_rows, read_table, write_table
+        from ..nlp.tables import label_frame, labels_to_bank_rows, read_table, write_table
 
         try:
             df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)

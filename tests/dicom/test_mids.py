@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from covidbank import mids
-from covidbank.ingest import ingest
+from covidbank.dicom import mids
+from covidbank.dicom.ingest import ingest
 from dicom_factory import make_cr, make_ct_series
 
 

@@ -1,0 +1,76 @@
+"""The ``covidbank`` command line: one module per command group.
+
+Each module of this package listed in :data:`COMMAND_MODULES` adds its
+commands through ``register(app)``; heavy imports stay inside the command
+bodies, so ``covidbank --help`` starts fast.  Library code never imports this
+package: it raises :class:`~covidbank.errors.CovidbankError` and the commands
+turn that into a one-line message (:func:`fail`).
+"""
+from __future__ import annotations
+
+import importlib
+
+import typer
+from typer.core import TyperGroup
+
+from ._output import console, fail, out, print_frame
+
+__all__ = ["app", "main", "get_app", "console", "out", "fail", "print_frame", "COMMAND_MODULES"]
+
+
+class _Group(TyperGroup):
+    """Commands whose stray ``OSError`` (an --out that is a folder, a full disk) ends in one line, not a traceback."""
+
+    def invoke(self, ctx):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            where = e.filename if e.filename is not None else ""
+            if e.filename2 is not None:
+                where = f"{where} -> {e.filename2}"
+            raise fail(f"{where}: {e.strerror or e}" if where else f"{e.__class__.__name__}: {e}") from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="covidbank",
+    help="Toolkit and data bank for COVID-19 chest imaging.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules whose ``register(app)`` adds commands, one per command group.
+COMMAND_MODULES: list[str] = [
+    "covidbank.cli.bank",
+    "covidbank.cli.catalog",
+    "covidbank.cli.demo",
+    "covidbank.cli.ingest",
+    "covidbank.cli.nlp",
+    "covidbank.cli.ml",
+    "covidbank.cli.severity",
+    "covidbank.cli.validation",
+    "covidbank.cli.web",
+]
+
+
+def _register_commands() -> None:
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).register(app)
+
+
+def main() -> None:
+    """Entry point of the ``covidbank`` command."""
+    get_app()()
+
+
+_register_commands_done = False
+
+
+def get_app() -> typer.Typer:
+    """The app with every feature's commands registered (for tests)."""
+    global _register_commands_done
+    if not _register_commands_done:
+        _register_commands()
+        _register_commands_done = True
+    return app

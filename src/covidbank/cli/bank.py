@@ -1,0 +1,103 @@
+"""The bank's own commands: ``add``, ``query``, ``info`` and ``labels``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import CovidbankError
+from ._output import console, fail, out, print_frame
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``add``, ``query``, ``info`` and ``labels`` to ``app``."""
+
+    @app.command()
+    def add(
+        source: str = typer.Argument(..., help="Source adapter: cohen, bimcv, mosmed or mids."),
+        path: Path = typer.Argument(..., help="The dataset's folder or main file as published."),
+        bank: Path = typer.Option(..., "--bank", "-b", help="Bank folder (created if missing)."),
+        name: Optional[str] = typer.Option(None, help="Name of the source in the bank (default: the adapter name)."),
+        tree: list[Path] = typer.Option([], "--tree", help="PadChest tree file(s) to merge into the vocabulary (bimcv)."),
+        source_version: Optional[str] = typer.Option(None, "--source-version", help="Release or commit of the source, recorded on every row."),
+    ) -> None:
+        """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
+        from ..bank import Bank
+        from ..sources import load_source
+
+        opts: dict = {"version": source_version} if source_version else {}
+        if tree:
+            opts["trees"] = list(tree)
+        try:
+            res = load_source(source, path, **opts)
+            b = Bank(bank, create=True)
+            summary = b.add(name or res.source, res.all_tables(), meta=res.meta)
+        except CovidbankError as e:
+            raise fail(str(e))
+        console.print(f"[green]{summary.source}[/]: {'replaced' if summary.replaced else 'added'} to {bank}")
+        for k in ("subjects", "sessions", "images", "labels", "tests"):
+            console.print(f"  {k:<9} {summary.counts.get(k, 0):>7,}")
+        if res.skipped:
+            reasons: dict[str, int] = {}
+            for s in res.skipped:
+                key = s.reason.split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+            console.print(f"  skipped   {len(res.skipped):>7,}  (" + "; ".join(f"{v} {k}" for k, v in reasons.items()) + ")")
+        for line in res.meta.get("notes", []):
+            console.print(f"  note: {line}")
+
+
+    @app.command()
+    def query(
+        bank: Path = typer.Argument(..., help="Bank folder."),
+        sql: str = typer.Argument(..., help="SQL over the tables images, labels, subjects, sessions, tests, skipped, ..."),
+        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    ) -> None:
+        """Run SQL over a bank's tables (DuckDB) and print the result."""
+        from ..bank import Bank
+
+        try:
+            df = Bank(bank).query(sql)
+        except CovidbankError as e:
+            raise fail(str(e))
+        print_frame(df, format, max_rows=200 if format == "table" else None)
+
+
+    @app.command()
+    def info(bank: Path = typer.Argument(..., help="Bank folder.")) -> None:
+        """Summarize a bank: counts per source."""
+        from ..bank import Bank
+
+        try:
+            b = Bank(bank)
+            df = b.summary()
+        except CovidbankError as e:
+            raise fail(str(e))
+        print_frame(df, "table", title=f"bank {bank}")
+
+
+    @app.command()
+    def labels(
+        tree: list[Path] = typer.Option([], "--tree", help="PadChest tree file(s) to merge."),
+        label: Optional[str] = typer.Argument(None, help="Show this label's ancestors and descendants."),
+        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    ) -> None:
+        """Show the label vocabulary (names, CUIs, parents) or one label's family."""
+        from ..labels import default_tree
+
+        try:
+            t = default_tree(tree)
+        except CovidbankError as e:
+            raise fail(str(e))
+        if label:
+            lab = t.get(label)
+            if lab is None:
+                raise fail(f"unknown label {label!r}")
+            out.print(f"[bold]{lab.name}[/] cui={lab.cui} aliases={sorted(lab.aliases)}")
+            out.print(f"ancestors: {t.ancestors(label)}")
+            out.print(f"descendants: {sorted(t.descendants(label, include_self=False))}")
+            return
+        print_frame(t.to_frame(), format)

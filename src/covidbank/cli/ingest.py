@@ -1,0 +1,84 @@
+"""``covidbank ingest`` and ``covidbank validate``: hospital DICOM into a MIDS bank."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+# --------------------------------------------------------------------------- CLI
+def register(app) -> None:
+    """Add ``covidbank ingest`` and ``covidbank validate`` to the CLI."""
+    @app.command("ingest")
+    def ingest_cmd(
+        raw_dir: Path = typer.Argument(..., help="Folder of DICOM files (any tree, any file names)."),
+        bank: Path = typer.Option(..., "--bank", "-b", help="Bank folder (created if missing); the MIDS root."),
+        workers: int = typer.Option(max(1, min(4, os.cpu_count() or 1)), "--workers", "-j", help="Worker processes."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://...)."),
+        key_file: Optional[Path] = typer.Option(None, "--key-file", "-k",
+                                                help="Project key file, kept outside the bank (created if missing; "
+                                                     "default $COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key)."),
+        options: List[str] = typer.Option([], "--options", "-o",
+                                          help="De-identification options as name=yes/no: retain_modified_dates (yes), "
+                                               "retain_patient_characteristics (yes), clean_descriptors (no)."),
+        safe_private: Optional[Path] = typer.Option(None, "--safe-private",
+                                                    help="Retain Safe Private: CSV/TSV of private attributes the curator "
+                                                         "established as safe (columns creator, group, element; hex)."),
+        name: str = typer.Option("ingest", "--name", help="Source name of the images in the bank index."),
+        tests: Optional[Path] = typer.Option(None, "--tests", help="tests.csv: patient_id, date, test_type, result."),
+        reports: Optional[Path] = typer.Option(None, "--reports", help="reports.csv: accession (or study id), text."),
+        reports_deidentified: bool = typer.Option(False, "--reports-deidentified",
+                                                  help="The reports' text is already de-identified: store it as it is (default: de-identify it first)."),
+        linkage: Optional[Path] = typer.Option(None, "--linkage",
+                                               help="Write original patient id -> pseudonym to this file (outside the bank)."),
+        window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    ) -> None:
+        """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
+        from . import console, fail
+        from ..dicom.deid import DeidOptions
+        from ..errors import CovidbankError
+
+        try:
+            opts = DeidOptions.parse(options)
+            if safe_private is not None:
+                import dataclasses
+
+                opts = dataclasses.replace(opts, safe_private=DeidOptions.read_safe_private(safe_private))
+        except (ValueError, OSError) as e:
+            raise fail(str(e), 2)
+        try:
+            from ..dicom.ingest import LOG_NAME, ingest
+
+            s = ingest(raw_dir, bank, key_file=key_file, workers=workers, scheduler=scheduler, options=opts, name=name,
+                       tests=tests, reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
+                       window_index=window, progress=not no_progress)
+        except CovidbankError as e:
+            raise fail(str(e))
+        console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")
+        console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}")
+        console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
+        for n in s.notes:
+            console.print(f"  note: {n}")
+        if s.errors or s.skipped:
+            console.print(f"  reasons per file/series: {bank / LOG_NAME}")
+
+    @app.command("validate")
+    def validate_cmd(
+        bank: Path = typer.Argument(..., help="Bank folder (MIDS root)."),
+        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    ) -> None:
+        """Check a bank's MIDS layout (names, entities, sidecar keys, TSV columns); exit 1 on problems."""
+        import pandas as pd
+
+        from . import console, print_frame
+        from ..dicom.mids import validate
+
+        probs = validate(bank)
+        if not probs:
+            console.print(f"[green]{bank}[/]: valid MIDS layout")
+            return
+        print_frame(pd.DataFrame([{"path": p.path, "problem": p.message} for p in probs]), format)
+        console.print(f"[red]{len(probs)} problem(s)[/]")
+        raise typer.Exit(1)

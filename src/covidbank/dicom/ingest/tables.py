@@ -1,0 +1,126 @@
+"""The tests and reports CSVs of an ingest: read, pseudonymized with the patients' keys, merged into ``phenotype/``."""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+# --------------------------------------------------------------------------- tests / reports
+def _read_csv(path: Path):
+    import pandas as pd
+
+    from ...errors import SourceFormatError
+
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as e:
+        raise SourceFormatError(f"{path}: cannot read CSV ({type(e).__name__})") from e
+
+
+def _norm_cols(df) -> dict[str, str]:
+    return {c.strip().lower().replace(" ", "_"): c for c in df.columns}
+
+
+_TEST_TYPES = {"pcr": "PCR", "rt-pcr": "PCR", "rtpcr": "PCR", "igg": "IgG", "igm": "IgM", "antigen": "antigen",
+               "ag": "antigen", "antigen_test": "antigen"}
+_RESULTS = {"positive": "positive", "pos": "positive", "+": "positive", "1": "positive", "positivo": "positive",
+            "negative": "negative", "neg": "negative", "-": "negative", "0": "negative", "negativo": "negative",
+            "indeterminate": "indeterminate", "inconclusive": "indeterminate", "indeterminado": "indeterminate"}
+
+
+def _shift(date_text: str, days: int) -> str | None:
+    s = "".join(ch for ch in str(date_text) if ch.isdigit())[:8]
+    if len(s) != 8:
+        return None
+    try:
+        d = _dt.date(int(s[:4]), int(s[4:6]), int(s[6:8])) + _dt.timedelta(days=days)
+    except ValueError:
+        return None
+    return d.strftime("%Y%m%d")
+
+
+def _process_tests(path: Path, keyring, registry, log) -> list[dict]:
+    from ...errors import SourceFormatError
+
+    df = _read_csv(path)
+    cols = _norm_cols(df)
+    need = {"patient_id": ("patient_id", "patientid", "patient"), "date": ("date", "test_date"),
+            "test_type": ("test_type", "type", "test"), "result": ("result", "outcome")}
+    found = {}
+    for k, alts in need.items():
+        for a in alts:
+            if a in cols:
+                found[k] = cols[a]
+                break
+        else:
+            raise SourceFormatError(f"{path}: missing column {k} (columns needed: patient_id, date, test_type, result)")
+    rows = []
+    for i, r in df.iterrows():
+        pid = str(r[found["patient_id"]]).strip()
+        ttype = _TEST_TYPES.get(str(r[found["test_type"]]).strip().lower())
+        result = _RESULTS.get(str(r[found["result"]]).strip().lower())
+        if not pid or ttype is None or result is None:
+            log.write(kind="test", record=i + 2, status="skipped",
+                      reason="empty patient id, unknown test type (PCR, IgG, IgM, antigen) or unknown result")
+            continue
+        ptok = keyring.token("patient", pid)
+        sub = registry.get(keyring, "sub", ptok)
+        date = _shift(r[found["date"]], keyring.date_shift_days(ptok))
+        rows.append({"participant_id": f"sub-{sub}", "test_type": ttype, "result": result, "acq_date": date})
+    return rows
+
+
+def _process_reports(path: Path, keyring, registry, series, log, deidentify_text: bool = True) -> list[dict]:
+    """Reports joined to ingested studies; their text de-identified by
+    :func:`covidbank.nlp.deidentify` (names, numbers, places, institutions
+    replaced by consistent keyed surrogates, dates moved by the patient's date
+    shift) unless ``deidentify_text`` is false (text already de-identified)."""
+    from ...errors import SourceFormatError
+
+    df = _read_csv(path)
+    cols = _norm_cols(df)
+    key_col = next((cols[a] for a in ("accession", "accession_number", "study_id", "study_uid", "study_instance_uid")
+                    if a in cols), None)
+    text_col = next((cols[a] for a in ("text", "report", "report_text") if a in cols), None)
+    if key_col is None or text_col is None:
+        raise SourceFormatError(f"{path}: needs an accession/study id column and a text column")
+    index: dict[str, tuple[str, str]] = {}
+    for s in series:
+        for inst in s.instances:
+            pair = (s.patient_key, s.study_uid)
+            index.setdefault(s.study_uid, pair)
+            if inst.accession:
+                index.setdefault(inst.accession, pair)
+    rows = []
+    for i, r in df.iterrows():
+        ref = str(r[key_col]).strip()
+        if ref not in index:
+            log.write(kind="report", record=i + 2, status="skipped", reason="no ingested study with this accession/study id")
+            continue
+        pkey, study = index[ref]
+        ptok = keyring.token("patient", pkey)
+        sub = registry.get(keyring, "sub", ptok)
+        ses = registry.get(keyring, "ses", keyring.token("study", study))
+        text = str(r[text_col])
+        if deidentify_text:
+            from ...nlp.deid import Surrogates, deidentify
+
+            # surrogates keyed by a secret token (not the public pseudonym), dates
+            # shifted like the patient's images so intervals survive
+            sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey), date_shift_days=keyring.date_shift_days(ptok))
+            text = deidentify(text, sur).text
+        rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text})
+    return rows
+
+
+def _merge_tsv(path: Path, rows: list[dict], columns: list[str], key: list[str]) -> None:
+    import pandas as pd
+
+    from .. import mids
+
+    old = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False) if path.exists() else pd.DataFrame(columns=columns)
+    new = pd.DataFrame(rows, columns=columns).astype("string").fillna("n/a")
+    both = pd.concat([old.astype("string"), new], ignore_index=True).drop_duplicates(subset=key, keep="last")
+    both = both.sort_values(columns).reset_index(drop=True)
+    mids.write_tsv(path, both.to_dict("records"), columns)
+
+
