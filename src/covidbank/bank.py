@@ -27,6 +27,7 @@ import duckdb
 import pandas as pd
 
 from .errors import BankError, QueryError
+from .fileio import atomic_path
 from .schema import TABLES, conform, empty_table
 
 __all__ = ["Bank", "AddSummary"]
@@ -166,13 +167,8 @@ class Bank:
         tdir = self.index_dir / "tables"
         tdir.mkdir(parents=True, exist_ok=True)
         final = tdir / f"{name}.parquet"
-        tmp = tdir / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
+        with atomic_path(final) as tmp:
             df.to_parquet(tmp, index=False)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return final
 
     # ------------------------------------------------------------------- read

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_catalog", "catalog_frame", "MODALITIES", "FLAGS", "METADATA_FIELDS"]
 

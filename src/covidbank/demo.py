@@ -24,7 +24,12 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
         the bank's records point at these files, so they must stay).
     """
     from .bank import Bank
-    from .samples import make_bimcv_sample, make_cohen_sample, make_mids_sample, make_mosmed_sample
+    from .samples import (
+        make_bimcv_sample,
+        make_cohen_sample,
+        make_mids_sample,
+        make_mosmed_sample,
+    )
     from .sources import load_source
 
     w = Path(workdir) if workdir is not None else Path(bank) / "samples"

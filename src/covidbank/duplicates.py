@@ -327,26 +327,14 @@ def find_duplicates(
     pair_df["duplicate"] = pair_df["correlation"] >= min_correlation
     pairs = [p for p in pairs if p[3] >= min_correlation]
     # connected components
-    parent = list(range(n))
+    from .unionfind import UnionFind
 
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    uf: UnionFind[int] = UnionFind()
     for i, j, _, _ in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    members: dict[int, list[int]] = {}
-    for i, _, _, _ in pairs:
-        members.setdefault(find(i), [])
-    for i, j, _, _ in pairs:
-        for x in (i, j):
-            lst = members[find(x)]
-            if x not in lst:
-                lst.append(x)
+        uf.add(i)
+        uf.add(j)
+        uf.union(i, j)
+    members = uf.groups(min_size=2)
     rows = []
     for root, lst in members.items():
         ids = sorted(recs.at[x, "image_id"] for x in lst)

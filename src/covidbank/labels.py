@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 import yaml
 
 from .errors import LabelError
-from .schema import NEGATIVE, POSITIVE, UNCERTAIN
+from .schema import POSITIVE, UNCERTAIN
 
 __all__ = ["Label", "LabelTree", "COHEN_HIERARCHY", "COHEN_FLAT_FINDINGS", "normalize_label", "default_tree", "padchest_tree", "BIMCV_COVID_SPINE"]
 

@@ -30,6 +30,7 @@ from .bank import Bank
 from .errors import SplitError
 from .labels import LabelTree, default_tree
 from .schema import POSITIVE
+from .unionfind import UnionFind
 
 __all__ = [
     "SPLIT_NAMES",
@@ -90,26 +91,6 @@ class SplitResult:
 
 def _hash_key(seed: int, unit: str) -> str:
     return hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()
-
-
-class _UnionFind:
-    def __init__(self, items):
-        self.parent = {x: x for x in items}
-
-    def find(self, x):
-        p = self.parent
-        while p[x] != x:
-            p[x] = p[p[x]]
-            x = p[x]
-        return x
-
-    def union(self, a, b):
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # smaller id becomes the root, so the unit name is the group's min id
-            if rb < ra:
-                ra, rb = rb, ra
-            self.parent[rb] = ra
 
 
 def label_matrix(bank: Bank, image_ids: Sequence[str] | None, labels: Sequence[str], tree: LabelTree | None = None) -> pd.DataFrame:
@@ -254,7 +235,7 @@ def make_split(
             )
 
     subjects = sorted(set(images["subject_id"]))
-    uf = _UnionFind(subjects)
+    uf = UnionFind(subjects)
     if group_by:
         gv = _group_column(bank, images, group_by)
         for _, grp in images.assign(_g=gv.values).dropna(subset=["_g"]).groupby("_g")["subject_id"]:

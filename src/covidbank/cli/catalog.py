@@ -1,7 +1,6 @@
 """``covidbank catalog``."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+
 # --------------------------------------------------------------------------- CLI
 def register(app) -> None:
     """Add ``covidbank ingest`` and ``covidbank validate`` to the CLI."""
@@ -36,9 +37,9 @@ def register(app) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     ) -> None:
         """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
-        from . import console, fail
         from ..dicom.deid import DeidOptions
         from ..errors import CovidbankError
+        from . import console, fail
 
         try:
             opts = DeidOptions.parse(options)
@@ -72,8 +73,8 @@ def register(app) -> None:
         """Check a bank's MIDS layout (names, entities, sidecar keys, TSV columns); exit 1 on problems."""
         import pandas as pd
 
-        from . import console, print_frame
         from ..dicom.mids import validate
+        from . import console, print_frame
 
         probs = validate(bank)
         if not probs:

@@ -17,7 +17,13 @@ __all__ = ["register"]
 
 def _progress(label: str):
     """A rich progress wrapper for iterables (on stderr)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from . import console
 
@@ -56,9 +62,9 @@ def register(app: typer.Typer) -> None:
         --group-by value go to the same side.
         """
         from ..bank import Bank
-        from . import console, fail, print_frame
         from ..errors import CovidbankError
         from ..splits import write_split
+        from . import console, fail, print_frame
 
         try:
             res = write_split(
@@ -81,9 +87,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Prove that no subject, duplicate group or --group-by group crosses splits (exit 1 if one does)."""
         from ..bank import Bank
-        from . import console, fail, out
         from ..errors import CovidbankError
         from ..splits import check_leakage
+        from . import console, fail, out
 
         try:
             rep = check_leakage(Bank(bank))
@@ -118,9 +124,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""
         from ..bank import Bank
-        from . import console, fail, print_frame
         from ..duplicates import find_duplicates, write_duplicates
         from ..errors import CovidbankError
+        from . import console, fail, print_frame
 
         fn = find_duplicates if no_write else write_duplicates
         try:
@@ -156,8 +162,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Decode and resize the bank's present X-rays once into a memory-mapped cache (stale entries rebuilt)."""
         from ..bank import Bank
-        from . import console, fail, out
         from ..errors import CovidbankError
+        from . import console, fail, out
 
         try:
             from ..torch.cache import XRayCache, XRayPrep, xray_records

@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
         spans: Optional[Path] = typer.Option(None, "--spans", help="Side file of spans found (JSON lines: row, start, end, category; never the text). Default: OUT.spans.jsonl"),
     ) -> None:
         """De-identify report text: names, addresses, places, numbers, dates, institutions."""
-        from . import console, fail
         from ..errors import CovidbankError
         from ..nlp.tables import deid_frame, read_table, write_spans, write_table
+        from . import console, fail
 
         try:
             df, kind = read_table(input, text_column)
@@ -61,9 +61,14 @@ def register(app: typer.Typer) -> None:
         """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
         from rich.progress import Progress
 
-        from . import console, fail
         from ..errors import CovidbankError
-        from ..nlp.tables import label_frame, labels_to_bank_rows, read_table, write_table
+        from ..nlp.tables import (
+            label_frame,
+            labels_to_bank_rows,
+            read_table,
+            write_table,
+        )
+        from . import console, fail
 
         try:
             df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)
@@ -79,13 +84,13 @@ def register(app: typer.Typer) -> None:
                 # bank image ids are source-prefixed ("bimcv:<file>"); a column of bare file names gets the prefix
                 ids = [i if i.startswith(f"{source}:") else make_id(source, i) for i in df[image_column].astype(str)]
                 rows = labels_to_bank_rows(results, ids, source)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                tmp = out.with_name(".tmp-" + out.name)
-                if out.suffix == ".parquet":
-                    rows.to_parquet(tmp, index=False)
-                else:
-                    rows.to_csv(tmp, sep="\t", index=False)
-                tmp.replace(out)
+                from ..fileio import atomic_path
+
+                with atomic_path(out) as tmp:
+                    if out.suffix == ".parquet":
+                        rows.to_parquet(tmp, index=False)
+                    else:
+                        rows.to_csv(tmp, sep="\t", index=False)
                 console.print(f"{len(df)} report(s), {len(rows)} label row(s)", highlight=False)
                 return
             write_table(new, out, "tsv" if kind == "text" else kind)

@@ -11,17 +11,10 @@ import typer
 __all__ = ["register"]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def register(app: typer.Typer) -> None:
     """Add ``severity`` and ``severity-table`` to the covidbank CLI."""
-    from . import console, fail, out, print_frame
     from ..errors import CovidbankError
+    from . import console, fail, out, print_frame
 
     @app.command("severity")
     def severity(
@@ -35,9 +28,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing)."""
-        from ..severity.pipeline import assess
         from ..severity.io import save_mask
         from ..severity.overlay import write_overlay
+        from ..severity.pipeline import assess
 
         try:
             res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode)
@@ -83,7 +76,9 @@ def register(app: typer.Typer) -> None:
         except CovidbankError as e:
             raise fail(str(e))
         if out_file is not None:
-            _write_atomic(out_file, df.to_csv(index=False))
+            from ..fileio import atomic_write
+
+            atomic_write(out_file, df.to_csv(index=False))
         if bank is not None:
             from ..bank import Bank
 

@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
         """Write the technical-validation report: counts, demographics, acquisition, findings,
         tests, per-source specifics and data quality, as HTML (self-contained), Markdown and CSV."""
         from ..bank import Bank
-        from . import console, fail
         from ..errors import CovidbankError
         from ..validation.build import build_report
         from ..validation.render import write_report
+        from . import console, fail
 
         def progress(name: str) -> None:
             console.print(f"  {name}", highlight=False)

@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = typer.Option(None, help="Thumbnail cache folder (default ~/.cache/covidbank/web/...)."),
     ) -> None:
         """Browse a bank in a web browser: search, case pages, CT viewer, REST API under /api (read-only)."""
-        from . import console, fail
         from ..errors import CovidbankError
+        from . import console, fail
 
         try:
             import uvicorn

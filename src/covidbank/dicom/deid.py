@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence

@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import KeyFileError
+from ..fileio import atomic_write
 
 __all__ = ["Keyring", "load_key", "default_key_file", "PseudonymRegistry"]
 
@@ -55,12 +56,7 @@ def load_key(path: str | os.PathLike, create: bool = True, bank: str | os.PathLi
     if not p.exists():
         if not create:
             raise KeyFileError(f"{p}: key file not found; pass the project's --key-file")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        os.replace(tmp, p)
+        atomic_write(p, secrets.token_hex(32) + "\n", mode=0o600)
     text = p.read_text().strip()
     try:
         key = bytes.fromhex(text)
@@ -154,7 +150,4 @@ class PseudonymRegistry:
 
     def save(self) -> None:
         """Write the registry atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..fileio import atomic_path, atomic_write
+
 __all__ = [
     "MIDS_VERSION",
     "BODY_PARTS",
@@ -124,22 +126,16 @@ def parse_name(name: str) -> dict | None:
 
 def write_json(path: Path, obj) -> None:
     """Write JSON deterministically (sorted keys), temp file then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def write_tsv(path: Path, rows: list[dict], columns: list[str]) -> None:
     """Write a TSV (``n/a`` for missing values), temp file then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(columns)
         for r in rows:
             w.writerow(["n/a" if r.get(c) is None or r.get(c) == "" else r.get(c) for c in columns])
-    os.replace(tmp, path)
 
 
 def dataset_description(name: str = "covidbank ingest") -> dict:

@@ -1,7 +1,6 @@
 """Spanish radiology reports: de-identification and findings labels with UMLS CUIs."""
 from __future__ import annotations
 
-
 __all__ = [
     "ReportLabeler", "ReportLabels", "Mention", "label_report",
     "deidentify", "find_phi", "Surrogates", "PhiSpan", "DeidResult", "CATEGORIES",

@@ -28,9 +28,19 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .cues import DOUBTFUL, NEGATED, POSITIVE, find_cues, polarity_at
+from .lexicon import (
+    BIMCV_SENTENCES,
+    FINDINGS,
+    IGNORE,
+    IGNORE_AS_NORMAL,
+    LOCATION_CUIS,
+    LOCATIONS,
+    NEVER_NEGATED,
+    SENTENCE_ALONE,
+    SUBSUMED_BY,
+    label_cui,
+)
 from .matcher import PhraseMatcher
-from .lexicon import (BIMCV_SENTENCES, FINDINGS, IGNORE, IGNORE_AS_NORMAL, LOCATION_CUIS, LOCATIONS, NEVER_NEGATED,
-                      SENTENCE_ALONE, SUBSUMED_BY, label_cui)
 from .text import normalize, split_sentences
 
 __all__ = ["Mention", "SentenceResult", "ReportLabels", "ReportLabeler", "label_report", "LOCATION_IMPLIES"]

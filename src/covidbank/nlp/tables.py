@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
 from ..errors import ReportError
+from ..fileio import atomic_path
 from ..schema import conform
 from .deid import Surrogates, deidentify
 from .labeler import ReportLabeler, ReportLabels
@@ -61,21 +60,13 @@ def read_table(path: str | Path, text_column: str | None = None) -> tuple[pd.Dat
 
 def write_table(df: pd.DataFrame, path: str | Path, kind: str) -> None:
     """Write atomically (temporary file, then rename) as TSV, CSV, or plain text (column ``text``)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            if kind == "text":
-                f.write(str(df["text"].iloc[0]) if len(df) else "")
-            elif kind == "tsv":
-                df.to_csv(f, sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
-            else:
-                df.to_csv(f, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        if kind == "text":
+            f.write(str(df["text"].iloc[0]) if len(df) else "")
+        elif kind == "tsv":
+            df.to_csv(f, sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
+        else:
+            df.to_csv(f, index=False)
 
 
 def label_frame(df: pd.DataFrame, text_column: str, labeler: ReportLabeler | None = None,
@@ -178,9 +169,6 @@ def _ancestors(label: str) -> list[str]:
 
 def write_spans(spans: Iterable[dict], path: str | Path) -> None:
     """Write span records as JSON lines (atomically)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=p.parent if str(p.parent) else ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for s in spans:
             f.write(json.dumps(s) + "\n")
-    os.replace(tmp, p)

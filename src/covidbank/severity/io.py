@@ -338,9 +338,9 @@ def save_mask(mask: np.ndarray, ct: CTVolume, path: str | Path) -> Path:
     """Write a label mask as NIfTI (uint8) with the CT's affine; atomic (temp file then rename)."""
     import nibabel as nib
 
+    from ..fileio import atomic_path
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".part.nii.gz")
-    nib.save(nib.Nifti1Image(np.asarray(mask, dtype=np.uint8), ct.affine), str(tmp))
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        nib.save(nib.Nifti1Image(np.asarray(mask, dtype=np.uint8), ct.affine), str(tmp))
     return p

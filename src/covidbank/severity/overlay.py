@@ -108,10 +108,12 @@ def write_overlay(result, path: str | Path, n_axial: int = 3, title: str | None 
     fig.suptitle(title, fontsize=10)
     fig.text(0.01, 0.01, "green: right lung  blue: left lung  red: lesion", fontsize=8)
     fig.tight_layout(rect=(0, 0.03, 1, 0.93))
+    from ..fileio import atomic_path
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return out

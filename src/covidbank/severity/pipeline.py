@@ -9,7 +9,12 @@ import numpy as np
 
 from .grade import BOUNDARY_CONVENTION, categorize, routing_for
 from .io import CTVolume, check_hu, load_ct, load_mask
-from .lesions import INTENSITY_MODE_PARAMS, LesionParams, calibrate_intensity, estimate_lesions
+from .lesions import (
+    INTENSITY_MODE_PARAMS,
+    LesionParams,
+    calibrate_intensity,
+    estimate_lesions,
+)
 from .lungs import LEFT, RIGHT, LungMasks, LungParams, segment_lungs
 from .qc import qc_flags
 

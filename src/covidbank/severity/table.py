@@ -34,8 +34,8 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
     import pandas as pd
 
     from ..sources import load_source
-    from .pipeline import assess
     from .io import load_ct
+    from .pipeline import assess
 
     if studies is not None and not Path(studies).is_dir():
         from ..errors import CTReadError

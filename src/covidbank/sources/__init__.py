@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceFormatError
-from .base import SourceResult, Skip, normalize_license, parse_age, parse_bool
+from .base import Skip, SourceResult, normalize_license, parse_age, parse_bool
 
 __all__ = ["SOURCES", "load_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
 

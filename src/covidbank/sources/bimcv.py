@@ -27,8 +27,8 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import SourceFormatError
-from ..pixels import is_nifti
 from ..labels import LabelTree, padchest_tree
+from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id
 from .base import SourceResult, parse_age, require_columns
 

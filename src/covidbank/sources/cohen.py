@@ -18,10 +18,18 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SourceFormatError
-from ..pixels import is_nifti
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
+from ..pixels import is_nifti
 from ..schema import POSITIVE, VIEWS, make_id
-from .base import SourceResult, normalize_license, parse_age, parse_bool, read_side_table, require_columns, to_float
+from .base import (
+    SourceResult,
+    normalize_license,
+    parse_age,
+    parse_bool,
+    read_side_table,
+    require_columns,
+    to_float,
+)
 
 __all__ = ["load", "parse_finding", "NAME"]
 

@@ -314,8 +314,15 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
     diagnostic tests from a ``derivatives/**`` table with ``participant`` and
     ``tipo_test``/``test`` and ``resultado``/``result`` columns.
     """
-    from .bimcv import NAME as BIMCV, deid_report, find_trees, label_rows, parse_cui_list, parse_label_list
     from ..labels import padchest_tree
+    from .bimcv import NAME as BIMCV
+    from .bimcv import (
+        deid_report,
+        find_trees,
+        label_rows,
+        parse_cui_list,
+        parse_label_list,
+    )
 
     root = Path(path)
     res = load(root, source=BIMCV, version=version)

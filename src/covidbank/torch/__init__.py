@@ -13,7 +13,6 @@ normalize, Normalize, window, Window, resample_volume, WINDOWS, NORMALIZATIONS
 """
 from __future__ import annotations
 
-
 __all__ = [
     "BankImageDataset",
     "CTDataset",

@@ -35,7 +35,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CacheError, CovidbankError, StaleCacheError
-from ..pixels import RESAMPLE_FILTERS, center_crop, file_fingerprint, file_sha1, pad_square, read_xray, resize
+from ..fileio import atomic_write
+from ..pixels import (
+    RESAMPLE_FILTERS,
+    center_crop,
+    file_fingerprint,
+    file_sha1,
+    pad_square,
+    read_xray,
+    resize,
+)
 
 __all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_xray", "CROPS"]
 
@@ -112,12 +121,6 @@ class CacheSummary:
         d["path"] = str(self.path)
         d["error_files"] = self.error_rows.to_dict(orient="records") if len(self.error_rows) else []
         return d
-
-
-def _atomic_write_text(p: Path, text: str) -> None:
-    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
 
 
 class XRayCache:
@@ -348,7 +351,7 @@ class XRayCache:
         index_name = f"index-{token}.parquet"
         idx.to_parquet(self.path / index_name, index=False)
         prev = self.state() if self.exists() else {}
-        _atomic_write_text(
+        atomic_write(
             self.state_file,
             json.dumps({"params": {"format": _FORMAT, **asdict(self.prep)}, "data": data_name, "index": index_name, "count": int(len(idx))}, indent=2),
         )

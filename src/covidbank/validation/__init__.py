@@ -10,7 +10,6 @@ returns a DataFrame) and can be used on their own.
 """
 from __future__ import annotations
 
-
 __all__ = [
     "stats",
     "Report",

@@ -10,12 +10,11 @@ import base64
 import html
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 
 import pandas as pd
 
+from ..fileio import atomic_write
 from .build import Report, ReportFigure, ReportTable, ReportText
 
 __all__ = ["write_report", "render_html", "render_markdown", "frame_to_markdown"]
@@ -165,16 +164,6 @@ def render_markdown(report: Report) -> str:
     return "\n".join(md)
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_report(report: Report, out: str | Path) -> dict[str, Path]:
     """Write the report files into ``out`` (created if missing).
 
@@ -187,12 +176,12 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, df in report.tables().items():
-        _write(out / "tables" / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
+        atomic_write(out / "tables" / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
     for name, png in report.figures().items():
-        _write(out / "figures" / f"{name}.png", png)
-    _write(out / "numbers.json", json.dumps(report.numbers, indent=2, default=_json_default).encode("utf-8"))
-    _write(out / "report.md", render_markdown(report).encode("utf-8"))
-    _write(out / "report.html", render_html(report).encode("utf-8"))
+        atomic_write(out / "figures" / f"{name}.png", png)
+    atomic_write(out / "numbers.json", json.dumps(report.numbers, indent=2, default=_json_default).encode("utf-8"))
+    atomic_write(out / "report.md", render_markdown(report).encode("utf-8"))
+    atomic_write(out / "report.html", render_html(report).encode("utf-8"))
     return {"html": out / "report.html", "md": out / "report.md", "numbers": out / "numbers.json",
             "tables": out / "tables", "figures": out / "figures"}
 

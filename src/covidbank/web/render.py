@@ -19,7 +19,6 @@ import hashlib
 import io
 import os
 import threading
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import RenderError
+from ..fileio import atomic_write
 from ..pixels import is_nifti
 
 __all__ = [
@@ -318,10 +318,7 @@ class Renderer:
             arr = self.image_array(path)
             gray = apply_window(arr, *auto_window(arr))
         data = to_png(_resize(gray, self.thumb_size))
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, f)
+        atomic_write(f, data)
         return data
 
     def _ndim(self, path: Path) -> int:

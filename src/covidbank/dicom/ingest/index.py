@@ -35,9 +35,9 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
     """
     import pandas as pd
 
-    from .. import mids
     from ...bank import Bank
     from ...schema import make_id
+    from .. import mids
 
     root = Path(bank)
     images = []

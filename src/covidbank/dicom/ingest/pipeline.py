@@ -30,8 +30,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable
 
+from ...fileio import atomic_write
 from .index import build_index
 from .tables import _merge_tsv, _process_reports, _process_tests
 
@@ -80,7 +81,7 @@ class IngestSummary:
 # --------------------------------------------------------------------------- helpers
 def _jsonable(v: Any) -> Any:
     from pydicom.multival import MultiValue
-    from pydicom.valuerep import DSfloat, IS, PersonName
+    from pydicom.valuerep import IS, DSfloat, PersonName
 
     if isinstance(v, (MultiValue, list, tuple)):
         return [_jsonable(x) for x in v]
@@ -118,14 +119,6 @@ def _sidecar_from(ds, keys: Iterable[str] = SIDECAR_KEYS) -> dict:
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _nifti_bytes(vol, affine) -> bytes:
     import nibabel as nib
 
@@ -149,10 +142,10 @@ def process_task(task: dict, common: dict) -> dict:
     """
     import pydicom
 
+    from ...errors import CovidbankError
     from ..convert import ct_to_volume, write_png16, xray_to_uint16
     from ..deid import DeidOptions, PatientContext, deidentify
     from ..keys import Keyring
-    from ...errors import CovidbankError
 
     bank = Path(common["bank"])
     out_dir = bank / task["dir"]
@@ -209,9 +202,9 @@ def process_task(task: dict, common: dict) -> dict:
         for i, a in enumerate(audits):
             audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
                                            "records": a}, sort_keys=True))
-        _atomic_write(bank / cb["audit"], gzip.compress(("\n".join(audit_lines) + "\n").encode(), mtime=0))
-        _atomic_write(image_path, data)
-        _atomic_write(out_dir / f"{stem}.json",
+        atomic_write(bank / cb["audit"], gzip.compress(("\n".join(audit_lines) + "\n").encode(), mtime=0))
+        atomic_write(image_path, data)
+        atomic_write(out_dir / f"{stem}.json",
                       (json.dumps(side, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
         res.update(status="converted", reason=None)
     except CovidbankError as e:
@@ -337,10 +330,10 @@ def ingest(
     progress : bool
         Show a rich progress bar.
     """
+    from ...errors import BankError, KeyFileError
     from ..deid import DeidOptions
     from ..discover import discover
     from ..keys import Keyring, PseudonymRegistry, default_key_file, load_key
-    from ...errors import BankError, KeyFileError
 
     t0 = time.perf_counter()
     options = options or DeidOptions()
@@ -425,7 +418,13 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
     """Yield results of :func:`process_task` over ``tasks`` (inline, process pool or dask)."""
     bar = None
     if progress and tasks:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         bar = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                        transient=False)
@@ -442,7 +441,8 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                     if bar:
                         bar.advance(tid)
         elif workers > 1 and len(tasks) > 1:
-            from concurrent.futures import ProcessPoolExecutor, as_completed as done
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures import as_completed as done
 
             with ProcessPoolExecutor(max_workers=workers) as ex:
                 futs = {ex.submit(process_task, t, common): t for t in tasks}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
+
 # --------------------------------------------------------------------------- tests / reports
 def _read_csv(path: Path):
     import pandas as pd
