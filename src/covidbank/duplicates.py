@@ -101,8 +101,11 @@ def _crop(a: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
 
 def fingerprint(a: np.ndarray) -> Fingerprint:
     """Fingerprint a 2-D ``[0, 1]`` image."""
-    import imagehash
     from PIL import Image
+
+    from .optional import require
+
+    imagehash = require("imagehash", purpose="duplicate detection")
 
     hs, ts = [], []
     big = max(a.shape)

@@ -103,3 +103,19 @@ class ReportError(CovidbankError):
 
     Messages name the file and never quote report text.
     """
+
+
+class MissingExtraError(CovidbankError, ImportError):
+    """A feature needs an optional package that is not installed.
+
+    The message names the package and the covidbank extra that installs it
+    (``pip install 'covidbank[ct]'``).  Also an :class:`ImportError`, so code
+    that already guards an import keeps working.
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str | None = None) -> None:
+        self.package = package
+        self.extra = extra
+        what = purpose or "this feature"
+        super().__init__(f"{what} needs the optional package {package!r}: pip install 'covidbank[{extra}]'")
+        self.name = package

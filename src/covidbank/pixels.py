@@ -391,7 +391,9 @@ def _axis_matrix(n_in: int, n_out: int):
     coordinates ``(o + 0.5) * n_in / n_out - 0.5``.  Taps falling outside the
     image are dropped; their weight (``1 - row sum``) goes to the constant
     border value.  Returns the matrix and its row sums."""
-    import scipy.sparse as sp
+    from .optional import require
+
+    sp = require("scipy.sparse", extra="torch", purpose="the torchxrayvision resampler (resample='xrv')")
 
     f = n_in / n_out
     sigma = max(0.0, (f - 1) / 2)

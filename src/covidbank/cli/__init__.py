@@ -13,17 +13,20 @@ import importlib
 import typer
 from typer.core import TyperGroup
 
+from ..errors import CovidbankError
 from ._output import console, fail, out, print_frame
 
 __all__ = ["app", "main", "get_app", "console", "out", "fail", "print_frame", "COMMAND_MODULES"]
 
 
 class _Group(TyperGroup):
-    """Commands whose stray ``OSError`` (an --out that is a folder, a full disk) ends in one line, not a traceback."""
+    """Commands whose stray ``CovidbankError`` or ``OSError`` (a missing extra, an --out that is a folder, a full disk) ends in one line, not a traceback."""
 
     def invoke(self, ctx):  # noqa: D102
         try:
             return super().invoke(ctx)
+        except CovidbankError as e:  # a missing extra, or an error a command did not catch itself
+            raise fail(str(e)) from None
         except OSError as e:
             where = e.filename if e.filename is not None else ""
             if e.filename2 is not None:

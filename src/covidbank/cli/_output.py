@@ -16,7 +16,9 @@ out = Console()
 
 def fail(msg: str, code: int = 1) -> "typer.Exit":
     """Print a one-line error on stderr and return the Exit to raise."""
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -134,8 +134,6 @@ def register(app: typer.Typer) -> None:
                      min_correlation=min_correlation, review_correlation=review, progress=_progress("fingerprinting"))
         except CovidbankError as e:
             raise fail(str(e))
-        except ImportError as e:  # pragma: no cover - extra missing
-            raise fail(f"duplicate detection needs imagehash ({e}); pip install 'covidbank[torch]'")
         s = res.summary()
         console.print(
             f"{s['images']} images: {s['duplicate_pairs']} duplicate pairs in {s['groups']} groups "
@@ -165,10 +163,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import CovidbankError
         from . import console, fail, out
 
-        try:
-            from ..torch.cache import XRayCache, XRayPrep, xray_records
-        except ImportError as e:  # pragma: no cover - torch extra missing
-            raise fail(f"the cache needs the [torch] extra ({e}); pip install 'covidbank[torch]'")
+        from ..torch.cache import XRayCache, XRayPrep, xray_records
         try:
             b = Bank(bank)
             c = XRayCache(root or b.path / "cache", XRayPrep(size, crop, resample))

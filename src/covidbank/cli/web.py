@@ -33,12 +33,15 @@ def register(app: typer.Typer) -> None:
         from ..errors import CovidbankError
         from . import console, fail
 
-        try:
-            import uvicorn
+        from ..optional import require
 
+        try:
+            uvicorn = require("uvicorn", purpose="the web viewer")
+            require("fastapi", purpose="the web viewer")
+            require("jinja2", purpose="the web viewer")
             from ..web.app import create_app
-        except ImportError as e:
-            raise fail(f"the web viewer needs the [web] extra: pip install 'covidbank[web]' ({e.name} is missing)")
+        except CovidbankError as e:
+            raise fail(str(e))
         loopback = _is_loopback(host)
         hosts = ["localhost", "127.0.0.1", "::1", "[::1]", host] if loopback else None
         try:

@@ -31,9 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from ..optional import require
 from .io import CTVolume
+
+ndi = require("scipy.ndimage", purpose="CT severity")
 
 __all__ = [
     "LesionParams",
