@@ -119,3 +119,7 @@ class MissingExtraError(CovidbankError, ImportError):
         what = purpose or "this feature"
         super().__init__(f"{what} needs the optional package {package!r}: pip install 'covidbank[{extra}]'")
         self.name = package
+
+
+class OcrUnavailableError(CovidbankError):
+    """Tesseract OCR (the binary or one of its languages) is not installed: burned-in text cannot be checked."""
