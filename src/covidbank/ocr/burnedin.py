@@ -29,7 +29,7 @@ import numpy as np
 from ..dicom.denylist import DenyList
 from .detect import detect_text
 from .engine import DEFAULT_LANG, tesseract_info
-from .phi import AllowList, Finding, classify_lines
+from .phi import AllowList, Finding, classify_rows
 
 __all__ = ["POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "redact_boxes", "padded"]
 
@@ -44,16 +44,20 @@ REASONS = {
     "burned_in_review_excluded": "excluded by a curator's review of burned-in text",
 }
 
-#: Margin around a redacted line, as a fraction of its height (and at least 3 pixels).
+#: Margin around a redacted row, as a fraction of its height (at least 3 pixels): above and below, and on the
+#: left and right (a letter at either end may have escaped the candidate search and the OCR).
 MARGIN = 0.35
+MARGIN_X = 2.0
 
 
-def padded(box, shape, margin: float = MARGIN) -> tuple[int, int, int, int]:
-    """``box`` (x, y, w, h) grown by ``margin`` x its height on every side, clipped to ``shape``."""
+def padded(box, shape, margin: float = MARGIN, margin_x: float = MARGIN_X) -> tuple[int, int, int, int]:
+    """``box`` (x, y, w, h) grown by ``margin`` x its height above and below and ``margin_x`` x its height
+    left and right, clipped to ``shape``."""
     x, y, w, h = box
     m = max(3, int(round(margin * h)))
-    x0, y0 = max(0, x - m), max(0, y - m)
-    x1, y1 = min(shape[1], x + w + m), min(shape[0], y + h + m)
+    mx = max(3, int(round(margin_x * h)))
+    x0, y0 = max(0, x - mx), max(0, y - m)
+    x1, y1 = min(shape[1], x + w + mx), min(shape[0], y + h + m)
     return x0, y0, x1 - x0, y1 - y0
 
 
@@ -135,10 +139,11 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
         raise ValueError(f"unknown burned-in text policy {policy!r}: use one of {', '.join(POLICIES)}")
     allow = allow if allow is not None else AllowList.load()
     engine = tesseract_info(lang).to_dict()
-    findings = classify_lines(detect_text(img, lang=lang), deny, allow)
+    findings = classify_rows(detect_text(img, lang=lang, keep_unread=True), deny, allow)
     phi = [f for f in findings if f.kind == "phi"]
     unknown = [f for f in findings if f.kind == "unknown"]
-    counts = {"lines": len(findings), "phi": len(phi), "allowed": sum(f.kind == "allowed" for f in findings),
+    counts = {"rows": sum(f.kind != "noise" for f in findings), "phi": len(phi),
+              "allowed": sum(f.kind == "allowed" for f in findings),
               "unknown": len(unknown)}
     res = BurnedInResult(policy, "none", None, [_box_dict(f, img.shape, True) for f in phi],
                          [_box_dict(f, img.shape, False) for f in unknown], counts, None, engine, img)
@@ -152,7 +157,7 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
         return res
     boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in res.redacted]
     red = redact_boxes(img, boxes)
-    again = classify_lines(detect_text(red, lang=lang, near=boxes), deny, allow)
+    again = classify_rows(detect_text(red, lang=lang, near=boxes), deny, allow)
     still = [f for f in again if f.kind == "phi"]
     res.counts["phi_after_redaction"] = len(still)
     res.verified = not still

@@ -247,7 +247,7 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
 
 
 def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int = 80,
-                near: list[tuple[int, int, int, int]] | None = None) -> list[TextLine]:
+                near: list[tuple[int, int, int, int]] | None = None, keep_unread: bool = False) -> list[TextLine]:
     """Text lines in a grayscale radiograph (any bit depth; white = dense or inverted alike).
 
     Parameters
@@ -261,11 +261,15 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
     near : list of (x, y, w, h), optional
         Read only the candidates within one box height of these boxes (the
         second reading after a redaction: elsewhere the image did not change).
+    keep_unread : bool
+        Also return the candidates Tesseract read nothing in (they extend a
+        row holding personal data to its letters that were not read).
 
     Returns
     -------
     list of TextLine
-        Every candidate read with at least one word, in image coordinates.
+        Every candidate read with at least one word (or every candidate, with
+        ``keep_unread``), in image coordinates.
     """
     g = window_to_float(img)
     cands = []
@@ -306,4 +310,4 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
         (x0, y0), s = pieces[k][1], pieces[k][2]
         lines[k].words.append(Word(int(round(x0 + (wd.x - pad) / s)), int(round(y0 + (wd.y - slots[k][0]) / s)),
                                    max(1, int(round(wd.w / s))), max(1, int(round(wd.h / s))), wd.conf, wd.text))
-    return [ln for ln in lines if ln.words]
+    return lines if keep_unread else [ln for ln in lines if ln.words]

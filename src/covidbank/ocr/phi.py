@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 from ..dicom.denylist import DenyList
 from .detect import TextLine
 
-__all__ = ["AllowList", "Finding", "classify_lines", "PHI_CATEGORIES", "approx_find"]
+__all__ = ["AllowList", "Finding", "classify_lines", "classify_rows", "PHI_CATEGORIES", "approx_find"]
 
 #: Categories a PHI finding can carry: the deny-list's and the generic patterns'.
 PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
@@ -54,6 +54,11 @@ _DATE_RES = [
     re.compile(rf"(?<!\d)(?:0?[1-9]|[12]\d|3[01])\s*(?:de\s+)?(?:{_MONTHS})\.?\s*(?:de\s+)?[',]?\s*(?:\d{{4}}|\d{{2}})(?!\d)"),
     re.compile(rf"\b(?:{_MONTHS})\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s*,?\s*\d{{4}}(?!\d)"),
     re.compile(r"(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)"),
+]
+_DATE_LOOSE = [  # a month word OCR misread ("Warch 23, 1931", "23 rnarzo 1931"), or month and year only
+    re.compile(r"\b[a-z]{3,10}\.?\s+(?:0?[1-9]|[12]\d|3[01])\s*,\s*(?:19|20)\d{2}(?!\d)"),
+    re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[\s\-/.,]*(?:de\s+)?[a-z]{3,10}\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{2}(?!\d)"),
+    re.compile(rf"\b(?:{_MONTHS})\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{{2}}(?!\d)"),
 ]
 _LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
 _LABEL = re.compile(
@@ -192,7 +197,7 @@ class _DenyMatcher:
         for code, cat in self.codes:
             if cat in cats or len(code) < 4:
                 continue
-            k = 0 if len(code) < 6 else 1 if len(code) < 12 else max(2, len(code) // 8)
+            k = 0 if len(code) < 6 else 1 if len(code) < 8 else 2 if len(code) < 12 else len(code) // 5
             hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
             if approx_find(code, hay, k):
                 cats.add(cat)
@@ -210,7 +215,7 @@ class _DenyMatcher:
 def _generic(text: str) -> set[str]:
     cats = set()
     dig = _digitize(text)
-    if any(r.search(_fold(dig)) for r in _DATE_RES):
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig):
         cats.add("long_number")
@@ -257,3 +262,56 @@ def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: Allo
             kind = "noise"
         out.append(Finding(kind, (), box, conf, ln.score))
     return out
+
+
+def _rows(lines: Sequence[TextLine]) -> list[list[int]]:
+    """Lines (of either polarity) on one text row: overlapping vertically, of similar height, close side by side.
+
+    The candidate search splits a row where a letter fuses with the anatomy;
+    the decision is taken on the whole row.
+    """
+    from ..unionfind import UnionFind
+
+    uf = UnionFind(range(len(lines)))
+    order = sorted(range(len(lines)), key=lambda i: lines[i].box[0])
+    for a_i, i in enumerate(order):
+        ax, ay, aw, ah = lines[i].box
+        for j in order[a_i + 1:]:
+            bx, by, bw, bh = lines[j].box
+            hi, lo = max(ah, bh), min(ah, bh)
+            if bx > ax + aw + 2.0 * hi:
+                if bx > ax + aw + 2.0 * 80:
+                    break
+                continue
+            if hi > 2.2 * lo or min(ay + ah, by + bh) - max(ay, by) < 0.5 * lo:
+                continue
+            uf.union(i, j)
+    return [sorted(m) for m in uf.groups().values()]
+
+
+def classify_rows(lines: Sequence[TextLine], deny: DenyList | None,
+                  allow: AllowList | None = None) -> list[Finding]:
+    """One :class:`Finding` per text row: ``phi`` when any of its lines is, or its text read left to right is.
+
+    A row's box is the union of its lines'; rows are returned top to bottom.
+    """
+    allow = allow if allow is not None else AllowList.load()
+    per_line = classify_lines(lines, deny, allow)
+    rank = {"phi": 3, "unknown": 2, "allowed": 1, "noise": 0}
+    out = []
+    for members in _rows(lines):
+        fs = [per_line[i] for i in members]
+        box = _union_box([f.box for f in fs])
+        cats = {c for f in fs for c in f.categories}
+        if len(members) > 1:
+            for pol in ("bright", "dark"):
+                words = sorted((w for i in members if lines[i].polarity == pol for w in lines[i].words),
+                               key=lambda w: w.x)
+                if words:
+                    row = TextLine(box, pol, 1.0, words)
+                    (f,) = classify_lines([row], deny, allow)
+                    cats |= set(f.categories)
+        kind = "phi" if cats else max((f.kind for f in fs), key=rank.get)
+        out.append(Finding(kind, tuple(c for c in PHI_CATEGORIES if c in cats), box,
+                           max(f.conf for f in fs), max(f.score for f in fs)))
+    return sorted(out, key=lambda f: (f.box[1], f.box[0]))
