@@ -49,7 +49,7 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         sex = side.get("PatientSex")
         burned = bool(cb.get("burned_in_annotation"))
         ocr = cb.get("burned_in") or {}  # covidbank.ocr: text found in the pixels (action, reason code)
-        ocr_out = ocr.get("action") in ("excluded", "flagged")
+        ocr_out = ocr.get("action") == "excluded" or (ocr.get("action") == "flagged" and ocr.get("review") == "pending")
         view = _VIEW.get(str(side.get("ViewPosition", "")).upper(), "unknown") if kind == "rx" else "Axial"
         if kind == "ct":
             iop = side.get("ImageOrientationPatient")

@@ -423,6 +423,12 @@ def ingest(
             else:
                 summary.errors += 1
                 skipped_rows.append({"record": res["series"], "path": f"series {res['series']}", "reason": res["reason"]})
+        from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
+
+        reviewed = apply_reviews(root)
+        if any(reviewed.values()):
+            summary.notes.append("burned-in text reviews applied: " +
+                                 ", ".join(f"{k} {v}" for k, v in reviewed.items() if v))
         if test_rows:
             _merge_tsv(root / "phenotype" / "tests.tsv", test_rows,
                        ["participant_id", "test_type", "result", "acq_date"],
