@@ -37,6 +37,7 @@ def _line(*words: str, conf: float = 90.0) -> TextLine:
     (("15/O3/2O2O",), {"date"}),                      # O for 0
     (("HOSPITAL", "GENERAL", "DE", "VALENCIA"), {"institution"}),
     (("Paciente:", "Juan"), {"labelled_value"}),     # a name the header does not know: the label gives it away
+    (("Dr.", "Ramirez"), {"labelled_value"}),
     (("03/07/1999",), {"date_pattern"}),              # a date the header does not know
     (("1234567",), {"long_number"}),
 ])

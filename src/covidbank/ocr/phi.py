@@ -63,7 +63,7 @@ _DATE_LOOSE = [  # a month word OCR misread ("Warch 23, 1931", "23 rnarzo 1931")
 _LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
-    r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°])"
+    r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
     r"\s*[:#=.]\s*[0-9a-z]", re.IGNORECASE)
 _LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid)\s+[0-9a-z]", re.IGNORECASE)
 
