@@ -33,7 +33,7 @@ Subjects are split in two by a hash of the patient id; the thresholds of
 covidbank.ocr were set by looking at a few images of the ``tune`` part (and the
 NCCID DICOM); figures are for ``--part test`` unless asked.
 
-    python bench/burned_in.py [--n 30] [--part test] [--no-presidio] [--seed 0]
+    python bench/burned_in.py [--n 30] [--part test] [--no-presidio] [--seed 0] [--timing 6] [--lang eng+spa]
 """
 from __future__ import annotations
 
@@ -224,20 +224,6 @@ def _mask_of(boxes, shape) -> np.ndarray:
     return m
 
 
-def reader_text(img: np.ndarray) -> str:
-    """Independent reader: Tesseract on the whole image, percentile and min-max windows, both polarities."""
-    import pytesseract
-    from PIL import Image
-
-    from covidbank.ocr.detect import window_to_uint8
-
-    full = ((img.astype(float) - img.min()) / max(1, int(img.max()) - int(img.min())) * 255).astype(np.uint8)
-    out = []
-    for u8 in (window_to_uint8(img), full):
-        out += [pytesseract.image_to_string(Image.fromarray(a), config="--psm 11") for a in (u8, 255 - u8)]
-    return " ".join(out)
-
-
 def deny_strings(h: dict) -> list[str]:
     y, m, d = h["study"]
     by, bm, bd = h["birth"]
@@ -246,12 +232,15 @@ def deny_strings(h: dict) -> list[str]:
 
 
 # --------------------------------------------------------------------------- tools
+LANG = "eng+spa"
+
+
 def run_covidbank(case: Case):
     from covidbank.ocr.burnedin import check_burned_in
 
     deny, _ = deny_of(case.header)
     t = cpu()
-    res = check_burned_in(case.img, deny, "redact")
+    res = check_burned_in(case.img, deny, "redact", lang=LANG)
     dt = cpu() - t
     boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in res.redacted]
     out = res.image if res.image is not None else None
@@ -349,10 +338,10 @@ def score_overlay(sc: Score, case: Case, boxes, out, dt, extra, check_residual: 
         sc.excluded += 1
         return
     if boxes and check_residual:
-        from covidbank.ocr.synth import readable
+        from covidbank.ocr.synth import readable, whole_image_text
 
         sc.redacted_images += 1
-        sc.residual += int(bool(readable(deny_strings(case.header), reader_text(out))))
+        sc.residual += int(bool(readable(deny_strings(case.header), whole_image_text(out))))
 
 
 def score_clean(sc: Score, case: Case, boxes, dt, extra) -> None:
@@ -391,7 +380,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-presidio", action="store_true")
     ap.add_argument("--no-residual", action="store_true", help="skip the independent reader (faster)")
+    ap.add_argument("--lang", default="eng+spa", help="Tesseract languages of covidbank (default eng+spa)")
+    ap.add_argument("--timing", type=int, default=0,
+                    help="also time both tools on this many bases resized to 2048 x 2048 (with and without overlays)")
     args = ap.parse_args()
+    global LANG
+    LANG = args.lang
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     load0 = os.getloadavg()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -422,6 +416,19 @@ def main() -> None:
             score_clean(scores[t], clean, boxes, dt, extra)
         print(f"  {i + 1}/{len(bases)} {name} {base.shape} ({time.time() - t0:.0f} s)", file=sys.stderr)
     res = {t: report(t, s) for t, s in scores.items()}
+    if args.timing:
+        from PIL import Image
+
+        print(f"\nCPU seconds per 2048 x 2048 image ({args.timing} bases resized, each with and without overlays)")
+        for t, fn in tools.items():
+            secs = []
+            trng = np.random.default_rng(args.seed + 1)
+            for name, base in bases[:args.timing]:
+                big = np.asarray(Image.fromarray(base).resize((2048, 2048), Image.BICUBIC))
+                for overlay in (True, False):
+                    secs.append(fn(make_case(name, big, trng, overlay))[2])
+            res[t]["CPU s / 2048x2048 image (measured)"] = float(np.mean(secs))
+            print(f"  {t:<30} {np.mean(secs):.3f} s (median {np.median(secs):.3f}, max {np.max(secs):.3f})")
     if len(res) == 2:
         a, b = res["covidbank"], res["presidio-image-redactor"]
         print("\ncovidbank / presidio")

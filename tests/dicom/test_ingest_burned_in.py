@@ -12,8 +12,8 @@ from PIL import Image
 
 from covidbank.bank import Bank
 from covidbank.dicom.ingest import ingest
-from covidbank.ocr.detect import detect_text, window_to_uint8
-from covidbank.ocr.synth import draw_text, readable
+from covidbank.ocr.detect import detect_text
+from covidbank.ocr.synth import draw_text, readable, whole_image_text
 from dicom_factory import make_cr
 
 from ocr_fixtures import DATE, HEADER, NAME, NHC, chest_like, hostile
@@ -24,18 +24,7 @@ PARTS = ["GARCIA", "LOPEZ", "MARIA", "99887766", DATE]  # what must be unreadabl
 
 
 def _plain_ocr(img: np.ndarray) -> str:
-    """Tesseract on the whole stored image, two windows (percentile, min-max) and both polarities, upscaled x2.
-
-    An independent reader: no candidate search, the way a person with an image viewer would look.
-    """
-    import pytesseract
-
-    full = ((img.astype(float) - img.min()) / max(1, int(img.max()) - int(img.min())) * 255).astype(np.uint8)
-    out = []
-    for u8 in (window_to_uint8(img), full):
-        big = np.asarray(Image.fromarray(u8).resize((u8.shape[1] * 2, u8.shape[0] * 2), Image.BICUBIC))
-        out += [pytesseract.image_to_string(Image.fromarray(a), config="--psm 11") for a in (big, 255 - big)]
-    return " ".join(out)
+    return whole_image_text(img, scale=2)
 
 
 def _readable_in_png(path: Path) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FONT_DIRS", "system_fonts", "draw_text", "readable"]
+__all__ = ["FONT_DIRS", "system_fonts", "draw_text", "readable", "whole_image_text"]
 
 #: Where Debian installs the DejaVu and Liberation TrueType fonts.
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation")
@@ -97,3 +97,23 @@ def readable(strings, text: str, k: int = 1) -> list[str]:
         if needle and approx_find(needle, hay, k if len(needle) >= 6 else 0):
             out.append(s)
     return out
+
+
+def whole_image_text(img: np.ndarray, scale: int = 1) -> str:
+    """An independent reader: Tesseract on the whole image, two windows (percentile and min-max), both polarities.
+
+    No candidate search: the way a person with an image viewer would look.  Used by the tests and the benchmark
+    to check that redacted identifiers are unreadable.
+    """
+    import pytesseract
+    from PIL import Image
+
+    from .detect import window_to_uint8
+
+    full = ((img.astype(float) - img.min()) / max(1, int(img.max()) - int(img.min())) * 255).astype(np.uint8)
+    out = []
+    for u8 in (window_to_uint8(img), full):
+        if scale > 1:
+            u8 = np.asarray(Image.fromarray(u8).resize((u8.shape[1] * scale, u8.shape[0] * scale), Image.BICUBIC))
+        out += [pytesseract.image_to_string(Image.fromarray(a), config="--psm 11") for a in (u8, 255 - u8)]
+    return " ".join(out)
