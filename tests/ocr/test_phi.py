@@ -48,7 +48,8 @@ def test_phi_lines(words, cats):
 
 
 @pytest.mark.parametrize("words", [("L",), ("R",), ("PA",), ("AP", "SEMI", "ERECT"), ("PORTABLE",), ("Portátil",),
-                                   ("SUPINE",), ("DECUBITUS",), ("80kVp",), ("2.5", "mAs"), ("->",), ("INSP",), ("12",)])
+                                   ("SUPINE",), ("DECUBITUS",), ("80kVp",), ("2.5", "mAs"), ("->",), ("INSP",), ("12",),
+                                   ("EREC",), ("SEMISEDUTO",), ("Page:", "1", "of", "1")])
 def test_allow_list_keeps_radiograph_markers(words):
     (f,) = classify_lines([_line(*words)], _deny(), AllowList.load())
     assert f.kind == "allowed" and f.categories == ()

@@ -10,7 +10,8 @@ Each text line the detector read is classified as
 * ``allowed``: every word of it is harmless radiograph text from the
   allow-list (side markers, projections, positions, exposure factors, arrows,
   device markers), kept as data in ``covidbank/ocr/data/allowlist.txt``;
-* ``unknown``: legible text that is neither (flagged for a curator's review);
+* ``unknown``: legible text that is neither, a word of four letters or digits or more read with confidence
+  (flagged for a curator's review);
 * ``noise``: what Tesseract made of anatomy (short, low-confidence strings).
 
 Categories are a fixed vocabulary (:data:`PHI_CATEGORIES`): safe to store in a
@@ -133,12 +134,15 @@ class AllowList:
         return cls.parse(Path(path).read_text(encoding="utf-8"))
 
     def __contains__(self, word: str) -> bool:
+        """Exact (folded) word, a pattern, or one OCR error from a listed word of five letters or more."""
         w = _fold(word).strip()
         if not w:
             return True
-        if w in self.words or w.strip(".,:;") in self.words:
+        w = w.strip(".,:;|")
+        if not w or w in self.words or any(p.fullmatch(w) for p in self.patterns):
             return True
-        return any(p.fullmatch(w) for p in self.patterns)
+        return len(w) >= 4 and any(len(a) >= 5 and abs(len(a) - len(w)) <= 1 and approx_find(a, w, 1)
+                                   for a in self.words)
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,7 @@ def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: Allo
         legible = [w for w in confident if w.text not in allow]
         if not confident or (confident and not legible):
             kind = "allowed" if confident else "noise"
-        elif any(sum(c.isalnum() for c in w.text) >= 3 and w.conf >= 60 for w in legible):
+        elif any(sum(c.isalnum() for c in w.text) >= 4 and w.conf >= 60 for w in legible):
             kind = "unknown"
         else:
             kind = "noise"
