@@ -22,12 +22,13 @@ categories, counts, the OCR engine and version, never the text.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..dicom.denylist import DenyList
-from .detect import detect_text
+from .detect import detect_text, extend_along_row, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
 from .phi import AllowList, Finding, classify_rows
 
@@ -141,6 +142,9 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
     engine = tesseract_info(lang).to_dict()
     findings = classify_rows(detect_text(img, lang=lang, keep_unread=True), deny, allow)
     phi = [f for f in findings if f.kind == "phi"]
+    if phi:  # letters of a PHI row that were never candidates: follow the strokes along the row
+        g = window_to_float(img)
+        phi = [dataclasses.replace(f, box=extend_along_row(g, f.box)) for f in phi]
     unknown = [f for f in findings if f.kind == "unknown"]
     counts = {"rows": sum(f.kind != "noise" for f in findings), "phi": len(phi),
               "allowed": sum(f.kind == "allowed" for f in findings),

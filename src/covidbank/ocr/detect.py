@@ -31,7 +31,7 @@ import numpy as np
 
 from .engine import DEFAULT_LANG, Word, ocr_words
 
-__all__ = ["TextLine", "detect_text", "window_to_float", "window_to_uint8", "candidate_lines"]
+__all__ = ["TextLine", "detect_text", "window_to_float", "window_to_uint8", "candidate_lines", "extend_along_row"]
 
 #: Top-hat size: larger than the stroke width of 40 px bold text.
 _TOPHAT = 13
@@ -228,7 +228,7 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
     x, y, w, h = box
     mx, my = max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm)))
     x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
-    k = _TOPHAT
+    k = max(_TOPHAT, int(0.6 * hm) | 1)  # wider than the strokes of large bold text
     px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
     region = g[py0:py1, px0:px1]
     if polarity == "bright":
@@ -313,6 +313,59 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
         if k < 0 or cy > slots[k][1]:
             continue
         (x0, y0), s = pieces[k][1], pieces[k][2]
-        lines[k].words.append(Word(int(round(x0 + (wd.x - pad) / s)), int(round(y0 + (wd.y - slots[k][0]) / s)),
-                                   max(1, int(round(wd.w / s))), max(1, int(round(wd.h / s))), wd.conf, wd.text))
+        H, W = g.shape
+        wx0 = min(W - 1, max(0, int(round(x0 + (wd.x - pad) / s))))
+        wy0 = min(H - 1, max(0, int(round(y0 + (wd.y - slots[k][0]) / s))))
+        wx1 = min(W, max(wx0 + 1, int(round(x0 + (wd.x + wd.w - pad) / s))))
+        wy1 = min(H, max(wy0 + 1, int(round(y0 + (wd.y + wd.h - slots[k][0]) / s))))
+        lines[k].words.append(Word(wx0, wy0, wx1 - wx0, wy1 - wy0, wd.conf, wd.text))
     return lines if keep_unread else [ln for ln in lines if ln.words]
+
+
+def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float = 6.0,
+                     gap: float = 1.2) -> tuple[int, int, int, int]:
+    """``box`` (a text row) extended left and right while strokes continue along its band.
+
+    Letters too faint or too fused with the anatomy to become candidates still
+    leave top-hat energy in the row's band: columns whose strongest top-hat
+    (either polarity) exceeds half the row's own median stroke contrast are
+    ink; the box grows over ink separated by gaps shorter than ``gap`` x its
+    height, up to ``reach`` x its height on each side.
+    """
+    ndi = _ndimage()
+    H, W = g.shape
+    x, y = max(0, int(box[0])), max(0, int(box[1]))
+    w, h = min(W, int(box[0]) + int(box[2])) - x, min(H, int(box[1]) + int(box[3])) - y
+    if h < 3 or w < 3:
+        return box
+    k = max(_TOPHAT, int(0.6 * h) | 1)
+    r = int(reach * h)
+    x0, x1 = max(0, x - r), min(W, x + w + r)
+    y0, y1 = max(0, y - k), min(H, y + h + k)
+    band = g[y0:y1, max(0, x0 - k):min(W, x1 + k)]
+    th = np.maximum(band - ndi.maximum_filter(ndi.minimum_filter(band, size=k), size=k),
+                    ndi.minimum_filter(ndi.maximum_filter(band, size=k), size=k) - band)
+    th = th[y - y0:y - y0 + h, x0 - max(0, x0 - k):x0 - max(0, x0 - k) + (x1 - x0)]
+    prof = th.max(axis=0)
+    inside = prof[x - x0:x - x0 + w]
+    strokes = inside[inside > 12.0]
+    if not len(strokes):
+        return box
+    ink = prof > max(12.0, 0.5 * float(np.median(strokes)))
+    limit = max(2, int(gap * h))
+    left, right = x - x0, x - x0 + w - 1
+    c, run = right + 1, 0
+    while c < len(ink) and run <= limit:
+        if ink[c]:
+            right, run = c, 0
+        else:
+            run += 1
+        c += 1
+    c, run = left - 1, 0
+    while c >= 0 and run <= limit:
+        if ink[c]:
+            left, run = c, 0
+        else:
+            run += 1
+        c -= 1
+    return x0 + left, y, right - left + 1, h
