@@ -39,8 +39,10 @@ __all__ = ["AllowList", "Finding", "classify_lines", "classify_rows", "PHI_CATEG
 PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
                   "date_pattern", "long_number", "labelled_value")
 
-#: Confidence below which a word is not used for generic patterns, the allow-list or review.
+#: Confidence below which a word is not used for the allow-list or review; generic patterns (structured: a
+#: date, six digits, a label) take words from :data:`MIN_CONF_PATTERN`.
 MIN_CONF = 40.0
+MIN_CONF_PATTERN = 30.0
 
 _CONFUSABLE_DIGITS = str.maketrans({"o": "0", "O": "0", "Q": "0", "D": "0", "i": "1", "I": "1", "l": "1",
                                     "|": "1", "!": "1", "L": "1", "s": "5", "S": "5", "B": "8", "z": "2",
@@ -207,7 +209,7 @@ class _DenyMatcher:
                 cats.add(cat)
         digits = re.sub(r"[^0-9]", "", _fold(dig))
         for form in self.dates:
-            if approx_find(form, digits, 1 if len(form) >= 8 else 0):
+            if approx_find(form, digits, 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0):
                 cats.add("date")
                 break
         for place, cat in self.places:
@@ -252,7 +254,7 @@ def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: Allo
         words = sorted(ln.words, key=lambda w: w.x)
         confident = [w for w in words if w.conf >= MIN_CONF]
         cats = matcher.categories(" ".join(w.text for w in words)) if matcher.deny else set()
-        cats |= _generic(" ".join(w.text for w in confident))
+        cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
         conf = max((w.conf for w in words), default=0.0)
         if cats:
             out.append(Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats), box, conf, ln.score))
