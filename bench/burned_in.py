@@ -260,7 +260,10 @@ def presidio_engine():
         import spacy
         from presidio_analyzer import AnalyzerEngine
         from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_image_redactor import DicomImageRedactorEngine, ImageAnalyzerEngine
+        from presidio_image_redactor import (
+            DicomImageRedactorEngine,
+            ImageAnalyzerEngine,
+        )
 
         d = Path(tempfile.mkdtemp(prefix="blank-en-"))
         spacy.blank("en").to_disk(d)

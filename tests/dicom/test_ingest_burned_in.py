@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from dicom_factory import make_cr
+from ocr_fixtures import DATE, HEADER, NAME, NHC, chest_like, hostile
 from PIL import Image
 
 from covidbank.bank import Bank
 from covidbank.dicom.ingest import ingest
 from covidbank.ocr.detect import detect_text
 from covidbank.ocr.synth import draw_text, readable, whole_image_text
-from dicom_factory import make_cr
-
-from ocr_fixtures import DATE, HEADER, NAME, NHC, chest_like, hostile
 
 pytest.importorskip("pytesseract")
 SECRETS = [NAME, "99887766", DATE]

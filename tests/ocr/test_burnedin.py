@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from ocr_fixtures import DATE, HEADER, NAME, chest_like, hostile
 
 from covidbank.dicom.denylist import DenyList
 from covidbank.ocr import burnedin
 from covidbank.ocr.burnedin import check_burned_in
 from covidbank.ocr.detect import detect_text
 from covidbank.ocr.synth import draw_text, readable
-
-from ocr_fixtures import DATE, HEADER, NAME, NHC, chest_like, hostile
 
 pytest.importorskip("pytesseract")
 

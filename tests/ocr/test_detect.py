@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ocr_fixtures import chest_like
 
 from covidbank.ocr.detect import detect_text, window_to_float, window_to_uint8
 from covidbank.ocr.synth import draw_text, readable
-
-from ocr_fixtures import chest_like
 
 pytest.importorskip("pytesseract")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_factory import make_cr
+from ocr_fixtures import HEADER, chest_like, hostile
 from PIL import Image
 
 from covidbank.bank import Bank
 from covidbank.dicom.ingest import ingest
 from covidbank.ocr.synth import draw_text
-from dicom_factory import make_cr
-from ocr_fixtures import HEADER, chest_like, hostile
 
 from .conftest import LiveServer
 

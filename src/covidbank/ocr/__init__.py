@@ -14,6 +14,19 @@ from .detect import TextLine, detect_text, window_to_uint8
 from .engine import DEFAULT_LANG, OcrUnavailableError, tesseract_info
 from .phi import AllowList, Finding, classify_lines
 
-__all__ = ["POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "redact_boxes", "TextLine", "detect_text",
-           "window_to_uint8", "DEFAULT_LANG", "OcrUnavailableError", "tesseract_info", "AllowList", "Finding",
-           "classify_lines"]
+__all__ = [
+           "DEFAULT_LANG",
+           "POLICIES",
+           "REASONS",
+           "AllowList",
+           "BurnedInResult",
+           "Finding",
+           "OcrUnavailableError",
+           "TextLine",
+           "check_burned_in",
+           "classify_lines",
+           "detect_text",
+           "redact_boxes",
+           "tesseract_info",
+           "window_to_uint8",
+]

@@ -32,7 +32,7 @@ from .detect import detect_text, extend_along_row, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
 from .phi import AllowList, Finding, classify_rows
 
-__all__ = ["POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "redact_boxes", "padded"]
+__all__ = ["POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "padded", "redact_boxes"]
 
 #: Policies of ``covidbank ingest --burned-in``.
 POLICIES = ("redact", "exclude", "flag")

@@ -31,7 +31,7 @@ import numpy as np
 
 from .engine import DEFAULT_LANG, Word, ocr_words
 
-__all__ = ["TextLine", "detect_text", "window_to_float", "window_to_uint8", "candidate_lines", "extend_along_row"]
+__all__ = ["TextLine", "candidate_lines", "detect_text", "extend_along_row", "window_to_float", "window_to_uint8"]
 
 #: Top-hat size: larger than the stroke width of 40 px bold text.
 _TOPHAT = 13

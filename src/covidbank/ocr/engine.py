@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import OcrUnavailableError
 
-__all__ = ["OcrUnavailableError", "TesseractInfo", "tesseract_info", "ocr_words", "Word", "DEFAULT_LANG"]
+__all__ = ["DEFAULT_LANG", "OcrUnavailableError", "TesseractInfo", "Word", "ocr_words", "tesseract_info"]
 
 #: Languages asked of Tesseract.  English alone reads Spanish names and dates as well in our bench (accents
 #: are folded before matching) at 60% of the time of ``eng+spa``; ``spa`` is installed for sites that want it.

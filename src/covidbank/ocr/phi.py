@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..dicom.denylist import DenyList
 from .detect import TextLine
 
-__all__ = ["AllowList", "Finding", "classify_lines", "classify_rows", "PHI_CATEGORIES", "approx_find"]
+__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows"]
 
 #: Categories a PHI finding can carry: the deny-list's and the generic patterns'.
 PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
@@ -119,17 +119,17 @@ class AllowList:
         self.patterns = [re.compile(p) for p in patterns]
 
     @classmethod
-    def parse(cls, text: str) -> "AllowList":
+    def parse(cls, text: str) -> AllowList:
         words, pats = [], []
         for raw in text.splitlines():
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            (pats if line.startswith("re:") else words).append(line[3:] if line.startswith("re:") else line)
+            (pats if line.startswith("re:") else words).append(line.removeprefix("re:"))
         return cls(words, pats)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "AllowList":
+    def load(cls, path: str | Path | None = None) -> AllowList:
         """The package's allow-list (``covidbank/ocr/data/allowlist.txt``) or the file at ``path``."""
         if path is None:
             return cls.parse(resources.files("covidbank.ocr").joinpath("data/allowlist.txt").read_text("utf-8"))

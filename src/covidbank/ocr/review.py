@@ -34,8 +34,15 @@ import numpy as np
 from ..errors import BankError
 from ..fileio import atomic_write
 
-__all__ = ["DECISIONS", "REVIEW_FILE", "review_queue", "record_decision", "load_decisions", "apply_reviews",
-           "image_path"]
+__all__ = [
+    "DECISIONS",
+    "REVIEW_FILE",
+    "apply_reviews",
+    "image_path",
+    "load_decisions",
+    "record_decision",
+    "review_queue",
+]
 
 #: Decisions a curator can take.
 DECISIONS = ("reviewed", "redact", "exclude")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FONT_DIRS", "system_fonts", "draw_text", "readable", "whole_image_text"]
+__all__ = ["FONT_DIRS", "draw_text", "readable", "system_fonts", "whole_image_text"]
 
 #: Where Debian installs the DejaVu and Liberation TrueType fonts.
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation")

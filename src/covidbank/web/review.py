@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..errors import BankError
 
-__all__ = ["router", "accepts"]
+__all__ = ["accepts", "router"]
 
 router = APIRouter(include_in_schema=False)
 HEADER = "x-covidbank-review"
