@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import PacsError
 from .archive import Deadline, InstanceSink, Retrieval, SeriesHit, StudyHit, StudyQuery, date_range
 
-__all__ = ["DimseArchive", "parse_pacs", "STORAGE_CLASSES", "TRANSFER_SYNTAXES"]
+__all__ = ["DimseArchive", "parse_pacs", "STORAGE_CLASSES", "OTHER_CLASSES", "TRANSFER_SYNTAXES"]
 
 #: Storage SOP classes covidbank asks for (the image classes it ingests; PS3.4 B.5).
 STORAGE_CLASSES = [
@@ -35,6 +35,17 @@ STORAGE_CLASSES = [
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage
     "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte Secondary Capture
     "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word Secondary Capture
+]
+
+#: Non-image classes often found in chest studies: received so that the manifest can say why they were skipped.
+OTHER_CLASSES = [
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
 ]
 
 #: Transfer syntaxes accepted as they are (one presentation context each, so the archive never has to transcode).
@@ -57,6 +68,7 @@ _FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve Information M
 _MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 _GET = "1.2.840.10008.5.1.4.1.2.2.3"
 _VERIFY = "1.2.840.10008.1.1"
+_ABORTED_AT_ONCE = "the archive aborted the association before answering"
 
 
 def parse_pacs(spec: str) -> tuple[str, str, int]:
@@ -145,9 +157,8 @@ class DimseArchive:
         self.move_host = move_host
         self.timeout = float(timeout)
         self._scp = None
-        self._move_sink: InstanceSink | None = None
+        self._moves: dict[str, tuple[InstanceSink, Deadline, list[float]]] = {}
         self._move_lock = threading.Lock()
-        self._move_deadline: Deadline | None = None
 
     @property
     def name(self) -> str:
@@ -300,11 +311,13 @@ class DimseArchive:
 
     def _run(self, assoc, requests, send, deadline: Deadline, r: Retrieval, activity: list[float]) -> Retrieval:
         """Send each C-GET/C-MOVE request and follow its responses (PS3.4 C.4.2.1.4, C.4.3.1.4)."""
+        answered = False
         for ident in requests:
             assoc.dimse_timeout = max(1.0, min(self.timeout, deadline.left))
             final = None
             for status, _ in send(ident):
                 activity[0] = time.monotonic()
+                answered = answered or bool(status)
                 if not status:  # the association was aborted or a message did not come in time
                     final = None
                     break
@@ -319,6 +332,8 @@ class DimseArchive:
             if final is None:
                 if deadline.passed or time.monotonic() - activity[0] >= assoc.dimse_timeout * 0.9:
                     return Retrieval("timed out", "no answer from the archive within the time limit", method=r.method)
+                if not answered:
+                    return Retrieval("transfer failed", _ABORTED_AT_ONCE, method=r.method)
                 return Retrieval("transfer failed", "the association was aborted (archive stopped or network lost)",
                                  method=r.method)
             code = int(final.get("Status", 0xC000))
@@ -342,8 +357,9 @@ class DimseArchive:
 
     def _get(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
         pn = self._pn
-        contexts = [(_GET, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
-        roles = [pn.build_role(c, scp_role=True) for c in STORAGE_CLASSES]
+        contexts = ([(_GET, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
+                    + [(c, TRANSFER_SYNTAXES[:2]) for c in OTHER_CLASSES])
+        roles = [pn.build_role(c, scp_role=True) for c in STORAGE_CLASSES + OTHER_CLASSES]
         activity = [time.monotonic()]
 
         def on_store(event):
@@ -365,16 +381,28 @@ class DimseArchive:
             if not any(c.abstract_syntax == _GET for c in assoc.accepted_contexts):
                 return Retrieval("refused", "the archive does not accept C-GET", method="get")
             r = Retrieval(method="get")
-            return self._run(assoc, self._identifiers(study, series), lambda ds: assoc.send_c_get(ds, _GET),
-                             deadline, r, activity)
+            r = self._run(assoc, self._identifiers(study, series), lambda ds: assoc.send_c_get(ds, _GET),
+                          deadline, r, activity)
         finally:
             if assoc.is_established:
                 assoc.release()
+        if r.reason == _ABORTED_AT_ONCE and sink.count == 0:
+            # archives that do not allow C-GET for our AE title often abort the association (Orthanc does)
+            try:
+                self.echo()
+            except PacsError:
+                return r  # the archive is gone: a failed transfer, not a refusal
+            return Retrieval("refused", "the archive aborted C-GET at once while answering C-ECHO (C-GET not allowed "
+                                        "for our AE title?)", method="get")
+        return r
 
     # ------------------------------------------------------------------ C-MOVE and our storage SCP
     def _ensure_scp(self) -> None:
-        if self._scp is not None:
-            return
+        with self._move_lock:
+            if self._scp is None:
+                self._start_scp()
+
+    def _start_scp(self) -> None:
         pn = self._pn
         ae = pn.AE(ae_title=self.calling_aet)
         ae.network_timeout = self.timeout
@@ -382,7 +410,7 @@ class DimseArchive:
         ae.dimse_timeout = self.timeout
         ae.maximum_pdu_size = 0
         ae.require_calling_aet = [self.aet]  # only the archive may store into the pull
-        for c in STORAGE_CLASSES:
+        for c in STORAGE_CLASSES + OTHER_CLASSES:
             ae.add_supported_context(c, TRANSFER_SYNTAXES)
         ae.add_supported_context(_VERIFY)
         try:
@@ -404,23 +432,32 @@ class DimseArchive:
 
     def _on_move_store(self, event) -> int:
         with self._move_lock:
-            sink, deadline = self._move_sink, self._move_deadline
-        if sink is None or (deadline is not None and deadline.passed):
+            moves = dict(self._moves)
+        if len(moves) > 1:  # several studies moving at once: route by Study Instance UID
+            try:
+                study = str(event.dataset.get("StudyInstanceUID", ""))
+            except Exception:
+                return 0xC000  # cannot be read: refuse
+            target = moves.get(study)
+        else:
+            target = next(iter(moves.values()), None)
+        if target is None or target[1].passed:
             return 0xA702  # nothing is being moved now (a late or unexpected sender): refuse
+        sink, deadline, activity = target
         try:
             sink.add(event.encoded_dataset())
         except OSError:
             return 0xA700
-        self._move_activity[0] = time.monotonic()
+        activity[0] = time.monotonic()
         return 0x0000
 
     def _move(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
         if self.move_port is None:
             return Retrieval("refused", "C-MOVE needs --move-port", method="move")
         self._ensure_scp()
-        activity = self._move_activity = [time.monotonic()]
+        activity = [time.monotonic()]
         with self._move_lock:
-            self._move_sink, self._move_deadline = sink, deadline
+            self._moves[study.study_uid] = (sink, deadline, activity)
         try:
             try:
                 assoc = self._associate([(_MOVE, None)], "C-MOVE")
@@ -437,7 +474,7 @@ class DimseArchive:
                     assoc.release()
         finally:
             with self._move_lock:
-                self._move_sink, self._move_deadline = None, None
+                self._moves.pop(study.study_uid, None)
 
     def close(self) -> None:
         """Stop our storage SCP (if it was started)."""
