@@ -306,6 +306,10 @@ def pull(
             r = archive.retrieve(study, series, sink,
                                  study_timeout(expected, base_timeout, per_instance_timeout))
             count("transfer_seconds", r.seconds)
+            if r.status == "ok" and expected is not None and r.received < expected:
+                # a stream cut short without an error (WADO-RS multipart) or sub-operations the archive could not
+                # do: converting part of a series would put a volume with missing slices in the bank for good
+                r.status, r.reason = "incomplete", "received fewer instances than the archive listed; nothing converted"
             if r.status != "ok":
                 stage.remove(folder)
                 count("not_complete")
