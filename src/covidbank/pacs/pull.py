@@ -65,6 +65,7 @@ class PullSummary:
     raw_files_removed: int = 0
     seconds: float = 0.0
     transfer_seconds: float = 0.0
+    discover_seconds: float = 0.0
     convert_seconds: float = 0.0
     index_seconds: float = 0.0
     totals: dict = field(default_factory=dict)
@@ -82,6 +83,16 @@ class _Received:
     method: str
     seconds: float
     series: int
+
+
+def _timed_task(task: dict, common: dict) -> dict:
+    """:func:`process_task` with its duration (``seconds``), for the split of a pull's time."""
+    from ..dicom.ingest.pipeline import process_task
+
+    t = time.perf_counter()
+    res = process_task(task, common)
+    res["seconds"] = time.perf_counter() - t
+    return res
 
 
 class _Inline:
@@ -112,8 +123,10 @@ def _executor(workers: int, scheduler: str | None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # not fork: the transfer threads (and pynetdicom's) are running
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        # with fork every worker starts at the first submit: do it now, before the transfer threads exist
+        ex.submit(int).result()
+        return ex
     return _Inline()
 
 
@@ -203,7 +216,7 @@ def pull(
     from ..dicom.deid import DeidOptions
     from ..dicom.discover import discover
     from ..dicom.ingest.index import build_index
-    from ..dicom.ingest.pipeline import _Log, plan_tasks, process_task, worker_common
+    from ..dicom.ingest.pipeline import _Log, plan_tasks, worker_common
     from ..dicom.keys import Keyring, PseudonymRegistry, default_key_file, load_key
     from ..fileio import remove_stale
 
@@ -337,6 +350,7 @@ def pull(
         def start_study(item: _Received) -> None:
             tc = time.perf_counter()
             series, skips = discover(item.folder)
+            count("discover_seconds", time.perf_counter() - tc)
             tasks = plan_tasks(series, root, keyring, registry)
             registry.save()
             st = {"item": item, "tasks": len(tasks), "results": [], "skips": skips, "converted": 0, "failed": 0,
@@ -352,7 +366,7 @@ def pull(
                     st["results"].append({"status": "converted", "done_before": True})
                     st["converted"] += len(t["paths"])
                     continue
-                inflight[executor.submit(process_task, t, common)] = (t, st)
+                inflight[executor.submit(_timed_task, t, common)] = (t, st)
             if len(st["results"]) == st["tasks"]:
                 finish_study(st)
 
@@ -383,7 +397,6 @@ def pull(
             count("skipped", skipped)
             count("failed", failed)
             count("complete" if complete else "not_complete")
-            count("convert_seconds", time.perf_counter() - st["t"])
             del open_studies[item.token]
             emit("study", status=status)
 
@@ -398,7 +411,8 @@ def pull(
                 except Exception as e:  # a worker died (a decoder crash): report, go on
                     res = {"series": t["series_token"], "files": t["file_tokens"], "status": "error",
                            "reason": f"worker process failed ({type(e).__name__}); re-run to retry"}
-                log.write(kind="series", **{k: v for k, v in res.items() if k != "done_before"})
+                count("convert_seconds", res.pop("seconds", 0.0))
+                log.write(kind="series", **res)
                 st["results"].append(res)
                 if res["status"] == "converted":
                     st["converted"] += len(t["paths"])
