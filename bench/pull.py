@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,17 +45,19 @@ sys.path.insert(0, str(REPO / "tests"))
 DCMTK = Path("/usr/bin")  # not the venv's pynetdicom apps of the same names
 
 
-def build_cohort(out: Path, data: Path, patients: int, rows: int, n_ct: int) -> tuple[Path, list[str]]:
+def build_cohort(out: Path, data: Path, patients: int, rows: int, n_ct: int, j2k: bool = False) -> tuple[Path, list[str]]:
     """Write the cohort's DICOM files under ``out/files`` and the cohort CSV; return (csv, patient ids)."""
     import pydicom
     from pydicom.uid import generate_uid
 
-    from dicom_factory import make_cr
+    from dicom_factory import make_cr, make_ct_series
 
     files = out / "files"
     ids = []
-    real = [data / "dicom" / n for n in ("RG1_J2KI.dcm", "highdicom_dx_image.dcm",
-                                           "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")]
+    # JPEG 2000 (RG1_J2KI, the TotalSegmentator CT) only with --j2k: DCMTK getscu/movescu propose uncompressed
+    # transfer syntaxes by default and Orthanc cannot transcode JPEG 2000 for them, so the peer would miss them
+    real = [data / "dicom" / n for n in (("RG1_J2KI.dcm",) if j2k else ()) + (
+        "highdicom_dx_image.dcm", "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")]
     real = [p for p in real if p.exists()]
     for i in range(patients):
         pid = f"BENCH{i:04d}"
@@ -70,8 +73,12 @@ def build_cohort(out: Path, data: Path, patients: int, rows: int, n_ct: int) -> 
             ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             ds.save_as(files / pid / "real.dcm")
+    for c in range(n_ct if not j2k else 0):
+        pid = f"BENCHCT{c:02d}"
+        ids.append(pid)
+        paths, _ = make_ct_series(files / pid, n=40, patient_id=pid, rows=512, cols=512, seed=c)
     ct_dir = data / "ct" / "totalsegmentator" / "example_ct_dicom"
-    for c in range(n_ct if ct_dir.is_dir() else 0):
+    for c in range(n_ct if ct_dir.is_dir() and j2k else 0):
         pid = f"BENCHCT{c:02d}"
         ids.append(pid)
         study, series, frame = generate_uid(), generate_uid(), generate_uid()
@@ -82,6 +89,7 @@ def build_cohort(out: Path, data: Path, patients: int, rows: int, n_ct: int) -> 
                 continue
             ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = pid, study, series
             ds.FrameOfReferenceUID, ds.SOPInstanceUID = frame, generate_uid()
+            ds.SOPClassUID = ds.get("SOPClassUID") or ds.file_meta.MediaStorageSOPClassUID  # empty in the source
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             (files / pid).mkdir(parents=True, exist_ok=True)
             ds.save_as(files / pid / p.name)
@@ -103,7 +111,7 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
     """findscu per patient, getscu/movescu per study into a folder, then covidbank ingest."""
     import pydicom
 
-    raw = out / f"peer-{method}-raw"
+    raw = out / "raw"
     raw.mkdir(parents=True)
     t0 = time.perf_counter()
     scp = None
@@ -112,6 +120,7 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
 
         port = free_port()
         o.add_modality("benchpeer", "MOVESCU", port)
+    out.mkdir(parents=True, exist_ok=True)
     for pid in ids:
         rsp = out / "rsp"
         shutil.rmtree(rsp, ignore_errors=True)
@@ -131,7 +140,7 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
             subprocess.run(cmd, check=True, capture_output=True)
     t_transfer = time.perf_counter() - t0
     n = sum(1 for p in raw.rglob("*") if p.is_file())
-    t_ingest, _ = cli("ingest", raw, "--bank", out / f"peer-{method}-bank", "--key-file", key, "--workers", workers,
+    t_ingest, _ = cli("ingest", raw, "--bank", out / "bank", "--key-file", key, "--workers", workers,
                       "--no-progress", env=env)
     del scp
     return {"instances": n, "transfer": t_transfer, "ingest": t_ingest, "total": t_transfer + t_ingest}
@@ -183,7 +192,7 @@ def stages(o, cohort: Path, out: Path, transfers: int) -> dict:
         t_conv += time.perf_counter() - t
     shutil.rmtree(stage)
     t = time.perf_counter()
-    build_index(out / "pull-get-bank")
+    build_index(out / "pull-get-r0-bank")
     t_index = time.perf_counter() - t
     return {"instances": n, "transfer": t_transfer, "read": t_read, "deid": t_deid, "convert": t_conv,
             "index": t_index}
@@ -193,9 +202,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=30)
     ap.add_argument("--rows", type=int, default=1024)
-    ap.add_argument("--ct", type=int, default=1)
+    ap.add_argument("--ct", type=int, default=1, help="CT studies (40 slices of 512x512, uncompressed)")
+    ap.add_argument("--j2k", action="store_true", help="add the JPEG 2000 files (the peer cannot retrieve them)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--transfers", type=int, default=2)
+    ap.add_argument("--transfers", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each variant (order rotated); medians reported")
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")))
     args = ap.parse_args()
@@ -206,7 +217,7 @@ def main() -> None:
            "COVIDBANK_PRIVATE_DIR": str(out / "private")}
     key = out / "key"
     try:
-        cohort, ids = build_cohort(out, args.data, args.patients, args.rows, args.ct)
+        cohort, ids = build_cohort(out, args.data, args.patients, args.rows, args.ct, args.j2k)
         with orthanc_server() as o:
             files = sorted(p for p in (out / "files").rglob("*") if p.is_file())
             for p in files:
@@ -214,39 +225,48 @@ def main() -> None:
             n = len(files)
             print(f"cohort: {len(ids)} patients, {n} instances ({sum(p.stat().st_size for p in files) / 1e6:.0f} MB); "
                   f"{platform.machine()}, {os.cpu_count()} CPUs; load before: {os.getloadavg()[0]:.2f}")
-            res = {}
+            res: dict[str, list[dict]] = {}
             common = ["--cohort", cohort, "--key-file", key, "--workers", args.workers, "--transfers",
                       args.transfers, "--no-progress", "--json"]
             move_port = free_port()
             o.add_modality("covidbank", "COVIDBANK", move_port)
             runs = {"pull-get": ["--pacs", o.pacs], "pull-move": ["--pacs", o.pacs, "--method", "move",
                                                                  "--move-port", move_port, "--move-host", "127.0.0.1"],
-                    "pull-dicomweb": ["--dicomweb", o.dicomweb_url]}
-            for name, extra in runs.items():
-                dt, stdout = cli("pull", "--bank", out / f"{name}-bank", *common, *extra, env=env)
-                s = json.loads(stdout)
-                assert s["received"] == n and s["not_complete"] == 0, (name, s)
-                res[name] = {"total": dt, **{k: s[k] for k in ("transfer_seconds", "discover_seconds",
-                                                                "convert_seconds", "index_seconds", "converted")}}
-                print(f"{name:14s} {dt:7.1f} s  {n / dt:6.1f} inst/s  (summed study transfer "
-                      f"{s['transfer_seconds']:.1f} s, headers {s['discover_seconds']:.1f} s, de-identification + "
-                      f"conversion (worker time) {s['convert_seconds']:.1f} s, index {s['index_seconds']:.1f} s)")
-            for method in ("get", "move"):
-                p = peer(o, ids, out, args.workers, key, env, method)
-                assert p["instances"] == n, p
-                res[f"dcmtk-{method}+ingest"] = p
-                print(f"dcmtk {method}scu + ingest {p['total']:7.1f} s  {n / p['total']:6.1f} inst/s  (transfer "
-                      f"{p['transfer']:.1f} s, ingest {p['ingest']:.1f} s)")
+                    "pull-dicomweb": ["--dicomweb", o.dicomweb_url], "dcmtk-get+ingest": "get",
+                    "dcmtk-move+ingest": "move"}
+            order = list(runs)
+            for r in range(args.rounds):
+                for name in order[r % len(order):] + order[:r % len(order)]:  # rotate: load drifts
+                    extra = runs[name]
+                    tag = f"{name}-r{r}"
+                    if isinstance(extra, str):
+                        p = peer(o, ids, out / tag, args.workers, key, env, extra)
+                        if p["instances"] != n:
+                            print(f"  note: the peer received {p['instances']} of {n} instances")
+                        res.setdefault(name, []).append(p)
+                        print(f"{name:18s} {p['total']:7.1f} s  {n / p['total']:6.1f} inst/s  (transfer "
+                              f"{p['transfer']:.1f} s, ingest {p['ingest']:.1f} s)  load {os.getloadavg()[0]:.1f}")
+                        continue
+                    dt, stdout = cli("pull", "--bank", out / f"{tag}-bank", *common, *extra, env=env)
+                    s = json.loads(stdout)
+                    assert s["received"] == n and s["not_complete"] == 0, (name, s)
+                    res.setdefault(name, []).append({"total": dt, **s})
+                    print(f"{name:18s} {dt:7.1f} s  {n / dt:6.1f} inst/s  (summed study transfer "
+                          f"{s['transfer_seconds']:.1f} s, headers {s['discover_seconds']:.1f} s, de-identification "
+                          f"+ conversion (worker time) {s['convert_seconds']:.1f} s, index {s['index_seconds']:.1f} s)"
+                          f"  load {os.getloadavg()[0]:.1f}")
             st = stages(o, cohort, out, args.transfers)
         print()
+        med = {k: statistics.median(r["total"] for r in v) for k, v in res.items()}
+        print(f"median of {args.rounds} round(s):")
         print("| run | seconds | instances/s | ratio (peer / this) |")
         print("|---|---:|---:|---:|")
         for name, peer_name in (("pull-get", "dcmtk-get+ingest"), ("pull-move", "dcmtk-move+ingest"),
                                 ("pull-dicomweb", "dcmtk-get+ingest")):
-            t = res[name]["total"]
-            print(f"| covidbank {name} | {t:.1f} | {n / t:.1f} | {res[peer_name]['total'] / t:.2f}x vs {peer_name} |")
+            t = med[name]
+            print(f"| covidbank {name} | {t:.1f} | {n / t:.1f} | {med[peer_name] / t:.2f}x vs {peer_name} |")
         for peer_name in ("dcmtk-get+ingest", "dcmtk-move+ingest"):
-            t = res[peer_name]["total"]
+            t = med[peer_name]
             print(f"| {peer_name} | {t:.1f} | {n / t:.1f} | 1 |")
         print()
         m = st["instances"]

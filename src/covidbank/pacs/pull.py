@@ -160,7 +160,7 @@ def pull(
     level: str = "study",
     workers: int = 1,
     scheduler: str | None = None,
-    transfers: int = 2,
+    transfers: int = 4,
     max_rate: float | None = None,
     options=None,
     name: str = "ingest",
