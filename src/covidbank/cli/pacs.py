@@ -135,36 +135,21 @@ def register(app) -> None:
 
 
 class _Progress:
-    """A rich progress display of a pull (stderr): studies found/done, instances received."""
+    """The pull's progress on stderr (:class:`covidbank.progress.ProgressBar`: a bar on a terminal, dated lines in a
+    log): studies finished, out of those found so far."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar = None
+        from ..progress import ProgressBar
+
+        self.bar = ProgressBar("pull: studies", total=None, enabled=enabled)
 
     def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            from . import console
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                console=console, transient=False)
-            self.bar.start()
-            self.studies = self.bar.add_task("studies", total=0)
-            self.instances = self.bar.add_task("instances received", total=None)
+        self.bar.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.bar.__exit__(*exc)
 
     def event(self, kind: str, **info) -> None:
-        if self.bar is None:
-            return
-        if kind == "found":
-            t = self.bar.tasks[self.studies].total or 0
-            self.bar.update(self.studies, total=t + info.get("studies", 0))
-        elif kind == "study":
-            self.bar.advance(self.studies)
-        elif kind == "instance":
-            self.bar.advance(self.instances)
+        if kind == "study":
+            self.bar.advance()
