@@ -48,9 +48,8 @@ DCMTK = Path("/usr/bin")  # not the venv's pynetdicom apps of the same names
 def build_cohort(out: Path, data: Path, patients: int, rows: int, n_ct: int, j2k: bool = False) -> tuple[Path, list[str]]:
     """Write the cohort's DICOM files under ``out/files`` and the cohort CSV; return (csv, patient ids)."""
     import pydicom
-    from pydicom.uid import generate_uid
-
     from dicom_factory import make_cr, make_ct_series
+    from pydicom.uid import generate_uid
 
     files = out / "files"
     ids = []
@@ -114,7 +113,6 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
     raw = out / "raw"
     raw.mkdir(parents=True)
     t0 = time.perf_counter()
-    scp = None
     if method == "move":
         from orthanc_server import free_port
 
@@ -142,7 +140,6 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
     n = sum(1 for p in raw.rglob("*") if p.is_file())
     t_ingest, _ = cli("ingest", raw, "--bank", out / "bank", "--key-file", key, "--workers", workers,
                       "--no-progress", env=env)
-    del scp
     return {"instances": n, "transfer": t_transfer, "ingest": t_ingest, "total": t_transfer + t_ingest}
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import JPEGLSLossless, RLELossless, generate_uid
-
 from dicom_factory import make_cr, make_ct_series, make_sr
+from pydicom.uid import JPEGLSLossless, RLELossless, generate_uid
 
 
 @dataclass

@@ -10,13 +10,20 @@ from pathlib import Path
 import pandas as pd
 import pydicom
 import pytest
+from dicom.test_ingest import _all_text, _bank_files
+from orthanc_server import free_port
 
 from covidbank.bank import Bank
 from covidbank.dicom.ingest import ingest
-from covidbank.pacs import DicomwebArchive, DimseArchive, Manifest, cohort_from_tests, pull, read_cohort
+from covidbank.pacs import (
+    DicomwebArchive,
+    DimseArchive,
+    Manifest,
+    cohort_from_tests,
+    pull,
+    read_cohort,
+)
 from covidbank.pacs.manifest import MANIFEST_NAME
-from dicom.test_ingest import _all_text, _bank_files
-from orthanc_server import free_port
 
 COHORT = "patient_id,from,to,accession\nP001,2020-03-01,2020-03-31,\nP002,,,\n,,,ACC-TWO\nNOBODY,,,\nP004,,,\n"
 PULLED = ("A", "B", "D", "E", "F", "G", "H")

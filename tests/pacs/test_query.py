@@ -8,12 +8,12 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from orthanc_server import free_port
 
 from covidbank.errors import PacsError
 from covidbank.pacs.archive import StudyQuery
 from covidbank.pacs.dicomweb import DicomwebArchive
 from covidbank.pacs.dimse import DimseArchive, parse_pacs
-from orthanc_server import free_port
 
 MARCH = StudyQuery(patient_id="P001", date_from=dt.date(2020, 3, 1), date_to=dt.date(2020, 3, 31))
 

@@ -9,11 +9,11 @@ import shutil
 
 import pydicom
 import pytest
+from dicom.test_ingest import _all_text, _bank_files
+from orthanc_server import orthanc_server
 
 from covidbank.dicom.ingest import ingest
 from covidbank.pacs import DicomwebArchive, DimseArchive, Manifest, pull, read_cohort
-from dicom.test_ingest import _all_text, _bank_files
-from orthanc_server import orthanc_server
 
 pytestmark = pytest.mark.realdata
 

@@ -7,18 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from covidbank.bank import Bank
-from covidbank.pacs import DicomwebArchive, DimseArchive, Manifest, pull, read_cohort
 from dicom.test_ingest import _bank_files
 from dicom_factory import make_cr, make_ct_series
 from orthanc_server import free_port, orthanc_server
+
+from covidbank.bank import Bank
+from covidbank.pacs import DicomwebArchive, DimseArchive, Manifest, pull, read_cohort
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 __all__ = ["StudyQuery", "StudyHit", "SeriesHit", "Retrieval", "Archive", "RateLimit", "Deadline",
-           "InstanceSink", "date_range", "study_timeout", "parse_date"]
+           "InstanceSink", "date_range", "study_timeout", "parse_date", "to_int"]
+
+
+def to_int(v) -> int | None:
+    """``int(v)``, or None for a missing or malformed number in an archive's answer."""
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_date(text: str | None) -> _dt.date | None:

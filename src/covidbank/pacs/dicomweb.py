@@ -17,7 +17,16 @@ import time
 from typing import Any, Callable
 
 from ..errors import PacsError
-from .archive import Deadline, InstanceSink, Retrieval, SeriesHit, StudyHit, StudyQuery, date_range
+from .archive import (
+    Deadline,
+    InstanceSink,
+    Retrieval,
+    SeriesHit,
+    StudyHit,
+    StudyQuery,
+    date_range,
+)
+from .archive import to_int as _int
 
 __all__ = ["DicomwebArchive"]
 
@@ -34,13 +43,6 @@ def _values(item: dict, tag: str) -> list:
 def _first(item: dict, tag: str) -> Any:
     vals = _values(item, tag)
     return vals[0] if vals else None
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
 
 
 class DicomwebArchive:

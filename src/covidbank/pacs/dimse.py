@@ -19,10 +19,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from ..errors import PacsError
-from .archive import Deadline, InstanceSink, Retrieval, SeriesHit, StudyHit, StudyQuery, date_range
+from .archive import (
+    Deadline,
+    InstanceSink,
+    Retrieval,
+    SeriesHit,
+    StudyHit,
+    StudyQuery,
+    date_range,
+)
+from .archive import to_int as _int
 
 __all__ = ["DimseArchive", "parse_pacs", "STORAGE_CLASSES", "OTHER_CLASSES", "TRANSFER_SYNTAXES"]
 
@@ -91,11 +99,14 @@ def parse_pacs(spec: str) -> tuple[str, str, int]:
     return aet, host, p
 
 
-def _int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
+def _dataset(**attrs):
+    """A query/retrieve identifier with these attributes (empty values: return keys, PS3.4 C.2.2.1.3)."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    for k, v in attrs.items():
+        setattr(ds, k, v)
+    return ds
 
 
 def _str(ds, kw: str) -> str:
@@ -227,16 +238,9 @@ class DimseArchive:
 
     def find_studies(self, query: StudyQuery) -> list[StudyHit]:
         """C-FIND at STUDY level by Patient ID (+ Study Date range) or Accession Number."""
-        from pydicom.dataset import Dataset
-
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "STUDY"
-        ds.PatientID = query.patient_id or ""
-        ds.AccessionNumber = query.accession or ""
-        ds.StudyDate = date_range(query.date_from, query.date_to) or ""
-        ds.StudyInstanceUID = ""
-        ds.ModalitiesInStudy = ""
-        ds.NumberOfStudyRelatedInstances = ""
+        ds = _dataset(QueryRetrieveLevel="STUDY", PatientID=query.patient_id or "", AccessionNumber=query.accession or "",
+                      StudyDate=date_range(query.date_from, query.date_to) or "", StudyInstanceUID="",
+                      ModalitiesInStudy="", NumberOfStudyRelatedInstances="")
         hits = {}
         for ident in self._find(ds):
             uid = _str(ident, "StudyInstanceUID")
@@ -253,15 +257,8 @@ class DimseArchive:
 
     def find_series(self, study: StudyHit) -> list[SeriesHit]:
         """C-FIND at SERIES level within one study."""
-        from pydicom.dataset import Dataset
-
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "SERIES"
-        ds.StudyInstanceUID = study.study_uid
-        ds.SeriesInstanceUID = ""
-        ds.Modality = ""
-        ds.SeriesNumber = ""
-        ds.NumberOfSeriesRelatedInstances = ""
+        ds = _dataset(QueryRetrieveLevel="SERIES", StudyInstanceUID=study.study_uid, SeriesInstanceUID="", Modality="",
+                      SeriesNumber="", NumberOfSeriesRelatedInstances="")
         out = {}
         for ident in self._find(ds):
             uid = _str(ident, "SeriesInstanceUID")
@@ -273,21 +270,10 @@ class DimseArchive:
 
     # ------------------------------------------------------------------ retrieval
     def _identifiers(self, study: StudyHit, series: list[SeriesHit] | None):
-        from pydicom.dataset import Dataset
-
         if not series:
-            ds = Dataset()
-            ds.QueryRetrieveLevel = "STUDY"
-            ds.StudyInstanceUID = study.study_uid
-            return [ds]
-        out = []
-        for s in series:
-            ds = Dataset()
-            ds.QueryRetrieveLevel = "SERIES"
-            ds.StudyInstanceUID = study.study_uid
-            ds.SeriesInstanceUID = s.series_uid
-            out.append(ds)
-        return out
+            return [_dataset(QueryRetrieveLevel="STUDY", StudyInstanceUID=study.study_uid)]
+        return [_dataset(QueryRetrieveLevel="SERIES", StudyInstanceUID=study.study_uid, SeriesInstanceUID=s.series_uid)
+                for s in series]
 
     def retrieve(self, study: StudyHit, series: list[SeriesHit] | None, sink: InstanceSink,
                  timeout: float) -> Retrieval:
@@ -355,6 +341,22 @@ class DimseArchive:
                              method=r.method)
         return r
 
+    def _retrieve_on(self, what: str, method: str, model: str, contexts, send, study, series, deadline: Deadline,
+                     activity: list[float], **assoc_kw) -> Retrieval:
+        """One association for one study: each C-GET/C-MOVE request of it, then release."""
+        try:
+            assoc = self._associate(contexts, what, **assoc_kw)
+        except PacsError:
+            return Retrieval("transfer failed", f"no association for {what}", method=method)
+        try:
+            if not any(c.abstract_syntax == model for c in assoc.accepted_contexts):
+                return Retrieval("refused", f"the archive does not accept {what}", method=method)
+            return self._run(assoc, self._identifiers(study, series), lambda ds: send(assoc, ds), deadline,
+                             Retrieval(method=method), activity)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+
     def _get(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
         pn = self._pn
         contexts = ([(_GET, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
@@ -372,20 +374,9 @@ class DimseArchive:
                 return 0xA700  # out of resources: the staging disk is full
             return 0x0000
 
-        try:
-            assoc = self._associate(contexts[:128], "C-GET", ext_neg=roles,
-                                    evt_handlers=[(pn.evt.EVT_C_STORE, on_store)])
-        except PacsError:
-            return Retrieval("transfer failed", "no association for C-GET", method="get")
-        try:
-            if not any(c.abstract_syntax == _GET for c in assoc.accepted_contexts):
-                return Retrieval("refused", "the archive does not accept C-GET", method="get")
-            r = Retrieval(method="get")
-            r = self._run(assoc, self._identifiers(study, series), lambda ds: assoc.send_c_get(ds, _GET),
-                          deadline, r, activity)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+        r = self._retrieve_on("C-GET", "get", _GET, contexts[:128], lambda assoc, ds: assoc.send_c_get(ds, _GET),
+                              study, series, deadline, activity, ext_neg=roles,
+                              evt_handlers=[(pn.evt.EVT_C_STORE, on_store)])
         if r.reason == _ABORTED_AT_ONCE and sink.count == 0:
             # archives that do not allow C-GET for our AE title often abort the association (Orthanc does)
             try:
@@ -459,19 +450,9 @@ class DimseArchive:
         with self._move_lock:
             self._moves[study.study_uid] = (sink, deadline, activity)
         try:
-            try:
-                assoc = self._associate([(_MOVE, None)], "C-MOVE")
-            except PacsError:
-                return Retrieval("transfer failed", "no association for C-MOVE", method="move")
-            try:
-                if not any(c.abstract_syntax == _MOVE for c in assoc.accepted_contexts):
-                    return Retrieval("refused", "the archive does not accept C-MOVE", method="move")
-                r = Retrieval(method="move")
-                return self._run(assoc, self._identifiers(study, series),
-                                 lambda ds: assoc.send_c_move(ds, self.calling_aet, _MOVE), deadline, r, activity)
-            finally:
-                if assoc.is_established:
-                    assoc.release()
+            return self._retrieve_on("C-MOVE", "move", _MOVE, [(_MOVE, None)],
+                                     lambda assoc, ds: assoc.send_c_move(ds, self.calling_aet, _MOVE),
+                                     study, series, deadline, activity)
         finally:
             with self._move_lock:
                 self._moves.pop(study.study_uid, None)

@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .archive import Archive, InstanceSink, RateLimit, SeriesHit, StudyHit, study_timeout
+from .archive import (
+    Archive,
+    InstanceSink,
+    RateLimit,
+    SeriesHit,
+    StudyHit,
+    study_timeout,
+)
 from .cohort import CohortEntry
 from .manifest import Manifest, PrivateLog, default_private_dir
 from .staging import Staging, default_staging
