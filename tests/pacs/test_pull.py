@@ -201,3 +201,25 @@ def test_cli_errors_are_one_line(tmp_path, cli):
     res = cli("pull", "--bank", tmp_path / "b", "--cohort", tmp_path / "c.csv", "--pacs", f"A@127.0.0.1:{free_port()}",
               "--key-file", tmp_path / "key", "--staging", tmp_path / "b" / "stage", expect=1)
     assert "outside the bank" in res.output
+
+
+def test_conversion_on_a_dask_cluster_gives_the_same_bank(seeded, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    orthanc, seed = seeded
+    cohort = [e for e in read_cohort(_cohort_csv(tmp_path)) if e.patient_id in ("P001", "P002")]
+    _run(DicomwebArchive(orthanc.dicomweb_url), tmp_path, "local", cohort=cohort, workers=2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        s = _run(DicomwebArchive(orthanc.dicomweb_url), tmp_path, "dask", cohort=cohort,
+                 scheduler=cluster.scheduler_address)
+    assert s.complete == 4 and s.converted == 10
+    assert _files(tmp_path / "dask") == _files(tmp_path / "local")
+
+
+def test_cli_says_when_the_archive_does_not_answer(tmp_path, cli):
+    (tmp_path / "c.csv").write_text("patient_id\nP1\n")
+    res = cli("pull", "--bank", tmp_path / "b", "--cohort", tmp_path / "c.csv", "--pacs",
+              f"PACS@127.0.0.1:{free_port()}", "--timeout", "3", "--key-file", tmp_path / "key", "--staging",
+              tmp_path / "st", "--private-dir", tmp_path / "priv", expect=1)
+    assert "cannot connect" in res.output or "no association" in res.output
+    assert not (tmp_path / "st").exists()
