@@ -40,6 +40,7 @@ from .archive import (
     Archive,
     InstanceSink,
     RateLimit,
+    Retrieval,
     SeriesHit,
     StudyHit,
     study_timeout,
@@ -312,6 +313,7 @@ def pull(
             except Exception:
                 manifest.study(stok, entry=etok, status="transfer failed", attempts=attempts,
                                reason="the archive did not answer the series query in time or refused it")
+                count("not_complete")
                 emit("study", status="transfer failed")
                 return
             if series is not None and not series:
@@ -323,8 +325,11 @@ def pull(
             manifest.study(stok, entry=etok, status="pending", expected=expected, modalities=mods, attempts=attempts)
             folder = stage.folder(stok)
             sink = InstanceSink(folder, rate, on_instance=lambda n: emit("instance", study=stok))
-            r = archive.retrieve(study, series, sink,
-                                 study_timeout(expected, base_timeout, per_instance_timeout))
+            try:
+                r = archive.retrieve(study, series, sink, study_timeout(expected, base_timeout, per_instance_timeout))
+            except Exception as e:  # a protocol library's own failure: this study fails, the run goes on
+                r = Retrieval("transfer failed", f"unexpected {type(e).__name__} during the transfer",
+                              received=sink.count)
             count("transfer_seconds", r.seconds)
             if r.status == "ok" and expected is not None and r.received < expected:
                 # a stream cut short without an error (WADO-RS multipart) or sub-operations the archive could not
