@@ -8,7 +8,7 @@ Each convention is one :class:`Rule` here: a small function with a docstring
 saying what it does and the counts that justify it, taken from the *rules
 part* of the dev table only (the subjects :func:`covidbank.nlp.corpus.split_reports`
 puts in ``rules``; the ``validation`` part is never read).  The counts are
-printed by ``python bench/reports_eval.py --rule-counts``: *changes* are the
+printed by ``python bench/reports_eval.py`` (the ablation table): *changes* are the
 report labels the rule adds or removes over the distinct reports of the
 rules part, and *agree* how many of those changes move the labels towards
 the reference.
@@ -155,7 +155,8 @@ def reminder_is_normal(text: str) -> str:
 
     ``recordar que una radiografia normal no excluye infeccion covid 19`` names
     the disease without reporting it; it becomes ``normal`` before matching
-    (:data:`~covidbank.nlp.lexicon.IGNORE_AS_NORMAL`).  Rules part: {reminder_is_normal}.
+    (:data:`~covidbank.nlp.lexicon.IGNORE_AS_NORMAL`).  Rules part: changes no report label; the
+    reminder's sentence is ``normal`` in the reference in 4 of 4 sentences (it would be ``exclude``).
     """
     if "recorda" not in text:
         return text
@@ -170,7 +171,7 @@ def boilerplate_is_not_a_finding(text: str) -> str:
     19``), the clinical history (``ingresado por covid``, a relative or a
     contact with COVID) and caveats (``la rx puede ser normal en fases
     iniciales``) are not the exam's findings
-    (:data:`~covidbank.nlp.lexicon.IGNORE`).  Rules part: {boilerplate_is_not_a_finding}.
+    (:data:`~covidbank.nlp.lexicon.IGNORE`).  Rules part: changes 43 report labels in 34 reports, 36 of them towards the reference.
     """
     return _IGNORE.sub(lambda m: " " * len(m.group()), text)
 
@@ -183,7 +184,7 @@ def covid_doubt_is_uncertain(s: SentenceContext) -> None:
     A ``COVID 19`` mention under a doubt cue (``no se puede excluir``,
     ``indeterminado``, ``no tipico de``; :data:`~covidbank.nlp.cues.DOUBT_CUES`)
     becomes ``COVID 19 uncertain``; hedged COVID (``sugestivo de``,
-    ``compatible con``) stays ``COVID 19``.  Rules part: {covid_doubt_is_uncertain}.
+    ``compatible con``) stays ``COVID 19``.  Rules part: changes 20 report labels in 10 reports, 17 of them towards the reference.
     """
     for m in s.mentions:
         if m.label == COVID and m.polarity == DOUBTFUL:
@@ -203,7 +204,7 @@ def abdomen_is_not_chest(s: SentenceContext) -> None:
 
     ``cambios inflamatorios infecciosos intraperitoneales`` is no pneumonia
     unless the sentence names the lung; ``adenopatias retroperitoneales`` is no
-    chest adenopathy.  Rules part: {abdomen_is_not_chest}.
+    chest adenopathy.  Rules part: changes 5 report labels in 4 reports, 4 of them towards the reference.
     """
     if not s.mentions or not _ABDOMINAL.search(s.text):
         return
@@ -227,7 +228,7 @@ def unchanged_needs_the_study(s: SentenceContext) -> None:
     ``osteoma costal sin cambios`` and ``hemitorax izquierdo sin cambios``
     describe the structure; ``resto sin cambios``, ``estudio sin cambios`` and
     a sentence that opens with ``sin cambios`` are ``unchanged``.
-    Rules part: {unchanged_needs_the_study}.
+    Rules part: changes 5 report labels in 5 reports, 5 of them towards the reference.
     """
     if not s.mentions:
         return
@@ -246,7 +247,7 @@ def nodular_shape_is_not_a_nodule(s: SentenceContext) -> None:
     """``opacidades nodulares``, ``focos de consolidacion nodular``: a shape, not a nodule.
 
     The adjective after an opacity or consolidation is no ``nodule`` unless a
-    size follows (``opacidad nodular de 3 mm``).  Rules part: {nodular_shape_is_not_a_nodule}.
+    size follows (``opacidad nodular de 3 mm``).  Rules part: changes 3 report labels in 2 reports, 2 of them towards the reference.
     """
     if not s.mentions or "nodular" not in s.text:
         return
@@ -265,7 +266,7 @@ def specific_finding_wins(s: SentenceContext) -> None:
     ``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also
     ``increased density``; ``cardiomegalia ... sugiere insuficiencia cardiaca``
     is the heart failure (:data:`~covidbank.nlp.lexicon.SUBSUMED_BY`).
-    Rules part: {specific_finding_wins}.
+    Rules part: changes 320 report labels in 301 reports, 270 of them towards the reference.
     """
     for lab, subs in SUBSUMED_BY.items():
         if lab in s.labels and any(x in s.labels for x in subs):
@@ -280,7 +281,7 @@ def opacity_of_a_pneumonia(s: SentenceContext) -> None:
     """Opacities ``compatibles con neumonia`` are the pneumonia, not also ``increased density``.
 
     Only when the sentence names a pneumonia (``neumon...``): ``opacidades
-    sugestivas de infeccion`` keeps both.  Rules part: {opacity_of_a_pneumonia}.
+    sugestivas de infeccion`` keeps both.  Rules part: changes 27 report labels in 27 reports, 22 of them towards the reference.
     """
     if "increased density" in s.labels and any(
             m.label in _PNEUMONIAS and m.polarity != NEGATED and "neumon" in s.report[m.start:m.end]
@@ -302,7 +303,7 @@ def plural_consolidation(s: SentenceContext) -> None:
     neumonicas``) or stands beside another finding of the sentence
     (``consolidaciones alveolares``, ``areas consolidativas ... vidrio
     deslustrado``); ``COVID 19`` beside it does not count as another finding.
-    A singular ``consolidacion`` is always kept.  Rules part: {plural_consolidation}.
+    A singular ``consolidacion`` is always kept.  Rules part: changes 37 report labels in 37 reports, 30 of them towards the reference.
     """
     if "consolidation" not in s.labels:
         return
@@ -322,7 +323,7 @@ def consolidation_in_a_ground_glass_pattern(s: SentenceContext) -> None:
 
     ``condensacion en lii con areas en patron de vidrio deslustrado`` is
     ``ground glass pattern`` alone; with plain ``vidrio deslustrado`` the
-    consolidation is kept.  Rules part: {consolidation_in_a_ground_glass_pattern}.
+    consolidation is kept.  Rules part: changes 8 report labels in 8 reports, 7 of them towards the reference.
     """
     if "consolidation" in s.labels and "ground glass pattern" in s.labels and _GG_PATTERN.search(s.text):
         s.labels.remove("consolidation")
@@ -334,7 +335,7 @@ def unchanged_alone(s: SentenceContext) -> None:
 
     ``se compara con estudio previo`` is ``unchanged``; ``se compara con la
     previa: opacidades bilaterales`` is only ``increased density``.
-    Rules part: {unchanged_alone}.
+    Rules part: changes 90 report labels in 90 reports, 78 of them towards the reference.
     """
     if len(s.labels) > 1:
         for lab in SENTENCE_ALONE:
@@ -359,7 +360,7 @@ def negative_sentence_is_normal(s: SentenceContext) -> None:
 
     ``no se observan condensaciones``, ``senos costofrenicos libres``,
     ``silueta cardiaca normal``.  Without the rule such a sentence is
-    ``exclude``.  Rules part: {negative_sentence_is_normal}.
+    ``exclude``.  Rules part: changes 178 report labels in 89 reports, 159 of them towards the reference.
     """
     if not s.labels and (any(m.polarity == NEGATED for m in s.mentions) or _NORMAL.search(s.text)):
         s.labels[:] = ["normal"]
@@ -378,7 +379,7 @@ def fixed_sentences(s: SentenceContext) -> None:
     ``torax`` header is ``exclude`` and ``normal``; the follow-up conclusion
     ``hallazgos sugestivos de covid 19`` is ``COVID 19`` and ``unchanged``).
     They reproduce the dataset, not what the sentence means.
-    Rules part: {fixed_sentences}.
+    Rules part: changes 67 report labels in 45 reports, 60 of them towards the reference.
     """
     flat = _COLONS.sub(" ", s.text)
     for rx, fixed in _FIXED:
@@ -402,7 +403,7 @@ def normal_beside_a_finding(r: ReportContext) -> None:
     study`` / ``unchanged`` (``hilios de morfologia ... dentro de la
     normalidad`` is ``increased density`` and ``normal``) keeps ``normal``
     among the report's labels; otherwise a report is ``normal`` only when
-    nothing else is found.  Rules part: {normal_beside_a_finding}.
+    nothing else is found.  Rules part: changes 26 report labels in 26 reports, 26 of them towards the reference.
     """
     for i, s in enumerate(r.sentences):
         if "normal" in s.labels and any(y not in _NOT_KEEPING_NORMAL for y in s.labels):
@@ -411,24 +412,10 @@ def normal_beside_a_finding(r: ReportContext) -> None:
 
 
 @rule("report")
-def exclude_beside_a_label(r: ReportContext) -> None:
-    """``exclude`` stays a report label when a sentence has it beside another label.
-
-    (The ``torax`` header is ``exclude`` and ``normal``.)  A sentence with no
-    label at all is ``exclude`` and does not make the report ``exclude``.
-    Rules part: {exclude_beside_a_label}.
-    """
-    for i, s in enumerate(r.sentences):
-        if "exclude" in s.labels and len(s.labels) > 1:
-            r.add("exclude", i)
-            return
-
-
-@rule("report")
 def covid_wins_over_uncertain(r: ReportContext) -> None:
     """A report with ``COVID 19`` somewhere is not also ``COVID 19 uncertain``.
 
-    Rules part: {covid_wins_over_uncertain}.
+    Rules part: changes 2 report labels in 2 reports, 2 of them towards the reference.
     """
     if COVID in r.labels and COVID_UNCERTAIN in r.labels:
         r.labels.remove(COVID_UNCERTAIN)
@@ -436,12 +423,3 @@ def covid_wins_over_uncertain(r: ReportContext) -> None:
 
 #: The rule names, in the order they run.
 RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
-
-#: Counts behind each rule on the rules part of the dev table (``bench/reports_eval.py --rule-counts``).
-RULE_COUNTS: dict[str, str] = {}
-
-
-def _fill_docs() -> None:
-    for r in RULES:
-        if r.apply.__doc__:
-            r.apply.__doc__ = r.apply.__doc__.replace("{" + r.name + "}", RULE_COUNTS.get(r.name, "(not measured)"))
