@@ -26,11 +26,13 @@ The conventions that go beyond the text are named rules with switches
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
 
 from .cues import NEGATED, POSITIVE, find_cues, polarity_at
 from .lexicon import FINDINGS, LOCATIONS, NEVER_NEGATED, label_cui
 from .matcher import PhraseMatcher
+from .model import SentenceModel, load_default_model, sentence_features
 from .results import COVID, COVID_UNCERTAIN, Mention, ReportLabels, SentenceResult
 from .rules import RULE_NAMES, RULES, ReportContext, SentenceContext
 from .text import normalize, split_sentences
@@ -81,11 +83,18 @@ class ReportLabeler:
         reference labels the same way whatever they say).
     disable : iterable of str, optional
         Names of rules (:data:`covidbank.nlp.rules.RULE_NAMES`) to switch off.
+    model : SentenceModel, path, ``"auto"`` or None
+        The learned sentence model (:mod:`covidbank.nlp.model`) that decides
+        which of a sentence's findings BIMCV lists.  ``"auto"`` (default) loads
+        the one at :func:`~covidbank.nlp.model.default_model_path` on first use
+        if there is one; ``None``: rules only.
 
     Raises
     ------
     ValueError
         An unknown rule name in ``disable``.
+    ReportError
+        ``model`` names a file that is not a labeler model (when first used).
 
     Examples
     --------
@@ -97,7 +106,8 @@ class ReportLabeler:
     """
 
     def __init__(self, findings: dict[str, list[str]] | None = None, locations: dict[str, list[str]] | None = None,
-                 bimcv_conventions: bool = True, disable: Iterable[str] = ()):
+                 bimcv_conventions: bool = True, disable: Iterable[str] = (),
+                 model: "SentenceModel | str | Path | None" = "auto"):
         self._findings = PhraseMatcher(findings or FINDINGS)
         self._locations = PhraseMatcher(locations or LOCATIONS)
         off = set(disable)
@@ -112,36 +122,30 @@ class ReportLabeler:
         self._mention = [r.apply for r in on if r.stage == "mention"]
         self._sentence = [r.apply for r in on if r.stage == "sentence"]
         self._report = [r.apply for r in on if r.stage == "report"]
+        self._model_arg = model
+        self._model: SentenceModel | None = model if isinstance(model, SentenceModel) else None
+        self._model_ready = model is None or isinstance(model, SentenceModel)
+        self._cache: dict[tuple, frozenset[str]] = {}
+
+    @property
+    def model(self) -> "SentenceModel | None":
+        """The sentence model in use (loaded on first use), or ``None`` (rules only)."""
+        if not self._model_ready:
+            arg = self._model_arg
+            self._model = load_default_model() if arg == "auto" else SentenceModel.load(arg)
+            self._model_ready = True
+        return self._model
 
     # ------------------------------------------------------------------ API
     def label(self, text: str) -> ReportLabels:
         """Label one report (ordinary Spanish or BIMCV's normalized form)."""
-        norm = normalize(text)
-        for f in self._text:
-            norm = f(norm)
+        model = self.model
+        norm, work, _ = self._read(text, False)
+        if model is not None and work:
+            self._learn(model, work)
         mentions: list[Mention] = []
         sents: list[SentenceResult] = []
-        ffind, lfind = self._findings.find, self._locations.find
-        for si, s in enumerate(split_sentences(norm)):
-            st = s.text
-            found = ffind(st)
-            locs = lfind(st)
-            ctx = SentenceContext(si, st, s.start, s.end, norm)
-            if found:
-                cues = find_cues(st)
-                for labs, a, b in found:
-                    for lab in labs.split("|"):
-                        pol = POSITIVE if lab in NEVER_NEGATED else polarity_at(cues, a, b)
-                        ctx.mentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
-                for f in self._mention:
-                    f(ctx)
-                if ctx.mentions:
-                    _attach_locations(ctx.mentions, locs, s.start)
-            for m in ctx.mentions:
-                if m.polarity != NEGATED and m.label not in ctx.labels:
-                    ctx.labels.append(m.label)
-            for f in self._sentence:
-                f(ctx)
+        for ctx, locs in work:
             mentions.extend(ctx.mentions)
             slocs: list[str] = []
             if ctx.labels:
@@ -149,9 +153,7 @@ class ReportLabeler:
                     for x in _expand_loc(loc):
                         if x not in slocs:
                             slocs.append(x)
-            sents.append(SentenceResult(s.start, s.end, ctx.labels if ctx.labels else ["exclude"], slocs))
-        # the report's labels: every finding of every sentence, in order; "normal" and "exclude" only as the
-        # report rules keep them, or when nothing else is found
+            sents.append(SentenceResult(ctx.start, ctx.end, ctx.labels if ctx.labels else ["exclude"], slocs))
         rctx = ReportContext(sents, [])
         for i, s in enumerate(sents):
             for j, x in enumerate(s.labels):
@@ -170,9 +172,85 @@ class ReportLabeler:
                     locs_out.append(x)
         return ReportLabels(norm, mentions, sents, labels, locs_out)
 
+    def _learn(self, model: SentenceModel, work: list[tuple[SentenceContext, list]]) -> None:
+        """Apply the model's decision to each sentence (cached per sentence text and rule reading)."""
+        cache = self._cache
+        keys, todo, feats = [], [], []
+        for ctx, _ in work:
+            key = (ctx.text, tuple(ctx.labels), tuple((m.label, m.polarity) for m in ctx.mentions))
+            keys.append(key)
+            if key not in cache and key not in todo:
+                todo.append(key)
+                feats.append(sentence_features(ctx.text, ctx.cues, key[2], ctx.labels))
+        if todo:
+            if len(cache) > 200_000:
+                cache.clear()
+            for key, learned in zip(todo, model.predict(feats, [k[1] for k in todo])):
+                cache[key] = learned
+        for (ctx, _), key in zip(work, keys):
+            _apply_model(ctx, cache[key], model.label_set)
+
+    def sentence_features(self, text: str) -> list[list[str]]:
+        """The sentence model's features of each sentence of ``text`` (what the model is trained on)."""
+        return self._read(text, True)[2]
+
+    def _read(self, text: str, features: bool) -> tuple[str, list[tuple[SentenceContext, list]], list[list[str]]]:
+        """Sentences with the rules' mentions and labels, and (with ``features``) the model's features."""
+        norm = normalize(text)
+        for f in self._text:
+            norm = f(norm)
+        work: list[tuple[SentenceContext, list]] = []
+        feats: list[list[str]] = []
+        ffind, lfind = self._findings.find, self._locations.find
+        for si, s in enumerate(split_sentences(norm)):
+            st = s.text
+            found = ffind(st)
+            locs = lfind(st)
+            ctx = SentenceContext(si, st, s.start, s.end, norm)
+            if found:
+                cues = ctx.cues = find_cues(st)
+                for labs, a, b in found:
+                    for lab in labs.split("|"):
+                        pol = POSITIVE if lab in NEVER_NEGATED else polarity_at(cues, a, b)
+                        ctx.mentions.append(Mention(lab, label_cui(lab), si, s.start + a, s.start + b, pol))
+                for f in self._mention:
+                    f(ctx)
+                if ctx.mentions:
+                    _attach_locations(ctx.mentions, locs, s.start)
+            for m in ctx.mentions:
+                if m.polarity != NEGATED and m.label not in ctx.labels:
+                    ctx.labels.append(m.label)
+            for f in self._sentence:
+                f(ctx)
+            if features:
+                feats.append(sentence_features(st, ctx.cues, [(m.label, m.polarity) for m in ctx.mentions], ctx.labels))
+            work.append((ctx, locs))
+        return norm, work, feats
+
     def label_many(self, texts: Iterable[str]) -> list[ReportLabels]:
         """Label many reports (same result as calling :meth:`label` on each)."""
         return [self.label(t) for t in texts]
+
+
+def _apply_model(ctx: SentenceContext, learned: set[str], known: frozenset[str]) -> None:
+    """A sentence's labels with the model's decision for the labels it knows.
+
+    The rules' labels the model does not know stay; a label the model lists is
+    added unless every mention of it in the sentence is negated (a negated
+    finding is never a label, whatever the reference did); a label it lists
+    without a mention gets a positive mention over the sentence (so the
+    report's values agree with its labels).
+    """
+    keep = [x for x in ctx.labels if x not in known or x in learned]
+    have = set(keep)
+    for lab in sorted(learned - have):
+        ms = [m for m in ctx.mentions if m.label == lab]
+        if ms and all(m.polarity == NEGATED for m in ms):
+            continue
+        keep.append(lab)
+        if not ms and lab not in ("normal", "exclude"):
+            ctx.mentions.append(Mention(lab, label_cui(lab), ctx.index, ctx.start, ctx.end, POSITIVE))
+    ctx.labels[:] = keep
 
 
 def _attach_locations(mentions: list[Mention], locs: list[tuple[str, int, int]], offset: int) -> None:

@@ -60,6 +60,8 @@ class SentenceContext:
     mentions : list of Mention
     labels : list of str
         The sentence's labels (filled after the mention stage).
+    cues : list of Cue
+        Its negation and uncertainty cues (looked for only when the lexicon found something).
     """
 
     index: int
@@ -69,6 +71,7 @@ class SentenceContext:
     report: str
     mentions: list[Mention] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    cues: list = field(default_factory=list)
 
     def positive_labels(self) -> set[str]:
         """Labels of the sentence's mentions that are not negated."""
