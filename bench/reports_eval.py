@@ -27,7 +27,6 @@ precision: per predicted category).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from covidbank.nlp import ReportLabeler, find_phi  # noqa: E402
 from covidbank.nlp.cues import NEGATED, POSITIVE  # noqa: E402
+from covidbank.nlp.evaluation import agreement, gold_by_text, top_labels  # noqa: E402
 from covidbank.nlp.lexicon import FINDINGS  # noqa: E402
 
 CATS = ("NAME", "DIR", "LOC", "NUM", "FECHA", "INST")
@@ -53,12 +53,6 @@ MEDDOCAN_MAP = {
     # outside the six categories: EDAD_SUJETO_ASISTENCIA, SEXO_SUJETO_ASISTENCIA, FAMILIARES_SUJETO_ASISTENCIA,
     # PROFESION, OTROS_SUJETO_ASISTENCIA, URL_WEB, DIREC_PROT_INTERNET, NUMERO_BENEF_PLAN_SALUD, ...
 }
-
-
-def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 class KeywordBaseline:
@@ -78,20 +72,20 @@ class KeywordBaseline:
         return out or {"normal"}
 
 
-def _part_eval(reports, lab, base, top: list[str]) -> dict:
+def _part_eval(reports, lab, rules_only, base, top: list[str]) -> tuple[dict, dict, dict, dict, dict]:
     """Figures of one part of the split, per distinct report (the first reference labels of a repeated text)."""
-    gold: dict[str, set[str]] = {}
-    for r in reports:
-        gold.setdefault(r.text, set(r.labels))
+    gold = gold_by_text(reports)
     uniq = list(gold)
     res_u = {t: lab.label(t) for t in uniq}
     pred_u = {t: set(x.labels) for t, x in res_u.items()}
+    res_r = res_u if rules_only is lab else {t: rules_only.label(t) for t in uniq}
     base_u = {t: base.labels(t) for t in uniq}
     pairs = [(gold[t], t) for t in uniq]
     out = {"reports": len(uniq), "subjects": len({r.subject for r in reports}),
-           "labeler": _agreement(pairs, pred_u, top), "keyword_baseline": _agreement(pairs, base_u, top),
+           "labeler": agreement(pairs, pred_u, top), "keyword_baseline": agreement(pairs, base_u, top),
+           "rules_only": agreement(pairs, {t: set(x.labels) for t, x in res_r.items()}, top),
            "covid_confusion": _covid_confusion(pairs, pred_u), "uncertainty": _uncertainty(pairs, res_u, pred_u)}
-    return out, gold, res_u, pred_u
+    return out, gold, res_u, pred_u, res_r
 
 
 def _covid_confusion(pairs, pred) -> dict:
@@ -137,92 +131,91 @@ def _rule_effect(gold, res_on, res_off) -> dict:
     return {"reports": reports, "changes": changed, "agree": agree}
 
 
-def label_eval(tsv: Path, ablation: bool = True) -> dict:
-    """Labeling figures on the two parts of the subject split of the dev table (:mod:`covidbank.nlp.corpus`)."""
+def label_eval(tsv: Path, ablation: bool = True, model_path: Path | None = None, learned: bool = True) -> dict:
+    """Labeling figures on the two parts of the subject split of the dev table (:mod:`covidbank.nlp.corpus`).
+
+    The sentence model is trained here on the rules part (``covidbank train-labeler``'s procedure, fixed seed)
+    unless ``model_path`` gives one or ``learned`` is false (rules only).
+    """
     from covidbank.nlp.corpus import PARTS, SPLIT_RATIOS, SPLIT_SEED, read_reports, split_reports
+    from covidbank.nlp.model import SentenceModel
     from covidbank.nlp.rules import RULES
 
     reports = read_reports(tsv)
     parts = split_reports(reports)
-    lab = ReportLabeler()
+    model, train_cpu = None, None
+    if model_path is not None:
+        model = SentenceModel.load(model_path)
+    elif learned:
+        from covidbank.nlp.training import build_model
+
+        t0 = time.process_time()
+        model, _ = build_model(tsv)
+        train_cpu = time.process_time() - t0
+    rules_only = ReportLabeler(model=None)
+    lab = ReportLabeler(model=model) if model is not None else rules_only
     base = KeywordBaseline()
     # the 20 most frequent labels, counted on image rows of the rules part (the reference's own unit)
-    freq = Counter()
-    for r in parts["rules"]:
-        for k in r.labels:
-            freq[k] += r.rows
-    top = [k for k, _ in freq.most_common(20)]
-    out: dict = {"seed": SPLIT_SEED, "ratios": SPLIT_RATIOS, "top20": top, "rows": sum(r.rows for r in reports)}
+    top = top_labels(parts["rules"])
+    out: dict = {"seed": SPLIT_SEED, "ratios": SPLIT_RATIOS, "top20": top, "rows": sum(r.rows for r in reports),
+                 "model": None if model is None else {"labels": model.labels, "features": len(model.features),
+                                                      "sentences": model.meta.get("sentences"),
+                                                      "trained_on": model.meta.get("trained_on"),
+                                                      "training_cpu_seconds": train_cpu}}
     gold_of, res_of = {}, {}
     for part in PARTS:
-        out[part], gold_of[part], res_of[part], pred = _part_eval(parts[part], lab, base, top)
+        out[part], gold_of[part], res, pred, res_of[part] = _part_eval(parts[part], lab, rules_only, base, top)
         if part == "rules":
             # where the disagreements come from: printed for the part the rules are written on, never validation
             def uncontradicted(g: set[str], t: str) -> set[str]:
-                return {k for k in g if k in pred[t] or _fn_kind(res_of["rules"][t], k) != "negated"}
+                return {k for k in g if k in pred[t] or _fn_kind(res[t], k) != "negated"}
             pairs = [(g, t) for t, g in gold_of[part].items()]
-            out[part]["disagreements"] = _disagreements(pairs, res_of[part], pred, top + ["COVID 19 uncertain"])
-            out[part]["uncontradicted"] = _agreement([(uncontradicted(g, t), t) for g, t in pairs], pred, top)
-    # throughput: the whole labeler on every distinct report once, one process, CPU time ("per core")
+            out[part]["disagreements"] = _disagreements(pairs, res, pred, top + ["COVID 19 uncertain"])
+            out[part]["uncontradicted"] = agreement([(uncontradicted(g, t), t) for g, t in pairs], pred, top)
+    # throughput: each labeler on every distinct report once, fresh (no sentence cache), one process, CPU time
     uniq = list(dict.fromkeys(r.text for r in reports))
-    t0 = time.process_time()
-    for t in uniq:
-        lab.label(t)
-    dt = time.process_time() - t0
-    t0 = time.process_time()
-    for t in uniq:
-        base.labels(t)
-    dt_base = time.process_time() - t0
+    for name, make in (("throughput_reports_per_s", lambda: ReportLabeler(model=model)),
+                       ("rules_only_reports_per_s", lambda: ReportLabeler(model=None)),
+                       ("baseline_reports_per_s", KeywordBaseline)):
+        x = make()
+        f = x.labels if isinstance(x, KeywordBaseline) else x.label
+        f(uniq[0])
+        t0 = time.process_time()
+        for t in uniq:
+            f(t)
+        out[name] = len(uniq) / (time.process_time() - t0)
     t0 = time.process_time()
     n_spans = sum(len(find_phi(r)) for r in uniq)
     dt_deid = time.process_time() - t0
-    out.update({"reports": len(uniq), "throughput_reports_per_s": len(uniq) / dt,
-                "baseline_reports_per_s": len(uniq) / dt_base,
-                "deid_reports_per_s": len(uniq) / dt_deid, "deid_spans_on_bimcv": n_spans})
+    out.update({"reports": len(uniq), "deid_reports_per_s": len(uniq) / dt_deid, "deid_spans_on_bimcv": n_spans})
     if ablation:
+        # each rule switched off in the rules-only labeler (the model is trained with every rule on); the last
+        # row is the learned model (rules + model minus rules only)
         rows = []
         for rule in RULES:
-            off = ReportLabeler(disable={rule.name})
+            off = ReportLabeler(disable={rule.name}, model=None)
             row = {"rule": rule.name, "stage": rule.stage}
             for part in PARTS:
                 gold = gold_of[part]
                 res_off = {t: off.label(t) for t in gold}
-                A = _agreement([(g, t) for t, g in gold.items()], {t: set(x.labels) for t, x in res_off.items()}, top)
-                full = out[part]["labeler"]
-                row[part] = {"delta_micro_f1": full["micro_f1"] - A["micro_f1"],
-                             "delta_macro_f1": full["macro_f1"] - A["macro_f1"],
-                             "delta_covid_f1": full["per_label"]["COVID 19"]["f1"] - A["per_label"]["COVID 19"]["f1"],
-                             "delta_covid_uncertain_f1": full["per_label"]["COVID 19 uncertain"]["f1"]
-                             - A["per_label"]["COVID 19 uncertain"]["f1"],
-                             **_rule_effect(gold, res_of[part], res_off)}
+                A = agreement([(g, t) for t, g in gold.items()], {t: set(x.labels) for t, x in res_off.items()}, top)
+                row[part] = {**_deltas(out[part]["rules_only"], A), **_rule_effect(gold, res_of[part], res_off)}
+            rows.append(row)
+        if model is not None:
+            row = {"rule": "learned sentence model", "stage": "sentence"}
+            for part in PARTS:
+                row[part] = _deltas(out[part]["labeler"], out[part]["rules_only"])
             rows.append(row)
         out["ablation"] = rows
     return out
 
 
-def _agreement(pairs: list[tuple[set[str], str]], pred: dict[str, set[str]], top: list[str]) -> dict:
-    """Per-label P/R/F1 over ``top`` + ``COVID 19 uncertain``, micro and macro F1 over ``top``.
-
-    The macro average leaves out a label that neither the reference nor the
-    labeler has in these reports (its F1 is undefined; ``macro_labels`` says
-    how many labels were averaged).
-    """
-    per = {}
-    TP = FP = FN = 0
-    f1s = []
-    for k in top + ["COVID 19 uncertain"]:
-        tp = sum(1 for g, r in pairs if k in g and k in pred[r])
-        fp = sum(1 for g, r in pairs if k not in g and k in pred[r])
-        fn = sum(1 for g, r in pairs if k in g and k not in pred[r])
-        p, rc, f = prf(tp, fp, fn)
-        per[k] = {"precision": p, "recall": rc, "f1": f, "support": tp + fn}
-        if k in top:
-            TP, FP, FN = TP + tp, FP + fp, FN + fn
-            if tp + fp + fn:  # a label neither in the reference nor written in this part has no F1
-                f1s.append(f)
-    micro = prf(TP, FP, FN)
-    return {"per_label": per, "micro_f1": micro[2], "micro_p": micro[0], "micro_r": micro[1],
-            "macro_f1": sum(f1s) / len(f1s), "macro_labels": len(f1s)}
+def _deltas(full: dict, without: dict) -> dict:
+    return {"delta_micro_f1": full["micro_f1"] - without["micro_f1"],
+            "delta_macro_f1": full["macro_f1"] - without["macro_f1"],
+            "delta_covid_f1": full["per_label"]["COVID 19"]["f1"] - without["per_label"]["COVID 19"]["f1"],
+            "delta_covid_uncertain_f1": full["per_label"]["COVID 19 uncertain"]["f1"]
+            - without["per_label"]["COVID 19 uncertain"]["f1"]}
 
 
 def _fn_kind(res, label: str) -> str:
@@ -357,9 +350,16 @@ def _f(x) -> str:
 
 def _print_labeling(L: dict) -> None:
     R, V = L["rules"], L["validation"]
-    print(f"== Labeling vs the BIMCV dev table (the authors' classifier output), per distinct report")
+    print("== Labeling vs the BIMCV dev table (the authors' classifier output), per distinct report")
     print(f"   split by subject, seed {L['seed']}: rules part {R['subjects']} subjects / {R['reports']} reports"
           f" (read while writing rules), validation part {V['subjects']} subjects / {V['reports']} reports (never read)")
+    M = L.get("model")
+    if M:
+        cpu = f", trained here in {M['training_cpu_seconds']:.0f} s CPU" if M.get("training_cpu_seconds") else ""
+        print(f"   labeler = rules + sentence model ({M['trained_on']}: {M['sentences']} sentences, {M['features']} features,"
+              f" {len(M['labels'])} labels decided by the model{cpu})")
+    else:
+        print("   labeler = rules only (no sentence model)")
     print(f"\n   {'label':34s} | {'rules part':^27s} | {'validation part':^27s} | baseline F1")
     print(f"   {'':34s} | {'P':>6s} {'R':>6s} {'F1':>6s} {'n':>6s} | {'P':>6s} {'R':>6s} {'F1':>6s} {'n':>6s} | rules  valid.")
     for k in L["top20"] + ["COVID 19 uncertain"]:
@@ -374,6 +374,11 @@ def _print_labeling(L: dict) -> None:
     for k, target in (("COVID 19", 0.92), ("COVID 19 uncertain", 0.60)):
         print(f"   {k + ' F1':40s} {R['labeler']['per_label'][k]['f1']:11.3f} {V['labeler']['per_label'][k]['f1']:11.3f}"
               f"   >= {target:.2f}")
+    for name, key in (("rules only micro-F1", "micro_f1"), ("rules only macro-F1", "macro_f1")):
+        print(f"   {name:40s} {R['rules_only'][key]:11.3f} {V['rules_only'][key]:11.3f}")
+    for k in ("COVID 19", "COVID 19 uncertain"):
+        print(f"   {'rules only ' + k + ' F1':40s} {R['rules_only']['per_label'][k]['f1']:11.3f}"
+              f" {V['rules_only']['per_label'][k]['f1']:11.3f}")
     for name, key in (("keyword baseline micro-F1", "micro_f1"), ("keyword baseline macro-F1", "macro_f1")):
         print(f"   {name:40s} {R['keyword_baseline'][key]:11.3f} {V['keyword_baseline'][key]:11.3f}")
     print(f"   {'labeler / keyword baseline (micro-F1)':40s} {R['labeler']['micro_f1'] / R['keyword_baseline']['micro_f1']:10.2f}x"
@@ -391,7 +396,8 @@ def _print_labeling(L: dict) -> None:
     print(f"   against the reference without the labels its text negates (as the labeler reads negation; an upper"
           f" bound): micro-F1 {U['micro_f1']:.3f}, COVID 19 F1 {U['per_label']['COVID 19']['f1']:.3f}")
     if "ablation" in L:
-        print("\n-- ablation: what each named rule adds (full labeler minus the labeler without it; F1 points x100)")
+        print("\n-- ablation: what each named rule adds to the rules-only labeler (with it minus without it), and what the"
+              " sentence model adds to the rules (F1 points x100)")
         print(f"   {'rule':40s} {'stage':8s} | {'validation':^31s} | {'rules part':^11s} | rules part: labels changed")
         print(f"   {'':40s} {'':8s} | {'micro':>7s} {'macro':>7s} {'COVID':>7s} {'unc.':>7s} | {'micro':>11s} |"
               f" (reports), agreeing with the reference")
@@ -399,8 +405,10 @@ def _print_labeling(L: dict) -> None:
             v, r = row["validation"], row["rules"]
             print(f"   {row['rule']:40s} {row['stage']:8s} | {100 * v['delta_micro_f1']:+7.2f} {100 * v['delta_macro_f1']:+7.2f}"
                   f" {100 * v['delta_covid_f1']:+7.2f} {100 * v['delta_covid_uncertain_f1']:+7.2f} |"
-                  f" {100 * r['delta_micro_f1']:+11.2f} | {r['changes']} ({r['reports']}), {r['agree']} agree")
+                  f" {100 * r['delta_micro_f1']:+11.2f} |"
+                  + (f" {r['changes']} ({r['reports']}), {r['agree']} agree" if "changes" in r else " (trained on it)"))
     print(f"\n   throughput: {L['throughput_reports_per_s']:.0f} reports/s (one core, whole labeler)"
+          f"; rules only {L['rules_only_reports_per_s']:.0f} reports/s"
           f"; keyword baseline {L['baseline_reports_per_s']:.0f} reports/s"
           f" (labeler/baseline speed {L['throughput_reports_per_s'] / L['baseline_reports_per_s']:.2f}x)")
     print(f"   de-identification of the same reports: {L['deid_reports_per_s']:.0f} reports/s (one core),"
@@ -412,11 +420,15 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--json", type=Path, default=None, help="Also write every figure as JSON here.")
     ap.add_argument("--no-ablation", action="store_true", help="Skip the rule ablation table (about 20 s).")
+    ap.add_argument("--model", type=Path, default=None, help="Sentence model to use (default: train one on the rules"
+                    " part here, about a minute of CPU).")
+    ap.add_argument("--rules-only", action="store_true", help="No sentence model.")
     args = ap.parse_args()
     res = {}
     tsv = args.data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv"
     if tsv.is_file():
-        L = res["labeling"] = label_eval(tsv, ablation=not args.no_ablation)
+        L = res["labeling"] = label_eval(tsv, ablation=not args.no_ablation, model_path=args.model,
+                                         learned=not args.rules_only)
         _print_labeling(L)
     for name, docs in (("MEDDOCAN dev", meddocan_docs(args.data / "reports" / "meddocan" / "dev" / "brat")
                         if (args.data / "reports" / "meddocan" / "dev").is_dir() else None),

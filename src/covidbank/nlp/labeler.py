@@ -147,13 +147,8 @@ class ReportLabeler:
         sents: list[SentenceResult] = []
         for ctx, locs in work:
             mentions.extend(ctx.mentions)
-            slocs: list[str] = []
-            if ctx.labels:
-                for loc, _, _ in locs:
-                    for x in _expand_loc(loc):
-                        if x not in slocs:
-                            slocs.append(x)
-            sents.append(SentenceResult(ctx.start, ctx.end, ctx.labels if ctx.labels else ["exclude"], slocs))
+            sents.append(SentenceResult(ctx.start, ctx.end, ctx.labels if ctx.labels else ["exclude"],
+                                        self._locations_of(ctx, locs)))
         rctx = ReportContext(sents, [])
         for i, s in enumerate(sents):
             for j, x in enumerate(s.labels):
@@ -205,7 +200,7 @@ class ReportLabeler:
         for si, s in enumerate(split_sentences(norm)):
             st = s.text
             found = ffind(st)
-            locs = lfind(st)
+            locs = lfind(st) if found else None  # looked for later only if the sentence gets a label
             ctx = SentenceContext(si, st, s.start, s.end, norm)
             if found:
                 cues = ctx.cues = find_cues(st)
@@ -226,6 +221,16 @@ class ReportLabeler:
                 feats.append(sentence_features(st, ctx.cues, [(m.label, m.polarity) for m in ctx.mentions], ctx.labels))
             work.append((ctx, locs))
         return norm, work, feats
+
+    def _locations_of(self, ctx: SentenceContext, locs: list | None) -> list[str]:
+        """The sentence's locations (with the broader ones they imply), when it has a label."""
+        out: list[str] = []
+        if ctx.labels:
+            for loc, _, _ in locs if locs is not None else self._locations.find(ctx.text):
+                for x in _expand_loc(loc):
+                    if x not in out:
+                        out.append(x)
+        return out
 
     def label_many(self, texts: Iterable[str]) -> list[ReportLabels]:
         """Label many reports (same result as calling :meth:`label` on each)."""

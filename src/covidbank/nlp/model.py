@@ -90,12 +90,10 @@ def sentence_features(text: str, cues: Sequence[Cue], mentions: Sequence[tuple[s
                 out.append("p:" + tag + w[:_PREFIX])
             prev = w
     else:
-        for w in _TOKEN.findall(text):
-            out.append("w:" + w)
-            out.append("b:" + prev + "_" + w)
-            if len(w) > _PREFIX:
-                out.append("p:" + w[:_PREFIX])
-            prev = w
+        words = _TOKEN.findall(text)
+        out += ["w:" + w for w in words]
+        out += ["b:" + a + "_" + b for a, b in zip(["<s>"] + words, words)]
+        out += ["p:" + w[:_PREFIX] for w in words if len(w) > _PREFIX]
     for lab, pol in mentions:
         out.append("m:" + lab + ":" + pol)
     if rule_labels:
@@ -141,14 +139,14 @@ class SentenceModel:
         """Label probabilities of each sentence, shape ``(len(sentences), n_labels)``."""
         if not sentences:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        index = self._index
+        get = self._index.get
+        star = get("*", 0)
         rows: list[int] = []
         starts: list[int] = []
         for feats in sentences:
             starts.append(len(rows))
-            rows.extend(index[f] for f in feats if f in index)
-            if len(rows) == starts[-1]:
-                rows.append(index.get("*", 0))
+            rows.append(star)
+            rows.extend(filter(None.__ne__, map(get, feats[1:])))
         z = np.add.reduceat(self.weights[rows], starts, axis=0) + self.intercepts
         return 1.0 / (1.0 + np.exp(-z))
 

@@ -113,7 +113,8 @@ def train_sentence_model(X: list[list[str]], Y: list[list[str]], seed: int = SPL
         W[:, k] = clf.coef_[0]
         b[k] = clf.intercept_[0]
     keep = np.abs(W).max(axis=1) >= 1e-4
-    keep[index["*"]] = True if "*" in index else keep[0]
+    if "*" in index:
+        keep[index["*"]] = True
     features = [f for f, kf in zip(features, keep) if kf]
     W = W[keep]
     info = {
