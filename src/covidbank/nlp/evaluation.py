@@ -40,7 +40,7 @@ def gold_by_text(reports: Iterable[LabelledReport]) -> dict[str, set[str]]:
 
 
 def agreement(pairs: Sequence[tuple[set[str], str]], pred: Mapping[str, set[str]], top: Sequence[str]) -> dict:
-    """Per-label P/R/F1 over ``top`` + ``COVID 19 uncertain``, micro and macro F1 over ``top``.
+    """Per-label P/R/F1 over ``top``, ``COVID 19`` and ``COVID 19 uncertain``; micro and macro F1 over ``top``.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def agreement(pairs: Sequence[tuple[set[str], str]], pred: Mapping[str, set[str]
     per = {}
     TP = FP = FN = 0
     f1s = []
-    for k in list(top) + ["COVID 19 uncertain"]:
+    for k in list(top) + [x for x in ("COVID 19", "COVID 19 uncertain") if x not in top]:
         tp = sum(1 for g, r in pairs if k in g and k in pred[r])
         fp = sum(1 for g, r in pairs if k not in g and k in pred[r])
         fn = sum(1 for g, r in pairs if k in g and k not in pred[r])

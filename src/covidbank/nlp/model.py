@@ -146,7 +146,7 @@ class SentenceModel:
         for feats in sentences:
             starts.append(len(rows))
             rows.append(star)
-            rows.extend(filter(None.__ne__, map(get, feats[1:])))
+            rows.extend([i for i in map(get, feats[1:]) if i is not None])
         z = np.add.reduceat(self.weights[rows], starts, axis=0) + self.intercepts
         return 1.0 / (1.0 + np.exp(-z))
 
