@@ -14,6 +14,7 @@ CASES = {
     "abdomen_is_not_chest": ("Cambios inflamatorios infecciosos intraperitoneales.", "pneumonia", False),
     "unchanged_needs_the_study": ("Osteoma costal sin cambios.", "unchanged", False),
     "nodular_shape_is_not_a_nodule": ("Opacidades nodulares en ambos campos pulmonares.", "nodule", False),
+    "reference_writes_the_parent": ("Atelectasia basal derecha.", "atelectasis", True),
     "specific_finding_wins": ("Opacidades en vidrio deslustrado periféricas.", "increased density", False),
     "opacity_of_a_pneumonia": ("Opacidades en base derecha compatibles con neumonía.", "increased density", False),
     "plural_consolidation": ("Consolidaciones alveolares bilaterales.", "consolidation", False),

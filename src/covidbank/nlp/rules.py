@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cues import DOUBTFUL, NEGATED, POSITIVE
-from .lexicon import BIMCV_SENTENCES, IGNORE, IGNORE_AS_NORMAL, SENTENCE_ALONE, SUBSUMED_BY, label_cui
+from .lexicon import BIMCV_SENTENCES, IGNORE, IGNORE_AS_NORMAL, REFERENCE_PARENT, SENTENCE_ALONE, SUBSUMED_BY, label_cui
 from .results import COVID, COVID_UNCERTAIN, Mention, SentenceResult
 
 __all__ = ["Rule", "RULES", "RULE_NAMES", "SentenceContext", "ReportContext", "rule"]
@@ -262,6 +262,24 @@ def nodular_shape_is_not_a_nodule(s: SentenceContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- sentence
+@rule("sentence")
+def reference_writes_the_parent(s: SentenceContext) -> None:
+    """A few PadChest labels the reference never writes are listed as the parent it writes instead.
+
+    ``atelectasia basal`` is ``atelectasis``, ``adenopatias mediastinicas
+    calcificadas`` is ``calcified adenopathy``
+    (:data:`~covidbank.nlp.lexicon.REFERENCE_PARENT`); the mention keeps the
+    specific label (the bank's values).  Rules part: the reference writes the
+    parent in 6 of 6 such sentences and the child in none.
+    """
+    for i, lab in enumerate(s.labels):
+        parent = REFERENCE_PARENT.get(lab)
+        if parent is not None:
+            s.labels[i] = parent
+    if len(set(s.labels)) != len(s.labels):
+        s.labels[:] = list(dict.fromkeys(s.labels))
+
+
 @rule("sentence")
 def specific_finding_wins(s: SentenceContext) -> None:
     """A label is left out of a sentence that names a more specific finding.
