@@ -269,8 +269,9 @@ def reference_writes_the_parent(s: SentenceContext) -> None:
     ``atelectasia basal`` is ``atelectasis``, ``adenopatias mediastinicas
     calcificadas`` is ``calcified adenopathy``
     (:data:`~covidbank.nlp.lexicon.REFERENCE_PARENT`); the mention keeps the
-    specific label (the bank's values).  Rules part: the reference writes the
-    parent in 6 of 6 such sentences and the child in none.
+    specific label (the bank's values).  Rules part: changes 11 report labels in
+    5 reports, 11 of them towards the reference (the reference never writes
+    these children).
     """
     for i, lab in enumerate(s.labels):
         parent = REFERENCE_PARENT.get(lab)
@@ -287,7 +288,7 @@ def specific_finding_wins(s: SentenceContext) -> None:
     ``opacidades en vidrio deslustrado`` is ``ground glass pattern``, not also
     ``increased density``; ``cardiomegalia ... sugiere insuficiencia cardiaca``
     is the heart failure (:data:`~covidbank.nlp.lexicon.SUBSUMED_BY`).
-    Rules part: changes 320 report labels in 301 reports, 270 of them towards the reference.
+    Rules part: changes 323 report labels in 303 reports, 273 of them towards the reference.
     """
     for lab, subs in SUBSUMED_BY.items():
         if lab in s.labels and any(x in s.labels for x in subs):
