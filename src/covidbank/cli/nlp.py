@@ -63,8 +63,6 @@ def register(app: typer.Typer) -> None:
         rules_only: bool = typer.Option(False, "--rules-only", help="Use the rules alone, no sentence model."),
     ) -> None:
         """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
-        from rich.progress import Progress
-
         from ..errors import CovidbankError
         from ..nlp.tables import (
             label_frame,
@@ -72,18 +70,18 @@ def register(app: typer.Typer) -> None:
             read_table,
             write_table,
         )
+        from ..progress import ProgressBar
         from . import console, fail
 
         try:
             df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)
             col = text_column if kind != "text" else "text"
-            with Progress(console=console, transient=True) as prog:
-                task = prog.add_task("labeling", total=len(df))
-                from ..nlp.labeler import ReportLabeler
+            from ..nlp.labeler import ReportLabeler
 
-                labeler = ReportLabeler(model=None if rules_only else (model or "auto"))
-                _ = labeler.model  # a bad model file fails here, before any work
-                new, results = label_frame(df, col, labeler=labeler, progress=lambda: prog.advance(task))
+            labeler = ReportLabeler(model=None if rules_only else (model or "auto"))
+            _ = labeler.model  # a bad model file fails here, before any work
+            with ProgressBar("labeling", len(df), transient=True) as bar:
+                new, results = label_frame(df, col, labeler=labeler, progress=bar.advance)
             if bank_rows:
                 if not image_column or image_column not in df.columns:
                     raise fail(f"{input}: --bank-rows needs --image-column naming an existing column", 2)
@@ -128,10 +126,9 @@ def register(app: typer.Typer) -> None:
         import json as _json
         import time
 
-        from rich.progress import Progress
-
         from ..errors import CovidbankError
         from ..nlp.model import default_model_path
+        from ..progress import ProgressBar
         from . import console, fail, out as stdout
 
         dest = out or default_model_path()
@@ -142,10 +139,8 @@ def register(app: typer.Typer) -> None:
             from ..nlp.training import build_model
 
             t0 = time.process_time()
-            with Progress(console=console, transient=True) as prog:
-                task = prog.add_task("cross-validating (5 folds)", total=5)
-                model, parts = build_model(table, dest, seed=seed, all_subjects=all_subjects,
-                                           progress=lambda: prog.advance(task))
+            with ProgressBar("cross-validating (5 folds)", 5, transient=True) as bar:
+                model, parts = build_model(table, dest, seed=seed, all_subjects=all_subjects, progress=bar.advance)
             cpu = time.process_time() - t0
             figures = {} if all_subjects else agreement_figures(parts, model)
         except CovidbankError as e:
