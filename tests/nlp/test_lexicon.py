@@ -103,18 +103,15 @@ def test_tree_locations(lab, text, loc):
 
 @pytest.mark.realdata
 def test_every_label_of_the_padchest_trees_is_covered(shared_data):
-    finds, locs, cuis = set(), set(), {}
+    cuis: dict[str, set[str]] = {}  # label (locations with "loc ") -> the trees' CUIs for it
 
     def walk(n, isloc):
         if n["label"] == "localization":
             isloc = True
-        elif isloc:
-            locs.add("loc " + n["label"])
         else:
-            finds.add(n["label"])
+            name = ("loc " if isloc else "") + n["label"]
             m = re.search(r"C\d{7}", str(n.get("concept") or ""))
-            if m:
-                cuis.setdefault(n["label"], set()).add(m.group(0))
+            cuis.setdefault(name, set()).update([m.group(0)] if m else [])
         for c in n.get("children") or []:
             walk(c, isloc)
 
@@ -122,29 +119,15 @@ def test_every_label_of_the_padchest_trees_is_covered(shared_data):
         for d in yaml.safe_load_all((shared_data / "bimcv" / f).read_text()):
             if d:
                 walk(d, False)
-    # a CUI in the vocabulary is one of the trees' CUIs for the label (the two trees differ for a few)
-    assert {k for k, c in cuis.items() if k in VOCABULARY and VOCABULARY[k][0] and VOCABULARY[k][0] not in c} == set()
+    finds = {k for k in cuis if not k.startswith("loc ")}
+    locs = set(cuis) - finds
+    assert len(finds) > 180 and len(locs) > 100
     covered = {x for key in FINDINGS for x in key.split("|")}
     roots = {"normal", "exclude", "radiological finding", "differential diagnosis", "COVID 19 uncertain"}
-    assert len(finds) > 180 and len(locs) > 100
     assert finds - covered - roots == set()
     assert finds - set(VOCABULARY) - {"radiological finding", "differential diagnosis"} == set()
     assert locs - set(LOCATIONS) == set()
-    # every location the trees give a CUI has it (the others have none in PadChest)
-    loc_cuis = {}
-
-    def walk_locs(n, isloc):
-        if n["label"] == "localization":
-            isloc = True
-        elif isloc:
-            m = re.search(r"C\d{7}", str(n.get("concept") or ""))
-            if m:
-                loc_cuis["loc " + n["label"]] = m.group(0)
-        for c in n.get("children") or []:
-            walk_locs(c, isloc)
-
-    for f in ("padchest_trees_code.txt", "padchest_trees_code_covid.txt"):
-        for d in yaml.safe_load_all((shared_data / "bimcv" / f).read_text()):
-            if d:
-                walk_locs(d, False)
-    assert {k: v for k, v in loc_cuis.items() if LOCATION_CUIS.get(k) != v} == {}
+    # a CUI of the vocabulary is one of the trees' CUIs for the label (the two trees differ for a few), and every
+    # location the trees give a CUI has it
+    assert {k for k in finds if k in VOCABULARY and VOCABULARY[k][0] and cuis[k] and VOCABULARY[k][0] not in cuis[k]} == set()
+    assert {k for k in locs if cuis[k] and LOCATION_CUIS.get(k) not in cuis[k]} == set()
