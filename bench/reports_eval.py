@@ -3,16 +3,24 @@
 Usage::
 
     PYTHONPATH=src python bench/reports_eval.py [--data ../shared/data] [--json out.json]
+        [--model FILE | --rules-only] [--no-ablation]
 
 Prints:
 
 * label agreement with the BIMCV COVID-19+ dev table (the dataset authors' report
-  classifier output): per-label precision/recall/F1 for the 20 most frequent
-  labels, micro and macro F1, and the ``COVID 19`` / ``COVID 19 uncertain``
-  split, both per image row (the table as published) and per distinct report;
-* the same figures for a keyword-only baseline (the lexicon without any
-  negation/uncertainty cues) run in the same process, as a ratio — no
-  installable Spanish labeler exists to compare against;
+  classifier output), per distinct report, on the two parts of the subject split
+  (:mod:`covidbank.nlp.corpus`: the ``rules`` part read while writing rules, the
+  ``validation`` part never read) side by side: per-label precision/recall/F1 for
+  the 20 labels most frequent in the rules part, micro and macro F1, ``COVID 19``
+  and ``COVID 19 uncertain``; the sentence model is trained on the rules part in
+  the same run (``covidbank train-labeler``'s procedure) unless ``--model`` or
+  ``--rules-only`` is given;
+* the same figures for the rules alone and for a keyword-only baseline (the
+  lexicon without any negation/uncertainty cues) run in the same process, as a
+  ratio — no installable Spanish labeler exists to compare against;
+* the uncertainty figures (COVID confusion, how labels read from hedged or
+  doubtful mentions fare), the disagreements of the rules part (never of the
+  validation part), and the ablation table of the named rules and the model;
 * de-identification precision/recall per category on MEDDOCAN ``dev`` and, as a
   check that rules written on dev's leaks carry over, ``train`` (its 22
   PHI types mapped onto NAME/DIR/LOC/NUM/FECHA/INST; age, sex, relatives,
