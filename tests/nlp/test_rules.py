@@ -63,3 +63,20 @@ def test_unknown_rule_names_are_refused():
 
 def test_bimcv_conventions_false_is_the_fixed_sentences_switch():
     assert ReportLabeler(bimcv_conventions=False).disabled == {"fixed_sentences"}
+
+
+def test_every_boilerplate_pattern_needs_one_of_the_quick_check_words():
+    import re
+
+    from covidbank.nlp.lexicon import IGNORE
+    from covidbank.nlp.rules import IGNORE_KEYS
+
+    for p in IGNORE:
+        # the key must be in the pattern outside any optional group: drop optional groups, then look for it
+        required = p
+        while True:
+            shorter = re.sub(r"\((?:\?:)?[^()]*\)\?", "", required)
+            if shorter == required:
+                break
+            required = shorter
+        assert any(k in required.replace(" ?", " ") or k in required for k in IGNORE_KEYS), p
