@@ -29,7 +29,7 @@ def test_read_errors_name_the_file(tmp_path):
     with pytest.raises(RenderError, match="bad.png: cannot be decoded"):
         read_image(tmp_path / "bad.png")
     (tmp_path / "bad.nii.gz").write_bytes(b"garbage")
-    with pytest.raises(RenderError, match="bad.nii.gz: cannot be read as NIfTI"):
+    with pytest.raises(RenderError, match="bad.nii.gz: cannot be read as a CT volume"):
         read_volume(tmp_path / "bad.nii.gz")
 
 

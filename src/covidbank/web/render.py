@@ -20,8 +20,9 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -32,13 +33,13 @@ from ..pixels import is_nifti
 
 __all__ = [
     "Renderer",
+    "apply_window",
+    "auto_window",
+    "default_cache_dir",
+    "overlay_mask",
     "read_image",
     "read_volume",
-    "auto_window",
-    "apply_window",
-    "overlay_mask",
     "to_png",
-    "default_cache_dir",
 ]
 
 _RENDER_VERSION = "1"
@@ -129,32 +130,27 @@ def _looks_dicom(path: Path) -> bool:
 
 
 def read_volume(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Read a NIfTI volume reoriented to RAS; returns the array and voxel sizes (mm).
+    """Read a CT volume or mask reoriented to RAS (:func:`covidbank.pixels.read_ct`); the array and voxel sizes (mm).
 
     Raises
     ------
     RenderError
-        When the file is missing, unreadable or not 3-D.
+        When the file is missing, unreadable or not 3-D (the reader's reason,
+        naming the file but not its folder).
     """
+    from ..errors import CTReadError
+    from ..pixels import read_ct
+
     path = Path(path)
     _stat_key(path)
     try:
-        import nibabel as nib
-
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        arr = np.asanyarray(img.dataobj)
-        if arr.ndim == 4 and arr.shape[3] == 1:
-            arr = arr[..., 0]
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.ndim != 3:
-            raise RenderError(f"{path.name}: expected a 3-D volume, got shape {arr.shape}")
-        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        return arr, zooms  # type: ignore[return-value]
-    except RenderError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise RenderError(f"{path.name}: cannot be read as NIfTI ({e.__class__.__name__}: {e})") from None
+        vol = read_ct(path)
+    except CTReadError as e:
+        reason = str(e).replace(str(path), path.name)
+        if reason.startswith(path.name + ": "):
+            reason = reason[len(path.name) + 2:]
+        raise RenderError(f"{path.name}: cannot be read as a CT volume ({reason})") from None
+    return vol.data, vol.spacing
 
 
 def auto_window(arr: np.ndarray) -> tuple[float, float]:
