@@ -239,7 +239,14 @@ def _from_nifti(path: Path, where: str) -> CTVolume:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        if path.name.lower().endswith(_NIFTI_SUFFIXES):
+            img = nib.load(str(path))
+        else:  # sniffed as NIfTI under another name: nibabel's load goes by the suffix
+            blob = path.read_bytes()
+            if blob[:2] == b"\x1f\x8b":
+                blob = gzip.decompress(blob)
+            cls = nib.Nifti2Image if blob[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
+            img = cls.from_bytes(blob)
         raw = np.asanyarray(img.dataobj)
     except Exception as e:  # nibabel raises many kinds (ImageFileError, EOFError, zlib.error, ...)
         raise CTReadError(f"{where}: unreadable NIfTI ({e.__class__.__name__}: {e})") from None

@@ -26,14 +26,21 @@ def register(app: typer.Typer) -> None:
         intensity_mode: bool = typer.Option(
             False, "--intensity-mode", help="For images not in HU (8-bit): pseudo-HU calibration, lesion area only, no grade."
         ),
+        force: bool = typer.Option(
+            False, "--force", help="Grade even what the checks refuse (abdominal CT, single or non-axial slice, slab); the output says so."
+        ),
     ) -> None:
-        """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing)."""
+        """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing).
+
+        Research use only, not for clinical decisions.  Inputs that are not a chest
+        CT in HU covering the lungs are reported as not gradable, with the reasons.
+        """
         from ..severity.io import save_mask
         from ..severity.overlay import write_overlay
         from ..severity.pipeline import assess
 
         try:
-            res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode)
+            res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode, force=force)
             if overlay is not None:
                 write_overlay(res, overlay)
             if masks_out is not None:
@@ -50,8 +57,15 @@ def register(app: typer.Typer) -> None:
         for k in ("right", "left", "total"):
             out.print(f"  {k:<6} lung {lv[k]:>9.1f} mL   lesion {sv[k]:>8.1f} mL   involvement {iv[k]:>6.2f} %")
         if d["category"]:
-            out.print(f"  grade  [bold]{d['category']}[/]  ({d['boundary_convention']})")
+            forced = " [red](forced: not gradable by the checks)[/]" if d["forced"] else ""
+            out.print(f"  grade  [bold]{d['category']}[/]{forced}  ({d['boundary_convention']})")
             out.print(f"  routing: {d['routing']}")
+            out.print(f"  [bold yellow]{d['notice']}[/]")
+        elif d["not_gradable_reasons"] and not intensity_mode:
+            out.print("  grade  [bold]not gradable[/]:")
+            for code, text in zip(d["not_gradable_reasons"], d["not_gradable_text"]):
+                out.print(f"    - {code}: {text}")
+            out.print("  (no grade, no routing; --force grades anyway)")
         else:
             out.print(f"  grade  none: {d['details'].get('grade_refused', '')}")
         if "lesion_area_mm2" in d["details"]:

@@ -6,8 +6,10 @@ looked up by record id; nothing takes a path from a client.
 * 8-bit and 16-bit PNG/JPEG (and DICOM, 2-D NIfTI) are read as arrays; a
   window (center/width in the file's own units) maps them to 8 bits.  The
   default window of a 16-bit image spans its 0.5-99.5 percentiles.
-* CT volumes (NIfTI) are reoriented to RAS and shown axially in radiological
-  convention (patient's right on the left, anterior up) with HU windows.
+* CT volumes (NIfTI) are read by :func:`covidbank.pixels.read_ct` (RAS) and
+  shown axially in radiological convention (patient's right on the left,
+  anterior up) with HU windows; a single coronal or sagittal slice is shown in
+  its own plane (one slice), not as one-pixel axial strips.
 * Masks (NIfTI or PNG) are drawn as coloured overlays: lesion red, lung green,
   other labels from a palette.
 * Thumbnails are cached on disk, keyed by record, file size and modification
@@ -29,6 +31,7 @@ from PIL import Image
 
 from ..errors import RenderError
 from ..fileio import atomic_write
+from ..ctvolume import slice_plane
 from ..pixels import is_nifti
 
 __all__ = [
@@ -215,6 +218,25 @@ def _axial(vol: np.ndarray, z: int) -> np.ndarray:
     return vol[:, :, z].T[::-1, ::-1]
 
 
+def _plane_view(vol: np.ndarray, z: int, plane: str) -> np.ndarray:
+    """Slice ``z`` in the volume's own plane, in radiological display order.
+
+    ``axial`` (and volumes): patient's right on the left, anterior up; a single
+    ``coronal`` slice ``(X, 1, Z)``: right on the left, superior up; a single
+    ``sagittal`` slice ``(1, Y, Z)``: anterior on the left, superior up.
+    """
+    if plane == "coronal":
+        return vol[:, 0, :].T[::-1, ::-1]
+    if plane == "sagittal":
+        return vol[0, :, :].T[::-1, ::-1]
+    return _axial(vol, z)
+
+
+def _n_views(shape, plane: str) -> int:
+    """How many slices the viewer steps through: the axial ones, or one for a non-axial single slice."""
+    return 1 if plane in ("coronal", "sagittal") else int(shape[2])
+
+
 class Renderer:
     """Renders images, thumbnails and CT slices, with in-memory and on-disk caches.
 
@@ -308,8 +330,8 @@ class Renderer:
         self.stats["thumb_misses"] += 1
         if is_nifti(path.name) and self._ndim(path) == 3:
             vol, _ = self.volume(path)
-            z = vol.shape[2] // 2
-            gray = apply_window(_axial(vol, z), -600, 1500)
+            plane = slice_plane(vol.shape)
+            gray = apply_window(_plane_view(vol, vol.shape[2] // 2, plane), -600, 1500)
         else:
             arr = self.image_array(path)
             gray = apply_window(arr, *auto_window(arr))
@@ -336,6 +358,7 @@ class Renderer:
             vol, zooms = self.volume(path)
             info.update(
                 volume=True,
+                plane=slice_plane(vol.shape),
                 shape=[int(s) for s in vol.shape],
                 spacing=[round(z, 3) for z in zooms],
                 min=float(vol.min()),
@@ -343,7 +366,10 @@ class Renderer:
             )
         for kind, mpath in masks:
             m = self.mask_array(mpath, 3)
-            zs = np.nonzero(m.reshape(-1, m.shape[2]).any(axis=0))[0]
+            if slice_plane(m.shape) in ("coronal", "sagittal"):
+                zs = np.array([0]) if m.any() else np.array([], dtype=int)
+            else:
+                zs = np.nonzero(m.reshape(-1, m.shape[2]).any(axis=0))[0]
             mi = {
                 "kind": kind,
                 "shape": [int(s) for s in m.shape],
@@ -360,7 +386,8 @@ class Renderer:
         shown = [m for m in info["masks"] if m["matches"] and m["slices"]]
         lesion = [m for m in shown if m["kind"] == "lesion"] or shown
         info["mask_slices"] = lesion[0]["slices"] if lesion else None
-        info["slices"] = int(info["shape"][2]) if "shape" in info else 0
+        info.setdefault("plane", slice_plane(info["shape"]) if "shape" in info else "volume")
+        info["slices"] = _n_views(info["shape"], info["plane"]) if "shape" in info else 0
         return info
 
     def slice_png(
@@ -372,6 +399,9 @@ class Renderer:
         masks: list[tuple[str, Path]] = (),
     ) -> bytes:
         """Axial slice ``z`` windowed in HU, with ``(kind, path)`` masks overlaid.
+
+        A single coronal or sagittal slice (an axis of length one) is shown in
+        its own plane, as its only slice ``z = 0``.
 
         With no volume (``path`` None) the masks are drawn alone on black.
         A mask whose shape differs from the volume's is left out (reported by
@@ -390,14 +420,16 @@ class Renderer:
             shape = arrays[0][1].shape
         else:
             raise RenderError("nothing to render: neither the volume nor a mask is available")
-        n = shape[2]
+        plane = slice_plane(shape)
+        n = _n_views(shape, plane)
         if not 0 <= z < n:
             raise RenderError(f"slice {z} is out of range 0..{n - 1}")
         if path is not None:
-            out = apply_window(_axial(vol, z), center, width)
+            out = apply_window(_plane_view(vol, z, plane), center, width)
         else:
-            out = np.full(shape[:2][::-1], 24, dtype=np.uint8)
+            out = np.full(_plane_view(arrays[0][1], z, plane).shape, 24, dtype=np.uint8)
         for kind, m in arrays:
             if m.shape == shape:
-                out = overlay_mask(out, _axial(m, z), kind, alpha=(0.3 if kind == "lung" else 0.5) if path is not None else 0.9)
+                out = overlay_mask(out, _plane_view(m, z, plane), kind,
+                                   alpha=(0.3 if kind == "lung" else 0.5) if path is not None else 0.9)
         return to_png(out)
