@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         intensity_mode: bool = typer.Option(
             False, "--intensity-mode", help="For images not in HU (8-bit): pseudo-HU calibration, lesion area only, no grade."
         ),
+        seg: Optional[Path] = typer.Option(None, "--seg", help="Write a DICOM SEG (right/left lung, lesion) referencing the input DICOM series."),
+        sr: Optional[Path] = typer.Option(None, "--sr", help="Write a DICOM SR (TID 1500: volumes, % involved, grade) referencing the SEG and the series."),
         force: bool = typer.Option(
             False, "--force", help="Grade even what the checks refuse (abdominal CT, single or non-axial slice, slab); the output says so."
         ),
@@ -46,9 +48,18 @@ def register(app: typer.Typer) -> None:
             if masks_out is not None:
                 save_mask(res.labels, res.ct, masks_out / "lungs.nii.gz")
                 save_mask(res.lesion, res.ct, masks_out / "lesions.nii.gz")
+            exported = None
+            if seg is not None or sr is not None:
+                from ..dicom.derived.export import export_severity
+
+                exported = export_severity(res, input, seg_out=seg, sr_out=sr)
         except CovidbankError as e:
             raise fail(str(e))
         d = res.to_dict()
+        if exported is not None:
+            d["dicom"] = {"seg": str(exported.seg_path) if exported.seg_path else None,
+                          "sr": str(exported.sr_path) if exported.sr_path else None,
+                          "segments": exported.segments, "frames": exported.frames}
         if as_json:
             sys.stdout.write(json.dumps(d, indent=2, default=str) + "\n")
             return
@@ -73,6 +84,10 @@ def register(app: typer.Typer) -> None:
         out.print(f"  qc: {', '.join(d['qc_flags']) or 'none'}")
         if overlay is not None:
             console.print(f"overlay written to {overlay}")
+        if exported is not None:
+            for what, p in (("SEG", exported.seg_path), ("SR", exported.sr_path)):
+                if p is not None:
+                    console.print(f"DICOM {what} written to {p}" + (f" ({', '.join(exported.segments)}; {exported.frames} frames)" if what == "SEG" else ""))
 
     @app.command("severity-table")
     def severity_table_cmd(
