@@ -181,3 +181,51 @@ def test_cli_severity_seg_sr(cli, exported, tmp_path):
     nib.save(nib.Nifti1Image(res.ct.data, res.ct.affine), nii)
     r = cli("severity", nii, "--seg", tmp_path / "x.dcm", expect=1)
     assert "reference the source DICOM images" in r.output and not (tmp_path / "x.dcm").exists()
+
+
+def test_xray_severity_scores_as_sr(tmp_path):
+    from covidbank.dicom.derived import write_xray_severity_sr
+    from covidbank.errors import DicomError
+    from dicom_factory import make_cr
+
+    img = make_cr(tmp_path / "cr.dcm")
+    # the Cohen collection's scores: geographic extent and opacity (0-8)
+    _, path = write_xray_severity_sr(img, {"geographic_extent": 5.5, "opacity": 3.0}, tmp_path / "x_sr.dcm")
+    assert dciodvfy_errors(path) == []
+    rows = {r["code"]: r for r in read_sr(path)}
+    assert rows["GEOEXT"]["value"] == 5.5 and rows["OPACITY"]["value"] == 3.0
+    sr = pydicom.dcmread(path)
+    src = pydicom.dcmread(img, stop_before_pixels=True)
+    assert sr.StudyInstanceUID == src.StudyInstanceUID and sr.CompletionFlagDescription == RESEARCH_NOTICE[:64]
+    with pytest.raises(DicomError, match="no X-ray severity score"):
+        write_xray_severity_sr(img, {"other": 1})
+
+
+@pytest.mark.realdata
+def test_xray_sr_on_a_real_radiograph(shared_data, tmp_path):
+    from covidbank.dicom.derived import write_xray_severity_sr
+
+    _, path = write_xray_severity_sr(shared_data / "dicom" / "highdicom_dx_image.dcm", {"opacity": 2.0}, tmp_path / "sr.dcm")
+    assert dciodvfy_errors(path) == [] and read_sr(path)[0]["value"] == 2.0
+
+
+@pytest.mark.realdata
+def test_seg_sr_on_real_ct_slices(shared_data, tmp_path):
+    from covidbank.errors import DicomError
+
+    # TotalSegmentator's 20-slice series (JPEG 2000) has empty Study and Series Instance UIDs: refused clearly
+    src = shared_data / "ct" / "totalsegmentator" / "example_ct_dicom"
+    with pytest.raises(DicomError, match="have no StudyInstanceUID"):
+        export_severity(assess(src), src, seg_out=tmp_path / "no.dcm")
+    assert not (tmp_path / "no.dcm").exists()
+    # a real COVID-19 axial slice with TCIA headers: not gradable (one slice), SEG + SR without a grade
+    src = next((shared_data / "ct" / "covid19-ny-sbu-slices" / "data-sample" / "A048383" / "axial").glob("*.dcm"))
+    res = assess(src)
+    assert not res.gradable and (res.labels > 0).any()
+    export_severity(res, src, seg_out=tmp_path / "seg.dcm", sr_out=tmp_path / "sr.dcm")
+    assert dciodvfy_errors(tmp_path / "seg.dcm") == [] and dciodvfy_errors(tmp_path / "sr.dcm") == []
+    back = read_seg(tmp_path / "seg.dcm", src, res.ct.affine, res.ct.shape)
+    for k, m in segments_of(res).items():
+        if m.any():
+            assert np.array_equal(back[k], m), k
+    assert not [r for r in read_sr(tmp_path / "sr.dcm") if r["code"] == "CTSEV"]

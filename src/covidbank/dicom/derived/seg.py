@@ -40,6 +40,8 @@ from .series import frames_to_mask, load_series, masks_to_frames
 __all__ = ["write_seg", "read_seg", "SegResult", "MANUFACTURER"]
 
 MANUFACTURER = "covidbank"
+#: source attributes a SEG copies or references and that must have a value
+_REQUIRED_SOURCE = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPClassUID", "SOPInstanceUID")
 
 
 def _version() -> str:
@@ -139,6 +141,12 @@ def write_seg(
     if unknown:
         raise DicomError(f"unknown segment(s) {sorted(unknown)}: use {', '.join(SEGMENTS)}")
     series = load_series(source)
+    missing = [kw for kw in _REQUIRED_SOURCE if not str(series[0].get(kw, "") or "")]
+    if missing:
+        raise DicomError(
+            f"{source}: the source images have no {', '.join(missing)} (Type 1); a SEG could not be tied to their "
+            "study and frame of reference, so none is written"
+        )
     keys = [k for k in SEGMENTS if k in masks and np.asarray(masks[k]).any()]
     if not keys:
         raise DicomError(f"{out or 'SEG'}: every segment is empty; nothing to write")

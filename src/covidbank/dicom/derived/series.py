@@ -16,7 +16,26 @@ import numpy as np
 
 from ...errors import DicomError
 
-__all__ = ["load_series", "masks_to_frames", "frames_to_mask", "slice_normal"]
+__all__ = ["load_series", "masks_to_frames", "frames_to_mask", "slice_normal", "complete_type2"]
+
+#: Type 2 attributes of the Patient and General Study modules a derived object
+#: copies from its source; present but empty when the source lacks them (PS3.3
+#: C.7.1.1, C.7.2.1), as de-identified or minimal exports often do
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+          "AccessionNumber", "ReferringPhysicianName")
+
+
+def complete_type2(ds):
+    """``ds`` with the Type 2 patient/study attributes a derived object copies present (empty when missing)."""
+    for kw in _TYPE2:
+        if kw not in ds:
+            setattr(ds, kw, "")
+    meta = getattr(ds, "file_meta", None)
+    # some exports leave the SOP Class/Instance UID empty in the data set but right in the file meta
+    for kw, mk in (("SOPClassUID", "MediaStorageSOPClassUID"), ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+        if not str(ds.get(kw, "") or "") and meta is not None and str(meta.get(mk, "") or ""):
+            setattr(ds, kw, meta.get(mk))
+    return ds
 
 
 def slice_normal(ds) -> np.ndarray:
@@ -57,6 +76,7 @@ def load_series(source, *, pixels: bool = False) -> list:
             ds = pydicom.dcmread(str(f), stop_before_pixels=not pixels)
         except Exception:  # noqa: BLE001 - not DICOM: skipped, as read_ct does
             continue
+        complete_type2(ds)
         is_ct = ds.get("Modality") == "CT" or str(ds.get("SOPClassUID", "")) == "1.2.840.10008.5.1.4.1.1.2"
         if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds and is_ct and "PixelSpacing" in ds:
             dss.append(ds)
@@ -70,6 +90,8 @@ def load_series(source, *, pixels: bool = False) -> list:
     for ds in series:
         by_iop.setdefault(tuple(np.round([float(v) for v in ds.ImageOrientationPatient], 3)), []).append(ds)
     series = max(by_iop.values(), key=len)
+    for ds in series:
+        complete_type2(ds)
     n = slice_normal(series[0])
     return sorted(series, key=lambda d: float(np.dot(n, [float(v) for v in d.ImagePositionPatient])))
 

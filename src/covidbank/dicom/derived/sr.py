@@ -225,7 +225,10 @@ def write_xray_severity_sr(
 
     from ...severity.grade import RESEARCH_NOTICE
 
-    ds = pydicom.dcmread(str(image), stop_before_pixels=True) if isinstance(image, (str, Path)) else image
+    from .series import complete_type2
+
+    ds = pydicom.dcmread(str(image), stop_before_pixels=True) if isinstance(image, (str, Path)) else image.copy()
+    complete_type2(ds)
     concepts = xray_concepts()
     given = {k: v for k, v in scores.items() if k in concepts and v is not None}
     if not given:
