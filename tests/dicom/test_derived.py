@@ -8,13 +8,12 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
+from severity.ct_phantoms import make_phantom, write_dicom_series
 
 from covidbank.dicom.derived import export_severity, read_seg, read_sr, segments_of
 from covidbank.dicom.derived.series import frames_to_mask, load_series, masks_to_frames
 from covidbank.pixels import read_ct
 from covidbank.severity import RESEARCH_NOTICE, assess
-
-from severity.ct_phantoms import make_phantom, write_dicom_series
 
 pytest.importorskip("highdicom")
 
@@ -184,9 +183,10 @@ def test_cli_severity_seg_sr(cli, exported, tmp_path):
 
 
 def test_xray_severity_scores_as_sr(tmp_path):
+    from dicom_factory import make_cr
+
     from covidbank.dicom.derived import write_xray_severity_sr
     from covidbank.errors import DicomError
-    from dicom_factory import make_cr
 
     img = make_cr(tmp_path / "cr.dcm")
     # the Cohen collection's scores: geographic extent and opacity (0-8)

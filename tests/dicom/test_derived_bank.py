@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pydicom
 import pytest
+from severity.ct_phantoms import make_phantom, write_dicom_series
 
-from covidbank.dicom.derived import read_seg, read_sr, segments_of
+from covidbank.dicom.derived import read_seg, segments_of
 from covidbank.dicom.derived.bank import export_bank, kept_series
 from covidbank.dicom.ingest import ingest
 from covidbank.severity import assess
-from severity.ct_phantoms import make_phantom, write_dicom_series
 
 pytest.importorskip("highdicom")
 

@@ -5,12 +5,12 @@ import json
 
 import numpy as np
 import pydicom
+from dicom_factory import make_cr, make_ct_series, phi_dataset
 
 from covidbank.dicom.deid import DeidOptions
 from covidbank.dicom.ingest import ingest
 from covidbank.dicom.mids import validate
 from covidbank.dicom.profile import load_profile
-from dicom_factory import make_cr, make_ct_series, phi_dataset
 
 from .test_ingest import _all_text
 

@@ -9,7 +9,13 @@ import pytest
 from PIL import Image
 
 from covidbank.errors import NotHUError
-from covidbank.severity import RESEARCH_NOTICE, CTVolume, assess, gradability, write_overlay
+from covidbank.severity import (
+    RESEARCH_NOTICE,
+    CTVolume,
+    assess,
+    gradability,
+    write_overlay,
+)
 
 
 def _ct(phantom, hu, path="ph"):

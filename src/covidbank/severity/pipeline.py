@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .grade import BOUNDARY_CONVENTION, RESEARCH_NOTICE, categorize, routing_for
 from .gradable import REFUSAL_REASONS, gradability
+from .grade import BOUNDARY_CONVENTION, RESEARCH_NOTICE, categorize, routing_for
 from .io import CTVolume, check_hu, load_ct, load_mask
 from .lesions import (
     INTENSITY_MODE_PARAMS,

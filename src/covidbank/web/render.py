@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..ctvolume import slice_plane
 from ..errors import RenderError
 from ..fileio import atomic_write
-from ..ctvolume import slice_plane
 from ..pixels import is_nifti
 
 __all__ = [

@@ -31,7 +31,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import DicomError
-from .codes import SCHEME, SEGMENTS, code, grade_code, grade_concept, percent_code, xray_concepts
+from .codes import (
+    SCHEME,
+    SEGMENTS,
+    code,
+    grade_code,
+    grade_concept,
+    percent_code,
+    xray_concepts,
+)
 from .seg import MANUFACTURER, _version
 
 __all__ = ["write_severity_sr", "write_xray_severity_sr", "read_sr", "severity_measurements"]
@@ -224,7 +232,6 @@ def write_xray_severity_sr(
     import pydicom
 
     from ...severity.grade import RESEARCH_NOTICE
-
     from .series import complete_type2
 
     ds = pydicom.dcmread(str(image), stop_before_pixels=True) if isinstance(image, (str, Path)) else image.copy()
