@@ -85,8 +85,13 @@ class SeverityError(CovidbankError):
     """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
 
 
-class CTReadError(SeverityError):
-    """A CT file or DICOM series cannot be read; the message names the file."""
+class CTReadError(ImageLoadError, SeverityError):
+    """A CT file or DICOM series cannot be read (:func:`covidbank.pixels.read_ct`); the message names the file.
+
+    The one error of the CT reader, for severity, the viewer and the datasets
+    alike: also an :class:`ImageLoadError` (the datasets' ``on_error``) and a
+    :class:`SeverityError`.
+    """
 
 
 class NotHUError(SeverityError):
