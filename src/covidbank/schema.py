@@ -115,7 +115,10 @@ TABLES: dict[str, list[Column]] = {
         Column("license_raw", "string", "License string as published"),
         Column("doi", "string", "DOI of the publication the image comes from"),
         Column("url", "string", "URL of the image's origin"),
-        Column("photometric", "string", "DICOM Photometric Interpretation"),
+        Column("photometric", "string", "DICOM Photometric Interpretation of the acquisition"),
+        Column("presentation_lut_shape", "string", "DICOM Presentation LUT Shape of the acquisition (`IDENTITY`, `INVERSE`)"),
+        Column("display_ready", "boolean", "The file's values are display-ready (white = dense; ingest's PNGs): never inverted, "
+               "whatever `photometric` says (see `covidbank.pixels.needs_inversion`)"),
         Column("manufacturer", "string", "Device manufacturer"),
         Column("model", "string", "Device model name"),
         Column("body_part", "string", "Body part examined"),

@@ -25,16 +25,13 @@ def register(app: typer.Typer) -> None:
         source_version: Optional[str] = typer.Option(None, "--source-version", help="Release or commit of the source, recorded on every row."),
     ) -> None:
         """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
-        from ..bank import Bank
-        from ..sources import load_source
+        from ..sources import add_source
 
         opts: dict = {"version": source_version} if source_version else {}
         if tree:
             opts["trees"] = list(tree)
         try:
-            res = load_source(source, path, **opts)
-            b = Bank(bank, create=True)
-            summary = b.add(name or res.source, res.all_tables(), meta=res.meta)
+            summary, res = add_source(bank, source, path, name=name, **opts)
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{summary.source}[/]: {'replaced' if summary.replaced else 'added'} to {bank}")

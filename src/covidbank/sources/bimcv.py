@@ -211,6 +211,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "license_raw": "BIMCV COVID-19+ research use agreement",
                     "url": "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
                     "photometric": _first(r, "Photometric Interpretation") or None,
+                    "presentation_lut_shape": _first(r, "Presentation LUT Shape") or None,
                     "manufacturer": _first(r, "Manufacturer") or None,
                     "model": _first(r, "Manufacturer's Model Name") or None,
                     "body_part": _first(r, "Body Part Examined") or None,

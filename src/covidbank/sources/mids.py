@@ -100,6 +100,9 @@ def read_sidecar(path: Path) -> dict[str, str]:
             out[desc] = str(item.get("value", ""))
             out[str(item.get("tag1", ""))] = str(item.get("value", ""))
     elif isinstance(data, dict):
+        conv = data.get("covidbank", {}).get("conversion", {}) if isinstance(data.get("covidbank"), dict) else {}
+        if isinstance(conv, dict) and conv.get("display_ready") is not None:  # written by covidbank ingest
+            out["DisplayReady"] = str(bool(conv["display_ready"]))
         for k, v in data.items():
             if isinstance(v, dict) and "Value" in v:  # DICOM JSON model
                 vals = v.get("Value") or [""]
@@ -259,6 +262,8 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
                 "license": normalize_license(lic_raw),
                 "license_raw": lic_raw,
                 "photometric": _side(sc, "Photometric Interpretation", "PhotometricInterpretation"),
+                "presentation_lut_shape": _side(sc, "Presentation LUT Shape", "PresentationLUTShape"),
+                "display_ready": {"True": True, "False": False}.get(_side(sc, "DisplayReady") or ""),
                 "manufacturer": _side(sc, "Manufacturer"),
                 "model": _side(sc, "Manufacturer's Model Name", "ManufacturersModelName"),
                 "body_part": _side(sc, "Body Part Examined", "BodyPartExamined") or ent.get("bp"),

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from ..bank import Bank
 from ..errors import CovidbankError, ImageLoadError, ImageMissingError
 from ..labels import LabelTree, default_tree
-from ..pixels import read_ct, read_mask, read_xray
+from ..pixels import inversion_args, read_ct, read_mask, read_xray
 from ..splits import label_matrix
 from .cache import XRayCache, XRayPrep, preprocess_xray
 from .transforms import normalize, resample_volume, resolve_window, window
@@ -79,7 +79,7 @@ def select_records(
         Keep images whose side in the bank's ``splits`` table is one of these.
     """
     b = bank if isinstance(bank, Bank) else Bank(bank)
-    df = b.table("images").drop_duplicates("image_id")
+    df = b.resolve_paths(b.table("images").drop_duplicates("image_id"))
     if query:
         ids = b.query(query)
         if "image_id" not in ids.columns:
@@ -388,7 +388,7 @@ class XRayDataset(BankImageDataset):
         if self.cache is not None:
             return self.cache.get(int(self._rows[idx]))  # type: ignore[index]
         r = self.records.iloc[idx]
-        a = read_xray(r["path"], record=r["image_id"], file_format=_str(r.get("file_format")), photometric=_str(r.get("photometric")))
+        a = read_xray(r["path"], record=r["image_id"], file_format=_str(r.get("file_format")), **inversion_args(r))
         return preprocess_xray(a, self.prep)
 
     def __getitem__(self, idx: int):

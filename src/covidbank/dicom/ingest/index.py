@@ -66,6 +66,9 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
             "file_present": img_path.exists(),
             "file_format": "png" if kind == "rx" else "nifti",
             "photometric": side.get("PhotometricInterpretation"),
+            "presentation_lut_shape": side.get("PresentationLUTShape"),
+            # ingest's PNGs hold the presentation values (MONOCHROME1 / INVERSE applied when converting)
+            "display_ready": bool(cb.get("conversion", {}).get("display_ready", True)) if kind == "rx" else None,
             "manufacturer": side.get("Manufacturer"),
             "model": side.get("ManufacturerModelName"),
             "body_part": side.get("BodyPartExamined"),
@@ -152,7 +155,8 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         "tests": pd.DataFrame(test_rows),
         "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason"]),
     }
-    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []})
+    # the files are the bank's own: paths relative to it, root "." (relocatable, byte-identical)
+    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []}, root=root)
     return tables
 
 
