@@ -346,7 +346,7 @@ class Bank:
                 df = empty_table(name) if df is None else conform(df, name)
                 if "source" in df.columns:
                     df["source"] = df["source"].fillna(source)
-                if name == "images":
+                if name in ("images", "skipped"):  # file paths: relative to the source's root
                     df = self._relativize(df, base)
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
                 counts[name] = len(df)

@@ -1,4 +1,4 @@
-"""The bank's own commands: ``add``, ``query``, ``info`` and ``labels``."""
+"""The bank's own commands: ``add``, ``relink``, ``query``, ``info`` and ``labels``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``add``, ``query``, ``info`` and ``labels`` to ``app``."""
+    """Add ``add``, ``relink``, ``query``, ``info`` and ``labels`` to ``app``."""
 
     @app.command()
     def add(
@@ -45,6 +45,29 @@ def register(app: typer.Typer) -> None:
             console.print(f"  skipped   {len(res.skipped):>7,}  (" + "; ".join(f"{v} {k}" for k, v in reasons.items()) + ")")
         for line in res.meta.get("notes", []):
             console.print(f"  note: {line}")
+
+
+    @app.command()
+    def relink(
+        bank: Path = typer.Argument(..., help="Bank folder."),
+        source: str = typer.Argument(..., help="Source whose files moved (a name from `covidbank info`)."),
+        new_root: Path = typer.Argument(..., help="The folder that now holds the source's files."),
+        as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    ) -> None:
+        """Point a source at the new place of its files (the index keeps paths relative to it)."""
+        import json
+
+        from ..bank import Bank
+
+        try:
+            counts = Bank(bank).relink(source, new_root)
+        except CovidbankError as e:
+            raise fail(str(e))
+        if as_json:
+            out.print_json(json.dumps({"source": source, **counts}))
+            return
+        console.print(f"[green]{source}[/]: root is now {new_root}; {counts['present']:,} of {counts['images']:,} "
+                      f"files found (before: {counts['present_before']:,})")
 
 
     @app.command()
