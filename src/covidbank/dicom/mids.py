@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .. import schema as _schema
 from ..fileio import atomic_path, atomic_write
 
 __all__ = [
     "MIDS_VERSION",
     "BODY_PARTS",
-    "VIEWS",
+    "VIEW_ENTITIES",
     "Problem",
     "image_name",
     "image_dir",
@@ -60,7 +61,7 @@ BODY_PARTS = {
     "WHOLE BODY": "wholebody", "ABDOMENPELVIS": "abdomen", "SPINE": "spine",
 }
 #: View position entity values.
-VIEWS = {"PA": "pa", "AP": "ap", "LL": "ll", "RL": "ll", "LATERAL": "ll", "LAT": "ll", "LLD": "ll", "RLD": "ll"}
+VIEW_ENTITIES = _schema.VIEW_ENTITIES  # one view map: covidbank.schema.normalize_view
 SUFFIXES = {"rx": ("cr", "dx"), "ct": ("ct",)}
 EXTENSIONS = {"rx": (".png", ".json"), "ct": (".nii.gz", ".json")}
 IMAGE_EXT = {"rx": ".png", "ct": ".nii.gz"}
@@ -100,8 +101,8 @@ def body_part(value: str | None) -> str:
 
 
 def view_entity(value: str | None) -> str | None:
-    """View position entity (``pa``, ``ap``, ``ll``) or None when unknown."""
-    return VIEWS.get((value or "").strip().upper())
+    """View position entity (``pa``, ``ap``, ``ll``, ``dec``...) or None when unknown (:func:`covidbank.schema.view_entity`)."""
+    return _schema.view_entity(value)
 
 
 def image_dir(subject: str, session: str, kind: str) -> str:
@@ -274,7 +275,7 @@ def _validate_mod(root: Path, m: Path, kind: str, sub: str, ses: str, p) -> None
         if ent["ext"] not in EXTENSIONS[kind]:
             p(f, f"extension {ent['ext']} not allowed in mod-{kind}")
             continue
-        if "vp" in ent and ent["vp"] not in set(VIEWS.values()):
+        if "vp" in ent and ent["vp"] not in set(VIEW_ENTITIES.values()):
             p(f, f"unknown view position entity {ent['vp']}")
         stem = f.name[: -len(ent["ext"])]
         stems.setdefault(stem, set()).add(ent["ext"])

@@ -26,12 +26,13 @@ import torch
 from torch.utils.data import Dataset
 
 from ..bank import Bank
-from ..errors import CovidbankError, ImageLoadError, ImageMissingError
+from ..errors import ArgumentError, CovidbankError, ImageLoadError, ImageMissingError
 from ..labels import LabelTree, default_tree
-from ..pixels import inversion_args, read_ct, read_mask, read_xray
+from ..pixels import inversion_args, is_nifti, read_ct, read_mask, read_xray
+from ..schema import MODALITIES, VIEWS, normalize_view
 from ..splits import label_matrix
 from .cache import XRayCache, XRayPrep, preprocess_xray
-from .transforms import normalize, resample_volume, resolve_window, window
+from .transforms import normalize, resample_to_spacing, resampled_shape, resolve_window, window
 
 __all__ = ["BankImageDataset", "XRayDataset", "CTDataset", "select_records", "collate_skip", "UNCERTAIN_POLICIES"]
 
@@ -80,6 +81,17 @@ def select_records(
     """
     b = bank if isinstance(bank, Bank) else Bank(bank)
     df = b.resolve_paths(b.table("images").drop_duplicates("image_id"))
+    tree = tree or default_tree()
+    sources, views, modalities = _as_list(sources), _as_list(views), _as_list(modalities)
+    if sources is not None:
+        _check_values("source", sources, b.sources())
+    if views is not None:
+        views = [v if v in VIEWS else normalize_view(v) if normalize_view(v) != "unknown" else v for v in views]
+        _check_values("view", views, VIEWS)
+    if modalities is not None:
+        _check_values("modality", modalities, set(MODALITIES) | set(df["modality"].dropna()))
+    if require is not None:
+        check_labels(b, _as_list(require), tree)
     if query:
         ids = b.query(query)
         if "image_id" not in ids.columns:
@@ -93,6 +105,7 @@ def select_records(
         if "splits" not in b.extra_tables():
             raise CovidbankError(f"bank {b.path} has no split: run `covidbank split {b.path}` first")
         sp = b.table("splits").drop_duplicates("image_id").set_index("image_id")["split"]
+        _check_values("split", _as_list(split), set(sp.dropna().astype(str)))
         df = df[df["image_id"].map(sp).isin(_as_list(split))]
     req = _as_list(require)
     if req:
@@ -100,6 +113,32 @@ def select_records(
         keep = (lm == 1.0).any(axis=1)
         df = df[df["image_id"].isin(set(keep[keep].index))]
     return df.reset_index(drop=True)
+
+
+def _check_values(what: str, given: Sequence[str], valid) -> None:
+    """Raise :class:`ArgumentError` listing the valid values when one of ``given`` is not among them."""
+    valid = sorted({str(v) for v in valid})
+    bad = [v for v in given if str(v) not in valid]
+    if bad:
+        raise ArgumentError(f"unknown {what} {', '.join(repr(v) for v in bad)}: valid values are {', '.join(valid) or 'none'}")
+
+
+def check_labels(bank: Bank, labels: Sequence[str], tree: LabelTree | None = None) -> None:
+    """Raise :class:`ArgumentError` for a label neither the vocabulary nor the bank knows.
+
+    The message lists the labels the bank's images have (preferred names), so
+    ``labels=["Covid"]`` says ``COVID-19`` instead of giving all-NaN targets.
+    """
+    tree = tree or default_tree()
+    unknown = [l for l in labels if tree.resolve(l) is None]
+    if not unknown:
+        return
+    in_bank = set(bank.query("SELECT DISTINCT label FROM labels WHERE label IS NOT NULL")["label"])
+    bad = [l for l in unknown if l not in in_bank]
+    if bad:
+        names = sorted({tree.resolve(x) or x for x in in_bank})
+        raise ArgumentError(f"unknown label {', '.join(repr(l) for l in bad)}: labels of this bank are "
+                            f"{', '.join(names) or 'none'} (`covidbank labels` lists the whole vocabulary)")
 
 
 def collate_skip(batch):
@@ -175,12 +214,14 @@ class BankImageDataset(Dataset):
         self.on_error = on_error
         self.transform = transform
         mods = _as_list(modalities) or list(self._default_modalities) or None
+        if labels is not None:
+            check_labels(self.bank, list(labels), self.tree)
         recs = select_records(
             self.bank, query=query, sources=sources, views=views, modalities=mods,
             require=require, split=split, tree=self.tree,
         )
         recs = recs.sort_values("image_id", kind="mergesort").reset_index(drop=True)
-        excluded = []
+        recs, excluded = self._keep_kind(recs)
         if present_only:
             flag = recs["file_present"].fillna(True).astype(bool) & recs["path"].notna()
             on_disk = recs["path"].map(lambda p: isinstance(p, str) and os.path.isfile(p))
@@ -193,7 +234,9 @@ class BankImageDataset(Dataset):
         #: Records left out by ``present_only`` (image_id, path, reason).
         self.excluded = pd.DataFrame(excluded, columns=["image_id", "path", "reason"])
         if len(self.excluded):
-            log.info("%s: left out %d records whose file is absent", type(self).__name__, len(self.excluded))
+            log.warning("%s: %d records selected, %d left out (%s); see .excluded", type(self).__name__,
+                        len(recs) + len(self.excluded), len(self.excluded),
+                        "; ".join(f"{n} {r}" for r, n in self.exclusion_summary().items()))
         #: Items skipped at load time under ``on_error="skip"`` (this process).
         self.skipped: list[tuple[str, str, str]] = []
         self.records = recs
@@ -230,9 +273,17 @@ class BankImageDataset(Dataset):
             for r in recs[[c for c in META_COLUMNS if c in recs.columns]].to_dict("records")
         ]
 
+    def _keep_kind(self, recs: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+        """Records this dataset can load, and the others as (image_id, path, reason)."""
+        return recs, []
+
     # ------------------------------------------------------------------ api
     def __len__(self) -> int:
         return len(self.records)
+
+    def exclusion_summary(self) -> dict[str, int]:
+        """How many selected records were left out, per reason (see :attr:`excluded`)."""
+        return {str(k): int(v) for k, v in self.excluded["reason"].value_counts().sort_index().items()}
 
     @property
     def pathologies(self) -> list[str]:
@@ -448,6 +499,30 @@ class CTDataset(BankImageDataset):
 
     _default_modalities = ("CT",)
 
+    def _keep_kind(self, recs: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+        """Only volumetric CT: NIfTI files with three dimensions (Cohen's CT figures are JPEGs)."""
+        import nibabel as nib
+
+        keep, out = [], []
+        for iid, p, fmt in zip(recs["image_id"], recs["path"], recs["file_format"]):
+            name = str(p) if isinstance(p, str) else ""
+            if not (is_nifti(name) or str(fmt).lower() in ("nifti", "nii", "nii.gz")):
+                kind = str(fmt) if isinstance(fmt, str) and fmt else (Path(name).suffix.lstrip(".") or "unknown")
+                out.append((iid, p, f"not a CT volume (a 2-D {kind} image)"))
+                keep.append(False)
+                continue
+            if os.path.isfile(name):
+                try:
+                    ndim = len([s for s in nib.load(name).shape if s > 1])
+                except Exception:  # unreadable headers fail at load time with the reader's message
+                    ndim = 3
+                if ndim < 3:
+                    out.append((iid, p, "not a CT volume (a 2-D NIfTI image)"))
+                    keep.append(False)
+                    continue
+            keep.append(True)
+        return recs[pd.Series(keep, index=recs.index, dtype=bool)].reset_index(drop=True), out
+
     def __init__(
         self,
         bank,
@@ -494,12 +569,8 @@ class CTDataset(BankImageDataset):
         if self.spacing:
             import nibabel as nib
 
-            zooms = nib.load(path).header.get_zooms()[:3]
-            ornt = nib.orientations.io_orientation(nib.load(path).affine)
-            z_in = [0.0, 0.0, 0.0]
-            for k, (axis, _) in enumerate(ornt):
-                z_in[int(axis)] = float(zooms[k])
-            return max(1, int(round(shp[2] * z_in[2] / self.spacing[2])))
+            ras = nib.as_closest_canonical(nib.load(path))
+            return resampled_shape(ras.shape[:3], ras.affine, self.spacing)[2]
         return int(shp[2])
 
     def __len__(self) -> int:
@@ -521,11 +592,10 @@ class CTDataset(BankImageDataset):
         spacing = vol.spacing
         affine = vol.affine
         if self.spacing:
-            img = resample_volume(img, spacing, self.spacing)
+            img, new_affine = resample_to_spacing(img, affine, self.spacing)
             if mask is not None:
-                mask = resample_volume(mask, spacing, self.spacing, mode="nearest")
-            scale = np.diag([t / s for s, t in zip(spacing, self.spacing)] + [1.0])
-            affine = affine @ scale
+                mask, _ = resample_to_spacing(mask, affine, self.spacing, mode="nearest")
+            affine = new_affine
             spacing = self.spacing
         if self.window:
             img = window(img, *self.window)
