@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .bank import Bank
-from .errors import SplitError
+from .errors import ArgumentError, SplitError
 from .labels import LabelTree, default_tree
 from .schema import POSITIVE
 from .unionfind import UnionFind
@@ -40,6 +40,7 @@ __all__ = [
     "write_split",
     "check_leakage",
     "label_matrix",
+    "check_labels",
     "parse_ratios",
 ]
 
@@ -91,6 +92,24 @@ class SplitResult:
 
 def _hash_key(seed: int, unit: str) -> str:
     return hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()
+
+
+def check_labels(bank: Bank, labels: Sequence[str], tree: LabelTree | None = None) -> None:
+    """Raise :class:`ArgumentError` for a label neither the vocabulary nor the bank knows.
+
+    The message lists the labels the bank's images have (preferred names), so
+    ``labels=["Covid"]`` says ``COVID-19`` instead of giving all-NaN targets.
+    """
+    tree = tree or default_tree()
+    unknown = [l for l in labels if tree.resolve(l) is None]
+    if not unknown:
+        return
+    in_bank = set(bank.query("SELECT DISTINCT label FROM labels WHERE label IS NOT NULL")["label"])
+    bad = [l for l in unknown if l not in in_bank]
+    if bad:
+        names = sorted({tree.resolve(x) or x for x in in_bank})
+        raise ArgumentError(f"unknown label {', '.join(repr(l) for l in bad)}: labels of this bank are "
+                            f"{', '.join(names) or 'none'} (`covidbank labels` lists the whole vocabulary)")
 
 
 def label_matrix(bank: Bank, image_ids: Sequence[str] | None, labels: Sequence[str], tree: LabelTree | None = None) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from ..errors import ArgumentError, CovidbankError, ImageLoadError, ImageMissing
 from ..labels import LabelTree, default_tree
 from ..pixels import inversion_args, is_nifti, read_ct, read_mask, read_xray
 from ..schema import MODALITIES, VIEWS, normalize_view
-from ..splits import label_matrix
+from ..splits import check_labels, label_matrix
 from .cache import XRayCache, XRayPrep, preprocess_xray
 from .transforms import normalize, resample_to_spacing, resampled_shape, resolve_window, window
 
@@ -121,24 +121,6 @@ def _check_values(what: str, given: Sequence[str], valid) -> None:
     bad = [v for v in given if str(v) not in valid]
     if bad:
         raise ArgumentError(f"unknown {what} {', '.join(repr(v) for v in bad)}: valid values are {', '.join(valid) or 'none'}")
-
-
-def check_labels(bank: Bank, labels: Sequence[str], tree: LabelTree | None = None) -> None:
-    """Raise :class:`ArgumentError` for a label neither the vocabulary nor the bank knows.
-
-    The message lists the labels the bank's images have (preferred names), so
-    ``labels=["Covid"]`` says ``COVID-19`` instead of giving all-NaN targets.
-    """
-    tree = tree or default_tree()
-    unknown = [l for l in labels if tree.resolve(l) is None]
-    if not unknown:
-        return
-    in_bank = set(bank.query("SELECT DISTINCT label FROM labels WHERE label IS NOT NULL")["label"])
-    bad = [l for l in unknown if l not in in_bank]
-    if bad:
-        names = sorted({tree.resolve(x) or x for x in in_bank})
-        raise ArgumentError(f"unknown label {', '.join(repr(l) for l in bad)}: labels of this bank are "
-                            f"{', '.join(names) or 'none'} (`covidbank labels` lists the whole vocabulary)")
 
 
 def collate_skip(batch):
