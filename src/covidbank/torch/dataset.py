@@ -7,10 +7,17 @@ label with its hierarchy, split, SQL) and give, per item, a dict::
     {"img": FloatTensor, "lab": FloatTensor (1 / 0 / NaN), "idx": int,
      "image_id": str, "meta": {...}}
 
-like torchxrayvision's datasets (``img``, ``lab``, ``idx``), so its training
-code and models work unchanged.  :meth:`BankImageDataset.records` returns
-plain dicts (``image``, ``label``, ``mask`` paths) that MONAI's ``LoadImaged``
-or TorchIO's ``Subject`` consume.
+like torchxrayvision's datasets (``img``, ``lab``, ``idx``), and they honour
+torchxrayvision's dataset contract: ``pathologies`` (an assignable list of
+label names), ``labels`` (the N x P matrix: 1, 0, NaN; -1 kept only with
+``uncertain="keep"``), ``csv`` (the metadata frame, row-aligned), ``totals()``
+and ``data_aug``, so ``xrv.datasets.relabel_dataset``, ``SubsetDataset`` and
+``MergeDataset`` work on them.  Where covidbank differs: a label the bank says
+nothing about is NaN (torchxrayvision's own loaders often write 0), and a
+parent label is implied by its children (``Pneumonia`` is 1 for a COVID-19
+image).  :meth:`BankImageDataset.as_records` returns plain dicts (``image``,
+``label``, ``mask``) that MONAI's ``LoadImaged`` (with
+:func:`covidbank.torch.monai.XRayReader` for radiographs) or TorchIO consume.
 """
 from __future__ import annotations
 
@@ -158,6 +165,8 @@ class BankImageDataset(Dataset):
         :func:`collate_skip`) and counted in :attr:`skipped`.
     transform : callable, optional
         Applied to the image tensor after normalization (augmentations...).
+    data_aug : callable, optional
+        Applied after ``transform`` (torchxrayvision's attribute name; assignable).
     tree : LabelTree, optional
         Label vocabulary (default :func:`~covidbank.labels.default_tree`).
     **filters
@@ -177,6 +186,7 @@ class BankImageDataset(Dataset):
         present_only: bool = True,
         on_error: str = "raise",
         transform: Callable | None = None,
+        data_aug: Callable | None = None,
         tree: LabelTree | None = None,
         query: str | None = None,
         sources: Sequence[str] | str | None = None,
@@ -195,6 +205,8 @@ class BankImageDataset(Dataset):
         self.tree = tree or default_tree()
         self.on_error = on_error
         self.transform = transform
+        #: torchxrayvision's augmentation hook, applied after ``transform``.
+        self.data_aug = data_aug
         mods = _as_list(modalities) or list(self._default_modalities) or None
         if labels is not None:
             check_labels(self.bank, list(labels), self.tree)
@@ -226,12 +238,13 @@ class BankImageDataset(Dataset):
             lab = self.bank.query("SELECT DISTINCT image_id, label FROM labels")
             lab = lab[lab["image_id"].isin(set(recs["image_id"]))]
             labels = sorted({self.tree.resolve(x) or x for x in lab["label"].dropna()})
-        self.labels = list(labels)
-        if self.labels:
-            known = [l for l in self.labels if self.tree.resolve(l) is not None]
+        #: Label names, the columns of :attr:`labels` (torchxrayvision's attribute; assignable).
+        self.pathologies = list(labels)
+        if self.pathologies:
+            known = [l for l in self.pathologies if self.tree.resolve(l) is not None]
             lm = label_matrix(self.bank, recs["image_id"].tolist(), known, self.tree) if known else pd.DataFrame(index=recs["image_id"])
-            mat = np.full((len(recs), len(self.labels)), np.nan, dtype=np.float32)
-            for j, l in enumerate(self.labels):
+            mat = np.full((len(recs), len(self.pathologies)), np.nan, dtype=np.float32)
+            for j, l in enumerate(self.pathologies):
                 if l in lm.columns:
                     mat[:, j] = lm[l].to_numpy(dtype=np.float32)
                 else:  # a label outside the vocabulary: match its exact name
@@ -249,7 +262,8 @@ class BankImageDataset(Dataset):
             mat[unc] = 0
         if unknown == "negative":
             mat[np.isnan(mat) & ~unc] = 0
-        self.label_matrix = mat
+        #: The N x P label matrix (torchxrayvision's ``labels``): 1, 0, NaN unknown (-1 with uncertain="keep").
+        self.labels = mat
         self._meta = [
             {c: _meta_value(r.get(c), c in NUMERIC_META) for c in META_COLUMNS}
             for r in recs[[c for c in META_COLUMNS if c in recs.columns]].to_dict("records")
@@ -268,28 +282,67 @@ class BankImageDataset(Dataset):
         return {str(k): int(v) for k, v in self.excluded["reason"].value_counts().sort_index().items()}
 
     @property
-    def pathologies(self) -> list[str]:
-        """The label names (torchxrayvision's attribute name)."""
+    def label_matrix(self) -> np.ndarray:
+        """The N x P label matrix (same as :attr:`labels`)."""
         return self.labels
 
-    def as_records(self) -> list[dict]:
-        """Plain dicts for other frameworks: ``image`` (path), ``mask`` (path or
-        absent), ``label`` (list of float), ``image_id``.
+    @label_matrix.setter
+    def label_matrix(self, value: np.ndarray) -> None:
+        self.labels = value
 
-        MONAI: ``monai.data.Dataset(ds.as_records(), LoadImaged(keys="image"))``;
+    @property
+    def csv(self) -> pd.DataFrame:
+        """The metadata frame, one row per item (torchxrayvision's ``csv``; the selected records)."""
+        return self.records
+
+    @csv.setter
+    def csv(self, value: pd.DataFrame) -> None:
+        self.records = value
+
+    def totals(self) -> dict[str, dict[float, int]]:
+        """Counts of each value per label, unknown left out (torchxrayvision's ``totals()``)."""
+        import collections
+
+        mat = np.asarray(self.labels, dtype=np.float64)
+        counts = [dict(collections.Counter(col[~np.isnan(col)]).most_common()) for col in mat.T]
+        return dict(zip(self.pathologies, counts))
+
+    def string(self) -> str:
+        """One-line description (torchxrayvision's ``string()``, used by its Merge/Subset printing)."""
+        return f"{type(self).__name__} num_samples={len(self)} bank={self.bank.path.name}"
+
+    def as_records(self) -> list[dict]:
+        """Plain dicts for MONAI and TorchIO, one per item.
+
+        Keys: ``image`` (absolute path), ``label`` (``float32`` array of
+        :attr:`pathologies`, NaN unknown), ``record_id`` (the bank's
+        ``image_id``; not ``image_id``, which MONAI's ``image_*`` meta-key
+        convention would claim), and ``mask`` (path) when the record has one.
+
+        MONAI: ``CacheDataset(ds.as_records(), Compose([LoadImaged("image",
+        reader=ds.monai_reader()), EnsureChannelFirstd("image"), ...]))``;
         TorchIO: ``tio.Subject(image=tio.ScalarImage(r["image"]), label=r["label"])``.
         """
         out = []
         for i, r in enumerate(self.records.to_dict("records")):
-            d = {"image": r["path"], "image_id": r["image_id"], "label": self.label_matrix[i].tolist()}
+            d = {"image": r["path"], "record_id": r["image_id"], "label": np.asarray(self.labels[i], dtype=np.float32)}
             mp = r.get("mask_path")
             if isinstance(mp, str) and mp:
                 d["mask"] = mp
             out.append(d)
         return out
 
+    def monai_reader(self, **kwargs):
+        """A MONAI ``ImageReader`` for this dataset's radiographs that applies covidbank's
+        pixel rules (first channel, bit depth, white = dense by
+        :func:`covidbank.pixels.needs_inversion` with each record's photometric
+        fields): :class:`covidbank.torch.monai.XRayReader`."""
+        from .monai import XRayReader
+
+        return XRayReader(inversion={str(r["path"]): inversion_args(r) for r in self.records.to_dict("records")}, **kwargs)
+
     def _labels(self, idx: int) -> torch.Tensor:
-        return torch.from_numpy(self.label_matrix[idx].copy())
+        return torch.from_numpy(np.asarray(self.labels[idx], dtype=np.float32).copy())
 
     def _fail(self, idx: int, err: ImageLoadError):
         if self.on_error == "raise":
@@ -300,7 +353,7 @@ class BankImageDataset(Dataset):
         return None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n={len(self)}, labels={self.labels}, excluded={len(self.excluded)})"
+        return f"{type(self).__name__}(n={len(self)}, pathologies={self.pathologies}, excluded={len(self.excluded)})"
 
 
 def _meta_value(v, numeric: bool):
@@ -410,7 +463,7 @@ class XRayDataset(BankImageDataset):
             log.warning("left out %d unreadable images (on_error='skip')", int(bad.sum()))
             keep = ~bad
             self.records = self.records[keep].reset_index(drop=True)
-            self.label_matrix = self.label_matrix[keep]
+            self.labels = self.labels[keep]
             self._meta = [m for m, k in zip(self._meta, keep) if k]
             ent = ent[keep]
         self._rows = ent["row"].to_numpy(dtype=np.int64)
@@ -433,6 +486,8 @@ class XRayDataset(BankImageDataset):
         img = normalize(a, self.norm)[None]
         if self.transform is not None:
             img = self.transform(img)
+        if self.data_aug is not None:
+            img = self.data_aug(img)
         return {"img": img, "lab": self._labels(idx), "idx": idx, "image_id": self._meta[idx]["image_id"], "meta": self._meta[idx]}
 
 
@@ -614,6 +669,8 @@ class CTDataset(BankImageDataset):
             item["affine"] = torch.from_numpy(np.asarray(affine, dtype=np.float32))
         if self.transform is not None:
             img = self.transform(img)
+        if self.data_aug is not None:
+            img = self.data_aug(img)
         item["img"] = img
         if self._any_mask:
             item["has_mask"] = mask is not None
