@@ -151,20 +151,27 @@ def dataset_description(name: str = "covidbank ingest") -> dict:
 
 
 def pybids_config() -> str:
-    """Path of the pybids configuration for MIDS entities shipped with covidbank."""
+    """Path of the pybids configuration of the MIDS entities shipped with covidbank.
+
+    It adds ``bodypart`` (``bp-``) and ``viewposition`` (``vp-``) to pybids'
+    own ``bids`` configuration, whose subject, session, acquisition, run,
+    modality (``mod-``, the ``mod-rx``/``mod-ct`` folder), suffix and extension
+    it keeps: use ``config=["bids", pybids_config()]``.
+    """
     return str(resources.files("covidbank").joinpath("data/mids_pybids.json"))
 
 
 def pybids_layout(bank: str | os.PathLike):
     """A ``bids.BIDSLayout`` of a bank with the MIDS entities (pybids must be installed).
 
-    Index, logs, phenotype and derivatives folders are left out of the layout.
+    Index, logs, phenotype, derivatives, cache, report and licenses folders (of a
+    bank or a release) are left out of the layout.
     """
     import bids
 
     indexer = bids.BIDSLayoutIndexer(validate=False, ignore=["index", "logs", "derivatives", "phenotype",
-                                                             ".covidbank"])
-    return bids.BIDSLayout(str(bank), config=[pybids_config()], validate=False, indexer=indexer)
+                                                             ".covidbank", "cache", "report", "licenses"])
+    return bids.BIDSLayout(str(bank), config=["bids", pybids_config()], validate=False, indexer=indexer)
 
 
 def _checked_tsv(path: Path, required, problem) -> list[dict]:
