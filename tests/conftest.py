@@ -54,3 +54,16 @@ def cli(tmp_path):
         return res
 
     return run
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    """A real Orthanc archive (DIMSE + DICOMweb) on free loopback ports for the whole session.
+
+    Tests that change its content should call ``orthanc.clear()`` first.
+    Fails (not skips) when Orthanc is missing: ``.ci/system-deps`` installs it.
+    """
+    from orthanc_server import orthanc_server
+
+    with orthanc_server() as server:
+        yield server

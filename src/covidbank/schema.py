@@ -152,7 +152,8 @@ TABLES: dict[str, list[Column]] = {
         Column("sex", "string", "`M`, `F` or null (copied from the subject)"),
         Column("age", "Float64", "Age in years at this image"),
         Column("offset_days", "Float64", "Days offset of the session"),
-        Column("path", "string", "Absolute path of the image file or volume"),
+        Column("path", "string", "Path of the image file or volume, relative to its source's root in `bank.json` "
+               "(`Bank.resolve`, `Bank.resolve_paths`)"),
         Column("file_present", "boolean", "Whether the file exists on disk"),
         Column("file_format", "string", "`png`, `jpeg`, `nifti`, `dicom`, ..."),
         Column("license", "string", "License normalized to an SPDX-like id (`CC-BY-NC-SA-4.0`) or null"),
@@ -166,7 +167,7 @@ TABLES: dict[str, list[Column]] = {
         Column("manufacturer", "string", "Device manufacturer"),
         Column("model", "string", "Device model name"),
         Column("body_part", "string", "Body part examined"),
-        Column("mask_path", "string", "Path of a segmentation mask (lesion or lung) when present"),
+        Column("mask_path", "string", "Path of a segmentation mask (lesion or lung) when present, relative like `path`"),
         Column("mask_kind", "string", "`lesion`, `lung`, ... for `mask_path`"),
         Column("ct_category", "string", "CT severity category `CT-0`..`CT-4`"),
         Column("severity_geographic_extent", "Float64", "X-ray geographic extent score 0-8 (mean of raters)"),
@@ -193,7 +194,7 @@ TABLES: dict[str, list[Column]] = {
     "skipped": [
         Column("source", "string", "Source dataset name"),
         Column("record", "string", "Row number or identifier of the skipped record"),
-        Column("path", "string", "File the record came from"),
+        Column("path", "string", "File the record came from (relative to the source's root)"),
         Column("reason", "string", "Why it was skipped"),
     ],
 }
