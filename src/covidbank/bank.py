@@ -199,17 +199,21 @@ class Bank:
         if not cols or df.empty:
             return df.copy()
         out = df.copy()
-        sources = out["source"] if "source" in out.columns else pd.Series([None] * len(out), index=out.index)
-        roots = {s: (self.source_root(s) if isinstance(s, str) else self.path.absolute()) for s in sources.unique()}
+        # vectorized per row: root + "/" + path (normalized only where it holds "." or ".." parts)
+        src = (out["source"].astype("string") if "source" in out.columns
+               else pd.Series(pd.NA, index=out.index, dtype="string")).fillna("\0")
+        roots = {s: str(self.source_root(s) if s != "\0" else self.path.absolute()) for s in src.unique()}
+        root_col = src.map(roots).astype("string")
         for c in cols:
-            vals = []
-            for s, v in zip(sources, out[c]):
-                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
-                    vals.append(None)
-                    continue
-                p = Path(str(v))
-                vals.append(str(p if p.is_absolute() else Path(os.path.normpath(roots[s] / p))))
-            out[c] = pd.Series(vals, index=out.index, dtype="string" if str(df[c].dtype) == "string" else object)
+            v = out[c].astype("string")
+            present = (v.notna() & (v != "")).fillna(False).astype(bool)
+            is_abs = v.str.startswith("/").fillna(False).astype(bool)
+            res = (root_col + "/" + v).where(~is_abs, v)
+            dots = present & ~is_abs & v.str.contains(r"(?:^|/)\.{1,2}(?:/|$)", regex=True).fillna(False).astype(bool)
+            if dots.any():
+                res[dots] = [os.path.normpath(x) for x in res[dots]]
+            res = res.where(present, pd.NA)
+            out[c] = res if str(df[c].dtype) == "string" else res.astype(object).where(present, None)
         return out
 
     def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
