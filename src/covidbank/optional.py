@@ -27,6 +27,7 @@ EXTRA_OF: dict[str, str] = {
     "torch": "torch",
     "monai": "torch",
     "faker": "nlp",
+    "sklearn": "nlp",
     "fastapi": "web",
     "uvicorn": "web",
     "jinja2": "web",
