@@ -75,6 +75,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",
+    "covidbank.cli.share",
 ]
 
 
