@@ -124,3 +124,25 @@ def test_real_dx_with_identifiers_drawn_in(shared_data, tmp_path):
     assert action in ("redacted", "excluded")
     for p in bank.rglob("*.png"):
         assert _readable_in_png(p) == []
+
+
+def test_keep_dicom_stores_the_redacted_pixels_or_nothing(tmp_path):
+    """--keep-dicom keeps the same redacted pixels as the PNG (Burned In Annotation NO), and no DICOM of an image
+    left out for burned-in personal data."""
+    from covidbank.dicom.convert import xray_to_uint16
+
+    _hostile_dx(tmp_path / "raw" / "a.dcm", "NO")
+    bank = tmp_path / "bank"
+    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", keep_dicom=True)
+    (kept,) = sorted(bank.glob("sourcedata/**/*.dcm"))
+    ds = pydicom.dcmread(kept)
+    assert ds.BurnedInAnnotation == "NO"
+    img, _ = xray_to_uint16(ds)
+    assert _readable(img) == []
+    (png,) = bank.rglob("*.png")
+    assert np.array_equal(img, np.asarray(Image.open(png)))
+    other = tmp_path / "bank2"
+    ingest(tmp_path / "raw", other, key_file=tmp_path / "key", keep_dicom=True, burned_in="flag")
+    assert not list(other.glob("sourcedata/**/*.dcm"))
+    (side,) = _sidecars(other)
+    assert side["covidbank"]["kept_dicom"] is None

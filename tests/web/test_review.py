@@ -132,3 +132,24 @@ def test_curator_draws_a_box_redacts_and_excludes_in_the_browser(tmp_path, brows
     from covidbank.ocr.review import review_queue
 
     assert review_queue(bank) == []
+
+
+def test_review_decisions_reach_the_kept_dicom(tmp_path):
+    import pydicom
+
+    from covidbank.ocr.review import apply_reviews, record_decision
+
+    img, _ = draw_text(chest_like(256, 320, seed=4), "CARDIOLOGIA", (20, 20), 18, 65535)
+    make_cr(tmp_path / "raw" / "a.dcm", patient_id="P1", modality="DX", rows=256, cols=320, bits=16, pixels=img)
+    bank = tmp_path / "bank"
+    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", keep_dicom=True)
+    (side,) = bank.glob("sub-*/ses-*/mod-rx/*.json")
+    stem = side.name[:-5]
+    (dcm,) = bank.glob("sourcedata/**/*.dcm")
+    record_decision(bank, stem, "redact", [[150, 100, 60, 40]])
+    assert apply_reviews(bank)["redact"] == 1 and apply_reviews(bank)["redact"] == 0  # idempotent
+    px = pydicom.dcmread(dcm).pixel_array
+    assert px[100:140, 150:210].std() == 0 and px[160:200, 150:210].std() > 0
+    record_decision(bank, stem, "exclude")
+    apply_reviews(bank)
+    assert not list(bank.glob("sourcedata/**/*.dcm")) and not list(bank.rglob(f"{stem}.png"))

@@ -32,7 +32,8 @@ from .detect import detect_text, extend_along_row, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
 from .phi import AllowList, Finding, classify_rows
 
-__all__ = ["POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "padded", "redact_boxes"]
+__all__ = [
+    "redact_dataset","POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "padded", "redact_boxes"]
 
 #: Policies of ``covidbank ingest --burned-in``.
 POLICIES = ("redact", "exclude", "flag")
@@ -170,6 +171,24 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
     else:
         res.action, res.image = "redacted", red
     return res
+
+
+def redact_dataset(ds, boxes) -> None:
+    """Fill ``boxes`` (x, y, w, h) in a DICOM dataset's pixel data, every frame, as :func:`redact_boxes` does.
+
+    The pixel data is rewritten uncompressed (pydicom's ``set_pixel_data``:
+    Explicit VR Little Endian) and Burned In Annotation set to ``NO``.  Used
+    for the instances ``ingest --keep-dicom`` stores, so the bank's DICOM and
+    PNG hold the same redacted pixels.
+    """
+    arr = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        out = np.stack([redact_boxes(f, boxes) for f in arr])
+    else:
+        out = redact_boxes(arr, boxes)
+    ds.set_pixel_data(out.astype(arr.dtype, copy=False), str(ds.PhotometricInterpretation), int(ds.BitsStored))
+    ds.BurnedInAnnotation = "NO"
 
 
 def ingest_check(img: np.ndarray, deny: DenyList | None, policy: str, side: dict, cb: dict,

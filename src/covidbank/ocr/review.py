@@ -144,12 +144,27 @@ def record_decision(bank: str | os.PathLike, stem: str, decision: str, boxes=Non
     return rec
 
 
+def _redact_kept(files: list[Path], boxes) -> None:
+    """The curator's boxes in the DICOM instances ``ingest --keep-dicom`` stored (same pixels as the PNG)."""
+    import pydicom
+
+    from .burnedin import redact_dataset
+
+    for f in files:
+        ds = pydicom.dcmread(f)
+        redact_dataset(ds, [tuple(b) for b in boxes])
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        atomic_write(f, buf.getvalue())
+
+
 def apply_reviews(bank: str | os.PathLike) -> dict:
     """Apply the stored decisions not applied yet; returns how many of each were applied.
 
     ``redact`` fills the boxes in the PNG (median of a ring around each box,
     as the ingest does) and adds them to the sidecar's boxes (category
-    ``reviewer``); ``exclude`` removes the PNG; every decision sets the
+    ``reviewer``); ``exclude`` removes the PNG; the DICOM instances kept by
+    ``ingest --keep-dicom`` are redacted or removed alike; every decision sets the
     sidecar's ``review`` to ``reviewed``, ``redacted`` or ``excluded``, so the
     index includes or excludes the image accordingly.  Idempotent.
     """
@@ -171,6 +186,15 @@ def apply_reviews(bank: str | os.PathLike) -> dict:
         if decision not in DECISIONS or bi.get("review") == state[decision]:
             continue
         png = sp.with_suffix(".png")
+        kept = side["covidbank"].get("kept_dicom")
+        kept_files = sorted((root / kept["folder"]).glob("*.dcm")) if kept and kept.get("folder") else []
+        if decision == "redact":
+            _redact_kept(kept_files, rec.get("boxes", []))
+        elif decision == "exclude":
+            for f in kept_files:
+                f.unlink()
+            if kept:
+                side["covidbank"]["kept_dicom"] = None
         if decision == "redact" and png.exists():
             img = np.asarray(Image.open(png))
             red = redact_boxes(img, [tuple(b) for b in rec.get("boxes", [])])

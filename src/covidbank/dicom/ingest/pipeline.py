@@ -208,7 +208,15 @@ def process_task(task: dict, common: dict) -> dict:
         if common.get("keep_dicom"):  # --keep-dicom (dicom/ingest/keep.py), before the sidecar that marks completion
             from .keep import keep_dicom
 
-            cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
+            ocr_action = (cb.get("burned_in") or {}).get("action")
+            if ocr_action == "redacted":  # the kept DICOM gets the PNG's redactions (covidbank.ocr)
+                from ...ocr.burnedin import redact_dataset
+
+                redact_dataset(first, [(b["x"], b["y"], b["w"], b["h"]) for b in cb["burned_in"]["boxes"]])
+            if ocr_action in (None, "none", "redacted"):
+                cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
+            else:  # excluded or flagged for burned-in personal data: its pixels are not kept as DICOM
+                cb["kept_dicom"] = None
         burned = str(first.get("BurnedInAnnotation", "") or "").upper() == "YES"
         cb["burned_in_annotation"] = burned
         side["covidbank"] = cb
