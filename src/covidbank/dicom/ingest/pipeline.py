@@ -423,8 +423,7 @@ def ingest(
                           output=f"{t['dir']}/{t['stem']}")
             else:
                 todo.append(t)
-        common = {"bank": str(root.resolve()), "key": key.hex(), "options": options.to_dict(),
-                  "window_index": window_index, "keep_dicom": bool(keep_dicom), "burned_in": burned_in}
+        common = {**worker_common(root, key, options, window_index, burned_in), "keep_dicom": bool(keep_dicom)}
         if any(t["kind"] == "rx" for t in todo):  # fail early, once, when Tesseract is missing
             from ...ocr.engine import tesseract_info
 
@@ -522,9 +521,11 @@ def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]
     return tasks
 
 
-def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0) -> dict:
-    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window)."""
+def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0,
+                  burned_in: str = "redact") -> dict:
+    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window,
+    burned-in text policy: every path into a bank, ``ingest`` or ``pull``, checks X-ray pixels)."""
     from ..deid import DeidOptions
 
     return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
-            "window_index": window_index}
+            "window_index": window_index, "burned_in": burned_in}
