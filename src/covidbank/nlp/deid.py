@@ -332,6 +332,11 @@ _LOWER_NAME_HEADER = re.compile(
 )
 # initials of a person ("J.G.L.", "j. g. l."): three or four single letters with dots
 _INITIALS = re.compile(r"(?<![\w.])(?:[A-Za-zÁÉÍÓÚÑáéíóúñ]\.[ \t]?){2,3}[A-Za-zÁÉÍÓÚÑáéíóúñ]\.?(?![\w])")
+# ... after a title, a person header or a word for a person ("R.T.U. de próstata", "I.N.R." are not people)
+_PERSON_BEFORE = re.compile(r"(?i)(?:\b(?:dra?|doctora?|sra?|srta|don|do[nñ]a|prof|paciente|enfermer[oa]|t[eé]cnico|"
+                            r"iniciales|firmado(?: por)?|fdo|informado por|remitido por|supervisado por|m[eé]dic[oa]|"
+                            r"radi[oó]log[oa]|facultativo|nombre|apellidos)\b\.?)[ \t]*:?[ \t]*$")
+_DIMENSIONS = re.compile(r"\d+(?:[.,]\d+)?(?:[xX]\d+(?:[.,]\d+)?)+")
 _NOT_INITIALS = frozenset("nhc snc uci uvi ecg tac hta epoc aas eeuu ccaa ue ee uu rx rm tc ie eg pej vs ap".split())
 # e-mail addresses written to dodge a filter: "maria (at) garcia.es", "maria arroba garcia punto es"
 _OBFUSCATED_EMAIL = re.compile(
@@ -340,6 +345,11 @@ _OBFUSCATED_EMAIL = re.compile(
 )
 _IP = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
                  r"|(?i:(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:]))")
+# a relative of the patient ("su esposa", "abuelo paterno", "dos sobrinos")
+_RELATIVE = re.compile(
+    r"(?i)(?<![\w])(?:padres|(?:bis)?abuel[oa]s?|herman[oa]s?|hij[oa]s?|t[ií][oa]s?|prim[oa]s?|sobrin[oa]s?|niet[oa]s?|"
+    r"espos[oa]s?|marido|pareja|c[oó]nyuge|suegr[oa]s?|cu[nñ]ad[oa]s?|madre|padre|gemel[oa]s?|melliz[oa]s?)"
+    r"(?:[ \t]+(?:patern[oa]s?|matern[oa]s?))?(?![\w])")
 # an accession-like code: letters and at least five digits in one token ("2020RX0099887", "rx20200315001")
 _CODE = re.compile(r"(?<![\w-])(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{8,24}(?![\w-])")
 # an age of 90 or more, written in digits ("94 años", "edad: 97"): the policy writes it as 90+
@@ -641,7 +651,7 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         add(a, b, "NAME", 1)
     for m in _INITIALS.finditer(text):
         letters = re.sub(r"[^\w]", "", m.group()).lower()
-        if letters not in _NOT_INITIALS and not letters.isdigit():
+        if letters not in _NOT_INITIALS and _PERSON_BEFORE.search(text, max(0, m.start() - 30), m.start()):
             add(m.start(), m.end(), "NAME", 3)
     for m in _OBFUSCATED_EMAIL.finditer(text):
         add(m.start(), m.end(), "NUM", 1, "CORREO_ELECTRONICO")
@@ -649,8 +659,10 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         add(m.start(), m.end(), "NUM", 1, "DIREC_PROT_INTERNET")
     for m in _CODE.finditer(text):
         g = m.group()
-        if sum(c.isdigit() for c in g) >= 5:
+        if sum(c.isdigit() for c in g) >= 5 and not _DIMENSIONS.fullmatch(g):
             add(m.start(), m.end(), "NUM", 2, "ID_CONTACTO_ASISTENCIAL")
+    for m in _RELATIVE.finditer(text):
+        add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
     for m in _OLD_AGE.finditer(text):
         add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
     return _resolve(text, cands)
