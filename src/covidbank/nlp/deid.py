@@ -1002,6 +1002,7 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
     items = sorted([(a, b, t, 0, False) for a, b, t in model]
                    + [(a, b, t, 1, o[3] if len(o) > 3 else 0) for o in others for a, b, t in [o[:3]]])
     out: list[tuple[int, int, str]] = []
+    pieces: set[tuple[int, int]] = set()
     i = 0
     while i < len(items):
         group = [items[i]]
@@ -1033,20 +1034,47 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                           and _coarse_of(text, *r[:3]) == _coarse_of(text, a, b, t)), t)
             out.append((a, b, t))
             covered[a - base:b - base] = b"\x01" * (b - a)
-        for a, b, t, *_ in rest:
+        for a, b, t, _, sure in rest:
             for x, y in _pieces(text, a, b, covered, base):
                 piece = text[x:y]
                 if rules_win:  # the tagger's extra parts, but not a lower-case word it joined between two spans
                     if piece.islower() and x > a and y < b:
                         continue
-                elif not _evidence(piece):
+                elif not (_evidence(piece) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))):
                     continue
                 out.append((x, y, t))
+                pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
     out.sort()
+    # a piece right after or before a span of the same type, only spaces between, is one with it
+    # ("GALVARRO" from the tagger, "AZZAROUALI" from the header's value)
+    merged: list[tuple[int, int, str]] = []
+    for a, b, t in out:
+        if merged and merged[-1][2] == t and ((a, b) in pieces or merged[-1][:2] in pieces) \
+                and text[merged[-1][1]:a].strip(" \t") == "" and a >= merged[-1][1]:
+            merged[-1] = (merged[-1][0], b, t)
+            pieces.add(merged[-1][:2])
+        else:
+            merged.append((a, b, t))
+    out = merged
     if deny:
         out = _union_with(out, deny)
     return out
+
+
+def _person_piece(piece: str) -> bool:
+    """Whether what a person header's or a title's name covers beyond the tagger's span is still the person's
+    (``AZZAROUALI`` after ``GALVARRO``), not the department or hospital the value runs on into."""
+    return (not _NOT_PERSON.search(piece) and not re.search(rf"(?i)\b(?:{_INST_HEAD_WORDS})\b", piece)
+            and not _not_a_name_piece(piece))
+
+
+def _not_a_name_piece(piece: str) -> bool:
+    words = [gz.key(w) for w in re.findall(r"[^\W\d_]+", piece)]
+    return not words or all(w in _ALWAYS_STOP or w in _PARTICLES for w in words)
+
+
+_PARTICLES = frozenset("de del la las los y i e da das do dos van von di san santa".split())
 
 
 def _evidence(piece: str) -> bool:
