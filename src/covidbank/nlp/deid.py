@@ -1040,7 +1040,7 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 if rules_win:  # the tagger's extra parts, but not a lower-case word it joined between two spans
                     if piece.islower() and x > a and y < b:
                         continue
-                elif not (_evidence(piece) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))):
+                elif not (_evidence(piece, t) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))):
                     continue
                 out.append((x, y, t))
                 pieces.add((x, y))
@@ -1077,9 +1077,14 @@ def _not_a_name_piece(piece: str) -> bool:
 _PARTICLES = frozenset("de del la las los y i e da das do dos van von di san santa".split())
 
 
-def _evidence(piece: str) -> bool:
-    """Whether a piece a rule covers beyond the tagger's span is worth a span: a digit, a known name or place."""
+def _evidence(piece: str, typ: str = "") -> bool:
+    """Whether a piece a rule covers beyond the tagger's span is worth a span: a digit, a known name or place,
+    an institution's or a street's head word in a rule's institution or street."""
     if any(c.isdigit() for c in piece):
+        return True
+    if COARSE.get(typ) == "INST" and re.search(rf"(?:{_INST_HEAD})\b", piece):
+        return True
+    if typ == "CALLE" and re.search(rf"(?i:{_STREET_TYPES})", piece):
         return True
     first, last, places = gz.first_names(), gz.last_names(), gz.places()
     return any(k in first or k in last or k in places
