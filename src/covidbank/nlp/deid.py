@@ -1125,6 +1125,14 @@ _SENTENCE_IN_SPAN = re.compile(r"(?<=\d)\.[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíó
 _NOT_POSTCODE_AFTER = re.compile(r"[ \t]*(?:[a-zµ%/]|x\b)")
 
 
+_FAMILY_WORD = re.compile(
+    r"(?i)famili|neonat|reci[eé]n nacid|beb[eé]|feto|gesta|padre|madre|abuel|herman|hij[oa]|t[ií][oa]s?\b|prim[oa]|"
+    r"sobrin|niet[oa]|espos|marido|pareja|c[oó]nyuge|suegr|cu[nñ]ad|gemel|melliz|patern|matern|var[oó]n|mujer|ni[nñ][oa]")
+_AGE_FORM = re.compile(r"(?i)\d{1,3}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_FORM_WORDS = frozenset("firmado fecha procedencia servicio medico exploracion informe original anexo fdo paciente "
+                        "nombre nombrepropio solicitante peticion".split())
+
+
 def _is_clinical_phrase(span: str) -> bool:
     """Whether the whole of ``span`` is a finding or anatomical location of the report labeler's lexicon
     ("Derrame Pleural" in a capitalized list of findings)."""
@@ -1145,6 +1153,14 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             b = m.start()
         if _is_clinical_phrase(text[a:b]):
             continue
+        if t == "FAMILIARES_SUJETO_ASISTENCIA" and not _FAMILY_WORD.search(text, a, b):
+            # on text unlike its training data the tagger calls other things relatives ("paciente de 60 anos",
+            # BIMCV's "firmado"): an age is an age; a form word alone is nothing
+            if _AGE_FORM.fullmatch(text, a, b):
+                t = "EDAD_SUJETO_ASISTENCIA"
+            elif not any(c.isdigit() for c in text[a:b]) and all(
+                    gz.key(w) in _FORM_WORDS for w in re.findall(r"[^\W\d_]+", text[a:b])):
+                continue
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
