@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 
 from . import gazetteers as gz
+from .tagger import MEDDOCAN_TYPES
 
 __all__ = ["CATEGORIES", "EXTRA_CATEGORIES", "PHI_TYPES", "COARSE", "DEFAULT_POLICY", "PhiSpan", "DeidResult",
            "find_phi", "find_phi_rules", "deidentify", "Surrogates", "generalize_age"]
@@ -49,12 +50,7 @@ EXTRA_CATEGORIES: tuple[str, ...] = ("EDAD", "SEXO", "OTROS")
 #: Every PHI type of the MEDDOCAN annotation guidelines: the 22 the corpus annotates
 #: (:data:`covidbank.nlp.tagger.MEDDOCAN_TYPES`), then the guideline's other identifiers (URLs, IP addresses,
 #: health-plan, vehicle, device, biometric and other numbers) the rules find.
-PHI_TYPES: tuple[str, ...] = (
-    "NOMBRE_SUJETO_ASISTENCIA", "NOMBRE_PERSONAL_SANITARIO", "EDAD_SUJETO_ASISTENCIA", "SEXO_SUJETO_ASISTENCIA",
-    "FAMILIARES_SUJETO_ASISTENCIA", "OTROS_SUJETO_ASISTENCIA", "PROFESION", "FECHAS", "CALLE", "TERRITORIO", "PAIS",
-    "HOSPITAL", "INSTITUCION", "CENTRO_SALUD", "ID_SUJETO_ASISTENCIA", "ID_TITULACION_PERSONAL_SANITARIO",
-    "ID_EMPLEO_PERSONAL_SANITARIO", "ID_CONTACTO_ASISTENCIAL", "ID_ASEGURAMIENTO", "NUMERO_TELEFONO", "NUMERO_FAX",
-    "CORREO_ELECTRONICO",
+PHI_TYPES: tuple[str, ...] = MEDDOCAN_TYPES + (
     "URL_WEB", "DIREC_PROT_INTERNET", "NUMERO_BENEF_PLAN_SALUD", "IDENTIF_VEHICULOS_NAVES", "IDENTIF_DISPOSITIVOS",
     "IDENTIF_BIOMETRICOS", "OTRO_NUMERO_IDENTIF",
 )
@@ -1120,9 +1116,13 @@ def _coarse_of(text: str, a: int, b: int, typ: str) -> str:
 # a sentence end inside a tagger span: a number, a period, then a sentence of lower-case words ("NHC: 2569870.
 # Derrame pleural derecho"); an address goes on with capitalized words or numbers ("1. Bajo A")
 _SENTENCE_IN_SPAN = re.compile(r"(?<=\d)\.[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+(?:[ \t]+[a-záéíóúñ]+)+[ \t]*$)")
-# a bare number the tagger calls a territory is no postcode when a lower-case word or a unit follows it
-# ("15300 plaquetas", "125 000/µl")
-_NOT_POSTCODE_AFTER = re.compile(r"[ \t]*(?:[a-zµ%/]|x\b)")
+# a bare number the tagger calls a territory is no postcode when a unit or a count follows it ("15300
+# plaquetas", "125 000/µl"); a lower-case word may be a town in lower-cased text ("28036 madrid")
+_NOT_POSTCODE_AFTER = re.compile(
+    rf"[ \t]*(?:[µ%/]|x\b|{_UNITS}|(?i:plaquetas|leucocitos|hemat[ií]es|linfocitos|neutr[oó]filos|c[eé]lulas|copias|"
+    rf"unidades|veces|pacientes|casos)\b)")
+# a record-number label right before a number
+_ID_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|n\.h\.c|hc|dni|nif|nie|historia(?: cl[ií]nica)?)\W*$")
 
 
 _FAMILY_WORD = re.compile(
@@ -1164,7 +1164,7 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
-            if _NUM_LABEL_BEFORE.search(text, max(0, a - 24), a):  # "NHC 50001" is a record number
+            if _ID_LABEL_BEFORE.search(text, max(0, a - 24), a):  # "NHC 50001" is a record number
                 t = _fine_type(text, PhiSpan(a, b, "NUM"))
         if b > a:
             out.append((a, b, t))
