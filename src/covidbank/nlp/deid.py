@@ -1121,6 +1121,7 @@ _SENTENCE_IN_SPAN = re.compile(r"(?<=\d)\.[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíó
 _NOT_POSTCODE_AFTER = re.compile(
     rf"[ \t]*(?:[µ%/]|x\b|{_UNITS}|(?i:plaquetas|leucocitos|hemat[ií]es|linfocitos|neutr[oó]filos|c[eé]lulas|copias|"
     rf"unidades|veces|pacientes|casos)\b)")
+_LEADING_TITLE = re.compile(r"(?i:doctora?|dra?|dres|sra?|srta|prof(?:esora?)?|don|do[nñ]a)\b\.?[ \t]+")
 # a record-number label right before a number
 _ID_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|n\.h\.c|hc|dni|nif|nie|historia(?: cl[ií]nica)?)\W*$")
 
@@ -1151,6 +1152,10 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
+        if t.startswith("NOMBRE_"):  # the title before a name is not the name ("Doctora Marta García")
+            m = _LEADING_TITLE.match(text, a, b)
+            if m is not None and m.end() < b:
+                a = m.end()
         if _is_clinical_phrase(text[a:b]):
             continue
         if t == "FAMILIARES_SUJETO_ASISTENCIA" and not _FAMILY_WORD.search(text, a, b):
