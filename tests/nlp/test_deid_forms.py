@@ -12,10 +12,13 @@ from covidbank.nlp.text import strip_accents
 
 
 def _left(out: str, secret: str) -> list[str]:
-    """Pieces (words of 2+ letters, runs of 3+ digits) of ``secret`` still in ``out``, accent- and case-blind."""
+    """Pieces (words of 2+ letters, runs of 3+ digits, initials) of ``secret`` still in ``out``, accent- and
+    case-blind."""
     plain = strip_accents(re.sub(r"[\u200b\u00a0\u202f]", " ", out)).lower()
-    parts = re.findall(r"[^\W\d_]{2,}|\d{3,}", strip_accents(secret).lower())
-    return [p for p in parts if re.search(rf"(?<![^\W_]){re.escape(p)}(?![^\W_])", plain)]
+    parts = re.findall(r"(?:[^\W\d_]\.){2,}|[^\W\d_]{2,}|\d{3,}", strip_accents(secret).lower())
+    assert parts, secret
+    return [p for p in parts if re.search(rf"(?<![^\W_]){re.escape(p)}(?![^\W_])", plain)
+            or (p.endswith(".") and p.replace(".", "") in plain.replace(".", ""))]
 
 
 FORMS = [
@@ -100,3 +103,10 @@ def test_extra_terms_accept_a_deny_list():
     r = deidentify(text, extra_terms=dl)
     assert "zubizarreta" not in r.text.lower() and "amaia" not in r.text.lower()
     assert any(s.type == "NOMBRE_SUJETO_ASISTENCIA" for s in r.spans)
+
+
+@pytest.mark.parametrize("text", ["Firmado: J.G.L.", "Valorado por el Dr. J. G. L. en consulta.",
+                                  "iniciales del paciente j.g.l. , sin cambios"])
+def test_initials_leave_no_letter(text):
+    out = deidentify(text).text
+    assert not re.search(r"(?i)(?<![\w])[jgl]\.", out), out
