@@ -119,3 +119,11 @@ class MissingExtraError(CovidbankError, ImportError):
         what = purpose or "this feature"
         super().__init__(f"{what} needs the optional package {package!r}: pip install 'covidbank[{extra}]'")
         self.name = package
+
+
+class PacsError(CovidbankError):
+    """A PACS (DIMSE or DICOMweb) cannot be reached, refuses a request, or a pull cannot start.
+
+    Messages name the archive (``AET@host:port`` or URL) and the reason, never
+    a patient identifier.
+    """

@@ -69,6 +69,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.demo",
     "covidbank.cli.ingest",
     "covidbank.cli.nlp",
+    "covidbank.cli.pacs",
     "covidbank.cli.ml",
     "covidbank.cli.severity",
     "covidbank.cli.validation",

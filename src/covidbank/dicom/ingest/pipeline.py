@@ -36,7 +36,7 @@ from ...fileio import atomic_write
 from .index import build_index
 from .tables import _merge_tsv, _process_reports, _process_tests
 
-__all__ = ["ingest", "IngestSummary", "process_task", "LOG_NAME"]
+__all__ = ["ingest", "IngestSummary", "process_task", "plan_tasks", "worker_common", "LOG_NAME"]
 
 LOG_NAME = "logs/ingest.jsonl"
 
@@ -446,3 +446,26 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
             for t in tasks:
                 yield process_task(t, common)
                 bar.advance()
+
+
+# --------------------------------------------------------------------------- entry for covidbank pull
+def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]:
+    """Worker tasks for series already discovered, named and pseudonymized exactly as :func:`ingest` does.
+
+    For ``covidbank pull`` (:mod:`covidbank.pacs.pull`), which feeds each
+    retrieved study through :func:`process_task` and rebuilds the index once
+    at the end.  A task whose sidecar is already in the bank has ``done`` set.
+    """
+    root = Path(bank)
+    tasks, _ = _plan(series, keyring, registry, root)
+    for t in tasks:
+        t["done"] = (root / t["dir"] / f"{t['stem']}.json").exists()
+    return tasks
+
+
+def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0) -> dict:
+    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window)."""
+    from ..deid import DeidOptions
+
+    return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
+            "window_index": window_index}
