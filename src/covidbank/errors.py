@@ -44,6 +44,11 @@ class ImageMissingError(ImageLoadError):
     """An image file listed in the bank is not on disk."""
 
 
+class ArgumentError(CovidbankError, ValueError):
+    """An argument names a value the bank does not have (label, split, view, source,
+    modality); the message lists the valid values."""
+
+
 class CacheError(CovidbankError):
     """An image cache is missing, stale or unreadable."""
 
@@ -85,8 +90,13 @@ class SeverityError(CovidbankError):
     """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
 
 
-class CTReadError(SeverityError):
-    """A CT file or DICOM series cannot be read; the message names the file."""
+class CTReadError(ImageLoadError, SeverityError):
+    """A CT file or DICOM series cannot be read (:func:`covidbank.pixels.read_ct`); the message names the file.
+
+    The one error of the CT reader, for severity, the viewer and the datasets
+    alike: also an :class:`ImageLoadError` (the datasets' ``on_error``) and a
+    :class:`SeverityError`.
+    """
 
 
 class NotHUError(SeverityError):

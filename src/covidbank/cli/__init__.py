@@ -67,6 +67,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.bank",
     "covidbank.cli.catalog",
     "covidbank.cli.demo",
+    "covidbank.cli.dicom_derived",
     "covidbank.cli.ingest",
     "covidbank.cli.nlp",
     "covidbank.cli.pacs",
@@ -74,6 +75,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",
+    "covidbank.cli.share",
 ]
 
 

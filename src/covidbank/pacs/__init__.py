@@ -5,7 +5,8 @@ retrieves each study into a private staging folder (:mod:`.staging`) with
 C-GET, C-MOVE to our own storage SCP (:mod:`.dimse`) or WADO-RS
 (:mod:`.dicomweb`), feeds it through the ingest pipeline (de-identification,
 conversion, MIDS) and reconciles expected against received and converted in
-the pull manifest (:mod:`.manifest`).  Needs the ``pacs`` extra.
+the pull manifest (:mod:`.manifest`).  :mod:`.push` sends derived objects (SEG, SR)
+and kept images back with C-STORE or STOW-RS.  Needs the ``pacs`` extra.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ _LAZY = {
     "DicomwebArchive": ".dicomweb",
     "Manifest": ".manifest",
     "StudyQuery": ".archive",
+    "push_dimse": ".push",
+    "push_dicomweb": ".push",
+    "parse_pacs": ".dimse",
+    "PushError": ".push",
+    "PushResult": ".push",
 }
 
 __all__ = sorted(_LAZY)
