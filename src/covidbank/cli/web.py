@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to bind (localhost by default; the viewer has no login)."),
         port: int = typer.Option(8000, help="Port to listen on."),
         cache_dir: Optional[Path] = typer.Option(None, help="Thumbnail cache folder (default ~/.cache/covidbank/web/...)."),
+        review: bool = typer.Option(False, "--review", help="Accept decisions of the burned-in text review queue "
+                                                            "(/review; stored in the bank, applied by the next ingest)."),
     ) -> None:
         """Browse a bank in a web browser: search, case pages, CT viewer, REST API under /api (read-only)."""
         from ..errors import CovidbankError
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
         loopback = _is_loopback(host)
         hosts = ["localhost", "127.0.0.1", "::1", "[::1]", host] if loopback else None
         try:
-            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts)
+            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts, review=review)
         except CovidbankError as e:
             raise fail(str(e))
         if not loopback:

@@ -76,6 +76,7 @@ class IngestSummary:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     files: int = 0
+    burned_in: dict = field(default_factory=dict)  # action (redacted, excluded, flagged) -> images
 
 
 # --------------------------------------------------------------------------- helpers
@@ -157,6 +158,7 @@ def process_task(task: dict, common: dict) -> dict:
         ctx = PatientContext(task["sub"], task["ses"], task["shift_days"], task["shift_seconds"])
         dsets = []
         audits = []
+        deny = None
         for p in task["paths"]:
             try:
                 ds = pydicom.dcmread(p)
@@ -164,6 +166,10 @@ def process_task(task: dict, common: dict) -> dict:
                 raise CovidbankError(f"unreadable DICOM file ({type(e).__name__})")
             if "PixelData" not in ds:  # pydicom returns what it could read of a file cut short
                 raise CovidbankError("unreadable DICOM file (truncated or corrupt: its pixel data could not be read)")
+            if task["kind"] == "rx" and deny is None and common.get("burned_in"):
+                from ..denylist import DenyList
+
+                deny = DenyList.from_dataset(ds)  # before de-identification: the values it removes
             audit = deidentify_dataset(ds, keyring, ctx, options, task["modality"])
             audits.append([a.to_dict() for a in audit])
             dsets.append(ds)
@@ -182,7 +188,11 @@ def process_task(task: dict, common: dict) -> dict:
         }
         if task["kind"] == "rx":
             img, params = xray_to_uint16(first, window_index=common.get("window_index", 0))
-            data = write_png16(img)
+            if common.get("burned_in"):  # text burned into the pixels: redact/exclude/flag (covidbank.ocr)
+                from ...ocr.burnedin import ingest_check
+
+                img = ingest_check(img, deny, common["burned_in"], side, cb)
+            data = write_png16(img) if img is not None else None
             cb["conversion"] = {"format": "png", "bit_depth": 16, "resized": False, **params,
                                 "undo": "value = lo + (png if not inverted else 65535 - png) / 65535 * (hi - lo), "
                                         "(lo, hi) = voi_output_range"}
@@ -198,7 +208,15 @@ def process_task(task: dict, common: dict) -> dict:
         if common.get("keep_dicom"):  # --keep-dicom (dicom/ingest/keep.py), before the sidecar that marks completion
             from .keep import keep_dicom
 
-            cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
+            ocr_action = (cb.get("burned_in") or {}).get("action")
+            if ocr_action == "redacted":  # the kept DICOM gets the PNG's redactions (covidbank.ocr)
+                from ...ocr.burnedin import redact_dataset
+
+                redact_dataset(first, [(b["x"], b["y"], b["w"], b["h"]) for b in cb["burned_in"]["boxes"]])
+            if ocr_action in (None, "none", "redacted"):
+                cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
+            else:  # excluded or flagged for burned-in personal data: its pixels are not kept as DICOM
+                cb["kept_dicom"] = None
         burned = str(first.get("BurnedInAnnotation", "") or "").upper() == "YES"
         cb["burned_in_annotation"] = burned
         side["covidbank"] = cb
@@ -207,10 +225,13 @@ def process_task(task: dict, common: dict) -> dict:
             audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
                                            "records": a}, sort_keys=True))
         atomic_write(bank / cb["audit"], gzip.compress(("\n".join(audit_lines) + "\n").encode(), mtime=0))
-        atomic_write(image_path, data)
+        if data is not None:
+            atomic_write(image_path, data)
         atomic_write(out_dir / f"{stem}.json",
                       (json.dumps(side, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
         res.update(status="converted", reason=None)
+        if "burned_in" in cb:
+            res["burned_in"] = {k: cb["burned_in"][k] for k in ("action", "reason")}
     except CovidbankError as e:
         res.update(status="error", reason=str(e))
     except MemoryError:
@@ -305,6 +326,7 @@ def ingest(
     window_index: int = 0,
     progress: bool = False,
     keep_dicom: bool = False,
+    burned_in: str = "redact",
 ) -> IngestSummary:
     """Ingest the DICOM files under ``raw_dir`` into ``bank`` (see module docstring).
 
@@ -337,12 +359,21 @@ def ingest(
         (:mod:`covidbank.dicom.ingest.keep`), for DICOM SEG/SR export.
     progress : bool
         Show a rich progress bar.
+    burned_in : {"redact", "exclude", "flag"}
+        What to do with personal data burned into X-ray pixels (Tesseract OCR,
+        :mod:`covidbank.ocr`): fill it and verify by a second OCR (default),
+        leave the image out of the bank, or keep it out of the index until a
+        curator reviews it.
     """
     from ...errors import BankError, KeyFileError
     from ..deid import DeidOptions
     from ..discover import discover
     from ..keys import Keyring, PseudonymRegistry, default_key_file, load_key
 
+    from ...ocr.burnedin import POLICIES
+
+    if burned_in not in POLICIES:
+        raise BankError(f"unknown --burned-in policy {burned_in!r}: use one of {', '.join(POLICIES)}")
     t0 = time.perf_counter()
     options = options or DeidOptions()
     raw = Path(raw_dir)
@@ -392,15 +423,27 @@ def ingest(
                           output=f"{t['dir']}/{t['stem']}")
             else:
                 todo.append(t)
-        common = {"bank": str(root.resolve()), "key": key.hex(), "options": options.to_dict(),
-                  "window_index": window_index, "keep_dicom": bool(keep_dicom)}
+        common = {**worker_common(root, key, options, window_index, burned_in), "keep_dicom": bool(keep_dicom)}
+        if any(t["kind"] == "rx" for t in todo):  # fail early, once, when Tesseract is missing
+            from ...ocr.engine import tesseract_info
+
+            tesseract_info()
         for res in _run(todo, common, workers, scheduler, progress):
             log.write(kind="series", **res)
             if res["status"] == "converted":
                 summary.converted += 1
+                act = (res.get("burned_in") or {}).get("action")
+                if act and act != "none":
+                    summary.burned_in[act] = summary.burned_in.get(act, 0) + 1
             else:
                 summary.errors += 1
                 skipped_rows.append({"record": res["series"], "path": f"series {res['series']}", "reason": res["reason"]})
+        from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
+
+        reviewed = apply_reviews(root)
+        if any(reviewed.values()):
+            summary.notes.append("burned-in text reviews applied: " +
+                                 ", ".join(f"{k} {v}" for k, v in reviewed.items() if v))
         if test_rows:
             _merge_tsv(root / "phenotype" / "tests.tsv", test_rows,
                        ["participant_id", "test_type", "result", "acq_date"],
@@ -478,9 +521,11 @@ def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]
     return tasks
 
 
-def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0) -> dict:
-    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window)."""
+def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0,
+                  burned_in: str = "redact") -> dict:
+    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window,
+    burned-in text policy: every path into a bank, ``ingest`` or ``pull``, checks X-ray pixels)."""
     from ..deid import DeidOptions
 
     return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
-            "window_index": window_index}
+            "window_index": window_index, "burned_in": burned_in}
