@@ -13,6 +13,7 @@ from .burnedin import POLICIES, REASONS, BurnedInResult, check_burned_in, redact
 from .detect import TextLine, detect_text, window_to_uint8
 from .engine import DEFAULT_LANG, OcrUnavailableError, tesseract_info
 from .phi import AllowList, Finding, classify_lines
+from .review import release_check
 
 __all__ = [
            "DEFAULT_LANG",
@@ -27,6 +28,7 @@ __all__ = [
            "classify_lines",
            "detect_text",
            "redact_boxes",
+           "release_check",
            "tesseract_info",
            "window_to_uint8",
 ]

@@ -217,3 +217,32 @@ def apply_reviews(bank: str | os.PathLike) -> dict:
         atomic_write(sp, (json.dumps(side, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
         done[decision] += 1
     return done
+
+
+def release_check(bank) -> list[str]:
+    """Findings that stop a release: X-rays never screened for burned-in text, and images still awaiting review.
+
+    Used by ``covidbank release`` (:func:`covidbank.release.release_checks`).
+    Each finding names the image file by its MIDS name (pseudonyms only) and a
+    fixed reason; an empty list means every X-ray of the bank was screened and
+    every flagged one was decided.
+
+    Parameters
+    ----------
+    bank : Bank or path-like
+    """
+    root = Path(getattr(bank, "path", bank))
+    findings = []
+    decided = load_decisions(root)
+    for p, side in _sidecars(root):
+        if not p.with_suffix(".png").exists():
+            continue
+        bi = (side.get("covidbank") or {}).get("burned_in")
+        stem = p.name[:-5]
+        if not bi:
+            findings.append(f"{stem}: not screened for burned-in text (re-run covidbank ingest with --burned-in)")
+        elif bi.get("review") == "pending" and stem not in decided:
+            findings.append(f"{stem}: burned-in text awaits review (covidbank serve BANK --review, then re-run ingest)")
+        elif bi.get("review") == "pending":
+            findings.append(f"{stem}: a review decision is stored but not applied yet (re-run covidbank ingest)")
+    return findings
