@@ -175,8 +175,10 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
     for c in cols:
         if c.name in df.columns:
             s = df[c.name]
-            if c.dtype == "string":
-                s = s.astype("object").where(s.notna(), None).astype("string")
+            if str(s.dtype) == c.dtype or (c.dtype == "string" and isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is pd.NA):
+                pass  # already conformed (a second conform is free)
+            elif c.dtype == "string":
+                s = pd.Series(pd.array(s.astype("object").where(s.notna(), None).to_numpy(), dtype="string"), index=s.index)
             elif c.dtype == "boolean":
                 s = s.astype("boolean")
             else:

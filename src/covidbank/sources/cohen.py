@@ -11,18 +11,22 @@ Missing image files are kept with ``file_present = False``.  Severity scores
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
 from ..pixels import is_nifti
-from ..schema import POSITIVE, VIEWS, make_id
+from ..schema import POSITIVE, VIEWS, conform
 from .base import (
     SourceResult,
+    first_nonempty,
+    map_unique,
     normalize_license,
     parse_age,
     parse_bool,
@@ -111,136 +115,19 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
     severity = _load_severity(root / "annotations" / "covid-severity-scores.csv", res)
     mask_dir = root / "annotations" / "lungVAE-masks"
     masks = {m.name[: -len("_mask.png")]: m for m in mask_dir.glob("*_mask.png")} if mask_dir.is_dir() else {}
-
-    subjects: dict[str, dict] = {}
-    sessions: dict[str, dict] = {}
-    images: list[dict] = []
-    labels: list[dict] = []
-    seen_ids: Counter = Counter()
-    col = lambda r, *names: next((r[n] for n in names if n in r and r[n] != ""), "")  # noqa: E731
-
-    for i, r in raw.iterrows():
-        rec = f"row {i + 2}"
-        try:
-            finding = str(r["finding"]).strip()
-            if finding.lower() in SKIP_FINDINGS:
-                res.skip(rec, meta_csv, f"finding is {finding!r}: no label yet")
-                continue
-            pid = str(r["patientid"]).strip()
-            if not pid:
-                res.skip(rec, meta_csv, "empty patientid")
-                continue
-            fname = str(r["filename"]).strip()
-            if not fname:
-                res.skip(rec, meta_csv, "empty filename")
-                continue
-            folder = str(r.get("folder", "images") or "images").strip()
-            subject_id = make_id(NAME, pid)
-            offset = to_float(r.get("offset"))
-            ses_key = f"{pid}/" + (f"d{offset:g}" if offset is not None else (_clean(r.get("date")) or fname))
-            session_id = make_id(NAME, ses_key)
-            base_id = f"{folder}/{fname}"
-            seen_ids[base_id] += 1
-            image_id = make_id(NAME, base_id if seen_ids[base_id] == 1 else f"{base_id}#{seen_ids[base_id]}")
-            fpath = (root / folder / fname).resolve()
-            present = fpath.is_file()
-            sex = _clean(r.get("sex"))
-            sex = sex.upper() if sex and sex.upper() in {"M", "F"} else None
-            age = parse_age(r.get("age"))
-            subj = subjects.setdefault(subject_id, {"subject_id": subject_id, "original_id": pid, "sex": sex, "age": age, "survival": None})
-            subj["sex"] = subj["sex"] or sex
-            if age is not None and (subj["age"] is None or (offset is not None and offset <= 0)):
-                subj["age"] = subj["age"] if subj["age"] is not None and subj["age"] <= age else age
-            surv = parse_bool(r.get("survival"))
-            if surv is not None:
-                subj["survival"] = surv if subj["survival"] is None else (subj["survival"] and surv)
-            if session_id not in sessions:
-                sessions[session_id] = {
-                    "session_id": session_id,
-                    "subject_id": subject_id,
-                    "original_id": ses_key,
-                    "offset_days": offset,
-                    "date": _clean(r.get("date")),
-                    "modality": _modality(r["modality"]),
-                    "intubated": parse_bool(r.get("intubated")),
-                    "intubation_present": parse_bool(r.get("intubation_present")),
-                    "went_icu": parse_bool(r.get("went_icu")),
-                    "in_icu": parse_bool(r.get("in_icu")),
-                    "needed_supplemental_o2": parse_bool(col(r, "needed_supplemental_O2", "needed_supplemental_o2")),
-                    "extubated": parse_bool(r.get("extubated")),
-                    "temperature": to_float(r.get("temperature")),
-                    "po2_saturation": to_float(col(r, "pO2_saturation", "pO2 saturation")),
-                    "leukocyte_count": to_float(col(r, "leukocyte_count", "wbc count", "wbc_count")),
-                    "neutrophil_count": to_float(col(r, "neutrophil_count", "neutrophil count")),
-                    "lymphocyte_count": to_float(col(r, "lymphocyte_count", "lymphocyte count")),
-                    "clinical_notes": _clean(col(r, "clinical_notes", "clinical notes")),
-                    "location": _clean(r.get("location")),
-                }
-            sev = severity.get(fname, (None, None))
-            stem = Path(fname).stem
-            mask = masks.get(stem)
-            lic_raw = _clean(r.get("license"))
-            images.append(
-                {
-                    "image_id": image_id,
-                    "session_id": session_id,
-                    "subject_id": subject_id,
-                    "source_version": version,
-                    "original_id": fname,
-                    "modality": _modality(r["modality"]),
-                    "view": _view(r["view"]),
-                    "sex": sex,
-                    "age": age,
-                    "offset_days": offset,
-                    "path": str(fpath),
-                    "file_present": present,
-                    "file_format": "nifti" if is_nifti(fname) else Path(fname).suffix.lower().lstrip(".").replace("jpg", "jpeg") or None,
-                    "license": normalize_license(lic_raw),
-                    "license_raw": lic_raw,
-                    "doi": _clean(r.get("doi")),
-                    "url": _clean(r.get("url")),
-                    "mask_path": str(mask.resolve()) if mask else None,
-                    "mask_kind": "lung" if mask else None,
-                    "severity_geographic_extent": sev[0],
-                    "severity_opacity": sev[1],
-                }
-            )
-            leaves = parse_finding(finding, tree)
-            values = tree.expand({leaf: POSITIVE for leaf in leaves})
-            for lab, v in values.items():
-                labels.append(
-                    {
-                        "image_id": image_id,
-                        "label": lab,
-                        "cui": tree.cui(lab),
-                        "value": v,
-                        "origin": "source" if lab in leaves else "implied",
-                    }
-                )
-        except Exception as e:  # one bad row never stops the load
-            res.skip(rec, meta_csv, f"unreadable row: {e.__class__.__name__}: {e}")
-
-    for s in subjects.values():
-        s["source"] = NAME
-        s["source_version"] = version
-    res.tables = {
-        "subjects": pd.DataFrame(list(subjects.values())),
-        "sessions": pd.DataFrame(list(sessions.values())).assign(source=NAME, source_version=version),
-        "images": pd.DataFrame(images).assign(source=NAME),
-        "labels": pd.DataFrame(labels).assign(source=NAME),
-    }
-    res.__post_init__()
-    raw_views = Counter(_view(v) for v in raw["view"])
-    kept_views = Counter(im["view"] for im in images)
-    n_present_all = sum((root / str(f or "images").strip() / str(n).strip()).is_file() for f, n in zip(raw.get("folder", ["images"] * len(raw)), raw["filename"]))
-    present = sum(im["file_present"] for im in images)
+    paths_all, present_all = _paths(raw, root)
+    res.tables, kept_views = _records(raw, paths_all, present_all, meta_csv, version, tree, severity, masks, res)
+    raw_views = Counter(map_unique(raw["view"], _view).tolist())
+    images = res.tables["images"]
+    present = int(images["file_present"].sum())
+    n_present_all = int(present_all.sum())
     res.meta = {
         "path": str(meta_csv.resolve()),
         "version": version,
         "rows": len(raw),
         "records": len(images),
-        "files_present": int(present),
-        "files_present_all_rows": int(n_present_all),
+        "files_present": present,
+        "files_present_all_rows": n_present_all,
         "views_all_rows": dict(raw_views),
         "views_records": dict(kept_views),
         "notes": [
@@ -251,6 +138,189 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
         ],
     }
     return res
+
+
+def _col(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A column of the raw table, or empty strings when the release lacks it."""
+    return raw[name] if name in raw.columns else pd.Series("", index=raw.index, dtype="str")
+
+
+def _folders(raw: pd.DataFrame) -> pd.Series:
+    if "folder" not in raw.columns:
+        return pd.Series("images", index=raw.index, dtype=object)
+    f = raw["folder"]
+    return f.where(f != "", "images").str.strip()
+
+
+def _paths(raw: pd.DataFrame, root: Path) -> tuple[pd.Series, pd.Series]:
+    """Resolved path and presence of every row's file.
+
+    Each folder is resolved and listed once (a per-row ``resolve()`` and
+    ``is_file()`` costs two system calls per component; a million rows took
+    seconds); a name that is a symbolic link or holds a ``/`` falls back to
+    the per-file calls so the result is the one ``Path.resolve`` gives.
+    """
+    folders = _folders(raw)
+    names = raw["filename"].str.strip()
+    paths = np.empty(len(raw), dtype=object)
+    present = np.zeros(len(raw), dtype=bool)
+    for folder, idx in folders.groupby(folders, sort=False).groups.items():
+        pos = raw.index.get_indexer(idx)
+        d = (root / folder).resolve()
+        listing: dict[str, bool] = {}
+        links: set[str] = set()
+        if d.is_dir():
+            with os.scandir(d) as it:
+                for e in it:
+                    if e.is_symlink():
+                        links.add(e.name)
+                    listing[e.name] = e.is_file()
+        base = str(d) + os.sep
+        for j, n in zip(pos, names.iloc[pos]):
+            if not n or "/" in n or os.sep in n or n in links or n in (".", ".."):
+                fp = (root / folder / n).resolve()
+                paths[j], present[j] = str(fp), fp.is_file()
+            else:
+                paths[j], present[j] = base + n, listing.get(n, False)
+    return pd.Series(paths, index=raw.index, dtype=object), pd.Series(present, index=raw.index)
+
+
+_EXT_RE = r"^\.*[^.][^/]*?(\.[^./]*)$"
+
+
+def _file_format(names: pd.Series) -> pd.Series:
+    """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None."""
+    base = names.str.rsplit("/", n=1).str[-1]
+    ext = base.str.extract(_EXT_RE, expand=False).fillna("").str.lower().str.lstrip(".").str.replace("jpg", "jpeg", regex=False)
+    out = ext.astype(object).where(ext != "", None)
+    nifti = map_unique(names, is_nifti).astype(bool)
+    return out.where(~nifti, "nifti")
+
+
+def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
+    """The four tables of the kept rows, computed column by column.
+
+    Returns ``(tables, views_of_kept_rows)``.  Same rows, order and values as
+    reading the table row by row: a subject's sex is its first non-empty one,
+    its age the first one seen (or a smaller one from a study at day <= 0),
+    its survival false if any row says so; a session takes its first row.
+    """
+    n = len(raw)
+    rowno = pd.Series(np.arange(n) + 2, index=raw.index)
+    finding = raw["finding"].str.strip()
+    pid = raw["patientid"].str.strip()
+    fname = raw["filename"].str.strip()
+    reason = pd.Series(None, index=raw.index, dtype=object)
+    skipf = finding.str.lower().isin(SKIP_FINDINGS)
+    reason[skipf] = finding[skipf].map(lambda f: f"finding is {f!r}: no label yet")
+    reason[~skipf & (pid == "")] = "empty patientid"
+    reason[reason.isna() & (fname == "")] = "empty filename"
+    # findings -> (leaves, expanded labels), once per distinct finding; a finding the
+    # vocabulary cannot take skips its rows (as one bad row would)
+    label_rows: dict[str, list[tuple]] = {}
+    for f in pd.unique(finding[reason.isna()]):
+        try:
+            leaves = parse_finding(f, tree)
+            values = tree.expand({leaf: POSITIVE for leaf in leaves})
+            label_rows[f] = [(lab, tree.cui(lab), v, "source" if lab in leaves else "implied") for lab, v in values.items()]
+        except Exception as e:  # noqa: BLE001 - one bad value never stops the load
+            reason[reason.isna() & (finding == f)] = f"unreadable row: {e.__class__.__name__}: {e}"
+    bad = reason.notna()
+    if bad.any():
+        res.skip_many((f"row {i}" for i in rowno[bad]), meta_csv, reason[bad].tolist())
+    keep = ~bad.to_numpy()
+    r = raw[keep].reset_index(drop=True)
+    finding, pid, fname = finding[keep].reset_index(drop=True), pid[keep].reset_index(drop=True), fname[keep].reset_index(drop=True)
+    paths, present = paths_all[keep].reset_index(drop=True), present_all[keep].reset_index(drop=True)
+    folder = _folders(r)
+    subject_id = NAME + ":" + pid
+    offset = map_unique(_col(r, "offset"), to_float, "Float64")
+    off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}")
+    date = map_unique(_col(r, "date"), _clean)
+    ses_key = pid + "/" + off_txt.where(off_txt.notna(), date.where(date.notna(), fname))
+    session_id = NAME + ":" + ses_key
+    base_id = folder + "/" + fname
+    nth = base_id.groupby(base_id, sort=False).cumcount() + 1
+    image_id = NAME + ":" + base_id.where(nth == 1, base_id + "#" + nth.astype(str))
+    sex = map_unique(_col(r, "sex"), lambda v: (lambda c: c.upper() if c and c.upper() in {"M", "F"} else None)(_clean(v)))
+    age = map_unique(_col(r, "age"), parse_age, "Float64")
+    modality = map_unique(r["modality"], _modality)
+    view = map_unique(r["view"], _view)
+
+    # subjects, in order of first appearance
+    subj = pd.DataFrame({"subject_id": subject_id, "original_id": pid, "sex": sex, "age": age,
+                         "survival": map_unique(_col(r, "survival"), parse_bool, "boolean"),
+                         "_early": (offset <= 0).fillna(False).astype(bool)})
+    g = subj.groupby("subject_id", sort=False)
+    subjects = g[["subject_id", "original_id"]].first().reset_index(drop=True)
+    subjects["sex"] = g["sex"].first().to_numpy()  # first non-null
+    first_age = g["age"].first()
+    early_min = subj["age"].where(subj["_early"]).groupby(subj["subject_id"], sort=False).min()
+    subjects["age"] = pd.concat([first_age, early_min.reindex(first_age.index)], axis=1).min(axis=1, skipna=True).astype("Float64").to_numpy()
+    surv = subj["survival"]
+    subjects["survival"] = pd.array(
+        np.where(g["survival"].count().to_numpy() == 0, None, surv.fillna(True).groupby(subj["subject_id"], sort=False).all().to_numpy()),
+        dtype="boolean")
+    subjects["source"] = NAME
+    subjects["source_version"] = version
+
+    # sessions: the first row of each
+    first = ~session_id.duplicated().to_numpy()
+    f = lambda s: s[first].reset_index(drop=True)  # noqa: E731
+    sessions = pd.DataFrame({
+        "session_id": f(session_id), "subject_id": f(subject_id), "original_id": f(ses_key),
+        "offset_days": f(offset), "date": f(date), "modality": f(modality),
+        "intubated": f(map_unique(_col(r, "intubated"), parse_bool, "boolean")),
+        "intubation_present": f(map_unique(_col(r, "intubation_present"), parse_bool, "boolean")),
+        "went_icu": f(map_unique(_col(r, "went_icu"), parse_bool, "boolean")),
+        "in_icu": f(map_unique(_col(r, "in_icu"), parse_bool, "boolean")),
+        "needed_supplemental_o2": f(map_unique(first_nonempty(r, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, "boolean")),
+        "extubated": f(map_unique(_col(r, "extubated"), parse_bool, "boolean")),
+        "temperature": f(map_unique(_col(r, "temperature"), to_float, "Float64")),
+        "po2_saturation": f(map_unique(first_nonempty(r, "pO2_saturation", "pO2 saturation"), to_float, "Float64")),
+        "leukocyte_count": f(map_unique(first_nonempty(r, "leukocyte_count", "wbc count", "wbc_count"), to_float, "Float64")),
+        "neutrophil_count": f(map_unique(first_nonempty(r, "neutrophil_count", "neutrophil count"), to_float, "Float64")),
+        "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
+        "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean)),
+        "location": f(map_unique(_col(r, "location"), _clean)),
+    }).assign(source=NAME, source_version=version)
+
+    lic_raw = map_unique(_col(r, "license"), _clean)
+    mask = map_unique(fname, lambda fn: (lambda m: str(m.resolve()) if m else None)(masks.get(Path(fn).stem)) if fn else None) \
+        if masks else pd.Series(None, index=r.index, dtype=object)
+    sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
+    has_sev = sev.notna()
+    images = pd.DataFrame({
+        "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": version,
+        "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
+        "path": paths, "file_present": present, "file_format": _file_format(fname),
+        "license": map_unique(lic_raw, normalize_license), "license_raw": lic_raw,
+        "doi": map_unique(_col(r, "doi"), _clean), "url": map_unique(_col(r, "url"), _clean),
+        "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
+        "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
+        if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+        "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
+        if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+    }).assign(source=NAME)
+
+    # labels: each image's finding expanded, in the image's order
+    codes, uniq = pd.factorize(finding)
+    per = [label_rows[u] for u in uniq]
+    counts = np.array([len(x) for x in per], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else np.zeros(0, dtype=np.int64)
+    flat = [t for x in per for t in x]
+    reps = counts[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    img_idx = np.repeat(np.arange(len(r)), reps)
+    within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
+    cols = list(zip(*flat)) if flat else [(), (), (), ()]
+    take = lambda i: np.array(cols[i], dtype=object)[lab_idx] if flat else np.zeros(0, dtype=object)  # noqa: E731
+    labels = pd.DataFrame({
+        "image_id": image_id.to_numpy(dtype=object)[img_idx], "label": take(0), "cui": take(1),
+        "value": take(2), "origin": take(3),
+    }).assign(source=NAME)
+    tables = {"subjects": subjects, "sessions": sessions, "images": images, "labels": labels}
+    return {k: conform(v, k) for k, v in tables.items()}, Counter(view.tolist())
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
