@@ -194,8 +194,28 @@ class Bank:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per bank table."""
         con = duckdb.connect()
+        try:
+            self.attach(con)
+        except BankError:
+            con.close()
+            raise
+        return con
+
+    def attach(self, con: duckdb.DuckDBPyConnection, temp: bool = False) -> list[str]:
+        """Create one view per bank table in ``con`` (``TEMP`` views when ``temp``).
+
+        Returns the names of the views.  Used by :meth:`connect` and by readers
+        that keep their own database (the web viewer's cache).
+
+        Raises
+        ------
+        BankError
+            When a Parquet file of the index cannot be read.
+        """
         srcs = self.sources()
         extras = set(self.extra_tables())
+        kind = "TEMP VIEW" if temp else "VIEW"
+        names = []
         try:
             for name in TABLES:
                 files = [str(self._source_dir(s) / f"{name}.parquet") for s in srcs]
@@ -204,18 +224,19 @@ class Bank:
                     files.append(str(self.index_dir / "tables" / f"{name}.parquet"))
                 if files:
                     lst = ", ".join(_sql_str(f) for f in files)
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
+                    con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
                 else:
                     con.register(f"_empty_{name}", empty_table(name))
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
-            for name in extras - set(TABLES):
+                    con.execute(f"CREATE {kind} {name} AS SELECT * FROM _empty_{name}")
+                names.append(name)
+            for name in sorted(extras - set(TABLES)):
                 f = self.index_dir / "tables" / f"{name}.parquet"
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+                con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+                names.append(name)
         except duckdb.Error as e:  # a truncated or foreign file in the index
-            con.close()
             msg = str(e).splitlines()[0]
             raise BankError(f"{self.path}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
-        return con
+        return names
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL over the bank's tables and return a DataFrame.
