@@ -177,6 +177,8 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
             s = df[c.name]
             if str(s.dtype) == c.dtype or (c.dtype == "string" and isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is pd.NA):
                 pass  # already conformed (a second conform is free)
+            elif c.dtype == "string" and isinstance(s.dtype, pd.StringDtype):
+                s = s.astype("string")  # Arrow text with NaN as missing -> the same buffers with NA
             elif c.dtype == "string":
                 s = pd.Series(pd.array(s.astype("object").where(s.notna(), None).to_numpy(), dtype="string"), index=s.index)
             elif c.dtype == "boolean":

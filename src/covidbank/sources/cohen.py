@@ -21,7 +21,6 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
-from ..pixels import is_nifti
 from ..schema import POSITIVE, VIEWS, conform
 from .base import (
     SourceResult,
@@ -31,6 +30,7 @@ from .base import (
     parse_age,
     parse_bool,
     read_side_table,
+    read_text_table,
     require_columns,
     to_float,
 )
@@ -104,7 +104,7 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
     if not meta_csv.is_file():
         raise SourceFormatError(f"{meta_csv}: not found (expected the collection's metadata.csv)")
     try:
-        raw = pd.read_csv(meta_csv, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
+        raw = read_text_table(meta_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
         raise SourceFormatError(f"{meta_csv}: unreadable CSV ({e.__class__.__name__}: {e})") from None
     raw.columns = [c.strip() for c in raw.columns]
@@ -162,39 +162,48 @@ def _paths(raw: pd.DataFrame, root: Path) -> tuple[pd.Series, pd.Series]:
     """
     folders = _folders(raw)
     names = raw["filename"].str.strip()
-    paths = np.empty(len(raw), dtype=object)
-    present = np.zeros(len(raw), dtype=bool)
+    paths = pd.Series(pd.NA, index=raw.index, dtype="string")
+    present = pd.Series(False, index=raw.index)
     for folder, idx in folders.groupby(folders, sort=False).groups.items():
-        pos = raw.index.get_indexer(idx)
         d = (root / folder).resolve()
-        listing: dict[str, bool] = {}
+        files: set[str] = set()
         links: set[str] = set()
         if d.is_dir():
             with os.scandir(d) as it:
                 for e in it:
                     if e.is_symlink():
                         links.add(e.name)
-                    listing[e.name] = e.is_file()
-        base = str(d) + os.sep
-        for j, n in zip(pos, names.iloc[pos]):
-            if not n or "/" in n or os.sep in n or n in links or n in (".", ".."):
-                fp = (root / folder / n).resolve()
-                paths[j], present[j] = str(fp), fp.is_file()
-            else:
-                paths[j], present[j] = base + n, listing.get(n, False)
-    return pd.Series(paths, index=raw.index, dtype=object), pd.Series(present, index=raw.index)
-
-
-_EXT_RE = r"^\.*[^.][^/]*?(\.[^./]*)$"
+                    elif e.is_file():
+                        files.add(e.name)
+        n = names.loc[idx]
+        odd = (n == "") | n.str.contains("/", regex=False) | n.isin(list(links) + [".", ".."])
+        if os.sep != "/":
+            odd |= n.str.contains(os.sep, regex=False)
+        plain = n[~odd]
+        paths.loc[plain.index] = str(d) + os.sep + plain
+        present.loc[plain.index] = plain.isin(files).to_numpy()
+        for j, name in n[odd].items():
+            fp = (root / folder / name).resolve()
+            paths.loc[j], present.loc[j] = str(fp), fp.is_file()
+    return paths, present
 
 
 def _file_format(names: pd.Series) -> pd.Series:
-    """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None."""
-    base = names.str.rsplit("/", n=1).str[-1]
-    ext = base.str.extract(_EXT_RE, expand=False).fillna("").str.lower().str.lstrip(".").str.replace("jpg", "jpeg", regex=False)
-    out = ext.astype(object).where(ext != "", None)
-    nifti = map_unique(names, is_nifti).astype(bool)
-    return out.where(~nifti, "nifti")
+    """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None (vectorized).
+
+    The suffix is the one ``Path(name).suffix`` gives: the text after the last
+    dot of the last component, leading dots (hidden files) not counting.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lower = pc.utf8_lower(pa.array(names.astype("string").array))
+    last = pc.utf8_ltrim(pc.replace_substring_regex(lower, r"^.*/", ""), ".")
+    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
+    ext = pc.replace_substring(ext, "jpg", "jpeg")
+    ext = pc.if_else(pc.equal(ext, ""), None, ext)
+    nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
+    return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
 
 
 def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
@@ -235,17 +244,17 @@ def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, mas
     folder = _folders(r)
     subject_id = NAME + ":" + pid
     offset = map_unique(_col(r, "offset"), to_float, "Float64")
-    off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}")
-    date = map_unique(_col(r, "date"), _clean)
+    off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}", "string")
+    date = map_unique(_col(r, "date"), _clean, "string")
     ses_key = pid + "/" + off_txt.where(off_txt.notna(), date.where(date.notna(), fname))
     session_id = NAME + ":" + ses_key
     base_id = folder + "/" + fname
     nth = base_id.groupby(base_id, sort=False).cumcount() + 1
     image_id = NAME + ":" + base_id.where(nth == 1, base_id + "#" + nth.astype(str))
-    sex = map_unique(_col(r, "sex"), lambda v: (lambda c: c.upper() if c and c.upper() in {"M", "F"} else None)(_clean(v)))
+    sex = map_unique(_col(r, "sex"), lambda v: (lambda c: c.upper() if c and c.upper() in {"M", "F"} else None)(_clean(v)), "string")
     age = map_unique(_col(r, "age"), parse_age, "Float64")
-    modality = map_unique(r["modality"], _modality)
-    view = map_unique(r["view"], _view)
+    modality = map_unique(r["modality"], _modality, "string")
+    view = map_unique(r["view"], _view, "string")
 
     # subjects, in order of first appearance
     subj = pd.DataFrame({"subject_id": subject_id, "original_id": pid, "sex": sex, "age": age,
@@ -281,11 +290,11 @@ def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, mas
         "leukocyte_count": f(map_unique(first_nonempty(r, "leukocyte_count", "wbc count", "wbc_count"), to_float, "Float64")),
         "neutrophil_count": f(map_unique(first_nonempty(r, "neutrophil_count", "neutrophil count"), to_float, "Float64")),
         "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
-        "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean)),
-        "location": f(map_unique(_col(r, "location"), _clean)),
+        "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
+        "location": f(map_unique(_col(r, "location"), _clean, "string")),
     }).assign(source=NAME, source_version=version)
 
-    lic_raw = map_unique(_col(r, "license"), _clean)
+    lic_raw = map_unique(_col(r, "license"), _clean, "string")
     mask = map_unique(fname, lambda fn: (lambda m: str(m.resolve()) if m else None)(masks.get(Path(fn).stem)) if fn else None) \
         if masks else pd.Series(None, index=r.index, dtype=object)
     sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
@@ -294,8 +303,8 @@ def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, mas
         "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": version,
         "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
         "path": paths, "file_present": present, "file_format": _file_format(fname),
-        "license": map_unique(lic_raw, normalize_license), "license_raw": lic_raw,
-        "doi": map_unique(_col(r, "doi"), _clean), "url": map_unique(_col(r, "url"), _clean),
+        "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
+        "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
         "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
         "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
         if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
@@ -314,10 +323,10 @@ def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, mas
     within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
     lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
     cols = list(zip(*flat)) if flat else [(), (), (), ()]
-    take = lambda i: np.array(cols[i], dtype=object)[lab_idx] if flat else np.zeros(0, dtype=object)  # noqa: E731
+    take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)  # noqa: E731
     labels = pd.DataFrame({
-        "image_id": image_id.to_numpy(dtype=object)[img_idx], "label": take(0), "cui": take(1),
-        "value": take(2), "origin": take(3),
+        "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
+        "value": take(2, "Int8"), "origin": take(3, "string"),
     }).assign(source=NAME)
     tables = {"subjects": subjects, "sessions": sessions, "images": images, "labels": labels}
     return {k: conform(v, k) for k, v in tables.items()}, Counter(view.tolist())

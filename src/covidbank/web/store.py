@@ -56,7 +56,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "2"
+_LAYOUT = "3"
 
 
 def default_index_cache(bank_root: Path) -> Path:
@@ -249,7 +249,8 @@ class BankStore:
                            SELECT i.*, s.ct_grade, s.split, s.rn FROM temp.main.images i JOIN {db}.search s USING (image_id)
                            ORDER BY i.image_id""")
             con.execute(f"""CREATE TABLE {db}.labels AS
-                           SELECT l.*, s.rn FROM temp.main.labels l LEFT JOIN {db}.search s USING (image_id)
+                           SELECT l.*, s.rn, lower(l.label) AS label_lc
+                           FROM temp.main.labels l LEFT JOIN {db}.search s USING (image_id)
                            ORDER BY s.rn NULLS LAST, l.image_id""")
             for name, order in (("sessions", "session_id"), ("subjects", "subject_id"), ("tests", "subject_id"),
                                 ("skipped", None)):
@@ -380,7 +381,7 @@ class BankStore:
             f["q"] = ("strpos(text, ?) > 0", [q.q.lower()])
         if q.label:
             names, cuis = self.label_names(q.label)
-            cond = f"lower(label) IN ({', '.join('?' * len(names))})"
+            cond = f"label_lc IN ({', '.join('?' * len(names))})"
             params: list = sorted(names)
             if cuis:
                 cond = f"({cond} OR cui IN ({', '.join('?' * len(cuis))}))"
@@ -406,55 +407,79 @@ class BankStore:
         Facet counts for a field are computed with every other filter applied
         (so the counts say what choosing that value would give).  Results are
         ordered by source, subject, day offset and image id.
+
+        Three SQL statements: the total and every facet count in one (from the
+        pre-aggregated cubes when every filter is a facet; otherwise over the
+        rows passing the age, text and label filters, selected once), the
+        page, and the page's labels.
         """
         f = self._filters(q)
-        cubed = set(f) <= set(_CUBE)  # every filter is a facet: counts come from the cubes
+        facet_f = {k: v for k, v in f.items() if k in _CUBE}
+        other = {k: v for k, v in f.items() if k not in _CUBE}
+        ctes: list[tuple[str, list]] = []  # (SQL, parameters) of the WITH clause, in order
+        parts: list[tuple[str, list]] = []  # (SQL, parameters) of the UNION ALL, in order
+        if other:
+            w, p = self._where(other)
+            ctes.append((f"t AS MATERIALIZED (SELECT rn, {', '.join(_CUBE)} FROM search{w})", p))
+            base, agg = "t", "count(*)"
+        else:
+            base, agg = "facet_cube", "sum(n)"
+        w, p = self._where(facet_f)
+        parts.append((f"SELECT '' AS f, NULL AS v, {agg} AS n FROM {base}{w}", p))
+        want_facets = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
+        for name in want_facets:
+            w, p = self._where(facet_f, skip=name)
+            w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
+            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), {agg} FROM {base}{w} GROUP BY 2", p))
+        if facets and not other:
+            w, p = self._where(facet_f)
+            parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
+        elif facets:
+            # images passing every filter but the label one; count images, not label rows
+            if "label" in other:
+                w, p = self._where({**other, **facet_f}, skip="label")
+                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM search{w})", p))
+            else:
+                w, p = self._where(facet_f)
+                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM t{w})", p))
+            parts.append((f"SELECT 'label', label, count(DISTINCT rn) FROM labels WHERE value = {POSITIVE} "
+                          "AND rn IN (SELECT rn FROM u) GROUP BY 2", []))
+        params = [x for _, p in ctes + parts for x in p]
+        sql = (("WITH " + ", ".join(c for c, _ in ctes) + " ") if ctes else "") + " UNION ALL ".join(x for x, _ in parts)
         cur = self._cursor()
         try:
-            where, params = self._where(f)
-            if cubed:
-                total = int(cur.execute(f"SELECT coalesce(sum(n), 0) FROM facet_cube{where}", params).fetchone()[0])
-            else:
-                total = int(cur.execute(f"SELECT count(*) FROM search{where}", params).fetchone()[0])
+            total = 0
+            fc: dict[str, list[tuple[str, int]]] = {n: [] for n in want_facets}
+            if facets:
+                fc["label"] = []
+            for fname, v, k in cur.execute(sql, params).fetchall():
+                if fname == "":
+                    total = int(k or 0)
+                elif k and v is not None:
+                    fc[fname].append((str(v), int(k)))
+            for name in fc:
+                fc[name].sort(key=lambda t: (-t[1], t[0]))
+            if facets:
+                fc["label"] = fc["label"][:25]
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
             if f:
-                sql = f"SELECT * EXCLUDE (text) FROM search{where} ORDER BY rn LIMIT {q.per_page} OFFSET {off}"
-                rows = self.rows(sql, params, cur=cur)
+                w, p = self._where(f)
+                rows = self.rows(f"SELECT * EXCLUDE (text) FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
             else:  # the first pages of the whole bank: a range of the ordered table
-                rows = self.rows(f"SELECT * EXCLUDE (text) FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
+                rows = self.rows("SELECT * EXCLUDE (text) FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
                                  [off, off + q.per_page], cur=cur)
             by: dict[int, list[tuple[int, str]]] = {}
             if rows:
                 rns = [r["rn"] for r in rows]
-                for r in self.rows(
+                for rn, label, origin in cur.execute(
                     f"""SELECT rn, label, origin FROM labels WHERE rn BETWEEN ? AND ? AND value = {POSITIVE}
-                        AND rn IN ({', '.join('?' * len(rns))})""", [min(rns), max(rns), *rns], cur=cur):
-                    by.setdefault(r["rn"], []).append((1 if r["origin"] == "implied" else 0, r["label"]))
+                        AND rn IN ({', '.join('?' * len(rns))})""", [min(rns), max(rns), *rns]).fetchall():
+                    by.setdefault(rn, []).append((1 if origin == "implied" else 0, label))
             for r in rows:
                 rn = r.pop("rn")
                 r["labels"] = [name for _, name in sorted(by.get(rn, []))]
                 r["is_volume"] = self.is_volume(r)
-            fc: dict[str, list[tuple[str, int]]] = {}
-            if facets:
-                for name in self._FACETS:
-                    if name == "split" and "splits" not in self.tables:
-                        continue
-                    w, p = self._where(f, skip=name)
-                    w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
-                    agg, table = ("sum(n)", "facet_cube") if cubed else ("count(*)", "search")
-                    res = cur.execute(f"SELECT CAST({name} AS VARCHAR), {agg} FROM {table}{w} GROUP BY 1", p).fetchall()
-                    fc[name] = sorted(((str(v), int(k)) for v, k in res if k), key=lambda t: (-t[1], t[0]))
-                w, p = self._where(f, skip="label")
-                if set(f) - {"label"} <= set(_CUBE):
-                    res = cur.execute(f"SELECT label, sum(n) FROM label_cube{w} GROUP BY label", p).fetchall()
-                else:
-                    # count images, not label rows (a label is listed once per image)
-                    res = cur.execute(
-                        f"""SELECT label, count(DISTINCT rn) FROM labels
-                            WHERE value = {POSITIVE} AND rn IN (SELECT rn FROM search{w}) GROUP BY label""", p).fetchall()
-                fc["label"] = sorted(((str(v), int(k)) for v, k in res if k and v is not None),
-                                     key=lambda t: (-t[1], t[0]))[:25]
         finally:
             cur.close()
         return SearchResult(total=total, page=page, per_page=q.per_page, rows=rows, facets=fc)
