@@ -21,14 +21,16 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import duckdb
-import pandas as pd
 
 from .errors import BankError, QueryError
 from .fileio import atomic_path
-from .schema import TABLES, conform, empty_table
+from .schema import TABLES, conform, empty_select, empty_table
+
+if TYPE_CHECKING:  # pandas is imported by the methods that build frames, so `covidbank query` starts without it
+    import pandas as pd
 
 __all__ = ["Bank", "AddSummary"]
 
@@ -226,8 +228,7 @@ class Bank:
                     lst = ", ".join(_sql_str(f) for f in files)
                     con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
                 else:
-                    con.register(f"_empty_{name}", empty_table(name))
-                    con.execute(f"CREATE {kind} {name} AS SELECT * FROM _empty_{name}")
+                    con.execute(f"CREATE {kind} {name} AS {empty_select(name)}")
                 names.append(name)
             for name in sorted(extras - set(TABLES)):
                 f = self.index_dir / "tables" / f"{name}.parquet"
@@ -246,9 +247,24 @@ class Bank:
         QueryError
             With DuckDB's message when the SQL is invalid.
         """
+        import pandas  # noqa: F401 - DuckDB's .df() needs it
+
+        return self._run(sql, lambda res: res.df())
+
+    def query_rows(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run SQL over the bank's tables and return ``(column names, rows as tuples)``, without pandas.
+
+        Raises
+        ------
+        QueryError
+            With DuckDB's message when the SQL is invalid.
+        """
+        return self._run(sql, lambda res: ([d[0] for d in res.description], res.fetchall()))
+
+    def _run(self, sql: str, take):
         con = self.connect()
         try:
-            return con.execute(sql).df()
+            return take(con.execute(sql))
         except duckdb.Error as e:  # one line: DuckDB's lines joined, its caret line dropped
             msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"^"})
             raise QueryError(f"query failed on bank {self.path}: {msg}") from None

@@ -14,9 +14,10 @@ is absent for an image is *unknown*.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is built: `covidbank query` starts without it
+    import pandas as pd
 
 __all__ = [
     "Column",
@@ -28,6 +29,7 @@ __all__ = [
     "UNCERTAIN",
     "conform",
     "empty_table",
+    "empty_select",
     "make_id",
     "schema_markdown",
 ]
@@ -152,8 +154,20 @@ TABLES: dict[str, list[Column]] = {
 }
 
 
+#: DuckDB type of each schema dtype (what Parquet files written from the schema's dtypes hold).
+DUCKDB_TYPES = {"string": "VARCHAR", "Float64": "DOUBLE", "Int64": "BIGINT", "Int8": "TINYINT", "boolean": "BOOLEAN"}
+
+
+def empty_select(name: str) -> str:
+    """SQL selecting no rows with the columns and types of table ``name`` (an empty view without pandas)."""
+    cols = ", ".join(f'CAST(NULL AS {DUCKDB_TYPES[c.dtype]}) AS "{c.name}"' for c in TABLES[name])
+    return f"SELECT {cols} WHERE false"
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """Return an empty DataFrame with the columns and dtypes of table ``name``."""
+    import pandas as pd
+
     cols = TABLES[name]
     return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in cols})
 
@@ -169,6 +183,8 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
     KeyError
         If ``name`` is not a table of the schema.
     """
+    import pandas as pd
+
     cols = TABLES[name]
     out = {}
     n = len(df)
