@@ -203,7 +203,7 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
                 s = pd.to_numeric(s, errors="coerce").astype(c.dtype)
             out[c.name] = s.reset_index(drop=True)
         else:
-            out[c.name] = pd.Series([pd.NA] * n, dtype=c.dtype)
+            out[c.name] = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype=c.dtype)  # a scalar: no n-long list
     known = {c.name for c in cols}
     for extra in df.columns:
         if extra not in known:

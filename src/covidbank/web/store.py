@@ -252,9 +252,8 @@ class BankStore:
                            SELECT l.*, s.rn, lower(l.label) AS label_lc
                            FROM temp.main.labels l LEFT JOIN {db}.search s USING (image_id)
                            ORDER BY s.rn NULLS LAST, l.image_id""")
-            for name, order in (("sessions", "session_id"), ("subjects", "subject_id"), ("tests", "subject_id"),
-                                ("skipped", None)):
-                con.execute(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}" + (f" ORDER BY {order}" if order else ""))
+            for name in ("sessions", "subjects", "tests", "skipped"):  # point lookups: a column scan, no sort needed
+                con.execute(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}")
             for name in names:
                 if name not in TABLES:
                     con.execute(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
