@@ -56,7 +56,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "3"
+_LAYOUT = "4"
 
 
 def default_index_cache(bank_root: Path) -> Path:
@@ -226,7 +226,7 @@ class BankStore:
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
         self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
-            "search", "facet_cube", "label_cube", "label_summary", "source_summary", "meta"}
+            "search", "facet_cube", "label_cube", "label_pos", "label_summary", "source_summary", "meta"}
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
@@ -257,6 +257,9 @@ class BankStore:
             for name in names:
                 if name not in TABLES:
                     con.execute(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
+            # positive labels, one row per (image row, label): facet counts need no DISTINCT
+            con.execute(f"""CREATE TABLE {db}.label_pos AS SELECT DISTINCT rn, label FROM {db}.labels
+                            WHERE value = {POSITIVE} AND rn IS NOT NULL AND label IS NOT NULL ORDER BY rn""")
             cube = ", ".join(_CUBE)
             con.execute(f"CREATE TABLE {db}.facet_cube AS SELECT {cube}, count(*) AS n FROM {db}.search GROUP BY ALL")
             con.execute(f"""CREATE TABLE {db}.label_cube AS
@@ -441,8 +444,7 @@ class BankStore:
             else:
                 w, p = self._where(facet_f)
                 ctes.append((f"u AS MATERIALIZED (SELECT rn FROM t{w})", p))
-            parts.append((f"SELECT 'label', label, count(DISTINCT rn) FROM labels WHERE value = {POSITIVE} "
-                          "AND rn IN (SELECT rn FROM u) GROUP BY 2", []))
+            parts.append(("SELECT 'label', label, count(*) FROM label_pos JOIN u USING (rn) GROUP BY 2", []))
         params = [x for _, p in ctes + parts for x in p]
         sql = (("WITH " + ", ".join(c for c, _ in ctes) + " ") if ctes else "") + " UNION ALL ".join(x for x, _ in parts)
         cur = self._cursor()
