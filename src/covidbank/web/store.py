@@ -56,7 +56,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "4"
+_LAYOUT = "5"
 
 
 def default_index_cache(bank_root: Path) -> Path:
@@ -258,8 +258,9 @@ class BankStore:
                 if name not in TABLES:
                     con.execute(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
             # positive labels, one row per (image row, label): facet counts need no DISTINCT
-            con.execute(f"""CREATE TABLE {db}.label_pos AS SELECT DISTINCT rn, label FROM {db}.labels
-                            WHERE value = {POSITIVE} AND rn IS NOT NULL AND label IS NOT NULL ORDER BY rn""")
+            con.execute(f"""CREATE TABLE {db}.label_pos AS
+                            SELECT rn, label, any_value(label_lc) AS label_lc, any_value(cui) AS cui FROM {db}.labels
+                            WHERE value = {POSITIVE} AND rn IS NOT NULL AND label IS NOT NULL GROUP BY rn, label ORDER BY rn""")
             cube = ", ".join(_CUBE)
             con.execute(f"CREATE TABLE {db}.facet_cube AS SELECT {cube}, count(*) AS n FROM {db}.search GROUP BY ALL")
             con.execute(f"""CREATE TABLE {db}.label_cube AS
@@ -388,10 +389,13 @@ class BankStore:
             if cuis:
                 cond = f"({cond} OR cui IN ({', '.join('?' * len(cuis))}))"
                 params += sorted(cuis)
-            if q.value != "any":
-                cond += " AND value = ?"
-                params.append(LABEL_VALUES[q.value])
-            f["label"] = (f"rn IN (SELECT rn FROM labels WHERE rn IS NOT NULL AND {cond})", params)
+            if q.value == "positive":  # the deduplicated positive labels: a third of the rows
+                f["label"] = (f"rn IN (SELECT rn FROM label_pos WHERE {cond})", params)
+            else:
+                if q.value != "any":
+                    cond += " AND value = ?"
+                    params.append(LABEL_VALUES[q.value])
+                f["label"] = (f"rn IN (SELECT rn FROM labels WHERE rn IS NOT NULL AND {cond})", params)
         return f
 
     @staticmethod
@@ -420,9 +424,8 @@ class BankStore:
         other = {k: v for k, v in f.items() if k not in _CUBE}
         ctes: list[tuple[str, list]] = []  # (SQL, parameters) of the WITH clause, in order
         parts: list[tuple[str, list]] = []  # (SQL, parameters) of the UNION ALL, in order
-        if other:
-            w, p = self._where(other)
-            ctes.append((f"t AS MATERIALIZED (SELECT rn, {', '.join(_CUBE)} FROM search{w})", p))
+        if other:  # the rows passing the age, text and label filters, selected once per request (a temp table)
+            t_sql = self._where(other)
             base, agg = "t", "count(*)"
         else:
             base, agg = "facet_cube", "sum(n)"
@@ -433,11 +436,11 @@ class BankStore:
             w, p = self._where(facet_f, skip=name)
             w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
             parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), {agg} FROM {base}{w} GROUP BY 2", p))
-        if facets and not other:
+        if facets and not set(other) - {"label"}:  # the label facet ignores the label filter: the cube answers it
             w, p = self._where(facet_f)
             parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
         elif facets:
-            # images passing every filter but the label one; count images, not label rows
+            # images passing every filter but the label one (age or text filters too); label_pos has one row per image and label
             if "label" in other:
                 w, p = self._where({**other, **facet_f}, skip="label")
                 ctes.append((f"u AS MATERIALIZED (SELECT rn FROM search{w})", p))
@@ -449,6 +452,9 @@ class BankStore:
         sql = (("WITH " + ", ".join(c for c, _ in ctes) + " ") if ctes else "") + " UNION ALL ".join(x for x, _ in parts)
         cur = self._cursor()
         try:
+            if other:
+                cur.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT rn, " + ", ".join(_CUBE) + " FROM search" + t_sql[0],
+                            t_sql[1])
             total = 0
             fc: dict[str, list[tuple[str, int]]] = {n: [] for n in want_facets}
             if facets:
@@ -464,7 +470,11 @@ class BankStore:
                 fc["label"] = fc["label"][:25]
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
-            if f:
+            if other:
+                w, p = self._where(facet_f)
+                rows = self.rows(f"""SELECT * EXCLUDE (text) FROM search WHERE rn IN
+                                     (SELECT rn FROM t{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}) ORDER BY rn""", p, cur=cur)
+            elif f:
                 w, p = self._where(f)
                 rows = self.rows(f"SELECT * EXCLUDE (text) FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
             else:  # the first pages of the whole bank: a range of the ordered table
