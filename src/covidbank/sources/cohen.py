@@ -116,28 +116,39 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
     mask_dir = root / "annotations" / "lungVAE-masks"
     masks = {m.name[: -len("_mask.png")]: m for m in mask_dir.glob("*_mask.png")} if mask_dir.is_dir() else {}
     paths_all, present_all = _paths(raw, root)
-    res.tables, kept_views = _records(raw, paths_all, present_all, meta_csv, version, tree, severity, masks, res)
     raw_views = Counter(map_unique(raw["view"], _view).tolist())
+    n_rows = len(raw)
+    hold = [raw]
+    del raw  # _records lets go of the whole table once the kept rows are taken (memory per row)
+    res.tables, kept_views = _records(hold, paths_all, present_all, meta_csv, version, tree, severity, masks, res)
     images = res.tables["images"]
     present = int(images["file_present"].sum())
     n_present_all = int(present_all.sum())
     res.meta = {
         "path": str(meta_csv.resolve()),
         "version": version,
-        "rows": len(raw),
+        "rows": n_rows,
         "records": len(images),
         "files_present": present,
         "files_present_all_rows": n_present_all,
         "views_all_rows": dict(raw_views),
         "views_records": dict(kept_views),
         "notes": [
-            f"metadata.csv: {len(raw)} rows, {len(images)} image records kept, {len(raw) - len(images)} skipped",
-            f"files present: {present} of {len(images)} records ({n_present_all} of all {len(raw)} rows, skipped rows included)",
+            f"metadata.csv: {n_rows} rows, {len(images)} image records kept, {n_rows - len(images)} skipped",
+            f"files present: {present} of {len(images)} records ({n_present_all} of all {n_rows} rows, skipped rows included)",
             "views, all rows: " + ", ".join(f"{k} {v}" for k, v in raw_views.most_common()),
             "views, kept records: " + ", ".join(f"{k} {v}" for k, v in kept_views.most_common()),
         ],
     }
     return res
+
+
+#: The columns the adapter reads (the others, such as ``other_notes``, are not copied).
+_USED = {"patientid", "offset", "sex", "age", "finding", "survival", "intubated", "intubation_present", "went_icu",
+         "in_icu", "needed_supplemental_O2", "needed_supplemental_o2", "extubated", "temperature", "pO2_saturation",
+         "pO2 saturation", "leukocyte_count", "wbc count", "wbc_count", "neutrophil_count", "neutrophil count",
+         "lymphocyte_count", "lymphocyte count", "view", "modality", "date", "location", "folder", "filename", "doi",
+         "url", "license", "clinical_notes", "clinical notes"}
 
 
 def _col(raw: pd.DataFrame, name: str) -> pd.Series:
@@ -206,14 +217,17 @@ def _file_format(names: pd.Series) -> pd.Series:
     return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
 
 
-def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
+def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
     """The four tables of the kept rows, computed column by column.
 
     Returns ``(tables, views_of_kept_rows)``.  Same rows, order and values as
     reading the table row by row: a subject's sex is its first non-empty one,
     its age the first one seen (or a smaller one from a study at day <= 0),
     its survival false if any row says so; a session takes its first row.
+    ``hold`` is a one-element list holding the raw table, emptied here so the
+    table is freed as soon as its kept rows are taken.
     """
+    raw = hold.pop()
     n = len(raw)
     rowno = pd.Series(np.arange(n) + 2, index=raw.index)
     finding = raw["finding"].str.strip()
@@ -238,7 +252,9 @@ def _records(raw, paths_all, present_all, meta_csv, version, tree, severity, mas
     if bad.any():
         res.skip_many((f"row {i}" for i in rowno[bad]), meta_csv, reason[bad].tolist())
     keep = ~bad.to_numpy()
-    r = raw[keep].reset_index(drop=True)
+    used = [c for c in raw.columns if c in _USED]
+    r = raw.loc[keep, used].reset_index(drop=True)
+    del raw
     finding, pid, fname = finding[keep].reset_index(drop=True), pid[keep].reset_index(drop=True), fname[keep].reset_index(drop=True)
     paths, present = paths_all[keep].reset_index(drop=True), present_all[keep].reset_index(drop=True)
     folder = _folders(r)
