@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the report labeler would load a sentence model the developer built (covidbank train-labeler); tests that use
+# one pass it explicitly, the others test the rules alone, whatever is in ~/.local/share
+os.environ["COVIDBANK_LABELER_MODEL"] = "none"
 SHARED_DATA = Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
@@ -54,3 +57,16 @@ def cli(tmp_path):
         return res
 
     return run
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    """A real Orthanc archive (DIMSE + DICOMweb) on free loopback ports for the whole session.
+
+    Tests that change its content should call ``orthanc.clear()`` first.
+    Fails (not skips) when Orthanc is missing: ``.ci/system-deps`` installs it.
+    """
+    from orthanc_server import orthanc_server
+
+    with orthanc_server() as server:
+        yield server

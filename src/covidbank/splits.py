@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ __all__ = [
     "SplitResult",
     "LeakageReport",
     "make_split",
+    "assign_sides",
     "write_split",
     "check_leakage",
     "label_matrix",
@@ -91,6 +92,60 @@ class SplitResult:
 
 def _hash_key(seed: int, unit: str) -> str:
     return hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()
+
+
+def assign_sides(units: Sequence[str], ratios: Sequence[float] | str, names: Sequence[str], seed: int = 0,
+                 weight: Callable[[str], float] | None = None, stratum: Callable[[str], object] | None = None,
+                 counts: dict[object, np.ndarray] | None = None) -> dict[str, str]:
+    """Assign units (patients, groups of patients) to sides, reproducibly.
+
+    Units are taken in the order of ``sha256(seed:unit)`` and each goes to the
+    side furthest below its target share (of the units' weights, per stratum);
+    ties go to the side with the larger target, then the first side.  The same
+    units and seed always give the same sides, whatever order they come in.
+
+    Parameters
+    ----------
+    units : sequence of str
+    ratios : sequence of float or str
+        Target shares (:func:`parse_ratios`).
+    names : sequence of str
+        Side names, one per ratio.
+    seed : int
+    weight : callable, optional
+        unit -> weight (images, say); default 1 per unit.
+    stratum : callable, optional
+        unit -> stratum key; shares are balanced within each stratum.
+    counts : dict, optional
+        stratum -> weights already on each side (updated in place).
+
+    Returns
+    -------
+    dict
+        unit -> side name.
+
+    Examples
+    --------
+    >>> sides = assign_sides([f"sub-{i}" for i in range(10)], (0.7, 0.3), ("rules", "validation"), seed=1)
+    >>> sorted(sides.values()).count("rules")
+    7
+    """
+    ratios = parse_ratios(ratios)
+    names = tuple(names)
+    if len(names) != len(ratios):
+        raise SplitError(f"{len(ratios)} ratios but {len(names)} split names")
+    target = np.asarray(ratios)
+    counts = {} if counts is None else counts
+    out: dict[str, str] = {}
+    for u in sorted(units, key=lambda u: _hash_key(seed, u)):
+        key = stratum(u) if stratum else None
+        c = counts.setdefault(key, np.zeros(len(names)))
+        w = weight(u) if weight else 1
+        deficit = target * (c.sum() + w) - c
+        i = int(np.lexsort((np.arange(len(names)), -target, -deficit))[0])
+        c[i] += w
+        out[u] = names[i]
+    return out
 
 
 def label_matrix(bank: Bank, image_ids: Sequence[str] | None, labels: Sequence[str], tree: LabelTree | None = None) -> pd.DataFrame:
@@ -207,6 +262,26 @@ def make_split(
     if by not in ("patient", "subject"):
         raise SplitError(f"--by {by!r}: only 'patient' is supported (finer units leak patients)")
     ratios = parse_ratios(ratios)
+    names = _side_names(ratios, names)
+    images = _images_to_split(bank, sources, group_by)
+    params = {"seed": int(seed), "by": "patient", "ratios": ",".join(f"{r:g}" for r in ratios),
+              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names)}
+    existing = None if fresh else _read_existing(bank)
+    if existing is not None and not len(existing):
+        existing = None
+    _check_same_params(bank, existing, params)
+    images["unit"] = _units(bank, images, group_by, use_duplicates)
+    images["stratum"] = _strata(bank, images, stratify, tree)
+    res = SplitResult(table=pd.DataFrame())
+    unit_side = _sides_kept(images, existing, res)
+    _assign_new_units(images, unit_side, ratios, names, seed, res)
+    images["split"] = images["unit"].map(unit_side)
+    res.table = _split_table(images, params, existing, sources)
+    return res
+
+
+def _side_names(ratios: Sequence[float], names: Sequence[str] | None) -> tuple[str, ...]:
+    """Side names: given, or ``train, val, test`` (``train, test`` for two ratios, ``splitN`` beyond three)."""
     if names is None:
         names = SPLIT_NAMES[: len(ratios)] if len(ratios) <= 3 else tuple(f"split{i}" for i in range(len(ratios)))
         if len(ratios) == 2:
@@ -214,7 +289,15 @@ def make_split(
     names = tuple(names)
     if len(names) != len(ratios):
         raise SplitError(f"{len(ratios)} ratios but {len(names)} split names")
-    # the columns a split needs (a million-row images table is read in a fraction of the time)
+    return names
+
+
+def _images_to_split(bank: Bank, sources: Sequence[str] | None, group_by: str | None = None) -> pd.DataFrame:
+    """The bank's images (of ``sources``), one row per image id; an image without a subject is its own subject.
+
+    Only the columns a split reads unless ``group_by`` may name another one (a
+    million-row images table is read in a fraction of the time).
+    """
     images = bank.table("images") if group_by else bank.query("SELECT image_id, subject_id, source FROM images")
     if sources:
         images = images[images["source"].isin(list(sources))]
@@ -222,105 +305,114 @@ def make_split(
     if images.empty:
         raise SplitError(f"bank {bank.path} has no images to split")
     images["subject_id"] = images["subject_id"].fillna("image:" + images["image_id"].astype(str))
-    params = {"seed": int(seed), "by": "patient", "ratios": ",".join(f"{r:g}" for r in ratios),
-              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names)}
+    return images
 
-    existing = None if fresh else _read_existing(bank)
-    if existing is not None and len(existing):
-        old = {k: str(existing[k].iloc[0]) if k in existing.columns else "" for k in params}
-        old_params = {k: (v if v != "nan" and v != "<NA>" else "") for k, v in old.items()}
-        if {k: str(v) for k, v in params.items()} != old_params:
-            raise SplitError(
-                f"bank {bank.path} already has a split made with {json.dumps(old_params)}; "
-                f"rerun with the same parameters to extend it, or pass --fresh to replace it"
-            )
 
+def _check_same_params(bank: Bank, existing: pd.DataFrame | None, params: dict) -> None:
+    """A split is extended only with the parameters it was made with."""
+    if existing is None:
+        return
+    old = {k: str(existing[k].iloc[0]) if k in existing.columns else "" for k in params}
+    old_params = {k: (v if v != "nan" and v != "<NA>" else "") for k, v in old.items()}
+    if {k: str(v) for k, v in params.items()} != old_params:
+        raise SplitError(
+            f"bank {bank.path} already has a split made with {json.dumps(old_params)}; "
+            f"rerun with the same parameters to extend it, or pass --fresh to replace it"
+        )
+
+
+def _units(bank: Bank, images: pd.DataFrame, group_by: str | None, use_duplicates: bool) -> list[str]:
+    """The unit kept whole of each image: its patient, joined with patients sharing a ``group_by``
+    value or a duplicate group (the unit is named by its smallest subject id)."""
     subjects = sorted(set(images["subject_id"].tolist()))  # tolist: iterating an Arrow column costs 20x
     uf = UnionFind(subjects)
+
+    def join(ids) -> None:
+        s = sorted(set(ids))
+        for x in s[1:]:
+            uf.union(s[0], x)
+
     if group_by:
         gv = _group_column(bank, images, group_by)
         for _, grp in images.assign(_g=gv.values).dropna(subset=["_g"]).groupby("_g")["subject_id"]:
-            s = sorted(set(grp))
-            for x in s[1:]:
-                uf.union(s[0], x)
+            join(grp)
     if use_duplicates and "duplicates" in bank.extra_tables():
         dup = bank.table("duplicates")
         subj_of = images.set_index("image_id")["subject_id"]
         dup = dup[dup["image_id"].isin(subj_of.index)]
         for _, grp in dup.groupby("group_id")["image_id"]:
-            s = sorted(set(subj_of.loc[list(grp)]))
-            for x in s[1:]:
-                uf.union(s[0], x)
-    images["unit"] = [uf.find(s) for s in images["subject_id"].tolist()]
+            join(subj_of.loc[list(grp)])
+    return [uf.find(s) for s in images["subject_id"].tolist()]
 
-    if stratify:
-        lm = label_matrix(bank, images["image_id"].tolist(), [stratify], tree)
-        pos = images["image_id"].map(lm[stratify]).eq(1.0)
-        unit_pos = pos.groupby(images["unit"]).any()
-        images["stratum"] = images["unit"].map(lambda u: f"{stratify}=1" if unit_pos[u] else f"{stratify}!=1")
-    else:
-        images["stratum"] = ""
 
-    # sides already decided, per subject
-    side_of_subject: dict[str, str] = {}
-    if existing is not None and len(existing):
-        ex = existing.dropna(subset=["subject_id", "split"])
-        side_of_subject = ex.drop_duplicates("subject_id").set_index("subject_id")["split"].to_dict()
+def _strata(bank: Bank, images: pd.DataFrame, stratify: str | None, tree: LabelTree | None) -> pd.Series | str:
+    """``label=1`` for units with a positive image of ``stratify`` (hierarchy applied), ``label!=1`` otherwise."""
+    if not stratify:
+        return ""
+    lm = label_matrix(bank, images["image_id"].tolist(), [stratify], tree)
+    pos = images["image_id"].map(lm[stratify]).eq(1.0)
+    unit_pos = pos.groupby(images["unit"]).any()
+    return images["unit"].map(lambda u: f"{stratify}=1" if unit_pos[u] else f"{stratify}!=1")
 
-    res = SplitResult(table=pd.DataFrame())
+
+def _sides_kept(images: pd.DataFrame, existing: pd.DataFrame | None, res: SplitResult) -> dict[str, str]:
+    """Sides of units with subjects split earlier (sticky splits).
+
+    A duplicate or site group joining subjects split earlier keeps the side
+    holding most of its images; the others move (and are reported in ``res.moved``).
+    """
     unit_side: dict[str, str] = {}
-    by_unit = images.groupby("unit")
-    unit_weight = by_unit.size().to_dict()  # plain dicts: the loops below look units up one by one
-    unit_nsub = by_unit["subject_id"].nunique().to_dict()
-    # units holding a subject split earlier, with all their subjects and the images per subject
-    known_units = set(images.loc[images["subject_id"].isin(side_of_subject), "unit"]) if side_of_subject else set()
-    rows = images[images["unit"].isin(known_units)]
+    if existing is None:
+        return unit_side
+    ex = existing.dropna(subset=["subject_id", "split"])
+    side_of_subject = ex.drop_duplicates("subject_id").set_index("subject_id")["split"].to_dict()
+    # only units holding a subject split earlier, with their subjects and images per subject (no scan per unit)
+    rows = images[images["unit"].isin(set(images.loc[images["subject_id"].isin(side_of_subject), "unit"]))]
     unit_subjects = {u: sorted(set(g)) for u, g in rows.groupby("unit")["subject_id"]}
     subject_images = rows.groupby("subject_id").size().to_dict()
     for u in sorted(unit_subjects):
-        subs = unit_subjects[u]
-        # a duplicate or site group joining subjects split earlier: keep the side
-        # holding most of its images (first side in name order on a tie), move the others (and report them)
+        known = [s for s in unit_subjects[u] if s in side_of_subject]
         per_side: dict[str, int] = {}
-        for x in subs:
-            if x in side_of_subject:
-                per_side[side_of_subject[x]] = per_side.get(side_of_subject[x], 0) + subject_images[x]
-        side = max(sorted(per_side), key=lambda k: per_side[k])  # max keeps the first of equals
+        for s in known:
+            per_side[side_of_subject[s]] = per_side.get(side_of_subject[s], 0) + subject_images[s]
+        side = max(sorted(per_side), key=lambda k: per_side[k])  # most images; the first side name on a tie
         unit_side[u] = side
-        for s in subs:
-            if s in side_of_subject:
-                if side_of_subject[s] != side:
-                    res.moved.append(s)
-                else:
-                    res.kept += 1
+        for s in known:
+            if side_of_subject[s] != side:
+                res.moved.append(s)
+            else:
+                res.kept += 1
+    return unit_side
 
-    # counts per stratum and side, existing first
+
+def _assign_new_units(images: pd.DataFrame, unit_side: dict[str, str], ratios: Sequence[float],
+                      names: tuple[str, ...], seed: int, res: SplitResult) -> None:
+    """Give each unit not yet split the side furthest below its target share, per stratum, in keyed order."""
+    by_unit = images.groupby("unit")
+    unit_weight = by_unit.size().to_dict()  # plain dicts: units are looked up one by one below
+    unit_nsub = by_unit["subject_id"].nunique().to_dict()
     strata = by_unit["stratum"].first().to_dict()
-    counts: dict[object, np.ndarray] = {}
-    for u, side in unit_side.items():
-        key = strata.get(u)
-        counts.setdefault(key if pd.notna(key) else None, np.zeros(len(names)))[names.index(side)] += unit_weight[u]
-    target = np.asarray(ratios)
-    todo = [u for u in unit_weight if u not in unit_side]
-    todo.sort(key=lambda u: _hash_key(seed, u))
-    for u in todo:
-        key = strata.get(u)
-        key = key if pd.notna(key) else None
-        c = counts.setdefault(key, np.zeros(len(names)))
-        w = unit_weight[u]
-        deficit = target * (c.sum() + w) - c
-        # ties go to the side with the larger target, then the first side
-        i = int(np.lexsort((np.arange(len(names)), -target, -deficit))[0])
-        c[i] += w
-        unit_side[u] = names[i]
-        res.new += unit_nsub[u]
 
-    images["split"] = images["unit"].map(unit_side)
+    def stratum(u):
+        key = strata.get(u)
+        return key if pd.notna(key) else None
+
+    counts: dict[object, np.ndarray] = {}
+    for u, side in unit_side.items():  # existing sides count first
+        counts.setdefault(stratum(u), np.zeros(len(names)))[names.index(side)] += unit_weight[u]
+    todo = [u for u in unit_weight if u not in unit_side]
+    unit_side.update(assign_sides(todo, ratios, names, seed, weight=unit_weight.get, stratum=stratum, counts=counts))
+    res.new += sum(unit_nsub[u] for u in todo)
+
+
+def _split_table(images: pd.DataFrame, params: dict, existing: pd.DataFrame | None,
+                 sources: Sequence[str] | None) -> pd.DataFrame:
+    """The ``splits`` table: one row per image with its side, unit, stratum and the parameters."""
     cols = ["image_id", "subject_id", "source", "split", "unit", "stratum"]
     t = images[cols].copy()
     for k, v in params.items():
         t[k] = v
-    if existing is not None and len(existing) and sources:
+    if existing is not None and sources:
         # keep rows of sources not split this time
         rest = existing[~existing["image_id"].isin(set(t["image_id"]))]
         rest = rest[~rest["source"].isin(list(sources))]
@@ -329,8 +421,7 @@ def make_split(
     for c in ("image_id", "subject_id", "source", "split", "unit", "stratum", "by", "ratios", "group_by", "stratify", "names"):
         t[c] = t[c].astype("string")
     t["seed"] = t["seed"].astype("int64")
-    res.table = t
-    return res
+    return t
 
 
 def write_split(bank: Bank, **kwargs) -> SplitResult:

@@ -16,26 +16,11 @@ __all__ = ["register"]
 
 
 def _progress(label: str):
-    """A rich progress wrapper for iterables (on stderr)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """A progress wrapper for iterables (stderr: a bar on a terminal, lines in a log)."""
+    from ..progress import track
 
-    from . import console
-
-    def wrap(items):
-        items = items if hasattr(items, "__len__") else list(items)  # results that arrive one by one keep coming
-        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as p:
-            t = p.add_task(label, total=len(items))
-            for x in items:
-                yield x
-                p.advance(t)
-
-    return wrap
+    # results that arrive one by one (a sized iterator) keep coming instead of being gathered first
+    return lambda items: track(items if hasattr(items, "__len__") else list(items), label, transient=True)
 
 
 def register(app: typer.Typer) -> None:
