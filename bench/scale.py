@@ -351,7 +351,7 @@ def plot(results: list[dict], path: Path) -> None:
         "DuckDB alone (peer of query)": [r["query"]["peer_seconds"] for r in results],
         "split": [r.get("split", {}).get("seconds") for r in results],
         "viewer cold start": [r.get("viewer_build", {}).get("startup_seconds") for r in results],
-        "search page p95": [max(p["p95_ms"] for p in r["viewer"]["pages"].values()) / 1000 if "viewer" in r else None
+        "search page p95, slowest query": [max(p["p95_ms"] for p in r["viewer"]["pages"].values()) / 1000 if "viewer" in r else None
                             for r in results],
     }
     for name, ys in series.items():
