@@ -354,28 +354,28 @@ def plot(results: list[dict], path: Path) -> None:
         "search page p95, slowest query": [max(p["p95_ms"] for p in r["viewer"]["pages"].values()) / 1000 if "viewer" in r else None
                             for r in results],
     }
-    for name, ys in series.items():
-        pts = [(x, y) for x, y in zip(rows, ys) if y]
-        if pts:
-            ax1.plot(*zip(*pts), marker="o", label=name, linestyle="--" if "peer" in name else "-")
-    ax1.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds", title="time")
-    ax1.legend(fontsize=7)
+    _curves(ax1, rows, series, "seconds", "time")
     mem = {
         "add": [r["add"]["peak_mb"] - r["add"]["base_mb"] for r in results],
-        "torchxrayvision index": [(r["xrv"]["peak_mb"] - r["xrv"]["base_mb"]) if "xrv" in r else None for r in results],
+        "torchxrayvision index (peer of add)": [(r["xrv"]["peak_mb"] - r["xrv"]["base_mb"]) if "xrv" in r else None for r in results],
         "split": [(r["split"]["peak_mb"] - r["split"]["base_mb"]) if "split" in r else None for r in results],
         "viewer server (total)": [r["viewer"]["peak_mb"] if "viewer" in r else None for r in results],
     }
-    for name, ys in mem.items():
-        pts = [(x, y) for x, y in zip(rows, ys) if y]
-        if pts:
-            ax2.plot(*zip(*pts), marker="o", label=name, linestyle="--" if "torchx" in name else "-")
-    ax2.set(xscale="log", yscale="log", xlabel="rows", ylabel="peak memory, MB", title="memory")
-    ax2.legend(fontsize=7)
+    _curves(ax2, rows, mem, "peak memory, MB", "memory")
     load = max(r["load"] for r in results)
     fig.suptitle(f"covidbank at scale ({os.cpu_count()} CPUs, load average up to {load:.1f})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def _curves(ax, rows: list[int], series: dict, ylabel: str, title: str) -> None:
+    """Log-log curves, one per series (peers dashed), skipping sizes a step did not run at."""
+    for name, ys in series.items():
+        pts = [(x, y) for x, y in zip(rows, ys) if y]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=name, linestyle="--" if "peer" in name else "-")
+    ax.set(xscale="log", yscale="log", xlabel="rows", ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
 
 
 if __name__ == "__main__":
