@@ -139,7 +139,7 @@ def read_decode(files: list[Path]) -> None:
     import pydicom
 
     for f in files:
-        pydicom.dcmread(f).pixel_array
+        _ = pydicom.dcmread(f).pixel_array
 
 
 def main() -> None:
@@ -186,7 +186,8 @@ def main() -> None:
                 for w in (1, 2):
                     bank = work / f"bank-{name}-{w}"
                     shutil.rmtree(bank, ignore_errors=True)
-                    runs.setdefault((name, w), []).append(timed(lambda: ingest(corpus / name, bank, key_file=key, workers=w)))
+                    runs.setdefault((name, w), []).append(
+                        timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, workers=w)))
             runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px))))
             runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix)))
             runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())])))

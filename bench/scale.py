@@ -183,7 +183,7 @@ STEPS = {"add": step_add, "xrv": step_xrv, "query": step_query, "split": step_sp
 def run_child(step: str, csv_dir: Path, bank: Path, extra: list[str] | None = None, src: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(src or REPO / "src"))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--csv", str(csv_dir), "--bank", str(bank), *(extra or [])]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if p.returncode:
         raise SystemExit(f"step {step} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -301,7 +301,7 @@ def report(results: list[dict], header: bool = True) -> None:
     for r in results:
         n = r["rows"]
 
-        def line(name, sec, mb=None, peer="", psec=None, count=""):
+        def line(name, sec, mb=None, peer="", psec=None, count="", n=n):
             bpr = f"{float(mb) * 1048576 / n:.0f}" if mb not in (None, "") else ""
             ratio = f"{psec / sec:.2f}" if psec else ""
             ps = f"{psec:.3f}" if psec else ""
@@ -327,9 +327,9 @@ def report(results: list[dict], header: bool = True) -> None:
             for name, pg in v["pages"].items():
                 pp = peer["pages"][name] if peer else None
                 print(f"{n:>10,} {'search page ' + name + ' (' + format(pg['results'], ',') + ')':<44} "
-                      f"{'p50 %.0f ms' % pg['median_ms']:>9} {'':>7} {'':>7} "
-                      f"{('viewer before, p50 %.0f ms' % pp['median_ms']) if pp else '':<28} {'':>8} "
-                      f"{('%.1f' % (pp['median_ms'] / pg['median_ms'])) if pp else '':>6}  p95 {pg['p95_ms']:.0f} ms")
+                      f"{'p50 {:.0f} ms'.format(pg['median_ms']):>9} {'':>7} {'':>7} "
+                      f"{'viewer before, p50 {:.0f} ms'.format(pp['median_ms']) if pp else '':<28} {'':>8} "
+                      f"{'{:.1f}'.format(pp['median_ms'] / pg['median_ms']) if pp else '':>6}  p95 {pg['p95_ms']:.0f} ms")
             print(f"{n:>10,} {'viewer server peak memory (MB, total)':<44} {v['peak_mb']:>9.0f}"
                   + (f"   viewer before: {peer['peak_mb']:.0f} MB, start-up {peer['startup_seconds']:.1f} s" if peer else ""))
         print(f"{n:>10,} load average during this size: {r['load']:.2f}")

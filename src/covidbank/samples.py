@@ -153,12 +153,12 @@ def make_cohen_table(path: str | Path, rows: int, seed: int = 0, chunk: int = 20
     vprob = np.array([42, 16, 18, 8, 14, 2], dtype=float)
     yn = np.array(["Y", "N", ""], dtype=object)
     notes = np.array([
-        "A {a}-year-old patient admitted with fever and cough for {d} days; chest radiograph shows bilateral "
-        "peripheral opacities in the lower zones, more marked on the left; oxygen saturation on room air was low",
-        "{a} year old with dyspnea since {d} days, lymphopenia on admission; ground-glass opacities and "
-        "consolidation in both lungs; transferred to the intensive care unit the following day",
-        "Follow-up film {d} days after admission of a {a}-year-old; improvement of the right basal consolidation, "
-        "residual interstitial opacities; discharged home on day {d}", "",
+        ("A {a}-year-old patient admitted with fever and cough for {d} days; chest radiograph shows bilateral "
+         "peripheral opacities in the lower zones, more marked on the left; oxygen saturation on room air was low"),
+        ("{a} year old with dyspnea since {d} days, lymphopenia on admission; ground-glass opacities and "
+         "consolidation in both lungs; transferred to the intensive care unit the following day"),
+        ("Follow-up film {d} days after admission of a {a}-year-old; improvement of the right basal consolidation, "
+         "residual interstitial opacities; discharged home on day {d}"), "",
     ], dtype=object)
     # a fixed pool of filled-in notes (formatting one per row would dominate the run time)
     notes = np.array([t.format(a=a, d=d) if t else "" for t in notes for a in range(18, 95, 7) for d in range(1, 17, 3)], dtype=object)

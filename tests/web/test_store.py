@@ -139,7 +139,7 @@ def test_index_cache_outside_the_bank_reused_and_replaced(tmp_path):
     """The DuckDB layout of the index lives in the cache folder, is reused by the next start and replaced
     (the old file removed) when the bank changes; nothing is written into the bank."""
     b = Bank(tmp_path / "b", create=True)
-    img = lambda i: {"image_id": f"s:{i}", "subject_id": f"s:{i}", "session_id": f"s:{i}", "modality": "DX"}  # noqa: E731
+    img = lambda i: {"image_id": f"s:{i}", "subject_id": f"s:{i}", "session_id": f"s:{i}", "modality": "DX"}
     b.add("s", {"images": pd.DataFrame([img(1)])})
     before = sorted(p.relative_to(b.path) for p in b.path.rglob("*"))
     cache = tmp_path / "cache"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 
 import typer
@@ -100,7 +101,7 @@ def print_rows(columns: list[str], rows: list[tuple], fmt: str = "table", title:
         w.writerows(["" if v is None else v for v in r] for r in rows)
     elif fmt == "table":
         shown = rows if max_rows is None else rows[:max_rows]
-        cells = [["" if v is None or v != v else str(v) for v in r] for r in shown]  # v != v: NaN
+        cells = [["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in r] for r in shown]
         _print_cells([str(c) for c in columns], cells, title, len(rows))
     elif fmt == "json":
         import pandas as pd

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         review: float = typer.Option(0.95, "--review", help="List pairs from this correlation up as near-duplicates to check."),
         no_write: bool = typer.Option(False, "--no-write", help="Report only; do not write the duplicates tables."),
         workers: int = typer.Option(1, "--workers", help="Processes that read and fingerprint the images."),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
+        scheduler: str | None = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the pairs)."),
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""

@@ -217,6 +217,16 @@ def _file_format(names: pd.Series) -> pd.Series:
     return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
 
 
+def _sex(v: object) -> str | None:
+    c = _clean(v)
+    return c.upper() if c and c.upper() in {"M", "F"} else None
+
+
+def _mask_path(masks: dict[str, Path], fname: str | None) -> str | None:
+    m = masks.get(Path(fname).stem) if fname else None
+    return str(m.resolve()) if m else None
+
+
 def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
     """The four tables of the kept rows, computed column by column.
 
@@ -267,7 +277,7 @@ def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, ma
     base_id = folder + "/" + fname
     nth = base_id.groupby(base_id, sort=False).cumcount() + 1
     image_id = NAME + ":" + base_id.where(nth == 1, base_id + "#" + nth.astype(str))
-    sex = map_unique(_col(r, "sex"), lambda v: (lambda c: c.upper() if c and c.upper() in {"M", "F"} else None)(_clean(v)), "string")
+    sex = map_unique(_col(r, "sex"), _sex, "string")
     age = map_unique(_col(r, "age"), parse_age, "Float64")
     modality = map_unique(r["modality"], _modality, "string")
     view = map_unique(r["view"], _view, "string")
@@ -291,7 +301,7 @@ def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, ma
 
     # sessions: the first row of each
     first = ~session_id.duplicated().to_numpy()
-    f = lambda s: s[first].reset_index(drop=True)  # noqa: E731
+    f = lambda s: s[first].reset_index(drop=True)
     sessions = pd.DataFrame({
         "session_id": f(session_id), "subject_id": f(subject_id), "original_id": f(ses_key),
         "offset_days": f(offset), "date": f(date), "modality": f(modality),
@@ -311,7 +321,7 @@ def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, ma
     }).assign(source=NAME, source_version=version)
 
     lic_raw = map_unique(_col(r, "license"), _clean, "string")
-    mask = map_unique(fname, lambda fn: (lambda m: str(m.resolve()) if m else None)(masks.get(Path(fn).stem)) if fn else None) \
+    mask = map_unique(fname, lambda fn: _mask_path(masks, fn)) \
         if masks else pd.Series(None, index=r.index, dtype=object)
     sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
     has_sev = sev.notna()
@@ -339,7 +349,7 @@ def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, ma
     within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
     lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
     cols = list(zip(*flat)) if flat else [(), (), (), ()]
-    take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)  # noqa: E731
+    take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)
     labels = pd.DataFrame({
         "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
         "value": take(2, "Int8"), "origin": take(3, "string"),

@@ -464,8 +464,8 @@ class BankStore:
                     total = int(k or 0)
                 elif k and v is not None:
                     fc[fname].append((str(v), int(k)))
-            for name in fc:
-                fc[name].sort(key=lambda t: (-t[1], t[0]))
+            for counts in fc.values():
+                counts.sort(key=lambda t: (-t[1], t[0]))
             if facets:
                 fc["label"] = fc["label"][:25]
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
