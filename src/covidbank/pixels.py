@@ -7,12 +7,14 @@ datasets, the cache and duplicate detection:
   it), and :func:`read_xray` the same image as ``float32`` in ``[0, 1]`` (white =
   dense, MONOCHROME1 inverted) from PNG (8 or 16 bit), JPEG, DICOM or a 2-D NIfTI.
 * :func:`read_ct` gives a CT volume in Hounsfield units, reoriented to RAS,
-  with its affine and voxel spacing.
+  with its affine and voxel spacing: the package's one CT reader (NIfTI, DICOM
+  series, SimpleITK formats; file type sniffed; defined in :mod:`covidbank.ctvolume`).
 * :func:`center_crop` and :func:`resize` reproduce torchxrayvision's
   ``XRayCenterCrop`` and a fast anti-aliased ``XRayResizer``.
 
-Every failure raises :class:`~covidbank.errors.ImageLoadError` (or its subclass
-:class:`~covidbank.errors.ImageMissingError`) naming the file and the record;
+Every failure raises :class:`~covidbank.errors.ImageLoadError` (or its subclasses
+:class:`~covidbank.errors.ImageMissingError`, :class:`~covidbank.errors.CTReadError`
+for CT) naming the file and the record;
 nothing returns a blank image.
 """
 from __future__ import annotations
@@ -20,25 +22,29 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .ctvolume import CTVolume, read_ct, sniff_format
 from .errors import ImageLoadError, ImageMissingError
 
 __all__ = [
-    "is_nifti",
-    "read_xray",
-    "decode_2d",
-    "read_ct",
-    "read_mask",
+    "RESAMPLE_FILTERS",
+    "needs_inversion",
+    "record_needs_inversion",
+    "inversion_args",
     "CTVolume",
     "center_crop",
-    "resize",
+    "decode_2d",
     "file_fingerprint",
     "file_sha1",
-    "RESAMPLE_FILTERS",
+    "is_nifti",
+    "read_ct",
+    "read_mask",
+    "read_xray",
+    "resize",
+    "sniff_format",
 ]
 
 #: Resampling filters :func:`resize` accepts (Pillow's anti-aliased filters).
@@ -51,6 +57,71 @@ def is_nifti(name: str | os.PathLike) -> bool:
     """Whether a file name is a NIfTI file's (``.nii`` or ``.nii.gz``, any case)."""
     return str(name).lower().endswith(_NIFTI_SUFFIXES)
 _DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def _text(v) -> str:
+    """A tag or column value as upper-case text ("" for None, NA, NaN)."""
+    if v is None:
+        return ""
+    try:
+        if v != v:  # NaN
+            return ""
+    except TypeError:  # pandas.NA
+        return ""
+    return str(v).strip().upper()
+
+
+def needs_inversion(
+    photometric: str | None = None,
+    presentation_lut_shape: str | None = None,
+    *,
+    display_ready: bool | None = False,
+) -> bool:
+    """Whether a grayscale image's values must be inverted so that white means dense.
+
+    The one rule covidbank uses everywhere (ingest's PNG writer, the ML
+    loaders, the cache, duplicate detection and the web viewer):
+
+    * a file whose values are already display-ready (the 16-bit PNGs written by
+      ``covidbank ingest``, which applied the presentation step when converting;
+      their sidecar and index row say ``display_ready``) is never inverted;
+    * otherwise Photometric Interpretation ``MONOCHROME1`` (PS3.3 C.7.6.3.1.2:
+      the minimum value is displayed white) or Presentation LUT Shape
+      ``INVERSE`` (PS3.3 C.11.6: the output of the VOI step is inverted) means
+      invert, once: for MONOCHROME1 the standard pairs the two (PS3.3
+      C.8.11.7.1.1, DX images: INVERSE shall be used with MONOCHROME1), so
+      both together still mean one inversion.
+
+    Parameters
+    ----------
+    photometric : str, optional
+        DICOM Photometric Interpretation of the values the file holds.
+    presentation_lut_shape : str, optional
+        DICOM Presentation LUT Shape (``IDENTITY`` or ``INVERSE``).
+    display_ready : bool, optional
+        The file's values are already the presentation values.
+    """
+    if _text(display_ready) == "TRUE":
+        return False
+    return _text(photometric) == "MONOCHROME1" or _text(presentation_lut_shape) == "INVERSE"
+
+
+def record_needs_inversion(record) -> bool:
+    """:func:`needs_inversion` for a bank ``images`` row (a mapping or a pandas row).
+
+    Reads ``photometric``, ``presentation_lut_shape`` and ``display_ready``.
+    For a DICOM file the tags in the file decide instead (see :func:`decode_2d`).
+    """
+    return needs_inversion(**inversion_args(record))
+
+
+def inversion_args(record) -> dict:
+    """The keyword arguments of :func:`needs_inversion` (and :func:`read_xray`) a bank record gives."""
+    get = record.get
+    ready = get("display_ready")
+    return {"photometric": get("photometric") if _text(get("photometric")) else None,
+            "presentation_lut_shape": get("presentation_lut_shape") if _text(get("presentation_lut_shape")) else None,
+            "display_ready": _text(ready) == "TRUE"}
 
 
 def _where(path, record) -> str:
@@ -92,8 +163,10 @@ def read_xray(
     record: str | None = None,
     file_format: str | None = None,
     photometric: str | None = None,
+    presentation_lut_shape: str | None = None,
+    display_ready: bool | None = False,
 ) -> np.ndarray:
-    """Read a 2-D radiograph as ``float32`` in ``[0, 1]``.
+    """Read a 2-D radiograph as ``float32`` in ``[0, 1]``, white = dense.
 
     Parameters
     ----------
@@ -103,9 +176,10 @@ def read_xray(
         The record (``image_id``) named in error messages.
     file_format : str, optional
         ``png``, ``jpeg``, ``dicom``, ``nifti``...; guessed from the suffix if absent.
-    photometric : str, optional
-        ``MONOCHROME1`` inverts a raster/NIfTI image (DICOM files carry their own
-        tag, which wins).
+    photometric, presentation_lut_shape, display_ready : optional
+        What the bank says about a raster/NIfTI file's values; inverted when
+        :func:`needs_inversion` says so.  A DICOM file carries its own tags,
+        which decide instead.
 
     Returns
     -------
@@ -140,8 +214,8 @@ def read_xray(
         else:
             what = "DICOM" if kind == "dicom" else "NIfTI"
             raise ImageLoadError(f"{_where(Path(path), record)}: {what} image is constant (value {lo}); nothing to show")
-    if str(photometric or "").upper() == "MONOCHROME1" and kind != "dicom":
-        invert = True
+    if kind != "dicom":
+        invert = needs_inversion(photometric, presentation_lut_shape, display_ready=display_ready)
     if invert:
         arr = 1.0 - arr
     return np.ascontiguousarray(arr, dtype=np.float32)
@@ -172,7 +246,9 @@ def decode_2d(
         channel, as torchxrayvision does); DICOM after the modality LUT
         (``float32``, first frame); NIfTI as stored, rows top-down.
     invert : bool
-        True for a MONOCHROME1 DICOM (low values are white).
+        True for a DICOM file whose tags say so (:func:`needs_inversion`:
+        MONOCHROME1 or Presentation LUT Shape INVERSE); always False for other
+        files, whose bank record decides (:func:`record_needs_inversion`).
 
     Raises
     ------
@@ -234,7 +310,7 @@ def _read_dicom(p: Path) -> tuple[np.ndarray, bool]:
     elif a.ndim == 3:
         a = a[..., 0]
     a = apply_modality_lut(a, ds).astype(np.float32)
-    return a, str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    return a, needs_inversion(ds.get("PhotometricInterpretation"), ds.get("PresentationLUTShape"))
 
 
 def _read_nifti_2d(p: Path) -> np.ndarray:
@@ -248,88 +324,21 @@ def _read_nifti_2d(p: Path) -> np.ndarray:
     return np.flipud(a.T)
 
 
-@dataclass
-class CTVolume:
-    """A CT volume in RAS orientation.
-
-    Attributes
-    ----------
-    data : numpy.ndarray
-        ``float32`` array indexed ``[x, y, z]`` (Right, Anterior, Superior
-        increase with the index), in Hounsfield units when the file stores them.
-    affine : numpy.ndarray
-        4x4 voxel-to-world (RAS+, mm) matrix.
-    spacing : tuple of float
-        Voxel size in mm along x, y, z.
-    """
-
-    data: np.ndarray
-    affine: np.ndarray
-    spacing: tuple[float, float, float]
-
-
-def _load_ras(path: Path, record, what: str):
-    import nibabel as nib
-
-    _check_exists(path, record)
-    try:
-        img = nib.load(str(path))
-        if len(img.shape) < 3:
-            raise ImageLoadError(f"{_where(path, record)}: {what} is not a volume (shape {img.shape})")
-        img = nib.as_closest_canonical(img)
-        return img
-    except ImageLoadError:
-        raise
-    except Exception as e:
-        raise ImageLoadError(f"{_where(path, record)}: cannot read {what} ({type(e).__name__}: {e})") from None
-
-
-def read_ct(path: str | os.PathLike, *, record: str | None = None) -> CTVolume:
-    """Read a CT NIfTI volume in RAS orientation and Hounsfield units.
-
-    The NIfTI scale slope/intercept are applied (nibabel), so a volume stored as
-    ``int16`` with an intercept comes back in HU.  A 4-D file keeps its first volume.
-
-    Raises
-    ------
-    ImageMissingError, ImageLoadError
-        Naming the file and record.
-    """
-    p = Path(path)
-    img = _load_ras(p, record, "CT volume")
-    try:
-        data = np.asarray(img.get_fdata(dtype=np.float32))
-    except Exception as e:
-        raise ImageLoadError(f"{_where(p, record)}: cannot decode CT volume ({type(e).__name__}: {e})") from None
-    if data.ndim == 4:
-        data = data[..., 0]
-    if not np.isfinite(data).all():
-        raise ImageLoadError(f"{_where(p, record)}: CT volume holds NaN or infinite values")
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return CTVolume(data=data, affine=np.asarray(img.affine), spacing=zooms)  # type: ignore[arg-type]
-
-
 def read_mask(path: str | os.PathLike, *, record: str | None = None, like: CTVolume | None = None) -> np.ndarray:
-    """Read a segmentation mask volume in RAS orientation as ``int16`` labels.
+    """Read a segmentation mask volume in RAS orientation as ``int16`` labels (through :func:`read_ct`).
 
     Raises
     ------
-    ImageLoadError
-        If it cannot be read or its shape differs from ``like``'s.
+    CTReadError
+        If it cannot be read, or its shape differs from ``like``'s.
     """
-    p = Path(path)
-    img = _load_ras(p, record, "mask")
-    try:
-        m = np.asarray(img.dataobj)
-    except Exception as e:
-        raise ImageLoadError(f"{_where(p, record)}: cannot decode mask ({type(e).__name__}: {e})") from None
-    if m.ndim == 4:
-        m = m[..., 0]
-    m = np.rint(m).astype(np.int16)
+    from .errors import CTReadError
+
+    m = read_ct(path, record=record).data
+    m = np.rint(m).astype(np.int16) if m.dtype.kind == "f" else m.astype(np.int16)
     if like is not None and m.shape != like.data.shape:
-        raise ImageLoadError(
-            f"{_where(p, record)}: mask shape {m.shape} differs from its volume's {like.data.shape}"
-        )
+        where = f"{path} (record {record})" if record else str(path)
+        raise CTReadError(f"{where}: mask shape {m.shape} differs from its volume's {like.data.shape}")
     return m
 
 

@@ -67,12 +67,15 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.bank",
     "covidbank.cli.catalog",
     "covidbank.cli.demo",
+    "covidbank.cli.dicom_derived",
     "covidbank.cli.ingest",
     "covidbank.cli.nlp",
+    "covidbank.cli.pacs",
     "covidbank.cli.ml",
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",
+    "covidbank.cli.share",
 ]
 
 

@@ -35,6 +35,9 @@ def register(app) -> None:
                                                help="Write original patient id -> pseudonym to this file (outside the bank)."),
         window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+        keep_dicom: bool = typer.Option(False, "--keep-dicom",
+                                        help="Also keep the de-identified DICOM instances in the bank (sourcedata/), "
+                                             "so DICOM SEG/SR can reference them (export-dicom, push)."),
     ) -> None:
         """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
         from ..dicom.deid import DeidOptions
@@ -54,7 +57,7 @@ def register(app) -> None:
 
             s = ingest(raw_dir, bank, key_file=key_file, workers=workers, scheduler=scheduler, options=opts, name=name,
                        tests=tests, reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
-                       window_index=window, progress=not no_progress)
+                       window_index=window, progress=not no_progress, keep_dicom=keep_dicom)
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")

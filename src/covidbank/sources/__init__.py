@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import SourceFormatError
 from .base import Skip, SourceResult, normalize_license, parse_age, parse_bool
 
-__all__ = ["SOURCES", "load_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
+__all__ = ["SOURCES", "load_source", "add_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
 
 #: Source name -> module that implements ``load``.
 SOURCES: dict[str, str] = {
@@ -53,3 +53,27 @@ def load_source(name: str, path: str | Path, **options) -> SourceResult:
     if p.is_dir() and not any(p.iterdir()):
         raise SourceFormatError(f"{p}: folder is empty")
     return _loader(name)(p, **options)
+
+
+def add_source(bank, adapter: str, path: str | Path, name: str | None = None, **options):
+    """Load a public source and add it to a bank, relocatably.
+
+    The source's root (``path`` when it is a folder, else its folder) is
+    recorded in the bank's configuration and the index keeps paths relative to
+    it (:meth:`covidbank.bank.Bank.add`); ``name`` renames the source and the
+    prefix of its identifiers (:meth:`SourceResult.renamed`).
+
+    Returns
+    -------
+    (AddSummary, SourceResult)
+    """
+    from ..bank import Bank
+
+    res = load_source(adapter, path, **options)
+    if name and name != res.source:
+        res = res.renamed(name)
+    b = bank if isinstance(bank, Bank) else Bank(bank, create=True)
+    p = Path(path)
+    root = p if p.is_dir() else p.parent
+    summary = b.add(res.source, res.all_tables(), meta=res.meta, root=root)
+    return summary, res

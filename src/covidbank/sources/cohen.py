@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
-from ..schema import POSITIVE, VIEWS, conform
+from ..schema import POSITIVE, conform, normalize_view
 from .base import (
     SourceResult,
     first_nonempty,
@@ -40,7 +40,6 @@ __all__ = ["load", "parse_finding", "NAME"]
 NAME = "cohen"
 REQUIRED = ["patientid", "finding", "view", "modality", "filename"]
 SKIP_FINDINGS = {"todo", "unknown", ""}
-_VIEW_MAP = {v.lower(): v for v in VIEWS} | {"aps": "AP Supine", "ap supine": "AP Supine", "lateral": "L", "ll": "L"}
 
 
 def parse_finding(finding: str, tree: LabelTree) -> list[str]:
@@ -65,7 +64,7 @@ def parse_finding(finding: str, tree: LabelTree) -> list[str]:
 
 
 def _view(raw: str) -> str:
-    return _VIEW_MAP.get(str(raw).strip().lower(), "unknown")
+    return normalize_view(raw)
 
 
 def _modality(raw: str) -> str:

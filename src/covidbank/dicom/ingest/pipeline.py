@@ -36,7 +36,7 @@ from ...fileio import atomic_write
 from .index import build_index
 from .tables import _merge_tsv, _process_reports, _process_tests
 
-__all__ = ["ingest", "IngestSummary", "process_task", "LOG_NAME"]
+__all__ = ["ingest", "IngestSummary", "process_task", "plan_tasks", "worker_common", "LOG_NAME"]
 
 LOG_NAME = "logs/ingest.jsonl"
 
@@ -196,6 +196,10 @@ def process_task(task: dict, common: dict) -> dict:
             cb["affine"] = [[round(float(x), 6) for x in row] for row in affine]
             side["SliceCount"] = len(dsets)
             image_path = out_dir / f"{stem}.nii.gz"
+        if common.get("keep_dicom"):  # --keep-dicom (dicom/ingest/keep.py), before the sidecar that marks completion
+            from .keep import keep_dicom
+
+            cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
         burned = str(first.get("BurnedInAnnotation", "") or "").upper() == "YES"
         cb["burned_in_annotation"] = burned
         side["covidbank"] = cb
@@ -301,6 +305,7 @@ def ingest(
     linkage: str | os.PathLike | None = None,
     window_index: int = 0,
     progress: bool = False,
+    keep_dicom: bool = False,
 ) -> IngestSummary:
     """Ingest the DICOM files under ``raw_dir`` into ``bank`` (see module docstring).
 
@@ -328,6 +333,9 @@ def ingest(
         Write original patient id -> pseudonym here (refused inside the bank).
     window_index : int
         Which window / VOI LUT to apply when several are present.
+    keep_dicom : bool
+        Also store the de-identified DICOM instances under ``sourcedata/``
+        (:mod:`covidbank.dicom.ingest.keep`), for DICOM SEG/SR export.
     progress : bool
         Show a rich progress bar.
     """
@@ -386,7 +394,7 @@ def ingest(
             else:
                 todo.append(t)
         common = {"bank": str(root.resolve()), "key": key.hex(), "options": options.to_dict(),
-                  "window_index": window_index}
+                  "window_index": window_index, "keep_dicom": bool(keep_dicom)}
         for res in _run(todo, common, workers, scheduler, progress):
             log.write(kind="series", **res)
             if res["status"] == "converted":
@@ -401,6 +409,13 @@ def ingest(
         if report_rows:
             _merge_tsv(root / "phenotype" / "reports.tsv", report_rows, ["participant_id", "session_id", "report"],
                        ["participant_id", "session_id"])
+            from .. import mids
+
+            # how the text was de-identified: what `covidbank release` checks before publishing it
+            mids.write_json(root / "phenotype" / "reports.json", {
+                "report": {"Description": "Radiology report text",
+                           "Deidentification": "declared by the curator (reports_deidentified)" if reports_deidentified
+                           else "covidbank.nlp.deidentify (keyed surrogates, dates shifted)"}})
         tables = build_index(root, name, skipped_rows, summary.notes)
         summary.images = len(tables["images"])
         summary.subjects = len(tables["subjects"])
@@ -447,3 +462,26 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
             for t in tasks:
                 yield process_task(t, common)
                 bar.advance()
+
+
+# --------------------------------------------------------------------------- entry for covidbank pull
+def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]:
+    """Worker tasks for series already discovered, named and pseudonymized exactly as :func:`ingest` does.
+
+    For ``covidbank pull`` (:mod:`covidbank.pacs.pull`), which feeds each
+    retrieved study through :func:`process_task` and rebuilds the index once
+    at the end.  A task whose sidecar is already in the bank has ``done`` set.
+    """
+    root = Path(bank)
+    tasks, _ = _plan(series, keyring, registry, root)
+    for t in tasks:
+        t["done"] = (root / t["dir"] / f"{t['stem']}.json").exists()
+    return tasks
+
+
+def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0) -> dict:
+    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window)."""
+    from ..deid import DeidOptions
+
+    return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
+            "window_index": window_index}
