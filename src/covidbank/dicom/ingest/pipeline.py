@@ -130,7 +130,8 @@ def _nifti_bytes(vol, affine) -> bytes:
         img.set_qform(affine, code=1)
     except Exception:  # sheared (tilted) affines have no exact qform
         img.set_qform(None, code=0)
-    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    # level 1: a third of level 6's CPU time on CT volumes for 2-3 % larger files (still standard .nii.gz, deterministic)
+    return gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
 # --------------------------------------------------------------------------- worker
