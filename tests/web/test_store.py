@@ -187,3 +187,15 @@ def test_cube_and_scan_paths_agree_with_plain_sql(tmp_path):
             assert got.facets["label"] == list(zip(ref["label"], ref["n"].astype(int))), where
         assert [r["image_id"] for r in got.rows] == st.sql(
             f"SELECT image_id FROM search WHERE {where} ORDER BY rn LIMIT 50")["image_id"].tolist()
+
+
+def test_summary_lists_a_concept_once_when_its_labels_share_a_cui(tmp_path):
+    b = Bank(tmp_path / "b", create=True)
+    img = pd.DataFrame([{"image_id": f"s{i}:1", "subject_id": f"s{i}:p", "source": f"s{i}", "modality": "X-ray"}
+                        for i in (1, 2)])
+    for i, name in ((1, "COVID-19"), (2, "COVID 19")):
+        b.add(f"s{i}", {"images": img.iloc[[i - 1]],
+                        "labels": pd.DataFrame([{"image_id": f"s{i}:1", "label": name, "cui": "C5203670",
+                                                 "value": 1, "origin": "source", "source": f"s{i}"}])})
+    labels = BankStore(b.path, cache_dir=tmp_path / "cache").summary()["labels"]
+    assert [(cui, n) for _, cui, n in labels] == [("C5203670", 2)]

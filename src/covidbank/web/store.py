@@ -57,7 +57,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "5"
+_LAYOUT = "6"
 
 
 def default_index_cache(bank_root: Path) -> Path:
@@ -227,7 +227,8 @@ class BankStore:
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
         self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
-            "search", "facet_cube", "label_cube", "label_pos", "label_summary", "source_summary", "meta"}
+            "search", "facet_cube", "label_cube", "label_pos", "label_summary", "concept_summary", "source_summary",
+            "meta"}
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
@@ -271,6 +272,12 @@ class BankStore:
             con.execute(f"""CREATE TABLE {db}.label_summary AS
                            SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
                            FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
+            # one row per concept: labels that share a CUI ("COVID-19", "COVID 19") are counted together
+            con.execute(f"""CREATE TABLE {db}.concept_summary AS
+                           SELECT min(label) AS label, any_value(cui) AS cui,
+                                  count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
+                           FROM {db}.labels WHERE label IS NOT NULL
+                           GROUP BY coalesce(cui, lower(trim(label)))""")
             con.execute(f"""CREATE TABLE {db}.source_summary AS
                            SELECT s.source, count(DISTINCT s.subject_id) AS subjects, count(DISTINCT s.session_id) AS sessions,
                                   count(*) AS images, sum(CASE WHEN s.file_present THEN 1 ELSE 0 END) AS files_present,
@@ -693,7 +700,7 @@ class BankStore:
             "ct_grade": [c for c in counts("ct_grade") if c[0] != "unknown"],
             "labels": [
                 (r["label"], r["cui"], int(r["n"]))
-                for r in self.rows("SELECT label, cui, n FROM label_summary WHERE n > 0 ORDER BY n DESC, label LIMIT 30")
+                for r in self.rows("SELECT label, cui, n FROM concept_summary WHERE n > 0 ORDER BY n DESC, label LIMIT 30")
             ],
             "skipped": [
                 (r["source"], r["reason"], int(r["n"]))
