@@ -51,6 +51,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.ingest",
     "covidbank.cli.nlp",
     "covidbank.cli.ml",
+    "covidbank.cli.privacy",
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",
