@@ -1,6 +1,7 @@
 """``covidbank key new`` and ``covidbank audit``: the project key and the privacy check of a bank."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -38,10 +39,10 @@ def register(app: typer.Typer) -> None:
         """Print the public fingerprint of a key (what a bank records)."""
         from ..dicom.keys import key_fingerprint, load_key
         from ..errors import CovidbankError
-        from . import fail, out
+        from . import fail
 
         try:
-            out(key_fingerprint(load_key(path)))
+            sys.stdout.write(key_fingerprint(load_key(path)) + "\n")
         except CovidbankError as e:
             raise fail(str(e))
 
@@ -63,14 +64,14 @@ def register(app: typer.Typer) -> None:
 
         from ..audit import audit
         from ..errors import CovidbankError
-        from . import console, fail, out, print_frame
+        from . import console, fail, print_frame
 
         try:
             rep = audit(bank, raw=raw, tests=tests, reports=reports, key_file=key_file)
         except CovidbankError as e:
             raise fail(str(e))
         if as_json:
-            out(json.dumps(rep.to_dict(), indent=1))
+            sys.stdout.write(json.dumps(rep.to_dict(), indent=1) + "\n")
         else:
             console.print(f"audit of {bank}: {rep.files} files, {rep.terms} identifying values searched for, "
                           f"{rep.subjects} subjects")

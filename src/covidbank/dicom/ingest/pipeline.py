@@ -253,11 +253,23 @@ def process_task(task: dict, common: dict) -> dict:
         for i, a in enumerate(audits):
             audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
                                            "records": a}, sort_keys=True))
-        # the audit lines hold only generated values (tags, action codes, keyed hashes, new UIDs): not searched
-        hits = deny_hits(deny, side)
-        if hits:  # an identifying value would be written: nothing goes into the bank
-            from .private import Quarantine
+        from .private import Quarantine
 
+        # an attribute holding an identifying value of the header is dropped (and kept in the quarantine)
+        held = {}
+        for kw in [k for k in side if k != "covidbank"]:
+            found = deny_hits(deny, side[kw])
+            if found:
+                held[kw] = {"value": side.pop(kw), "hits": found}
+        if held:
+            cb["dropped_attributes"] = sorted(set(cb["dropped_attributes"]) | set(held))
+            Quarantine(common["quarantine"], common["run"]).put(
+                "attributes", task["series_token"], "deny_list_hit", [h for v in held.values() for h in v["hits"]],
+                {k: v["value"] for k, v in held.items()}, source="; ".join(task["paths"]))
+        # then the whole sidecar: a hit left means nothing of the series goes into the bank.
+        # The audit lines hold only generated values (tags, action codes, keyed hashes, new UIDs): not searched.
+        hits = deny_hits(deny, side)
+        if hits:
             Quarantine(common["quarantine"], common["run"]).put(
                 "series", task["series_token"], "deny_list_hit", hits, {"sidecar": side}, source="; ".join(task["paths"]))
             attrs = tuple(sorted({h["keyword"] for h in hits}))
