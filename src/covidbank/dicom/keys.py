@@ -203,7 +203,7 @@ class Keyring:
 
     def digest(self, kind: str, value: str) -> bytes:
         """HMAC-SHA256 of ``kind`` and ``value`` under the key."""
-        return hmac.new(self._key, f"{kind}\x00{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        return hmac.digest(self._key, f"{kind}\x00{value}".encode("utf-8", "surrogateescape"), "sha256")
 
     def token(self, kind: str, value: str) -> str:
         """Hex token (32 hex digits) of ``value``: stable, reveals nothing without the key."""
