@@ -30,7 +30,56 @@ from .errors import BankError, QueryError
 from .fileio import atomic_path
 from .schema import TABLES, conform, empty_table
 
-__all__ = ["Bank", "AddSummary"]
+__all__ = ["Bank", "AddSummary", "paths_outside", "PATH_COLUMNS"]
+
+#: Index columns that name files the viewer may serve.
+PATH_COLUMNS = ("path", "mask_path")
+
+
+def _inside(p: Path, roots: list[Path]) -> bool:
+    return any(p == r or r in p.parents for r in roots)
+
+
+def paths_outside(tables: Mapping[str, pd.DataFrame], roots: list[str | os.PathLike], bank: str | os.PathLike) -> list[str]:
+    """Records whose file paths leave every folder of ``roots`` and the bank (``source:record`` names).
+
+    Relative paths are taken from the bank folder; every path is resolved
+    (``..`` and symbolic links) before the check.
+    """
+    base = Path(bank).resolve()
+    allowed = [Path(r).resolve() for r in roots] + [base]
+    bad = []
+    for name, df in tables.items():
+        if df is None or not len(df):
+            continue
+        cols = [c for c in df.columns if c in PATH_COLUMNS or c.endswith("_mask_path")]
+        if not cols:
+            continue
+        ids = df["image_id"] if "image_id" in df.columns else df.index
+        for col in cols:
+            for rid, v in zip(ids, df[col]):
+                if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)) or str(v) == "":
+                    continue
+                p = Path(str(v))
+                p = (p if p.is_absolute() else base / p).resolve()
+                if not _inside(p, allowed):
+                    bad.append(f"{name}:{rid} ({col})")
+    return bad
+
+
+def _derived_roots(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """The deepest common folder of the absolute file paths of ``tables`` (for a source added without roots)."""
+    folders = set()
+    for df in tables.values():
+        if df is None or not len(df):
+            continue
+        for col in [c for c in df.columns if c in PATH_COLUMNS or c.endswith("_mask_path")]:
+            for v in df[col].dropna():
+                if str(v) and Path(str(v)).is_absolute():
+                    folders.add(str(Path(str(v)).resolve().parent))
+    if not folders:
+        return []
+    return [os.path.commonpath(sorted(folders))]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -97,7 +146,8 @@ class Bank:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ write
-    def add(self, source: str, tables: Mapping[str, pd.DataFrame], meta: dict | None = None) -> AddSummary:
+    def add(self, source: str, tables: Mapping[str, pd.DataFrame], meta: dict | None = None,
+            roots: list[str | os.PathLike] | None = None) -> AddSummary:
         """Add (or replace) all rows of ``source``.
 
         Parameters
@@ -109,16 +159,37 @@ class Bank:
             are written empty.  Extra tables not in the schema are rejected.
         meta : dict, optional
             Extra provenance written to ``meta.json`` in the source folder.
+        roots : list of path-like, optional
+            The source's folders (``covidbank add`` passes the dataset folder):
+            every file path of the tables must stay inside one of them or the
+            bank, or the add is refused naming the records.  They are recorded
+            (``meta.json`` ``roots``) and the viewer serves files only from
+            them and the bank.  Without ``roots`` the deepest common folder of
+            the absolute paths is recorded.
 
         Returns
         -------
         AddSummary
+
+        Raises
+        ------
+        BankError
+            A path leaves the source's roots (the message names the records).
         """
         if not _NAME_RE.match(source):
             raise BankError(f"invalid source name {source!r}: use letters, digits, '_', '-', '.'")
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise BankError(f"unknown tables {sorted(unknown)}: known tables are {sorted(TABLES)}")
+        if roots is not None:
+            bad = paths_outside(tables, roots, self.path)
+            if bad:
+                shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                raise BankError(f"source {source!r}: {len(bad)} record(s) name files outside the source folder "
+                                f"and the bank ({shown}); fix the source's paths (no '..' that climbs out)")
+            root_list = [str(Path(r).resolve()) for r in roots]
+        else:
+            root_list = _derived_roots(tables)
         (self.index_dir / "sources").mkdir(parents=True, exist_ok=True)
         (self.index_dir / "tables").mkdir(parents=True, exist_ok=True)
         sdir = self.index_dir / "sources"
@@ -133,7 +204,8 @@ class Bank:
                     df["source"] = df["source"].fillna(source)
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
                 counts[name] = len(df)
-            (tmp / "meta.json").write_text(json.dumps({"source": source, **(meta or {})}, indent=2, default=str))
+            (tmp / "meta.json").write_text(json.dumps({"source": source, **(meta or {}), "roots": root_list},
+                                                      indent=2, default=str))
             final = sdir / source
             old = sdir / f".{source}.old"
             replaced = final.exists()
@@ -183,6 +255,10 @@ class Bank:
         """The ``meta.json`` written when ``source`` was added."""
         p = self._source_dir(source) / "meta.json"
         return json.loads(p.read_text()) if p.exists() else {}
+
+    def source_roots(self) -> dict[str, list[Path]]:
+        """Folders each source's files may be served from (recorded at :meth:`add`)."""
+        return {s: [Path(r) for r in self.source_meta(s).get("roots") or []] for s in self.sources()}
 
     def extra_tables(self) -> list[str]:
         """Names of bank-wide tables written with :meth:`write_table`."""

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         try:
             res = load_source(source, path, **opts)
             b = Bank(bank, create=True)
-            summary = b.add(name or res.source, res.all_tables(), meta=res.meta)
+            root = path if path.is_dir() else path.parent
+            summary = b.add(name or res.source, res.all_tables(), meta=res.meta, roots=[root])
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{summary.source}[/]: {'replaced' if summary.replaced else 'added'} to {bank}")

@@ -525,14 +525,21 @@ class BankStore:
         nifti = fmt in _VOLUME_FORMATS or is_nifti(path)
         return bool(nifti and (rec.get("modality") or "").upper() == "CT")
 
+    def _allowed_roots(self) -> list[Path]:
+        roots = [self.root]
+        for rs in self.bank.source_roots().values():
+            roots.extend(r.resolve() for r in rs)
+        return roots
+
     def _resolve(self, raw: str | None) -> Path | None:
+        """The file an index path names, resolved (``..`` and links), if it lies inside the bank
+        or a source root registered at add; None otherwise (never served)."""
         if not raw:
             return None
         p = Path(raw)
-        if not p.is_absolute():
-            p = (self.root / p).resolve()
-            if self.root not in p.parents:
-                return None
+        p = (p if p.is_absolute() else self.root / p).resolve()
+        if not any(p == r or r in p.parents for r in self._allowed_roots()):
+            return None
         return p
 
     def image_file(self, image_id: str) -> tuple[dict, Path | None]:
@@ -577,7 +584,7 @@ class BankStore:
             return "the index lists no file for this record"
         p = self._resolve(raw)
         if p is None:
-            return "the index lists a relative path that leaves the bank folder; it is not served"
+            return "the index lists a path outside the bank and its sources' folders; it is not served"
         if not p.is_file():
             listed = "the source lists it as absent" if rec.get("file_present") is False else "it was present when the bank was built"
             return f"image file {p.name} is missing on disk ({listed})"

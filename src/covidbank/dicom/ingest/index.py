@@ -154,7 +154,7 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         "tests": pd.DataFrame(test_rows),
         "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason", "attributes", "run"]),
     }
-    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []})
+    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []}, roots=[root])
     return tables
 
 
