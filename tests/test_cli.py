@@ -139,3 +139,82 @@ def test_output_path_problems_are_one_line_errors(cli, tmp_path):
     res = cli("report", bank, "--out", a_file, expect=1)
     last = res.output.strip().splitlines()[-1]  # after the section progress lines
     assert last.startswith("error:") and str(a_file) in last and "Traceback" not in res.output, res.output
+
+
+def test_version_and_global_quiet(cli, tmp_path):
+    from covidbank import __version__
+
+    assert cli("--version").stdout.strip() == f"covidbank {__version__}"
+    c = make_cohen_sample(tmp_path / "c")
+    loud = cli("add", "cohen", c, "--bank", tmp_path / "B")
+    quiet = cli("-q", "add", "cohen", c, "--bank", tmp_path / "B")
+    assert "images" in loud.output and quiet.output == ""
+    # errors still show with -q
+    res = cli("-q", "add", "cohen", tmp_path / "missing", "--bank", tmp_path / "B", expect=1)
+    assert "error:" in res.output
+
+
+def test_json_on_add_info_and_demo(cli, tmp_path):
+    c = make_cohen_sample(tmp_path / "c")
+    added = json.loads(cli("add", "cohen", c, "--bank", tmp_path / "B", "--json").stdout)
+    assert added["source"] == "cohen" and added["counts"]["images"] == 25 and "skipped_by_reason" in added
+    info = json.loads(cli("info", tmp_path / "B", "--json").stdout)
+    assert info[0]["source"] == "cohen"
+    demo = json.loads(cli("demo", "--bank", tmp_path / "D", "--json").stdout)
+    assert set(demo) == {"summary", "views", "labels", "grades"}
+
+
+def test_demo_labels_sharing_a_cui_are_one_row(tmp_path):
+    from covidbank.demo import run_demo
+
+    labels = run_demo(tmp_path / "D")["labels"]
+    cuis = labels["cui"].dropna()
+    assert cuis.is_unique, labels
+    assert not ({"COVID-19", "COVID 19"} <= set(labels["label"]))
+
+
+def test_wide_tables_stay_readable_at_80_columns(cli):
+    res = cli("catalog", "--modality", "CT")  # CliRunner's terminal is 80 columns wide
+    lines = res.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80
+    # every value is shown whole: one 'name  <value>' line per resource
+    assert any(ln.startswith("name") and "COVID-19 Image Data Collection" in ln for ln in lines)
+
+
+def test_progress_shows_in_a_log(tmp_path):
+    import io
+
+    from covidbank.progress import ProgressBar, set_quiet
+
+    log = io.StringIO()
+    with ProgressBar("ingest", total=4, stream=log, interval=0) as bar:
+        for _ in range(4):
+            bar.advance()
+    assert log.getvalue().splitlines()[-1].startswith("ingest: 4/4 (100%)")
+    set_quiet(True)
+    try:
+        quiet = io.StringIO()
+        with ProgressBar("ingest", total=2, stream=quiet, interval=0) as bar:
+            bar.advance(2)
+        assert quiet.getvalue() == ""
+    finally:
+        set_quiet(False)
+
+
+def test_covidbank_ingest_stays_the_function_once_the_cli_is_loaded():
+    import subprocess
+    import sys
+
+    code = ("import covidbank, covidbank.cli; covidbank.cli.get_app(); import covidbank.dicom.ingest; "
+            "print(callable(covidbank.ingest), covidbank.ingest.__module__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["True", "covidbank.dicom.ingest.pipeline"], r.stderr
+
+
+def test_one_deidentify_per_concept():
+    import covidbank
+    import covidbank.dicom as d
+    import covidbank.nlp as n
+
+    assert covidbank.deidentify is n.deidentify            # report text
+    assert d.deidentify_dataset.__module__ == "covidbank.dicom.deid"   # DICOM datasets

@@ -51,8 +51,11 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
         "summary": b.summary(),
         "views": b.query("SELECT source, view, count(*) AS images FROM images GROUP BY ALL ORDER BY source, images DESC"),
         "labels": b.query(
-            "SELECT label, cui, count(*) FILTER (WHERE origin='source') AS stated, count(*) FILTER (WHERE origin='implied') AS implied "
-            "FROM labels WHERE value = 1 GROUP BY ALL ORDER BY stated + implied DESC LIMIT 12"
+            # one row per concept: labels that share a CUI ('COVID-19', 'COVID 19') are counted together
+            "SELECT min(label) AS label, cui, count(*) FILTER (WHERE origin='source') AS stated, "
+            "count(*) FILTER (WHERE origin='implied') AS implied "
+            "FROM labels WHERE value = 1 GROUP BY cui, CASE WHEN cui IS NULL THEN lower(label) END "
+            "ORDER BY stated + implied DESC, label LIMIT 12"
         ),
         "grades": b.query("SELECT ct_category, count(*) AS studies, count(mask_path) AS with_mask FROM images WHERE source='mosmed' GROUP BY ALL ORDER BY 1"),
     }

@@ -57,7 +57,10 @@ def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator
             raise FileNotFoundError(f"{target}: nothing was written to the temporary file {tmp.name}")
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:  # name the target, not the temporary file, in the error
+            raise type(e)(e.errno, e.strerror, str(target)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -207,6 +207,26 @@ def make_split(
     if by not in ("patient", "subject"):
         raise SplitError(f"--by {by!r}: only 'patient' is supported (finer units leak patients)")
     ratios = parse_ratios(ratios)
+    names = _side_names(ratios, names)
+    images = _images_to_split(bank, sources)
+    params = {"seed": int(seed), "by": "patient", "ratios": ",".join(f"{r:g}" for r in ratios),
+              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names)}
+    existing = None if fresh else _read_existing(bank)
+    if existing is not None and not len(existing):
+        existing = None
+    _check_same_params(bank, existing, params)
+    images["unit"] = _units(bank, images, group_by, use_duplicates)
+    images["stratum"] = _strata(bank, images, stratify, tree)
+    res = SplitResult(table=pd.DataFrame())
+    unit_side = _sides_kept(images, existing, res)
+    _assign_new_units(images, unit_side, ratios, names, seed, res)
+    images["split"] = images["unit"].map(unit_side)
+    res.table = _split_table(images, params, existing, sources)
+    return res
+
+
+def _side_names(ratios: Sequence[float], names: Sequence[str] | None) -> tuple[str, ...]:
+    """Side names: given, or ``train, val, test`` (``train, test`` for two ratios, ``splitN`` beyond three)."""
     if names is None:
         names = SPLIT_NAMES[: len(ratios)] if len(ratios) <= 3 else tuple(f"split{i}" for i in range(len(ratios)))
         if len(ratios) == 2:
@@ -214,6 +234,11 @@ def make_split(
     names = tuple(names)
     if len(names) != len(ratios):
         raise SplitError(f"{len(ratios)} ratios but {len(names)} split names")
+    return names
+
+
+def _images_to_split(bank: Bank, sources: Sequence[str] | None) -> pd.DataFrame:
+    """The bank's images (of ``sources``), one row per image id; an image without a subject is its own subject."""
     images = bank.table("images")
     if sources:
         images = images[images["source"].isin(list(sources))]
@@ -221,86 +246,102 @@ def make_split(
     if images.empty:
         raise SplitError(f"bank {bank.path} has no images to split")
     images["subject_id"] = images["subject_id"].fillna("image:" + images["image_id"].astype(str))
-    params = {"seed": int(seed), "by": "patient", "ratios": ",".join(f"{r:g}" for r in ratios),
-              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names)}
+    return images
 
-    existing = None if fresh else _read_existing(bank)
-    if existing is not None and len(existing):
-        old = {k: str(existing[k].iloc[0]) if k in existing.columns else "" for k in params}
-        old_params = {k: (v if v != "nan" and v != "<NA>" else "") for k, v in old.items()}
-        if {k: str(v) for k, v in params.items()} != old_params:
-            raise SplitError(
-                f"bank {bank.path} already has a split made with {json.dumps(old_params)}; "
-                f"rerun with the same parameters to extend it, or pass --fresh to replace it"
-            )
 
+def _check_same_params(bank: Bank, existing: pd.DataFrame | None, params: dict) -> None:
+    """A split is extended only with the parameters it was made with."""
+    if existing is None:
+        return
+    old = {k: str(existing[k].iloc[0]) if k in existing.columns else "" for k in params}
+    old_params = {k: (v if v != "nan" and v != "<NA>" else "") for k, v in old.items()}
+    if {k: str(v) for k, v in params.items()} != old_params:
+        raise SplitError(
+            f"bank {bank.path} already has a split made with {json.dumps(old_params)}; "
+            f"rerun with the same parameters to extend it, or pass --fresh to replace it"
+        )
+
+
+def _units(bank: Bank, images: pd.DataFrame, group_by: str | None, use_duplicates: bool) -> list[str]:
+    """The unit kept whole of each image: its patient, joined with patients sharing a ``group_by``
+    value or a duplicate group (the unit is named by its smallest subject id)."""
     subjects = sorted(set(images["subject_id"]))
     uf = UnionFind(subjects)
+
+    def join(ids) -> None:
+        s = sorted(set(ids))
+        for x in s[1:]:
+            uf.union(s[0], x)
+
     if group_by:
         gv = _group_column(bank, images, group_by)
         for _, grp in images.assign(_g=gv.values).dropna(subset=["_g"]).groupby("_g")["subject_id"]:
-            s = sorted(set(grp))
-            for x in s[1:]:
-                uf.union(s[0], x)
+            join(grp)
     if use_duplicates and "duplicates" in bank.extra_tables():
         dup = bank.table("duplicates")
         subj_of = images.set_index("image_id")["subject_id"]
         dup = dup[dup["image_id"].isin(subj_of.index)]
         for _, grp in dup.groupby("group_id")["image_id"]:
-            s = sorted(set(subj_of.loc[list(grp)]))
-            for x in s[1:]:
-                uf.union(s[0], x)
-    images["unit"] = [uf.find(s) for s in images["subject_id"]]
+            join(subj_of.loc[list(grp)])
+    return [uf.find(s) for s in images["subject_id"]]
 
-    if stratify:
-        lm = label_matrix(bank, images["image_id"].tolist(), [stratify], tree)
-        pos = images["image_id"].map(lm[stratify]).eq(1.0)
-        unit_pos = pos.groupby(images["unit"]).any()
-        images["stratum"] = images["unit"].map(lambda u: f"{stratify}=1" if unit_pos[u] else f"{stratify}!=1")
-    else:
-        images["stratum"] = ""
 
-    # sides already decided, per subject
-    side_of_subject: dict[str, str] = {}
-    if existing is not None and len(existing):
-        ex = existing.dropna(subset=["subject_id", "split"])
-        side_of_subject = ex.drop_duplicates("subject_id").set_index("subject_id")["split"].to_dict()
+def _strata(bank: Bank, images: pd.DataFrame, stratify: str | None, tree: LabelTree | None) -> pd.Series | str:
+    """``label=1`` for units with a positive image of ``stratify`` (hierarchy applied), ``label!=1`` otherwise."""
+    if not stratify:
+        return ""
+    lm = label_matrix(bank, images["image_id"].tolist(), [stratify], tree)
+    pos = images["image_id"].map(lm[stratify]).eq(1.0)
+    unit_pos = pos.groupby(images["unit"]).any()
+    return images["unit"].map(lambda u: f"{stratify}=1" if unit_pos[u] else f"{stratify}!=1")
 
-    res = SplitResult(table=pd.DataFrame())
+
+def _sides_kept(images: pd.DataFrame, existing: pd.DataFrame | None, res: SplitResult) -> dict[str, str]:
+    """Sides of units with subjects split earlier (sticky splits).
+
+    A duplicate or site group joining subjects split earlier keeps the side
+    holding most of its images; the others move (and are reported in ``res.moved``).
+    """
     unit_side: dict[str, str] = {}
+    if existing is None:
+        return unit_side
+    ex = existing.dropna(subset=["subject_id", "split"])
+    side_of_subject = ex.drop_duplicates("subject_id").set_index("subject_id")["split"].to_dict()
     unit_subjects = images.groupby("unit")["subject_id"].agg(lambda s: sorted(set(s)))
-    unit_weight = images.groupby("unit").size()
     for u, subs in unit_subjects.items():
-        known = [side_of_subject[s] for s in subs if s in side_of_subject]
+        known = [s for s in subs if s in side_of_subject]
         if not known:
             continue
-        # a duplicate or site group joining subjects split earlier: keep the side
-        # holding most of its images, move the others (and report them)
-        w = images[images["subject_id"].isin([s for s in subs if s in side_of_subject])]
+        w = images[images["subject_id"].isin(known)]
         w = w.assign(_side=w["subject_id"].map(side_of_subject))
-        counts = w.groupby("_side").size().sort_index()
-        side = counts.idxmax()
+        side = w.groupby("_side").size().sort_index().idxmax()
         unit_side[u] = side
-        for s in subs:
-            if s in side_of_subject:
-                if side_of_subject[s] != side:
-                    res.moved.append(s)
-                else:
-                    res.kept += 1
+        for s in known:
+            if side_of_subject[s] != side:
+                res.moved.append(s)
+            else:
+                res.kept += 1
+    return unit_side
 
-    # counts per stratum and side, existing first
+
+def _assign_new_units(images: pd.DataFrame, unit_side: dict[str, str], ratios: Sequence[float],
+                      names: tuple[str, ...], seed: int, res: SplitResult) -> None:
+    """Give each unit not yet split the side furthest below its target share, per stratum, in keyed order."""
+    unit_subjects = images.groupby("unit")["subject_id"].agg(lambda s: sorted(set(s)))
+    unit_weight = images.groupby("unit").size()
     strata = images.groupby("unit")["stratum"].first()
+
+    def stratum(u):
+        key = strata.get(u)
+        return key if pd.notna(key) else None
+
     counts: dict[object, np.ndarray] = {}
-    for u, side in unit_side.items():
-        key = strata.get(u)
-        counts.setdefault(key if pd.notna(key) else None, np.zeros(len(names)))[names.index(side)] += unit_weight[u]
+    for u, side in unit_side.items():  # existing sides count first
+        counts.setdefault(stratum(u), np.zeros(len(names)))[names.index(side)] += unit_weight[u]
     target = np.asarray(ratios)
-    todo = [u for u in unit_subjects.index if u not in unit_side]
-    todo.sort(key=lambda u: _hash_key(seed, u))
+    todo = sorted((u for u in unit_subjects.index if u not in unit_side), key=lambda u: _hash_key(seed, u))
     for u in todo:
-        key = strata.get(u)
-        key = key if pd.notna(key) else None
-        c = counts.setdefault(key, np.zeros(len(names)))
+        c = counts.setdefault(stratum(u), np.zeros(len(names)))
         w = unit_weight[u]
         deficit = target * (c.sum() + w) - c
         # ties go to the side with the larger target, then the first side
@@ -309,12 +350,15 @@ def make_split(
         unit_side[u] = names[i]
         res.new += len(unit_subjects[u])
 
-    images["split"] = images["unit"].map(unit_side)
+
+def _split_table(images: pd.DataFrame, params: dict, existing: pd.DataFrame | None,
+                 sources: Sequence[str] | None) -> pd.DataFrame:
+    """The ``splits`` table: one row per image with its side, unit, stratum and the parameters."""
     cols = ["image_id", "subject_id", "source", "split", "unit", "stratum"]
     t = images[cols].copy()
     for k, v in params.items():
         t[k] = v
-    if existing is not None and len(existing) and sources:
+    if existing is not None and sources:
         # keep rows of sources not split this time
         rest = existing[~existing["image_id"].isin(set(t["image_id"]))]
         rest = rest[~rest["source"].isin(list(sources))]
@@ -323,8 +367,7 @@ def make_split(
     for c in ("image_id", "subject_id", "source", "split", "unit", "stratum", "by", "ratios", "group_by", "stratify", "names"):
         t[c] = t[c].astype("string")
     t["seed"] = t["seed"].astype("int64")
-    res.table = t
-    return res
+    return t
 
 
 def write_split(bank: Bank, **kwargs) -> SplitResult:

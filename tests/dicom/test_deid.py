@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from covidbank.dicom.deid import DeidOptions, PatientContext, clean_text, deidentify
+from covidbank.dicom.deid import DeidOptions, PatientContext, clean_text, deidentify_dataset
 from covidbank.dicom.keys import Keyring, PseudonymRegistry, load_key
 from covidbank.errors import KeyFileError
 from dicom_factory import make_cr
@@ -30,7 +30,7 @@ def test_basic_actions_and_identity_attributes(tmp_path):
     ds.private_block(0x0011, "ACME", create=True).add_new(0x01, "LO", "secret")
     old_sop, old_study = ds.SOPInstanceUID, ds.StudyInstanceUID
     key = Keyring(b"k" * 32)
-    audit = deidentify(ds, key, CTX, DeidOptions(retain_modified_dates=False), "CR")
+    audit = deidentify_dataset(ds, key, CTX, DeidOptions(retain_modified_dates=False), "CR")
     assert ds.PatientID == "sub-S00042" and str(ds.PatientName) == "sub-S00042"
     assert ds.PatientBirthDate in ("", None)  # Z
     assert "InstitutionName" not in ds and "OperatorsName" not in ds  # X/Z/D -> X (Type 3)
@@ -57,7 +57,7 @@ def test_modified_dates_shift_consistently_and_times(tmp_path):
     ds = _ds(tmp_path)
     ds.SeriesDate = "20200317"
     ds.AcquisitionDateTime = "20200317120000"
-    deidentify(ds, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
     assert ds.StudyDate == "20190209"  # 2020-03-15 - 400 days (2020 is a leap year)
     assert ds.SeriesDate == "20190211"  # interval of 2 days kept
     assert ds.AcquisitionDateTime == "20190211130000"
@@ -68,11 +68,11 @@ def test_modified_dates_shift_consistently_and_times(tmp_path):
 
 def test_patient_characteristics_off_and_age_from_birth_date(tmp_path):
     ds = _ds(tmp_path)
-    deidentify(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_patient_characteristics=False), "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_patient_characteristics=False), "CR")
     assert not ds.get("PatientSex") and "PatientAge" not in ds
     ds2 = _ds(tmp_path)
     del ds2.PatientAge
-    deidentify(ds2, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
+    deidentify_dataset(ds2, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
     assert ds2.PatientAge == "054Y" and not ds2.PatientBirthDate  # 1966-01-02 -> 2020-03-15
 
 
@@ -81,7 +81,7 @@ def test_clean_descriptors_keeps_only_safe_words(tmp_path):
     ds = _ds(tmp_path)
     ds.StudyDescription = "CHEST PA PORTABLE MARIA LOPEZ"
     ds.SeriesDescription = "GARCIA"
-    deidentify(ds, Keyring(b"k" * 32), CTX, DeidOptions(clean_descriptors=True), "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, DeidOptions(clean_descriptors=True), "CR")
     assert ds.StudyDescription == "CHEST PA PORTABLE"
     assert "SeriesDescription" not in ds  # nothing safe left: removed
 
@@ -89,11 +89,11 @@ def test_clean_descriptors_keeps_only_safe_words(tmp_path):
 def test_compound_resolution_depends_on_iod(tmp_path):
     ds = _ds(tmp_path, modality="DX")
     ds.ContentDate = "20200315"
-    deidentify(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_modified_dates=False), "DX")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_modified_dates=False), "DX")
     assert ds.ContentDate == "19000101"  # Z/D on a Type 1 attribute of the DX IOD -> dummy
     ds = _ds(tmp_path)
     ds.ContentDate = "20200315"
-    deidentify(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_modified_dates=False), "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, DeidOptions(retain_modified_dates=False), "CR")
     assert ds.ContentDate == ""  # Type 2 in CR -> zero length
 
 
@@ -105,7 +105,7 @@ def test_nested_sequences_are_deidentified(tmp_path):
     item.ReferencedSOPInstanceUID = "1.2.3"
     ds.ProcedureCodeSequence = Sequence([item])  # not in the table: kept, items still de-identified
     key = Keyring(b"k" * 32)
-    deidentify(ds, key, CTX, DeidOptions(), "CR")
+    deidentify_dataset(ds, key, CTX, DeidOptions(), "CR")
     it = ds.ProcedureCodeSequence[0]
     assert it.CodeMeaning == "chest" and not it.PatientName and it.ReferencedSOPInstanceUID == key.uid("1.2.3")
 
@@ -154,7 +154,7 @@ def test_retain_safe_private_keeps_only_the_curators_list(tmp_path):
     ds.private_block(0x0019, "OTHER", create=True).add_new(0x10, "LO", "MRKPRIV2")
     ds.private_block(0x0021, "ACME SAFE", create=True).add_new(0x10, "LO", "MRKPRIV3")  # other group
     opts = DeidOptions(safe_private=(("ACME SAFE", "0019", "10"),))
-    deidentify(ds, Keyring(b"k" * 32), CTX, opts, "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), CTX, opts, "CR")
     private = {int(e.tag): str(e.value) for e in ds if e.tag.is_private}
     kept_block = ds.private_block(0x0019, "ACME SAFE")
     assert kept_block[0x10].value == "1.5"
@@ -163,7 +163,7 @@ def test_retain_safe_private_keeps_only_the_curators_list(tmp_path):
     # without the option every private attribute goes
     ds2 = _ds(tmp_path)
     ds2.private_block(0x0019, "ACME SAFE", create=True).add_new(0x10, "DS", "1.5")
-    deidentify(ds2, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
+    deidentify_dataset(ds2, Keyring(b"k" * 32), CTX, DeidOptions(), "CR")
     assert not any(e.tag.is_private for e in ds2)
 
 

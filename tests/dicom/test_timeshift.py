@@ -6,7 +6,7 @@ import datetime as dt
 import pydicom
 from pydicom.dataset import Dataset
 
-from covidbank.dicom.deid import DeidOptions, PatientContext, deidentify
+from covidbank.dicom.deid import DeidOptions, PatientContext, deidentify_dataset
 from covidbank.dicom.keys import Keyring
 from covidbank.dicom.timeshift import DateTimeShift
 
@@ -47,7 +47,7 @@ def test_deidentify_shifts_date_time_pairs_together():
     item = Dataset()
     item.StudyDate, item.StudyTime = "20200101", "235959"
     ds.ReferencedStudySequence = pydicom.sequence.Sequence([item])
-    deidentify(ds, Keyring(b"k" * 32), PatientContext("S1", "E1", -400, 3 * 3600), DeidOptions(), "CR")
+    deidentify_dataset(ds, Keyring(b"k" * 32), PatientContext("S1", "E1", -400, 3 * 3600), DeidOptions(), "CR")
     assert (ds.StudyDate, ds.StudyTime) == ("20190210", "013000.25")
     assert ds.AcquisitionDateTime == "20190210013000.25+0100"
     assert (ds.ContentDate, ds.ContentTime) == ("20190209", "1230")

@@ -14,9 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import CovidbankError
-from ._output import console, fail, out, print_frame
+from ._output import configure, console, fail, out, print_frame, print_json
 
-__all__ = ["app", "main", "get_app", "console", "out", "fail", "print_frame", "COMMAND_MODULES"]
+__all__ = ["app", "main", "get_app", "console", "out", "fail", "print_frame", "print_json", "COMMAND_MODULES"]
 
 
 class _Group(TyperGroup):
@@ -42,6 +42,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"covidbank {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail on stderr (-vv: debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors: no messages, no progress."),
+) -> None:
+    """Toolkit and data bank for COVID-19 chest imaging."""
+    configure(verbose, quiet)
+
 
 #: Modules whose ``register(app)`` adds commands, one per command group.
 COMMAND_MODULES: list[str] = [

@@ -1,45 +1,122 @@
-"""What the commands print: the two consoles, one-line errors, tables."""
+"""What the commands print: messages and errors on stderr, results on stdout.
+
+- :data:`console` (stderr): messages and progress; silenced by ``-q``.
+- :data:`out` (stdout): results (tables, JSON), never silenced.
+- :func:`fail`: one-line error on stderr, shown even with ``-q``.
+- :func:`print_frame`, :func:`print_json`: results as a table (readable at
+  80 columns), CSV or JSON.
+"""
 from __future__ import annotations
 
+import json
+import logging
 import sys
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["console", "out", "fail", "print_frame"]
+__all__ = ["console", "out", "fail", "print_frame", "print_json", "configure"]
 
-#: Messages, progress and errors (stderr); results go to :data:`out` (stdout).
+#: Messages and progress (stderr); results go to :data:`out` (stdout).
 console = Console(stderr=True)
 out = Console()
+_errors = Console(stderr=True)
+
+#: Widest a table cell gets before it is cut (with an ellipsis) when a table has many columns.
+MAX_CELL = 32
+
+
+def configure(verbose: int = 0, quiet: bool = False) -> None:
+    """Apply the global ``-v``/``-q`` options: message console, progress displays and logging level."""
+    from ..progress import set_quiet
+
+    console.quiet = quiet
+    set_quiet(quiet)
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    root = logging.getLogger("covidbank")
+    root.setLevel(level)
+    if not any(getattr(h, "_covidbank", False) for h in root.handlers):
+        from rich.logging import RichHandler
+
+        h = RichHandler(console=_errors, show_time=False, show_path=verbose >= 2, markup=False)
+        h._covidbank = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+    for h in root.handlers:
+        h.setLevel(level)
 
 
 def fail(msg: str, code: int = 1) -> "typer.Exit":
-    """Print a one-line error on stderr and return the Exit to raise."""
+    """Print a one-line error on stderr (even with ``-q``) and return the Exit to raise.
+
+    The message is printed as text: square brackets (``covidbank[web]``) are not rich markup.
+    """
     from rich.markup import escape
 
-    console.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
+    _errors.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
+def print_json(obj) -> None:
+    """Print ``obj`` as indented JSON on stdout (dates, paths and numpy values as strings or numbers)."""
+    def default(v):
+        if hasattr(v, "item"):
+            return v.item()
+        return str(v)
+
+    sys.stdout.write(json.dumps(obj, indent=2, default=default, ensure_ascii=False) + "\n")
+
+
 def print_frame(df, fmt: str = "table", title: str | None = None, max_rows: int | None = None) -> None:
-    """Print a DataFrame as ``table`` (rich), ``csv`` or ``json``."""
+    """Print a DataFrame as ``table`` (rich), ``csv`` or ``json``.
+
+    Tables fit the terminal (80 columns in a log): with more than four
+    columns, long cells are cut with an ellipsis at :data:`MAX_CELL`
+    characters (``--format csv`` gives every value in full).
+    """
     if fmt == "csv":
         sys.stdout.write(df.to_csv(index=False))
     elif fmt == "json":
         sys.stdout.write(df.to_json(orient="records", indent=2, default_handler=str) + "\n")
     elif fmt == "table":
-        t = Table(title=title, show_lines=False)
-        for c in df.columns:
-            t.add_column(str(c), overflow="fold")
         rows = df if max_rows is None else df.head(max_rows)
-        for _, r in rows.iterrows():
-            t.add_row(*["" if _isna(v) else str(v) for v in r.tolist()])
-        out.print(t)
+        cols = [str(c) for c in df.columns]
+        cells = [["" if _isna(v) else str(v) for v in r] for r in rows.itertuples(index=False, name=None)]
+        need = sum(min(max([len(c)] + [len(x[i]) for x in cells]), 14) + 2 for i, c in enumerate(cols))
+        if need > out.width and len(cols) > 2:
+            _print_records(cols, cells, title)
+        else:
+            _print_table(cols, cells, title)
         if max_rows is not None and len(df) > max_rows:
-            out.print(f"... {len(df) - max_rows} more rows (use --format csv for all)")
+            out.print(f"... {len(df) - max_rows} more rows (use --format csv for all)", highlight=False)
     else:
         raise fail(f"unknown format {fmt!r}: use table, csv or json", 2)
+
+
+def _print_table(cols: list[str], cells: list[list[str]], title: str | None) -> None:
+    from rich import box
+
+    t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in cols:
+        t.add_column(c, overflow="fold", max_width=MAX_CELL if len(cols) > 4 else None)
+    for r in cells:
+        t.add_row(*r)
+    out.print(t, highlight=False)
+
+
+def _print_records(cols: list[str], cells: list[list[str]], title: str | None) -> None:
+    """One block per row (``column  value`` lines): how a wide table stays readable in 80 columns."""
+    from rich.markup import escape
+
+    if title:
+        out.print(f"[bold]{escape(title)}[/]", highlight=False)
+    key_w = min(max(len(c) for c in cols), 24)
+    for i, r in enumerate(cells):
+        if i:
+            out.print("", highlight=False)
+        for c, v in zip(cols, r):
+            if v != "":
+                out.print(f"{escape(c[:key_w]):<{key_w}}  {escape(v)}", highlight=False, soft_wrap=True)
 
 
 def _isna(v) -> bool:

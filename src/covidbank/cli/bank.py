@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import CovidbankError
-from ._output import console, fail, out, print_frame
+from ._output import console, fail, out, print_frame, print_json
 
 __all__ = ["register"]
 
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         name: Optional[str] = typer.Option(None, help="Name of the source in the bank (default: the adapter name)."),
         tree: list[Path] = typer.Option([], "--tree", help="PadChest tree file(s) to merge into the vocabulary (bimcv)."),
         source_version: Optional[str] = typer.Option(None, "--source-version", help="Release or commit of the source, recorded on every row."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (counts, skipped by reason, notes)."),
     ) -> None:
         """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
         from ..bank import Bank
@@ -38,17 +39,24 @@ def register(app: typer.Typer) -> None:
             summary = b.add(name or res.source, res.all_tables(), meta=res.meta, roots=[root])
         except CovidbankError as e:
             raise fail(str(e))
+        reasons: dict[str, int] = {}
+        for s in res.skipped:
+            key = s.reason.split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        if as_json:
+            print_json({"source": summary.source, "replaced": summary.replaced,
+                        "counts": {k: int(v) for k, v in summary.counts.items()},
+                        "skipped": len(res.skipped), "skipped_by_reason": reasons,
+                        "notes": list(res.meta.get("notes", []))})
+            return
         console.print(f"[green]{summary.source}[/]: {'replaced' if summary.replaced else 'added'} to {bank}")
         for k in ("subjects", "sessions", "images", "labels", "tests"):
             console.print(f"  {k:<9} {summary.counts.get(k, 0):>7,}")
         if res.skipped:
-            reasons: dict[str, int] = {}
-            for s in res.skipped:
-                key = s.reason.split(":")[0]
-                reasons[key] = reasons.get(key, 0) + 1
-            console.print(f"  skipped   {len(res.skipped):>7,}  (" + "; ".join(f"{v} {k}" for k, v in reasons.items()) + ")")
+            console.print(f"  skipped   {len(res.skipped):>7,}  (" + "; ".join(f"{v} {k}" for k, v in reasons.items()) + ")",
+                          markup=False)
         for line in res.meta.get("notes", []):
-            console.print(f"  note: {line}")
+            console.print(f"  note: {line}", markup=False)
 
 
     @app.command()
@@ -68,7 +76,11 @@ def register(app: typer.Typer) -> None:
 
 
     @app.command()
-    def info(bank: Path = typer.Argument(..., help="Bank folder.")) -> None:
+    def info(
+        bank: Path = typer.Argument(..., help="Bank folder."),
+        format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    ) -> None:
         """Summarize a bank: counts per source."""
         from ..bank import Bank
 
@@ -77,7 +89,7 @@ def register(app: typer.Typer) -> None:
             df = b.summary()
         except CovidbankError as e:
             raise fail(str(e))
-        print_frame(df, "table", title=f"bank {bank}")
+        print_frame(df, "json" if as_json else format, title=f"bank {bank}")
 
 
     @app.command()

@@ -16,26 +16,10 @@ __all__ = ["register"]
 
 
 def _progress(label: str):
-    """A rich progress wrapper for iterables (on stderr)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """A progress wrapper for iterables (stderr: a bar on a terminal, lines in a log)."""
+    from ..progress import track
 
-    from . import console
-
-    def wrap(items):
-        items = list(items)
-        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as p:
-            t = p.add_task(label, total=len(items))
-            for x in items:
-                yield x
-                p.advance(t)
-
-    return wrap
+    return lambda items: track(list(items), label, transient=True)
 
 
 def register(app: typer.Typer) -> None:

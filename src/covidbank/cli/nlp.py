@@ -59,8 +59,6 @@ def register(app: typer.Typer) -> None:
         source: str = typer.Option("reports", "--source", help="Source name for --bank-rows."),
     ) -> None:
         """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
-        from rich.progress import Progress
-
         from ..errors import CovidbankError
         from ..nlp.tables import (
             label_frame,
@@ -68,14 +66,14 @@ def register(app: typer.Typer) -> None:
             read_table,
             write_table,
         )
+        from ..progress import ProgressBar
         from . import console, fail
 
         try:
             df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)
             col = text_column if kind != "text" else "text"
-            with Progress(console=console, transient=True) as prog:
-                task = prog.add_task("labeling", total=len(df))
-                new, results = label_frame(df, col, progress=lambda: prog.advance(task))
+            with ProgressBar("labeling", len(df), transient=True) as bar:
+                new, results = label_frame(df, col, progress=bar.advance)
             if bank_rows:
                 if not image_column or image_column not in df.columns:
                     raise fail(f"{input}: --bank-rows needs --image-column naming an existing column", 2)

@@ -21,7 +21,7 @@ from .keys import Keyring
 from .profile import EDITION, OPTION_CODES, load_profile, resolve_compound
 from .timeshift import DateTimeShift, partner_keyword
 
-__all__ = ["DeidOptions", "PatientContext", "AuditRecord", "deidentify", "clean_text", "SAFE_WORDS"]
+__all__ = ["DeidOptions", "PatientContext", "AuditRecord", "deidentify_dataset", "deidentify", "clean_text", "SAFE_WORDS"]
 
 _TEXT_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"}
 _DUMMY_TEXT = "ANONYMIZED"
@@ -423,7 +423,7 @@ class _Deidentifier:
         del ds[tag]
 
 
-def deidentify(
+def deidentify_dataset(
     ds: Dataset,
     keyring: Keyring,
     ctx: PatientContext,
@@ -487,3 +487,12 @@ def deidentify(
             if kw in meta:
                 del meta[kw]
     return eng.audit
+
+
+def deidentify(*args, **kwargs):
+    """Former name of :func:`deidentify_dataset` (kept for 0.1 code; report text has
+    :func:`covidbank.nlp.deidentify`)."""
+    import warnings
+
+    warnings.warn("covidbank.dicom.deidentify is now covidbank.dicom.deidentify_dataset", DeprecationWarning, stacklevel=2)
+    return deidentify_dataset(*args, **kwargs)

@@ -201,60 +201,72 @@ def validate(bank: str | os.PathLike) -> list[Problem]:
 
     if not root.is_dir():
         return [Problem(str(root), "bank folder not found")]
-    dd = root / "dataset_description.json"
-    if not dd.is_file():
-        p(dd, "missing dataset_description.json")
-    else:
-        try:
-            desc = json.loads(dd.read_text())
-            for k in ("Name", "BIDSVersion"):
-                if k not in desc:
-                    p(dd, f"missing key {k}")
-        except ValueError as e:
-            p(dd, f"not valid JSON ({e})")
+    _validate_description(root / "dataset_description.json", p)
     subs = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith("sub-"))
     part = root / "participants.tsv"
-    listed: set[str] = set()
-    if not part.is_file():
-        if subs:
-            p(part, "missing participants.tsv")
-    else:
-        rows = _checked_tsv(part, PARTICIPANTS_COLUMNS, p)
-        listed = {r.get("participant_id", "") for r in rows}
-        for r in rows:
-            if r.get("sex", "n/a") not in ("M", "F", "O", "n/a"):
-                p(part, f"{r.get('participant_id')}: sex must be M, F, O or n/a")
+    listed = _validate_participants(part, bool(subs), p)
     for d in subs:
         if not re.fullmatch(r"sub-[A-Za-z0-9]+", d.name):
             p(d, "subject folder name must be sub-<alphanumeric>")
         if part.is_file() and d.name not in listed:
             p(d, "subject not listed in participants.tsv")
-        stsv = d / f"{d.name}_sessions.tsv"
-        ses_listed: set[str] = set()
-        if not stsv.is_file():
-            p(stsv, "missing sessions TSV")
-        else:
-            rows = _checked_tsv(stsv, SESSIONS_COLUMNS, p)
-            ses_listed = {r.get("session_id", "") for r in rows}
-        for s in sorted(x for x in d.iterdir() if x.is_dir()):
-            if not re.fullmatch(r"ses-[A-Za-z0-9]+", s.name):
-                p(s, "session folder name must be ses-<alphanumeric>")
-                continue
-            if stsv.is_file() and s.name not in ses_listed:
-                p(s, f"session not listed in {stsv.name}")
-            for m in sorted(s.iterdir()):
-                kind = m.name[4:] if m.name.startswith("mod-") else None
-                if not m.is_dir() or kind not in SUFFIXES:
-                    p(m, "unexpected entry in a session (expected mod-rx or mod-ct folders)")
-                    continue
-                _validate_mod(root, m, kind, d.name[4:], s.name[4:], p)
-        for s in ses_listed:
-            if s and not (d / s).is_dir():
-                p(stsv, f"lists {s} but the folder is missing")
+        _validate_subject(root, d, p)
     for sub in listed:
         if sub and not (root / sub).is_dir():
             p(part, f"lists {sub} but the folder is missing")
     return probs
+
+
+def _validate_description(dd: Path, p) -> None:
+    if not dd.is_file():
+        p(dd, "missing dataset_description.json")
+        return
+    try:
+        desc = json.loads(dd.read_text())
+    except ValueError as e:
+        p(dd, f"not valid JSON ({e})")
+        return
+    for k in ("Name", "BIDSVersion"):
+        if k not in desc:
+            p(dd, f"missing key {k}")
+
+
+def _validate_participants(part: Path, has_subjects: bool, p) -> set[str]:
+    """Check ``participants.tsv``; return the participant ids it lists."""
+    if not part.is_file():
+        if has_subjects:
+            p(part, "missing participants.tsv")
+        return set()
+    rows = _checked_tsv(part, PARTICIPANTS_COLUMNS, p)
+    for r in rows:
+        if r.get("sex", "n/a") not in ("M", "F", "O", "n/a"):
+            p(part, f"{r.get('participant_id')}: sex must be M, F, O or n/a")
+    return {r.get("participant_id", "") for r in rows}
+
+
+def _validate_subject(root: Path, d: Path, p) -> None:
+    """A subject folder: its sessions TSV, session folders and their modality folders."""
+    stsv = d / f"{d.name}_sessions.tsv"
+    ses_listed: set[str] = set()
+    if not stsv.is_file():
+        p(stsv, "missing sessions TSV")
+    else:
+        ses_listed = {r.get("session_id", "") for r in _checked_tsv(stsv, SESSIONS_COLUMNS, p)}
+    for s in sorted(x for x in d.iterdir() if x.is_dir()):
+        if not re.fullmatch(r"ses-[A-Za-z0-9]+", s.name):
+            p(s, "session folder name must be ses-<alphanumeric>")
+            continue
+        if stsv.is_file() and s.name not in ses_listed:
+            p(s, f"session not listed in {stsv.name}")
+        for m in sorted(s.iterdir()):
+            kind = m.name[4:] if m.name.startswith("mod-") else None
+            if not m.is_dir() or kind not in SUFFIXES:
+                p(m, "unexpected entry in a session (expected mod-rx or mod-ct folders)")
+                continue
+            _validate_mod(root, m, kind, d.name[4:], s.name[4:], p)
+    for s in ses_listed:
+        if s and not (d / s).is_dir():
+            p(stsv, f"lists {s} but the folder is missing")
 
 
 def _validate_mod(root: Path, m: Path, kind: str, sub: str, ses: str, p) -> None:

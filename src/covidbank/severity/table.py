@@ -45,15 +45,9 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
     im = res.tables["images"]
     im = im[im["mask_path"].notna()].sort_values("original_id", key=lambda s: s.astype(int))
     rows = []
-    it = list(im.itertuples(index=False))
-    bar = None
-    if progress:
-        from rich.progress import Progress
+    from ..progress import track
 
-        bar = Progress(transient=True, console=__import__("rich.console").console.Console(stderr=True))
-        bar.start()
-        task = bar.add_task("MosMed masks", total=len(it))
-    for r in it:
+    for r in track(list(im.itertuples(index=False)), "MosMed masks", enabled=progress, transient=True):
         row = {
             "study": Path(str(r.mask_path)).name.replace("_mask", "").split(".")[0],
             "image_id": r.image_id,
@@ -84,10 +78,6 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
         except Exception as e:  # one bad file never stops the table
             row["error"] = f"{e.__class__.__name__}: {e}"
         rows.append(row)
-        if bar is not None:
-            bar.advance(task)
-    if bar is not None:
-        bar.stop()
     df = pd.DataFrame(rows)
     for c in ("lung_volume_ml", "involvement_percent", "category", "qc_flags", "error"):
         if c not in df.columns:

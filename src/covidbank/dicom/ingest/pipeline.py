@@ -182,7 +182,7 @@ def process_task(task: dict, common: dict) -> dict:
     """
     from ...errors import DicomError
     from ..convert import ct_to_volume, write_png16, xray_to_uint16
-    from ..deid import DeidOptions, PatientContext, deidentify
+    from ..deid import DeidOptions, PatientContext, deidentify_dataset
     from ..denylist import DenyList
     from ..keys import Keyring
     from ..safeio import check_path, check_pixels, read_dataset
@@ -210,7 +210,7 @@ def process_task(task: dict, common: dict) -> dict:
                 raise ReasonError("image_too_large", f"series above {limits.max_series_bytes} decoded bytes",
                                   ("Rows", "Columns"))
             deny.extend(DenyList.from_dataset(ds))  # before de-identification: what must not come out
-            audit = deidentify(ds, keyring, ctx, options, task["modality"])
+            audit = deidentify_dataset(ds, keyring, ctx, options, task["modality"])
             audits.append([a.to_dict() for a in audit])
             dsets.append(ds)
         first = dsets[0]
@@ -585,21 +585,9 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
 
 def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, progress: bool):
     """Yield results of :func:`process_task` over ``tasks`` (inline, process pool or dask)."""
-    bar = None
-    if progress and tasks:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+    from ...progress import ProgressBar
 
-        bar = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       transient=False)
-        bar.start()
-        tid = bar.add_task("series", total=len(tasks))
-    try:
+    with ProgressBar("ingest", len(tasks), enabled=progress and bool(tasks)) as bar:
         if scheduler:
             from distributed import Client, as_completed
 
@@ -607,8 +595,7 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                 futs = client.map(process_task, tasks, common=common, pure=False)
                 for f in as_completed(futs):
                     yield f.result()
-                    if bar:
-                        bar.advance(tid)
+                    bar.advance()
         elif workers > 1 and len(tasks) > 1:
             from concurrent.futures import ProcessPoolExecutor
             from concurrent.futures import as_completed as done
@@ -623,15 +610,8 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                         yield {"series": t["series_token"], "files": t["file_tokens"],
                                "output": f"{t['dir']}/{t['stem']}", "status": "error",
                                "reason": "worker_failed", "attributes": [], "detail": f"{type(e).__name__}: {e}"}
-                    if bar:
-                        bar.advance(tid)
+                    bar.advance()
         else:
             for t in tasks:
                 yield process_task(t, common)
-                if bar:
-                    bar.advance(tid)
-    finally:
-        if bar:
-            bar.stop()
-
-
+                bar.advance()
