@@ -113,6 +113,9 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
         center = float(wc[idx] if nwin > 1 else wc)
         width = float(ww[idx] if type(ww).__name__ == "MultiValue" else ww)
         func = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+        if func not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):  # PS3.3 C.11.2.1.3: the only defined terms
+            raise ConversionError(f"unknown VOI LUT function {func!r}", code="invalid_window",
+                                  attributes=("VOILUTFunction",))
         if width <= 0 or (func == "LINEAR" and width < 1):
             raise ConversionError(f"invalid window width {width} for VOI LUT function {func}", code="invalid_window",
                                   attributes=("WindowWidth", "VOILUTFunction"))
