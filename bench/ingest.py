@@ -135,7 +135,7 @@ def main() -> None:
         for name, sub in (("xray", "xray"), ("ct", "ct")):
             for w in (1, 2):
                 bank = work / f"bank-{name}-{w}"
-                res[(name, w)] = timed(lambda: ingest(corpus / sub, bank, key_file=key, workers=w))
+                res[(name, w)] = timed(lambda: ingest(corpus / sub, bank, key_file=key, new_key=True, workers=w, follow_symlinks=True))
         px = work / "peer-x"
         px.mkdir()
         t_px = timed(lambda: peer_xray(xfiles, px))

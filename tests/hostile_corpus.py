@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-
 from dicom_factory import make_cr, make_ct_series
+from pydicom.dataset import Dataset, FileMetaDataset
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
 CR_SOP = "1.2.840.10008.5.1.4.1.1.1"

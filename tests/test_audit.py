@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hostile_corpus import make_hostile_corpus
 from PIL import Image, PngImagePlugin
 
 from covidbank.audit import audit
 from covidbank.bank import Bank
 from covidbank.dicom.reasons import REASONS
-from hostile_corpus import make_hostile_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}

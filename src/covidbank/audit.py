@@ -188,7 +188,13 @@ def _subject_of(rel: str) -> str | None:
 def audit(bank: str | os.PathLike, raw: str | os.PathLike | None = None, tests: Iterable = (),
           reports: Iterable = (), key_file: str | os.PathLike | None = None) -> AuditReport:
     """Audit ``bank`` (see the module docstring); returns the findings (empty: nothing found)."""
-    from .dicom.keys import KEY_RECORD, REGISTRY, bank_fingerprint, key_fingerprint, load_key
+    from .dicom.keys import (
+        KEY_RECORD,
+        REGISTRY,
+        bank_fingerprint,
+        key_fingerprint,
+        load_key,
+    )
     from .dicom.reasons import REASONS
     from .errors import BankError
 

@@ -8,11 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from dicom_factory import make_cr
 
 from covidbank.dicom.ingest import ingest
-from covidbank.dicom.keys import Keyring, PseudonymRegistry, bank_fingerprint, key_fingerprint, load_key, new_key
+from covidbank.dicom.keys import (
+    Keyring,
+    PseudonymRegistry,
+    bank_fingerprint,
+    key_fingerprint,
+    load_key,
+    new_key,
+)
 from covidbank.errors import KeyFileError
-from dicom_factory import make_cr
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from dicom_factory import make_cr
+from hostile_corpus import write_deflate_bomb, write_sparse_dicm
 
 from covidbank.dicom.reasons import ReasonError
 from covidbank.dicom.safeio import Limits, check_path, read_dataset
-from dicom_factory import make_cr
-from hostile_corpus import write_deflate_bomb, write_sparse_dicm
 
 
 def _code(fn, *a, **k) -> str:

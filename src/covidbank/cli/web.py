@@ -50,9 +50,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Browse a bank in a web browser: search, case pages, CT viewer, REST API under /api (read-only)."""
         from ..errors import CovidbankError
-        from . import console, fail
-
         from ..optional import require
+        from . import console, fail
 
         try:
             uvicorn = require("uvicorn", purpose="the web viewer")

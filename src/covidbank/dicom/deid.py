@@ -10,7 +10,6 @@ the value: two patients who shared a value share no hash.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass
 

@@ -217,7 +217,8 @@ def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before
     import pydicom
     from pydicom.dataset import FileDataset
     from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import _read_file_meta_info, read_dataset as _read_body, read_preamble
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.filereader import read_dataset as _read_body
 
     path = str(path)
     size = os.path.getsize(path)

@@ -469,12 +469,27 @@ def ingest(
     lock_timeout : float
         Seconds to wait for another ingest into the same bank (-1: wait; 0: refuse at once).
     """
-    from ...errors import BankError, KeyFileError
+    from ...errors import BankError
     from ..deid import DeidOptions
     from ..discover import discover
-    from ..keys import (REGISTRY, Keyring, PseudonymRegistry, bank_fingerprint, bank_lock, bind_key,
-                        default_key_file, key_fingerprint, load_key)
-    from .private import PrivateLog, Quarantine, merge_linkage, private_dir, refuse_inside
+    from ..keys import (
+        REGISTRY,
+        Keyring,
+        PseudonymRegistry,
+        bank_fingerprint,
+        bank_lock,
+        bind_key,
+        default_key_file,
+        key_fingerprint,
+        load_key,
+    )
+    from .private import (
+        PrivateLog,
+        Quarantine,
+        merge_linkage,
+        private_dir,
+        refuse_inside,
+    )
 
     t0 = time.perf_counter()
     options = options or DeidOptions()
