@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dicom_factory import bank_text as _all_text
 from hostile_corpus import make_hostile_corpus
 from PIL import Image, PngImagePlugin
 
@@ -32,28 +33,6 @@ print(json.dumps({"converted": s.converted, "errors": s.errors, "skipped": s.ski
                   "subjects": s.subjects, "seconds": s.seconds,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def _all_text(bank: Path) -> str:
-    """An independent scan: names, file bytes (gzip opened), Parquet cells, PNG chunks, NIfTI headers."""
-    import nibabel as nib
-
-    parts = []
-    for p in bank.rglob("*"):
-        parts.append(str(p.relative_to(bank)))
-        if not p.is_file():
-            continue
-        if p.name.endswith(".png"):
-            parts.append(repr(Image.open(p).info))
-        elif p.name.endswith(".nii.gz"):
-            img = nib.load(p)
-            parts.append(str(img.header) + repr(img.header.extensions))
-        elif p.suffix == ".parquet":
-            parts.append(pd.read_parquet(p).astype(str).to_csv())
-        else:
-            data = p.read_bytes()
-            parts.append((gzip.decompress(data) if p.suffix == ".gz" else data).decode("latin-1"))
-    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")

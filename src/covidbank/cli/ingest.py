@@ -79,6 +79,10 @@ def register(app) -> None:
         console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
         for n in s.notes:
             console.print(f"  note: {n}")
+        for path, code, detail in s.problems[:10]:  # the curator's own terminal may name files and values
+            console.print(f"  {code}: {path}" + (f" ({detail})" if detail else ""), markup=False, highlight=False)
+        if len(s.problems) > 10:
+            console.print(f"  ... {len(s.problems) - 10} more")
         if s.errors or s.skipped or s.quarantined:
             console.print(f"  input files and full reasons (private, outside the bank): {s.private_log} (run {s.run})")
         if s.quarantined:

@@ -80,6 +80,9 @@ class IngestSummary:
     seconds: float = 0.0
     files: int = 0
     run: str = ""
+    #: (input path or token, reason code, detail) of what was skipped, failed or quarantined: for the curator's
+    #: terminal only (never written into the bank)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
     private_log: str = ""
     quarantine: str = ""
     key_file: str = ""
@@ -546,6 +549,7 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         tok = keyring.token("path", sk.path)[:16]
         rec.write(kind="file", file=tok, status="skipped", reason=sk.reason.code,
                   attributes=list(sk.reason.attributes), detail=sk.reason.detail, private={"path": os.path.abspath(sk.path)})
+        summary.problems.append((os.path.abspath(sk.path), sk.reason.code, sk.reason.detail))
     summary.skipped = len(skips)
     tasks, patients = _plan(series, keyring, registry, root)
     summary.series = len(tasks)
@@ -579,6 +583,9 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
             summary.quarantined += 1
         else:
             summary.errors += 1
+        if res["status"] != "converted":
+            where = next((t["paths"][0] for t in todo if t["series_token"] == res["series"]), res["series"])
+            summary.problems.append((os.path.abspath(where), res.get("reason") or "", res.get("detail") or ""))
     if test_rows:
         _merge_tsv(root / "phenotype" / "tests.tsv", test_rows,
                    ["participant_id", "test_type", "result", "acq_date"],

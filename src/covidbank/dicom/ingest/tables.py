@@ -27,6 +27,12 @@ _RESULTS = {"positive": "positive", "pos": "positive", "+": "positive", "1": "po
             "indeterminate": "indeterminate", "inconclusive": "indeterminate", "indeterminado": "indeterminate"}
 
 
+def _row_failed(log, kind: str, record: int, path: Path, e: Exception) -> None:
+    """Log a row that failed (code in the bank, the exception for the curator) and go on."""
+    log.write(kind=kind, record=record, status="skipped", reason="row_failed", attributes=[],
+              detail=f"{type(e).__name__}: {e}", private={"path": str(path)})
+
+
 def _check_row(row: dict, denylists: dict, pkey: str, quarantine, log, kind: str, record: int, source: Path) -> bool:
     """Search a row about to be written for its patient's identifying values; quarantine it on a hit."""
     from .pipeline import deny_hits
@@ -78,8 +84,7 @@ def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylist
                 continue
             rows.append(row)
         except Exception as e:  # one row that breaks a parser fails alone
-            log.write(kind="test", record=record, status="skipped", reason="row_failed", attributes=[],
-                      detail=f"{type(e).__name__}: {e}", private={"path": str(path)})
+            _row_failed(log, "test", record, path, e)
     return rows
 
 
@@ -134,8 +139,7 @@ def _process_reports(path: Path, keyring, registry, series, log, quarantine=None
                 continue
             rows.append(row)
         except Exception as e:  # one row that breaks a parser fails alone
-            log.write(kind="report", record=record, status="skipped", reason="row_failed", attributes=[],
-                      detail=f"{type(e).__name__}: {e}", private={"path": str(path)})
+            _row_failed(log, "report", record, path, e)
     return rows
 
 
