@@ -96,8 +96,8 @@ def make_hostile_corpus(root: Path, with_fifo: bool = True, with_sparse: bool = 
     ds.save_as(p, enforce_file_format=True)
     make_cr(raw / "a" / "photometric", patient_id="HOSTPAT01", PatientName="MARTINEZ^ELENA",
             photometric=mark("MRKPHOTO77", "PhotometricInterpretation"))
-    make_cr(raw / "a" / "voi_function", patient_id="HOSTPAT01", PatientName="MARTINEZ^ELENA", window=(2000, 3000),
-            voi_function=mark("MRKVOIFN88", "VOILUTFunction"))
+    make_cr(raw / "a" / "voi_function", patient_id="HOSTPAT01", PatientName="MARTINEZ^ELENA", window=(2000, 0),
+            voi_function=mark("MRKVOIFN88", "VOILUTFunction with an invalid window width"))
     # attributes outside Table E.1-1, and Patient's Age/Sex, holding identifying free text
     lut = Dataset()
     lut.LUTDescriptor = [4, 0, 12]
@@ -111,6 +111,9 @@ def make_hostile_corpus(root: Path, with_fifo: bool = True, with_sparse: bool = 
             PatientPosition=mark("MRKPOSITION", "PatientPosition"),
             PatientAge=mark("MRKAGE", "PatientAge"),
             PatientSex=mark("MRKSEXVALUE", "PatientSex"),
+            PatientOrientation=[mark("MRKORIENTA", "PatientOrientation"), "F"],
+            ImageType=["ORIGINAL", "PRIMARY", mark("ID19650412", "ImageType (a code string holding a date)")],
+            ConvolutionKernel=mark("B30F 1965-04-12", "ConvolutionKernel"),
             VOILUTSequence=pydicom.sequence.Sequence([lut]))
     # two patients sharing a real study date and birth date: no digest may link them
     for pid, name in (("TWIN01", "ROSSI^ANNA"), ("TWIN02", "BIANCHI^LUCA")):

@@ -73,7 +73,7 @@ def test_hostile_corpus_leaves_no_marker_and_audit_finds_nothing(hostile):
                 key_file=hostile["key"])
     assert rep.findings == [], [f.to_dict() for f in rep.findings]
     assert rep.terms > 30 and rep.files > 10 and rep.subjects == 4
-    assert rep.counts["dropped sidecar attributes"] >= 6  # Manufacturer, model, body part, position, age, sex, ...
+    assert rep.counts["dropped sidecar attributes"] >= 9  # Manufacturer, model, body part, position, age, sex, ...
     res = subprocess.run([sys.executable, "-m", "covidbank", "audit", str(hostile["bank"]), "--raw", str(hostile["raw"]),
                           "--key-file", str(hostile["key"]), "--json"], env=ENV, capture_output=True, text=True)
     assert res.returncode == 0 and json.loads(res.stdout)["findings"] == []

@@ -94,8 +94,10 @@ def _add_dataset_terms(dl, ds) -> None:
                 v = _jsonable(elem.value)
             except Exception:
                 continue
-            if not validate_value(kw, v):
+            if not validate_value(kw, v):  # the values that fail (of a multi-valued one, each on its own)
                 for x in (v if isinstance(v, list) else [v]):
+                    if isinstance(v, list) and (validate_value(kw, [x]) or validate_value(kw, x)):
+                        continue
                     if isinstance(x, str) and len(re.sub(r"[^0-9A-Za-z]", "", x)) >= 6:
                         dl.add(x, "id", kw)
         elif elem.VR in _FREE_TEXT_VRS:

@@ -14,6 +14,8 @@ from covidbank.dicom.allowlist import descriptor_ok, filter_sidecar, validate_va
     ("VOILUTFunction", "SIGMOID", True), ("VOILUTFunction", "garcia", False),
     ("BodyPartExamined", "CHEST", True), ("BodyPartExamined", "MRKBODYPART", False),
     ("ImageType", ["ORIGINAL", "PRIMARY"], True), ("ImageType", ["original"], False),
+    ("ImageType", ["ORIGINAL", "PRIMARY", "ID19650412"], False), ("PatientOrientation", ["A", "F"], True),
+    ("PatientOrientation", ["MRKORIENTA", "F"], False),
     ("StudyDate", "20190211", True), ("StudyDate", "2019-02-11", False), ("StudyDate", "20191345", False),
     ("StudyTime", "131500.5", True), ("StudyTime", "25", False),
     ("SOPInstanceUID", "2.25.1234", True), ("SOPInstanceUID", "1.2.NAME", False),

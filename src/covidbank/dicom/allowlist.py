@@ -36,8 +36,11 @@ _PLAIN = re.compile(r"^[A-Za-z0-9 .,_\-+/()#:&]*$")
 
 
 def _cs(terms: set[str] | None = None) -> Callable[[Any], bool]:
+    """A CS value; in ``terms`` when given, else free CS without a run of five digits (no ids or dates)."""
     def check(v: Any) -> bool:
-        return isinstance(v, str) and bool(_CS.match(v)) and (terms is None or v.strip() in terms)
+        if not isinstance(v, str) or not _CS.match(v):
+            return False
+        return v.strip() in terms if terms is not None else not re.search(r"\d{5,}", v)
     return check
 
 
