@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the report labeler would load a sentence model the developer built (covidbank train-labeler); tests that use
+# one pass it explicitly, the others test the rules alone, whatever is in ~/.local/share
+os.environ["COVIDBANK_LABELER_MODEL"] = "none"
 SHARED_DATA = Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
 

@@ -96,6 +96,8 @@ class Orthanc:
     folder: Path
     process: subprocess.Popen
     modalities: dict = field(default_factory=dict)
+    command: list = field(default_factory=list)
+    env: dict | None = None
 
     host = "127.0.0.1"
 
@@ -135,9 +137,13 @@ class Orthanc:
         """Store one DICOM file given as bytes."""
         return self.request("POST", "/instances", data, "application/dicom")
 
-    def add_modality(self, name: str, aet: str, port: int, host: str = "127.0.0.1") -> None:
-        """Tell the archive about a C-MOVE destination / C-STORE peer."""
-        self.request("PUT", f"/modalities/{name}", {"AET": aet, "Host": host, "Port": port})
+    def add_modality(self, name: str, aet: str, port: int, host: str = "127.0.0.1", **settings) -> None:
+        """Tell the archive about a C-MOVE destination / C-STORE peer.
+
+        ``settings`` are Orthanc's per-modality options (``AllowGet=False`` to
+        refuse C-GET from that AE title, ...).
+        """
+        self.request("PUT", f"/modalities/{name}", {"AET": aet, "Host": host, "Port": port, **settings})
         self.modalities[name] = (aet, host, port)
 
     def instances(self) -> list[str]:
@@ -158,6 +164,15 @@ class Orthanc:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+    def start(self, startup_timeout: float = 60) -> None:
+        """Start a stopped server again on the same ports, configuration and storage."""
+        if self.running:
+            return
+        with open(self.folder / "orthanc.log", "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
+                                            env=self.env)
+        _wait_ready(self, startup_timeout)
 
     @property
     def running(self) -> bool:
@@ -197,6 +212,20 @@ def _config(folder: Path, http_port: int, dicom_port: int, aet: str, extra: dict
     return cfg
 
 
+def _wait_ready(server: Orthanc, startup_timeout: float) -> None:
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"Orthanc exited with {server.process.returncode}: see {server.folder / 'orthanc.log'}")
+        try:
+            server.request("GET", "/system", timeout=2)
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Orthanc did not answer within {startup_timeout} s: see {server.folder}")
+            time.sleep(0.2)
+
+
 @contextmanager
 def orthanc_server(aet: str = "ORTHANC", config: dict | None = None, startup_timeout: float = 60) -> Iterator[Orthanc]:
     """Run Orthanc on free loopback ports in a temporary folder for the duration of the block.
@@ -221,21 +250,11 @@ def orthanc_server(aet: str = "ORTHANC", config: dict | None = None, startup_tim
     cfg_file.write_text(json.dumps(_config(folder, http_port, dicom_port, aet, config), indent=1))
     log = open(folder / "orthanc.log", "wb")
     env = dict(os.environ, LD_PRELOAD=str(loopback_shim()))
-    proc = subprocess.Popen([ORTHANC, "--logdir=" + str(folder), str(cfg_file)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=folder, env=env)
-    server = Orthanc(http_port, dicom_port, aet, folder, proc)
+    command = [ORTHANC, "--logdir=" + str(folder), str(cfg_file)]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
+    server = Orthanc(http_port, dicom_port, aet, folder, proc, command=command, env=env)
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"Orthanc exited with {proc.returncode}: see {folder / 'orthanc.log'}")
-            try:
-                server.request("GET", "/system", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Orthanc did not answer within {startup_timeout} s: see {folder}")
-                time.sleep(0.2)
+        _wait_ready(server, startup_timeout)
         yield server
     finally:
         server.stop()

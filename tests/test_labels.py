@@ -63,3 +63,17 @@ def test_real_padchest_trees(shared_data):
     assert "COVID 19" in t.names("pneumonia") and "COVID-19" in t.names("pneumonia")
     old = padchest_tree([shared_data / "bimcv" / "padchest_trees_code.txt"])
     assert len(old) > 300
+
+
+def test_imply_parents_is_order_free_and_keeps_explicit_values():
+    from covidbank.labels import imply_parents
+
+    anc = {"ground glass pattern": ["interstitial pattern", "infiltrates"], "consolidation": ["alveolar pattern", "infiltrates"]}.get
+    up = lambda k: anc(k) or []  # noqa: E731
+    a = imply_parents({"ground glass pattern": -1, "consolidation": 1}, up)
+    b = imply_parents({"consolidation": 1, "ground glass pattern": -1}, up)
+    assert a == b and a["infiltrates"] == 1 and a["interstitial pattern"] == -1 and a["alveolar pattern"] == 1
+    # an explicit uncertain/negative parent is raised by a positive child, never lowered by an uncertain one
+    assert imply_parents({"infiltrates": 0, "consolidation": 1}, up)["infiltrates"] == 1
+    assert imply_parents({"infiltrates": 0, "ground glass pattern": -1}, up)["infiltrates"] == 0
+    assert imply_parents({"consolidation": 0}, up) == {"consolidation": 0}

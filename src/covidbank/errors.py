@@ -94,8 +94,13 @@ class SeverityError(CovidbankError):
     """CT severity assessment failed (unreadable CT, no lungs found, ...)."""
 
 
-class CTReadError(SeverityError):
-    """A CT file or DICOM series cannot be read; the message names the file."""
+class CTReadError(ImageLoadError, SeverityError):
+    """A CT file or DICOM series cannot be read (:func:`covidbank.pixels.read_ct`); the message names the file.
+
+    The one error of the CT reader, for severity, the viewer and the datasets
+    alike: also an :class:`ImageLoadError` (the datasets' ``on_error``) and a
+    :class:`SeverityError`.
+    """
 
 
 class NotHUError(SeverityError):
@@ -128,3 +133,11 @@ class MissingExtraError(CovidbankError, ImportError):
         what = purpose or "this feature"
         super().__init__(f"{what} needs the optional package {package!r}: pip install 'covidbank[{extra}]'")
         self.name = package
+
+
+class PacsError(CovidbankError):
+    """A PACS (DIMSE or DICOMweb) cannot be reached, refuses a request, or a pull cannot start.
+
+    Messages name the archive (``AET@host:port`` or URL) and the reason, never
+    a patient identifier.
+    """

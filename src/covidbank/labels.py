@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import yaml
 
 from .errors import LabelError
 from .schema import POSITIVE, UNCERTAIN
 
-__all__ = ["Label", "LabelTree", "COHEN_HIERARCHY", "COHEN_FLAT_FINDINGS", "normalize_label", "default_tree", "padchest_tree", "BIMCV_COVID_SPINE"]
+__all__ = ["Label", "LabelTree", "imply_parents", "COHEN_HIERARCHY", "COHEN_FLAT_FINDINGS", "normalize_label", "default_tree", "padchest_tree", "BIMCV_COVID_SPINE"]
 
 _CUI_RE = re.compile(r"C\d{7}")
 
@@ -98,6 +98,39 @@ COHEN_FLAT_FINDINGS: dict[str, str] = {
     "tuberculosis": "Tuberculosis",
     "no finding": "No Finding",
 }
+
+
+def imply_parents(values: Mapping[str, int], ancestors: Callable[[str], Iterable[str]]) -> dict[str, int]:
+    """Add the values that labels imply for their ancestors: the one implication rule of covidbank.
+
+    A positive label makes its ancestors positive; an uncertain label makes
+    them uncertain unless something else makes them positive; negative labels
+    imply nothing.  Explicit values are never overridden except an uncertain
+    or negative parent by a positive child.  The result does not depend on the
+    order of ``values`` (a hedged ground glass before a consolidation still
+    makes ``infiltrates`` positive).  Unknown labels are kept as they are.
+
+    Parameters
+    ----------
+    values : mapping
+        label -> value (:data:`~covidbank.schema.POSITIVE`, ``NEGATIVE`` or ``UNCERTAIN``).
+    ancestors : callable
+        label -> its ancestors (any order; unknown labels give none).
+
+    Returns
+    -------
+    dict
+        ``values`` plus the implied ancestors.
+    """
+    out = dict(values)
+    for name, v in values.items():
+        if v not in (POSITIVE, UNCERTAIN):
+            continue
+        for anc in ancestors(name):
+            cur = out.get(anc)
+            if cur is None or (v == POSITIVE and cur != POSITIVE):
+                out[anc] = v
+    return out
 
 
 @dataclass
@@ -315,23 +348,8 @@ class LabelTree:
         return {self._labels[k].cui for k in keys if self._labels[k].cui}
 
     def expand(self, values: Mapping[str, int]) -> dict[str, int]:
-        """Add implied parents to ``{label: value}``.
-
-        A positive label makes its ancestors positive; an uncertain label
-        makes them uncertain unless something else makes them positive;
-        negative labels imply nothing.  Explicit values are never overridden
-        except an uncertain or negative parent by a positive child.
-        Unknown labels are kept as they are.
-        """
-        out = dict(values)
-        for name, v in values.items():
-            if v not in (POSITIVE, UNCERTAIN):
-                continue
-            for anc in self.ancestors(name):
-                cur = out.get(anc)
-                if cur is None or (v == POSITIVE and cur != POSITIVE):
-                    out[anc] = v
-        return out
+        """Add implied parents to ``{label: value}`` (:func:`imply_parents` with this tree's ancestors)."""
+        return imply_parents(values, self.ancestors)
 
     def to_frame(self):
         """The vocabulary as a DataFrame: name, cui, parents, aliases."""

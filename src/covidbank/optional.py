@@ -26,6 +26,7 @@ EXTRA_OF: dict[str, str] = {
     "imagehash": "duplicates",
     "torch": "torch",
     "faker": "nlp",
+    "sklearn": "nlp",
     "fastapi": "web",
     "uvicorn": "web",
     "jinja2": "web",

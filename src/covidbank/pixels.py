@@ -7,12 +7,14 @@ datasets, the cache and duplicate detection:
   it), and :func:`read_xray` the same image as ``float32`` in ``[0, 1]`` (white =
   dense, MONOCHROME1 inverted) from PNG (8 or 16 bit), JPEG, DICOM or a 2-D NIfTI.
 * :func:`read_ct` gives a CT volume in Hounsfield units, reoriented to RAS,
-  with its affine and voxel spacing.
+  with its affine and voxel spacing: the package's one CT reader (NIfTI, DICOM
+  series, SimpleITK formats; file type sniffed; defined in :mod:`covidbank.ctvolume`).
 * :func:`center_crop` and :func:`resize` reproduce torchxrayvision's
   ``XRayCenterCrop`` and a fast anti-aliased ``XRayResizer``.
 
-Every failure raises :class:`~covidbank.errors.ImageLoadError` (or its subclass
-:class:`~covidbank.errors.ImageMissingError`) naming the file and the record;
+Every failure raises :class:`~covidbank.errors.ImageLoadError` (or its subclasses
+:class:`~covidbank.errors.ImageMissingError`, :class:`~covidbank.errors.CTReadError`
+for CT) naming the file and the record;
 nothing returns a blank image.
 """
 from __future__ import annotations
@@ -20,25 +22,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .ctvolume import CTVolume, read_ct, sniff_format
 from .errors import ImageLoadError, ImageMissingError
 
 __all__ = [
-    "is_nifti",
-    "read_xray",
-    "decode_2d",
-    "read_ct",
-    "read_mask",
+    "RESAMPLE_FILTERS",
     "CTVolume",
     "center_crop",
-    "resize",
+    "decode_2d",
     "file_fingerprint",
     "file_sha1",
-    "RESAMPLE_FILTERS",
+    "is_nifti",
+    "read_ct",
+    "read_mask",
+    "read_xray",
+    "resize",
+    "sniff_format",
 ]
 
 #: Resampling filters :func:`resize` accepts (Pillow's anti-aliased filters).
@@ -248,88 +251,21 @@ def _read_nifti_2d(p: Path) -> np.ndarray:
     return np.flipud(a.T)
 
 
-@dataclass
-class CTVolume:
-    """A CT volume in RAS orientation.
-
-    Attributes
-    ----------
-    data : numpy.ndarray
-        ``float32`` array indexed ``[x, y, z]`` (Right, Anterior, Superior
-        increase with the index), in Hounsfield units when the file stores them.
-    affine : numpy.ndarray
-        4x4 voxel-to-world (RAS+, mm) matrix.
-    spacing : tuple of float
-        Voxel size in mm along x, y, z.
-    """
-
-    data: np.ndarray
-    affine: np.ndarray
-    spacing: tuple[float, float, float]
-
-
-def _load_ras(path: Path, record, what: str):
-    import nibabel as nib
-
-    _check_exists(path, record)
-    try:
-        img = nib.load(str(path))
-        if len(img.shape) < 3:
-            raise ImageLoadError(f"{_where(path, record)}: {what} is not a volume (shape {img.shape})")
-        img = nib.as_closest_canonical(img)
-        return img
-    except ImageLoadError:
-        raise
-    except Exception as e:
-        raise ImageLoadError(f"{_where(path, record)}: cannot read {what} ({type(e).__name__}: {e})") from None
-
-
-def read_ct(path: str | os.PathLike, *, record: str | None = None) -> CTVolume:
-    """Read a CT NIfTI volume in RAS orientation and Hounsfield units.
-
-    The NIfTI scale slope/intercept are applied (nibabel), so a volume stored as
-    ``int16`` with an intercept comes back in HU.  A 4-D file keeps its first volume.
-
-    Raises
-    ------
-    ImageMissingError, ImageLoadError
-        Naming the file and record.
-    """
-    p = Path(path)
-    img = _load_ras(p, record, "CT volume")
-    try:
-        data = np.asarray(img.get_fdata(dtype=np.float32))
-    except Exception as e:
-        raise ImageLoadError(f"{_where(p, record)}: cannot decode CT volume ({type(e).__name__}: {e})") from None
-    if data.ndim == 4:
-        data = data[..., 0]
-    if not np.isfinite(data).all():
-        raise ImageLoadError(f"{_where(p, record)}: CT volume holds NaN or infinite values")
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return CTVolume(data=data, affine=np.asarray(img.affine), spacing=zooms)  # type: ignore[arg-type]
-
-
 def read_mask(path: str | os.PathLike, *, record: str | None = None, like: CTVolume | None = None) -> np.ndarray:
-    """Read a segmentation mask volume in RAS orientation as ``int16`` labels.
+    """Read a segmentation mask volume in RAS orientation as ``int16`` labels (through :func:`read_ct`).
 
     Raises
     ------
-    ImageLoadError
-        If it cannot be read or its shape differs from ``like``'s.
+    CTReadError
+        If it cannot be read, or its shape differs from ``like``'s.
     """
-    p = Path(path)
-    img = _load_ras(p, record, "mask")
-    try:
-        m = np.asarray(img.dataobj)
-    except Exception as e:
-        raise ImageLoadError(f"{_where(p, record)}: cannot decode mask ({type(e).__name__}: {e})") from None
-    if m.ndim == 4:
-        m = m[..., 0]
-    m = np.rint(m).astype(np.int16)
+    from .errors import CTReadError
+
+    m = read_ct(path, record=record).data
+    m = np.rint(m).astype(np.int16) if m.dtype.kind == "f" else m.astype(np.int16)
     if like is not None and m.shape != like.data.shape:
-        raise ImageLoadError(
-            f"{_where(p, record)}: mask shape {m.shape} differs from its volume's {like.data.shape}"
-        )
+        where = f"{path} (record {record})" if record else str(path)
+        raise CTReadError(f"{where}: mask shape {m.shape} differs from its volume's {like.data.shape}")
     return m
 
 

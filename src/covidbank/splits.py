@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ __all__ = [
     "SplitResult",
     "LeakageReport",
     "make_split",
+    "assign_sides",
     "write_split",
     "check_leakage",
     "label_matrix",
@@ -91,6 +92,60 @@ class SplitResult:
 
 def _hash_key(seed: int, unit: str) -> str:
     return hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()
+
+
+def assign_sides(units: Sequence[str], ratios: Sequence[float] | str, names: Sequence[str], seed: int = 0,
+                 weight: Callable[[str], float] | None = None, stratum: Callable[[str], object] | None = None,
+                 counts: dict[object, np.ndarray] | None = None) -> dict[str, str]:
+    """Assign units (patients, groups of patients) to sides, reproducibly.
+
+    Units are taken in the order of ``sha256(seed:unit)`` and each goes to the
+    side furthest below its target share (of the units' weights, per stratum);
+    ties go to the side with the larger target, then the first side.  The same
+    units and seed always give the same sides, whatever order they come in.
+
+    Parameters
+    ----------
+    units : sequence of str
+    ratios : sequence of float or str
+        Target shares (:func:`parse_ratios`).
+    names : sequence of str
+        Side names, one per ratio.
+    seed : int
+    weight : callable, optional
+        unit -> weight (images, say); default 1 per unit.
+    stratum : callable, optional
+        unit -> stratum key; shares are balanced within each stratum.
+    counts : dict, optional
+        stratum -> weights already on each side (updated in place).
+
+    Returns
+    -------
+    dict
+        unit -> side name.
+
+    Examples
+    --------
+    >>> sides = assign_sides([f"sub-{i}" for i in range(10)], (0.7, 0.3), ("rules", "validation"), seed=1)
+    >>> sorted(sides.values()).count("rules")
+    7
+    """
+    ratios = parse_ratios(ratios)
+    names = tuple(names)
+    if len(names) != len(ratios):
+        raise SplitError(f"{len(ratios)} ratios but {len(names)} split names")
+    target = np.asarray(ratios)
+    counts = {} if counts is None else counts
+    out: dict[str, str] = {}
+    for u in sorted(units, key=lambda u: _hash_key(seed, u)):
+        key = stratum(u) if stratum else None
+        c = counts.setdefault(key, np.zeros(len(names)))
+        w = weight(u) if weight else 1
+        deficit = target * (c.sum() + w) - c
+        i = int(np.lexsort((np.arange(len(names)), -target, -deficit))[0])
+        c[i] += w
+        out[u] = names[i]
+    return out
 
 
 def label_matrix(bank: Bank, image_ids: Sequence[str] | None, labels: Sequence[str], tree: LabelTree | None = None) -> pd.DataFrame:
@@ -338,17 +393,9 @@ def _assign_new_units(images: pd.DataFrame, unit_side: dict[str, str], ratios: S
     counts: dict[object, np.ndarray] = {}
     for u, side in unit_side.items():  # existing sides count first
         counts.setdefault(stratum(u), np.zeros(len(names)))[names.index(side)] += unit_weight[u]
-    target = np.asarray(ratios)
-    todo = sorted((u for u in unit_subjects.index if u not in unit_side), key=lambda u: _hash_key(seed, u))
-    for u in todo:
-        c = counts.setdefault(stratum(u), np.zeros(len(names)))
-        w = unit_weight[u]
-        deficit = target * (c.sum() + w) - c
-        # ties go to the side with the larger target, then the first side
-        i = int(np.lexsort((np.arange(len(names)), -target, -deficit))[0])
-        c[i] += w
-        unit_side[u] = names[i]
-        res.new += len(unit_subjects[u])
+    todo = [u for u in unit_subjects.index if u not in unit_side]
+    unit_side.update(assign_sides(todo, ratios, names, seed, weight=unit_weight.get, stratum=stratum, counts=counts))
+    res.new += sum(len(unit_subjects[u]) for u in todo)
 
 
 def _split_table(images: pd.DataFrame, params: dict, existing: pd.DataFrame | None,

@@ -46,3 +46,18 @@ def test_frames_keep_other_columns():
     d, spans = deid_frame(df, "Report")
     assert d["Report"][1] == "Nombre: [NAME]. NHC: [NUM]." and d["id"].tolist() == ["1", "2"]
     assert {s["row"] for s in spans} == {1} and all(set(s) == {"row", "start", "end", "category"} for s in spans)
+
+
+def test_parents_follow_the_one_implication_rule_whatever_the_order():
+    # issue 12: a hedged ground glass named before a consolidation made ``infiltrates`` uncertain here, where the
+    # documented rule (covidbank.labels.imply_parents, LabelTree.expand) makes it positive
+    res = ReportLabeler().label("Posible vidrio deslustrado en lóbulo inferior derecho. Consolidación en língula.")
+    vals = res.values()
+    assert vals["ground glass pattern"] == -1 and vals["consolidation"] == 1
+    df = labels_to_bank_rows([res], ["bimcv:img1"], "bimcv").set_index("label")
+    assert df.loc["infiltrates", "value"] == 1 and df.loc["infiltrates", "origin"] == "implied"
+    assert df.loc["interstitial pattern", "value"] == -1  # only the hedged ground glass is below it
+    from covidbank.labels import imply_parents
+    from covidbank.nlp.tables import _ancestors
+
+    assert df["value"].to_dict() == imply_parents(vals, _ancestors)

@@ -89,6 +89,7 @@ def write_dicom_series(ph: Phantom, folder, rescale: bool = True) -> None:
     ox, oy, oz = ph.affine[:3, 3]
     series = generate_uid()
     study = generate_uid()
+    frame_of_reference = generate_uid()
     for k in range(nz):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
@@ -100,6 +101,24 @@ def write_dicom_series(ph: Phantom, folder, rescale: bool = True) -> None:
         ds.StudyInstanceUID = study
         ds.SeriesInstanceUID = series
         ds.Modality = "CT"
+        # the patient, study, series and equipment attributes a complete CT
+        # image carries (derived SEG/SR copy them)
+        ds.PatientName = "Phantom^Chest"
+        ds.PatientID = "PHANTOM01"
+        ds.PatientBirthDate = ""
+        ds.PatientSex = "O"
+        ds.StudyDate = "20200401"
+        ds.StudyTime = "120000"
+        ds.StudyID = "1"
+        ds.AccessionNumber = ""
+        ds.ReferringPhysicianName = ""
+        ds.SeriesNumber = 1
+        ds.FrameOfReferenceUID = frame_of_reference
+        ds.PositionReferenceIndicator = ""
+        ds.Manufacturer = "covidbank-tests"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.KVP = 120
+        ds.AcquisitionNumber = 1
         ds.InstanceNumber = nz - k  # files not in slice order on purpose
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         # column c <-> RAS index nx-1-c (LPS x grows toward the patient's left)

@@ -78,7 +78,10 @@ def test_covid_slices_lung_mask_lesion_estimate_and_overlay(shared_data, tmp_pat
         with_lungs += 1
         assert res.lung_volume_ml["right"] > 1 and res.lung_volume_ml["left"] > 1
         assert res.lesion_volume_ml["total"] > 0
-        assert res.category in ("CT-1", "CT-2", "CT-3", "CT-4")
+        # a single slice is not graded (issue 19); --force grades it and says so
+        assert res.category is None and res.routing is None and "single_slice" in res.not_gradable
+        res = assess(f, force=True)
+        assert res.forced and res.category in ("CT-1", "CT-2", "CT-3", "CT-4")
         out = write_overlay(res, tmp_path / f"ov{i}.png")
         assert Image.open(out).size[0] > 800
     assert with_lungs == 6
@@ -128,3 +131,39 @@ def test_cropped_chest_keeps_lungs_cut_by_the_field_of_view(shared_data):
     vml = ct.voxel_volume_ml
     assert c["right"] * vml > 500 and c["left"] * vml > 500
     assert seg.info["airway_ml"] > 5  # main bronchi found and removed
+
+
+# --------------------------------------------------------------------------- refuse, don't guess (issue 19)
+ABDOMEN = ["totalsegmentator/example_ct_dicom", "totalsegmentator/example_ct_sm.nii.gz"]
+
+
+@pytest.mark.parametrize("name", ABDOMEN)
+def test_abdominal_ct_is_not_graded(shared_data, name):
+    # the 20-slice abdomen series got CT-1 "telemonitoring" (bowel gas as the left lung)
+    res = assess(shared_data / "ct" / name)
+    assert res.category is None and res.routing is None and not res.gradable
+    assert "insufficient_lung_coverage" in res.not_gradable or "too_few_slices" in res.not_gradable
+
+
+def test_two_slices_of_normal_lung_are_not_graded(shared_data):
+    res = assess(shared_data / "ct" / "lungmask-slices")
+    assert res.category is None and "too_few_slices" in res.not_gradable
+
+
+def test_heart_crop_with_lungs_cut_at_both_ends_is_not_graded(shared_data):
+    res = assess(shared_data / "ct" / "totalsegmentator" / "pulmonary_report" / "ct_cropped.nii.gz")
+    assert res.category is None and "lungs_cut_at_both_ends" in res.not_gradable
+
+
+@pytest.mark.parametrize("plane", ["coronal", "sagittal"])
+def test_real_non_axial_slices_refused_overlay_and_cli(cli, shared_data, tmp_path, plane):
+    files = sorted((shared_data / "ct" / "covid19-ny-sbu-slices").rglob(f"{plane}/*.dcm"))
+    assert len(files) == 2
+    for i, f in enumerate(files):
+        res = assess(f)
+        assert res.ct.plane == plane
+        assert res.category is None and {"single_slice", "not_axial"} <= set(res.not_gradable)
+        out = write_overlay(res, tmp_path / f"o{i}.png")  # was a matplotlib traceback
+        assert Image.open(out).size[0] > 500
+        r = cli("severity", f, "--overlay", tmp_path / f"c{i}.png")
+        assert "not gradable" in r.stdout and (tmp_path / f"c{i}.png").is_file()

@@ -106,3 +106,38 @@ def test_row_cut_short_at_the_end_is_skipped(tmp_path):
     res = load_source("bimcv", cut)
     assert len(res.tables["images"]) == len(full.tables["images"]) - 1
     assert any("cut short" in s.reason and str(len(lines)) in s.record for s in res.skipped)
+
+
+def test_cuis_are_aligned_only_with_certainty():
+    from covidbank.sources.bimcv import align_cuis, parse_cui_list, raw_label_list
+
+    # the published row: 'pseudonodule' and 'unchanged' have no CUI, '' meets an empty CUI, 'pneumonia' repeats
+    labels = raw_label_list("emphysema', 'pseudonodule', '', 'COVID 19', ' pneumonia', 'pneumonia', 'unchanged', 'cyst")
+    cuis = parse_cui_list("C0034067,,C5203670,C0032285,C0032285,C2073485", keep_empty=True)
+    # without a vocabulary, two labels may be the CUI-less ones in several ways: nothing around them is certain
+    known = {"pseudonodule": None, "unchanged": None}
+    got = align_cuis(labels, cuis, known)
+    assert got == {"emphysema": "C0034067", "COVID 19": "C5203670", "pneumonia": "C0032285", "cyst": "C2073485"}
+    unknown = align_cuis(labels, cuis)
+    assert "unchanged" not in unknown and "pseudonodule" not in unknown
+    assert all(got[k] == v for k, v in unknown.items())
+    # counts that line up but contradict the vocabulary: nothing attached
+    assert align_cuis(["unchanged", "increased density"], ["C1443940", "C0205307"], {"unchanged": None}) == {}
+
+
+@pytest.mark.realdata
+def test_no_tree_beside_the_table_gives_no_misaligned_cuis(shared_data, tmp_path):
+    # issue 12: without a PadChest tree beside the table, CUIs were attached by position ('unchanged' got eight)
+    import os
+
+    tsv = tmp_path / "dev.tsv"
+    os.symlink(shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv", tsv)
+    res = load_source("bimcv", tsv)
+    assert res.meta["trees"] == []
+    lab = res.tables["labels"]
+    per_label = lab.dropna(subset=["cui"]).groupby("label")["cui"].nunique()
+    assert (per_label == 1).all(), per_label[per_label > 1]
+    per_cui = lab.dropna(subset=["cui"]).groupby("cui")["label"].nunique()
+    assert (per_cui == 1).all(), per_cui[per_cui > 1]
+    assert lab.loc[lab.label == "unchanged", "cui"].isna().all()
+    assert lab["cui"].notna().mean() > 0.8

@@ -259,3 +259,13 @@ def test_burned_in_annotation_images_are_not_served(tmp_path, cli):
         r = c.get(f"/api/{kind}/{burned[0]}")
         assert r.status_code == 404 and "burned-in" in r.text, (kind, r.status_code)
         assert c.get(f"/api/{kind}/{clean[0]}").status_code == 200
+
+
+def test_research_use_notice_wherever_a_grade_appears(client):
+    from covidbank.severity import RESEARCH_NOTICE
+
+    assert client.get("/api/volume/demo:3/ct/vol").json()["notice"] == RESEARCH_NOTICE
+    ct = client.get("/ct/demo:3/ct/vol").text
+    assert 'id="research-notice"' in ct and ct.count(RESEARCH_NOTICE) >= 2  # by the severity table and the footer
+    case = client.get("/case/demo:3").text
+    assert 'class="grade"' in case and RESEARCH_NOTICE in case

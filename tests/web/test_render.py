@@ -29,7 +29,7 @@ def test_read_errors_name_the_file(tmp_path):
     with pytest.raises(RenderError, match="bad.png: cannot be decoded"):
         read_image(tmp_path / "bad.png")
     (tmp_path / "bad.nii.gz").write_bytes(b"garbage")
-    with pytest.raises(RenderError, match="bad.nii.gz: cannot be read as NIfTI"):
+    with pytest.raises(RenderError, match="bad.nii.gz: cannot be read as a CT volume"):
         read_volume(tmp_path / "bad.nii.gz")
 
 
@@ -85,3 +85,21 @@ def test_mask_shape_mismatch_is_reported_not_fatal(tmp_path):
     assert out.shape == (10, 10)  # drawn without the mismatched overlay
     with pytest.raises(RenderError, match="out of range"):
         r.slice_png(tmp_path / "v.nii.gz", 4, 0, 100)
+
+
+@pytest.mark.parametrize("plane", ["coronal", "sagittal"])
+def test_single_non_axial_slice_shown_in_its_own_plane(tmp_path, plane):
+    # a coronal slice is (X, 1, Z) in RAS: shown axially it was a one-pixel strip ("slice 257/512")
+    shape = (40, 1, 30) if plane == "coronal" else (1, 40, 30)
+    vol = np.full(shape, -1000, np.int16)
+    sl = (slice(None), 0, slice(20, 30)) if plane == "coronal" else (0, slice(None), slice(20, 30))
+    vol[sl] = 400  # bright superior part
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 1.0, 1.0])), str(tmp_path / "s.nii.gz"))
+    r = Renderer(tmp_path / "cache")
+    info = r.volume_info(tmp_path / "s.nii.gz")
+    assert info["plane"] == plane and info["slices"] == 1
+    out = np.array(Image.open(io.BytesIO(r.slice_png(tmp_path / "s.nii.gz", 0, 0, 2000))))
+    assert out.shape == (30, 40)  # rows superior -> inferior, columns along the slice
+    assert (out[:10] > 150).all() and (out[10:] < 50).all()  # superior at the top
+    with pytest.raises(RenderError, match="out of range"):
+        r.slice_png(tmp_path / "s.nii.gz", 1, 0, 2000)

@@ -48,6 +48,9 @@ def register(app) -> None:
                                                     "bank; earlier runs' rows are kept)."),
         window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+        keep_dicom: bool = typer.Option(False, "--keep-dicom",
+                                        help="Also keep the de-identified DICOM instances in the bank (sourcedata/), "
+                                             "so DICOM SEG/SR can reference them (export-dicom, push)."),
     ) -> None:
         """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
         from ..dicom.deid import DeidOptions
@@ -70,7 +73,8 @@ def register(app) -> None:
                        tests=tests, reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
                        window_index=window, progress=not no_progress, new_key=new_key, private_log=private_log,
                        quarantine=quarantine, follow_symlinks=follow_symlinks,
-                       limits=Limits(max_file_bytes=max_file_mb << 20), lock_timeout=0 if no_wait else -1)
+                       limits=Limits(max_file_bytes=max_file_mb << 20), lock_timeout=0 if no_wait else -1,
+                       keep_dicom=keep_dicom)
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")

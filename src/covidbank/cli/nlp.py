@@ -1,4 +1,4 @@
-"""CLI commands of the reports feature: ``deid-text`` and ``label-reports``."""
+"""CLI commands of the reports feature: ``deid-text``, ``label-reports`` and ``train-labeler``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``deid-text`` and ``label-reports`` to the covidbank CLI."""
+    """Add ``deid-text``, ``label-reports`` and ``train-labeler`` to the covidbank CLI."""
 
     @app.command("deid-text")
     def deid_text(
@@ -57,6 +57,10 @@ def register(app: typer.Typer) -> None:
         bank_rows: bool = typer.Option(False, "--bank-rows", help="Write rows of the bank's labels table instead (needs --image-column)."),
         image_column: Optional[str] = typer.Option(None, "--image-column", help="Column with the image id (for --bank-rows)."),
         source: str = typer.Option("reports", "--source", help="Source name for --bank-rows."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Sentence model file (covidbank train-labeler). "
+                                             "Default: $COVIDBANK_LABELER_MODEL or ~/.local/share/covidbank/models/"
+                                             "report-sentences.npz when there is one."),
+        rules_only: bool = typer.Option(False, "--rules-only", help="Use the rules alone, no sentence model."),
     ) -> None:
         """Label findings with PadChest labels and UMLS CUIs, with negation, uncertainty and locations."""
         from ..errors import CovidbankError
@@ -72,8 +76,12 @@ def register(app: typer.Typer) -> None:
         try:
             df, kind = read_table(input, text_column if not str(input).lower().endswith(".txt") else None)
             col = text_column if kind != "text" else "text"
+            from ..nlp.labeler import ReportLabeler
+
+            labeler = ReportLabeler(model=None if rules_only else (model or "auto"))
+            _ = labeler.model  # a bad model file fails here, before any work
             with ProgressBar("labeling", len(df), transient=True) as bar:
-                new, results = label_frame(df, col, progress=bar.advance)
+                new, results = label_frame(df, col, labeler=labeler, progress=bar.advance)
             if bank_rows:
                 if not image_column or image_column not in df.columns:
                     raise fail(f"{input}: --bank-rows needs --image-column naming an existing column", 2)
@@ -96,3 +104,56 @@ def register(app: typer.Typer) -> None:
             raise fail(str(e))
         n_pos = sum(1 for r in results if r.labels not in (["normal"], ["exclude"]))
         console.print(f"{len(df)} report(s) labeled, {n_pos} with findings", highlight=False)
+
+    @app.command("train-labeler")
+    def train_labeler(
+        table: Path = typer.Argument(..., help="Your copy of the BIMCV COVID-19+ image table (TSV with Subject, Report, "
+                                                "Labels, LabelsLocalizationsBySentence)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write (default: "
+                                           "$COVIDBANK_LABELER_MODEL or ~/.local/share/covidbank/models/report-sentences.npz)."),
+        all_subjects: bool = typer.Option(False, "--all-subjects", help="Train on every subject (no held-out figure); "
+                                          "default: the rules part of the subject split, so the validation part measures it."),
+        seed: int = typer.Option(17, "--seed", help="Seed of the solver and of the cross-validation folds."),
+        as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    ) -> None:
+        """Build the report labeler's sentence model from your copy of the BIMCV table (no model ships with covidbank).
+
+        Trains one logistic regression per label on the per-sentence reference labels, chooses by 5-fold
+        cross-validation by subject which labels the model decides, writes a pickle-free .npz and prints the
+        agreement of the rules alone and of rules + model on the validation part (subjects not trained on).
+        Needs scikit-learn (pip install 'covidbank[nlp]'); a few minutes on one core.
+        """
+        import json as _json
+        import time
+
+        from ..errors import CovidbankError
+        from ..nlp.model import default_model_path
+        from ..progress import ProgressBar
+        from . import console, fail, out as stdout
+
+        dest = out or default_model_path()
+        if dest is None:
+            raise fail("COVIDBANK_LABELER_MODEL is 'none': pass --out", 2)
+        try:
+            from ..nlp.evaluation import agreement_figures
+            from ..nlp.training import build_model
+
+            t0 = time.process_time()
+            with ProgressBar("cross-validating (5 folds)", 5, transient=True) as bar:
+                model, parts = build_model(table, dest, seed=seed, all_subjects=all_subjects, progress=bar.advance)
+            cpu = time.process_time() - t0
+            figures = {} if all_subjects else agreement_figures(parts, model)
+        except CovidbankError as e:
+            raise fail(str(e))
+        result = {"model": str(dest), "labels": model.labels, "sentences": model.meta["sentences"],
+                  "features": len(model.features), "cpu_seconds": round(cpu, 1), "validation": figures}
+        if as_json:
+            stdout.print_json(_json.dumps(result))
+            return
+        console.print(f"model written to {dest}: {len(model.labels)} labels decided by the model, "
+                      f"{len(model.features)} features, {model.meta['sentences']} training sentences, "
+                      f"{cpu:.0f} s CPU", highlight=False)
+        for name, f in figures.items():
+            console.print(f"validation part, {name}: micro-F1 {f['micro_f1']:.3f}, macro-F1 {f['macro_f1']:.3f}, "
+                          f"COVID 19 F1 {f['covid_f1']:.3f}, COVID 19 uncertain F1 {f['covid_uncertain_f1']:.3f}",
+                          highlight=False)

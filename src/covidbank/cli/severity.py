@@ -26,22 +26,40 @@ def register(app: typer.Typer) -> None:
         intensity_mode: bool = typer.Option(
             False, "--intensity-mode", help="For images not in HU (8-bit): pseudo-HU calibration, lesion area only, no grade."
         ),
+        seg: Optional[Path] = typer.Option(None, "--seg", help="Write a DICOM SEG (right/left lung, lesion) referencing the input DICOM series."),
+        sr: Optional[Path] = typer.Option(None, "--sr", help="Write a DICOM SR (TID 1500: volumes, % involved, grade) referencing the SEG and the series."),
+        force: bool = typer.Option(
+            False, "--force", help="Grade even what the checks refuse (abdominal CT, single or non-axial slice, slab); the output says so."
+        ),
     ) -> None:
-        """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing)."""
+        """Segment the lungs, quantify lesions and grade a chest CT (CT-0..CT-4, MosMed routing).
+
+        Research use only, not for clinical decisions.  Inputs that are not a chest
+        CT in HU covering the lungs are reported as not gradable, with the reasons.
+        """
         from ..severity.io import save_mask
         from ..severity.overlay import write_overlay
         from ..severity.pipeline import assess
 
         try:
-            res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode)
+            res = assess(input, lesion_mask=lesion_mask, intensity_mode=intensity_mode, force=force)
             if overlay is not None:
                 write_overlay(res, overlay)
             if masks_out is not None:
                 save_mask(res.labels, res.ct, masks_out / "lungs.nii.gz")
                 save_mask(res.lesion, res.ct, masks_out / "lesions.nii.gz")
+            exported = None
+            if seg is not None or sr is not None:
+                from ..dicom.derived.export import export_severity
+
+                exported = export_severity(res, input, seg_out=seg, sr_out=sr)
         except CovidbankError as e:
             raise fail(str(e))
         d = res.to_dict()
+        if exported is not None:
+            d["dicom"] = {"seg": str(exported.seg_path) if exported.seg_path else None,
+                          "sr": str(exported.sr_path) if exported.sr_path else None,
+                          "segments": exported.segments, "frames": exported.frames}
         if as_json:
             sys.stdout.write(json.dumps(d, indent=2, default=str) + "\n")
             return
@@ -50,8 +68,15 @@ def register(app: typer.Typer) -> None:
         for k in ("right", "left", "total"):
             out.print(f"  {k:<6} lung {lv[k]:>9.1f} mL   lesion {sv[k]:>8.1f} mL   involvement {iv[k]:>6.2f} %")
         if d["category"]:
-            out.print(f"  grade  [bold]{d['category']}[/]  ({d['boundary_convention']})")
+            forced = " [red](forced: not gradable by the checks)[/]" if d["forced"] else ""
+            out.print(f"  grade  [bold]{d['category']}[/]{forced}  ({d['boundary_convention']})")
             out.print(f"  routing: {d['routing']}")
+            out.print(f"  [bold yellow]{d['notice']}[/]")
+        elif d["not_gradable_reasons"] and not intensity_mode:
+            out.print("  grade  [bold]not gradable[/]:")
+            for code, text in zip(d["not_gradable_reasons"], d["not_gradable_text"]):
+                out.print(f"    - {code}: {text}")
+            out.print("  (no grade, no routing; --force grades anyway)")
         else:
             out.print(f"  grade  none: {d['details'].get('grade_refused', '')}")
         if "lesion_area_mm2" in d["details"]:
@@ -59,6 +84,10 @@ def register(app: typer.Typer) -> None:
         out.print(f"  qc: {', '.join(d['qc_flags']) or 'none'}")
         if overlay is not None:
             console.print(f"overlay written to {overlay}")
+        if exported is not None:
+            for what, p in (("SEG", exported.seg_path), ("SR", exported.sr_path)):
+                if p is not None:
+                    console.print(f"DICOM {what} written to {p}" + (f" ({', '.join(exported.segments)}; {exported.frames} frames)" if what == "SEG" else ""))
 
     @app.command("severity-table")
     def severity_table_cmd(

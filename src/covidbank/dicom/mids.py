@@ -161,7 +161,7 @@ def pybids_layout(bank: str | os.PathLike):
     """
     import bids
 
-    indexer = bids.BIDSLayoutIndexer(validate=False, ignore=["index", "logs", "derivatives", "phenotype",
+    indexer = bids.BIDSLayoutIndexer(validate=False, ignore=["index", "logs", "derivatives", "phenotype", "sourcedata",
                                                              ".covidbank"])
     return bids.BIDSLayout(str(bank), config=[pybids_config()], validate=False, indexer=indexer)
 

@@ -8,7 +8,7 @@ no accents); each is matched at word boundaries, longest pattern first.
 """
 from __future__ import annotations
 
-__all__ = ["IGNORE", "IGNORE_AS_NORMAL", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
+__all__ = ["TREE_FINDINGS", "TREE_LOCATIONS", "IGNORE", "IGNORE_AS_NORMAL", "SUBSUMED_BY", "VOCABULARY", "FINDINGS", "LOCATIONS", "LOCATION_CUIS", "SENTENCE_ONLY", "SENTENCE_ALONE", "BIMCV_SENTENCES", "NEVER_NEGATED", "label_cui"]
 
 #: label -> (UMLS CUI or None, parent labels), the PadChest tree restricted to the labels covered.
 VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -157,6 +157,59 @@ VOCABULARY: dict[str, tuple[str | None, tuple[str, ...]]] = {
     'heart valve calcified': ('C2073448', ('calcified densities',)),
     'aortic button enlargement': ('C1851119', ('aortic elongation',)),
     'obesity': ('C0028754', ('radiological finding',)),
+    # the rest of the PadChest trees (padchest_trees_code.txt, padchest_trees_code_covid.txt)
+    'calcified mediastinal adenopathy': (None, ('calcified adenopathy',)),
+    'calcified pleural thickening': (None, ('calcified densities', 'pleural thickening')),
+    'calcified fibroadenoma': (None, ('calcified densities',)),
+    'end on vessel': (None, ('pseudonodule', 'radiological finding')),
+    'pneumoperitoneo': ('C0032320', ('radiological finding',)),
+    'lung vascular paucity': (None, ('radiological finding',)),
+    'air trapping': ('C0231819', ('radiological finding',)),
+    'air fluid level': ('C0740844', ('radiological finding',)),
+    'round atelectasis': ('C2062952', ('atelectasis',)),
+    'atelectasis basal': ('C0746053', ('atelectasis',)),
+    'mediastinal shift': ('C0264576', ('radiological finding',)),
+    'azygos lobe': ('C0265794', ('radiological finding',)),
+    'major fissure thickening': (None, ('fissure thickening',)),
+    'loculated fissural effusion': (None, ('fissure thickening', 'pleural effusion')),
+    'loculated pleural effusion': ('C0747639', ('pleural effusion',)),
+    'empyema': ('C0014009', ('pleural effusion',)),
+    'hemothorax': ('C0019123', ('pleural effusion',)),
+    'pleural mass': ('C1709576', ('mass', 'radiological finding')),
+    'central vascular redistribution': (None, ('vascular redistribution',)),
+    'kerley lines': ('C0239019', ('radiological finding',)),
+    'dextrocardia': ('C0011813', ('radiological finding',)),
+    'right sided aortic arch': ('C0035615', ('radiological finding',)),
+    'supra aortic elongation': (None, ('aortic elongation', 'superior mediastinal enlargement')),
+    'breast mass': ('C0024103', ('mass',)),
+    'soft tissue mass': ('C0457196', ('mass',)),
+    'esophagic dilatation': ('C0192389', ('radiological finding',)),
+    'azygoesophageal recess shift': (None, ('radiological finding',)),
+    'pectum excavatum': ('C2051831', ('thoracic cage deformation',)),
+    'pectum carinatum': ('C2939416', ('thoracic cage deformation',)),
+    'cervical rib': ('C0158779', ('thoracic cage deformation',)),
+    'lytic bone lesion': ('C0476382', ('radiological finding',)),
+    'blastic bone lesion': ('C2203581', ('sclerotic bone lesion',)),
+    'costochondral junction hypertrophy': (None, ('radiological finding',)),
+    'sternoclavicular junction hypertrophy': (None, ('radiological finding',)),
+    'subacromial space narrowing': (None, ('radiological finding',)),
+    'clavicle fracture': ('C0159658', ('fracture',)),
+    'Chilaiditi sign': ('C3178780', ('radiological finding',)),
+    'ventriculoperitoneal drain tube': ('C0162702', ('radiological finding',)),
+    'gastrostomy tube': ('C0150595', ('radiological finding',)),
+    'double J stent': ('C0441293', ('radiological finding',)),
+    'central venous catheter via umbilical vein': ('C0398284', ('central venous catheter',)),
+    'osteosynthesis material': ('C0016642', ('metal',)),
+    'bone cement': ('C0005934', ('surgery',)),
+    'humeral prosthesis': ('C0745058', ('prosthesis',)),
+    'aortic endoprosthesis': (None, ('endoprosthesis',)),
+    'surgery neck': ('C0185773', ('surgery',)),
+    'surgery heart': ('C0018821', ('surgery',)),
+    'surgery humeral': ('C0186326', ('surgery',)),
+    'abnormal foreign body': ('C0016542', ('radiological finding',)),
+    'tuberculosis sequelae': ('C0494132', ('tuberculosis',)),
+    'asbestosis signs': ('C0003949', ('pulmonary fibrosis',)),
+    'pulmonary venous hypertension': ('C4477098', ('pulmonary hypertension',)),
 }
 
 def label_cui(label: str) -> str | None:
@@ -391,7 +444,8 @@ FINDINGS: dict[str, list[str]] = {
     "osteoporosis": [r"osteoporosis", r"osteoporotic\w*"],
     "goiter": [r"bocio"],
     "hypoexpansion": [r"hipoexpansion", r"hipoventilacion", r"hipoaireacion", r"hipoventilad[oa]s?"],
-    "hyperinflated lung": [r"hiperinsuflacion", r"hiperinsuflad[oa]s?", r"hiperaireacion", r"atrapamiento aereo"],
+    # "atrapamiento aereo" is air trapping, not this (rules part: 2 of 2)
+    "hyperinflated lung": [r"hiperinsuflacion", r"hiperinsuflad[oa]s?", r"hiperaireacion"],
     "multiple nodules": [r"nodulos multiples", r"multiples nodulos"],
     "calcified adenopathy": [r"adenopatias?(?: \w+){0,2} calcificad\w*", r"ganglios? calcificad\w*"],
     "tracheal shift": [r"desviacion(?: \w+){0,2} traque\w*", r"traquea desviada"],
@@ -414,6 +468,122 @@ FINDINGS: dict[str, list[str]] = {
     "pulmonary artery hypertension": [r"hipertension arterial pulmonar"],
 }
 FINDINGS = {k.strip(): v for k, v in FINDINGS.items() if v}
+
+#: The rest of the PadChest trees (``padchest_trees_code*.txt``): every finding and diagnosis the dev table
+#: seldom or never shows, written from radiology knowledge rather than from examples (synonyms, inflections,
+#: abbreviations, common misspellings).  Merged after :data:`FINDINGS`: a phrase the older entries match with
+#: the same length keeps their label.
+TREE_FINDINGS: dict[str, list[str]] = {
+    "calcified mediastinal adenopathy": [r"adenopatias?(?: \w+){0,2} mediastinic\w*(?: \w+){0,2} calcificad\w*",
+                                         r"adenopatias? calcificad\w*(?: \w+){0,2} mediastin\w*",
+                                         r"ganglios?(?: \w+)? mediastinic\w* calcificad\w*"],
+    "calcified pleural thickening": [r"engrosamientos? pleural(?:es)? calcificad\w*", r"paquipleuritis calcificad\w*",
+                                     r"engrosamientos? pleural(?:es)? calcic\w*"],
+    "calcified fibroadenoma": [r"fibroadenomas?(?: mamari[oa]s?)? calcificad\w*", r"fibroadenomas?"],
+    "end on vessel": [r"vasos? (?:vistos? )?(?:de|en) (?:frente|sentido axial|proyeccion axial)", r"vasos? ortogonal\w*",
+                      r"imagen(?:es)? vascular(?:es)? (?:de|en) frente", r"vasos? (?:en|de) corte axial"],
+    "pneumoperitoneo": [r"neumoperitoneo", r"neumoperitonei?o", r"aire libre (?:intra)?(?:abdominal|peritoneal)\w*",
+                        r"aire (?:libre )?subdiafragmatic\w*"],
+    "lung vascular paucity": [r"oligoh?emias?", r"oligoh?emic[oa]s?", r"hipovasculariza\w+", r"pobreza vascular",
+                              r"disminucion de (?:la )?vasculariza\w+", r"escasa vasculariza\w+"],
+    "air trapping": [r"atrapamientos? aere[oa]s?", r"atrapamiento de aire", r"atrapamiento"],
+    "air fluid level": [r"nivel(?:es)? hidroaere[oa]s?", r"nivel(?:es)? hidro aere[oa]s?", r"nivel(?:es)? aire liquido",
+                        r"nivel(?:es)? liquido aire", r"nivel(?:es)? liquido"],
+    "round atelectasis": [r"atelectasias? redond\w*", r"sindrome de blesovsky", r"pseudotumor(?:es)? pleural(?:es)?"],
+    "atelectasis basal": [r"atelectasias? basal(?:es)?", r"atelectasias? bibasal(?:es)?",
+                          r"atelectasias? (?:en|de) (?:ambas |la |las )?bases?(?: pulmonar(?:es)?)?"],
+    "mediastinal shift": [r"desplazamientos? (?:del? )?mediastin\w*", r"desviacion(?:es)? (?:del? )?mediastin\w*",
+                          r"mediastino desplazado", r"mediastino desviado", r"shift mediastinico"],
+    "azygos lobe": [r"lobulo (?:de la )?(?:vena )?acigos", r"lobulo azigos", r"cisura (?:de la )?(?:vena )?acigos",
+                    r"cisura azigos", r"lobulo acigo"],
+    "major fissure thickening": [r"engrosamiento(?: \w+){0,2} cisura mayor", r"cisura mayor engrosada",
+                                 r"engrosamiento de la cisura oblicua", r"cisura oblicua engrosada"],
+    "loculated fissural effusion": [r"derrames?(?: pleural(?:es)?)? (?:loculados? |encapsulados? )?(?:en|de) (?:la )?cisura\w*",
+                                    r"derrames? cisural(?:es)?", r"derrames? intercisural(?:es)?", r"pseudotumor(?:es)? cisural\w*",
+                                    r"tumor(?:es)? evanescentes?"],
+    "loculated pleural effusion": [r"derrames? pleural(?:es)? (?:loculad|encapsulad|tabicad)\w*",
+                                   r"derrames? (?:loculad|encapsulad|tabicad)\w*", r"loculaci\w+ pleural\w*"],
+    "empyema": [r"empiemas?", r"empiema pleural", r"piotorax"],
+    # a bare "hemotorax" is mostly a misspelt "hemitorax" in the reports ("hemotorax izdo"): only unambiguous forms
+    "hemothorax": [r"hemotorax (?:masivo|traumatico|postraumatico|organizado)", r"hemoneumotorax", r"hemorragia pleural",
+                   r"derrames? pleural(?:es)? hematic[oa]s?", r"sangrado pleural"],
+    "pleural mass": [r"masas? pleural(?:es)?", r"lesion(?:es)? pleural(?:es)? solidas?", r"tumor(?:es)? pleural(?:es)?",
+                     r"mesotelioma\w*"],
+    "central vascular redistribution": [r"redistribucion(?: \w+){0,2} central", r"redistribucion vascular central\w*",
+                                        r"congestion vascular central"],
+    "kerley lines": [r"lineas? (?:b )?de kerley", r"kerley", r"lineas? septal(?:es)?", r"septos? interlobulillares engrosados"],
+    "dextrocardia": [r"dextrocardia", r"situs inversus", r"dextroposicion cardiaca"],
+    "right sided aortic arch": [r"arco aortico (?:a la )?derech\w*", r"cayado aortico (?:a la )?derech\w*",
+                                r"arco aortico derecho", r"aorta descendente derecha"],
+    "supra aortic elongation": [r"elongacion(?: \w+){0,2} (?:de los )?troncos? supraaortic\w*",
+                                r"troncos? supraaortic\w* elongad\w*", r"elongacion supraaortica"],
+    "breast mass": [r"masas? (?:de |en (?:la )?)?mama\w*", r"masas? mamari[oa]s?", r"nodulos? mamari[oa]s?",
+                    r"tumor(?:acion)?(?:es)? mamari[oa]s?", r"neoplasias? de mama"],
+    "soft tissue mass": [r"masas? (?:de|en) (?:las )?partes blandas", r"masas? de tejidos? blandos?",
+                         r"tumoracion(?:es)? (?:de|en) partes blandas", r"lipomas?"],
+    "esophagic dilatation": [r"dilatacion(?: \w+){0,2} esofag\w*", r"esofagos? dilatados?", r"megaesofago", r"acalasia"],
+    "azygoesophageal recess shift": [r"(?:desplazamiento|alteracion|abombamiento)(?: \w+){0,2} receso acigo ?esofagic\w*",
+                                     r"receso acigo ?esofagico desplazado", r"linea acigoesofagica desplazada"],
+    "thoracic cage deformation": [r"deformidad(?:es)?(?: \w+){0,2} (?:de la )?(?:caja|pared) toracica",
+                                  r"deformidad(?:es)? toracica\w*", r"torax deformado"],
+    "pectum excavatum": [r"pectus excavatum", r"pectum excavatum", r"pecho excavado", r"torax en embudo",
+                         r"pectus excavatus"],
+    "pectum carinatum": [r"pectus carinatum", r"pectum carinatum", r"pecho en quilla", r"torax en quilla",
+                         r"pecho de paloma"],
+    "cervical rib": [r"costillas? cervical(?:es)?", r"costilla supernumeraria cervical", r"apofisis transversa(?:s)? (?:c7 )?larga"],
+    "vertebral compression": [r"compresion(?:es)? vertebral(?:es)?", r"vertebras? comprimid\w*", r"colapso vertebral",
+                              r"perdida de altura(?: \w+){0,3} vertebra\w*"],
+    "lytic bone lesion": [r"lesion(?:es)?(?: \w+){0,2} (?:litica|osteolitica)s?", r"osteolisis", r"osteoliticas?",
+                          r"liticas?"],
+    "blastic bone lesion": [r"lesion(?:es)?(?: \w+){0,2} osteoblastica?s?", r"osteoblasticas?", r"osteocondensacion\w*"],
+    "costochondral junction hypertrophy": [r"hipertrofia(?: \w+){0,2} (?:de las? )?(?:uniones? )?condrocostal\w*",
+                                           r"hipertrofia(?: \w+){0,2} costocondral\w*",
+                                           r"calcificacion(?:es)? (?:de los )?cartilagos? costal\w*"],
+    "sternoclavicular junction hypertrophy": [r"hipertrofia(?: \w+){0,2} esternoclavicular\w*",
+                                              r"artrosis esternoclavicular\w*",
+                                              r"cambios degenerativos(?: \w+){0,2} esternoclavicular\w*"],
+    "subacromial space narrowing": [r"(?:disminucion|estrechamiento|pinzamiento)(?: \w+){0,3} subacromial\w*",
+                                    r"espacio subacromial (?:disminuido|reducido|estrechado)", r"ascenso(?: \w+){0,2} cabeza humeral"],
+    "fracture": [r"fracturas?", r"fracturad[oa]s?", r"trazos? de fractura"],
+    "clavicle fracture": [r"fracturas?(?: \w+){0,3} clavicula\w*", r"fracturas? clavicular\w*", r"clavicula fracturada"],
+    "Chilaiditi sign": [r"(?:signo|sindrome) de chilaiditi", r"chilaiditi", r"interposicion (?:hepatodiafragmatica|del colon)\w*"],
+    "ventriculoperitoneal drain tube": [r"valvulas? de derivacion", r"derivacion ventriculo ?peritoneal", r"dvp",
+                                        r"cateter(?:es)? de derivacion ventricul\w*", r"valvula ventriculo ?peritoneal"],
+    "gastrostomy tube": [r"gastrostomia\w*", r"peg", r"sonda de gastrostomia", r"tubo de gastrostomia"],
+    "double J stent": [r"dobles? j", r"cateter(?:es)? doble j", r"pig ?tail ureteral", r"stent ureteral"],
+    "central venous catheter via umbilical vein": [r"cateter(?: \w+){0,3} umbilical\w*", r"via umbilical", r"cateter venoso umbilical"],
+    "dai": [r"desfibrilador(?:es)? automatico\w* implantable\w*", r"desfibrilador(?:es)? implantable\w*", r"\bicd"],
+    "artificial heart valve": [r"protesis valvular(?:es)?(?! mitral| aortic)", r"valvulas? protesica\w*", r"valvulas? cardiacas? (?:artificial|protesica|mecanica)\w*",
+                               r"protesis valvular cardiaca", r"recambio valvular", r"sustitucion valvular"],
+    "osteosynthesis material": [r"material de osteosintesis", r"osteosintesis", r"tornillos?(?: \w+){0,2} (?:pediculares|transpediculares)",
+                                r"placas? de osteosintesis", r"artrodesis(?: \w+){0,2} (?:vertebral|dorsal|lumbar|cervical)\w*",
+                                r"barras? de (?:fijacion|artrodesis)", r"fijacion vertebral"],
+    "bone cement": [r"cemento(?: oseo)?", r"vertebroplastia\w*", r"cifoplastia\w*", r"cementacion vertebral"],
+    "prosthesis": [r"protesis ortopedic\w*", r"material protesico"],
+    "humeral prosthesis": [r"protesis(?: \w+){0,2} (?:de )?(?:hombro|humer\w*)", r"artroplastia(?: \w+){0,2} (?:de )?(?:hombro|humer\w*)",
+                           r"hemiartroplastia(?: \w+){0,2} (?:de )?(?:hombro|humer\w*)"],
+    "aortic endoprosthesis": [r"endoprotesis aortica\w*", r"protesis endovascular aortica", r"endoprotesis de aorta",
+                              r"evar", r"tevar", r"stent aortico"],
+    "surgery breast": [r"cirugia(?: \w+){0,2} (?:de )?mama\w*", r"tumorectomia\w*", r"cuadrantectomia\w*",
+                       r"mamoplastia\w*", r"cambios postquirurgicos (?:en|de) (?:la )?mama\w*"],
+    "surgery neck": [r"tiroidectomia\w*", r"hemitiroidectomia\w*", r"cirugia(?: \w+){0,2} (?:cervical|de cuello|de tiroides)",
+                     r"vaciamiento ganglionar cervical", r"clips? (?:quirurgicos? )?cervical(?:es)?"],
+    "surgery heart": [r"cirugia cardiaca", r"revasculariza\w+ (?:coronaria|miocardica)", r"bypass(?: aorto)?(?: ?coronario)?",
+                      r"by pass", r"clips? (?:quirurgicos? )?coronari[oa]s?", r"injertos? coronari[oa]s?",
+                      r"anuloplastia", r"cirugia de revascularizacion"],
+    "surgery humeral": [r"cirugia(?: \w+){0,2} (?:de )?(?:hombro|humer\w*)", r"osteosintesis(?: \w+){0,2} humer\w*",
+                        r"enclavado humeral"],
+    "abnormal foreign body": [r"cuerpos? extranos? (?:intra|endo)\w*", r"cuerpos? extranos? aspirad\w*",
+                              r"cuerpos? extranos? (?:en|de) (?:la )?(?:via aerea|bronquio|traquea|esofago)\w*",
+                              r"proyectil\w*", r"perdigon\w*", r"metralla"],
+    "tuberculosis sequelae": [r"secuelas?(?: \w+){0,2} tuberculos\w*", r"secuelas? (?:de )?tbc", r"tbc residual",
+                              r"tuberculosis residual", r"lesiones? residuales? tuberculos\w*", r"secuelas? de tb"],
+    "asbestosis signs": [r"asbestosis", r"exposicion (?:al )?(?:amianto|asbesto)", r"placas? (?:pleurales )?(?:por|de) (?:amianto|asbesto)",
+                         r"amianto", r"asbesto"],
+    "pulmonary venous hypertension": [r"hipertension venosa(?: pulmonar)?", r"hipertension venocapilar(?: pulmonar)?",
+                                      r"hipertension (?:pulmonar )?postcapilar", r"hipertension venosa pulmonar"],
+}
+FINDINGS = {**FINDINGS, **{k: v for k, v in TREE_FINDINGS.items() if k not in FINDINGS}}
 # a key "a|b" names a phrase that reports two labels at once
 
 _PARENCHYMA = ("ground glass pattern", "consolidation", "alveolar pattern", "interstitial pattern",
@@ -435,7 +605,19 @@ SUBSUMED_BY: dict[str, tuple[str, ...]] = {
     "cardiomegaly": ("heart insufficiency",),
     # "ateromatosis calcificada del cayado" is atheromatosis, not also a calcified density
     "calcified densities": ("aortic atheromatosis", "calcified granuloma", "calcified adenopathy", "heart valve calcified",
-                            "calcified pleural plaques"),
+                            "calcified pleural plaques", "calcified mediastinal adenopathy", "calcified pleural thickening",
+                            "calcified fibroadenoma"),
+    # "fractura acunamiento de d12", "fracturas de arcos costales": the kind of fracture is the label
+    "fracture": ("rib fracture", "callus rib fracture", "vertebral fracture", "humeral fracture", "clavicle fracture",
+                 "vertebral anterior compression", "vertebral compression"),
+}
+
+#: Tree labels the reference never writes, for which it writes the parent (rule ``reference_writes_the_parent``).
+REFERENCE_PARENT: dict[str, str] = {
+    # "atelectasia basal derecha", "atelectasias basales": the reference writes "atelectasis" (rules part: 5 of 5)
+    "atelectasis basal": "atelectasis",
+    # "adenopatias mediastinicas tambien calcificadas": "calcified adenopathy" (rules part: 1 of 1)
+    "calcified mediastinal adenopathy": "calcified adenopathy",
 }
 
 #: Boilerplate that mentions findings without reporting them; blanked before matching.
@@ -481,21 +663,21 @@ SENTENCE_ALONE = frozenset({"unchanged"})
 #: Whole sentences that BIMCV's report classifier labels the same way every time, whatever they say
 #: (``pattern over the normalized sentence``, ``labels``).  They reproduce the dataset's conventions, not
 #: what the sentence means; ``ReportLabeler(bimcv_conventions=False)`` leaves them out.  Counts are from
-#: the dev table (sentences so labelled / sentences with the phrase).
+#: the rules part of the dev table (sentences so labelled / sentences matched; :mod:`covidbank.nlp.corpus`).
 BIMCV_SENTENCES: list[tuple[str, tuple[str, ...]]] = [
-    # the hilum template of one hospital: 27/27
+    # the hilum template of one hospital: 21/21
     (r"hilios de morfologia densidad y situacion dentro de la normalidad", ("increased density", "normal")),
-    # a lone section header: 6/6
+    # a lone section header: 5/5
     (r"torax", ("exclude", "normal")),
-    # "no TEP in a study of adequate diagnostic quality": 6/6
+    # "no TEP in a study of adequate diagnostic quality": 5/5
     (r"no se observan signos de tromboembolismo pulmonar en un estudio (?:de )?adecuada calidad diagnostica",
      ("normal", "suboptimal study")),
-    # one hospital's conclusion line: 7/7 (COVID 19 without "pneumonia")
+    # one hospital's conclusion line: 3/3 (COVID 19 without "pneumonia")
     (r"(?:conclusion )?hallazgos (?:compatibles con|sugestivos de) infeccion pulmonar por covid ?19", ("COVID 19",)),
     # the clinical-suspicion header alone is the suspected disease, not also a pneumonia: 4/4
     (r"sospecha (?:de )?(?:neumonia|infeccion)(?: viral| virica)? (?:por )?covid ?19", ("COVID 19",)),
-    # the follow-up conclusion line: 11/11 as it stands, 16/18 with whatever follows it in its sentence ("... con
-    # mejoria respecto a rx previa", "... ya conocido") when that names no other finding
+    # the follow-up conclusion line, alone or with whatever follows it in its sentence ("... con mejoria respecto a
+    # rx previa", "... ya conocido") when that names no other finding: 15/17
     (r"hallazgos (?:sugestivos de|en relacion con) covid ?19(?: (?!.*\b(?:consolid|condens|opaci|densidad|vidrio|"
      r"derrame|infiltr|nodul|neumon|patron|atelect|cardiomeg|intersti|alveol))[^.]*)?", ("COVID 19", "unchanged")),
 ]
@@ -541,7 +723,7 @@ LOCATIONS: dict[str, list[str]] = {
     "loc pulmonary artery": [r"arterias? pulmonar(?:es)?", r"pulmonar(?:es)? principal(?:es)?"],
     "loc gallbladder": [r"vesicula\w*", r"colelitiasis", r"biliar(?:es)?"],
     "loc subpleural": [r"subpleural(?:es)?"],
-    "loc hemithorax": [r"hemitorax"],
+    "loc hemithorax": [r"hemitorax", r"hemotorax"],
     "loc paratracheal": [r"paratraqueal(?:es)?"],
     "loc tracheal": [r"traquea\w*", r"traqueal(?:es)?", r"endotraqueal", r"orotraqueal"],
     "loc dorsal vertebrae": [r"dorsal(?:es)?", r"columna dorsal", r"vertebras? dorsal(?:es)?", r"toracic[oa]s? vertebr\w*"],
@@ -585,6 +767,39 @@ LOCATIONS: dict[str, list[str]] = {
     "loc scapula": [r"escapula\w*"],
     "loc acromioclavicular joint": [r"acromioclavicular(?:es)?"],
 }
+
+#: The rest of the PadChest localization tree, from radiology knowledge (merged into :data:`LOCATIONS`).
+TREE_LOCATIONS: dict[str, list[str]] = {
+    "loc extracorporal": [r"extracorpore\w*", r"fuera del (?:paciente|cuerpo)", r"externo al paciente"],
+    "loc nipple": [r"pezon(?:es)?", r"areola\w*", r"mamilar(?:es)?"],
+    "loc rotator cuff": [r"manguito(?:s)? de los rotadores", r"manguito rotador", r"supraespinoso"],
+    "loc supraspisnous": [r"supraespinos[oa]s?", r"fosa supraespinosa", r"tendon supraespinoso"],
+    "loc humeral head": [r"cabeza(?:s)? humeral(?:es)?", r"cabeza del humero"],
+    "loc humeral neck": [r"cuello humeral", r"cuello del humero", r"cuello quirurgico"],
+    "loc clavicle": [r"clavicula\w*", r"clavicular(?:es)?"],
+    "loc costoesternal": [r"costoesternal(?:es)?", r"condrocostal(?:es)?", r"costocondral(?:es)?", r"esternocostal(?:es)?"],
+    "loc intersomatic space": [r"espacios? intersomatic[oa]s?", r"espacios? (?:inter)?discal(?:es)?", r"discos? intervertebral(?:es)?"],
+    "loc cervical vertebrae": [r"columna cervical", r"vertebras? cervical(?:es)?", r"raquis cervical", r"c[1-7]\b"],
+    "loc anterior rib": [r"arcos? costal(?:es)? anterior(?:es)?", r"arcos? anterior(?:es)?", r"costillas? anterior(?:es)?"],
+    "loc posterior rib": [r"arcos? costal(?:es)? posterior(?:es)?", r"arcos? posterior(?:es)?", r"costillas? posterior(?:es)?"],
+    "loc rib cartilage": [r"cartilagos? costal(?:es)?", r"cartilagos? condrocostal(?:es)?"],
+    "loc extrapleural": [r"extrapleural(?:es)?"],
+    "loc extrapulmonary": [r"extrapulmonar(?:es)?", r"extraparenquimatos[oa]s?"],
+    "loc suprahilar": [r"suprahiliar(?:es)?"],
+    "loc supradiaphragm": [r"supradiafragmatic[oa]s?"],
+    "loc bilateral costophrenic angle": [r"ambos senos? costofrenicos?", r"ambos senos? costodiafragmaticos?",
+                                         r"senos costofrenicos", r"senos costodiafragmaticos", r"ambos angulos costofrenicos"],
+    "loc superior mediastinum": [r"mediastino superior", r"mediastinic[oa]s? superior(?:es)?"],
+    "loc carotid artery": [r"carotid\w*"],
+    "loc supra aortic": [r"supraaortic[oa]s?", r"supra aortic[oa]s?", r"troncos? supraaortic[oa]s?"],
+    "loc lower mediastinum": [r"mediastino inferior"],
+    "loc middle mediastinum": [r"mediastino medio"],
+    "loc posterior mediastinum": [r"mediastino posterior", r"paravertebral(?:es)? posterior(?:es)?"],
+    "loc hypochondrium": [r"hipocondrios?"],
+    "loc right hypochondrium": [r"hipocondrio derecho"],
+    "loc left hypochondrium": [r"hipocondrio izquierdo"],
+}
+LOCATIONS = {**LOCATIONS, **{k: v for k, v in TREE_LOCATIONS.items() if k not in LOCATIONS}}
 
 #: location label -> UMLS CUI (as BIMCV codes them).
 LOCATION_CUIS: dict[str, str] = {
@@ -662,4 +877,22 @@ LOCATION_CUIS: dict[str, str] = {
     'loc posterior rib': 'C4323265',
     'loc humeral neck': 'C0448034',
     'loc scapula': 'C0036277',
+    # the rest of the PadChest localization tree
+    'loc extracorporal': 'C0424529',
+    'loc supraspisnous': 'C0225001',
+    'loc clavicle': 'C0008913',
+    'loc costoesternal': 'C0450216',
+    'loc intersomatic space': 'C0223088',
+    'loc cervical vertebrae': 'C3665420',
+    'loc extrapleural': 'C0442091',
+    'loc suprahilar': 'C0934260',
+    'loc superior mediastinum': 'C0230147',
+    'loc carotid artery': 'C0007272',
+    'loc lower mediastinum': 'C1261193',
+    'loc middle mediastinum': 'C0230149',
+    'loc posterior mediastinum': 'C0230150',
+    'loc hypochondrium': 'C0230186',
+    'loc right hypochondrium': 'C0738590',
+    'loc left hypochondrium': 'C0738591',
+    'loc thymus': 'C0040113',
 }

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import ReportError
 from ..fileio import atomic_path
+from ..labels import imply_parents
 from ..schema import conform
 from .deid import Surrogates, deidentify
 from .labeler import ReportLabeler, ReportLabels
@@ -126,8 +127,10 @@ def labels_to_bank_rows(results: Sequence[ReportLabels], image_ids: Sequence[str
     source : str
         Source name.
     implied : bool
-        Also add the parents of positive labels (origin ``implied``), as the
-        PadChest tree rolls them up.
+        Also add the values the labels imply for their parents in the PadChest
+        tree (:func:`covidbank.labels.imply_parents`, origin ``implied``; a
+        parent the report names uncertain or negated but a child makes
+        positive is also ``implied``).
 
     Returns
     -------
@@ -140,18 +143,9 @@ def labels_to_bank_rows(results: Sequence[ReportLabels], image_ids: Sequence[str
     rows = []
     for res, iid in zip(results, image_ids):
         vals = res.values()
-        for lab, v in vals.items():
-            rows.append((iid, source, lab, label_cui(lab), v, "report"))
-        if implied:
-            seen = set(vals)
-            for lab, v in vals.items():
-                if v == 0:
-                    continue
-                for anc in _ancestors(lab):
-                    if anc in seen:
-                        continue
-                    seen.add(anc)
-                    rows.append((iid, source, anc, label_cui(anc), 1 if v == 1 else -1, "implied"))
+        full = imply_parents(vals, _ancestors) if implied else vals
+        for lab, v in full.items():
+            rows.append((iid, source, lab, label_cui(lab), v, "report" if vals.get(lab) == v else "implied"))
     df = pd.DataFrame(rows, columns=["image_id", "source", "label", "cui", "value", "origin"])
     return conform(df, "labels")
 

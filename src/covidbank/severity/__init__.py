@@ -5,6 +5,7 @@ Typical use::
     from covidbank.severity import assess, write_overlay
     res = assess("study.nii.gz")                 # or a DICOM folder / slice
     res.category, res.involvement_percent, res.qc_flags
+    res.gradable, res.not_gradable                # refused inputs get no grade
     write_overlay(res, "overlay.png")
 
 Needs the ``[ct]`` extra (scipy, scikit-image, SimpleITK, matplotlib, pylibjpeg).
@@ -22,6 +23,9 @@ __all__ = [
     "ROUTING",
     "categorize",
     "routing_for",
+    "RESEARCH_NOTICE",
+    "REFUSAL_REASONS",
+    "gradability",
     "CTVolume",
     "load_ct",
     "load_mask",
@@ -54,6 +58,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "DESCRIPTION": ".grade",
     "ROUTING": ".grade",
     "categorize": ".grade",
+    "RESEARCH_NOTICE": ".grade",
+    "REFUSAL_REASONS": ".gradable",
+    "gradability": ".gradable",
     "routing_for": ".grade",
     "CTVolume": ".io",
     "check_hu": ".io",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "RESEARCH_NOTICE",
     "CATEGORIES",
     "BOUNDARIES",
     "BOUNDARY_CONVENTION",
@@ -35,6 +36,11 @@ __all__ = [
     "categorize",
     "routing_for",
 ]
+
+#: Carried by every grade and routing text covidbank prints or writes (CLI,
+#: JSON, overlay, viewer, DICOM SR): the grade comes from an automatic,
+#: unvalidated estimate.
+RESEARCH_NOTICE = "Research use only, not for clinical decisions: an automatic estimate, not a diagnosis."
 
 CATEGORIES: tuple[str, ...] = ("CT-0", "CT-1", "CT-2", "CT-3", "CT-4")
 #: lower bounds (inclusive) of CT-2, CT-3 and CT-4, in percent of lung volume

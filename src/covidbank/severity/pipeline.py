@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .grade import BOUNDARY_CONVENTION, categorize, routing_for
+from .gradable import REFUSAL_REASONS, gradability
+from .grade import BOUNDARY_CONVENTION, RESEARCH_NOTICE, categorize, routing_for
 from .io import CTVolume, check_hu, load_ct, load_mask
 from .lesions import (
     INTENSITY_MODE_PARAMS,
@@ -28,7 +29,11 @@ class SeverityResult:
     ``to_dict()`` gives the JSON printed by ``covidbank severity --json``:
     ``lung_volume_ml``, ``lesion_volume_ml`` and ``involvement_percent`` (each
     with ``left``, ``right``, ``total``), ``category`` (``CT-0``..``CT-4``, or
-    None in intensity mode), ``routing``, ``qc_flags`` and details.
+    None when not gradable or in intensity mode), ``routing``, ``gradable``,
+    ``not_gradable_reasons`` (codes of
+    :data:`~covidbank.severity.gradable.REFUSAL_REASONS`) with their text,
+    ``forced``, ``notice`` (:data:`~covidbank.severity.grade.RESEARCH_NOTICE`),
+    ``qc_flags`` and details.
     """
 
     ct: CTVolume
@@ -42,6 +47,18 @@ class SeverityResult:
     qc_flags: list[str]
     lesion_source: str
     details: dict = field(default_factory=dict)
+    not_gradable: list[str] = field(default_factory=list)
+    forced: bool = False
+
+    @property
+    def gradable(self) -> bool:
+        """True when no refusal rule applies (see :mod:`covidbank.severity.gradable`)."""
+        return not self.not_gradable
+
+    @property
+    def notice(self) -> str:
+        """The research-use notice carried by every grade."""
+        return RESEARCH_NOTICE
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +71,11 @@ class SeverityResult:
             "involvement_percent": self.involvement_percent,
             "category": self.category,
             "routing": self.routing,
+            "gradable": self.gradable,
+            "not_gradable_reasons": list(self.not_gradable),
+            "not_gradable_text": [REFUSAL_REASONS[r] for r in self.not_gradable],
+            "forced": self.forced,
+            "notice": RESEARCH_NOTICE,
             "boundary_convention": BOUNDARY_CONVENTION,
             "lesion_source": self.lesion_source,
             "qc_flags": list(self.qc_flags),
@@ -88,6 +110,7 @@ def assess(
     intensity_mode: bool = False,
     lung_params: LungParams | None = None,
     lesion_params: LesionParams | None = None,
+    force: bool = False,
 ) -> SeverityResult:
     """Segment lungs, quantify lesions and grade a chest CT.
 
@@ -102,6 +125,17 @@ def assess(
         lesion area; no grade (``category`` None).
     lung_params, lesion_params : optional
         Segmentation parameters.
+    force : bool
+        Grade even an input the refusal rules of
+        :mod:`~covidbank.severity.gradable` reject (abdominal CT, single or
+        non-axial slice, slab); the result is marked ``forced``.  Never for
+        input not in HU.
+
+    Returns
+    -------
+    SeverityResult
+        ``category`` and ``routing`` are None when the input is not gradable
+        (reasons in ``not_gradable``) unless ``force``.
 
     Raises
     ------
@@ -145,7 +179,8 @@ def assess(
     else:
         lp = lesion_params if lesion_params is not None else (INTENSITY_MODE_PARAMS if intensity_mode else None)
         lesion = estimate_lesions(hu, lm.labels, ct.spacing, lp)
-        details["lesion_window_hu"] = [round(float(v), 1) for v in getattr(estimate_lesions, "last_window", (None, None))]
+        details["lesion_window_hu"] = [None if v is None else round(float(v), 1)
+                                       for v in getattr(estimate_lesions, "last_window", (None, None))]
         source = "estimated-intensity" if intensity_mode else "estimated"
     timings["lesions"] = round(time.perf_counter() - t, 3)
     vml = ct.voxel_volume_ml
@@ -157,15 +192,22 @@ def assess(
         details["lung_area_mm2"] = round(int(np.count_nonzero(lm.labels)) * px, 1)
         details["lesion_area_mm2"] = round(int(np.count_nonzero(lesion & (lm.labels > 0))) * px, 1)
         details["lesion_area_px"] = int(np.count_nonzero(lesion & (lm.labels > 0)))
-    if "no_lungs_found" in flags:
-        category = routing = None
-        details["grade_refused"] = "no lungs found in the input"
-    elif intensity_mode:
+    refused, figures = gradability(ct.shape, ct.spacing, lm.labels, vml)
+    details["gradability"] = figures
+    forced = False
+    if intensity_mode:
         category = routing = None
         details["grade_refused"] = "intensity mode: pseudo-HU from an image that is not in Hounsfield units; no CT grade"
+    elif "no_lungs_found" in refused:
+        category = routing = None
+        details["grade_refused"] = "no lungs found in the input"
+    elif refused and not force:
+        category = routing = None
+        details["grade_refused"] = "not gradable: " + "; ".join(REFUSAL_REASONS[r] for r in refused) + " (--force grades anyway)"
     else:
         category = categorize(_raw_percent(lm.labels, lesion), bool(np.count_nonzero(lesion & (lm.labels > 0))))
         routing = routing_for(category)
+        forced = bool(refused)
     timings["total"] = round(time.perf_counter() - t0, 3)
     details["seconds"] = timings
     return SeverityResult(
@@ -180,6 +222,8 @@ def assess(
         qc_flags=flags,
         lesion_source=source,
         details=details,
+        not_gradable=refused,
+        forced=forced,
     )
 
 

@@ -95,7 +95,7 @@ def qc_flags(
     details["slice_spacing_mm"] = round(float(spacing[2]), 3)
     per_slice = lungs.sum(axis=(0, 1))
     partial = False
-    if nz == 1:
+    if min(labels.shape) == 1:  # axial (X, Y, 1), coronal (X, 1, Z) or sagittal (1, Y, Z)
         flags.add("single_slice")
         partial = True
     elif per_slice.max() > 0:

@@ -26,7 +26,8 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
         One row per mask (``study``, ``image_id``, ``official_category``,
         ``lesion_voxels``, ``voxel_ml``, ``lesion_volume_ml``, ``slices``,
         ``slice_spacing_mm``, and when the CT is present ``lung_volume_ml``,
-        ``involvement_percent``, ``category``, ``qc_flags``; ``error`` for
+        ``involvement_percent``, ``category`` (None when not gradable), ``not_gradable``
+        (reason codes), ``qc_flags``; ``error`` for
         unreadable files), and the confusion matrix official x computed
         (None when no CT was graded).
     """
@@ -73,13 +74,14 @@ def severity_table(mosmed: str | Path, studies: str | Path | None = None, progre
                     lung_volume_ml=sr.lung_volume_ml["total"],
                     involvement_percent=sr.involvement_percent["total"],
                     category=sr.category,
+                    not_gradable=";".join(sr.not_gradable) or None,
                     qc_flags=";".join(sr.qc_flags),
                 )
         except Exception as e:  # one bad file never stops the table
             row["error"] = f"{e.__class__.__name__}: {e}"
         rows.append(row)
     df = pd.DataFrame(rows)
-    for c in ("lung_volume_ml", "involvement_percent", "category", "qc_flags", "error"):
+    for c in ("lung_volume_ml", "involvement_percent", "category", "not_gradable", "qc_flags", "error"):
         if c not in df.columns:
             df[c] = None
     conf = None

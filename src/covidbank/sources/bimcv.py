@@ -21,8 +21,10 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from itertools import combinations
+from math import comb
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -32,7 +34,7 @@ from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id
 from .base import SourceResult, parse_age, require_columns
 
-__all__ = ["load", "load_table", "parse_label_list", "NAME", "TREE_FILES"]
+__all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
 NAME = "bimcv"
 REQUIRED = ["Subject", "Session", "File", "Labels"]
@@ -62,9 +64,24 @@ def parse_label_list(raw: object) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def parse_cui_list(raw: object) -> list[str]:
-    """CUIs in a cell (``C5203670,C2073538``) in order."""
-    return _CUI_RE.findall(str(raw or ""))
+def parse_cui_list(raw: object, keep_empty: bool = False) -> list[str]:
+    """CUIs in a cell (``C5203670,C2073538``) in order; with ``keep_empty``, empty items (``C1,,C2``) as ``""``."""
+    if not keep_empty:
+        return _CUI_RE.findall(str(raw or ""))
+    s = str(raw or "").strip().strip("[]")
+    if not s:
+        return []
+    return [m.group(0) if (m := _CUI_RE.search(x)) else "" for x in s.split(",")]
+
+
+def raw_label_list(raw: object) -> list[str]:
+    """A stringified label list as published: stripped items, repeats and empty items kept (for :func:`align_cuis`)."""
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return []
+    s = str(raw).strip().strip("[]")
+    if not s:
+        return []
+    return [re.sub(r"\s+", " ", p.strip().strip("'\"").strip()) for p in re.split(r"""['"]\s*,\s*['"]""", s)]
 
 
 def find_trees(folder: Path) -> list[Path]:
@@ -75,17 +92,87 @@ def find_trees(folder: Path) -> list[Path]:
     return []
 
 
-def label_rows(image_id: str, labels: list[str], cuis: list[str], tree: LabelTree) -> list[dict]:
-    """Label rows (source labels and implied parents) for one image."""
-    # BIMCV leaves CUI-less labels out of ``labelCUIS``, so position says little:
-    # a row's CUI is used only for a label the vocabulary has no CUI for, only
-    # when the counts line up, and only if the vocabulary does not give that
-    # CUI to another label.
-    aligned = dict(zip(labels, cuis)) if len(cuis) == len(labels) else {}
+def align_cuis(labels: list[str], cuis: list[str], known: Mapping[str, str | None] | None = None,
+               max_tries: int = 20_000) -> dict[str, str]:
+    """CUIs of a row's labels where the row's two lists can be aligned with certainty.
+
+    BIMCV's ``labelCUIS`` lists the CUIs of the row's ``Labels`` in order but
+    leaves out the labels without a CUI (``unchanged``, ``pseudonodule``), and
+    both lists repeat items (``'pneumonia', ' pneumonia'``).  So position alone
+    says little.  Every way of leaving ``len(labels) - len(cuis)`` labels out is
+    tried; an alignment is kept when the same label always gets the same CUI,
+    no CUI goes to two labels, an empty label meets an empty CUI, and no label
+    gets a CUI other than the one ``known`` gives it (a label ``known`` as
+    CUI-less gets none).  A label gets a CUI only when every kept alignment
+    gives it that CUI.
+
+    Parameters
+    ----------
+    labels : list of str
+        The row's labels as published (stripped, repeats and empty items kept).
+    cuis : list of str
+        The row's CUIs as published (empty items kept).
+    known : mapping, optional
+        label -> CUI (or ``None`` for a label known to have none), from a vocabulary.
+    max_tries : int
+        Give up (align nothing) beyond this many candidate alignments.
+
+    Returns
+    -------
+    dict
+        label -> CUI, only for labels aligned with certainty.
+    """
+    known = known or {}
+    n, m = len(labels), len(cuis)
+    if m > n:
+        return {}
+    if comb(n, n - m) > max_tries:
+        return {}
+    agreed: dict[str, str | None] | None = None
+    for left_out in combinations(range(n), n - m):
+        out = set(left_out)
+        kept = [lab for i, lab in enumerate(labels) if i not in out]
+        mapping: dict[str, str | None] = {labels[i]: None for i in left_out}
+        ok = True
+        for lab, cui in zip(kept, cuis):
+            if (not lab) != (not cui) or mapping.get(lab, cui) != cui or (lab in known and known[lab] != cui):
+                ok = False
+                break
+            mapping[lab] = cui
+        if not ok or any(lab in known and known[lab] is not None and mapping[lab] is None for lab in mapping if lab):
+            continue
+        given = [c for lab, c in mapping.items() if lab and c]
+        if len(given) != len(set(given)):
+            continue
+        if agreed is None:
+            agreed = mapping
+        else:
+            agreed = {lab: c for lab, c in agreed.items() if mapping.get(lab) == c}
+    return {lab: c for lab, c in (agreed or {}).items() if lab and c}
+
+
+def label_rows(image_id: str, labels: list[str], cuis: list[str], tree: LabelTree,
+               raw_labels: list[str] | None = None) -> list[dict]:
+    """Label rows (source labels and implied parents) for one image.
+
+    A label's CUI comes from the tree, else from the package's own PadChest
+    vocabulary (:data:`covidbank.nlp.lexicon.VOCABULARY`), else from the row's
+    ``labelCUIS`` where :func:`align_cuis` aligns it with certainty, and only
+    if the vocabulary does not give that CUI to another label; never by
+    position alone.
+    """
+    from ..nlp.lexicon import VOCABULARY
+
+    known = {lab: VOCABULARY[lab][0] for lab in set(raw_labels or labels) if lab in VOCABULARY}
+    for lab in set(raw_labels or labels):
+        c = tree.cui(lab) if lab and lab in tree else None
+        if c:
+            known[lab] = c
+    aligned = align_cuis(raw_labels if raw_labels is not None else labels, cuis, known)
     values = tree.expand({lab: POSITIVE for lab in labels})
     rows = []
     for lab, v in values.items():
-        cui = tree.cui(lab)
+        cui = tree.cui(lab) or (VOCABULARY[lab][0] if lab in VOCABULARY else None)
         if cui is None and lab in aligned and tree.resolve(aligned[lab]) in (None, tree.resolve(lab)):
             cui = aligned[lab]
         rows.append({"image_id": image_id, "label": lab, "cui": cui, "value": v, "origin": "source" if lab in labels else "implied"})
@@ -218,7 +305,8 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "exclude_reason": _first(r, "Exclude Reason") or None,
                 }
             )
-            labels.extend(label_rows(image_id, parse_label_list(r["Labels"]), parse_cui_list(r.get("labelCUIS")), tree))
+            labels.extend(label_rows(image_id, parse_label_list(r["Labels"]), parse_cui_list(r.get("labelCUIS"), keep_empty=True),
+                                     tree, raw_labels=raw_label_list(r["Labels"])))
         except Exception as e:  # one bad row never stops the load
             res.skip(rec, path, f"unreadable row: {e.__class__.__name__}: {e}")
     res.tables = {

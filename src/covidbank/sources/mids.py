@@ -322,6 +322,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
         label_rows,
         parse_cui_list,
         parse_label_list,
+        raw_label_list,
     )
 
     root = Path(path)
@@ -353,9 +354,10 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
                     res.skip(f"{f.name} row {i + 2}", f, f"labels for session not in the tree")
                     continue
                 labs = parse_label_list(r["Labels"])
-                cuis = parse_cui_list(r.get("labelCUIS", ""))
+                cuis = parse_cui_list(r.get("labelCUIS", ""), keep_empty=True)
+                raw = raw_label_list(r["Labels"])
                 for iid in targets:
-                    label_rows_all.extend(label_rows(iid, labs, cuis, tree))
+                    label_rows_all.extend(label_rows(iid, labs, cuis, tree, raw_labels=raw))
                 if r.get("Report"):
                     reports[ses] = deid_report(str(r["Report"]))
         elif cols & {"participant", "participant_id", "Subject"} and cols & {"tipo_test", "test", "test_type"}:

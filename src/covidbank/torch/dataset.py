@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..bank import Bank
+from ..ctvolume import slice_plane
 from ..errors import CovidbankError, ImageLoadError, ImageMissingError
 from ..labels import LabelTree, default_tree
 from ..pixels import read_ct, read_mask, read_xray
@@ -429,7 +431,9 @@ class CTDataset(BankImageDataset):
     mode : {"volume", "slice"}
         ``volume``: one item per volume, ``img`` shaped ``(1, X, Y, Z)``.
         ``slice``: one item per axial slice, ``img`` shaped ``(1, X, Y)``
-        (``slice`` index in the item).
+        (``slice`` index in the item).  A record that is a single coronal or
+        sagittal slice is left out of slice mode (its axial slices would be
+        one-pixel rows), with a warning; their ids are in ``excluded_non_axial``.
     window : str or (lower, upper), optional
         Clip HU to the window and scale to [0, 1] (``lung``, ``mediastinum``,
         ``covid`` or numbers); None keeps HU.
@@ -471,18 +475,35 @@ class CTDataset(BankImageDataset):
         self._any_mask = bool(with_mask and mp.notna().any())
         self._vol_cache: OrderedDict = OrderedDict()
         self._slices: list[tuple[int, int]] = []
+        #: slice mode: records left out because they are a single coronal or
+        #: sagittal slice (their axial "slices" would be one-pixel rows)
+        self.excluded_non_axial: list[str] = []
         if mode == "slice":
-            keep = []
             for i, p in enumerate(self.records["path"]):
                 try:
+                    if slice_plane(_ras_shape(p) if os.path.isfile(p) else (2, 2, 2)) in ("coronal", "sagittal"):
+                        self.excluded_non_axial.append(str(self.records["image_id"].iloc[i]))
+                        continue
                     nz = self._n_slices(i, p)
                 except ImageLoadError as e:
                     if self.on_error == "raise":
                         raise
                     self._fail(i, e)
                     continue
-                keep.append(i)
+                except Exception as e:  # noqa: BLE001 - an unreadable header
+                    err = ImageLoadError(f"{p} (record {self.records['image_id'].iloc[i]}): cannot read NIfTI header "
+                                         f"({type(e).__name__}: {e})")
+                    if self.on_error == "raise":
+                        raise err from None
+                    self._fail(i, err)
+                    continue
                 self._slices.extend((i, z) for z in range(nz))
+            if self.excluded_non_axial:
+                warnings.warn(
+                    f"CTDataset(mode='slice'): {len(self.excluded_non_axial)} single coronal/sagittal slice record(s) "
+                    "excluded (their axial slices would be one-pixel rows); listed in .excluded_non_axial",
+                    stacklevel=2,
+                )
 
     def _n_slices(self, i: int, path: str) -> int:
         if not os.path.isfile(path):
@@ -512,7 +533,7 @@ class CTDataset(BankImageDataset):
             return self._vol_cache[i]
         r = self.records.iloc[i]
         vol = read_ct(r["path"], record=r["image_id"])
-        img = torch.from_numpy(vol.data)[None]
+        img = torch.from_numpy(np.asarray(vol.data, dtype=np.float32))[None]
         mask = None
         mp = r.get("mask_path")
         if self.with_mask and isinstance(mp, str) and mp:

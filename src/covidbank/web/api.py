@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from ..errors import RenderError
 from ..pixels import is_nifti
 from .render import Renderer
+from ..severity.grade import RESEARCH_NOTICE
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore, SearchQuery
 
 __all__ = ["router", "query_from_params", "scrub_paths"]
@@ -243,6 +244,7 @@ def volume(request: Request, image_id: str) -> dict:
         "volume_problem": problem,
         "windows": {k: {"center": c, "width": w} for k, (c, w) in CT_WINDOWS.items()},
         "severity": _store(request).severity(rec),
+        "notice": RESEARCH_NOTICE,
     }
 
 

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
+
+from ..severity.grade import RESEARCH_NOTICE
 from markupsafe import Markup, escape
 
 from .api import query_from_params
@@ -73,6 +75,7 @@ def _fmt(v) -> str:
 templates.env.filters["idq"] = idq
 templates.env.filters["fmt"] = _fmt
 templates.env.globals["CT_WINDOWS"] = CT_WINDOWS
+templates.env.globals["RESEARCH_NOTICE"] = RESEARCH_NOTICE
 templates.env.globals["LABEL_VALUES"] = LABEL_VALUES
 
 

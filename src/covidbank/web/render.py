@@ -6,8 +6,10 @@ looked up by record id; nothing takes a path from a client.
 * 8-bit and 16-bit PNG/JPEG (and DICOM, 2-D NIfTI) are read as arrays; a
   window (center/width in the file's own units) maps them to 8 bits.  The
   default window of a 16-bit image spans its 0.5-99.5 percentiles.
-* CT volumes (NIfTI) are reoriented to RAS and shown axially in radiological
-  convention (patient's right on the left, anterior up) with HU windows.
+* CT volumes (NIfTI) are read by :func:`covidbank.pixels.read_ct` (RAS) and
+  shown axially in radiological convention (patient's right on the left,
+  anterior up) with HU windows; a single coronal or sagittal slice is shown in
+  its own plane (one slice), not as one-pixel axial strips.
 * Masks (NIfTI or PNG) are drawn as coloured overlays: lesion red, lung green,
   other labels from a palette.
 * Thumbnails are cached on disk, keyed by record, file size and modification
@@ -20,25 +22,27 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ..ctvolume import slice_plane
 from ..errors import RenderError
 from ..fileio import atomic_write
 from ..pixels import is_nifti
 
 __all__ = [
     "Renderer",
+    "apply_window",
+    "auto_window",
+    "default_cache_dir",
+    "overlay_mask",
     "read_image",
     "read_volume",
-    "auto_window",
-    "apply_window",
-    "overlay_mask",
     "to_png",
-    "default_cache_dir",
 ]
 
 _RENDER_VERSION = "1"
@@ -129,32 +133,27 @@ def _looks_dicom(path: Path) -> bool:
 
 
 def read_volume(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Read a NIfTI volume reoriented to RAS; returns the array and voxel sizes (mm).
+    """Read a CT volume or mask reoriented to RAS (:func:`covidbank.pixels.read_ct`); the array and voxel sizes (mm).
 
     Raises
     ------
     RenderError
-        When the file is missing, unreadable or not 3-D.
+        When the file is missing, unreadable or not 3-D (the reader's reason,
+        naming the file but not its folder).
     """
+    from ..errors import CTReadError
+    from ..pixels import read_ct
+
     path = Path(path)
     _stat_key(path)
     try:
-        import nibabel as nib
-
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        arr = np.asanyarray(img.dataobj)
-        if arr.ndim == 4 and arr.shape[3] == 1:
-            arr = arr[..., 0]
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.ndim != 3:
-            raise RenderError(f"{path.name}: expected a 3-D volume, got shape {arr.shape}")
-        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        return arr, zooms  # type: ignore[return-value]
-    except RenderError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise RenderError(f"{path.name}: cannot be read as NIfTI ({e.__class__.__name__}: {e})") from None
+        vol = read_ct(path)
+    except CTReadError as e:
+        reason = str(e).replace(str(path), path.name)
+        if reason.startswith(path.name + ": "):
+            reason = reason[len(path.name) + 2:]
+        raise RenderError(f"{path.name}: cannot be read as a CT volume ({reason})") from None
+    return vol.data, vol.spacing
 
 
 def auto_window(arr: np.ndarray) -> tuple[float, float]:
@@ -217,6 +216,25 @@ def _resize(arr: np.ndarray, max_side: int | None) -> np.ndarray:
 def _axial(vol: np.ndarray, z: int) -> np.ndarray:
     """Axial slice ``z`` of a RAS volume in radiological display order."""
     return vol[:, :, z].T[::-1, ::-1]
+
+
+def _plane_view(vol: np.ndarray, z: int, plane: str) -> np.ndarray:
+    """Slice ``z`` in the volume's own plane, in radiological display order.
+
+    ``axial`` (and volumes): patient's right on the left, anterior up; a single
+    ``coronal`` slice ``(X, 1, Z)``: right on the left, superior up; a single
+    ``sagittal`` slice ``(1, Y, Z)``: anterior on the left, superior up.
+    """
+    if plane == "coronal":
+        return vol[:, 0, :].T[::-1, ::-1]
+    if plane == "sagittal":
+        return vol[0, :, :].T[::-1, ::-1]
+    return _axial(vol, z)
+
+
+def _n_views(shape, plane: str) -> int:
+    """How many slices the viewer steps through: the axial ones, or one for a non-axial single slice."""
+    return 1 if plane in ("coronal", "sagittal") else int(shape[2])
 
 
 class Renderer:
@@ -312,8 +330,8 @@ class Renderer:
         self.stats["thumb_misses"] += 1
         if is_nifti(path.name) and self._ndim(path) == 3:
             vol, _ = self.volume(path)
-            z = vol.shape[2] // 2
-            gray = apply_window(_axial(vol, z), -600, 1500)
+            plane = slice_plane(vol.shape)
+            gray = apply_window(_plane_view(vol, vol.shape[2] // 2, plane), -600, 1500)
         else:
             arr = self.image_array(path)
             gray = apply_window(arr, *auto_window(arr))
@@ -340,6 +358,7 @@ class Renderer:
             vol, zooms = self.volume(path)
             info.update(
                 volume=True,
+                plane=slice_plane(vol.shape),
                 shape=[int(s) for s in vol.shape],
                 spacing=[round(z, 3) for z in zooms],
                 min=float(vol.min()),
@@ -347,7 +366,10 @@ class Renderer:
             )
         for kind, mpath in masks:
             m = self.mask_array(mpath, 3)
-            zs = np.nonzero(m.reshape(-1, m.shape[2]).any(axis=0))[0]
+            if slice_plane(m.shape) in ("coronal", "sagittal"):
+                zs = np.array([0]) if m.any() else np.array([], dtype=int)
+            else:
+                zs = np.nonzero(m.reshape(-1, m.shape[2]).any(axis=0))[0]
             mi = {
                 "kind": kind,
                 "shape": [int(s) for s in m.shape],
@@ -364,7 +386,8 @@ class Renderer:
         shown = [m for m in info["masks"] if m["matches"] and m["slices"]]
         lesion = [m for m in shown if m["kind"] == "lesion"] or shown
         info["mask_slices"] = lesion[0]["slices"] if lesion else None
-        info["slices"] = int(info["shape"][2]) if "shape" in info else 0
+        info.setdefault("plane", slice_plane(info["shape"]) if "shape" in info else "volume")
+        info["slices"] = _n_views(info["shape"], info["plane"]) if "shape" in info else 0
         return info
 
     def slice_png(
@@ -376,6 +399,9 @@ class Renderer:
         masks: list[tuple[str, Path]] = (),
     ) -> bytes:
         """Axial slice ``z`` windowed in HU, with ``(kind, path)`` masks overlaid.
+
+        A single coronal or sagittal slice (an axis of length one) is shown in
+        its own plane, as its only slice ``z = 0``.
 
         With no volume (``path`` None) the masks are drawn alone on black.
         A mask whose shape differs from the volume's is left out (reported by
@@ -394,14 +420,16 @@ class Renderer:
             shape = arrays[0][1].shape
         else:
             raise RenderError("nothing to render: neither the volume nor a mask is available")
-        n = shape[2]
+        plane = slice_plane(shape)
+        n = _n_views(shape, plane)
         if not 0 <= z < n:
             raise RenderError(f"slice {z} is out of range 0..{n - 1}")
         if path is not None:
-            out = apply_window(_axial(vol, z), center, width)
+            out = apply_window(_plane_view(vol, z, plane), center, width)
         else:
-            out = np.full(shape[:2][::-1], 24, dtype=np.uint8)
+            out = np.full(_plane_view(arrays[0][1], z, plane).shape, 24, dtype=np.uint8)
         for kind, m in arrays:
             if m.shape == shape:
-                out = overlay_mask(out, _axial(m, z), kind, alpha=(0.3 if kind == "lung" else 0.5) if path is not None else 0.9)
+                out = overlay_mask(out, _plane_view(m, z, plane), kind,
+                                   alpha=(0.3 if kind == "lung" else 0.5) if path is not None else 0.9)
         return to_png(out)

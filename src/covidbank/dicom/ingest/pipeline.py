@@ -53,7 +53,7 @@ from ..safeio import Limits
 from .index import build_index
 from .tables import _merge_tsv, _process_reports, _process_tests
 
-__all__ = ["ingest", "IngestSummary", "process_task", "LOG_NAME", "read_skipped"]
+__all__ = ["ingest", "IngestSummary", "process_task", "plan_tasks", "worker_common", "LOG_NAME", "read_skipped"]
 
 LOG_NAME = "logs/ingest.jsonl"
 
@@ -173,6 +173,16 @@ def _nifti_bytes(vol, affine) -> bytes:
     return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
 
 
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+
+
+def _dataset_strings(ds) -> Iterable[str]:
+    """The text values of a (de-identified) dataset at any depth, for the deny-list check of a kept instance."""
+    for elem in ds.iterall():
+        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+            yield str(elem.value)
+
+
 # --------------------------------------------------------------------------- worker
 def process_task(task: dict, common: dict) -> dict:
     """De-identify and convert one series; write its files into the bank.
@@ -256,7 +266,12 @@ def process_task(task: dict, common: dict) -> dict:
         for i, a in enumerate(audits):
             audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
                                            "records": a}, sort_keys=True))
-        from .private import Quarantine
+        def quarantine(kind: str, hits: list[dict], content) -> None:
+            if common.get("quarantine"):  # a caller without a quarantine folder (pull) logs the reason only
+                from .private import Quarantine
+
+                Quarantine(common["quarantine"], common.get("run", "run")).put(
+                    kind, task["series_token"], "deny_list_hit", hits, content, source="; ".join(task["paths"]))
 
         # an attribute holding an identifying value of the header is dropped (and kept in the quarantine)
         held = {}
@@ -266,19 +281,23 @@ def process_task(task: dict, common: dict) -> dict:
                 held[kw] = {"value": side.pop(kw), "hits": found}
         if held:
             cb["dropped_attributes"] = sorted(set(cb["dropped_attributes"]) | set(held))
-            Quarantine(common["quarantine"], common["run"]).put(
-                "attributes", task["series_token"], "deny_list_hit", [h for v in held.values() for h in v["hits"]],
-                {k: v["value"] for k, v in held.items()}, source="; ".join(task["paths"]))
-        # then the whole sidecar: a hit left means nothing of the series goes into the bank.
+            quarantine("attributes", [h for v in held.values() for h in v["hits"]], {k: v["value"] for k, v in held.items()})
+        # then the whole sidecar (and the kept DICOM instances): a hit left keeps the whole series out.
         # The audit lines hold only generated values (tags, action codes, keyed hashes, new UIDs): not searched.
         hits = deny_hits(deny, side)
+        if not hits and common.get("keep_dicom"):
+            hits = deny_hits(deny, [list(_dataset_strings(d)) for d in dsets])
         if hits:
-            Quarantine(common["quarantine"], common["run"]).put(
-                "series", task["series_token"], "deny_list_hit", hits, {"sidecar": side}, source="; ".join(task["paths"]))
+            quarantine("series", hits, {"sidecar": side})
             attrs = tuple(sorted({h["keyword"] for h in hits}))
             res.update(status="quarantined", reason="deny_list_hit", attributes=list(Reason("deny_list_hit", attrs).attributes),
-                       detail=f"{len(hits)} deny-list hit(s) in the sidecar ({', '.join(attrs)}); see the quarantine")
+                       detail=f"{len(hits)} deny-list hit(s) in what would be written ({', '.join(attrs)}); "
+                              "see the quarantine")
             return res
+        if common.get("keep_dicom"):  # --keep-dicom (dicom/ingest/keep.py), before the sidecar that marks completion
+            from .keep import keep_dicom
+
+            cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
         atomic_write(bank / cb["audit"], gzip.compress(("\n".join(audit_lines) + "\n").encode(), mtime=0))
         atomic_write(image_path, data)
         atomic_write(out_dir / f"{stem}.json",
@@ -423,6 +442,7 @@ def ingest(
     linkage: str | os.PathLike | None = None,
     window_index: int = 0,
     progress: bool = False,
+    keep_dicom: bool = False,
     new_key: bool = False,
     private_log: str | os.PathLike | None = None,
     quarantine: str | os.PathLike | None = None,
@@ -458,6 +478,9 @@ def ingest(
         Merge original patient id -> pseudonym into this TSV (outside the bank; earlier rows kept).
     window_index : int
         Which window / VOI LUT to apply when several are present.
+    keep_dicom : bool
+        Also store the de-identified DICOM instances under ``sourcedata/``
+        (:mod:`covidbank.dicom.ingest.keep`), for DICOM SEG/SR export.
     progress : bool
         Show a rich progress bar.
     new_key : bool
@@ -532,7 +555,7 @@ def ingest(
                            reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
                            window_index=window_index, progress=progress, workers=workers, scheduler=scheduler,
                            limits=limits, follow_symlinks=follow_symlinks, key=key, merge_linkage=merge_linkage,
-                           discover=discover, t0=t0)
+                           discover=discover, t0=t0, keep_dicom=keep_dicom)
         finally:
             log.close()
             plog.close()
@@ -541,7 +564,8 @@ def ingest(
 
 def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar, summary: IngestSummary, *,
                    options, name, tests, reports, reports_deidentified, linkage, window_index, progress, workers,
-                   scheduler, limits: Limits, follow_symlinks: bool, key: bytes, merge_linkage, discover, t0) -> None:
+                   scheduler, limits: Limits, follow_symlinks: bool, key: bytes, merge_linkage, discover, t0,
+                   keep_dicom: bool = False) -> None:
     denylists: dict = {}
     series, skips = discover(raw, exclude=[root], limits=limits, follow_symlinks=follow_symlinks, denylists=denylists)
     summary.files = sum(len(s.instances) for s in series) + len(skips)
@@ -574,7 +598,8 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
             todo.append(t)
     common = {"bank": str(root.resolve()), "key": key.hex(), "options": options.to_dict(),
               "window_index": window_index, "limits": limits.to_dict(), "raw": str(raw.resolve()),
-              "follow_symlinks": follow_symlinks, "quarantine": str(quar.folder), "run": quar.run_id}
+              "follow_symlinks": follow_symlinks, "quarantine": str(quar.folder), "run": quar.run_id,
+              "keep_dicom": bool(keep_dicom)}
     for res in _run(todo, common, workers, scheduler, progress):
         rec.write(kind="series", **res)
         if res["status"] == "converted":
@@ -637,3 +662,29 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
             for t in tasks:
                 yield process_task(t, common)
                 bar.advance()
+
+
+# --------------------------------------------------------------------------- entry for covidbank pull
+def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]:
+    """Worker tasks for series already discovered, named and pseudonymized exactly as :func:`ingest` does.
+
+    For ``covidbank pull`` (:mod:`covidbank.pacs.pull`), which feeds each
+    retrieved study through :func:`process_task` and rebuilds the index once
+    at the end.  A task whose sidecar is already in the bank has ``done`` set.
+    """
+    root = Path(bank)
+    tasks, _ = _plan(series, keyring, registry, root)
+    for t in tasks:
+        t["done"] = (root / t["dir"] / f"{t['stem']}.json").exists()
+    return tasks
+
+
+def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0,
+                  quarantine: str | os.PathLike | None = None, run: str = "", limits: Limits | None = None) -> dict:
+    """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window,
+    the quarantine folder outside the bank and the read limits)."""
+    from ..deid import DeidOptions
+
+    return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
+            "window_index": window_index, "quarantine": str(quarantine) if quarantine else None, "run": run,
+            "limits": (limits or Limits()).to_dict()}

@@ -75,7 +75,8 @@
       state.z = Math.max(0, Math.min(state.n - 1, z));
       img.src = url(state.z);
       range.value = state.z;
-      zlabel.textContent = "slice " + (state.z + 1) + " / " + state.n + (state.volume ? " · " + state.window : " · mask only");
+      var what = state.plane && state.plane !== "volume" && state.plane !== "axial" ? state.plane + " slice" : "slice " + (state.z + 1) + " / " + state.n;
+      zlabel.textContent = what + (state.volume ? " · " + state.window : " · mask only");
       ct.setAttribute("data-z", state.z);
       preload(state.z + 1); preload(state.z - 1);
     }
@@ -87,6 +88,8 @@
     fetch("/api/volume/" + id).then(function (r) { return r.json(); }).then(function (v) {
       if (!v.slices) { infoBox.textContent = v.detail || "volume not available"; return; }
       state.n = v.slices;
+      state.plane = v.plane;
+      if (v.plane === "coronal" || v.plane === "sagittal") img.alt = v.plane + " slice";
       state.volume = v.volume;
       range.max = v.slices - 1;
       var start = v.mask_slices ? Math.round((v.mask_slices[0] + v.mask_slices[1]) / 2) : Math.floor(v.slices / 2);

@@ -1,0 +1,464 @@
+"""A DIMSE archive client (pynetdicom): C-ECHO, C-FIND, C-GET, and C-MOVE to covidbank's own storage SCP.
+
+Study Root Query/Retrieve (PS3.4 Annex C): studies are found by Patient ID
+and a Study Date range, or by Accession Number; then their series (Modality,
+Series Number, Number of Series Related Instances).  Retrieval uses one
+association per study: C-GET (the archive sends the instances back on the
+same association, PS3.4 C.4.3) or C-MOVE to the storage SCP this module opens
+on a port of the curator's choice (the archive must know that port under our
+AE title).  When C-GET is refused and a move port is given, the study is
+moved instead.
+
+Received instances are written as they arrive, unparsed
+(``event.encoded_dataset()``), into the study's private staging folder
+(:class:`~covidbank.pacs.archive.InstanceSink`).  Every request has a timeout:
+a per-message DIMSE timeout and a per-study deadline that grows with the
+study's size; an association past its deadline is aborted.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from ..errors import PacsError
+from .archive import (
+    Deadline,
+    InstanceSink,
+    Retrieval,
+    SeriesHit,
+    StudyHit,
+    StudyQuery,
+    date_range,
+)
+from .archive import to_int as _int
+
+__all__ = ["DimseArchive", "parse_pacs", "STORAGE_CLASSES", "OTHER_CLASSES", "TRANSFER_SYNTAXES"]
+
+#: Storage SOP classes covidbank asks for (the image classes it ingests; PS3.4 B.5).
+STORAGE_CLASSES = [
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image Storage
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word Secondary Capture
+]
+
+#: Non-image classes often found in chest studies: received so that the manifest can say why they were skipped.
+OTHER_CLASSES = [
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+]
+
+#: Transfer syntaxes accepted as they are (one presentation context each, so the archive never has to transcode).
+TRANSFER_SYNTAXES = [
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired, still seen)
+]
+
+_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve Information Model - FIND
+_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+_VERIFY = "1.2.840.10008.1.1"
+_ABORTED_AT_ONCE = "the archive aborted the association before answering"
+
+
+def parse_pacs(spec: str) -> tuple[str, str, int]:
+    """``AET@HOST:PORT`` as ``(aet, host, port)``.
+
+    Raises
+    ------
+    PacsError
+        The text is not of that form.
+    """
+    try:
+        aet, rest = spec.split("@", 1)
+        host, port = rest.rsplit(":", 1)
+        host = host.strip("[]")
+        p = int(port)
+        if not aet or not host or not 0 < p < 65536 or len(aet) > 16:
+            raise ValueError
+    except ValueError:
+        raise PacsError(f"--pacs {spec!r}: expected AET@HOST:PORT (AE title of at most 16 characters)") from None
+    return aet, host, p
+
+
+def _dataset(**attrs):
+    """A query/retrieve identifier with these attributes (empty values: return keys, PS3.4 C.2.2.1.3)."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    for k, v in attrs.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def _str(ds, kw: str) -> str:
+    v = ds.get(kw, "")
+    return "" if v is None else str(v).strip()
+
+
+def _modalities(v) -> tuple[str, ...]:
+    if v is None or v == "":
+        return ()
+    if isinstance(v, (list, tuple)) or hasattr(v, "__iter__") and not isinstance(v, str):
+        return tuple(sorted({str(x).strip().upper() for x in v if str(x).strip()}))
+    return tuple(sorted({x.strip().upper() for x in str(v).split("\\") if x.strip()}))
+
+
+class DimseArchive:
+    """A PACS over DIMSE.
+
+    Parameters
+    ----------
+    pacs : str
+        ``AET@HOST:PORT`` of the archive.
+    calling_aet : str
+        Our AE title (also the C-MOVE destination: the archive must map it to
+        our host and ``move_port``).
+    method : str
+        ``get`` (C-GET) or ``move`` (C-MOVE to our storage SCP).
+    move_port : int, optional
+        Port of our storage SCP for C-MOVE (0: any free port, for tests).  With
+        ``method="get"`` it enables the fall back to C-MOVE when C-GET is refused.
+    move_host : str
+        Address our storage SCP listens on (``0.0.0.0`` so the archive can
+        reach it; ``127.0.0.1`` for an archive on this machine).
+    timeout : float
+        Seconds to wait for any one DIMSE message or connection.
+    """
+
+    def __init__(self, pacs: str, calling_aet: str = "COVIDBANK", method: str = "get", move_port: int | None = None,
+                 move_host: str = "0.0.0.0", timeout: float = 30.0) -> None:
+        from ..optional import require
+
+        self._pn = require("pynetdicom", purpose="covidbank pull")
+        from pynetdicom import _config
+
+        # pynetdicom's debug log would print query identifiers (patient ids, accessions): never
+        _config.LOG_REQUEST_IDENTIFIERS = False
+        _config.LOG_RESPONSE_IDENTIFIERS = False
+        self.aet, self.host, self.port = parse_pacs(pacs)
+        if method not in ("get", "move"):
+            raise PacsError(f"--method {method!r}: use get or move")
+        if method == "move" and move_port is None:
+            raise PacsError("--method move needs --move-port: the port of covidbank's storage SCP, which the "
+                            "archive must know under the calling AE title")
+        if not calling_aet or len(calling_aet) > 16:
+            raise PacsError(f"--calling-aet {calling_aet!r}: an AE title has 1 to 16 characters")
+        self.calling_aet = calling_aet
+        self.method = method
+        self.move_port = move_port
+        self.move_host = move_host
+        self.timeout = float(timeout)
+        self._scp = None
+        self._moves: dict[str, tuple[InstanceSink, Deadline, list[float]]] = {}
+        self._move_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """``AET@HOST:PORT``."""
+        return f"{self.aet}@{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ associations
+    def _ae(self, contexts: list[tuple[str, list[str] | None]]):
+        ae = self._pn.AE(ae_title=self.calling_aet)
+        ae.acse_timeout = self.timeout
+        ae.dimse_timeout = self.timeout
+        ae.network_timeout = self.timeout
+        ae.connection_timeout = self.timeout
+        ae.maximum_pdu_size = 0  # no limit on what we receive
+        for uid, ts in contexts:
+            if ts is None:
+                ae.add_requested_context(uid)
+            else:
+                ae.add_requested_context(uid, ts)
+        return ae
+
+    def _associate(self, contexts, what: str, **kw):
+        ae = self._ae(contexts)
+        try:
+            assoc = ae.associate(self.host, self.port, ae_title=self.aet, **kw)
+        except Exception as e:  # socket errors surface here on some platforms
+            raise PacsError(f"{self.name}: cannot connect for {what} ({type(e).__name__})") from None
+        if assoc.is_established:
+            return assoc
+        if assoc.is_rejected:
+            raise PacsError(f"{self.name}: the archive rejected the association for {what} (check the AE titles: "
+                            f"ours is {self.calling_aet})")
+        raise PacsError(f"{self.name}: no association for {what} (archive unreachable or not answering within "
+                        f"{self.timeout:g} s)")
+
+    def echo(self) -> None:
+        """C-ECHO (Verification, PS3.7 9.1.5); raise :class:`PacsError` when the archive does not answer."""
+        assoc = self._associate([(_VERIFY, None)], "C-ECHO")
+        try:
+            status = assoc.send_c_echo()
+            if not status or status.get("Status") != 0x0000:
+                raise PacsError(f"{self.name}: C-ECHO failed (no or an error status)")
+        finally:
+            assoc.release()
+
+    # ------------------------------------------------------------------ queries
+    def _find(self, identifier) -> list:
+        assoc = self._associate([(_FIND, None)], "C-FIND")
+        out = []
+        try:
+            for status, ident in assoc.send_c_find(identifier, _FIND):
+                if not status:
+                    raise PacsError(f"{self.name}: C-FIND timed out or the association was aborted")
+                code = status.get("Status")
+                if code in (0xFF00, 0xFF01):
+                    if ident is not None:
+                        out.append(ident)
+                elif code == 0x0000:
+                    break
+                else:
+                    raise PacsError(f"{self.name}: C-FIND failed with status 0x{int(code or 0):04X}")
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return out
+
+    def find_studies(self, query: StudyQuery) -> list[StudyHit]:
+        """C-FIND at STUDY level by Patient ID (+ Study Date range) or Accession Number."""
+        ds = _dataset(QueryRetrieveLevel="STUDY", PatientID=query.patient_id or "", AccessionNumber=query.accession or "",
+                      StudyDate=date_range(query.date_from, query.date_to) or "", StudyInstanceUID="",
+                      ModalitiesInStudy="", NumberOfStudyRelatedInstances="")
+        hits = {}
+        for ident in self._find(ds):
+            uid = _str(ident, "StudyInstanceUID")
+            if not uid:
+                continue
+            if query.patient_id and _str(ident, "PatientID") not in ("", query.patient_id):
+                continue  # archives that match patient ids loosely (wildcards, case)
+            if query.accession and _str(ident, "AccessionNumber") not in ("", query.accession):
+                continue
+            hits[uid] = StudyHit(uid, _str(ident, "PatientID"), _str(ident, "AccessionNumber"),
+                                 _str(ident, "StudyDate"), _modalities(ident.get("ModalitiesInStudy")),
+                                 _int(ident.get("NumberOfStudyRelatedInstances")))
+        return [hits[k] for k in sorted(hits)]
+
+    def find_series(self, study: StudyHit) -> list[SeriesHit]:
+        """C-FIND at SERIES level within one study."""
+        ds = _dataset(QueryRetrieveLevel="SERIES", StudyInstanceUID=study.study_uid, SeriesInstanceUID="", Modality="",
+                      SeriesNumber="", NumberOfSeriesRelatedInstances="")
+        out = {}
+        for ident in self._find(ds):
+            uid = _str(ident, "SeriesInstanceUID")
+            if uid:
+                out[uid] = SeriesHit(uid, _str(ident, "Modality").upper(), _int(ident.get("SeriesNumber")),
+                                     _int(ident.get("NumberOfSeriesRelatedInstances")))
+        return sorted(out.values(), key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
+                                                   s.series_uid))
+
+    # ------------------------------------------------------------------ retrieval
+    def _identifiers(self, study: StudyHit, series: list[SeriesHit] | None):
+        if not series:
+            return [_dataset(QueryRetrieveLevel="STUDY", StudyInstanceUID=study.study_uid)]
+        return [_dataset(QueryRetrieveLevel="SERIES", StudyInstanceUID=study.study_uid, SeriesInstanceUID=s.series_uid)
+                for s in series]
+
+    def retrieve(self, study: StudyHit, series: list[SeriesHit] | None, sink: InstanceSink,
+                 timeout: float) -> Retrieval:
+        """Retrieve a study (or the listed series of it) into ``sink`` within ``timeout`` seconds.
+
+        C-GET, falling back to C-MOVE when the archive refuses C-GET and a move
+        port was given; or C-MOVE directly.
+        """
+        t0 = time.perf_counter()
+        deadline = Deadline(timeout)
+        if self.method == "get":
+            r = self._get(study, series, sink, deadline)
+            if r.status == "refused" and self.move_port is not None and sink.count == 0:
+                r = self._move(study, series, sink, deadline)
+                r.method = "move (get refused)"
+        else:
+            r = self._move(study, series, sink, deadline)
+        r.received = sink.count
+        r.seconds = time.perf_counter() - t0
+        return r
+
+    def _run(self, assoc, requests, send, deadline: Deadline, r: Retrieval, activity: list[float]) -> Retrieval:
+        """Send each C-GET/C-MOVE request and follow its responses (PS3.4 C.4.2.1.4, C.4.3.1.4)."""
+        answered = False
+        for ident in requests:
+            assoc.dimse_timeout = max(1.0, min(self.timeout, deadline.left))
+            final = None
+            for status, _ in send(ident):
+                activity[0] = time.monotonic()
+                answered = answered or bool(status)
+                if not status:  # the association was aborted or a message did not come in time
+                    final = None
+                    break
+                code = int(status.get("Status", 0xC000))
+                if code == 0xFF00:
+                    if deadline.passed:
+                        assoc.abort()
+                        return Retrieval("timed out", "the study took longer than its time limit", method=r.method)
+                    continue
+                final = status
+                break
+            if final is None:
+                if deadline.passed or time.monotonic() - activity[0] >= assoc.dimse_timeout * 0.9:
+                    return Retrieval("timed out", "no answer from the archive within the time limit", method=r.method)
+                if not answered:
+                    return Retrieval("transfer failed", _ABORTED_AT_ONCE, method=r.method)
+                return Retrieval("transfer failed", "the association was aborted (archive stopped or network lost)",
+                                 method=r.method)
+            code = int(final.get("Status", 0xC000))
+            failed = _int(final.get("NumberOfFailedSuboperations")) or 0
+            r.failed_subops += failed
+            if code in (0x0000, 0xB000):
+                continue
+            if code == 0xFE00:
+                return Retrieval("transfer failed", "the archive cancelled the retrieval", method=r.method)
+            if code in (0x0122, 0x0124, 0xA801):
+                return Retrieval("refused", {0x0122: "the archive does not support this retrieval",
+                                             0x0124: "the archive refused this retrieval (not authorized)",
+                                             0xA801: "the archive does not know the move destination (register "
+                                                     "our AE title, host and port in the archive)"}[code],
+                                 method=r.method)
+            if code in (0xA701, 0xA702):
+                return Retrieval("transfer failed", "the archive ran out of resources", method=r.method)
+            return Retrieval("transfer failed", "the archive could not perform the retrieval (error status)",
+                             method=r.method)
+        return r
+
+    def _retrieve_on(self, what: str, method: str, model: str, contexts, send, study, series, deadline: Deadline,
+                     activity: list[float], **assoc_kw) -> Retrieval:
+        """One association for one study: each C-GET/C-MOVE request of it, then release."""
+        try:
+            assoc = self._associate(contexts, what, **assoc_kw)
+        except PacsError:
+            return Retrieval("transfer failed", f"no association for {what}", method=method)
+        try:
+            if not any(c.abstract_syntax == model for c in assoc.accepted_contexts):
+                return Retrieval("refused", f"the archive does not accept {what}", method=method)
+            return self._run(assoc, self._identifiers(study, series), lambda ds: send(assoc, ds), deadline,
+                             Retrieval(method=method), activity)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+
+    def _get(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
+        pn = self._pn
+        contexts = ([(_GET, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
+                    + [(c, TRANSFER_SYNTAXES[:2]) for c in OTHER_CLASSES])
+        roles = [pn.build_role(c, scp_role=True) for c in STORAGE_CLASSES + OTHER_CLASSES]
+        activity = [time.monotonic()]
+
+        def on_store(event):
+            activity[0] = time.monotonic()
+            if deadline.passed:
+                return 0xA702
+            try:
+                sink.add(event.encoded_dataset())
+            except OSError:
+                return 0xA700  # out of resources: the staging disk is full
+            return 0x0000
+
+        r = self._retrieve_on("C-GET", "get", _GET, contexts[:128], lambda assoc, ds: assoc.send_c_get(ds, _GET),
+                              study, series, deadline, activity, ext_neg=roles,
+                              evt_handlers=[(pn.evt.EVT_C_STORE, on_store)])
+        if r.reason == _ABORTED_AT_ONCE and sink.count == 0:
+            # archives that do not allow C-GET for our AE title often abort the association (Orthanc does)
+            try:
+                self.echo()
+            except PacsError:
+                return r  # the archive is gone: a failed transfer, not a refusal
+            return Retrieval("refused", "the archive aborted C-GET at once while answering C-ECHO (C-GET not allowed "
+                                        "for our AE title?)", method="get")
+        return r
+
+    # ------------------------------------------------------------------ C-MOVE and our storage SCP
+    def _ensure_scp(self) -> None:
+        with self._move_lock:
+            if self._scp is None:
+                self._start_scp()
+
+    def _start_scp(self) -> None:
+        pn = self._pn
+        ae = pn.AE(ae_title=self.calling_aet)
+        ae.network_timeout = self.timeout
+        ae.acse_timeout = self.timeout
+        ae.dimse_timeout = self.timeout
+        ae.maximum_pdu_size = 0
+        ae.require_calling_aet = [self.aet]  # only the archive may store into the pull
+        for c in STORAGE_CLASSES + OTHER_CLASSES:
+            ae.add_supported_context(c, TRANSFER_SYNTAXES)
+        ae.add_supported_context(_VERIFY)
+        try:
+            self._scp = ae.start_server((self.move_host, int(self.move_port or 0)), block=False,
+                                        evt_handlers=[(pn.evt.EVT_C_STORE, self._on_move_store)])
+        except OSError as e:
+            raise PacsError(f"cannot open covidbank's storage SCP on {self.move_host}:{self.move_port} "
+                            f"({e.strerror or type(e).__name__}); choose another --move-port") from None
+
+    @property
+    def scp_port(self) -> int | None:
+        """Port our storage SCP listens on (after :meth:`start_scp`)."""
+        return self._scp.server_address[1] if self._scp is not None else None
+
+    def start_scp(self) -> int:
+        """Open the storage SCP now (C-MOVE destination) and return its port."""
+        self._ensure_scp()
+        return self.scp_port
+
+    def _on_move_store(self, event) -> int:
+        with self._move_lock:
+            moves = dict(self._moves)
+        if len(moves) > 1:  # several studies moving at once: route by Study Instance UID
+            try:
+                study = str(event.dataset.get("StudyInstanceUID", ""))
+            except Exception:
+                return 0xC000  # cannot be read: refuse
+            target = moves.get(study)
+        else:
+            target = next(iter(moves.values()), None)
+        if target is None or target[1].passed:
+            return 0xA702  # nothing is being moved now (a late or unexpected sender): refuse
+        sink, deadline, activity = target
+        try:
+            sink.add(event.encoded_dataset())
+        except OSError:
+            return 0xA700
+        activity[0] = time.monotonic()
+        return 0x0000
+
+    def _move(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
+        if self.move_port is None:
+            return Retrieval("refused", "C-MOVE needs --move-port", method="move")
+        self._ensure_scp()
+        activity = [time.monotonic()]
+        with self._move_lock:
+            self._moves[study.study_uid] = (sink, deadline, activity)
+        try:
+            return self._retrieve_on("C-MOVE", "move", _MOVE, [(_MOVE, None)],
+                                     lambda assoc, ds: assoc.send_c_move(ds, self.calling_aet, _MOVE),
+                                     study, series, deadline, activity)
+        finally:
+            with self._move_lock:
+                self._moves.pop(study.study_uid, None)
+
+    def close(self) -> None:
+        """Stop our storage SCP (if it was started)."""
+        if self._scp is not None:
+            self._scp.shutdown()
+            self._scp = None
