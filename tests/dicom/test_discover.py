@@ -1,6 +1,8 @@
 """Discovery: classification and grouping from headers only."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from covidbank.dicom.discover import Skip, classify_sop, discover, read_instance
@@ -56,3 +58,15 @@ def test_read_instance_names_no_header_value(tmp_path):
     p.write_bytes(p.read_bytes()[:200])
     res = read_instance(p)
     assert isinstance(res, Skip) and res.reason.code in ("unreadable_header", "no_image_matrix") and "SECRET" not in res.reason.text
+
+
+def test_the_intact_copy_wins_over_a_truncated_one_that_sorts_first(tmp_path):
+    intact = make_cr(tmp_path / "z_intact.dcm", patient_id="X", rows=64, cols=64)
+    data = intact.read_bytes()
+    (tmp_path / "a_cut.dcm").write_bytes(data[: len(data) - 3000])
+    same = tmp_path / "b_same.dcm"
+    same.write_bytes(data)  # an identical intact copy after the cut one: the first intact copy is kept
+    series, skips = discover(tmp_path)
+    assert [i.path for s in series for i in s.instances] == [str(same)]
+    assert sorted((os.path.basename(s.path), s.reason.code) for s in skips) == [
+        ("a_cut.dcm", "duplicate_instance"), ("z_intact.dcm", "duplicate_instance")]

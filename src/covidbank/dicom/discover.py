@@ -87,6 +87,7 @@ class Instance:
     rows: int
     columns: int
     transfer_syntax: str
+    complete: bool = True  # the file holds all of its pixel data (a copy cut short does not)
 
 
 @dataclass
@@ -267,6 +268,7 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
         rows=_int(_f(ds, "Rows")),
         columns=_int(_f(ds, "Columns")),
         transfer_syntax=ts,
+        complete=bool(getattr(ds, "_covidbank_pixel_complete", True)),
     )
 
 
@@ -297,21 +299,21 @@ def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
             skips.append(res)
         else:
             found.append(res)
-    # one copy per SOP instance: the largest file (a truncated copy is shorter than the intact one)
-    best: dict[str, Instance] = {}
-    sizes: dict[str, int] = {}
+    # one copy per SOP instance: the first intact copy (in path order); a copy cut short loses to an intact one
+    copies: dict[str, list[Instance]] = {}
     for inst in found:
-        if not inst.sop_instance:
-            continue
-        size = os.path.getsize(inst.path)
-        cur = best.get(inst.sop_instance)
-        if cur is None or size > sizes[cur.path]:
-            if cur is not None:
-                skips.append(Skip(cur.path, Reason("duplicate_instance", ("SOPInstanceUID",), "a larger copy was kept")))
-            best[inst.sop_instance] = inst
-        else:
-            skips.append(Skip(inst.path, Reason("duplicate_instance", ("SOPInstanceUID",), "a larger copy was kept")))
-        sizes[inst.path] = size
+        if inst.sop_instance:
+            copies.setdefault(inst.sop_instance, []).append(inst)
+    best: dict[str, Instance] = {}
+    for sop, insts in copies.items():
+        intact = [i for i in insts if i.complete]
+        keep = intact[0] if intact else max(insts, key=lambda i: os.path.getsize(i.path))
+        best[sop] = keep
+        for i in insts:
+            if i is not keep:
+                skips.append(Skip(i.path, Reason("duplicate_instance", ("SOPInstanceUID",),
+                                                 "another copy of this instance was kept" +
+                                                 ("" if i.complete else " (this copy is cut short)"))))
     groups: dict[tuple, Series] = {}
     for res in found:
         if res.sop_instance and best[res.sop_instance] is not res:

@@ -246,7 +246,10 @@ def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before
                                  is_little_endian=True)
                 return ds
             fp.seek(0)
-            return pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+            if stop_before_pixels:  # where the Pixel Data element starts: to tell an intact copy from a cut one
+                ds._covidbank_pixel_complete = _pixel_data_complete(raw, fp.tell(), size, ds)
+            return ds
     except ReasonError:
         raise
     except _Stop as e:
@@ -257,6 +260,35 @@ def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before
         raise ReasonError("out_of_memory", f"{path}: out of memory while reading") from None
     except Exception as e:  # truncated/corrupt headers raise many types
         raise ReasonError("unreadable_header", f"{path}: {type(e).__name__}: {e}") from None
+
+
+def _pixel_data_complete(raw, pos: int, size: int, ds) -> bool:
+    """Whether the Pixel Data element starting at ``pos`` ends within the file (encapsulated: its
+    sequence delimiter is there).  A file without pixel data counts as complete."""
+    import struct
+
+    if pos >= size:
+        return True
+    raw.seek(pos)
+    head = raw.read(12)
+    little = getattr(ds, "is_little_endian", True) is not False
+    implicit = bool(getattr(ds, "is_implicit_VR", False))
+    end = "<" if little else ">"
+    if len(head) < 8:
+        return False
+    group, elem = struct.unpack(end + "HH", head[:4])
+    if (group, elem) != (0x7FE0, 0x0010):
+        return True  # not pixel data where the header ended: nothing to judge
+    if implicit:
+        length, hlen = struct.unpack(end + "I", head[4:8])[0], 8
+    elif head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"):
+        length, hlen = struct.unpack(end + "I", head[8:12])[0], 12
+    else:
+        length, hlen = struct.unpack(end + "H", head[6:8])[0], 8
+    if length == 0xFFFFFFFF:  # encapsulated: the sequence delimitation item must be in the file
+        raw.seek(max(pos, size - 1024))
+        return (b"\xfe\xff\xdd\xe0" if little else b"\xff\xfe\xe0\xdd") in raw.read(1024)
+    return pos + hlen + length <= size
 
 
 def decoded_bytes(ds) -> int:

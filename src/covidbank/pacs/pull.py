@@ -387,7 +387,7 @@ def pull(
                   "subject": None, "session": None, "records": [], "t": tc}
             for sk in skips:
                 st["records"].append({"record": keyring.token("path", f"{item.token}/{Path(sk.path).name}")[:16],
-                                      "what": f"file {Path(sk.path).name}", "reason": sk.reason})
+                                      "what": f"file {Path(sk.path).name}", "reason": sk.reason.code})
             if tasks:
                 st["subject"], st["session"] = f"sub-{tasks[0]['sub']}", f"ses-{tasks[0]['ses']}"
             open_studies[item.token] = st
