@@ -33,7 +33,7 @@ from ..errors import BankError, KeyFileError
 from ..fileio import atomic_write
 
 __all__ = ["Keyring", "load_key", "new_key", "default_key_file", "PseudonymRegistry", "key_fingerprint",
-           "bank_fingerprint", "bind_key", "bank_lock", "KEY_RECORD", "REGISTRY"]
+           "bank_fingerprint", "bind_key", "bank_lock", "key_for_bank", "KEY_RECORD", "REGISTRY"]
 
 #: Where a bank records its key's fingerprint and its pseudonym registry (keyed tokens only).
 KEY_RECORD = ".covidbank/key.json"
@@ -160,6 +160,27 @@ def bind_key(bank: str | os.PathLike, key: bytes, key_path: str | os.PathLike | 
         atomic_write(root / KEY_RECORD, json.dumps({"fingerprint": fp, "adopted": _bank_has_content(root)},
                                                    indent=1, sort_keys=True) + "\n")
     return fp
+
+
+def key_for_bank(key_file: str | os.PathLike | None, bank: str | os.PathLike,
+                 new_key: bool = False) -> tuple[bytes, Path, bool]:
+    """Load the key a writer into ``bank`` uses, checked before anything is written.
+
+    Returns ``(key, key path, created)``.  ``key_file`` defaults to
+    :func:`default_key_file`; the key is created only with ``new_key``.
+
+    Raises
+    ------
+    KeyFileError
+        Missing key (without ``new_key``), unsafe key file, or a key that is not the bank's.
+    """
+    kpath = Path(key_file or default_key_file()).expanduser()
+    created = new_key and not kpath.exists()
+    key = load_key(kpath, create=new_key, bank=bank)
+    root = Path(bank)
+    if root.exists() and bank_fingerprint(root) not in (None, key_fingerprint(key)):
+        bind_key(root, key, kpath)  # raises, naming both fingerprints
+    return key, kpath, created
 
 
 @contextmanager

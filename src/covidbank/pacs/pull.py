@@ -229,17 +229,7 @@ def pull(
     from ..dicom.discover import discover
     from ..dicom.ingest.index import build_index
     from ..dicom.ingest.pipeline import _Log, plan_tasks, worker_common
-    from ..dicom.keys import (
-        REGISTRY,
-        Keyring,
-        PseudonymRegistry,
-        bank_fingerprint,
-        bank_lock,
-        bind_key,
-        default_key_file,
-        key_fingerprint,
-        load_key,
-    )
+    from ..dicom.keys import REGISTRY, Keyring, PseudonymRegistry, bank_lock, bind_key, key_for_bank
     from ..fileio import remove_stale
 
     t0 = time.perf_counter()
@@ -248,10 +238,7 @@ def pull(
     entries = list(cohort)
     wanted = {m.strip().upper() for m in modalities if m.strip()} if modalities else None
     root = Path(bank)
-    key_path = Path(key_file) if key_file else default_key_file()
-    key = load_key(key_path, create=new_key, bank=root)  # one bank, one key: checked before anything is written
-    if root.exists() and bank_fingerprint(root) not in (None, key_fingerprint(key)):
-        bind_key(root, key, key_path)
+    key, key_path, _ = key_for_bank(key_file, root, new_key)  # one bank, one key: checked before any write
     root.mkdir(parents=True, exist_ok=True)
     keyring = Keyring(key)
     bank_token = keyring.token("bank", str(root.resolve()))

@@ -498,24 +498,8 @@ def ingest(
     from ...errors import BankError
     from ..deid import DeidOptions
     from ..discover import discover
-    from ..keys import (
-        REGISTRY,
-        Keyring,
-        PseudonymRegistry,
-        bank_fingerprint,
-        bank_lock,
-        bind_key,
-        default_key_file,
-        key_fingerprint,
-        load_key,
-    )
-    from .private import (
-        PrivateLog,
-        Quarantine,
-        merge_linkage,
-        private_dir,
-        refuse_inside,
-    )
+    from ..keys import REGISTRY, Keyring, PseudonymRegistry, bank_lock, bind_key, key_for_bank
+    from .private import PrivateLog, Quarantine, merge_linkage, private_dir, refuse_inside
 
     t0 = time.perf_counter()
     options = options or DeidOptions()
@@ -525,12 +509,7 @@ def ingest(
     if not raw.exists():
         raise BankError(f"{raw}: input folder not found")
     # the key, checked before anything is written
-    kpath = Path(key_file or default_key_file()).expanduser()
-    created = not kpath.exists() and new_key
-    key = load_key(kpath, create=new_key, bank=root)
-    have = bank_fingerprint(root) if root.exists() else None
-    if have is not None and have != key_fingerprint(key):
-        bind_key(root, key, kpath)  # raises, naming both fingerprints; nothing changed
+    key, kpath, created = key_for_bank(key_file, root, new_key)
     keyring = Keyring(key)
     pdir = private_dir(kpath)
     plog_path = refuse_inside(private_log or pdir / "runs.jsonl", root, "private run log")
