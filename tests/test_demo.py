@@ -7,7 +7,7 @@ def test_demo_builds_a_bank(cli, tmp_path):
     assert "Bank summary" in res.output
     b = Bank(bank)
     assert b.sources() == ["bimcv", "cohen", "mids", "mosmed"]
-    present = b.query("SELECT path FROM images WHERE file_present")["path"]
+    present = b.resolve_paths(b.query("SELECT source, path FROM images WHERE file_present"))["path"]
     assert len(present) > 10
     import os
 

@@ -3,6 +3,7 @@
 Layout::
 
     BANK/
+      bank.json                           configuration: the source roots
       index/
         sources/<source>/<table>.parquet   one folder per source, replaced whole
         tables/<name>.parquet              bank-wide tables (splits, duplicates, ...)
@@ -11,6 +12,15 @@ Layout::
 Adding a source replaces that source's folder atomically (write to a temporary
 folder, then rename), so adding the same source twice never duplicates rows
 and an interrupted add leaves the previous state.
+
+Relocatable: file paths in the index (``path``, ``mask_path`` and any
+``*_mask_path`` column) are relative POSIX paths, resolved against the root of
+their row's source.  Each source's root is recorded once in ``bank.json`` when
+it is added: ``.`` (the bank itself) for the files the bank holds (ingest), a
+folder inside the bank relative to it, an external folder as an absolute path.
+Copying or moving the bank keeps it working; :meth:`Bank.relink` points a source
+at its data's new place (``covidbank relink``).  :meth:`Bank.resolve` is the one
+function that turns an index path into a file.
 """
 from __future__ import annotations
 
@@ -27,61 +37,20 @@ import duckdb
 import pandas as pd
 
 from .errors import BankError, QueryError
-from .fileio import atomic_path
+from .fileio import atomic_path, atomic_write
 from .schema import TABLES, conform, empty_table
 
-__all__ = ["Bank", "AddSummary", "paths_outside", "PATH_COLUMNS"]
-
-#: Index columns that name files the viewer may serve.
-PATH_COLUMNS = ("path", "mask_path")
-
-
-def _inside(p: Path, roots: list[Path]) -> bool:
-    return any(p == r or r in p.parents for r in roots)
-
-
-def paths_outside(tables: Mapping[str, pd.DataFrame], roots: list[str | os.PathLike], bank: str | os.PathLike) -> list[str]:
-    """Records whose file paths leave every folder of ``roots`` and the bank (``source:record`` names).
-
-    Relative paths are taken from the bank folder; every path is resolved
-    (``..`` and symbolic links) before the check.
-    """
-    base = Path(bank).resolve()
-    allowed = [Path(r).resolve() for r in roots] + [base]
-    bad = []
-    for name, df in tables.items():
-        if df is None or not len(df):
-            continue
-        cols = [c for c in df.columns if c in PATH_COLUMNS or c.endswith("_mask_path")]
-        if not cols:
-            continue
-        ids = df["image_id"] if "image_id" in df.columns else df.index
-        for col in cols:
-            for rid, v in zip(ids, df[col]):
-                if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)) or str(v) == "":
-                    continue
-                p = Path(str(v))
-                p = (p if p.is_absolute() else base / p).resolve()
-                if not _inside(p, allowed):
-                    bad.append(f"{name}:{rid} ({col})")
-    return bad
-
-
-def _derived_roots(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    """The deepest common folder of the absolute file paths of ``tables`` (for a source added without roots)."""
-    folders = set()
-    for df in tables.values():
-        if df is None or not len(df):
-            continue
-        for col in [c for c in df.columns if c in PATH_COLUMNS or c.endswith("_mask_path")]:
-            for v in df[col].dropna():
-                if str(v) and Path(str(v)).is_absolute():
-                    folders.add(str(Path(str(v)).resolve().parent))
-    if not folders:
-        return []
-    return [os.path.commonpath(sorted(folders))]
+__all__ = ["Bank", "AddSummary", "PATH_COLUMNS", "is_path_column"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: Columns of the ``images`` table holding file paths (plus any ``*_mask_path`` column).
+PATH_COLUMNS = ("path", "mask_path")
+_CONFIG = "bank.json"
+
+
+def is_path_column(name: str) -> bool:
+    """Whether a column of the index holds a file path (relative to its source's root)."""
+    return name in PATH_COLUMNS or name.endswith("_mask_path")
 
 
 @dataclass
@@ -131,6 +100,195 @@ class Bank:
     def _source_dir(self, source: str) -> Path:
         return self.index_dir / "sources" / source
 
+    # ------------------------------------------------------- configuration
+    @property
+    def config_file(self) -> Path:
+        """``bank.json``: the bank's configuration (source roots)."""
+        return self.path / _CONFIG
+
+    def config(self) -> dict:
+        """The bank's configuration (``{"source_roots": {name: root}}``)."""
+        if not self.config_file.is_file():
+            return {"source_roots": {}}
+        try:
+            cfg = json.loads(self.config_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise BankError(f"{self.config_file}: unreadable bank configuration ({type(e).__name__}); "
+                            "restore it or re-add the sources") from None
+        cfg.setdefault("source_roots", {})
+        return cfg
+
+    def _write_config(self, cfg: dict) -> None:
+        atomic_write(self.config_file, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+    def source_roots(self) -> dict[str, Path]:
+        """Every source's root folder, resolved (the bank folder when none was recorded)."""
+        return {s: self.source_root(s) for s in sorted(set(self.sources()) | set(self.config()["source_roots"]))}
+
+    def source_root(self, source: str) -> Path:
+        """The folder ``source``'s relative paths are resolved against.
+
+        ``.`` or a relative root is taken inside the bank; a source added without
+        a root (or unknown) resolves against the bank folder.
+        """
+        raw = self.config()["source_roots"].get(source)
+        base = self.path.absolute()
+        if not raw:
+            return base
+        root = Path(raw)
+        return root if root.is_absolute() else Path(os.path.normpath(base / root))
+
+    def _root_entry(self, root: str | os.PathLike) -> str:
+        """How a root is recorded: relative to the bank when inside it, else absolute."""
+        r = Path(os.path.abspath(root))
+        try:
+            rel = r.resolve().relative_to(self.path.resolve())
+        except ValueError:
+            return r.as_posix()
+        return rel.as_posix() or "."
+
+    def set_source_root(self, source: str, root: str | os.PathLike) -> None:
+        """Record ``root`` as ``source``'s root in ``bank.json``."""
+        cfg = self.config()
+        cfg["source_roots"][source] = self._root_entry(root)
+        self._write_config(cfg)
+
+    def resolve(self, source: str | None, raw: object, *, contained: bool = False) -> Path | None:
+        """The file an index path names: ``raw`` resolved against ``source``'s root.
+
+        Parameters
+        ----------
+        source : str
+            The row's ``source``.
+        raw : str
+            The index value (relative POSIX path; an absolute path, as banks
+            built before relocatable paths hold, is taken as it is).
+        contained : bool
+            Return None for a path that leaves its root (``..``) or an absolute
+            path outside the bank and every source root: what a server may open.
+
+        Returns
+        -------
+        Path or None
+            None for a missing value (or a refused one under ``contained``).
+        """
+        if raw is None or raw is pd.NA or (isinstance(raw, float) and raw != raw) or not str(raw):
+            return None
+        p = Path(str(raw))
+        if p.is_absolute():
+            return p if not contained or self.inside_roots(p) else None
+        root = self.source_root(source) if source else self.path.absolute()
+        out = Path(os.path.normpath(root / p))
+        if contained and not _within(out.resolve(), root.resolve()):
+            return None
+        return out
+
+    def inside_roots(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` lies inside the bank or a registered source root (symlinks resolved)."""
+        p = Path(path).resolve()
+        roots = [self.path] + list(self.source_roots().values())
+        return any(_within(p, Path(r).resolve()) for r in roots)
+
+    def resolve_paths(self, df: pd.DataFrame) -> pd.DataFrame:
+        """A copy of ``df`` whose path columns (:func:`is_path_column`) hold absolute paths.
+
+        Rows are resolved against their ``source``'s root (:meth:`resolve`);
+        missing values stay missing.
+        """
+        cols = [c for c in df.columns if is_path_column(c)]
+        if not cols or df.empty:
+            return df.copy()
+        out = df.copy()
+        # vectorized per row: root + "/" + path (normalized only where it holds "." or ".." parts)
+        src = (out["source"].astype("string") if "source" in out.columns
+               else pd.Series(pd.NA, index=out.index, dtype="string")).fillna("\0")
+        roots = {s: str(self.source_root(s) if s != "\0" else self.path.absolute()) for s in src.unique()}
+        root_col = src.map(roots).astype("string")
+        for c in cols:
+            v = out[c].astype("string")
+            present = (v.notna() & (v != "")).fillna(False).astype(bool)
+            is_abs = v.str.startswith("/").fillna(False).astype(bool)
+            res = (root_col + "/" + v).where(~is_abs, v)
+            dots = present & ~is_abs & v.str.contains(r"(?:^|/)\.{1,2}(?:/|$)", regex=True).fillna(False).astype(bool)
+            if dots.any():
+                res[dots] = [os.path.normpath(x) for x in res[dots]]
+            res = res.where(present, pd.NA)
+            out[c] = res if str(df[c].dtype) == "string" else res.astype(object).where(present, None)
+        return out
+
+    def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
+        """Path columns of ``df`` made relative to ``root`` where they lie inside it."""
+        cols = [c for c in df.columns if is_path_column(c)]
+        if not cols:
+            return df
+        df = df.copy()
+        root_abs = Path(os.path.abspath(root))
+        root_real = root_abs.resolve()
+        for c in cols:
+            vals = []
+            for v in df[c]:
+                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
+                    vals.append(None)
+                    continue
+                p = Path(str(v))
+                if p.is_absolute():
+                    for base in (root_abs, root_real):
+                        try:
+                            p = Path(os.path.normpath(p)).relative_to(base)
+                            break
+                        except ValueError:
+                            continue
+                    else:
+                        try:
+                            p = p.resolve().relative_to(root_real)
+                        except ValueError:
+                            pass
+                vals.append(p.as_posix())
+            df[c] = pd.Series(vals, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
+        return df
+
+    def relink(self, source: str, new_root: str | os.PathLike) -> dict[str, int]:
+        """Point ``source`` at its data's new place and refresh ``file_present``.
+
+        Parameters
+        ----------
+        source : str
+            A source of the bank.
+        new_root : path-like
+            The folder that now holds what the source's relative paths name.
+
+        Returns
+        -------
+        dict
+            ``images`` (rows), ``present_before``, ``present`` (files found under the new root).
+
+        Raises
+        ------
+        BankError
+            When the source is not in the bank or ``new_root`` is not a folder.
+        """
+        if source not in self.sources():
+            raise BankError(f"bank {self.path} has no source {source!r}: its sources are {', '.join(self.sources()) or 'none'}")
+        new = Path(new_root)
+        if not new.is_dir():
+            raise BankError(f"{new}: not a folder; give the folder that now holds source {source!r}'s files")
+        f = self._source_dir(source) / "images.parquet"
+        images = pd.read_parquet(f) if f.exists() else empty_table("images")
+        absolute = int(sum(1 for v in images["path"].dropna() if Path(str(v)).is_absolute()))
+        if absolute:
+            raise BankError(f"source {source!r} lists {absolute} absolute paths (a bank built before relocatable "
+                            "paths): re-add it with `covidbank add` instead of relinking")
+        before = int(images["file_present"].fillna(False).astype(bool).sum()) if len(images) else 0
+        self.set_source_root(source, new)
+        if len(images):
+            resolved = self.resolve_paths(images)
+            present = [isinstance(p, str) and os.path.isfile(p) for p in resolved["path"]]
+            images["file_present"] = pd.array(present, dtype="boolean")
+            with atomic_path(f) as tmp:
+                images.to_parquet(tmp, index=False)
+        after = int(images["file_present"].fillna(False).astype(bool).sum()) if len(images) else 0
+        return {"images": len(images), "present_before": before, "present": after}
+
     def _recover(self) -> None:
         """Finish or undo a source replacement interrupted between its renames."""
         sdir = self.index_dir / "sources"
@@ -147,7 +305,7 @@ class Bank:
 
     # ------------------------------------------------------------------ write
     def add(self, source: str, tables: Mapping[str, pd.DataFrame], meta: dict | None = None,
-            roots: list[str | os.PathLike] | None = None) -> AddSummary:
+            root: str | os.PathLike | None = None) -> AddSummary:
         """Add (or replace) all rows of ``source``.
 
         Parameters
@@ -159,53 +317,44 @@ class Bank:
             are written empty.  Extra tables not in the schema are rejected.
         meta : dict, optional
             Extra provenance written to ``meta.json`` in the source folder.
-        roots : list of path-like, optional
-            The source's folders (``covidbank add`` passes the dataset folder):
-            every file path of the tables must stay inside one of them or the
-            bank, or the add is refused naming the records.  They are recorded
-            (``meta.json`` ``roots``) and the viewer serves files only from
-            them and the bank.  Without ``roots`` the deepest common folder of
-            the absolute paths is recorded.
+            A ``path`` entry inside ``root`` is written relative to it (the bank
+            never records where it was built).
+        root : path-like, optional
+            The source's root folder: recorded in ``bank.json`` and the folder
+            the path columns are written relative to (:meth:`resolve`).
+            Without one, paths are taken relative to the bank folder.
 
         Returns
         -------
         AddSummary
-
-        Raises
-        ------
-        BankError
-            A path leaves the source's roots (the message names the records).
         """
         if not _NAME_RE.match(source):
             raise BankError(f"invalid source name {source!r}: use letters, digits, '_', '-', '.'")
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise BankError(f"unknown tables {sorted(unknown)}: known tables are {sorted(TABLES)}")
-        if roots is not None:
-            bad = paths_outside(tables, roots, self.path)
-            if bad:
-                shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-                raise BankError(f"source {source!r}: {len(bad)} record(s) name files outside the source folder "
-                                f"and the bank ({shown}); fix the source's paths (no '..' that climbs out)")
-            root_list = [str(Path(r).resolve()) for r in roots]
-        else:
-            root_list = _derived_roots(tables)
         (self.index_dir / "sources").mkdir(parents=True, exist_ok=True)
         (self.index_dir / "tables").mkdir(parents=True, exist_ok=True)
         sdir = self.index_dir / "sources"
         tmp = sdir / f".{source}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         counts = {}
+        base = Path(root) if root is not None else self.path
+        meta = dict(meta or {})
+        if isinstance(meta.get("path"), str) and Path(meta["path"]).is_absolute():
+            rel = self._relativize(pd.DataFrame({"path": [meta["path"]]}), base)["path"].iloc[0]
+            meta["path"] = rel if not Path(rel).is_absolute() else Path(rel).name
         try:
             for name in TABLES:
                 df = tables.get(name)
                 df = empty_table(name) if df is None else conform(df, name)
                 if "source" in df.columns:
                     df["source"] = df["source"].fillna(source)
+                if name in ("images", "skipped"):  # file paths: relative to the source's root
+                    df = self._relativize(df, base)
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
                 counts[name] = len(df)
-            (tmp / "meta.json").write_text(json.dumps({"source": source, **(meta or {}), "roots": root_list},
-                                                      indent=2, default=str))
+            (tmp / "meta.json").write_text(json.dumps({"source": source, **meta}, indent=2, default=str, sort_keys=True))
             final = sdir / source
             old = sdir / f".{source}.old"
             replaced = final.exists()
@@ -214,6 +363,8 @@ class Bank:
             tmp.rename(final)
             if replaced:
                 shutil.rmtree(old, ignore_errors=True)
+            if root is not None or source in self.config()["source_roots"]:
+                self.set_source_root(source, base)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -225,6 +376,9 @@ class Bank:
         if not d.exists():
             return False
         shutil.rmtree(d)
+        cfg = self.config()
+        if cfg["source_roots"].pop(source, None) is not None:
+            self._write_config(cfg)
         return True
 
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
@@ -255,10 +409,6 @@ class Bank:
         """The ``meta.json`` written when ``source`` was added."""
         p = self._source_dir(source) / "meta.json"
         return json.loads(p.read_text()) if p.exists() else {}
-
-    def source_roots(self) -> dict[str, list[Path]]:
-        """Folders each source's files may be served from (recorded at :meth:`add`)."""
-        return {s: [Path(r) for r in self.source_meta(s).get("roots") or []] for s in self.sources()}
 
     def extra_tables(self) -> list[str]:
         """Names of bank-wide tables written with :meth:`write_table`."""
@@ -330,6 +480,10 @@ class Bank:
             FROM images i GROUP BY i.source ORDER BY i.source
             """
         )
+
+
+def _within(p: Path, root: Path) -> bool:
+    return p == root or root in p.parents
 
 
 def _sql_str(s: str) -> str:

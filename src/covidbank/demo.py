@@ -30,7 +30,7 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
         make_mids_sample,
         make_mosmed_sample,
     )
-    from .sources import load_source
+    from .sources import add_source
 
     w = Path(workdir) if workdir is not None else Path(bank) / "samples"
     if w.exists():
@@ -44,8 +44,7 @@ def run_demo(bank: str | Path, workdir: str | Path | None = None) -> dict:
     b = Bank(bank, create=True)
     added = {}
     for name, path in srcs.items():
-        res = load_source(name, path)
-        added[name] = (b.add(name, res.all_tables(), meta=res.meta), res)
+        added[name] = add_source(b, name, path)
     return {
         "added": added,
         "summary": b.summary(),

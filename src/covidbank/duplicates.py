@@ -34,7 +34,7 @@ import pandas as pd
 
 from .bank import Bank
 from .errors import ImageLoadError
-from .pixels import is_nifti, read_xray
+from .pixels import is_nifti, needs_inversion, read_xray
 
 __all__ = [
     "Fingerprint",
@@ -122,14 +122,17 @@ def fingerprint(a: np.ndarray) -> Fingerprint:
     return Fingerprint(np.asarray(hs, dtype=bool), np.asarray(ts, dtype=np.uint8))
 
 
-def _read_small(path: str, record: str | None, file_format: str | None, photometric: str | None) -> np.ndarray:
-    """Read a radiograph for fingerprinting; JPEGs decode at reduced scale (fast)."""
+def _read_small(path: str, record: str | None, file_format: str | None, photometric: str | None,
+                presentation_lut_shape: str | None = None, display_ready: bool | None = None) -> np.ndarray:
+    """Read a radiograph for fingerprinting (white = dense, :func:`~covidbank.pixels.needs_inversion`);
+    JPEGs decode at reduced scale (fast)."""
     from PIL import Image
 
+    inv = {"photometric": photometric, "presentation_lut_shape": presentation_lut_shape, "display_ready": display_ready}
     fmt = (file_format or "").lower()
     name = str(path).lower()
     if fmt in ("dicom", "dcm", "nifti", "nii") or name.endswith(".dcm") or is_nifti(name):
-        return read_xray(path, record=record, file_format=file_format, photometric=photometric)
+        return read_xray(path, record=record, file_format=file_format, **inv)
     if not os.path.isfile(path):
         return read_xray(path, record=record)  # raises ImageMissingError naming the record
     try:
@@ -141,17 +144,18 @@ def _read_small(path: str, record: str | None, file_format: str | None, photomet
                 im = im.convert("RGB")
             a = np.asarray(im)
     except Exception:
-        return read_xray(path, record=record, file_format=file_format, photometric=photometric)
+        return read_xray(path, record=record, file_format=file_format, **inv)
     if a.ndim == 3:
         a = a[:, :, 0]
     a = a.astype(np.float32)
     a /= 65535.0 if a.max() > 255 else 255.0
-    if str(photometric or "").upper() == "MONOCHROME1":
+    if needs_inversion(photometric, presentation_lut_shape, display_ready=display_ready):
         a = 1.0 - a
     return a
 
 
-def fingerprint_file(path: str, record: str | None = None, file_format: str | None = None, photometric: str | None = None) -> Fingerprint:
+def fingerprint_file(path: str, record: str | None = None, file_format: str | None = None, photometric: str | None = None,
+                     presentation_lut_shape: str | None = None, display_ready: bool | None = None) -> Fingerprint:
     """Fingerprint an image file.
 
     Raises
@@ -159,7 +163,7 @@ def fingerprint_file(path: str, record: str | None = None, file_format: str | No
     ImageLoadError
         Naming the file and record when it cannot be read.
     """
-    return fingerprint(_read_small(path, record, file_format, photometric))
+    return fingerprint(_read_small(path, record, file_format, photometric, presentation_lut_shape, display_ready))
 
 
 def _shift_windows(thumbs: np.ndarray) -> np.ndarray:
@@ -259,9 +263,9 @@ def find_duplicates(
     if records is None:
         b = bank if isinstance(bank, Bank) else Bank(bank)
         records = b.query(
-            "SELECT image_id, subject_id, source, path, file_format, photometric, modality FROM images "
-            "WHERE path IS NOT NULL AND coalesce(file_present, true)"
+            "SELECT * FROM images WHERE path IS NOT NULL AND coalesce(file_present, true)"
         )
+        records = b.resolve_paths(records)
         records = records[~records["path"].str.lower().str.endswith((".nii.gz", ".nii")) | records["modality"].ne("CT")]
         if sources:
             records = records[records["source"].isin(list(sources))]
@@ -273,7 +277,8 @@ def find_duplicates(
     for i in progress(it) if progress else it:
         r = records.iloc[i]
         try:
-            fps.append(fingerprint_file(r["path"], r["image_id"], _s(r.get("file_format")), _s(r.get("photometric"))))
+            fps.append(fingerprint_file(r["path"], r["image_id"], _s(r.get("file_format")), _s(r.get("photometric")),
+                                        _s(r.get("presentation_lut_shape")), _s(r.get("display_ready"))))
             keep.append(i)
         except ImageLoadError as e:
             errors.append((r["image_id"], r["path"], str(e)))

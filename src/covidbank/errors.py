@@ -44,6 +44,11 @@ class ImageMissingError(ImageLoadError):
     """An image file listed in the bank is not on disk."""
 
 
+class ArgumentError(CovidbankError, ValueError):
+    """An argument names a value the bank does not have (label, split, view, source,
+    modality); the message lists the valid values."""
+
+
 class CacheError(CovidbankError):
     """An image cache is missing, stale or unreadable."""
 

@@ -25,6 +25,7 @@ EXTRA_OF: dict[str, str] = {
     "matplotlib": "report",
     "imagehash": "duplicates",
     "torch": "torch",
+    "monai": "torch",
     "faker": "nlp",
     "sklearn": "nlp",
     "fastapi": "web",

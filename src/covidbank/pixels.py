@@ -31,6 +31,9 @@ from .errors import ImageLoadError, ImageMissingError
 
 __all__ = [
     "RESAMPLE_FILTERS",
+    "needs_inversion",
+    "record_needs_inversion",
+    "inversion_args",
     "CTVolume",
     "center_crop",
     "decode_2d",
@@ -54,6 +57,71 @@ def is_nifti(name: str | os.PathLike) -> bool:
     """Whether a file name is a NIfTI file's (``.nii`` or ``.nii.gz``, any case)."""
     return str(name).lower().endswith(_NIFTI_SUFFIXES)
 _DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def _text(v) -> str:
+    """A tag or column value as upper-case text ("" for None, NA, NaN)."""
+    if v is None:
+        return ""
+    try:
+        if v != v:  # NaN
+            return ""
+    except TypeError:  # pandas.NA
+        return ""
+    return str(v).strip().upper()
+
+
+def needs_inversion(
+    photometric: str | None = None,
+    presentation_lut_shape: str | None = None,
+    *,
+    display_ready: bool | None = False,
+) -> bool:
+    """Whether a grayscale image's values must be inverted so that white means dense.
+
+    The one rule covidbank uses everywhere (ingest's PNG writer, the ML
+    loaders, the cache, duplicate detection and the web viewer):
+
+    * a file whose values are already display-ready (the 16-bit PNGs written by
+      ``covidbank ingest``, which applied the presentation step when converting;
+      their sidecar and index row say ``display_ready``) is never inverted;
+    * otherwise Photometric Interpretation ``MONOCHROME1`` (PS3.3 C.7.6.3.1.2:
+      the minimum value is displayed white) or Presentation LUT Shape
+      ``INVERSE`` (PS3.3 C.11.6: the output of the VOI step is inverted) means
+      invert, once: for MONOCHROME1 the standard pairs the two (PS3.3
+      C.8.11.7.1.1, DX images: INVERSE shall be used with MONOCHROME1), so
+      both together still mean one inversion.
+
+    Parameters
+    ----------
+    photometric : str, optional
+        DICOM Photometric Interpretation of the values the file holds.
+    presentation_lut_shape : str, optional
+        DICOM Presentation LUT Shape (``IDENTITY`` or ``INVERSE``).
+    display_ready : bool, optional
+        The file's values are already the presentation values.
+    """
+    if _text(display_ready) == "TRUE":
+        return False
+    return _text(photometric) == "MONOCHROME1" or _text(presentation_lut_shape) == "INVERSE"
+
+
+def record_needs_inversion(record) -> bool:
+    """:func:`needs_inversion` for a bank ``images`` row (a mapping or a pandas row).
+
+    Reads ``photometric``, ``presentation_lut_shape`` and ``display_ready``.
+    For a DICOM file the tags in the file decide instead (see :func:`decode_2d`).
+    """
+    return needs_inversion(**inversion_args(record))
+
+
+def inversion_args(record) -> dict:
+    """The keyword arguments of :func:`needs_inversion` (and :func:`read_xray`) a bank record gives."""
+    get = record.get
+    ready = get("display_ready")
+    return {"photometric": get("photometric") if _text(get("photometric")) else None,
+            "presentation_lut_shape": get("presentation_lut_shape") if _text(get("presentation_lut_shape")) else None,
+            "display_ready": _text(ready) == "TRUE"}
 
 
 def _where(path, record) -> str:
@@ -95,8 +163,10 @@ def read_xray(
     record: str | None = None,
     file_format: str | None = None,
     photometric: str | None = None,
+    presentation_lut_shape: str | None = None,
+    display_ready: bool | None = False,
 ) -> np.ndarray:
-    """Read a 2-D radiograph as ``float32`` in ``[0, 1]``.
+    """Read a 2-D radiograph as ``float32`` in ``[0, 1]``, white = dense.
 
     Parameters
     ----------
@@ -106,9 +176,10 @@ def read_xray(
         The record (``image_id``) named in error messages.
     file_format : str, optional
         ``png``, ``jpeg``, ``dicom``, ``nifti``...; guessed from the suffix if absent.
-    photometric : str, optional
-        ``MONOCHROME1`` inverts a raster/NIfTI image (DICOM files carry their own
-        tag, which wins).
+    photometric, presentation_lut_shape, display_ready : optional
+        What the bank says about a raster/NIfTI file's values; inverted when
+        :func:`needs_inversion` says so.  A DICOM file carries its own tags,
+        which decide instead.
 
     Returns
     -------
@@ -143,8 +214,8 @@ def read_xray(
         else:
             what = "DICOM" if kind == "dicom" else "NIfTI"
             raise ImageLoadError(f"{_where(Path(path), record)}: {what} image is constant (value {lo}); nothing to show")
-    if str(photometric or "").upper() == "MONOCHROME1" and kind != "dicom":
-        invert = True
+    if kind != "dicom":
+        invert = needs_inversion(photometric, presentation_lut_shape, display_ready=display_ready)
     if invert:
         arr = 1.0 - arr
     return np.ascontiguousarray(arr, dtype=np.float32)
@@ -175,7 +246,9 @@ def decode_2d(
         channel, as torchxrayvision does); DICOM after the modality LUT
         (``float32``, first frame); NIfTI as stored, rows top-down.
     invert : bool
-        True for a MONOCHROME1 DICOM (low values are white).
+        True for a DICOM file whose tags say so (:func:`needs_inversion`:
+        MONOCHROME1 or Presentation LUT Shape INVERSE); always False for other
+        files, whose bank record decides (:func:`record_needs_inversion`).
 
     Raises
     ------
@@ -237,7 +310,7 @@ def _read_dicom(p: Path) -> tuple[np.ndarray, bool]:
     elif a.ndim == 3:
         a = a[..., 0]
     a = apply_modality_lut(a, ds).astype(np.float32)
-    return a, str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    return a, needs_inversion(ds.get("PhotometricInterpretation"), ds.get("PresentationLUTShape"))
 
 
 def _read_nifti_2d(p: Path) -> np.ndarray:

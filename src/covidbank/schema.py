@@ -22,7 +22,10 @@ __all__ = [
     "Column",
     "TABLES",
     "VIEWS",
+    "VIEW_ENTITIES",
     "MODALITIES",
+    "normalize_view",
+    "view_entity",
     "POSITIVE",
     "NEGATIVE",
     "UNCERTAIN",
@@ -36,8 +39,48 @@ POSITIVE = 1
 NEGATIVE = 0
 UNCERTAIN = -1
 
-#: Views/projections covidbank knows; anything else becomes ``unknown``.
-VIEWS = ("PA", "AP", "AP Supine", "L", "Axial", "Coronal", "unknown")
+#: Views/projections covidbank knows; anything else becomes ``unknown`` (:func:`normalize_view`).
+VIEWS = ("PA", "AP", "AP Supine", "L", "Decubitus", "Axial", "Coronal", "unknown")
+
+#: The MIDS ``vp-`` entity of each radiograph view (file names written by ingest; read back the same).
+VIEW_ENTITIES: dict[str, str] = {"PA": "pa", "AP": "ap", "AP Supine": "aps", "L": "ll", "Decubitus": "dec"}
+
+# Every spelling met in sources, DICOM View Position (PS3.3 C.8.11.5: PA, AP, LL, RL, RLD, LLD, ...),
+# MIDS entities and tables, upper-cased with '_' and '-' as spaces -> the covidbank view.
+_VIEW_SPELLINGS: dict[str, str] = {
+    "PA": "PA", "POSTERO ANTERIOR": "PA", "POSTEROANTERIOR": "PA",
+    "AP": "AP", "ANTERO POSTERIOR": "AP", "ANTEROPOSTERIOR": "AP",
+    "AP SUPINE": "AP Supine", "APS": "AP Supine", "APSUPINE": "AP Supine",
+    "L": "L", "LL": "L", "RL": "L", "LAT": "L", "LATERAL": "L", "LEFT LATERAL": "L", "RIGHT LATERAL": "L",
+    "LLD": "Decubitus", "RLD": "Decubitus", "DEC": "Decubitus", "DECUBITUS": "Decubitus",
+    "LEFT LATERAL DECUBITUS": "Decubitus", "RIGHT LATERAL DECUBITUS": "Decubitus",
+    "AXIAL": "Axial", "CORONAL": "Coronal",
+}
+
+
+def normalize_view(value: object) -> str:
+    """The covidbank view (one of :data:`VIEWS`) of any spelling a source, a DICOM
+    View Position or a MIDS ``vp-`` entity uses; ``unknown`` otherwise.
+
+    The one view map: sources, the ingest index, MIDS file names
+    (:func:`view_entity`) and the MIDS reader all go through it, so a view
+    reads back as what was written (``LLD`` -> ``Decubitus`` -> ``vp-dec`` ->
+    ``Decubitus``).
+
+    >>> normalize_view("LL"), normalize_view("vp_ap".split("_")[1]), normalize_view("RLD")
+    ('L', 'AP', 'Decubitus')
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return "unknown"
+    key = " ".join(str(value).replace("_", " ").replace("-", " ").upper().split())
+    if key in _VIEW_SPELLINGS:
+        return _VIEW_SPELLINGS[key]
+    return next((v for v in VIEWS if v.upper() == key), "unknown")
+
+
+def view_entity(value: object) -> str | None:
+    """The MIDS ``vp-`` entity of a view (any spelling :func:`normalize_view` knows), None when unknown."""
+    return VIEW_ENTITIES.get(normalize_view(value))
 #: Modalities: DICOM codes when the source says, ``X-ray`` when it does not.
 MODALITIES = ("CR", "DX", "CT", "X-ray")
 
@@ -104,22 +147,27 @@ TABLES: dict[str, list[Column]] = {
         Column("subject_id", "string", "Patient id"),
         *_PROVENANCE,
         Column("modality", "string", "`CR`, `DX`, `CT`, or `X-ray` when the source does not say"),
-        Column("view", "string", "`PA`, `AP`, `AP Supine`, `L`, `Axial`, `Coronal` or `unknown`"),
+        Column("view", "string", "`PA`, `AP`, `AP Supine`, `L`, `Decubitus`, `Axial`, `Coronal` or `unknown` "
+               "(`schema.normalize_view`)"),
         Column("sex", "string", "`M`, `F` or null (copied from the subject)"),
         Column("age", "Float64", "Age in years at this image"),
         Column("offset_days", "Float64", "Days offset of the session"),
-        Column("path", "string", "Absolute path of the image file or volume"),
+        Column("path", "string", "Path of the image file or volume, relative to its source's root in `bank.json` "
+               "(`Bank.resolve`, `Bank.resolve_paths`)"),
         Column("file_present", "boolean", "Whether the file exists on disk"),
         Column("file_format", "string", "`png`, `jpeg`, `nifti`, `dicom`, ..."),
         Column("license", "string", "License normalized to an SPDX-like id (`CC-BY-NC-SA-4.0`) or null"),
         Column("license_raw", "string", "License string as published"),
         Column("doi", "string", "DOI of the publication the image comes from"),
         Column("url", "string", "URL of the image's origin"),
-        Column("photometric", "string", "DICOM Photometric Interpretation"),
+        Column("photometric", "string", "DICOM Photometric Interpretation of the acquisition"),
+        Column("presentation_lut_shape", "string", "DICOM Presentation LUT Shape of the acquisition (`IDENTITY`, `INVERSE`)"),
+        Column("display_ready", "boolean", "The file's values are display-ready (white = dense; ingest's PNGs): never inverted, "
+               "whatever `photometric` says (see `covidbank.pixels.needs_inversion`)"),
         Column("manufacturer", "string", "Device manufacturer"),
         Column("model", "string", "Device model name"),
         Column("body_part", "string", "Body part examined"),
-        Column("mask_path", "string", "Path of a segmentation mask (lesion or lung) when present"),
+        Column("mask_path", "string", "Path of a segmentation mask (lesion or lung) when present, relative like `path`"),
         Column("mask_kind", "string", "`lesion`, `lung`, ... for `mask_path`"),
         Column("ct_category", "string", "CT severity category `CT-0`..`CT-4`"),
         Column("severity_geographic_extent", "Float64", "X-ray geographic extent score 0-8 (mean of raters)"),
@@ -146,7 +194,7 @@ TABLES: dict[str, list[Column]] = {
     "skipped": [
         Column("source", "string", "Source dataset name"),
         Column("record", "string", "Row number or identifier of the skipped record"),
-        Column("path", "string", "File the record came from"),
+        Column("path", "string", "File the record came from (relative to the source's root)"),
         Column("reason", "string", "Why it was skipped (DICOM ingest: a reason code of covidbank.dicom.reasons)"),
         Column("attributes", "string", "DICOM keywords the reason is about (comma-separated; never a value)"),
         Column("run", "string", "Ingest run that skipped it (every run is kept)"),

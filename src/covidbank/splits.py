@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .bank import Bank
-from .errors import SplitError
+from .errors import ArgumentError, SplitError
 from .labels import LabelTree, default_tree
 from .schema import POSITIVE
 from .unionfind import UnionFind
@@ -41,6 +41,7 @@ __all__ = [
     "write_split",
     "check_leakage",
     "label_matrix",
+    "check_labels",
     "parse_ratios",
 ]
 
@@ -92,6 +93,24 @@ class SplitResult:
 
 def _hash_key(seed: int, unit: str) -> str:
     return hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()
+
+
+def check_labels(bank: Bank, labels: Sequence[str], tree: LabelTree | None = None) -> None:
+    """Raise :class:`ArgumentError` for a label neither the vocabulary nor the bank knows.
+
+    The message lists the labels the bank's images have (preferred names), so
+    ``labels=["Covid"]`` says ``COVID-19`` instead of giving all-NaN targets.
+    """
+    tree = tree or default_tree()
+    unknown = [l for l in labels if tree.resolve(l) is None]
+    if not unknown:
+        return
+    in_bank = set(bank.query("SELECT DISTINCT label FROM labels WHERE label IS NOT NULL")["label"])
+    bad = [l for l in unknown if l not in in_bank]
+    if bad:
+        names = sorted({tree.resolve(x) or x for x in in_bank})
+        raise ArgumentError(f"unknown label {', '.join(repr(l) for l in bad)}: labels of this bank are "
+                            f"{', '.join(names) or 'none'} (`covidbank labels` lists the whole vocabulary)")
 
 
 def assign_sides(units: Sequence[str], ratios: Sequence[float] | str, names: Sequence[str], seed: int = 0,
@@ -226,6 +245,7 @@ def make_split(
     tree: LabelTree | None = None,
     fresh: bool = False,
     use_duplicates: bool = True,
+    present_only: bool = False,
 ) -> SplitResult:
     """Compute a patient-level split of the bank's images (see module doc).
 
@@ -252,6 +272,10 @@ def make_split(
         Ignore an existing ``splits`` table instead of extending it.
     use_duplicates : bool
         Join patients who share a duplicate group (table ``duplicates``).
+    present_only : bool
+        Split only images whose file is present (marked present and found on
+        disk): the ratios then hold for what a dataset can load (Cohen's 141
+        present X-rays give 122/7/12 when split with the 751 listed records).
 
     Raises
     ------
@@ -263,9 +287,10 @@ def make_split(
         raise SplitError(f"--by {by!r}: only 'patient' is supported (finer units leak patients)")
     ratios = parse_ratios(ratios)
     names = _side_names(ratios, names)
-    images = _images_to_split(bank, sources)
+    images = _images_to_split(bank, sources, present_only)
     params = {"seed": int(seed), "by": "patient", "ratios": ",".join(f"{r:g}" for r in ratios),
-              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names)}
+              "group_by": group_by or "", "stratify": stratify or "", "names": ",".join(names),
+              "present_only": "yes" if present_only else ""}
     existing = None if fresh else _read_existing(bank)
     if existing is not None and not len(existing):
         existing = None
@@ -292,14 +317,21 @@ def _side_names(ratios: Sequence[float], names: Sequence[str] | None) -> tuple[s
     return names
 
 
-def _images_to_split(bank: Bank, sources: Sequence[str] | None) -> pd.DataFrame:
-    """The bank's images (of ``sources``), one row per image id; an image without a subject is its own subject."""
+def _images_to_split(bank: Bank, sources: Sequence[str] | None, present_only: bool = False) -> pd.DataFrame:
+    """The bank's images (of ``sources``; only those whose file is present with ``present_only``),
+    one row per image id; an image without a subject is its own subject."""
     images = bank.table("images")
     if sources:
         images = images[images["source"].isin(list(sources))]
     images = images.dropna(subset=["image_id"]).drop_duplicates("image_id").reset_index(drop=True)
+    if present_only:
+        import os
+
+        flag = images["file_present"].fillna(False).astype(bool)
+        on_disk = bank.resolve_paths(images)["path"].map(lambda p: isinstance(p, str) and os.path.isfile(p))
+        images = images[flag & on_disk].reset_index(drop=True)
     if images.empty:
-        raise SplitError(f"bank {bank.path} has no images to split")
+        raise SplitError(f"bank {bank.path} has no images to split" + (" whose file is present" if present_only else ""))
     images["subject_id"] = images["subject_id"].fillna("image:" + images["image_id"].astype(str))
     return images
 

@@ -45,3 +45,19 @@ def test_report_on_a_bimcv_mids_release_with_tests(cli, tmp_path):
     ph = pd.read_csv(out / "tables" / "photometric.csv")
     assert ph[["photometric", "images"]].values.tolist() == [["MONOCHROME1", 3]]
     assert "cannot be computed" in (out / "report.md").read_text()   # the sample's images carry no dates
+
+
+def test_report_on_a_bank_split_by_covidbank_split(cli, tmp_path):
+    """The split table `covidbank split` writes (with its own subject_id) used to crash the report (TypeError)."""
+    bank = make_small_bank(tmp_path / "bank")
+    cli("split", bank.path, "--ratios", "0.6,0.2,0.2")
+    assert "subject_id" in bank.table("splits").columns
+    out = tmp_path / "out"
+    res = cli("report", bank.path, "--out", out)
+    assert "report written" in res.output
+    from covidbank.validation import stats as S
+
+    leak = S.leakage_summary(bank).set_index("check")
+    assert leak.loc["subjects in more than one split", "count"] == 0  # a patient split never leaks
+    n_images = sum(int(v) for k, v in leak["count"].items() if k.startswith("images in split"))
+    assert n_images == len(bank.table("splits"))

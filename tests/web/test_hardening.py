@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from covidbank.bank import Bank  # noqa: E402
 from covidbank.cli.web import _is_loopback  # noqa: E402
-from covidbank.errors import BankError  # noqa: E402
+from covidbank.sources import paths_outside  # noqa: E402
 from covidbank.web import create_app  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,10 +55,9 @@ def hardened(tmp_path):
     outside = _png(tmp_path / "outside" / "secret.png")
     bank = Bank(tmp_path / "bank", create=True)
     bank.add("s", {"images": _images([{"id": "s:in", "path": inside, "url": "https://example.org/x"},
-                                      {"id": "s:js", "path": inside, "url": "javascript:alert(document.domain)"}])},
-             roots=[root])
-    with pytest.raises(BankError, match="outside the source folder"):
-        bank.add("t", {"images": _images([{"id": "t:out", "path": outside}])}, roots=[root])
+                                      {"id": "s:js", "path": inside, "url": "javascript:alert(document.domain)"},
+                                      {"id": "s:up", "path": "../outside/secret.png"}])}, root=root)
+    assert paths_outside({"images": _images([{"id": "t:out", "path": outside}])}, root) == ["images:t:out (path)"]
     # an index edited afterwards to point outside every registered root: the viewer refuses it
     pq = tmp_path / "bank" / "index" / "sources" / "s" / "images.parquet"
     df = pd.read_parquet(pq)
@@ -75,7 +74,7 @@ def hardened(tmp_path):
 def test_files_only_from_the_bank_or_registered_roots(hardened):
     c, tmp = hardened
     assert c.get("/api/image/s:in").status_code == 200
-    for url in ("/api/image/s:tampered", "/api/thumbnail/s:tampered", "/api/imageinfo/s:tampered"):
+    for url in ("/api/image/s:tampered", "/api/thumbnail/s:tampered", "/api/imageinfo/s:tampered", "/api/image/s:up"):
         r = c.get(url)
         assert r.status_code == 404 and str(tmp) not in r.text and "secret" not in r.text
     page = c.get("/case/s:tampereds")

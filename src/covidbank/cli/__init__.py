@@ -76,6 +76,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",
+    "covidbank.cli.share",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The bank's own commands: ``add``, ``query``, ``info`` and ``labels``."""
+"""The bank's own commands: ``add``, ``relink``, ``query``, ``info`` and ``labels``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``add``, ``query``, ``info`` and ``labels`` to ``app``."""
+    """Add ``add``, ``relink``, ``query``, ``info`` and ``labels`` to ``app``."""
 
     @app.command()
     def add(
@@ -26,17 +26,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (counts, skipped by reason, notes)."),
     ) -> None:
         """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
-        from ..bank import Bank
-        from ..sources import load_source
+        from ..sources import add_source
 
         opts: dict = {"version": source_version} if source_version else {}
         if tree:
             opts["trees"] = list(tree)
         try:
-            res = load_source(source, path, **opts)
-            b = Bank(bank, create=True)
-            root = path if path.is_dir() else path.parent
-            summary = b.add(name or res.source, res.all_tables(), meta=res.meta, roots=[root])
+            summary, res = add_source(bank, source, path, name=name, **opts)
         except CovidbankError as e:
             raise fail(str(e))
         reasons: dict[str, int] = {}
@@ -57,6 +53,29 @@ def register(app: typer.Typer) -> None:
                           markup=False)
         for line in res.meta.get("notes", []):
             console.print(f"  note: {line}", markup=False)
+
+
+    @app.command()
+    def relink(
+        bank: Path = typer.Argument(..., help="Bank folder."),
+        source: str = typer.Argument(..., help="Source whose files moved (a name from `covidbank info`)."),
+        new_root: Path = typer.Argument(..., help="The folder that now holds the source's files."),
+        as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    ) -> None:
+        """Point a source at the new place of its files (the index keeps paths relative to it)."""
+        import json
+
+        from ..bank import Bank
+
+        try:
+            counts = Bank(bank).relink(source, new_root)
+        except CovidbankError as e:
+            raise fail(str(e))
+        if as_json:
+            out.print_json(json.dumps({"source": source, **counts}))
+            return
+        console.print(f"[green]{source}[/]: root is now {new_root}; {counts['present']:,} of {counts['images']:,} "
+                      f"files found (before: {counts['present_before']:,})")
 
 
     @app.command()

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         source: list[str] = typer.Option([], "--source", help="Only split these sources (repeatable)."),
         fresh: bool = typer.Option(False, "--fresh", help="Replace an existing split instead of extending it."),
         no_duplicates: bool = typer.Option(False, "--ignore-duplicates", help="Do not join patients sharing a duplicate group."),
+        present_only: bool = typer.Option(False, "--present-only", help="Split only images whose file is present (ratios hold for what loads)."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the summary)."),
     ) -> None:
         """Write a leak-free, deterministic, sticky split table (`splits`) into the bank.
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
             res = write_split(
                 Bank(bank), by=by, ratios=ratios, names=names.split(",") if names else None, seed=seed,
                 stratify=stratify, group_by=group_by, sources=source or None, fresh=fresh,
-                use_duplicates=not no_duplicates,
+                use_duplicates=not no_duplicates, present_only=present_only,
             )
         except CovidbankError as e:
             raise fail(str(e))

@@ -39,14 +39,13 @@ def register(app: typer.Typer) -> None:
 
         try:
             if source:
-                from ..sources import load_source
+                from ..sources import add_source
 
                 opts = {"trees": list(tree)} if tree and source == "bimcv" else {}
                 with tempfile.TemporaryDirectory(prefix="covidbank-report-") as tmp:
                     console.print(f"loading {source} from {path}")
-                    res = load_source(source, path, **opts)
                     bank = Bank(Path(tmp) / "bank", create=True)
-                    bank.add(res.source, res.all_tables(), meta=res.meta)
+                    add_source(bank, source, path, **opts)
                     rep = build_report(bank, tree, tree_counts, title or f"Technical validation: {source} ({path.name})", progress)
                     rep.bank = f"{source} source at {path} (temporary bank)"
             else:

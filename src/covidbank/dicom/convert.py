@@ -137,12 +137,15 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
     params["voi_output_range"] = [lo, hi]
     scaled = np.clip((out - lo) / (hi - lo), 0.0, 1.0) * 65535.0
     # 3. presentation: MONOCHROME1 or Presentation LUT Shape INVERSE, after the VOI step
+    from ..pixels import needs_inversion
+
     shape = str(ds.get("PresentationLUTShape", "") or "").upper()
-    inverted = photometric == "MONOCHROME1" or shape == "INVERSE"
+    inverted = needs_inversion(photometric, shape)
     if inverted:
         scaled = 65535.0 - scaled
     params["presentation_lut_shape"] = shape or None
     params["inverted"] = inverted
+    params["display_ready"] = True  # white = dense: readers must not invert again (pixels.needs_inversion)
     img = np.rint(scaled).astype(np.uint16)
     return img, params
 

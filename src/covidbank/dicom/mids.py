@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .. import schema as _schema
 from ..fileio import atomic_path, atomic_write
 
 __all__ = [
     "MIDS_VERSION",
     "BODY_PARTS",
-    "VIEWS",
+    "VIEW_ENTITIES",
     "Problem",
     "image_name",
     "image_dir",
@@ -60,7 +61,7 @@ BODY_PARTS = {
     "WHOLE BODY": "wholebody", "ABDOMENPELVIS": "abdomen", "SPINE": "spine",
 }
 #: View position entity values.
-VIEWS = {"PA": "pa", "AP": "ap", "LL": "ll", "RL": "ll", "LATERAL": "ll", "LAT": "ll", "LLD": "ll", "RLD": "ll"}
+VIEW_ENTITIES = _schema.VIEW_ENTITIES  # one view map: covidbank.schema.normalize_view
 SUFFIXES = {"rx": ("cr", "dx"), "ct": ("ct",)}
 EXTENSIONS = {"rx": (".png", ".json"), "ct": (".nii.gz", ".json")}
 IMAGE_EXT = {"rx": ".png", "ct": ".nii.gz"}
@@ -100,8 +101,8 @@ def body_part(value: str | None) -> str:
 
 
 def view_entity(value: str | None) -> str | None:
-    """View position entity (``pa``, ``ap``, ``ll``) or None when unknown."""
-    return VIEWS.get((value or "").strip().upper())
+    """View position entity (``pa``, ``ap``, ``ll``, ``dec``...) or None when unknown (:func:`covidbank.schema.view_entity`)."""
+    return _schema.view_entity(value)
 
 
 def image_dir(subject: str, session: str, kind: str) -> str:
@@ -150,20 +151,27 @@ def dataset_description(name: str = "covidbank ingest") -> dict:
 
 
 def pybids_config() -> str:
-    """Path of the pybids configuration for MIDS entities shipped with covidbank."""
+    """Path of the pybids configuration of the MIDS entities shipped with covidbank.
+
+    It adds ``bodypart`` (``bp-``) and ``viewposition`` (``vp-``) to pybids'
+    own ``bids`` configuration, whose subject, session, acquisition, run,
+    modality (``mod-``, the ``mod-rx``/``mod-ct`` folder), suffix and extension
+    it keeps: use ``config=["bids", pybids_config()]``.
+    """
     return str(resources.files("covidbank").joinpath("data/mids_pybids.json"))
 
 
 def pybids_layout(bank: str | os.PathLike):
     """A ``bids.BIDSLayout`` of a bank with the MIDS entities (pybids must be installed).
 
-    Index, logs, phenotype and derivatives folders are left out of the layout.
+    Index, logs, phenotype, derivatives, cache, report and licenses folders (of a
+    bank or a release) are left out of the layout.
     """
     import bids
 
     indexer = bids.BIDSLayoutIndexer(validate=False, ignore=["index", "logs", "derivatives", "phenotype", "sourcedata",
-                                                             ".covidbank"])
-    return bids.BIDSLayout(str(bank), config=[pybids_config()], validate=False, indexer=indexer)
+                                                             ".covidbank", "cache", "report", "licenses"])
+    return bids.BIDSLayout(str(bank), config=["bids", pybids_config()], validate=False, indexer=indexer)
 
 
 def _checked_tsv(path: Path, required, problem) -> list[dict]:
@@ -286,7 +294,7 @@ def _validate_mod(root: Path, m: Path, kind: str, sub: str, ses: str, p) -> None
         if ent["ext"] not in EXTENSIONS[kind]:
             p(f, f"extension {ent['ext']} not allowed in mod-{kind}")
             continue
-        if "vp" in ent and ent["vp"] not in set(VIEWS.values()):
+        if "vp" in ent and ent["vp"] not in set(VIEW_ENTITIES.values()):
             p(f, f"unknown view position entity {ent['vp']}")
         stem = f.name[: -len(ent["ext"])]
         stems.setdefault(stem, set()).add(ent["ext"])

@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import SourceFormatError
 from .base import Skip, SourceResult, normalize_license, parse_age, parse_bool
 
-__all__ = ["SOURCES", "load_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
+__all__ = ["SOURCES", "load_source", "add_source", "SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool"]
 
 #: Source name -> module that implements ``load``.
 SOURCES: dict[str, str] = {
@@ -53,3 +53,58 @@ def load_source(name: str, path: str | Path, **options) -> SourceResult:
     if p.is_dir() and not any(p.iterdir()):
         raise SourceFormatError(f"{p}: folder is empty")
     return _loader(name)(p, **options)
+
+
+def add_source(bank, adapter: str, path: str | Path, name: str | None = None, **options):
+    """Load a public source and add it to a bank, relocatably.
+
+    The source's root (``path`` when it is a folder, else its folder) is
+    recorded in the bank's configuration and the index keeps paths relative to
+    it (:meth:`covidbank.bank.Bank.add`); ``name`` renames the source and the
+    prefix of its identifiers (:meth:`SourceResult.renamed`).
+
+    Returns
+    -------
+    (AddSummary, SourceResult)
+    """
+    from ..bank import Bank
+
+    res = load_source(adapter, path, **options)
+    if name and name != res.source:
+        res = res.renamed(name)
+    b = bank if isinstance(bank, Bank) else Bank(bank, create=True)
+    p = Path(path)
+    root = p if p.is_dir() else p.parent
+    bad = paths_outside(res.all_tables(), root)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise SourceFormatError(f"{p}: {len(bad)} record(s) name files outside the source folder {root} ({shown}); "
+                                "fix their paths (no '..' or link that climbs out); nothing was added")
+    summary = b.add(res.source, res.all_tables(), meta=res.meta, root=root)
+    return summary, res
+
+
+def paths_outside(tables, root: str | Path) -> list[str]:
+    """Records of ``tables`` whose file paths leave ``root`` (``..`` and symbolic links resolved).
+
+    Returns ``table:record (column)`` names; an absent path is not checked.
+    """
+    import pandas as pd
+
+    from ..bank import is_path_column
+
+    base = Path(root).resolve()
+    bad = []
+    for name, df in tables.items():
+        if df is None or not len(df):
+            continue
+        ids = df["image_id"] if "image_id" in df.columns else df.index
+        for col in [c for c in df.columns if is_path_column(c)]:
+            for rid, v in zip(ids, df[col]):
+                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
+                    continue
+                q = Path(str(v))
+                q = (q if q.is_absolute() else base / q).resolve()
+                if q != base and base not in q.parents:
+                    bad.append(f"{name}:{rid} ({col})")
+    return bad

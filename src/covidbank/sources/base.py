@@ -68,6 +68,28 @@ class SourceResult:
         """Every schema table, including ``skipped``, ready for :meth:`Bank.add`."""
         return {name: self.table(name) for name in TABLES}
 
+    def renamed(self, name: str) -> "SourceResult":
+        """The same rows under another source name: the ``source`` column and the
+        ``<source>:`` prefix of every identifier change (``add mids --name site2``
+        gives ``site2:sub-01``, so two sites never merge)."""
+        if name == self.source:
+            return self
+        old = self.source + ":"
+
+        def rename(df: pd.DataFrame) -> pd.DataFrame:
+            df = df.copy()
+            for c in ("subject_id", "session_id", "image_id"):
+                if c in df.columns:
+                    df[c] = df[c].map(lambda v: name + ":" + v[len(old):] if isinstance(v, str) and v.startswith(old) else v)
+            if "source" in df.columns:
+                df["source"] = df["source"].where(df["source"] != self.source, name)
+            return df
+
+        out = SourceResult(source=name, tables={k: rename(v) for k, v in self.tables.items()},
+                           skipped=[Skip(s.record, s.path, s.reason) for s in self.skipped], meta=dict(self.meta))
+        out.meta["adapter_source"] = self.source
+        return out
+
     def counts(self) -> dict[str, int]:
         """Row counts per table."""
         return {k: len(v) for k, v in self.all_tables().items()}

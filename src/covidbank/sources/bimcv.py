@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
-from ..schema import POSITIVE, make_id
+from ..schema import POSITIVE, make_id, normalize_view
 from .base import SourceResult, parse_age, require_columns
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
@@ -41,7 +41,6 @@ REQUIRED = ["Subject", "Session", "File", "Labels"]
 #: Tree files looked for beside the table, newest first.
 TREE_FILES = ("padchest_trees_code_covid.txt", "trees_code_covid.txt", "padchest_trees_code.txt", "trees_code.txt")
 _CUI_RE = re.compile(r"C\d{7}")
-_VIEW = {"PA": "PA", "AP": "AP", "L": "L", "LL": "L", "LAT": "L", "LATERAL": "L", "RL": "L"}
 
 
 def parse_label_list(raw: object) -> list[str]:
@@ -258,7 +257,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
             typ = _first(r, "Type").lower()
             modality = _first(r, "Modality").upper() or {"cr": "CR", "dx": "DX"}.get(typ, "CT" if typ.startswith("ct") else "X-ray")
             view_raw = _first(r, "Position_Manual", "View Position").upper()
-            view = _VIEW.get(view_raw, "unknown")
+            view = normalize_view(view_raw)
             if view == "AP" and "SUPINE" in _first(r, "Series Description", "Patient Position").upper():
                 view = "AP Supine"
             sex = _first(r, "Patient's Sex", "PatientSex").upper()
@@ -298,6 +297,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "license_raw": "BIMCV COVID-19+ research use agreement",
                     "url": "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
                     "photometric": _first(r, "Photometric Interpretation") or None,
+                    "presentation_lut_shape": _first(r, "Presentation LUT Shape") or None,
                     "manufacturer": _first(r, "Manufacturer") or None,
                     "model": _first(r, "Manufacturer's Model Name") or None,
                     "body_part": _first(r, "Body Part Examined") or None,

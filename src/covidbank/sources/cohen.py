@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
 from ..pixels import is_nifti
-from ..schema import POSITIVE, VIEWS, make_id
+from ..schema import POSITIVE, make_id, normalize_view
 from .base import (
     SourceResult,
     normalize_license,
@@ -36,7 +36,6 @@ __all__ = ["load", "parse_finding", "NAME"]
 NAME = "cohen"
 REQUIRED = ["patientid", "finding", "view", "modality", "filename"]
 SKIP_FINDINGS = {"todo", "unknown", ""}
-_VIEW_MAP = {v.lower(): v for v in VIEWS} | {"aps": "AP Supine", "ap supine": "AP Supine", "lateral": "L", "ll": "L"}
 
 
 def parse_finding(finding: str, tree: LabelTree) -> list[str]:
@@ -61,7 +60,7 @@ def parse_finding(finding: str, tree: LabelTree) -> list[str]:
 
 
 def _view(raw: str) -> str:
-    return _VIEW_MAP.get(str(raw).strip().lower(), "unknown")
+    return normalize_view(raw)
 
 
 def _modality(raw: str) -> str:

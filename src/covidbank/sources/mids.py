@@ -21,7 +21,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import SourceFormatError
-from ..schema import make_id
+from ..schema import make_id, normalize_view
 from .base import SourceResult, parse_age, read_side_table
 
 __all__ = ["load", "load_bimcv_tree", "parse_mids_name", "read_sidecar", "IMAGE_EXTENSIONS"]
@@ -29,9 +29,7 @@ __all__ = ["load", "load_bimcv_tree", "parse_mids_name", "read_sidecar", "IMAGE_
 NAME = "mids"
 IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".dcm", ".mha", ".nrrd")
 _ENTITY_KEYS = {"sub", "ses", "acq", "run", "bp", "vp", "mod", "ce", "rec", "echo", "chunk"}
-_VIEW_VALUES = {"pa": "PA", "ap": "AP", "aps": "AP Supine", "apsupine": "AP Supine", "ll": "L", "lat": "L", "lateral": "L", "l": "L", "rl": "L"}
 _SUFFIX_MODALITY = {"cr": "CR", "dx": "DX", "ct": "CT", "rx": "X-ray"}
-_DICOM_VIEW = {"POSTERO_ANTERIOR": "PA", "PA": "PA", "ANTERO_POSTERIOR": "AP", "AP": "AP", "LATERAL": "L", "LL": "L", "RL": "L", "LAT": "L"}
 
 
 def _split_ext(name: str) -> tuple[str, str]:
@@ -61,7 +59,7 @@ def parse_mids_name(name: str) -> tuple[dict[str, str], str | None, list[str]]:
         if "-" in t:
             k, v = t.split("-", 1)
             if k in entities:
-                if k == "bp" and v.lower() in _VIEW_VALUES and "vp" not in entities:
+                if k == "bp" and normalize_view(v) != "unknown" and "vp" not in entities:
                     problems.append(f"'bp-{v}' repeats bp with a view value: read as vp-{v}")
                     entities["vp"] = v
                 else:
@@ -100,6 +98,9 @@ def read_sidecar(path: Path) -> dict[str, str]:
             out[desc] = str(item.get("value", ""))
             out[str(item.get("tag1", ""))] = str(item.get("value", ""))
     elif isinstance(data, dict):
+        conv = data.get("covidbank", {}).get("conversion", {}) if isinstance(data.get("covidbank"), dict) else {}
+        if isinstance(conv, dict) and conv.get("display_ready") is not None:  # written by covidbank ingest
+            out["DisplayReady"] = str(bool(conv["display_ready"]))
         for k, v in data.items():
             if isinstance(v, dict) and "Value" in v:  # DICOM JSON model
                 vals = v.get("Value") or [""]
@@ -230,8 +231,9 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
         if rec["image"] is None:
             problems.append("image file missing")
         modality = _SUFFIX_MODALITY.get(suffix or "", None) or (_side(sc, "Modality") or "").upper() or "X-ray"
-        vp = ent.get("vp", "").lower()
-        view = _VIEW_VALUES.get(vp) or _DICOM_VIEW.get((_side(sc, "View Position", "ViewPosition") or "").upper(), "unknown")
+        view = normalize_view(ent.get("vp"))
+        if view == "unknown":
+            view = normalize_view(_side(sc, "View Position", "ViewPosition"))
         subject_id = make_id(source, sub)
         session_id = make_id(source, sub, ses)
         image_id = make_id(source, key)
@@ -259,6 +261,8 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
                 "license": normalize_license(lic_raw),
                 "license_raw": lic_raw,
                 "photometric": _side(sc, "Photometric Interpretation", "PhotometricInterpretation"),
+                "presentation_lut_shape": _side(sc, "Presentation LUT Shape", "PresentationLUTShape"),
+                "display_ready": {"True": True, "False": False}.get(_side(sc, "DisplayReady") or ""),
                 "manufacturer": _side(sc, "Manufacturer"),
                 "model": _side(sc, "Manufacturer's Model Name", "ManufacturersModelName"),
                 "body_part": _side(sc, "Body Part Examined", "BodyPartExamined") or ent.get("bp"),

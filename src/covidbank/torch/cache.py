@@ -41,6 +41,7 @@ from ..pixels import (
     center_crop,
     file_fingerprint,
     file_sha1,
+    inversion_args,
     pad_square,
     read_xray,
     resize,
@@ -51,7 +52,7 @@ __all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_x
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "pad", "none")
-_FORMAT = 1
+_FORMAT = 2  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready)
 _SCALE = 65535.0
 
 
@@ -305,14 +306,15 @@ class XRayCache:
         # decode first into a list of rows, so the final array has the exact length
         new_rows: list[dict] = []
         new_arrays: list[np.ndarray] = []
-        it = zip(todo["image_id"], todo["path"], todo.get("file_format", [None] * len(todo)), todo.get("photometric", [None] * len(todo)))
+        inv = [inversion_args(r) for r in todo.to_dict("records")]
+        it = zip(todo["image_id"], todo["path"], todo.get("file_format", [None] * len(todo)), inv)
         it = progress(list(it)) if progress else it
-        for iid, path, fmt, phot in it:
+        for iid, path, fmt, inv_args in it:
             row = {"image_id": iid, "path": str(path), "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None, "status": "ok", "error": None}
             try:
                 mt, sz = file_fingerprint(path)
                 row["mtime_ns"], row["file_size"] = mt, sz
-                a = read_xray(path, record=iid, file_format=_s(fmt), photometric=_s(phot))
+                a = read_xray(path, record=iid, file_format=_s(fmt), **inv_args)
                 a = preprocess_xray(a, self.prep)
                 row["sha1"] = file_sha1(path)
                 new_arrays.append(np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16))
@@ -380,10 +382,10 @@ def xray_records(bank, sources=None) -> pd.DataFrame:
     from ..bank import Bank
 
     b = bank if isinstance(bank, Bank) else Bank(bank)
-    df = b.query(
-        "SELECT image_id, path, file_format, photometric, source, modality FROM images "
+    df = b.resolve_paths(b.query(
+        "SELECT * FROM images "
         "WHERE path IS NOT NULL AND coalesce(file_present, true) AND coalesce(modality, 'X-ray') <> 'CT'"
-    )
+    ))
     if sources:
         df = df[df["source"].isin(list(sources))]
     return df.reset_index(drop=True)

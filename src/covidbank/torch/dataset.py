@@ -7,10 +7,17 @@ label with its hierarchy, split, SQL) and give, per item, a dict::
     {"img": FloatTensor, "lab": FloatTensor (1 / 0 / NaN), "idx": int,
      "image_id": str, "meta": {...}}
 
-like torchxrayvision's datasets (``img``, ``lab``, ``idx``), so its training
-code and models work unchanged.  :meth:`BankImageDataset.records` returns
-plain dicts (``image``, ``label``, ``mask`` paths) that MONAI's ``LoadImaged``
-or TorchIO's ``Subject`` consume.
+like torchxrayvision's datasets (``img``, ``lab``, ``idx``), and they honour
+torchxrayvision's dataset contract: ``pathologies`` (an assignable list of
+label names), ``labels`` (the N x P matrix: 1, 0, NaN; -1 kept only with
+``uncertain="keep"``), ``csv`` (the metadata frame, row-aligned), ``totals()``
+and ``data_aug``, so ``xrv.datasets.relabel_dataset``, ``SubsetDataset`` and
+``MergeDataset`` work on them.  Where covidbank differs: a label the bank says
+nothing about is NaN (torchxrayvision's own loaders often write 0), and a
+parent label is implied by its children (``Pneumonia`` is 1 for a COVID-19
+image).  :meth:`BankImageDataset.as_records` returns plain dicts (``image``,
+``label``, ``mask``) that MONAI's ``LoadImaged`` (with
+:func:`covidbank.torch.monai.XRayReader` for radiographs) or TorchIO consume.
 """
 from __future__ import annotations
 
@@ -28,12 +35,13 @@ from torch.utils.data import Dataset
 
 from ..bank import Bank
 from ..ctvolume import slice_plane
-from ..errors import CovidbankError, ImageLoadError, ImageMissingError
+from ..errors import ArgumentError, CovidbankError, ImageLoadError, ImageMissingError
 from ..labels import LabelTree, default_tree
-from ..pixels import read_ct, read_mask, read_xray
-from ..splits import label_matrix
+from ..pixels import inversion_args, is_nifti, read_ct, read_mask, read_xray
+from ..schema import MODALITIES, VIEWS, normalize_view
+from ..splits import check_labels, label_matrix
 from .cache import XRayCache, XRayPrep, preprocess_xray
-from .transforms import normalize, resample_volume, resolve_window, window
+from .transforms import normalize, resample_to_spacing, resampled_shape, resolve_window, window
 
 __all__ = ["BankImageDataset", "XRayDataset", "CTDataset", "select_records", "collate_skip", "UNCERTAIN_POLICIES"]
 
@@ -81,7 +89,18 @@ def select_records(
         Keep images whose side in the bank's ``splits`` table is one of these.
     """
     b = bank if isinstance(bank, Bank) else Bank(bank)
-    df = b.table("images").drop_duplicates("image_id")
+    df = b.resolve_paths(b.table("images").drop_duplicates("image_id"))
+    tree = tree or default_tree()
+    sources, views, modalities = _as_list(sources), _as_list(views), _as_list(modalities)
+    if sources is not None:
+        _check_values("source", sources, b.sources())
+    if views is not None:
+        views = [v if v in VIEWS else normalize_view(v) if normalize_view(v) != "unknown" else v for v in views]
+        _check_values("view", views, VIEWS)
+    if modalities is not None:
+        _check_values("modality", modalities, set(MODALITIES) | set(df["modality"].dropna()))
+    if require is not None:
+        check_labels(b, _as_list(require), tree)
     if query:
         ids = b.query(query)
         if "image_id" not in ids.columns:
@@ -95,6 +114,7 @@ def select_records(
         if "splits" not in b.extra_tables():
             raise CovidbankError(f"bank {b.path} has no split: run `covidbank split {b.path}` first")
         sp = b.table("splits").drop_duplicates("image_id").set_index("image_id")["split"]
+        _check_values("split", _as_list(split), set(sp.dropna().astype(str)))
         df = df[df["image_id"].map(sp).isin(_as_list(split))]
     req = _as_list(require)
     if req:
@@ -102,6 +122,14 @@ def select_records(
         keep = (lm == 1.0).any(axis=1)
         df = df[df["image_id"].isin(set(keep[keep].index))]
     return df.reset_index(drop=True)
+
+
+def _check_values(what: str, given: Sequence[str], valid) -> None:
+    """Raise :class:`ArgumentError` listing the valid values when one of ``given`` is not among them."""
+    valid = sorted({str(v) for v in valid})
+    bad = [v for v in given if str(v) not in valid]
+    if bad:
+        raise ArgumentError(f"unknown {what} {', '.join(repr(v) for v in bad)}: valid values are {', '.join(valid) or 'none'}")
 
 
 def collate_skip(batch):
@@ -139,6 +167,8 @@ class BankImageDataset(Dataset):
         :func:`collate_skip`) and counted in :attr:`skipped`.
     transform : callable, optional
         Applied to the image tensor after normalization (augmentations...).
+    data_aug : callable, optional
+        Applied after ``transform`` (torchxrayvision's attribute name; assignable).
     tree : LabelTree, optional
         Label vocabulary (default :func:`~covidbank.labels.default_tree`).
     **filters
@@ -158,6 +188,7 @@ class BankImageDataset(Dataset):
         present_only: bool = True,
         on_error: str = "raise",
         transform: Callable | None = None,
+        data_aug: Callable | None = None,
         tree: LabelTree | None = None,
         query: str | None = None,
         sources: Sequence[str] | str | None = None,
@@ -176,13 +207,17 @@ class BankImageDataset(Dataset):
         self.tree = tree or default_tree()
         self.on_error = on_error
         self.transform = transform
+        #: torchxrayvision's augmentation hook, applied after ``transform``.
+        self.data_aug = data_aug
         mods = _as_list(modalities) or list(self._default_modalities) or None
+        if labels is not None:
+            check_labels(self.bank, list(labels), self.tree)
         recs = select_records(
             self.bank, query=query, sources=sources, views=views, modalities=mods,
             require=require, split=split, tree=self.tree,
         )
         recs = recs.sort_values("image_id", kind="mergesort").reset_index(drop=True)
-        excluded = []
+        recs, excluded = self._keep_kind(recs)
         if present_only:
             flag = recs["file_present"].fillna(True).astype(bool) & recs["path"].notna()
             on_disk = recs["path"].map(lambda p: isinstance(p, str) and os.path.isfile(p))
@@ -195,7 +230,9 @@ class BankImageDataset(Dataset):
         #: Records left out by ``present_only`` (image_id, path, reason).
         self.excluded = pd.DataFrame(excluded, columns=["image_id", "path", "reason"])
         if len(self.excluded):
-            log.info("%s: left out %d records whose file is absent", type(self).__name__, len(self.excluded))
+            log.warning("%s: %d records selected, %d left out (%s); see .excluded", type(self).__name__,
+                        len(recs) + len(self.excluded), len(self.excluded),
+                        "; ".join(f"{n} {r}" for r, n in self.exclusion_summary().items()))
         #: Items skipped at load time under ``on_error="skip"`` (this process).
         self.skipped: list[tuple[str, str, str]] = []
         self.records = recs
@@ -203,12 +240,13 @@ class BankImageDataset(Dataset):
             lab = self.bank.query("SELECT DISTINCT image_id, label FROM labels")
             lab = lab[lab["image_id"].isin(set(recs["image_id"]))]
             labels = sorted({self.tree.resolve(x) or x for x in lab["label"].dropna()})
-        self.labels = list(labels)
-        if self.labels:
-            known = [l for l in self.labels if self.tree.resolve(l) is not None]
+        #: Label names, the columns of :attr:`labels` (torchxrayvision's attribute; assignable).
+        self.pathologies = list(labels)
+        if self.pathologies:
+            known = [l for l in self.pathologies if self.tree.resolve(l) is not None]
             lm = label_matrix(self.bank, recs["image_id"].tolist(), known, self.tree) if known else pd.DataFrame(index=recs["image_id"])
-            mat = np.full((len(recs), len(self.labels)), np.nan, dtype=np.float32)
-            for j, l in enumerate(self.labels):
+            mat = np.full((len(recs), len(self.pathologies)), np.nan, dtype=np.float32)
+            for j, l in enumerate(self.pathologies):
                 if l in lm.columns:
                     mat[:, j] = lm[l].to_numpy(dtype=np.float32)
                 else:  # a label outside the vocabulary: match its exact name
@@ -226,39 +264,87 @@ class BankImageDataset(Dataset):
             mat[unc] = 0
         if unknown == "negative":
             mat[np.isnan(mat) & ~unc] = 0
-        self.label_matrix = mat
+        #: The N x P label matrix (torchxrayvision's ``labels``): 1, 0, NaN unknown (-1 with uncertain="keep").
+        self.labels = mat
         self._meta = [
             {c: _meta_value(r.get(c), c in NUMERIC_META) for c in META_COLUMNS}
             for r in recs[[c for c in META_COLUMNS if c in recs.columns]].to_dict("records")
         ]
 
+    def _keep_kind(self, recs: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+        """Records this dataset can load, and the others as (image_id, path, reason)."""
+        return recs, []
+
     # ------------------------------------------------------------------ api
     def __len__(self) -> int:
         return len(self.records)
 
+    def exclusion_summary(self) -> dict[str, int]:
+        """How many selected records were left out, per reason (see :attr:`excluded`)."""
+        return {str(k): int(v) for k, v in self.excluded["reason"].value_counts().sort_index().items()}
+
     @property
-    def pathologies(self) -> list[str]:
-        """The label names (torchxrayvision's attribute name)."""
+    def label_matrix(self) -> np.ndarray:
+        """The N x P label matrix (same as :attr:`labels`)."""
         return self.labels
 
-    def as_records(self) -> list[dict]:
-        """Plain dicts for other frameworks: ``image`` (path), ``mask`` (path or
-        absent), ``label`` (list of float), ``image_id``.
+    @label_matrix.setter
+    def label_matrix(self, value: np.ndarray) -> None:
+        self.labels = value
 
-        MONAI: ``monai.data.Dataset(ds.as_records(), LoadImaged(keys="image"))``;
+    @property
+    def csv(self) -> pd.DataFrame:
+        """The metadata frame, one row per item (torchxrayvision's ``csv``; the selected records)."""
+        return self.records
+
+    @csv.setter
+    def csv(self, value: pd.DataFrame) -> None:
+        self.records = value
+
+    def totals(self) -> dict[str, dict[float, int]]:
+        """Counts of each value per label, unknown left out (torchxrayvision's ``totals()``)."""
+        import collections
+
+        mat = np.asarray(self.labels, dtype=np.float64)
+        counts = [dict(collections.Counter(col[~np.isnan(col)]).most_common()) for col in mat.T]
+        return dict(zip(self.pathologies, counts))
+
+    def string(self) -> str:
+        """One-line description (torchxrayvision's ``string()``, used by its Merge/Subset printing)."""
+        return f"{type(self).__name__} num_samples={len(self)} bank={self.bank.path.name}"
+
+    def as_records(self) -> list[dict]:
+        """Plain dicts for MONAI and TorchIO, one per item.
+
+        Keys: ``image`` (absolute path), ``label`` (``float32`` array of
+        :attr:`pathologies`, NaN unknown), ``record_id`` (the bank's
+        ``image_id``; not ``image_id``, which MONAI's ``image_*`` meta-key
+        convention would claim), and ``mask`` (path) when the record has one.
+
+        MONAI: ``CacheDataset(ds.as_records(), Compose([LoadImaged("image",
+        reader=ds.monai_reader()), EnsureChannelFirstd("image"), ...]))``;
         TorchIO: ``tio.Subject(image=tio.ScalarImage(r["image"]), label=r["label"])``.
         """
         out = []
         for i, r in enumerate(self.records.to_dict("records")):
-            d = {"image": r["path"], "image_id": r["image_id"], "label": self.label_matrix[i].tolist()}
+            d = {"image": r["path"], "record_id": r["image_id"], "label": np.asarray(self.labels[i], dtype=np.float32)}
             mp = r.get("mask_path")
             if isinstance(mp, str) and mp:
                 d["mask"] = mp
             out.append(d)
         return out
 
+    def monai_reader(self, **kwargs):
+        """A MONAI ``ImageReader`` for this dataset's radiographs that applies covidbank's
+        pixel rules (first channel, bit depth, white = dense by
+        :func:`covidbank.pixels.needs_inversion` with each record's photometric
+        fields): :class:`covidbank.torch.monai.XRayReader`."""
+        from .monai import XRayReader
+
+        return XRayReader(inversion={str(r["path"]): inversion_args(r) for r in self.records.to_dict("records")}, **kwargs)
+
     def _labels(self, idx: int) -> torch.Tensor:
-        return torch.from_numpy(self.label_matrix[idx].copy())
+        return torch.from_numpy(np.asarray(self.labels[idx], dtype=np.float32).copy())
 
     def _fail(self, idx: int, err: ImageLoadError):
         if self.on_error == "raise":
@@ -269,7 +355,7 @@ class BankImageDataset(Dataset):
         return None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n={len(self)}, labels={self.labels}, excluded={len(self.excluded)})"
+        return f"{type(self).__name__}(n={len(self)}, pathologies={self.pathologies}, excluded={len(self.excluded)})"
 
 
 def _meta_value(v, numeric: bool):
@@ -379,7 +465,7 @@ class XRayDataset(BankImageDataset):
             log.warning("left out %d unreadable images (on_error='skip')", int(bad.sum()))
             keep = ~bad
             self.records = self.records[keep].reset_index(drop=True)
-            self.label_matrix = self.label_matrix[keep]
+            self.labels = self.labels[keep]
             self._meta = [m for m, k in zip(self._meta, keep) if k]
             ent = ent[keep]
         self._rows = ent["row"].to_numpy(dtype=np.int64)
@@ -390,7 +476,7 @@ class XRayDataset(BankImageDataset):
         if self.cache is not None:
             return self.cache.get(int(self._rows[idx]))  # type: ignore[index]
         r = self.records.iloc[idx]
-        a = read_xray(r["path"], record=r["image_id"], file_format=_str(r.get("file_format")), photometric=_str(r.get("photometric")))
+        a = read_xray(r["path"], record=r["image_id"], file_format=_str(r.get("file_format")), **inversion_args(r))
         return preprocess_xray(a, self.prep)
 
     def __getitem__(self, idx: int):
@@ -402,6 +488,8 @@ class XRayDataset(BankImageDataset):
         img = normalize(a, self.norm)[None]
         if self.transform is not None:
             img = self.transform(img)
+        if self.data_aug is not None:
+            img = self.data_aug(img)
         return {"img": img, "lab": self._labels(idx), "idx": idx, "image_id": self._meta[idx]["image_id"], "meta": self._meta[idx]}
 
 
@@ -451,6 +539,30 @@ class CTDataset(BankImageDataset):
     """
 
     _default_modalities = ("CT",)
+
+    def _keep_kind(self, recs: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+        """Only volumetric CT: NIfTI files with three dimensions (Cohen's CT figures are JPEGs)."""
+        import nibabel as nib
+
+        keep, out = [], []
+        for iid, p, fmt in zip(recs["image_id"], recs["path"], recs["file_format"]):
+            name = str(p) if isinstance(p, str) else ""
+            if not (is_nifti(name) or str(fmt).lower() in ("nifti", "nii", "nii.gz")):
+                kind = str(fmt) if isinstance(fmt, str) and fmt else (Path(name).suffix.lstrip(".") or "unknown")
+                out.append((iid, p, f"not a CT volume (a 2-D {kind} image)"))
+                keep.append(False)
+                continue
+            if os.path.isfile(name):
+                try:
+                    ndim = len([s for s in nib.load(name).shape if s > 1])
+                except Exception:  # unreadable headers fail at load time with the reader's message
+                    ndim = 3
+                if ndim < 3:
+                    out.append((iid, p, "not a CT volume (a 2-D NIfTI image)"))
+                    keep.append(False)
+                    continue
+            keep.append(True)
+        return recs[pd.Series(keep, index=recs.index, dtype=bool)].reset_index(drop=True), out
 
     def __init__(
         self,
@@ -515,12 +627,8 @@ class CTDataset(BankImageDataset):
         if self.spacing:
             import nibabel as nib
 
-            zooms = nib.load(path).header.get_zooms()[:3]
-            ornt = nib.orientations.io_orientation(nib.load(path).affine)
-            z_in = [0.0, 0.0, 0.0]
-            for k, (axis, _) in enumerate(ornt):
-                z_in[int(axis)] = float(zooms[k])
-            return max(1, int(round(shp[2] * z_in[2] / self.spacing[2])))
+            ras = nib.as_closest_canonical(nib.load(path))
+            return resampled_shape(ras.shape[:3], ras.affine, self.spacing)[2]
         return int(shp[2])
 
     def __len__(self) -> int:
@@ -542,11 +650,10 @@ class CTDataset(BankImageDataset):
         spacing = vol.spacing
         affine = vol.affine
         if self.spacing:
-            img = resample_volume(img, spacing, self.spacing)
+            img, new_affine = resample_to_spacing(img, affine, self.spacing)
             if mask is not None:
-                mask = resample_volume(mask, spacing, self.spacing, mode="nearest")
-            scale = np.diag([t / s for s, t in zip(spacing, self.spacing)] + [1.0])
-            affine = affine @ scale
+                mask, _ = resample_to_spacing(mask, affine, self.spacing, mode="nearest")
+            affine = new_affine
             spacing = self.spacing
         if self.window:
             img = window(img, *self.window)
@@ -583,6 +690,8 @@ class CTDataset(BankImageDataset):
             item["affine"] = torch.from_numpy(np.asarray(affine, dtype=np.float32))
         if self.transform is not None:
             img = self.transform(img)
+        if self.data_aug is not None:
+            img = self.data_aug(img)
         item["img"] = img
         if self._any_mask:
             item["has_mask"] = mask is not None

@@ -30,6 +30,8 @@ __all__ = [
     "window",
     "Window",
     "resample_volume",
+    "resample_to_spacing",
+    "resampled_shape",
     "resolve_window",
 ]
 
@@ -125,6 +127,46 @@ class Window:
 
     def __call__(self, hu):
         return window(torch.as_tensor(hu, dtype=torch.float32), self.lo, self.hi)
+
+
+def resample_to_spacing(
+    vol: torch.Tensor,
+    affine: np.ndarray,
+    new_spacing: Sequence[float],
+    mode: str = "bilinear",
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Resample a ``(C, X, Y, Z)`` volume to ``new_spacing`` mm with MONAI's ``Spacing``,
+    returning the volume and its exact voxel-to-world affine.
+
+    The affine is MONAI's (``zoom_affine`` and the output grid it samples), so a
+    voxel's world position is the same before and after (the hand-made
+    ``affine @ diag(zoom)`` was 0.26-0.76 mm off).  ``mode="nearest"`` for masks.
+    """
+    from ..optional import require
+
+    require("monai", purpose="CT resampling (CTDataset spacing=)")
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    src = MetaTensor(vol.float() if mode != "nearest" else vol.float(), affine=torch.as_tensor(np.asarray(affine), dtype=torch.float64))
+    out = Spacing(pixdim=tuple(float(s) for s in new_spacing), mode=mode, padding_mode="border",
+                  dtype=torch.float32)(src)
+    data = out.as_tensor()
+    if mode == "nearest":
+        data = data.round().to(vol.dtype)
+    return data, np.asarray(out.affine, dtype=np.float64)
+
+
+def resampled_shape(shape: Sequence[int], affine: np.ndarray, new_spacing: Sequence[float]) -> tuple[int, ...]:
+    """The spatial shape :func:`resample_to_spacing` gives (from the header only)."""
+    from ..optional import require
+
+    require("monai", purpose="CT resampling (CTDataset spacing=)")
+    from monai.data.utils import compute_shape_offset, zoom_affine
+
+    new_aff = zoom_affine(np.asarray(affine, dtype=np.float64), tuple(float(s) for s in new_spacing), diagonal=False)
+    shp, _ = compute_shape_offset(list(shape), np.asarray(affine, dtype=np.float64), new_aff)
+    return tuple(int(s) for s in shp)
 
 
 def resample_volume(

@@ -721,9 +721,13 @@ def leakage_summary(bank: Bank) -> pd.DataFrame | None:
         return pd.DataFrame({"check": ["splits table"], "status": [f"no `split` column in {list(sp.columns)}"]})
     img = _q(bank, "SELECT image_id, subject_id FROM images")
     if "image_id" in sp.columns:
-        m = sp[["image_id", "split"]].merge(img, on="image_id", how="left")
-        if "subject_id" in sp.columns:
-            m["subject_id"] = m["subject_id"].fillna(sp.set_index("image_id")["subject_id"].reindex(m["image_id"]).values)
+        # the images table's subject wins; the split table's own subject_id (`covidbank split` writes one)
+        # fills images no longer in the bank
+        own = ["subject_id"] if "subject_id" in sp.columns else []
+        m = sp[["image_id", "split", *own]].drop_duplicates("image_id").merge(
+            img, on="image_id", how="left", suffixes=("_split", ""))
+        if own:
+            m["subject_id"] = m["subject_id"].where(m["subject_id"].notna(), m.pop("subject_id_split"))
     elif "subject_id" in sp.columns:
         m = img.merge(sp[["subject_id", "split"]], on="subject_id", how="inner")
     else:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from ..errors import RenderError
-from ..pixels import is_nifti
+from ..pixels import is_nifti, record_needs_inversion
 from .render import Renderer
 from ..severity.grade import RESEARCH_NOTICE
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore, SearchQuery
@@ -190,7 +190,7 @@ def image(
         raise HTTPException(404, f"{image_id} is a volume: use /api/slice")
     masks = _masks(request, rec, mask) if overlay else []
     try:
-        data, (c, w) = _renderer(request).image_png(path, wc, ww, size, masks)
+        data, (c, w) = _renderer(request).image_png(path, wc, ww, size, masks, invert=record_needs_inversion(rec))
     except RenderError as e:
         raise HTTPException(422, scrub_paths(str(e)))
     return Response(data, media_type="image/png", headers={**_CACHE, "X-Window-Center": f"{c:g}", "X-Window-Width": f"{w:g}"})
@@ -202,7 +202,7 @@ def imageinfo(request: Request, image_id: str) -> dict:
     rec, path = _file(request, image_id)
     try:
         kinds = [k for k, _ in _masks(request, rec)]
-        return {"image_id": image_id, "masks": kinds, **_renderer(request).image_info(path)}
+        return {"image_id": image_id, "masks": kinds, **_renderer(request).image_info(path, record_needs_inversion(rec))}
     except RenderError as e:
         raise HTTPException(422, scrub_paths(str(e)))
 
@@ -210,9 +210,9 @@ def imageinfo(request: Request, image_id: str) -> dict:
 @router.get("/thumbnail/{image_id:path}", summary="Cached thumbnail", responses={200: _PNG})
 def thumbnail(request: Request, image_id: str) -> Response:
     """A PNG thumbnail (cached on disk; a changed file gets a new one)."""
-    _rec, path = _file(request, image_id)
+    rec, path = _file(request, image_id)
     try:
-        data = _renderer(request).thumbnail(image_id, path)
+        data = _renderer(request).thumbnail(image_id, path, record_needs_inversion(rec))
     except RenderError as e:
         raise HTTPException(422, scrub_paths(str(e)))
     return Response(data, media_type="image/png", headers=_CACHE)

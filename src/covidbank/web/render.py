@@ -94,8 +94,12 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read a 2-D image as a 2-D array in its own units, MONOCHROME1 shown the right way round.
+def read_image(path: Path, invert: bool = False) -> np.ndarray:
+    """Read a 2-D image as a 2-D array in its own units, white = dense.
+
+    Whether to invert is :func:`covidbank.pixels.needs_inversion`'s answer: a DICOM
+    file's own tags decide; for other files ``invert`` (the bank record's answer,
+    :func:`covidbank.pixels.record_needs_inversion`).
 
     Decoding is :func:`covidbank.pixels.decode_2d`'s: 8-bit images give ``uint8``, 16-bit
     PNGs ``uint16``, DICOM the values after the modality LUT (a MONOCHROME1 image is
@@ -114,10 +118,11 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     _stat_key(path)
     try:
-        arr, invert = decode_2d(path, file_format="dicom" if _looks_dicom(path) else None)
+        is_dicom = _looks_dicom(path)
+        arr, dicom_invert = decode_2d(path, file_format="dicom" if is_dicom else None)
     except ImageLoadError as e:
         raise RenderError(f"{path.name}: cannot be decoded ({e.reason})") from None
-    if invert:
+    if dicom_invert if is_dicom or path.name.lower().endswith((".dcm", ".dicom")) else invert:
         arr = arr.max() + arr.min() - arr
     return arr
 
@@ -257,10 +262,10 @@ class Renderer:
         self.stats = {"thumb_hits": 0, "thumb_misses": 0}
 
     # ------------------------------------------------------------- loading
-    def image_array(self, path: Path) -> np.ndarray:
-        """The decoded 2-D array of ``path`` (cached by path, size and mtime)."""
-        key = _stat_key(path)
-        return self._images.get(key, lambda: read_image(path))
+    def image_array(self, path: Path, invert: bool = False) -> np.ndarray:
+        """The decoded 2-D array of ``path`` (cached by path, size and mtime); ``invert`` as :func:`read_image`."""
+        key = _stat_key(path) + (bool(invert),)
+        return self._images.get(key, lambda: read_image(path, invert))
 
     def volume(self, path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
         """A RAS volume and its voxel sizes (cached)."""
@@ -283,9 +288,9 @@ class Renderer:
         return self._masks.get(key, load)
 
     # ------------------------------------------------------------- 2-D images
-    def image_info(self, path: Path) -> dict:
+    def image_info(self, path: Path, invert: bool = False) -> dict:
         """Size, data type, value range and default window of an image."""
-        arr = self.image_array(path)
+        arr = self.image_array(path, invert)
         wc, ww = auto_window(arr)
         return {
             "width": int(arr.shape[1]),
@@ -305,12 +310,13 @@ class Renderer:
         width: float | None = None,
         size: int | None = 1024,
         masks: list[tuple[str, Path]] = (),
+        invert: bool = False,
     ) -> tuple[bytes, tuple[float, float]]:
         """A windowed rendering of a 2-D image as PNG, with ``(kind, path)`` mask overlays.
 
         Returns the PNG bytes and the window used.
         """
-        arr = self.image_array(path)
+        arr = self.image_array(path, invert)
         dc, dw = auto_window(arr)
         wc = dc if center is None else center
         ww = dw if width is None else width
@@ -319,10 +325,10 @@ class Renderer:
             out = overlay_mask(out, self.mask_array(mpath, 2), kind)
         return to_png(_resize(out, size)), (wc, ww)
 
-    def thumbnail(self, key: str, path: Path) -> bytes:
+    def thumbnail(self, key: str, path: Path, invert: bool = False) -> bytes:
         """A cached PNG thumbnail of a 2-D image or the middle axial slice of a volume."""
         skey = _stat_key(path)
-        h = hashlib.sha1(f"{_RENDER_VERSION}|{key}|{skey}|{self.thumb_size}".encode()).hexdigest()
+        h = hashlib.sha1(f"{_RENDER_VERSION}|{key}|{skey}|{self.thumb_size}|{bool(invert)}".encode()).hexdigest()
         f = self.cache_dir / h[:2] / f"{h}.png"
         if f.is_file():
             self.stats["thumb_hits"] += 1
@@ -333,7 +339,7 @@ class Renderer:
             plane = slice_plane(vol.shape)
             gray = apply_window(_plane_view(vol, vol.shape[2] // 2, plane), -600, 1500)
         else:
-            arr = self.image_array(path)
+            arr = self.image_array(path, invert)
             gray = apply_window(arr, *auto_window(arr))
         data = to_png(_resize(gray, self.thumb_size))
         atomic_write(f, data)

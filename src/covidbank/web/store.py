@@ -7,7 +7,8 @@ costs a few small SQL queries rather than a scan of the Parquet files.
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
 never a path a client supplied.  A relative path in the index is resolved
-against the bank folder and refused if it leaves it.
+against its source's root (:meth:`covidbank.bank.Bank.resolve`) and refused if
+it leaves it.
 """
 from __future__ import annotations
 
@@ -525,27 +526,17 @@ class BankStore:
         nifti = fmt in _VOLUME_FORMATS or is_nifti(path)
         return bool(nifti and (rec.get("modality") or "").upper() == "CT")
 
-    def _allowed_roots(self) -> list[Path]:
-        roots = [self.root]
-        for rs in self.bank.source_roots().values():
-            roots.extend(r.resolve() for r in rs)
-        return roots
-
-    def _resolve(self, raw: str | None) -> Path | None:
-        """The file an index path names, resolved (``..`` and links), if it lies inside the bank
-        or a source root registered at add; None otherwise (never served)."""
+    def _resolve(self, raw: str | None, source: str | None = None) -> Path | None:
+        """The file an index path names, if the viewer may serve it: inside the bank or the root registered
+        for a source at add (:meth:`covidbank.bank.Bank.resolve` with ``contained``); None otherwise."""
         if not raw:
             return None
-        p = Path(raw)
-        p = (p if p.is_absolute() else self.root / p).resolve()
-        if not any(p == r or r in p.parents for r in self._allowed_roots()):
-            return None
-        return p
+        return self.bank.resolve(source, raw, contained=True)
 
     def image_file(self, image_id: str) -> tuple[dict, Path | None]:
         """The record and the file its index row lists (None when unusable)."""
         rec = self.image(image_id)
-        return rec, self._resolve(rec.get("path"))
+        return rec, self._resolve(rec.get("path"), rec.get("source"))
 
     def masks(self, rec: dict) -> list[tuple[str, Path]]:
         """Mask files of a record that exist, as ``(kind, path)``, lung masks first.
@@ -554,22 +545,22 @@ class BankStore:
         any ``<kind>_mask_path`` column of the image, and the same columns of
         its ``severity`` rows (a relative path there is resolved in the bank).
         """
-        found: list[tuple[str, str | None]] = []
+        found: list[tuple[str, str | None, str | None]] = []
 
-        def collect(row: dict) -> None:
+        def collect(row: dict, source: str | None) -> None:
             if row.get("mask_path"):
-                found.append((str(row.get("mask_kind") or "lesion"), row["mask_path"]))
+                found.append((str(row.get("mask_kind") or "lesion"), row["mask_path"], source))
             for k, v in row.items():
                 if k.endswith("_mask_path") and v:
-                    found.append((k[: -len("_mask_path")], v))
+                    found.append((k[: -len("_mask_path")], v, source))
 
-        collect(rec)
+        collect(rec, rec.get("source"))
         for sv in self.severity(rec):
-            collect(sv)
+            collect(sv, None)  # severity tables are the bank's own: paths relative to the bank
         out: list[tuple[str, Path]] = []
         seen: set[Path] = set()
-        for kind, raw in found:
-            p = self._resolve(str(raw))
+        for kind, raw, source in found:
+            p = self._resolve(str(raw), source)
             if p is not None and p not in seen and p.is_file():
                 seen.add(p)
                 out.append((kind.lower(), p))
@@ -582,9 +573,9 @@ class BankStore:
         raw = rec.get("path")
         if not raw:
             return "the index lists no file for this record"
-        p = self._resolve(raw)
+        p = self._resolve(raw, rec.get("source"))
         if p is None:
-            return "the index lists a path outside the bank and its sources' folders; it is not served"
+            return "the index lists a path outside the bank and its source's folder; it is not served"
         if not p.is_file():
             listed = "the source lists it as absent" if rec.get("file_present") is False else "it was present when the bank was built"
             return f"image file {p.name} is missing on disk ({listed})"

@@ -24,7 +24,6 @@ def _date(s: str | None) -> _dt.date | None:
         return None
 
 
-_VIEW = {"PA": "PA", "AP": "AP", "LL": "L", "RL": "L", "LATERAL": "L", "LAT": "L"}
 
 
 def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dict] | None = None,
@@ -38,7 +37,7 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
     import pandas as pd
 
     from ...bank import Bank
-    from ...schema import make_id
+    from ...schema import make_id, normalize_view
     from .. import mids
 
     root = Path(bank)
@@ -50,7 +49,7 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         img_path = side_path.with_name(side_path.name[:-5] + (".png" if kind == "rx" else ".nii.gz"))
         sex = side.get("PatientSex")
         burned = bool(cb.get("burned_in_annotation"))
-        view = _VIEW.get(str(side.get("ViewPosition", "")).upper(), "unknown") if kind == "rx" else "Axial"
+        view = normalize_view(side.get("ViewPosition")) if kind == "rx" else "Axial"
         if kind == "ct":
             iop = side.get("ImageOrientationPatient")
             if not iop or abs(abs(iop[0]) - 1) > 0.1 or abs(abs(iop[4]) - 1) > 0.3:
@@ -68,6 +67,9 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
             "file_present": img_path.exists(),
             "file_format": "png" if kind == "rx" else "nifti",
             "photometric": side.get("PhotometricInterpretation"),
+            "presentation_lut_shape": side.get("PresentationLUTShape"),
+            # ingest's PNGs hold the presentation values (MONOCHROME1 / INVERSE applied when converting)
+            "display_ready": bool(cb.get("conversion", {}).get("display_ready", True)) if kind == "rx" else None,
             "manufacturer": side.get("Manufacturer"),
             "model": side.get("ManufacturerModelName"),
             "body_part": side.get("BodyPartExamined"),
@@ -154,7 +156,8 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         "tests": pd.DataFrame(test_rows),
         "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason", "attributes", "run"]),
     }
-    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []}, roots=[root])
+    # the files are the bank's own: paths relative to it, root "." (relocatable, byte-identical)
+    Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []}, root=root)
     return tables
 
 

@@ -597,6 +597,13 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     if report_rows:
         _merge_tsv(root / "phenotype" / "reports.tsv", report_rows, ["participant_id", "session_id", "report"],
                    ["participant_id", "session_id"])
+        from .. import mids
+
+        # how the text was de-identified: what `covidbank release` checks before publishing it
+        mids.write_json(root / "phenotype" / "reports.json", {
+            "report": {"Description": "Radiology report text",
+                       "Deidentification": "declared by the curator (reports_deidentified)" if reports_deidentified
+                       else "covidbank.nlp.deidentify (keyed surrogates, dates shifted)"}})
     tables = build_index(root, name, read_skipped(root), summary.notes)
     summary.images = len(tables["images"])
     summary.subjects = len(tables["subjects"])

@@ -1,0 +1,468 @@
+"""A release package of a bank a hospital can publish, and its verification.
+
+``covidbank release BANK --out DIR`` writes, BIMCV COVID-19+ style:
+
+* the MIDS tree the bank holds (``sub-*`` images and sidecars, ``participants``
+  and sessions TSVs, ``phenotype/`` tables), hard-linked from the bank;
+* ``derivatives/covidbank/`` (a BIDS derivative dataset): the labels, the
+  splits and the severity table when the bank has them;
+* ``index/``: the bank's Parquet index (every source, paths relative to each
+  source's root; external roots are not named), ``report/``: the
+  technical-validation report;
+* ``dataset_description.json`` (``GeneratedBy``, ``License``,
+  ``HowToAcknowledge``, ``SourceDatasets`` with how to cite each source),
+  ``sessions.json`` (the extra session columns), ``README``, ``LICENSE`` (the
+  bank's own data) and ``licenses/<source>.txt`` (per source license),
+  ``.bidsignore``, ``CHANGES`` and ``MANIFEST.sha256`` (``sha256sum -c``
+  format; :func:`verify` re-checks it).
+
+A release into a folder holding an earlier one is the next iteration: its
+version is one more, and a new ``CHANGES`` entry says what was added, removed
+and changed; the package is built beside the folder and swapped in whole.
+
+The release is gated (:func:`release_checks`): it is refused, naming each
+problem, when the MIDS validation fails (``covidbank validate``), when images
+carry a burned-in annotation flag, when report text is stored without a record
+of its de-identification, or when the privacy audit finds anything.  Checks
+whose feature is not in this version (the privacy audit, burned-in text
+screening) are reported as *not run*.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .bank import Bank
+from .errors import CovidbankError
+from .fileio import atomic_write
+
+__all__ = ["Check", "ReleaseResult", "ReleaseRefused", "release_checks", "release", "verify", "MANIFEST"]
+
+MANIFEST = "MANIFEST.sha256"
+RELEASE_JSON = "release.json"
+#: What the BIDS validator is told to ignore: covidbank's own additions.
+BIDSIGNORE = ["index/", "report/", "licenses/", MANIFEST, RELEASE_JSON, "LICENSE"]
+
+_LICENSE_URLS = {
+    "CC0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC-BY-NC-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "CC-BY-NC-SA-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "CC-BY-NC-ND-3.0": "https://creativecommons.org/licenses/by-nc-nd/3.0/",
+    "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+    "Apache-2.0": "https://www.apache.org/licenses/LICENSE-2.0",
+    "MIT": "https://opensource.org/licenses/MIT",
+}
+
+#: How to cite the public sources covidbank has adapters for.
+CITATIONS = {
+    "cohen": "Cohen JP, Morrison P, Dao L, Roth K, Duong TQ, Ghassemi M. COVID-19 Image Data Collection: "
+             "Prospective Predictions Are the Future. MELBA 2020. https://github.com/ieee8023/covid-chestxray-dataset",
+    "bimcv": "de la Iglesia Vayá M, et al. BIMCV COVID-19+: a large annotated dataset of RX and CT images from "
+             "COVID-19 patients. arXiv:2006.01174. https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
+    "mosmed": "Morozov SP, et al. MosMedData: Chest CT Scans With COVID-19 Related Findings Dataset. "
+              "arXiv:2005.06465. https://mosmed.ai/datasets/covid19_1110",
+}
+
+
+class ReleaseRefused(CovidbankError):
+    """A release gate failed; the message names every problem."""
+
+
+@dataclass
+class Check:
+    """One release gate: ``passed``, ``failed`` (with the problems) or ``not run`` (with why)."""
+
+    name: str
+    status: str
+    problems: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "problems": self.problems, "note": self.note}
+
+
+@dataclass
+class ReleaseResult:
+    """What :func:`release` wrote."""
+
+    out: Path
+    version: int
+    files: int
+    checks: list[Check]
+    changes: list[str]
+
+
+# ------------------------------------------------------------------ checks
+def _own_sources(bank: Bank) -> list[str]:
+    """Sources whose files the bank holds (an ingest: root inside the bank)."""
+    own = []
+    base = bank.path.resolve()
+    for s in bank.sources():
+        root = bank.source_root(s).resolve()
+        if (root == base or base in root.parents) and bank.source_meta(s).get("kind") == "dicom ingest":
+            own.append(s)
+    return own
+
+
+def _optional_gate(name: str, modules: tuple[str, ...], functions: tuple[str, ...], bank: Bank) -> Check:
+    """Run a gate another feature provides, when this version has it."""
+    for mod_name in modules:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError:
+            continue
+        fn = next((getattr(mod, f) for f in functions if callable(getattr(mod, f, None))), None)
+        if fn is None:
+            continue
+        res = fn(bank)
+        findings = getattr(res, "findings", res)
+        if isinstance(findings, pd.DataFrame):
+            findings = [" ".join(str(v) for v in r) for r in findings.astype(str).itertuples(index=False)]
+        ok = getattr(res, "ok", None)
+        findings = list(findings or [])
+        failed = (ok is False) or (ok is None and bool(findings))
+        return Check(name, "failed" if failed else "passed", [str(f) for f in findings][:50])
+    return Check(name, "not run", note=f"not available in this covidbank version (no {' or '.join(modules)})")
+
+
+def release_checks(bank: Bank | str | os.PathLike) -> list[Check]:
+    """The release gates of a bank (see module doc)."""
+    from .dicom import mids
+
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    checks: list[Check] = []
+    own = _own_sources(b)
+    # 1. covidbank validate
+    if any(b.path.glob("sub-*")):
+        probs = mids.validate(b.path)
+        checks.append(Check("MIDS validation (covidbank validate)", "failed" if probs else "passed",
+                            [f"{p.path}: {p.message}" for p in probs]))
+    else:
+        checks.append(Check("MIDS validation (covidbank validate)", "passed", note="the bank holds no MIDS tree"))
+    # 2. burned-in annotation flags
+    im = b.query("SELECT * FROM images")
+    flagged = im[im.get("burned_in_annotation", pd.Series(False, index=im.index)).fillna(False).astype(bool)] \
+        if "burned_in_annotation" in im.columns else im.iloc[0:0]
+    checks.append(Check("no image flagged with burned-in annotation", "failed" if len(flagged) else "passed",
+                        [f"{r.image_id}: DICOM Burned In Annotation = YES (pixel data may show identifiers); "
+                         "remove it from the bank or clear it after review" for r in flagged.itertuples()]))
+    # 3. report text de-identified
+    probs = []
+    for s in own:
+        tsv = b.path / "phenotype" / "reports.tsv"
+        if tsv.is_file():
+            side = b.path / "phenotype" / "reports.json"
+            how = None
+            if side.is_file():
+                try:
+                    how = json.loads(side.read_text()).get("report", {}).get("Deidentification")
+                except (ValueError, AttributeError):
+                    how = None
+            if not how:
+                probs.append(f"phenotype/reports.tsv ({s}): report text with no record of its de-identification "
+                             "(re-run `covidbank ingest --reports` so it is de-identified)")
+    checks.append(Check("report text de-identified", "failed" if probs else "passed", probs,
+                        note="public sources' reports are as their publishers de-identified them"))
+    # 4. privacy audit (issue 13) and burned-in text screening (issue 15), when this version has them
+    checks.append(_optional_gate("privacy audit (covidbank audit)", ("covidbank.audit", "covidbank.privacy.audit"),
+                                 ("audit_bank", "audit", "run_audit"), b))
+    checks.append(_optional_gate("burned-in text screened and reviewed",
+                                 ("covidbank.burnedin", "covidbank.screening", "covidbank.ocr"),
+                                 ("release_check", "screen_bank", "check_bank"), b))
+    return checks
+
+
+# ------------------------------------------------------------------ package
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    f = folder / MANIFEST
+    if not f.is_file():
+        return {}
+    out = {}
+    for line in f.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, rel = line.split("  ", 1)
+            out[rel] = digest
+    return out
+
+
+def _license_text(lic: str | None, raw: str | None) -> str:
+    url = _LICENSE_URLS.get(str(lic)) if lic else None
+    parts = [f"License: {lic or 'not stated as a known license'}"]
+    if raw and raw != lic:
+        parts.append(f"As published: {raw}")
+    if url:
+        parts.append(f"Full text: {url}")
+    return "\n".join(parts) + "\n"
+
+
+def _counts(b: Bank) -> pd.DataFrame:
+    return b.summary()
+
+
+def _readme(name: str, b: Bank, version: int, own: list[str], checks: list[Check], license_id: str,
+            sources: dict[str, dict]) -> str:
+    lines = [f"# {name}", "", f"Release {version} of a covidbank bank, made with `covidbank release` on "
+             f"{_dt.date.today().isoformat()}.", "", "## Contents", "",
+             "- `sub-*/`: the images (16-bit PNG radiographs, display-ready; NIfTI CT volumes in HU) with JSON "
+             "sidecars, in MIDS layout; `participants.tsv`, `sub-*/sub-*_sessions.tsv` (`sessions.json` describes "
+             "the columns); `phenotype/`: diagnostic tests and reports when present",
+             "- `derivatives/covidbank/`: labels (1 positive, 0 negative, -1 uncertain), splits and severity",
+             "- `index/`: the Parquet index of every source (query it with DuckDB or `covidbank query`)",
+             "- `report/`: the technical-validation report (`report.html`)",
+             f"- `LICENSE`: the license of this bank's own data ({license_id}); `licenses/`: each source's license",
+             f"- `CHANGES`: what each release changed; `{MANIFEST}`: SHA-256 of every file "
+             "(check with `covidbank verify DIR` or `sha256sum -c " + MANIFEST + "`)", "",
+             "## Sources", "", "| source | images | files here | license | how to cite |", "|---|---|---|---|---|"]
+    counts = _counts(b).set_index("source")
+    for s, info in sources.items():
+        n = int(counts.loc[s, "images"]) if s in counts.index else 0
+        here = "yes" if s in own else "no (index rows only)"
+        lines.append(f"| {s} | {n:,} | {here} | {info['license'] or 'see licenses/'} | {info['cite'] or '-'} |")
+    lines += ["", "## Release checks", ""]
+    for c in checks:
+        lines.append(f"- {c.name}: **{c.status}**" + (f" ({c.note})" if c.note else ""))
+    lines += ["", "## Conventions", "", "Identifiers are prefixed with their source (`ingest:sub-S01234`). A label "
+              "the bank says nothing about is unknown (not negative); parent labels are implied by their children. "
+              "Dates are shifted per patient; patient identifiers are keyed pseudonyms.", ""]
+    return "\n".join(lines)
+
+
+def _sessions_json() -> dict:
+    return {
+        "acq_date": {"Description": "Study date as YYYYMMDD, shifted per patient (de-identified)"},
+        "offset_days": {"Description": "Days since the patient's first study", "Units": "day"},
+        "modalities": {"Description": "Comma-separated modality folders of the session (rx, ct)"},
+    }
+
+
+def _changes_entry(version: int, old: dict[str, str], new: dict[str, str]) -> list[str]:
+    def imgs(m):
+        return {k for k in m if k.startswith("sub-") and not k.endswith((".json", ".tsv"))}
+
+    def subs(m):
+        return {k.split("/")[0] for k in m if k.startswith("sub-")}
+
+    if not old:
+        return [f"Initial release: {len(subs(new))} subjects, {len(imgs(new))} images, {len(new)} files."]
+    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    changed = sorted(k for k in set(new) & set(old) if new[k] != old[k])
+    out = [f"Added {len(imgs(new) - imgs(old))} images of {len(subs(new) - subs(old))} new subjects "
+           f"({len(added)} files added in all).",
+           f"Removed {len(imgs(old) - imgs(new))} images ({len(removed)} files).",
+           f"Changed {len(changed)} files" + (": " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "") if changed else ".")]
+    return out
+
+
+def release(
+    bank: Bank | str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    license: str | None = None,
+    name: str | None = None,
+    authors: list[str] | None = None,
+    report: bool = True,
+    progress=None,
+) -> ReleaseResult:
+    """Write a release package of ``bank`` into ``out`` (see module doc).
+
+    Parameters
+    ----------
+    license : str, optional
+        License of the bank's own data (SPDX-like, ``CC-BY-4.0``); default the
+        ``License`` of the bank's ``dataset_description.json``.  Required when neither says.
+    name, authors : optional
+        ``Name`` and ``Authors`` of ``dataset_description.json``.
+    report : bool
+        Include the technical-validation report (``report/``).
+
+    Raises
+    ------
+    ReleaseRefused
+        When a gate fails (every problem named) or no license is known.
+    """
+    b = bank if isinstance(bank, Bank) else Bank(bank)
+    out = Path(out)
+    checks = release_checks(b)
+    failed = [c for c in checks if c.status == "failed"]
+    if failed:
+        lines = [f"release of {b.path} refused:"]
+        for c in failed:
+            lines.append(f"  {c.name}: {len(c.problems)} problem(s)")
+            lines += [f"    - {p}" for p in c.problems[:20]]
+            if len(c.problems) > 20:
+                lines.append(f"    ... and {len(c.problems) - 20} more")
+        raise ReleaseRefused("\n".join(lines))
+    desc_path = b.path / "dataset_description.json"
+    desc = json.loads(desc_path.read_text()) if desc_path.is_file() else {}
+    license_id = license or desc.get("License")
+    if not license_id:
+        raise ReleaseRefused(f"release of {b.path} refused: no license for the bank's own data; pass --license "
+                             "(for example CC-BY-4.0) or set License in dataset_description.json")
+    old_manifest = _read_manifest(out)
+    old_meta = json.loads((out / RELEASE_JSON).read_text()) if (out / RELEASE_JSON).is_file() else {}
+    version = int(old_meta.get("version", 0)) + 1
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    try:
+        own = _own_sources(b)
+        # the MIDS tree the bank holds
+        if own:
+            for p in sorted(b.path.glob("sub-*")):
+                for f in sorted(p.rglob("*")):
+                    if f.is_file():
+                        _link(f, tmp / f.relative_to(b.path))
+            for rel in ("participants.tsv", "participants.json", "phenotype"):
+                src = b.path / rel
+                if src.is_file():
+                    _link(src, tmp / rel)
+                elif src.is_dir():
+                    for f in sorted(src.rglob("*")):
+                        if f.is_file():
+                            _link(f, tmp / f.relative_to(b.path))
+            atomic_write(tmp / "sessions.json", json.dumps(_sessions_json(), indent=2, sort_keys=True) + "\n")
+        # sources, licenses, citations
+        sources: dict[str, dict] = {}
+        im = b.query("SELECT source, license, license_raw, any_value(doi) AS doi, count(*) AS n FROM images "
+                     "GROUP BY source, license, license_raw ORDER BY source, n DESC")
+        for s in b.sources():
+            rows = im[im["source"] == s]
+            lic = rows["license"].dropna().iloc[0] if rows["license"].notna().any() else None
+            raw = rows["license_raw"].dropna().iloc[0] if rows["license_raw"].notna().any() else None
+            if s in own:
+                lic, raw = license_id, license_id
+            adapter = b.source_meta(s).get("adapter_source", s)
+            sources[s] = {"license": lic, "license_raw": raw, "cite": CITATIONS.get(adapter) or CITATIONS.get(s)}
+            text = _license_text(lic, raw)
+            if len(rows) > 1:
+                text += "Licenses of its records: " + "; ".join(
+                    f"{r.license or r.license_raw or 'unknown'} ({r.n})" for r in rows.itertuples()) + "\n"
+            atomic_write(tmp / "licenses" / f"{s}.txt", text)
+        atomic_write(tmp / "LICENSE", f"The data of this bank ({', '.join(own) or 'index and derivatives'}) is "
+                                      f"released under {license_id}.\n" + (f"Full text: {_LICENSE_URLS[license_id]}\n"
+                                      if license_id in _LICENSE_URLS else "") +
+                     "Each source keeps its own license: see licenses/.\n")
+        # derivatives: labels, splits, severity
+        der = tmp / "derivatives" / "covidbank"
+        from . import __version__ as cb_version
+
+        atomic_write(der / "dataset_description.json", json.dumps({
+            "Name": f"{name or desc.get('Name') or 'covidbank bank'}: labels, splits and severity",
+            "BIDSVersion": desc.get("BIDSVersion", "1.8.0"), "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "covidbank", "Version": cb_version}]}, indent=2, sort_keys=True) + "\n")
+        labels = b.table("labels")
+        atomic_write(der / "labels.tsv", labels.to_csv(sep="\t", index=False, na_rep="n/a"))
+        for t in ("splits", "severity"):
+            if t in b.extra_tables():
+                atomic_write(der / f"{t}.tsv", b.table(t).to_csv(sep="\t", index=False, na_rep="n/a"))
+        # the index (external roots not named)
+        for f in sorted(b.index_dir.rglob("*.parquet")):
+            if not any(part.startswith(".") for part in f.relative_to(b.index_dir).parts):
+                _link(f, tmp / "index" / f.relative_to(b.index_dir))
+        for f in sorted(b.index_dir.glob("sources/*/meta.json")):
+            _link(f, tmp / "index" / f.relative_to(b.index_dir))
+        roots = {s: ("." if s in own else None) for s in b.sources()}
+        atomic_write(tmp / "index" / "bank.json", json.dumps({"source_roots": {k: v for k, v in roots.items() if v}},
+                                                              indent=2, sort_keys=True) + "\n")
+        # dataset_description, README, .bidsignore
+        dd = {
+            "Name": name or desc.get("Name") or "covidbank bank",
+            "BIDSVersion": desc.get("BIDSVersion", "1.8.0"),
+            "MIDSVersion": desc.get("MIDSVersion", "1.0"),
+            "DatasetType": "raw",
+            "License": license_id,
+            "Authors": authors or desc.get("Authors") or ["covidbank curators"],
+            "GeneratedBy": [{"Name": "covidbank", "Version": cb_version,
+                             "Description": "PS3.15 de-identification, MIDS ingest, release"}],
+            "HowToAcknowledge": "Cite this release and each source listed in SourceDatasets and README.",
+            "SourceDatasets": [{"URL": (sources[s]["cite"] or "").rsplit(" ", 1)[-1] or None, "Name": s,
+                                "License": sources[s]["license"], "Citation": sources[s]["cite"]}
+                               for s in sources if s not in own],
+            "DatasetVersion": str(version),
+        }
+        atomic_write(tmp / "dataset_description.json", json.dumps(dd, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write(tmp / "README", _readme(dd["Name"], b, version, own, checks, license_id, sources))
+        atomic_write(tmp / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
+        if report:
+            from .validation.build import build_report
+            from .validation.render import write_report
+
+            write_report(build_report(b, title=f"Technical validation: {dd['Name']} release {version}"), tmp / "report")
+        # CHANGES, manifest
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        new_manifest = {p.relative_to(tmp).as_posix(): _sha256(p) for p in files}
+        entry = _changes_entry(version, {k: v for k, v in old_manifest.items() if k != "CHANGES"},
+                               {k: v for k, v in new_manifest.items() if k != "CHANGES"})
+        old_changes = (out / "CHANGES").read_text(encoding="utf-8") if (out / "CHANGES").is_file() else ""
+        changes = f"{version}.0.0 {_dt.date.today().isoformat()}\n" + "".join(f"  - {e}\n" for e in entry)
+        atomic_write(tmp / "CHANGES", changes + ("\n" + old_changes if old_changes else ""))
+        new_manifest["CHANGES"] = _sha256(tmp / "CHANGES")
+        atomic_write(tmp / RELEASE_JSON, json.dumps({"version": version, "date": _dt.date.today().isoformat(),
+                                                     "checks": [c.to_dict() for c in checks],
+                                                     "covidbank": cb_version}, indent=2, sort_keys=True) + "\n")
+        new_manifest[RELEASE_JSON] = _sha256(tmp / RELEASE_JSON)
+        atomic_write(tmp / MANIFEST, "".join(f"{d}  {k}\n" for k, d in sorted(new_manifest.items())))
+        # swap in whole
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ReleaseResult(out=out, version=version, files=len(new_manifest) + 1, checks=checks, changes=entry)
+
+
+def verify(folder: str | os.PathLike) -> list[str]:
+    """Re-check a release against its ``MANIFEST.sha256``: every problem found (empty when intact).
+
+    Lists files missing, changed (SHA-256 differs) or not in the manifest, and
+    a README, LICENSE, dataset_description.json or CHANGES that is missing.
+    """
+    root = Path(folder)
+    if not (root / MANIFEST).is_file():
+        return [f"{root / MANIFEST}: no manifest (not a covidbank release folder)"]
+    manifest = _read_manifest(root)
+    probs = []
+    for rel, digest in sorted(manifest.items()):
+        p = root / rel
+        if not p.is_file():
+            probs.append(f"{rel}: missing")
+        elif _sha256(p) != digest:
+            probs.append(f"{rel}: changed (SHA-256 differs from the manifest)")
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and rel != MANIFEST and rel not in manifest:
+            probs.append(f"{rel}: not in the manifest")
+    for need in ("README", "LICENSE", "dataset_description.json", "CHANGES", ".bidsignore"):
+        if need not in manifest:
+            probs.append(f"{need}: not in the release")
+    return probs

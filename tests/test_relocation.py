@@ -1,0 +1,136 @@
+"""Relocatable banks: relative index paths, source roots in bank.json, relink, byte-identical builds."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covidbank import Bank, BankError
+from covidbank.samples import make_cohen_sample, make_mids_sample, make_mosmed_sample
+from covidbank.sources import add_source
+
+QUERY = "SELECT image_id, path, mask_path, file_present FROM images ORDER BY image_id"
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_index_paths_are_relative_and_bank_never_names_its_place(tmp_path):
+    b = Bank(tmp_path / "bank", create=True)
+    cohen = make_cohen_sample(tmp_path / "data" / "cohen")
+    add_source(b, "cohen", cohen)
+    im = b.table("images")
+    assert im["path"].notna().all() and not any(Path(p).is_absolute() for p in im["path"])
+    assert not any(Path(p).is_absolute() for p in im["mask_path"].dropna())
+    assert b.config()["source_roots"]["cohen"] == str(cohen.resolve())
+    # nothing in the index names the folder the bank or the data sits in
+    for p in (tmp_path / "bank" / "index").rglob("*"):
+        if p.is_file():
+            assert str(tmp_path).encode() not in p.read_bytes(), p
+    # resolved: the files are there
+    res = b.resolve_paths(im)
+    assert res.loc[im["file_present"].fillna(False).astype(bool), "path"].map(lambda p: Path(p).is_file()).all()
+
+
+def test_two_builds_in_different_places_are_byte_identical(tmp_path):
+    data = make_cohen_sample(tmp_path / "data" / "cohen")
+    mos = make_mosmed_sample(tmp_path / "data" / "mosmed")
+    for name in ("one", "somewhere-else"):
+        b = Bank(tmp_path / name / "bank", create=True)
+        add_source(b, "cohen", data)
+        add_source(b, "mosmed", mos)
+    a, c = _files(tmp_path / "one" / "bank"), _files(tmp_path / "somewhere-else" / "bank")
+    assert a.keys() == c.keys() and "index/sources/cohen/images.parquet" in a
+    assert a == c
+
+
+def test_copied_bank_gives_the_same_queries_and_datasets(tmp_path, cli):
+    """The demo keeps its sample data inside the bank: the whole bank moves as one folder."""
+    cli("demo", "--bank", tmp_path / "a" / "bank")
+    before = Bank(tmp_path / "a" / "bank")
+    torch = pytest.importorskip("torch")
+    from covidbank.torch import XRayDataset
+
+    ds1 = XRayDataset(before, size=64, labels=["COVID-19"])
+    items1 = [ds1[i]["img"] for i in range(len(ds1))]
+    q1 = before.query(QUERY)
+    r1 = before.resolve_paths(before.table("images"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")  # nothing may still point at the old place
+    after = Bank(tmp_path / "b" / "bank")
+    pd.testing.assert_frame_equal(after.query(QUERY), q1)
+    r2 = after.resolve_paths(after.table("images"))
+    present = r2["file_present"].fillna(False).astype(bool)
+    assert present.sum() > 10 and r2.loc[present, "path"].map(lambda p: Path(p).is_file()).all()
+    assert (r2["path"].str.replace("/b/", "/a/", n=1, regex=False).fillna("") == r1["path"].fillna("")).all()
+    ds2 = XRayDataset(after, size=64, labels=["COVID-19"])
+    assert len(ds2) == len(ds1) > 10 and list(ds2.records["image_id"]) == list(ds1.records["image_id"])
+    assert np.array_equal(ds2.label_matrix, ds1.label_matrix, equal_nan=True)
+    assert len(ds2.excluded) == len(ds1.excluded)
+    assert all(torch.equal(ds2[i]["img"], items1[i]) for i in range(len(ds2)))
+
+
+def test_viewer_serves_the_moved_bank(tmp_path, cli):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from covidbank.web.app import create_app
+
+    cli("demo", "--bank", tmp_path / "a" / "bank")
+    iid = Bank(tmp_path / "a" / "bank").query(
+        "SELECT image_id FROM images WHERE file_present AND file_format = 'png' ORDER BY image_id LIMIT 1")["image_id"][0]
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    client = TestClient(create_app(tmp_path / "b" / "bank"))
+    r = client.get(f"/api/image/{iid}")
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+
+
+def test_external_source_moved_then_relinked(tmp_path, cli):
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "cohen", make_cohen_sample(tmp_path / "data" / "cohen"))
+    n_present = int(b.table("images")["file_present"].sum())
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    gone = b.resolve_paths(b.table("images"))
+    assert not any(Path(p).is_file() for p in gone["path"].dropna())
+    res = cli("relink", tmp_path / "bank", "cohen", tmp_path / "moved" / "cohen", "--json")
+    assert '"present": %d' % n_present in res.output
+    back = b.resolve_paths(b.table("images"))
+    assert back.loc[back["file_present"].astype(bool), "path"].map(lambda p: Path(p).is_file()).all()
+    assert b.source_root("cohen") == (tmp_path / "moved" / "cohen").resolve()
+    # errors name the problem
+    res = cli("relink", tmp_path / "bank", "nosuch", tmp_path, expect=1)
+    assert "no source 'nosuch'" in res.output and "cohen" in res.output
+    with pytest.raises(BankError, match="not a folder"):
+        b.relink("cohen", tmp_path / "nowhere")
+
+
+def test_resolve_refuses_paths_leaving_their_root(tmp_path):
+    b = Bank(tmp_path / "bank", create=True)
+    b.set_source_root("x", tmp_path / "data")
+    assert b.resolve("x", "a/b.png") == tmp_path / "data" / "a" / "b.png"
+    assert b.resolve("x", "../secret.txt") == tmp_path / "secret.txt"
+    assert b.resolve("x", "../secret.txt", contained=True) is None
+    assert b.resolve("x", None) is None
+    assert b.inside_roots(tmp_path / "data" / "z.png") and not b.inside_roots(tmp_path / "elsewhere.png")
+
+
+def test_add_mids_with_name_keeps_two_sites_apart(tmp_path, cli):
+    s1 = make_mids_sample(tmp_path / "site1")
+    s2 = make_mids_sample(tmp_path / "site2")
+    bank = tmp_path / "bank"
+    cli("add", "mids", s1, "--bank", bank, "--name", "hospital_a")
+    cli("add", "mids", s2, "--bank", bank, "--name", "hospital_b")
+    b = Bank(bank)
+    assert b.sources() == ["hospital_a", "hospital_b"]
+    im = b.table("images")
+    assert im["image_id"].is_unique  # before the fix: 'mids:' ids twice
+    for col in ("image_id", "subject_id", "session_id"):
+        assert im[col].str.match(r"^hospital_[ab]:").all()
+    assert set(im["source"]) == {"hospital_a", "hospital_b"}
+    assert im.groupby("subject_id")["source"].nunique().max() == 1  # patients never merge across sites
+    n = len(im) // 2
+    assert (im["source"] == "hospital_a").sum() == n and b.table("subjects")["subject_id"].is_unique
