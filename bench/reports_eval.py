@@ -31,6 +31,10 @@ Prints:
 A predicted span counts when it overlaps a gold span (recall: any predicted
 category — a detected identifier does not leak whatever its label;
 precision: per predicted category).
+
+The MEDDOCAN shared task's own metrics (subtrack 1 and 2, per type, the
+tagger, rules and combined de-identifier side by side, BIMCV throughput and
+name scan) are in ``bench/deid_eval.py``.
 """
 from __future__ import annotations
 

@@ -95,18 +95,16 @@ def test_corrupt_volume_errors_name_file_and_record(ct_bank):
     assert len(sk) == 12 and sk.skipped[0][0] == "mos:bad"
 
 
-def test_single_coronal_slices_excluded_from_slice_mode_with_a_count(ct_bank, tmp_path):
+def test_single_coronal_slices_excluded_from_both_modes_with_a_count(ct_bank, tmp_path):
     # a coronal slice is (X, 1, Z) in RAS: its "axial slices" would be one-pixel rows
     p = tmp_path / "coronal.nii.gz"
     nib.save(nib.Nifti1Image(np.full((20, 1, 30), -1000, np.int16), np.eye(4)), p)
     ct_bank.add("cor", {"images": pd.DataFrame([{"image_id": "cor:1", "subject_id": "cor:s1", "source": "cor",
                                                  "modality": "CT", "path": str(p), "file_present": True}])})
     q = "SELECT image_id FROM images WHERE image_id <> 'mos:bad'"
-    with pytest.warns(UserWarning, match="1 single coronal/sagittal slice"):
-        sl = CTDataset(ct_bank, query=q, mode="slice", sources=["mos", "cor"])
-    assert len(sl) == 12 and sl.excluded_non_axial == ["cor:1"]
-    vol = CTDataset(ct_bank, query=q, sources=["mos", "cor"])  # volume mode keeps it
-    assert len(vol) == 3
+    for mode, n in (("slice", 12), ("volume", 2)):
+        ds = CTDataset(ct_bank, query=q, mode=mode, sources=["mos", "cor"])
+        assert len(ds) == n and ds.exclusion_summary() == {"not a CT volume (a single slice)": 1}
 
 
 def _world_centroid(img: np.ndarray, affine: np.ndarray, thr: float) -> np.ndarray:

@@ -45,7 +45,7 @@ def test_frames_keep_other_columns():
     assert out["id"].tolist() == ["1", "2"] and out["Labels"][0] == "['cardiomegaly']"
     d, spans = deid_frame(df, "Report")
     assert d["Report"][1] == "Nombre: [NAME]. NHC: [NUM]." and d["id"].tolist() == ["1", "2"]
-    assert {s["row"] for s in spans} == {1} and all(set(s) == {"row", "start", "end", "category"} for s in spans)
+    assert {s["row"] for s in spans} == {1} and all(set(s) == {"row", "start", "end", "category", "type"} for s in spans)
 
 
 def test_parents_follow_the_one_implication_rule_whatever_the_order():

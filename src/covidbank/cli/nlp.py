@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         surrogates: bool = typer.Option(False, "--surrogates", help="Consistent surrogates instead of [CATEGORY] placeholders."),
         patient_column: Optional[str] = typer.Option(None, "--patient-column", help="Column with the patient key (surrogates are consistent per patient)."),
         shift_days: Optional[int] = typer.Option(None, "--shift-days", help="Shift every date by this many days (with --surrogates)."),
-        spans: Optional[Path] = typer.Option(None, "--spans", help="Side file of spans found (JSON lines: row, start, end, category; never the text). Default: OUT.spans.jsonl"),
+        spans: Optional[Path] = typer.Option(None, "--spans", help="Side file of spans found (JSON lines: row, start, end, category, type; never the text). Default: OUT.spans.jsonl"),
     ) -> None:
         """De-identify report text: names, addresses, places, numbers, dates, institutions."""
         from ..errors import CovidbankError

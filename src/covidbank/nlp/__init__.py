@@ -3,7 +3,8 @@ from __future__ import annotations
 
 __all__ = [
     "ReportLabeler", "ReportLabels", "Mention", "label_report",
-    "deidentify", "find_phi", "Surrogates", "PhiSpan", "DeidResult", "CATEGORIES",
+    "deidentify", "find_phi", "find_phi_rules", "Surrogates", "PhiSpan", "DeidResult", "CATEGORIES", "PHI_TYPES",
+    "DEFAULT_POLICY", "PhiTagger", "normalize_for_matching",
     "label_frame", "deid_frame", "labels_to_bank_rows", "read_table", "write_table",
     "find_cues", "polarity_at", "normalize", "split_sentences", "strip_accents",
 ]
@@ -23,6 +24,11 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "Surrogates": ".deid",
     "deidentify": ".deid",
     "find_phi": ".deid",
+    "find_phi_rules": ".deid",
+    "PHI_TYPES": ".deid",
+    "DEFAULT_POLICY": ".deid",
+    "PhiTagger": ".tagger",
+    "normalize_for_matching": ".normalize",
     "deid_frame": ".tables",
     "label_frame": ".tables",
     "labels_to_bank_rows": ".tables",

@@ -37,10 +37,55 @@ import re
 from dataclasses import dataclass
 
 from . import gazetteers as gz
+from .tagger import MEDDOCAN_TYPES
 
-__all__ = ["CATEGORIES", "PhiSpan", "DeidResult", "find_phi", "deidentify", "Surrogates"]
+__all__ = ["CATEGORIES", "EXTRA_CATEGORIES", "PHI_TYPES", "COARSE", "DEFAULT_POLICY", "PhiSpan", "DeidResult",
+           "find_phi", "find_phi_rules", "deidentify", "Surrogates", "generalize_age"]
 
+#: The coarse view: the six DiSMed categories of the BIMCV paper.
 CATEGORIES: tuple[str, ...] = ("NAME", "DIR", "LOC", "NUM", "FECHA", "INST")
+#: Coarse categories of the MEDDOCAN types the BIMCV scheme has no category for (ages, sex, relatives,
+#: professions and other details of the patient).
+EXTRA_CATEGORIES: tuple[str, ...] = ("EDAD", "SEXO", "OTROS")
+
+#: Every PHI type of the MEDDOCAN annotation guidelines: the 22 the corpus annotates
+#: (:data:`covidbank.nlp.tagger.MEDDOCAN_TYPES`), then the guideline's other identifiers (URLs, IP addresses,
+#: health-plan, vehicle, device, biometric and other numbers) the rules find.
+PHI_TYPES: tuple[str, ...] = MEDDOCAN_TYPES + (
+    "URL_WEB", "DIREC_PROT_INTERNET", "NUMERO_BENEF_PLAN_SALUD", "IDENTIF_VEHICULOS_NAVES", "IDENTIF_DISPOSITIVOS",
+    "IDENTIF_BIOMETRICOS", "OTRO_NUMERO_IDENTIF",
+)
+
+#: PHI type -> coarse category.
+COARSE: dict[str, str] = {
+    "NOMBRE_SUJETO_ASISTENCIA": "NAME", "NOMBRE_PERSONAL_SANITARIO": "NAME",
+    "EDAD_SUJETO_ASISTENCIA": "EDAD", "SEXO_SUJETO_ASISTENCIA": "SEXO",
+    "FAMILIARES_SUJETO_ASISTENCIA": "OTROS", "OTROS_SUJETO_ASISTENCIA": "OTROS", "PROFESION": "OTROS",
+    "FECHAS": "FECHA", "CALLE": "DIR", "TERRITORIO": "LOC", "PAIS": "LOC",
+    "HOSPITAL": "INST", "INSTITUCION": "INST", "CENTRO_SALUD": "INST",
+    **{t: "NUM" for t in ("ID_SUJETO_ASISTENCIA", "ID_TITULACION_PERSONAL_SANITARIO", "ID_EMPLEO_PERSONAL_SANITARIO",
+                          "ID_CONTACTO_ASISTENCIAL", "ID_ASEGURAMIENTO", "NUMERO_TELEFONO", "NUMERO_FAX",
+                          "CORREO_ELECTRONICO", "URL_WEB", "DIREC_PROT_INTERNET", "NUMERO_BENEF_PLAN_SALUD",
+                          "IDENTIF_VEHICULOS_NAVES", "IDENTIF_DISPOSITIVOS", "IDENTIF_BIOMETRICOS",
+                          "OTRO_NUMERO_IDENTIF")},
+}
+
+#: What :func:`deidentify` does with each type by default: ``keep`` the text, ``generalize`` (ages: kept up to
+#: 89, written ``90+`` above, as HIPAA's Safe Harbor method does), ``surrogate`` (a consistent surrogate when a
+#: :class:`Surrogates` is given, else the placeholder) or ``remove`` (always the placeholder).
+DEFAULT_POLICY: dict[str, str] = {
+    **{t: "surrogate" for t in PHI_TYPES},
+    "SEXO_SUJETO_ASISTENCIA": "keep",
+    "EDAD_SUJETO_ASISTENCIA": "generalize",
+    # no meaningful surrogate: the placeholder
+    "FAMILIARES_SUJETO_ASISTENCIA": "remove", "OTROS_SUJETO_ASISTENCIA": "remove", "PROFESION": "remove",
+}
+_ACTIONS = ("keep", "generalize", "surrogate", "remove")
+# rule types sure of the type, and of the boundaries only where the tagger's span starts at the same word: a
+# title's name may be a street's ("Paseo Dr. Marañón, 14"), a header's value runs on ("Remitido por: Ana Gil,
+# Servicio de Nefrología, Hospital ..."); chosen on MEDDOCAN dev (subtrack 1 F1 0.9579 with names sure of their
+# boundaries wherever they overlap the tagger's, 0.9624 without)
+_TYPE_ONLY = frozenset({"NOMBRE_PERSONAL_SANITARIO", "NOMBRE_SUJETO_ASISTENCIA"})
 
 _U = "A-ZÁÉÍÓÚÜÑÀÈÒÇ"  # upper-case letters
 _L = "a-záéíóúüñàèòçï"
@@ -62,15 +107,20 @@ _MONF = r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiem
 
 @dataclass(frozen=True)
 class PhiSpan:
-    """One piece of protected information: offsets in the input text and its category."""
+    """One piece of protected information: offsets in the input text, its coarse category and PHI type.
+
+    ``category`` is one of :data:`CATEGORIES` or :data:`EXTRA_CATEGORIES`; ``type`` one of :data:`PHI_TYPES`
+    (empty for a bare rule span before typing).
+    """
 
     start: int
     end: int
     category: str
+    type: str = ""
 
     def as_dict(self) -> dict:
-        """``{"start", "end", "category"}`` (never the text)."""
-        return {"start": self.start, "end": self.end, "category": self.category}
+        """``{"start", "end", "category", "type"}`` (never the text)."""
+        return {"start": self.start, "end": self.end, "category": self.category, "type": self.type}
 
 
 @dataclass
@@ -132,7 +182,7 @@ _NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD})"
 # Gómez, 45 años", "Dr. Ronda García 2 veces")
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
 # one word of a name, with the particles before it
-_NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:{_CAP}|[A-Z]\.)"
+_NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:[A-Z]\.(?![a-z])|{_CAP})"
 # the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez"
 _LEAD_NAME = re.compile(rf"(?:{_TITLES}\.?[ \t]+)?"
                         rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*)*)")
@@ -160,17 +210,17 @@ _DATE_SPACED = re.compile(r"\b(?:(?P<d>[0-3]?\d) (?P<m>[01]?\d) (?P<y>(?:19|20)\
 _UNITS = r"(?:mg|ml|mm|cm|ui|u\b|g\b|gr|kg|%|mcg|µg|meq|mmol|mmhg|lpm|rpm|x\b|cc|l\b|dl|mui|ng|pg|años|meses|d[ií]as|horas|semanas)"
 _NUM_RULES = [
     # an e-mail address; tried only where a run of its characters starts (linear on long runs)
-    (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM"),
-    (r"(?:https?://|www\.)\S+", "NUM"),
-    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM"),
-    (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
-    (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
-    (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM"),
-    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS})", "NUM"),
-    (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM"),
-    (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM"),
+    (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM", "CORREO_ELECTRONICO"),
+    (r"(?:https?://|www\.)[^\s,;)\]]+(?<![.])", "NUM", "URL_WEB"),
+    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM", ""),
+    (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
+    (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM", ""),
 ]
-_NUM = [(re.compile(p), c) for p, c in _NUM_RULES]
+_NUM = [(re.compile(p), c, t) for p, c, t in _NUM_RULES]
 # a record number after its key with no colon (BIMCV's lower-cased form: "nhc  93544", "hc   60332")
 _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|"
                          r"anexo|informe original|firmado(?: por)?)\.?"
@@ -263,7 +313,45 @@ _TITLE = re.compile(
     rf"\b{_TITLES}\.?[ \t]+"
     rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*){{0,4}})"
 )
-_TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*){1,3})")
+_TITLE_LOWER = re.compile(r"\b(?:dr|dra|doctor|doctora)\b\s*\.?\s*(?P<n>(?:[a-z]{3,}\b\s*|[a-z]{2}\b(?=\s+[a-z]{2,})\s*){1,3})")
+# a title in any case before a capitalized name ("doctor Ramírez", "DOCTORA Li Wei", "dra Popescu")
+_TITLE_ANYCASE = re.compile(
+    rf"(?<![\w.])(?i:doctora?|dra?|dres|sra?|srta)\.?[ \t]+"
+    rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}(?:[ \t]+(?!{_NOT_A_NAME}){_NAME_UNIT}){{0,3}})"
+)
+# a name after a header key in lower-cased text ("paciente: maria garcia lopez", "nombre jose martinez ruiz"):
+# the words are checked against the gazetteers in :func:`_lower_header_names`
+_LOWER_NAME_HEADER = re.compile(
+    r"(?<![\w.])(?:paciente|nombre(?: y apellidos| del paciente)?|apellidos?|m[eé]dic[oa](?: solicitante| responsable|"
+    r" remitente| peticionario)?|radi[oó]log[oa]|facultativo|firmado(?: por)?|informado por|remitido por|"
+    r"solicitado por|supervisado por|realizado por|sr|sra|srta|don|do[nñ]a)[ \t]*[:.]?[ \t]*"
+    r"(?P<n>[a-zñáéíóúüç'’-]{2,}(?:[ \t]+[a-zñáéíóúüç'’-]{1,}){0,5})"
+)
+# initials of a person ("J.G.L.", "j. g. l."): three or four single letters with dots
+_INITIALS = re.compile(r"(?<![\w.])(?:[A-Za-zÁÉÍÓÚÑáéíóúñ]\.[ \t]?){2,3}[A-Za-zÁÉÍÓÚÑáéíóúñ]\.?(?![\w])")
+# ... after a title, a person header or a word for a person ("R.T.U. de próstata", "I.N.R." are not people)
+_PERSON_BEFORE = re.compile(r"(?i)(?:\b(?:dra?|doctora?|sra?|srta|don|do[nñ]a|prof|paciente|enfermer[oa]|t[eé]cnico|"
+                            r"iniciales|firmado(?: por)?|fdo|informado por|remitido por|supervisado por|m[eé]dic[oa]|"
+                            r"radi[oó]log[oa]|facultativo|nombre|apellidos)\b\.?)[ \t]*:?[ \t]*$")
+_DIMENSIONS = re.compile(r"\d+(?:[.,]\d+)?(?:[xX]\d+(?:[.,]\d+)?)+")
+_NOT_INITIALS = frozenset("nhc snc uci uvi ecg tac hta epoc aas eeuu ccaa ue ee uu rx rm tc ie eg pej vs ap".split())
+# e-mail addresses written to dodge a filter: "maria (at) garcia.es", "maria arroba garcia punto es"
+_OBFUSCATED_EMAIL = re.compile(
+    r"(?i)(?<![\w.+-])[\w.+-]+[ \t]*(?:[(\[{<][ \t]*(?:at|arroba|@)[ \t]*[)\]}>]|[ \t](?:at|arroba)[ \t])[ \t]*[\w-]+"
+    r"(?:[ \t]*(?:\.|[(\[{<][ \t]*(?:dot|punto)[ \t]*[)\]}>]|[ \t](?:dot|punto)[ \t])[ \t]*[\w-]+)+"
+)
+_IP = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
+                 r"|(?i:(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:]))")
+# a relative of the patient ("su esposa", "abuelo paterno", "dos sobrinos")
+_RELATIVE = re.compile(
+    r"(?i)(?<![\w])(?:padres|(?:bis)?abuel[oa]s?|herman[oa]s?|hij[oa]s?|t[ií][oa]s?|prim[oa]s?|sobrin[oa]s?|niet[oa]s?|"
+    r"espos[oa]s?|marido|pareja|c[oó]nyuge|suegr[oa]s?|cu[nñ]ad[oa]s?|madre|padre|gemel[oa]s?|melliz[oa]s?)"
+    r"(?:[ \t]+(?:patern[oa]s?|matern[oa]s?))?(?![\w])")
+# an accession-like code: letters and at least five digits in one token ("2020RX0099887", "rx20200315001")
+_CODE = re.compile(r"(?<![\w-])(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{8,24}(?![\w-])")
+# an age of 90 or more, written in digits ("94 años", "edad: 97"): the policy writes it as 90+
+_OLD_AGE = re.compile(r"(?i)(?<![\w.,])(?:9\d|1[0-2]\d)[ \t]*(?:años|anos|a\.)(?:[ \t]+de[ \t]+edad)?(?![\w])"
+                      r"|(?<=edad:)[ \t]*(?:9\d|1[0-2]\d)(?![\w.,])")
 _CAP_RUN = re.compile(rf"\b(?:(?:{_CAP})(?:[ \t]+(?:(?:de|del|de la|de los|y|i)[ \t]+)?(?:{_CAP}))*)")
 _TRIGGER_LOC = re.compile(
     rf"\b(?:natural de|nacid[oa] en|residente en|reside en|vive en|procedente de|originari[oa] de|de origen|viaje a|viajó a|"
@@ -310,6 +398,19 @@ _ALWAYS_STOP = {gz.key(w) for w in (
     "E-mail Email Correo Correos Tel Teléfono Tfno Fax Móvil Dirección").split()}
 
 
+# lower-case words that are also given names or surnames in the gazetteers but common words in reports
+_LOWER_NOT_NAME = frozenset(
+    "sin con por para que una uno dos tres del las los mas muy bien mal leve grave normal varon mujer hombre nino nina "
+    "torax pulmon derecho derecha izquierdo izquierda campos campo base bases lobulo vidrio patron signos signo "
+    "hilio hilios senos seno cardiaco silueta masa nodulo nodulos dolor fiebre tos covid neumonia rx tc control "
+    "estudio previo previa mismo misma sala cama planta urgencias box uci ingresado ingresada portatil "
+    "mayor menor nombrepropio".split())
+# ... and surnames that are common words: not the first word of a lower-case name, but a later one
+_LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
+    "blanco rojo verde negro mesa cruz sol vega prado flores campos leon valle torre ramos cano "
+    "calvo moreno rubio bueno nieto santos reyes iglesias".split())
+
+
 def _name_spans(text: str) -> list[tuple[int, int]]:
     first, last = gz.first_names(), gz.last_names()
     out = []
@@ -320,7 +421,8 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         cut = next((i for i, (a, _, _) in enumerate(words) if i and _ADDRESS_START_RX.match(text, a)), len(words))
         words = words[:cut]
         # trim leading/trailing words that cannot be part of a name
-        is_name = [(k in first or k in last) and k not in _ALWAYS_STOP and not (text[a:b].isupper() and b - a <= 5)
+        is_name = [(k in first or k in last or ("-" in k and all(p in first or p in last for p in k.split("-") if p)))
+                   and k not in _ALWAYS_STOP and not (text[a:b].isupper() and b - a <= 5)
                    for a, b, k in words]
         if not any(is_name):
             continue
@@ -399,8 +501,8 @@ def _clinical_words():
     return PhraseMatcher({**FINDINGS, **LOCATIONS})
 
 
-def find_phi(text: str) -> list[PhiSpan]:
-    """All protected-information spans of ``text``, non-overlapping, in order.
+def find_phi_rules(text: str) -> list[PhiSpan]:
+    """The spans the rules and gazetteers find in ``text``, non-overlapping, in order (no tagger).
 
     Parameters
     ----------
@@ -410,19 +512,24 @@ def find_phi(text: str) -> list[PhiSpan]:
     Returns
     -------
     list of PhiSpan
-        Offsets into ``text`` with their category (one of :data:`CATEGORIES`).
+        Offsets into ``text`` with their coarse category; ``type`` is set where the rule knows it.
     """
+    return [PhiSpan(a, b, cat, typ) for a, b, cat, typ, _ in _rule_spans(text)]
+
+
+def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
+    """:func:`find_phi_rules` as ``(start, end, category, type, priority)``; priority 0 is a header value."""
     if not text:
         return []
-    cands: list[tuple[int, int, str, int]] = []  # start, end, category, priority (lower wins ties)
+    cands: list[tuple[int, int, str, int, str]] = []  # start, end, category, priority (lower wins ties), type
 
-    def add(a: int, b: int, cat: str, prio: int) -> None:
+    def add(a: int, b: int, cat: str, prio: int, typ: str = "") -> None:
         while b > a and text[b - 1] in " .,;:-)(\t\n":
             b -= 1
         while a < b and text[a] in " ,;:-(\t\n":
             a += 1
         if b > a:
-            cands.append((a, b, cat, prio))
+            cands.append((a, b, cat, prio, typ))
 
     for m in _HEADER.finditer(text):
         val = m.group("val")
@@ -458,7 +565,11 @@ def find_phi(text: str) -> list[PhiSpan]:
                     break
             if len(val) > 80:
                 val = val[:80]
-        add(a, a + len(val), cat, 0)
+        if cat == "NAME":  # a person header names its kind of person: sure of the type
+            staff = not re.match(r"(?i)paciente|nombre|apellido", m.group("key"))
+            add(a, a + len(val), cat, 0, "NOMBRE_PERSONAL_SANITARIO" if staff else "NOMBRE_SUJETO_ASISTENCIA")
+        else:
+            add(a, a + len(val), cat, 0)
     for m in _FORM_INLINE.finditer(text):
         cat = _category(m, _FORM_INLINE_KEYS, "f")
         val = m.group("val").rstrip()[:80]
@@ -479,11 +590,11 @@ def find_phi(text: str) -> list[PhiSpan]:
         d, mo = (m.group("d"), m.group("m")) if m.group("d") else (m.group("d2"), m.group("m2"))
         if 1 <= int(d) <= 31 and 1 <= int(mo) <= 12:
             add(m.start(), m.end(), "FECHA", 1)
-    for rx, cat in _NUM:
+    for rx, cat, typ in _NUM:
         for m in rx.finditer(text):
-            add(m.start(), m.end(), cat, 3)
+            add(m.start(), m.end(), cat, 3, typ)
     for m in _RECORD_NUM.finditer(text):
-        add(m.start("n"), m.end("n"), "NUM", 1)
+        add(m.start("n"), m.end("n"), "NUM", 1, "ID_SUJETO_ASISTENCIA")
     for m in _SIGNED_LOWER.finditer(text):
         add(m.start("n"), m.end("n"), "NAME", 1)
     for m in _ZIP_CTX.finditer(text):
@@ -509,7 +620,7 @@ def find_phi(text: str) -> list[PhiSpan]:
         if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
-        add(m.start(), m.end(), "DIR", 1)
+        add(m.start(), m.end(), "DIR", 1, "CALLE")
     for m in _INST.finditer(text):
         if not re.match(r"Hospital de D[ií]a\b|Cl[ií]nica Estructurada|Centro (?:de )?(?:Salud Mental|Quir)", m.group()):
             add(m.start(), m.end(), "INST", 2)
@@ -518,20 +629,65 @@ def find_phi(text: str) -> list[PhiSpan]:
     for m in _BARE_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 5)
     for m in _TITLE.finditer(text):
-        add(m.start("n"), m.end("n"), "NAME", 2)
+        add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
     for m in _TITLE_LOWER.finditer(text):
         n = m.group("n").split()
         if n and n[0] not in ("de", "la", "del", "el", "y", "que", "en"):
-            add(m.start("n"), m.end("n"), "NAME", 2)
+            add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
     for a, b in _name_spans(text):
         add(a, b, "NAME", 4)
     for a, b in _place_spans(text):
         add(a, b, "LOC", 4)
     for a, b in _place_chain_spans(text):
-        add(a, b, "LOC", 4)
+        add(a, b, "LOC", 4, "PAIS" if gz.key(text[a:b]) in gz.countries() else "TERRITORIO")
     for m in _TRIGGER_LOC.finditer(text):
         add(m.start("p"), m.end("p"), "LOC", 3)
+    for m in _TITLE_ANYCASE.finditer(text):
+        add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
+    for a, b in _lower_header_names(text):
+        add(a, b, "NAME", 1)
+    for m in _INITIALS.finditer(text):
+        letters = re.sub(r"[^\w]", "", m.group()).lower()
+        if letters not in _NOT_INITIALS and _PERSON_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            add(m.start(), m.end(), "NAME", 3)
+    for m in _OBFUSCATED_EMAIL.finditer(text):
+        add(m.start(), m.end(), "NUM", 1, "CORREO_ELECTRONICO")
+    for m in _IP.finditer(text):
+        add(m.start(), m.end(), "NUM", 1, "DIREC_PROT_INTERNET")
+    for m in _CODE.finditer(text):
+        g = m.group()
+        if sum(c.isdigit() for c in g) >= 5 and not _DIMENSIONS.fullmatch(g):
+            add(m.start(), m.end(), "NUM", 2, "ID_CONTACTO_ASISTENCIAL")
+    for m in _RELATIVE.finditer(text):
+        add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
+    for m in _OLD_AGE.finditer(text):
+        add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
     return _resolve(text, cands)
+
+
+def _lower_header_names(text: str) -> list[tuple[int, int]]:
+    """Names after a person header in lower-cased text: the leading words that are known given names or
+    surnames (or a particle between two of them); the first must be one and not a common word."""
+    first, last = gz.first_names(), gz.last_names()
+    out = []
+    for m in _LOWER_NAME_HEADER.finditer(text):
+        words = list(re.finditer(r"[^\s]+", m.group("n")))
+        keep = 0
+        for i, w in enumerate(words):
+            parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
+            stop = _LOWER_NOT_FIRST if i == 0 else _LOWER_NOT_NAME
+            known = bool(parts) and all(p in first or p in last for p in parts) and not any(
+                p in _ALWAYS_STOP or p in stop for p in parts)
+            if known:
+                keep = i + 1
+            elif gz.key(w.group()) in ("de", "del", "la", "las", "los", "y", "i") and i and keep == i:
+                continue
+            else:
+                break
+        if keep:
+            a = m.start("n")
+            out.append((a + words[0].start(), a + words[keep - 1].end()))
+    return out
 
 
 def _category(m: re.Match, keys, prefix: str) -> str:
@@ -575,16 +731,17 @@ def _not_stop_words(value: str) -> bool:
                    for w in re.findall(r"[^\W\d_][\w'’-]*", value))
 
 
-def _resolve(text: str, cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]:
-    """Non-overlapping spans from the candidates: header values first, then longer, then by rule priority.
+def _resolve(text: str, cands: list[tuple[int, int, str, int, str]]) -> list[tuple[int, int, str, str, int]]:
+    """Non-overlapping spans ``(start, end, category, type, priority)`` from the candidates: header values
+    first, then longer, then by rule priority.
 
     The spans taken so far are kept sorted and disjoint, so the ones a candidate meets are found by bisection.
     """
     cands.sort(key=lambda c: (c[3] if c[3] == 0 else 1, -(c[1] - c[0]), c[3], c[0]))
     starts: list[int] = []
-    taken: list[tuple[int, int, str]] = []  # sorted by start; ends are sorted too (disjoint)
+    taken: list[tuple[int, int, str, str, int]] = []  # sorted by start; ends are sorted too (disjoint)
     ends: list[int] = []
-    for a, b, cat, _ in cands:
+    for a, b, cat, prio, typ in cands:
         i = bisect.bisect_right(ends, a)
         clash = []
         while i < len(taken) and taken[i][0] < b:
@@ -614,8 +771,8 @@ def _resolve(text: str, cands: list[tuple[int, int, str, int]]) -> list[PhiSpan]
         j = bisect.bisect_left(starts, a)
         starts.insert(j, a)
         ends.insert(j, b)
-        taken.insert(j, (a, b, cat))
-    return [PhiSpan(a, b, cat) for a, b, cat in taken]
+        taken.insert(j, (a, b, cat, typ, prio))
+    return taken
 
 
 # ---------------------------------------------------------------- surrogates
@@ -643,8 +800,8 @@ class Surrogates:
     def _pick(self, pool: tuple[str, ...], s: str) -> str:
         return pool[self._h(s) % len(pool)]
 
-    def replace(self, original: str, category: str) -> str:
-        """Surrogate for one span."""
+    def replace(self, original: str, category: str, type: str = "") -> str:
+        """Surrogate for one span of ``category`` (coarse; ``type``, the PHI type, refines it)."""
         firsts, lasts, cities = gz.surrogate_pool()
         if category == "NAME":
             words = original.split()
@@ -668,6 +825,11 @@ class Surrogates:
         if category == "INST":
             r = f"Hospital {self._pick(cities, original)}"
             return r.lower() if original.islower() else r
+        if type == "URL_WEB":
+            return f"www.{self._pick(lasts, original).lower()}.example"
+        if type == "DIREC_PROT_INTERNET":
+            h = self._h(original)
+            return f"10.{h % 256}.{(h >> 8) % 256}.{(h >> 16) % 256}"
         if category == "NUM":
             h = self._h(original)
             digits = itertools.cycle(str(h).zfill(20))  # any length: a 61-digit number must not end the run
@@ -719,11 +881,373 @@ def _month_name(num: int, like: str) -> str:
     return n.capitalize() if like[:1].isupper() else n
 
 
+# --------------------------------------------------------------- typing
+_TYPE_KEYS: list[tuple[re.Pattern, str]] = [(re.compile(k, _I), t) for k, t in (
+    (r"(?:e-?mail|correo)[\w ]{0,15}\W*$", "CORREO_ELECTRONICO"),
+    (r"\bfax\W*$", "NUMERO_FAX"),
+    (r"(?:tel[eé]fono|tel|tlf|tfno|m[oó]vil|contacto)\b[\w ]{0,20}\W*$", "NUMERO_TELEFONO"),
+    (r"(?:colegiad[oa]|n[ºo°]\s?col|col\.?)\W*$", "ID_TITULACION_PERSONAL_SANITARIO"),
+    (r"(?:nass|n[ºo°]\s?ss|seguridad social|tarjeta sanitaria|tis|cip|sip|aseguradora|p[oó]liza|mutua)\W*$",
+     "ID_ASEGURAMIENTO"),
+    (r"(?:episodio|petici[oó]n|exploraci[oó]n|estudio|informe|acceso|accession|ingreso|anexo|informe original|cita)"
+     r"\W*(?:n[ºo°]|n[uú]m(?:ero)?)?\W*$", "ID_CONTACTO_ASISTENCIAL"),
+    (r"(?:empleado|personal|firmado(?: por)?)\W*$", "ID_EMPLEO_PERSONAL_SANITARIO"),
+)]
+_STAFF_BEFORE = re.compile(r"(?i)(?:\b(?:dr|dra|dres|doctora?|prof|profesora?)\.?|m[eé]dic[oa][\w ]{0,15}:|facultativo\W*|"
+                           r"radi[oó]log[oa]\W*|firmado(?: por)?\W*|informado por\W*|supervisado por\W*|remitido por\W*|"
+                           r"responsable cl[ií]nico\W*|solicitado por\W*|atendido por\W*|realizado por\W*|fdo\.?)\s*$")
+
+
+def _fine_type(text: str, span: PhiSpan) -> str:
+    """The PHI type of a rule span that did not name one, from its category, form and what comes before it."""
+    if span.type:
+        return span.type
+    a, b = span.start, span.end
+    before = text[max(0, a - 40):a]
+    val = text[a:b]
+    cat = span.category
+    if cat == "NAME":
+        return "NOMBRE_PERSONAL_SANITARIO" if _STAFF_BEFORE.search(before) else "NOMBRE_SUJETO_ASISTENCIA"
+    if cat == "FECHA":
+        return "FECHAS"
+    if cat == "DIR":
+        return "TERRITORIO" if _ZIP.fullmatch(val) else "CALLE"
+    if cat == "LOC":
+        return "PAIS" if gz.key(val) in gz.countries() else "TERRITORIO"
+    if cat == "INST":
+        k = gz.key(val)
+        if k.startswith(("centro de salud", "c.s.", "centro de atencion primaria", "ambulatorio")):
+            return "CENTRO_SALUD"
+        if k.startswith(("hospital", "h.u.", "complejo hospitalario", "complexo hospitalario", "clinica",
+                         "policlinica", "sanatorio", "hosp")):
+            return "HOSPITAL"
+        return "INSTITUCION"
+    if cat == "NUM":
+        if "@" in val:
+            return "CORREO_ELECTRONICO"
+        for rx, t in _TYPE_KEYS:
+            if rx.search(before):
+                return t
+        if re.search(r"(?i)\b(?:nhc|n\.h\.c|hc|historia|dni|nif|nie|pasaporte|id)\b\W*$", before) \
+                or re.fullmatch(r"\d{8}-?[A-Za-z]|[XYZxyz]-?\d{7}-?[A-Za-z]", val):
+            return "ID_SUJETO_ASISTENCIA"
+        if re.fullmatch(r"(?:\+\s?34\s?)?[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}", val):
+            return "NUMERO_TELEFONO"
+        return "ID_SUJETO_ASISTENCIA"
+    if cat == "EDAD":
+        return "EDAD_SUJETO_ASISTENCIA"
+    return "OTRO_NUMERO_IDENTIF"
+
+
+#: deny-list hit category (:mod:`covidbank.dicom.denylist`) -> PHI type
+_DENY_TYPES = {"name": "NOMBRE_SUJETO_ASISTENCIA", "id": "ID_SUJETO_ASISTENCIA", "date": "FECHAS",
+               "uid": "OTRO_NUMERO_IDENTIF", "address": "CALLE", "institution": "HOSPITAL", "phone": "NUMERO_TELEFONO"}
+
+
+def _deny_spans(text: str, extra_terms) -> list[tuple[int, int, str]]:
+    """Spans of the patient's own values: ``extra_terms`` is a deny-list (anything with ``find(text)`` returning
+    hits with ``start``, ``end``, ``category``) or plain strings (a name, an id: letters only -> name)."""
+    if extra_terms is None:
+        return []
+    if not hasattr(extra_terms, "find"):
+        from ..dicom.denylist import DenyList
+
+        dl = DenyList()
+        for term in extra_terms:
+            t = str(term or "").strip()
+            if t:
+                dl.add(t, "id" if any(c.isdigit() for c in t) else "name", "extra_terms")
+        extra_terms = dl
+    return [(h.start, h.end, _DENY_TYPES.get(h.category, "OTRO_NUMERO_IDENTIF")) for h in extra_terms.find(text)]
+
+
+def _pieces(text: str, a: int, b: int, covered: bytearray, base: int) -> list[tuple[int, int]]:
+    """The parts of ``a:b`` not covered yet, trimmed to letters and digits."""
+    out = []
+    k = a
+    while k < b:
+        if covered[k - base]:
+            k += 1
+            continue
+        j = k
+        while j < b and not covered[j - base]:
+            j += 1
+        x, y = k, j
+        while x < y and not text[x].isalnum():
+            x += 1
+        while y > x and not text[y - 1].isalnum():
+            y -= 1
+        if y > x:
+            out.append((x, y))
+        k = j
+    return out
+
+
+def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
+             deny: list[tuple[int, int, str]] = ()) -> list[tuple[int, int, str]]:
+    """One set of non-overlapping typed spans from the tagger's, the rules' and the patient's own values.
+
+    Overlapping tagger and rule spans form a group.  The tagger's boundaries are kept (they follow the
+    annotation guidelines; on MEDDOCAN dev the rules' longer spans mostly run on into a department or join
+    an address to its postcode), and what a rule span covers beyond them is added as spans of their own
+    when it holds a digit or a known name or place (a name's surname the tagger cut off, a house number),
+    so the union of the two covers the identifier.  Where a rule sure of its type (a person header, a
+    title, an e-mail, a road kilometre) sees another category than the tagger, the rules' spans are kept
+    and the tagger's extra parts are added instead.  The patient's own values (``deny``) always win: each
+    becomes the union with the spans it meets.
+    """
+    items = sorted([(a, b, t, 0, False) for a, b, t in model]
+                   + [(a, b, t, 1, o[3] if len(o) > 3 else 0) for o in others for a, b, t in [o[:3]]])
+    out: list[tuple[int, int, str]] = []
+    pieces: set[tuple[int, int]] = set()
+    i = 0
+    while i < len(items):
+        group = [items[i]]
+        end = items[i][1]
+        i += 1
+        while i < len(items) and items[i][0] < end:
+            group.append(items[i])
+            end = max(end, items[i][1])
+            i += 1
+        ms = [g for g in group if g[3] == 0]
+        rs = [g for g in group if g[3] == 1]
+        if not ms or not rs:
+            out.extend((a, b, t) for a, b, t, *_ in group)
+            continue
+        # the rules' spans win where a rule sure of its type and boundaries sees another category than the tagger
+        # (a name rule only where both start at the same word: they read the same words differently; the
+        # tagger's street that starts before a title is a street named after a doctor, "Paseo Dr. Marañón, 14")
+        rules_win = any(r[4] and any(m[0] < r[1] and r[0] < m[1] and _coarse_of(text, *m[:3]) != _coarse_of(text, *r[:3])
+                                     and (r[4] == 2 or m[0] == r[0]) for m in ms) for r in rs) or any(
+            # a date of the tagger's that holds a place or a name of the rules' joined them ("Albacete desde 2010")
+            m[2] == "FECHAS" and any(m[0] <= r[0] and r[1] <= m[1] and _coarse_of(text, *r[:3]) in ("LOC", "NAME", "INST")
+                                     for r in rs) for m in ms)
+        keep, rest = (rs, ms) if rules_win else (ms, rs)
+        base = group[0][0]
+        covered = bytearray(end - base)
+        for a, b, t, *_ in keep:
+            if not rules_win:  # a rule sure of the type of the same thing names it (a patient's or a doctor's name)
+                t = next((r[2] for r in rs if r[4] and r[0] < b and a < r[1]
+                          and _coarse_of(text, *r[:3]) == _coarse_of(text, a, b, t)), t)
+            out.append((a, b, t))
+            covered[a - base:b - base] = b"\x01" * (b - a)
+        for a, b, t, _, sure in rest:
+            for x, y in _pieces(text, a, b, covered, base):
+                piece = text[x:y]
+                if rules_win:  # the tagger's extra parts, but not a lower-case word it joined between two spans
+                    if piece.islower() and x > a and y < b:
+                        continue
+                elif not (_evidence(piece, t) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))):
+                    continue
+                out.append((x, y, t))
+                pieces.add((x, y))
+                covered[x - base:y - base] = b"\x01" * (y - x)
+    out.sort()
+    # a piece right after or before a span of the same type, only spaces between, is one with it
+    # ("GALVARRO" from the tagger, "AZZAROUALI" from the header's value)
+    merged: list[tuple[int, int, str]] = []
+    for a, b, t in out:
+        if merged and merged[-1][2] == t and ((a, b) in pieces or merged[-1][:2] in pieces) \
+                and text[merged[-1][1]:a].strip(" \t") == "" and a >= merged[-1][1]:
+            merged[-1] = (merged[-1][0], b, t)
+            pieces.add(merged[-1][:2])
+        else:
+            merged.append((a, b, t))
+    out = merged
+    if deny:
+        out = _union_with(out, deny)
+    return out
+
+
+def _person_piece(piece: str) -> bool:
+    """Whether what a person header's or a title's name covers beyond the tagger's span is still the person's
+    (``AZZAROUALI`` after ``GALVARRO``), not the department or hospital the value runs on into."""
+    return (not _NOT_PERSON.search(piece) and not re.search(rf"(?i)\b(?:{_INST_HEAD_WORDS})\b", piece)
+            and not _not_a_name_piece(piece))
+
+
+def _not_a_name_piece(piece: str) -> bool:
+    words = [gz.key(w) for w in re.findall(r"[^\W\d_]+", piece)]
+    return not words or all(w in _ALWAYS_STOP or w in _PARTICLES for w in words)
+
+
+_PARTICLES = frozenset("de del la las los y i e da das do dos van von di san santa".split())
+
+
+def _evidence(piece: str, typ: str = "") -> bool:
+    """Whether a piece a rule covers beyond the tagger's span is worth a span: a digit, a known name or place,
+    an institution's or a street's head word in a rule's institution or street."""
+    if any(c.isdigit() for c in piece):
+        return True
+    if COARSE.get(typ) == "INST" and re.search(rf"(?:{_INST_HEAD})\b", piece):
+        return True
+    if typ == "CALLE" and re.search(rf"(?i:{_STREET_TYPES})", piece):
+        return True
+    first, last, places = gz.first_names(), gz.last_names(), gz.places()
+    return any(k in first or k in last or k in places
+               for k in (gz.key(w) for w in re.findall(r"[^\W\d_]{2,}", piece)) if k not in _ALWAYS_STOP)
+
+
+def _union_with(spans: list[tuple[int, int, str]], deny: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``spans`` with each deny span merged into the spans it overlaps (their union, their type)."""
+    items = sorted([(a, b, t, 0) for a, b, t in spans] + [(a, b, t, 1) for a, b, t in deny])
+    out: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(items):
+        group = [items[i]]
+        end = items[i][1]
+        i += 1
+        while i < len(items) and items[i][0] < end:
+            group.append(items[i])
+            end = max(end, items[i][1])
+            i += 1
+        ss = [g for g in group if g[3] == 0]
+        if all(g[3] == 0 for g in group):
+            out.extend((a, b, t) for a, b, t, _ in group)
+        else:
+            out.append((group[0][0], end, (ss[0] if ss else group[0])[2]))
+    return out
+
+
+def _coarse_of(text: str, a: int, b: int, typ: str) -> str:
+    c = COARSE.get(typ, "NUM")
+    return "DIR" if typ == "TERRITORIO" and text[a:b].isdigit() else c
+
+
+# a sentence end inside a tagger span: a number, a period, then a sentence of lower-case words ("NHC: 2569870.
+# Derrame pleural derecho"); an address goes on with capitalized words or numbers ("1. Bajo A")
+_SENTENCE_IN_SPAN = re.compile(r"(?<=\d)\.[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+(?:[ \t]+[a-záéíóúñ]+)+[ \t]*$)")
+# a bare number the tagger calls a territory is no postcode when a unit or a count follows it ("15300
+# plaquetas", "125 000/µl"); a lower-case word may be a town in lower-cased text ("28036 madrid")
+_NOT_POSTCODE_AFTER = re.compile(
+    rf"[ \t]*(?:[µ%/]|x\b|{_UNITS}|(?i:plaquetas|leucocitos|hemat[ií]es|linfocitos|neutr[oó]filos|c[eé]lulas|copias|"
+    rf"unidades|veces|pacientes|casos)\b)")
+_LEADING_TITLE = re.compile(r"(?i:doctora?|dra?|dres|sra?|srta|prof(?:esora?)?|don|do[nñ]a)\b\.?[ \t]+")
+# a record-number label right before a number
+_ID_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|n\.h\.c|hc|dni|nif|nie|historia(?: cl[ií]nica)?)\W*$")
+
+
+_FAMILY_WORD = re.compile(
+    r"(?i)famili|neonat|reci[eé]n nacid|beb[eé]|feto|gesta|padre|madre|abuel|herman|hij[oa]|t[ií][oa]s?\b|prim[oa]|"
+    r"sobrin|niet[oa]|espos|marido|pareja|c[oó]nyuge|suegr|cu[nñ]ad|gemel|melliz|patern|matern|var[oó]n|mujer|ni[nñ][oa]")
+_AGE_FORM = re.compile(r"(?i)\d{1,3}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_FORM_WORDS = frozenset("firmado fecha procedencia servicio medico exploracion informe original anexo fdo paciente "
+                        "nombre nombrepropio solicitante peticion".split())
+
+
+def _is_clinical_phrase(span: str) -> bool:
+    """Whether the whole of ``span`` is a finding or anatomical location of the report labeler's lexicon
+    ("Derrame Pleural" in a capitalized list of findings)."""
+    from .text import normalize
+
+    k = normalize(span)
+    if not k or any(c.isdigit() for c in k):
+        return False
+    return any(a == 0 and b >= len(k) for _, a, b in _clinical_words().find(k))
+
+
+def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
+    out = []
+    for a, b, t in spans:
+        m = _SENTENCE_IN_SPAN.search(text, a, b)
+        if m is not None:
+            b = m.start()
+        if t.startswith("NOMBRE_"):  # the title before a name is not the name ("Doctora Marta García")
+            m = _LEADING_TITLE.match(text, a, b)
+            if m is not None and m.end() < b:
+                a = m.end()
+        if _is_clinical_phrase(text[a:b]):
+            continue
+        if t == "FAMILIARES_SUJETO_ASISTENCIA" and not _FAMILY_WORD.search(text, a, b):
+            # on text unlike its training data the tagger calls other things relatives ("paciente de 60 anos",
+            # BIMCV's "firmado"): an age is an age; a form word alone is nothing
+            if _AGE_FORM.fullmatch(text, a, b):
+                t = "EDAD_SUJETO_ASISTENCIA"
+            elif not any(c.isdigit() for c in text[a:b]) and all(
+                    gz.key(w) in _FORM_WORDS for w in re.findall(r"[^\W\d_]+", text[a:b])):
+                continue
+        if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
+            if _NOT_POSTCODE_AFTER.match(text, b):
+                continue
+            if _ID_LABEL_BEFORE.search(text, max(0, a - 24), a):  # "NHC 50001" is a record number
+                t = _fine_type(text, PhiSpan(a, b, "NUM"))
+        if b > a:
+            out.append((a, b, t))
+    return out
+
+
+def find_phi(text: str, extra_terms=None, *, model: bool = True) -> list[PhiSpan]:
+    """All protected-information spans of ``text``: the trained tagger, the rules and gazetteers, and the
+    patient's own values, combined; non-overlapping, in order.
+
+    The text is first normalized (:func:`covidbank.nlp.normalize.normalize_for_matching`: NFKC, no-break and
+    zero-width characters, full-width digits); offsets are the original text's.
+
+    Parameters
+    ----------
+    text : str
+        Report text, ordinary or BIMCV's lower-cased, accent-stripped form.
+    extra_terms : DenyList or sequence of str, optional
+        The patient's own values (at ingest, :meth:`covidbank.dicom.denylist.DenyList.from_dataset` of the
+        patient's DICOM headers; or plain strings: names and ids).  Every occurrence is a span.
+    model : bool
+        Use the trained tagger (:mod:`covidbank.nlp.tagger`); ``False`` gives the rules alone.
+
+    Returns
+    -------
+    list of PhiSpan
+        Offsets into ``text`` with their coarse category and PHI type.
+    """
+    if not text:
+        return []
+    from .normalize import normalize_for_matching
+
+    norm = normalize_for_matching(text)
+    t = norm.text
+    # (start, end, type, sure): a rule that named the type is sure of it (1), and of its boundaries too (2)
+    # unless it is a header value (they run on: "Remitido por: Ana Gil, Servicio de Nefrología, Hospital ...")
+    others = [(a, b, _fine_type(t, PhiSpan(a, b, cat, typ)), (1 if prio == 0 or typ in _TYPE_ONLY else 2) if typ else 0)
+              for a, b, cat, typ, prio in _rule_spans(t)]
+    tagged: list[tuple[int, int, str]] = []
+    if model:
+        from .tagger import default_tagger
+
+        tagged = _clean_model_spans(t, default_tagger().tag(t))
+    spans = []
+    for a, b, typ in _combine(t, tagged, others, _deny_spans(t, extra_terms)):
+        x, y = norm.to_original(a, b)
+        # MEDDOCAN types a postcode as a territory, DiSMed as part of the address
+        spans.append(PhiSpan(x, y, _coarse_of(t, a, b, typ), typ))
+    return spans
+
+
+_AGE_WORDS_90 = re.compile(r"(?i)\b(?:noventa|cien|ciento)\b")
+
+
+def generalize_age(original: str, max_age: int = 89) -> str:
+    """An age as the policy writes it: unchanged up to ``max_age``, ``90+`` above (``"94 años"`` ->
+    ``"90+ años"``); an age in words of ninety or more becomes ``90+`` too."""
+    m = re.search(r"\d+", original)
+    if m:
+        if int(m.group()) > max_age and re.search(r"(?i)mes|d[ií]a|semana", original[m.end():]) is None:
+            return original[:m.start()] + f"{max_age + 1}+" + original[m.end():]
+        return original
+    if _AGE_WORDS_90.search(original):
+        unit = " años" if re.search(r"(?i)a[ñn]os", original) else ""
+        return f"{max_age + 1}+{unit}"
+    return original
+
+
 # ------------------------------------------------------------------- public
 def deidentify(
     text: str,
     surrogates: Surrogates | None = None,
     placeholder: str = "[{category}]",
+    *,
+    extra_terms=None,
+    policy: dict[str, str] | None = None,
+    model: bool = True,
 ) -> DeidResult:
     """De-identify one text.
 
@@ -733,14 +1257,21 @@ def deidentify(
         The report.
     surrogates : Surrogates, optional
         Replace with consistent surrogates (and shifted dates) instead of
-        placeholders.
+        placeholders, for the types whose policy is ``surrogate``.
     placeholder : str
-        Placeholder format; ``{category}`` is the span's category.
+        Placeholder format; ``{category}`` is the span's coarse category, ``{type}`` its PHI type.
+    extra_terms : DenyList or sequence of str, optional
+        The patient's own values (names, ids, dates from the DICOM headers): see :func:`find_phi`.
+    policy : dict, optional
+        PHI type -> ``keep``, ``generalize``, ``surrogate`` or ``remove``, over :data:`DEFAULT_POLICY`
+        (keep sex; ages kept up to 89 and written ``90+`` above; everything else replaced).
+    model : bool
+        Use the trained tagger with the rules (default) or the rules alone.
 
     Returns
     -------
     DeidResult
-        The new text and the spans found (offsets in the *input* text).
+        The new text and the spans found (offsets in the *input* text), kept ones included.
 
     Examples
     --------
@@ -749,13 +1280,28 @@ def deidentify(
     """
     if not isinstance(text, str) or not text:
         return DeidResult("" if not isinstance(text, str) else text, [])
-    spans = find_phi(text)
+    pol = DEFAULT_POLICY if policy is None else {**DEFAULT_POLICY, **policy}
+    bad = {a for a in pol.values() if a not in _ACTIONS}
+    if bad:
+        raise ValueError(f"unknown de-identification action(s) {sorted(bad)}: use one of {', '.join(_ACTIONS)}")
+    spans = find_phi(text, extra_terms, model=model)
     parts: list[str] = []
     pos = 0
     for s in spans:
-        parts.append(text[pos:s.start])
+        action = pol.get(s.type, "surrogate")
         orig = text[s.start:s.end]
-        parts.append(surrogates.replace(orig, s.category) if surrogates else placeholder.format(category=s.category))
+        if action == "keep":
+            continue
+        if action == "generalize":
+            new = generalize_age(orig) if s.type == "EDAD_SUJETO_ASISTENCIA" else orig
+            if new == orig:
+                continue
+        elif action == "surrogate" and surrogates is not None:
+            new = surrogates.replace(orig, s.category, s.type)
+        else:
+            new = placeholder.format(category=s.category, type=s.type)
+        parts.append(text[pos:s.start])
+        parts.append(new)
         pos = s.end
     parts.append(text[pos:])
     return DeidResult("".join(parts), spans)

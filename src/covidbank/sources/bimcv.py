@@ -218,7 +218,12 @@ def deid_report(text: str | None) -> str | None:
 
     BIMCV's public reports were de-identified by its authors, yet still hold
     dates, record numbers (``nhc ...``) and staff surnames; they go through
-    :func:`covidbank.nlp.deidentify` (category placeholders).
+    the combined de-identifier :func:`covidbank.nlp.deidentify` (the trained
+    tagger, which also learned the lower-cased, accent-stripped form BIMCV
+    publishes, with the rules and gazetteers; category placeholders; ages
+    over 89 written 90+). The published rows carry no identifying header
+    values (names and ids are already pseudonyms), so there are no patient
+    deny terms here.
     """
     if not text:
         return text

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -34,7 +33,6 @@ import torch
 from torch.utils.data import Dataset
 
 from ..bank import Bank
-from ..ctvolume import slice_plane
 from ..errors import ArgumentError, CovidbankError, ImageLoadError, ImageMissingError
 from ..labels import LabelTree, default_tree
 from ..pixels import inversion_args, is_nifti, read_ct, read_mask, read_xray
@@ -519,9 +517,10 @@ class CTDataset(BankImageDataset):
     mode : {"volume", "slice"}
         ``volume``: one item per volume, ``img`` shaped ``(1, X, Y, Z)``.
         ``slice``: one item per axial slice, ``img`` shaped ``(1, X, Y)``
-        (``slice`` index in the item).  A record that is a single coronal or
-        sagittal slice is left out of slice mode (its axial slices would be
-        one-pixel rows), with a warning; their ids are in ``excluded_non_axial``.
+        (``slice`` index in the item).  A record that is a single slice
+        (axial, coronal or sagittal) is not a CT volume: it is left out in
+        both modes with that reason (:meth:`exclusion_summary`), so a single
+        coronal slice never becomes hundreds of one-pixel-row "slices".
     window : str or (lower, upper), optional
         Clip HU to the window and scale to [0, 1] (``lung``, ``mediastinum``,
         ``covid`` or numbers); None keeps HU.
@@ -557,8 +556,8 @@ class CTDataset(BankImageDataset):
                     ndim = len([s for s in nib.load(name).shape if s > 1])
                 except Exception:  # unreadable headers fail at load time with the reader's message
                     ndim = 3
-                if ndim < 3:
-                    out.append((iid, p, "not a CT volume (a 2-D NIfTI image)"))
+                if ndim < 3:  # a single axial, coronal or sagittal slice
+                    out.append((iid, p, "not a CT volume (a single slice)"))
                     keep.append(False)
                     continue
             keep.append(True)
@@ -587,15 +586,9 @@ class CTDataset(BankImageDataset):
         self._any_mask = bool(with_mask and mp.notna().any())
         self._vol_cache: OrderedDict = OrderedDict()
         self._slices: list[tuple[int, int]] = []
-        #: slice mode: records left out because they are a single coronal or
-        #: sagittal slice (their axial "slices" would be one-pixel rows)
-        self.excluded_non_axial: list[str] = []
         if mode == "slice":
             for i, p in enumerate(self.records["path"]):
                 try:
-                    if slice_plane(_ras_shape(p) if os.path.isfile(p) else (2, 2, 2)) in ("coronal", "sagittal"):
-                        self.excluded_non_axial.append(str(self.records["image_id"].iloc[i]))
-                        continue
                     nz = self._n_slices(i, p)
                 except ImageLoadError as e:
                     if self.on_error == "raise":
@@ -610,12 +603,6 @@ class CTDataset(BankImageDataset):
                     self._fail(i, err)
                     continue
                 self._slices.extend((i, z) for z in range(nz))
-            if self.excluded_non_axial:
-                warnings.warn(
-                    f"CTDataset(mode='slice'): {len(self.excluded_non_axial)} single coronal/sagittal slice record(s) "
-                    "excluded (their axial slices would be one-pixel rows); listed in .excluded_non_axial",
-                    stacklevel=2,
-                )
 
     def _n_slices(self, i: int, path: str) -> int:
         if not os.path.isfile(path):

@@ -171,8 +171,10 @@ def _section_acquisition(ctx: ReportContext) -> Section:
     vend = S.vendor_table(ctx.bank)
     views = S.view_counts(ctx.bank)
     s.say(
-        "Photometric interpretation of X-ray images (CR, DX, X-ray). MONOCHROME1 images are displayed inverted "
-        "(high values dark) and must be inverted before training with MONOCHROME2 images.",
+        "Photometric interpretation of X-ray images (CR, DX, X-ray) as the source records it. A MONOCHROME1 file "
+        "(high values dark) is inverted once by covidbank's loaders, the export and the viewer; ingest already "
+        "writes MONOCHROME1 radiographs as display-ready PNGs and records them so (`display_ready`), and those "
+        "are never inverted again.",
         "Devices in the form of the BIMCV paper's Table 5: `Manufacturer Model` (quotes around DICOM values "
         "removed) and the number of studies (distinct sessions) with at least one image from the device.",
     )

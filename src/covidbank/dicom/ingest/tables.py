@@ -91,11 +91,14 @@ def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylist
 def _process_reports(path: Path, keyring, registry, series, log, quarantine=None, denylists=None,
                      deidentify_text: bool = True) -> list[dict]:
     """Reports joined to ingested studies; their text de-identified by
-    :func:`covidbank.nlp.deidentify` (names, numbers, places, institutions
+    :func:`covidbank.nlp.deidentify` (the trained tagger, rules and gazetteers,
+    and the patient's own header values: a :class:`~covidbank.dicom.denylist.DenyList`
+    of the patient's DICOM headers; names, numbers, places, institutions
     replaced by consistent keyed surrogates, dates moved by the patient's date
-    shift) unless ``deidentify_text`` is false (text already de-identified).
-    The text is then searched for the patient's header values (deny-list); a
-    hit sends the row to the quarantine.  A row that fails is logged and left out."""
+    shift, ages over 89 written 90+) unless ``deidentify_text`` is false (text
+    already de-identified).  The text is then searched for the patient's header
+    values (deny-list); a hit sends the row to the quarantine.  A row that fails
+    is logged and left out."""
     from ...errors import SourceFormatError
 
     df = _read_csv(path)
@@ -113,6 +116,7 @@ def _process_reports(path: Path, keyring, registry, series, log, quarantine=None
             if inst.accession:
                 index.setdefault(inst.accession, pair)
     rows = []
+    deny: dict = {}
     for i, r in df.iterrows():
         record = int(i) + 2
         try:
@@ -130,10 +134,13 @@ def _process_reports(path: Path, keyring, registry, series, log, quarantine=None
                 from ...nlp.deid import Surrogates, deidentify
 
                 # surrogates keyed by a secret token (not the public pseudonym), dates
-                # shifted like the patient's images so intervals survive
+                # shifted like the patient's images so intervals survive; the patient's own header values
+                # (collected during discovery, or read here) guide the de-identification
                 sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey),
                                  date_shift_days=keyring.date_shift_days(ptok))
-                text = deidentify(text, sur).text
+                if pkey not in deny:
+                    deny[pkey] = (denylists or {}).get(pkey) or _patient_deny_list(series, pkey)
+                text = deidentify(text, sur, extra_terms=deny[pkey]).text
             row = {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text}
             if denylists is not None and not _check_row(row, denylists, pkey, quarantine, log, "report", record, path):
                 continue
@@ -141,6 +148,25 @@ def _process_reports(path: Path, keyring, registry, series, log, quarantine=None
         except Exception as e:  # one row that breaks a parser fails alone
             _row_failed(log, "report", record, path, e)
     return rows
+
+
+def _patient_deny_list(series, patient_key: str):
+    """The patient's own header values (names, ids, dates, addresses...) from one instance of each of their
+    series, read before de-identification, as a :class:`~covidbank.dicom.denylist.DenyList`."""
+    import pydicom
+
+    from ..denylist import DenyList
+
+    dl = DenyList()
+    for s in series:
+        if s.patient_key != patient_key or not s.instances:
+            continue
+        try:
+            ds = pydicom.dcmread(s.instances[0].path, stop_before_pixels=True)
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue  # the series' own conversion reports the unreadable file
+        dl.extend(DenyList.from_dataset(ds))
+    return dl
 
 
 def _merge_tsv(path: Path, rows: list[dict], columns: list[str], key: list[str]) -> None:

@@ -1,0 +1,126 @@
+"""Retrain the report de-identification tagger (covidbank/nlp/models/deid_crf.crfsuite).
+
+Usage::
+
+    PYTHONPATH=src python scripts/train_deid.py [--data ../shared/data] [--out src/covidbank/nlp/models/deid_crf.crfsuite]
+
+Trains a linear-chain CRF (python-crfsuite, L-BFGS with elastic-net regularization) on the MEDDOCAN ``train``
+split (500 documents; CC BY 4.0), every document once as written and once lower-cased and accent-stripped
+(BIMCV's published form), and prints the official MEDDOCAN figures of the tagger alone on ``dev`` (model
+selection) and ``train`` (sanity).  Deterministic: L-BFGS has no randomness, the documents are read in sorted
+order.  Versions used for the shipped model are pinned below and checked.
+
+Model selection (dev, tagger alone) is recorded in docs/report-deidentification.md.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from covidbank.nlp import tagger as tg  # noqa: E402
+from covidbank.nlp.meddocan import evaluate, read_brat  # noqa: E402
+from covidbank.nlp.text import strip_accents  # noqa: E402
+
+#: versions the shipped model was trained with
+PINNED = {"python-crfsuite": "0.9.12", "Faker": "40.63.0"}
+SEED = 20190901
+PARAMS = {"c1": 0.05, "c2": 0.005, "max_iterations": 200, "feature.possible_transitions": True,
+          "feature.minfreq": 1}
+
+
+def bio(doc) -> list[tuple[list[list[str]], list[str]]]:
+    """(features, labels) per line of one document; tokens inside a gold span take its type."""
+    toks = tg.tokenize(doc.text)
+    labels = ["O"] * len(toks)
+    starts = {a: i for i, (a, _) in enumerate(toks)}
+    for a, b, t in doc.gold:
+        i = starts.get(a)
+        if i is None:  # a span that starts inside a token: take the token
+            i = next((k for k, (x, y) in enumerate(toks) if x <= a < y), None)
+            if i is None:
+                continue
+        labels[i] = "B-" + t
+        k = i + 1
+        while k < len(toks) and toks[k][0] < b:
+            labels[k] = "I-" + t
+            k += 1
+    return [(tg.sentence_features(doc.text, toks, idx), [labels[i] for i in idx]) for idx in tg._lines(doc.text, toks)]
+
+
+def lowered(doc):
+    from covidbank.nlp.meddocan import Doc
+
+    t = strip_accents(doc.text.lower())
+    return Doc(doc.name + "#lower", t, doc.gold) if len(t) == len(doc.text) else None
+
+
+def check_versions() -> None:
+    from importlib.metadata import version
+
+    for pkg, want in PINNED.items():
+        have = version(pkg)
+        if have != want:
+            print(f"warning: {pkg} {have} installed, the shipped model was trained with {want}", file=sys.stderr)
+
+
+def main() -> None:
+    import pycrfsuite
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=tg.MODEL_PATH)
+    ap.add_argument("--no-lower", action="store_true", help="Do not add the lower-cased copy of each document.")
+    ap.add_argument("--c1", type=float, default=PARAMS["c1"])
+    ap.add_argument("--c2", type=float, default=PARAMS["c2"])
+    ap.add_argument("--iterations", type=int, default=PARAMS["max_iterations"])
+    ap.add_argument("--limit", type=int, default=0, help="Train on the first N documents only (quick trials).")
+    args = ap.parse_args()
+    check_versions()
+    random.seed(SEED)
+    base = args.data / "reports" / "meddocan"
+    train, dev = read_brat(base / "train" / "brat"), read_brat(base / "dev" / "brat")
+    if args.limit:
+        train = train[:args.limit]
+    t0 = time.time()
+    trainer = pycrfsuite.Trainer(verbose=False)
+    n_items = 0
+    docs = list(train)
+    if not args.no_lower:
+        docs += [d for d in map(lowered, train) if d is not None]
+    for d in docs:
+        for x, y in bio(d):
+            trainer.append(x, y)
+            n_items += len(y)
+    params = {**PARAMS, "c1": args.c1, "c2": args.c2, "max_iterations": args.iterations}
+    trainer.set_params(params)
+    t_feat = time.time() - t0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    trainer.train(str(tmp))
+    tmp.replace(args.out)
+    t_train = time.time() - t0
+    print(f"trained on {len(docs)} documents ({n_items} tokens) in {t_train:.0f} s"
+          f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; params {params}")
+    tagger = tg.PhiTagger(args.out)
+    for name, split in (("dev", dev), ("train", train)):
+        t1 = time.process_time()
+        pred = [tagger.tag(d.text) for d in split]
+        dt = time.process_time() - t1
+        ev = evaluate(split, pred)
+        print(f"{name}: subtrack1 P {ev.subtrack1.precision:.4f} R {ev.subtrack1.recall:.4f} F1 {ev.subtrack1.f1:.4f}"
+              f" | subtrack2 strict F1 {ev.subtrack2_strict.f1:.4f} merged F1 {ev.subtrack2_merged.f1:.4f}"
+              f" | gold words left {ev.words_left}/{ev.words} | {len(split) / dt:.0f} docs/s")
+        low = [d for d in map(lowered, split) if d is not None]
+        ev = evaluate(low, [tagger.tag(d.text) for d in low])
+        print(f"{name} lower-cased, accent-stripped: subtrack1 F1 {ev.subtrack1.f1:.4f}"
+              f" | subtrack2 merged F1 {ev.subtrack2_merged.f1:.4f} | gold words left {ev.words_left}/{ev.words}")
+
+
+if __name__ == "__main__":
+    main()

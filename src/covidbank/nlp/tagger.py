@@ -1,0 +1,207 @@
+"""A trained PHI tagger for Spanish clinical text: a linear-chain CRF over the 22 MEDDOCAN types.
+
+The model (``models/deid_crf.crfsuite``, trained by ``scripts/train_deid.py`` on the MEDDOCAN ``train``
+split, CC BY 4.0, see ``models/NOTICE``) ships in the package and is loaded on first use; nothing is
+downloaded.  It reads tokens with their spelling, shape, affixes, the gazetteers' given-name, surname and
+place lists and the form key the token follows (``Edad:``, ``NHC:``), two tokens either side, and tags them
+in BIO over the MEDDOCAN types.  Training used every document twice, once as written and once lower-cased
+and accent-stripped, so the tagger also reads BIMCV's published form.
+
+The CRF is python-crfsuite's (CRFsuite, Okazaki 2007; Lafferty et al. 2001).  Feature extraction is here
+because it is what a CRF tagger is: CRFsuite takes string features.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from . import gazetteers as gz
+from .text import strip_accents
+
+__all__ = ["MEDDOCAN_TYPES", "tokenize", "sentence_features", "PhiTagger", "default_tagger", "MODEL_PATH"]
+
+#: The 22 PHI types annotated in the MEDDOCAN corpus (Marimon et al., IberLEF 2019).
+MEDDOCAN_TYPES: tuple[str, ...] = (
+    "NOMBRE_SUJETO_ASISTENCIA", "NOMBRE_PERSONAL_SANITARIO", "EDAD_SUJETO_ASISTENCIA", "SEXO_SUJETO_ASISTENCIA",
+    "FAMILIARES_SUJETO_ASISTENCIA", "OTROS_SUJETO_ASISTENCIA", "PROFESION", "FECHAS", "CALLE", "TERRITORIO", "PAIS",
+    "HOSPITAL", "INSTITUCION", "CENTRO_SALUD", "ID_SUJETO_ASISTENCIA", "ID_TITULACION_PERSONAL_SANITARIO",
+    "ID_EMPLEO_PERSONAL_SANITARIO", "ID_CONTACTO_ASISTENCIAL", "ID_ASEGURAMIENTO", "NUMERO_TELEFONO", "NUMERO_FAX",
+    "CORREO_ELECTRONICO",
+)
+
+MODEL_PATH = Path(__file__).with_name("models") / "deid_crf.crfsuite"
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_")
+# the form key a token follows on its line: "Edad: 70 años Sexo: H" -> "sexo" for "H"
+_KEY = re.compile(r"([^\W\d_][^\W\d_ ./]*(?: [^\W\d_]+){0,2})\s*:\s*$")
+
+
+def tokenize(text: str) -> list[tuple[int, int]]:
+    """Token offsets: runs of letters, runs of digits, and single other characters."""
+    return [m.span() for m in _TOKEN.finditer(text)]
+
+
+def _lines(text: str, toks: list[tuple[int, int]]) -> list[list[int]]:
+    """Token indices grouped by line (the CRF's sequences)."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    last_end = 0
+    for i, (a, b) in enumerate(toks):
+        if cur and "\n" in text[last_end:a]:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+        last_end = b
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _shape(w: str) -> str:
+    s = []
+    for c in w:
+        k = "X" if c.isupper() else "x" if c.isalpha() else "d" if c.isdigit() else c
+        if not s or s[-1] != k:
+            s.append(k)
+    return "".join(s)
+
+
+@lru_cache(maxsize=200_000)
+def _word_features(w: str) -> tuple[str, ...]:
+    k = strip_accents(w.lower())
+    f = ["w=" + k, "p3=" + k[:3], "s3=" + k[-3:], "s2=" + k[-2:], "sh=" + _shape(w)[:6], f"n={min(len(w), 9)}"]
+    if w[:1].isupper():
+        f.append("T" if not w.isupper() or len(w) == 1 else "U")
+    if w.isdigit():
+        f.append(f"d{len(w)}")
+    if k in gz.first_names():
+        f.append("fn")
+    if k in gz.last_names():
+        f.append("ln")
+    if k in gz.places():
+        f.append("pl")
+    if k in gz.countries():
+        f.append("co")
+    return tuple(f)
+
+
+_CONTEXT = ("w=", "sh=", "fn", "ln", "pl", "co", "T", "U")
+
+
+def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int]) -> list[list[str]]:
+    """CRFsuite string features of the tokens ``idx`` (one line) of ``text``."""
+    words = [text[toks[i][0]:toks[i][1]] for i in idx]
+    base = [_word_features(w) for w in words]
+    n = len(idx)
+    line_start = text.rfind("\n", 0, toks[idx[0]][0]) + 1
+    feats: list[list[str]] = []
+    key = ""
+    key_dist = 0
+    for j in range(n):
+        a = toks[idx[j]][0]
+        if j and words[j - 1] == ":":
+            m = _KEY.search(text, max(line_start, a - 40), a)
+            key = strip_accents(m.group(1).lower()) if m else ""
+            key_dist = 0
+        f = list(base[j])
+        f.append("bias")
+        if j == 0:
+            f.append("BOL")
+        if j == n - 1:
+            f.append("EOL")
+        # spacing before the token: glued to the previous one or not
+        if j and a == toks[idx[j - 1]][1]:
+            f.append("glued")
+        if key and key_dist < 8:
+            f.append("key=" + key)
+            f.append(f"kd={min(key_dist, 3)}")
+        key_dist += 1
+        for o in (-2, -1, 1, 2):
+            q = j + o
+            if 0 <= q < n:
+                for x in base[q]:
+                    if x.startswith(_CONTEXT):
+                        f.append(f"{o}{x}")
+            else:
+                f.append(f"{o}pad")
+        if j:
+            f.append("bg=" + base[j - 1][0][2:] + "|" + base[j][0][2:])
+        if j + 1 < n:
+            f.append("bg+=" + base[j][0][2:] + "|" + base[j + 1][0][2:])
+        feats.append(f)
+    return feats
+
+
+def spans_from_bio(toks: list[tuple[int, int]], idx: list[int], labels: list[str]) -> list[tuple[int, int, str]]:
+    """Character spans ``(start, end, type)`` from BIO labels of the tokens ``idx``."""
+    out: list[tuple[int, int, str]] = []
+    cur: list | None = None
+    for i, lab in zip(idx, labels):
+        a, b = toks[i]
+        if lab == "O":
+            cur = None
+            continue
+        tag, typ = lab[0], lab[2:]
+        if tag == "I" and cur is not None and cur[2] == typ:
+            cur[1] = b
+            continue
+        cur = [a, b, typ]
+        out.append(cur)  # type: ignore[arg-type]
+    return [tuple(c) for c in out]  # type: ignore[misc]
+
+
+class PhiTagger:
+    """The shipped CRF tagger (lazy: the model file is opened on the first call).
+
+    Parameters
+    ----------
+    model_path : path, optional
+        A CRFsuite model trained by ``scripts/train_deid.py``; the packaged one by default.
+    """
+
+    def __init__(self, model_path: str | Path | None = None) -> None:
+        self.model_path = Path(model_path) if model_path else MODEL_PATH
+        self._tagger = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._tagger is None:
+            import pycrfsuite
+
+            from ..errors import ReportError
+
+            if not self.model_path.is_file():
+                raise ReportError(f"{self.model_path}: the de-identification model is missing; reinstall covidbank "
+                                     "or retrain it with scripts/train_deid.py")
+            t = pycrfsuite.Tagger()
+            t.open(str(self.model_path))
+            self._tagger = t
+        return self._tagger
+
+    def tag(self, text: str) -> list[tuple[int, int, str]]:
+        """PHI spans ``(start, end, MEDDOCAN type)`` of ``text``, in order."""
+        if not text:
+            return []
+        toks = tokenize(text)
+        if not toks:
+            return []
+        out: list[tuple[int, int, str]] = []
+        with self._lock:  # a CRFsuite tagger is not thread-safe
+            tagger = self._load()
+            for idx in _lines(text, toks):
+                labels = tagger.tag(sentence_features(text, toks, idx))
+                out.extend(spans_from_bio(toks, idx, labels))
+        return out
+
+
+_DEFAULT: PhiTagger | None = None
+
+
+def default_tagger() -> PhiTagger:
+    """The packaged tagger, shared by every caller of the process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = PhiTagger()
+    return _DEFAULT
