@@ -139,7 +139,7 @@ def test_release_of_a_bank_built_from_the_shared_data(shared_data, tmp_path):
               "1.3.6.1.4.1.11129.5.5.110503645592756492463169821050252582267888.dcm"):
         (raw / n).symlink_to(shared_data / "dicom" / n)
     (raw / "lungmask").symlink_to(shared_data / "ct" / "lungmask-slices")
-    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True)
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True, follow_symlinks=True)  # links into the shared data
     b = Bank(tmp_path / "bank")
     add_source(b, "cohen", shared_data / "cohen")
     add_source(b, "mosmed", shared_data / "mosmed")

@@ -54,6 +54,9 @@ class Finding:
     def to_dict(self) -> dict:
         return {"check": self.check, "file": self.file, "what": self.what, "match": self.match}
 
+    def __str__(self) -> str:  # without the matched text: a release log may be shared
+        return f"{self.check}: {self.file}: {self.what}"
+
 
 @dataclass
 class AuditReport:
@@ -64,6 +67,11 @@ class AuditReport:
     terms: int = 0
     subjects: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No finding."""
+        return not self.findings
 
     def to_dict(self) -> dict:
         return {"findings": [f.to_dict() for f in self.findings], "files": self.files, "terms": self.terms,
@@ -187,9 +195,14 @@ def _subject_of(rel: str) -> str | None:
     return m.group(1) if m else None
 
 
-def audit(bank: str | os.PathLike, raw: str | os.PathLike | None = None, tests: Iterable = (),
+def audit(bank, raw: str | os.PathLike | None = None, tests: Iterable = (),
           reports: Iterable = (), key_file: str | os.PathLike | None = None) -> AuditReport:
-    """Audit ``bank`` (see the module docstring); returns the findings (empty: nothing found)."""
+    """Audit ``bank`` (a folder or a :class:`~covidbank.bank.Bank`; see the module docstring).
+
+    Without ``raw``/``tests``/``reports`` only the checks that need no input
+    run (key record, linkage, pseudonyms, reasons): what ``covidbank release``
+    runs as its privacy gate.  Returns the findings (empty: nothing found).
+    """
     from .dicom.keys import (
         KEY_RECORD,
         REGISTRY,
@@ -200,7 +213,7 @@ def audit(bank: str | os.PathLike, raw: str | os.PathLike | None = None, tests: 
     from .dicom.reasons import REASONS
     from .errors import BankError
 
-    root = Path(bank)
+    root = Path(getattr(bank, "path", bank))
     if not root.is_dir():
         raise BankError(f"{root}: no such bank folder")
     rep = AuditReport()

@@ -112,7 +112,7 @@ def test_real_monochrome1_ingest_reaches_the_model_the_right_way_up(shared_data,
         raw.mkdir()
         for n in names:
             (raw / n).symlink_to(d / n)
-        ingest(raw, tmp_path / f"bank-{g}", key_file=tmp_path / "key", new_key=True)
+        ingest(raw, tmp_path / f"bank-{g}", key_file=tmp_path / "key", new_key=True, follow_symlinks=True)
         items[g] = _ingested_items(tmp_path / f"bank-{g}")
     all_items = items["a"] + items["b"]
     assert sorted(rec["photometric"] for _, _, rec in all_items) == ["MONOCHROME1"] * 3 + ["MONOCHROME2"]

@@ -83,6 +83,9 @@ def register(app) -> None:
         console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
         for n in s.notes:
             console.print(f"  note: {n}")
+        if s.key_created:
+            console.print(f"  created a new project key at {Path(s.key_file).resolve()}: keep it outside the bank, "
+                          "mode 0600, and back it up", markup=False, highlight=False)
         for path, code, detail in s.problems[:10]:  # the curator's own terminal may name files and values
             console.print(f"  {code}: {path}" + (f" ({detail})" if detail else ""), markup=False, highlight=False)
         if len(s.problems) > 10:

@@ -86,6 +86,7 @@ class IngestSummary:
     private_log: str = ""
     quarantine: str = ""
     key_file: str = ""
+    key_created: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -519,8 +520,7 @@ def ingest(
     root.mkdir(parents=True, exist_ok=True)
     run_id = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     summary = IngestSummary(run=run_id, private_log=str(plog_path), quarantine=str(quar_path), key_file=str(kpath))
-    if created:
-        summary.notes.append(f"created a new project key at {kpath.resolve()}; keep it outside the bank and back it up")
+    summary.key_created = created  # said on the terminal, never in the bank (notes go into the index meta)
     with bank_lock(root, lock_timeout):
         bind_key(root, key, kpath)
         _clean_stale(root)
