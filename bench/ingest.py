@@ -12,10 +12,13 @@ series, COVID-19-NY-SBU and lungmask CT slices), copied ``--copies`` times into 
 temporary folder with new UIDs and patient ids (so every copy is a new patient),
 or any folder given with ``--corpus``.
 
-Prints files/s per tool, the ratios, and the parallel efficiency of covidbank at
-1 and 2 workers (speed-up / workers).
+Prints what each side wrote (X-ray PNGs, CT NIfTI slices: the bench stops if
+either side converted fewer files than the corpus holds), files/s per tool
+(medians of ``--repeat`` interleaved runs), the ratios, covidbank's rate as a
+fraction of pydicom's read + decode rate, the parallel efficiency at 1 and 2
+workers (speed-up / workers) and the load average.
 
-    /work/venv/bin/python bench/ingest.py [--copies 3] [--corpus DIR] [--data ../shared/data]
+    /work/venv/bin/python bench/ingest.py [--copies 3] [--repeat 3] [--corpus DIR] [--data ../shared/data]
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,15 @@ sys.path.insert(0, str(REPO / "src"))
 
 
 def build_corpus(data: Path, out: Path, copies: int) -> None:
+    """Copy the real files ``copies`` times with new UIDs and patient ids.
+
+    Every file gets its own new SOP Instance UID (never one per old UID: the
+    TotalSegmentator series has empty SOP and Series UIDs in all 20 files, and
+    mapping old -> new would give all 20 slices one SOP UID, so ingest would keep
+    one slice and skip 19 as duplicates).  Series, Study and Frame of Reference
+    UIDs are mapped old -> new within a copy; an empty one becomes one new UID
+    per source folder, so a folder of slices stays one series.
+    """
     import pydicom
     from pydicom.uid import generate_uid
 
@@ -41,22 +54,24 @@ def build_corpus(data: Path, out: Path, copies: int) -> None:
     ct_dirs = [data / "ct" / "totalsegmentator" / "example_ct_dicom", data / "ct" / "lungmask-slices",
                data / "ct" / "covid19-ny-sbu-slices"]
     for c in range(copies):
-        uid_map: dict[str, str] = {}
+        uid_map: dict[tuple[str, str], str] = {}
 
-        def new(uid):
-            uid = str(uid)
-            if uid not in uid_map:
-                uid_map[uid] = generate_uid()
-            return uid_map[uid]
+        def new(kw: str, uid: object, folder: Path) -> str:
+            uid = str(uid or "").strip()
+            k = (kw, uid) if uid else (kw, f"empty:{folder}")
+            if k not in uid_map:
+                uid_map[k] = generate_uid()
+            return uid_map[k]
 
         def rewrite(src: Path, dst: Path):
             ds = pydicom.dcmread(src)
-            for kw in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID"):
-                if kw in ds:
-                    setattr(ds, kw, new(getattr(ds, kw)))
-            if hasattr(ds, "file_meta") and "SOPInstanceUID" in ds:
+            ds.SOPInstanceUID = generate_uid()  # one per file, always
+            for kw in ("SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID"):
+                if kw in ds or kw != "FrameOfReferenceUID":
+                    setattr(ds, kw, new(kw, ds.get(kw), src.parent))
+            if hasattr(ds, "file_meta"):
                 ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            ds.PatientID = f"BENCH{c}-{ds.get('PatientID', 'x')}"
+            ds.PatientID = f"BENCH{c}-{ds.get('PatientID') or src.parent.name}"
             dst.parent.mkdir(parents=True, exist_ok=True)
             ds.save_as(dst)
 
@@ -66,6 +81,21 @@ def build_corpus(data: Path, out: Path, copies: int) -> None:
             for p in sorted(d.rglob("*")):
                 if p.is_file() and not p.name.startswith(("LICENSE", "data-readme")) and p.suffix not in (".md", ".txt"):
                     rewrite(p, out / "ct" / f"c{c}" / d.name / p.relative_to(d))
+
+
+def count_outputs(folder: Path) -> tuple[int, int]:
+    """PNG files and NIfTI slices (product of the dimensions past the second) under ``folder``."""
+    import nibabel as nib
+
+    pngs = sum(1 for _ in folder.rglob("*.png"))
+    slices = 0
+    for f in folder.rglob("*.nii*"):
+        shape = nib.load(f).shape
+        n = 1
+        for d in shape[2:]:
+            n *= d
+        slices += n
+    return pngs, slices
 
 
 def peer_xray(files: list[Path], out: Path) -> None:
@@ -104,10 +134,20 @@ def peer_ct(dirs: list[Path], out: Path, dcm2niix: str) -> None:
         subprocess.run([dcm2niix, "-z", "y", "-o", str(nii), str(tmp)], check=True, capture_output=True)
 
 
+def read_decode(files: list[Path]) -> None:
+    """What pydicom alone costs: read every file and decode its pixels (the floor of any converter)."""
+    import pydicom
+
+    for f in files:
+        _ = pydicom.dcmread(f).pixel_array
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")),
+                    help="the shared real data (default $COVIDBANK_SHARED_DATA or ../shared/data)")
     ap.add_argument("--copies", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool (medians are printed)")
     ap.add_argument("--corpus", type=Path, help="use this folder (with xray/ and ct/ sub-folders) as the corpus")
     args = ap.parse_args()
     from covidbank.dicom.ingest import ingest
@@ -117,6 +157,8 @@ def main() -> None:
     try:
         corpus = args.corpus or work / "corpus"
         if not args.corpus:
+            if not (args.data / "dicom").is_dir():
+                raise SystemExit(f"{args.data}: no shared data here (set --data or COVIDBANK_SHARED_DATA)")
             build_corpus(args.data, corpus, args.copies)
         xfiles = sorted(p for p in (corpus / "xray").rglob("*") if p.is_file())
         cdirs = sorted({p.parent for p in (corpus / "ct").rglob("*") if p.is_file()})
@@ -130,18 +172,47 @@ def main() -> None:
             fn()
             return time.perf_counter() - t0
 
+        def fresh(path: Path) -> Path:
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            return path
+
         key = work / "bench.key"
-        res = {}
-        for name, sub in (("xray", "xray"), ("ct", "ct")):
-            for w in (1, 2):
-                bank = work / f"bank-{name}-{w}"
-                res[(name, w)] = timed(lambda: ingest(corpus / sub, bank, key_file=key, new_key=True, workers=w, follow_symlinks=True))
-        px = work / "peer-x"
-        px.mkdir()
-        t_px = timed(lambda: peer_xray(xfiles, px))
-        pc = work / "peer-ct"
-        pc.mkdir()
-        t_pc = timed(lambda: peer_ct(cdirs, pc, dcm2niix))
+        runs: dict = {}
+        px, pc = work / "peer-x", work / "peer-ct"
+        # rounds interleave the tools so a change of machine load hits all of them alike; medians reported
+        for _ in range(args.repeat):
+            for name in ("xray", "ct"):
+                for w in (1, 2):
+                    bank = work / f"bank-{name}-{w}"
+                    shutil.rmtree(bank, ignore_errors=True)
+                    runs.setdefault((name, w), []).append(
+                        timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, new_key=True, workers=w,
+                                                                    follow_symlinks=True)))
+            runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px))))
+            runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix)))
+            runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())])))
+        res = {k: statistics.median(v) for k, v in runs.items()}
+        t_px, t_pc = res["peer-x"], res["peer-ct"]
+        # what each side produced: both must have converted every input file (X-ray: one PNG
+        # per file; CT: one NIfTI slice per file), or the ratio compares different work
+        counts = {("xray", w): count_outputs(work / f"bank-xray-{w}") for w in (1, 2)}
+        counts |= {("ct", w): count_outputs(work / f"bank-ct-{w}") for w in (1, 2)}
+        peer_x, peer_c = count_outputs(px), count_outputs(pc)
+        print(f"\ninputs: X-ray {len(xfiles)} files, CT {cfiles} files")
+        print(f"X-ray PNGs written: peers {peer_x[0]}, " + ", ".join(
+            f"covidbank --workers {w} {counts[('xray', w)][0]}" for w in (1, 2)))
+        print(f"CT NIfTI slices written: peers {peer_c[1]}, " + ", ".join(
+            f"covidbank --workers {w} {counts[('ct', w)][1]} (+{counts[('ct', w)][0]} PNG)" for w in (1, 2)))
+        bad = [f"X-ray {name}: {got} PNGs for {len(xfiles)} files"
+               for name, got in [("peers", peer_x[0])] + [(f"covidbank --workers {w}", counts[("xray", w)][0]) for w in (1, 2)]
+               if got != len(xfiles)]
+        bad += [f"CT {name}: {got} slices for {cfiles} files"
+                for name, got in [("peers", peer_c[1])] + [(f"covidbank --workers {w}", counts[("ct", w)][1] + counts[("ct", w)][0])
+                                                          for w in (1, 2)]
+                if got != cfiles]
+        if bad:
+            raise SystemExit("counts differ, the comparison is not fair: " + "; ".join(bad))
         print(f"\n{'task':<8}{'tool':<36}{'seconds':>9}{'files/s':>10}{'ratio':>8}")
         for name, nfiles, t_peer, peer in (("X-ray", len(xfiles), t_px, "dicognito + pydicom + Pillow"),
                                            ("CT", cfiles, t_pc, "dicognito + dcm2niix")):
@@ -155,6 +226,9 @@ def main() -> None:
         print(f"\nall files: covidbank 1 worker {n / tot1:.1f} files/s, 2 workers {n / tot2:.1f} files/s; "
               f"peers {n / (t_px + t_pc):.1f} files/s; ratio (covidbank 1 worker / peers) {(t_px + t_pc) / tot1:.2f}")
         print(f"parallel efficiency: 1 worker 1.00, 2 workers {tot1 / tot2 / 2:.2f} (speed-up {tot1 / tot2:.2f})")
+        print(f"pydicom read + decode of every file (the decode limit): {n / res['decode']:.1f} files/s; "
+              f"covidbank 1 worker is {res['decode'] / tot1:.2f} of it")
+        print(f"medians of {args.repeat} runs; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -86,3 +86,17 @@ def test_query_error_is_one_line(tmp_path, cli):
     assert "\n" not in msg and "nocol" in msg and "Candidate bindings" in msg
     res = cli("query", bank, "selec x", expect=1)
     assert len(res.output.strip().splitlines()) == 1 and "syntax error" in res.output
+
+
+def test_empty_tables_are_typed_views_and_query_rows(tmp_path):
+    """A table no source wrote is an empty view with the schema's types (no pandas frame registered), and
+    query_rows gives the same rows as query without building a DataFrame."""
+    from covidbank.schema import DUCKDB_TYPES, TABLES
+
+    b = Bank(tmp_path / "B", create=True)
+    cols, rows = b.query_rows("DESCRIBE tests")
+    assert [(r[0], r[1]) for r in rows] == [(c.name, DUCKDB_TYPES[c.dtype]) for c in TABLES["tests"]]
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:1", "session_id": "s:1", "age": 7.5}])})
+    cols, rows = b.query_rows("SELECT image_id, age, sex FROM images")
+    assert cols == ["image_id", "age", "sex"] and rows == [("s:1", 7.5, None)]
+    assert b.query("SELECT image_id, age FROM images").values.tolist() == [["s:1", 7.5]]

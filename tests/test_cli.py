@@ -1,6 +1,7 @@
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from covidbank.samples import make_cohen_sample, make_mosmed_sample
@@ -139,6 +140,26 @@ def test_output_path_problems_are_one_line_errors(cli, tmp_path):
     res = cli("report", bank, "--out", a_file, expect=1)
     last = res.output.strip().splitlines()[-1]  # after the section progress lines
     assert last.startswith("error:") and str(a_file) in last and "Traceback" not in res.output, res.output
+
+
+def test_query_starts_without_pandas(tmp_path):
+    """`covidbank query` (table and csv) reads rows straight from DuckDB: pandas is never imported."""
+    import subprocess
+    import sys
+
+    from covidbank.bank import Bank
+
+    b = Bank(tmp_path / "B", create=True)
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:1", "session_id": "s:1", "age": 50.5}])})
+    code = (
+        "import sys\n"
+        "from covidbank.cli import main\n"
+        f"sys.argv = ['covidbank', 'query', {str(b.path)!r}, 'SELECT image_id, age, sex FROM images', '--format', 'csv']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.splitlines() == ["image_id,age,sex", "s:1,50.5,", "False"]
 
 
 def test_version_and_global_quiet(cli, tmp_path):

@@ -108,6 +108,25 @@ def test_unreadable_file_is_reported_not_fatal(tmp_path):
     assert res.summary()["duplicate_pairs"] == 1
 
 
+def test_workers_and_dask_give_the_same_result(tmp_path):
+    """Fingerprinting in a process pool or on a dask.distributed cluster changes nothing in the result."""
+    b, truth = _planted_bank(tmp_path, _synthetic_originals(5), kinds=("jpeg45", "border5"))
+    bad = tmp_path / "img" / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    b.add("c", {"images": pd.DataFrame([{"image_id": "c:bad", "subject_id": "c:1", "source": "c", "path": str(bad), "file_present": True}])})
+    one = find_duplicates(b)
+    two = find_duplicates(b, workers=2)
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        dask = find_duplicates(b, scheduler=cluster.scheduler_address)
+    for other in (two, dask):
+        pd.testing.assert_frame_equal(one.pairs, other.pairs)
+        pd.testing.assert_frame_equal(one.groups, other.groups)
+        pd.testing.assert_frame_equal(one.errors, other.errors)
+    assert {tuple(sorted(t)) for t in truth} == {tuple(sorted((r.image_id_a, r.image_id_b))) for r in one.pairs.itertuples() if r.duplicate}
+    assert one.errors["image_id"].tolist() == ["c:bad"]
+
+
 def _cohen_records(cohen):
     meta = pd.read_csv(cohen / "metadata.csv")
     meta = meta[meta["filename"].map(lambda f: os.path.isfile(cohen / "images" / str(f)))].drop_duplicates("filename")

@@ -15,6 +15,8 @@ catalog_frame
     The catalog of public COVID-19 imaging resources.
 ingest, validate
     Hospital DICOM to a de-identified MIDS bank; layout checks.
+check_burned_in, review_queue, apply_reviews
+    Text burned into X-ray pixels: OCR, redaction with a second reading, the curators' review.
 deidentify, label_report, ReportLabeler
     Spanish radiology reports: de-identification and findings with CUIs.
 assess
@@ -56,6 +58,9 @@ _LAZY: dict[str, str] = {
     "catalog_frame": "covidbank.catalog",
     "ingest": "covidbank.dicom.ingest",
     "validate": "covidbank.dicom.mids",
+    "check_burned_in": "covidbank.ocr.burnedin",
+    "review_queue": "covidbank.ocr.review",
+    "apply_reviews": "covidbank.ocr.review",
     "pull": "covidbank.pacs",
     "read_cohort": "covidbank.pacs",
     "cohort_from_tests": "covidbank.pacs",

@@ -31,14 +31,16 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import duckdb
-import pandas as pd
 
 from .errors import BankError, QueryError
 from .fileio import atomic_path, atomic_write
-from .schema import TABLES, conform, empty_table
+from .schema import TABLES, conform, empty_select, empty_table
+
+if TYPE_CHECKING:  # pandas is imported by the methods that build frames, so `covidbank query` starts without it
+    import pandas as pd
 
 __all__ = ["Bank", "AddSummary", "PATH_COLUMNS", "is_path_column"]
 
@@ -172,6 +174,8 @@ class Bank:
         Path or None
             None for a missing value (or a refused one under ``contained``).
         """
+        import pandas as pd
+
         if raw is None or raw is pd.NA or (isinstance(raw, float) and raw != raw) or not str(raw):
             return None
         p = Path(str(raw))
@@ -195,6 +199,8 @@ class Bank:
         Rows are resolved against their ``source``'s root (:meth:`resolve`);
         missing values stay missing.
         """
+        import pandas as pd
+
         cols = [c for c in df.columns if is_path_column(c)]
         if not cols or df.empty:
             return df.copy()
@@ -218,6 +224,8 @@ class Bank:
 
     def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
         """Path columns of ``df`` made relative to ``root`` where they lie inside it."""
+        import pandas as pd
+
         cols = [c for c in df.columns if is_path_column(c)]
         if not cols:
             return df
@@ -267,6 +275,8 @@ class Bank:
         BankError
             When the source is not in the bank or ``new_root`` is not a folder.
         """
+        import pandas as pd
+
         if source not in self.sources():
             raise BankError(f"bank {self.path} has no source {source!r}: its sources are {', '.join(self.sources()) or 'none'}")
         new = Path(new_root)
@@ -328,6 +338,8 @@ class Bank:
         -------
         AddSummary
         """
+        import pandas as pd
+
         if not _NAME_RE.match(source):
             raise BankError(f"invalid source name {source!r}: use letters, digits, '_', '-', '.'")
         unknown = set(tables) - set(TABLES)
@@ -420,8 +432,28 @@ class Bank:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per bank table."""
         con = duckdb.connect()
+        try:
+            self.attach(con)
+        except BankError:
+            con.close()
+            raise
+        return con
+
+    def attach(self, con: duckdb.DuckDBPyConnection, temp: bool = False) -> list[str]:
+        """Create one view per bank table in ``con`` (``TEMP`` views when ``temp``).
+
+        Returns the names of the views.  Used by :meth:`connect` and by readers
+        that keep their own database (the web viewer's cache).
+
+        Raises
+        ------
+        BankError
+            When a Parquet file of the index cannot be read.
+        """
         srcs = self.sources()
         extras = set(self.extra_tables())
+        kind = "TEMP VIEW" if temp else "VIEW"
+        names = []
         try:
             for name in TABLES:
                 files = [str(self._source_dir(s) / f"{name}.parquet") for s in srcs]
@@ -430,18 +462,18 @@ class Bank:
                     files.append(str(self.index_dir / "tables" / f"{name}.parquet"))
                 if files:
                     lst = ", ".join(_sql_str(f) for f in files)
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
+                    con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
                 else:
-                    con.register(f"_empty_{name}", empty_table(name))
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
-            for name in extras - set(TABLES):
+                    con.execute(f"CREATE {kind} {name} AS {empty_select(name)}")
+                names.append(name)
+            for name in sorted(extras - set(TABLES)):
                 f = self.index_dir / "tables" / f"{name}.parquet"
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+                con.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet({_sql_str(str(f))})")
+                names.append(name)
         except duckdb.Error as e:  # a truncated or foreign file in the index
-            con.close()
             msg = str(e).splitlines()[0]
             raise BankError(f"{self.path}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
-        return con
+        return names
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL over the bank's tables and return a DataFrame.
@@ -451,9 +483,24 @@ class Bank:
         QueryError
             With DuckDB's message when the SQL is invalid.
         """
+        import pandas  # noqa: F401 - DuckDB's .df() needs it
+
+        return self._run(sql, lambda res: res.df())
+
+    def query_rows(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run SQL over the bank's tables and return ``(column names, rows as tuples)``, without pandas.
+
+        Raises
+        ------
+        QueryError
+            With DuckDB's message when the SQL is invalid.
+        """
+        return self._run(sql, lambda res: ([d[0] for d in res.description], res.fetchall()))
+
+    def _run(self, sql: str, take):
         con = self.connect()
         try:
-            return con.execute(sql).df()
+            return take(con.execute(sql))
         except duckdb.Error as e:  # one line: DuckDB's lines joined, its caret line dropped
             msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"^"})
             raise QueryError(f"query failed on bank {self.path}: {msg}") from None

@@ -233,6 +233,8 @@ def find_duplicates(
     review_correlation: float = 0.95,
     records: pd.DataFrame | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> DuplicateResult:
     """Find duplicate images among a bank's present 2-D images.
 
@@ -253,6 +255,12 @@ def find_duplicates(
         instead of querying the bank.
     progress : callable, optional
         Wraps the iteration over images (a progress bar).
+    workers : int
+        Processes that read and fingerprint the images (1: in this process).
+    scheduler : str, optional
+        Address of a dask.distributed scheduler (``tcp://host:8786``) whose
+        workers fingerprint the images instead (overrides ``workers``); the
+        files must be readable at the same paths on the workers.
 
     Returns
     -------
@@ -273,15 +281,16 @@ def find_duplicates(
     fps: list[Fingerprint] = []
     keep: list[int] = []
     errors = []
-    it = list(range(len(records)))
-    for i in progress(it) if progress else it:
-        r = records.iloc[i]
-        try:
-            fps.append(fingerprint_file(r["path"], r["image_id"], _s(r.get("file_format")), _s(r.get("photometric")),
-                                        _s(r.get("presentation_lut_shape")), _s(r.get("display_ready"))))
+    tasks = [(r["path"], r["image_id"], _s(r.get("file_format")), _s(r.get("photometric")),
+              _s(r.get("presentation_lut_shape")), _s(r.get("display_ready")))
+             for r in records.to_dict("records")]
+    done = _Sized(_fingerprints(tasks, workers, scheduler), len(tasks))
+    for i, (fp, err) in enumerate(progress(done) if progress else done):
+        if fp is not None:
+            fps.append(fp)
             keep.append(i)
-        except ImageLoadError as e:
-            errors.append((r["image_id"], r["path"], str(e)))
+        else:
+            errors.append((tasks[i][1], tasks[i][0], err))
     recs = records.iloc[keep].reset_index(drop=True)
     n = len(fps)
     pairs = []
@@ -371,6 +380,46 @@ def find_duplicates(
         candidates=cand,
         params={"hash_distance": hash_distance, "min_correlation": min_correlation, "review_correlation": review_correlation},
     )
+
+
+class _Sized:
+    """An iterator with a length (a progress bar's total) over results that arrive one by one."""
+
+    def __init__(self, it: Iterable, n: int) -> None:
+        self._it, self._n = it, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self):
+        return iter(self._it)
+
+
+def _fingerprint_task(task: tuple) -> tuple[Fingerprint | None, str | None]:
+    """Fingerprint one ``(path, image_id, file_format, photometric)``; an unreadable file gives its reason."""
+    try:
+        return fingerprint_file(*task), None
+    except ImageLoadError as e:
+        return None, str(e)
+
+
+def _fingerprints(tasks: list[tuple], workers: int, scheduler: str | None) -> Iterable[tuple[Fingerprint | None, str | None]]:
+    """Results of :func:`_fingerprint_task` in task order: here, in a process pool, or on dask.distributed."""
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            batch = 256  # bounded memory: a batch of fingerprints in flight at a time
+            for i0 in range(0, len(tasks), batch):
+                yield from client.gather(client.map(_fingerprint_task, tasks[i0:i0 + batch], pure=False))
+    elif workers > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            yield from ex.map(_fingerprint_task, tasks, chunksize=max(1, min(32, len(tasks) // (4 * workers))))
+    else:
+        for t in tasks:
+            yield _fingerprint_task(t)
 
 
 def write_duplicates(bank: Bank | str | os.PathLike, **kwargs) -> DuplicateResult:

@@ -140,6 +140,10 @@ class MissingExtraError(CovidbankError, ImportError):
         self.name = package
 
 
+class OcrUnavailableError(CovidbankError):
+    """Tesseract OCR (the binary or one of its languages) is not installed: burned-in text cannot be checked."""
+
+
 class PacsError(CovidbankError):
     """A PACS (DIMSE or DICOMweb) cannot be reached, refuses a request, or a pull cannot start.
 

@@ -177,9 +177,7 @@ def release_checks(bank: Bank | str | os.PathLike) -> list[Check]:
     # 4. privacy audit (issue 13) and burned-in text screening (issue 15), when this version has them
     checks.append(_optional_gate("privacy audit (covidbank audit)", ("covidbank.audit", "covidbank.privacy.audit"),
                                  ("audit_bank", "audit", "run_audit"), b))
-    checks.append(_optional_gate("burned-in text screened and reviewed",
-                                 ("covidbank.burnedin", "covidbank.screening", "covidbank.ocr"),
-                                 ("release_check", "screen_bank", "check_bank"), b))
+    checks.append(_optional_gate("burned-in text screened and reviewed", ("covidbank.ocr",), ("release_check",), b))
     return checks
 
 

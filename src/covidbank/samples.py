@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["chest_xray_phantom", "make_cohen_sample", "make_mosmed_sample", "make_bimcv_sample", "make_mids_sample"]
+__all__ = ["chest_xray_phantom", "make_cohen_sample", "make_cohen_table", "make_mosmed_sample", "make_bimcv_sample", "make_mids_sample"]
 
 
 def chest_xray_phantom(size: int = 256, seed: int = 0, opacity: float = 0.0) -> np.ndarray:
@@ -112,6 +112,106 @@ def make_cohen_sample(root: str | Path, n_patients: int = 12, hierarchical: bool
         for fn, g, o in sev:
             f.write(f"{fn},{g},{o}\n")
     return root
+
+
+def make_cohen_table(path: str | Path, rows: int, seed: int = 0, chunk: int = 200_000) -> Path:
+    """Write a large ``metadata.csv`` in the COVID-19 Image Data Collection's format (no images).
+
+    For scale tests and ``bench/scale.py``: ``rows`` synthetic rows (2-4 per
+    patient, flat and ``A/B/C`` findings, 2 % ``todo`` rows, every view and
+    both modalities, a clinical note of about 200 characters, numbers with
+    the occasional ``?``), written in chunks so memory does not grow with
+    ``rows``.  No listed image exists on disk.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder to write ``metadata.csv`` into (created).
+    rows : int
+        Number of rows.
+    seed : int
+        Random seed (same seed, same file).
+    chunk : int
+        Rows generated and written at a time.
+
+    Returns
+    -------
+    Path
+        The ``metadata.csv`` written.
+    """
+    import pandas as pd
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / "metadata.csv"
+    rng = np.random.default_rng(seed)
+    findings = np.array(["COVID-19", "COVID-19", "COVID-19, ARDS", "Pneumonia/Viral/COVID-19", "SARS", "Streptococcus",
+                         "Pneumocystis", "No Finding", "Mycoplasma Bacterial Pneumonia", "Pneumonia/Bacterial/Klebsiella",
+                         "Pneumonia/Fungal/Aspergillosis", "todo"], dtype=object)
+    fprob = np.array([30, 20, 5, 15, 3, 4, 3, 8, 2, 4, 4, 2], dtype=float)
+    views = np.array(["PA", "AP", "AP Supine", "L", "Axial", "Coronal"], dtype=object)
+    vprob = np.array([42, 16, 18, 8, 14, 2], dtype=float)
+    yn = np.array(["Y", "N", ""], dtype=object)
+    notes = np.array([
+        ("A {a}-year-old patient admitted with fever and cough for {d} days; chest radiograph shows bilateral "
+         "peripheral opacities in the lower zones, more marked on the left; oxygen saturation on room air was low"),
+        ("{a} year old with dyspnea since {d} days, lymphopenia on admission; ground-glass opacities and "
+         "consolidation in both lungs; transferred to the intensive care unit the following day"),
+        ("Follow-up film {d} days after admission of a {a}-year-old; improvement of the right basal consolidation, "
+         "residual interstitial opacities; discharged home on day {d}"), "",
+    ], dtype=object)
+    # a fixed pool of filled-in notes (formatting one per row would dominate the run time)
+    notes = np.array([t.format(a=a, d=d) if t else "" for t in notes for a in range(18, 95, 7) for d in range(1, 17, 3)], dtype=object)
+    licenses = np.array(["CC BY-NC-SA 4.0", "CC BY 4.0", "Apache 2.0", "CC BY-NC-ND 4.0", ""], dtype=object)
+    first = True
+    pid = 0
+    done = 0
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        while done < rows:
+            n = min(chunk, rows - done)
+            per = rng.integers(2, 5, size=n)  # images per patient
+            pids = np.repeat(np.arange(pid, pid + n), per)[:n]
+            pid = int(pids[-1]) + 1
+            k = np.arange(n) - np.searchsorted(pids, pids)  # image number within the patient
+            age = rng.integers(18, 95, size=n)
+            offset = np.where(k == 0, 0, rng.integers(1, 30, size=n) * k)
+            view = views[rng.choice(len(views), size=n, p=vprob / vprob.sum())]
+            ct = np.isin(view, ["Axial", "Coronal"])
+            df = pd.DataFrame({
+                "patientid": pids.astype(str),
+                "offset": offset.astype(str),
+                "sex": np.array(["M", "F", ""], dtype=object)[pids % 3],
+                "age": age.astype(str),
+                "finding": findings[rng.choice(len(findings), size=n, p=fprob / fprob.sum())],
+                "survival": yn[pids % 3],
+                "intubated": yn[rng.integers(0, 3, size=n)],
+                "intubation_present": yn[rng.integers(0, 3, size=n)],
+                "went_icu": yn[rng.integers(0, 3, size=n)],
+                "in_icu": yn[rng.integers(0, 3, size=n)],
+                "needed_supplemental_O2": yn[rng.integers(0, 3, size=n)],
+                "extubated": yn[rng.integers(0, 3, size=n)],
+                "temperature": rng.integers(360, 400, size=n) / 10,
+                "pO2_saturation": np.where(rng.random(n) < 0.05, "?", rng.integers(70, 100, size=n).astype(str)).astype(object),
+                "leukocyte_count": rng.integers(20, 120, size=n) / 10,
+                "neutrophil_count": "",
+                "lymphocyte_count": rng.integers(0, 300, size=n) / 100,
+                "view": view,
+                "modality": np.where(ct, "CT", "X-ray").astype(object),
+                "date": np.array([f"2020-{m:02d}" for m in range(1, 13)], dtype=object)[pids % 12],
+                "location": np.array(["Hospital A, City A, Country A", "Hospital B, City B", ""], dtype=object)[pids % 3],
+                "folder": np.where(ct, "volumes", "images").astype(object),
+                "filename": "p" + pd.Series(pids).astype(str) + "-" + pd.Series(k).astype(str)
+                + pd.Series(np.where(ct, ".nii.gz", ".jpeg")),
+                "doi": "10.0000/scale",
+                "url": "https://example.org/scale",
+                "license": licenses[pids % len(licenses)],
+                "clinical_notes": notes[rng.integers(0, len(notes), size=n)],
+                "other_notes": "",
+            }, columns=_COHEN_COLUMNS)
+            df.to_csv(f, index=False, header=first)
+            first = False
+            done += n
+    return out
 
 
 def _write_nifti(path: Path, data: np.ndarray, spacing=(0.8, 0.8, 5.0)) -> None:

@@ -14,9 +14,10 @@ is absent for an image is *unknown*.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is built: `covidbank query` starts without it
+    import pandas as pd
 
 __all__ = [
     "Column",
@@ -31,6 +32,7 @@ __all__ = [
     "UNCERTAIN",
     "conform",
     "empty_table",
+    "empty_select",
     "make_id",
     "schema_markdown",
 ]
@@ -202,8 +204,20 @@ TABLES: dict[str, list[Column]] = {
 }
 
 
+#: DuckDB type of each schema dtype (what Parquet files written from the schema's dtypes hold).
+DUCKDB_TYPES = {"string": "VARCHAR", "Float64": "DOUBLE", "Int64": "BIGINT", "Int8": "TINYINT", "boolean": "BOOLEAN"}
+
+
+def empty_select(name: str) -> str:
+    """SQL selecting no rows with the columns and types of table ``name`` (an empty view without pandas)."""
+    cols = ", ".join(f'CAST(NULL AS {DUCKDB_TYPES[c.dtype]}) AS "{c.name}"' for c in TABLES[name])
+    return f"SELECT {cols} WHERE false"
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """Return an empty DataFrame with the columns and dtypes of table ``name``."""
+    import pandas as pd
+
     cols = TABLES[name]
     return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in cols})
 
@@ -219,21 +233,27 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
     KeyError
         If ``name`` is not a table of the schema.
     """
+    import pandas as pd
+
     cols = TABLES[name]
     out = {}
     n = len(df)
     for c in cols:
         if c.name in df.columns:
             s = df[c.name]
-            if c.dtype == "string":
-                s = s.astype("object").where(s.notna(), None).astype("string")
+            if str(s.dtype) == c.dtype or (c.dtype == "string" and isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is pd.NA):
+                pass  # already conformed (a second conform is free)
+            elif c.dtype == "string" and isinstance(s.dtype, pd.StringDtype):
+                s = s.astype("string")  # Arrow text with NaN as missing -> the same buffers with NA
+            elif c.dtype == "string":
+                s = pd.Series(pd.array(s.astype("object").where(s.notna(), None).to_numpy(), dtype="string"), index=s.index)
             elif c.dtype == "boolean":
                 s = s.astype("boolean")
             else:
                 s = pd.to_numeric(s, errors="coerce").astype(c.dtype)
             out[c.name] = s.reset_index(drop=True)
         else:
-            out[c.name] = pd.Series([pd.NA] * n, dtype=c.dtype)
+            out[c.name] = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype=c.dtype)  # a scalar: no n-long list
     known = {c.name for c in cols}
     for extra in df.columns:
         if extra not in known:

@@ -80,3 +80,54 @@ def test_real_cohen(shared_data):
     assert pos("COVID-19") <= pos("Viral") <= pos("Pneumonia")
     assert im["severity_opacity"].notna().sum() == 94
     assert im["mask_path"].notna().sum() == 45
+
+
+def _write_meta(root, rows):
+    from covidbank.samples import _COHEN_COLUMNS
+
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{c: r.get(c, "") for c in _COHEN_COLUMNS} for r in rows]).to_csv(root / "metadata.csv", index=False)
+    return root
+
+
+def test_columnar_rules_subject_session_image(tmp_path):
+    """The columnar load keeps the row-by-row rules: a subject's sex is its first non-empty one, its age
+    the first one seen unless a study at day <= 0 gives a smaller one, its survival false if any row says
+    so; a session takes its first row; a repeated file name gets ``#2``; symlinks resolve."""
+    root = tmp_path / "c"
+    (root / "images").mkdir(parents=True)
+    (tmp_path / "elsewhere.png").write_bytes(b"x")
+    (root / "images" / "link.png").symlink_to(tmp_path / "elsewhere.png")
+    (root / "images" / "a.PNG").write_bytes(b"x")
+    base = {"finding": "COVID-19", "view": "PA", "modality": "X-ray", "folder": "images"}
+    _write_meta(root, [
+        {**base, "patientid": "1", "offset": "5", "age": "70", "sex": "", "survival": "Y", "filename": "a.PNG", "temperature": "38"},
+        {**base, "patientid": "1", "offset": "0", "age": "68", "sex": "f", "survival": "", "filename": "b.jpg"},
+        {**base, "patientid": "1", "offset": "9", "age": "60", "sex": "M", "survival": "N", "filename": "a.PNG"},
+        {**base, "patientid": "1", "offset": "5", "age": "71", "filename": "link.png", "temperature": "39"},
+        {**base, "patientid": "2", "offset": "", "date": "", "age": "083Y", "filename": "sub/c.nii.gz", "modality": "ct"},
+        {**base, "patientid": "3", "finding": "todo", "filename": "d.png"},
+    ])
+    res = load_source("cohen", root)
+    sub = res.tables["subjects"].set_index("subject_id")
+    assert sub.loc["cohen:1", "sex"] == "F" and sub.loc["cohen:1", "age"] == 68 and not sub.loc["cohen:1", "survival"]
+    assert sub.loc["cohen:2", "age"] == 83 and pd.isna(sub.loc["cohen:2", "survival"])
+    ses = res.tables["sessions"].set_index("session_id")
+    assert ses.loc["cohen:1/d5", "temperature"] == 38  # the session's first row
+    assert ses.loc["cohen:2/sub/c.nii.gz", "modality"] == "CT"
+    im = res.tables["images"].set_index("image_id")
+    assert list(im.index) == ["cohen:images/a.PNG", "cohen:images/b.jpg", "cohen:images/a.PNG#2",
+                              "cohen:images/link.png", "cohen:images/sub/c.nii.gz"]
+    assert list(im["file_format"]) == ["png", "jpeg", "png", "png", "nifti"]
+    assert list(im["file_present"]) == [True, False, True, True, False]
+    assert im.loc["cohen:images/link.png", "path"] == str((tmp_path / "elsewhere.png").resolve())
+    assert im.loc["cohen:images/a.PNG", "path"] == str((root / "images" / "a.PNG").resolve())
+    assert [s.reason for s in res.skipped] == ["finding is 'todo': no label yet"] and res.skipped[0].record == "row 7"
+
+
+def test_not_utf8_table_still_loads(tmp_path):
+    root = make_cohen_sample(tmp_path / "c")
+    raw = (root / "metadata.csv").read_bytes().replace(b"Sample City", b"S\xe9ville")
+    (root / "metadata.csv").write_bytes(raw)
+    res = load_source("cohen", root)
+    assert res.tables["sessions"]["location"].str.contains("S\ufffdville").any()

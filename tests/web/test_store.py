@@ -133,3 +133,57 @@ def test_broken_reload_keeps_serving_the_last_good_index(tmp_path):
     (b.index_dir / "sources" / "s" / "labels.parquet").write_bytes(b"PAR1 truncated")
     assert st.search(SearchQuery()).total == 1
     assert "cannot read the bank index" in st.reload_error
+
+
+def test_index_cache_outside_the_bank_reused_and_replaced(tmp_path):
+    """The DuckDB layout of the index lives in the cache folder, is reused by the next start and replaced
+    (the old file removed) when the bank changes; nothing is written into the bank."""
+    b = Bank(tmp_path / "b", create=True)
+    img = lambda i: {"image_id": f"s:{i}", "subject_id": f"s:{i}", "session_id": f"s:{i}", "modality": "DX"}
+    b.add("s", {"images": pd.DataFrame([img(1)])})
+    before = sorted(p.relative_to(b.path) for p in b.path.rglob("*"))
+    cache = tmp_path / "cache"
+    BankStore(b.path, cache_dir=cache)
+    (first,) = cache.glob("index-*.duckdb")
+    mtime = first.stat().st_mtime_ns
+    st = BankStore(b.path, cache_dir=cache, reload_interval=0)
+    assert [p.name for p in cache.glob("index-*.duckdb")] == [first.name] and first.stat().st_mtime_ns == mtime
+    b.add("s", {"images": pd.DataFrame([img(1), img(2)])})
+    assert st.search(SearchQuery()).total == 2
+    (second,) = cache.glob("index-*.duckdb")
+    assert second.name != first.name
+    assert sorted(p.relative_to(b.path) for p in b.path.rglob("*")) == before
+
+
+def test_cube_and_scan_paths_agree_with_plain_sql(tmp_path):
+    """Totals and facet counts from the pre-aggregated cubes, and from the rows selected for age, text and
+    label filters, equal plain SQL over the search and label tables (a generated Cohen-format bank)."""
+    from covidbank.samples import make_cohen_table
+    from covidbank.sources import load_source
+
+    res = load_source("cohen", make_cohen_table(tmp_path / "c", 3000, seed=3).parent)
+    b = Bank(tmp_path / "b", create=True)
+    b.add("cohen", res.all_tables(), meta=res.meta)
+    st = BankStore(b.path, cache_dir=tmp_path / "cache")
+    names = sorted(st.label_names("Pneumonia")[0])
+    lab = f"rn IN (SELECT rn FROM labels WHERE value = 1 AND lower(label) IN ({', '.join(repr(n) for n in names)}))"
+    cases = [
+        (SearchQuery(), "true"),
+        (SearchQuery(view=["PA", "L"], sex=["F"]), "view IN ('PA', 'L') AND sex = 'F'"),
+        (SearchQuery(label="Pneumonia"), lab),
+        (SearchQuery(label="Pneumonia", view=["AP Supine"], age_min=70), f"{lab} AND view = 'AP Supine' AND age >= 70"),
+        (SearchQuery(q="Ground-Glass", modality=["X-ray"]), "strpos(text, 'ground-glass') > 0 AND modality = 'X-ray'"),
+    ]
+    for q, where in cases:
+        got = st.search(q)
+        assert got.total == st.sql(f"SELECT count(*) n FROM search WHERE {where}")["n"].iloc[0], where
+        assert len(got.rows) == min(50, got.total)
+        if not q.view:  # the view facet ignores the view filter, so compare it only where there is none
+            ref = st.sql(f"SELECT view, count(*) n FROM search WHERE {where} GROUP BY view")
+            assert dict(got.facets["view"]) == dict(zip(ref["view"], ref["n"])), where
+        if not q.label:
+            ref = st.sql(f"""SELECT label, count(DISTINCT rn) n FROM labels WHERE value = 1
+                             AND rn IN (SELECT rn FROM search WHERE {where}) GROUP BY label ORDER BY n DESC, label LIMIT 25""")
+            assert got.facets["label"] == list(zip(ref["label"], ref["n"].astype(int))), where
+        assert [r["image_id"] for r in got.rows] == st.sql(
+            f"SELECT image_id FROM search WHERE {where} ORDER BY rn LIMIT 50")["image_id"].tolist()

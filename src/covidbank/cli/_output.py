@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["console", "out", "fail", "print_frame", "print_json", "configure"]
+__all__ = ["console", "out", "fail", "print_frame", "print_rows", "print_json", "configure"]
 
 #: Messages and progress (stderr); results go to :data:`out` (stdout).
 console = Console(stderr=True)
@@ -80,17 +81,45 @@ def print_frame(df, fmt: str = "table", title: str | None = None, max_rows: int 
         sys.stdout.write(df.to_json(orient="records", indent=2, default_handler=str) + "\n")
     elif fmt == "table":
         rows = df if max_rows is None else df.head(max_rows)
-        cols = [str(c) for c in df.columns]
         cells = [["" if _isna(v) else str(v) for v in r] for r in rows.itertuples(index=False, name=None)]
-        need = sum(min(max([len(c)] + [len(x[i]) for x in cells]), 14) + 2 for i, c in enumerate(cols))
-        if need > out.width and len(cols) > 2:
-            _print_records(cols, cells, title)
-        else:
-            _print_table(cols, cells, title)
-        if max_rows is not None and len(df) > max_rows:
-            out.print(f"... {len(df) - max_rows} more rows (use --format csv for all)", highlight=False)
+        _print_cells([str(c) for c in df.columns], cells, title, len(df))
     else:
         raise fail(f"unknown format {fmt!r}: use table, csv or json", 2)
+
+
+def print_rows(columns: list[str], rows: list[tuple], fmt: str = "table", title: str | None = None,
+               max_rows: int | None = None) -> None:
+    """Print query rows as ``table`` or ``csv`` without building a DataFrame (pandas is not imported).
+
+    ``json`` goes through :func:`print_frame` so its number and date formats stay pandas' ones.
+    """
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows(["" if v is None else v for v in r] for r in rows)
+    elif fmt == "table":
+        shown = rows if max_rows is None else rows[:max_rows]
+        cells = [["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in r] for r in shown]
+        _print_cells([str(c) for c in columns], cells, title, len(rows))
+    elif fmt == "json":
+        import pandas as pd
+
+        print_frame(pd.DataFrame.from_records(rows, columns=columns), fmt)
+    else:
+        raise fail(f"unknown format {fmt!r}: use table, csv or json", 2)
+
+
+def _print_cells(cols: list[str], cells: list[list[str]], title: str | None, total: int) -> None:
+    """A table that fits the terminal, or one block per row when it does not; says how many rows were left out."""
+    need = sum(min(max([len(c)] + [len(x[i]) for x in cells]), 14) + 2 for i, c in enumerate(cols))
+    if need > out.width and len(cols) > 2:
+        _print_records(cols, cells, title)
+    else:
+        _print_table(cols, cells, title)
+    if total > len(cells):
+        out.print(f"... {total - len(cells)} more rows (use --format csv for all)", highlight=False)
 
 
 def _print_table(cols: list[str], cells: list[list[str]], title: str | None) -> None:

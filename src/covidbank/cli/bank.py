@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import CovidbankError
-from ._output import console, fail, out, print_frame, print_json
+from ._output import console, fail, out, print_frame, print_json, print_rows
 
 __all__ = ["register"]
 
@@ -87,11 +87,18 @@ def register(app: typer.Typer) -> None:
         """Run SQL over a bank's tables (DuckDB) and print the result."""
         from ..bank import Bank
 
-        try:
-            df = Bank(bank).query(sql)
+        if format == "json":
+            try:
+                df = Bank(bank).query(sql)
+            except CovidbankError as e:
+                raise fail(str(e))
+            print_frame(df, format)
+            return
+        try:  # rows straight from DuckDB: no pandas import, no DataFrame
+            columns, rows = Bank(bank).query_rows(sql)
         except CovidbankError as e:
             raise fail(str(e))
-        print_frame(df, format, max_rows=200 if format == "table" else None)
+        print_rows(columns, rows, format, max_rows=200 if format == "table" else None)
 
 
     @app.command()

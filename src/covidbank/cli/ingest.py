@@ -47,6 +47,10 @@ def register(app) -> None:
                                                help="Merge original patient id -> pseudonym into this TSV (outside the "
                                                     "bank; earlier runs' rows are kept)."),
         window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
+        burned_in: str = typer.Option("redact", "--burned-in",
+                                      help="Personal data burned into X-ray pixels (Tesseract OCR): redact (fill it, "
+                                           "OCR again, exclude if still legible), exclude (leave the image out) or "
+                                           "flag (keep it out of the index until reviewed in the viewer)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
         keep_dicom: bool = typer.Option(False, "--keep-dicom",
                                         help="Also keep the de-identified DICOM instances in the bank (sourcedata/), "
@@ -74,13 +78,15 @@ def register(app) -> None:
                        window_index=window, progress=not no_progress, new_key=new_key, private_log=private_log,
                        quarantine=quarantine, follow_symlinks=follow_symlinks,
                        limits=Limits(max_file_bytes=max_file_mb << 20), lock_timeout=0 if no_wait else -1,
-                       keep_dicom=keep_dicom)
+                       keep_dicom=keep_dicom, burned_in=burned_in)
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")
         console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}, "
                       f"quarantined {s.quarantined}")
         console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
+        if s.burned_in:
+            console.print("  burned-in text: " + ", ".join(f"{k} {v}" for k, v in sorted(s.burned_in.items())))
         for n in s.notes:
             console.print(f"  note: {n}")
         if s.key_created:

@@ -19,7 +19,8 @@ def _progress(label: str):
     """A progress wrapper for iterables (stderr: a bar on a terminal, lines in a log)."""
     from ..progress import track
 
-    return lambda items: track(list(items), label, transient=True)
+    # results that arrive one by one (a sized iterator) keep coming instead of being gathered first
+    return lambda items: track(items if hasattr(items, "__len__") else list(items), label, transient=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +106,8 @@ def register(app: typer.Typer) -> None:
         min_correlation: float = typer.Option(0.975, "--min-correlation", help="Min thumbnail correlation of a duplicate."),
         review: float = typer.Option(0.95, "--review", help="List pairs from this correlation up as near-duplicates to check."),
         no_write: bool = typer.Option(False, "--no-write", help="Report only; do not write the duplicates tables."),
+        workers: int = typer.Option(1, "--workers", help="Processes that read and fingerprint the images."),
+        scheduler: str | None = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the pairs)."),
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""
@@ -116,7 +119,8 @@ def register(app: typer.Typer) -> None:
         fn = find_duplicates if no_write else write_duplicates
         try:
             res = fn(Bank(bank), sources=source or None, hash_distance=hash_distance,
-                     min_correlation=min_correlation, review_correlation=review, progress=_progress("fingerprinting"))
+                     min_correlation=min_correlation, review_correlation=review, progress=_progress("fingerprinting"),
+                     workers=workers, scheduler=scheduler)
         except CovidbankError as e:
             raise fail(str(e))
         s = res.summary()

@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         allowed_host: List[str] = typer.Option([], "--allowed-host",
                                                help="Host header value accepted with --allow-remote (repeatable; "
                                                     "the --host address is always accepted)."),
+        review: bool = typer.Option(False, "--review", help="Accept decisions of the burned-in text review queue "
+                                                            "(/review; stored in the bank, applied by the next ingest)."),
     ) -> None:
         """Browse a bank in a web browser: search, case pages, CT viewer, REST API under /api (read-only)."""
         from ..errors import CovidbankError
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
                        "Pass --allow-remote (and --allowed-host NAME for each name clients use) to bind it", 2)
         hosts = _host_names(host) if loopback else [host, *allowed_host]
         try:
-            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts)
+            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts, review=review)
         except CovidbankError as e:
             raise fail(str(e))
         if not loopback:

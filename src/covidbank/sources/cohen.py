@@ -11,22 +11,26 @@ Missing image files are kept with ``file_present = False``.  Severity scores
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
-from ..pixels import is_nifti
-from ..schema import POSITIVE, make_id, normalize_view
+from ..schema import POSITIVE, conform, normalize_view
 from .base import (
     SourceResult,
+    first_nonempty,
+    map_unique,
     normalize_license,
     parse_age,
     parse_bool,
     read_side_table,
+    read_text_table,
     require_columns,
     to_float,
 )
@@ -99,7 +103,7 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
     if not meta_csv.is_file():
         raise SourceFormatError(f"{meta_csv}: not found (expected the collection's metadata.csv)")
     try:
-        raw = pd.read_csv(meta_csv, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
+        raw = read_text_table(meta_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
         raise SourceFormatError(f"{meta_csv}: unreadable CSV ({e.__class__.__name__}: {e})") from None
     raw.columns = [c.strip() for c in raw.columns]
@@ -110,146 +114,247 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
     severity = _load_severity(root / "annotations" / "covid-severity-scores.csv", res)
     mask_dir = root / "annotations" / "lungVAE-masks"
     masks = {m.name[: -len("_mask.png")]: m for m in mask_dir.glob("*_mask.png")} if mask_dir.is_dir() else {}
-
-    subjects: dict[str, dict] = {}
-    sessions: dict[str, dict] = {}
-    images: list[dict] = []
-    labels: list[dict] = []
-    seen_ids: Counter = Counter()
-    col = lambda r, *names: next((r[n] for n in names if n in r and r[n] != ""), "")  # noqa: E731
-
-    for i, r in raw.iterrows():
-        rec = f"row {i + 2}"
-        try:
-            finding = str(r["finding"]).strip()
-            if finding.lower() in SKIP_FINDINGS:
-                res.skip(rec, meta_csv, f"finding is {finding!r}: no label yet")
-                continue
-            pid = str(r["patientid"]).strip()
-            if not pid:
-                res.skip(rec, meta_csv, "empty patientid")
-                continue
-            fname = str(r["filename"]).strip()
-            if not fname:
-                res.skip(rec, meta_csv, "empty filename")
-                continue
-            folder = str(r.get("folder", "images") or "images").strip()
-            subject_id = make_id(NAME, pid)
-            offset = to_float(r.get("offset"))
-            ses_key = f"{pid}/" + (f"d{offset:g}" if offset is not None else (_clean(r.get("date")) or fname))
-            session_id = make_id(NAME, ses_key)
-            base_id = f"{folder}/{fname}"
-            seen_ids[base_id] += 1
-            image_id = make_id(NAME, base_id if seen_ids[base_id] == 1 else f"{base_id}#{seen_ids[base_id]}")
-            fpath = (root / folder / fname).resolve()
-            present = fpath.is_file()
-            sex = _clean(r.get("sex"))
-            sex = sex.upper() if sex and sex.upper() in {"M", "F"} else None
-            age = parse_age(r.get("age"))
-            subj = subjects.setdefault(subject_id, {"subject_id": subject_id, "original_id": pid, "sex": sex, "age": age, "survival": None})
-            subj["sex"] = subj["sex"] or sex
-            if age is not None and (subj["age"] is None or (offset is not None and offset <= 0)):
-                subj["age"] = subj["age"] if subj["age"] is not None and subj["age"] <= age else age
-            surv = parse_bool(r.get("survival"))
-            if surv is not None:
-                subj["survival"] = surv if subj["survival"] is None else (subj["survival"] and surv)
-            if session_id not in sessions:
-                sessions[session_id] = {
-                    "session_id": session_id,
-                    "subject_id": subject_id,
-                    "original_id": ses_key,
-                    "offset_days": offset,
-                    "date": _clean(r.get("date")),
-                    "modality": _modality(r["modality"]),
-                    "intubated": parse_bool(r.get("intubated")),
-                    "intubation_present": parse_bool(r.get("intubation_present")),
-                    "went_icu": parse_bool(r.get("went_icu")),
-                    "in_icu": parse_bool(r.get("in_icu")),
-                    "needed_supplemental_o2": parse_bool(col(r, "needed_supplemental_O2", "needed_supplemental_o2")),
-                    "extubated": parse_bool(r.get("extubated")),
-                    "temperature": to_float(r.get("temperature")),
-                    "po2_saturation": to_float(col(r, "pO2_saturation", "pO2 saturation")),
-                    "leukocyte_count": to_float(col(r, "leukocyte_count", "wbc count", "wbc_count")),
-                    "neutrophil_count": to_float(col(r, "neutrophil_count", "neutrophil count")),
-                    "lymphocyte_count": to_float(col(r, "lymphocyte_count", "lymphocyte count")),
-                    "clinical_notes": _clean(col(r, "clinical_notes", "clinical notes")),
-                    "location": _clean(r.get("location")),
-                }
-            sev = severity.get(fname, (None, None))
-            stem = Path(fname).stem
-            mask = masks.get(stem)
-            lic_raw = _clean(r.get("license"))
-            images.append(
-                {
-                    "image_id": image_id,
-                    "session_id": session_id,
-                    "subject_id": subject_id,
-                    "source_version": version,
-                    "original_id": fname,
-                    "modality": _modality(r["modality"]),
-                    "view": _view(r["view"]),
-                    "sex": sex,
-                    "age": age,
-                    "offset_days": offset,
-                    "path": str(fpath),
-                    "file_present": present,
-                    "file_format": "nifti" if is_nifti(fname) else Path(fname).suffix.lower().lstrip(".").replace("jpg", "jpeg") or None,
-                    "license": normalize_license(lic_raw),
-                    "license_raw": lic_raw,
-                    "doi": _clean(r.get("doi")),
-                    "url": _clean(r.get("url")),
-                    "mask_path": str(mask.resolve()) if mask else None,
-                    "mask_kind": "lung" if mask else None,
-                    "severity_geographic_extent": sev[0],
-                    "severity_opacity": sev[1],
-                }
-            )
-            leaves = parse_finding(finding, tree)
-            values = tree.expand({leaf: POSITIVE for leaf in leaves})
-            for lab, v in values.items():
-                labels.append(
-                    {
-                        "image_id": image_id,
-                        "label": lab,
-                        "cui": tree.cui(lab),
-                        "value": v,
-                        "origin": "source" if lab in leaves else "implied",
-                    }
-                )
-        except Exception as e:  # one bad row never stops the load
-            res.skip(rec, meta_csv, f"unreadable row: {e.__class__.__name__}: {e}")
-
-    for s in subjects.values():
-        s["source"] = NAME
-        s["source_version"] = version
-    res.tables = {
-        "subjects": pd.DataFrame(list(subjects.values())),
-        "sessions": pd.DataFrame(list(sessions.values())).assign(source=NAME, source_version=version),
-        "images": pd.DataFrame(images).assign(source=NAME),
-        "labels": pd.DataFrame(labels).assign(source=NAME),
-    }
-    res.__post_init__()
-    raw_views = Counter(_view(v) for v in raw["view"])
-    kept_views = Counter(im["view"] for im in images)
-    n_present_all = sum((root / str(f or "images").strip() / str(n).strip()).is_file() for f, n in zip(raw.get("folder", ["images"] * len(raw)), raw["filename"]))
-    present = sum(im["file_present"] for im in images)
+    paths_all, present_all = _paths(raw, root)
+    raw_views = Counter(map_unique(raw["view"], _view).tolist())
+    n_rows = len(raw)
+    hold = [raw]
+    del raw  # _records lets go of the whole table once the kept rows are taken (memory per row)
+    res.tables, kept_views = _records(hold, paths_all, present_all, meta_csv, version, tree, severity, masks, res)
+    images = res.tables["images"]
+    present = int(images["file_present"].sum())
+    n_present_all = int(present_all.sum())
     res.meta = {
         "path": str(meta_csv.resolve()),
         "version": version,
-        "rows": len(raw),
+        "rows": n_rows,
         "records": len(images),
-        "files_present": int(present),
-        "files_present_all_rows": int(n_present_all),
+        "files_present": present,
+        "files_present_all_rows": n_present_all,
         "views_all_rows": dict(raw_views),
         "views_records": dict(kept_views),
         "notes": [
-            f"metadata.csv: {len(raw)} rows, {len(images)} image records kept, {len(raw) - len(images)} skipped",
-            f"files present: {present} of {len(images)} records ({n_present_all} of all {len(raw)} rows, skipped rows included)",
+            f"metadata.csv: {n_rows} rows, {len(images)} image records kept, {n_rows - len(images)} skipped",
+            f"files present: {present} of {len(images)} records ({n_present_all} of all {n_rows} rows, skipped rows included)",
             "views, all rows: " + ", ".join(f"{k} {v}" for k, v in raw_views.most_common()),
             "views, kept records: " + ", ".join(f"{k} {v}" for k, v in kept_views.most_common()),
         ],
     }
     return res
+
+
+#: The columns the adapter reads (the others, such as ``other_notes``, are not copied).
+_USED = {"patientid", "offset", "sex", "age", "finding", "survival", "intubated", "intubation_present", "went_icu",
+         "in_icu", "needed_supplemental_O2", "needed_supplemental_o2", "extubated", "temperature", "pO2_saturation",
+         "pO2 saturation", "leukocyte_count", "wbc count", "wbc_count", "neutrophil_count", "neutrophil count",
+         "lymphocyte_count", "lymphocyte count", "view", "modality", "date", "location", "folder", "filename", "doi",
+         "url", "license", "clinical_notes", "clinical notes"}
+
+
+def _col(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A column of the raw table, or empty strings when the release lacks it."""
+    return raw[name] if name in raw.columns else pd.Series("", index=raw.index, dtype="str")
+
+
+def _folders(raw: pd.DataFrame) -> pd.Series:
+    if "folder" not in raw.columns:
+        return pd.Series("images", index=raw.index, dtype=object)
+    f = raw["folder"]
+    return f.where(f != "", "images").str.strip()
+
+
+def _paths(raw: pd.DataFrame, root: Path) -> tuple[pd.Series, pd.Series]:
+    """Resolved path and presence of every row's file.
+
+    Each folder is resolved and listed once (a per-row ``resolve()`` and
+    ``is_file()`` costs two system calls per component; a million rows took
+    seconds); a name that is a symbolic link or holds a ``/`` falls back to
+    the per-file calls so the result is the one ``Path.resolve`` gives.
+    """
+    folders = _folders(raw)
+    names = raw["filename"].str.strip()
+    paths = pd.Series(pd.NA, index=raw.index, dtype="string")
+    present = pd.Series(False, index=raw.index)
+    for folder, idx in folders.groupby(folders, sort=False).groups.items():
+        d = (root / folder).resolve()
+        files: set[str] = set()
+        links: set[str] = set()
+        if d.is_dir():
+            with os.scandir(d) as it:
+                for e in it:
+                    if e.is_symlink():
+                        links.add(e.name)
+                    elif e.is_file():
+                        files.add(e.name)
+        n = names.loc[idx]
+        odd = (n == "") | n.str.contains("/", regex=False) | n.isin(list(links) + [".", ".."])
+        if os.sep != "/":
+            odd |= n.str.contains(os.sep, regex=False)
+        plain = n[~odd]
+        paths.loc[plain.index] = str(d) + os.sep + plain
+        present.loc[plain.index] = plain.isin(files).to_numpy()
+        for j, name in n[odd].items():
+            fp = (root / folder / name).resolve()
+            paths.loc[j], present.loc[j] = str(fp), fp.is_file()
+    return paths, present
+
+
+def _file_format(names: pd.Series) -> pd.Series:
+    """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None (vectorized).
+
+    The suffix is the one ``Path(name).suffix`` gives: the text after the last
+    dot of the last component, leading dots (hidden files) not counting.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lower = pc.utf8_lower(pa.array(names.astype("string").array))
+    last = pc.utf8_ltrim(pc.replace_substring_regex(lower, r"^.*/", ""), ".")
+    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
+    ext = pc.replace_substring(ext, "jpg", "jpeg")
+    ext = pc.if_else(pc.equal(ext, ""), None, ext)
+    nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
+    return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
+
+
+def _sex(v: object) -> str | None:
+    c = _clean(v)
+    return c.upper() if c and c.upper() in {"M", "F"} else None
+
+
+def _mask_path(masks: dict[str, Path], fname: str | None) -> str | None:
+    m = masks.get(Path(fname).stem) if fname else None
+    return str(m.resolve()) if m else None
+
+
+def _records(hold, paths_all, present_all, meta_csv, version, tree, severity, masks, res):
+    """The four tables of the kept rows, computed column by column.
+
+    Returns ``(tables, views_of_kept_rows)``.  Same rows, order and values as
+    reading the table row by row: a subject's sex is its first non-empty one,
+    its age the first one seen (or a smaller one from a study at day <= 0),
+    its survival false if any row says so; a session takes its first row.
+    ``hold`` is a one-element list holding the raw table, emptied here so the
+    table is freed as soon as its kept rows are taken.
+    """
+    raw = hold.pop()
+    n = len(raw)
+    rowno = pd.Series(np.arange(n) + 2, index=raw.index)
+    finding = raw["finding"].str.strip()
+    pid = raw["patientid"].str.strip()
+    fname = raw["filename"].str.strip()
+    reason = pd.Series(None, index=raw.index, dtype=object)
+    skipf = finding.str.lower().isin(SKIP_FINDINGS)
+    reason[skipf] = finding[skipf].map(lambda f: f"finding is {f!r}: no label yet")
+    reason[~skipf & (pid == "")] = "empty patientid"
+    reason[reason.isna() & (fname == "")] = "empty filename"
+    # findings -> (leaves, expanded labels), once per distinct finding; a finding the
+    # vocabulary cannot take skips its rows (as one bad row would)
+    label_rows: dict[str, list[tuple]] = {}
+    for f in pd.unique(finding[reason.isna()]):
+        try:
+            leaves = parse_finding(f, tree)
+            values = tree.expand({leaf: POSITIVE for leaf in leaves})
+            label_rows[f] = [(lab, tree.cui(lab), v, "source" if lab in leaves else "implied") for lab, v in values.items()]
+        except Exception as e:  # noqa: BLE001 - one bad value never stops the load
+            reason[reason.isna() & (finding == f)] = f"unreadable row: {e.__class__.__name__}: {e}"
+    bad = reason.notna()
+    if bad.any():
+        res.skip_many((f"row {i}" for i in rowno[bad]), meta_csv, reason[bad].tolist())
+    keep = ~bad.to_numpy()
+    used = [c for c in raw.columns if c in _USED]
+    r = raw.loc[keep, used].reset_index(drop=True)
+    del raw
+    finding, pid, fname = finding[keep].reset_index(drop=True), pid[keep].reset_index(drop=True), fname[keep].reset_index(drop=True)
+    paths, present = paths_all[keep].reset_index(drop=True), present_all[keep].reset_index(drop=True)
+    folder = _folders(r)
+    subject_id = NAME + ":" + pid
+    offset = map_unique(_col(r, "offset"), to_float, "Float64")
+    off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}", "string")
+    date = map_unique(_col(r, "date"), _clean, "string")
+    ses_key = pid + "/" + off_txt.where(off_txt.notna(), date.where(date.notna(), fname))
+    session_id = NAME + ":" + ses_key
+    base_id = folder + "/" + fname
+    nth = base_id.groupby(base_id, sort=False).cumcount() + 1
+    image_id = NAME + ":" + base_id.where(nth == 1, base_id + "#" + nth.astype(str))
+    sex = map_unique(_col(r, "sex"), _sex, "string")
+    age = map_unique(_col(r, "age"), parse_age, "Float64")
+    modality = map_unique(r["modality"], _modality, "string")
+    view = map_unique(r["view"], _view, "string")
+
+    # subjects, in order of first appearance
+    subj = pd.DataFrame({"subject_id": subject_id, "original_id": pid, "sex": sex, "age": age,
+                         "survival": map_unique(_col(r, "survival"), parse_bool, "boolean"),
+                         "_early": (offset <= 0).fillna(False).astype(bool)})
+    g = subj.groupby("subject_id", sort=False)
+    subjects = g[["subject_id", "original_id"]].first().reset_index(drop=True)
+    subjects["sex"] = g["sex"].first().to_numpy()  # first non-null
+    first_age = g["age"].first()
+    early_min = subj["age"].where(subj["_early"]).groupby(subj["subject_id"], sort=False).min()
+    subjects["age"] = pd.concat([first_age, early_min.reindex(first_age.index)], axis=1).min(axis=1, skipna=True).astype("Float64").to_numpy()
+    surv = subj["survival"]
+    subjects["survival"] = pd.array(
+        np.where(g["survival"].count().to_numpy() == 0, None, surv.fillna(True).groupby(subj["subject_id"], sort=False).all().to_numpy()),
+        dtype="boolean")
+    subjects["source"] = NAME
+    subjects["source_version"] = version
+
+    # sessions: the first row of each
+    first = ~session_id.duplicated().to_numpy()
+    f = lambda s: s[first].reset_index(drop=True)
+    sessions = pd.DataFrame({
+        "session_id": f(session_id), "subject_id": f(subject_id), "original_id": f(ses_key),
+        "offset_days": f(offset), "date": f(date), "modality": f(modality),
+        "intubated": f(map_unique(_col(r, "intubated"), parse_bool, "boolean")),
+        "intubation_present": f(map_unique(_col(r, "intubation_present"), parse_bool, "boolean")),
+        "went_icu": f(map_unique(_col(r, "went_icu"), parse_bool, "boolean")),
+        "in_icu": f(map_unique(_col(r, "in_icu"), parse_bool, "boolean")),
+        "needed_supplemental_o2": f(map_unique(first_nonempty(r, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, "boolean")),
+        "extubated": f(map_unique(_col(r, "extubated"), parse_bool, "boolean")),
+        "temperature": f(map_unique(_col(r, "temperature"), to_float, "Float64")),
+        "po2_saturation": f(map_unique(first_nonempty(r, "pO2_saturation", "pO2 saturation"), to_float, "Float64")),
+        "leukocyte_count": f(map_unique(first_nonempty(r, "leukocyte_count", "wbc count", "wbc_count"), to_float, "Float64")),
+        "neutrophil_count": f(map_unique(first_nonempty(r, "neutrophil_count", "neutrophil count"), to_float, "Float64")),
+        "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
+        "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
+        "location": f(map_unique(_col(r, "location"), _clean, "string")),
+    }).assign(source=NAME, source_version=version)
+
+    lic_raw = map_unique(_col(r, "license"), _clean, "string")
+    mask = map_unique(fname, lambda fn: _mask_path(masks, fn)) \
+        if masks else pd.Series(None, index=r.index, dtype=object)
+    sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
+    has_sev = sev.notna()
+    images = pd.DataFrame({
+        "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": version,
+        "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
+        "path": paths, "file_present": present, "file_format": _file_format(fname),
+        "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
+        "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
+        "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
+        "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
+        if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+        "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
+        if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+    }).assign(source=NAME)
+
+    # labels: each image's finding expanded, in the image's order
+    codes, uniq = pd.factorize(finding)
+    per = [label_rows[u] for u in uniq]
+    counts = np.array([len(x) for x in per], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else np.zeros(0, dtype=np.int64)
+    flat = [t for x in per for t in x]
+    reps = counts[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    img_idx = np.repeat(np.arange(len(r)), reps)
+    within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
+    cols = list(zip(*flat)) if flat else [(), (), (), ()]
+    take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)
+    labels = pd.DataFrame({
+        "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
+        "value": take(2, "Int8"), "origin": take(3, "string"),
+    }).assign(source=NAME)
+    tables = {"subjects": subjects, "sessions": sessions, "images": images, "labels": labels}
+    return {k: conform(v, k) for k, v in tables.items()}, Counter(view.tolist())
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import RecordNotFoundError
 from ..labels import LabelTree
 from . import api, pages
+from . import review as review_pages
 from .render import Renderer, default_cache_dir
 from .store import BankStore
 
@@ -35,6 +36,7 @@ def create_app(
     tree: LabelTree | None = None,
     thumb_size: int = 256,
     allowed_hosts: list[str] | None = None,
+    review: bool = False,
 ) -> FastAPI:
     """Build the read-only viewer for the bank at ``bank_path``.
 
@@ -52,6 +54,10 @@ def create_app(
         Accept only requests whose ``Host`` header names one of these (400
         otherwise): ``covidbank serve`` on a loopback address passes the
         loopback names, which stops DNS-rebinding pages from reading the bank.
+    review : bool
+        Accept the curators' decisions of the burned-in text review queue
+        (``/review``; stored in the bank's ``.covidbank/``): the one write the
+        viewer can make, off by default.
 
     Raises
     ------
@@ -76,6 +82,8 @@ def create_app(
     app.state.renderer = renderer
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.state.review = review
+    app.include_router(review_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if allowed_hosts:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -105,7 +113,7 @@ def create_app(
 
     @app.middleware("http")
     async def _read_only(request: Request, call_next):
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not review_pages.accepts(request):
             resp = HTMLResponse("read-only viewer", status_code=405)
         else:
             resp = await call_next(request)

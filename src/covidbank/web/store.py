@@ -1,8 +1,16 @@
 """Read-only access to a bank for the web viewer: search, records, cases, files.
 
-The bank's Parquet index is copied once into an in-memory DuckDB database
-(and again whenever a Parquet file of the index changes), so a search page
-costs a few small SQL queries rather than a scan of the Parquet files.
+Search, facets and counts are SQL in DuckDB, never a scan of Python objects.
+The bank's Parquet index is laid out once into a DuckDB database file in the
+viewer's cache folder (outside the bank; rebuilt when a Parquet file of the
+index changes, reused across restarts): a ``search`` table in result order
+(row number ``rn``), ``images`` sorted by id, ``labels`` sorted by ``rn``, and
+pre-aggregated facet tables (``facet_cube``: image counts per combination of
+source, modality, view, sex, CT grade, split and file presence;
+``label_cube``: the same per positive label).  A search whose filters are all
+facets is answered from the cubes; age, label and text filters scan the
+columns they need.  The server opens the file read-only with a memory limit,
+so its memory does not grow with the bank.
 
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
@@ -12,8 +20,11 @@ it leaves it.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,11 +32,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from ..bank import Bank
 from ..errors import BankError, RecordNotFoundError
+from ..fileio import atomic_path
 from ..labels import LabelTree, default_tree
 from ..pixels import is_nifti
 from ..schema import NEGATIVE, POSITIVE, TABLES, UNCERTAIN
@@ -43,6 +54,16 @@ _VOLUME_FORMATS = {"nifti", "nii", "nii.gz", "nifti1", "nifti2"}
 
 #: Sorting of search results: images whose file is present first, then by source, subject, day.
 _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_id"
+#: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
+_CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
+#: Layout version of the cache database (bump when the tables below change).
+_LAYOUT = "5"
+
+
+def default_index_cache(bank_root: Path) -> Path:
+    """Per-bank folder of the viewer's DuckDB cache, ``$XDG_CACHE_HOME/covidbank/web/<hash>/index``."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "covidbank" / "web" / hashlib.sha1(str(bank_root).encode()).hexdigest()[:12] / "index"
 
 
 @dataclass
@@ -111,6 +132,11 @@ class SearchResult:
         return max(1, math.ceil(self.total / self.per_page))
 
 
+def _q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _clean(v: Any) -> Any:
     """Turn pandas/NumPy missing values and scalars into plain Python."""
     if v is None:
@@ -137,19 +163,26 @@ class BankStore:
         :func:`covidbank.labels.default_tree`).
     reload_interval : float
         Seconds between checks of the index for changes.
+    cache_dir : str or Path, optional
+        Folder of the DuckDB cache database (default
+        :func:`default_index_cache`; a temporary folder when it is not writable).
+    memory_limit : str
+        DuckDB memory limit of the server's queries (``"1GB"``); larger work spills to disk.
     """
 
-    def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0) -> None:
+    def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
+                 cache_dir: str | os.PathLike | None = None, memory_limit: str = "1GB") -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
         self.tree = tree or default_tree()
         self.reload_interval = reload_interval
+        self.cache_dir = Path(cache_dir) if cache_dir else default_index_cache(self.root)
+        self.memory_limit = memory_limit
         self._lock = threading.RLock()
         self._checked = 0.0
         self._sig: tuple = ()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._frames_for: duckdb.DuckDBPyConnection | None = None
-        self._fr: dict = {}
+        self._tmpdir: str | None = None
         self.tables: set[str] = set()
         #: Why the last reload of a changed index failed (the previous index is still served).
         self.reload_error: str | None = None
@@ -169,47 +202,106 @@ class BankStore:
             out.append((str(p), st.st_mtime_ns, st.st_size))
         return tuple(out)
 
+    def _cache_folder(self) -> Path:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            if os.access(self.cache_dir, os.W_OK):
+                return self.cache_dir
+        except OSError:
+            pass
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="covidbank-web-")
+        return Path(self._tmpdir)
+
     def _load(self) -> None:
         sig = self._signature()
-        con = duckdb.connect()
-        names = list(TABLES) + [t for t in self.bank.extra_tables() if t not in TABLES]
-        try:
-            src = self.bank.connect()
-            try:
-                for name in names:
-                    df = src.execute(f'SELECT * FROM "{name}"').df()
-                    con.register("_tmp", df)
-                    con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _tmp')
-                    con.unregister("_tmp")
-            finally:
-                src.close()
-        except duckdb.Error as e:
-            con.close()
-            msg = str(e).splitlines()[0]
-            raise BankError(f"{self.root}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
-        self.tables = set(names)
+        folder = self._cache_folder()
+        key = hashlib.sha1(repr((_LAYOUT, str(self.root), sig)).encode()).hexdigest()[:16]
+        db = folder / f"index-{key}.duckdb"
+        if not db.is_file():
+            with atomic_path(db) as tmp:
+                self._build(Path(tmp))
+            for old in folder.glob("index-*.duckdb"):  # earlier states of the index
+                if old != db:
+                    old.unlink(missing_ok=True)
+        con = duckdb.connect(str(db), read_only=True,
+                             config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
+        self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
+            "search", "facet_cube", "label_cube", "label_pos", "label_summary", "source_summary", "meta"}
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
-        self._build_search_table(con)
+        self._image_cols = [r[0] for r in con.execute("DESCRIBE images").fetchall() if r[0] != "rn"]
         # the previous connection is not closed here: requests still using one of its
         # cursors finish on it, and it is freed when the last one is gone
         self._con, self._sig = con, sig
 
-    def _build_search_table(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _build(self, path: Path) -> None:
+        """Lay the bank's index out in a DuckDB file at ``path`` (see the module docstring)."""
+        path.unlink(missing_ok=True)
+        spill = path.parent / "spill"
+        con = duckdb.connect(str(path), config={"memory_limit": self.memory_limit, "temp_directory": str(spill),
+                                                "preserve_insertion_order": True})
+        try:
+            names = self.bank.attach(con, temp=True)
+            db = _q(con.execute("SELECT current_database()").fetchone()[0]) + ".main"  # the file, not the temp catalog
+            self._build_search_table(con, set(names), db)
+            con.execute(f"""CREATE TABLE {db}.images AS
+                           SELECT i.*, s.ct_grade, s.split, s.rn FROM temp.main.images i JOIN {db}.search s USING (image_id)
+                           ORDER BY i.image_id""")
+            con.execute(f"""CREATE TABLE {db}.labels AS
+                           SELECT l.*, s.rn, lower(l.label) AS label_lc
+                           FROM temp.main.labels l LEFT JOIN {db}.search s USING (image_id)
+                           ORDER BY s.rn NULLS LAST, l.image_id""")
+            for name in ("sessions", "subjects", "tests", "skipped"):  # point lookups: a column scan, no sort needed
+                con.execute(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}")
+            for name in names:
+                if name not in TABLES:
+                    con.execute(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
+            # positive labels, one row per (image row, label): facet counts need no DISTINCT
+            con.execute(f"""CREATE TABLE {db}.label_pos AS
+                            SELECT rn, label, any_value(label_lc) AS label_lc, any_value(cui) AS cui FROM {db}.labels
+                            WHERE value = {POSITIVE} AND rn IS NOT NULL AND label IS NOT NULL GROUP BY rn, label ORDER BY rn""")
+            cube = ", ".join(_CUBE)
+            con.execute(f"CREATE TABLE {db}.facet_cube AS SELECT {cube}, count(*) AS n FROM {db}.search GROUP BY ALL")
+            con.execute(f"""CREATE TABLE {db}.label_cube AS
+                            SELECT l.label, {', '.join('s.' + c for c in _CUBE)}, count(DISTINCT l.rn) AS n
+                            FROM {db}.labels l JOIN {db}.search s ON s.rn = l.rn
+                            WHERE l.value = {POSITIVE} GROUP BY ALL""")
+            con.execute(f"""CREATE TABLE {db}.label_summary AS
+                           SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
+                           FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
+            con.execute(f"""CREATE TABLE {db}.source_summary AS
+                           SELECT s.source, count(DISTINCT s.subject_id) AS subjects, count(DISTINCT s.session_id) AS sessions,
+                                  count(*) AS images, sum(CASE WHEN s.file_present THEN 1 ELSE 0 END) AS files_present,
+                                  (SELECT count(*) FROM {db}.labels l WHERE l.source = s.source) AS labels,
+                                  (SELECT count(*) FROM {db}.skipped k WHERE k.source = s.source) AS skipped
+                           FROM {db}.search s GROUP BY s.source""")
+            con.execute("CHECKPOINT")
+        except duckdb.Error as e:
+            msg = str(e).splitlines()[0]
+            raise BankError(f"{self.root}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
+        finally:
+            con.close()
+            shutil.rmtree(spill, ignore_errors=True)
+            Path(str(path) + ".wal").unlink(missing_ok=True)
+
+    def _build_search_table(self, con: duckdb.DuckDBPyConnection, names: set[str], db: str) -> None:
         split_join, split_col = "", "NULL::VARCHAR AS split"
-        if "splits" in self.tables:
-            cols = {r[0] for r in con.execute("DESCRIBE splits").fetchall()}
+        if "splits" in names:
+            cols = {r[0] for r in con.execute("DESCRIBE temp.main.splits").fetchall()}
             if "split" in cols and ("image_id" in cols or "subject_id" in cols):
                 key = "image_id" if "image_id" in cols else "subject_id"
                 split_join = (
                     f"LEFT JOIN (SELECT {key} AS _k, any_value(CAST(split AS VARCHAR)) AS split "
-                    f"FROM splits GROUP BY {key}) sp ON sp._k = i.{key}"
+                    f"FROM temp.main.splits GROUP BY {key}) sp ON sp._k = i.{key}"
                 )
                 split_col = "sp.split"
         con.execute(
             f"""
-            CREATE TABLE search AS
+            CREATE TABLE {db}.search AS
+            SELECT (row_number() OVER (ORDER BY {_ORDER}) - 1)::BIGINT AS rn, *
+            FROM (
             SELECT i.image_id, i.session_id, i.subject_id, i.source, i.modality,
                    coalesce(i.view, 'unknown') AS view,
                    coalesce(i.sex, su.sex) AS sex, coalesce(i.age, su.age) AS age,
@@ -217,14 +309,16 @@ class BankStore:
                    coalesce(i.file_present, false) AS file_present, i.file_format, i.path, i.mask_path,
                    coalesce(i.ct_category, se.ct_category) AS ct_grade,
                    {split_col},
-                   coalesce(se.report, '') || ' ' || coalesce(se.clinical_notes, '') AS text
-            FROM images i
+                   lower(coalesce(se.report, '') || ' ' || coalesce(se.clinical_notes, '')) AS text
+            FROM temp.main.images i
             LEFT JOIN (SELECT session_id, any_value(offset_days) AS offset_days, any_value(ct_category) AS ct_category,
                               any_value(report) AS report, any_value(clinical_notes) AS clinical_notes
-                       FROM sessions GROUP BY session_id) se ON se.session_id = i.session_id
+                       FROM temp.main.sessions GROUP BY session_id) se ON se.session_id = i.session_id
             LEFT JOIN (SELECT subject_id, any_value(sex) AS sex, any_value(age) AS age
-                       FROM subjects GROUP BY subject_id) su ON su.subject_id = i.subject_id
+                       FROM temp.main.subjects GROUP BY subject_id) su ON su.subject_id = i.subject_id
             {split_join}
+            )
+            ORDER BY rn
             """
         )
 
@@ -243,7 +337,7 @@ class BankStore:
             return self._con.cursor()
 
     def sql(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
-        """Run parameterized SQL on the in-memory copy of the index (as a DataFrame)."""
+        """Run parameterized SQL on the viewer's copy of the index (as a DataFrame)."""
         cur = self._cursor()
         try:
             return cur.execute(sql, list(params)).df()
@@ -274,93 +368,45 @@ class BankStore:
 
     _FACETS = ("source", "modality", "view", "sex", "ct_grade", "split")
 
-    def _frames(self) -> dict:
-        """The search table as NumPy arrays (rebuilt when the index changes).
-
-        Facet columns are factorized into integer codes, labels point at rows,
-        so a search is a handful of vectorized operations.
-        """
-        self._cursor().close()  # reloads the index if it changed
-        with self._lock:
-            if self._frames_for is not self._con:
-                con = self._con.cursor()
-                try:
-                    res = con.execute(f"SELECT * FROM search ORDER BY {_ORDER}")
-                    cols = [d[0] for d in res.description]
-                    records = [{k: _clean(v) for k, v in zip(cols, r)} for r in res.fetchall()]
-                    labs = con.execute("SELECT image_id, label, cui, value, origin FROM labels").fetchall()
-                    res = con.execute("SELECT i.*, s.ct_grade, s.split FROM images i JOIN search s USING (image_id)")
-                    icols = [d[0] for d in res.description]
-                    images = {}
-                    for r in res.fetchall():
-                        rec = {k: _clean(v) for k, v in zip(icols, r)}
-                        images.setdefault(rec["image_id"], rec)
-                finally:
-                    con.close()
-                row_of = {r["image_id"]: i for i, r in enumerate(records)}
-                fr: dict[str, Any] = {"records": records, "n": len(records), "images": images}
-                for name in self._FACETS:
-                    codes, cats = pd.factorize(pd.Series([r.get(name) for r in records], dtype=object), use_na_sentinel=True)
-                    fr[name] = (codes.astype(np.int64), [str(c) for c in cats])
-                fr["age"] = np.array([np.nan if r.get("age") is None else float(r["age"]) for r in records], dtype=float)
-                fr["present"] = np.array([bool(r.get("file_present")) for r in records], dtype=bool)
-                fr["text"] = [(r.get("text") or "").lower() for r in records]
-                lab_row = np.array([row_of.get(l[0], -1) for l in labs], dtype=np.int64)
-                lab_codes, lab_cats = pd.factorize(pd.Series([l[1] for l in labs], dtype=object))
-                fr["lab_row"] = lab_row
-                fr["lab_code"] = lab_codes.astype(np.int64)
-                fr["lab_cats"] = [str(c) for c in lab_cats]
-                fr["lab_lc"] = np.array([str(c).lower() for c in lab_cats], dtype=object)
-                fr["lab_cui"] = np.array([l[2] or "" for l in labs], dtype=object)
-                fr["lab_value"] = np.array([-99 if l[3] is None else int(l[3]) for l in labs], dtype=np.int64)
-                by: dict[str, list[tuple[int, str]]] = {}
-                for l in labs:
-                    if l[3] == POSITIVE:
-                        by.setdefault(l[0], []).append((1 if l[4] == "implied" else 0, l[1]))
-                fr["pos_by_image"] = {k: [name for _, name in sorted(v)] for k, v in by.items()}
-                self._fr, self._frames_for = fr, self._con
-            return self._fr
-
-    def _masks(self, q: SearchQuery, fr: dict) -> dict[str, np.ndarray]:
-        """One boolean row mask per active filter."""
-        n = fr["n"]
-        m: dict[str, np.ndarray] = {}
+    def _filters(self, q: SearchQuery) -> dict[str, tuple[str, list]]:
+        """One SQL condition (with its parameters) over the ``search`` table per active filter."""
+        f: dict[str, tuple[str, list]] = {}
         for name in self._FACETS:
             vals = getattr(q, name)
             if vals:
-                codes, cats = fr[name]
-                want = [i for i, c in enumerate(cats) if c in set(vals)]
-                m[name] = np.isin(codes, want) if want else np.zeros(n, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if q.age_min is not None:
-                m["age_min"] = fr["age"] >= float(q.age_min)
-            if q.age_max is not None:
-                m["age_max"] = fr["age"] <= float(q.age_max)
+                f[name] = (f"{name} IN ({', '.join('?' * len(vals))})", [str(v) for v in vals])
+        if q.age_min is not None:
+            f["age_min"] = ("age >= ?", [float(q.age_min)])
+        if q.age_max is not None:
+            f["age_max"] = ("age <= ?", [float(q.age_max)])
         if q.file_present is not None:
-            m["file_present"] = fr["present"] == bool(q.file_present)
+            f["file_present"] = ("file_present = ?", [bool(q.file_present)])
         if q.q:
-            needle = q.q.lower()
-            m["q"] = np.fromiter((needle in t for t in fr["text"]), dtype=bool, count=n)
+            f["q"] = ("strpos(text, ?) > 0", [q.q.lower()])
         if q.label:
             names, cuis = self.label_names(q.label)
-            sel = np.isin(fr["lab_code"], np.flatnonzero(np.isin(fr["lab_lc"], list(names))))
+            cond = f"label_lc IN ({', '.join('?' * len(names))})"
+            params: list = sorted(names)
             if cuis:
-                sel |= np.isin(fr["lab_cui"], list(cuis))
-            if q.value != "any":
-                sel &= fr["lab_value"] == LABEL_VALUES[q.value]
-            rows = fr["lab_row"][sel]
-            mask = np.zeros(n, dtype=bool)
-            mask[rows[rows >= 0]] = True
-            m["label"] = mask
-        return m
+                cond = f"({cond} OR cui IN ({', '.join('?' * len(cuis))}))"
+                params += sorted(cuis)
+            if q.value == "positive":  # the deduplicated positive labels: a third of the rows
+                f["label"] = (f"rn IN (SELECT rn FROM label_pos WHERE {cond})", params)
+            else:
+                if q.value != "any":
+                    cond += " AND value = ?"
+                    params.append(LABEL_VALUES[q.value])
+                f["label"] = (f"rn IN (SELECT rn FROM labels WHERE rn IS NOT NULL AND {cond})", params)
+        return f
 
     @staticmethod
-    def _combine(masks: dict[str, np.ndarray], n: int, skip: str | None = None) -> np.ndarray:
-        out = np.ones(n, dtype=bool)
-        for k, v in masks.items():
+    def _where(f: dict[str, tuple[str, list]], skip: str | None = None) -> tuple[str, list]:
+        conds, params = [], []
+        for k, (c, p) in f.items():
             if k != skip:
-                out &= v
-        return out
+                conds.append(c)
+                params += p
+        return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
     def search(self, q: SearchQuery, facets: bool = True) -> SearchResult:
         """One page of images matching ``q``, with per-field counts.
@@ -368,42 +414,91 @@ class BankStore:
         Facet counts for a field are computed with every other filter applied
         (so the counts say what choosing that value would give).  Results are
         ordered by source, subject, day offset and image id.
+
+        Three SQL statements: the total and every facet count in one (from the
+        pre-aggregated cubes when every filter is a facet; otherwise over the
+        rows passing the age, text and label filters, selected once), the
+        page, and the page's labels.
         """
-        fr = self._frames()
-        n = fr["n"]
-        masks = self._masks(q, fr)
-        hits = np.flatnonzero(self._combine(masks, n))
-        total = int(hits.size)
-        page = min(q.page, max(1, math.ceil(total / q.per_page)))
-        by = fr["pos_by_image"]
-        rows = []
-        for i in hits[(page - 1) * q.per_page : page * q.per_page]:
-            r = {k: v for k, v in fr["records"][i].items() if k != "text"}
-            r["labels"] = list(by.get(r["image_id"], []))
-            r["is_volume"] = self.is_volume(r)
-            rows.append(r)
-        fc: dict[str, list[tuple[str, int]]] = {}
-        if facets:
-            for name in self._FACETS:
-                if name == "split" and "splits" not in self.tables:
-                    continue
-                codes, cats = fr[name]
-                c = codes[self._combine(masks, n, skip=name)]
-                counts = np.bincount(c[c >= 0], minlength=len(cats))
-                fc[name] = sorted(((cats[i], int(k)) for i, k in enumerate(counts) if k), key=lambda t: (-t[1], t[0]))
-            ok = self._combine(masks, n, skip="label")
-            lr = fr["lab_row"]
-            sel = (lr >= 0) & (fr["lab_value"] == POSITIVE)
-            sel[sel] = ok[lr[sel]]
-            # count images, not label rows (a label is listed once per image)
-            pairs = np.unique(np.stack([fr["lab_code"][sel], lr[sel]]), axis=1) if sel.any() else np.zeros((2, 0), dtype=np.int64)
-            counts = np.bincount(pairs[0], minlength=len(fr["lab_cats"])) if pairs.size else np.zeros(0, dtype=np.int64)
-            fc["label"] = sorted(((fr["lab_cats"][i], int(k)) for i, k in enumerate(counts) if k), key=lambda t: (-t[1], t[0]))[:25]
+        f = self._filters(q)
+        facet_f = {k: v for k, v in f.items() if k in _CUBE}
+        other = {k: v for k, v in f.items() if k not in _CUBE}
+        ctes: list[tuple[str, list]] = []  # (SQL, parameters) of the WITH clause, in order
+        parts: list[tuple[str, list]] = []  # (SQL, parameters) of the UNION ALL, in order
+        if other:  # the rows passing the age, text and label filters, selected once per request (a temp table)
+            t_sql = self._where(other)
+            base, agg = "t", "count(*)"
+        else:
+            base, agg = "facet_cube", "sum(n)"
+        w, p = self._where(facet_f)
+        parts.append((f"SELECT '' AS f, NULL AS v, {agg} AS n FROM {base}{w}", p))
+        want_facets = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
+        for name in want_facets:
+            w, p = self._where(facet_f, skip=name)
+            w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
+            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), {agg} FROM {base}{w} GROUP BY 2", p))
+        if facets and not set(other) - {"label"}:  # the label facet ignores the label filter: the cube answers it
+            w, p = self._where(facet_f)
+            parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
+        elif facets:
+            # images passing every filter but the label one (age or text filters too); label_pos has one row per image and label
+            if "label" in other:
+                w, p = self._where({**other, **facet_f}, skip="label")
+                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM search{w})", p))
+            else:
+                w, p = self._where(facet_f)
+                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM t{w})", p))
+            parts.append(("SELECT 'label', label, count(*) FROM label_pos JOIN u USING (rn) GROUP BY 2", []))
+        params = [x for _, p in ctes + parts for x in p]
+        sql = (("WITH " + ", ".join(c for c, _ in ctes) + " ") if ctes else "") + " UNION ALL ".join(x for x, _ in parts)
+        cur = self._cursor()
+        try:
+            if other:
+                cur.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT rn, " + ", ".join(_CUBE) + " FROM search" + t_sql[0],
+                            t_sql[1])
+            total = 0
+            fc: dict[str, list[tuple[str, int]]] = {n: [] for n in want_facets}
+            if facets:
+                fc["label"] = []
+            for fname, v, k in cur.execute(sql, params).fetchall():
+                if fname == "":
+                    total = int(k or 0)
+                elif k and v is not None:
+                    fc[fname].append((str(v), int(k)))
+            for counts in fc.values():
+                counts.sort(key=lambda t: (-t[1], t[0]))
+            if facets:
+                fc["label"] = fc["label"][:25]
+            page = min(q.page, max(1, math.ceil(total / q.per_page)))
+            off = (page - 1) * q.per_page
+            if other:
+                w, p = self._where(facet_f)
+                rows = self.rows(f"""SELECT * EXCLUDE (text) FROM search WHERE rn IN
+                                     (SELECT rn FROM t{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}) ORDER BY rn""", p, cur=cur)
+            elif f:
+                w, p = self._where(f)
+                rows = self.rows(f"SELECT * EXCLUDE (text) FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
+            else:  # the first pages of the whole bank: a range of the ordered table
+                rows = self.rows("SELECT * EXCLUDE (text) FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
+                                 [off, off + q.per_page], cur=cur)
+            by: dict[int, list[tuple[int, str]]] = {}
+            if rows:
+                rns = [r["rn"] for r in rows]
+                for rn, label, origin in cur.execute(
+                    f"""SELECT rn, label, origin FROM labels WHERE rn BETWEEN ? AND ? AND value = {POSITIVE}
+                        AND rn IN ({', '.join('?' * len(rns))})""", [min(rns), max(rns), *rns]).fetchall():
+                    by.setdefault(rn, []).append((1 if origin == "implied" else 0, label))
+            for r in rows:
+                rn = r.pop("rn")
+                r["labels"] = [name for _, name in sorted(by.get(rn, []))]
+                r["is_volume"] = self.is_volume(r)
+        finally:
+            cur.close()
         return SearchResult(total=total, page=page, per_page=q.per_page, rows=rows, facets=fc)
 
     def all_labels(self) -> list[str]:
         """Label names in the bank plus their ancestors in the vocabulary, sorted."""
-        names = {r["label"] for r in self.rows("SELECT DISTINCT label FROM labels WHERE label IS NOT NULL")}
+        names = {r["label"] for r in self.rows("SELECT label FROM label_summary")}
         for n in list(names):
             names.update(self.tree.ancestors(n))
         return sorted(names, key=str.lower)
@@ -417,7 +512,9 @@ class BankStore:
         RecordNotFoundError
             When the bank has no such image.
         """
-        rec = self._frames()["images"].get(image_id)
+        found = self.rows(f"SELECT {', '.join(_q(c) for c in self._image_cols)} FROM images WHERE image_id = ? LIMIT 1",
+                          [image_id])
+        rec = found[0] if found else None
         if rec is None:
             raise RecordNotFoundError(f"no image {image_id!r} in bank {self.root}")
         rec = dict(rec)
@@ -466,7 +563,7 @@ class BankStore:
         """
         sub = self.rows("SELECT * FROM subjects WHERE subject_id = ? LIMIT 1", [subject_id])
         images = self.rows(
-            "SELECT i.*, s.ct_grade, s.split FROM images i JOIN search s USING (image_id) WHERE i.subject_id = ? ORDER BY i.image_id",
+            f"SELECT {', '.join(_q(c) for c in self._image_cols)} FROM images WHERE subject_id = ? ORDER BY image_id",
             [subject_id],
         )
         if not sub and not images:
@@ -584,18 +681,11 @@ class BankStore:
     # ---------------------------------------------------------------- summary
     def summary(self) -> dict:
         """Counts for the summary page."""
-        per_source = (
-            self.rows(
-                """SELECT s.source, count(DISTINCT s.subject_id) AS subjects, count(DISTINCT s.session_id) AS sessions,
-                          count(*) AS images, sum(CASE WHEN s.file_present THEN 1 ELSE 0 END) AS files_present,
-                          (SELECT count(*) FROM labels l WHERE l.source = s.source) AS labels,
-                          (SELECT count(*) FROM skipped k WHERE k.source = s.source) AS skipped
-                   FROM search s GROUP BY s.source ORDER BY s.source"""
-            )
-        )
+        per_source = self.rows("SELECT * FROM source_summary ORDER BY source")
 
         def counts(col: str) -> list[tuple[str, int]]:
-            return [("unknown" if r["v"] is None else str(r["v"]), int(r["n"])) for r in self.rows(f"SELECT {col} AS v, count(*) n FROM search GROUP BY {col} ORDER BY n DESC, v")]
+            return [("unknown" if r["v"] is None else str(r["v"]), int(r["n"]))
+                    for r in self.rows(f"SELECT {col} AS v, sum(n)::BIGINT n FROM facet_cube GROUP BY {col} ORDER BY n DESC, v")]
 
         out = {
             "per_source": per_source,
@@ -605,9 +695,7 @@ class BankStore:
             "ct_grade": [c for c in counts("ct_grade") if c[0] != "unknown"],
             "labels": [
                 (r["label"], r["cui"], int(r["n"]))
-                for r in self.rows(
-                    "SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) n FROM labels WHERE value = 1 GROUP BY label ORDER BY n DESC, label LIMIT 30"
-                )
+                for r in self.rows("SELECT label, cui, n FROM label_summary WHERE n > 0 ORDER BY n DESC, label LIMIT 30")
             ],
             "skipped": [
                 (r["source"], r["reason"], int(r["n"]))

@@ -49,6 +49,8 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         img_path = side_path.with_name(side_path.name[:-5] + (".png" if kind == "rx" else ".nii.gz"))
         sex = side.get("PatientSex")
         burned = bool(cb.get("burned_in_annotation"))
+        ocr = cb.get("burned_in") or {}  # covidbank.ocr: text found in the pixels (action, reason code)
+        ocr_out = ocr.get("action") == "excluded" or (ocr.get("action") == "flagged" and ocr.get("review") == "pending")
         view = normalize_view(side.get("ViewPosition")) if kind == "rx" else "Axial"
         if kind == "ct":
             iop = side.get("ImageOrientationPatient")
@@ -73,9 +75,12 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
             "manufacturer": side.get("Manufacturer"),
             "model": side.get("ManufacturerModelName"),
             "body_part": side.get("BodyPartExamined"),
-            "exclude": burned,
-            "exclude_reason": "burned-in annotation: pixel data may show identifiers" if burned else None,
+            "exclude": burned or ocr_out,
+            "exclude_reason": ("burned-in annotation: pixel data may show identifiers" if burned
+                               else ocr.get("reason") if ocr_out else None),
             "burned_in_annotation": burned,
+            "burned_in_text": ocr.get("action") if ocr else None,
+            "review_score": ocr.get("review_score") if ocr.get("review") == "pending" else None,
             "_date": side.get("StudyDate") or side.get("SeriesDate") or side.get("AcquisitionDate"),
             "_sub": cb.get("subject"), "_ses": cb.get("session"), "_kind": kind,
         })

@@ -1,0 +1,371 @@
+"""Find text burned into a radiograph's pixels: candidate lines by morphology, read by Tesseract.
+
+Tesseract alone on a whole chest X-ray is slow (over a second for 2k x 2k
+pixels, per polarity) and reads small or faint overlay text badly.  The
+detector therefore works in two steps:
+
+1. **Candidates.**  The image (8 or 16 bits) is put on a common 0-255 scale by
+   a percentile window *without clipping* (text drawn at the maximum over a
+   bright shoulder keeps its contrast), and both morphological top-hats are
+   taken (bright strokes: image minus its opening; dark strokes: closing minus
+   image), so both polarities are found.  Thresholded top-hat pixels form
+   components; the character-sized ones (5-72 px high, letter-like fill and
+   aspect) are joined along the line into text-line candidates.
+2. **Reading.**  Each candidate is cut out with a margin, turned into dark text
+   on white (inverted for bright text), stretched to its own contrast (the
+   local window that makes faint text legible), scaled so the text is about 30
+   px high (small text upscaled), and all candidates of the image are stacked
+   into one mosaic that Tesseract reads in a single call.  Word boxes are
+   mapped back to the image's coordinates.
+
+Written by hand because no maintained library does text detection in
+radiographs offline: Presidio's DICOM redactor runs Tesseract on the whole
+image (see ``bench/burned_in.py``), and the deep-learning text detectors need
+downloaded weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import DEFAULT_LANG, Word, ocr_words
+
+__all__ = ["TextLine", "candidate_lines", "detect_text", "extend_along_row", "window_to_float", "window_to_uint8"]
+
+#: Top-hat size: larger than the stroke width of 40 px bold text.
+_TOPHAT = 13
+#: Character components kept: height range in pixels.
+_MIN_H, _MAX_H = 5, 72
+#: Median edge steepness (largest step between neighbours / top-hat peak) below which a line is anatomy.
+_MIN_SHARP = 0.4
+#: Height the text of a candidate is scaled to for Tesseract (pixels).
+_TARGET_H = 30.0
+
+
+@dataclass
+class TextLine:
+    """A text-line candidate and what Tesseract read in it.
+
+    ``box`` is ``(x, y, w, h)`` in image pixels (the ink of the candidate);
+    ``words`` are in image coordinates; ``text`` joins them (memory only:
+    never stored); ``polarity`` is ``bright`` (text lighter than its
+    surroundings) or ``dark``; ``score`` rates how text-like the candidate is.
+    """
+
+    box: tuple[int, int, int, int]
+    polarity: str
+    score: float
+    words: list[Word] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in sorted(self.words, key=lambda w: w.x))
+
+    @property
+    def conf(self) -> float:
+        return max((w.conf for w in self.words), default=0.0)
+
+
+def window_to_float(img: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
+    """The image on a 0-255 scale by a percentile window, *not clipped* (float32).
+
+    The 0.5-99.5 percentile range of the image maps to 0-255; values outside
+    keep their distance (a 16-bit overlay at 65535 over a region at 60000 keeps
+    its contrast).  Percentiles are taken on a subsample (fast on 2k x 2k).
+    """
+    a = np.asarray(img)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {a.shape}")
+    step = max(1, int(np.sqrt(a.size / 250_000)))
+    lo, hi = np.percentile(a[::step, ::step], [lo_pct, hi_pct])
+    if hi <= lo:
+        lo, hi = float(a.min()), float(a.max())
+        if hi <= lo:
+            hi = lo + 1.0
+    return ((a.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / (hi - lo)))
+
+
+def window_to_uint8(img: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
+    """The percentile window of :func:`window_to_float`, clipped to 8 bits (for display and review)."""
+    return np.clip(window_to_float(img, lo_pct, hi_pct), 0, 255).astype(np.uint8)
+
+
+def _threshold(th: np.ndarray) -> float:
+    """Top-hat threshold: well above the image's texture and noise (robust), never below 12 grey levels."""
+    step = max(1, int(np.sqrt(th.size / 60_000)))
+    s = th[::step, ::step]
+    med = float(np.median(s))
+    mad = float(np.median(np.abs(s - med))) + 1e-3
+    return max(12.0, med + 8.0 * 1.4826 * mad)
+
+
+def _ndimage():
+    from ..optional import require
+
+    return require("scipy.ndimage", extra="ocr", purpose="burned-in text detection")
+
+
+def _pool(g: np.ndarray, f: int, polarity: str) -> np.ndarray:
+    """Downsample by ``f`` keeping thin strokes: max of each block for bright text, min for dark."""
+    H, W = (g.shape[0] // f) * f, (g.shape[1] // f) * f
+    op = np.maximum if polarity == "bright" else np.minimum
+    out = g[0:H:f, 0:W:f].copy()
+    for dy in range(f):
+        for dx in range(f):
+            if dy or dx:
+                op(out, g[dy:H:f, dx:W:f], out=out)
+    return out
+
+
+def candidate_lines(g: np.ndarray, polarity: str) -> list[tuple[tuple[int, int, int, int], float, int]]:
+    """Text-line candidates of one polarity in a windowed image ``g`` (float, 0-255 scale).
+
+    Images larger than 1400 pixels are searched at half resolution (2 x 2
+    max- or min-pooled, so strokes survive): four times less work for the
+    morphology, and text 8 px high is still 4 px.
+
+    Returns ``(box, score, char_height)`` per candidate, ``box`` as ``(x, y, w, h)`` in ``g``'s pixels.
+    """
+    ndi = _ndimage()
+    f = 2 if max(g.shape) > 1400 else 1
+    small = _pool(g, f, polarity) if f > 1 else g
+    size = (_TOPHAT // f) | 1
+    if polarity == "bright":
+        th = small - ndi.maximum_filter(ndi.minimum_filter(small, size=size), size=size)
+    else:
+        th = ndi.minimum_filter(ndi.maximum_filter(small, size=size), size=size) - small
+    t = _threshold(th)
+    mask = th > t
+    # edge steepness: drawn text steps within a pixel or two, anatomy is blurred
+    grad = np.maximum(np.abs(np.diff(small, axis=1, append=small[:, -1:])),
+                      np.abs(np.diff(small, axis=0, append=small[-1:, :])))
+    lab, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return []
+    objs = ndi.find_objects(lab)
+    area = np.bincount(lab.ravel(), minlength=n + 1)
+    chars = []  # (x0, y0, x1, y1, peak top-hat, steepness)
+    for i, sl in enumerate(objs):
+        if sl is None:
+            continue
+        h = sl[0].stop - sl[0].start
+        w = sl[1].stop - sl[1].start
+        if not (_MIN_H <= h * f + 1 and h * f <= _MAX_H) or w > 10 * h + 6:  # touching letters of small text make wide blobs
+            continue
+        a = area[i + 1]
+        fill = a / float(h * w)
+        if a * f * f < 8 or fill < 0.08 or (fill > 0.95 and w > 0.4 * h):  # solid bars: I, l, 1
+            continue
+        peak = float(th[sl].max())
+        chars.append((sl[1].start * f, sl[0].start * f, sl[1].stop * f, sl[0].stop * f, peak,
+                      float(grad[sl].max()) / max(peak, 1e-3)))
+    if not chars:
+        return []
+    return _group_lines(chars, t)
+
+
+def _group_lines(chars: list[tuple], t: float) -> list[tuple[tuple[int, int, int, int], float, int]]:
+    """Join character components into lines: side by side, overlapping vertically, of similar height.
+
+    A sweep over the components sorted by their left edge with a union-find
+    (:class:`covidbank.unionfind.UnionFind`); letters join within 0.9 x their height.
+    """
+    from ..unionfind import UnionFind
+
+    chars = sorted(chars)
+    uf = UnionFind(range(len(chars)))
+    reach = 0.9
+    for i, (ax0, ay0, ax1, ay1, _, _) in enumerate(chars):
+        ah = ay1 - ay0
+        limit = ax1 + reach * _MAX_H
+        for j in range(i + 1, len(chars)):
+            bx0, by0, bx1, by1, _, _ = chars[j]
+            if bx0 > limit:
+                break
+            bh = by1 - by0
+            hi, lo = max(ah, bh), min(ah, bh)
+            if hi > 2.2 * lo or bx0 - ax1 > reach * hi:
+                continue
+            if min(ay1, by1) - max(ay0, by0) < 0.4 * lo:
+                continue
+            uf.union(i, j)
+    out = []
+    for members in uf.groups().values():
+        cs = [chars[k] for k in members]
+        x0 = min(c[0] for c in cs)
+        y0 = min(c[1] for c in cs)
+        x1 = max(c[2] for c in cs)
+        y1 = max(c[3] for c in cs)
+        hs = np.array([c[3] - c[1] for c in cs], float)
+        hm = float(np.median(hs))
+        widest = max(c[2] - c[0] for c in cs)
+        if len(cs) == 1 and widest < 1.2 * hm:
+            continue  # a lone letter-sized blob: a marker letter at best, never an identifier
+        if y1 - y0 > 2.5 * hm + 4:
+            continue  # not a line: a slanted chain of blobs (ribs, vessels)
+        sharp = float(np.median([c[5] for c in cs]))
+        if sharp < _MIN_SHARP:
+            continue  # blurred: anatomy, not drawn text
+        contrast = float(np.median([c[4] for c in cs])) / t
+        regular = 1.0 / (1.0 + float(np.std(hs) / max(hm, 1.0)))
+        score = min(1.0, 0.25 * contrast) * regular * min(1.0, len(cs) / 3.0) * min(1.0, sharp / 0.8)
+        out.append(((x0, y0, x1 - x0, y1 - y0), score, int(round(hm))))
+    return out
+
+
+def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tuple[int, int], float]:
+    """A candidate as dark text on white, from its own top-hat (background removed), scaled for Tesseract.
+
+    The crop reaches one text height beyond the candidate on the left and
+    right (a letter fused with the anatomy is not a component but is read),
+    half a height above and below.
+    """
+    from PIL import Image
+
+    ndi = _ndimage()
+    H, W = g.shape
+    x, y, w, h = box
+    mx, my = max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm)))
+    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
+    k = max(_TOPHAT, int(0.6 * hm) | 1)  # wider than the strokes of large bold text
+    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
+    region = g[py0:py1, px0:px1]
+    if polarity == "bright":
+        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
+    else:
+        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
+    th = th[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    hi = float(np.percentile(th, 99.5))
+    if hi < 1e-3:
+        hi = 1.0
+    u8 = (255 - np.clip(th / hi, 0, 1) * 255).astype(np.uint8)
+    s = float(np.clip(_TARGET_H / max(hm, 1), 0.5, 4.0))
+    if (x1 - x0) * s > 3000:
+        s = 3000.0 / (x1 - x0)
+    if abs(s - 1.0) > 0.05:
+        u8 = np.asarray(Image.fromarray(u8).resize((max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s)))),
+                                                   Image.BICUBIC))
+    else:
+        s = 1.0
+    return u8, (x0, y0), s
+
+
+def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int = 80,
+                near: list[tuple[int, int, int, int]] | None = None, keep_unread: bool = False) -> list[TextLine]:
+    """Text lines in a grayscale radiograph (any bit depth; white = dense or inverted alike).
+
+    Parameters
+    ----------
+    img : ndarray, 2-D
+        8- or 16-bit (or float) image as stored; both polarities are searched.
+    lang : str
+        Tesseract languages.
+    max_candidates : int
+        At most this many candidates are read (the most text-like first), bounding the time per image.
+    near : list of (x, y, w, h), optional
+        Read only the candidates within one box height of these boxes (the
+        second reading after a redaction: elsewhere the image did not change).
+    keep_unread : bool
+        Also return the candidates Tesseract read nothing in (they extend a
+        row holding personal data to its letters that were not read).
+
+    Returns
+    -------
+    list of TextLine
+        Every candidate read with at least one word (or every candidate, with
+        ``keep_unread``), in image coordinates.
+    """
+    g = window_to_float(img)
+    cands = []
+    for pol in ("bright", "dark"):
+        for box, score, hm in candidate_lines(g, pol):
+            cands.append((box, pol, score, hm))
+    if near is not None:
+        def _close(b):
+            return any(b[0] < x + w + h and x - h < b[0] + b[2] and b[1] < y + 2 * h and y - h < b[1] + b[3]
+                       for x, y, w, h in near)
+        cands = [c for c in cands if _close(c[0])]
+    cands.sort(key=lambda c: (-c[2], c[0], c[1]))
+    cands = cands[:max_candidates]
+    if not cands:
+        return []
+    pieces = []
+    for box, pol, score, hm in cands:
+        u8, origin, s = _render(g, box, pol, hm)
+        pieces.append((u8, origin, s))
+    gap, pad = 24, 16
+    width = max(p[0].shape[1] for p in pieces) + 2 * pad
+    height = sum(p[0].shape[0] + gap for p in pieces) + gap
+    mosaic = np.full((height, width), 255, np.uint8)
+    slots = []  # (y_start, y_end) in the mosaic
+    yy = gap
+    for u8, _, _ in pieces:
+        mosaic[yy:yy + u8.shape[0], pad:pad + u8.shape[1]] = u8
+        slots.append((yy, yy + u8.shape[0]))
+        yy += u8.shape[0] + gap
+    words = ocr_words(mosaic, lang=lang, psm=11)
+    lines = [TextLine(c[0], c[1], c[2]) for c in cands]
+    starts = np.array([s[0] for s in slots])
+    for wd in words:
+        cy = wd.y + wd.h / 2
+        k = int(np.searchsorted(starts, cy, side="right")) - 1
+        if k < 0 or cy > slots[k][1]:
+            continue
+        (x0, y0), s = pieces[k][1], pieces[k][2]
+        H, W = g.shape
+        wx0 = min(W - 1, max(0, int(round(x0 + (wd.x - pad) / s))))
+        wy0 = min(H - 1, max(0, int(round(y0 + (wd.y - slots[k][0]) / s))))
+        wx1 = min(W, max(wx0 + 1, int(round(x0 + (wd.x + wd.w - pad) / s))))
+        wy1 = min(H, max(wy0 + 1, int(round(y0 + (wd.y + wd.h - slots[k][0]) / s))))
+        lines[k].words.append(Word(wx0, wy0, wx1 - wx0, wy1 - wy0, wd.conf, wd.text))
+    return lines if keep_unread else [ln for ln in lines if ln.words]
+
+
+def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float = 6.0,
+                     gap: float = 1.2) -> tuple[int, int, int, int]:
+    """``box`` (a text row) extended left and right while strokes continue along its band.
+
+    Letters too faint or too fused with the anatomy to become candidates still
+    leave top-hat energy in the row's band: columns whose strongest top-hat
+    (either polarity) exceeds half the row's own median stroke contrast are
+    ink; the box grows over ink separated by gaps shorter than ``gap`` x its
+    height, up to ``reach`` x its height on each side.
+    """
+    ndi = _ndimage()
+    H, W = g.shape
+    x, y = max(0, int(box[0])), max(0, int(box[1]))
+    w, h = min(W, int(box[0]) + int(box[2])) - x, min(H, int(box[1]) + int(box[3])) - y
+    if h < 3 or w < 3:
+        return box
+    k = max(_TOPHAT, int(0.6 * h) | 1)
+    r = int(reach * h)
+    x0, x1 = max(0, x - r), min(W, x + w + r)
+    y0, y1 = max(0, y - k), min(H, y + h + k)
+    band = g[y0:y1, max(0, x0 - k):min(W, x1 + k)]
+    th = np.maximum(band - ndi.maximum_filter(ndi.minimum_filter(band, size=k), size=k),
+                    ndi.minimum_filter(ndi.maximum_filter(band, size=k), size=k) - band)
+    th = th[y - y0:y - y0 + h, x0 - max(0, x0 - k):x0 - max(0, x0 - k) + (x1 - x0)]
+    prof = th.max(axis=0)
+    inside = prof[x - x0:x - x0 + w]
+    strokes = inside[inside > 12.0]
+    if not len(strokes):
+        return box
+    ink = prof > max(12.0, 0.5 * float(np.median(strokes)))
+    limit = max(2, int(gap * h))
+    left, right = x - x0, x - x0 + w - 1
+    c, run = right + 1, 0
+    while c < len(ink) and run <= limit:
+        if ink[c]:
+            right, run = c, 0
+        else:
+            run += 1
+        c += 1
+    c, run = left - 1, 0
+    while c >= 0 and run <= limit:
+        if ink[c]:
+            left, run = c, 0
+        else:
+            run += 1
+        c -= 1
+    return x0 + left, y, right - left + 1, h

@@ -1,0 +1,323 @@
+"""Decide which text read in a radiograph is personal data.
+
+Each text line the detector read is classified as
+
+* ``phi``: it matches one of the instance's removed header values (its
+  :class:`~covidbank.dicom.denylist.DenyList`) exactly or within the edit
+  distance OCR errors leave, or a generic pattern of identifiers (a date, a
+  number of six digits or more, a label such as ``Name:``, ``NHC``, ``ID``
+  followed by a value);
+* ``allowed``: every word of it is harmless radiograph text from the
+  allow-list (side markers, projections, positions, exposure factors, arrows,
+  device markers), kept as data in ``covidbank/ocr/data/allowlist.txt``;
+* ``unknown``: legible text that is neither, a word of four letters or digits or more read with confidence
+  (flagged for a curator's review);
+* ``noise``: what Tesseract made of anatomy (short, low-confidence strings).
+
+Categories are a fixed vocabulary (:data:`PHI_CATEGORIES`): safe to store in a
+bank.  The text itself is never returned for storage.
+
+The fuzzy match is a bounded edit distance over short strings (approximate
+substring search, Sellers 1980), written by hand: a dozen lines, not worth a
+dependency.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..dicom.denylist import DenyList
+from .detect import TextLine
+
+__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows"]
+
+#: Categories a PHI finding can carry: the deny-list's and the generic patterns'.
+PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
+                  "date_pattern", "long_number", "labelled_value")
+
+#: Confidence below which a word is not used for the allow-list or review; generic patterns (structured: a
+#: date, six digits, a label) take words from :data:`MIN_CONF_PATTERN`.
+MIN_CONF = 40.0
+MIN_CONF_PATTERN = 30.0
+
+_CONFUSABLE_DIGITS = str.maketrans({"o": "0", "O": "0", "Q": "0", "D": "0", "i": "1", "I": "1", "l": "1",
+                                    "|": "1", "!": "1", "L": "1", "s": "5", "S": "5", "B": "8", "z": "2",
+                                    "Z": "2", "g": "9", "q": "9", "G": "6", "b": "6", "T": "7", "A": "4"})
+_MONTHS = ("ene|enero|feb|febrero|mar|marzo|abr|abril|may|mayo|jun|junio|jul|julio|ago|agosto|sep|sept|"
+           "septiembre|set|oct|octubre|nov|noviembre|dic|diciembre|jan|january|february|march|apr|april|june|"
+           "july|aug|august|september|october|november|dec|december")
+_DATE_RES = [
+    re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])\s*[/.\-]\s*(?:0?[1-9]|1[0-2])\s*[/.\-]\s*(?:\d{4}|\d{2})(?!\d)"),
+    re.compile(r"(?<!\d)(?:0?[1-9]|1[0-2])\s*[/.\-]\s*(?:0?[1-9]|[12]\d|3[01])\s*[/.\-]\s*\d{4}(?!\d)"),
+    re.compile(r"(?<!\d)(?:19|20)\d{2}\s*[/.\-]\s*(?:0?[1-9]|1[0-2])\s*[/.\-]\s*(?:0?[1-9]|[12]\d|3[01])(?!\d)"),
+    re.compile(rf"(?<!\d)(?:0?[1-9]|[12]\d|3[01])\s*(?:de\s+)?(?:{_MONTHS})\.?\s*(?:de\s+)?[',]?\s*(?:\d{{4}}|\d{{2}})(?!\d)"),
+    re.compile(rf"\b(?:{_MONTHS})\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s*,?\s*\d{{4}}(?!\d)"),
+    re.compile(r"(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)"),
+]
+_DATE_LOOSE = [  # a month word OCR misread ("Warch 23, 1931", "23 rnarzo 1931"), or month and year only
+    re.compile(r"\b[a-z]{3,10}\.?\s+(?:0?[1-9]|[12]\d|3[01])\s*,\s*(?:19|20)\d{2}(?!\d)"),
+    re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[\s\-/.,]*(?:de\s+)?[a-z]{3,10}\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{2}(?!\d)"),
+    re.compile(rf"\b(?:{_MONTHS})\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{{2}}(?!\d)"),
+]
+_LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
+_LABEL = re.compile(
+    r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
+    r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
+    r"\s*[:#=.]\s*[0-9a-z]", re.IGNORECASE)
+_LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid)\s+[0-9a-z]", re.IGNORECASE)
+
+
+def _fold(text: str) -> str:
+    """Case folded, accents stripped (as the deny-list normalizes)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def approx_find(term: str, text: str, k: int) -> bool:
+    """Whether ``term`` occurs in ``text`` with at most ``k`` edits (insertions, deletions, substitutions).
+
+    Sellers' approximate substring search: the edit-distance table with a
+    free start and end in ``text``.
+
+    >>> approx_find("lopez", "garciatopezmaria", 1)
+    True
+    >>> approx_find("lopez", "garciamaria", 1)
+    False
+    """
+    m = len(term)
+    if m == 0:
+        return False
+    if k <= 0:
+        return term in text
+    prev = list(range(m + 1))
+    for ch in text:
+        cur = [0] * (m + 1)
+        for i in range(1, m + 1):
+            cost = 0 if term[i - 1] == ch else 1
+            cur[i] = min(prev[i - 1] + cost, prev[i] + 1, cur[i - 1] + 1)
+        if cur[m] <= k:
+            return True
+        prev = cur
+    return False
+
+
+class AllowList:
+    """Harmless radiograph words (exact, after folding) and patterns, read from a text file.
+
+    Parameters
+    ----------
+    words : iterable of str
+    patterns : iterable of str
+        Regular expressions matched against a whole folded word.
+    """
+
+    def __init__(self, words: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
+        self.words = frozenset(_fold(w) for w in words)
+        self.patterns = [re.compile(p) for p in patterns]
+
+    @classmethod
+    def parse(cls, text: str) -> AllowList:
+        words, pats = [], []
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            (pats if line.startswith("re:") else words).append(line.removeprefix("re:"))
+        return cls(words, pats)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> AllowList:
+        """The package's allow-list (``covidbank/ocr/data/allowlist.txt``) or the file at ``path``."""
+        if path is None:
+            return cls.parse(resources.files("covidbank.ocr").joinpath("data/allowlist.txt").read_text("utf-8"))
+        return cls.parse(Path(path).read_text(encoding="utf-8"))
+
+    def __contains__(self, word: str) -> bool:
+        """Exact (folded) word, a pattern, or one OCR error from a listed word of five letters or more."""
+        w = _fold(word).strip()
+        if not w:
+            return True
+        w = w.strip(".,:;|")
+        if not w or w in self.words or any(p.fullmatch(w) for p in self.patterns):
+            return True
+        return len(w) >= 4 and any(len(a) >= 5 and abs(len(a) - len(w)) <= 1 and approx_find(a, w, 1)
+                                   for a in self.words)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The decision on one text line: ``kind`` (phi, allowed, unknown, noise), categories, box, confidence."""
+
+    kind: str
+    categories: tuple[str, ...]
+    box: tuple[int, int, int, int]
+    conf: float
+    score: float
+
+
+def _digitize(text: str) -> str:
+    """OCR confusions undone in digit-heavy tokens (``O``->0, ``l``->1, ``S``->5 ...)."""
+    out = []
+    for tok in re.split(r"(\s+)", text):
+        digits = sum(c.isdigit() for c in tok)
+        alnum = sum(c.isalnum() for c in tok)
+        out.append(tok.translate(_CONFUSABLE_DIGITS) if alnum and digits / alnum >= 0.5 else tok)
+    return "".join(out)
+
+
+def _date_forms(yyyymmdd: str) -> list[str]:
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
+    forms = {d + m + y, d + m + y[2:], y + m + d, m + d + y, d.lstrip("0") + m.lstrip("0") + y,
+             d.lstrip("0") + m + y, d + m.lstrip("0") + y}
+    return [f for f in forms if len(f) >= 6]
+
+
+class _DenyMatcher:
+    """Fuzzy matching of OCR text against one deny-list (terms prepared once per image)."""
+
+    def __init__(self, deny: DenyList | None) -> None:
+        self.deny = deny if deny is not None else DenyList()
+        terms = self.deny.terms
+        self.names = sorted({w for t in terms if t.category == "name" for w in t.text.split(" ") if len(w) >= 4})
+        self.codes = [(re.sub(r"[^0-9a-z]", "", t.text), t.category) for t in terms
+                      if t.category in ("id", "uid", "phone")]
+        self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
+        self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
+                       if t.category in ("address", "institution")]
+
+    def categories(self, text: str) -> set[str]:
+        cats = {h.category for h in self.deny.find(text)}
+        dig = _digitize(text)
+        if dig != text:
+            cats |= {h.category for h in self.deny.find(dig)}
+        folded = _fold(text)
+        letters = re.sub(r"[^a-z]", "", folded)
+        for name in self.names:
+            if approx_find(name, letters, 1 if len(name) <= 7 else 2):
+                cats.add("name")
+                break
+        alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
+        for code, cat in self.codes:
+            if cat in cats or len(code) < 4:
+                continue
+            k = 0 if len(code) < 6 else 1 if len(code) < 8 else 2 if len(code) < 12 else len(code) // 5
+            hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
+            if approx_find(code, hay, k):
+                cats.add(cat)
+        digits = re.sub(r"[^0-9]", "", _fold(dig))
+        for form in self.dates:
+            if approx_find(form, digits, 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0):
+                cats.add("date")
+                break
+        for place, cat in self.places:
+            if len(place) >= 6 and approx_find(place, re.sub(r"[^a-z0-9]", "", folded), len(place) // 8):
+                cats.add(cat)
+        return cats
+
+
+def _generic(text: str) -> set[str]:
+    cats = set()
+    dig = _digitize(text)
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE):
+        cats.add("date_pattern")
+    if _LONG_NUMBER.search(dig):
+        cats.add("long_number")
+    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)):
+        cats.add("labelled_value")
+    return cats
+
+
+def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: AllowList | None = None) -> list[Finding]:
+    """One :class:`Finding` per text line (same order).
+
+    A line is ``phi`` when its whole text (every word Tesseract gave,
+    whatever its confidence: a deny term is specific) matches the deny-list,
+    or its confident words match a generic pattern.  Its box is the union of
+    the candidate and the words read in it.
+    """
+    allow = allow if allow is not None else AllowList.load()
+    matcher = _DenyMatcher(deny)
+    out = []
+    for ln in lines:
+        box = _union_box([ln.box] + [(w.x, w.y, w.w, w.h) for w in ln.words])
+        words = sorted(ln.words, key=lambda w: w.x)
+        confident = [w for w in words if w.conf >= MIN_CONF]
+        cats = matcher.categories(" ".join(w.text for w in words)) if matcher.deny else set()
+        cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
+        conf = max((w.conf for w in words), default=0.0)
+        if cats:
+            out.append(Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats), box, conf, ln.score))
+            continue
+        legible = [w for w in confident if w.text not in allow]
+        if not confident or (confident and not legible):
+            kind = "allowed" if confident else "noise"
+        elif any(sum(c.isalnum() for c in w.text) >= 4 and w.conf >= 60 for w in legible):
+            kind = "unknown"
+        else:
+            kind = "noise"
+        out.append(Finding(kind, (), box, conf, ln.score))
+    return out
+
+
+def _rows(lines: Sequence[TextLine]) -> list[list[int]]:
+    """Lines (of either polarity) on one text row: overlapping vertically, of similar height, close side by side.
+
+    The candidate search splits a row where a letter fuses with the anatomy;
+    the decision is taken on the whole row.
+    """
+    from ..unionfind import UnionFind
+
+    uf = UnionFind(range(len(lines)))
+    order = sorted(range(len(lines)), key=lambda i: lines[i].box[0])
+    for a_i, i in enumerate(order):
+        ax, ay, aw, ah = lines[i].box
+        for j in order[a_i + 1:]:
+            bx, by, bw, bh = lines[j].box
+            hi, lo = max(ah, bh), min(ah, bh)
+            if bx > ax + aw + 2.0 * hi:
+                if bx > ax + aw + 2.0 * 80:
+                    break
+                continue
+            if hi > 2.2 * lo or min(ay + ah, by + bh) - max(ay, by) < 0.5 * lo:
+                continue
+            uf.union(i, j)
+    return [sorted(m) for m in uf.groups().values()]
+
+
+def classify_rows(lines: Sequence[TextLine], deny: DenyList | None,
+                  allow: AllowList | None = None) -> list[Finding]:
+    """One :class:`Finding` per text row: ``phi`` when any of its lines is, or its text read left to right is.
+
+    A row's box is the union of its lines'; rows are returned top to bottom.
+    """
+    allow = allow if allow is not None else AllowList.load()
+    per_line = classify_lines(lines, deny, allow)
+    rank = {"phi": 3, "unknown": 2, "allowed": 1, "noise": 0}
+    out = []
+    for members in _rows(lines):
+        fs = [per_line[i] for i in members]
+        box = _union_box([f.box for f in fs])
+        cats = {c for f in fs for c in f.categories}
+        if len(members) > 1:
+            for pol in ("bright", "dark"):
+                words = sorted((w for i in members if lines[i].polarity == pol for w in lines[i].words),
+                               key=lambda w: w.x)
+                if words:
+                    row = TextLine(box, pol, 1.0, words)
+                    (f,) = classify_lines([row], deny, allow)
+                    cats |= set(f.categories)
+        kind = "phi" if cats else max((f.kind for f in fs), key=rank.get)
+        out.append(Finding(kind, tuple(c for c in PHI_CATEGORIES if c in cats), box,
+                           max(f.conf for f in fs), max(f.score for f in fs)))
+    return sorted(out, key=lambda f: (f.box[1], f.box[0]))

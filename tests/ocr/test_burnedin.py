@@ -1,0 +1,80 @@
+"""The policies on a hostile radiograph with real Tesseract: redact + second OCR, exclude, flag, allow-list."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ocr_fixtures import DATE, HEADER, NAME, chest_like, hostile
+
+from covidbank.dicom.denylist import DenyList
+from covidbank.ocr import burnedin
+from covidbank.ocr.burnedin import check_burned_in
+from covidbank.ocr.detect import detect_text
+from covidbank.ocr.synth import draw_text, readable
+
+pytest.importorskip("pytesseract")
+
+
+def _deny() -> DenyList:
+    dl = DenyList()
+    dl.add(HEADER["PatientName"], "name", "PatientName")
+    dl.add(HEADER["PatientID"], "id", "PatientID")
+    dl.add(HEADER["StudyDate"], "date", "StudyDate")
+    return dl
+
+
+@pytest.fixture(scope="module")
+def hostile_img():
+    return hostile(chest_like(320, 384, seed=1))[0]
+
+
+def test_redact_fills_the_identifiers_and_a_second_ocr_reads_none(hostile_img):
+    res = check_burned_in(hostile_img, _deny(), "redact")
+    assert res.action == "redacted" and res.verified is True and res.reason is None
+    text = " ".join(ln.text for ln in detect_text(res.image))
+    assert readable([NAME, "99887766", DATE], text) == []
+    assert "PORTABLE" in text.upper()                 # the marker is not redacted
+    rec = json.dumps(res.record())
+    assert "GARCIA" not in rec and "99887766" not in rec and "2020" not in rec.replace("2020-", "")
+    cats = {c for b in res.record()["boxes"] for c in b["categories"]}
+    assert {"name", "id", "date"} <= cats
+    assert res.record()["ocr"]["engine"] == "tesseract" and res.record()["ocr"]["version"].startswith("5")
+    changed = np.argwhere(res.image != hostile_img)
+    assert changed[:, 0].max() < 100                  # only the text lines at the top changed
+
+
+def test_exclude_keeps_no_image(hostile_img):
+    res = check_burned_in(hostile_img, _deny(), "exclude")
+    assert res.excluded and res.action == "excluded" and res.reason == "burned_in_text"
+
+
+def test_flag_keeps_the_image_unchanged_for_review(hostile_img):
+    res = check_burned_in(hostile_img, _deny(), "flag")
+    assert res.action == "flagged" and res.reason == "burned_in_text_review"
+    assert np.array_equal(res.image, hostile_img) and res.record()["review"] == "pending"
+
+
+def test_second_ocr_excludes_when_the_redaction_left_text(hostile_img, monkeypatch):
+    real = burnedin.redact_boxes
+    # a redactor that fills only the first line: the second reading must catch the others
+    monkeypatch.setattr(burnedin, "redact_boxes", lambda img, boxes: real(img, sorted(boxes, key=lambda b: b[1])[:1]))
+    res = check_burned_in(hostile_img, _deny(), "redact")
+    assert res.excluded and res.reason == "burned_in_text_after_redaction" and res.verified is False
+
+
+def test_markers_alone_trigger_nothing():
+    img = chest_like(256, 320, seed=2)
+    for s, xy in (("L", (280, 10)), ("PORTABLE AP", (150, 220)), ("SUPINE", (10, 220))):
+        img, _ = draw_text(img, s, xy, 16, 65535)
+    res = check_burned_in(img, _deny(), "redact")
+    assert res.action == "none" and res.redacted == [] and res.review == []
+    assert res.counts["allowed"] >= 1 and np.array_equal(res.image, img)
+
+
+def test_unknown_text_goes_to_review_without_redaction():
+    img, box = draw_text(chest_like(256, 320, seed=4), "CARDIOLOGIA", (20, 20), 18, 65535)
+    res = check_burned_in(img, _deny(), "redact")
+    assert res.action == "none" and len(res.review) == 1 and res.record()["review"] == "pending"
+    b = res.review[0]
+    assert b["x"] <= box[0] + 2 and b["x"] + b["w"] >= box[0] + box[2] - 2 and res.review_score > 0.5

@@ -1,0 +1,85 @@
+"""The PHI decision on OCR text: deny-list (exact, OCR confusions, edit distance), patterns and the allow-list."""
+from __future__ import annotations
+
+import pytest
+
+from covidbank.dicom.denylist import DenyList
+from covidbank.ocr.detect import TextLine
+from covidbank.ocr.engine import Word
+from covidbank.ocr.phi import AllowList, approx_find, classify_lines
+
+
+def _deny() -> DenyList:
+    dl = DenyList()
+    dl.add("GARCIA LOPEZ^MARIA", "name", "PatientName")
+    dl.add("99887766", "id", "PatientID")
+    dl.add("20200315", "date", "StudyDate")
+    dl.add("HOSPITAL GENERAL DE VALENCIA", "institution", "InstitutionName")
+    return dl
+
+
+def _line(*words: str, conf: float = 90.0) -> TextLine:
+    ws, x = [], 10
+    for w in words:
+        ws.append(Word(x, 10, 10 * len(w), 12, conf, w))
+        x += 10 * len(w) + 8
+    return TextLine((10, 10, x - 18, 12), "bright", 0.9, ws)
+
+
+@pytest.mark.parametrize("words, cats", [
+    (("GARCIA", "LOPEZ", "MARIA"), {"name"}),
+    (("GARCIATÓPEZ", "MARÍA]"), {"name"}),          # merged words, accent, one wrong letter
+    (("NHC", "99887766"), {"id", "long_number", "labelled_value"}),
+    (("NHC:", "9988T766"), {"id"}),                  # OCR read 7 as T
+    (("99", "887", "766"),  {"id"}),                  # spaced digits
+    (("15/03/2020",), {"date", "date_pattern"}),
+    (("15-3-20",), {"date", "date_pattern"}),
+    (("15/O3/2O2O",), {"date"}),                      # O for 0
+    (("HOSPITAL", "GENERAL", "DE", "VALENCIA"), {"institution"}),
+    (("Paciente:", "Juan"), {"labelled_value"}),     # a name the header does not know: the label gives it away
+    (("Dr.", "Ramirez"), {"labelled_value"}),
+    (("03/07/1999",), {"date_pattern"}),              # a date the header does not know
+    (("1234567",), {"long_number"}),
+])
+def test_phi_lines(words, cats):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load())
+    assert f.kind == "phi"
+    assert cats <= set(f.categories), f.categories
+
+
+@pytest.mark.parametrize("words", [("L",), ("R",), ("PA",), ("AP", "SEMI", "ERECT"), ("PORTABLE",), ("Portátil",),
+                                   ("SUPINE",), ("DECUBITUS",), ("80kVp",), ("2.5", "mAs"), ("->",), ("INSP",), ("12",),
+                                   ("EREC",), ("SEMISEDUTO",), ("Page:", "1", "of", "1")])
+def test_allow_list_keeps_radiograph_markers(words):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load())
+    assert f.kind == "allowed" and f.categories == ()
+
+
+def test_unknown_text_is_flagged_and_noise_is_not():
+    unknown, noise, low = classify_lines([_line("CARDIOLOGIA"), _line("ee"), _line("Wxqz", conf=20)], _deny(),
+                                         AllowList.load())
+    assert unknown.kind == "unknown"
+    assert noise.kind == "noise" and low.kind == "noise"
+
+
+def test_near_misses_are_not_phi():
+    # one edit from a 5-letter name word is tolerated, three are not; other numbers than the id are not the id
+    (a, b) = classify_lines([_line("MARTA"), _line("99112233")], _deny(), AllowList.load())
+    assert "name" in a.categories  # MARTA is one edit from MARIA: redacted (privacy wins over precision)
+    assert "id" not in b.categories and "long_number" in b.categories
+    (c,) = classify_lines([_line("MOBILE")], _deny(), AllowList.load())
+    assert c.kind == "allowed"
+
+
+def test_allow_list_is_data_and_can_be_extended(tmp_path):
+    p = tmp_path / "site.txt"
+    p.write_text("# site markers\nACME-DR\nre:sala\\d+\n", encoding="utf-8")
+    al = AllowList.load(p)
+    assert "acme-dr" in al and "SALA3" in al and "PORTABLE" not in al
+    assert "PORTABLE" in AllowList.load()
+
+
+def test_approx_find():
+    assert approx_find("99887766", "nhc99887766x", 0)
+    assert approx_find("99887766", "nhc9988766", 1)
+    assert not approx_find("99887766", "nhc9911766", 1)
