@@ -187,7 +187,8 @@ def main() -> None:
                     bank = work / f"bank-{name}-{w}"
                     shutil.rmtree(bank, ignore_errors=True)
                     runs.setdefault((name, w), []).append(
-                        timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, workers=w)))
+                        timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, new_key=True, workers=w,
+                                                                    follow_symlinks=True)))
             runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px))))
             runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix)))
             runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())])))

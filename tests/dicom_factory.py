@@ -9,8 +9,8 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -243,3 +243,33 @@ def phi_dataset(table_rows, patient_id: str = "PHIPATIENT01", rows: int = 32, co
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelData = (np.arange(rows * cols, dtype=np.uint16) % 4096).tobytes()
     return ds, markers, dates
+
+
+def bank_text(bank: Path) -> str:
+    """Everything a bank holds as text: file and folder names, file contents (gz opened), parquet cells."""
+    import gzip
+
+    import pandas as pd
+    from PIL import Image
+
+    parts = []
+    for p in bank.rglob("*"):
+        parts.append(str(p.relative_to(bank)))
+        if not p.is_file():
+            continue
+        if p.name.endswith(".png"):  # pixels cannot hold text: check every non-pixel chunk
+            parts.append(repr(Image.open(p).info))
+            continue
+        if p.name.endswith(".nii.gz"):  # header and extensions
+            import nibabel as nib
+
+            img = nib.load(p)
+            parts.append(str(img.header) + repr(img.header.extensions) + repr(bytes(img.header["descrip"])))
+            continue
+        data = p.read_bytes()
+        if p.suffix == ".gz":
+            data = gzip.decompress(data)
+        if p.suffix == ".parquet":
+            parts.append(pd.read_parquet(p).astype(str).to_csv())
+        parts.append(data.decode("latin-1"))
+    return "\n".join(parts)

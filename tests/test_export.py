@@ -104,7 +104,7 @@ def _ingested(tmp_path: Path) -> Bank:
         stored = 4095 - a if phot == "MONOCHROME1" else a
         make_cr(raw / f"{phot}.dcm", patient_id=f"P{i}", rows=128, cols=128, pixels=stored, photometric=phot,
                 window=(2048, 4096))
-    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key")
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True)
     return Bank(tmp_path / "bank")
 
 
@@ -146,7 +146,7 @@ def test_8bit_export_of_real_monochrome1_radiographs(shared_data, tmp_path):
     raw.mkdir()
     for n in ("RG1_J2KI.dcm", "highdicom_dx_image.dcm", "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"):
         (raw / n).symlink_to(shared_data / "dicom" / n)
-    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key")
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True, follow_symlinks=True)  # links into the shared data
     bank = Bank(tmp_path / "bank")
     export(bank, tmp_path / "out", "csv")
     assert _check_8bit(tmp_path / "out", bank) == 3

@@ -23,7 +23,7 @@ def _bank(tmp_path: Path, n: int = 3) -> Bank:
         make_cr(raw / f"x{i}.dcm", patient_id=f"P{i}", seed=i, view=["PA", "AP", "LL"][i % 3])
     make_ct_series(raw / "ct", n=4, patient_id="P0")
     bank = tmp_path / "bank"
-    ingest(raw, bank, key_file=tmp_path / "key")
+    ingest(raw, bank, key_file=tmp_path / "key", new_key=True)
     b = Bank(bank)
     add_source(b, "cohen", make_cohen_sample(tmp_path / "cohen"))
     return b
@@ -48,7 +48,7 @@ def _check_release(out: Path, b: Bank) -> None:
     assert dd["License"] == "CC-BY-4.0" and dd["GeneratedBy"][0]["Name"] == "covidbank"
     assert any(s["Name"] == "cohen" and "Cohen" in s["Citation"] for s in dd["SourceDatasets"])
     readme = (out / "README").read_text()
-    assert "cohen" in readme and "privacy audit" in readme and "not run" in readme
+    assert "cohen" in readme and "privacy audit" in readme  # the audit gate runs (covidbank.audit, issue 13)
     for s in b.sources():
         assert (out / "licenses" / f"{s}.txt").is_file()
     manifest = (out / MANIFEST).read_text().splitlines()
@@ -86,7 +86,7 @@ def test_release_verify_and_second_iteration(tmp_path, cli):
     assert "every file matches" in " ".join(cli("verify", out).output.split())
     # iteration 2: new patients are added and the CHANGES say so
     make_cr(tmp_path / "raw" / "new.dcm", patient_id="P9", seed=9)
-    ingest(tmp_path / "raw", b.path, key_file=tmp_path / "key")
+    ingest(tmp_path / "raw", b.path, key_file=tmp_path / "key", new_key=True)
     r2 = release(b, out, license="CC-BY-4.0")
     assert r2.version == 2 and verify(out) == []
     changes = (out / "CHANGES").read_text()
@@ -139,7 +139,7 @@ def test_release_of_a_bank_built_from_the_shared_data(shared_data, tmp_path):
               "1.3.6.1.4.1.11129.5.5.110503645592756492463169821050252582267888.dcm"):
         (raw / n).symlink_to(shared_data / "dicom" / n)
     (raw / "lungmask").symlink_to(shared_data / "ct" / "lungmask-slices")
-    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key")
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True, follow_symlinks=True)  # links into the shared data
     b = Bank(tmp_path / "bank")
     add_source(b, "cohen", shared_data / "cohen")
     add_source(b, "mosmed", shared_data / "mosmed")

@@ -37,7 +37,7 @@ def test_ingest_index_file_name_and_mids_reader_agree(tmp_path):
     for i, vp in enumerate(positions):
         make_cr(raw / f"i{i}.dcm", patient_id=f"P{i}", view=vp, seed=i)
     bank = tmp_path / "bank"
-    ingest(raw, bank, key_file=tmp_path / "key")
+    ingest(raw, bank, key_file=tmp_path / "key", new_key=True)
     im = Bank(bank).table("images")
     assert len(im) == len(positions)
     back = load_source("mids", bank).tables["images"]

@@ -76,7 +76,14 @@ class DicomError(CovidbankError):
     """A DICOM file cannot be read, de-identified or converted.
 
     The message names the file (by its path inside the input folder) and the reason.
+    ``code`` is the reason code of :data:`covidbank.dicom.reasons.REASONS` (what a bank
+    may store); the message, which may quote values, is for the curator only.
     """
+
+    def __init__(self, message: str, *, code: str = "conversion_failed", attributes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.attributes = tuple(attributes)
 
 
 class ConversionError(DicomError):
@@ -84,7 +91,9 @@ class ConversionError(DicomError):
 
 
 class KeyFileError(CovidbankError):
-    """The project key file is missing, malformed or stored inside the bank."""
+    """The project key file is missing, malformed, readable by others, stored inside the bank,
+    or not the key of the bank."""
+
 
 class SeverityError(CovidbankError):
     """CT severity assessment failed (unreadable CT, no lungs found, ...)."""

@@ -197,7 +197,9 @@ TABLES: dict[str, list[Column]] = {
         Column("source", "string", "Source dataset name"),
         Column("record", "string", "Row number or identifier of the skipped record"),
         Column("path", "string", "File the record came from (relative to the source's root)"),
-        Column("reason", "string", "Why it was skipped"),
+        Column("reason", "string", "Why it was skipped (DICOM ingest: a reason code of covidbank.dicom.reasons)"),
+        Column("attributes", "string", "DICOM keywords the reason is about (comma-separated; never a value)"),
+        Column("run", "string", "Ingest run that skipped it (every run is kept)"),
     ],
 }
 

@@ -50,7 +50,7 @@ def test_basic_actions_and_identity_attributes(tmp_path):
     recs = {a.tag: a for a in audit}
     assert recs["00081070"].action == "X" and recs["00100010"].action == "Z"
     assert all("SMITH" not in str(a.to_dict()) and "secret" not in str(a.to_dict()) for a in audit)
-    assert recs["00081070"].old_hash == key.audit_hash(pydicom.valuerep.PersonName("SMITH^JOHN"))
+    assert recs["00081070"].old_hash == key.audit_hash(pydicom.valuerep.PersonName("SMITH^JOHN"), CTX.subject)
 
 
 def test_modified_dates_shift_consistently_and_times(tmp_path):
@@ -125,6 +125,9 @@ def test_keys_are_deterministic_and_keyed(tmp_path):
     with pytest.raises(KeyFileError, match="outside the bank"):
         load_key(tmp_path / "bank" / "k", bank=tmp_path / "bank")
     (tmp_path / "bad").write_text("not hex")
+    with pytest.raises(KeyFileError, match="readable or writable by other users"):
+        load_key(tmp_path / "bad")
+    (tmp_path / "bad").chmod(0o600)
     with pytest.raises(KeyFileError, match="not a covidbank key"):
         load_key(tmp_path / "bad")
 

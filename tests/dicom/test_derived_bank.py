@@ -24,7 +24,7 @@ def bank(tmp_path_factory):
     ph = make_phantom()
     write_dicom_series(ph, d / "raw" / "chest")
     b = d / "bank"
-    s = ingest(d / "raw", b, key_file=d / "key", keep_dicom=True)
+    s = ingest(d / "raw", b, key_file=d / "key", new_key=True, keep_dicom=True)
     assert s.converted == 1
     return b
 
@@ -61,7 +61,7 @@ def test_export_without_kept_dicom_says_so(cli, tmp_path):
     from dicom_factory import make_ct_series
 
     make_ct_series(tmp_path / "raw" / "ct", n=3)
-    ingest(tmp_path / "raw", tmp_path / "b", key_file=tmp_path / "key")
+    ingest(tmp_path / "raw", tmp_path / "b", key_file=tmp_path / "key", new_key=True)
     rows = export_bank(tmp_path / "b")
     assert [r.outcome for r in rows] == ["no-kept-dicom"]
     r = cli("push", tmp_path / "b", "--pacs", "X@127.0.0.1:1", expect=1)

@@ -1,6 +1,8 @@
 """Discovery: classification and grouping from headers only."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from covidbank.dicom.discover import Skip, classify_sop, discover, read_instance
@@ -17,18 +19,20 @@ def test_image_classes(sop, modality, expect):
     assert classify_sop(sop, modality) == expect
 
 
-@pytest.mark.parametrize("sop,words", [
-    ("1.2.840.10008.5.1.4.1.1.88.67", "structured report"),  # X-ray radiation dose SR
-    ("1.2.840.10008.5.1.4.1.1.11.1", "presentation state"),
-    ("1.2.840.10008.5.1.4.1.1.66", "raw data"),
-    ("1.2.840.10008.5.1.4.1.1.104.1", "encapsulated document"),
-    ("1.2.840.10008.5.1.4.1.1.4", "MR image"),
-    ("1.2.840.10008.5.1.4.1.1.7", "secondary capture of modality OT"),
-    ("1.2.3.4", "not an ingested image class"),
+@pytest.mark.parametrize("sop,code,words", [
+    ("1.2.840.10008.5.1.4.1.1.88.67", "non_image_sop_class", "structured report"),  # X-ray radiation dose SR
+    ("1.2.840.10008.5.1.4.1.1.11.1", "non_image_sop_class", "presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.66", "non_image_sop_class", "raw data"),
+    ("1.2.840.10008.5.1.4.1.1.104.1", "non_image_sop_class", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.4", "image_class_not_ingested", "MR image"),
+    ("1.2.840.10008.5.1.4.1.1.7", "secondary_capture_modality", "secondary capture of modality OT"),
+    ("1.2.3.19650412.99887766", "unknown_sop_class", "1.2.3.19650412.99887766"),
 ])
-def test_non_image_classes_have_a_reason(sop, words):
+def test_non_image_classes_have_a_reason_code(sop, code, words):
     modality, reason = classify_sop(sop, "OT")
-    assert modality is None and words in reason
+    # the code (what a bank stores) is fixed vocabulary; the value is only in the curator's detail
+    assert modality is None and reason.code == code and words in reason.detail
+    assert "1965" not in reason.text and "99887766" not in reason.text
 
 
 def test_grouping_files_without_extension_and_skips(tmp_path):
@@ -43,9 +47,8 @@ def test_grouping_files_without_extension_and_skips(tmp_path):
     series, skips = discover(tmp_path)
     kinds = sorted((s.modality, len(s.instances)) for s in series)
     assert kinds == [("CR", 1), ("CR", 1), ("CT", 3)]  # one series per X-ray image, one volume per CT series
-    reasons = sorted(s.reason for s in skips)
-    assert len(skips) == 3 and any("localizer" in r for r in reasons) and any("structured report" in r for r in reasons)
-    assert any("not a DICOM file" in r for r in reasons)
+    reasons = sorted(s.reason.code for s in skips)
+    assert reasons == ["localizer", "non_image_sop_class", "not_dicom"]
     ct = [s for s in series if s.modality == "CT"][0]
     assert [i.instance_number for i in ct.instances] == sorted(i.instance_number for i in ct.instances)
 
@@ -54,4 +57,16 @@ def test_read_instance_names_no_header_value(tmp_path):
     p = make_cr(tmp_path / "x.dcm", patient_id="SECRET")
     p.write_bytes(p.read_bytes()[:200])
     res = read_instance(p)
-    assert isinstance(res, Skip) and res.reason and "SECRET" not in res.reason
+    assert isinstance(res, Skip) and res.reason.code in ("unreadable_header", "no_image_matrix") and "SECRET" not in res.reason.text
+
+
+def test_the_intact_copy_wins_over_a_truncated_one_that_sorts_first(tmp_path):
+    intact = make_cr(tmp_path / "z_intact.dcm", patient_id="X", rows=64, cols=64)
+    data = intact.read_bytes()
+    (tmp_path / "a_cut.dcm").write_bytes(data[: len(data) - 3000])
+    same = tmp_path / "b_same.dcm"
+    same.write_bytes(data)  # an identical intact copy after the cut one: the first intact copy is kept
+    series, skips = discover(tmp_path)
+    assert [i.path for s in series for i in s.instances] == [str(same)]
+    assert sorted((os.path.basename(s.path), s.reason.code) for s in skips) == [
+        ("a_cut.dcm", "duplicate_instance"), ("z_intact.dcm", "duplicate_instance")]

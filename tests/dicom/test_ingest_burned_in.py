@@ -58,7 +58,7 @@ def test_hostile_dx_is_redacted_until_unreadable(tmp_path):
     _hostile_dx(raw / "b.dcm", None, photometric="MONOCHROME1", seed=2)
     assert _readable(shown) == PARTS  # the readers do read them before the ingest
     bank = tmp_path / "bank"
-    s = ingest(raw, bank, key_file=tmp_path / "key")
+    s = ingest(raw, bank, key_file=tmp_path / "key", new_key=True)
     assert s.converted == 2 and s.burned_in == {"redacted": 2}
     pngs = sorted(bank.glob("sub-*/ses-*/mod-rx/*.png"))
     assert len(pngs) == 2
@@ -79,20 +79,20 @@ def test_hostile_dx_is_redacted_until_unreadable(tmp_path):
 def test_exclude_policy_keeps_the_image_out_with_a_reason(tmp_path):
     _hostile_dx(tmp_path / "raw" / "a.dcm", "NO")
     bank = tmp_path / "bank"
-    s = ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", burned_in="exclude")
+    s = ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", new_key=True, burned_in="exclude")
     assert s.burned_in == {"excluded": 1}
     assert not list(bank.rglob("*.png"))
     (row,) = Bank(bank).table("images").to_dict("records")
     assert row["exclude"] and row["exclude_reason"] == "burned_in_text" and not row["file_present"]
     # a re-run resumes: nothing is read again, nothing appears
-    s2 = ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", burned_in="exclude")
+    s2 = ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", new_key=True, burned_in="exclude")
     assert s2.resumed == 1 and not list(bank.rglob("*.png"))
 
 
 def test_flag_policy_keeps_the_image_out_of_the_index_until_reviewed(tmp_path, cli):
     _hostile_dx(tmp_path / "raw" / "a.dcm", None)
     bank = tmp_path / "bank"
-    out = cli("ingest", tmp_path / "raw", "--bank", bank, "--key-file", tmp_path / "key", "--burned-in", "flag",
+    out = cli("ingest", tmp_path / "raw", "--bank", bank, "--key-file", tmp_path / "key", "--new-key", "--burned-in", "flag",
               "--workers", "1", "--no-progress").output
     assert "flagged 1" in out
     (row,) = Bank(bank).table("images").to_dict("records")
@@ -118,7 +118,7 @@ def test_real_dx_with_identifiers_drawn_in(shared_data, tmp_path):
     (tmp_path / "raw").mkdir()
     ds.save_as(tmp_path / "raw" / "real.dcm", enforce_file_format=True)
     bank = tmp_path / "bank"
-    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key")
+    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", new_key=True)
     (side,) = _sidecars(bank)
     action = side["covidbank"]["burned_in"]["action"]
     assert action in ("redacted", "excluded")
@@ -133,7 +133,7 @@ def test_keep_dicom_stores_the_redacted_pixels_or_nothing(tmp_path):
 
     _hostile_dx(tmp_path / "raw" / "a.dcm", "NO")
     bank = tmp_path / "bank"
-    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", keep_dicom=True)
+    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", new_key=True, keep_dicom=True)
     (kept,) = sorted(bank.glob("sourcedata/**/*.dcm"))
     ds = pydicom.dcmread(kept)
     assert ds.BurnedInAnnotation == "NO"
@@ -142,7 +142,7 @@ def test_keep_dicom_stores_the_redacted_pixels_or_nothing(tmp_path):
     (png,) = bank.rglob("*.png")
     assert np.array_equal(img, np.asarray(Image.open(png)))
     other = tmp_path / "bank2"
-    ingest(tmp_path / "raw", other, key_file=tmp_path / "key", keep_dicom=True, burned_in="flag")
+    ingest(tmp_path / "raw", other, key_file=tmp_path / "key", new_key=True, keep_dicom=True, burned_in="flag")
     assert not list(other.glob("sourcedata/**/*.dcm"))
     (side,) = _sidecars(other)
     assert side["covidbank"]["kept_dicom"] is None

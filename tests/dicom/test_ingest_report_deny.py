@@ -25,7 +25,7 @@ def test_report_names_the_patient_as_only_the_header_knows(tmp_path: Path):
     reports = tmp_path / "reports.csv"
     pd.DataFrame({"accession": ["ACCP001"], "text": [REPORT]}).to_csv(reports, index=False)
     bank = tmp_path / "bank"
-    ingest(raw, bank, key_file=tmp_path / "key", reports=reports)
+    ingest(raw, bank, key_file=tmp_path / "key", new_key=True, reports=reports)
     stored = Bank(bank).table("sessions").dropna(subset=["report"]).report.tolist()
     assert len(stored) == 1
     assert "zubiaurre" not in stored[0].lower() and "intersticial" in stored[0]

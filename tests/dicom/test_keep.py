@@ -20,7 +20,7 @@ def test_kept_instances_layout_sidecar_and_resume(tmp_path):
     make_ct_series(raw / "ct", n=4, patient_id="P001")
     make_cr(raw / "xr" / "a.dcm", patient_id="P001")
     bank = tmp_path / "bank"
-    s = ingest(raw, bank, key_file=tmp_path / "key", keep_dicom=True)
+    s = ingest(raw, bank, key_file=tmp_path / "key", new_key=True, keep_dicom=True)
     assert s.converted == 2
     kept = sorted((bank / "sourcedata").rglob("*.dcm"))
     assert len(kept) == 5 and all(p.name[:4].isdigit() for p in kept)
@@ -41,7 +41,7 @@ def test_kept_instances_layout_sidecar_and_resume(tmp_path):
     assert np.array_equal(read_ct(bank / k["folder"]).data, read_ct(nii).data)
     assert validate(bank) == []
     before = {p: p.stat().st_mtime_ns for p in kept}
-    s2 = ingest(raw, bank, key_file=tmp_path / "key", keep_dicom=True)
+    s2 = ingest(raw, bank, key_file=tmp_path / "key", new_key=True, keep_dicom=True)
     assert s2.converted == 0 and s2.resumed == 2
     assert {p: p.stat().st_mtime_ns for p in sorted((bank / "sourcedata").rglob("*.dcm"))} == before
 
@@ -49,7 +49,7 @@ def test_kept_instances_layout_sidecar_and_resume(tmp_path):
 def test_without_the_option_nothing_is_kept(tmp_path):
     raw = tmp_path / "raw"
     make_ct_series(raw / "ct", n=3)
-    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key")
+    ingest(raw, tmp_path / "bank", key_file=tmp_path / "key", new_key=True)
     assert not (tmp_path / "bank" / "sourcedata").exists()
 
 
@@ -65,7 +65,7 @@ def test_no_phi_marker_in_kept_files(tmp_path):
     ds.save_as(raw / "phi_ct.dcm", enforce_file_format=True)
     bank = tmp_path / "bank"
     # patient characteristics are kept by default (an option): leave them out here
-    s = ingest(raw, bank, key_file=tmp_path / "key", keep_dicom=True,
+    s = ingest(raw, bank, key_file=tmp_path / "key", new_key=True, keep_dicom=True,
                options=DeidOptions(retain_patient_characteristics=False))
     assert s.converted == 1
     kept = list((bank / "sourcedata").rglob("*.dcm"))
@@ -78,6 +78,6 @@ def test_no_phi_marker_in_kept_files(tmp_path):
 def test_cli_option(cli, tmp_path):
     raw = tmp_path / "raw"
     make_ct_series(raw / "ct", n=3)
-    cli("ingest", raw, "--bank", tmp_path / "bank", "--key-file", tmp_path / "key", "--keep-dicom", "--no-progress",
+    cli("ingest", raw, "--bank", tmp_path / "bank", "--key-file", tmp_path / "key", "--new-key", "--keep-dicom", "--no-progress",
         "--workers", "1")
     assert len(list((tmp_path / "bank" / "sourcedata").rglob("*.dcm"))) == 3

@@ -27,7 +27,7 @@ def bank(tmp_path):
     make_cr(tmp_path / "raw" / "a", patient_id="A", view="AP")
     make_cr(tmp_path / "raw" / "b", patient_id="B", modality="DX", view="PA")
     make_ct_series(tmp_path / "raw" / "ct", n=3, patient_id="A")
-    ingest(tmp_path / "raw", tmp_path / "bank", key_file=tmp_path / "key")
+    ingest(tmp_path / "raw", tmp_path / "bank", key_file=tmp_path / "key", new_key=True)
     return tmp_path / "bank"
 
 

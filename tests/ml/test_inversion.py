@@ -46,7 +46,7 @@ def test_ingest_then_dataset_gives_the_png_on_disk(tmp_path):
     make_cr(raw / "inv.dcm", patient_id="P3", rows=40, cols=32, pixels=stored, photometric="MONOCHROME2", view="PA",
             PresentationLUTShape="INVERSE")
     bank = tmp_path / "bank"
-    ingest(raw, bank, key_file=tmp_path / "key")
+    ingest(raw, bank, key_file=tmp_path / "key", new_key=True)
     items = _ingested_items(bank)
     assert len(items) == 3
     by_phot = {}
@@ -73,7 +73,7 @@ def test_viewer_and_duplicates_apply_the_same_rule(tmp_path):
     stored = np.random.default_rng(5).integers(0, 4096, size=(40, 32), dtype=np.uint16)
     make_cr(raw / "m1.dcm", patient_id="P2", rows=40, cols=32, pixels=stored, photometric="MONOCHROME1")
     bank = tmp_path / "bank"
-    ingest(raw, bank, key_file=tmp_path / "key")
+    ingest(raw, bank, key_file=tmp_path / "key", new_key=True)
     st = BankStore(bank)
     iid = Bank(bank).table("images")["image_id"].iloc[0]
     rec, path = st.image_file(iid)
@@ -112,7 +112,7 @@ def test_real_monochrome1_ingest_reaches_the_model_the_right_way_up(shared_data,
         raw.mkdir()
         for n in names:
             (raw / n).symlink_to(d / n)
-        ingest(raw, tmp_path / f"bank-{g}", key_file=tmp_path / "key")
+        ingest(raw, tmp_path / f"bank-{g}", key_file=tmp_path / "key", new_key=True, follow_symlinks=True)
         items[g] = _ingested_items(tmp_path / f"bank-{g}")
     all_items = items["a"] + items["b"]
     assert sorted(rec["photometric"] for _, _, rec in all_items) == ["MONOCHROME1"] * 3 + ["MONOCHROME2"]

@@ -35,7 +35,7 @@ def _files(bank: Path) -> dict[str, bytes]:
 
 def _run(archive, tmp: Path, bank: str, cohort=None, **kw):
     cohort = cohort if cohort is not None else read_cohort(_cohort_csv(tmp))
-    return pull(cohort, tmp / bank, archive, key_file=tmp / "key", staging=tmp / "staging",
+    return pull(cohort, tmp / bank, archive, key_file=tmp / "key", new_key=True, staging=tmp / "staging",
                 private_dir=tmp / "private", **kw)
 
 
@@ -69,7 +69,7 @@ def reference(seeded, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reference")
     raw = seed.copy(tmp / "raw", *PULLED)
     key = tmp / "key"
-    ingest(raw, tmp / "bank", key_file=key)
+    ingest(raw, tmp / "bank", key_file=key, new_key=True)
     return tmp / "bank", key
 
 
@@ -77,6 +77,7 @@ def test_cget_pull_equals_an_ingest_of_the_same_files(seeded, reference, tmp_pat
     orthanc, seed = seeded
     ref_bank, key = reference
     (tmp_path / "key").write_bytes(key.read_bytes())
+    (tmp_path / "key").chmod(0o600)  # a key readable by others is refused
     s = _run(DimseArchive(orthanc.pacs), tmp_path, "bank")
     assert (s.entries, s.studies, s.complete, s.not_complete, s.entries_without_studies) == (5, 7, 7, 0, 1)
     assert (s.expected, s.received, s.converted, s.skipped, s.failed) == (14, 14, 13, 1, 0)
@@ -88,7 +89,7 @@ def test_cget_pull_equals_an_ingest_of_the_same_files(seeded, reference, tmp_pat
                 .reset_index(drop=True) for d in (a, b))
         pd.testing.assert_frame_equal(x, y)
     skipped = a.table("skipped")
-    assert list(skipped["reason"]) == ["non-image SOP class: structured report"]
+    assert list(skipped["reason"]) == ["non_image_sop_class"]  # a reason code (covidbank.dicom.reasons)
     _assert_nothing_raw(tmp_path, bank)
     text = _all_text(bank)
     for ident in _identifiers(seed):
@@ -174,7 +175,7 @@ def test_bimcv_cohort_from_a_tests_csv(seeded, tmp_path, cli):
     assert [(e.line, e.patient_id) for e in cohort] == [(2, "P001"), (6, "P004"), (7, "NOBODY")]
     bank = tmp_path / "bank"
     res = cli("pull", "--tests", tests, "--positive", "--from", "2020-03-01", "--to", "2020-03-31", "--bank", bank,
-              "--pacs", orthanc.pacs, "--key-file", tmp_path / "key", "--staging", tmp_path / "staging",
+              "--pacs", orthanc.pacs, "--key-file", tmp_path / "key", "--new-key", "--staging", tmp_path / "staging",
               "--private-dir", tmp_path / "private", "--modalities", "CR,DX,CT", "--workers", "1", "--no-progress")
     assert "complete 3" in res.output
     t = Manifest(bank).table()
@@ -199,7 +200,7 @@ def test_cli_errors_are_one_line(tmp_path, cli):
     res = cli("pull", "--bank", tmp_path / "b", "--cohort", tmp_path / "c.csv", expect=2)
     assert "--pacs" in res.output
     res = cli("pull", "--bank", tmp_path / "b", "--cohort", tmp_path / "c.csv", "--pacs", f"A@127.0.0.1:{free_port()}",
-              "--key-file", tmp_path / "key", "--staging", tmp_path / "b" / "stage", expect=1)
+              "--key-file", tmp_path / "key", "--new-key", "--staging", tmp_path / "b" / "stage", expect=1)
     assert "outside the bank" in res.output
 
 
@@ -219,7 +220,7 @@ def test_conversion_on_a_dask_cluster_gives_the_same_bank(seeded, tmp_path):
 def test_cli_says_when_the_archive_does_not_answer(tmp_path, cli):
     (tmp_path / "c.csv").write_text("patient_id\nP1\n")
     res = cli("pull", "--bank", tmp_path / "b", "--cohort", tmp_path / "c.csv", "--pacs",
-              f"PACS@127.0.0.1:{free_port()}", "--timeout", "3", "--key-file", tmp_path / "key", "--staging",
+              f"PACS@127.0.0.1:{free_port()}", "--timeout", "3", "--key-file", tmp_path / "key", "--new-key", "--staging",
               tmp_path / "st", "--private-dir", tmp_path / "priv", expect=1)
     assert "cannot connect" in res.output or "no association" in res.output
     assert not (tmp_path / "st").exists()

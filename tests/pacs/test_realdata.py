@@ -55,14 +55,14 @@ def test_real_files_pulled_over_dimse_and_dicomweb(shared_data, tmp_path):
             v = str(ds.get(kw, "") or "").strip()
             if len(v) >= 5:
                 idents.add(v)
-    ingest(raw, tmp_path / "ref", key_file=tmp_path / "key")
+    ingest(raw, tmp_path / "ref", key_file=tmp_path / "key", new_key=True)
     cohort = tmp_path / "cohort.csv"
     cohort.write_text("patient_id\n" + "\n".join(sorted(ids)) + "\n")
     with orthanc_server() as o:
         for f in sorted(raw.iterdir()):
             o.upload(f)
         for name, archive in (("dimse", DimseArchive(o.pacs)), ("web", DicomwebArchive(o.dicomweb_url))):
-            s = pull(read_cohort(cohort), tmp_path / name, archive, key_file=tmp_path / "key",
+            s = pull(read_cohort(cohort), tmp_path / name, archive, key_file=tmp_path / "key", new_key=True,
                      staging=tmp_path / "staging", private_dir=tmp_path / "private", workers=2)
             assert s.not_complete == 0 and s.entries_without_studies == 0, (name, s)
             assert s.received == s.expected == len(sops)

@@ -47,7 +47,7 @@ def _seed(orthanc, root: Path, n_cr: int = 12, ct_slices: int = 30, ct_size: int
 
 
 def _pull(archive, cohort: Path, tmp: Path, bank: str, staging: str = "staging", **kw):
-    return pull(read_cohort(cohort), tmp / bank, archive, key_file=tmp / "key", staging=tmp / staging,
+    return pull(read_cohort(cohort), tmp / bank, archive, key_file=tmp / "key", new_key=True, staging=tmp / staging,
                 private_dir=tmp / "private", **kw)
 
 
@@ -117,7 +117,7 @@ def test_killed_pull_resumes_to_the_same_bank(tmp_path):
         bank, staging = tmp_path / "bank", tmp_path / "staging"
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         cmd = [sys.executable, "-m", "covidbank", "pull", "--cohort", str(cohort), "--bank", str(bank),
-               "--pacs", o.pacs, "--key-file", str(tmp_path / "key"), "--staging", str(staging),
+               "--pacs", o.pacs, "--key-file", str(tmp_path / "key"), "--new-key", "--staging", str(staging),
                "--private-dir", str(tmp_path / "private"), "--workers", "1", "--transfers", "1",
                "--max-rate", "15", "--no-progress"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -147,13 +147,13 @@ def make_web_bank(root: Path, real_data: Path | None = None) -> dict:
 
     b = Bank(bank_dir, create=True)
     b.add("demo", {"subjects": subjects, "sessions": sessions, "images": images,
-                   "labels": pd.DataFrame(labels), "tests": tests}, meta={"version": "t1", "notes": ["generated for tests"]})
+                   "labels": pd.DataFrame(labels), "tests": tests}, meta={"version": "t1", "notes": ["generated for tests"]},
+          root=files)  # the viewer serves files only from the bank and the roots registered at add
     if real_data is not None:
-        from covidbank.sources import load_source
+        from covidbank.sources import add_source
 
         for name in ("cohen", "mosmed"):
-            res = load_source(name, real_data / name)
-            b.add(name, res.all_tables(), meta=res.meta)
+            add_source(b, name, real_data / name)  # registers the dataset folder as the source's root
     b.write_table("splits", pd.DataFrame({"subject_id": ["demo:1", "demo:2", "demo:3"], "split": ["train", "test", "val"]}))
     # a lung mask written inside the bank (as `covidbank severity --masks-out` would), referenced
     # by a relative path from the severity table

@@ -247,7 +247,7 @@ def test_burned_in_annotation_images_are_not_served(tmp_path, cli):
     make_cr(raw / "burned.dcm", patient_id="P1", BurnedInAnnotation="YES")
     make_cr(raw / "clean.dcm", patient_id="P2", seed=1, BurnedInAnnotation="NO")
     bank = tmp_path / "B"
-    cli("ingest", raw, "--bank", bank, "--key-file", tmp_path / "k.key")
+    cli("ingest", raw, "--bank", bank, "--key-file", tmp_path / "k.key", "--new-key")
     c = TestClient(create_app(bank, cache_dir=tmp_path / "cache"))
     rows = c.get("/api/records", params={"value": "any"}).json()["results"]
     assert len(rows) == 2

@@ -78,12 +78,11 @@ def test_severity_table_and_validation_report_from_their_commands(shared_data, t
     `covidbank report` written into the bank: the CT viewer shows the numbers, the summary links the report."""
     from fastapi.testclient import TestClient
 
-    from covidbank.sources import load_source
+    from covidbank.sources import add_source
     from covidbank.web import create_app
 
     bank = tmp_path / "bank"
-    res = load_source("mosmed", shared_data / "mosmed")
-    Bank(bank, create=True).add("mosmed", res.all_tables(), meta=res.meta)
+    add_source(bank, "mosmed", shared_data / "mosmed")  # the viewer serves files from the roots registered at add
     cli("severity-table", shared_data / "mosmed", "--bank", bank, "--format", "csv")
     cli("report", bank, "--out", bank / "report")
     with TestClient(create_app(bank, cache_dir=tmp_path / "thumbs")) as c:

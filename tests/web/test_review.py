@@ -29,8 +29,8 @@ def _bank(root: Path) -> dict:
     make_cr(root / "raw2" / "b.dcm", patient_id=HEADER["PatientID"], modality="DX", rows=320, cols=384, bits=16,
             pixels=flagged, study_date=HEADER["StudyDate"], PatientName=HEADER["PatientName"])
     bank, key = root / "bank", root / "key"
-    ingest(root / "raw1", bank, key_file=key)
-    ingest(root / "raw2", bank, key_file=key, burned_in="flag")
+    ingest(root / "raw1", bank, key_file=key, new_key=True)
+    ingest(root / "raw2", bank, key_file=key, new_key=True, burned_in="flag")
     stems = {}
     for p in bank.glob("sub-*/ses-*/mod-rx/*.json"):
         stems[json.loads(p.read_text())["covidbank"]["burned_in"]["action"]] = p.name[:-5]
@@ -122,7 +122,7 @@ def test_curator_draws_a_box_redacts_and_excludes_in_the_browser(tmp_path, brows
     assert bw > 40 and bh > 30
     before = np.asarray(Image.open(next(bank.rglob(f"{b['unknown']}.png"))))
     for raw in b["raw"]:  # the next ingest run applies the decisions
-        s = ingest(raw, bank, key_file=b["key"])
+        s = ingest(raw, bank, key_file=b["key"], new_key=True)
         assert s.resumed == 1
     after = np.asarray(Image.open(next(bank.rglob(f"{b['unknown']}.png"))))
     assert before[y:y + bh, x:x + bw].std() > 100 and after[y:y + bh, x:x + bw].std() == 0
@@ -142,7 +142,7 @@ def test_review_decisions_reach_the_kept_dicom(tmp_path):
     img, _ = draw_text(chest_like(256, 320, seed=4), "CARDIOLOGIA", (20, 20), 18, 65535)
     make_cr(tmp_path / "raw" / "a.dcm", patient_id="P1", modality="DX", rows=256, cols=320, bits=16, pixels=img)
     bank = tmp_path / "bank"
-    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", keep_dicom=True)
+    ingest(tmp_path / "raw", bank, key_file=tmp_path / "key", new_key=True, keep_dicom=True)
     (side,) = bank.glob("sub-*/ses-*/mod-rx/*.json")
     stem = side.name[:-5]
     (dcm,) = bank.glob("sourcedata/**/*.dcm")

@@ -91,7 +91,7 @@ def test_case_sessions_in_day_order(store):
 def test_file_problems(store):
     assert store.file_problem(store.image("demo:1/d0/a")) is None
     assert "missing on disk" in store.file_problem(store.image("demo:2/d0/e#2"))
-    assert "leaves its source" in store.file_problem(store.image("demo:2/d0/escape"))
+    assert "outside the bank and its source's folder" in store.file_problem(store.image("demo:2/d0/escape"))
     rec, path = store.image_file("demo:2/d0/escape")
     assert path is None
 

@@ -72,6 +72,7 @@ COMMAND_MODULES: list[str] = [
     "covidbank.cli.nlp",
     "covidbank.cli.pacs",
     "covidbank.cli.ml",
+    "covidbank.cli.privacy",
     "covidbank.cli.severity",
     "covidbank.cli.validation",
     "covidbank.cli.web",

@@ -18,8 +18,20 @@ def register(app) -> None:
         workers: int = typer.Option(max(1, min(4, os.cpu_count() or 1)), "--workers", "-j", help="Worker processes."),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://...)."),
         key_file: Optional[Path] = typer.Option(None, "--key-file", "-k",
-                                                help="Project key file, kept outside the bank (created if missing; "
-                                                     "default $COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key)."),
+                                                help="Project key file, kept outside the bank, mode 0600 (default "
+                                                     "$COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key). Never "
+                                                     "created silently: see --new-key and `covidbank key new`."),
+        new_key: bool = typer.Option(False, "--new-key", help="Create the key file if it does not exist (says where)."),
+        private_log: Optional[Path] = typer.Option(None, "--private-log",
+                                                   help="Curator's run log, outside the bank: token -> input path and "
+                                                        "full reason, appended (default <key file>.private/runs.jsonl)."),
+        quarantine: Optional[Path] = typer.Option(None, "--quarantine",
+                                                  help="Folder outside the bank for items a deny-list hit kept out "
+                                                       "(default <key file>.private/quarantine)."),
+        follow_symlinks: bool = typer.Option(False, "--follow-symlinks",
+                                             help="Follow symbolic links that lead outside RAW_DIR (not followed by default)."),
+        max_file_mb: int = typer.Option(512, "--max-file-mb", help="Skip input files larger than this (MiB)."),
+        no_wait: bool = typer.Option(False, "--no-wait", help="Refuse instead of waiting when another ingest holds the bank."),
         options: List[str] = typer.Option([], "--options", "-o",
                                           help="De-identification options as name=yes/no: retain_modified_dates (yes), "
                                                "retain_patient_characteristics (yes), clean_descriptors (no)."),
@@ -32,7 +44,8 @@ def register(app) -> None:
         reports_deidentified: bool = typer.Option(False, "--reports-deidentified",
                                                   help="The reports' text is already de-identified: store it as it is (default: de-identify it first)."),
         linkage: Optional[Path] = typer.Option(None, "--linkage",
-                                               help="Write original patient id -> pseudonym to this file (outside the bank)."),
+                                               help="Merge original patient id -> pseudonym into this TSV (outside the "
+                                                    "bank; earlier runs' rows are kept)."),
         window: int = typer.Option(0, "--window", help="Which window / VOI LUT to apply (0 = first)."),
         burned_in: str = typer.Option("redact", "--burned-in",
                                       help="Personal data burned into X-ray pixels (Tesseract OCR): redact (fill it, "
@@ -57,23 +70,36 @@ def register(app) -> None:
         except (ValueError, OSError) as e:
             raise fail(str(e), 2)
         try:
-            from ..dicom.ingest import LOG_NAME, ingest
+            from ..dicom.ingest import ingest
+            from ..dicom.safeio import Limits
 
             s = ingest(raw_dir, bank, key_file=key_file, workers=workers, scheduler=scheduler, options=opts, name=name,
                        tests=tests, reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
-                       window_index=window, progress=not no_progress, keep_dicom=keep_dicom,
-                       burned_in=burned_in)
+                       window_index=window, progress=not no_progress, new_key=new_key, private_log=private_log,
+                       quarantine=quarantine, follow_symlinks=follow_symlinks,
+                       limits=Limits(max_file_bytes=max_file_mb << 20), lock_timeout=0 if no_wait else -1,
+                       keep_dicom=keep_dicom, burned_in=burned_in)
         except CovidbankError as e:
             raise fail(str(e))
         console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")
-        console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}")
+        console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}, "
+                      f"quarantined {s.quarantined}")
         console.print(f"  subjects {s.subjects}, sessions {s.sessions}, images {s.images}, tests {s.tests}")
         if s.burned_in:
             console.print("  burned-in text: " + ", ".join(f"{k} {v}" for k, v in sorted(s.burned_in.items())))
         for n in s.notes:
             console.print(f"  note: {n}")
-        if s.errors or s.skipped:
-            console.print(f"  reasons per file/series: {bank / LOG_NAME}")
+        if s.key_created:
+            console.print(f"  created a new project key at {Path(s.key_file).resolve()}: keep it outside the bank, "
+                          "mode 0600, and back it up", markup=False, highlight=False)
+        for path, code, detail in s.problems[:10]:  # the curator's own terminal may name files and values
+            console.print(f"  {code}: {path}" + (f" ({detail})" if detail else ""), markup=False, highlight=False)
+        if len(s.problems) > 10:
+            console.print(f"  ... {len(s.problems) - 10} more")
+        if s.errors or s.skipped or s.quarantined:
+            console.print(f"  input files and full reasons (private, outside the bank): {s.private_log} (run {s.run})")
+        if s.quarantined:
+            console.print(f"  quarantined items: {s.quarantine}/{s.run}")
 
     @app.command("validate")
     def validate_cmd(

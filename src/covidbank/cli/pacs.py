@@ -43,8 +43,10 @@ def register(app) -> None:
                                     help="Conversion processes."),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://...)."),
         key_file: Optional[Path] = typer.Option(None, "--key-file", "-k",
-                                                help="Project key file, kept outside the bank (created if missing; "
-                                                     "default $COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key)."),
+                                                help="Project key file, kept outside the bank, mode 0600 (default "
+                                                     "$COVIDBANK_KEY_FILE or ~/.config/covidbank/ingest.key). Never "
+                                                     "created silently: see --new-key and `covidbank key new`."),
+        new_key: bool = typer.Option(False, "--new-key", help="Create the key file if it does not exist."),
         options: List[str] = typer.Option([], "--options", "-o",
                                           help="De-identification options as name=yes/no (as for covidbank ingest)."),
         staging: Optional[Path] = typer.Option(None, "--staging",
@@ -113,7 +115,7 @@ def register(app) -> None:
             with bar:
                 s = pull(entries, bank, archive, key_file=key_file, modalities=mods, level=level, workers=workers,
                          scheduler=scheduler, transfers=transfers, max_rate=max_rate, options=opts, name=name,
-                         staging=staging, private_dir=private_dir, progress=bar.event)
+                         staging=staging, private_dir=private_dir, progress=bar.event, new_key=new_key)
         except CovidbankError as e:
             raise fail(str(e))
         if as_json:

@@ -34,9 +34,10 @@ def _pixels(ds: Dataset) -> np.ndarray:
         name = getattr(ts, "name", str(ts))
         if ts is not None and not getattr(ts, "is_compressed", True):  # no decoder involved: the data is short
             raise ConversionError(f"pixel data cannot be read ({type(e).__name__}; transfer syntax {name}): "
-                                  "the file is truncated or corrupt") from e
+                                  "the file is truncated or corrupt", code="truncated", attributes=("PixelData",)) from e
         raise ConversionError(f"pixel data cannot be decoded ({type(e).__name__}; transfer syntax {name}): "
-                              "install covidbank[dicom] for the pylibjpeg/openjpeg decoders") from e
+                              "install covidbank[dicom] for the pylibjpeg/openjpeg decoders",
+                              code="pixel_decode_failed", attributes=("PixelData",)) from e
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         arr = arr[0]
     return arr
@@ -76,7 +77,8 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
 
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or not photometric.startswith("MONOCHROME"):
-        raise ConversionError(f"X-ray with photometric interpretation {photometric or 'missing'} is not grayscale")
+        raise ConversionError(f"X-ray with photometric interpretation {photometric or 'missing'} is not grayscale",
+                              code="not_grayscale", attributes=("PhotometricInterpretation",))
     stored = _pixels(ds)
     params: dict = {"photometric": photometric, "bits_stored": int(ds.get("BitsStored", 0) or 0),
                     "pixel_representation": int(ds.get("PixelRepresentation", 0) or 0)}
@@ -111,8 +113,12 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
         center = float(wc[idx] if nwin > 1 else wc)
         width = float(ww[idx] if type(ww).__name__ == "MultiValue" else ww)
         func = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+        if func not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):  # PS3.3 C.11.2.1.3: the only defined terms
+            raise ConversionError(f"unknown VOI LUT function {func!r}", code="invalid_window",
+                                  attributes=("VOILUTFunction",))
         if width <= 0 or (func == "LINEAR" and width < 1):
-            raise ConversionError(f"invalid window width {width} for VOI LUT function {func}")
+            raise ConversionError(f"invalid window width {width} for VOI LUT function {func}", code="invalid_window",
+                                  attributes=("WindowWidth", "VOILUTFunction"))
         out = apply_voi_lut(values, ds, index=idx, prefer_lut=False).astype("float64")
         lo, hi = _window_range(ds, idx)
         params["voi"] = {"type": "window", "index": idx, "center": center, "width": width, "function": func}
@@ -127,7 +133,7 @@ def xray_to_uint16(ds: Dataset, window_index: int = 0, use_voi: bool = True) -> 
         out = values
         params["voi"] = {"type": "full_range", "stored_min": smin, "stored_max": smax}
     if hi <= lo:
-        raise ConversionError("empty VOI output range")
+        raise ConversionError("empty VOI output range", code="empty_voi_range")
     params["voi_output_range"] = [lo, hi]
     scaled = np.clip((out - lo) / (hi - lo), 0.0, 1.0) * 65535.0
     # 3. presentation: MONOCHROME1 or Presentation LUT Shape INVERSE, after the VOI step
@@ -189,7 +195,7 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
         duplicate slice positions (refused: no resampling).
     """
     if not datasets:
-        raise ConversionError("empty series")
+        raise ConversionError("empty series", code="conversion_failed")
     geo = SeriesGeometry()
     first = datasets[0]
     photometric = str(first.get("PhotometricInterpretation", "")).upper()
@@ -202,7 +208,8 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
     has_geo = all(v is not None and len(v) == 6 for v in iops) and all(v is not None and len(v) == 3 for v in ipps)
     if not has_geo:
         if len(datasets) > 1:
-            raise ConversionError("refused: multi-slice series without Image Orientation/Position (Patient)")
+            raise ConversionError("refused: multi-slice series without Image Orientation/Position (Patient)",
+                                  code="ct_geometry_missing", attributes=("ImageOrientationPatient", "ImagePositionPatient"))
         iop = np.array([1, 0, 0, 0, 1, 0], dtype=float)
         ipp = np.zeros(3)
         geo["geometry_source"] = "missing in the header: identity orientation, origin 0"
@@ -212,7 +219,8 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
         iop = np.array([float(v) for v in iops[0]], dtype=float)
         for v in iops[1:]:
             if np.max(np.abs(np.array([float(x) for x in v]) - iop)) > 1e-3:
-                raise ConversionError("refused: slices of the series have different orientations")
+                raise ConversionError("refused: slices of the series have different orientations",
+                                      code="ct_mixed_orientation", attributes=("ImageOrientationPatient",))
         ipp_all = np.array([[float(x) for x in v] for v in ipps])
         geo["geometry_source"] = "ImageOrientationPatient/ImagePositionPatient"
     if ps is None:
@@ -231,7 +239,8 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
     if n > 1:
         diffs = np.diff(positions)
         if np.any(diffs < 1e-4):
-            raise ConversionError("refused: two or more slices share a position (repeated acquisitions?)")
+            raise ConversionError("refused: two or more slices share a position (repeated acquisitions?)",
+                                  code="ct_shared_position", attributes=("ImagePositionPatient",))
         med = float(np.median(diffs))
         geo["slice_spacing_min"] = float(diffs.min())
         geo["slice_spacing_max"] = float(diffs.max())
@@ -240,9 +249,10 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
             if np.all(np.abs(ratios - np.rint(ratios)) < tolerance * 5):
                 missing = int(np.sum(np.rint(ratios) - 1))
                 raise ConversionError(f"refused: {missing} missing slice(s) in the series (gaps of "
-                                      f"{diffs.max():.3f} mm for a {diffs.min():.3f} mm spacing); not resampled")
+                                      f"{diffs.max():.3f} mm for a {diffs.min():.3f} mm spacing); not resampled",
+                                      code="ct_missing_slices", attributes=("ImagePositionPatient",))
             raise ConversionError(f"refused: unequal slice spacing ({diffs.min():.3f} to {diffs.max():.3f} mm); "
-                                  "not resampled")
+                                  "not resampled", code="ct_unequal_spacing", attributes=("ImagePositionPatient",))
         step = (ipp_all[order[-1]] - ipp_all[order[0]]) / (n - 1)
         spacing_k = float(np.linalg.norm(step))
     else:
@@ -271,7 +281,8 @@ def ct_to_volume(datasets: Seq[Dataset], tolerance: float = 0.01) -> tuple[np.nd
         inter = float(d.get("RescaleIntercept", 0) or 0)
         hu = np.rint(arr.astype("float64") * slope + inter)
         if arr.shape != (int(first.Rows), int(first.Columns)):
-            raise ConversionError("refused: slices of the series have different matrix sizes")
+            raise ConversionError("refused: slices of the series have different matrix sizes",
+                                  code="ct_mixed_matrix", attributes=("Rows", "Columns"))
         vol[:, :, k] = np.clip(hu, -32768, 32767).astype(np.int16).T
     geo["values"] = values_note
     lps = np.eye(4)

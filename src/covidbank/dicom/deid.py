@@ -5,11 +5,11 @@ Every element (at any depth of sequences) whose tag is a row of Table E.1-1
 options substitute theirs; private elements are removed; curves (50xx) and
 overlay data/comments (60xx) follow their patterned rows.  Each action taken is
 recorded as an :class:`AuditRecord` holding the tag, the action and a keyed hash
-of the old value, never the value.
+of the old value keyed with the patient too (:meth:`Keyring.audit_hash`), never
+the value: two patients who shared a value share no hash.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ from pydicom.sequence import Sequence
 
 from .keys import Keyring
 from .profile import EDITION, OPTION_CODES, load_profile, resolve_compound
+from .timeshift import DateTimeShift, partner_keyword
 
 __all__ = ["DeidOptions", "PatientContext", "AuditRecord", "deidentify_dataset", "deidentify", "clean_text", "SAFE_WORDS"]
 
@@ -214,41 +215,6 @@ class AuditRecord:
 
 
 # --------------------------------------------------------------------------- values
-def _shift_date(value: str, days: int) -> str:
-    v = value.strip()
-    if len(v) < 8 or not v[:8].isdigit():
-        return ""
-    try:
-        d = _dt.date(int(v[:4]), int(v[4:6]), int(v[6:8])) + _dt.timedelta(days=days)
-    except ValueError:
-        return ""
-    return d.strftime("%Y%m%d")
-
-
-def _shift_time(value: str, seconds: int) -> str:
-    v = value.strip().replace(":", "")
-    m = re.match(r"^(\d{2})(\d{2})?(\d{2})?(\.\d+)?", v)
-    if not m:
-        return ""
-    h, mi, s = int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
-    tot = (h * 3600 + mi * 60 + s + seconds) % 86400
-    return f"{tot // 3600:02d}{tot % 3600 // 60:02d}{tot % 60:02d}"
-
-
-def _shift_datetime(value: str, days: int, seconds: int) -> str:
-    v = value.strip()
-    m = re.match(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?", v)
-    if not m:
-        return ""
-    try:
-        base = _dt.datetime(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1),
-                            int(m.group(4) or 0), int(m.group(5) or 0), int(m.group(6) or 0))
-    except ValueError:
-        return ""
-    out = base + _dt.timedelta(days=days, seconds=seconds)
-    return out.strftime("%Y%m%d%H%M%S")
-
-
 def _dummy(vr: str):
     if vr in ("DA",):
         return "19000101"
@@ -291,6 +257,8 @@ class _Deidentifier:
         self.types = IOD_TYPES.get(modality, IOD_TYPES["OT"])
         self.table = load_profile()
         self.audit: list[AuditRecord] = []
+        self.shift = DateTimeShift(ctx.date_shift_days, ctx.time_shift_seconds)
+        self._pairs: dict[tuple[int, int], str] = {}  # (id of the dataset level, tag) -> shifted value
 
     def _safe_private_tags(self, ds: Dataset) -> set[int]:
         """Private tags of ``ds`` (creators and data) on the curator's safe list."""
@@ -318,8 +286,28 @@ class _Deidentifier:
                     keep.update(group << 16 | block | x for x in present)
         return keep
 
+    def _shifted_pairs(self, ds: Dataset) -> dict[tuple[int, int], str]:
+        """Shifted values of the DA/TM pairs of one dataset level (``StudyDate`` with ``StudyTime``, ...),
+        computed from the original values before either is changed."""
+        if "long_modif_dates" not in self.opt_names:
+            return {}
+        from pydicom.datadict import tag_for_keyword
+
+        out: dict[tuple[int, int], str] = {}
+        for elem in ds:
+            if elem.VR != "DA" or not elem.keyword.endswith("Date") or elem.VM != 1:
+                continue
+            partner = tag_for_keyword(partner_keyword(elem.keyword) or "")
+            if partner is None or partner not in ds or ds[partner].VR != "TM" or ds[partner].VM != 1:
+                continue
+            d, t = self.shift.pair(_as_text(elem.value), _as_text(ds[partner].value))
+            out[(id(ds), int(elem.tag))] = d
+            out[(id(ds), int(partner))] = t
+        return out
+
     def run(self, ds: Dataset, path: str = "", top: bool = True) -> None:
         safe_private = self._safe_private_tags(ds)
+        self._pairs.update(self._shifted_pairs(ds))
         for tag in list(ds.keys()):
             t = int(tag)
             group, elem = t >> 16, t & 0xFFFF
@@ -360,13 +348,13 @@ class _Deidentifier:
             value = "<unreadable>"
         if isinstance(value, Sequence):
             value = f"<sequence of {len(value)} items>"
-        self.audit.append(AuditRecord(f"{int(tag):08X}", action, self.keyring.audit_hash(value), path))
+        self.audit.append(AuditRecord(f"{int(tag):08X}", action, self.keyring.audit_hash(value, self.ctx.subject), path))
 
     def _apply(self, ds: Dataset, tag, t: int, tag_hex: str, action: str, row, path: str) -> None:
         try:
             el = ds[tag]
         except Exception:  # undecodable value: remove whatever the action
-            self.audit.append(AuditRecord(tag_hex, "X", self.keyring.audit_hash("<unreadable>"), path))
+            self.audit.append(AuditRecord(tag_hex, "X", self.keyring.audit_hash("<unreadable>", self.ctx.subject), path))
             del ds[tag]
             return
         vr = el.VR
@@ -414,10 +402,11 @@ class _Deidentifier:
         vr = el.VR
         opts = row.options
         if vr in ("DA", "TM", "DT") and "long_modif_dates" in self.opt_names and opts.get("long_modif_dates") == "C":
-            d, s = self.ctx.date_shift_days, self.ctx.time_shift_seconds
-            fn = {"DA": lambda v: _shift_date(v, d), "TM": lambda v: _shift_time(v, s),
-                  "DT": lambda v: _shift_datetime(v, d, s)}[vr]
-            vals = [fn(v) for v in _as_text(el.value).split("\\") if v.strip()]
+            paired = self._pairs.get((id(ds), int(tag)))
+            if paired is not None:
+                el.value = paired
+                return
+            vals = [self.shift.value(vr, v) for v in _as_text(el.value).split("\\") if v.strip()]
             el.value = "\\".join(v for v in vals if v)
             return
         if vr == "SQ":  # clean structured content: de-identify the items (their rows apply)

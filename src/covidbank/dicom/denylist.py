@@ -17,9 +17,10 @@ the original text:
 * names match as whole words, with any run of spaces, hyphens, commas or
   carets between their words (``GARCIA LOPEZ^MARIA`` matches
   ``María García-López``);
-* identifiers and UIDs match their letters and digits whatever separators are
-  written between them (``NHC 99887766`` matches ``99 887 766``), never inside
-  a longer run of letters or digits;
+* identifiers and UIDs match their letters and digits whatever separators
+  (up to three punctuation or space characters) are written between them
+  (``NHC 99887766`` matches ``99 887 766``), never inside a longer run of
+  letters or digits;
 * dates match ``YYYYMMDD`` and the usual written forms (``15/03/2020``,
   ``15-3-20``, ``2020-03-15``, ``15 de marzo de 2020``, ``March 15, 2020``).
 
@@ -284,7 +285,8 @@ class DenyList:
                 pats = _date_patterns(t.text)
             else:  # id, uid, phone: letters and digits with any separators between them
                 chars = [re.escape(c) for c in t.text]
-                pats = [r"(?<![0-9a-z])" + r"[\s\-./_:]*".join(chars) + r"(?![0-9a-z])"]
+                # any short run of punctuation between them (``MRK@HOSP.ES``, ``99 887 766``, ``12-34/56``)
+                pats = [r"(?<![0-9a-z])" + r"[^0-9a-z\x00]{0,3}".join(chars) + r"(?![0-9a-z])"]
             for p in pats:
                 parts.append(f"(?P<g{len(self._groups)}>{p})")
                 self._groups.append(t)

@@ -4,7 +4,15 @@ Headers only (``stop_before_pixels``).  Files may have any name (with or
 without ``.dcm``) and no DICOMDIR is needed.  Non-image SOP classes
 (structured reports, dose reports, presentation states, raw data, ...),
 localizers/scouts, unsupported modalities and unreadable files are returned as
-:class:`Skip` records with a reason; the reasons never quote header values.
+:class:`Skip` records with a :class:`~covidbank.dicom.reasons.Reason`: a code
+from a fixed vocabulary (what a bank may store) and a ``detail`` for the
+curator's terminal and private log.
+
+Hostile input is bounded (:mod:`covidbank.dicom.safeio`): only regular files
+are read, symbolic links leaving the input folder are not followed unless
+asked, and headers are parsed within size and element-count limits.  When two
+files hold the same SOP instance, the larger copy (the intact one, when the
+other was cut short) is kept.
 """
 from __future__ import annotations
 
@@ -13,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pydicom
-from pydicom.errors import InvalidDicomError
+from .reasons import Reason, ReasonError
+from .safeio import Limits, check_path, read_dataset
 
 __all__ = ["Instance", "Skip", "Series", "discover", "iter_files", "classify_sop", "read_instance"]
 
@@ -79,14 +87,15 @@ class Instance:
     rows: int
     columns: int
     transfer_syntax: str
+    complete: bool = True  # the file holds all of its pixel data (a copy cut short does not)
 
 
 @dataclass
 class Skip:
-    """A file not ingested, with why (never a header value)."""
+    """A file not ingested, with why: ``reason.code`` for the bank, ``reason.detail`` for the curator only."""
 
     path: str
-    reason: str
+    reason: Reason
 
 
 @dataclass
@@ -105,12 +114,25 @@ class Series:
         return "ct" if self.modality == "CT" else "rx"
 
 
-def iter_files(root: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
-    """Every regular file under ``root`` (sorted; symlinks followed once; hidden files and DICOMDIR left out)."""
+def _inside(real: str, base: str) -> bool:
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def iter_files(root: str | os.PathLike, exclude: Iterable[str | os.PathLike] = (),
+               follow_symlinks: bool = False) -> Iterator[Path]:
+    """Every entry under ``root`` that is not a folder (sorted; hidden files and DICOMDIR left out).
+
+    Entries are not opened here: FIFOs, sockets and devices are yielded so
+    that :func:`read_instance` reports them.  Symbolic links to folders are
+    followed once when they stay inside ``root`` (or always with
+    ``follow_symlinks``); a link to a folder outside is yielded as an entry
+    (and reported), not walked.
+    """
     root = Path(root)
-    if root.is_file():
+    if not root.is_dir():
         yield root
         return
+    base = os.path.realpath(root)
     seen: set[str] = {os.path.realpath(e) for e in exclude}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -118,15 +140,28 @@ def iter_files(root: str | os.PathLike, exclude: Iterable[str | os.PathLike] = (
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full) and not follow_symlinks and not _inside(os.path.realpath(full), base):
+                yield Path(full)
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.upper() == "DICOMDIR":
                 continue
             yield Path(dirpath) / fn
 
 
-def classify_sop(sop_class: str, modality: str | None) -> tuple[str | None, str | None]:
-    """Return ``(modality, None)`` for an ingestible image, else ``(None, reason)``."""
+def classify_sop(sop_class: str, modality: str | None) -> tuple[str | None, Reason | None]:
+    """Return ``(modality, None)`` for an ingestible image, else ``(None, reason)``.
+
+    The reason's code is fixed vocabulary; its ``detail`` names the class (and
+    the value read) for the curator only.
+    """
     sop_class = (sop_class or "").strip()
     if sop_class in IMAGE_SOP:
         m = IMAGE_SOP[sop_class] or (modality or "").upper()
@@ -134,13 +169,16 @@ def classify_sop(sop_class: str, modality: str | None) -> tuple[str | None, str 
             m = "CT"
         if m in ("CR", "DX", "CT"):
             return m, None
-        return None, f"secondary capture of modality {m or 'unknown'} is not ingested"
+        return None, Reason("secondary_capture_modality", ("Modality",),
+                            f"secondary capture of modality {m or 'unknown'} is not ingested")
     for prefix, kind in sorted(NON_IMAGE_SOP.items(), key=lambda kv: -len(kv[0])):
         if sop_class == prefix or (prefix.endswith(".") and sop_class.startswith(prefix)):
-            return None, f"non-image SOP class: {kind}" if "not ingested" not in kind else kind
+            code = "image_class_not_ingested" if "not ingested" in kind else "non_image_sop_class"
+            return None, Reason(code, ("SOPClassUID",), kind if "not ingested" in kind else f"non-image SOP class: {kind}")
     if not sop_class and (modality or "").upper() in ("CR", "DX", "CT"):
         return modality.upper(), None
-    return None, f"SOP class {sop_class or 'missing'} is not an ingested image class"
+    return None, Reason("unknown_sop_class", ("SOPClassUID",),
+                        f"SOP class {sop_class or 'missing'} is not an ingested image class")
 
 
 def _f(ds, kw, default=None):
@@ -158,26 +196,30 @@ def _int(v, default=0) -> int:
         return default
 
 
-def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Instance | Skip:
-    """Read one file's header and classify it."""
-    rel = str(Path(path).relative_to(root)) if root and Path(root).is_dir() else Path(path).name
+def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None, limits: Limits = Limits(),
+                  follow_symlinks: bool = False, denylists: dict | None = None) -> Instance | Skip:
+    """Read one file's header (within ``limits``) and classify it.
+
+    With ``denylists`` (a dict), the identifying values of the header are
+    added to ``denylists[patient_key]`` (:class:`~covidbank.dicom.denylist.DenyList`,
+    without instance UIDs) for the checks of the patient's tests and reports.
+    """
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError:
-        return Skip(str(path), "not a DICOM file (no DICM preamble and not parseable as DICOM)")
-    except Exception as e:  # truncated/corrupt headers raise many types
-        return Skip(str(path), f"unreadable DICOM header ({type(e).__name__})")
+        check_path(path, root, limits, follow_symlinks)
+        ds = read_dataset(path, limits, stop_before_pixels=True)
+    except ReasonError as e:
+        return Skip(str(path), e.reason)
     meta = getattr(ds, "file_meta", None)
     sop_class = str(_f(ds, "SOPClassUID", "") or (_f(meta, "MediaStorageSOPClassUID", "") if meta else ""))
     modality_tag = str(_f(ds, "Modality", "") or "")
     modality, reason = classify_sop(sop_class, modality_tag)
     if modality is None:
-        return Skip(str(path), reason or "not an image")
+        return Skip(str(path), reason or Reason("unknown_sop_class", ("SOPClassUID",)))
     if "Rows" not in ds or "Columns" not in ds:
-        return Skip(str(path), "no image (Rows/Columns missing)")
+        return Skip(str(path), Reason("no_image_matrix", ("Rows", "Columns")))
     image_type = [str(v).upper() for v in (_f(ds, "ImageType", []) or [])]
     if any(t in ("LOCALIZER", "SCOUT", "TOPOGRAM") for t in image_type):
-        return Skip(str(path), "localizer/scout image")
+        return Skip(str(path), Reason("localizer", ("ImageType",)))
     pid = str(_f(ds, "PatientID", "") or "").strip()
     issuer = str(_f(ds, "IssuerOfPatientID", "") or "").strip()
     study_uid = str(_f(ds, "StudyInstanceUID", "") or "").strip()
@@ -188,6 +230,11 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
         birth = str(_f(ds, "PatientBirthDate", "") or "").strip()
         pid = f"name:{name}|{birth}" if name else f"study:{study_uid}"
     patient_key = f"{issuer}|{pid}" if issuer else pid
+    if denylists is not None:
+        from .denylist import DenyList
+
+        found = DenyList([t for t in DenyList.from_dataset(ds).terms if t.category != "uid"])
+        denylists.setdefault(patient_key, DenyList()).extend(found)
     if not study_uid:
         study_uid = f"nostudy:{patient_key}|{_f(ds, 'StudyDate', '')}"
     if not series_uid:
@@ -221,36 +268,56 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
         rows=_int(_f(ds, "Rows")),
         columns=_int(_f(ds, "Columns")),
         transfer_syntax=ts,
+        complete=bool(getattr(ds, "_covidbank_pixel_complete", True)),
     )
 
 
 def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
-             exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Series], list[Skip]]:
+             exclude: Iterable[str | os.PathLike] = (), limits: Limits = Limits(), follow_symlinks: bool = False,
+             denylists: dict | None = None) -> tuple[list[Series], list[Skip]]:
     """Walk ``root`` and group its image instances into series.
 
     CR/DX instances become one single-instance series each (one PNG each); CT
     instances of one series with the same orientation and matrix form one
     volume (a series mixing orientations or sizes is split into stacks).
 
-    ``exclude`` lists folders not to walk (the bank, when it lies inside ``root``).
+    ``exclude`` lists folders not to walk (the bank, when it lies inside
+    ``root``); ``limits`` and ``follow_symlinks`` bound what is read
+    (:mod:`~covidbank.dicom.safeio`); ``denylists`` collects each patient's
+    identifying values (see :func:`read_instance`).
 
     Returns
     -------
     (list of Series, list of Skip)
         Series sorted by patient, study and series; skipped files.
     """
-    groups: dict[tuple, Series] = {}
     skips: list[Skip] = []
-    seen_sop: set[str] = set()
-    for p in (files if files is not None else iter_files(root, exclude)):
-        res = read_instance(p, root)
+    found: list[Instance] = []
+    for p in (files if files is not None else iter_files(root, exclude, follow_symlinks)):
+        res = read_instance(p, root, limits, follow_symlinks, denylists)
         if isinstance(res, Skip):
             skips.append(res)
+        else:
+            found.append(res)
+    # one copy per SOP instance: the first intact copy (in path order); a copy cut short loses to an intact one
+    copies: dict[str, list[Instance]] = {}
+    for inst in found:
+        if inst.sop_instance:
+            copies.setdefault(inst.sop_instance, []).append(inst)
+    best: dict[str, Instance] = {}
+    for sop, insts in copies.items():
+        intact = [i for i in insts if i.complete]
+        keep = intact[0] if intact else max(insts, key=lambda i: os.path.getsize(i.path))
+        best[sop] = keep
+        for i in insts:
+            if i is not keep:
+                skips.append(Skip(i.path, Reason("duplicate_instance", ("SOPInstanceUID",),
+                                                 "another copy of this instance was kept" +
+                                                 ("" if i.complete else " (this copy is cut short)"))))
+    groups: dict[tuple, Series] = {}
+    for res in found:
+        if res.sop_instance and best[res.sop_instance] is not res:
             continue
-        if res.sop_instance and res.sop_instance in seen_sop:
-            skips.append(Skip(res.path, "duplicate SOP instance (same image already found)"))
-            continue
-        seen_sop.add(res.sop_instance)
         if res.modality == "CT":
             ori = tuple(round(v, 3) for v in res.orientation) if res.orientation else None
             key = (res.patient_key, res.study_uid, res.series_uid, ori, res.rows, res.columns)

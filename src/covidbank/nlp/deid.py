@@ -32,6 +32,7 @@ import bisect
 import datetime as _dt
 import functools
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -831,7 +832,7 @@ class Surrogates:
             return f"10.{h % 256}.{(h >> 8) % 256}.{(h >> 16) % 256}"
         if category == "NUM":
             h = self._h(original)
-            digits = iter(str(h).zfill(20) * 3)
+            digits = itertools.cycle(str(h).zfill(20))  # any length: a 61-digit number must not end the run
             return "".join(next(digits) if c.isdigit() else ("x" if c.isalpha() and c != "@" else c) for c in original)
         if category == "FECHA":
             shifted = shift_date(original, self.date_shift_days) if self.date_shift_days is not None else None

@@ -178,6 +178,8 @@ def pull(
     base_timeout: float = 60.0,
     per_instance_timeout: float = 2.0,
     progress: Callable[..., None] | None = None,
+    new_key: bool = False,
+    lock_timeout: float = -1,
 ) -> PullSummary:
     """Pull the studies of ``cohort`` from ``archive`` into ``bank`` (see module docstring).
 
@@ -191,7 +193,9 @@ def pull(
     archive : DimseArchive or DicomwebArchive
         The PACS client.
     key_file : path-like, optional
-        Project key (outside the bank; created when missing).
+        Project key (outside the bank). Never created silently: a missing key is
+        an error unless ``new_key``; a bank records its key's fingerprint and
+        another key is refused before anything changes (docs/privacy.md).
     modalities : iterable of str, optional
         Keep only series of these modalities (``CR``, ``DX``, ``CT``).
     level : str
@@ -225,7 +229,7 @@ def pull(
     from ..dicom.discover import discover
     from ..dicom.ingest.index import build_index
     from ..dicom.ingest.pipeline import _Log, plan_tasks, worker_common
-    from ..dicom.keys import Keyring, PseudonymRegistry, default_key_file, load_key
+    from ..dicom.keys import REGISTRY, Keyring, PseudonymRegistry, bank_lock, bind_key, key_for_bank
     from ..fileio import remove_stale
 
     t0 = time.perf_counter()
@@ -234,9 +238,8 @@ def pull(
     entries = list(cohort)
     wanted = {m.strip().upper() for m in modalities if m.strip()} if modalities else None
     root = Path(bank)
+    key, key_path, _ = key_for_bank(key_file, root, new_key)  # one bank, one key: checked before any write
     root.mkdir(parents=True, exist_ok=True)
-    key_path = Path(key_file) if key_file else default_key_file()
-    key = load_key(key_path, create=True, bank=root)
     keyring = Keyring(key)
     bank_token = keyring.token("bank", str(root.resolve()))
     run_id = uuid.uuid4().hex[:12]
@@ -245,16 +248,18 @@ def pull(
     private = PrivateLog(private_dir or default_private_dir(key_path), root, bank_token, run_id)
     summary.private_log = str(private.path)
     emit = progress or (lambda *a, **k: None)
-    with stage:
+    with bank_lock(root, lock_timeout), stage:  # one writer of the pseudonym registry and the index at a time
+        bind_key(root, key, key_path)
         summary.raw_files_removed = stage.leftovers()
         if summary.raw_files_removed:
             summary.notes.append(f"removed {summary.raw_files_removed} raw file(s) an interrupted pull had left in "
                                  "its staging folder")
         remove_stale(root)
         manifest = Manifest(root)
-        registry = PseudonymRegistry(root / ".covidbank" / "pseudonyms.json")
+        registry = PseudonymRegistry(root / REGISTRY)
         log = _Log(root / PULL_LOG, run_id)
-        common = worker_common(root, key, options or DeidOptions(), window_index)
+        common = worker_common(root, key, options or DeidOptions(), window_index,
+                               quarantine=Path(private.path).parent / "quarantine", run=run_id)
         rate = RateLimit(max_rate)
         received_q: queue.Queue = queue.Queue(maxsize=max(2, transfers + 1))
         claimed: set[str] = set()
@@ -369,7 +374,7 @@ def pull(
                   "subject": None, "session": None, "records": [], "t": tc}
             for sk in skips:
                 st["records"].append({"record": keyring.token("path", f"{item.token}/{Path(sk.path).name}")[:16],
-                                      "what": f"file {Path(sk.path).name}", "reason": sk.reason})
+                                      "what": f"file {Path(sk.path).name}", "reason": sk.reason.code})
             if tasks:
                 st["subject"], st["session"] = f"sub-{tasks[0]['sub']}", f"ses-{tasks[0]['ses']}"
             open_studies[item.token] = st
@@ -422,7 +427,7 @@ def pull(
                     res = f.result()
                 except Exception as e:  # a worker died (a decoder crash): report, go on
                     res = {"series": t["series_token"], "files": t["file_tokens"], "status": "error",
-                           "reason": f"worker process failed ({type(e).__name__}); re-run to retry"}
+                           "reason": "worker_failed", "detail": f"{type(e).__name__}: {e}"}
                 count("convert_seconds", res.pop("seconds", 0.0))
                 log.write(kind="series", **res)
                 st["results"].append(res)

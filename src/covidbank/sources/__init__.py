@@ -75,5 +75,36 @@ def add_source(bank, adapter: str, path: str | Path, name: str | None = None, **
     b = bank if isinstance(bank, Bank) else Bank(bank, create=True)
     p = Path(path)
     root = p if p.is_dir() else p.parent
+    bad = paths_outside(res.all_tables(), root)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise SourceFormatError(f"{p}: {len(bad)} record(s) name files outside the source folder {root} ({shown}); "
+                                "fix their paths (no '..' or link that climbs out); nothing was added")
     summary = b.add(res.source, res.all_tables(), meta=res.meta, root=root)
     return summary, res
+
+
+def paths_outside(tables, root: str | Path) -> list[str]:
+    """Records of ``tables`` whose file paths leave ``root`` (``..`` and symbolic links resolved).
+
+    Returns ``table:record (column)`` names; an absent path is not checked.
+    """
+    import pandas as pd
+
+    from ..bank import is_path_column
+
+    base = Path(root).resolve()
+    bad = []
+    for name, df in tables.items():
+        if df is None or not len(df):
+            continue
+        ids = df["image_id"] if "image_id" in df.columns else df.index
+        for col in [c for c in df.columns if is_path_column(c)]:
+            for rid, v in zip(ids, df[col]):
+                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
+                    continue
+                q = Path(str(v))
+                q = (q if q.is_absolute() else base / q).resolve()
+                if q != base and base not in q.parents:
+                    bad.append(f"{name}:{rid} ({col})")
+    return bad

@@ -5,6 +5,8 @@ found through the index row of that id, never through a client-supplied path.
 """
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +19,17 @@ from .render import Renderer
 from ..severity.grade import RESEARCH_NOTICE
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore, SearchQuery
 
-__all__ = ["router", "query_from_params"]
+__all__ = ["router", "query_from_params", "scrub_paths"]
+
+_ABS_PATH = re.compile(r"(?<![\w.~])(?:[A-Za-z]:)?(?:[/\\][^\s/\\:'\"<>|]+)+[/\\]?")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path reduced to its last part (no error shows where files live)."""
+    def name(m: re.Match) -> str:
+        parts = [p for p in re.split(r"[/\\]", m.group(0)) if p]
+        return parts[-1] if parts else ""
+    return _ABS_PATH.sub(name, str(text))
 
 router = APIRouter(prefix="/api", tags=["bank"])
 
@@ -33,21 +45,33 @@ def _renderer(request: Request) -> Renderer:
     return request.app.state.renderer
 
 
-def _float(v: Optional[str]) -> float | None:
-    try:
-        return float(v) if v not in (None, "") else None
-    except ValueError:
+def _float(v: Optional[str], name: str = "value") -> float | None:
+    """A finite number, None for an empty parameter; 400 for anything else (``inf``, ``nan``, ``abc``)."""
+    if v in (None, ""):
         return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise HTTPException(400, f"{name} must be a number") from None
+    if not math.isfinite(f):
+        raise HTTPException(400, f"{name} must be a finite number")
+    return f
 
 
 def query_from_params(params) -> SearchQuery:
-    """Build a :class:`SearchQuery` from a request's query parameters (bad numbers are ignored)."""
+    """Build a :class:`SearchQuery` from a request's query parameters (a bad number answers 400)."""
 
     def ints(name: str, default: int) -> int:
-        try:
-            return int(params.get(name) or default)
-        except ValueError:
+        v = params.get(name)
+        if v in (None, ""):
             return default
+        try:
+            n = int(v)
+        except ValueError:
+            raise HTTPException(400, f"{name} must be a whole number") from None
+        if n < 1 or n > 100_000:
+            raise HTTPException(400, f"{name} must be between 1 and 100000")
+        return n
 
     fp = params.get("file_present")
     return SearchQuery(
@@ -55,8 +79,8 @@ def query_from_params(params) -> SearchQuery:
         modality=params.getlist("modality"),
         view=params.getlist("view"),
         sex=params.getlist("sex"),
-        age_min=_float(params.get("age_min")),
-        age_max=_float(params.get("age_max")),
+        age_min=_float(params.get("age_min"), "age_min"),
+        age_max=_float(params.get("age_max"), "age_max"),
         label=params.get("label"),
         value=params.get("value") or "positive",
         ct_grade=params.getlist("ct_grade"),
@@ -89,6 +113,9 @@ def records(
     """Images matching the filters, one page at a time, with facet counts."""
     if value not in LABEL_VALUES and value != "any":
         raise HTTPException(422, f"value must be one of {', '.join(LABEL_VALUES)} or any")
+    for n, v in (("age_min", age_min), ("age_max", age_max)):
+        if v is not None and not math.isfinite(v):
+            raise HTTPException(400, f"{n} must be a finite number")
     sq = SearchQuery(source, modality, view, sex, age_min, age_max, label, value, ct_grade, split, q, file_present, page, per_page)
     res = _store(request).search(sq)
     return {
@@ -165,7 +192,7 @@ def image(
     try:
         data, (c, w) = _renderer(request).image_png(path, wc, ww, size, masks, invert=record_needs_inversion(rec))
     except RenderError as e:
-        raise HTTPException(422, str(e))
+        raise HTTPException(422, scrub_paths(str(e)))
     return Response(data, media_type="image/png", headers={**_CACHE, "X-Window-Center": f"{c:g}", "X-Window-Width": f"{w:g}"})
 
 
@@ -177,7 +204,7 @@ def imageinfo(request: Request, image_id: str) -> dict:
         kinds = [k for k, _ in _masks(request, rec)]
         return {"image_id": image_id, "masks": kinds, **_renderer(request).image_info(path, record_needs_inversion(rec))}
     except RenderError as e:
-        raise HTTPException(422, str(e))
+        raise HTTPException(422, scrub_paths(str(e)))
 
 
 @router.get("/thumbnail/{image_id:path}", summary="Cached thumbnail", responses={200: _PNG})
@@ -187,7 +214,7 @@ def thumbnail(request: Request, image_id: str) -> Response:
     try:
         data = _renderer(request).thumbnail(image_id, path, record_needs_inversion(rec))
     except RenderError as e:
-        raise HTTPException(422, str(e))
+        raise HTTPException(422, scrub_paths(str(e)))
     return Response(data, media_type="image/png", headers=_CACHE)
 
 
@@ -210,7 +237,7 @@ def volume(request: Request, image_id: str) -> dict:
     try:
         info = _renderer(request).volume_info(path, masks)
     except RenderError as e:
-        raise HTTPException(422, str(e))
+        raise HTTPException(422, scrub_paths(str(e)))
     return {
         "image_id": image_id,
         **info,
@@ -244,5 +271,5 @@ def slice_(
     try:
         data = _renderer(request).slice_png(path, z, c, w, masks)
     except RenderError as e:
-        raise HTTPException(422, str(e))
+        raise HTTPException(422, scrub_paths(str(e)))
     return Response(data, media_type="image/png", headers=_CACHE)

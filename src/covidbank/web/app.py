@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,7 +18,13 @@ from . import review as review_pages
 from .render import Renderer, default_cache_dir
 from .store import BankStore
 
-__all__ = ["create_app", "STATIC_DIR", "TEMPLATE_DIR"]
+__all__ = ["create_app", "STATIC_DIR", "TEMPLATE_DIR", "CSP", "DOCS_CSP"]
+
+#: Content-Security-Policy of every response: scripts and styles from the viewer only, no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+#: The API docs page (Swagger UI, served from the package) starts itself with an inline script.
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -85,12 +92,19 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _errors(request: Request, exc: StarletteHTTPException):
+        detail = api.scrub_paths(str(exc.detail)) if exc.detail is not None else None
         if request.url.path.startswith(("/api", "/static")):
-            return await http_exception_handler(request, exc)
+            return await http_exception_handler(request, StarletteHTTPException(exc.status_code, detail, exc.headers))
         html = pages.templates.get_template("error.html").render(
-            request=request, status=exc.status_code, detail=exc.detail, title=f"Error {exc.status_code}"
+            request=request, status=exc.status_code, detail=detail, title=f"Error {exc.status_code}"
         )
         return HTMLResponse(html, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(request: Request, exc: RequestValidationError):
+        # a parameter that is not a number where one is expected (or out of range) is the client's error: 400
+        names = sorted({".".join(str(x) for x in e.get("loc", ())[1:]) or "parameter" for e in exc.errors()})
+        return await _errors(request, StarletteHTTPException(400, f"invalid parameter(s): {', '.join(names)}"))
 
     @app.exception_handler(RecordNotFoundError)
     async def _not_found(request: Request, exc: RecordNotFoundError):
@@ -100,10 +114,15 @@ def create_app(
     @app.middleware("http")
     async def _read_only(request: Request, call_next):
         if request.method not in ("GET", "HEAD", "OPTIONS") and not review_pages.accepts(request):
-            return HTMLResponse("read-only viewer", status_code=405)
-        resp = await call_next(request)
+            resp = HTMLResponse("read-only viewer", status_code=405)
+        else:
+            resp = await call_next(request)
+        docs = request.url.path.startswith(("/api/docs", "/api/docs-static"))
+        resp.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
+        resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return resp
 
     return app

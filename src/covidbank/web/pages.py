@@ -16,10 +16,28 @@ from markupsafe import Markup, escape
 from .api import query_from_params
 from .store import CT_WINDOWS, LABEL_VALUES, BankStore
 
-__all__ = ["router", "templates", "highlight"]
+__all__ = ["router", "templates", "highlight", "is_http", "REPORT_CSP"]
+
+#: Content-Security-Policy of the validation report page (a file inside the bank, possibly shared by others).
+REPORT_CSP = ("sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:; "
+              "frame-ancestors 'none'")
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def is_http(url: object) -> bool:
+    """Whether ``url`` may become a link: only ``http://`` and ``https://`` (never ``javascript:``, ``data:``, ...)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url).strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c in str(url) for c in "\r\n\t")
+
+
+templates.env.filters["is_http"] = is_http
 
 
 def idq(value: str) -> str:
@@ -160,4 +178,5 @@ def report_page(request: Request) -> FileResponse:
     p = _store(request).report_file()
     if p is None:
         raise HTTPException(404, "this bank has no technical-validation report (make one with `covidbank report`)")
-    return FileResponse(p, media_type="text/html")
+    # served as an opaque sandboxed document: its scripts do not run and it cannot reach the viewer's origin
+    return FileResponse(p, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP})

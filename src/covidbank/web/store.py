@@ -631,9 +631,11 @@ class BankStore:
         return bool(nifti and (rec.get("modality") or "").upper() == "CT")
 
     def _resolve(self, raw: str | None, source: str | None = None) -> Path | None:
+        """The file an index path names, if the viewer may serve it: inside the bank or the root registered
+        for a source at add (:meth:`covidbank.bank.Bank.resolve` with ``contained``); None otherwise."""
         if not raw:
             return None
-        return self.bank.resolve(source, raw, contained=not Path(str(raw)).is_absolute())
+        return self.bank.resolve(source, raw, contained=True)
 
     def image_file(self, image_id: str) -> tuple[dict, Path | None]:
         """The record and the file its index row lists (None when unusable)."""
@@ -677,7 +679,7 @@ class BankStore:
             return "the index lists no file for this record"
         p = self._resolve(raw, rec.get("source"))
         if p is None:
-            return "the index lists a relative path that leaves its source's folder; it is not served"
+            return "the index lists a path outside the bank and its source's folder; it is not served"
         if not p.is_file():
             listed = "the source lists it as absent" if rec.get("file_present") is False else "it was present when the bank was built"
             return f"image file {p.name} is missing on disk ({listed})"

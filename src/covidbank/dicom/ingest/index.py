@@ -30,6 +30,8 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
                 notes: list[str] | None = None) -> dict:
     """Rebuild the MIDS TSVs and the bank index of source ``name`` from the sidecars in ``bank``.
 
+    ``skipped`` rows (record, path, reason code, attributes, run) are written
+    as given (the ingest passes every run's, :func:`~covidbank.dicom.ingest.pipeline.read_skipped`).
     Returns the tables written (``subjects``, ``sessions``, ``images``, ``tests``, ``skipped``).
     """
     import pandas as pd
@@ -157,7 +159,7 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
         "sessions": pd.DataFrame(sess_rows).drop(columns=["_sub", "_ses", "_mods"], errors="ignore"),
         "subjects": pd.DataFrame(subj_rows).drop(columns=["_sub"], errors="ignore"),
         "tests": pd.DataFrame(test_rows),
-        "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason"]),
+        "skipped": pd.DataFrame(skipped or [], columns=["record", "path", "reason", "attributes", "run"]),
     }
     # the files are the bank's own: paths relative to it, root "." (relocatable, byte-identical)
     Bank(root, create=True).add(name, tables, meta={"kind": "dicom ingest", "notes": notes or []}, root=root)

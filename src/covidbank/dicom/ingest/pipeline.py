@@ -17,8 +17,22 @@
    kill gives the same bank as one clean run.
 
 The ingest log (``BANK/logs/ingest.jsonl``) has one JSON line per input file
-or series with its status and reason; files are named by a keyed token of
-their path (:meth:`Keyring.token` of ``"path"``), never by the path itself.
+or series with its status and a reason **code** (:mod:`covidbank.dicom.reasons`);
+files are named by a keyed token of their path (:meth:`Keyring.token` of
+``"path"``), never by the path itself.  The bank's ``skipped`` table is rebuilt
+from that log, so it keeps every run's entries (column ``run``).  The curator's
+private run log, outside the bank (:mod:`.private`), maps each token to its
+input path and the full reason.
+
+Privacy guards of the worker: the sidecar holds only the attributes of
+:data:`~covidbank.dicom.allowlist.ALLOWED` with valid values; everything
+written for an instance is searched for the identifying values of its header
+(:class:`~covidbank.dicom.denylist.DenyList`, seeded before
+de-identification), and a hit sends the item to the quarantine outside the
+bank instead.  Input is read within :class:`~covidbank.dicom.safeio.Limits`.
+An ingest holds the bank's lock (:func:`~covidbank.dicom.keys.bank_lock`)
+from the pseudonym assignment to the index, and refuses a key that is not the
+bank's (:func:`~covidbank.dicom.keys.bind_key`).
 """
 from __future__ import annotations
 
@@ -33,30 +47,18 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...fileio import atomic_write
+from ..allowlist import ALLOWED, descriptor_ok, filter_sidecar
+from ..reasons import Reason, ReasonError
+from ..safeio import Limits
 from .index import build_index
 from .tables import _merge_tsv, _process_reports, _process_tests
 
-__all__ = ["ingest", "IngestSummary", "process_task", "plan_tasks", "worker_common", "LOG_NAME"]
+__all__ = ["ingest", "IngestSummary", "process_task", "plan_tasks", "worker_common", "LOG_NAME", "read_skipped"]
 
 LOG_NAME = "logs/ingest.jsonl"
 
-#: De-identified attributes copied into sidecars (when present after de-identification).
-SIDECAR_KEYS = [
-    "Modality", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
-    "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyTime", "SeriesTime", "AcquisitionTime",
-    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "BodyPartExamined", "ViewPosition",
-    "PatientPosition", "PatientOrientation", "ImageType", "PhotometricInterpretation", "Rows", "Columns",
-    "PixelSpacing", "ImagerPixelSpacing", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "WindowCenter", "WindowWidth", "VOILUTFunction", "RescaleSlope", "RescaleIntercept", "RescaleType",
-    "PresentationLUTShape", "KVP", "Exposure", "ExposureTime", "XRayTubeCurrent", "ExposureInuAs",
-    "DistanceSourceToDetector", "DistanceSourceToPatient", "Grid", "FilterType", "SliceThickness",
-    "SpacingBetweenSlices", "ConvolutionKernel", "ReconstructionDiameter", "GantryDetectorTilt",
-    "ImageOrientationPatient", "SeriesNumber", "AcquisitionNumber", "PatientSex", "PatientAge", "PatientSize",
-    "PatientWeight", "BurnedInAnnotation", "LossyImageCompression", "LossyImageCompressionRatio",
-    "LossyImageCompressionMethod", "PatientIdentityRemoved", "DeidentificationMethod",
-    "LongitudinalTemporalInformationModified", "StudyDescription", "SeriesDescription", "ProtocolName",
-    "ContrastBolusAgent", "CTDIvol",
-]
+#: De-identified attributes copied into sidecars (when present and valid, :mod:`covidbank.dicom.allowlist`).
+SIDECAR_KEYS = list(ALLOWED)
 
 
 @dataclass
@@ -73,9 +75,18 @@ class IngestSummary:
     images: int = 0
     tests: int = 0
     reports: int = 0
+    quarantined: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     files: int = 0
+    run: str = ""
+    #: (input path or token, reason code, detail) of what was skipped, failed or quarantined: for the curator's
+    #: terminal only (never written into the bank)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    private_log: str = ""
+    quarantine: str = ""
+    key_file: str = ""
+    key_created: bool = False
     burned_in: dict = field(default_factory=dict)  # action (redacted, excluded, flagged) -> images
 
 
@@ -102,7 +113,8 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def _sidecar_from(ds, keys: Iterable[str] = SIDECAR_KEYS) -> dict:
+def _sidecar_from(ds, keys: Iterable[str] = SIDECAR_KEYS) -> tuple[dict, list[str]]:
+    """Allowed attributes of ``ds`` whose values pass their checks; and the keywords dropped."""
     out: dict = {}
     for kw in keys:
         if kw in ds:
@@ -117,7 +129,37 @@ def _sidecar_from(ds, keys: Iterable[str] = SIDECAR_KEYS) -> dict:
         out["DeidentificationMethodCodeSequence"] = [
             {"CodeValue": str(it.CodeValue), "CodingSchemeDesignator": str(it.CodingSchemeDesignator),
              "CodeMeaning": str(it.CodeMeaning)} for it in ds.DeidentificationMethodCodeSequence]
-    return out
+    seq = out.pop("DeidentificationMethodCodeSequence", None)
+    kept, dropped = filter_sidecar(out)
+    if seq is not None:
+        kept["DeidentificationMethodCodeSequence"] = seq
+    return kept, dropped
+
+
+def _strings(obj) -> Iterable[str]:
+    """Every string (keys and values) inside a JSON-like object; numbers are left out (validated by VR)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _strings(v)
+
+
+def deny_hits(denylist, *objs) -> list[dict]:
+    """Deny-list hits (category, keyword; no text) in the strings of ``objs``.
+
+    The strings are searched as one text joined by NUL characters (one
+    regex pass instead of one per string; NUL is neither a word character nor
+    a separator the deny-list patterns cross).
+    """
+    if denylist is None or not denylist:
+        return []
+    text = "\x00".join(t for o in objs for t in _strings(o))
+    return [h.to_dict() for h in denylist.find(text)]
 
 
 def _nifti_bytes(vol, affine) -> bytes:
@@ -134,24 +176,37 @@ def _nifti_bytes(vol, affine) -> bytes:
     return gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+
+
+def _dataset_strings(ds) -> Iterable[str]:
+    """The text values of a (de-identified) dataset at any depth, for the deny-list check of a kept instance."""
+    for elem in ds.iterall():
+        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+            yield str(elem.value)
+
+
 # --------------------------------------------------------------------------- worker
 def process_task(task: dict, common: dict) -> dict:
     """De-identify and convert one series; write its files into the bank.
 
     Runs in a worker process (or a dask worker).  Returns a result dict with
-    ``status`` (``converted``/``error``), ``reason`` and ``series`` (token); never
-    raises for a bad input.
+    ``status`` (``converted``/``error``/``quarantined``), ``reason`` (a code of
+    :data:`~covidbank.dicom.reasons.REASONS`), ``attributes`` (keywords),
+    ``series`` (token) and ``detail`` (for the curator's private log only; the
+    driver never writes it into the bank); never raises for a bad input.
     """
-    import pydicom
-
-    from ...errors import CovidbankError
+    from ...errors import CovidbankError, DicomError
     from ..convert import ct_to_volume, write_png16, xray_to_uint16
     from ..deid import DeidOptions, PatientContext, deidentify_dataset
+    from ..denylist import DenyList
     from ..keys import Keyring
+    from ..safeio import check_path, check_pixels, read_dataset
 
     bank = Path(common["bank"])
     out_dir = bank / task["dir"]
     stem = task["stem"]
+    limits = Limits(**common.get("limits", {}))
     res = {"series": task["series_token"], "files": task["file_tokens"], "output": f"{task['dir']}/{stem}"}
     try:
         keyring = Keyring(bytes.fromhex(common["key"]))
@@ -159,36 +214,41 @@ def process_task(task: dict, common: dict) -> dict:
         ctx = PatientContext(task["sub"], task["ses"], task["shift_days"], task["shift_seconds"])
         dsets = []
         audits = []
-        deny = None
+        deny = DenyList()
+        total = 0
         for p in task["paths"]:
-            try:
-                ds = pydicom.dcmread(p)
-            except Exception as e:
-                raise CovidbankError(f"unreadable DICOM file ({type(e).__name__})")
+            check_path(p, common.get("raw"), limits, common.get("follow_symlinks", False))
+            ds = read_dataset(p, Limits(**{**limits.to_dict(), "max_reads": limits.max_reads * 10}))
             if "PixelData" not in ds:  # pydicom returns what it could read of a file cut short
-                raise CovidbankError("unreadable DICOM file (truncated or corrupt: its pixel data could not be read)")
-            if task["kind"] == "rx" and deny is None and common.get("burned_in"):
-                from ..denylist import DenyList
-
-                deny = DenyList.from_dataset(ds)  # before de-identification: the values it removes
+                raise ReasonError("truncated", f"{p}: no pixel data could be read (truncated or corrupt)", ("PixelData",))
+            total += check_pixels(ds, limits, p)
+            if total > limits.max_series_bytes:
+                raise ReasonError("image_too_large", f"series above {limits.max_series_bytes} decoded bytes",
+                                  ("Rows", "Columns"))
+            deny.extend(DenyList.from_dataset(ds))  # before de-identification: what must not come out
             audit = deidentify_dataset(ds, keyring, ctx, options, task["modality"])
             audits.append([a.to_dict() for a in audit])
             dsets.append(ds)
         first = dsets[0]
-        side = _sidecar_from(first)
+        side, dropped = _sidecar_from(first)
         side.setdefault("Modality", task["modality"])
+        ts = getattr(first.file_meta.get("TransferSyntaxUID"), "name", None) if hasattr(first, "file_meta") else None
         cb: dict = {
             "subject": f"sub-{task['sub']}", "session": f"ses-{task['ses']}", "kind": task["kind"],
             "acq": task["acq"], "run": task["run"], "instances": len(dsets),
             "profile": "DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile, edition 2024b",
             "deid_options": options.to_dict(),
             "private_attributes": "safe list kept, others removed" if options.safe_private else "removed",
-            "source_transfer_syntax": getattr(first.file_meta.get("TransferSyntaxUID"), "name", None)
-            if hasattr(first, "file_meta") else None,
+            "source_transfer_syntax": ts if isinstance(ts, str) and descriptor_ok(ts) else None,
             "audit": f"logs/audit/{task['dir']}/{stem}.audit.jsonl.gz",
+            "dropped_attributes": dropped,
         }
         if task["kind"] == "rx":
             img, params = xray_to_uint16(first, window_index=common.get("window_index", 0))
+            voi = params.get("voi", {})
+            if voi.get("explanation") is not None and not descriptor_ok(voi["explanation"]):
+                voi["explanation"] = None  # free text from the header: only a clean descriptor passes
+                cb["dropped_attributes"] = sorted(set(dropped) | {"LUTExplanation"})
             if common.get("burned_in"):  # text burned into the pixels: redact/exclude/flag (covidbank.ocr)
                 from ...ocr.burnedin import ingest_check
 
@@ -206,6 +266,41 @@ def process_task(task: dict, common: dict) -> dict:
             cb["affine"] = [[round(float(x), 6) for x in row] for row in affine]
             side["SliceCount"] = len(dsets)
             image_path = out_dir / f"{stem}.nii.gz"
+        burned = str(first.get("BurnedInAnnotation", "") or "").upper() == "YES"
+        cb["burned_in_annotation"] = burned
+        side["covidbank"] = cb
+        audit_lines = []
+        for i, a in enumerate(audits):
+            audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
+                                           "records": a}, sort_keys=True))
+        def quarantine(kind: str, hits: list[dict], content) -> None:
+            if common.get("quarantine"):  # a caller without a quarantine folder (pull) logs the reason only
+                from .private import Quarantine
+
+                Quarantine(common["quarantine"], common.get("run", "run")).put(
+                    kind, task["series_token"], "deny_list_hit", hits, content, source="; ".join(task["paths"]))
+
+        # an attribute holding an identifying value of the header is dropped (and kept in the quarantine)
+        held = {}
+        for kw in [k for k in side if k != "covidbank"]:
+            found = deny_hits(deny, side[kw])
+            if found:
+                held[kw] = {"value": side.pop(kw), "hits": found}
+        if held:
+            cb["dropped_attributes"] = sorted(set(cb["dropped_attributes"]) | set(held))
+            quarantine("attributes", [h for v in held.values() for h in v["hits"]], {k: v["value"] for k, v in held.items()})
+        # then the whole sidecar (and the kept DICOM instances): a hit left keeps the whole series out.
+        # The audit lines hold only generated values (tags, action codes, keyed hashes, new UIDs): not searched.
+        hits = deny_hits(deny, side)
+        if not hits and common.get("keep_dicom"):
+            hits = deny_hits(deny, [list(_dataset_strings(d)) for d in dsets])
+        if hits:
+            quarantine("series", hits, {"sidecar": side})
+            attrs = tuple(sorted({h["keyword"] for h in hits}))
+            res.update(status="quarantined", reason="deny_list_hit", attributes=list(Reason("deny_list_hit", attrs).attributes),
+                       detail=f"{len(hits)} deny-list hit(s) in what would be written ({', '.join(attrs)}); "
+                              "see the quarantine")
+            return res
         if common.get("keep_dicom"):  # --keep-dicom (dicom/ingest/keep.py), before the sidecar that marks completion
             from .keep import keep_dicom
 
@@ -218,27 +313,25 @@ def process_task(task: dict, common: dict) -> dict:
                 cb["kept_dicom"] = keep_dicom(dsets, bank, task["dir"], stem)
             else:  # excluded or flagged for burned-in personal data: its pixels are not kept as DICOM
                 cb["kept_dicom"] = None
-        burned = str(first.get("BurnedInAnnotation", "") or "").upper() == "YES"
-        cb["burned_in_annotation"] = burned
-        side["covidbank"] = cb
-        audit_lines = []
-        for i, a in enumerate(audits):
-            audit_lines.append(json.dumps({"instance": i + 1, "sop_instance": str(dsets[i].get("SOPInstanceUID", "")),
-                                           "records": a}, sort_keys=True))
         atomic_write(bank / cb["audit"], gzip.compress(("\n".join(audit_lines) + "\n").encode(), mtime=0))
         if data is not None:
             atomic_write(image_path, data)
         atomic_write(out_dir / f"{stem}.json",
                       (json.dumps(side, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
-        res.update(status="converted", reason=None)
+        res.update(status="converted", reason=None, attributes=[])
         if "burned_in" in cb:
             res["burned_in"] = {k: cb["burned_in"][k] for k in ("action", "reason")}
-    except CovidbankError as e:
-        res.update(status="error", reason=str(e))
+    except ReasonError as e:
+        res.update(status="error", reason=e.reason.code, attributes=list(e.reason.attributes), detail=e.reason.detail)
+    except DicomError as e:
+        r = Reason(getattr(e, "code", "conversion_failed"), getattr(e, "attributes", ()))
+        res.update(status="error", reason=r.code, attributes=list(r.attributes), detail=str(e))
+    except CovidbankError as e:  # another covidbank error (the OCR engine, ...): a code, the message privately
+        res.update(status="error", reason="conversion_failed", attributes=[], detail=str(e))
     except MemoryError:
-        res.update(status="error", reason="out of memory")
-    except Exception as e:  # never let a bad file stop the run; never quote values
-        res.update(status="error", reason=f"unexpected {type(e).__name__} while converting")
+        res.update(status="error", reason="out_of_memory", attributes=[], detail="out of memory")
+    except Exception as e:  # never let a bad file stop the run; the bank gets a code, the curator the detail
+        res.update(status="error", reason="unexpected_error", attributes=[], detail=f"{type(e).__name__}: {e}")
     return res
 
 
@@ -297,18 +390,61 @@ def _clean_stale(bank: Path) -> None:
 
 
 class _Log:
+    """The bank's ingest log: tokens, statuses and reason codes only."""
+
     def __init__(self, path: Path, run_id: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.f = open(path, "a", encoding="utf-8")
         self.run_id = run_id
 
     def write(self, **rec) -> None:
+        rec.pop("detail", None)  # the curator's detail never enters the bank
         rec = {"time": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "run": self.run_id, **rec}
         self.f.write(json.dumps(rec, sort_keys=True) + "\n")
         self.f.flush()
 
     def close(self) -> None:
         self.f.close()
+
+
+class _Records:
+    """Writes one event to the bank log (codes) and the private log (paths, detail) together."""
+
+    def __init__(self, log: _Log, private) -> None:
+        self.log = log
+        self.private = private
+
+    def write(self, *, private: dict | None = None, **rec) -> None:
+        detail = rec.pop("detail", None)
+        self.log.write(**rec)
+        if private is not None or detail or rec.get("status") not in ("converted", "done-before"):
+            self.private.write(**{k: v for k, v in rec.items()}, **(private or {}), detail=detail)
+
+
+def read_skipped(bank: str | os.PathLike) -> list[dict]:
+    """Rows of the ``skipped`` table from every run in ``BANK/logs/ingest.jsonl``.
+
+    Files, series and rows that were skipped, failed or quarantined, with the
+    run id, the reason code and attribute keywords (no value, no path).
+    """
+    p = Path(bank) / LOG_NAME
+    rows = []
+    if not p.exists():
+        return rows
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except ValueError:  # a line cut by a kill
+                continue
+            if r.get("status") not in ("skipped", "error", "quarantined"):
+                continue
+            kind = r.get("kind", "file")
+            rec = r.get("file") or r.get("series") or r.get("record")
+            rows.append({"record": None if rec is None else str(rec), "path": f"{kind} {rec}",
+                         "reason": r.get("reason"), "attributes": ",".join(r.get("attributes") or []) or None,
+                         "run": r.get("run")})
+    return rows
 
 
 # --------------------------------------------------------------------------- driver
@@ -327,6 +463,12 @@ def ingest(
     window_index: int = 0,
     progress: bool = False,
     keep_dicom: bool = False,
+    new_key: bool = False,
+    private_log: str | os.PathLike | None = None,
+    quarantine: str | os.PathLike | None = None,
+    limits: Limits | None = None,
+    follow_symlinks: bool = False,
+    lock_timeout: float = -1,
     burned_in: str = "redact",
 ) -> IngestSummary:
     """Ingest the DICOM files under ``raw_dir`` into ``bank`` (see module docstring).
@@ -335,8 +477,10 @@ def ingest(
     ----------
     raw_dir, bank : path-like
     key_file : path-like, optional
-        Project key (created when missing; refused inside the bank). Default
-        :func:`~covidbank.dicom.keys.default_key_file`.
+        Project key, outside the bank. Default
+        :func:`~covidbank.dicom.keys.default_key_file`.  Never created
+        silently: a missing key is an error unless ``new_key``.  A bank records
+        its key's fingerprint; another key is refused before anything changes.
     workers : int
         Processes (1 = in this process).
     scheduler : str, optional
@@ -352,7 +496,7 @@ def ingest(
         default it is de-identified first (:func:`covidbank.nlp.deidentify`,
         dates moved by the patient's date shift).
     linkage : path-like, optional
-        Write original patient id -> pseudonym here (refused inside the bank).
+        Merge original patient id -> pseudonym into this TSV (outside the bank; earlier rows kept).
     window_index : int
         Which window / VOI LUT to apply when several are present.
     keep_dicom : bool
@@ -360,16 +504,28 @@ def ingest(
         (:mod:`covidbank.dicom.ingest.keep`), for DICOM SEG/SR export.
     progress : bool
         Show a rich progress bar.
+    new_key : bool
+        Create the key file when it does not exist (said in the summary notes).
+    private_log, quarantine : path-like, optional
+        The curator's run log (appended) and quarantine folder, outside the
+        bank; default ``<key file>.private/runs.jsonl`` and ``.../quarantine``.
+    limits : Limits, optional
+        Bounds on what is read (:class:`~covidbank.dicom.safeio.Limits`).
+    follow_symlinks : bool
+        Follow symbolic links that lead outside ``raw_dir``.
+    lock_timeout : float
+        Seconds to wait for another ingest into the same bank (-1: wait; 0: refuse at once).
     burned_in : {"redact", "exclude", "flag"}
         What to do with personal data burned into X-ray pixels (Tesseract OCR,
         :mod:`covidbank.ocr`): fill it and verify by a second OCR (default),
         leave the image out of the bank, or keep it out of the index until a
         curator reviews it.
     """
-    from ...errors import BankError, KeyFileError
+    from ...errors import BankError
     from ..deid import DeidOptions
     from ..discover import discover
-    from ..keys import Keyring, PseudonymRegistry, default_key_file, load_key
+    from ..keys import REGISTRY, Keyring, PseudonymRegistry, bank_lock, bind_key, key_for_bank
+    from .private import PrivateLog, Quarantine, merge_linkage, private_dir, refuse_inside
 
     from ...ocr.burnedin import POLICIES
 
@@ -377,100 +533,128 @@ def ingest(
         raise BankError(f"unknown --burned-in policy {burned_in!r}: use one of {', '.join(POLICIES)}")
     t0 = time.perf_counter()
     options = options or DeidOptions()
+    limits = limits or Limits()
     raw = Path(raw_dir)
     root = Path(bank)
     if not raw.exists():
         raise BankError(f"{raw}: input folder not found")
-    root.mkdir(parents=True, exist_ok=True)
-    key = load_key(key_file or default_key_file(), create=True, bank=root)
+    # the key, checked before anything is written
+    key, kpath, created = key_for_bank(key_file, root, new_key)
     keyring = Keyring(key)
+    pdir = private_dir(kpath)
+    plog_path = refuse_inside(private_log or pdir / "runs.jsonl", root, "private run log")
+    quar_path = refuse_inside(quarantine or pdir / "quarantine", root, "quarantine")
     if linkage is not None:
-        lp = Path(linkage).resolve()
-        if root.resolve() in lp.parents:
-            raise KeyFileError(f"{lp}: the linkage file must be kept outside the bank")
-    _clean_stale(root)
-    registry = PseudonymRegistry(root / ".covidbank" / "pseudonyms.json")
-    run_id = uuid.uuid4().hex[:12]
-    log = _Log(root / LOG_NAME, run_id)
-    summary = IngestSummary()
-    try:
-        series, skips = discover(raw, exclude=[root])
-        summary.files = sum(len(s.instances) for s in series) + len(skips)
-        skipped_rows = []
-        for sk in skips:
-            tok = keyring.token("path", sk.path)[:16]
-            log.write(kind="file", file=tok, status="skipped", reason=sk.reason)
-            skipped_rows.append({"record": tok, "path": f"file {tok}", "reason": sk.reason})
-        summary.skipped = len(skips)
-        tasks, patients = _plan(series, keyring, registry, root)
-        summary.series = len(tasks)
-        test_rows = _process_tests(Path(tests), keyring, registry, log) if tests else []
-        report_rows: list[dict] = []
-        if reports:
-            report_rows = _process_reports(Path(reports), keyring, registry, series, log,
-                                           deidentify_text=not reports_deidentified)
-        registry.save()
-        if linkage is not None:
-            from .. import mids
-
-            mids.write_tsv(Path(linkage), [{"original_patient_id": k, "participant_id": f"sub-{v['sub']}"}
-                                           for k, v in sorted(patients.items())],
-                           ["original_patient_id", "participant_id"])
-        todo = []
-        for t in tasks:
-            if (root / t["dir"] / f"{t['stem']}.json").exists():
-                summary.resumed += 1
-                log.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
-                          output=f"{t['dir']}/{t['stem']}")
-            else:
-                todo.append(t)
-        common = {**worker_common(root, key, options, window_index, burned_in), "keep_dicom": bool(keep_dicom)}
-        if any(t["kind"] == "rx" for t in todo):  # fail early, once, when Tesseract is missing
-            from ...ocr.engine import tesseract_info
-
-            tesseract_info()
-        for res in _run(todo, common, workers, scheduler, progress):
-            log.write(kind="series", **res)
-            if res["status"] == "converted":
-                summary.converted += 1
-                act = (res.get("burned_in") or {}).get("action")
-                if act and act != "none":
-                    summary.burned_in[act] = summary.burned_in.get(act, 0) + 1
-            else:
-                summary.errors += 1
-                skipped_rows.append({"record": res["series"], "path": f"series {res['series']}", "reason": res["reason"]})
-        from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
-
-        reviewed = apply_reviews(root)
-        if any(reviewed.values()):
-            summary.notes.append("burned-in text reviews applied: " +
-                                 ", ".join(f"{k} {v}" for k, v in reviewed.items() if v))
-        if test_rows:
-            _merge_tsv(root / "phenotype" / "tests.tsv", test_rows,
-                       ["participant_id", "test_type", "result", "acq_date"],
-                       ["participant_id", "test_type", "result", "acq_date"])
-        if report_rows:
-            _merge_tsv(root / "phenotype" / "reports.tsv", report_rows, ["participant_id", "session_id", "report"],
-                       ["participant_id", "session_id"])
-            from .. import mids
-
-            # how the text was de-identified: what `covidbank release` checks before publishing it
-            mids.write_json(root / "phenotype" / "reports.json", {
-                "report": {"Description": "Radiology report text",
-                           "Deidentification": "declared by the curator (reports_deidentified)" if reports_deidentified
-                           else "covidbank.nlp.deidentify (keyed surrogates, dates shifted)"}})
-        tables = build_index(root, name, skipped_rows, summary.notes)
-        summary.images = len(tables["images"])
-        summary.subjects = len(tables["subjects"])
-        summary.sessions = len(tables["sessions"])
-        summary.tests = len(tables["tests"])
-        summary.reports = len(report_rows)
-        summary.seconds = time.perf_counter() - t0
-        log.write(kind="run", status="finished", converted=summary.converted, resumed=summary.resumed,
-                  errors=summary.errors, skipped=summary.skipped, seconds=round(summary.seconds, 3))
-    finally:
-        log.close()
+        refuse_inside(linkage, root, "linkage file")
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    summary = IngestSummary(run=run_id, private_log=str(plog_path), quarantine=str(quar_path), key_file=str(kpath))
+    summary.key_created = created  # said on the terminal, never in the bank (notes go into the index meta)
+    with bank_lock(root, lock_timeout):
+        bind_key(root, key, kpath)
+        _clean_stale(root)
+        registry = PseudonymRegistry(root / REGISTRY)
+        log = _Log(root / LOG_NAME, run_id)
+        plog = PrivateLog(plog_path, run_id, root)
+        rec = _Records(log, plog)
+        quar = Quarantine(quar_path, run_id)
+        try:
+            _ingest_locked(raw, root, keyring, registry, rec, quar, summary, options=options, name=name, tests=tests,
+                           reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
+                           window_index=window_index, progress=progress, workers=workers, scheduler=scheduler,
+                           limits=limits, follow_symlinks=follow_symlinks, key=key, merge_linkage=merge_linkage,
+                           discover=discover, t0=t0, keep_dicom=keep_dicom, burned_in=burned_in)
+        finally:
+            log.close()
+            plog.close()
     return summary
+
+
+def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar, summary: IngestSummary, *,
+                   options, name, tests, reports, reports_deidentified, linkage, window_index, progress, workers,
+                   scheduler, limits: Limits, follow_symlinks: bool, key: bytes, merge_linkage, discover, t0,
+                   keep_dicom: bool = False, burned_in: str = "redact") -> None:
+    denylists: dict = {}
+    series, skips = discover(raw, exclude=[root], limits=limits, follow_symlinks=follow_symlinks, denylists=denylists)
+    summary.files = sum(len(s.instances) for s in series) + len(skips)
+    for sk in skips:
+        tok = keyring.token("path", sk.path)[:16]
+        rec.write(kind="file", file=tok, status="skipped", reason=sk.reason.code,
+                  attributes=list(sk.reason.attributes), detail=sk.reason.detail, private={"path": os.path.abspath(sk.path)})
+        summary.problems.append((os.path.abspath(sk.path), sk.reason.code, sk.reason.detail))
+    summary.skipped = len(skips)
+    tasks, patients = _plan(series, keyring, registry, root)
+    summary.series = len(tasks)
+    ctx = {"keyring": keyring, "registry": registry, "log": rec, "quarantine": quar, "denylists": denylists}
+    test_rows = _process_tests(Path(tests), **ctx) if tests else []
+    report_rows: list[dict] = []
+    if reports:
+        report_rows = _process_reports(Path(reports), series=series, deidentify_text=not reports_deidentified, **ctx)
+    registry.save()
+    if linkage is not None:
+        merge_linkage(linkage, {k: f"sub-{v['sub']}" for k, v in patients.items()})
+    for t in tasks:
+        rec.private.write(kind="series", series=t["series_token"], paths=[os.path.abspath(p) for p in t["paths"]], output=f"{t['dir']}/{t['stem']}",
+                          status="planned")
+    todo = []
+    for t in tasks:
+        if (root / t["dir"] / f"{t['stem']}.json").exists():
+            summary.resumed += 1
+            rec.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
+                      output=f"{t['dir']}/{t['stem']}")
+        else:
+            todo.append(t)
+    common = {**worker_common(root, key, options, window_index, burned_in, quarantine=quar.folder, run=quar.run_id,
+                              limits=limits),
+              "raw": str(raw.resolve()), "follow_symlinks": follow_symlinks, "keep_dicom": bool(keep_dicom)}
+    if any(t["kind"] == "rx" for t in todo):  # fail early, once, when Tesseract is missing
+        from ...ocr.engine import tesseract_info
+
+        tesseract_info()
+    for res in _run(todo, common, workers, scheduler, progress):
+        rec.write(kind="series", **res)
+        if res["status"] == "converted":
+            summary.converted += 1
+            act = (res.get("burned_in") or {}).get("action")
+            if act and act != "none":
+                summary.burned_in[act] = summary.burned_in.get(act, 0) + 1
+        elif res["status"] == "quarantined":
+            summary.quarantined += 1
+        else:
+            summary.errors += 1
+        if res["status"] != "converted":
+            where = next((t["paths"][0] for t in todo if t["series_token"] == res["series"]), res["series"])
+            summary.problems.append((os.path.abspath(where), res.get("reason") or "", res.get("detail") or ""))
+    from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
+
+    reviewed = apply_reviews(root)
+    if any(reviewed.values()):
+        summary.notes.append("burned-in text reviews applied: " +
+                             ", ".join(f"{k} {v}" for k, v in reviewed.items() if v))
+    if test_rows:
+        _merge_tsv(root / "phenotype" / "tests.tsv", test_rows,
+                   ["participant_id", "test_type", "result", "acq_date"],
+                   ["participant_id", "test_type", "result", "acq_date"])
+    if report_rows:
+        _merge_tsv(root / "phenotype" / "reports.tsv", report_rows, ["participant_id", "session_id", "report"],
+                   ["participant_id", "session_id"])
+        from .. import mids
+
+        # how the text was de-identified: what `covidbank release` checks before publishing it
+        mids.write_json(root / "phenotype" / "reports.json", {
+            "report": {"Description": "Radiology report text",
+                       "Deidentification": "declared by the curator (reports_deidentified)" if reports_deidentified
+                       else "covidbank.nlp.deidentify (keyed surrogates, dates shifted)"}})
+    tables = build_index(root, name, read_skipped(root), summary.notes)
+    summary.images = len(tables["images"])
+    summary.subjects = len(tables["subjects"])
+    summary.sessions = len(tables["sessions"])
+    summary.tests = len(tables["tests"])
+    summary.reports = len(report_rows)
+    summary.seconds = time.perf_counter() - t0
+    rec.write(kind="run", status="finished", converted=summary.converted, resumed=summary.resumed,
+              errors=summary.errors, skipped=summary.skipped, quarantined=summary.quarantined,
+              seconds=round(summary.seconds, 3))
 
 
 def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, progress: bool):
@@ -499,7 +683,7 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                         t = futs[f]
                         yield {"series": t["series_token"], "files": t["file_tokens"],
                                "output": f"{t['dir']}/{t['stem']}", "status": "error",
-                               "reason": f"worker process failed ({type(e).__name__}); re-run to retry"}
+                               "reason": "worker_failed", "attributes": [], "detail": f"{type(e).__name__}: {e}"}
                     bar.advance()
         else:
             for t in tasks:
@@ -523,10 +707,13 @@ def plan_tasks(series, bank: str | os.PathLike, keyring, registry) -> list[dict]
 
 
 def worker_common(bank: str | os.PathLike, key: bytes, options=None, window_index: int = 0,
-                  burned_in: str = "redact") -> dict:
+                  burned_in: str = "redact", quarantine: str | os.PathLike | None = None, run: str = "",
+                  limits: Limits | None = None) -> dict:
     """The run-wide part of a :func:`process_task` call (bank, key, de-identification options, window,
-    burned-in text policy: every path into a bank, ``ingest`` or ``pull``, checks X-ray pixels)."""
+    burned-in text policy: every path into a bank, ``ingest`` or ``pull``, checks X-ray pixels; the
+    quarantine folder outside the bank and the read limits)."""
     from ..deid import DeidOptions
 
     return {"bank": str(Path(bank).resolve()), "key": key.hex(), "options": (options or DeidOptions()).to_dict(),
-            "window_index": window_index, "burned_in": burned_in}
+            "window_index": window_index, "burned_in": burned_in,
+            "quarantine": str(quarantine) if quarantine else None, "run": run, "limits": (limits or Limits()).to_dict()}

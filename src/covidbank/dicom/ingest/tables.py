@@ -1,7 +1,6 @@
 """The tests and reports CSVs of an ingest: read, pseudonymized with the patients' keys, merged into ``phenotype/``."""
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 
@@ -28,19 +27,31 @@ _RESULTS = {"positive": "positive", "pos": "positive", "+": "positive", "1": "po
             "indeterminate": "indeterminate", "inconclusive": "indeterminate", "indeterminado": "indeterminate"}
 
 
-def _shift(date_text: str, days: int) -> str | None:
-    s = "".join(ch for ch in str(date_text) if ch.isdigit())[:8]
-    if len(s) != 8:
-        return None
-    try:
-        d = _dt.date(int(s[:4]), int(s[4:6]), int(s[6:8])) + _dt.timedelta(days=days)
-    except ValueError:
-        return None
-    return d.strftime("%Y%m%d")
+def _row_failed(log, kind: str, record: int, path: Path, e: Exception) -> None:
+    """Log a row that failed (code in the bank, the exception for the curator) and go on."""
+    log.write(kind=kind, record=record, status="skipped", reason="row_failed", attributes=[],
+              detail=f"{type(e).__name__}: {e}", private={"path": str(path)})
 
 
-def _process_tests(path: Path, keyring, registry, log) -> list[dict]:
+def _check_row(row: dict, denylists: dict, pkey: str, quarantine, log, kind: str, record: int, source: Path) -> bool:
+    """Search a row about to be written for its patient's identifying values; quarantine it on a hit."""
+    from .pipeline import deny_hits
+
+    hits = deny_hits(denylists.get(pkey), row)
+    if not hits:
+        return True
+    token = f"{source.stem[:24]}-{record}"
+    quarantine.put(kind, token, "deny_list_hit", hits, row, source=f"{source} row {record}")
+    attrs = sorted({h["keyword"] for h in hits})
+    log.write(kind=kind, record=record, status="quarantined", reason="deny_list_hit", attributes=attrs,
+              detail=f"{len(hits)} deny-list hit(s); see the quarantine", private={"path": str(source)})
+    return False
+
+
+def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylists=None) -> list[dict]:
+    """Rows of ``tests.csv`` with pseudonyms and shifted dates; a row that fails is logged and left out."""
     from ...errors import SourceFormatError
+    from ..timeshift import DateTimeShift
 
     df = _read_csv(path)
     cols = _norm_cols(df)
@@ -56,28 +67,38 @@ def _process_tests(path: Path, keyring, registry, log) -> list[dict]:
             raise SourceFormatError(f"{path}: missing column {k} (columns needed: patient_id, date, test_type, result)")
     rows = []
     for i, r in df.iterrows():
-        pid = str(r[found["patient_id"]]).strip()
-        ttype = _TEST_TYPES.get(str(r[found["test_type"]]).strip().lower())
-        result = _RESULTS.get(str(r[found["result"]]).strip().lower())
-        if not pid or ttype is None or result is None:
-            log.write(kind="test", record=i + 2, status="skipped",
-                      reason="empty patient id, unknown test type (PCR, IgG, IgM, antigen) or unknown result")
-            continue
-        ptok = keyring.token("patient", pid)
-        sub = registry.get(keyring, "sub", ptok)
-        date = _shift(r[found["date"]], keyring.date_shift_days(ptok))
-        rows.append({"participant_id": f"sub-{sub}", "test_type": ttype, "result": result, "acq_date": date})
+        record = int(i) + 2
+        try:
+            pid = str(r[found["patient_id"]]).strip()
+            ttype = _TEST_TYPES.get(str(r[found["test_type"]]).strip().lower())
+            result = _RESULTS.get(str(r[found["result"]]).strip().lower())
+            if not pid or ttype is None or result is None:
+                log.write(kind="test", record=record, status="skipped", reason="test_row_invalid",
+                          attributes=[], private={"path": str(path)})
+                continue
+            ptok = keyring.token("patient", pid)
+            sub = registry.get(keyring, "sub", ptok)
+            date = DateTimeShift(keyring.date_shift_days(ptok)).text_date(r[found["date"]])
+            row = {"participant_id": f"sub-{sub}", "test_type": ttype, "result": result, "acq_date": date}
+            if denylists is not None and not _check_row(row, denylists, pid, quarantine, log, "test", record, path):
+                continue
+            rows.append(row)
+        except Exception as e:  # one row that breaks a parser fails alone
+            _row_failed(log, "test", record, path, e)
     return rows
 
 
-def _process_reports(path: Path, keyring, registry, series, log, deidentify_text: bool = True) -> list[dict]:
+def _process_reports(path: Path, keyring, registry, series, log, quarantine=None, denylists=None,
+                     deidentify_text: bool = True) -> list[dict]:
     """Reports joined to ingested studies; their text de-identified by
     :func:`covidbank.nlp.deidentify` (the trained tagger, rules and gazetteers,
     and the patient's own header values: a :class:`~covidbank.dicom.denylist.DenyList`
     of the patient's DICOM headers; names, numbers, places, institutions
     replaced by consistent keyed surrogates, dates moved by the patient's date
     shift, ages over 89 written 90+) unless ``deidentify_text`` is false (text
-    already de-identified)."""
+    already de-identified).  The text is then searched for the patient's header
+    values (deny-list); a hit sends the row to the quarantine.  A row that fails
+    is logged and left out."""
     from ...errors import SourceFormatError
 
     df = _read_csv(path)
@@ -97,25 +118,35 @@ def _process_reports(path: Path, keyring, registry, series, log, deidentify_text
     rows = []
     deny: dict = {}
     for i, r in df.iterrows():
-        ref = str(r[key_col]).strip()
-        if ref not in index:
-            log.write(kind="report", record=i + 2, status="skipped", reason="no ingested study with this accession/study id")
-            continue
-        pkey, study = index[ref]
-        ptok = keyring.token("patient", pkey)
-        sub = registry.get(keyring, "sub", ptok)
-        ses = registry.get(keyring, "ses", keyring.token("study", study))
-        text = str(r[text_col])
-        if deidentify_text:
-            from ...nlp.deid import Surrogates, deidentify
+        record = int(i) + 2
+        try:
+            ref = str(r[key_col]).strip()
+            if ref not in index:
+                log.write(kind="report", record=record, status="skipped", reason="report_no_study", attributes=[],
+                          private={"path": str(path)})
+                continue
+            pkey, study = index[ref]
+            ptok = keyring.token("patient", pkey)
+            sub = registry.get(keyring, "sub", ptok)
+            ses = registry.get(keyring, "ses", keyring.token("study", study))
+            text = str(r[text_col])
+            if deidentify_text:
+                from ...nlp.deid import Surrogates, deidentify
 
-            # surrogates keyed by a secret token (not the public pseudonym), dates
-            # shifted like the patient's images so intervals survive
-            sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey), date_shift_days=keyring.date_shift_days(ptok))
-            if pkey not in deny:
-                deny[pkey] = _patient_deny_list(series, pkey)
-            text = deidentify(text, sur, extra_terms=deny[pkey]).text
-        rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text})
+                # surrogates keyed by a secret token (not the public pseudonym), dates
+                # shifted like the patient's images so intervals survive; the patient's own header values
+                # (collected during discovery, or read here) guide the de-identification
+                sur = Surrogates(patient_key=keyring.token("report-surrogates", pkey),
+                                 date_shift_days=keyring.date_shift_days(ptok))
+                if pkey not in deny:
+                    deny[pkey] = (denylists or {}).get(pkey) or _patient_deny_list(series, pkey)
+                text = deidentify(text, sur, extra_terms=deny[pkey]).text
+            row = {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "report": text}
+            if denylists is not None and not _check_row(row, denylists, pkey, quarantine, log, "report", record, path):
+                continue
+            rows.append(row)
+        except Exception as e:  # one row that breaks a parser fails alone
+            _row_failed(log, "report", record, path, e)
     return rows
 
 
