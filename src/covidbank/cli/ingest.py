@@ -9,6 +9,18 @@ import typer
 
 
 # --------------------------------------------------------------------------- CLI
+def ingest_summary_json(s, name: str, bank: Path) -> dict:
+    """The ``ingest --json`` document: counts and problems by reason code (no input value, no input path)."""
+    from collections import Counter
+
+    counts = {k: getattr(s, k) for k in ("files", "series", "converted", "resumed", "errors", "skipped",
+                                         "quarantined", "subjects", "sessions", "images", "tests", "reports")}
+    return {"source": name, "bank": str(bank), "run": s.run, "seconds": round(s.seconds, 2), **counts,
+            "problems_by_reason": dict(sorted(Counter(code for _, code, _ in s.problems).items())),
+            "burned_in": dict(s.burned_in), "notes": list(s.notes), "private_log": s.private_log,
+            "key_created": s.key_created}
+
+
 def register(app) -> None:
     """Add ``covidbank ingest`` and ``covidbank validate`` to the CLI."""
     @app.command("ingest")
@@ -55,6 +67,9 @@ def register(app) -> None:
         keep_dicom: bool = typer.Option(False, "--keep-dicom",
                                         help="Also keep the de-identified DICOM instances in the bank (sourcedata/), "
                                              "so DICOM SEG/SR can reference them (export-dicom, push)."),
+        as_json: bool = typer.Option(False, "--json",
+                                     help="Print the summary as JSON on stdout (counts, problems by reason code, "
+                                          "the private log and the run id); messages stay on stderr."),
     ) -> None:
         """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
         from ..dicom.deid import DeidOptions
@@ -81,6 +96,10 @@ def register(app) -> None:
                        keep_dicom=keep_dicom, burned_in=burned_in)
         except CovidbankError as e:
             raise fail(str(e))
+        if as_json:
+            from ._output import print_json
+
+            print_json(ingest_summary_json(s, name, bank))
         console.print(f"[green]{name}[/]: {s.series} series from {s.files} files in {s.seconds:.1f} s -> {bank}")
         console.print(f"  converted {s.converted}, already done {s.resumed}, errors {s.errors}, skipped files {s.skipped}, "
                       f"quarantined {s.quarantined}")
