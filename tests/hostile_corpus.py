@@ -79,8 +79,8 @@ def make_hostile_corpus(root: Path, with_fifo: bool = True, with_sparse: bool = 
     outside = root / "outside"
     markers: dict[str, str] = {}
 
-    def mark(text: str, where: str) -> str:
-        markers[text] = where
+    def mark(text, where: str):
+        markers[str(text)] = where
         return text
 
     # reasons that quoted header values (the review's SOP Class UID carried a birth date and a record number)
@@ -122,6 +122,19 @@ def make_hostile_corpus(root: Path, with_fifo: bool = True, with_sparse: bool = 
     intact = make_cr(raw / "d" / "z_intact", patient_id="HOSTPAT02", PatientName="NOVAK^JAN", rows=128, cols=128, seed=5)
     data = intact.read_bytes()
     (raw / "d" / "a_truncated").write_bytes(data[: len(data) - 9000])
+    # a second study of that patient: a person name with ideographic/phonetic groups (PN ``=``), the birth date
+    # written as people write it (12-APR-1965, 12APR1965, 1965 04 12) and identifiers in numeric attributes
+    make_cr(raw / "d" / "second_study", patient_id="HOSTPAT02", PatientName="NOVAK^JAN", seed=6,
+            SpecificCharacterSet="ISO_IR 192",
+            PatientBirthDate="19720915", OtherPatientIDs="55443322",
+            ReferringPhysicianName="YAMADA^TAROU=山田^太郎=やまだ^たろう",
+            Manufacturer=mark("TAROU", "Manufacturer: the given name of a PN with = groups"),
+            SoftwareVersions=mark("15-SEP-1972", "SoftwareVersions: the birth date as dd-MON-yyyy"),
+            ManufacturerModelName=mark("MODEL 1972 09 15", "ManufacturerModelName: the birth date with spaces"),
+            ConvolutionKernel=mark("K15SEP1972", "ConvolutionKernel: the birth date as ddMONyyyy"),
+            ImageType=["ORIGINAL", "PRIMARY", mark("15 09 1972", "ImageType: the birth date with spaces")],
+            SeriesNumber=mark(55443322, "SeriesNumber: the other patient id as a number"),
+            AcquisitionNumber=mark(19720915, "AcquisitionNumber: the birth date as a number"))
     # a symbolic link to a file outside the input tree
     secret = make_cr(outside / "secret.dcm", patient_id=mark("OUTSIDE0042", "PatientID of a file outside the tree"),
                      PatientName=mark("OUTSIDERNAME^ZED", "PatientName of a file outside the tree"))

@@ -31,7 +31,8 @@ def test_values_are_checked(kw, value, ok):
 
 def test_descriptor_check():
     assert descriptor_ok("GE MEDICAL SYSTEMS") and descriptor_ok("Revolution CT")
-    for bad in ("12/04/1965", "NHC 99887766", "a" * 65, "ROSSI\nANNA", "", "x@y"):
+    for bad in ("12/04/1965", "NHC 99887766", "a" * 65, "ROSSI\nANNA", "", "x@y",
+                "12-APR-1965", "K12APR1965", "1965 04 12", "12 04 1965", "Sep 15, 1972"):
         assert not descriptor_ok(bad)
 
 

@@ -39,6 +39,14 @@ def _ds() -> Dataset:
     ("remitido por el doctor Ramírez", "name"),
     ("HOSPITAL GENERAL DE VALENCIA", "institution"),
     ("uid 1.2.3.19650412.99887766", "uid"),
+    # the written forms a privacy review found passing (header values in descriptors, issue 13)
+    ("SW 12-APR-1965", "date"),
+    ("K12APR1965", "date"),
+    ("MODEL 1965 04 12", "date"),
+    ("12 04 1965", "date"),
+    ("12041965", "date"),
+    ("1965-Apr-12", "date"),
+    ("12.abr.65", "date"),
 ])
 def test_each_written_form_is_found(text, category):
     hits = DenyList.from_dataset(_ds()).find(text)
@@ -52,6 +60,8 @@ def test_each_written_form_is_found(text, category):
     "RADIOLOGY department",                     # one-word department is not evidence
     "Mariano Garcíaz",                          # words that merely start like a name
     "12/04/1966",
+    "2012 04 1965",                             # the day inside a longer number
+    "version 12 4 65",                          # numbers with spaces need the four-digit year
 ])
 def test_clean_text_has_no_hit(text):
     assert DenyList.from_dataset(_ds()).find(text) == []
@@ -83,3 +93,13 @@ def test_real_phi_fixture_values_are_found(shared_data):
     dl = DenyList.from_dataset(ds)
     pn = str(ds.PatientName).replace("^", " ")
     assert {h.keyword for h in dl.find(f"Patient {pn}, MRN {ds.PatientID}")} >= {"PatientName", "PatientID"}
+
+
+def test_person_name_component_groups_and_ideographic_names():
+    """A PN's ``=`` groups (alphabetic=ideographic=phonetic) are names too: each given name alone is found."""
+    ds = Dataset()
+    ds.ReferringPhysicianName = "YAMADA^TAROU=山田^太郎=やまだ^たろう"
+    dl = DenyList.from_dataset(ds)
+    for text in ("TAROU", "Dr. Yamada", "山田様", "太郎", "やまだ たろう"):
+        assert {h.category for h in dl.find(text)} == {"name"}, text
+    assert dl.find("TARO Medical") == []

@@ -31,7 +31,12 @@ __all__ = ["ALLOWED", "validate_value", "descriptor_ok", "filter_sidecar"]
 _CS = re.compile(r"^[A-Z0-9_ ]{0,16}$")
 _AS = re.compile(r"^\d{3}[DWMY]$")
 _UI = re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$")
-_DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}|\d{8}")
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|ene|abr|ago|dic)[a-z]*\.?"
+#: Dates as people write them: 12/04/1965, 1965-04-12, 19650412, 1965 04 12, 12-APR-1965, 12APR1965, Sep 15, 1972.
+_DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}|\d{8}|\d{4}\s+\d{1,2}\s+\d{1,2}(?!\d)|"
+                        r"(?<!\d)\d{1,2}\s+\d{1,2}\s+\d{4}|"
+                        rf"(?<!\d)\d{{1,2}}[\s/.\-]*{_MONTH}[\s/.\-]*\d{{2,4}}|"
+                        rf"(?<![a-z]){_MONTH}[\s/.\-]*\d{{1,2}},?[\s/.\-]*\d{{4}}", re.I)
 _PLAIN = re.compile(r"^[A-Za-z0-9 .,_\-+/()#:&]*$")
 
 

@@ -66,7 +66,7 @@ _MONTHS = {
 #: Name parts too common to be evidence on their own (particles, titles).
 _NAME_STOP = frozenset("de del la las los y e i da do dos das van von der den di le mr mrs ms dr dra sr sra jr md".split())
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_SEP = r"[\s\-_^,.'’/]+"
+_SEP = r"[\s\-_^=,.'’/]+"
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -129,13 +129,21 @@ def _date_patterns(value: str) -> list[str]:
     dd, mm, yy = rf"0?{d}", rf"0?{m}", rf"(?:{y}|{y[2:]})"
     months = "|".join(_MONTHS[m])
     sep = r"\s*[/.\-]\s*"
+    wsep = r"\s+"  # numbers separated by spaces only: with the four-digit year
+    msep = r"[\s/.\-]*"  # around a month name: 12 APR 1965, 12-APR-1965, 12APR1965, 12.abr.65
     return [
         rf"(?<!\d){y}{digits[4:6]}{digits[6:8]}(?!\d)",
+        rf"(?<!\d){digits[6:8]}{digits[4:6]}{y}(?!\d)",  # DDMMYYYY
+        rf"(?<!\d){digits[4:6]}{digits[6:8]}{y}(?!\d)",  # MMDDYYYY
         rf"(?<!\d){dd}{sep}{mm}{sep}{yy}(?!\d)",
         rf"(?<!\d){y}{sep}{mm}{sep}{dd}(?!\d)",
         rf"(?<!\d){mm}{sep}{dd}{sep}{y}(?!\d)",
-        rf"(?<!\d){dd}(?:\s*de)?\s+(?:{months})\.?(?:\s*de)?\s*,?\s*{yy}(?!\d)",
-        rf"\b(?:{months})\.?\s+{dd}(?:st|nd|rd|th)?\s*,?\s*{y}(?!\d)",
+        rf"(?<!\d){dd}{wsep}{mm}{wsep}{y}(?!\d)",
+        rf"(?<!\d){y}{wsep}{mm}{wsep}{dd}(?!\d)",
+        rf"(?<!\d){mm}{wsep}{dd}{wsep}{y}(?!\d)",
+        rf"(?<!\d){dd}{msep}(?:de\s+)?(?:{months})(?![a-z])\.?{msep}(?:de\s+)?,?\s*{yy}(?!\d)",
+        rf"(?<![a-z])(?:{months})(?![a-z])\.?{msep}{dd}(?:st|nd|rd|th)?\s*,?{msep}{y}(?!\d)",
+        rf"(?<!\d){y}{msep}(?:{months})(?![a-z])\.?{msep}{dd}(?!\d)",
     ]
 
 
@@ -192,12 +200,14 @@ class DenyList:
             full = " ".join(w for w in re.split(_SEP, _norm(text)) if w)
             if len(full) >= 3:
                 self._put(DenyTerm(full, "name", keyword))
-            for part in text.split("^"):  # PN components: family, given, middle names as written together
+            # PN component groups (alphabetic=ideographic=phonetic, PS3.5 6.2.1.1), then their components
+            # (family^given^middle^prefix^suffix): each multi-word component as written together
+            for part in re.split(r"[=^]", text):
                 comp = " ".join(w for w in re.split(_SEP, _norm(part)) if w)
                 if " " in comp:
                     self._put(DenyTerm(comp, "name", keyword))
-            for w in full.split(" "):
-                if len(w) >= 3 and w not in _NAME_STOP and not w.isdigit():
+            for w in full.split(" "):  # ideographic names are often two characters (山田)
+                if (len(w) >= 3 or (len(w) == 2 and not w.isascii())) and w not in _NAME_STOP and not w.isdigit():
                     self._put(DenyTerm(w, "name", keyword))
         elif category in ("id", "uid", "phone"):
             alnum = re.sub(r"[^0-9a-z]", "", _norm(text))

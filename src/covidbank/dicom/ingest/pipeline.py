@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as _dt
 import gzip
 import json
+import math
 import os
 import time
 import uuid
@@ -136,20 +137,30 @@ def _sidecar_from(ds, keys: Iterable[str] = SIDECAR_KEYS) -> tuple[dict, list[st
     return kept, dropped
 
 
-def _strings(obj) -> Iterable[str]:
-    """Every string (keys and values) inside a JSON-like object; numbers are left out (validated by VR)."""
+def _strings(obj, numbers: bool = False) -> Iterable[str]:
+    """Every string (keys and values) inside a JSON-like object; with ``numbers``, whole numbers written as digits.
+
+    A numeric attribute passes its VR check whatever number it holds: a Series
+    Number of ``99887766`` (the patient id) or an Acquisition Number of
+    ``19650412`` (the birth date) is searched like text.
+    """
     if isinstance(obj, str):
         yield obj
+    elif isinstance(obj, bool):
+        return
+    elif isinstance(obj, (int, float)):
+        if numbers and (isinstance(obj, int) or (math.isfinite(obj) and obj.is_integer())):
+            yield str(int(obj))
     elif isinstance(obj, dict):
         for k, v in obj.items():
             yield str(k)
-            yield from _strings(v)
+            yield from _strings(v, numbers)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            yield from _strings(v)
+            yield from _strings(v, numbers)
 
 
-def deny_hits(denylist, *objs) -> list[dict]:
+def deny_hits(denylist, *objs, numbers: bool = False) -> list[dict]:
     """Deny-list hits (category, keyword; no text) in the strings of ``objs``.
 
     The strings are searched as one text joined by NUL characters (one
@@ -158,7 +169,7 @@ def deny_hits(denylist, *objs) -> list[dict]:
     """
     if denylist is None or not denylist:
         return []
-    text = "\x00".join(t for o in objs for t in _strings(o))
+    text = "\x00".join(t for o in objs for t in _strings(o, numbers))
     return [h.to_dict() for h in denylist.find(text)]
 
 
@@ -283,7 +294,7 @@ def process_task(task: dict, common: dict) -> dict:
         # an attribute holding an identifying value of the header is dropped (and kept in the quarantine)
         held = {}
         for kw in [k for k in side if k != "covidbank"]:
-            found = deny_hits(deny, side[kw])
+            found = deny_hits(deny, side[kw], numbers=True)
             if found:
                 held[kw] = {"value": side.pop(kw), "hits": found}
         if held:
