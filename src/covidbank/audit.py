@@ -79,18 +79,63 @@ class AuditReport:
 
 
 # --------------------------------------------------------------------------- what to look for
+#: Attributes of coded entries (PS3.3 8.8): a code from a coding scheme, the same for every patient.
+_CODE_KEYWORDS = {"CodeValue", "CodeMeaning", "CodingSchemeDesignator", "CodingSchemeVersion", "LongCodeValue",
+                  "URNCodeValue", "ContextIdentifier", "MappingResource", "ContextGroupVersion"}
+
+
+def _identifier_shaped(value: str) -> bool:
+    """Whether a free-text value that failed its check could identify someone (a term worth searching).
+
+    It holds digits and letters, an ``@``, two words or more, or seven digits
+    or more; a lone word (``APPLIED``) or a short or decimal number (``150000``
+    in Image Type) is not evidence, and would match the bank's own words and
+    numbers (``"center": 15000.0``).
+    """
+    if len(re.sub(r"[^0-9A-Za-z]", "", value)) < 6:
+        return False
+    if "@" in value:
+        return True
+    if re.fullmatch(r"[\s\d.,+\-]+", value):  # a number: a record number has seven digits or more, no fraction
+        return bool(re.fullmatch(r"\s*\d{7,}\s*", value))
+    return bool(re.search(r"\d", value)) or len(re.findall(r"[^\W\d_]{2,}", value)) >= 2
+
+
+def _allowed_values(ds) -> set[str]:
+    """The normalized values of ``ds`` that pass their allow-list check (a model name also kept in a private tag)."""
+    from .dicom.allowlist import ALLOWED, validate_value
+    from .dicom.denylist import normalize_with_offsets
+    from .dicom.ingest.pipeline import _jsonable
+
+    out = set()
+    for kw in ALLOWED:
+        if kw in ds:
+            try:
+                v = _jsonable(ds[kw].value)
+            except Exception:
+                continue
+            if isinstance(v, str) and validate_value(kw, v):
+                out.add(normalize_with_offsets(v)[0].strip())
+    return out
+
+
 def _add_dataset_terms(dl, ds) -> None:
     from pydicom.uid import UID_dictionary
 
     from .dicom.allowlist import ALLOWED, validate_value
-    from .dicom.denylist import DenyList
+    from .dicom.denylist import DenyList, normalize_with_offsets
     from .dicom.ingest.pipeline import _jsonable
 
     dl.extend(DenyList.from_dataset(ds))
+    valid = _allowed_values(ds)
+
+    def suspect(x: str) -> bool:  # a failing or never-copied free-text value worth searching for
+        return _identifier_shaped(x) and normalize_with_offsets(x)[0].strip() not in valid
+
     meta = getattr(ds, "file_meta", None)
     for elem in list(ds.iterall()) + (list(meta) if meta is not None else []):
         kw = elem.keyword or ""
-        if elem.VR == "SQ" or elem.value in (None, "", b""):
+        if elem.VR == "SQ" or elem.value in (None, "", b"") or kw in _CODE_KEYWORDS:
             continue
         if elem.VR == "UI" and kw.endswith("ClassUID"):
             for v in (elem.value if elem.VM > 1 else [elem.value]):
@@ -106,11 +151,11 @@ def _add_dataset_terms(dl, ds) -> None:
                 for x in (v if isinstance(v, list) else [v]):
                     if isinstance(v, list) and (validate_value(kw, [x]) or validate_value(kw, x)):
                         continue
-                    if isinstance(x, str) and len(re.sub(r"[^0-9A-Za-z]", "", x)) >= 6:
+                    if isinstance(x, str) and suspect(x):
                         dl.add(x, "id", kw)
         elif elem.VR in _FREE_TEXT_VRS:
             for v in (elem.value if elem.VM > 1 else [elem.value]):
-                if len(re.sub(r"[^0-9A-Za-z]", "", str(v))) >= 6:
+                if suspect(str(v)):
                     dl.add(str(v), "id", kw or "private")
 
 

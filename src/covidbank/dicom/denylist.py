@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 __all__ = ["CATEGORIES", "DenyTerm", "DenyHit", "DenyList", "normalize_with_offsets"]
@@ -147,6 +148,39 @@ def _date_patterns(value: str) -> list[str]:
     ]
 
 
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _patterns(t: DenyTerm) -> list[str]:
+    if t.category == "name" or t.category in ("address", "institution"):
+        words = [re.escape(w) for w in t.text.split(" ")]
+        return [r"(?<![0-9a-z])" + _SEP.join(words) + r"(?![0-9a-z])"]
+    if t.category == "date":
+        return _date_patterns(t.text)
+    # id, uid, phone: letters and digits with any short run of punctuation between them
+    # (``MRK@HOSP.ES``, ``99 887 766``, ``12-34/56``)
+    chars = [re.escape(c) for c in t.text]
+    return [r"(?<![0-9a-z])" + r"[^0-9a-z\x00]{0,3}".join(chars) + r"(?![0-9a-z])"]
+
+
+@lru_cache(maxsize=4096)
+def _compiled(t: DenyTerm) -> re.Pattern | None:
+    """The patterns of one term as one regex (None if it has none)."""
+    pats = _patterns(t)
+    return re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
+
+
+def _squash(norm: str, drop: re.Pattern) -> tuple[str, list[int]]:
+    """``norm`` without the characters ``drop`` matches, and the index in ``norm`` of each kept character."""
+    keep = [i for i, c in enumerate(norm) if not drop.fullmatch(c)]
+    return "".join(norm[i] for i in keep), keep
+
+
+#: How far from its year a written date may start or end (``15 de septiembre de 1972``).
+_DATE_REACH = 40
+
+
 def _iter_elements(ds) -> Iterator:
     for elem in ds.iterall():
         yield elem
@@ -171,8 +205,7 @@ class DenyList:
 
     def __init__(self, terms: Iterable[DenyTerm] = ()) -> None:
         self._terms: dict[tuple[str, str], DenyTerm] = {}
-        self._regex: re.Pattern | None = None
-        self._groups: list[DenyTerm] = []
+        self._sorted: tuple[DenyTerm, ...] | None = None
         for t in terms:
             self._put(t)
 
@@ -183,7 +216,7 @@ class DenyList:
         key = (term.category, term.text)
         if term.text and key not in self._terms:
             self._terms[key] = term
-            self._regex = None
+            self._sorted = None
 
     def add(self, value: object, category: str, keyword: str = "") -> None:
         """Add a raw value (a header value, a name from a tests file) under ``category``.
@@ -270,7 +303,9 @@ class DenyList:
     @property
     def terms(self) -> tuple[DenyTerm, ...]:
         """The terms, in a stable order."""
-        return tuple(sorted(self._terms.values(), key=lambda t: (t.category, t.text, t.keyword)))
+        if self._sorted is None:
+            self._sorted = tuple(sorted(self._terms.values(), key=lambda t: (t.category, t.text, t.keyword)))
+        return self._sorted
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -283,49 +318,71 @@ class DenyList:
         cats = set(categories) if categories is not None else set(CATEGORIES)
         return [t.text for t in self.terms if t.category in cats]
 
-    def _compile(self) -> re.Pattern:
-        parts = []
-        self._groups = []
-        # longest first: a full name wins over its words, a full address over its parts
-        for t in sorted(self.terms, key=lambda t: (-len(t.text), t.category, t.text)):
-            if t.category == "name" or t.category in ("address", "institution"):
-                words = [re.escape(w) for w in t.text.split(" ")]
-                pats = [r"(?<![0-9a-z])" + _SEP.join(words) + r"(?![0-9a-z])"]
-            elif t.category == "date":
-                pats = _date_patterns(t.text)
-            else:  # id, uid, phone: letters and digits with any separators between them
-                chars = [re.escape(c) for c in t.text]
-                # any short run of punctuation between them (``MRK@HOSP.ES``, ``99 887 766``, ``12-34/56``)
-                pats = [r"(?<![0-9a-z])" + r"[^0-9a-z\x00]{0,3}".join(chars) + r"(?![0-9a-z])"]
-            for p in pats:
-                parts.append(f"(?P<g{len(self._groups)}>{p})")
-                self._groups.append(t)
-        return re.compile("|".join(parts) if parts else r"(?!x)x")
-
     def find(self, text: str) -> list[DenyHit]:
         """Every place a term occurs in ``text`` (offsets in ``text``), left to right.
 
-        Overlapping terms of one place are reported once (the first that
-        matches at a position; a name's full form comes before its words).
+        Overlapping terms of one place are reported once (the longest term
+        that matches at the leftmost position: a name's full form before its
+        words).
+
+        Each term is looked for only where it can be: an identifier's letters
+        and digits appear in order once the other characters are removed, a
+        name's word characters likewise, a date's two-digit year as digits; its
+        pattern then runs in a small window around each such place.  This keeps
+        a search of a long text (a bank's log or table, searched by ``covidbank
+        audit``) linear in the text instead of trying every pattern at every
+        position.
         """
         if not self._terms or not text:
             return []
-        if self._regex is None:
-            self._regex = self._compile()
         norm, offs = normalize_with_offsets(text)
-        hits = []
-        pos = 0
-        while pos <= len(norm):
-            m = self._regex.search(norm, pos)
-            if m is None:
-                break
-            term = self._groups[int(m.lastgroup[1:])]
-            s, e = m.start(), m.end()
-            if e == s:
-                pos = s + 1
+        squashed: dict[str, tuple[str, list[int]]] = {"raw": (norm, list(range(len(norm))))}
+        windows: dict[tuple[str, str, int], list[list[int]]] = {}
+
+        def spans(kind: str, key: str, reach: int) -> list[list[int]]:
+            """Merged windows of ``norm`` around each place ``key`` occurs in the squashed text."""
+            if (kind, key, reach) not in windows:
+                if kind not in squashed:
+                    squashed[kind] = _squash(norm, _NOT_ALNUM if kind == "alnum" else _NOT_WORD)
+                flat, where = squashed[kind]
+                out: list[list[int]] = []
+                i = flat.find(key)
+                while i >= 0:
+                    lo = max(0, where[i] - reach - 4)
+                    hi = min(len(norm), where[i + len(key) - 1] + 1 + reach + 4)
+                    if out and lo <= out[-1][1]:
+                        out[-1][1] = max(out[-1][1], hi)
+                    else:
+                        out.append([lo, hi])
+                    i = flat.find(key, i + 1)
+                windows[(kind, key, reach)] = out
+            return windows[(kind, key, reach)]
+
+        by_rank = sorted(self.terms, key=lambda t: (-len(t.text), t.category, t.text))
+        cands: set[tuple[int, int, int]] = set()
+        for r, t in enumerate(by_rank):
+            if t.category == "date":
+                kind, key, reach = "alnum", t.text[2:4], _DATE_REACH
+            elif t.category in ("id", "uid", "phone"):
+                kind, key, reach = "alnum", t.text, 0
+            else:
+                kind, key, reach = "word", _NOT_WORD.sub("", t.text), 0
+                if not key:  # a name of punctuation only (``???``): as written
+                    kind, key = "raw", t.text
+            regex = _compiled(t)
+            if not key or regex is None:
                 continue
-            hits.append(DenyHit(offs[s], offs[e - 1] + 1, term.category, term.keyword))
-            pos = e
+            for lo, hi in spans(kind, key, reach):
+                for m in regex.finditer(norm, lo, hi):
+                    if m.end() > m.start():
+                        cands.add((m.start(), r, m.end()))
+        hits, last = [], 0
+        for s, r, e in sorted(cands):
+            if s < last:
+                continue
+            t = by_rank[r]
+            hits.append(DenyHit(offs[s], offs[e - 1] + 1, t.category, t.keyword))
+            last = e
         return hits
 
     def contains(self, text: str) -> bool:
