@@ -116,6 +116,9 @@ def test_audit_finds_each_kind_of_leak(hostile, tmp_path):
     s0 = json.loads(side[0].read_text())
     s0["SoftwareVersions"] = "ROSSI ANNA"  # a name from a raw header
     side[0].write_text(json.dumps(s0))
+    s1 = json.loads(side[1].read_text())
+    s1["PatientSex"] = "MRKSEXVALUE"  # a coded attribute's failing value (one word) from a raw header
+    side[1].write_text(json.dumps(s1))
     png = sorted(bank.glob("sub-*/ses-*/mod-rx/*.png"))[0]
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", "TWIN02")  # a patient id in a PNG text chunk
@@ -134,7 +137,7 @@ def test_audit_finds_each_kind_of_leak(hostile, tmp_path):
     rep = audit(bank, raw=hostile["raw"], tests=[hostile["tests"]], reports=[hostile["reports"]], key_file=hostile["key"])
     found = {(f.check, f.file) for f in rep.findings}
     rel = lambda p: str(p.relative_to(bank))  # noqa: E731
-    assert ("value", rel(side[0])) in found
+    assert ("value", rel(side[0])) in found and ("value", rel(side[1])) in found
     assert ("value", rel(png)) in found
     assert ("value", "logs/ingest.jsonl") in found and ("reason", "logs/ingest.jsonl") in found
     assert ("value", "notes-HOSTPAT02.txt") in found

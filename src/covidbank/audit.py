@@ -101,6 +101,19 @@ def _identifier_shaped(value: str) -> bool:
     return bool(re.search(r"\d", value)) or len(re.findall(r"[^\W\d_]{2,}", value)) >= 2
 
 
+#: Allow-listed free-text attributes (checked as descriptors): their failing values are searched when identifier-shaped.
+_DESCRIPTORS = {"Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ConvolutionKernel", "StudyDescription",
+                "SeriesDescription", "ProtocolName", "ContrastBolusAgent"}
+
+
+def _coded_suspect(value: str) -> bool:
+    """A failing value of a coded attribute (Body Part, Patient's Sex, Image Type, ...): any six letters or digits
+    (``MRKBODYPART``), except a plain number of fewer than seven digits or with a fraction."""
+    if len(re.sub(r"[^0-9A-Za-z]", "", value)) < 6:
+        return False
+    return not re.fullmatch(r"[\s\d.,+\-]+", value) or bool(re.fullmatch(r"\s*\d{7,}\s*", value))
+
+
 def _allowed_values(ds) -> set[str]:
     """The normalized values of ``ds`` that pass their allow-list check (a model name also kept in a private tag)."""
     from .dicom.allowlist import ALLOWED, validate_value
@@ -151,7 +164,7 @@ def _add_dataset_terms(dl, ds) -> None:
                 for x in (v if isinstance(v, list) else [v]):
                     if isinstance(v, list) and (validate_value(kw, [x]) or validate_value(kw, x)):
                         continue
-                    if isinstance(x, str) and suspect(x):
+                    if isinstance(x, str) and (suspect(x) if kw in _DESCRIPTORS else _coded_suspect(x)):
                         dl.add(x, "id", kw)
         elif elem.VR in _FREE_TEXT_VRS:
             for v in (elem.value if elem.VM > 1 else [elem.value]):
