@@ -116,20 +116,12 @@ def _coded_suspect(value: str) -> bool:
 
 def _allowed_values(ds) -> set[str]:
     """The normalized values of ``ds`` that pass their allow-list check (a model name also kept in a private tag)."""
-    from .dicom.allowlist import ALLOWED, validate_value
+    from .dicom.allowlist import ALLOWED
     from .dicom.denylist import normalize_with_offsets
-    from .dicom.ingest.pipeline import _jsonable
+    from .dicom.ingest.pipeline import _sidecar_from
 
-    out = set()
-    for kw in ALLOWED:
-        if kw in ds:
-            try:
-                v = _jsonable(ds[kw].value)
-            except Exception:
-                continue
-            if isinstance(v, str) and validate_value(kw, v):
-                out.add(normalize_with_offsets(v)[0].strip())
-    return out
+    kept, _ = _sidecar_from(ds, ALLOWED)
+    return {normalize_with_offsets(v)[0].strip() for v in kept.values() if isinstance(v, str)}
 
 
 def _add_dataset_terms(dl, ds) -> None:
