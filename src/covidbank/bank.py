@@ -38,6 +38,7 @@ import duckdb
 from .errors import BankError, QueryError
 from .fileio import atomic_path, atomic_write
 from .schema import TABLES, conform, empty_select, empty_table
+from .spool import SpooledTable, write_frames
 
 if TYPE_CHECKING:  # pandas is imported by the methods that build frames, so `covidbank query` starts without it
     import pandas as pd
@@ -322,9 +323,11 @@ class Bank:
         ----------
         source : str
             Source name; its rows replace any earlier rows of the same name.
-        tables : mapping of str to DataFrame
+        tables : mapping of str to DataFrame or SpooledTable
             Rows per schema table (``images``, ``labels``, ...).  Missing tables
-            are written empty.  Extra tables not in the schema are rejected.
+            are written empty.  Extra tables not in the schema are rejected.  A
+            :class:`~covidbank.spool.SpooledTable` (a streaming adapter's output)
+            is copied batch by batch, so memory does not grow with it.
         meta : dict, optional
             Extra provenance written to ``meta.json`` in the source folder.
             A ``path`` entry inside ``root`` is written relative to it (the bank
@@ -359,11 +362,18 @@ class Bank:
         try:
             for name in TABLES:
                 df = tables.get(name)
-                df = empty_table(name) if df is None else conform(df, name)
-                if "source" in df.columns:
-                    df["source"] = df["source"].fillna(source)
-                if name in ("images", "skipped"):  # file paths: relative to the source's root
-                    df = self._relativize(df, base)
+
+                def prepare(df: pd.DataFrame, name: str = name) -> pd.DataFrame:
+                    if "source" in df.columns:
+                        df["source"] = df["source"].fillna(source)
+                    if name in ("images", "skipped"):  # file paths: relative to the source's root
+                        df = self._relativize(df, base)
+                    return df
+
+                if isinstance(df, SpooledTable):  # streamed by its adapter: copied batch by batch
+                    counts[name] = write_frames(df.frames(), tmp / f"{name}.parquet", name, prepare)
+                    continue
+                df = prepare(empty_table(name) if df is None else conform(df, name))
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
                 counts[name] = len(df)
             (tmp / "meta.json").write_text(json.dumps({"source": source, **meta}, indent=2, default=str, sort_keys=True))
