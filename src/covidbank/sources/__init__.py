@@ -88,23 +88,51 @@ def paths_outside(tables, root: str | Path) -> list[str]:
     """Records of ``tables`` whose file paths leave ``root`` (``..`` and symbolic links resolved).
 
     Returns ``table:record (column)`` names; an absent path is not checked.
+    A spooled table (:class:`~covidbank.spool.SpooledTable`) is read batch by
+    batch.  Each folder is resolved and listed once: a file's resolved path is
+    its resolved folder plus its name unless the name is a symbolic link
+    (then it is resolved on its own), which is what ``Path.resolve`` gives
+    with one system call per folder instead of several per file.
     """
+    import os
+
     import pandas as pd
 
     from ..bank import is_path_column
+    from ..spool import SpooledTable
 
     base = Path(root).resolve()
+    prefix = str(base) if str(base).endswith(os.sep) else str(base) + os.sep
+    folders: dict[str, tuple[Path, set[str]]] = {}
+
+    def resolved(q: Path) -> Path:
+        if q.name in ("", ".", ".."):
+            return q.resolve()
+        key = str(q.parent)
+        if key not in folders:
+            rp = q.parent.resolve()
+            links: set[str] = set()
+            try:
+                with os.scandir(rp) as it:
+                    links = {e.name for e in it if e.is_symlink()}
+            except OSError:
+                pass
+            folders[key] = (rp, links)
+        rp, links = folders[key]
+        return q.resolve() if q.name in links else rp / q.name
+
     bad = []
-    for name, df in tables.items():
-        if df is None or not len(df):
+    for name, table in tables.items():
+        if table is None or not len(table):
             continue
-        ids = df["image_id"] if "image_id" in df.columns else df.index
-        for col in [c for c in df.columns if is_path_column(c)]:
-            for rid, v in zip(ids, df[col]):
-                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
-                    continue
-                q = Path(str(v))
-                q = (q if q.is_absolute() else base / q).resolve()
-                if q != base and base not in q.parents:
-                    bad.append(f"{name}:{rid} ({col})")
+        for df in (table.frames() if isinstance(table, SpooledTable) else [table]):
+            ids = df["image_id"] if "image_id" in df.columns else df.index
+            for col in [c for c in df.columns if is_path_column(c)]:
+                for rid, v in zip(ids, df[col]):
+                    if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
+                        continue
+                    q = Path(str(v))
+                    q = str(resolved(q if q.is_absolute() else base / q))
+                    if not q.startswith(prefix):  # the root itself is not a file of it either
+                        bad.append(f"{name}:{rid} ({col})")
     return bad

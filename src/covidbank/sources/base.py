@@ -316,9 +316,10 @@ def _arrow_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator
         try:
             with pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block), parse_options=parse,
                                convert_options=convert) as r:
-                for rb in r:
-                    t = pa.Table.from_batches([rb]).rename_columns(names)
-                    yield t.to_pandas().astype(str)
+                for rb in r:  # a block of bytes; sliced (zero-copy) to at most `rows` rows
+                    for a in range(0, rb.num_rows, rows):
+                        t = pa.Table.from_batches([rb.slice(a, rows)]).rename_columns(names)
+                        yield t.to_pandas().astype(str)
         except (pa.ArrowInvalid, UnicodeError) as e:
             raise _ArrowRefused(str(e)) from None
 
