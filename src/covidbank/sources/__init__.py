@@ -89,37 +89,19 @@ def paths_outside(tables, root: str | Path) -> list[str]:
 
     Returns ``table:record (column)`` names; an absent path is not checked.
     A spooled table (:class:`~covidbank.spool.SpooledTable`) is read batch by
-    batch.  Each folder is resolved and listed once: a file's resolved path is
-    its resolved folder plus its name unless the name is a symbolic link
-    (then it is resolved on its own), which is what ``Path.resolve`` gives
-    with one system call per folder instead of several per file.
+    batch; each folder is resolved once (:class:`~covidbank.pathresolve.FolderResolver`).
     """
     import os
 
     import pandas as pd
 
     from ..bank import is_path_column
+    from ..pathresolve import FolderResolver
     from ..spool import SpooledTable
 
     base = Path(root).resolve()
     prefix = str(base) if str(base).endswith(os.sep) else str(base) + os.sep
-    folders: dict[str, tuple[Path, set[str]]] = {}
-
-    def resolved(q: Path) -> Path:
-        if q.name in ("", ".", ".."):
-            return q.resolve()
-        key = str(q.parent)
-        if key not in folders:
-            rp = q.parent.resolve()
-            links: set[str] = set()
-            try:
-                with os.scandir(rp) as it:
-                    links = {e.name for e in it if e.is_symlink()}
-            except OSError:
-                pass
-            folders[key] = (rp, links)
-        rp, links = folders[key]
-        return q.resolve() if q.name in links else rp / q.name
+    resolved = FolderResolver().resolve
 
     bad = []
     for name, table in tables.items():
@@ -133,6 +115,6 @@ def paths_outside(tables, root: str | Path) -> list[str]:
                         continue
                     q = Path(str(v))
                     q = str(resolved(q if q.is_absolute() else base / q))
-                    if not q.startswith(prefix):  # the root itself is not a file of it either
+                    if q != str(base) and not q.startswith(prefix):
                         bad.append(f"{name}:{rid} ({col})")
     return bad
