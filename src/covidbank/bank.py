@@ -38,6 +38,8 @@ import duckdb
 from .errors import BankError, QueryError
 from .fileio import atomic_path, atomic_write
 from .schema import TABLES, conform, empty_select, empty_table
+from .pathresolve import FolderResolver
+from .spool import SpooledTable, write_frames
 
 if TYPE_CHECKING:  # pandas is imported by the methods that build frames, so `covidbank query` starts without it
     import pandas as pd
@@ -223,7 +225,17 @@ class Bank:
         return out
 
     def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
-        """Path columns of ``df`` made relative to ``root`` where they lie inside it."""
+        """Path columns of ``df`` made relative to ``root`` where they lie inside it.
+
+        An absolute path is made relative to ``root`` as given, else to ``root``
+        with its links resolved, else after resolving its own links; a path
+        outside stays absolute; every path is written in POSIX form.  Clean
+        paths (no ``.``/``..`` part, doubled or trailing ``/``) are handled as
+        strings, whole columns at a time, with each folder resolved once
+        (:class:`~covidbank.pathresolve.FolderResolver`); the others go through
+        ``pathlib`` one by one, with the same result.
+        """
+        import numpy as np
         import pandas as pd
 
         cols = [c for c in df.columns if is_path_column(c)]
@@ -232,27 +244,46 @@ class Bank:
         df = df.copy()
         root_abs = Path(os.path.abspath(root))
         root_real = root_abs.resolve()
+        resolver = FolderResolver()
+        if os.sep != "/":  # pragma: no cover - the string path assumes POSIX separators
+            for c in cols:
+                vals = [_relative_one(v, root_abs, root_real) for v in df[c]]
+                df[c] = pd.Series(vals, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
+            return df
+        pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
         for c in cols:
-            vals = []
-            for v in df[c]:
-                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
-                    vals.append(None)
-                    continue
-                p = Path(str(v))
-                if p.is_absolute():
-                    for base in (root_abs, root_real):
-                        try:
-                            p = Path(os.path.normpath(p)).relative_to(base)
-                            break
-                        except ValueError:
-                            continue
-                    else:
-                        try:
-                            p = p.resolve().relative_to(root_real)
-                        except ValueError:
-                            pass
-                vals.append(p.as_posix())
-            df[c] = pd.Series(vals, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
+            v = df[c].astype("string")
+            present = (v.notna() & (v != "")).fillna(False).to_numpy(dtype=bool)
+            odd = (v.str.contains(r"(?:^|/)\.{1,2}(?:/|$)|//|/$", regex=True) | v.isin([str(root_abs), str(root_real)])
+                   ).fillna(True).to_numpy(dtype=bool)
+            is_abs = v.str.startswith("/").fillna(False).to_numpy(dtype=bool)
+            out = v.astype(object).to_numpy(copy=True)
+            out[~present] = None
+            clean_abs = present & ~odd & is_abs
+            for pre in (pre_abs, pre_real):
+                hit = clean_abs & v.str.startswith(pre).fillna(False).to_numpy(dtype=bool)
+                out[hit] = v[hit].str.slice(len(pre)).to_numpy(dtype=object)
+                clean_abs &= ~hit
+            # outside root as given: resolve links (each folder once) and try the resolved root
+            idx = np.flatnonzero(clean_abs)
+            if len(idx):
+                parts = pd.Series(out[idx], dtype="string").str.rpartition("/")
+                parent = parts[0].where(parts[0] != "", "/")
+                folders = {p: resolver.folder(p) for p in parent.unique()}
+                name = parts[2]
+                real = parent.map({p: f[0].rstrip("/") for p, f in folders.items()}).astype("string") + "/" + name
+                link = np.zeros(len(idx), dtype=bool)
+                for p, (_, links) in folders.items():
+                    if links:
+                        link |= ((parent == p) & name.isin(list(links))).to_numpy(dtype=bool)
+                for k in np.flatnonzero(link):
+                    real.iloc[k] = str(resolver.resolve(out[idx[k]]))
+                inside = real.str.startswith(pre_real).to_numpy(dtype=bool)
+                out[idx[inside]] = real[inside].str.slice(len(pre_real)).to_numpy(dtype=object)
+                out[idx[(real == str(root_real)).to_numpy(dtype=bool)]] = "."
+            for i in np.flatnonzero(present & odd):
+                out[i] = _relative_one(out[i], root_abs, root_real)
+            df[c] = pd.Series(out, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
         return df
 
     def relink(self, source: str, new_root: str | os.PathLike) -> dict[str, int]:
@@ -322,9 +353,11 @@ class Bank:
         ----------
         source : str
             Source name; its rows replace any earlier rows of the same name.
-        tables : mapping of str to DataFrame
+        tables : mapping of str to DataFrame or SpooledTable
             Rows per schema table (``images``, ``labels``, ...).  Missing tables
-            are written empty.  Extra tables not in the schema are rejected.
+            are written empty.  Extra tables not in the schema are rejected.  A
+            :class:`~covidbank.spool.SpooledTable` (a streaming adapter's output)
+            is copied batch by batch, so memory does not grow with it.
         meta : dict, optional
             Extra provenance written to ``meta.json`` in the source folder.
             A ``path`` entry inside ``root`` is written relative to it (the bank
@@ -359,11 +392,18 @@ class Bank:
         try:
             for name in TABLES:
                 df = tables.get(name)
-                df = empty_table(name) if df is None else conform(df, name)
-                if "source" in df.columns:
-                    df["source"] = df["source"].fillna(source)
-                if name in ("images", "skipped"):  # file paths: relative to the source's root
-                    df = self._relativize(df, base)
+
+                def prepare(df: pd.DataFrame, name: str = name) -> pd.DataFrame:
+                    if "source" in df.columns:
+                        df["source"] = df["source"].fillna(source)
+                    if name in ("images", "skipped"):  # file paths: relative to the source's root
+                        df = self._relativize(df, base)
+                    return df
+
+                if isinstance(df, SpooledTable):  # streamed by its adapter: copied batch by batch
+                    counts[name] = write_frames(df.frames(), tmp / f"{name}.parquet", name, prepare)
+                    continue
+                df = prepare(empty_table(name) if df is None else conform(df, name))
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
                 counts[name] = len(df)
             (tmp / "meta.json").write_text(json.dumps({"source": source, **meta}, indent=2, default=str, sort_keys=True))
@@ -527,6 +567,22 @@ class Bank:
             FROM images i GROUP BY i.source ORDER BY i.source
             """
         )
+
+
+def _relative_one(v: object, root_abs: Path, root_real: Path) -> str:
+    """One path made relative to the root (as given, then resolved), in POSIX form (see ``Bank._relativize``)."""
+    p = Path(str(v))
+    if p.is_absolute():
+        for base in (root_abs, root_real):
+            try:
+                return Path(os.path.normpath(p)).relative_to(base).as_posix()
+            except ValueError:
+                continue
+        try:
+            p = p.resolve().relative_to(root_real)
+        except ValueError:
+            pass
+    return p.as_posix()
 
 
 def _within(p: Path, root: Path) -> bool:

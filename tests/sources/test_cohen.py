@@ -131,3 +131,97 @@ def test_not_utf8_table_still_loads(tmp_path):
     (root / "metadata.csv").write_bytes(raw)
     res = load_source("cohen", root)
     assert res.tables["sessions"]["location"].str.contains("S\ufffdville").any()
+
+
+# --- streaming: batches give the same bank as one read of the whole table -------------------------------------
+def _bank_files(bank_path, res, root):
+    """Add ``res`` to a new bank; its index files as Arrow tables (schema with pandas metadata, values)."""
+    import pyarrow.parquet as pq
+
+    from covidbank.bank import Bank
+
+    b = Bank(bank_path, create=True)
+    b.add("cohen", res.all_tables(), meta=res.meta, root=root)
+    return {p.name: pq.read_table(p) for p in sorted((b.index_dir / "sources" / "cohen").glob("*.parquet"))}
+
+
+def _assert_same_bank(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].schema.equals(b[name].schema, check_metadata=True), name
+        assert a[name].equals(b[name]), name
+
+
+def _meta(res):
+    return {k: v for k, v in res.meta.items() if k != "path"}
+
+
+def test_batches_give_the_same_bank_as_one_read(tmp_path):
+    """Patients, sessions and repeated file names spanning batches (250 rows each) merge as in one read."""
+    from covidbank.samples import make_cohen_table
+    from covidbank.spool import SpooledTable
+
+    root = make_cohen_table(tmp_path / "t", 3000).parent
+    csv = (root / "metadata.csv").read_text()
+    head, *rows = csv.splitlines(keepends=True)
+    # every 10th row again at the end: its file name repeats (#2), its session and subject recur
+    (root / "metadata.csv").write_text(head + "".join(rows) + "".join(rows[::10]))
+    one = load_source("cohen", root, batch_rows=10**6)
+    many = load_source("cohen", root, batch_rows=250)
+    assert isinstance(many.all_tables()["images"], SpooledTable)
+    assert _meta(one) == _meta(many) and [vars(s) for s in one.skipped] == [vars(s) for s in many.skipped]
+    a, b = _bank_files(tmp_path / "one", one, root), _bank_files(tmp_path / "many", many, root)
+    _assert_same_bank(a, b)
+    im = b["images.parquet"].to_pandas()
+    table = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    kept = table[table["finding"] != "todo"]
+    assert im["image_id"].is_unique and len(im) == len(kept)
+    assert im["image_id"].str.endswith("#2").sum() == kept.duplicated(["folder", "filename"]).sum() > 0
+    assert b["sessions.parquet"].column("session_id").to_pandas().is_unique
+    # the same tables read whole (the in-memory path of Bank.add) give the same files
+    whole = load_source("cohen", root, batch_rows=250)
+    frames = {k: whole.tables[k] for k in ("images", "labels", "sessions", "subjects")}
+    assert all(isinstance(v, pd.DataFrame) for v in frames.values())
+    _assert_same_bank(_bank_files(tmp_path / "frames", whole, root), b)
+    renamed = many.renamed("site2").all_tables()
+    assert renamed["images"].frame()["image_id"].str.startswith("site2:").all()
+
+
+@pytest.mark.realdata
+def test_real_table_twice_in_batches(tmp_path, shared_data):
+    """The real Cohen table, then the same rows again, in batches of 200 rows: same bank as one read."""
+    src = shared_data / "cohen"
+    raw = (src / "metadata.csv").read_text(encoding="utf-8")
+    head, body = raw.split("\n", 1)
+    root = tmp_path / "cohen"
+    (root / "annotations").mkdir(parents=True)
+    (root / "metadata.csv").write_text(raw + ("" if raw.endswith("\n") else "\n") + body, encoding="utf-8")
+    (root / "images").symlink_to(src / "images")
+    (root / "annotations" / "covid-severity-scores.csv").symlink_to(src / "annotations" / "covid-severity-scores.csv")
+    once = load_source("cohen", src)
+    one = load_source("cohen", root, batch_rows=10**6)
+    many = load_source("cohen", root, batch_rows=200)
+    assert _meta(one) == _meta(many)
+    b = _bank_files(tmp_path / "many", many, root)
+    _assert_same_bank(_bank_files(tmp_path / "one", one, root), b)
+    n = len(once.tables["images"])
+    im = b["images.parquet"].to_pandas()
+    assert len(im) == 2 * n and im["image_id"].is_unique  # the second copy's names get #2 (#3, ... for repeats)
+    assert im["image_id"].iloc[:n].tolist() == once.tables["images"]["image_id"].tolist()
+    assert b["sessions.parquet"].num_rows == len(once.tables["sessions"])
+    assert b["subjects.parquet"].num_rows == len(once.tables["subjects"])
+    assert b["labels.parquet"].num_rows == 2 * len(once.tables["labels"])
+
+
+def test_not_utf8_byte_after_the_first_batches(tmp_path):
+    """Arrow refuses the file after some batches: the load starts again with pandas and gives one read's result."""
+    from covidbank.samples import make_cohen_table
+
+    csv = make_cohen_table(tmp_path / "c", 6000)  # about 1.8 MB: more than one Arrow block
+    raw = csv.read_bytes()
+    i = raw.rindex(b"days")
+    csv.write_bytes(raw[:i] + b"d\xe9ys" + raw[i + 4:])
+    many = load_source("cohen", csv.parent, batch_rows=1000)
+    one = load_source("cohen", csv.parent, batch_rows=10**6)
+    assert many.tables["sessions"]["clinical_notes"].str.contains("d\ufffdys").sum() == 1
+    _assert_same_bank(_bank_files(tmp_path / "one", one, csv.parent), _bank_files(tmp_path / "many", many, csv.parent))

@@ -88,23 +88,33 @@ def paths_outside(tables, root: str | Path) -> list[str]:
     """Records of ``tables`` whose file paths leave ``root`` (``..`` and symbolic links resolved).
 
     Returns ``table:record (column)`` names; an absent path is not checked.
+    A spooled table (:class:`~covidbank.spool.SpooledTable`) is read batch by
+    batch; each folder is resolved once (:class:`~covidbank.pathresolve.FolderResolver`).
     """
+    import os
+
     import pandas as pd
 
     from ..bank import is_path_column
+    from ..pathresolve import FolderResolver
+    from ..spool import SpooledTable
 
     base = Path(root).resolve()
+    prefix = str(base) if str(base).endswith(os.sep) else str(base) + os.sep
+    resolved = FolderResolver().resolve
+
     bad = []
-    for name, df in tables.items():
-        if df is None or not len(df):
+    for name, table in tables.items():
+        if table is None or not len(table):
             continue
-        ids = df["image_id"] if "image_id" in df.columns else df.index
-        for col in [c for c in df.columns if is_path_column(c)]:
-            for rid, v in zip(ids, df[col]):
-                if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
-                    continue
-                q = Path(str(v))
-                q = (q if q.is_absolute() else base / q).resolve()
-                if q != base and base not in q.parents:
-                    bad.append(f"{name}:{rid} ({col})")
+        for df in (table.frames() if isinstance(table, SpooledTable) else [table]):
+            ids = df["image_id"] if "image_id" in df.columns else df.index
+            for col in [c for c in df.columns if is_path_column(c)]:
+                for rid, v in zip(ids, df[col]):
+                    if v is None or v is pd.NA or (isinstance(v, float) and v != v) or not str(v):
+                        continue
+                    q = Path(str(v))
+                    q = str(resolved(q if q.is_absolute() else base / q))
+                    if q != str(base) and not q.startswith(prefix):
+                        bad.append(f"{name}:{rid} ({col})")
     return bad

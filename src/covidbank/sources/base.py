@@ -4,15 +4,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..schema import TABLES, conform
+from ..spool import SpooledTable
 
-__all__ = ["SourceResult", "Skip", "normalize_license", "parse_age", "parse_bool", "to_float", "map_unique", "first_nonempty",
+__all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_license", "parse_age", "parse_bool", "to_float", "map_unique", "first_nonempty",
            "read_text_table"]
 
 
@@ -23,6 +24,30 @@ class Skip:
     record: str
     path: str
     reason: str
+
+
+class TableMap(dict):
+    """Table name -> rows: a DataFrame, or a :class:`~covidbank.spool.SpooledTable` a streaming adapter wrote.
+
+    Looking a spooled table up by name (``res.tables["images"]``, ``get``)
+    reads it into memory once and keeps the frame; :meth:`raw` and
+    :meth:`SourceResult.all_tables` hand it on unread, so
+    :meth:`covidbank.bank.Bank.add` copies it batch by batch.
+    """
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        v = dict.__getitem__(self, name)
+        if isinstance(v, SpooledTable):
+            v = v.frame()
+            dict.__setitem__(self, name, v)
+        return v
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def raw(self, name: str) -> pd.DataFrame | SpooledTable | None:
+        """The entry as stored (a spooled table is not read)."""
+        return dict.get(self, name)
 
 
 @dataclass
@@ -47,7 +72,8 @@ class SourceResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.tables = {k: conform(v, k) for k, v in self.tables.items()}
+        self.tables = TableMap({k: v if isinstance(v, SpooledTable) else conform(v, k)
+                                for k, v in dict.items(self.tables)})
 
     def skip_many(self, records: Iterable[object], path: object, reasons: Iterable[str]) -> None:
         """Record many skipped records of one file at once (columnar adapters)."""
@@ -72,9 +98,18 @@ class SourceResult:
         )
         return conform(df, "skipped")
 
-    def all_tables(self) -> dict[str, pd.DataFrame]:
-        """Every schema table, including ``skipped``, ready for :meth:`Bank.add`."""
-        return {name: self.table(name) for name in TABLES}
+    def all_tables(self) -> dict[str, pd.DataFrame | SpooledTable]:
+        """Every schema table, including ``skipped``, ready for :meth:`Bank.add`.
+
+        A table the adapter streamed to disk stays a
+        :class:`~covidbank.spool.SpooledTable` (``len`` and ``frames()`` work;
+        ``.frame()`` reads it whole).
+        """
+        out: dict[str, pd.DataFrame | SpooledTable] = {}
+        for name in TABLES:
+            v = self.tables.raw(name) if isinstance(self.tables, TableMap) else None
+            out[name] = v if isinstance(v, SpooledTable) else self.table(name)
+        return out
 
     def renamed(self, name: str) -> "SourceResult":
         """The same rows under another source name: the ``source`` column and the
@@ -93,7 +128,9 @@ class SourceResult:
                 df["source"] = df["source"].where(df["source"] != self.source, name)
             return df
 
-        out = SourceResult(source=name, tables={k: rename(v) for k, v in self.tables.items()},
+        tables = {k: v.with_transform(rename) if isinstance(v, SpooledTable) else rename(v)
+                  for k, v in dict.items(self.tables)}
+        out = SourceResult(source=name, tables=tables,
                            skipped=[Skip(s.record, s.path, s.reason) for s in self.skipped], meta=dict(self.meta))
         out.meta["adapter_source"] = self.source
         return out
@@ -242,3 +279,86 @@ def read_text_table(path: Path, sep: str = ",") -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, engine="pyarrow")
     except (ValueError, UnicodeError, pd.errors.ParserError):  # pyarrow.ArrowInvalid is a ValueError
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
+
+
+class _ArrowRefused(Exception):
+    """Arrow's CSV reader refused the file (not UTF-8, ragged rows): read it again with pandas."""
+
+
+#: Rows per batch when a source table is streamed (:func:`stream_text_table`).
+BATCH_ROWS = 100_000
+
+
+def _header_names(raw: list[str]) -> list[str]:
+    """Column names as pandas' readers give them: empty -> ``Unnamed: i``, repeats -> ``name.1``."""
+    from pandas.io.common import dedup_names
+
+    names = [n if n != "" else f"Unnamed: {i}" for i, n in enumerate(raw)]
+    return list(dedup_names(names, False))
+
+
+def _arrow_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    parse = pcsv.ParseOptions(delimiter=sep)
+    try:
+        with pcsv.open_csv(path, parse_options=parse) as r:
+            raw_names = r.schema.names
+    except (pa.ArrowInvalid, UnicodeError, OSError) as e:
+        raise _ArrowRefused(str(e)) from None
+    names = _header_names(raw_names)
+    # about `rows` rows per block: a block is bytes, so size it from the header and a sample
+    block = max(1 << 20, min(256 << 20, rows * max(64, _row_bytes(path))))
+    convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in raw_names}, strings_can_be_null=False)
+
+    def gen() -> Iterator[pd.DataFrame]:
+        try:
+            with pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block), parse_options=parse,
+                               convert_options=convert) as r:
+                for rb in r:  # a block of bytes; sliced (zero-copy) to at most `rows` rows
+                    for a in range(0, rb.num_rows, rows):
+                        t = pa.Table.from_batches([rb.slice(a, rows)]).rename_columns(names)
+                        yield t.to_pandas().astype(str)
+        except (pa.ArrowInvalid, UnicodeError) as e:
+            raise _ArrowRefused(str(e)) from None
+
+    return names, gen()
+
+
+def _row_bytes(path: Path, sample: int = 1 << 20) -> int:
+    """Mean bytes per line in the first ``sample`` bytes of ``path``."""
+    with open(path, "rb") as f:
+        head = f.read(sample)
+    return max(1, len(head) // max(1, head.count(b"\n")))
+
+
+def _pandas_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
+    kw = dict(sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
+    names = list(pd.read_csv(path, nrows=0, **kw).columns)
+
+    def gen() -> Iterator[pd.DataFrame]:
+        with pd.read_csv(path, chunksize=rows, **kw) as chunks:
+            for df in chunks:
+                yield df.reset_index(drop=True)
+
+    return names, gen()
+
+
+def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[pd.DataFrame]], Any],
+                      rows: int = BATCH_ROWS, sep: str = ",") -> Any:
+    """Read a CSV/TSV in batches of about ``rows`` rows, every cell as text; return ``consume(columns, batches)``.
+
+    The streaming form of :func:`read_text_table` (the same frames, in pieces):
+    Arrow's CSV reader first (``pyarrow.csv.open_csv``); when it refuses the
+    file (not UTF-8, ragged rows), even after some batches, ``consume`` is
+    called again from the start with pandas' C parser in chunks, undecodable
+    bytes replaced, so ``consume`` must start from a clean state each call.
+    Errors of the C parser propagate (``pandas.errors.ParserError``, ...).
+    """
+    try:
+        names, batches = _arrow_batches(Path(path), sep, rows)
+        return consume(names, batches)
+    except _ArrowRefused:
+        names, batches = _pandas_batches(Path(path), sep, rows)
+        return consume(names, batches)

@@ -1,0 +1,168 @@
+"""Schema tables written to Parquet batch by batch, and read back batch by batch.
+
+A source adapter that streams its input (:mod:`covidbank.sources.cohen`)
+writes each table's rows as they are produced to a Parquet file in a
+temporary folder (:class:`TableSpool`); :meth:`covidbank.bank.Bank.add`
+copies a :class:`SpooledTable` into the bank one batch at a time, so the
+memory of ``covidbank add`` is bounded by the batch, not by the table.
+
+Every batch is conformed to the schema (:func:`covidbank.schema.conform`)
+and converted the way ``DataFrame.to_parquet`` converts a whole frame
+(``pyarrow.Table.from_pandas``, no index), so a table written in batches has
+the same Arrow schema, pandas metadata and values as one written at once;
+only the row groups differ.  Uses ``pyarrow.parquet.ParquetWriter`` and
+``ParquetFile.iter_batches``; nothing here is written by hand but the glue.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SpoolFolder", "TableSpool", "SpooledTable", "write_frames"]
+
+#: Rows per batch read back from a spooled table.
+READ_ROWS = 100_000
+
+
+class SpoolFolder:
+    """A temporary folder for spooled tables, removed when no table refers to it any more."""
+
+    def __init__(self, prefix: str = "covidbank-spool-") -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def cleanup(self) -> None:
+        """Remove the folder now."""
+        self._finalizer()
+
+
+@dataclass
+class SpooledTable:
+    """A schema table held in a Parquet file instead of memory.
+
+    Attributes
+    ----------
+    name : str
+        The schema table (``images``, ``labels``, ...).
+    path : Path
+        The Parquet file (conformed rows).
+    rows : int
+        Row count.
+    transforms : list of callables
+        Applied in order to every batch read back (``SourceResult.renamed``).
+    owner : SpoolFolder
+        Keeps the temporary folder alive as long as the table is.
+    """
+
+    name: str
+    path: Path
+    rows: int
+    transforms: list[Callable[[pd.DataFrame], pd.DataFrame]] = field(default_factory=list)
+    owner: Any = None
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def frames(self, rows: int = READ_ROWS) -> Iterator[pd.DataFrame]:
+        """The table's rows as conformed DataFrames of at most ``rows`` rows, in order."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .schema import conform
+
+        pf = pq.ParquetFile(self.path)
+        for rb in pf.iter_batches(batch_size=rows):
+            df = conform(pa.Table.from_batches([rb], schema=pf.schema_arrow).to_pandas(), self.name)
+            for fn in self.transforms:
+                df = fn(df)
+            yield df
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table in memory (for small sources and tests)."""
+        import pandas as pd
+
+        from .schema import conform, empty_table
+
+        parts = list(self.frames())
+        if not parts:
+            return empty_table(self.name)
+        return conform(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], self.name)
+
+    def with_transform(self, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> "SpooledTable":
+        """The same rows with ``fn`` applied to every batch (the file is shared, not copied)."""
+        return SpooledTable(self.name, self.path, self.rows, [*self.transforms, fn], self.owner)
+
+
+class TableSpool:
+    """Appends conformed batches of one schema table to a Parquet file.
+
+    Parameters
+    ----------
+    name : str
+        The schema table.
+    path : Path
+        The Parquet file to write (its folder must exist).
+    """
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name, self.path = name, Path(path)
+        self.rows = 0
+        self._writer = None
+
+    def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
+        """Append ``df``'s rows (conformed to the schema unless ``conformed``)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .schema import conform
+
+        if not len(df):
+            return
+        if not conformed:
+            df = conform(df, self.name)
+        if self._writer is None:
+            t = pa.Table.from_pandas(df, preserve_index=False)
+            self._writer = pq.ParquetWriter(self.path, t.schema)
+        else:
+            t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
+        self._writer.write_table(t)
+        self.rows += len(df)
+
+    def close(self) -> bool:
+        """Finish the file; returns whether any row was written."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.rows > 0
+
+    def table(self, owner: Any = None) -> SpooledTable:
+        """The finished file as a :class:`SpooledTable` (call :meth:`close` first)."""
+        return SpooledTable(self.name, self.path, self.rows, owner=owner)
+
+
+def write_frames(frames: Iterator[pd.DataFrame], path: Path, name: str,
+                 prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> int:
+    """Write ``frames`` (one schema table, in batches) to the Parquet file ``path``; return the rows.
+
+    Each frame is conformed, passed through ``prepare`` and appended; with no
+    row at all an empty table with the schema's columns is written, as
+    ``DataFrame.to_parquet`` would.
+    """
+    from .schema import conform, empty_table
+
+    spool = TableSpool(name, path)
+    for df in frames:
+        df = conform(df, name)
+        spool.write(prepare(df) if prepare else df, conformed=True)
+    if not spool.close():
+        df = empty_table(name)
+        (prepare(df) if prepare else df).to_parquet(path, index=False)
+    return spool.rows
