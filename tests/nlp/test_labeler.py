@@ -457,3 +457,15 @@ def test_laminar_atelectasis_after_an_effusion_is_its_own_finding(lab):
     r = lab.label("Derrame pleural izquierdo, atelectasia laminar en lóbulo superior derecho.")
     assert "pleural effusion" in r.labels and "laminar atelectasis" in r.labels
     assert lab.label("Derrame pleural derecho laminar.").labels == ["pleural effusion"]
+
+
+@pytest.mark.parametrize("text, covid", [
+    # written for the test: COVID-19 the report states (history included) vs a negative result
+    ("No se observa derrame pleural y existen opacidades periféricas compatibles con COVID-19.", True),
+    ("Sin hallazgos radiológicos en paciente con COVID-19 confirmado.", True),
+    ("No se observa progresión de la neumonía por COVID-19. Sin derrame pleural.", True),
+    ("Paciente COVID negativo con opacidades bilaterales de predominio basal.", False),
+    ("Paciente con PCR para SARS-CoV-2 negativa. Consolidación en língula.", False),
+])
+def test_covid_scopes_in_whole_reports(lab, text, covid):
+    assert ("COVID 19" in lab.label(text).labels) is covid
