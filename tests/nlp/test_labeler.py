@@ -469,3 +469,17 @@ def test_laminar_atelectasis_after_an_effusion_is_its_own_finding(lab):
 ])
 def test_covid_scopes_in_whole_reports(lab, text, covid):
     assert ("COVID 19" in lab.label(text).labels) is covid
+
+
+@pytest.mark.parametrize("text, covid", [
+    ("Opacidades periféricas bilaterales sugestivas de neumonía por codiv-19.", True),
+    ("Infiltrados bilaterales compatibles con infección por cobid.", True),
+    ("PCR positiva. Opacidades bilaterales de predominio periférico.", True),
+    ("Test de antígenos positivo. Consolidación en língula.", True),
+    ("PCR 12. Consolidación en língula.", False),  # C-reactive protein
+    ("PCR negativa. Consolidación en língula.", False),
+    ("PCR no positiva. Consolidación en língula.", False),
+    ("PCR de control positiva. Consolidación en língula.", True),
+])
+def test_covid_spellings_and_positive_tests(lab, text, covid):
+    assert ("COVID 19" in lab.label(text).labels) is covid
