@@ -16,7 +16,7 @@ the reference.
 ``ReportLabeler(disable={"unchanged_alone"})`` switches rules off; the bench
 prints what each one adds on the validation part (the ablation table).
 
-Rules run at four stages:
+Rules run at five stages:
 
 ``text``
     ``(report text) -> report text``, before sentences are split.
