@@ -194,11 +194,11 @@ def boilerplate_is_not_a_finding(text: str) -> str:
 # BIMCV's reports); they are there for reports worded otherwise.
 @rule("cue")
 def assertion_ends_negation(sentence: str) -> list[Cue]:
-    """A new existential assertion (``hay``, ``existe(n)``) closes a negation's scope.
+    """A new existential assertion (``hay``, ``existe(n)``) closes a negation's (or a hedge's) scope.
 
     ``no se observa derrame pleural y existen opacidades compatibles con covid 19``: the opacities and COVID-19
     are asserted, not negated.  ``ni hay``, ``tampoco hay``, ``no existen`` and a dictated ``no hay hay`` stay
-    negations.  Rules part: changes no report label.
+    negations.  Rules part: changes no report label (two labels read as hedged become positive).
     """
     return find_cues(sentence)
 
