@@ -198,7 +198,7 @@ def assertion_ends_negation(sentence: str) -> list[Cue]:
 
     ``no se observa derrame pleural y existen opacidades compatibles con covid 19``: the opacities and COVID-19
     are asserted, not negated.  ``ni hay``, ``tampoco hay``, ``no existen`` and a dictated ``no hay hay`` stay
-    negations.  Rules part: changes no report label (two labels read as hedged become positive).
+    negations.  Rules part: changes no report label (one label read as hedged becomes positive).
     """
     return find_cues(sentence)
 
