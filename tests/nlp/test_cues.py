@@ -128,3 +128,56 @@ def test_a_hedge_inside_a_doubt_stays_doubtful(sentence, target, expected):
 ])
 def test_changes_and_conditions_keep_their_negations(sentence, target, expected):
     assert pol(sentence, target) == expected
+
+
+# Scope fixes of issue 17's COVID work (each sentence written for the test, none copied from a report).
+@pytest.mark.parametrize("sentence, target, expected", [
+    # a new existential assertion ends the negation of what came before it
+    ("No se observa derrame pleural y existen opacidades bilaterales compatibles con COVID-19.", "covid 19", HEDGED),
+    ("No se aprecia neumotórax y hay una consolidación en el lóbulo medio.", "consolidación", POSITIVE),
+    # ... but "ni hay", "tampoco hay", "no existen" and a dictated "no hay hay" are negations
+    ("No se observan condensaciones ni hay derrame pleural.", "derrame pleural", NEGATED),
+    ("Tampoco hay derrame pleural.", "derrame pleural", NEGATED),
+    ("No hay hay derrame pleural.", "derrame pleural", NEGATED),
+    ("No existen adenopatías.", "adenopatías", NEGATED),
+])
+def test_an_existential_assertion_ends_a_negation(sentence, target, expected):
+    assert pol(sentence, target) == expected
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    # what is known of the patient is not negated by the exam's negation
+    ("Sin hallazgos radiológicos en paciente con COVID-19 confirmado.", "covid 19", POSITIVE),
+    ("No se observan nuevas opacidades en un paciente con neumonía por COVID-19 conocida.", "neumonía", POSITIVE),
+    ("No se observan nuevas opacidades en un paciente con neumonía por COVID-19 conocida.", "opacidades", NEGATED),
+])
+def test_the_patient_is_outside_the_exam_negation(sentence, target, expected):
+    assert pol(sentence, target) == expected
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    # a negative test result negates the few words before it, wherever it stands
+    ("Paciente COVID negativo con opacidades bilaterales.", "covid", NEGATED),
+    ("Paciente con PCR de COVID negativa y fiebre de tres días.", "covid", NEGATED),
+    ("Covid-19 negativo. Radiografía normal.", "covid 19", NEGATED),
+    # ... and not the clause before them
+    ("Opacidades bilaterales en paciente con PCR negativa.", "opacidades", POSITIVE),
+    ("Consolidación basal derecha con antígeno negativo.", "consolidación", POSITIVE),
+    ("Hallazgos negativos para neumonía.", "neumonía", NEGATED),
+])
+def test_a_negative_result_negates_what_it_follows(sentence, target, expected):
+    assert pol(sentence, target) == expected
+
+
+@pytest.mark.parametrize("sentence, target, expected", [
+    # a negated course of a finding presupposes the finding
+    ("Sin empeoramiento de la neumonía COVID-19.", "neumonía", POSITIVE),
+    ("No se observa progresión de la neumonía por COVID-19.", "covid 19", POSITIVE),
+    ("No ha habido cambios en la consolidación basal.", "consolidación", POSITIVE),
+    ("No se aprecia mejoría de las opacidades de predominio basal.", "opacidades", POSITIVE),
+    # ... the negation still reaches what the sentence lists after it
+    ("Sin empeoramiento de la neumonía ni derrame pleural.", "derrame pleural", NEGATED),
+    ("No se observa progresión de las opacidades, derrame pleural ni neumotórax.", "neumotórax", NEGATED),
+])
+def test_a_negated_course_keeps_its_finding(sentence, target, expected):
+    assert pol(sentence, target) == expected

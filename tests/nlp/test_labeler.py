@@ -457,3 +457,24 @@ def test_laminar_atelectasis_after_an_effusion_is_its_own_finding(lab):
     r = lab.label("Derrame pleural izquierdo, atelectasia laminar en lóbulo superior derecho.")
     assert "pleural effusion" in r.labels and "laminar atelectasis" in r.labels
     assert lab.label("Derrame pleural derecho laminar.").labels == ["pleural effusion"]
+
+
+@pytest.mark.parametrize("text, covid", [
+    # written for the test: COVID-19 the report states (history included) vs a negative result
+    ("No se observa derrame pleural y existen opacidades periféricas compatibles con COVID-19.", True),
+    ("Sin hallazgos radiológicos en paciente con COVID-19 confirmado.", True),
+    ("No se observa progresión de la neumonía por COVID-19. Sin derrame pleural.", True),
+    ("Paciente COVID negativo con opacidades bilaterales de predominio basal.", False),
+    ("Paciente con PCR para SARS-CoV-2 negativa. Consolidación en língula.", False),
+    # typing slips of the name and positive tests name the disease
+    ("Opacidades periféricas bilaterales sugestivas de neumonía por codiv-19.", True),
+    ("Infiltrados bilaterales compatibles con infección por cobid.", True),
+    ("PCR positiva. Opacidades bilaterales de predominio periférico.", True),
+    ("Test de antígenos positivo. Consolidación en língula.", True),
+    ("PCR 12. Consolidación en língula.", False),  # C-reactive protein
+    ("PCR negativa. Consolidación en língula.", False),
+    ("PCR no positiva. Consolidación en língula.", False),
+    ("PCR de control positiva. Consolidación en língula.", True),
+])
+def test_covid_in_whole_reports(lab, text, covid):
+    assert ("COVID 19" in lab.label(text).labels) is covid

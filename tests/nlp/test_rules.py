@@ -9,6 +9,12 @@ CASES = {
     "reminder_is_normal": ("Recordar que una radiografía normal no excluye infección COVID 19.", "normal", True),
     "boilerplate_is_not_a_finding": ("Se realiza radiografía para valorar afectación pulmonar por COVID-19. Sin hallazgos.",
                                      "COVID 19", False),
+    # the scope conventions of cues.find_cues (sentences written for the test)
+    "assertion_ends_negation": ("No se observa derrame pleural y existen opacidades compatibles con COVID-19.",
+                                "COVID 19", True),
+    "patient_ends_negation": ("Sin hallazgos radiológicos en paciente con COVID-19 confirmado.", "COVID 19", True),
+    "negative_result_negates_before": ("Paciente COVID negativo con opacidades bilaterales.", "COVID 19", False),
+    "negated_course_keeps_finding": ("No se observa progresión de la neumonía por COVID-19.", "COVID 19", True),
     "covid_doubt_is_uncertain": ("Hallazgos indeterminados que no pueden excluir infección por COVID 19.",
                                  "COVID 19 uncertain", True),
     "abdomen_is_not_chest": ("Cambios inflamatorios infecciosos intraperitoneales.", "pneumonia", False),

@@ -15,12 +15,13 @@ All patterns apply to :func:`covidbank.nlp.text.normalize`-d text.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 from dataclasses import dataclass
 
-__all__ = ["Cue", "NEGATION_CUES", "HEDGE_CUES", "DOUBT_CUES", "POST_NEGATION_CUES", "POST_DOUBT_CUES",
-           "SCOPE_BREAKERS", "MAX_SCOPE_WORDS", "find_cues", "polarity_at", "POSITIVE", "NEGATED", "HEDGED", "DOUBTFUL"]
+__all__ = ["Cue", "NEGATION_CUES", "HEDGE_CUES", "DOUBT_CUES", "POST_NEGATION_CUES", "POST_DOUBT_CUES", "POST_RESULT_NEGATION_CUES",
+           "SCOPE_BREAKERS", "CUE_RULES", "MAX_SCOPE_WORDS", "find_cues", "polarity_at", "POSITIVE", "NEGATED", "HEDGED", "DOUBTFUL"]
 
 POSITIVE, NEGATED, HEDGED, DOUBTFUL = "positive", "negated", "hedged", "doubtful"
 
@@ -47,6 +48,13 @@ POST_NEGATION_CUES: list[str] = [
     r"no (?:se )?(?:visible|visualiza|identifica|observa|aprecia|evidencia)[n]?\b(?= *$)", r"descartad[oa]s?", r"ausentes?\b",
     r"resuelt[oa]s?", r"ha(?:n)? desaparecido", r"negativ[oa]s?\b(?= *$)",
 ]
+
+#: ``negative_result_negates_before``: test results that negate the few words before them wherever they stand in the sentence (``paciente covid
+#: negativo con fiebre``, ``pcr de covid negativa y ...``); unlike :data:`POST_NEGATION_CUES` they do not reach
+#: back over the whole clause (``opacidades bilaterales en paciente con pcr negativa`` keeps the opacities).
+POST_RESULT_NEGATION_CUES: list[str] = [r"negativ[oa]s?\b(?! (?:para|a|de)\b)"]
+#: How many words before it a test result negates.
+RESULT_WORDS = 3
 
 #: Weak uncertainty (hedge): the finding is reported, as likely.
 HEDGE_CUES: list[str] = [
@@ -85,6 +93,18 @@ SCOPE_BREAKERS: list[str] = [
     r"presenta[n]?", r"y se", r"que (?:presenta|muestra)", r"cuy[oa]s?",
 ]
 
+#: Scope conventions of :func:`find_cues` that can be switched off (``find_cues(s, off={...})``); the labeler
+#: lists them among its named rules (:mod:`covidbank.nlp.rules`, stage ``cue``) so the bench's ablation covers them.
+CUE_RULES = ("assertion_ends_negation", "patient_ends_negation", "negative_result_negates_before",
+             "negated_course_keeps_finding")
+
+#: ``assertion_ends_negation``: a new existential assertion closes a scope ("no se observa derrame pleural y
+#: existen opacidades ..."); "no hay", "ni existen", "tampoco hay" and a dictated "no hay hay" are not breakers.
+ASSERTION_BREAKERS: list[str] = [r"(?<!\bno )(?<!\bni )(?<!tampoco )(?<!\bhay )(?:hay|existen?)"]
+#: ``patient_ends_negation``: the patient and what is known of them are outside the exam's negation ("sin
+#: hallazgos en paciente con covid 19 confirmado", "no se observan nuevas opacidades en paciente con neumonia").
+PATIENT_BREAKERS: list[str] = [r"pacientes?"]
+
 
 @dataclass(frozen=True)
 class Cue:
@@ -116,7 +136,21 @@ _FORWARD = re.compile(
     rf"\b(?:(?P<doubtful>{_alt(DOUBT_CUES)})|(?P<negated>{_alt(NEGATION_CUES)})|(?P<hedged>{_alt(HEDGE_CUES)}))(?:\b|(?<= ))"
 )
 _BACKWARD = re.compile(rf"\b(?:(?P<doubtful>{_alt(POST_DOUBT_CUES)})|(?P<negated>{_alt(POST_NEGATION_CUES)}))\b")
-_BREAK = re.compile(rf"\b(?:{_alt(SCOPE_BREAKERS)})\b|[:;]|\.(?!\d)")
+_RESULT = re.compile(rf"\b(?:{_alt(POST_RESULT_NEGATION_CUES)})")
+
+
+@functools.lru_cache(maxsize=None)
+def _breakers(off: frozenset[str]) -> re.Pattern:
+    """The scope breakers with the switchable ones that are on."""
+    pats = list(SCOPE_BREAKERS)
+    if "assertion_ends_negation" not in off:
+        pats += ASSERTION_BREAKERS
+    if "patient_ends_negation" not in off:
+        pats += PATIENT_BREAKERS
+    return re.compile(rf"\b(?:{_alt(pats)})\b|[:;]|\.(?!\d)")
+
+
+_NO_RULE_OFF: frozenset[str] = frozenset()
 _WORDS = re.compile(r"\w+")
 _NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orienten? a)n?|sugestiv[oa]s? de|sugerentes? de|"
                        r"atribuibles? a|compatibles? con|sospechos[oa]s? de|tipic[oa]s? de)\b")
@@ -125,14 +159,22 @@ _NEG_LINK = re.compile(r"\b(?:que (?:sugiera|apoye|indique|haga pensar en|orient
 # consolidacion": the negation is of a change since the previous study, and what changed (the next few words) is
 # there; the negation still covers what the sentence lists after it ("no se observan cambios en el parenquima
 # pulmonar condensaciones o derrame pleural").  "No hay cambios degenerativos" stays a negation.
-_CHANGE = re.compile(rf" ?(?:(?:se )?(?:{_V}|{_V2}|hay|existen?) )?(?:(?:otros|nuevos|grandes|claros|evidentes|significativos) )?"
-                     r"(?:cambios|variaciones|modificaciones|diferencias)"
-                     r"(?: (?:significativ\w+|ostensibles?|relevantes?|valorables?|evidentes?|llamativ\w+|importantes?|destacables?))?"
-                     r"(?: (?:respecto|con respecto|comparad\w+) (?:a |al |a la |con )?(?:(?:el|la|los|las) )?"
-                     r"(?:estudio|rx|radiografia|placa|tc|control|exploracion|previ\w+|anterior\w*)(?: (?:previ\w+|anterior\w*))?"
-                     r"(?: del? [\d ]+)?)?"
-                     r" (?:en|respecto|con respecto|comparad\w+)\b")
+# ``negated_course_keeps_finding``: the same holds for a negated course of a finding ("sin empeoramiento de la
+# neumonia", "no se observa progresion de las opacidades", "no ha habido cambios en la consolidacion" presuppose
+# the finding), and what changed runs to the complement that names it ("la neumonia por covid 19").
+_CHANGE_VERB = rf" ?(?:(?:se )?(?:{_V}|{_V2}|hay|existen?) )?(?:(?:otros|nuevos|grandes|claros|evidentes|significativos) )?"
+_CHANGE_NOUN = (r"(?:cambios|variaciones|modificaciones|diferencias)"
+                r"(?: (?:significativ\w+|ostensibles?|relevantes?|valorables?|evidentes?|llamativ\w+|importantes?|destacables?))?"
+                r"(?: (?:respecto|con respecto|comparad\w+) (?:a |al |a la |con )?(?:(?:el|la|los|las) )?"
+                r"(?:estudio|rx|radiografia|placa|tc|control|exploracion|previ\w+|anterior\w*)(?: (?:previ\w+|anterior\w*))?"
+                r"(?: del? [\d ]+)?)?"
+                r" (?:en|respecto|con respecto|comparad\w+)")
+_CHANGE_BASE = re.compile(rf"{_CHANGE_VERB}{_CHANGE_NOUN}\b")
+_CHANGE = re.compile(rf"{_CHANGE_VERB.replace('|existen?)', '|existen?|ha habido|han habido|hubo)')}"
+                     rf"(?:{_CHANGE_NOUN}|(?:empeoramiento|progresion|progreso|mejoria)"
+                     r"(?: (?:radiologic[oa]|significativ[oa]|evidente|clar[oa]|valorable))? (?:de|del|en))\b")
 _CHANGED_WORDS = 3
+_OF = frozenset({"por", "de", "del"})
 # "en ausencia de patologia cardiaca podria corresponder a ...": a conditional adjunct; its negation ends where the
 # sentence goes on to say what the finding may be ("en ausencia de signos sugestivos de neumonia" stays negated)
 _EN_BEFORE = re.compile(r"\ben $")
@@ -146,13 +188,15 @@ MAX_SCOPE_WORDS: dict[str, int] = {NEGATED: 9, HEDGED: 10, DOUBTFUL: 10}
 
 
 
-def find_cues(sentence: str) -> list[Cue]:
+def find_cues(sentence: str, off: frozenset[str] = _NO_RULE_OFF) -> list[Cue]:
     """All negation and uncertainty cues of one sentence with their scopes.
 
     Parameters
     ----------
     sentence : str
         One normalized sentence.
+    off : frozenset of str
+        Scope conventions of :data:`CUE_RULES` to switch off.
 
     Returns
     -------
@@ -167,7 +211,9 @@ def find_cues(sentence: str) -> list[Cue]:
     """
     if not sentence:
         return []
-    breaks = [m.start() for m in _BREAK.finditer(sentence)]
+    breaks = [m.start() for m in _breakers(off).finditer(sentence)]
+    course = "negated_course_keeps_finding" not in off
+    change_rx = _CHANGE if course else _CHANGE_BASE
     out: list[Cue] = []
     n = len(sentence)
     words = [w.end() for w in _WORDS.finditer(sentence)]
@@ -175,13 +221,22 @@ def find_cues(sentence: str) -> list[Cue]:
         kind = m.lastgroup or "negated"
         end = m.end()
         start = end
-        change = _CHANGE.match(sentence, end) if kind == NEGATED else None
+        change = change_rx.match(sentence, end) if kind == NEGATED else None
         if change is not None:
             # the words right after the change are what changed; the negation starts after them, if anything follows
-            after = list(itertools.islice(_WORDS.finditer(sentence, change.end()), _CHANGED_WORDS + 1))
-            if len(after) <= _CHANGED_WORDS:
+            after = list(itertools.islice(_WORDS.finditer(sentence, change.end()), _CHANGED_WORDS + 3))
+            k = _CHANGED_WORDS
+            # ... with the complement that names it: "la neumonia por covid 19", "las opacidades de vidrio deslustrado"
+            if course and k < len(after):
+                if after[k - 1].group() in _OF:  # "la neumonia por | covid 19"
+                    k += 1
+                elif after[k].group() in _OF:  # "las opacidades bilaterales | de predominio basal"
+                    k += 2
+                if k < len(after) and after[k].group().isdigit():  # "covid 19", "grado 2"
+                    k += 1
+            if len(after) <= k:
                 continue
-            start = after[_CHANGED_WORDS].start()
+            start = after[k].start()
         if kind == NEGATED and m.group(0).strip() == "no" and _NOT_SIGNIFICANT.match(sentence, end) \
                 and _WORD_BEFORE.search(sentence, max(0, m.start() - 2), m.start()):
             continue
@@ -216,6 +271,15 @@ def find_cues(sentence: str) -> list[Cue]:
             if b < m.start():
                 start = b
         out.append(Cue(kind, m.start(), m.end(), start, m.start()))
+    if "negativ" in sentence and "negative_result_negates_before" not in off:
+        starts = [w.start() for w in _WORDS.finditer(sentence)]
+        for m in _RESULT.finditer(sentence):
+            i = bisect.bisect_left(starts, m.start())
+            start = starts[max(0, i - RESULT_WORDS)] if i else m.start()
+            j = bisect.bisect_left(breaks, m.start())
+            if j and breaks[j - 1] > start:
+                start = breaks[j - 1]
+            out.append(Cue(NEGATED, m.start(), m.end(), start, m.start()))
     out.sort(key=lambda c: c.start)
     return out
 

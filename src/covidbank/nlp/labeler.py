@@ -143,6 +143,7 @@ class ReportLabeler:
         self.disabled = frozenset(off)
         on = [r for r in RULES if r.name not in off]
         self._text = [r.apply for r in on if r.stage == "text"]
+        self._cue_off = frozenset(r.name for r in RULES if r.stage == "cue" and r.name in off)
         self._mention = [r.apply for r in on if r.stage == "mention"]
         self._sentence = [r.apply for r in on if r.stage == "sentence"]
         self._report = [r.apply for r in on if r.stage == "report"]
@@ -227,7 +228,7 @@ class ReportLabeler:
             locs = lfind(st) if found else None  # looked for later only if the sentence gets a label
             ctx = SentenceContext(si, st, s.start, s.end, norm)
             if found:
-                cues = ctx.cues = find_cues(st)
+                cues = ctx.cues = find_cues(st, self._cue_off)
                 for labs, a, b in found:
                     for lab in labs.split("|"):
                         pol = POSITIVE if lab in NEVER_NEGATED else polarity_at(cues, a, b)

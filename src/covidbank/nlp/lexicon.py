@@ -222,7 +222,13 @@ def label_cui(label: str) -> str | None:
 
 #: label -> regex patterns (normalized text).
 FINDINGS: dict[str, list[str]] = {
-    "COVID 19": [r"covid ?(?:19)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi", r"co ?19", r"co vid", r"c19"],
+    "COVID 19": [r"covid ?(?:19|2019)?", r"coronavirus", r"sars ?cov ?2?", r"ncov", r"covi", r"co ?19", r"co vid", r"c19",
+                 # typing slips of the name (transposed, dropped or doubled letters, b for v, k for c)
+                 r"(?:codiv|covd|cvid|coivd|covdi|kovid|cobid|coovid|covvid) ?(?:19)?",
+                 # a positive SARS-CoV-2 test is the diagnosis (PCR, antigen test); "pcr" alone may be C-reactive
+                 # protein, and a negative result is negated (cues.POST_RESULT_NEGATION_CUES)
+                 r"pcr (?:(?:de|del|al) )?(?:(?:control|ingreso|nasofaringea|urgencias) )?positiv[oa]",
+                 r"(?:test (?:de )?)?antigenos? positiv[oa]s?"],
     # BIMCV: "neumonia virica" is viral + atypical pneumonia (not "pneumonia"); "infeccion virica" is viral
     "viral pneumonia|atypical pneumonia": [r"neumonias? (?:atipicas? )?viric[oa]s?", r"neumonias? atipicas? viric[oa]s?"],
     "viral pneumonia": [r"(?:etiologia|origen|causa|naturaleza|infeccion|proceso) (?:virale?s?|viric[oa]s?)",

@@ -16,10 +16,14 @@ the reference.
 ``ReportLabeler(disable={"unchanged_alone"})`` switches rules off; the bench
 prints what each one adds on the validation part (the ablation table).
 
-Rules run at four stages:
+Rules run at five stages:
 
 ``text``
     ``(report text) -> report text``, before sentences are split.
+``cue``
+    ``(sentence) -> list of Cue``: a scope convention of :func:`covidbank.nlp.cues.find_cues`
+    (:data:`~covidbank.nlp.cues.CUE_RULES`), which applies it and takes its switch; the function
+    returns the sentence's cues with the convention on.
 ``mention``
     ``(SentenceContext) -> None``: may drop or relabel the sentence's mentions.
 ``sentence``
@@ -34,13 +38,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cues import DOUBTFUL, NEGATED, POSITIVE
+from .cues import CUE_RULES, DOUBTFUL, NEGATED, POSITIVE, Cue, find_cues
 from .lexicon import BIMCV_SENTENCES, IGNORE, IGNORE_AS_NORMAL, REFERENCE_PARENT, SENTENCE_ALONE, SUBSUMED_BY, label_cui
 from .results import COVID, COVID_UNCERTAIN, Mention, SentenceResult
 
 __all__ = ["Rule", "RULES", "RULE_NAMES", "SentenceContext", "ReportContext", "rule"]
 
-STAGES = ("text", "mention", "sentence", "report")
+STAGES = ("text", "cue", "mention", "sentence", "report")
 
 
 @dataclass
@@ -182,6 +186,58 @@ def boilerplate_is_not_a_finding(text: str) -> str:
     if not any(k in text for k in IGNORE_KEYS):
         return text
     return _IGNORE.sub(lambda m: " " * len(m.group()), text)
+
+
+# ------------------------------------------------------------------------------------------------------------ cue
+# Linguistic scope conventions, not BIMCV's: written from Spanish, each tested on sentences written for the test
+# (tests/nlp/test_cues.py).  On the rules part none of them changes a report label (the constructions are rare in
+# BIMCV's reports); they are there for reports worded otherwise.
+@rule("cue")
+def assertion_ends_negation(sentence: str) -> list[Cue]:
+    """A new existential assertion (``hay``, ``existe(n)``) closes a negation's (or a hedge's) scope.
+
+    ``no se observa derrame pleural y existen opacidades compatibles con covid 19``: the opacities and COVID-19
+    are asserted, not negated.  ``ni hay``, ``tampoco hay``, ``no existen`` and a dictated ``no hay hay`` stay
+    negations.  Rules part: changes no report label (one label read as hedged becomes positive).
+    """
+    return find_cues(sentence)
+
+
+@rule("cue")
+def patient_ends_negation(sentence: str) -> list[Cue]:
+    """The patient and what is known of them are outside the exam's negation.
+
+    ``sin hallazgos radiologicos en paciente con covid 19 confirmado``, ``no se observan nuevas opacidades en
+    paciente con neumonia covid conocida``: the findings are negated, the patient's COVID-19 is not.  Rules part:
+    changes no report label.
+    """
+    return find_cues(sentence)
+
+
+@rule("cue")
+def negative_result_negates_before(sentence: str) -> list[Cue]:
+    """A negative test result negates the three words before it, wherever it stands in the sentence.
+
+    ``paciente covid negativo con opacidades bilaterales``, ``pcr de covid negativa y fiebre``: COVID-19 is
+    negated, the opacities are not (a ``negativo`` closing the sentence already negated its whole clause).
+    Rules part: changes no report label.
+    """
+    return find_cues(sentence)
+
+
+@rule("cue")
+def negated_course_keeps_finding(sentence: str) -> list[Cue]:
+    """A negated course of a finding presupposes the finding.
+
+    ``sin empeoramiento de la neumonia``, ``no se observa progresion de la neumonia por covid 19``, ``no ha
+    habido cambios en la consolidacion``: the finding is there (as a negated change already was, ``no hay cambios
+    en el derrame``); what changed runs to the complement that names it (``por covid 19``), and the negation still
+    reaches what the sentence lists after it.  Rules part: changes no report label.
+    """
+    return find_cues(sentence)
+
+
+assert tuple(r.name for r in RULES if r.stage == "cue") == CUE_RULES
 
 
 # -------------------------------------------------------------------------------------------------------- mention
