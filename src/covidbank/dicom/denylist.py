@@ -119,7 +119,8 @@ class DenyHit:
         return {"start": self.start, "end": self.end, "category": self.category, "keyword": self.keyword}
 
 
-def _date_patterns(value: str) -> list[str]:
+def _date_patterns(value: str) -> list[tuple[str, set[str]]]:
+    """The written forms of a date as regular expressions, each with the characters a match can start with."""
     digits = re.sub(r"\D", "", value)[:8]
     if len(digits) != 8:
         return []
@@ -129,13 +130,14 @@ def _date_patterns(value: str) -> list[str]:
     dd, mm, yy = rf"0?{d}", rf"0?{m}", rf"(?:{y}|{y[2:]})"
     months = "|".join(_MONTHS[m])
     sep = r"\s*[/.\-]\s*"
+    day0, month0 = {"0", str(d)[0]}, {"0", str(m)[0]}
     return [
-        rf"(?<!\d){y}{digits[4:6]}{digits[6:8]}(?!\d)",
-        rf"(?<!\d){dd}{sep}{mm}{sep}{yy}(?!\d)",
-        rf"(?<!\d){y}{sep}{mm}{sep}{dd}(?!\d)",
-        rf"(?<!\d){mm}{sep}{dd}{sep}{y}(?!\d)",
-        rf"(?<!\d){dd}(?:\s*de)?\s+(?:{months})\.?(?:\s*de)?\s*,?\s*{yy}(?!\d)",
-        rf"\b(?:{months})\.?\s+{dd}(?:st|nd|rd|th)?\s*,?\s*{y}(?!\d)",
+        (rf"(?<!\d){y}{digits[4:6]}{digits[6:8]}(?!\d)", {y[0]}),
+        (rf"(?<!\d){dd}{sep}{mm}{sep}{yy}(?!\d)", day0),
+        (rf"(?<!\d){y}{sep}{mm}{sep}{dd}(?!\d)", {y[0]}),
+        (rf"(?<!\d){mm}{sep}{dd}{sep}{y}(?!\d)", month0),
+        (rf"(?<!\d){dd}(?:\s*de)?\s+(?:{months})\.?(?:\s*de)?\s*,?\s*{yy}(?!\d)", day0),
+        (rf"\b(?:{months})\.?\s+{dd}(?:st|nd|rd|th)?\s*,?\s*{y}(?!\d)", {mo[0] for mo in _MONTHS[m]}),
     ]
 
 
@@ -163,8 +165,8 @@ class DenyList:
 
     def __init__(self, terms: Iterable[DenyTerm] = ()) -> None:
         self._terms: dict[tuple[str, str], DenyTerm] = {}
-        self._regex: re.Pattern | None = None
-        self._groups: list[DenyTerm] = []
+        self._regex: dict | None = None  # compiled expressions by the terms a text may hold (see _compile)
+        self._ordered: list[tuple[DenyTerm, tuple[str, ...]]] = []
         for t in terms:
             self._put(t)
 
@@ -273,24 +275,50 @@ class DenyList:
         cats = set(categories) if categories is not None else set(CATEGORIES)
         return [t.text for t in self.terms if t.category in cats]
 
-    def _compile(self) -> re.Pattern:
-        parts = []
-        self._groups = []
+    def _prepare(self) -> None:
+        """The terms in match order (longest first), each with the substrings a text must hold to match it."""
+        self._ordered = []
         # longest first: a full name wins over its words, a full address over its parts
         for t in sorted(self.terms, key=lambda t: (-len(t.text), t.category, t.text)):
+            if t.category == "date":  # every written form holds the year's last two digits and the day
+                need = (t.text[2:4], str(int(t.text[6:8]))) if len(t.text) >= 8 and t.text[:8].isdigit() else ()
+            else:  # a match's letters and digits are the term's, in order, with only separators between them
+                need = (re.sub(r"[^0-9a-z]", "", t.text),)
+            self._ordered.append((t, need))
+        self._regex = {}
+
+    def _compile(self, chosen: tuple[int, ...]) -> tuple[re.Pattern, list[DenyTerm]]:
+        """One regular expression for the ``chosen`` terms, grouped by the character a match starts with.
+
+        Two things keep a search linear in practice.  Only the terms whose
+        letters and digits occur in the text (in order, separators removed)
+        are compiled: the others cannot match there, and leaving them out does
+        not change which term matches at any place.  And the alternatives are
+        grouped under a look-ahead of their first character: a flat alternation
+        costs every alternative at every position (``re`` cannot skip ahead
+        past alternatives that start with assertions), a grouped one only the
+        terms that can start there.  Among those the order is kept (longest
+        first), so which term a place is reported under is unchanged.
+        """
+        buckets: dict[str, list[str]] = {}
+        groups: list[DenyTerm] = []
+        for i in chosen:
+            t = self._ordered[i][0]
             if t.category == "name" or t.category in ("address", "institution"):
                 words = [re.escape(w) for w in t.text.split(" ")]
-                pats = [r"(?<![0-9a-z])" + _SEP.join(words) + r"(?![0-9a-z])"]
+                pats = [(r"(?<![0-9a-z])" + _SEP.join(words) + r"(?![0-9a-z])", {t.text[0]})]
             elif t.category == "date":
                 pats = _date_patterns(t.text)
             else:  # id, uid, phone: letters and digits with any separators between them
                 chars = [re.escape(c) for c in t.text]
                 # any short run of punctuation between them (``MRK@HOSP.ES``, ``99 887 766``, ``12-34/56``)
-                pats = [r"(?<![0-9a-z])" + r"[^0-9a-z\x00]{0,3}".join(chars) + r"(?![0-9a-z])"]
-            for p in pats:
-                parts.append(f"(?P<g{len(self._groups)}>{p})")
-                self._groups.append(t)
-        return re.compile("|".join(parts) if parts else r"(?!x)x")
+                pats = [(r"(?<![0-9a-z])" + r"[^0-9a-z\x00]{0,3}".join(chars) + r"(?![0-9a-z])", {t.text[0]})]
+            for p, firsts in pats:
+                for c in sorted(firsts):  # a pattern that may start with several characters is in each group
+                    buckets.setdefault(c, []).append(f"(?P<g{len(groups)}>{p})")
+                    groups.append(t)
+        parts = [f"(?={re.escape(c)})(?:{'|'.join(ps)})" for c, ps in sorted(buckets.items())]
+        return re.compile("|".join(parts) if parts else r"(?!x)x"), groups
 
     def find(self, text: str) -> list[DenyHit]:
         """Every place a term occurs in ``text`` (offsets in ``text``), left to right.
@@ -301,15 +329,24 @@ class DenyList:
         if not self._terms or not text:
             return []
         if self._regex is None:
-            self._regex = self._compile()
+            self._prepare()
         norm, offs = normalize_with_offsets(text)
+        alnum = re.sub(r"[^0-9a-z]", "", norm)
+        chosen = tuple(i for i, (_, need) in enumerate(self._ordered) if all(n in alnum for n in need))
+        if not chosen:
+            return []
+        if chosen not in self._regex:
+            if len(self._regex) >= 64:
+                self._regex.clear()
+            self._regex[chosen] = self._compile(chosen)
+        regex, groups = self._regex[chosen]
         hits = []
         pos = 0
         while pos <= len(norm):
-            m = self._regex.search(norm, pos)
+            m = regex.search(norm, pos)
             if m is None:
                 break
-            term = self._groups[int(m.lastgroup[1:])]
+            term = groups[int(m.lastgroup[1:])]
             s, e = m.start(), m.end()
             if e == s:
                 pos = s + 1
