@@ -95,8 +95,9 @@ def test_audit_finds_nothing_in_a_pulled_bank(identified, tmp_path, method):
         archive = DicomwebArchive(orthanc.dicomweb_url)
     elif method == "move":
         port = free_port()
-        orthanc.add_modality(f"audit-{port}", "COVIDBANK", port)
-        archive = DimseArchive(orthanc.pacs, method="move", move_port=port, move_host="127.0.0.1")
+        orthanc.add_modality("audit-move", "AUDITMOVE", port)  # an AE title of its own: the archive is shared
+        archive = DimseArchive(orthanc.pacs, calling_aet="AUDITMOVE", method="move", move_port=port,
+                               move_host="127.0.0.1")
     else:
         archive = DimseArchive(orthanc.pacs)
     import datetime as dt
