@@ -108,6 +108,22 @@ def parse_pacs(spec: str) -> tuple[str, str, int]:
     return aet, host, p
 
 
+def _no_delay(event) -> None:
+    """Send each PDU at once (TCP_NODELAY; DCMTK, which most archives are built on, does the same).
+
+    pynetdicom writes a DIMSE message as several small PDUs (command, then
+    data set); with Nagle's algorithm the second waits for the peer's
+    delayed acknowledgement of the first (40 ms on Linux), on every message:
+    that was a C-FIND's whole cost on loopback and a third of a C-GET's.
+    """
+    import socket
+
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):  # not a TCP socket (or already closed): nothing to tune
+        pass
+
+
 def _dataset(**attrs):
     """A query/retrieve identifier with these attributes (empty values: return keys, PS3.4 C.2.2.1.3)."""
     from pydicom.dataset import Dataset
@@ -209,6 +225,7 @@ class DimseArchive:
         ae = self._ae(contexts)
         with self._pool_lock:
             self.associations += 1
+        kw["evt_handlers"] = [(self._pn.evt.EVT_CONN_OPEN, _no_delay)] + list(kw.get("evt_handlers", []))
         try:
             assoc = ae.associate(self.host, self.port, ae_title=self.aet, **kw)
         except Exception as e:  # socket errors surface here on some platforms
@@ -504,7 +521,8 @@ class DimseArchive:
         ae.add_supported_context(_VERIFY)
         try:
             self._scp = ae.start_server((self.move_host, int(self.move_port or 0)), block=False,
-                                        evt_handlers=[(pn.evt.EVT_C_STORE, self._on_move_store)])
+                                        evt_handlers=[(pn.evt.EVT_C_STORE, self._on_move_store),
+                                                      (pn.evt.EVT_CONN_OPEN, _no_delay)])
         except OSError as e:
             raise PacsError(f"cannot open covidbank's storage SCP on {self.move_host}:{self.move_port} "
                             f"({e.strerror or type(e).__name__}); choose another --move-port") from None
