@@ -44,3 +44,24 @@ def test_an_association_the_archive_closed_while_idle_is_opened_again(tmp_path):
         assert [s.study_uid for s in a.find_studies(StudyQuery(patient_id="D000"))] == [studies[0].study_uid]
         assert a.associations >= 3
         a.close()
+
+
+def test_associations_of_ended_threads_are_released(tmp_path):
+    import threading
+
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 2)
+        kept = []
+
+        def one(s):
+            a.retrieve(s, None, InstanceSink(tmp_path / s.study_uid), 60)
+            kept.append(a._pooled("get")[0])
+
+        for s in studies:  # each in a thread of its own that then ends
+            t = threading.Thread(target=one, args=(s,))
+            t.start()
+            t.join()
+        assert kept[0] is not kept[1]
+        assert not kept[0].is_established and kept[1].is_established  # the second thread's opening released it
+        a.close()
+        assert not kept[1].is_established

@@ -124,6 +124,16 @@ def _no_delay(event) -> None:
         pass
 
 
+def _release(associations) -> None:
+    """Release associations that are still established (the archive may have closed them already)."""
+    for assoc in associations:
+        try:
+            if assoc.is_established:
+                assoc.release()
+        except Exception:  # closed under us: nothing more to do
+            pass
+
+
 def _dataset(**attrs):
     """A query/retrieve identifier with these attributes (empty values: return keys, PS3.4 C.2.2.1.3)."""
     from pydicom.dataset import Dataset
@@ -196,7 +206,7 @@ class DimseArchive:
         self._moves: dict[str, tuple[InstanceSink, Deadline, list[float]]] = {}
         self._move_lock = threading.Lock()
         self._local = threading.local()  # this thread's open association per kind ("get", "move")
-        self._open: list = []  # every pooled association, to release them at close()
+        self._open: list = []  # every pooled association with its thread, to release them at close()
         self._pool_lock = threading.Lock()
         #: associations opened so far (each C-ECHO, and each pooled association once)
         self.associations = 0
@@ -281,7 +291,10 @@ class DimseArchive:
         assoc = self._associate(self._contexts(kind), "C-GET" if kind == "get" else "C-MOVE", **kw)
         pool[kind] = (assoc, holder)
         with self._pool_lock:
-            self._open.append(assoc)
+            # the associations of threads that have ended are nobody's any more: release them
+            ended = [a for t, a in self._open if not t.is_alive()]
+            self._open = [(t, a) for t, a in self._open if t.is_alive()] + [(threading.current_thread(), assoc)]
+        _release(ended)
         return assoc, holder, False
 
     def _drop(self, kind: str, abort: bool = False) -> None:
@@ -292,8 +305,7 @@ class DimseArchive:
             return
         assoc = cur[0]
         with self._pool_lock:
-            if assoc in self._open:
-                self._open.remove(assoc)
+            self._open = [(t, a) for t, a in self._open if a is not assoc]
         try:
             if assoc.is_established:
                 assoc.abort() if abort else assoc.release()
@@ -579,12 +591,7 @@ class DimseArchive:
         """Release the open associations and stop our storage SCP (if it was started)."""
         with self._pool_lock:
             open_, self._open = self._open, []
-        for assoc in open_:
-            try:
-                if assoc.is_established:
-                    assoc.release()
-            except Exception:  # already closed by the archive
-                pass
+        _release([a for _, a in open_])
         self._local = threading.local()
         if self._scp is not None:
             self._scp.shutdown()
