@@ -324,7 +324,7 @@ class DimseArchive:
                 self._drop(kind)
                 raise PacsError(f"{self.name}: the archive does not accept C-FIND (Study Root)")
             assoc.dimse_timeout = self.timeout
-            out, answered = [], False
+            out, answered, done = [], False, False
             try:
                 for status, ident in assoc.send_c_find(identifier, _FIND):
                     if not status:
@@ -335,9 +335,14 @@ class DimseArchive:
                         if ident is not None:
                             out.append(ident)
                     elif code == 0x0000:
+                        done = True
                         break
                     else:
                         raise PacsError(f"{self.name}: C-FIND failed with status 0x{int(code or 0):04X}")
+                if not done:
+                    # no final status: the association ended under the query (an archive closes an association
+                    # idle past its timeout, e.g. while the transfers wait for the conversion); never "no studies"
+                    raise PacsError(f"{self.name}: the association closed before the C-FIND's final answer")
             except PacsError:
                 self._drop(kind, abort=True)
                 if reused and not answered and attempt == 0:
