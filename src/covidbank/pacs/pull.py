@@ -5,9 +5,10 @@
 1. **transfer** (``transfers`` threads): per cohort line, a study-level query
    (C-FIND or QIDO-RS); per study found, the series query when a modality
    filter or ``level="series"`` needs it, then one retrieval (C-GET, C-MOVE
-   or WADO-RS; one association per study, a deadline that grows with the
-   study's size, an optional rate limit) into the study's private staging
-   folder outside the bank (:class:`~covidbank.pacs.staging.Staging`);
+   or WADO-RS; over DIMSE one association per transfer thread, kept open
+   across studies; a deadline that grows with the study's size, an optional
+   rate limit) into the study's private staging folder outside the bank
+   (:class:`~covidbank.pacs.staging.Staging`);
 2. **ingest** (this thread, plus ``workers`` processes or a dask cluster):
    each received study goes through the ingest pipeline unchanged
    (:func:`covidbank.dicom.discover.discover`,
