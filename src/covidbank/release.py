@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -115,25 +114,17 @@ def _own_sources(bank: Bank) -> list[str]:
     return own
 
 
-def _optional_gate(name: str, modules: tuple[str, ...], functions: tuple[str, ...], bank: Bank) -> Check:
-    """Run a gate another feature provides, when this version has it."""
-    for mod_name in modules:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:
-            continue
-        fn = next((getattr(mod, f) for f in functions if callable(getattr(mod, f, None))), None)
-        if fn is None:
-            continue
-        res = fn(bank)
-        findings = getattr(res, "findings", res)
-        if isinstance(findings, pd.DataFrame):
-            findings = [" ".join(str(v) for v in r) for r in findings.astype(str).itertuples(index=False)]
-        ok = getattr(res, "ok", None)
-        findings = list(findings or [])
-        failed = (ok is False) or (ok is None and bool(findings))
-        return Check(name, "failed" if failed else "passed", [str(f) for f in findings][:50])
-    return Check(name, "not run", note=f"not available in this covidbank version (no {' or '.join(modules)})")
+def _gate(name: str, check, bank: Bank) -> Check:
+    """A gate another feature provides: ``check(bank)`` returns a result with ``findings`` (and ``ok``)."""
+    res = check(bank)
+    findings = getattr(res, "findings", res)
+    if isinstance(findings, pd.DataFrame):
+        findings = [" ".join(str(v) for v in r) for r in findings.astype(str).itertuples(index=False)]
+    ok = getattr(res, "ok", None)
+    findings = list(findings or [])
+    failed = (ok is False) or (ok is None and bool(findings))
+    # str() of an audit finding leaves out the matched text: the release notes may be shared
+    return Check(name, "failed" if failed else "passed", [str(f) for f in findings][:50])
 
 
 def release_checks(bank: Bank | str | os.PathLike) -> list[Check]:
@@ -174,10 +165,12 @@ def release_checks(bank: Bank | str | os.PathLike) -> list[Check]:
                              "(re-run `covidbank ingest --reports` so it is de-identified)")
     checks.append(Check("report text de-identified", "failed" if probs else "passed", probs,
                         note="public sources' reports are as their publishers de-identified them"))
-    # 4. privacy audit (issue 13) and burned-in text screening (issue 15), when this version has them
-    checks.append(_optional_gate("privacy audit (covidbank audit)", ("covidbank.audit", "covidbank.privacy.audit"),
-                                 ("audit_bank", "audit", "run_audit"), b))
-    checks.append(_optional_gate("burned-in text screened and reviewed", ("covidbank.ocr",), ("release_check",), b))
+    # 4. privacy audit and burned-in text screening
+    from .audit import audit
+    from .ocr.review import release_check
+
+    checks.append(_gate("privacy audit (covidbank audit)", audit, b))
+    checks.append(_gate("burned-in text screened and reviewed", release_check, b))
     return checks
 
 
@@ -308,102 +301,25 @@ def release(
     b = bank if isinstance(bank, Bank) else Bank(bank)
     out = Path(out)
     checks = release_checks(b)
-    failed = [c for c in checks if c.status == "failed"]
-    if failed:
-        lines = [f"release of {b.path} refused:"]
-        for c in failed:
-            lines.append(f"  {c.name}: {len(c.problems)} problem(s)")
-            lines += [f"    - {p}" for p in c.problems[:20]]
-            if len(c.problems) > 20:
-                lines.append(f"    ... and {len(c.problems) - 20} more")
-        raise ReleaseRefused("\n".join(lines))
+    _refuse_failed(b, checks)
     desc_path = b.path / "dataset_description.json"
     desc = json.loads(desc_path.read_text()) if desc_path.is_file() else {}
     license_id = license or desc.get("License")
     if not license_id:
         raise ReleaseRefused(f"release of {b.path} refused: no license for the bank's own data; pass --license "
                              "(for example CC-BY-4.0) or set License in dataset_description.json")
-    old_manifest = _read_manifest(out)
     old_meta = json.loads((out / RELEASE_JSON).read_text()) if (out / RELEASE_JSON).is_file() else {}
     version = int(old_meta.get("version", 0)) + 1
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
         own = _own_sources(b)
-        # the MIDS tree the bank holds
         if own:
-            for p in sorted(b.path.glob("sub-*")):
-                for f in sorted(p.rglob("*")):
-                    if f.is_file():
-                        _link(f, tmp / f.relative_to(b.path))
-            for rel in ("participants.tsv", "participants.json", "phenotype"):
-                src = b.path / rel
-                if src.is_file():
-                    _link(src, tmp / rel)
-                elif src.is_dir():
-                    for f in sorted(src.rglob("*")):
-                        if f.is_file():
-                            _link(f, tmp / f.relative_to(b.path))
-            atomic_write(tmp / "sessions.json", json.dumps(_sessions_json(), indent=2, sort_keys=True) + "\n")
-        # sources, licenses, citations
-        sources: dict[str, dict] = {}
-        im = b.query("SELECT source, license, license_raw, any_value(doi) AS doi, count(*) AS n FROM images "
-                     "GROUP BY source, license, license_raw ORDER BY source, n DESC")
-        for s in b.sources():
-            rows = im[im["source"] == s]
-            lic = rows["license"].dropna().iloc[0] if rows["license"].notna().any() else None
-            raw = rows["license_raw"].dropna().iloc[0] if rows["license_raw"].notna().any() else None
-            if s in own:
-                lic, raw = license_id, license_id
-            adapter = b.source_meta(s).get("adapter_source", s)
-            sources[s] = {"license": lic, "license_raw": raw, "cite": CITATIONS.get(adapter) or CITATIONS.get(s)}
-            text = _license_text(lic, raw)
-            if len(rows) > 1:
-                text += "Licenses of its records: " + "; ".join(
-                    f"{r.license or r.license_raw or 'unknown'} ({r.n})" for r in rows.itertuples()) + "\n"
-            atomic_write(tmp / "licenses" / f"{s}.txt", text)
-        atomic_write(tmp / "LICENSE", f"The data of this bank ({', '.join(own) or 'index and derivatives'}) is "
-                                      f"released under {license_id}.\n" + (f"Full text: {_LICENSE_URLS[license_id]}\n"
-                                      if license_id in _LICENSE_URLS else "") +
-                     "Each source keeps its own license: see licenses/.\n")
-        # derivatives: labels, splits, severity
-        der = tmp / "derivatives" / "covidbank"
-        from . import __version__ as cb_version
-
-        atomic_write(der / "dataset_description.json", json.dumps({
-            "Name": f"{name or desc.get('Name') or 'covidbank bank'}: labels, splits and severity",
-            "BIDSVersion": desc.get("BIDSVersion", "1.8.0"), "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "covidbank", "Version": cb_version}]}, indent=2, sort_keys=True) + "\n")
-        labels = b.table("labels")
-        atomic_write(der / "labels.tsv", labels.to_csv(sep="\t", index=False, na_rep="n/a"))
-        for t in ("splits", "severity"):
-            if t in b.extra_tables():
-                atomic_write(der / f"{t}.tsv", b.table(t).to_csv(sep="\t", index=False, na_rep="n/a"))
-        # the index (external roots not named)
-        for f in sorted(b.index_dir.rglob("*.parquet")):
-            if not any(part.startswith(".") for part in f.relative_to(b.index_dir).parts):
-                _link(f, tmp / "index" / f.relative_to(b.index_dir))
-        for f in sorted(b.index_dir.glob("sources/*/meta.json")):
-            _link(f, tmp / "index" / f.relative_to(b.index_dir))
-        roots = {s: ("." if s in own else None) for s in b.sources()}
-        atomic_write(tmp / "index" / "bank.json", json.dumps({"source_roots": {k: v for k, v in roots.items() if v}},
-                                                              indent=2, sort_keys=True) + "\n")
-        # dataset_description, README, .bidsignore
-        dd = {
-            "Name": name or desc.get("Name") or "covidbank bank",
-            "BIDSVersion": desc.get("BIDSVersion", "1.8.0"),
-            "MIDSVersion": desc.get("MIDSVersion", "1.0"),
-            "DatasetType": "raw",
-            "License": license_id,
-            "Authors": authors or desc.get("Authors") or ["covidbank curators"],
-            "GeneratedBy": [{"Name": "covidbank", "Version": cb_version,
-                             "Description": "PS3.15 de-identification, MIDS ingest, release"}],
-            "HowToAcknowledge": "Cite this release and each source listed in SourceDatasets and README.",
-            "SourceDatasets": [{"URL": (sources[s]["cite"] or "").rsplit(" ", 1)[-1] or None, "Name": s,
-                                "License": sources[s]["license"], "Citation": sources[s]["cite"]}
-                               for s in sources if s not in own],
-            "DatasetVersion": str(version),
-        }
+            _copy_mids_tree(b, tmp)
+        sources = _write_licenses(b, tmp, own, license_id)
+        _write_derivatives(b, tmp, name or desc.get("Name"), desc)
+        _write_index(b, tmp, own)
+        dd = _dataset_description(desc, name, authors, license_id, sources, own, version)
         atomic_write(tmp / "dataset_description.json", json.dumps(dd, indent=2, sort_keys=True, default=str) + "\n")
         atomic_write(tmp / "README", _readme(dd["Name"], b, version, own, checks, license_id, sources))
         atomic_write(tmp / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
@@ -412,31 +328,149 @@ def release(
             from .validation.render import write_report
 
             write_report(build_report(b, title=f"Technical validation: {dd['Name']} release {version}"), tmp / "report")
-        # CHANGES, manifest
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        new_manifest = {p.relative_to(tmp).as_posix(): _sha256(p) for p in files}
-        entry = _changes_entry(version, {k: v for k, v in old_manifest.items() if k != "CHANGES"},
-                               {k: v for k, v in new_manifest.items() if k != "CHANGES"})
-        old_changes = (out / "CHANGES").read_text(encoding="utf-8") if (out / "CHANGES").is_file() else ""
-        changes = f"{version}.0.0 {_dt.date.today().isoformat()}\n" + "".join(f"  - {e}\n" for e in entry)
-        atomic_write(tmp / "CHANGES", changes + ("\n" + old_changes if old_changes else ""))
-        new_manifest["CHANGES"] = _sha256(tmp / "CHANGES")
-        atomic_write(tmp / RELEASE_JSON, json.dumps({"version": version, "date": _dt.date.today().isoformat(),
-                                                     "checks": [c.to_dict() for c in checks],
-                                                     "covidbank": cb_version}, indent=2, sort_keys=True) + "\n")
-        new_manifest[RELEASE_JSON] = _sha256(tmp / RELEASE_JSON)
-        atomic_write(tmp / MANIFEST, "".join(f"{d}  {k}\n" for k, d in sorted(new_manifest.items())))
-        # swap in whole
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        entry, n_files = _write_changes_and_manifest(tmp, out, version, checks)
+        _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ReleaseResult(out=out, version=version, files=len(new_manifest) + 1, checks=checks, changes=entry)
+    return ReleaseResult(out=out, version=version, files=n_files, checks=checks, changes=entry)
+
+
+def _refuse_failed(b: Bank, checks: list[Check]) -> None:
+    """Raise :class:`ReleaseRefused` naming every problem of the failed gates."""
+    failed = [c for c in checks if c.status == "failed"]
+    if not failed:
+        return
+    lines = [f"release of {b.path} refused:"]
+    for c in failed:
+        lines.append(f"  {c.name}: {len(c.problems)} problem(s)")
+        lines += [f"    - {p}" for p in c.problems[:20]]
+        if len(c.problems) > 20:
+            lines.append(f"    ... and {len(c.problems) - 20} more")
+    raise ReleaseRefused("\n".join(lines))
+
+
+def _copy_mids_tree(b: Bank, tmp: Path) -> None:
+    """The MIDS tree the bank holds (subjects, participants, phenotype) and ``sessions.json``, as hard links."""
+    for p in sorted(b.path.glob("sub-*")):
+        for f in sorted(p.rglob("*")):
+            if f.is_file():
+                _link(f, tmp / f.relative_to(b.path))
+    for rel in ("participants.tsv", "participants.json", "phenotype"):
+        src = b.path / rel
+        if src.is_file():
+            _link(src, tmp / rel)
+        elif src.is_dir():
+            for f in sorted(src.rglob("*")):
+                if f.is_file():
+                    _link(f, tmp / f.relative_to(b.path))
+    atomic_write(tmp / "sessions.json", json.dumps(_sessions_json(), indent=2, sort_keys=True) + "\n")
+
+
+def _write_licenses(b: Bank, tmp: Path, own: list[str], license_id: str) -> dict[str, dict]:
+    """``licenses/<source>.txt`` and ``LICENSE``; returns each source's license and citation."""
+    sources: dict[str, dict] = {}
+    im = b.query("SELECT source, license, license_raw, any_value(doi) AS doi, count(*) AS n FROM images "
+                 "GROUP BY source, license, license_raw ORDER BY source, n DESC")
+    for s in b.sources():
+        rows = im[im["source"] == s]
+        lic = rows["license"].dropna().iloc[0] if rows["license"].notna().any() else None
+        raw = rows["license_raw"].dropna().iloc[0] if rows["license_raw"].notna().any() else None
+        if s in own:
+            lic, raw = license_id, license_id
+        adapter = b.source_meta(s).get("adapter_source", s)
+        sources[s] = {"license": lic, "license_raw": raw, "cite": CITATIONS.get(adapter) or CITATIONS.get(s)}
+        text = _license_text(lic, raw)
+        if len(rows) > 1:
+            text += "Licenses of its records: " + "; ".join(
+                f"{r.license or r.license_raw or 'unknown'} ({r.n})" for r in rows.itertuples()) + "\n"
+        atomic_write(tmp / "licenses" / f"{s}.txt", text)
+    atomic_write(tmp / "LICENSE", f"The data of this bank ({', '.join(own) or 'index and derivatives'}) is "
+                                  f"released under {license_id}.\n" + (f"Full text: {_LICENSE_URLS[license_id]}\n"
+                                  if license_id in _LICENSE_URLS else "") +
+                 "Each source keeps its own license: see licenses/.\n")
+    return sources
+
+
+def _write_derivatives(b: Bank, tmp: Path, name: str | None, desc: dict) -> None:
+    """``derivatives/covidbank``: labels, splits and severity as TSV, with their dataset description."""
+    from . import __version__ as cb_version
+
+    der = tmp / "derivatives" / "covidbank"
+    atomic_write(der / "dataset_description.json", json.dumps({
+        "Name": f"{name or 'covidbank bank'}: labels, splits and severity",
+        "BIDSVersion": desc.get("BIDSVersion", "1.8.0"), "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "covidbank", "Version": cb_version}]}, indent=2, sort_keys=True) + "\n")
+    atomic_write(der / "labels.tsv", b.table("labels").to_csv(sep="\t", index=False, na_rep="n/a"))
+    for t in ("splits", "severity"):
+        if t in b.extra_tables():
+            atomic_write(der / f"{t}.tsv", b.table(t).to_csv(sep="\t", index=False, na_rep="n/a"))
+
+
+def _write_index(b: Bank, tmp: Path, own: list[str]) -> None:
+    """The bank's Parquet index and source metadata; ``bank.json`` names only the bank's own roots."""
+    for f in sorted(b.index_dir.rglob("*.parquet")):
+        if not any(part.startswith(".") for part in f.relative_to(b.index_dir).parts):
+            _link(f, tmp / "index" / f.relative_to(b.index_dir))
+    for f in sorted(b.index_dir.glob("sources/*/meta.json")):
+        _link(f, tmp / "index" / f.relative_to(b.index_dir))
+    roots = {s: ("." if s in own else None) for s in b.sources()}
+    atomic_write(tmp / "index" / "bank.json", json.dumps({"source_roots": {k: v for k, v in roots.items() if v}},
+                                                          indent=2, sort_keys=True) + "\n")
+
+
+def _dataset_description(desc: dict, name: str | None, authors: list[str] | None, license_id: str,
+                         sources: dict[str, dict], own: list[str], version: int) -> dict:
+    """The release's ``dataset_description.json`` (BIDS/MIDS), crediting every outside source."""
+    from . import __version__ as cb_version
+
+    return {
+        "Name": name or desc.get("Name") or "covidbank bank",
+        "BIDSVersion": desc.get("BIDSVersion", "1.8.0"),
+        "MIDSVersion": desc.get("MIDSVersion", "1.0"),
+        "DatasetType": "raw",
+        "License": license_id,
+        "Authors": authors or desc.get("Authors") or ["covidbank curators"],
+        "GeneratedBy": [{"Name": "covidbank", "Version": cb_version,
+                         "Description": "PS3.15 de-identification, MIDS ingest, release"}],
+        "HowToAcknowledge": "Cite this release and each source listed in SourceDatasets and README.",
+        "SourceDatasets": [{"URL": (sources[s]["cite"] or "").rsplit(" ", 1)[-1] or None, "Name": s,
+                            "License": sources[s]["license"], "Citation": sources[s]["cite"]}
+                           for s in sources if s not in own],
+        "DatasetVersion": str(version),
+    }
+
+
+def _write_changes_and_manifest(tmp: Path, out: Path, version: int, checks: list[Check]) -> tuple[list[str], int]:
+    """``CHANGES`` (this version's entry over the previous release in ``out``), ``release.json`` and the SHA-256
+    manifest; returns the entry and the number of files."""
+    from . import __version__ as cb_version
+
+    old_manifest = _read_manifest(out)
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    new_manifest = {p.relative_to(tmp).as_posix(): _sha256(p) for p in files}
+    entry = _changes_entry(version, {k: v for k, v in old_manifest.items() if k != "CHANGES"},
+                           {k: v for k, v in new_manifest.items() if k != "CHANGES"})
+    old_changes = (out / "CHANGES").read_text(encoding="utf-8") if (out / "CHANGES").is_file() else ""
+    changes = f"{version}.0.0 {_dt.date.today().isoformat()}\n" + "".join(f"  - {e}\n" for e in entry)
+    atomic_write(tmp / "CHANGES", changes + ("\n" + old_changes if old_changes else ""))
+    new_manifest["CHANGES"] = _sha256(tmp / "CHANGES")
+    atomic_write(tmp / RELEASE_JSON, json.dumps({"version": version, "date": _dt.date.today().isoformat(),
+                                                 "checks": [c.to_dict() for c in checks],
+                                                 "covidbank": cb_version}, indent=2, sort_keys=True) + "\n")
+    new_manifest[RELEASE_JSON] = _sha256(tmp / RELEASE_JSON)
+    atomic_write(tmp / MANIFEST, "".join(f"{d}  {k}\n" for k, d in sorted(new_manifest.items())))
+    return entry, len(new_manifest) + 1
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``tmp`` folder whole (the old release is removed after the rename)."""
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def verify(folder: str | os.PathLike) -> list[str]:

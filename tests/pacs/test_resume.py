@@ -30,6 +30,15 @@ def _raw_left(staging: Path) -> list[Path]:
     return [p for p in staging.rglob("*") if p.is_file() and p.name != ".lock"] if staging.exists() else []
 
 
+def _complete_in_manifest(bank: Path) -> int:
+    """Studies the pull manifest of ``bank`` records as complete (0 while there is none)."""
+    try:
+        studies = json.loads((bank / "logs" / "pull_manifest.json").read_text()).get("studies", {})
+    except (OSError, ValueError):
+        return 0
+    return sum(v.get("status") == "complete" for v in studies.values())
+
+
 def _seed(orthanc, root: Path, n_cr: int = 12, ct_slices: int = 30, ct_size: int = 64) -> Path:
     """``n_cr`` one-image CR patients and a CT patient in the middle; returns the cohort CSV."""
     ids = []
@@ -123,8 +132,9 @@ def test_killed_pull_resumes_to_the_same_bank(tmp_path):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.time()
         while time.time() - t0 < 120:
-            done = list(bank.glob("sub-*/ses-*/mod-rx/*.json"))
-            if len(done) >= 3 and len(_raw_left(staging)) >= 3:  # killed inside the CT transfer
+            # killed inside the CT transfer, once the manifest holds three finished studies (a study's sidecars
+            # are written before the manifest records it: under load the two can be seconds apart)
+            if _complete_in_manifest(bank) >= 3 and len(_raw_left(staging)) >= 3:
                 break
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
@@ -132,8 +142,9 @@ def test_killed_pull_resumes_to_the_same_bank(tmp_path):
         left = _raw_left(staging)
         assert left, "the pull was not killed midway"
         assert len(list(bank.glob("sub-*/ses-*/mod-*/*.json"))) < 11
+        finished = _complete_in_manifest(bank)
         s = _pull(DimseArchive(o.pacs), cohort, tmp_path, "bank")
-        assert s.raw_files_removed >= len(left) and s.done_before >= 3
+        assert s.raw_files_removed >= len(left) and s.done_before == finished >= 3
         assert s.totals["complete"] == 11
         assert _files(bank) == _files(tmp_path / "clean")
         a, b = Bank(bank), Bank(tmp_path / "clean")

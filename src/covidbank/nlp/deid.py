@@ -34,6 +34,7 @@ import functools
 import hashlib
 import itertools
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import gazetteers as gz
@@ -518,7 +519,11 @@ def find_phi_rules(text: str) -> list[PhiSpan]:
 
 
 def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
-    """:func:`find_phi_rules` as ``(start, end, category, type, priority)``; priority 0 is a header value."""
+    """:func:`find_phi_rules` as ``(start, end, category, type, priority)``; priority 0 is a header value.
+
+    Each rule of :data:`_RULES` adds candidate spans, in that order (the order breaks ties between
+    candidates of one length and priority); :func:`_resolve` keeps a non-overlapping set.
+    """
     if not text:
         return []
     cands: list[tuple[int, int, str, int, str]] = []  # start, end, category, priority (lower wins ties), type
@@ -531,6 +536,17 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         if b > a:
             cands.append((a, b, cat, prio, typ))
 
+    for rule in _RULES:
+        rule(text, add)
+    return _resolve(text, cands)
+
+
+#: what a rule calls for each candidate: ``add(start, end, category, priority, type="")``
+_Add = Callable[..., None]
+
+
+def _header_values(text: str, add: _Add) -> None:
+    """Values after a header key ("Nombre:", "NHC:", "Fecha de ingreso:"): the strongest evidence (priority 0)."""
     for m in _HEADER.finditer(text):
         val = m.group("val")
         if not val or not re.search(r"\w", val):
@@ -555,21 +571,27 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
             if dm:
                 val = dm.group()
         else:
-            # a header value ends at a sentence end: a period after a digit or a
-            # word that is not an abbreviation ("Univ.", "Avda."), then a word;
-            # the findings after it are not PHI and must survive
-            for end in _HEADER_VALUE_END.finditer(val):
-                word = gz.key(end.group("w") or "")
-                if word not in _ABBREVIATIONS:
-                    val = val[: end.end() - 1]
-                    break
-            if len(val) > 80:
-                val = val[:80]
+            val = _header_value_end(val)
         if cat == "NAME":  # a person header names its kind of person: sure of the type
             staff = not re.match(r"(?i)paciente|nombre|apellido", m.group("key"))
             add(a, a + len(val), cat, 0, "NOMBRE_PERSONAL_SANITARIO" if staff else "NOMBRE_SUJETO_ASISTENCIA")
         else:
             add(a, a + len(val), cat, 0)
+
+
+def _header_value_end(val: str) -> str:
+    """A header value up to its sentence end (a period after a digit, or after a word that is not an abbreviation
+    like "Univ." or "Avda.", then a word): the findings after it are not PHI and must survive. At most 80 chars."""
+    for end in _HEADER_VALUE_END.finditer(val):
+        word = gz.key(end.group("w") or "")
+        if word not in _ABBREVIATIONS:
+            val = val[: end.end() - 1]
+            break
+    return val[:80]
+
+
+def _form_fields(text: str, add: _Add) -> None:
+    """Upper-case values of form fields written inline ("DOMICILIO: ...") and name lines of a form."""
     for m in _FORM_INLINE.finditer(text):
         cat = _category(m, _FORM_INLINE_KEYS, "f")
         val = m.group("val").rstrip()[:80]
@@ -584,19 +606,35 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         val = m.group("val")
         if _UPPER_VALUE.fullmatch(val) and _not_stop_words(val) and _has_name_word(val):
             add(m.start("val"), m.end("val"), "NAME", 1)
+
+
+def _dates(text: str, add: _Add) -> None:
+    """Dates in their written forms, and day/month pairs written with spaces when they are a valid day."""
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
     for m in _DATE_SPACED.finditer(text):
         d, mo = (m.group("d"), m.group("m")) if m.group("d") else (m.group("d2"), m.group("m2"))
         if 1 <= int(d) <= 31 and 1 <= int(mo) <= 12:
             add(m.start(), m.end(), "FECHA", 1)
+
+
+def _numbers(text: str, add: _Add) -> None:
+    """Telephone, fax, identifier patterns and record numbers after their label."""
     for rx, cat, typ in _NUM:
         for m in rx.finditer(text):
             add(m.start(), m.end(), cat, 3, typ)
     for m in _RECORD_NUM.finditer(text):
         add(m.start("n"), m.end("n"), "NUM", 1, "ID_SUJETO_ASISTENCIA")
+
+
+def _signatures(text: str, add: _Add) -> None:
+    """Lower-case names after a signature word."""
     for m in _SIGNED_LOWER.finditer(text):
         add(m.start("n"), m.end("n"), "NAME", 1)
+
+
+def _addresses(text: str, add: _Add) -> None:
+    """Postal codes (an identifier when a label precedes them), the town after a code, streets and roads."""
     for m in _ZIP_CTX.finditer(text):
         g = "z" if m.group("z") else "z2"
         # after an identifier label ("SIP 23456") the number is that identifier
@@ -621,6 +659,10 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
+
+
+def _institutions(text: str, add: _Add) -> None:
+    """Hospitals, centres and organisations (not a day hospital or a kind of clinic), then bare street words."""
     for m in _INST.finditer(text):
         if not re.match(r"Hospital de D[ií]a\b|Cl[ií]nica Estructurada|Centro (?:de )?(?:Salud Mental|Quir)", m.group()):
             add(m.start(), m.end(), "INST", 2)
@@ -628,12 +670,20 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         add(m.start(), m.end(), "INST", 3)
     for m in _BARE_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 5)
+
+
+def _titled_names(text: str, add: _Add) -> None:
+    """Names after a title ("Dr.", "Dra.", "Sr."), in capitals or lower case (not a particle)."""
     for m in _TITLE.finditer(text):
         add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
     for m in _TITLE_LOWER.finditer(text):
         n = m.group("n").split()
         if n and n[0] not in ("de", "la", "del", "el", "y", "que", "en"):
             add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
+
+
+def _gazetteer_spans(text: str, add: _Add) -> None:
+    """Runs of known names and places (the gazetteers), places after a trigger word."""
     for a, b in _name_spans(text):
         add(a, b, "NAME", 4)
     for a, b in _place_spans(text):
@@ -642,6 +692,10 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         add(a, b, "LOC", 4, "PAIS" if gz.key(text[a:b]) in gz.countries() else "TERRITORIO")
     for m in _TRIGGER_LOC.finditer(text):
         add(m.start("p"), m.end("p"), "LOC", 3)
+
+
+def _more_names(text: str, add: _Add) -> None:
+    """Titles in any case, lower-case names after a person header, initials after a person word."""
     for m in _TITLE_ANYCASE.finditer(text):
         add(m.start("n"), m.end("n"), "NAME", 2, "NOMBRE_PERSONAL_SANITARIO")
     for a, b in _lower_header_names(text):
@@ -650,6 +704,10 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         letters = re.sub(r"[^\w]", "", m.group()).lower()
         if letters not in _NOT_INITIALS and _PERSON_BEFORE.search(text, max(0, m.start() - 30), m.start()):
             add(m.start(), m.end(), "NAME", 3)
+
+
+def _contacts_and_codes(text: str, add: _Add) -> None:
+    """E-mail addresses written to dodge filters, IP addresses, and codes with five or more digits (not sizes)."""
     for m in _OBFUSCATED_EMAIL.finditer(text):
         add(m.start(), m.end(), "NUM", 1, "CORREO_ELECTRONICO")
     for m in _IP.finditer(text):
@@ -658,11 +716,20 @@ def _rule_spans(text: str) -> list[tuple[int, int, str, str, int]]:
         g = m.group()
         if sum(c.isdigit() for c in g) >= 5 and not _DIMENSIONS.fullmatch(g):
             add(m.start(), m.end(), "NUM", 2, "ID_CONTACTO_ASISTENCIAL")
+
+
+def _relatives_and_ages(text: str, add: _Add) -> None:
+    """Relatives of the patient and ages past 89 (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C), treats those as identifying)."""
     for m in _RELATIVE.finditer(text):
         add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
     for m in _OLD_AGE.finditer(text):
         add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
-    return _resolve(text, cands)
+
+
+#: the rules of :func:`_rule_spans`, in the order they add candidates
+_RULES: tuple[Callable[[str, _Add], None], ...] = (
+    _header_values, _form_fields, _dates, _numbers, _signatures, _addresses, _institutions, _titled_names,
+    _gazetteer_spans, _more_names, _contacts_and_codes, _relatives_and_ages)
 
 
 def _lower_header_names(text: str) -> list[tuple[int, int]]:
@@ -1000,28 +1067,13 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                    + [(a, b, t, 1, o[3] if len(o) > 3 else 0) for o in others for a, b, t in [o[:3]]])
     out: list[tuple[int, int, str]] = []
     pieces: set[tuple[int, int]] = set()
-    i = 0
-    while i < len(items):
-        group = [items[i]]
-        end = items[i][1]
-        i += 1
-        while i < len(items) and items[i][0] < end:
-            group.append(items[i])
-            end = max(end, items[i][1])
-            i += 1
+    for group, end in _overlap_groups(items):
         ms = [g for g in group if g[3] == 0]
         rs = [g for g in group if g[3] == 1]
         if not ms or not rs:
             out.extend((a, b, t) for a, b, t, *_ in group)
             continue
-        # the rules' spans win where a rule sure of its type and boundaries sees another category than the tagger
-        # (a name rule only where both start at the same word: they read the same words differently; the
-        # tagger's street that starts before a title is a street named after a doctor, "Paseo Dr. Marañón, 14")
-        rules_win = any(r[4] and any(m[0] < r[1] and r[0] < m[1] and _coarse_of(text, *m[:3]) != _coarse_of(text, *r[:3])
-                                     and (r[4] == 2 or m[0] == r[0]) for m in ms) for r in rs) or any(
-            # a date of the tagger's that holds a place or a name of the rules' joined them ("Albacete desde 2010")
-            m[2] == "FECHAS" and any(m[0] <= r[0] and r[1] <= m[1] and _coarse_of(text, *r[:3]) in ("LOC", "NAME", "INST")
-                                     for r in rs) for m in ms)
+        rules_win = _rules_win(text, ms, rs)
         keep, rest = (rs, ms) if rules_win else (ms, rs)
         base = group[0][0]
         covered = bytearray(end - base)
@@ -1042,21 +1094,53 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 out.append((x, y, t))
                 pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
-    out.sort()
-    # a piece right after or before a span of the same type, only spaces between, is one with it
-    # ("GALVARRO" from the tagger, "AZZAROUALI" from the header's value)
+    out = _join_pieces(text, sorted(out), pieces)
+    if deny:
+        out = _union_with(out, deny)
+    return out
+
+
+def _overlap_groups(items: list[tuple]) -> Iterator[tuple[list[tuple], int]]:
+    """Runs of overlapping spans ``(start, end, ...)`` of a list sorted by start, each with the run's end."""
+    i = 0
+    while i < len(items):
+        group = [items[i]]
+        end = items[i][1]
+        i += 1
+        while i < len(items) and items[i][0] < end:
+            group.append(items[i])
+            end = max(end, items[i][1])
+            i += 1
+        yield group, end
+
+
+def _rules_win(text: str, ms: list[tuple], rs: list[tuple]) -> bool:
+    """Whether the rules' spans of a group win over the tagger's.
+
+    They do where a rule sure of its type and boundaries sees another category than the tagger (a name rule
+    only where both start at the same word: they read the same words differently; the tagger's street that
+    starts before a title is a street named after a doctor, "Paseo Dr. Marañón, 14"), and where a date of the
+    tagger's holds a place or a name of the rules' ("Albacete desde 2010").
+    """
+    return any(r[4] and any(m[0] < r[1] and r[0] < m[1] and _coarse_of(text, *m[:3]) != _coarse_of(text, *r[:3])
+                            and (r[4] == 2 or m[0] == r[0]) for m in ms) for r in rs) or any(
+        m[2] == "FECHAS" and any(m[0] <= r[0] and r[1] <= m[1] and _coarse_of(text, *r[:3]) in ("LOC", "NAME", "INST")
+                                 for r in rs) for m in ms)
+
+
+def _join_pieces(text: str, spans: list[tuple[int, int, str]],
+                 pieces: set[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """Sorted spans with a piece right after or before a span of the same type, only spaces between, made one
+    with it ("GALVARRO" from the tagger, "AZZAROUALI" from the header's value)."""
     merged: list[tuple[int, int, str]] = []
-    for a, b, t in out:
+    for a, b, t in spans:
         if merged and merged[-1][2] == t and ((a, b) in pieces or merged[-1][:2] in pieces) \
                 and text[merged[-1][1]:a].strip(" \t") == "" and a >= merged[-1][1]:
             merged[-1] = (merged[-1][0], b, t)
             pieces.add(merged[-1][:2])
         else:
             merged.append((a, b, t))
-    out = merged
-    if deny:
-        out = _union_with(out, deny)
-    return out
+    return merged
 
 
 def _person_piece(piece: str) -> bool:
@@ -1092,15 +1176,7 @@ def _union_with(spans: list[tuple[int, int, str]], deny: list[tuple[int, int, st
     """``spans`` with each deny span merged into the spans it overlaps (their union, their type)."""
     items = sorted([(a, b, t, 0) for a, b, t in spans] + [(a, b, t, 1) for a, b, t in deny])
     out: list[tuple[int, int, str]] = []
-    i = 0
-    while i < len(items):
-        group = [items[i]]
-        end = items[i][1]
-        i += 1
-        while i < len(items) and items[i][0] < end:
-            group.append(items[i])
-            end = max(end, items[i][1])
-            i += 1
+    for group, end in _overlap_groups(items):
         ss = [g for g in group if g[3] == 0]
         if all(g[3] == 0 for g in group):
             out.extend((a, b, t) for a, b, t, _ in group)

@@ -177,6 +177,42 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
     lic_raw = desc.get("License")
     from .base import normalize_license
 
+    records = _collect_records(root, subs, res)
+    images, sessions, subjects = [], {}, {}
+    for key, rec in sorted(records.items()):
+        row = _image_row(root, key, rec, res, source, version, parts, normalize_license(lic_raw), lic_raw)
+        if row is None:
+            continue
+        subjects.setdefault(row["subject_id"], {"subject_id": row["subject_id"], "original_id": row.pop("_sub"),
+                                                "sex": row["sex"], "age": row["age"]})
+        sessions.setdefault(row["session_id"], {"session_id": row["session_id"], "subject_id": row["subject_id"],
+                                                "original_id": row.pop("_ses"), "modality": row["modality"]})
+        row.pop("_sub", None)
+        row.pop("_ses", None)
+        images.append(row)
+    res.tables = {
+        "subjects": pd.DataFrame(list(subjects.values())).assign(source=source, source_version=version),
+        "sessions": pd.DataFrame(list(sessions.values())).assign(source=source, source_version=version),
+        "images": pd.DataFrame(images).assign(source=source),
+    }
+    res.__post_init__()
+    im = res.tables["images"]
+    res.meta = {
+        "path": str(root.resolve()),
+        "form": "MIDS tree",
+        "version": version,
+        "dataset_description": desc,
+        "notes": [
+            f"{len(subjects)} subjects, {len(sessions)} sessions, {len(im)} images ({int(im['file_present'].sum()) if len(im) else 0} files present)",
+            f"{len(res.skipped)} problems reported (see the skipped table)",
+        ],
+    }
+    return res
+
+
+def _collect_records(root: Path, subs: list[Path], res: SourceResult) -> dict[str, dict]:
+    """Image files and sidecars of the tree by ``folder/base name`` (and the files a ``_scans.tsv`` lists but
+    that are missing), each with the layout problems seen."""
     records: dict[str, dict] = {}
     for sub_dir in subs:
         for f in sorted(sub_dir.rglob("*")):
@@ -206,88 +242,68 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
                 key = str(listed.parent.relative_to(root) / base)
                 if key not in records:
                     records[key] = {"dir": listed.parent, "base": base, "image": None, "sidecar": None, "problems": [f"listed in {scans.name} but missing"]}
+    return records
 
-    images, sessions, subjects = [], {}, {}
-    for key, rec in sorted(records.items()):
-        ent, suffix, problems = parse_mids_name(rec["base"] + ".x")
-        problems = rec["problems"] + problems
-        rel_parts = Path(key).parts
-        sub = next((p for p in rel_parts if p.startswith("sub-")), None)
-        ses = next((p for p in rel_parts if p.startswith("ses-")), None)
-        if sub is None:
-            res.skip(key, root / key, "not under a sub-* folder")
-            continue
-        if ent.get("sub") and f"sub-{ent['sub']}" != sub:
-            problems.append(f"file name says sub-{ent['sub']} but folder is {sub}")
-        if ses is None:
-            ses = f"ses-{ent['ses']}" if "ses" in ent else "ses-1"
-            problems.append(f"no ses-* folder; session {ses} taken from the file name")
-        sc: dict[str, str] = {}
-        if rec["sidecar"] is not None:
-            try:
-                sc = read_sidecar(rec["sidecar"])
-            except (json.JSONDecodeError, OSError) as e:
-                problems.append(f"sidecar unreadable ({e.__class__.__name__})")
-        if rec["image"] is None:
-            problems.append("image file missing")
-        modality = _SUFFIX_MODALITY.get(suffix or "", None) or (_side(sc, "Modality") or "").upper() or "X-ray"
-        view = normalize_view(ent.get("vp"))
-        if view == "unknown":
-            view = normalize_view(_side(sc, "View Position", "ViewPosition"))
-        subject_id = make_id(source, sub)
-        session_id = make_id(source, sub, ses)
-        image_id = make_id(source, key)
-        pinfo = parts.get(sub, {})
-        age = pinfo.get("age") if pinfo.get("age") is not None else parse_age(_side(sc, "Patient's Age", "PatientAge"))
-        sex = pinfo.get("sex") or {"F": "F", "M": "M"}.get((_side(sc, "Patient's Sex", "PatientSex") or "").upper())
-        subjects.setdefault(subject_id, {"subject_id": subject_id, "original_id": sub, "sex": sex, "age": age})
-        sessions.setdefault(session_id, {"session_id": session_id, "subject_id": subject_id, "original_id": ses, "modality": modality})
-        img = rec["image"]
-        path_str = str(img.resolve()) if img else str((rec["dir"] / (rec["base"] + ".nii.gz")).resolve())
-        images.append(
-            {
-                "image_id": image_id,
-                "session_id": session_id,
-                "subject_id": subject_id,
-                "source_version": version,
-                "original_id": key,
-                "modality": modality,
-                "view": view,
-                "sex": sex,
-                "age": age,
-                "path": path_str,
-                "file_present": img is not None,
-                "file_format": None if img is None else ("nifti" if ".nii" in img.name else img.suffix.lstrip(".").lower()),
-                "license": normalize_license(lic_raw),
-                "license_raw": lic_raw,
-                "photometric": _side(sc, "Photometric Interpretation", "PhotometricInterpretation"),
-                "presentation_lut_shape": _side(sc, "Presentation LUT Shape", "PresentationLUTShape"),
-                "display_ready": {"True": True, "False": False}.get(_side(sc, "DisplayReady") or ""),
-                "manufacturer": _side(sc, "Manufacturer"),
-                "model": _side(sc, "Manufacturer's Model Name", "ManufacturersModelName"),
-                "body_part": _side(sc, "Body Part Examined", "BodyPartExamined") or ent.get("bp"),
-            }
-        )
-        for prob in problems:
-            res.skip(key, root / key, f"name or layout problem: {prob} (record kept)")
-    res.tables = {
-        "subjects": pd.DataFrame(list(subjects.values())).assign(source=source, source_version=version),
-        "sessions": pd.DataFrame(list(sessions.values())).assign(source=source, source_version=version),
-        "images": pd.DataFrame(images).assign(source=source),
+
+def _image_row(root: Path, key: str, rec: dict, res: SourceResult, source: str, version: str | None,
+               parts: dict[str, dict], license: str | None, lic_raw: str | None) -> dict | None:
+    """The images row of one record (with its subject and session folder names as ``_sub``/``_ses``); its
+    layout problems are reported in ``res`` (the record is kept). None when it is not under a subject."""
+    ent, suffix, problems = parse_mids_name(rec["base"] + ".x")
+    problems = rec["problems"] + problems
+    rel_parts = Path(key).parts
+    sub = next((p for p in rel_parts if p.startswith("sub-")), None)
+    ses = next((p for p in rel_parts if p.startswith("ses-")), None)
+    if sub is None:
+        res.skip(key, root / key, "not under a sub-* folder")
+        return None
+    if ent.get("sub") and f"sub-{ent['sub']}" != sub:
+        problems.append(f"file name says sub-{ent['sub']} but folder is {sub}")
+    if ses is None:
+        ses = f"ses-{ent['ses']}" if "ses" in ent else "ses-1"
+        problems.append(f"no ses-* folder; session {ses} taken from the file name")
+    sc: dict[str, str] = {}
+    if rec["sidecar"] is not None:
+        try:
+            sc = read_sidecar(rec["sidecar"])
+        except (json.JSONDecodeError, OSError) as e:
+            problems.append(f"sidecar unreadable ({e.__class__.__name__})")
+    if rec["image"] is None:
+        problems.append("image file missing")
+    modality = _SUFFIX_MODALITY.get(suffix or "", None) or (_side(sc, "Modality") or "").upper() or "X-ray"
+    view = normalize_view(ent.get("vp"))
+    if view == "unknown":
+        view = normalize_view(_side(sc, "View Position", "ViewPosition"))
+    pinfo = parts.get(sub, {})
+    age = pinfo.get("age") if pinfo.get("age") is not None else parse_age(_side(sc, "Patient's Age", "PatientAge"))
+    sex = pinfo.get("sex") or {"F": "F", "M": "M"}.get((_side(sc, "Patient's Sex", "PatientSex") or "").upper())
+    img = rec["image"]
+    path_str = str(img.resolve()) if img else str((rec["dir"] / (rec["base"] + ".nii.gz")).resolve())
+    for prob in problems:
+        res.skip(key, root / key, f"name or layout problem: {prob} (record kept)")
+    return {
+        "image_id": make_id(source, key),
+        "session_id": make_id(source, sub, ses),
+        "subject_id": make_id(source, sub),
+        "source_version": version,
+        "original_id": key,
+        "modality": modality,
+        "view": view,
+        "sex": sex,
+        "age": age,
+        "path": path_str,
+        "file_present": img is not None,
+        "file_format": None if img is None else ("nifti" if ".nii" in img.name else img.suffix.lstrip(".").lower()),
+        "license": license,
+        "license_raw": lic_raw,
+        "photometric": _side(sc, "Photometric Interpretation", "PhotometricInterpretation"),
+        "presentation_lut_shape": _side(sc, "Presentation LUT Shape", "PresentationLUTShape"),
+        "display_ready": {"True": True, "False": False}.get(_side(sc, "DisplayReady") or ""),
+        "manufacturer": _side(sc, "Manufacturer"),
+        "model": _side(sc, "Manufacturer's Model Name", "ManufacturersModelName"),
+        "body_part": _side(sc, "Body Part Examined", "BodyPartExamined") or ent.get("bp"),
+        "_sub": sub, "_ses": ses,
     }
-    res.__post_init__()
-    im = res.tables["images"]
-    res.meta = {
-        "path": str(root.resolve()),
-        "form": "MIDS tree",
-        "version": version,
-        "dataset_description": desc,
-        "notes": [
-            f"{len(subjects)} subjects, {len(sessions)} sessions, {len(im)} images ({int(im['file_present'].sum()) if len(im) else 0} files present)",
-            f"{len(res.skipped)} problems reported (see the skipped table)",
-        ],
-    }
-    return res
 
 
 _TEST_TYPES = [("PCR", "PCR"), ("IGG", "IgG"), ("IGM", "IgM"), ("ANTIG", "antigen"), ("ACT", "antigen"), ("AG", "antigen")]
@@ -355,7 +371,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
                 ses = ses if ses.startswith("ses-") else f"ses-{ses}"
                 targets = by_session.get(ses)
                 if not targets:
-                    res.skip(f"{f.name} row {i + 2}", f, f"labels for session not in the tree")
+                    res.skip(f"{f.name} row {i + 2}", f, "labels for session not in the tree")
                     continue
                 labs = parse_label_list(r["Labels"])
                 cuis = parse_cui_list(r.get("labelCUIS", ""), keep_empty=True)
