@@ -65,3 +65,18 @@ def test_associations_of_ended_threads_are_released(tmp_path):
         assert not kept[0].is_established and kept[1].is_established  # the second thread's opening released it
         a.close()
         assert not kept[1].is_established
+
+
+def test_an_association_idle_past_its_limit_is_released_not_reused(tmp_path):
+    """The transfers wait while the conversion catches up; an association unused for ``idle`` seconds is released
+    and a new one opened, rather than reused just as the archive closes it (Orthanc: after 30 s)."""
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 2)
+        a.idle = 0.5
+        assert a.retrieve(studies[0], None, InstanceSink(tmp_path / "a"), 60).status == "ok"
+        first = a._pooled("get")[0]
+        assert a._pooled("get")[0] is first  # used again at once: the same association
+        time.sleep(1.0)
+        assert a.retrieve(studies[1], None, InstanceSink(tmp_path / "b"), 60).status == "ok"
+        assert a._pooled("get")[0] is not first and not first.is_established and a.associations == 2
+        a.close()

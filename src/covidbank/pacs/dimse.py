@@ -15,8 +15,10 @@ TCP connection and the negotiation of about a hundred presentation contexts)
 costs as much as retrieving a chest X-ray, so per-study associations halved
 the throughput.  An association is dropped after any retrieval that did not
 end well (timed out, aborted, refused), so a study never inherits a broken
-one; an operation whose reused association turns out to be closed by the
-archive (idle timeout) before any answer is sent again on a new one.
+one, and released when it has been idle for :attr:`DimseArchive.idle`
+seconds (the transfers wait while the conversion catches up; archives close
+idle associations); an operation whose reused association turns out to be
+closed by the archive before any answer is sent again on a new one.
 
 Received instances are written as they arrive, unparsed
 (``event.encoded_dataset()``), into the study's private staging folder
@@ -210,6 +212,9 @@ class DimseArchive:
         self._pool_lock = threading.Lock()
         #: associations opened so far (each C-ECHO, and each pooled association once)
         self.associations = 0
+        #: seconds a pooled association may stay unused before it is released rather than reused (archives close
+        #: idle associations, Orthanc after 30 s: a query sent just as the archive closes one would be lost)
+        self.idle = min(10.0, self.timeout / 2)
 
     @property
     def name(self) -> str:
@@ -278,11 +283,12 @@ class DimseArchive:
         if pool is None:
             pool = self._local.pool = {}
         cur = pool.get(kind)
-        if cur is not None and cur[0].is_established:
+        if cur is not None and cur[0].is_established and time.monotonic() - cur[1]["used"] < self.idle:
+            cur[1]["used"] = time.monotonic()
             return cur[0], cur[1], True
-        if cur is not None:
+        if cur is not None:  # closed by the archive, or idle long enough that the archive may be closing it now
             self._drop(kind)
-        holder: dict = {"sink": None, "deadline": None, "activity": [time.monotonic()]}
+        holder: dict = {"sink": None, "deadline": None, "activity": [time.monotonic()], "used": time.monotonic()}
         kw = {}
         if kind == "get":
             pn = self._pn
@@ -353,6 +359,7 @@ class DimseArchive:
                 if attempt == 0:
                     continue
                 raise PacsError(f"{self.name}: C-FIND on a closed association") from None
+            self._local.pool[kind][1]["used"] = time.monotonic()
             return out
         return []
 
@@ -482,6 +489,7 @@ class DimseArchive:
                 r = Retrieval("transfer failed", _ABORTED_AT_ONCE, method=kind)
             finally:
                 holder["sink"] = holder["deadline"] = None
+                holder["used"] = time.monotonic()
             if r.status == "ok":
                 return r
             self._drop(kind, abort=True)
