@@ -22,7 +22,7 @@ square, 12-bit, uncompressed), every third also a DX study, and copies (new
 UIDs and patient ids) of the real X-rays of ../shared/data (JPEG baseline,
 JPEG 2000, DX) and ``--ct`` copies of the 20-slice TotalSegmentator CT series.
 
-    /work/venv/bin/python bench/pull.py [--patients 30] [--rows 1024] [--ct 1] [--workers 2] [--transfers 2]
+    /work/venv/bin/python bench/pull.py [--patients 30] [--rows 1024] [--ct 1] [--workers 2] [--transfers 8]
 """
 from __future__ import annotations
 
@@ -143,19 +143,63 @@ def peer(o, ids: list[str], out: Path, workers: int, key: Path, env, method: str
     return {"instances": n, "transfer": t_transfer, "ingest": t_ingest, "total": t_transfer + t_ingest}
 
 
-def stages(o, cohort: Path, out: Path, transfers: int) -> dict:
-    """Transfer, de-identification, conversion and indexing, one at a time, in this process."""
+def _deid_folder(folder: str) -> int:
+    """Read and de-identify (PS3.15 Basic Profile) every instance of one staged study; return how many."""
+    import pydicom
+
+    from covidbank.dicom.deid import DeidOptions, PatientContext
+    from covidbank.dicom.deid import deidentify_dataset as deidentify
+    from covidbank.dicom.keys import Keyring
+
+    kr, opts, n = Keyring(b"k" * 32), DeidOptions(), 0
+    for p in sorted(Path(folder).glob("*.dcm")):
+        ds = pydicom.dcmread(p)
+        deidentify(ds, kr, PatientContext("S00001", "E00001", -400, 100), opts, str(ds.get("Modality", "")))
+        n += 1
+    shutil.rmtree(folder)
+    return n
+
+
+def pipelined(archive, studies, stage: Path, transfers: int, workers: int) -> tuple[int, float]:
+    """Transfer and de-identification as a pull overlaps them: ``transfers`` threads retrieve studies into the
+    staging folder and hand each to ``workers`` processes that read and de-identify it; (instances, seconds)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from covidbank.pacs.archive import InstanceSink
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pp:
+        pp.submit(int).result()  # workers started before the clock
+        t = time.perf_counter()
+
+        def one(s):
+            folder = stage / s.study_uid[-12:]
+            r = archive.retrieve(s, None, InstanceSink(folder), 600)
+            assert r.status == "ok", r
+            return pp.submit(_deid_folder, str(folder))
+
+        with ThreadPoolExecutor(transfers) as ex:
+            futs = list(ex.map(one, studies))
+        n = sum(f.result() for f in futs)
+        return n, time.perf_counter() - t
+
+
+def stages(o, cohort: Path, out: Path, transfers: int, workers: int) -> dict:
+    """Transfer, de-identification, conversion and indexing, one at a time, in this process; then transfer and
+    de-identification pipelined as in a pull, over C-GET and over DICOMweb."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pydicom
 
     from covidbank.dicom.convert import ct_to_volume, write_png16, xray_to_uint16
-    from covidbank.dicom.deid import DeidOptions, PatientContext, deidentify
+    from covidbank.dicom.deid import DeidOptions, PatientContext
+    from covidbank.dicom.deid import deidentify_dataset as deidentify
     from covidbank.dicom.discover import discover
     from covidbank.dicom.ingest.index import build_index
     from covidbank.dicom.keys import Keyring
     from covidbank.pacs.archive import InstanceSink
     from covidbank.pacs.cohort import read_cohort
+    from covidbank.pacs.dicomweb import DicomwebArchive
     from covidbank.pacs.dimse import DimseArchive
 
     a = DimseArchive(o.pacs)
@@ -191,8 +235,12 @@ def stages(o, cohort: Path, out: Path, transfers: int) -> dict:
     t = time.perf_counter()
     build_index(out / "pull-get-r0-bank")
     t_index = time.perf_counter() - t
+    n_get, t_get = pipelined(a, studies, out / "stage-get", transfers, workers)
+    a.close()
+    w = DicomwebArchive(o.dicomweb_url)
+    n_web, t_web = pipelined(w, studies, out / "stage-web", transfers, workers)
     return {"instances": n, "transfer": t_transfer, "read": t_read, "deid": t_deid, "convert": t_conv,
-            "index": t_index}
+            "index": t_index, "pipe_get": (n_get, t_get), "pipe_web": (n_web, t_web)}
 
 
 def main() -> None:
@@ -202,7 +250,7 @@ def main() -> None:
     ap.add_argument("--ct", type=int, default=1, help="CT studies (40 slices of 512x512, uncompressed)")
     ap.add_argument("--j2k", action="store_true", help="add the JPEG 2000 files (the peer cannot retrieve them)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--transfers", type=int, default=4)
+    ap.add_argument("--transfers", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2, help="runs of each variant (order rotated); medians reported")
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")))
@@ -215,6 +263,7 @@ def main() -> None:
     key = out / "key"
     try:
         cohort, ids = build_cohort(out, args.data, args.patients, args.rows, args.ct, args.j2k)
+        cli("key", "new", key, env=env)  # one project key for every bank of the run (never created silently)
         with orthanc_server() as o:
             files = sorted(p for p in (out / "files").rglob("*") if p.is_file())
             for p in files:
@@ -245,14 +294,17 @@ def main() -> None:
                               f"{p['transfer']:.1f} s, ingest {p['ingest']:.1f} s)  load {os.getloadavg()[0]:.1f}")
                         continue
                     dt, stdout = cli("pull", "--bank", out / f"{tag}-bank", *common, *extra, env=env)
-                    s = json.loads(stdout)
+                    try:
+                        s = json.loads(stdout)
+                    except ValueError:
+                        raise RuntimeError(f"{name}: no JSON summary: {stdout[-2000:]}") from None
                     assert s["received"] == n and s["not_complete"] == 0, (name, s)
                     res.setdefault(name, []).append({"total": dt, **s})
                     print(f"{name:18s} {dt:7.1f} s  {n / dt:6.1f} inst/s  (summed study transfer "
                           f"{s['transfer_seconds']:.1f} s, headers {s['discover_seconds']:.1f} s, de-identification "
                           f"+ conversion (worker time) {s['convert_seconds']:.1f} s, index {s['index_seconds']:.1f} s)"
                           f"  load {os.getloadavg()[0]:.1f}")
-            st = stages(o, cohort, out, args.transfers)
+            st = stages(o, cohort, out, args.transfers, args.workers)
         print()
         med = {k: statistics.median(r["total"] for r in v) for k, v in res.items()}
         print(f"median of {args.rounds} round(s):")
@@ -274,6 +326,10 @@ def main() -> None:
         td = st["transfer"] + st["read"] + st["deid"]
         print(f"  transfer + read + de-identification, one after the other: {m / td:.1f} inst/s "
               f"(pipelined, the slower of the two: {m / max(st['transfer'], st['read'] + st['deid']):.1f} inst/s)")
+        for k, label in (("pipe_get", "C-GET"), ("pipe_web", "DICOMweb")):
+            m2, t2 = st[k]
+            print(f"  transfer + de-identification pipelined over {label} ({args.transfers} transfers, "
+                  f"{args.workers} de-identification processes): {m2} instances in {t2:.2f} s = {m2 / t2:.1f} inst/s")
         print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -166,3 +166,31 @@ def test_two_pulls_of_one_bank_cannot_share_the_staging_folder(tmp_path):
                 pass
     with pytest.raises(PacsError, match="outside the bank"):
         Staging(tmp_path / "bank" / "st", tmp_path / "bank")
+
+
+def test_raw_files_on_disk_stay_bounded_when_the_archive_outpaces_the_conversion(tmp_path):
+    """The archive sends faster than one inline worker converts: the transfer threads wait for the conversion
+    instead of filling the staging folder with every study of the cohort (each study's raw files stay until its
+    series are in the bank), and each study completes in the manifest as soon as it is converted."""
+    with orthanc_server() as o:
+        ids = []
+        for i in range(16):
+            o.upload(make_cr(tmp_path / "raw" / f"{i}.dcm", patient_id=f"B{i:03d}", rows=512, cols=512, seed=i))
+            ids.append(f"B{i:03d}")
+        cohort = tmp_path / "cohort.csv"
+        cohort.write_text("patient_id\n" + "\n".join(ids) + "\n")
+        staging = tmp_path / "staging"
+        seen = {"folders": 0, "saved_complete": 0}
+
+        def watch(event, **info):
+            if event == "instance":
+                seen["folders"] = max(seen["folders"], sum(1 for p in staging.iterdir() if p.is_dir()))
+            elif event == "study":  # the manifest on disk already says so (a kill now loses nothing)
+                mf = json.loads((tmp_path / "bank" / "logs" / "pull_manifest.json").read_text())
+                seen["saved_complete"] = sum(v["status"] == "complete" for v in mf["studies"].values())
+
+        s = _pull(DimseArchive(o.pacs), cohort, tmp_path, "bank", transfers=2, workers=1, progress=watch)
+        assert s.complete == 16
+        # converting (at most max(2, 2 workers, transfers + 1) = 3) + queued (transfers + 1) + being received
+        assert 0 < seen["folders"] <= 3 + 3 + 2, seen
+        assert seen["saved_complete"] >= 15

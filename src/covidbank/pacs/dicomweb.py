@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import PacsError
 from .archive import (
@@ -38,6 +38,15 @@ def _values(item: dict, tag: str) -> list:
     v = item.get(tag) or {}
     vals = v.get("Value") or []
     return [x.get("Alphabetic", "") if isinstance(x, dict) else x for x in vals]
+
+
+def _encode(ds) -> bytes:
+    """A pydicom data set as PS3.10 bytes."""
+    import pydicom
+
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
 
 
 def _first(item: dict, tag: str) -> Any:
@@ -151,24 +160,48 @@ class DicomwebArchive:
                          _int(_first(r, _T["number"])), _int(_first(r, _T["n_series"]))) for r in rows]
         return sorted(out, key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.series_uid))
 
+    def _parts(self, path: str) -> Iterator[bytes]:
+        """The PS3.10 files of one WADO-RS multipart answer, as the archive sent them, one at a time.
+
+        dicomweb-client's public ``iter_study``/``iter_series`` parse every
+        part into a pydicom data set, which then has to be written back to
+        bytes for the staging folder: a decode and an encode per instance for
+        nothing.  Its multipart decoder gives the parts' bytes; a part that is
+        not a PS3.10 file (no ``DICM`` at byte 128) is parsed and written
+        again as before.
+        """
+        import pydicom
+
+        get, decode = getattr(self.client, "_http_get", None), getattr(self.client, "_decode_multipart_message", None)
+        if get is None or decode is None:  # another dicomweb-client: its public, parsing iterator
+            fn, args = ((self.client.iter_series, path.split("/")[2::2]) if "/series/" in path
+                        else (self.client.iter_study, path.split("/")[2::2]))
+            for ds in fn(*args, media_types=(("application/dicom", "*"),)):
+                yield _encode(ds)
+            return
+        headers = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+        response = get(self.url + path, headers=headers, stream=True)
+        if response.headers.get("Content-Type", "").startswith("application/dicom"):  # one part, not encapsulated
+            parts: Iterable[bytes] = [response.content]
+        else:
+            parts = decode(response, stream=True)
+        for part in parts:
+            yield part if part[128:132] == b"DICM" else _encode(pydicom.dcmread(io.BytesIO(part), force=True))
+
     def retrieve(self, study: StudyHit, series: list[SeriesHit] | None, sink: InstanceSink,
                  timeout: float) -> Retrieval:
-        """WADO-RS of the listed series (or the whole study) into ``sink`` within ``timeout`` seconds."""
-        import pydicom
+        """WADO-RS of the listed series (or the whole study, one request) into ``sink`` within ``timeout`` seconds."""
         import requests
 
         t0 = time.perf_counter()
         deadline = Deadline(timeout)
         r = Retrieval(method="wado-rs")
-        media = (("application/dicom", "*"),)
-        parts = ([(self.client.iter_series, (study.study_uid, s.series_uid)) for s in series] if series
-                 else [(self.client.iter_study, (study.study_uid,))])
+        paths = ([f"/studies/{study.study_uid}/series/{s.series_uid}" for s in series] if series
+                 else [f"/studies/{study.study_uid}"])
         try:
-            for fn, args in parts:
-                for ds in fn(*args, media_types=media):
-                    buf = io.BytesIO()
-                    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-                    sink.add(buf.getvalue())
+            for path in paths:
+                for data in self._parts(path):
+                    sink.add(data)
                     if deadline.passed:
                         r = Retrieval("timed out", "the study took longer than its time limit", method=r.method)
                         break

@@ -2,12 +2,23 @@
 
 Study Root Query/Retrieve (PS3.4 Annex C): studies are found by Patient ID
 and a Study Date range, or by Accession Number; then their series (Modality,
-Series Number, Number of Series Related Instances).  Retrieval uses one
-association per study: C-GET (the archive sends the instances back on the
-same association, PS3.4 C.4.3) or C-MOVE to the storage SCP this module opens
-on a port of the curator's choice (the archive must know that port under our
-AE title).  When C-GET is refused and a move port is given, the study is
-moved instead.
+Series Number, Number of Series Related Instances).  Retrieval is C-GET (the
+archive sends the instances back on the same association, PS3.4 C.4.3) or
+C-MOVE to the storage SCP this module opens on a port of the curator's choice
+(the archive must know that port under our AE title).  When C-GET is refused
+and a move port is given, the study is moved instead.
+
+Each thread that talks to the archive keeps **one association open** and
+sends its queries and retrievals over it, study after study (PS3.7 allows any
+number of DIMSE operations on one association): setting up an association (a
+TCP connection and the negotiation of about a hundred presentation contexts)
+costs as much as retrieving a chest X-ray, so per-study associations halved
+the throughput.  An association is dropped after any retrieval that did not
+end well (timed out, aborted, refused), so a study never inherits a broken
+one, and released when it has been idle for :attr:`DimseArchive.idle`
+seconds (the transfers wait while the conversion catches up; archives close
+idle associations); an operation whose reused association turns out to be
+closed by the archive before any answer is sent again on a new one.
 
 Received instances are written as they arrive, unparsed
 (``event.encoded_dataset()``), into the study's private staging folder
@@ -99,6 +110,32 @@ def parse_pacs(spec: str) -> tuple[str, str, int]:
     return aet, host, p
 
 
+def _no_delay(event) -> None:
+    """Send each PDU at once (TCP_NODELAY; DCMTK, which most archives are built on, does the same).
+
+    pynetdicom writes a DIMSE message as several small PDUs (command, then
+    data set); with Nagle's algorithm the second waits for the peer's
+    delayed acknowledgement of the first (40 ms on Linux), on every message:
+    that was a C-FIND's whole cost on loopback and a third of a C-GET's.
+    """
+    import socket
+
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):  # not a TCP socket (or already closed): nothing to tune
+        pass
+
+
+def _release(associations) -> None:
+    """Release associations that are still established (the archive may have closed them already)."""
+    for assoc in associations:
+        try:
+            if assoc.is_established:
+                assoc.release()
+        except Exception:  # closed under us: nothing more to do
+            pass
+
+
 def _dataset(**attrs):
     """A query/retrieve identifier with these attributes (empty values: return keys, PS3.4 C.2.2.1.3)."""
     from pydicom.dataset import Dataset
@@ -170,6 +207,14 @@ class DimseArchive:
         self._scp = None
         self._moves: dict[str, tuple[InstanceSink, Deadline, list[float]]] = {}
         self._move_lock = threading.Lock()
+        self._local = threading.local()  # this thread's open association per kind ("get", "move")
+        self._open: list = []  # every pooled association with its thread, to release them at close()
+        self._pool_lock = threading.Lock()
+        #: associations opened so far (each C-ECHO, and each pooled association once)
+        self.associations = 0
+        #: seconds a pooled association may stay unused before it is released rather than reused (archives close
+        #: idle associations, Orthanc after 30 s: a query sent just as the archive closes one would be lost)
+        self.idle = min(10.0, self.timeout / 2)
 
     @property
     def name(self) -> str:
@@ -193,6 +238,9 @@ class DimseArchive:
 
     def _associate(self, contexts, what: str, **kw):
         ae = self._ae(contexts)
+        with self._pool_lock:
+            self.associations += 1
+        kw["evt_handlers"] = [(self._pn.evt.EVT_CONN_OPEN, _no_delay)] + list(kw.get("evt_handlers", []))
         try:
             assoc = ae.associate(self.host, self.port, ae_title=self.aet, **kw)
         except Exception as e:  # socket errors surface here on some platforms
@@ -216,25 +264,104 @@ class DimseArchive:
             assoc.release()
 
     # ------------------------------------------------------------------ queries
-    def _find(self, identifier) -> list:
-        assoc = self._associate([(_FIND, None)], "C-FIND")
-        out = []
+    # ------------------------------------------------------------------ pooled associations
+    def _contexts(self, kind: str) -> list:
+        """Presentation contexts of a pooled association: the retrieval model, FIND, and for C-GET the storage
+        classes (each compressed syntax in its own context, so the archive sends its bytes unchanged)."""
+        if kind == "move":
+            return [(_MOVE, None), (_FIND, None)]
+        return ([(_GET, None), (_FIND, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
+                + [(c, TRANSFER_SYNTAXES[:2]) for c in OTHER_CLASSES])[:128]
+
+    def _pooled(self, kind: str) -> tuple[object, dict, bool]:
+        """This thread's open association of ``kind`` (opened if needed): ``(assoc, holder, reused)``.
+
+        ``holder`` is where the C-STORE handler of a C-GET association finds
+        the current study's sink, deadline and activity clock.
+        """
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        cur = pool.get(kind)
+        if cur is not None and cur[0].is_established and time.monotonic() - cur[1]["used"] < self.idle:
+            cur[1]["used"] = time.monotonic()
+            return cur[0], cur[1], True
+        if cur is not None:  # closed by the archive, or idle long enough that the archive may be closing it now
+            self._drop(kind)
+        holder: dict = {"sink": None, "deadline": None, "activity": [time.monotonic()], "used": time.monotonic()}
+        kw = {}
+        if kind == "get":
+            pn = self._pn
+            kw = {"ext_neg": [pn.build_role(c, scp_role=True) for c in STORAGE_CLASSES + OTHER_CLASSES],
+                  "evt_handlers": [(pn.evt.EVT_C_STORE, lambda event: self._on_get_store(event, holder))]}
+        assoc = self._associate(self._contexts(kind), "C-GET" if kind == "get" else "C-MOVE", **kw)
+        pool[kind] = (assoc, holder)
+        with self._pool_lock:
+            # the associations of threads that have ended are nobody's any more: release them
+            ended = [a for t, a in self._open if not t.is_alive()]
+            self._open = [(t, a) for t, a in self._open if t.is_alive()] + [(threading.current_thread(), assoc)]
+        _release(ended)
+        return assoc, holder, False
+
+    def _drop(self, kind: str, abort: bool = False) -> None:
+        """Close this thread's association of ``kind`` (abort it when its state is unknown)."""
+        pool = getattr(self._local, "pool", None) or {}
+        cur = pool.pop(kind, None)
+        if cur is None:
+            return
+        assoc = cur[0]
+        with self._pool_lock:
+            self._open = [(t, a) for t, a in self._open if a is not assoc]
         try:
-            for status, ident in assoc.send_c_find(identifier, _FIND):
-                if not status:
-                    raise PacsError(f"{self.name}: C-FIND timed out or the association was aborted")
-                code = status.get("Status")
-                if code in (0xFF00, 0xFF01):
-                    if ident is not None:
-                        out.append(ident)
-                elif code == 0x0000:
-                    break
-                else:
-                    raise PacsError(f"{self.name}: C-FIND failed with status 0x{int(code or 0):04X}")
-        finally:
             if assoc.is_established:
-                assoc.release()
-        return out
+                assoc.abort() if abort else assoc.release()
+        except Exception:  # closing a broken association: nothing more to do
+            pass
+
+    def _find(self, identifier) -> list:
+        kind = self.method
+        for attempt in (0, 1):
+            try:
+                assoc, _, reused = self._pooled(kind)
+            except PacsError:
+                raise PacsError(f"{self.name}: no association for C-FIND (archive unreachable or not answering "
+                                f"within {self.timeout:g} s)") from None
+            if not any(c.abstract_syntax == _FIND for c in assoc.accepted_contexts):
+                self._drop(kind)
+                raise PacsError(f"{self.name}: the archive does not accept C-FIND (Study Root)")
+            assoc.dimse_timeout = self.timeout
+            out, answered, done = [], False, False
+            try:
+                for status, ident in assoc.send_c_find(identifier, _FIND):
+                    if not status:
+                        raise PacsError(f"{self.name}: C-FIND timed out or the association was aborted")
+                    answered = True
+                    code = status.get("Status")
+                    if code in (0xFF00, 0xFF01):
+                        if ident is not None:
+                            out.append(ident)
+                    elif code == 0x0000:
+                        done = True
+                        break
+                    else:
+                        raise PacsError(f"{self.name}: C-FIND failed with status 0x{int(code or 0):04X}")
+                if not done:
+                    # no final status: the association ended under the query (an archive closes an association
+                    # idle past its timeout, e.g. while the transfers wait for the conversion); never "no studies"
+                    raise PacsError(f"{self.name}: the association closed before the C-FIND's final answer")
+            except PacsError:
+                self._drop(kind, abort=True)
+                if reused and not answered and attempt == 0:
+                    continue  # the archive had closed our idle association: once more on a new one
+                raise
+            except RuntimeError:  # pynetdicom: the association was released under us
+                self._drop(kind, abort=True)
+                if attempt == 0:
+                    continue
+                raise PacsError(f"{self.name}: C-FIND on a closed association") from None
+            self._local.pool[kind][1]["used"] = time.monotonic()
+            return out
+        return []
 
     def find_studies(self, query: StudyQuery) -> list[StudyHit]:
         """C-FIND at STUDY level by Patient ID (+ Study Date range) or Accession Number."""
@@ -341,42 +468,55 @@ class DimseArchive:
                              method=r.method)
         return r
 
-    def _retrieve_on(self, what: str, method: str, model: str, contexts, send, study, series, deadline: Deadline,
-                     activity: list[float], **assoc_kw) -> Retrieval:
-        """One association for one study: each C-GET/C-MOVE request of it, then release."""
-        try:
-            assoc = self._associate(contexts, what, **assoc_kw)
-        except PacsError:
-            return Retrieval("transfer failed", f"no association for {what}", method=method)
-        try:
+    def _retrieve_on(self, kind: str, what: str, model: str, send, study, series, sink: InstanceSink,
+                     deadline: Deadline, prepare) -> Retrieval:
+        """Each C-GET/C-MOVE request of one study on this thread's pooled association (kept open when it went
+        well, dropped otherwise); sent again on a new association when a reused one was closed before answering."""
+        for attempt in (0, 1):
+            try:
+                assoc, holder, reused = self._pooled(kind)
+            except PacsError:
+                return Retrieval("transfer failed", f"no association for {what}", method=kind)
             if not any(c.abstract_syntax == model for c in assoc.accepted_contexts):
-                return Retrieval("refused", f"the archive does not accept {what}", method=method)
-            return self._run(assoc, self._identifiers(study, series), lambda ds: send(assoc, ds), deadline,
-                             Retrieval(method=method), activity)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+                self._drop(kind)
+                return Retrieval("refused", f"the archive does not accept {what}", method=kind)
+            activity = [time.monotonic()]
+            prepare(holder, activity)
+            try:
+                r = self._run(assoc, self._identifiers(study, series), lambda ds: send(assoc, ds), deadline,
+                              Retrieval(method=kind), activity)
+            except RuntimeError:  # pynetdicom: the association was released under us
+                r = Retrieval("transfer failed", _ABORTED_AT_ONCE, method=kind)
+            finally:
+                holder["sink"] = holder["deadline"] = None
+                holder["used"] = time.monotonic()
+            if r.status == "ok":
+                return r
+            self._drop(kind, abort=True)
+            if reused and r.reason == _ABORTED_AT_ONCE and attempt == 0 and sink.count == 0 \
+                    and not deadline.passed:
+                continue  # the archive had closed our idle association: once more on a new one
+            return r
+        return r
+
+    def _on_get_store(self, event, holder: dict) -> int:
+        """C-STORE sub-operation of a C-GET on a pooled association: into the current study's sink."""
+        sink, deadline = holder["sink"], holder["deadline"]
+        holder["activity"][0] = time.monotonic()
+        if sink is None or deadline is None or deadline.passed:
+            return 0xA702  # no study is being retrieved on this association (late), or past its deadline
+        try:
+            sink.add(event.encoded_dataset())
+        except OSError:
+            return 0xA700  # out of resources: the staging disk is full
+        return 0x0000
 
     def _get(self, study, series, sink: InstanceSink, deadline: Deadline) -> Retrieval:
-        pn = self._pn
-        contexts = ([(_GET, None)] + [(c, [t]) for c in STORAGE_CLASSES for t in TRANSFER_SYNTAXES]
-                    + [(c, TRANSFER_SYNTAXES[:2]) for c in OTHER_CLASSES])
-        roles = [pn.build_role(c, scp_role=True) for c in STORAGE_CLASSES + OTHER_CLASSES]
-        activity = [time.monotonic()]
+        def prepare(holder: dict, activity: list[float]) -> None:
+            holder["sink"], holder["deadline"], holder["activity"] = sink, deadline, activity
 
-        def on_store(event):
-            activity[0] = time.monotonic()
-            if deadline.passed:
-                return 0xA702
-            try:
-                sink.add(event.encoded_dataset())
-            except OSError:
-                return 0xA700  # out of resources: the staging disk is full
-            return 0x0000
-
-        r = self._retrieve_on("C-GET", "get", _GET, contexts[:128], lambda assoc, ds: assoc.send_c_get(ds, _GET),
-                              study, series, deadline, activity, ext_neg=roles,
-                              evt_handlers=[(pn.evt.EVT_C_STORE, on_store)])
+        r = self._retrieve_on("get", "C-GET", _GET, lambda assoc, ds: assoc.send_c_get(ds, _GET), study, series,
+                              sink, deadline, prepare)
         if r.reason == _ABORTED_AT_ONCE and sink.count == 0:
             # archives that do not allow C-GET for our AE title often abort the association (Orthanc does)
             try:
@@ -406,7 +546,8 @@ class DimseArchive:
         ae.add_supported_context(_VERIFY)
         try:
             self._scp = ae.start_server((self.move_host, int(self.move_port or 0)), block=False,
-                                        evt_handlers=[(pn.evt.EVT_C_STORE, self._on_move_store)])
+                                        evt_handlers=[(pn.evt.EVT_C_STORE, self._on_move_store),
+                                                      (pn.evt.EVT_CONN_OPEN, _no_delay)])
         except OSError as e:
             raise PacsError(f"cannot open covidbank's storage SCP on {self.move_host}:{self.move_port} "
                             f"({e.strerror or type(e).__name__}); choose another --move-port") from None
@@ -446,19 +587,25 @@ class DimseArchive:
         if self.move_port is None:
             return Retrieval("refused", "C-MOVE needs --move-port", method="move")
         self._ensure_scp()
-        activity = [time.monotonic()]
-        with self._move_lock:
-            self._moves[study.study_uid] = (sink, deadline, activity)
+
+        def prepare(holder: dict, activity: list[float]) -> None:
+            with self._move_lock:
+                self._moves[study.study_uid] = (sink, deadline, activity)
+
         try:
-            return self._retrieve_on("C-MOVE", "move", _MOVE, [(_MOVE, None)],
+            return self._retrieve_on("move", "C-MOVE", _MOVE,
                                      lambda assoc, ds: assoc.send_c_move(ds, self.calling_aet, _MOVE),
-                                     study, series, deadline, activity)
+                                     study, series, sink, deadline, prepare)
         finally:
             with self._move_lock:
                 self._moves.pop(study.study_uid, None)
 
     def close(self) -> None:
-        """Stop our storage SCP (if it was started)."""
+        """Release the open associations and stop our storage SCP (if it was started)."""
+        with self._pool_lock:
+            open_, self._open = self._open, []
+        _release([a for _, a in open_])
+        self._local = threading.local()
         if self._scp is not None:
             self._scp.shutdown()
             self._scp = None

@@ -5,9 +5,10 @@
 1. **transfer** (``transfers`` threads): per cohort line, a study-level query
    (C-FIND or QIDO-RS); per study found, the series query when a modality
    filter or ``level="series"`` needs it, then one retrieval (C-GET, C-MOVE
-   or WADO-RS; one association per study, a deadline that grows with the
-   study's size, an optional rate limit) into the study's private staging
-   folder outside the bank (:class:`~covidbank.pacs.staging.Staging`);
+   or WADO-RS; over DIMSE one association per transfer thread, kept open
+   across studies; a deadline that grows with the study's size, an optional
+   rate limit) into the study's private staging folder outside the bank
+   (:class:`~covidbank.pacs.staging.Staging`);
 2. **ingest** (this thread, plus ``workers`` processes or a dask cluster):
    each received study goes through the ingest pipeline unchanged
    (:func:`covidbank.dicom.discover.discover`,
@@ -168,7 +169,7 @@ def pull(
     level: str = "study",
     workers: int = 1,
     scheduler: str | None = None,
-    transfers: int = 4,
+    transfers: int = 8,
     max_rate: float | None = None,
     options=None,
     name: str = "ingest",
@@ -446,11 +447,17 @@ def pull(
             archive.echo()
             summary.entries = len(entries)
             futures = [pool.submit(fetch, e) for e in entries]
+            # received studies waiting for their conversion: beyond this the transfer threads wait (their queue is
+            # full), so the raw files on disk stay bounded when the archive is faster than the conversion
+            max_open = max(2, 2 * max(1, workers), transfers + 1, 16 if scheduler else 0)
             while True:
-                try:
-                    item = received_q.get(timeout=0.05 if not inflight else 0.0)
-                except queue.Empty:
-                    item = None
+                collect(block=False)  # finished series first: their studies complete (and their raw files go)
+                item = None
+                if len(open_studies) < max_open:
+                    try:
+                        item = received_q.get(timeout=0.05 if not inflight else 0.0)
+                    except queue.Empty:
+                        pass
                 if item is not None:
                     start_study(item)
                     continue
