@@ -233,6 +233,7 @@ def deny_strings(h: dict) -> list[str]:
 
 # --------------------------------------------------------------------------- tools
 LANG = "eng"
+MISSES = False
 
 
 def run_covidbank(case: Case):
@@ -244,7 +245,15 @@ def run_covidbank(case: Case):
     dt = cpu() - t
     boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in res.redacted]
     out = res.image if res.image is not None else None
-    return boxes, out, dt, {"action": res.action, "review": bool(res.review)}
+    extra = {"action": res.action, "review": bool(res.review)}
+    if MISSES:  # what the detector read and decided, for the diagnosis of missed strings (not timed)
+        from covidbank.ocr.detect import detect_text
+        from covidbank.ocr.phi import classify_rows
+
+        lines = detect_text(case.img, lang=LANG, keep_unread=True)
+        extra["lines"] = lines
+        extra["rows"] = classify_rows(lines, deny)
+    return boxes, out, dt, extra
 
 
 _PRESIDIO = None
@@ -349,6 +358,42 @@ def score_overlay(sc: Score, case: Case, boxes, out, dt, extra, check_residual: 
         sc.residual += int(bool(readable(deny_strings(case.header), whole_image_text(out))))
 
 
+def _overlaps(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def miss_reasons(case: Case, boxes, extra) -> list[str]:
+    """Why each PHI string of an overlay image was missed (the bench's ``--misses``): one line per string.
+
+    ``excluded`` (the second reading found PHI left), ``no candidate`` (the
+    morphology found no text line on it), ``read nothing`` (candidates, no word
+    read), ``not matched`` (read, but no row over it was PHI: the text read is
+    shown), ``box too small`` (a PHI row over it, ink left outside the boxes:
+    the share covered is shown).  The strings are synthetic.
+    """
+    red = _mask_of(boxes, case.img.shape)
+    out = []
+    for s in case.strings:
+        if not s.phi or not (s.mask & ~red).any():
+            continue
+        ys, xs = np.nonzero(s.mask)
+        ink = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        lines = [ln for ln in extra.get("lines", []) if _overlaps(ln.box, ink)]
+        rows = [f for f in extra.get("rows", []) if f.kind == "phi" and _overlaps(f.box, ink)]
+        if extra.get("action") == "excluded":
+            why = "excluded"
+        elif rows:
+            why = f"box too small ({(s.mask & red).sum() / s.mask.sum():.0%} of the ink covered)"
+        elif not lines:
+            why = "no candidate"
+        elif not any(ln.words for ln in lines):
+            why = "read nothing"
+        else:
+            why = "not matched: " + " | ".join(repr(ln.text) for ln in lines if ln.words)
+        out.append(f"{case.name} cap {s.cap:>2}: {s.text!r}: {why}")
+    return out
+
+
 def score_clean(sc: Score, case: Case, boxes, dt, extra) -> None:
     sc.clean += 1
     sc.cpu.append(dt)
@@ -389,12 +434,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-presidio", action="store_true")
     ap.add_argument("--no-residual", action="store_true", help="skip the independent reader (faster)")
+    ap.add_argument("--misses", action="store_true",
+                    help="list covidbank's missed PHI strings and why (OCR found or read nothing, misread, box too small)")
     ap.add_argument("--lang", default="eng", help="Tesseract languages of covidbank (default eng, as the ingest)")
     ap.add_argument("--timing", type=int, default=0,
                     help="also time both tools on this many bases resized to 2048 x 2048 (with and without overlays)")
     args = ap.parse_args()
-    global LANG
-    LANG = args.lang
+    global LANG, MISSES
+    LANG, MISSES = args.lang, args.misses
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     load0 = os.getloadavg()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -414,6 +461,7 @@ def main() -> None:
         except Exception as e:  # not installed or not runnable offline
             print(f"presidio-image-redactor not run: {type(e).__name__}: {e}")
     scores = {t: Score() for t in tools}
+    misses: list[str] = []
     t0 = time.time()
     for i, (name, base) in enumerate(bases):
         over = make_case(name, base, rng, True)
@@ -421,10 +469,16 @@ def main() -> None:
         for t, fn in tools.items():
             boxes, out, dt, extra = fn(over)
             score_overlay(scores[t], over, boxes, out, dt, extra, not args.no_residual)
+            if MISSES and t == "covidbank":
+                misses += miss_reasons(over, boxes, extra)
             boxes, _, dt, extra = fn(clean)
             score_clean(scores[t], clean, boxes, dt, extra)
         print(f"  {i + 1}/{len(bases)} {name} {base.shape} ({time.time() - t0:.0f} s)", file=sys.stderr)
     res = {t: report(t, s) for t, s in scores.items()}
+    if MISSES:
+        print(f"\ncovidbank's missed PHI strings ({len(misses)})")
+        for m in misses:
+            print("  " + m)
     if args.timing:
         from PIL import Image
 
