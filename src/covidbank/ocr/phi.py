@@ -47,6 +47,14 @@ MIN_CONF_PATTERN = 30.0
 _CONFUSABLE_DIGITS = str.maketrans({"o": "0", "O": "0", "Q": "0", "D": "0", "i": "1", "I": "1", "l": "1",
                                     "|": "1", "!": "1", "L": "1", "s": "5", "S": "5", "B": "8", "z": "2",
                                     "Z": "2", "g": "9", "q": "9", "G": "6", "b": "6", "T": "7", "A": "4"})
+#: Characters Tesseract reads for one another, each class mapped to one representative (digits in names,
+#: ``i``/``l``/``1``, ``e``/``c``, ``u``/``v``) and letter pairs it reads as one letter (``rn``/``m``).
+_LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_LOOKALIKE = str.maketrans({"0": "o", "1": "l", "i": "l", "j": "l", "|": "l", "!": "l", "5": "s", "2": "z",
+                            "8": "b", "9": "g", "c": "e", "v": "u"})
+#: Name words up to this length are matched only exactly up to look-alike characters (one free edit in a
+#: four or five letter word makes too many ordinary words match); longer ones within an edit distance.
+SHORT_NAME = 5
 _MONTHS = ("ene|enero|feb|febrero|mar|marzo|abr|abril|may|mayo|jun|junio|jul|julio|ago|agosto|sep|sept|"
            "septiembre|set|oct|octubre|nov|noviembre|dic|diciembre|jan|january|february|march|apr|april|june|"
            "july|aug|august|september|october|november|dec|december")
@@ -168,6 +176,21 @@ def _digitize(text: str) -> str:
     return "".join(out)
 
 
+def _lookalike(text: str) -> str:
+    """``text`` (folded) with each look-alike class of :data:`_LOOKALIKE` reduced to one character."""
+    for a, b in _LOOKALIKE_PAIRS:
+        text = text.replace(a, b)
+    return text.translate(_LOOKALIKE)
+
+
+def _made_of(token: str, words: frozenset[str]) -> bool:
+    """Whether ``token`` is one or more of ``words`` written together (OCR drops the space between words)."""
+    ok = [True] + [False] * len(token)
+    for end in range(1, len(token) + 1):
+        ok[end] = any(ok[start] and token[start:end] in words for start in range(max(0, end - 12), end))
+    return ok[-1]
+
+
 def _date_forms(yyyymmdd: str) -> list[str]:
     y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
     forms = {d + m + y, d + m + y[2:], y + m + d, m + d + y, d.lstrip("0") + m.lstrip("0") + y,
@@ -182,11 +205,23 @@ class _DenyMatcher:
         self.deny = deny if deny is not None else DenyList()
         terms = self.deny.terms
         self.names = sorted({w for t in terms if t.category == "name" for w in t.text.split(" ") if len(w) >= 4})
+        self.long_names = [w for w in self.names if len(w) > SHORT_NAME]
+        self.short_names = {_lookalike(w) for w in self.names if len(w) <= SHORT_NAME}
+        self.name_words = frozenset({_lookalike(w) for t in terms if t.category == "name"
+                                     for w in t.text.split(" ") if len(w) >= 4})
         self.codes = [(re.sub(r"[^0-9a-z]", "", t.text), t.category) for t in terms
                       if t.category in ("id", "uid", "phone")]
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
                        if t.category in ("address", "institution")]
+
+    def _short_name(self, folded: str) -> bool:
+        """A short name word read exactly up to look-alikes: as a word, split in two, or written together with
+        other words of the name."""
+        tokens = [t for t in re.split(r"[^a-z]+", _lookalike(folded)) if t]
+        joined = [a + b for a, b in zip(tokens, tokens[1:])]
+        return any(t in self.short_names or (len(t) > SHORT_NAME and _made_of(t, self.name_words))
+                   for t in tokens + joined)
 
     def categories(self, text: str) -> set[str]:
         cats = {h.category for h in self.deny.find(text)}
@@ -195,10 +230,9 @@ class _DenyMatcher:
             cats |= {h.category for h in self.deny.find(dig)}
         folded = _fold(text)
         letters = re.sub(r"[^a-z]", "", folded)
-        for name in self.names:
-            if approx_find(name, letters, 1 if len(name) <= 7 else 2):
-                cats.add("name")
-                break
+        if any(approx_find(name, letters, 1 if len(name) <= 7 else 2) for name in self.long_names) \
+                or (self.short_names and self._short_name(folded)):
+            cats.add("name")
         alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
         for code, cat in self.codes:
             if cat in cats or len(code) < 4:
