@@ -245,7 +245,7 @@ def run_covidbank(case: Case):
     dt = cpu() - t
     boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in res.redacted]
     out = res.image if res.image is not None else None
-    extra = {"action": res.action, "review": bool(res.review)}
+    extra = {"action": res.action, "review": bool(res.review), "categories": [b["categories"] for b in res.redacted]}
     if MISSES:  # what the detector read and decided, for the diagnosis of missed strings (not timed)
         from covidbank.ocr.detect import detect_text
         from covidbank.ocr.phi import classify_rows
@@ -473,10 +473,12 @@ def main() -> None:
                 misses += miss_reasons(over, boxes, extra)
             boxes, _, dt, extra = fn(clean)
             score_clean(scores[t], clean, boxes, dt, extra)
+            if MISSES and t == "covidbank" and boxes:
+                misses.append(f"{name} clean image redacted: {extra['categories']}")
         print(f"  {i + 1}/{len(bases)} {name} {base.shape} ({time.time() - t0:.0f} s)", file=sys.stderr)
     res = {t: report(t, s) for t, s in scores.items()}
     if MISSES:
-        print(f"\ncovidbank's missed PHI strings ({len(misses)})")
+        print(f"\ncovidbank's missed PHI strings and redacted clean images ({len(misses)})")
         for m in misses:
             print("  " + m)
     if args.timing:

@@ -93,6 +93,41 @@ def test_short_name_words_are_not_matched_by_ordinary_words_one_edit_away(words)
     assert "name" not in f.categories, words
 
 
+@pytest.mark.parametrize("words", [("15/03.",), ("03.20",), ("0315",), ("15", "20"), ("15-O3",), ("1503,", "2O",),
+                                   ("1S0320",)])
+def test_date_fragments_of_the_instance_dates_are_phi(words):
+    # OCR lost one field of the study date 15/03/2020 (or misread one digit of its six-digit form): two fields
+    # of the instance's own date read together still identify it
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load())
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("2020",), ("1530",), ("16/04",), ("0316",), ("15", "30"), ("1024", "512")])
+def test_other_numbers_are_not_date_fragments(words):
+    # years alone (captions are full of them), and numbers that are not two fields of the instance's date
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load())
+    assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("2", "de", "enero"), ("21", "de", "abril", "|"), ("April", "5,", "«"),
+                                   ("7,", "1962"), ("el", "3", "de", "marzo")])
+def test_partial_dates_are_phi(words):
+    # a day with a month name (the year lost), or the ", YYYY" of "Month D, YYYY" (the month word lost)
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("May", "5"), ("June", "3.5"), ("March", "5", "2", "mm")])
+def test_month_like_words_with_numbers_are_not_partial_dates(words):
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" not in f.categories, (words, f.categories)
+
+
+def test_historia_labels_its_value():
+    (f,) = classify_lines([_line("historia", "paket", "_2S10D")], None, AllowList.load())
+    assert "labelled_value" in f.categories
+
+
 def test_allow_list_is_data_and_can_be_extended(tmp_path):
     p = tmp_path / "site.txt"
     p.write_text("# site markers\nACME-DR\nre:sala\\d+\n", encoding="utf-8")

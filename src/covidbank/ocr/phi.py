@@ -71,12 +71,21 @@ _DATE_LOOSE = [  # a month word OCR misread ("Warch 23, 1931", "23 rnarzo 1931")
     re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[\s\-/.,]*(?:de\s+)?[a-z]{3,10}\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{2}(?!\d)"),
     re.compile(rf"\b(?:{_MONTHS})\.?[\s\-/.,]*(?:de\s+)?(?:19|20)\d{{2}}(?!\d)"),
 ]
+_FULL_MONTHS = ("enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+                "january|february|march|april|june|july|august|september|october|november|december")
+_DATE_PARTIAL = [  # what OCR leaves of a date when it loses a field: day and month name, or ", year" of "Month D, YYYY"
+    re.compile(rf"(?<!\d)(?:0?[1-9]|[12]\d|3[01])\s*(?:de\s+)?(?:{_FULL_MONTHS})\b"),
+    re.compile(rf"\b(?:{_FULL_MONTHS})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b(?!\s*[.:/\-]?\d)"),
+    re.compile(r"(?<![\d.,/\-])(?:0?[1-9]|[12]\d|3[01])\s*,\s*(?:19|20)\d{2}(?!\d)"),
+]
+#: Digits and the separators between them: one written number or date as OCR read it.
+_DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,2}\d+)*")
 _LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
     r"\s*[:#=.]\s*[0-9a-z]", re.IGNORECASE)
-_LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid)\s+[0-9a-z]", re.IGNORECASE)
+_LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid|historia)\s+[0-9a-z]", re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -198,6 +207,25 @@ def _date_forms(yyyymmdd: str) -> list[str]:
     return [f for f in forms if len(f) >= 6]
 
 
+def _date_parts(yyyymmdd: str) -> set[str]:
+    """Two of a date's three fields written together (zero-padded; two- or four-digit year), in any order.
+
+    What is left when OCR loses one field of a written date (``16/02``,
+    ``12.20``, ``04 78``).  Parts that read as a year (19xx, 20xx) are left out:
+    years alone are everywhere in figure captions.
+    """
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
+    fields = {"d": d, "m": m}
+    out = set()
+    for yy in (y[2:], y):
+        fields["y"] = yy
+        for a in "dmy":
+            for b in "dmy":
+                if a != b:
+                    out.add(fields[a] + fields[b])
+    return {p for p in out if not re.fullmatch(r"(?:19|20)\d\d", p)}
+
+
 class _DenyMatcher:
     """Fuzzy matching of OCR text against one deny-list (terms prepared once per image)."""
 
@@ -212,6 +240,7 @@ class _DenyMatcher:
         self.codes = [(re.sub(r"[^0-9a-z]", "", t.text), t.category) for t in terms
                       if t.category in ("id", "uid", "phone")]
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
+        self.date_parts = {p for t in terms if t.category == "date" for p in _date_parts(t.text)}
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
                        if t.category in ("address", "institution")]
 
@@ -222,6 +251,18 @@ class _DenyMatcher:
         joined = [a + b for a, b in zip(tokens, tokens[1:])]
         return any(t in self.short_names or (len(t) > SHORT_NAME and _made_of(t, self.name_words))
                    for t in tokens + joined)
+
+    def _date_run(self, folded: str) -> bool:
+        """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
+        form of it with one digit misread."""
+        for run in _DIGIT_RUN.finditer(folded):
+            digits = re.sub(r"\D", "", run.group())
+            if digits in self.date_parts:
+                return True
+            if len(digits) >= 6 and any(len(f) in (6, 7) and abs(len(f) - len(digits)) <= 1
+                                        and approx_find(f, digits, 1) for f in self.dates):
+                return True
+        return False
 
     def categories(self, text: str) -> set[str]:
         cats = {h.category for h in self.deny.find(text)}
@@ -246,6 +287,8 @@ class _DenyMatcher:
             if approx_find(form, digits, 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0):
                 cats.add("date")
                 break
+        if "date" not in cats and self._date_run(_fold(dig)):
+            cats.add("date")
         for place, cat in self.places:
             if len(place) >= 6 and approx_find(place, re.sub(r"[^a-z0-9]", "", folded), len(place) // 8):
                 cats.add(cat)
@@ -255,7 +298,7 @@ class _DenyMatcher:
 def _generic(text: str) -> set[str]:
     cats = set()
     dig = _digitize(text)
-    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE):
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE + _DATE_PARTIAL):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig):
         cats.add("long_number")
