@@ -37,3 +37,19 @@ def test_both_polarities_in_a_16_bit_image_are_read_where_they_are():
 
 def test_clean_image_reads_no_words():
     assert [ln.text for ln in detect_text(chest_like(256, 256, seed=5)) if ln.conf >= 60] == []
+
+
+def test_row_extension_follows_text_whose_contrast_falls_along_the_row():
+    # dark digits over a background that darkens to the left (a shoulder, the film's edge): the left digits keep
+    # less contrast than the ones read; the extension still follows them (half the faint quartile of the read
+    # strokes, not half their median)
+    from covidbank.ocr.detect import extend_along_row, window_to_float
+    from covidbank.ocr.synth import draw_text
+
+    W = 700
+    ramp = np.interp(np.arange(W), [0, 60, 300, W], [26000, 26000, 60000, 60000]).astype(np.float32)
+    bg = np.vstack([np.tile(ramp, (120, 1)), np.full((40, W), 30000, np.float32)])  # other content for the window
+    img, (x, y, w, h) = draw_text(bg.astype(np.uint16), "454138807", (40, 40), 41, 0.0, font="DejaVuSans-Bold")
+    read = (x + 2 * w // 3, y, w - 2 * w // 3, h)  # OCR read only the right third of the row
+    ex, _, ew, _ = extend_along_row(window_to_float(img), read)
+    assert ex <= x + 2 and ex + ew >= x + w - 2

@@ -328,8 +328,9 @@ def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float
 
     Letters too faint or too fused with the anatomy to become candidates still
     leave top-hat energy in the row's band: columns whose strongest top-hat
-    (either polarity) exceeds half the row's own median stroke contrast are
-    ink; the box grows over ink separated by gaps shorter than ``gap`` x its
+    (either polarity) exceeds half the contrast of the row's fainter read
+    strokes (their lower quartile: text over a shoulder or the film's edge
+    loses contrast along the row) are ink; the box grows over ink separated by gaps shorter than ``gap`` x its
     height, up to ``reach`` x its height on each side.
     """
     ndi = _ndimage()
@@ -351,7 +352,7 @@ def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float
     strokes = inside[inside > 12.0]
     if not len(strokes):
         return box
-    ink = prof > max(12.0, 0.5 * float(np.median(strokes)))
+    ink = prof > max(12.0, 0.5 * float(np.percentile(strokes, 25)))
     limit = max(2, int(gap * h))
     left, right = x - x0, x - x0 + w - 1
     c, run = right + 1, 0
