@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Doc", "read_brat", "evaluate", "Scores"]
+__all__ = ["Doc", "read_brat", "evaluate", "Scores", "dev_parts", "DEV_PARTS", "DEV_PART_SEED"]
+
+#: The two halves of MEDDOCAN ``dev``: every choice (features, training parameters, combination rules) is
+#: made on ``choice``; the figures that are reported come from ``report``, which no choice looked at.
+DEV_PARTS: tuple[str, str] = ("choice", "report")
+#: Seed of the hash that orders the documents (:func:`covidbank.splits.assign_sides`).
+DEV_PART_SEED = 16
 
 Ann = tuple[int, int, str]
 
@@ -51,6 +57,20 @@ def read_brat(folder: str | Path) -> list[Doc]:
                     gold.append((int(parts[1]), int(parts[2]), parts[0]))
         docs.append(Doc(txt.stem, text, sorted(gold)))
     return docs
+
+
+def dev_parts(docs: Sequence[Doc], seed: int = DEV_PART_SEED) -> dict[str, list[Doc]]:
+    """Split documents by name into the halves :data:`DEV_PARTS`, reproducibly.
+
+    Documents are taken in the order of ``sha256(seed:name)`` and dealt to the half furthest below its share
+    (:func:`covidbank.splits.assign_sides`), so the split depends only on the file names and the seed: 125
+    and 125 of the 250 ``dev`` documents.  A MEDDOCAN document is one clinical case (one patient), so the
+    split is by subject.
+    """
+    from ..splits import assign_sides
+
+    sides = assign_sides(sorted(d.name for d in docs), (0.5, 0.5), DEV_PARTS, seed)
+    return {p: [d for d in docs if sides[d.name] == p] for p in DEV_PARTS}
 
 
 def _merge(text: str, spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
