@@ -18,17 +18,18 @@ script), re-implemented here from its description so a bench and a test can call
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Doc", "read_brat", "evaluate", "Scores", "dev_parts", "DEV_PARTS", "DEV_PART_SEED"]
+__all__ = ["Doc", "read_brat", "evaluate", "Scores", "dev_part", "dev_parts", "DEV_PARTS", "DEV_PART_SEED"]
 
 #: The two halves of MEDDOCAN ``dev``: every choice (features, training parameters, combination rules) is
 #: made on ``choice``; the figures that are reported come from ``report``, which no choice looked at.
 DEV_PARTS: tuple[str, str] = ("choice", "report")
-#: Seed of the hash that orders the documents (:func:`covidbank.splits.assign_sides`).
+#: Seed of the hash that sends each document to a half (:func:`dev_part`).
 DEV_PART_SEED = 16
 
 Ann = tuple[int, int, str]
@@ -59,18 +60,23 @@ def read_brat(folder: str | Path) -> list[Doc]:
     return docs
 
 
-def dev_parts(docs: Sequence[Doc], seed: int = DEV_PART_SEED) -> dict[str, list[Doc]]:
-    """Split documents by name into the halves :data:`DEV_PARTS`, reproducibly.
+def dev_part(name: str, seed: int = DEV_PART_SEED) -> str:
+    """The half of :data:`DEV_PARTS` a document goes to: the parity of ``sha256(seed:name)``.
 
-    Documents are taken in the order of ``sha256(seed:name)`` and dealt to the half furthest below its share
-    (:func:`covidbank.splits.assign_sides`), so the split depends only on the file names and the seed: 125
-    and 125 of the 250 ``dev`` documents.  A MEDDOCAN document is one clinical case (one patient), so the
-    split is by subject.
+    The side depends on the file name (and the seed) only, never on the other documents or their order.
     """
-    from ..splits import assign_sides
+    return DEV_PARTS[int(hashlib.sha256(f"{seed}:{name}".encode()).hexdigest(), 16) % 2]
 
-    sides = assign_sides(sorted(d.name for d in docs), (0.5, 0.5), DEV_PARTS, seed)
-    return {p: [d for d in docs if sides[d.name] == p] for p in DEV_PARTS}
+
+def dev_parts(docs: Sequence[Doc], seed: int = DEV_PART_SEED) -> dict[str, list[Doc]]:
+    """Split documents by name into the halves :data:`DEV_PARTS` (:func:`dev_part`), in their order.
+
+    A MEDDOCAN document is one clinical case (one patient), so the split is by subject.
+    """
+    out: dict[str, list[Doc]] = {p: [] for p in DEV_PARTS}
+    for d in docs:
+        out[dev_part(d.name, seed)].append(d)
+    return out
 
 
 def _merge(text: str, spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
