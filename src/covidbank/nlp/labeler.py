@@ -174,7 +174,7 @@ class ReportLabeler:
             mentions.extend(ctx.mentions)
             sents.append(SentenceResult(ctx.start, ctx.end, ctx.labels if ctx.labels else ["exclude"],
                                         self._locations_of(ctx, locs)))
-        rctx = ReportContext(sents, [])
+        rctx = ReportContext(sents, [], text=norm, mentions=mentions)
         for i, s in enumerate(sents):
             for j, x in enumerate(s.labels):
                 if x not in rctx.keys and x not in ("normal", "exclude"):
