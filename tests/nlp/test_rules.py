@@ -35,6 +35,9 @@ CASES = {
                                 "Se compara con estudios previos. Patrón intersticial bilateral. Anexo 1234580 fecha "
                                 "2020-04-08T10:41:00 firmado 1226 Nombrepropio. Anexo creado por discordancia "
                                 "clínico-radiológica.", "COVID 19", True),
+    "amended_report_is_unchanged": ("Informe original 1201430 fecha 2020-04-06T16:19:00 firmado 1267 Nombrepropio. "
+                                    "Cardiomegalia. Anexo 1201446 fecha 2020-04-06T17:44:00 firmado 1267 Nombrepropio. "
+                                    "Se adjunta la proyección lateral.", "unchanged", True),
     "covid_wins_over_uncertain": ("Neumonía bilateral compatible con COVID 19. Patrón indeterminado para COVID 19.",
                                   "COVID 19 uncertain", False),
 }
