@@ -89,8 +89,12 @@ def test_unknown_rule_names_are_refused():
         ReportLabeler(disable={"no_such_rule"})
 
 
-def test_bimcv_conventions_false_is_the_fixed_sentences_switch():
-    assert ReportLabeler(bimcv_conventions=False).disabled == {"fixed_sentences"}
+def test_bimcv_conventions_false_switches_off_the_copied_conventions():
+    assert ReportLabeler(bimcv_conventions=False).disabled == {"fixed_sentences", "amended_report_is_covid",
+                                                               "amended_report_is_unchanged"}
+    amended = ("Informe original 909199 fecha 2020-04-01T23:49:00 firmado 872 Nombrepropio. Cardiomegalia. "
+               "Anexo 909216 fecha 2020-04-02T08:10:00 firmado 872 Nombrepropio. Se adjunta la proyección lateral.")
+    assert ReportLabeler(bimcv_conventions=False).label(amended).labels == ["cardiomegaly"]
 
 
 def test_every_boilerplate_pattern_needs_one_of_the_quick_check_words():
