@@ -15,6 +15,7 @@ only the row groups differ.  Uses ``pyarrow.parquet.ParquetWriter`` and
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -26,17 +27,54 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SpoolFolder", "TableSpool", "SpooledTable", "write_frames"]
+__all__ = ["SpoolFolder", "TableSpool", "SpooledTable", "write_frames", "remove_stale_spools"]
 
 #: Rows per batch read back from a spooled table.
 READ_ROWS = 100_000
 
 
-class SpoolFolder:
-    """A temporary folder for spooled tables, removed when no table refers to it any more."""
+#: Spool folders are named ``covidbank-spool-<pid>-<random>`` in the temporary directory.
+SPOOL_PREFIX = "covidbank-spool-"
 
-    def __init__(self, prefix: str = "covidbank-spool-") -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_spools(tmpdir: str | os.PathLike | None = None) -> list[Path]:
+    """Remove spool folders left by a process that no longer runs (an ``add`` killed with SIGKILL).
+
+    A folder is removed only when its name carries the pid of its creator
+    and no process of that pid is alive on this machine; folders of running
+    adds, and folders of unknown shape, are left.  Returns what was removed.
+    """
+    root = Path(tmpdir or tempfile.gettempdir())
+    gone = []
+    for d in root.glob(SPOOL_PREFIX + "*"):
+        pid = d.name[len(SPOOL_PREFIX):].split("-", 1)[0]
+        if d.is_dir() and not d.is_symlink() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    return gone
+
+
+class SpoolFolder:
+    """A temporary folder for spooled tables, removed when no table refers to it any more.
+
+    Removed on exit and on exceptions; a process killed outright leaves it,
+    and the next spool folder made on the machine removes it
+    (:func:`remove_stale_spools`).
+    """
+
+    def __init__(self, tmpdir: str | os.PathLike | None = None) -> None:
+        remove_stale_spools(tmpdir)
+        self.path = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=tmpdir))
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
     def cleanup(self) -> None:

@@ -32,8 +32,11 @@ def test_values_are_checked(kw, value, ok):
 def test_descriptor_check():
     assert descriptor_ok("GE MEDICAL SYSTEMS") and descriptor_ok("Revolution CT")
     for bad in ("12/04/1965", "NHC 99887766", "a" * 65, "ROSSI\nANNA", "", "x@y",
-                "12-APR-1965", "K12APR1965", "1965 04 12", "12 04 1965", "Sep 15, 1972"):
+                "12-APR-1965", "K12APR1965", "1965 04 12", "12 04 1965", "Sep 15, 1972", "5.3.72", "1965.4.12",
+                "v12/04/1965b"):
         assert not descriptor_ok(bad)
+    for version in ("4.1.3", "syngo CT VA48A 11.0.2345", "V3.10.1 build 7", "1.2.840"):  # not dates: kept
+        assert descriptor_ok(version), version
 
 
 def test_filter_sidecar_counts_drops():

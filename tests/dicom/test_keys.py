@@ -78,6 +78,7 @@ def test_missing_or_other_key_changes_nothing(tmp_path):
     res = subprocess.run([sys.executable, "-m", "covidbank", "ingest", str(raw), "--bank", str(bank), "--no-progress",
                           "--key-file", str(tmp_path / "b.key"), "--new-key"], env=ENV, capture_output=True, text=True)
     assert res.returncode == 1 and "another key" in res.stderr
+    assert not (tmp_path / "b.key").exists()  # refused before the new key was written
     assert _tree(bank) == before
     # the right key adds the new patient only
     s = ingest(raw, bank, key_file=tmp_path / "a.key")

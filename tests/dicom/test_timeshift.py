@@ -8,7 +8,7 @@ from pydicom.dataset import Dataset
 
 from covidbank.dicom.deid import DeidOptions, PatientContext, deidentify_dataset
 from covidbank.dicom.keys import Keyring
-from covidbank.dicom.timeshift import DateTimeShift
+from covidbank.dicom.timeshift import DateTimeShift, year_last_order
 
 SH = DateTimeShift(days=-400, seconds=3 * 3600)  # 400 days back (2020-03-15 -> 2019-02-09), 3 hours later
 
@@ -57,4 +57,15 @@ def test_deidentify_shifts_date_time_pairs_together():
 
 def test_table_cell_dates():
     assert SH.text_date("2020-03-15") == "20190209" and SH.text_date("2020/03/15 10:00") == "20190209"
-    assert SH.text_date("15/03/2020") is None and SH.text_date("") is None
+    assert SH.text_date("15/03/2020") is None and SH.text_date("") is None  # year last: only with an order
+    assert SH.text_date("15/03/2020", "dmy") == "20190209" == SH.text_date("3-15-2020 10:00", "mdy")
+    assert SH.text_date("2020-03-15", "dmy") == "20190209"  # year first is read whatever the order
+    assert SH.text_date("31/02/2020", "dmy") is None
+
+
+def test_year_last_order_is_decided_by_the_column():
+    assert year_last_order(["01/02/2020", "15/03/2020"]) == "dmy"
+    assert year_last_order(["01/02/2020", "03/15/2020"]) == "mdy"
+    assert year_last_order(["01/02/2020", "03/04/2020"]) is None  # either way: not guessed
+    assert year_last_order(["13/02/2020", "03/15/2020"]) is None  # both: not one convention
+    assert year_last_order(["2020-03-15", ""]) == "ymd"

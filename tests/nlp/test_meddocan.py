@@ -1,7 +1,7 @@
 """The official MEDDOCAN metrics on hand-made documents (expected counts worked out by hand)."""
 import pytest
 
-from covidbank.nlp.meddocan import Doc, evaluate, read_brat
+from covidbank.nlp.meddocan import DEV_PARTS, Doc, dev_parts, evaluate, read_brat
 
 
 def test_subtrack1_is_strict_on_span_and_type():
@@ -44,12 +44,30 @@ def test_read_brat(tmp_path):
     assert docs[0].gold == [(6, 13, "EDAD_SUJETO_ASISTENCIA")]
 
 
+def test_dev_parts_split_by_document_name_reproducibly():
+    docs = [Doc(f"S{i:04d}-{i * 7 % 13}", "x", []) for i in range(101)]
+    parts = dev_parts(docs)
+    assert tuple(parts) == DEV_PARTS
+    names = {p: [d.name for d in v] for p, v in parts.items()}
+    assert 35 <= len(names["choice"]) <= 66
+    assert set(names["choice"]).isdisjoint(names["report"])
+    assert set(names["choice"]) | set(names["report"]) == {d.name for d in docs}
+    # the side of a document depends on its name only: not on the order nor on the other documents
+    again = dev_parts(list(reversed(docs)))
+    assert {d.name for d in again["choice"]} == set(names["choice"])
+    fewer = dev_parts(docs[:60])
+    assert all(d.name in names["choice"] for d in fewer["choice"])
+    # another seed gives another split
+    assert {d.name for d in dev_parts(docs, seed=1)["choice"]} != set(names["choice"])
+
+
 @pytest.mark.realdata
 def test_meddocan_dev_figures_of_the_combined_deidentifier(shared_data):
-    """The shipped tagger with the rules on a third of MEDDOCAN dev (the full figures: bench/deid_eval.py)."""
+    """The shipped tagger with the rules on the dev 'report' half (the full figures: bench/deid_eval.py)."""
     from covidbank.nlp import find_phi
 
-    docs = read_brat(shared_data / "reports" / "meddocan" / "dev" / "brat")[::3]
+    docs = dev_parts(read_brat(shared_data / "reports" / "meddocan" / "dev" / "brat"))["report"]
+    assert 100 <= len(docs) <= 150
     ev = evaluate(docs, [[(s.start, s.end, s.type) for s in find_phi(d.text)] for d in docs])
     assert ev.subtrack1.f1 >= 0.90 and ev.subtrack2_merged.f1 >= 0.93
     assert ev.words_left / ev.words <= 0.03

@@ -59,6 +59,27 @@ def test_the_model_learns_a_wording_the_rules_lack_and_never_adds_a_negated_find
     assert "cardiomegaly" not in lab.label("No se observa silueta cardiaca agrandada.").labels
 
 
+def test_label_choice_can_leave_the_rules_labels_to_the_rules_and_only_add():
+    from covidbank.nlp.training import THRESHOLD_GRID, choose_labels
+
+    add_only = [i for i, (keep, _) in enumerate(THRESHOLD_GRID) if keep == 0.0]
+    assert add_only
+    # cross-validation counts where only an add-only entry makes fewer errors than the rules
+    errs = [[10, 10, 10] for _ in THRESHOLD_GRID]
+    errs[add_only[0]] = [10, 4, 4]
+    cv = {"COVID 19": {"rules": [10, 3, 7], "model": errs}}
+    assert choose_labels(cv) == {"COVID 19": THRESHOLD_GRID[add_only[0]]}
+    # with keep 0 a label the rules give stays whatever the model scores; the model can still add it elsewhere
+    lab = "cardiomegaly"
+    low = SentenceModel(["*", "w:silueta"], [lab], np.array([[-6.0], [8.0]], dtype=np.float32),
+                        np.zeros(1, dtype=np.float32), np.array([[0.0], [0.5]], dtype=np.float32))
+    assert ReportLabeler(model=low).label("Cardiomegalia.").labels == [lab]
+    assert ReportLabeler(model=low).label("Silueta cardiaca agrandada.").labels == [lab]
+    strict = SentenceModel(low.features, low.labels, low.weights, low.intercepts,
+                           np.array([[0.5], [0.5]], dtype=np.float32))
+    assert lab not in ReportLabeler(model=strict).label("Cardiomegalia.").labels
+
+
 def test_save_and_load_round_trip_without_pickles(trained, tmp_path):
     path, model = trained
     with np.load(path, allow_pickle=False) as z:

@@ -31,6 +31,13 @@ CASES = {
     "fixed_sentences": ("Hilios de morfología, densidad y situación dentro de la normalidad.", "increased density", True),
     "normal_beside_a_finding": ("Hilios de morfología, densidad y situación dentro de la normalidad. Cardiomegalia.",
                                 "normal", True),
+    "amended_report_is_covid": ("Informe original 1234567 fecha 2020-04-07T16:18:00 firmado 1185 Nombrepropio. "
+                                "Se compara con estudios previos. Patrón intersticial bilateral. Anexo 1234580 fecha "
+                                "2020-04-08T10:41:00 firmado 1226 Nombrepropio. Anexo creado por discordancia "
+                                "clínico-radiológica.", "COVID 19", True),
+    "amended_report_is_unchanged": ("Informe original 1201430 fecha 2020-04-06T16:19:00 firmado 1267 Nombrepropio. "
+                                    "Cardiomegalia. Anexo 1201446 fecha 2020-04-06T17:44:00 firmado 1267 Nombrepropio. "
+                                    "Se adjunta la proyección lateral.", "unchanged", True),
     "covid_wins_over_uncertain": ("Neumonía bilateral compatible con COVID 19. Patrón indeterminado para COVID 19.",
                                   "COVID 19 uncertain", False),
 }
@@ -62,13 +69,32 @@ def test_rule_and_its_switch(name):
     assert (label in alone) is present, alone
 
 
+def test_amended_report_that_negates_covid_stays_without_it():
+    head = "Informe original 909199 fecha 2020-04-01T23:49:00 firmado 872 Nombrepropio. "
+    tail = " Anexo 909216 fecha 2020-04-02T08:10:00 firmado 872 Nombrepropio. Se adjunta la proyección lateral."
+    negated = ReportLabeler().label(head + "No se identifican los infiltrados típicos de COVID 19." + tail)
+    assert "COVID 19" not in negated.labels
+    found = ReportLabeler().label(head + "Cardiomegalia." + tail)
+    assert "COVID 19" in found.labels and "cardiomegaly" in found.labels
+    # the label sits on the addendum's sentence, with a positive mention there (the report's values agree)
+    i = next(i for i, s in enumerate(found.sentences) if "COVID 19" in s.labels)
+    assert "anexo" in found.text[found.sentences[i].start:found.sentences[i].end]
+    assert found.values()["COVID 19"] == 1
+    # only an addendum (no original's header before it) is not the amended export
+    assert "COVID 19" not in ReportLabeler().label("Cardiomegalia." + tail).labels
+
+
 def test_unknown_rule_names_are_refused():
     with pytest.raises(ValueError, match="no_such_rule"):
         ReportLabeler(disable={"no_such_rule"})
 
 
-def test_bimcv_conventions_false_is_the_fixed_sentences_switch():
-    assert ReportLabeler(bimcv_conventions=False).disabled == {"fixed_sentences"}
+def test_bimcv_conventions_false_switches_off_the_copied_conventions():
+    assert ReportLabeler(bimcv_conventions=False).disabled == {"fixed_sentences", "amended_report_is_covid",
+                                                               "amended_report_is_unchanged"}
+    amended = ("Informe original 909199 fecha 2020-04-01T23:49:00 firmado 872 Nombrepropio. Cardiomegalia. "
+               "Anexo 909216 fecha 2020-04-02T08:10:00 firmado 872 Nombrepropio. Se adjunta la proyección lateral.")
+    assert ReportLabeler(bimcv_conventions=False).label(amended).labels == ["cardiomegaly"]
 
 
 def test_every_boilerplate_pattern_needs_one_of_the_quick_check_words():

@@ -33,7 +33,12 @@ _AS = re.compile(r"^\d{3}[DWMY]$")
 _UI = re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$")
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|ene|abr|ago|dic)[a-z]*\.?"
 #: Dates as people write them: 12/04/1965, 1965-04-12, 19650412, 1965 04 12, 12-APR-1965, 12APR1965, Sep 15, 1972.
-_DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}|\d{8}|\d{4}\s+\d{1,2}\s+\d{1,2}(?!\d)|"
+#: A date written with separators has a day and a month (1-31 both, either order) and a year of two digits or
+#: 19xx/20xx, so a version such as 4.1.3 or 11.0.2345 is not one.
+_DM = r"(?:0?[1-9]|[12]\d|3[01])"
+_YEAR4 = r"(?:19|20)\d{2}"
+_DATE_LIKE = re.compile(rf"(?<!\d)(?:{_DM}[/.\-]{_DM}[/.\-](?:{_YEAR4}|\d{{2}})|{_YEAR4}[/.\-]{_DM}[/.\-]{_DM})(?!\d)|"
+                        r"\d{8}|\d{4}\s+\d{1,2}\s+\d{1,2}(?!\d)|"
                         r"(?<!\d)\d{1,2}\s+\d{1,2}\s+\d{4}|"
                         rf"(?<!\d)\d{{1,2}}[\s/.\-]*{_MONTH}[\s/.\-]*\d{{2,4}}|"
                         rf"(?<![a-z]){_MONTH}[\s/.\-]*\d{{1,2}},?[\s/.\-]*\d{{4}}", re.I)

@@ -176,9 +176,13 @@ def key_for_bank(key_file: str | os.PathLike | None, bank: str | os.PathLike,
     """
     kpath = Path(key_file or default_key_file()).expanduser()
     created = new_key and not kpath.exists()
-    key = load_key(kpath, create=new_key, bank=bank)
     root = Path(bank)
-    if root.exists() and bank_fingerprint(root) not in (None, key_fingerprint(key)):
+    have = bank_fingerprint(root) if root.exists() else None
+    if created and have is not None:  # a key made now cannot be this bank's: refuse before creating the file
+        raise KeyFileError(f"{root}: this bank was made with another key (fingerprint {have}); a new key "
+                           f"({kpath}) cannot open it. Pass the bank's --key-file; nothing was changed or created")
+    key = load_key(kpath, create=new_key, bank=bank)
+    if have not in (None, key_fingerprint(key)):
         bind_key(root, key, kpath)  # raises, naming both fingerprints
     return key, kpath, created
 

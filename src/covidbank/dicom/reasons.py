@@ -58,6 +58,9 @@ REASONS: dict[str, str] = {
     "deny_list_hit": "an identifying value of the header was found in what would be written: quarantined",
     # tests / reports rows
     "test_row_invalid": "empty patient id, unknown test type (PCR, IgG, IgM, antigen) or unknown result",
+    "test_date_unreadable": "the test's date could not be read (kept without its date)",
+    "test_date_ambiguous": "the column writes dates year last and never shows whether day or month comes first "
+                           "(kept without its date; write them YYYY-MM-DD)",
     "report_no_study": "no ingested study with this accession/study id",
     "row_failed": "the row could not be processed (it failed alone; the run went on)",
 }

@@ -25,10 +25,36 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-__all__ = ["DateTimeShift", "partner_keyword"]
+__all__ = ["DateTimeShift", "partner_keyword", "year_last_order"]
 
 _DT_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
 _TM_RE = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(\.\d{1,6})?$")
+
+
+_YEAR_LAST = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:\D|$)")
+
+
+def year_last_order(cells) -> str | None:
+    """How a column writes its year-last dates: ``"dmy"``, ``"mdy"``, or None when it cannot be told.
+
+    The column decides, not the cell: a first number above 12 somewhere says
+    day first, a second number above 12 says month first.  A column with
+    neither (every date could be read both ways) or both is ambiguous and
+    None: a date read the wrong way would be shifted to a wrong day without
+    anyone noticing.  A column without year-last dates is ``"ymd"``.
+    """
+    first = second = seen = False
+    for c in cells:
+        m = _YEAR_LAST.match(str(c))
+        if m:
+            seen = True
+            first |= int(m.group(1)) > 12
+            second |= int(m.group(2)) > 12
+    if not seen:
+        return "ymd"
+    if first != second:
+        return "dmy" if first else "mdy"
+    return None
 
 
 def partner_keyword(keyword: str) -> str | None:
@@ -168,11 +194,22 @@ class DateTimeShift:
         """Shift one value of VR ``DA``, ``TM`` or ``DT`` (a lone value: no partner)."""
         return {"DA": self.date, "TM": self.time, "DT": self.datetime}[vr](value)
 
-    def text_date(self, text: str) -> str | None:
-        """Shift a date written in a table cell whose first eight digits read ``YYYYMMDD``.
+    def text_date(self, text: str, order: str = "ymd") -> str | None:
+        """Shift a date written in a table cell; returns ``YYYYMMDD`` or None.
 
-        ``2020-03-15``, ``20200315``, ``2020/03/15 10:00``; returns ``YYYYMMDD`` or None.
+        Year first (``2020-03-15``, ``20200315``, ``2020/03/15 10:00``) is read
+        whatever ``order`` says.  A date written with the year last
+        (``15/03/2020``, ``3-15-2020``, ``15.03.2020 10:00``) is read day first
+        with ``order="dmy"``, month first with ``order="mdy"``, and not at all
+        with ``"ymd"`` (it cannot be told apart: see :func:`year_last_order`).
         """
+        m = _YEAR_LAST.match(str(text))
+        if m:
+            if order not in ("dmy", "mdy"):
+                return None
+            a, b, y = m.groups()
+            d, mo = (a, b) if order == "dmy" else (b, a)
+            return self.date(f"{y}{int(mo):02d}{int(d):02d}") or None
         digits = "".join(ch for ch in str(text) if ch.isdigit())[:8]
         if len(digits) != 8:
             return None

@@ -93,6 +93,11 @@ LOCATION_IMPLIES: dict[str, tuple[str, ...]] = {
     "loc left hypochondrium": ("loc hypochondrium", "loc left"),
 }
 
+#: Rules that copy a convention of the BIMCV reference, not a reading of the text (``bimcv_conventions=False``).
+BIMCV_CONVENTIONS: frozenset[str] = frozenset({"fixed_sentences", "amended_report_is_covid",
+                                               "amended_report_is_unchanged"})
+
+
 class ReportLabeler:
     """Labeler: lexicon + cues + BIMCV's report conventions as named rules (:mod:`.rules`).
 
@@ -103,8 +108,13 @@ class ReportLabeler:
     locations : dict, optional
         location label -> regex patterns; default :data:`~covidbank.nlp.lexicon.LOCATIONS`.
     bimcv_conventions : bool
-        ``False`` switches off the rule ``fixed_sentences`` (whole sentences the
-        reference labels the same way whatever they say).
+        ``False`` switches off the rules that copy conventions of the BIMCV
+        reference rather than read the report (:data:`BIMCV_CONVENTIONS`:
+        ``fixed_sentences``, whole sentences the reference labels the same way
+        whatever they say; ``amended_report_is_covid`` and
+        ``amended_report_is_unchanged``, one hospital's original + addendum
+        export).  Keep them on to agree with BIMCV COVID-19+ and PadChest;
+        switch them off to label another hospital's reports by what they say.
     disable : iterable of str, optional
         Names of rules (:data:`covidbank.nlp.rules.RULE_NAMES`) to switch off.
     model : SentenceModel, path, ``"auto"`` or None
@@ -139,7 +149,7 @@ class ReportLabeler:
         if unknown:
             raise ValueError(f"unknown labeler rule(s) {sorted(unknown)}; the rules are {', '.join(RULE_NAMES)}")
         if not bimcv_conventions:
-            off.add("fixed_sentences")
+            off.update(BIMCV_CONVENTIONS)
         self.disabled = frozenset(off)
         on = [r for r in RULES if r.name not in off]
         self._text = [r.apply for r in on if r.stage == "text"]
@@ -174,7 +184,7 @@ class ReportLabeler:
             mentions.extend(ctx.mentions)
             sents.append(SentenceResult(ctx.start, ctx.end, ctx.labels if ctx.labels else ["exclude"],
                                         self._locations_of(ctx, locs)))
-        rctx = ReportContext(sents, [])
+        rctx = ReportContext(sents, [], text=norm, mentions=mentions)
         for i, s in enumerate(sents):
             for j, x in enumerate(s.labels):
                 if x not in rctx.keys and x not in ("normal", "exclude"):

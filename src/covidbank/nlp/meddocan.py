@@ -18,12 +18,19 @@ script), re-implemented here from its description so a bench and a test can call
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Doc", "read_brat", "evaluate", "Scores"]
+__all__ = ["Doc", "read_brat", "evaluate", "Scores", "dev_part", "dev_parts", "DEV_PARTS", "DEV_PART_SEED"]
+
+#: The two halves of MEDDOCAN ``dev``: every choice (features, training parameters, combination rules) is
+#: made on ``choice``; the figures that are reported come from ``report``, which no choice looked at.
+DEV_PARTS: tuple[str, str] = ("choice", "report")
+#: Seed of the hash that sends each document to a half (:func:`dev_part`).
+DEV_PART_SEED = 16
 
 Ann = tuple[int, int, str]
 
@@ -51,6 +58,25 @@ def read_brat(folder: str | Path) -> list[Doc]:
                     gold.append((int(parts[1]), int(parts[2]), parts[0]))
         docs.append(Doc(txt.stem, text, sorted(gold)))
     return docs
+
+
+def dev_part(name: str, seed: int = DEV_PART_SEED) -> str:
+    """The half of :data:`DEV_PARTS` a document goes to: the parity of ``sha256(seed:name)``.
+
+    The side depends on the file name (and the seed) only, never on the other documents or their order.
+    """
+    return DEV_PARTS[int(hashlib.sha256(f"{seed}:{name}".encode()).hexdigest(), 16) % 2]
+
+
+def dev_parts(docs: Sequence[Doc], seed: int = DEV_PART_SEED) -> dict[str, list[Doc]]:
+    """Split documents by name into the halves :data:`DEV_PARTS` (:func:`dev_part`), in their order.
+
+    A MEDDOCAN document is one clinical case (one patient), so the split is by subject.
+    """
+    out: dict[str, list[Doc]] = {p: [] for p in DEV_PARTS}
+    for d in docs:
+        out[dev_part(d.name, seed)].append(d)
+    return out
 
 
 def _merge(text: str, spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:

@@ -448,7 +448,7 @@ def read_skipped(bank: str | os.PathLike) -> list[dict]:
                 r = json.loads(line)
             except ValueError:  # a line cut by a kill
                 continue
-            if r.get("status") not in ("skipped", "error", "quarantined"):
+            if r.get("status") not in ("skipped", "error", "quarantined", "partial"):
                 continue
             kind = r.get("kind", "file")
             rec = r.get("file") or r.get("series") or r.get("record")

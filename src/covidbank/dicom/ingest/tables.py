@@ -51,7 +51,7 @@ def _check_row(row: dict, denylists: dict, pkey: str, quarantine, log, kind: str
 def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylists=None) -> list[dict]:
     """Rows of ``tests.csv`` with pseudonyms and shifted dates; a row that fails is logged and left out."""
     from ...errors import SourceFormatError
-    from ..timeshift import DateTimeShift
+    from ..timeshift import DateTimeShift, year_last_order
 
     df = _read_csv(path)
     cols = _norm_cols(df)
@@ -65,6 +65,7 @@ def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylist
                 break
         else:
             raise SourceFormatError(f"{path}: missing column {k} (columns needed: patient_id, date, test_type, result)")
+    order = year_last_order(df[found["date"]])  # 15/03/2020 read day first only when the column says so
     rows = []
     for i, r in df.iterrows():
         record = int(i) + 2
@@ -78,7 +79,12 @@ def _process_tests(path: Path, keyring, registry, log, quarantine=None, denylist
                 continue
             ptok = keyring.token("patient", pid)
             sub = registry.get(keyring, "sub", ptok)
-            date = DateTimeShift(keyring.date_shift_days(ptok)).text_date(r[found["date"]])
+            cell = r[found["date"]]
+            date = DateTimeShift(keyring.date_shift_days(ptok)).text_date(cell, order or "ymd")
+            if date is None and str(cell).strip():  # kept without its date, and said
+                log.write(kind="test", record=record, status="partial",
+                          reason="test_date_ambiguous" if order is None else "test_date_unreadable",
+                          attributes=[], private={"path": str(path)})
             row = {"participant_id": f"sub-{sub}", "test_type": ttype, "result": result, "acq_date": date}
             if denylists is not None and not _check_row(row, denylists, pid, quarantine, log, "test", record, path):
                 continue
