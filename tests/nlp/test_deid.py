@@ -317,3 +317,23 @@ def test_a_date_after_a_name_is_not_a_house_number(text, date):
 def test_streets_with_elided_articles(text, street):
     assert covered(text, street, "DIR")
 
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Remitido por: Dra. Lucía Ferrer Ibáñez Residente de 3er año de Neumología.", "Lucía Ferrer Ibáñez"),
+    ("Remitido por: Dr. Ravindrakumar, MDS Reader, Department of Oral Surgery.", "Ravindrakumar"),
+    ("Remitido por: Dra. Elena Prieto Soler Supervisora de la Unidad de Diálisis.", "Elena Prieto Soler"),
+])
+def test_a_role_after_a_name_ends_the_name_span(text, name):
+    a = text.index(name)
+    names = [(s.start, s.end) for s in find_phi(text) if s.category == "NAME"]
+    assert (a, a + len(name)) in names, names
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Informe clínico del paciente: Lactante de once meses con fiebre.", "Lactante"),
+    ("Informe clínico del paciente: Presentamos el caso de una mujer de 40 años.", "Presentamos"),
+])
+def test_a_section_title_with_paciente_is_no_name_header(text, word):
+    a = text.index(word)
+    assert not any(s.start <= a < s.end and s.category == "NAME" for s in find_phi(text))

@@ -178,7 +178,11 @@ _STREET_WORDS = r"(?:Calle|Plaza|Paseo|Camino|Ronda|Carretera|Travesía|Glorieta
 _STREET_AHEAD = (rf"{_STREET_WORDS}[ \t]+(?:(?!{_STREET_WORDS}|{_STREET_START}|{_CONTACT_WORD})(?:{_PART}|{_CAP}),?[ \t]+){{0,5}}"
                  rf"{_HOUSE_NUMBER}")
 _ADDRESS_START_RX = re.compile(rf"{_STREET_START}|{_STREET_AHEAD}")
-_NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD})"
+# a role, a degree or a title after a name ends the name ("Alberto Palacios Hernández Residente de 5º año",
+# "Naveenjayakumar, MDS Reader", "Dra. Teresa Sada Ovalle Doctor Vertiz 737": a street named after a doctor)
+_ROLE_WORD = (r"(?:Residente|Supervisora?|Reader|Adjunt[oa]|Jef[ea]|Coordinadora?|Directora?|Profesora?|"
+              r"Catedr[aá]tic[oa]|Departamento|Department|MDS|PhD|MD|Doctora?|Dra?)(?![\w])")
+_NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD}|{_ROLE_WORD})"
 # ... but the first word after a title or a header key is the name even if a house number follows ("Sra. Plaza
 # Gómez, 45 años", "Dr. Ronda García 2 veces")
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
@@ -572,6 +576,8 @@ def _header_values(text: str, add: _Add) -> None:
                 val = dm.group()
         else:
             val = _header_value_end(val)
+        if cat == "NAME" and re.search(r"(?i)\bdel[ \t]+$", text[max(0, m.start("key") - 8):m.start("key")]):
+            continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
             staff = not re.match(r"(?i)paciente|nombre|apellido", m.group("key"))
             add(a, a + len(val), cat, 0, "NOMBRE_PERSONAL_SANITARIO" if staff else "NOMBRE_SUJETO_ASISTENCIA")
