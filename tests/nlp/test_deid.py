@@ -337,3 +337,13 @@ def test_a_role_after_a_name_ends_the_name_span(text, name):
 def test_a_section_title_with_paciente_is_no_name_header(text, word):
     a = text.index(word)
     assert not any(s.start <= a < s.end and s.category == "NAME" for s in find_phi(text))
+
+
+@pytest.mark.parametrize("text, age", [
+    ("En la revisión el niño, con 15 meses de edad, camina sin ayuda.", "15 meses"),
+    ("Fue valorada por primera vez a la edad de 6 meses por una masa cervical.", "6 meses"),
+    ("Al cuarto mes de vida ingresa por bronquiolitis.", "cuarto mes"),
+])
+def test_ages_in_phrases_are_age_spans(text, age):
+    a = text.index(age)
+    assert (a, a + len(age), "EDAD_SUJETO_ASISTENCIA") in {(s.start, s.end, s.type) for s in find_phi(text)}

@@ -724,12 +724,26 @@ def _contacts_and_codes(text: str, add: _Add) -> None:
             add(m.start(), m.end(), "NUM", 2, "ID_CONTACTO_ASISTENCIAL")
 
 
+_AGE_UNIT = r"(?:a[ñn]os?|mes(?:es)?|d[ií]as?|semanas?)"
+_AGE_NUMBER = (r"(?:\d{1,3}|un|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|primer|segundo|tercer|"
+               r"cuarto|quinto|sexto|s[eé]ptimo|octavo|noveno|d[eé]cimo)")
+# an age in the words MEDDOCAN's annotators mark as one (on its train split: "N años de edad" is the age "N años"
+# 147 times of 160; "ocho meses de vida" 2 of 8 as written, the others' age is the number and the unit too)
+_AGE_PHRASE = re.compile(
+    rf"(?i)\b(\d{{1,3}}[ \t]+{_AGE_UNIT})[ \t]+de[ \t]+edad\b"
+    rf"|\bla[ \t]+edad[ \t]+de[ \t]+(\d{{1,3}}[ \t]+{_AGE_UNIT})\b"
+    rf"|\b({_AGE_NUMBER}[ \t]+{_AGE_UNIT})[ \t]+de[ \t]+vida\b")
+
+
 def _relatives_and_ages(text: str, add: _Add) -> None:
     """Relatives of the patient and ages past 89 (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C), treats those as identifying)."""
     for m in _RELATIVE.finditer(text):
         add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
     for m in _OLD_AGE.finditer(text):
         add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
+    for m in _AGE_PHRASE.finditer(text):  # sure of nothing: the tagger's reading of the same words wins
+        g = next(i for i in (1, 2, 3) if m.group(i))
+        add(m.start(g), m.end(g), "EDAD", 5)
 
 
 #: the rules of :func:`_rule_spans`, in the order they add candidates
