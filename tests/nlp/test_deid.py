@@ -347,3 +347,15 @@ def test_a_section_title_with_paciente_is_no_name_header(text, word):
 def test_ages_in_phrases_are_age_spans(text, age):
     a = text.index(age)
     assert (a, a + len(age), "EDAD_SUJETO_ASISTENCIA") in {(s.start, s.end, s.type) for s in find_phi(text)}
+
+
+@pytest.mark.parametrize("text, inst, street", [
+    ("Remitido por: Dra. Ana Ruiz Gil Hospital de Alcorcón Carretera Toledo 28905 Alcorcón (Madrid).",
+     "Hospital de Alcorcón", "Carretera Toledo"),
+    ("Facultad de Medicina. Universidad de Granada Boulevard Louis Pasteur, 32. 29071 Granada.",
+     "Universidad de Granada", "Boulevard Louis Pasteur, 32"),
+])
+def test_a_street_word_after_an_institution_starts_the_street(text, inst, street):
+    spans = {(text[s.start:s.end], s.type) for s in find_phi(text)}
+    assert any(t == inst and ty in ("HOSPITAL", "INSTITUCION", "CENTRO_SALUD") for t, ty in spans), spans
+    assert (street, "CALLE") in spans, spans

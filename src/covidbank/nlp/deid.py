@@ -1114,9 +1114,35 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 out.append((x, y, t))
                 pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
-    out = _join_pieces(text, sorted(out), pieces)
+    out = _street_word_to_street(text, _join_pieces(text, sorted(out), pieces))
     if deny:
         out = _union_with(out, deny)
+    return out
+
+
+# a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
+# Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
+_STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|Boulevard)$")
+_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|Boulevard)[ \t]+$")
+
+
+def _street_word_to_street(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted non-overlapping spans with a street word moved from the end of an institution's span to the span
+    that follows it (typed ``CALLE``), and a street word right before a street's span put into it."""
+    out = list(spans)
+    for i, (a, b, t) in enumerate(out):
+        if COARSE.get(t) == "INST":
+            m = _STREET_WORD_END.search(text, a, b)
+            if m is not None and m.start() > a and i + 1 < len(out):
+                x, y, _ = out[i + 1]
+                if not text[b:x].strip(" \t"):
+                    out[i] = (a, m.start(), t)
+                    out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t")), y, "CALLE")
+        elif t == "CALLE":
+            lo = out[i - 1][1] if i else 0
+            m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
+            if m is not None:
+                out[i] = (m.start(), b, t)
     return out
 
 
