@@ -323,6 +323,8 @@ def test_streets_with_elided_articles(text, street):
     ("Remitido por: Dra. Lucía Ferrer Ibáñez Residente de 3er año de Neumología.", "Lucía Ferrer Ibáñez"),
     ("Remitido por: Dr. Ravindrakumar, MDS Reader, Department of Oral Surgery.", "Ravindrakumar"),
     ("Remitido por: Dra. Elena Prieto Soler Supervisora de la Unidad de Diálisis.", "Elena Prieto Soler"),
+    ("Remitido por: Rosa Lemos Viñas Departamento de Histología. Universidad de León.", "Rosa Lemos Viñas"),
+    ("Médico: Irene Costa NavarroNºCol: 28 28 40112.", "Irene Costa Navarro"),
 ])
 def test_a_role_after_a_name_ends_the_name_span(text, name):
     a = text.index(name)

@@ -183,6 +183,7 @@ _ADDRESS_START_RX = re.compile(rf"{_STREET_START}|{_STREET_AHEAD}")
 _ROLE_WORD = (r"(?:Residente|Supervisora?|Reader|Adjunt[oa]|Jef[ea]|Coordinadora?|Directora?|Profesora?|"
               r"Catedr[aá]tic[oa]|Departamento|Department|MDS|PhD|MD|Doctora?|Dra?)(?![\w])")
 _NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD}|{_ROLE_WORD})"
+_ROLE_WORD_RX = re.compile(_ROLE_WORD)
 # ... but the first word after a title or a header key is the name even if a house number follows ("Sra. Plaza
 # Gómez, 45 años", "Dr. Ronda García 2 veces")
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
@@ -423,7 +424,9 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         words = [(w.start(), w.end(), gz.key(w.group())) for w in re.finditer(rf"{_CAP}", m.group())]
         words = [(a + m.start(), b + m.start(), k) for a, b, k in words]
         # a name ends where an address starts ("Pilar Calle Urbano Avenida Blasco Ibáñez 17")
-        cut = next((i for i, (a, _, _) in enumerate(words) if i and _ADDRESS_START_RX.match(text, a)), len(words))
+        # ... and where a role follows it ("Inmaculada Santos Amaya Departamento de Anatomía")
+        cut = next((i for i, (a, _, _) in enumerate(words) if i and (_ADDRESS_START_RX.match(text, a)
+                                                                     or _ROLE_WORD_RX.match(text, a))), len(words))
         words = words[:cut]
         # trim leading/trailing words that cannot be part of a name
         is_name = [(k in first or k in last or ("-" in k and all(p in first or p in last for p in k.split("-") if p)))
@@ -1114,7 +1117,7 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 out.append((x, y, t))
                 pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
-    out = _street_word_to_street(text, _join_pieces(text, sorted(out), pieces))
+    out = _boundary_fixes(text, _join_pieces(text, sorted(out), pieces))
     if deny:
         out = _union_with(out, deny)
     return out
@@ -1123,15 +1126,21 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 # a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
 # Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
 _STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|Boulevard)$")
+_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])N[º°](?:[ \t]?Col\w*)?")
 _STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|Boulevard)[ \t]+$")
 
 
-def _street_word_to_street(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Sorted non-overlapping spans with a street word moved from the end of an institution's span to the span
-    that follows it (typed ``CALLE``), and a street word right before a street's span put into it."""
+    that follows it (typed ``CALLE``), a street word right before a street's span put into it, and a person's name
+    cut before a number label glued to it ("Marta Ortega MartínezNºCol: 28 28 20943")."""
     out = list(spans)
     for i, (a, b, t) in enumerate(out):
-        if COARSE.get(t) == "INST":
+        if t.startswith("NOMBRE_"):
+            m = _GLUED_NUMBER_LABEL.search(text, a, b)
+            if m is not None and m.start() > a:
+                out[i] = (a, m.start(), t)
+        elif COARSE.get(t) == "INST":
             m = _STREET_WORD_END.search(text, a, b)
             if m is not None and m.start() > a and i + 1 < len(out):
                 x, y, _ = out[i + 1]
