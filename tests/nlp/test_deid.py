@@ -330,6 +330,8 @@ def test_a_role_after_a_name_ends_the_name_span(text, name):
     a = text.index(name)
     names = [(s.start, s.end) for s in find_phi(text) if s.category == "NAME"]
     assert (a, a + len(name)) in names, names
+    role = re.compile(r"[^\W\d_]+").search(text, a + len(name)).start()  # the word after the name is no name
+    assert not any(x <= role < y for x, y in names), names
 
 
 @pytest.mark.parametrize("text, word", [
