@@ -363,3 +363,15 @@ def test_a_street_word_after_an_institution_starts_the_street(text, inst, street
     spans = {(text[s.start:s.end], s.type) for s in find_phi(text)}
     assert any(t == inst and ty in ("HOSPITAL", "INSTITUCION", "CENTRO_SALUD") for t, ty in spans), spans
     assert (street, "CALLE") in spans, spans
+
+
+
+def test_two_pieces_of_one_institution_joined_by_a_hyphen_are_one_span():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    text = "Complejo Hospitalario La Rioja-Centro Avenida de la Paz 13"
+    a, h, b = 0, text.index("-"), text.index(" Avenida")
+    assert _boundary_fixes(text, [(a, h, "HOSPITAL"), (h + 1, b, "HOSPITAL")]) == [(a, b, "HOSPITAL")]
+    # other types side by side stay apart, and so do dates ("2019-2020")
+    assert _boundary_fixes(text, [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]) == [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]
+    assert _boundary_fixes("2019-2020", [(0, 4, "FECHAS"), (5, 9, "FECHAS")]) == [(0, 4, "FECHAS"), (5, 9, "FECHAS")]

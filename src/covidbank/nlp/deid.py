@@ -1152,7 +1152,14 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
             m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
             if m is not None:
                 out[i] = (m.start(), b, t)
-    return out
+    # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
+    joined: list[tuple[int, int, str]] = []
+    for a, b, t in out:
+        if joined and joined[-1][2] == t and text[joined[-1][1]:a] == "-" and t not in ("FECHAS", "NUMERO_TELEFONO"):
+            joined[-1] = (joined[-1][0], b, t)
+        else:
+            joined.append((a, b, t))
+    return joined
 
 
 def _overlap_groups(items: list[tuple]) -> Iterator[tuple[list[tuple], int]]:
