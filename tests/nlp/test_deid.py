@@ -325,6 +325,7 @@ def test_streets_with_elided_articles(text, street):
     ("Remitido por: Dra. Elena Prieto Soler Supervisora de la Unidad de Diálisis.", "Elena Prieto Soler"),
     ("Remitido por: Rosa Lemos Viñas Departamento de Histología. Universidad de León.", "Rosa Lemos Viñas"),
     ("Médico: Irene Costa NavarroNºCol: 28 28 40112.", "Irene Costa Navarro"),
+    ("medico: irene costa navarronocol: 28 28 40112.", "irene costa navarro"),
 ])
 def test_a_role_after_a_name_ends_the_name_span(text, name):
     a = text.index(name)
@@ -358,6 +359,8 @@ def test_ages_in_phrases_are_age_spans(text, age):
      "Hospital de Alcorcón", "Carretera Toledo"),
     ("Facultad de Medicina. Universidad de Granada Boulevard Louis Pasteur, 32. 29071 Granada.",
      "Universidad de Granada", "Boulevard Louis Pasteur, 32"),
+    ("facultad de medicina. universidad de granada boulevard louis pasteur, 32. 29071 granada.",
+     "universidad de granada", "boulevard louis pasteur, 32"),
 ])
 def test_a_street_word_after_an_institution_starts_the_street(text, inst, street):
     spans = {(text[s.start:s.end], s.type) for s in find_phi(text)}

@@ -1125,9 +1125,9 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 
 # a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
 # Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
-_STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|Boulevard)$")
-_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])N[º°](?:[ \t]?Col\w*)?")
-_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|Boulevard)[ \t]+$")
+_STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
+_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°]|n[º°o](?=[ \t]?col))(?:[ \t]?[Cc]ol\w*)?")
+_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
 
 
 def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
