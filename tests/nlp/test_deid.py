@@ -378,3 +378,11 @@ def test_two_pieces_of_one_institution_joined_by_a_hyphen_are_one_span():
     # other types side by side stay apart, and so do dates ("2019-2020")
     assert _boundary_fixes(text, [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]) == [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]
     assert _boundary_fixes("2019-2020", [(0, 4, "FECHAS"), (5, 9, "FECHAS")]) == [(0, 4, "FECHAS"), (5, 9, "FECHAS")]
+
+
+def test_a_glued_number_label_is_cut_but_a_surname_that_looks_like_one_is_not():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    for text, end in (("Marta Ortega MartínezNºCol", 21), ("marta ortega martineznocol", 21),
+                      ("juan carlos moreno collado", 26), ("Ana Nocolau Pérez", 17)):
+        assert _boundary_fixes(text, [(0, len(text), "NOMBRE_PERSONAL_SANITARIO")]) == [(0, end, "NOMBRE_PERSONAL_SANITARIO")]

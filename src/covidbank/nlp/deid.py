@@ -1126,7 +1126,8 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 # a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
 # Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
 _STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
-_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°]|n[º°o](?=[ \t]?col))(?:[ \t]?[Cc]ol\w*)?")
+# a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
+_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
 _STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
 
 
@@ -1137,9 +1138,9 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
     out = list(spans)
     for i, (a, b, t) in enumerate(out):
         if t.startswith("NOMBRE_"):
-            m = _GLUED_NUMBER_LABEL.search(text, a, b)
-            if m is not None and m.start() > a:
-                out[i] = (a, m.start(), t)
+            m = _GLUED_NUMBER_LABEL.search(text[a:b])
+            if m is not None and m.start() > 0:
+                out[i] = (a, a + m.start(), t)
         elif COARSE.get(t) == "INST":
             m = _STREET_WORD_END.search(text, a, b)
             if m is not None and m.start() > a and i + 1 < len(out):
