@@ -344,6 +344,14 @@ def test_a_section_title_with_paciente_is_no_name_header(text, word):
     assert not any(s.start <= a < s.end and s.category == "NAME" for s in find_phi(text))
 
 
+@pytest.mark.parametrize("text, name", [
+    ("Datos del paciente: Wenceslao Otxoa Ibarguren, 45 años.", "Wenceslao Otxoa Ibarguren"),
+    ("Identificación del paciente: Yurena Tabares Quesada.", "Yurena Tabares Quesada"),
+])
+def test_other_headers_ending_in_del_paciente_still_name_the_patient(text, name):
+    assert covered(text, name, "NAME")
+
+
 @pytest.mark.parametrize("text, age", [
     ("En la revisión el niño, con 15 meses de edad, camina sin ayuda.", "15 meses"),
     ("Fue valorada por primera vez a la edad de 6 meses por una masa cervical.", "6 meses"),

@@ -579,13 +579,18 @@ def _header_values(text: str, add: _Add) -> None:
                 val = dm.group()
         else:
             val = _header_value_end(val)
-        if cat == "NAME" and re.search(r"(?i)\bdel[ \t]+$", text[max(0, m.start("key") - 8):m.start("key")]):
+        if cat == "NAME" and _SECTION_BEFORE_KEY.search(text, max(0, m.start("key") - 24), m.start("key")):
             continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
             staff = not re.match(r"(?i)paciente|nombre|apellido", m.group("key"))
             add(a, a + len(val), cat, 0, "NOMBRE_PERSONAL_SANITARIO" if staff else "NOMBRE_SUJETO_ASISTENCIA")
         else:
             add(a, a + len(val), cat, 0)
+
+
+# MEDDOCAN's section title before the case ("Informe clínico del paciente: Varón de 53 años ..."); "Datos del
+# paciente: Ana Gil" stays a name header
+_SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[ \t]+$")
 
 
 def _header_value_end(val: str) -> str:
