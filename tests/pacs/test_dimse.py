@@ -33,6 +33,27 @@ def test_one_association_reused_for_queries_and_retrievals(tmp_path):
         assert not assoc.is_established
 
 
+def test_every_association_acknowledges_at_once(tmp_path):
+    """Queries, retrievals, our storage SCP and push all set TCP_QUICKACK after each PDU: an archive built on DCMTK
+    keeps Nagle's algorithm and waits for our acknowledgement of each PDU header (40 ms of Linux's delayed ACK per
+    message; bench/pull.py shows the effect)."""
+    from pynetdicom import evt
+
+    from covidbank.pacs import dimse
+
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 1)
+        assert a.retrieve(studies[0], None, InstanceSink(tmp_path / "st"), 60).status == "ok"
+        assoc = a._pooled("get")[0]
+        for event in (evt.EVT_PDU_SENT, evt.EVT_PDU_RECV):
+            assert dimse._quick_ack in [h[0] for h in assoc.get_handlers(event)]
+        a.close()
+        mover = DimseArchive(o.pacs, method="move", move_port=0)
+        mover.start_scp()
+        assert dimse._quick_ack in [h[0] for h in mover._scp.get_handlers(evt.EVT_PDU_RECV)]
+        mover.close()
+
+
 def test_an_association_the_archive_closed_while_idle_is_opened_again(tmp_path):
     with orthanc_server(config={"DicomScpTimeout": 1}) as o:
         a, studies = _studies(o, tmp_path / "raw", 2)
