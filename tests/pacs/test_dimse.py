@@ -54,6 +54,26 @@ def test_every_association_acknowledges_at_once(tmp_path):
         mover.close()
 
 
+def test_concurrent_queries_lose_no_answer(tmp_path):
+    """pynetdicom's association thread could take a C-FIND answer off the queue as the request went out (a study
+    missing from a patient's results, or a patient reported without studies); 8 threads query 24 patients 12 times."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 24)
+        want = {s.patient_id: s.study_uid for s in studies}
+        a.close()
+        wrong = []
+        for _ in range(12):
+            a = DimseArchive(o.pacs)
+            with ThreadPoolExecutor(8) as ex:
+                got = dict(zip(want, ex.map(lambda p: [s.study_uid for s in a.find_studies(StudyQuery(patient_id=p))],
+                                            want)))
+            a.close()
+            wrong += [p for p in want if got[p] != [want[p]]]
+        assert wrong == []
+
+
 def test_an_association_the_archive_closed_while_idle_is_opened_again(tmp_path):
     with orthanc_server(config={"DicomScpTimeout": 1}) as o:
         a, studies = _studies(o, tmp_path / "raw", 2)
