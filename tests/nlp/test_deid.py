@@ -317,3 +317,80 @@ def test_a_date_after_a_name_is_not_a_house_number(text, date):
 def test_streets_with_elided_articles(text, street):
     assert covered(text, street, "DIR")
 
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Remitido por: Dra. Lucía Ferrer Ibáñez Residente de 3er año de Neumología.", "Lucía Ferrer Ibáñez"),
+    ("Remitido por: Dr. Ravindrakumar, MDS Reader, Department of Oral Surgery.", "Ravindrakumar"),
+    ("Remitido por: Dra. Elena Prieto Soler Supervisora de la Unidad de Diálisis.", "Elena Prieto Soler"),
+    ("Remitido por: Rosa Lemos Viñas Departamento de Histología. Universidad de León.", "Rosa Lemos Viñas"),
+    ("Médico: Irene Costa NavarroNºCol: 28 28 40112.", "Irene Costa Navarro"),
+    ("medico: irene costa navarronocol: 28 28 40112.", "irene costa navarro"),
+])
+def test_a_role_after_a_name_ends_the_name_span(text, name):
+    a = text.index(name)
+    names = [(s.start, s.end) for s in find_phi(text) if s.category == "NAME"]
+    assert (a, a + len(name)) in names, names
+    role = re.compile(r"[^\W\d_]+").search(text, a + len(name)).start()  # the word after the name is no name
+    assert not any(x <= role < y for x, y in names), names
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Informe clínico del paciente: Lactante de once meses con fiebre.", "Lactante"),
+    ("Informe clínico del paciente: Presentamos el caso de una mujer de 40 años.", "Presentamos"),
+])
+def test_a_section_title_with_paciente_is_no_name_header(text, word):
+    a = text.index(word)
+    assert not any(s.start <= a < s.end and s.category == "NAME" for s in find_phi(text))
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Datos del paciente: Wenceslao Otxoa Ibarguren, 45 años.", "Wenceslao Otxoa Ibarguren"),
+    ("Identificación del paciente: Yurena Tabares Quesada.", "Yurena Tabares Quesada"),
+])
+def test_other_headers_ending_in_del_paciente_still_name_the_patient(text, name):
+    assert covered(text, name, "NAME")
+
+
+@pytest.mark.parametrize("text, age", [
+    ("En la revisión el niño, con 15 meses de edad, camina sin ayuda.", "15 meses"),
+    ("Fue valorada por primera vez a la edad de 6 meses por una masa cervical.", "6 meses"),
+    ("Al cuarto mes de vida ingresa por bronquiolitis.", "cuarto mes"),
+])
+def test_ages_in_phrases_are_age_spans(text, age):
+    a = text.index(age)
+    assert (a, a + len(age), "EDAD_SUJETO_ASISTENCIA") in {(s.start, s.end, s.type) for s in find_phi(text)}
+
+
+@pytest.mark.parametrize("text, inst, street", [
+    ("Remitido por: Dra. Ana Ruiz Gil Hospital de Alcorcón Carretera Toledo 28905 Alcorcón (Madrid).",
+     "Hospital de Alcorcón", "Carretera Toledo"),
+    ("Facultad de Medicina. Universidad de Granada Boulevard Louis Pasteur, 32. 29071 Granada.",
+     "Universidad de Granada", "Boulevard Louis Pasteur, 32"),
+    ("facultad de medicina. universidad de granada boulevard louis pasteur, 32. 29071 granada.",
+     "universidad de granada", "boulevard louis pasteur, 32"),
+])
+def test_a_street_word_after_an_institution_starts_the_street(text, inst, street):
+    spans = {(text[s.start:s.end], s.type) for s in find_phi(text)}
+    assert any(t == inst and ty in ("HOSPITAL", "INSTITUCION", "CENTRO_SALUD") for t, ty in spans), spans
+    assert (street, "CALLE") in spans, spans
+
+
+
+def test_two_pieces_of_one_institution_joined_by_a_hyphen_are_one_span():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    text = "Complejo Hospitalario La Rioja-Centro Avenida de la Paz 13"
+    a, h, b = 0, text.index("-"), text.index(" Avenida")
+    assert _boundary_fixes(text, [(a, h, "HOSPITAL"), (h + 1, b, "HOSPITAL")]) == [(a, b, "HOSPITAL")]
+    # other types side by side stay apart, and so do dates ("2019-2020")
+    assert _boundary_fixes(text, [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]) == [(a, h, "HOSPITAL"), (h + 1, b, "TERRITORIO")]
+    assert _boundary_fixes("2019-2020", [(0, 4, "FECHAS"), (5, 9, "FECHAS")]) == [(0, 4, "FECHAS"), (5, 9, "FECHAS")]
+
+
+def test_a_glued_number_label_is_cut_but_a_surname_that_looks_like_one_is_not():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    for text, end in (("Marta Ortega MartínezNºCol", 21), ("marta ortega martineznocol", 21),
+                      ("juan carlos moreno collado", 26), ("Ana Nocolau Pérez", 17)):
+        assert _boundary_fixes(text, [(0, len(text), "NOMBRE_PERSONAL_SANITARIO")]) == [(0, end, "NOMBRE_PERSONAL_SANITARIO")]

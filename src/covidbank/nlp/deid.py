@@ -178,7 +178,12 @@ _STREET_WORDS = r"(?:Calle|Plaza|Paseo|Camino|Ronda|Carretera|Travesía|Glorieta
 _STREET_AHEAD = (rf"{_STREET_WORDS}[ \t]+(?:(?!{_STREET_WORDS}|{_STREET_START}|{_CONTACT_WORD})(?:{_PART}|{_CAP}),?[ \t]+){{0,5}}"
                  rf"{_HOUSE_NUMBER}")
 _ADDRESS_START_RX = re.compile(rf"{_STREET_START}|{_STREET_AHEAD}")
-_NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD})"
+# a role, a degree or a title after a name ends the name ("Alberto Palacios Hernández Residente de 5º año",
+# "Naveenjayakumar, MDS Reader", "Dra. Teresa Sada Ovalle Doctor Vertiz 737": a street named after a doctor)
+_ROLE_WORD = (r"(?:Residente|Supervisora?|Reader|Adjunt[oa]|Jef[ea]|Coordinadora?|Directora?|Profesora?|"
+              r"Catedr[aá]tic[oa]|Departamento|Department|MDS|PhD|MD|Doctora?|Dra?)(?![\w])")
+_NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD}|{_ROLE_WORD})"
+_ROLE_WORD_RX = re.compile(_ROLE_WORD)
 # ... but the first word after a title or a header key is the name even if a house number follows ("Sra. Plaza
 # Gómez, 45 años", "Dr. Ronda García 2 veces")
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
@@ -419,7 +424,9 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         words = [(w.start(), w.end(), gz.key(w.group())) for w in re.finditer(rf"{_CAP}", m.group())]
         words = [(a + m.start(), b + m.start(), k) for a, b, k in words]
         # a name ends where an address starts ("Pilar Calle Urbano Avenida Blasco Ibáñez 17")
-        cut = next((i for i, (a, _, _) in enumerate(words) if i and _ADDRESS_START_RX.match(text, a)), len(words))
+        # ... and where a role follows it ("Inmaculada Santos Amaya Departamento de Anatomía")
+        cut = next((i for i, (a, _, _) in enumerate(words) if i and (_ADDRESS_START_RX.match(text, a)
+                                                                     or _ROLE_WORD_RX.match(text, a))), len(words))
         words = words[:cut]
         # trim leading/trailing words that cannot be part of a name
         is_name = [(k in first or k in last or ("-" in k and all(p in first or p in last for p in k.split("-") if p)))
@@ -572,11 +579,18 @@ def _header_values(text: str, add: _Add) -> None:
                 val = dm.group()
         else:
             val = _header_value_end(val)
+        if cat == "NAME" and _SECTION_BEFORE_KEY.search(text, max(0, m.start("key") - 24), m.start("key")):
+            continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
             staff = not re.match(r"(?i)paciente|nombre|apellido", m.group("key"))
             add(a, a + len(val), cat, 0, "NOMBRE_PERSONAL_SANITARIO" if staff else "NOMBRE_SUJETO_ASISTENCIA")
         else:
             add(a, a + len(val), cat, 0)
+
+
+# MEDDOCAN's section title before the case ("Informe clínico del paciente: Varón de 53 años ..."); "Datos del
+# paciente: Ana Gil" stays a name header
+_SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[ \t]+$")
 
 
 def _header_value_end(val: str) -> str:
@@ -718,12 +732,26 @@ def _contacts_and_codes(text: str, add: _Add) -> None:
             add(m.start(), m.end(), "NUM", 2, "ID_CONTACTO_ASISTENCIAL")
 
 
+_AGE_UNIT = r"(?:a[ñn]os?|mes(?:es)?|d[ií]as?|semanas?)"
+_AGE_NUMBER = (r"(?:\d{1,3}|un|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|primer|segundo|tercer|"
+               r"cuarto|quinto|sexto|s[eé]ptimo|octavo|noveno|d[eé]cimo)")
+# an age in the words MEDDOCAN's annotators mark as one (on its train split: "N años de edad" is the age "N años"
+# 147 times of 160; "ocho meses de vida" 2 of 8 as written, the others' age is the number and the unit too)
+_AGE_PHRASE = re.compile(
+    rf"(?i)\b(\d{{1,3}}[ \t]+{_AGE_UNIT})[ \t]+de[ \t]+edad\b"
+    rf"|\bla[ \t]+edad[ \t]+de[ \t]+(\d{{1,3}}[ \t]+{_AGE_UNIT})\b"
+    rf"|\b({_AGE_NUMBER}[ \t]+{_AGE_UNIT})[ \t]+de[ \t]+vida\b")
+
+
 def _relatives_and_ages(text: str, add: _Add) -> None:
     """Relatives of the patient and ages past 89 (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C), treats those as identifying)."""
     for m in _RELATIVE.finditer(text):
         add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
     for m in _OLD_AGE.finditer(text):
         add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
+    for m in _AGE_PHRASE.finditer(text):  # sure of nothing: the tagger's reading of the same words wins
+        g = next(i for i in (1, 2, 3) if m.group(i))
+        add(m.start(g), m.end(g), "EDAD", 5)
 
 
 #: the rules of :func:`_rule_spans`, in the order they add candidates
@@ -1094,10 +1122,50 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 out.append((x, y, t))
                 pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
-    out = _join_pieces(text, sorted(out), pieces)
+    out = _boundary_fixes(text, _join_pieces(text, sorted(out), pieces))
     if deny:
         out = _union_with(out, deny)
     return out
+
+
+# a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
+# Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
+_STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
+# a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
+_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
+_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
+
+
+def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted non-overlapping spans with a street word moved from the end of an institution's span to the span
+    that follows it (typed ``CALLE``), a street word right before a street's span put into it, and a person's name
+    cut before a number label glued to it ("Marta Ortega MartínezNºCol: 28 28 20943")."""
+    out = list(spans)
+    for i, (a, b, t) in enumerate(out):
+        if t.startswith("NOMBRE_"):
+            m = _GLUED_NUMBER_LABEL.search(text[a:b])
+            if m is not None and m.start() > 0:
+                out[i] = (a, a + m.start(), t)
+        elif COARSE.get(t) == "INST":
+            m = _STREET_WORD_END.search(text, a, b)
+            if m is not None and m.start() > a and i + 1 < len(out):
+                x, y, _ = out[i + 1]
+                if not text[b:x].strip(" \t"):
+                    out[i] = (a, m.start(), t)
+                    out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t")), y, "CALLE")
+        elif t == "CALLE":
+            lo = out[i - 1][1] if i else 0
+            m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
+            if m is not None:
+                out[i] = (m.start(), b, t)
+    # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
+    joined: list[tuple[int, int, str]] = []
+    for a, b, t in out:
+        if joined and joined[-1][2] == t and text[joined[-1][1]:a] == "-" and t not in ("FECHAS", "NUMERO_TELEFONO"):
+            joined[-1] = (joined[-1][0], b, t)
+        else:
+            joined.append((a, b, t))
+    return joined
 
 
 def _overlap_groups(items: list[tuple]) -> Iterator[tuple[list[tuple], int]]:
