@@ -394,3 +394,19 @@ def test_a_glued_number_label_is_cut_but_a_surname_that_looks_like_one_is_not():
     for text, end in (("Marta Ortega MartínezNºCol", 21), ("marta ortega martineznocol", 21),
                       ("juan carlos moreno collado", 26), ("Ana Nocolau Pérez", 17)):
         assert _boundary_fixes(text, [(0, len(text), "NOMBRE_PERSONAL_SANITARIO")]) == [(0, end, "NOMBRE_PERSONAL_SANITARIO")]
+
+
+@pytest.mark.parametrize("text,name", [
+    ("datos del paciente: xiomara quisbert mamani", "xiomara quisbert mamani"),
+    ("paciente: rosa ti wong\nedad: 70 anos", "rosa ti wong"),
+    ("nombre: maria nwankwo okafor, 45 anos", "maria nwankwo okafor"),
+])
+def test_lower_cased_patient_field_keeps_unknown_surnames(text, name):
+    """A patient's name field in lower-cased text runs on over surnames no gazetteer knows (foreign, indigenous);
+    it stops at a common or clinical word."""
+    from covidbank.nlp import find_phi
+
+    spans = [text[s.start:s.end] for s in find_phi(text)]
+    assert name in spans
+    prose = "paciente: maria refiere dolor toracico"
+    assert [prose[s.start:s.end] for s in find_phi(prose)] == ["maria"]

@@ -779,10 +779,27 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
                 continue
             else:
                 break
+        if keep and _PATIENT_FIELD.match(m.group()):
+            # a patient's name field ("paciente: xiomara quisbert mamani"): surnames the gazetteers do not know
+            # (foreign, indigenous, rare) are still the patient's: the value runs on over words that are no
+            # common or clinical word, up to four words in all (the value ends at punctuation or the line's end)
+            while keep < min(len(words), 4):
+                k = gz.key(words[keep].group()).strip("'’-")
+                if len(k) < 2 or k in _ALWAYS_STOP or k in _LOWER_NOT_NAME or k in _LOWER_NOT_VALUE:
+                    break
+                keep += 1
         if keep:
             a = m.start("n")
             out.append((a + words[0].start(), a + words[keep - 1].end()))
     return out
+
+
+# a patient's name field in lower-cased text: the header key and its colon
+_PATIENT_FIELD = re.compile(r"(?:paciente|nombre(?: y apellidos| del paciente)?|apellidos?)[ \t]*:")
+# words that end a patient name field's value in lower-cased text, beside the stop lists
+_LOWER_NOT_VALUE = frozenset(
+    "anos edad meses dias sexo varon mujer nacido nacida natural fecha historia nhc sip dni cip edad refiere presenta "
+    "acude ingresa consulta remitido remitida derivado derivada servicio motivo diagnostico informe".split())
 
 
 def _category(m: re.Match, keys, prefix: str) -> str:
