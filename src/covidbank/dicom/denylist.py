@@ -69,6 +69,8 @@ _MONTHS = {
 _NAME_STOP = frozenset("de del la las los y e i da do dos das van von der den di le mr mrs ms dr dra sr sra jr md".split())
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SEP = r"[\s\-_^=,.'’/]+"
+#: The ASCII characters ``str.isspace`` holds for, each to one space (as the character loop does).
+_ASCII_SPACE = {i: " " for i in range(128) if chr(i).isspace()}
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -77,6 +79,8 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     Returns the normalized text and, for each of its characters, the index of
     the character of ``text`` it came from (so a match can be mapped back).
     """
+    if text.isascii():  # NFKC, NFKD and accents change no ASCII character: lower case and spaces only
+        return text.lower().translate(_ASCII_SPACE), list(range(len(text)))
     out: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -151,6 +155,8 @@ def _date_patterns(value: str) -> list[str]:
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _NOT_WORD = re.compile(r"[\W_]+")
+#: The single characters each of those does not match (what :func:`_squash` keeps).
+_KEEP = {_NOT_ALNUM: re.compile(r"[0-9a-z]"), _NOT_WORD: re.compile(r"[^\W_]")}
 
 
 def _patterns(t: DenyTerm) -> list[str]:
@@ -174,7 +180,7 @@ def _compiled(t: DenyTerm) -> re.Pattern | None:
 
 def _squash(norm: str, drop: re.Pattern) -> tuple[str, list[int]]:
     """``norm`` without the characters ``drop`` matches, and the index in ``norm`` of each kept character."""
-    keep = [i for i, c in enumerate(norm) if not drop.fullmatch(c)]
+    keep = [m.start() for m in _KEEP[drop].finditer(norm)]
     return "".join(norm[i] for i in keep), keep
 
 
