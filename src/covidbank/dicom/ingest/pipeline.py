@@ -697,6 +697,17 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
               seconds=round(summary.seconds, 3))
 
 
+def _task_bytes(task: dict) -> int:
+    """Size on disk of a task's files: how long its series will take, roughly."""
+    n = 0
+    for p in task["paths"]:
+        try:
+            n += os.path.getsize(p)
+        except OSError:
+            pass
+    return n
+
+
 def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, progress: bool, pool=None):
     """Yield results of :func:`process_task` over ``tasks`` (inline, process pool or dask).
 
@@ -717,20 +728,40 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                     yield f.result()
                     bar.advance()
         elif workers > 1 and len(tasks) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            from concurrent.futures import as_completed as done
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+            def failed(t: dict, e: BaseException) -> dict:  # a worker died (e.g. a decoder crashed): report, go on
+                return {"series": t["series_token"], "files": t["file_tokens"], "output": f"{t['dir']}/{t['stem']}",
+                        "status": "error", "reason": "worker_failed", "attributes": [],
+                        "detail": f"{type(e).__name__}: {e}"}
+
+            # the largest series first (no long one left alone at the end), and only a few tasks per worker in
+            # flight at a time: the pool's queue (and this process's memory) stays the same size for any input
+            pending = iter(sorted(tasks, key=_task_bytes, reverse=True))
+            window = 4 * workers
             with (nullcontext(pool) if pool is not None else ProcessPoolExecutor(max_workers=workers)) as ex:
-                futs = {ex.submit(process_task, t, common): t for t in tasks}
-                for f in done(futs):
-                    try:
-                        yield f.result()
-                    except Exception as e:  # a worker died (e.g. a decoder crashed): report, go on
-                        t = futs[f]
-                        yield {"series": t["series_token"], "files": t["file_tokens"],
-                               "output": f"{t['dir']}/{t['stem']}", "status": "error",
-                               "reason": "worker_failed", "attributes": [], "detail": f"{type(e).__name__}: {e}"}
-                    bar.advance()
+                futs: dict = {}
+                while True:
+                    for t in pending:
+                        try:
+                            futs[ex.submit(process_task, t, common)] = t
+                        except Exception as e:  # the pool is broken
+                            yield failed(t, e)
+                            bar.advance()
+                            continue
+                        if len(futs) >= window:
+                            break
+                    if not futs:
+                        break
+                    finished, _ = wait(futs, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        t = futs.pop(f)
+                        try:
+                            res = f.result()
+                        except Exception as e:
+                            res = failed(t, e)
+                        yield res
+                        bar.advance()
         else:
             for t in tasks:
                 yield process_task(t, common)
