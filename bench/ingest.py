@@ -16,7 +16,9 @@ Prints what each side wrote (X-ray PNGs, CT NIfTI slices: the bench stops if
 either side converted fewer files than the corpus holds), files/s per tool
 (medians of ``--repeat`` interleaved runs), the ratios, covidbank's rate as a
 fraction of pydicom's read + decode rate, the parallel efficiency at 1 and 2
-workers (speed-up / workers) and the load average.
+workers (speed-up / workers) and the load average; then the same comparisons in
+CPU seconds (each tool's process and children), which a loaded shared machine
+moves much less than wall time.
 
     /work/venv/bin/python bench/ingest.py [--copies 3] [--repeat 3] [--corpus DIR] [--data ../shared/data]
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -167,9 +170,18 @@ def main() -> None:
         print(f"corpus: {len(xfiles)} X-ray files, {cfiles} CT files in {len(cdirs)} folders "
               f"({n} files); machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
 
-        def timed(fn):
-            t0 = time.perf_counter()
+        cpu_runs: dict = {}
+
+        def cpu_now() -> float:
+            """CPU seconds of this process and of its children waited for (pool workers, dcm2niix, Tesseract)."""
+            a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+        def timed(fn, name=None):
+            c0, t0 = cpu_now(), time.perf_counter()
             fn()
+            if name is not None:
+                cpu_runs.setdefault(name, []).append(cpu_now() - c0)
             return time.perf_counter() - t0
 
         def fresh(path: Path) -> Path:
@@ -188,10 +200,11 @@ def main() -> None:
                     shutil.rmtree(bank, ignore_errors=True)
                     runs.setdefault((name, w), []).append(
                         timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, new_key=True, workers=w,
-                                                                    follow_symlinks=True)))
-            runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px))))
-            runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix)))
-            runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())])))
+                                                                    follow_symlinks=True), (name, w)))
+            runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px)), "peer-x"))
+            runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix), "peer-ct"))
+            runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())]),
+                                                       "decode"))
         res = {k: statistics.median(v) for k, v in runs.items()}
         t_px, t_pc = res["peer-x"], res["peer-ct"]
         # what each side produced: both must have converted every input file (X-ray: one PNG
@@ -228,6 +241,18 @@ def main() -> None:
         print(f"parallel efficiency: 1 worker 1.00, 2 workers {tot1 / tot2 / 2:.2f} (speed-up {tot1 / tot2:.2f})")
         print(f"pydicom read + decode of every file (the decode limit): {n / res['decode']:.1f} files/s; "
               f"covidbank 1 worker is {res['decode'] / tot1:.2f} of it")
+        cpu = {k: statistics.median(v) for k, v in cpu_runs.items()}
+        # CPU seconds (processes and their children) move much less with the machine's load than wall time:
+        # the ratio of CPU seconds is what the tools cost, whoever else runs
+        print("\nCPU seconds (this process and its children; medians): "
+              f"X-ray peers {cpu['peer-x']:.2f}, covidbank 1 worker {cpu[('xray', 1)]:.2f}, 2 workers {cpu[('xray', 2)]:.2f}; "
+              f"CT peers {cpu['peer-ct']:.2f}, covidbank 1 worker {cpu[('ct', 1)]:.2f}, 2 workers {cpu[('ct', 2)]:.2f}; "
+              f"pydicom read + decode {cpu['decode']:.2f}")
+        c1 = cpu[("xray", 1)] + cpu[("ct", 1)]
+        print(f"CPU-second ratios (peers / covidbank 1 worker): X-ray {cpu['peer-x'] / cpu[('xray', 1)]:.2f}, "
+              f"CT {cpu['peer-ct'] / cpu[('ct', 1)]:.2f}, all {(cpu['peer-x'] + cpu['peer-ct']) / c1:.2f}; "
+              f"decode limit fraction {cpu['decode'] / c1:.2f}; "
+              f"CPU at 2 workers / 1 worker {(cpu[('xray', 2)] + cpu[('ct', 2)]) / c1:.2f}")
         print(f"medians of {args.repeat} runs; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -103,3 +103,27 @@ def test_person_name_component_groups_and_ideographic_names():
     for text in ("TAROU", "Dr. Yamada", "山田様", "太郎", "やまだ たろう"):
         assert {h.category for h in dl.find(text)} == {"name"}, text
     assert dl.find("TARO Medical") == []
+
+
+def _terms(dl: DenyList) -> list[tuple[str, str, str]]:
+    return [(t.category, t.text, t.keyword) for t in dl.terms]
+
+
+@pytest.mark.realdata
+def test_unconverted_elements_give_the_same_terms_as_a_full_walk(shared_data):
+    """from_dataset leaves raw numeric/binary elements unconverted (speed): the terms, keywords included, are
+    those of a dataset whose every element was converted first, on every real DICOM file of the shared data."""
+    files = sorted((shared_data / "dicom").glob("*.dcm")) + sorted(
+        p for p in (shared_data / "ct").rglob("*") if p.is_file() and p.suffix not in (".md", ".txt", ".gz", ".nii")
+        and not p.name.startswith(("LICENSE", "data-readme")))
+    checked = 0
+    for f in files:
+        try:
+            lazy, full = pydicom.dcmread(f), pydicom.dcmread(f)
+        except Exception:
+            continue
+        for _ in full.iterall():  # converts every element
+            pass
+        assert _terms(DenyList.from_dataset(lazy)) == _terms(DenyList.from_dataset(full)), f
+        checked += 1
+    assert checked >= 20

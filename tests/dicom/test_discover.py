@@ -70,3 +70,36 @@ def test_the_intact_copy_wins_over_a_truncated_one_that_sorts_first(tmp_path):
     assert [i.path for s in series for i in s.instances] == [str(same)]
     assert sorted((os.path.basename(s.path), s.reason.code) for s in skips) == [
         ("a_cut.dcm", "duplicate_instance"), ("z_intact.dcm", "duplicate_instance")]
+
+
+def test_discovery_on_a_process_pool_equals_the_serial_walk(tmp_path):
+    """Headers read in chunks on a pool give the same series, skips and per-patient deny lists (terms and the
+    keyword of the first file that holds each) as a serial walk."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import importlib
+
+    disc = importlib.import_module("covidbank.dicom.discover")
+
+    for i in range(5):
+        make_cr(tmp_path / f"p{i % 2}" / f"IM{i}", patient_id=f"P{i % 2}", seed=i, PatientName=f"DOE^JANE{i % 2}",
+                InstitutionName="Hospital Universitario de Prueba")
+    make_ct_series(tmp_path / "ct", n=7, patient_id="P1")
+    make_sr(tmp_path / "sr.dcm")
+    (tmp_path / "readme.txt").write_text("hello")
+    serial_deny: dict = {}
+    serial = discover(tmp_path, denylists=serial_deny)
+    old_chunk = disc.CHUNK
+    disc.CHUNK = 2  # several chunks on a small tree
+    try:
+        pooled_deny: dict = {}
+        with ProcessPoolExecutor(max_workers=2) as ex:
+            pooled = discover(tmp_path, denylists=pooled_deny, executor=ex)
+    finally:
+        disc.CHUNK = old_chunk
+    assert pooled[0] == serial[0] and len(serial[0]) == 6
+    assert [(s.path, s.reason.code) for s in pooled[1]] == [(s.path, s.reason.code) for s in serial[1]]
+    assert sorted(pooled_deny) == sorted(serial_deny) == ["P0", "P1"]
+    for k in serial_deny:
+        assert [(t.category, t.text, t.keyword) for t in pooled_deny[k].terms] == \
+               [(t.category, t.text, t.keyword) for t in serial_deny[k].terms]

@@ -56,6 +56,7 @@ ADDRESS_KEYWORDS = ("PatientAddress", "InstitutionAddress", "ReferringPhysicianA
                     "CountryOfResidence", "PersonAddress")
 INSTITUTION_KEYWORDS = ("InstitutionName", "InstitutionalDepartmentName", "InstitutionCodeSequence")
 PHONE_KEYWORDS = ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers", "PersonTelephoneNumbers")
+_KEYWORDS = frozenset(ID_KEYWORDS + ADDRESS_KEYWORDS + INSTITUTION_KEYWORDS + PHONE_KEYWORDS)
 
 _MONTHS = {
     1: ("enero", "january", "jan", "ene"), 2: ("febrero", "february", "feb"), 3: ("marzo", "march", "mar"),
@@ -68,6 +69,8 @@ _MONTHS = {
 _NAME_STOP = frozenset("de del la las los y e i da do dos das van von der den di le mr mrs ms dr dra sr sra jr md".split())
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SEP = r"[\s\-_^=,.'’/]+"
+#: The ASCII characters ``str.isspace`` holds for, each to one space (as the character loop does).
+_ASCII_SPACE = {i: " " for i in range(128) if chr(i).isspace()}
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -76,6 +79,8 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     Returns the normalized text and, for each of its characters, the index of
     the character of ``text`` it came from (so a match can be mapped back).
     """
+    if text.isascii():  # NFKC, NFKD and accents change no ASCII character: lower case and spaces only
+        return text.lower().translate(_ASCII_SPACE), list(range(len(text)))
     out: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -150,6 +155,8 @@ def _date_patterns(value: str) -> list[str]:
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _NOT_WORD = re.compile(r"[\W_]+")
+#: The single characters each of those does not match (what :func:`_squash` keeps).
+_KEEP = {_NOT_ALNUM: re.compile(r"[0-9a-z]"), _NOT_WORD: re.compile(r"[^\W_]")}
 
 
 def _patterns(t: DenyTerm) -> list[str]:
@@ -173,7 +180,7 @@ def _compiled(t: DenyTerm) -> re.Pattern | None:
 
 def _squash(norm: str, drop: re.Pattern) -> tuple[str, list[int]]:
     """``norm`` without the characters ``drop`` matches, and the index in ``norm`` of each kept character."""
-    keep = [i for i, c in enumerate(norm) if not drop.fullmatch(c)]
+    keep = [m.start() for m in _KEEP[drop].finditer(norm)]
     return "".join(norm[i] for i in keep), keep
 
 
@@ -181,9 +188,31 @@ def _squash(norm: str, drop: re.Pattern) -> tuple[str, list[int]]:
 _DATE_REACH = 40
 
 
+#: Value representations :meth:`DenyList.from_dataset` reads (``None``: implicit VR, ``UN``: unknown until the
+#: dictionary says; both are resolved when the element is converted).
+_READ_VRS = frozenset({"PN", "DA", "DT", "UI", "SQ", "UN", None})
+
+
 def _iter_elements(ds) -> Iterator:
-    for elem in ds.iterall():
+    """The elements of ``ds`` at any depth, in the order of ``Dataset.iterall``, less those that cannot matter.
+
+    An element still raw (not yet converted by pydicom) whose explicit VR is
+    none of :data:`_READ_VRS` and whose keyword is in none of the keyword
+    lists adds no term, so it is left unconverted: converting every numeric
+    and binary value of a header cost most of the time of a walk.
+    """
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.dataelem import RawDataElement
+
+    for tag in sorted(ds.keys()):
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.VR not in _READ_VRS and keyword_for_tag(tag) not in _KEYWORDS:
+            continue
+        elem = ds[tag]
         yield elem
+        if elem.VR == "SQ":
+            for item in elem.value:
+                yield from _iter_elements(item)
 
 
 class DenyList:
@@ -369,10 +398,13 @@ class DenyList:
                 kind, key, reach = "word", _NOT_WORD.sub("", t.text), 0
                 if not key:  # a name of punctuation only (``???``): as written
                     kind, key = "raw", t.text
-            regex = _compiled(t)
-            if not key or regex is None:
+            if not key:
                 continue
-            for lo, hi in spans(kind, key, reach):
+            where = spans(kind, key, reach)
+            regex = _compiled(t) if where else None  # compiled only where the term can be (a UID's is long)
+            if regex is None:
+                continue
+            for lo, hi in where:
                 for m in regex.finditer(norm, lo, hi):
                     if m.end() > m.start():
                         cands.add((m.start(), r, m.end()))

@@ -272,9 +272,44 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
     )
 
 
+#: Files per task of a parallel discovery: large enough that a task's overhead (pickling the
+#: results, one round trip) is small beside reading its headers, small enough to spread over the workers.
+CHUNK = 32
+
+
+def _read_chunk(paths: list[str], root: str | None, limits: Limits, follow_symlinks: bool,
+                with_deny: bool) -> tuple[list[Instance | Skip], dict]:
+    """:func:`read_instance` over ``paths`` (in a worker process): the results and the chunk's deny lists."""
+    deny: dict | None = {} if with_deny else None
+    return [read_instance(p, root, limits, follow_symlinks, deny) for p in paths], deny or {}
+
+
+def _read_parallel(executor, paths: list, root, limits: Limits, follow_symlinks: bool,
+                   denylists: dict | None) -> Iterator[Instance | Skip]:
+    """Read the headers of ``paths`` in chunks on ``executor``; yield the results in path order.
+
+    Each chunk's per-patient deny lists are merged in path order too: a term
+    seen in several files keeps the keyword of the first, as in a serial walk.
+    """
+    if not paths:
+        return
+    n = max(1, min(CHUNK, -(-len(paths) // (4 * max(1, getattr(executor, "_max_workers", 2))))))
+    chunks = [[str(p) for p in paths[i:i + n]] for i in range(0, len(paths), n)]
+    rt = str(root) if root is not None else None
+    futures = [executor.submit(_read_chunk, c, rt, limits, follow_symlinks, denylists is not None) for c in chunks]
+    for fut in futures:
+        results, deny = fut.result()
+        if denylists is not None:
+            from .denylist import DenyList
+
+            for pkey, dl in deny.items():
+                denylists.setdefault(pkey, DenyList()).extend(dl)
+        yield from results
+
+
 def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
              exclude: Iterable[str | os.PathLike] = (), limits: Limits = Limits(), follow_symlinks: bool = False,
-             denylists: dict | None = None) -> tuple[list[Series], list[Skip]]:
+             denylists: dict | None = None, executor=None) -> tuple[list[Series], list[Skip]]:
     """Walk ``root`` and group its image instances into series.
 
     CR/DX instances become one single-instance series each (one PNG each); CT
@@ -284,7 +319,10 @@ def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
     ``exclude`` lists folders not to walk (the bank, when it lies inside
     ``root``); ``limits`` and ``follow_symlinks`` bound what is read
     (:mod:`~covidbank.dicom.safeio`); ``denylists`` collects each patient's
-    identifying values (see :func:`read_instance`).
+    identifying values (see :func:`read_instance`).  With ``executor`` (a
+    :class:`concurrent.futures.Executor`, e.g. the ingest's process pool) the
+    headers are read in chunks of files on its workers; the result is the
+    same as a serial walk (chunks are merged in path order).
 
     Returns
     -------
@@ -293,8 +331,12 @@ def discover(root: str | os.PathLike, files: Iterable[Path] | None = None,
     """
     skips: list[Skip] = []
     found: list[Instance] = []
-    for p in (files if files is not None else iter_files(root, exclude, follow_symlinks)):
-        res = read_instance(p, root, limits, follow_symlinks, denylists)
+    paths = files if files is not None else iter_files(root, exclude, follow_symlinks)
+    if executor is None:
+        results: Iterable[Instance | Skip] = (read_instance(p, root, limits, follow_symlinks, denylists) for p in paths)
+    else:
+        results = _read_parallel(executor, list(paths), root, limits, follow_symlinks, denylists)
+    for res in results:
         if isinstance(res, Skip):
             skips.append(res)
         else:

@@ -293,7 +293,12 @@ def process_task(task: dict, common: dict) -> dict:
 
         # an attribute holding an identifying value of the header is dropped (and kept in the quarantine)
         held = {}
-        for kw in [k for k in side if k != "covidbank"]:
+        attrs = [k for k in side if k != "covidbank"]
+        # one search of all values first (joined by NUL, which no pattern crosses: the hits of the whole are
+        # the hits of the parts); only when it finds something is each attribute searched on its own
+        if not deny_hits(deny, [side[k] for k in attrs], numbers=True):
+            attrs = []
+        for kw in attrs:
             found = deny_hits(deny, side[kw], numbers=True)
             if found:
                 held[kw] = {"value": side.pop(kw), "hits": found}
@@ -585,8 +590,32 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
                    options, name, tests, reports, reports_deidentified, linkage, window_index, progress, workers,
                    scheduler, limits: Limits, follow_symlinks: bool, key: bytes, merge_linkage, discover, t0,
                    keep_dicom: bool = False, burned_in: str = "redact") -> None:
-    denylists: dict = {}
-    series, skips = discover(raw, exclude=[root], limits=limits, follow_symlinks=follow_symlinks, denylists=denylists)
+    # one process pool for the whole run: headers are read on it (discovery), then the series converted
+    pool = None
+    if workers > 1 and not scheduler:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        _ingest_pooled(raw, root, keyring, registry, rec, quar, summary, pool, options=options, name=name, tests=tests,
+                       reports=reports, reports_deidentified=reports_deidentified, linkage=linkage,
+                       window_index=window_index, progress=progress, workers=workers, scheduler=scheduler,
+                       limits=limits, follow_symlinks=follow_symlinks, key=key, merge_linkage=merge_linkage,
+                       discover=discover, t0=t0, keep_dicom=keep_dicom, burned_in=burned_in)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar, summary: IngestSummary, pool, *,
+                   options, name, tests, reports, reports_deidentified, linkage, window_index, progress, workers,
+                   scheduler, limits: Limits, follow_symlinks: bool, key: bytes, merge_linkage, discover, t0,
+                   keep_dicom: bool = False, burned_in: str = "redact") -> None:
+    # each patient's identifying header values, for the checks of the tests and reports rows (only then:
+    # walking every element of every header costs more than reading it)
+    denylists: dict | None = {} if (tests or reports) else None
+    series, skips = discover(raw, exclude=[root], limits=limits, follow_symlinks=follow_symlinks, denylists=denylists,
+                             executor=pool)
     summary.files = sum(len(s.instances) for s in series) + len(skips)
     for sk in skips:
         tok = keyring.token("path", sk.path)[:16]
@@ -622,7 +651,7 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         from ...ocr.engine import tesseract_info
 
         tesseract_info()
-    for res in _run(todo, common, workers, scheduler, progress):
+    for res in _run(todo, common, workers, scheduler, progress, pool):
         rec.write(kind="series", **res)
         if res["status"] == "converted":
             summary.converted += 1
@@ -668,8 +697,25 @@ def _ingest_locked(raw: Path, root: Path, keyring, registry, rec: _Records, quar
               seconds=round(summary.seconds, 3))
 
 
-def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, progress: bool):
-    """Yield results of :func:`process_task` over ``tasks`` (inline, process pool or dask)."""
+def _task_bytes(task: dict) -> int:
+    """Size on disk of a task's files: how long its series will take, roughly."""
+    n = 0
+    for p in task["paths"]:
+        try:
+            n += os.path.getsize(p)
+        except OSError:
+            pass
+    return n
+
+
+def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, progress: bool, pool=None):
+    """Yield results of :func:`process_task` over ``tasks`` (inline, process pool or dask).
+
+    ``pool``: a process pool to use (the ingest's, already started for
+    discovery) instead of starting one.
+    """
+    from contextlib import nullcontext
+
     from ...progress import ProgressBar
 
     with ProgressBar("ingest", len(tasks), enabled=progress and bool(tasks)) as bar:
@@ -682,20 +728,40 @@ def _run(tasks: list[dict], common: dict, workers: int, scheduler: str | None, p
                     yield f.result()
                     bar.advance()
         elif workers > 1 and len(tasks) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            from concurrent.futures import as_completed as done
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-            with ProcessPoolExecutor(max_workers=workers) as ex:
-                futs = {ex.submit(process_task, t, common): t for t in tasks}
-                for f in done(futs):
-                    try:
-                        yield f.result()
-                    except Exception as e:  # a worker died (e.g. a decoder crashed): report, go on
-                        t = futs[f]
-                        yield {"series": t["series_token"], "files": t["file_tokens"],
-                               "output": f"{t['dir']}/{t['stem']}", "status": "error",
-                               "reason": "worker_failed", "attributes": [], "detail": f"{type(e).__name__}: {e}"}
-                    bar.advance()
+            def failed(t: dict, e: BaseException) -> dict:  # a worker died (e.g. a decoder crashed): report, go on
+                return {"series": t["series_token"], "files": t["file_tokens"], "output": f"{t['dir']}/{t['stem']}",
+                        "status": "error", "reason": "worker_failed", "attributes": [],
+                        "detail": f"{type(e).__name__}: {e}"}
+
+            # the largest series first (no long one left alone at the end), and only a few tasks per worker in
+            # flight at a time: the pool's queue (and this process's memory) stays the same size for any input
+            pending = iter(sorted(tasks, key=_task_bytes, reverse=True))
+            window = 4 * workers
+            with (nullcontext(pool) if pool is not None else ProcessPoolExecutor(max_workers=workers)) as ex:
+                futs: dict = {}
+                while True:
+                    for t in pending:
+                        try:
+                            futs[ex.submit(process_task, t, common)] = t
+                        except Exception as e:  # the pool is broken
+                            yield failed(t, e)
+                            bar.advance()
+                            continue
+                        if len(futs) >= window:
+                            break
+                    if not futs:
+                        break
+                    finished, _ = wait(futs, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        t = futs.pop(f)
+                        try:
+                            res = f.result()
+                        except Exception as e:
+                            res = failed(t, e)
+                        yield res
+                        bar.advance()
         else:
             for t in tasks:
                 yield process_task(t, common)
