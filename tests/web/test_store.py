@@ -188,7 +188,7 @@ def _plain_sql(st, q):
         if cuis:
             lab = f"({lab} OR cui IN ({', '.join(repr(c) for c in sorted(cuis))}))"
         val = {"positive": " AND value = 1", "negative": " AND value = 0", "uncertain": " AND value = -1"}.get(q.value, "")
-        conds["label"] = f"rn IN (SELECT rn FROM labels WHERE {lab}{val})"
+        conds["label"] = f"image_id IN (SELECT image_id FROM labels WHERE {lab}{val})"
 
     def where(skip=None):
         c = [v for k, v in conds.items() if k != skip]
@@ -199,12 +199,17 @@ def _plain_sql(st, q):
     for name in ("source", "modality", "view", "sex", "ct_grade"):
         ref = st.sql(f"SELECT CAST({name} AS VARCHAR) v, count(*) n FROM search WHERE {where(name)} AND {name} IS NOT NULL GROUP BY 1")
         facets[name] = sorted(zip(ref["v"], ref["n"].astype(int)), key=lambda t: (-t[1], t[0]))
-    ref = st.sql(f"""SELECT label, count(DISTINCT rn) n FROM labels WHERE value = 1 AND label IS NOT NULL
-                     AND rn IN (SELECT rn FROM search WHERE {where('label')}) GROUP BY label""")
+    ref = st.sql(f"""SELECT label, count(DISTINCT image_id) n FROM labels WHERE value = 1 AND label IS NOT NULL
+                     AND image_id IN (SELECT image_id FROM search WHERE {where('label')}) GROUP BY label""")
     facets["label"] = sorted(zip(ref["label"], ref["n"].astype(int)), key=lambda t: (-t[1], t[0]))[:25]
     off = (min(q.page, max(1, -(-total // q.per_page))) - 1) * q.per_page
-    page = st.sql(f"SELECT image_id FROM search WHERE {where()} ORDER BY rn LIMIT {q.per_page} OFFSET {off}")["image_id"].tolist()
-    return total, facets, page
+    ids = st.sql(f"SELECT image_id FROM search WHERE {where()} ORDER BY rn LIMIT {q.per_page} OFFSET {off}")["image_id"].tolist()
+    labs = st.sql(f"""SELECT image_id, label, bool_and(coalesce(origin = 'implied', false)) AS implied FROM labels
+                      WHERE value = 1 AND label IS NOT NULL AND image_id IN (SELECT unnest(?)) GROUP BY ALL""", [ids])
+    by: dict = {}
+    for i, label, implied in labs.itertuples(index=False):
+        by.setdefault(i, []).append((bool(implied), label))
+    return total, facets, [(i, [name for _, name in sorted(by.get(i, []))]) for i in ids]
 
 
 #: Searches the cubes answer (facets, whole-year ages, one positive label) and ones that scan the rows.
@@ -240,7 +245,7 @@ def test_cube_and_scan_paths_agree_with_plain_sql(cohen_store, q):
         got = cohen_store.search(q, cubes=cubes)
         assert got.total == total
         assert {k: got.facets[k] for k in facets} == facets
-        assert [r["image_id"] for r in got.rows] == page
+        assert [(r["image_id"], r["labels"]) for r in got.rows] == page
 
 
 @pytest.mark.parametrize("q", CUBE_QUERIES, ids=lambda q: repr(q.params()))

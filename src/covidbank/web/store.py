@@ -58,7 +58,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "7"
+_LAYOUT = "8"
 #: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
 _AGE_CAP = 1_000_000_000
 
@@ -283,12 +283,15 @@ class BankStore:
             db = _q(con.execute("SELECT current_database()").fetchone()[0]) + ".main"  # the file, not the temp catalog
             # positive labels, one row per image and label; ``lids`` numbers each (label, cui); ``labsets``
             # numbers each distinct set of them (0: none): an image's positive labels are one small integer
-            run(f"""CREATE TEMP TABLE lp AS SELECT image_id, label, lower(label) AS label_lc, any_value(cui) AS cui
+            # (``implied``: every row of that label on the image says origin "implied"; the page lists them last)
+            run(f"""CREATE TEMP TABLE lp AS SELECT image_id, label, lower(label) AS label_lc, any_value(cui) AS cui,
+                           bool_and(coalesce(origin = 'implied', false)) AS implied
                     FROM temp.main.labels WHERE value = {POSITIVE} AND label IS NOT NULL GROUP BY image_id, label""")
-            run(f"""CREATE TABLE {db}.lids AS SELECT (row_number() OVER (ORDER BY label, cui NULLS FIRST))::INTEGER AS lid,
-                    label, label_lc, cui FROM (SELECT DISTINCT label, label_lc, cui FROM lp)""")
+            run(f"""CREATE TABLE {db}.lids AS SELECT (row_number() OVER (ORDER BY label, cui NULLS FIRST, implied))::INTEGER AS lid,
+                    label, label_lc, cui, implied FROM (SELECT DISTINCT label, label_lc, cui, implied FROM lp)""")
             run(f"""CREATE TEMP TABLE il AS SELECT lp.image_id, list(l.lid ORDER BY l.lid) AS labs
-                    FROM lp JOIN {db}.lids l ON l.label = lp.label AND l.cui IS NOT DISTINCT FROM lp.cui GROUP BY lp.image_id""")
+                    FROM lp JOIN {db}.lids l ON l.label = lp.label AND l.cui IS NOT DISTINCT FROM lp.cui AND l.implied = lp.implied
+                    GROUP BY lp.image_id""")
             run(f"""CREATE TABLE {db}.labsets AS SELECT 0 AS labset, []::INTEGER[] AS labs UNION ALL
                     SELECT (row_number() OVER (ORDER BY labs))::INTEGER, labs FROM (SELECT DISTINCT labs FROM il)""")
             run(f"CREATE TABLE {db}.labset_lids AS SELECT labset, unnest(labs) AS lid FROM {db}.labsets")
@@ -299,10 +302,8 @@ class BankStore:
             run(f"""CREATE TABLE {db}.images AS
                     SELECT i.*, s.ct_grade, s.split, s.rn FROM temp.main.images i JOIN {db}.search s USING (image_id)
                     ORDER BY i.image_id""", ordered=True)
-            run(f"""CREATE TABLE {db}.labels AS
-                    SELECT l.*, s.rn, lower(l.label) AS label_lc
-                    FROM temp.main.labels l LEFT JOIN (SELECT image_id, rn FROM {db}.search) s USING (image_id)
-                    ORDER BY s.rn NULLS LAST, l.image_id""", ordered=True)
+            run(f"""CREATE TABLE {db}.labels AS SELECT *, lower(label) AS label_lc FROM temp.main.labels
+                    ORDER BY image_id""", ordered=True)
             for name in ("sessions", "subjects", "tests", "skipped"):  # point lookups: a column scan, no sort needed
                 run(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}")
             for name in names:
@@ -502,7 +503,7 @@ class BankStore:
                 if q.value != "any":
                     cond += " AND value = ?"
                     params.append(LABEL_VALUES[q.value])
-                f["label"] = (f"rn IN (SELECT rn FROM labels WHERE rn IS NOT NULL AND {cond})", params)
+                f["label"] = (f"image_id IN (SELECT image_id FROM labels WHERE {cond})", params)
         return f
 
     @staticmethod
@@ -572,7 +573,7 @@ class BankStore:
                 total, fc = self._counts_cube(cur, key, cube_f, want, facets)
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
-            cols = "* EXCLUDE (text, labset, combo, age_lo, age_hi)"
+            cols = "* EXCLUDE (text, combo, age_lo, age_hi)"
             if key is not None and not rest:  # a range of the filter's rows
                 w, p = self._where(cube_f)
                 sub = f" AND combo IN (SELECT combo FROM facet_cube{w})" if cube_f else ""
@@ -586,16 +587,16 @@ class BankStore:
             else:  # the whole bank: a range of the ordered table
                 rows = self.rows(f"SELECT {cols} FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
                                  [off, off + q.per_page], cur=cur)
-            by: dict[int, list[tuple[int, str]]] = {}
-            if rows:
-                rns = [r["rn"] for r in rows]
-                for rn, label, origin in cur.execute(
-                    f"""SELECT rn, label, origin FROM labels WHERE rn BETWEEN ? AND ? AND value = {POSITIVE}
-                        AND rn IN ({', '.join('?' * len(rns))})""", [min(rns), max(rns), *rns]).fetchall():
-                    by.setdefault(rn, []).append((1 if origin == "implied" else 0, label))
+            by: dict[int, list[tuple[bool, str]]] = {}  # positive labels of each label set, implied ones last
+            sets = sorted({r["labset"] for r in rows} - {0})
+            if sets:
+                for ls, label, implied in cur.execute(
+                    f"""SELECT sl.labset, l.label, l.implied FROM labset_lids sl JOIN lids l USING (lid)
+                        WHERE sl.labset IN ({', '.join('?' * len(sets))})""", sets).fetchall():
+                    by.setdefault(ls, []).append((bool(implied), label))
             for r in rows:
-                rn = r.pop("rn")
-                r["labels"] = [name for _, name in sorted(by.get(rn, []))]
+                r.pop("rn")
+                r["labels"] = [name for _, name in sorted(by.get(r.pop("labset"), []))]
                 r["is_volume"] = self.is_volume(r)
         finally:
             cur.close()
