@@ -269,3 +269,24 @@ def test_summary_lists_a_concept_once_when_its_labels_share_a_cui(tmp_path):
                                                  "value": 1, "origin": "source", "source": f"s{i}"}])})
     labels = BankStore(b.path, cache_dir=tmp_path / "cache").summary()["labels"]
     assert [(cui, n) for _, cui, n in labels] == [("C5203670", 2)]
+
+
+def test_cache_built_in_a_child_process_answers_the_same(cohen_store, tmp_path):
+    """A large bank builds the viewer's cache in a child process (the server keeps only its queries' memory);
+    the cache it writes answers every search as the in-process build does."""
+    child = BankStore(cohen_store.root, cache_dir=tmp_path / "cache", build_process=True)
+    assert child._con is not None and list((tmp_path / "cache").glob("index-*.duckdb"))
+    for q in CUBE_QUERIES[:6] + SCAN_QUERIES[:2]:
+        a, b = cohen_store.search(q), child.search(q)
+        assert (a.total, a.facets, a.rows) == (b.total, b.facets, b.rows)
+
+
+def test_child_build_reports_a_broken_index_as_a_bank_error(tmp_path):
+    from covidbank.errors import BankError
+
+    b = Bank(tmp_path / "b", create=True)
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:p", "source": "s", "modality": "X-ray"}])})
+    (p,) = (b.path / "index" / "sources" / "s").glob("images.parquet")
+    p.write_bytes(b"not parquet")
+    with pytest.raises(BankError, match="cannot read the bank index"):
+        BankStore(b.path, cache_dir=tmp_path / "cache", build_process=True)

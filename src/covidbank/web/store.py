@@ -24,7 +24,10 @@ import hashlib
 import logging
 import math
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -63,6 +66,10 @@ _LAYOUT = "8"
 _AGE_CAP = 1_000_000_000
 
 _log = logging.getLogger(__name__)
+#: Indexes with more images than this build the viewer's cache in a child process (``build_process``).
+_CHILD_BUILD_ROWS = 200_000
+#: Exit status of the child build for a :class:`BankError` (its message is the last line of stderr).
+_BUILD_BANK_ERROR = 3
 
 
 def _age_bound(fn: str) -> str:
@@ -179,22 +186,29 @@ class BankStore:
         Folder of the DuckDB cache database (default
         :func:`default_index_cache`; a temporary folder when it is not writable).
     memory_limit : str
-        DuckDB memory limit of the server's queries and of the cache build (``"1GB"``); larger work
-        spills to disk.
+        DuckDB memory limit of the server's queries (``"1GB"``); larger work spills to disk.
+    build_memory_limit : str
+        DuckDB memory limit of the cache build (``"4GB"``; it spills beyond).
     build_threads : int
         DuckDB threads of the cache build.
+    build_process : bool, optional
+        Build the cache in a child process, so that the server's own memory
+        stays that of its queries (default: when the index holds more than
+        200,000 images).
     """
 
     def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
                  cache_dir: str | os.PathLike | None = None, memory_limit: str = "1GB",
-                 build_threads: int = 2) -> None:
+                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None) -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
         self.tree = tree or default_tree()
         self.reload_interval = reload_interval
         self.cache_dir = Path(cache_dir) if cache_dir else default_index_cache(self.root)
         self.memory_limit = memory_limit
+        self.build_memory_limit = build_memory_limit
         self.build_threads = build_threads
+        self.build_process = build_process
         self._lock = threading.RLock()
         self._checked = 0.0
         self._sig: tuple = ()
@@ -238,7 +252,10 @@ class BankStore:
         db = folder / f"index-{key}.duckdb"
         if not db.is_file():
             with atomic_path(db) as tmp:
-                self._build(Path(tmp))
+                child = self.build_process
+                if child is None:
+                    child = self._image_rows() > _CHILD_BUILD_ROWS
+                (self._build_in_child if child else self._build)(Path(tmp))
             for old in folder.glob("index-*.duckdb"):  # earlier states of the index
                 if old != db:
                     old.unlink(missing_ok=True)
@@ -255,6 +272,30 @@ class BankStore:
         # cursors finish on it, and it is freed when the last one is gone
         self._con, self._sig = con, sig
 
+    def _image_rows(self) -> int:
+        """Image rows of the index, from the Parquet footers."""
+        files = [str(p) for p in sorted(self.bank.index_dir.glob("sources/*/images.parquet"))]
+        if not files:
+            return 0
+        try:
+            return int(duckdb.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [files]).fetchone()[0])
+        except duckdb.Error:
+            return 0
+
+    def _build_in_child(self, path: Path) -> None:
+        """:meth:`_build` in a fresh Python process (its memory is returned to the system when it ends)."""
+        with tempfile.TemporaryDirectory(prefix="covidbank-web-build-") as td:
+            spec = Path(td) / "spec.pickle"
+            spec.write_bytes(pickle.dumps({"bank": str(self.root), "tree": self.tree, "out": str(path),
+                                           "memory_limit": self.build_memory_limit, "threads": self.build_threads}))
+            p = subprocess.run([sys.executable, "-c", "import sys; from covidbank.web.store import _build_main; "
+                                "sys.exit(_build_main(sys.argv[1]))", str(spec)], capture_output=True, text=True)
+        if p.returncode == _BUILD_BANK_ERROR:
+            raise BankError(p.stderr.strip().splitlines()[-1])
+        if p.returncode:
+            last = (p.stderr.strip().splitlines() or ["no message"])[-1]
+            raise BankError(f"{self.root}: building the viewer's cache failed in its process (exit {p.returncode}: {last})")
+
     def _build(self, path: Path) -> None:
         """Lay the bank's index out in a DuckDB file at ``path`` (see the module docstring).
 
@@ -266,7 +307,7 @@ class BankStore:
         """
         path.unlink(missing_ok=True)
         spill = path.parent / "spill"
-        con = duckdb.connect(str(path), config={"memory_limit": self.memory_limit, "temp_directory": str(spill),
+        con = duckdb.connect(str(path), config={"memory_limit": self.build_memory_limit, "temp_directory": str(spill),
                                                 "preserve_insertion_order": False, "threads": self.build_threads})
 
         def run(sql: str, params: list | None = None, ordered: bool = False) -> None:
@@ -346,10 +387,11 @@ class BankStore:
                 )
                 split_col = "sp.split"
         dims = ", ".join(_CUBE)
+        # one sort: the rows in result order into a temporary table, then numbered by position (an ordered copy)
         run(
             f"""
-            CREATE TABLE {db}.search AS
-            SELECT (row_number() OVER (ORDER BY {_ORDER}) - 1)::BIGINT AS rn, *, hash({dims}, age_lo, age_hi) AS combo
+            CREATE TEMP TABLE s0 AS
+            SELECT *, hash({dims}, age_lo, age_hi) AS combo
             FROM (
             SELECT *, {_age_bound('floor')} AS age_lo, {_age_bound('ceil')} AS age_hi
             FROM (
@@ -371,8 +413,10 @@ class BankStore:
             LEFT JOIN temp.img_labset ls ON ls.image_id = i.image_id
             {split_join}
             ))
-            ORDER BY rn
+            ORDER BY {_ORDER}
             """, ordered=True)
+        run(f"CREATE TABLE {db}.search AS SELECT (rowid)::BIGINT AS rn, * FROM temp.s0", ordered=True)
+        con.execute("DROP TABLE temp.s0")
 
     def _build_cubes(self, con: duckdb.DuckDBPyConnection, db: str, run) -> None:
         """The pre-aggregated tables: image counts per facet combination, per label and per label filter.
@@ -887,3 +931,21 @@ class BankStore:
             if rp.is_file() and self.root in rp.parents:
                 return rp
         return None
+
+
+def _build_main(spec_path: str) -> int:
+    """Entry point of the child process of :meth:`BankStore._build_in_child`: build the cache file a pickled
+    spec describes (written by the parent, in a private temporary folder)."""
+    spec = pickle.loads(Path(spec_path).read_bytes())
+    st = BankStore.__new__(BankStore)
+    st.bank = Bank(spec["bank"])
+    st.root = st.bank.path.resolve()
+    st.tree = spec["tree"]
+    st.build_memory_limit = spec["memory_limit"]
+    st.build_threads = spec["threads"]
+    try:
+        st._build(Path(spec["out"]))
+    except BankError as e:
+        print(str(e).replace("\n", " "), file=sys.stderr)
+        return _BUILD_BANK_ERROR
+    return 0
