@@ -61,7 +61,7 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "8"
+_LAYOUT = "9"
 #: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
 _AGE_CAP = 1_000_000_000
 
@@ -436,8 +436,11 @@ class BankStore:
                 FROM {db}.search GROUP BY combo, {dims}, age_lo, age_hi""")
         if con.execute(f"SELECT count(*) <> count(DISTINCT combo) FROM {db}.facet_cube").fetchone()[0]:
             raise BankError(f"{self.root}: two facet combinations share a hash; remove the viewer's cache and start again")
-        run(f"""CREATE TABLE {db}.label_cube AS SELECT l.label, cl.combo, sum(cl.n)::BIGINT AS n
-                FROM cl JOIN {db}.labset_lids sl USING (labset) JOIN {db}.lids l USING (lid) GROUP BY l.label, cl.combo""")
+        # the cubes below repeat the facet values of their combination: a search reads one table, no join
+        cdims = ", ".join("c." + d for d in (*_CUBE, "age_lo", "age_hi"))
+        run(f"""CREATE TABLE {db}.label_cube AS SELECT l.label, {cdims}, sum(cl.n)::BIGINT AS n
+                FROM cl JOIN {db}.labset_lids sl USING (labset) JOIN {db}.lids l USING (lid)
+                JOIN {db}.facet_cube c USING (combo) GROUP BY ALL""")
         lids = con.execute(f"SELECT lid, label, label_lc, cui FROM {db}.lids").fetchall()
         sets: dict[int, list[int]] = {}
         for ls, lid in con.execute(f"SELECT labset, lid FROM {db}.labset_lids").fetchall():
@@ -459,8 +462,9 @@ class BankStore:
             con.executemany(f"INSERT INTO {db}.label_keys VALUES (?, ?)", rows)
             con.executemany(f"INSERT INTO {db}.key_labsets VALUES (?, ?)",
                             [(k, ls) for k, key in rows for ls in keys[key]])
-        run(f"""CREATE TABLE {db}.key_cube AS SELECT k.key_id, cl.combo, sum(cl.n)::BIGINT AS n
-                FROM cl JOIN {db}.key_labsets k USING (labset) GROUP BY k.key_id, cl.combo""")
+        run(f"""CREATE TABLE {db}.key_cube AS SELECT k.key_id, {cdims}, sum(cl.n)::BIGINT AS n
+                FROM cl JOIN {db}.key_labsets k USING (labset) JOIN {db}.facet_cube c USING (combo) GROUP BY ALL
+                ORDER BY k.key_id""", ordered=True)
         run(f"CREATE TABLE {db}.label_key (key_id INTEGER, rn BIGINT, combo UBIGINT)")
         for k, key in rows:  # one ordered scan per filter: the table comes out sorted by (key_id, rn) without a sort
             run(f"INSERT INTO {db}.label_key SELECT ?, rn, combo FROM {db}.search WHERE labset IN "
@@ -665,21 +669,18 @@ class BankStore:
 
     def _counts_cube(self, cur, key: int | None, cube_f: dict, want: list[str], facets: bool):
         """Total and facet counts from the cubes: ``facet_cube`` (or ``key_cube`` for a label filter) and ``label_cube``."""
-        if key is None:
-            base, kp = "facet_cube", []
-        else:
-            base, kp = "(SELECT c.*, k.n AS kn FROM key_cube k JOIN facet_cube c USING (combo) WHERE k.key_id = ?)", [key]
-        n = "n" if key is None else "kn"
+        base_f = dict(cube_f) if key is None else {"key": ("key_id = ?", [key]), **cube_f}
+        base = "facet_cube" if key is None else "key_cube"
         parts: list[tuple[str, list]] = []
-        w, p = self._where(cube_f)
-        parts.append((f"SELECT '' AS f, NULL AS v, sum({n}) AS n FROM {base}{w}", kp + p))
+        w, p = self._where(base_f)
+        parts.append((f"SELECT '' AS f, NULL AS v, sum(n) AS n FROM {base}{w}", p))
         for name in want:
-            w, p = self._where(cube_f, skip=name)
+            w, p = self._where(base_f, skip=name)
             w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
-            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), sum({n}) FROM {base}{w} GROUP BY 2", kp + p))
+            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), sum(n) FROM {base}{w} GROUP BY 2", p))
         if facets:  # the label facet ignores the label filter
-            w, p = self._where(cube_f, prefix="c.")
-            parts.append((f"SELECT 'label', l.label, sum(l.n) FROM label_cube l JOIN facet_cube c USING (combo){w} GROUP BY 2", p))
+            w, p = self._where(cube_f)
+            parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
         sql = " UNION ALL ".join(s for s, _ in parts)
         return self._facet_counts(cur.execute(sql, [x for _, p in parts for x in p]).fetchall(), want, facets)
 
