@@ -4,13 +4,17 @@ Search, facets and counts are SQL in DuckDB, never a scan of Python objects.
 The bank's Parquet index is laid out once into a DuckDB database file in the
 viewer's cache folder (outside the bank; rebuilt when a Parquet file of the
 index changes, reused across restarts): a ``search`` table in result order
-(row number ``rn``), ``images`` sorted by id, ``labels`` sorted by ``rn``, and
-pre-aggregated facet tables (``facet_cube``: image counts per combination of
-source, modality, view, sex, CT grade, split and file presence;
-``label_cube``: the same per positive label).  A search whose filters are all
-facets is answered from the cubes; age, label and text filters scan the
-columns they need.  The server opens the file read-only with a memory limit,
-so its memory does not grow with the bank.
+(row number ``rn``, facet combination ``combo``, positive-label set
+``labset``), ``images`` and ``labels`` sorted by image id, and pre-aggregated
+tables: ``facet_cube`` (image counts per combination of source, modality, view,
+sex, CT grade, split, file presence and whole-year age bounds),
+``label_cube`` (the same per positive label), ``key_cube`` (the same per label
+filter) and ``label_key`` (the rows of each label filter, sorted).  A search
+whose filters are facets, whole-year ages and one positive label is answered
+from these whatever the bank's size; a text filter, a fractional age or
+another label value takes one scan of ``search`` per request.  The server opens
+the file read-only with a memory limit, so its memory does not grow with the
+bank; a large bank's file is built in a child process.
 
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
