@@ -190,7 +190,8 @@ class BankStore:
         Folder of the DuckDB cache database (default
         :func:`default_index_cache`; a temporary folder when it is not writable).
     memory_limit : str
-        DuckDB memory limit of the server's queries (``"1GB"``); larger work spills to disk.
+        DuckDB memory limit of the server's queries (``"640MB"``: with Python, FastAPI and the page
+        templates the server stays under 1 GB); larger work spills to disk.
     build_memory_limit : str
         DuckDB memory limit of the cache build (``"4GB"``; it spills beyond).
     build_threads : int
@@ -202,7 +203,7 @@ class BankStore:
     """
 
     def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
-                 cache_dir: str | os.PathLike | None = None, memory_limit: str = "1GB",
+                 cache_dir: str | os.PathLike | None = None, memory_limit: str = "640MB",
                  build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None) -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
