@@ -19,8 +19,10 @@ ROWS = 1_000_000
 #: split 600, viewer cold start (builds its DuckDB cache under a 1 GB DuckDB limit) 990, query and
 #: duplicates-on-the-index under 200; add 650 on 2026-12-03 (load ~8; the streaming cohen adapter and batched
 #: Bank.add: 0.66 KB per row; the whole-table adapter needed 2,200 and row by row 6,900).  The bounds leave
-#: about a third of headroom.
-BOUNDS_MB = {"add": 870, "query": 400, "split": 1000, "duplicates": 400, "search": 1500}
+#: about a third of headroom.  The viewer (2026-12-03, load ~7): its cache is built in a child process (1.6 GB
+#: resident at 1M under its 4 GB DuckDB limit) and the server, cold start and searches, stays near 150 MB above its
+#: imports (it was 990 MB when it built the cache itself).
+BOUNDS_MB = {"add": 870, "query": 400, "split": 1000, "duplicates": 400, "search": 400, "search_build": 2400}
 
 _PRELUDE = """
 import json, resource, sys
@@ -64,7 +66,8 @@ STEPS = {
         first = st.search(SearchQuery())
         lab = st.search(SearchQuery(label="Pneumonia", view=["AP Supine"], age_min=70))
         out = {"total": first.total, "page": len(first.rows), "label_total": lab.total,
-               "sources": dict(first.facets["source"]), "case": st.case(first.rows[0]["subject_id"])["n_images"]}
+               "sources": dict(first.facets["source"]), "case": st.case(first.rows[0]["subject_id"])["n_images"],
+               "build_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     """,
 }
 
@@ -88,6 +91,8 @@ def test_million_row_bank_within_memory(tmp_path):
     got = {step: _run(step, csv, bank, cache) for step in STEPS}
     for step, r in got.items():
         assert r["mb"] < BOUNDS_MB[step], f"{step}: {r['mb']:.0f} MB above its imports (bound {BOUNDS_MB[step]} MB)"
+    build = got["search"]["out"]["build_mb"]  # the viewer's cache, built in a child process (resident, in total)
+    assert 0 < build < BOUNDS_MB["search_build"], f"viewer cache build: {build:.0f} MB"
     images = got["add"]["out"]["images"]
     assert ROWS * 0.97 < images < ROWS  # 2 % of the rows are `todo`, skipped
     assert got["add"]["out"]["skipped"] == ROWS - images

@@ -269,3 +269,28 @@ def test_research_use_notice_wherever_a_grade_appears(client):
     assert 'id="research-notice"' in ct and ct.count(RESEARCH_NOTICE) >= 2  # by the severity table and the footer
     case = client.get("/case/demo:3").text
     assert 'class="grade"' in case and RESEARCH_NOTICE in case
+
+
+def test_pager_lists_the_ends_and_the_pages_near_the_current_one(client, monkeypatch):
+    """The pager shows page 1, the last page and two pages either side of the current one, whatever the
+    number of pages (it looped over every page: 196,000 of them at 10M rows, 0.4 s of a page)."""
+    import re
+
+    from covidbank.web.store import SearchResult
+
+    store = client.app.state.store
+    real = store.search
+    html = client.get("/", params={"per_page": 1, "page": 5}).text  # 8 images: 8 pages
+    pager = html[html.index('<nav class="pager">'):]
+    pager = pager[:pager.index("</nav>")]
+    assert re.findall(r">(\d+|…)<", pager) == ["1", "…", "3", "4", "5", "6", "7", "8"]
+
+    def huge(q, **kw):
+        res = real(q, **kw)
+        return SearchResult(total=10**15, page=q.page, per_page=q.per_page, rows=res.rows, facets=res.facets)
+
+    monkeypatch.setattr(store, "search", huge)
+    pager = client.get("/", params={"page": 1000}).text
+    pager = pager[pager.index('<nav class="pager">'):]
+    pager = pager[:pager.index("</nav>")]
+    assert re.findall(r">(\d+|…)<", pager) == ["1", "…", *(str(1000 + d) for d in range(-2, 3)), "…", str(2 * 10**13)]

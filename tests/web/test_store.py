@@ -155,38 +155,108 @@ def test_index_cache_outside_the_bank_reused_and_replaced(tmp_path):
     assert sorted(p.relative_to(b.path) for p in b.path.rglob("*")) == before
 
 
-def test_cube_and_scan_paths_agree_with_plain_sql(tmp_path):
-    """Totals and facet counts from the pre-aggregated cubes, and from the rows selected for age, text and
-    label filters, equal plain SQL over the search and label tables (a generated Cohen-format bank)."""
+@pytest.fixture(scope="module")
+def cohen_store(tmp_path_factory):
+    """A viewer store on a generated 3,000-row Cohen-format bank."""
     from covidbank.samples import make_cohen_table
     from covidbank.sources import load_source
 
-    res = load_source("cohen", make_cohen_table(tmp_path / "c", 3000, seed=3).parent)
-    b = Bank(tmp_path / "b", create=True)
+    tmp = tmp_path_factory.mktemp("cohen3000")
+    res = load_source("cohen", make_cohen_table(tmp / "c", 3000, seed=3).parent)
+    b = Bank(tmp / "b", create=True)
     b.add("cohen", res.all_tables(), meta=res.meta)
-    st = BankStore(b.path, cache_dir=tmp_path / "cache")
-    names = sorted(st.label_names("Pneumonia")[0])
-    lab = f"rn IN (SELECT rn FROM labels WHERE value = 1 AND lower(label) IN ({', '.join(repr(n) for n in names)}))"
-    cases = [
-        (SearchQuery(), "true"),
-        (SearchQuery(view=["PA", "L"], sex=["F"]), "view IN ('PA', 'L') AND sex = 'F'"),
-        (SearchQuery(label="Pneumonia"), lab),
-        (SearchQuery(label="Pneumonia", view=["AP Supine"], age_min=70), f"{lab} AND view = 'AP Supine' AND age >= 70"),
-        (SearchQuery(q="Ground-Glass", modality=["X-ray"]), "strpos(text, 'ground-glass') > 0 AND modality = 'X-ray'"),
-    ]
-    for q, where in cases:
-        got = st.search(q)
-        assert got.total == st.sql(f"SELECT count(*) n FROM search WHERE {where}")["n"].iloc[0], where
-        assert len(got.rows) == min(50, got.total)
-        if not q.view:  # the view facet ignores the view filter, so compare it only where there is none
-            ref = st.sql(f"SELECT view, count(*) n FROM search WHERE {where} GROUP BY view")
-            assert dict(got.facets["view"]) == dict(zip(ref["view"], ref["n"])), where
-        if not q.label:
-            ref = st.sql(f"""SELECT label, count(DISTINCT rn) n FROM labels WHERE value = 1
-                             AND rn IN (SELECT rn FROM search WHERE {where}) GROUP BY label ORDER BY n DESC, label LIMIT 25""")
-            assert got.facets["label"] == list(zip(ref["label"], ref["n"].astype(int))), where
-        assert [r["image_id"] for r in got.rows] == st.sql(
-            f"SELECT image_id FROM search WHERE {where} ORDER BY rn LIMIT 50")["image_id"].tolist()
+    return BankStore(b.path, cache_dir=tmp / "cache")
+
+
+def _plain_sql(st, q):
+    """Total, facet counts and first-page ids of ``q`` by plain SQL over the ``search`` and ``labels`` tables."""
+    conds: dict[str, str] = {}
+    for name in ("source", "modality", "view", "sex", "ct_grade", "split"):
+        if getattr(q, name):
+            conds[name] = f"{name} IN ({', '.join(repr(v) for v in getattr(q, name))})"
+    if q.age_min is not None:
+        conds["age_min"] = f"age >= {q.age_min!r}"
+    if q.age_max is not None:
+        conds["age_max"] = f"age <= {q.age_max!r}"
+    if q.file_present is not None:
+        conds["file_present"] = f"file_present = {bool(q.file_present)}"
+    if q.q:
+        conds["q"] = f"strpos(text, {q.q.lower()!r}) > 0"
+    if q.label:
+        names, cuis = st.label_names(q.label)
+        lab = f"lower(label) IN ({', '.join(repr(n) for n in sorted(names))})"
+        if cuis:
+            lab = f"({lab} OR cui IN ({', '.join(repr(c) for c in sorted(cuis))}))"
+        val = {"positive": " AND value = 1", "negative": " AND value = 0", "uncertain": " AND value = -1"}.get(q.value, "")
+        conds["label"] = f"image_id IN (SELECT image_id FROM labels WHERE {lab}{val})"
+
+    def where(skip=None):
+        c = [v for k, v in conds.items() if k != skip]
+        return " AND ".join(c) if c else "true"
+
+    total = int(st.sql(f"SELECT count(*) n FROM search WHERE {where()}")["n"].iloc[0])
+    facets = {}
+    for name in ("source", "modality", "view", "sex", "ct_grade"):
+        ref = st.sql(f"SELECT CAST({name} AS VARCHAR) v, count(*) n FROM search WHERE {where(name)} AND {name} IS NOT NULL GROUP BY 1")
+        facets[name] = sorted(zip(ref["v"], ref["n"].astype(int)), key=lambda t: (-t[1], t[0]))
+    ref = st.sql(f"""SELECT label, count(DISTINCT image_id) n FROM labels WHERE value = 1 AND label IS NOT NULL
+                     AND image_id IN (SELECT image_id FROM search WHERE {where('label')}) GROUP BY label""")
+    facets["label"] = sorted(zip(ref["label"], ref["n"].astype(int)), key=lambda t: (-t[1], t[0]))[:25]
+    off = (min(q.page, max(1, -(-total // q.per_page))) - 1) * q.per_page
+    ids = st.sql(f"SELECT image_id FROM search WHERE {where()} ORDER BY rn LIMIT {q.per_page} OFFSET {off}")["image_id"].tolist()
+    labs = st.sql(f"""SELECT image_id, label, bool_and(coalesce(origin = 'implied', false)) AS implied FROM labels
+                      WHERE value = 1 AND label IS NOT NULL AND image_id IN (SELECT unnest(?)) GROUP BY ALL""", [ids])
+    by: dict = {}
+    for i, label, implied in labs.itertuples(index=False):
+        by.setdefault(i, []).append((bool(implied), label))
+    return total, facets, [(i, [name for _, name in sorted(by.get(i, []))]) for i in ids]
+
+
+#: Searches the cubes answer (facets, whole-year ages, one positive label) and ones that scan the rows.
+CUBE_QUERIES = [
+    SearchQuery(),
+    SearchQuery(view=["PA", "L"], sex=["F"]),
+    SearchQuery(age_min=70),
+    SearchQuery(age_min=40, age_max=60, file_present=False, page=3),
+    SearchQuery(label="Pneumonia"),
+    SearchQuery(label="Pneumonia", page=20),
+    SearchQuery(label="Pneumonia", view=["AP Supine"], age_min=70),
+    SearchQuery(label="C0004626", sex=["M"], age_max=50, page=2),  # Bacterial, by CUI
+    SearchQuery(label="viral", modality=["CT"]),
+    SearchQuery(label="No Finding", view=["PA"], per_page=7, page=4),
+]
+SCAN_QUERIES = [
+    SearchQuery(q="Ground-Glass", modality=["X-ray"]),
+    SearchQuery(q="ground-glass", label="COVID-19", age_min=50),
+    SearchQuery(age_min=70.5),
+    SearchQuery(label="COVID-19", value="any", view=["PA"]),
+    SearchQuery(label="COVID-19", value="negative"),
+    SearchQuery(label="not a label at all"),
+]
+
+
+@pytest.mark.parametrize("q", CUBE_QUERIES + SCAN_QUERIES, ids=lambda q: repr(q.params()))
+def test_cube_and_scan_paths_agree_with_plain_sql(cohen_store, q):
+    """Totals, every facet count and the page rows, from the cubes and from the scan, equal plain SQL over
+    the search and label tables (a generated Cohen-format bank)."""
+    total, facets, page = _plain_sql(cohen_store, q)
+    assert total > 0 or q in SCAN_QUERIES
+    for cubes in (True, False):
+        got = cohen_store.search(q, cubes=cubes)
+        assert got.total == total
+        assert {k: got.facets[k] for k in facets} == facets
+        assert [(r["image_id"], r["labels"]) for r in got.rows] == page
+
+
+@pytest.mark.parametrize("q", CUBE_QUERIES, ids=lambda q: repr(q.params()))
+def test_facet_age_and_label_searches_never_scan_the_rows(cohen_store, q, monkeypatch):
+    """Facet, whole-year age and positive-label searches are answered from the pre-aggregated tables: the
+    per-request scan (which grows with the bank) is never taken."""
+    def scan(*a, **k):
+        raise AssertionError("scanned the rows")
+
+    monkeypatch.setattr(cohen_store, "_counts_scan", scan)
+    assert cohen_store.search(q).total == _plain_sql(cohen_store, q)[0]
 
 
 def test_summary_lists_a_concept_once_when_its_labels_share_a_cui(tmp_path):
@@ -199,3 +269,24 @@ def test_summary_lists_a_concept_once_when_its_labels_share_a_cui(tmp_path):
                                                  "value": 1, "origin": "source", "source": f"s{i}"}])})
     labels = BankStore(b.path, cache_dir=tmp_path / "cache").summary()["labels"]
     assert [(cui, n) for _, cui, n in labels] == [("C5203670", 2)]
+
+
+def test_cache_built_in_a_child_process_answers_the_same(cohen_store, tmp_path):
+    """A large bank builds the viewer's cache in a child process (the server keeps only its queries' memory);
+    the cache it writes answers every search as the in-process build does."""
+    child = BankStore(cohen_store.root, cache_dir=tmp_path / "cache", build_process=True)
+    assert child._con is not None and list((tmp_path / "cache").glob("index-*.duckdb"))
+    for q in CUBE_QUERIES[:6] + SCAN_QUERIES[:2]:
+        a, b = cohen_store.search(q), child.search(q)
+        assert (a.total, a.facets, a.rows) == (b.total, b.facets, b.rows)
+
+
+def test_child_build_reports_a_broken_index_as_a_bank_error(tmp_path):
+    from covidbank.errors import BankError
+
+    b = Bank(tmp_path / "b", create=True)
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:p", "source": "s", "modality": "X-ray"}])})
+    (p,) = (b.path / "index" / "sources" / "s").glob("images.parquet")
+    p.write_bytes(b"not parquet")
+    with pytest.raises(BankError, match="cannot read the bank index"):
+        BankStore(b.path, cache_dir=tmp_path / "cache", build_process=True)

@@ -4,13 +4,17 @@ Search, facets and counts are SQL in DuckDB, never a scan of Python objects.
 The bank's Parquet index is laid out once into a DuckDB database file in the
 viewer's cache folder (outside the bank; rebuilt when a Parquet file of the
 index changes, reused across restarts): a ``search`` table in result order
-(row number ``rn``), ``images`` sorted by id, ``labels`` sorted by ``rn``, and
-pre-aggregated facet tables (``facet_cube``: image counts per combination of
-source, modality, view, sex, CT grade, split and file presence;
-``label_cube``: the same per positive label).  A search whose filters are all
-facets is answered from the cubes; age, label and text filters scan the
-columns they need.  The server opens the file read-only with a memory limit,
-so its memory does not grow with the bank.
+(row number ``rn``, facet combination ``combo``, positive-label set
+``labset``), ``images`` and ``labels`` sorted by image id, and pre-aggregated
+tables: ``facet_cube`` (image counts per combination of source, modality, view,
+sex, CT grade, split, file presence and whole-year age bounds),
+``label_cube`` (the same per positive label), ``key_cube`` (the same per label
+filter) and ``label_key`` (the rows of each label filter, sorted).  A search
+whose filters are facets, whole-year ages and one positive label is answered
+from these whatever the bank's size; a text filter, a fractional age or
+another label value takes one scan of ``search`` per request.  The server opens
+the file read-only with a memory limit, so its memory does not grow with the
+bank; a large bank's file is built in a child process.
 
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
@@ -21,9 +25,13 @@ it leaves it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -57,7 +65,22 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "6"
+_LAYOUT = "9"
+#: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
+_AGE_CAP = 1_000_000_000
+
+_log = logging.getLogger(__name__)
+#: Indexes with more images than this build the viewer's cache in a child process (``build_process``).
+_CHILD_BUILD_ROWS = 200_000
+#: Exit status of the child build for a :class:`BankError` (its message is the last line of stderr).
+_BUILD_BANK_ERROR = 3
+
+
+def _age_bound(fn: str) -> str:
+    """SQL of ``floor(age)`` or ``ceil(age)`` as a clamped INTEGER (NULL stays NULL)."""
+    a = "CAST(age AS DOUBLE)"
+    return (f"(CASE WHEN age IS NULL THEN NULL WHEN isnan({a}) THEN {_AGE_CAP} "
+            f"ELSE greatest(-{_AGE_CAP}, least({_AGE_CAP}, {fn}({a}))) END)::INTEGER")
 
 
 def default_index_cache(bank_root: Path) -> Path:
@@ -167,17 +190,30 @@ class BankStore:
         Folder of the DuckDB cache database (default
         :func:`default_index_cache`; a temporary folder when it is not writable).
     memory_limit : str
-        DuckDB memory limit of the server's queries (``"1GB"``); larger work spills to disk.
+        DuckDB memory limit of the server's queries (``"640MB"``: with Python, FastAPI and the page
+        templates the server stays under 1 GB); larger work spills to disk.
+    build_memory_limit : str
+        DuckDB memory limit of the cache build (``"4GB"``; it spills beyond).
+    build_threads : int
+        DuckDB threads of the cache build.
+    build_process : bool, optional
+        Build the cache in a child process, so that the server's own memory
+        stays that of its queries (default: when the index holds more than
+        200,000 images).
     """
 
     def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
-                 cache_dir: str | os.PathLike | None = None, memory_limit: str = "1GB") -> None:
+                 cache_dir: str | os.PathLike | None = None, memory_limit: str = "640MB",
+                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None) -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
         self.tree = tree or default_tree()
         self.reload_interval = reload_interval
         self.cache_dir = Path(cache_dir) if cache_dir else default_index_cache(self.root)
         self.memory_limit = memory_limit
+        self.build_memory_limit = build_memory_limit
+        self.build_threads = build_threads
+        self.build_process = build_process
         self._lock = threading.RLock()
         self._checked = 0.0
         self._sig: tuple = ()
@@ -216,19 +252,23 @@ class BankStore:
     def _load(self) -> None:
         sig = self._signature()
         folder = self._cache_folder()
-        key = hashlib.sha1(repr((_LAYOUT, str(self.root), sig)).encode()).hexdigest()[:16]
+        tree = sorted((lab.name, lab.cui, sorted(lab.aliases), sorted(lab.parents)) for lab in self.tree)
+        key = hashlib.sha1(repr((_LAYOUT, str(self.root), sig, tree)).encode()).hexdigest()[:16]
         db = folder / f"index-{key}.duckdb"
         if not db.is_file():
             with atomic_path(db) as tmp:
-                self._build(Path(tmp))
+                child = self.build_process
+                if child is None:
+                    child = self._image_rows() > _CHILD_BUILD_ROWS
+                (self._build_in_child if child else self._build)(Path(tmp))
             for old in folder.glob("index-*.duckdb"):  # earlier states of the index
                 if old != db:
                     old.unlink(missing_ok=True)
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
         self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
-            "search", "facet_cube", "label_cube", "label_pos", "label_summary", "concept_summary", "source_summary",
-            "meta"}
+            "search", "facet_cube", "label_cube", "label_summary", "concept_summary", "source_summary", "meta", "lids",
+            "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key"}
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
@@ -237,54 +277,101 @@ class BankStore:
         # cursors finish on it, and it is freed when the last one is gone
         self._con, self._sig = con, sig
 
+    def _image_rows(self) -> int:
+        """Image rows of the index, from the Parquet footers."""
+        files = [str(p) for p in sorted(self.bank.index_dir.glob("sources/*/images.parquet"))]
+        if not files:
+            return 0
+        try:
+            return int(duckdb.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [files]).fetchone()[0])
+        except duckdb.Error:
+            return 0
+
+    def _build_in_child(self, path: Path) -> None:
+        """:meth:`_build` in a fresh Python process (its memory is returned to the system when it ends)."""
+        with tempfile.TemporaryDirectory(prefix="covidbank-web-build-") as td:
+            spec = Path(td) / "spec.pickle"
+            spec.write_bytes(pickle.dumps({"bank": str(self.root), "tree": self.tree, "out": str(path),
+                                           "memory_limit": self.build_memory_limit, "threads": self.build_threads}))
+            p = subprocess.run([sys.executable, "-c", "import sys; from covidbank.web.store import _build_main; "
+                                "sys.exit(_build_main(sys.argv[1]))", str(spec)], capture_output=True, text=True)
+        if p.returncode == _BUILD_BANK_ERROR:
+            raise BankError(p.stderr.strip().splitlines()[-1])
+        if p.returncode:
+            last = (p.stderr.strip().splitlines() or ["no message"])[-1]
+            raise BankError(f"{self.root}: building the viewer's cache failed in its process (exit {p.returncode}: {last})")
+
     def _build(self, path: Path) -> None:
-        """Lay the bank's index out in a DuckDB file at ``path`` (see the module docstring)."""
+        """Lay the bank's index out in a DuckDB file at ``path`` (see the module docstring).
+
+        A handful of ``CREATE TABLE ... AS SELECT`` statements over the bank's
+        Parquet views, on two threads under the memory limit; only the tables
+        that are read by ranges (``search``, ``images``, ``labels``,
+        ``label_key``) are written in order, every other one with
+        ``preserve_insertion_order`` off.
+        """
         path.unlink(missing_ok=True)
         spill = path.parent / "spill"
-        con = duckdb.connect(str(path), config={"memory_limit": self.memory_limit, "temp_directory": str(spill),
-                                                "preserve_insertion_order": True})
+        con = duckdb.connect(str(path), config={"memory_limit": self.build_memory_limit, "temp_directory": str(spill),
+                                                "preserve_insertion_order": False, "threads": self.build_threads})
+
+        def run(sql: str, params: list | None = None, ordered: bool = False) -> None:
+            t = time.perf_counter()
+            if ordered:
+                con.execute("SET preserve_insertion_order = true")
+            con.execute(sql, params or [])
+            if ordered:
+                con.execute("SET preserve_insertion_order = false")
+            _log.debug("%.2f s  %s", time.perf_counter() - t, " ".join(sql.split())[:100])
+
         try:
             names = self.bank.attach(con, temp=True)
             db = _q(con.execute("SELECT current_database()").fetchone()[0]) + ".main"  # the file, not the temp catalog
-            self._build_search_table(con, set(names), db)
-            con.execute(f"""CREATE TABLE {db}.images AS
-                           SELECT i.*, s.ct_grade, s.split, s.rn FROM temp.main.images i JOIN {db}.search s USING (image_id)
-                           ORDER BY i.image_id""")
-            con.execute(f"""CREATE TABLE {db}.labels AS
-                           SELECT l.*, s.rn, lower(l.label) AS label_lc
-                           FROM temp.main.labels l LEFT JOIN {db}.search s USING (image_id)
-                           ORDER BY s.rn NULLS LAST, l.image_id""")
+            # positive labels, one row per image and label; ``lids`` numbers each (label, cui); ``labsets``
+            # numbers each distinct set of them (0: none): an image's positive labels are one small integer
+            # (``implied``: every row of that label on the image says origin "implied"; the page lists them last)
+            run(f"""CREATE TEMP TABLE lp AS SELECT image_id, label, lower(label) AS label_lc, any_value(cui) AS cui,
+                           bool_and(coalesce(origin = 'implied', false)) AS implied
+                    FROM temp.main.labels WHERE value = {POSITIVE} AND label IS NOT NULL GROUP BY image_id, label""")
+            run(f"""CREATE TABLE {db}.lids AS SELECT (row_number() OVER (ORDER BY label, cui NULLS FIRST, implied))::INTEGER AS lid,
+                    label, label_lc, cui, implied FROM (SELECT DISTINCT label, label_lc, cui, implied FROM lp)""")
+            run(f"""CREATE TEMP TABLE il AS SELECT lp.image_id, list(l.lid ORDER BY l.lid) AS labs
+                    FROM lp JOIN {db}.lids l ON l.label = lp.label AND l.cui IS NOT DISTINCT FROM lp.cui AND l.implied = lp.implied
+                    GROUP BY lp.image_id""")
+            run(f"""CREATE TABLE {db}.labsets AS SELECT 0 AS labset, []::INTEGER[] AS labs UNION ALL
+                    SELECT (row_number() OVER (ORDER BY labs))::INTEGER, labs FROM (SELECT DISTINCT labs FROM il)""")
+            run(f"CREATE TABLE {db}.labset_lids AS SELECT labset, unnest(labs) AS lid FROM {db}.labsets")
+            run(f"""CREATE TEMP TABLE img_labset AS SELECT il.image_id, s.labset FROM il JOIN {db}.labsets s ON s.labs = il.labs""")
+            con.execute("DROP TABLE il")
+            self._build_search_table(con, set(names), db, run)
+            con.execute("DROP TABLE img_labset")
+            run(f"""CREATE TABLE {db}.images AS
+                    SELECT i.*, s.ct_grade, s.split, s.rn FROM temp.main.images i JOIN {db}.search s USING (image_id)
+                    ORDER BY i.image_id""", ordered=True)
+            run(f"""CREATE TABLE {db}.labels AS SELECT *, lower(label) AS label_lc FROM temp.main.labels
+                    ORDER BY image_id""", ordered=True)
             for name in ("sessions", "subjects", "tests", "skipped"):  # point lookups: a column scan, no sort needed
-                con.execute(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}")
+                run(f"CREATE TABLE {db}.{name} AS SELECT * FROM temp.main.{name}")
             for name in names:
                 if name not in TABLES:
-                    con.execute(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
-            # positive labels, one row per (image row, label): facet counts need no DISTINCT
-            con.execute(f"""CREATE TABLE {db}.label_pos AS
-                            SELECT rn, label, any_value(label_lc) AS label_lc, any_value(cui) AS cui FROM {db}.labels
-                            WHERE value = {POSITIVE} AND rn IS NOT NULL AND label IS NOT NULL GROUP BY rn, label ORDER BY rn""")
-            cube = ", ".join(_CUBE)
-            con.execute(f"CREATE TABLE {db}.facet_cube AS SELECT {cube}, count(*) AS n FROM {db}.search GROUP BY ALL")
-            con.execute(f"""CREATE TABLE {db}.label_cube AS
-                            SELECT l.label, {', '.join('s.' + c for c in _CUBE)}, count(DISTINCT l.rn) AS n
-                            FROM {db}.labels l JOIN {db}.search s ON s.rn = l.rn
-                            WHERE l.value = {POSITIVE} GROUP BY ALL""")
-            con.execute(f"""CREATE TABLE {db}.label_summary AS
-                           SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
-                           FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
+                    run(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
+            self._build_cubes(con, db, run)
+            run(f"""CREATE TABLE {db}.label_summary AS
+                    SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
+                    FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
             # one row per concept: labels that share a CUI ("COVID-19", "COVID 19") are counted together
-            con.execute(f"""CREATE TABLE {db}.concept_summary AS
-                           SELECT min(label) AS label, any_value(cui) AS cui,
-                                  count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
-                           FROM {db}.labels WHERE label IS NOT NULL
-                           GROUP BY coalesce(cui, lower(trim(label)))""")
-            con.execute(f"""CREATE TABLE {db}.source_summary AS
-                           SELECT s.source, count(DISTINCT s.subject_id) AS subjects, count(DISTINCT s.session_id) AS sessions,
-                                  count(*) AS images, sum(CASE WHEN s.file_present THEN 1 ELSE 0 END) AS files_present,
-                                  (SELECT count(*) FROM {db}.labels l WHERE l.source = s.source) AS labels,
-                                  (SELECT count(*) FROM {db}.skipped k WHERE k.source = s.source) AS skipped
-                           FROM {db}.search s GROUP BY s.source""")
-            con.execute("CHECKPOINT")
+            run(f"""CREATE TABLE {db}.concept_summary AS
+                    SELECT min(label) AS label, any_value(cui) AS cui,
+                           count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
+                    FROM {db}.labels WHERE label IS NOT NULL
+                    GROUP BY coalesce(cui, lower(trim(label)))""")
+            run(f"""CREATE TABLE {db}.source_summary AS
+                    SELECT s.source, count(DISTINCT s.subject_id) AS subjects, count(DISTINCT s.session_id) AS sessions,
+                           count(*) AS images, sum(CASE WHEN s.file_present THEN 1 ELSE 0 END) AS files_present,
+                           (SELECT count(*) FROM {db}.labels l WHERE l.source = s.source) AS labels,
+                           (SELECT count(*) FROM {db}.skipped k WHERE k.source = s.source) AS skipped
+                    FROM {db}.search s GROUP BY s.source""")
+            run("CHECKPOINT")
         except duckdb.Error as e:
             msg = str(e).splitlines()[0]
             raise BankError(f"{self.root}: cannot read the bank index ({msg}); re-add the source or remove the file") from None
@@ -293,7 +380,7 @@ class BankStore:
             shutil.rmtree(spill, ignore_errors=True)
             Path(str(path) + ".wal").unlink(missing_ok=True)
 
-    def _build_search_table(self, con: duckdb.DuckDBPyConnection, names: set[str], db: str) -> None:
+    def _build_search_table(self, con: duckdb.DuckDBPyConnection, names: set[str], db: str, run) -> None:
         split_join, split_col = "", "NULL::VARCHAR AS split"
         if "splits" in names:
             cols = {r[0] for r in con.execute("DESCRIBE temp.main.splits").fetchall()}
@@ -304,10 +391,14 @@ class BankStore:
                     f"FROM temp.main.splits GROUP BY {key}) sp ON sp._k = i.{key}"
                 )
                 split_col = "sp.split"
-        con.execute(
+        dims = ", ".join(_CUBE)
+        # one sort: the rows in result order into a temporary table, then numbered by position (an ordered copy)
+        run(
             f"""
-            CREATE TABLE {db}.search AS
-            SELECT (row_number() OVER (ORDER BY {_ORDER}) - 1)::BIGINT AS rn, *
+            CREATE TEMP TABLE s0 AS
+            SELECT *, hash({dims}, age_lo, age_hi) AS combo
+            FROM (
+            SELECT *, {_age_bound('floor')} AS age_lo, {_age_bound('ceil')} AS age_hi
             FROM (
             SELECT i.image_id, i.session_id, i.subject_id, i.source, i.modality,
                    coalesce(i.view, 'unknown') AS view,
@@ -316,6 +407,7 @@ class BankStore:
                    coalesce(i.file_present, false) AS file_present, i.file_format, i.path, i.mask_path,
                    coalesce(i.ct_category, se.ct_category) AS ct_grade,
                    {split_col},
+                   coalesce(ls.labset, 0) AS labset,
                    lower(coalesce(se.report, '') || ' ' || coalesce(se.clinical_notes, '')) AS text
             FROM temp.main.images i
             LEFT JOIN (SELECT session_id, any_value(offset_days) AS offset_days, any_value(ct_category) AS ct_category,
@@ -323,11 +415,66 @@ class BankStore:
                        FROM temp.main.sessions GROUP BY session_id) se ON se.session_id = i.session_id
             LEFT JOIN (SELECT subject_id, any_value(sex) AS sex, any_value(age) AS age
                        FROM temp.main.subjects GROUP BY subject_id) su ON su.subject_id = i.subject_id
+            LEFT JOIN temp.img_labset ls ON ls.image_id = i.image_id
             {split_join}
-            )
-            ORDER BY rn
-            """
-        )
+            ))
+            ORDER BY {_ORDER}
+            """, ordered=True)
+        run(f"CREATE TABLE {db}.search AS SELECT (rowid)::BIGINT AS rn, * FROM temp.s0", ordered=True)
+        con.execute("DROP TABLE temp.s0")
+
+    def _build_cubes(self, con: duckdb.DuckDBPyConnection, db: str, run) -> None:
+        """The pre-aggregated tables: image counts per facet combination, per label and per label filter.
+
+        ``facet_cube``: one row per combination (``combo``, a hash of the facet
+        values and the age bounds) with its image count.  ``label_cube``: image
+        counts per positive label and combination.  ``label_keys``: every label
+        filter the viewer can be asked for (each label of the vocabulary with
+        its descendants, each label name of the bank), as the set of names and
+        CUIs it matches, with ``key_cube`` (image counts per filter and
+        combination) and ``label_key`` (the matching rows, sorted by filter and
+        row: a page is a range of it).
+        """
+        dims = ", ".join(_CUBE)
+        run(f"CREATE TEMP TABLE cl AS SELECT combo, labset, count(*) AS n FROM {db}.search GROUP BY combo, labset")
+        run(f"""CREATE TABLE {db}.facet_cube AS SELECT combo, {dims}, age_lo, age_hi, count(*) AS n
+                FROM {db}.search GROUP BY combo, {dims}, age_lo, age_hi""")
+        if con.execute(f"SELECT count(*) <> count(DISTINCT combo) FROM {db}.facet_cube").fetchone()[0]:
+            raise BankError(f"{self.root}: two facet combinations share a hash; remove the viewer's cache and start again")
+        # the cubes below repeat the facet values of their combination: a search reads one table, no join
+        cdims = ", ".join("c." + d for d in (*_CUBE, "age_lo", "age_hi"))
+        run(f"""CREATE TABLE {db}.label_cube AS SELECT l.label, {cdims}, sum(cl.n)::BIGINT AS n
+                FROM cl JOIN {db}.labset_lids sl USING (labset) JOIN {db}.lids l USING (lid)
+                JOIN {db}.facet_cube c USING (combo) GROUP BY ALL""")
+        lids = con.execute(f"SELECT lid, label, label_lc, cui FROM {db}.lids").fetchall()
+        sets: dict[int, list[int]] = {}
+        for ls, lid in con.execute(f"SELECT labset, lid FROM {db}.labset_lids").fetchall():
+            sets.setdefault(lid, []).append(ls)
+        candidates = [lab.name for lab in self.tree] + sorted({r[1] for r in lids if r[1] not in self.tree})
+        keys: dict[str, list[int]] = {}
+        for name in candidates:
+            key = self._label_key(*self.label_names(name))
+            if key in keys:
+                continue
+            names, cuis = self.label_names(name)
+            hit = {lid for lid, _, lc, cui in lids if lc in names or (cui is not None and cui in cuis)}
+            if hit:
+                keys[key] = sorted({ls for lid in hit for ls in sets.get(lid, [])})
+        rows = [(k, key) for k, key in enumerate(sorted(keys))]
+        run(f"CREATE TABLE {db}.label_keys (key_id INTEGER, key VARCHAR)")
+        run(f"CREATE TABLE {db}.key_labsets (key_id INTEGER, labset INTEGER)")
+        if rows:
+            con.executemany(f"INSERT INTO {db}.label_keys VALUES (?, ?)", rows)
+            con.executemany(f"INSERT INTO {db}.key_labsets VALUES (?, ?)",
+                            [(k, ls) for k, key in rows for ls in keys[key]])
+        run(f"""CREATE TABLE {db}.key_cube AS SELECT k.key_id, {cdims}, sum(cl.n)::BIGINT AS n
+                FROM cl JOIN {db}.key_labsets k USING (labset) JOIN {db}.facet_cube c USING (combo) GROUP BY ALL
+                ORDER BY k.key_id""", ordered=True)
+        run(f"CREATE TABLE {db}.label_key (key_id INTEGER, rn BIGINT, combo UBIGINT)")
+        for k, key in rows:  # one ordered scan per filter: the table comes out sorted by (key_id, rn) without a sort
+            run(f"INSERT INTO {db}.label_key SELECT ?, rn, combo FROM {db}.search WHERE labset IN "
+                f"({', '.join(str(int(ls)) for ls in keys[key])})", [k], ordered=True)
+        con.execute("DROP TABLE cl")
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         now = time.monotonic()
@@ -373,6 +520,11 @@ class BankStore:
             names, cuis = {label.strip().lower()}, set()
         return names, cuis
 
+    @staticmethod
+    def _label_key(names: set[str], cuis: set[str]) -> str:
+        """The text naming a label filter in ``label_keys`` (its names and CUIs, sorted)."""
+        return "\x1f".join(sorted(names)) + "\x1e" + "\x1f".join(sorted(cuis))
+
     _FACETS = ("source", "modality", "view", "sex", "ct_grade", "split")
 
     def _filters(self, q: SearchQuery) -> dict[str, tuple[str, list]]:
@@ -397,111 +549,167 @@ class BankStore:
             if cuis:
                 cond = f"({cond} OR cui IN ({', '.join('?' * len(cuis))}))"
                 params += sorted(cuis)
-            if q.value == "positive":  # the deduplicated positive labels: a third of the rows
-                f["label"] = (f"rn IN (SELECT rn FROM label_pos WHERE {cond})", params)
+            if q.value == "positive":  # the sets of positive labels holding one of them
+                f["label"] = (f"labset IN (SELECT labset FROM labset_lids WHERE lid IN (SELECT lid FROM lids WHERE {cond}))",
+                              params)
             else:
                 if q.value != "any":
                     cond += " AND value = ?"
                     params.append(LABEL_VALUES[q.value])
-                f["label"] = (f"rn IN (SELECT rn FROM labels WHERE rn IS NOT NULL AND {cond})", params)
+                f["label"] = (f"image_id IN (SELECT image_id FROM labels WHERE {cond})", params)
         return f
 
     @staticmethod
-    def _where(f: dict[str, tuple[str, list]], skip: str | None = None) -> tuple[str, list]:
+    def _cube_filter(name: str, q: SearchQuery, f: dict[str, tuple[str, list]]) -> tuple[str, list] | None:
+        """The condition of filter ``name`` over ``facet_cube`` columns, or None when the cube cannot answer it.
+
+        Facet filters are the same condition; an age bound is one when it is a
+        whole number of years: ``age >= a`` is ``floor(age) >= a`` and
+        ``age <= b`` is ``ceil(age) <= b`` for a whole ``a``, ``b`` (the cube
+        keeps both, ``age_lo`` and ``age_hi``).
+        """
+        if name in _CUBE:
+            return f[name]
+        if name in ("age_min", "age_max"):
+            v = float(getattr(q, name))
+            if v.is_integer() and abs(v) < _AGE_CAP:
+                return ("age_lo >= ?", [int(v)]) if name == "age_min" else ("age_hi <= ?", [int(v)])
+        return None
+
+    @staticmethod
+    def _where(f: dict[str, tuple[str, list]], skip: str | None = None, prefix: str = "") -> tuple[str, list]:
         conds, params = [], []
         for k, (c, p) in f.items():
             if k != skip:
-                conds.append(c)
+                conds.append(prefix + c if prefix else c)
                 params += p
         return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
-    def search(self, q: SearchQuery, facets: bool = True) -> SearchResult:
+    def _key_id(self, cur: duckdb.DuckDBPyConnection, label: str) -> int | None:
+        """The ``label_keys`` row of a label filter (None when the bank has no image it matches)."""
+        row = cur.execute("SELECT key_id FROM label_keys WHERE key = ?", [self._label_key(*self.label_names(label))]).fetchone()
+        return None if row is None else int(row[0])
+
+    def search(self, q: SearchQuery, facets: bool = True, cubes: bool = True) -> SearchResult:
         """One page of images matching ``q``, with per-field counts.
 
         Facet counts for a field are computed with every other filter applied
         (so the counts say what choosing that value would give).  Results are
         ordered by source, subject, day offset and image id.
 
-        Three SQL statements: the total and every facet count in one (from the
-        pre-aggregated cubes when every filter is a facet; otherwise over the
-        rows passing the age, text and label filters, selected once), the
-        page, and the page's labels.
+        Filters on facets, whole-year ages and one positive label are answered
+        from the pre-aggregated tables (the total and every facet count from
+        ``facet_cube``/``key_cube`` and ``label_cube``, the page from a range of
+        ``search`` or ``label_key``), whatever the bank's size.  A text filter,
+        a fractional age or a label value other than positive takes one scan
+        of ``search`` grouped by facet combination and label set, from which
+        the counts are read the same way.  ``cubes=False`` forces that scan (the
+        reference the cubes are tested against).
         """
         f = self._filters(q)
-        facet_f = {k: v for k, v in f.items() if k in _CUBE}
-        other = {k: v for k, v in f.items() if k not in _CUBE}
-        ctes: list[tuple[str, list]] = []  # (SQL, parameters) of the WITH clause, in order
-        parts: list[tuple[str, list]] = []  # (SQL, parameters) of the UNION ALL, in order
-        if other:  # the rows passing the age, text and label filters, selected once per request (a temp table)
-            t_sql = self._where(other)
-            base, agg = "t", "count(*)"
-        else:
-            base, agg = "facet_cube", "sum(n)"
-        w, p = self._where(facet_f)
-        parts.append((f"SELECT '' AS f, NULL AS v, {agg} AS n FROM {base}{w}", p))
-        want_facets = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
-        for name in want_facets:
-            w, p = self._where(facet_f, skip=name)
-            w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
-            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), {agg} FROM {base}{w} GROUP BY 2", p))
-        if facets and not set(other) - {"label"}:  # the label facet ignores the label filter: the cube answers it
-            w, p = self._where(facet_f)
-            parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
-        elif facets:
-            # images passing every filter but the label one (age or text filters too); label_pos has one row per image and label
-            if "label" in other:
-                w, p = self._where({**other, **facet_f}, skip="label")
-                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM search{w})", p))
-            else:
-                w, p = self._where(facet_f)
-                ctes.append((f"u AS MATERIALIZED (SELECT rn FROM t{w})", p))
-            parts.append(("SELECT 'label', label, count(*) FROM label_pos JOIN u USING (rn) GROUP BY 2", []))
-        params = [x for _, p in ctes + parts for x in p]
-        sql = (("WITH " + ", ".join(c for c, _ in ctes) + " ") if ctes else "") + " UNION ALL ".join(x for x, _ in parts)
+        cube_f: dict[str, tuple[str, list]] = {}  # filters over facet_cube columns
+        rest: dict[str, tuple[str, list]] = {}  # filters only the rows can answer (the label one apart)
+        for name, cond in f.items():
+            if name != "label":
+                c = self._cube_filter(name, q, f) if cubes else (cond if name in _CUBE else None)
+                (rest if c is None else cube_f)[name] = cond if c is None else c
         cur = self._cursor()
         try:
-            if other:
-                cur.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT rn, " + ", ".join(_CUBE) + " FROM search" + t_sql[0],
-                            t_sql[1])
-            total = 0
-            fc: dict[str, list[tuple[str, int]]] = {n: [] for n in want_facets}
-            if facets:
-                fc["label"] = []
-            for fname, v, k in cur.execute(sql, params).fetchall():
-                if fname == "":
-                    total = int(k or 0)
-                elif k and v is not None:
-                    fc[fname].append((str(v), int(k)))
-            for counts in fc.values():
-                counts.sort(key=lambda t: (-t[1], t[0]))
-            if facets:
-                fc["label"] = fc["label"][:25]
+            key = None
+            if q.label and q.value == "positive" and cubes:
+                key = self._key_id(cur, q.label)
+            label_rows = "label" in f and key is None  # the label filter read from the rows
+            want = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
+            if rest or label_rows or not cubes:
+                total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets)
+            else:
+                total, fc = self._counts_cube(cur, key, cube_f, want, facets)
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
-            if other:
-                w, p = self._where(facet_f)
-                rows = self.rows(f"""SELECT * EXCLUDE (text) FROM search WHERE rn IN
-                                     (SELECT rn FROM t{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}) ORDER BY rn""", p, cur=cur)
+            cols = "* EXCLUDE (text, combo, age_lo, age_hi)"
+            if key is not None and not rest:  # a range of the filter's rows
+                w, p = self._where(cube_f)
+                sub = f" AND combo IN (SELECT combo FROM facet_cube{w})" if cube_f else ""
+                rns = [r[0] for r in cur.execute(f"SELECT rn FROM label_key WHERE key_id = ?{sub} ORDER BY rn "
+                                                 f"LIMIT {q.per_page} OFFSET {off}", [key, *p]).fetchall()]
+                rows = self.rows(f"""SELECT {cols} FROM search WHERE rn BETWEEN ? AND ? AND rn IN ({', '.join('?' * len(rns))})
+                                     ORDER BY rn""", [min(rns), max(rns), *rns], cur=cur) if rns else []
             elif f:
                 w, p = self._where(f)
-                rows = self.rows(f"SELECT * EXCLUDE (text) FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
-            else:  # the first pages of the whole bank: a range of the ordered table
-                rows = self.rows("SELECT * EXCLUDE (text) FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
+                rows = self.rows(f"SELECT {cols} FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
+            else:  # the whole bank: a range of the ordered table
+                rows = self.rows(f"SELECT {cols} FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
                                  [off, off + q.per_page], cur=cur)
-            by: dict[int, list[tuple[int, str]]] = {}
-            if rows:
-                rns = [r["rn"] for r in rows]
-                for rn, label, origin in cur.execute(
-                    f"""SELECT rn, label, origin FROM labels WHERE rn BETWEEN ? AND ? AND value = {POSITIVE}
-                        AND rn IN ({', '.join('?' * len(rns))})""", [min(rns), max(rns), *rns]).fetchall():
-                    by.setdefault(rn, []).append((1 if origin == "implied" else 0, label))
+            by: dict[int, list[tuple[bool, str]]] = {}  # positive labels of each label set, implied ones last
+            sets = sorted({r["labset"] for r in rows} - {0})
+            if sets:
+                for ls, label, implied in cur.execute(
+                    f"""SELECT sl.labset, l.label, l.implied FROM labset_lids sl JOIN lids l USING (lid)
+                        WHERE sl.labset IN ({', '.join('?' * len(sets))})""", sets).fetchall():
+                    by.setdefault(ls, []).append((bool(implied), label))
             for r in rows:
-                rn = r.pop("rn")
-                r["labels"] = [name for _, name in sorted(by.get(rn, []))]
+                r.pop("rn")
+                r["labels"] = [name for _, name in sorted(by.get(r.pop("labset"), []))]
                 r["is_volume"] = self.is_volume(r)
         finally:
             cur.close()
         return SearchResult(total=total, page=page, per_page=q.per_page, rows=rows, facets=fc)
+
+    @staticmethod
+    def _facet_counts(rows: Iterable[tuple], want: list[str], facets: bool) -> tuple[int, dict[str, list[tuple[str, int]]]]:
+        total = 0
+        fc: dict[str, list[tuple[str, int]]] = {n: [] for n in want}
+        if facets:
+            fc["label"] = []
+        for fname, v, k in rows:
+            if fname == "":
+                total = int(k or 0)
+            elif k and v is not None:
+                fc[fname].append((str(v), int(k)))
+        for counts in fc.values():
+            counts.sort(key=lambda t: (-t[1], t[0]))
+        if facets:
+            fc["label"] = fc["label"][:25]
+        return total, fc
+
+    def _counts_cube(self, cur, key: int | None, cube_f: dict, want: list[str], facets: bool):
+        """Total and facet counts from the cubes: ``facet_cube`` (or ``key_cube`` for a label filter) and ``label_cube``."""
+        base_f = dict(cube_f) if key is None else {"key": ("key_id = ?", [key]), **cube_f}
+        base = "facet_cube" if key is None else "key_cube"
+        parts: list[tuple[str, list]] = []
+        w, p = self._where(base_f)
+        parts.append((f"SELECT '' AS f, NULL AS v, sum(n) AS n FROM {base}{w}", p))
+        for name in want:
+            w, p = self._where(base_f, skip=name)
+            w = (w + " AND " if w else " WHERE ") + f"{name} IS NOT NULL"
+            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), sum(n) FROM {base}{w} GROUP BY 2", p))
+        if facets:  # the label facet ignores the label filter
+            w, p = self._where(cube_f)
+            parts.append((f"SELECT 'label', label, sum(n) FROM label_cube{w} GROUP BY 2", p))
+        sql = " UNION ALL ".join(s for s, _ in parts)
+        return self._facet_counts(cur.execute(sql, [x for _, p in parts for x in p]).fetchall(), want, facets)
+
+    def _counts_scan(self, cur, f: dict, cube_f: dict, rest: dict, want: list[str], facets: bool):
+        """Total and facet counts from one scan of the rows passing the filters the cubes cannot answer,
+        grouped by facet combination and label set (``g``), then read like the cubes."""
+        hit = f.get("label", ("true", []))
+        w, p = self._where(rest)
+        ctes = [(f"g AS MATERIALIZED (SELECT combo, labset, {hit[0]} AS hit, count(*) AS n FROM search{w} GROUP BY ALL)",
+                 hit[1] + p),
+                ("gc AS (SELECT c.* EXCLUDE (n), g.labset, g.hit, g.n FROM g JOIN facet_cube c USING (combo))", [])]
+        parts: list[tuple[str, list]] = []
+        w, p = self._where({**cube_f, "hit": ("hit", [])})
+        parts.append((f"SELECT '' AS f, NULL AS v, sum(n) AS n FROM gc{w}", p))
+        for name in want:
+            w, p = self._where({**cube_f, "hit": ("hit", [])}, skip=name)
+            parts.append((f"SELECT '{name}', CAST({name} AS VARCHAR), sum(n) FROM gc{w} AND {name} IS NOT NULL GROUP BY 2", p))
+        if facets:  # the label facet ignores the label filter
+            w, p = self._where(cube_f, prefix="gc.")
+            parts.append((f"""SELECT 'label', l.label, sum(gc.n) FROM gc JOIN labset_lids sl USING (labset)
+                              JOIN lids l USING (lid){w} GROUP BY 2""", p))
+        sql = "WITH " + ", ".join(c for c, _ in ctes) + " " + " UNION ALL ".join(s for s, _ in parts)
+        params = [x for _, p in ctes + parts for x in p]
+        return self._facet_counts(cur.execute(sql, params).fetchall(), want, facets)
 
     def all_labels(self) -> list[str]:
         """Label names in the bank plus their ancestors in the vocabulary, sorted."""
@@ -729,3 +937,21 @@ class BankStore:
             if rp.is_file() and self.root in rp.parents:
                 return rp
         return None
+
+
+def _build_main(spec_path: str) -> int:
+    """Entry point of the child process of :meth:`BankStore._build_in_child`: build the cache file a pickled
+    spec describes (written by the parent, in a private temporary folder)."""
+    spec = pickle.loads(Path(spec_path).read_bytes())
+    st = BankStore.__new__(BankStore)
+    st.bank = Bank(spec["bank"])
+    st.root = st.bank.path.resolve()
+    st.tree = spec["tree"]
+    st.build_memory_limit = spec["memory_limit"]
+    st.build_threads = spec["threads"]
+    try:
+        st._build(Path(spec["out"]))
+    except BankError as e:
+        print(str(e).replace("\n", " "), file=sys.stderr)
+        return _BUILD_BANK_ERROR
+    return 0
