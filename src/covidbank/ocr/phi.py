@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -166,13 +166,17 @@ class AllowList:
 
 @dataclass(frozen=True)
 class Finding:
-    """The decision on one text line: ``kind`` (phi, allowed, unknown, noise), categories, box, confidence."""
+    """The decision on one text line: ``kind`` (phi, allowed, unknown, noise), categories, box, confidence.
+
+    ``members`` are the indices of the detector's lines that make up a row (:func:`classify_rows`).
+    """
 
     kind: str
     categories: tuple[str, ...]
     box: tuple[int, int, int, int]
     conf: float
     score: float
+    members: tuple[int, ...] = field(default=(), compare=False)
 
 
 def _digitize(text: str) -> str:
@@ -315,13 +319,14 @@ def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, in
     return x0, y0, x1 - x0, y1 - y0
 
 
-def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: AllowList | None = None) -> list[Finding]:
+def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: AllowList | None = None,
+                   patterns: bool = True) -> list[Finding]:
     """One :class:`Finding` per text line (same order).
 
     A line is ``phi`` when its whole text (every word Tesseract gave,
     whatever its confidence: a deny term is specific) matches the deny-list,
-    or its confident words match a generic pattern.  Its box is the union of
-    the candidate and the words read in it.
+    or (with ``patterns``) its confident words match a generic pattern.  Its
+    box is the union of the candidate and the words read in it.
     """
     allow = allow if allow is not None else AllowList.load()
     matcher = _DenyMatcher(deny)
@@ -331,7 +336,8 @@ def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: Allo
         words = sorted(ln.words, key=lambda w: w.x)
         confident = [w for w in words if w.conf >= MIN_CONF]
         cats = matcher.categories(" ".join(w.text for w in words)) if matcher.deny else set()
-        cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
+        if patterns:
+            cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
         conf = max((w.conf for w in words), default=0.0)
         if cats:
             out.append(Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats), box, conf, ln.score))
@@ -396,5 +402,5 @@ def classify_rows(lines: Sequence[TextLine], deny: DenyList | None,
                     cats |= set(f.categories)
         kind = "phi" if cats else max((f.kind for f in fs), key=rank.get)
         out.append(Finding(kind, tuple(c for c in PHI_CATEGORIES if c in cats), box,
-                           max(f.conf for f in fs), max(f.score for f in fs)))
+                           max(f.conf for f in fs), max(f.score for f in fs), tuple(members)))
     return sorted(out, key=lambda f: (f.box[1], f.box[0]))
