@@ -29,7 +29,7 @@ import numpy as np
 
 from ..dicom.denylist import DenyList
 from .detect import TextLine, detect_text, extend_along_row, reread_bands, window_to_float
-from .engine import DEFAULT_LANG, Word, tesseract_info
+from .engine import DEFAULT_LANG, tesseract_info
 from .phi import PHI_CATEGORIES, AllowList, Finding, classify_lines, classify_rows
 
 __all__ = [
@@ -83,28 +83,23 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
         rows.append((f.score, i, hm))
     rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:REREAD_MAX]
     bands, where = [], []
-    for score, i, hm in rows:
+    for _, i, hm in rows:
         box = extend_along_row(g, findings[i].box)
         for pol in ("bright", "dark"):  # the row's polarity is not known: a letter of either makes candidates
-            bands.append((box, pol, hm, score))
+            bands.append((box, pol, hm))
             where.append(i)
-    order = list(range(len(bands)))
-    if not order:
+    if not bands:
         return findings
-    read = reread_bands(g, [bands[j][:3] for j in order], lang=lang)
     out = list(findings)
-    for j, words in zip(order, read):
-        if not words:
+    for i, line in zip(where, reread_bands(g, [b[:3] for b in bands], lang=lang)):
+        if not line.words:
             continue
-        box, pol, _, score = bands[j]
-        line = TextLine(box, pol, score, [Word(*box, w.conf, w.text) for w in words])
         (f,) = classify_lines([line], deny, allow, patterns=False)
-        if f.kind == "phi":
-            i = where[j]
+        if f.kind == "phi":  # the row becomes personal data, its box the band's ink
             old = out[i]
             cats = set(old.categories) | set(f.categories)
             out[i] = Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats),
-                             _union(old.box, box), max(old.conf, f.conf), old.score, old.members)
+                             _union(old.box, f.box), max(old.conf, f.conf), old.score, old.members)
     return out
 
 

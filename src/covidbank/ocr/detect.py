@@ -406,7 +406,7 @@ def _skew(ink: np.ndarray) -> float:
     return best_a
 
 
-def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> np.ndarray:
+def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """One band for the second reading: dark text on white, straightened, background suppressed, text ~40 px high.
 
     The band (the row and a margin) is taken from the windowed image, its
@@ -414,7 +414,9 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> np.ndarray:
     to its own contrast with the texture left by the anatomy (its 70th
     percentile and below) set to white, rotated by the skew that makes its
     ink horizontal (slightly rotated text is what the first reading splits and
-    misreads), and upscaled.  (Local histogram equalization, CLAHE, was tried
+    misreads), and upscaled.  Also returns the box of the band's ink in the
+    image (the extent of a rotated line, which its first-reading row may
+    cover only in part).  (Local histogram equalization, CLAHE, was tried
     here: it amplifies that texture and Tesseract read less of the bench's
     missed rows with it.)
     """
@@ -440,6 +442,9 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> np.ndarray:
     lo = float(np.percentile(v, _BACKGROUND_PCT))  # the band's texture (anatomy under the text) goes to white
     v = np.clip((v - lo) / max(1e-3, 1.0 - lo), 0, 1)
     u8 = (255 - np.clip(v, 0, 1) * 255).astype(np.uint8)
+    ys, xs = np.nonzero(v > 0.5)
+    ink = (x0 + int(xs.min()), y0 + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1) \
+        if len(ys) else tuple(box)
     ang = _skew(th > 0.35 * hi)
     s = float(np.clip(_REREAD_H / max(hm, 1), 1.0, 4.0))
     if (x1 - x0) * s > 3000:
@@ -449,12 +454,16 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> np.ndarray:
         im = im.resize((max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s)))), Image.BICUBIC)
     if ang:
         im = im.rotate(-ang, resample=Image.BICUBIC, expand=True, fillcolor=255)
-    return np.asarray(im)
+    return np.asarray(im), ink
 
 
 def reread_bands(g: np.ndarray, bands: list[tuple[tuple[int, int, int, int], str, float]], lang: str = DEFAULT_LANG,
-                 digits: bool = False) -> list[list[Word]]:
-    """A second, stronger reading of text bands: the words read in each (same order; text in memory only).
+                 digits: bool = False) -> list[TextLine]:
+    """A second, stronger reading of text bands: one :class:`TextLine` per band (same order; text in memory only).
+
+    Each line's box is the band's with the extent of its ink; its words carry
+    the text and confidence Tesseract gave, all with the line's box (the band
+    is straightened before it is read: word positions are not mapped back).
 
     Parameters
     ----------
@@ -473,7 +482,8 @@ def reread_bands(g: np.ndarray, bands: list[tuple[tuple[int, int, int, int], str
     """
     if not bands:
         return []
-    pieces = [_band_image(g, box, pol, hm) for box, pol, hm in bands]
+    rendered = [_band_image(g, box, pol, hm) for box, pol, hm in bands]
+    pieces = [r[0] for r in rendered]
     gap, pad = 30, 20
     width = max(p.shape[1] for p in pieces) + 2 * pad
     height = sum(p.shape[0] + gap for p in pieces) + gap
@@ -492,4 +502,10 @@ def reread_bands(g: np.ndarray, bands: list[tuple[tuple[int, int, int, int], str
         k = int(np.searchsorted(starts, cy, side="right")) - 1
         if 0 <= k and cy <= slots[k][1]:
             texts[k].append(wd)
-    return [sorted(ws, key=lambda w: w.x) for ws in texts]
+    out = []
+    for (box, pol, _), (_, ink), ws in zip(bands, rendered, texts):
+        x0, y0 = min(box[0], ink[0]), min(box[1], ink[1])
+        x1, y1 = max(box[0] + box[2], ink[0] + ink[2]), max(box[1] + box[3], ink[1] + ink[3])
+        lb = (x0, y0, x1 - x0, y1 - y0)
+        out.append(TextLine(lb, pol, 0.0, [Word(*lb, w.conf, w.text) for w in sorted(ws, key=lambda w: w.x)]))
+    return out
