@@ -79,3 +79,22 @@ def test_reread_bands_reads_each_band_in_its_polarity():
         assert bx <= x and by <= y and bx + bw >= x + w and by + bh >= y + h
     (digits,) = reread_bands(g, [(b2, "dark", 18.0)], digits=True)
     assert digits.text.replace(" ", "").isdigit()
+
+
+def test_second_reading_reads_a_label_and_its_number_over_a_background_that_brightens_along_the_row():
+    # the shape of a bench miss: `Nº historia 248447801` in white over a background that brightens to the right;
+    # each stretch of the band is scaled to its own strokes, the band's ink box holds the whole row
+    from covidbank.ocr.detect import _band_image, reread_bands
+
+    W = 640
+    ramp = np.interp(np.arange(W), [0, 250, 560, W], [12000, 12000, 52000, 52000]).astype(np.float32)
+    img = np.vstack([np.tile(ramp, (100, 1)), np.full((40, W), 30000, np.float32)]).astype(np.uint16)
+    img, (x, y, w, h) = draw_text(img, "Nº historia 248447801", (20, 30), 30, 60000, font="DejaVuSansMono")
+    g = window_to_float(img)
+    band = ((x, y, w, h), "bright", 22.0)
+    u8, ink = _band_image(g, *band)
+    assert np.percentile(u8[:, int(0.75 * u8.shape[1]):], 1) < 40   # the last digits drawn dark
+    assert ink[0] <= x + 2 and ink[0] + ink[2] >= x + w - 2
+    assert readable(["248447801"], reread_bands(g, [band])[0].text) == ["248447801"]
+    (digits,) = reread_bands(g, [band], digits=True)
+    assert readable(["248447801"], digits.text) == ["248447801"]

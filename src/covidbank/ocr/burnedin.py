@@ -30,7 +30,7 @@ import numpy as np
 from ..dicom.denylist import DenyList
 from .detect import TextLine, detect_text, extend_along_row, reread_bands, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
-from .phi import PHI_CATEGORIES, AllowList, Finding, classify_lines, classify_rows
+from .phi import PHI_CATEGORIES, AllowList, Finding, classify_lines, classify_rows, id_hint
 
 __all__ = [
     "redact_dataset","POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "padded", "redact_boxes"]
@@ -67,11 +67,14 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     slightly rotated, of uneven contrast, or small and bold (``CPNAOMTL`` for a
     name).  Every row not already personal data, wide enough to hold an
     identifier, is extended along its strokes and read again in both polarities
-    (:func:`~covidbank.ocr.detect.reread_bands`: straightened, local contrast,
+    (:func:`~covidbank.ocr.detect.reread_bands`: straightened, background suppressed,
     upscaled, one more Tesseract call per image) and its text matched against
     the deny-list again (the instance's own values; not the generic patterns,
     which this reading of anatomy and captions would make fire on clean
-    images); the band becomes the row's box.
+    images); the band becomes the row's box.  Bands whose readings hold a
+    record-number label or three digits but match nothing are read once more
+    for digits only (Tesseract's whitelist: a number misread as letters, or
+    read only in part), in one more call, only in images that have such rows.
     """
     rows = []
     for i, f in enumerate(findings):
@@ -91,16 +94,33 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     if not bands:
         return findings
     out = list(findings)
-    for i, line in zip(where, reread_bands(g, [b[:3] for b in bands], lang=lang)):
-        if not line.words:
+    hints = set()
+    for (band, i), line in zip(zip(bands, where), reread_bands(g, bands, lang=lang)):
+        if _mark(out, i, line, deny, allow):
             continue
-        (f,) = classify_lines([line], deny, allow, patterns=False)
-        if f.kind == "phi":  # the row becomes personal data, its box the band's ink
-            old = out[i]
-            cats = set(old.categories) | set(f.categories)
-            out[i] = Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats),
-                             _union(old.box, f.box), max(old.conf, f.conf), old.score, old.members)
+        first = " ".join(w.text for k in out[i].members for w in lines[k].words)
+        if id_hint(first) or id_hint(line.text):
+            hints.add((band, i))
+    # a label or a part of a number read, the number itself not matched: read those bands for digits only
+    hints = sorted(h for h in hints if out[h[1]].kind != "phi")[:REREAD_MAX]
+    for (_, i), line in zip(hints, reread_bands(g, [h[0] for h in hints], lang=lang, digits=True) if hints else []):
+        _mark(out, i, line, deny, allow)
     return out
+
+
+def _mark(out: list[Finding], i: int, line: TextLine, deny: DenyList | None, allow: AllowList) -> bool:
+    """Row ``i`` of ``out`` turned ``phi`` (its box grown to the band's ink) when the second reading of one of its
+    bands matches the deny-list; whether it did."""
+    if not line.words:
+        return False
+    (f,) = classify_lines([line], deny, allow, patterns=False)
+    if f.kind != "phi":
+        return False
+    old = out[i]
+    cats = set(old.categories) | set(f.categories)
+    out[i] = Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats),
+                     _union(old.box, f.box), max(old.conf, f.conf), old.score, old.members)
+    return True
 
 
 def _union(a, b) -> tuple[int, int, int, int]:

@@ -411,8 +411,9 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
 
     The band (the row and a margin) is taken from the windowed image, its
     background removed by a top-hat wider than the first reading's, stretched
-    to its own contrast with the texture left by the anatomy (its 70th
-    percentile and below) set to white, rotated by the skew that makes its
+    to the contrast of its strokes stretch by stretch along the row (local
+    contrast: letters over a brightening background stay dark), the texture
+    left by the anatomy (its 70th percentile and below) set to white, rotated by the skew that makes its
     ink horizontal (slightly rotated text is what the first reading splits and
     misreads), and upscaled.  Also returns the box of the band's ink in the
     image (the extent of a rotated line, which its first-reading row may
@@ -438,7 +439,10 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     hi = float(np.percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
-    v = np.clip(th / hi, 0, 1)
+    # contrast along the row: each stretch of the band scaled to its own strongest strokes (text whose background
+    # brightens along the row keeps its letters dark), never to less than a quarter of the band's
+    local = ndi.maximum_filter1d(np.percentile(th, 98, axis=0), size=max(3, int(4 * hm)))
+    v = np.clip(th / np.maximum(local, 0.25 * hi)[None, :], 0, 1)
     lo = float(np.percentile(v, _BACKGROUND_PCT))  # the band's texture (anatomy under the text) goes to white
     v = np.clip((v - lo) / max(1e-3, 1.0 - lo), 0, 1)
     u8 = (255 - np.clip(v, 0, 1) * 255).astype(np.uint8)

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..dicom.denylist import DenyList
 from .detect import TextLine
 
-__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows"]
+__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows", "id_hint"]
 
 #: Categories a PHI finding can carry: the deny-list's and the generic patterns'.
 PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
@@ -86,6 +86,15 @@ _LABEL = re.compile(
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
     r"\s*[:#=.]\s*[0-9a-z]", re.IGNORECASE)
 _LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid|historia)\s+[0-9a-z]", re.IGNORECASE)
+#: What announces a record number or a date the first reading caught only in part: a label, or three digits.
+_ID_HINT = re.compile(r"\b(?:nhc|mrn|dni|nie|pid|id|hist|historia|exp|expediente|acc|accession|n[o\u00ba\u00b0]|"
+                      r"dob|nac|fecha|date)\b|\d{3}")
+
+
+def id_hint(text: str) -> bool:
+    """Whether OCR text holds a record-number label or three digits in a row (worth a digits-only reading)."""
+    return bool(_ID_HINT.search(_fold(text)))
+
 
 
 def _fold(text: str) -> str:
