@@ -216,6 +216,25 @@ def _group_lines(chars: list[tuple], t: float) -> list[tuple[tuple[int, int, int
     return out
 
 
+def _crop_tophat(g: np.ndarray, box, polarity: str, mx: int, my: int, k: int):
+    """The top-hat (size ``k``, of ``polarity``) of ``box`` grown by ``mx``, ``my``; and that crop's corners.
+
+    The morphology runs on the crop and ``k`` more pixels around it, so the
+    crop's edges see the same background as its middle.
+    """
+    ndi = _ndimage()
+    H, W = g.shape
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
+    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
+    region = g[py0:py1, px0:px1]
+    if polarity == "bright":
+        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
+    else:
+        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
+    return th[y0 - py0:y1 - py0, x0 - px0:x1 - px0], (x0, y0, x1, y1)
+
+
 def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tuple[int, int], float]:
     """A candidate as dark text on white, from its own top-hat (background removed), scaled for Tesseract.
 
@@ -225,19 +244,9 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
     """
     from PIL import Image
 
-    ndi = _ndimage()
-    H, W = g.shape
-    x, y, w, h = box
-    mx, my = max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm)))
-    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
-    k = max(_TOPHAT, int(0.6 * hm) | 1)  # wider than the strokes of large bold text
-    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
-    region = g[py0:py1, px0:px1]
-    if polarity == "bright":
-        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
-    else:
-        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
-    th = th[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    # k wider than the strokes of large bold text
+    th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm))),
+                                        max(_TOPHAT, int(0.6 * hm) | 1))
     hi = float(np.percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
@@ -424,18 +433,8 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     from PIL import Image
 
     ndi = _ndimage()
-    H, W = g.shape
-    x, y, w, h = box
-    mx, my = max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm)))
-    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
-    k = max(_TOPHAT, int(0.9 * hm) | 1)
-    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
-    region = g[py0:py1, px0:px1]
-    if polarity == "bright":
-        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
-    else:
-        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
-    th = th[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm))),
+                                        max(_TOPHAT, int(0.9 * hm) | 1))
     hi = float(np.percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
