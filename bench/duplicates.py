@@ -6,8 +6,9 @@ On the present X-ray images of the COVID-19 Image Data Collection
 * peer: ``imagehash.phash`` of every image (decoded at reduced size like
   covidbank does) and all pairs within ``--distance`` bits grouped: what a
   hash-only deduplication costs;
-* covidbank ``find_duplicates`` with ``workers=1`` and ``workers=2`` (12 hashes
-  and thumbnails per image, verification by correlation).
+* covidbank ``find_duplicates`` with ``workers=1`` and ``workers=2`` (11 hashes
+  and thumbnails per image, verification by correlation);
+* the X-ray cache (``covidbank cache``) of the same images at 1 and 2 workers.
 
 Prints images on both sides, images/s, the ratio to the peer per core, the
 parallel efficiency and the load average.
@@ -84,6 +85,20 @@ def main(argv=None) -> int:
               f"({r.candidates} candidates, {int(r.pairs['duplicate'].sum()) if len(r.pairs) else 0} duplicate pairs)")
     print(f"parallel efficiency at 2 workers: {res[1][0] / res[2][0] / 2:.2f}; "
           f"per core, covidbank is {t_peer / res[1][0]:.2f} of the peer's rate")
+    # the X-ray cache (decode, crop, resize to 224 once) built from the same files at 1 and 2 workers
+    import tempfile
+
+    from covidbank.torch.cache import XRayCache, XRayPrep
+
+    cres = {}
+    for w in (1, 2):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            summ = XRayCache(d, XRayPrep(224)).update(recs, workers=w)
+            cres[w] = (time.perf_counter() - t, summ.decoded - summ.errors)
+    print(f"cache build (224 px): 1 worker {cres[1][1]} images in {cres[1][0]:.2f} s ({cres[1][1] / cres[1][0]:.1f}/s), "
+          f"2 workers {cres[2][1]} in {cres[2][0]:.2f} s ({cres[2][1] / cres[2][0]:.1f}/s): speed-up "
+          f"{cres[1][0] / cres[2][0]:.2f}")
     load1 = os.getloadavg()
     print(f"load average: {load0[0]:.2f} at the start, {load1[0]:.2f} at the end ({os.cpu_count()} CPUs)")
     return 0

@@ -131,3 +131,30 @@ def test_truncated_cache_data_is_stale_and_rebuilt(bank, cli):
     assert s.decoded == 6 and s.errors == 0
     ca = XRayDataset(bank, size=64, cache=True, on_stale="error")
     assert ca[5]["img"].shape[-1] == 64
+
+
+def test_workers_and_dask_build_the_same_cache(tmp_path):
+    """Decoding in a process pool or on a dask.distributed cluster gives the same array and index, an unreadable
+    image included (its row is dropped from the array, which is sized for every image until the end)."""
+    import pandas as pd
+
+    bank = xray_bank(tmp_path / "b", "alpha", n_subjects=4, images_per_subject=2)
+    recs = XRayDataset(bank, size=32).records
+    p = recs["path"].iloc[3]
+    with open(p, "r+b") as f:
+        f.truncate(200)
+    built = {}
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
+        for name, kw in (("one", {}), ("two", {"workers": 2}), ("dask", {"scheduler": cl.scheduler_address})):
+            s = build_cache(bank, size=32, root=tmp_path / name, **kw)
+            assert (s.decoded, s.errors) == (8, 1)
+            c = XRayCache(tmp_path / name, XRayPrep(32))
+            assert c.array().shape == (7, 32, 32)
+            built[name] = (np.asarray(c.array()), c.index().drop(columns=["path"]))
+    for name in ("two", "dask"):
+        assert np.array_equal(built["one"][0], built[name][0])
+        pd.testing.assert_frame_equal(built["one"][1], built[name][1])
+    idx = built["one"][1]
+    assert idx.loc[idx["status"] == "error", "image_id"].tolist() == [recs["image_id"].iloc[3]]
+    assert sorted(idx.loc[idx["status"] == "ok", "row"]) == list(range(7))

@@ -33,6 +33,47 @@ def test_one_association_reused_for_queries_and_retrievals(tmp_path):
         assert not assoc.is_established
 
 
+def test_every_association_acknowledges_at_once(tmp_path):
+    """Queries, retrievals, our storage SCP and push all set TCP_QUICKACK after each PDU: an archive built on DCMTK
+    keeps Nagle's algorithm and waits for our acknowledgement of each PDU header (40 ms of Linux's delayed ACK per
+    message; bench/pull.py shows the effect)."""
+    from pynetdicom import evt
+
+    from covidbank.pacs import dimse
+
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 1)
+        assert a.retrieve(studies[0], None, InstanceSink(tmp_path / "st"), 60).status == "ok"
+        assoc = a._pooled("get")[0]
+        for event in (evt.EVT_PDU_SENT, evt.EVT_PDU_RECV):
+            assert dimse._quick_ack in [h[0] for h in assoc.get_handlers(event)]
+        a.close()
+        mover = DimseArchive(o.pacs, method="move", move_port=0)
+        mover.start_scp()
+        assert dimse._quick_ack in [h[0] for h in mover._scp.get_handlers(evt.EVT_PDU_RECV)]
+        mover.close()
+
+
+def test_concurrent_queries_lose_no_answer(tmp_path):
+    """pynetdicom's association thread could take a C-FIND answer off the queue as the request went out (a study
+    missing from a patient's results, or a patient reported without studies); 8 threads query 24 patients 12 times."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with orthanc_server() as o:
+        a, studies = _studies(o, tmp_path / "raw", 24)
+        want = {s.patient_id: s.study_uid for s in studies}
+        a.close()
+        wrong = []
+        for _ in range(12):
+            a = DimseArchive(o.pacs)
+            with ThreadPoolExecutor(8) as ex:
+                got = dict(zip(want, ex.map(lambda p: [s.study_uid for s in a.find_studies(StudyQuery(patient_id=p))],
+                                            want)))
+            a.close()
+            wrong += [p for p in want if got[p] != [want[p]]]
+        assert wrong == []
+
+
 def test_an_association_the_archive_closed_while_idle_is_opened_again(tmp_path):
     with orthanc_server(config={"DicomScpTimeout": 1}) as o:
         a, studies = _studies(o, tmp_path / "raw", 2)

@@ -145,6 +145,8 @@ def register(app: typer.Typer) -> None:
         verify: str = typer.Option("stat", "--verify", help="stat (mtime and size) or hash (SHA-1 of every file)."),
         check: bool = typer.Option(False, "--check", help="Only report missing/stale entries (exit 1 if any)."),
         prune: bool = typer.Option(False, "--prune", help="Drop entries of images no longer in the bank."),
+        workers: int = typer.Option(1, "--workers", help="Decoding processes."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Decode and resize the bank's present X-rays once into a memory-mapped cache (stale entries rebuilt)."""
@@ -168,7 +170,8 @@ def register(app: typer.Typer) -> None:
                 if len(st):
                     raise typer.Exit(1)
                 return
-            summ = c.update(recs, verify=verify, prune=prune, progress=_progress("decoding"))
+            summ = c.update(recs, verify=verify, prune=prune, progress=_progress("decoding"), workers=workers,
+                            scheduler=scheduler)
         except (CovidbankError, ValueError) as e:
             raise fail(str(e))
         if json_out:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PacsError
-from .dimse import parse_pacs
+from .dimse import low_latency_handlers, parse_pacs
 
 __all__ = ["PushError", "PushResult", "parse_pacs", "push_dimse", "push_dicomweb", "dicom_files"]
 
@@ -58,7 +58,8 @@ def push_dimse(files, pacs: str, *, calling_aet: str = "COVIDBANK", timeout: flo
     """
     from ..optional import require
 
-    AE = require("pynetdicom", extra="pacs", purpose="C-STORE (covidbank push --pacs)").AE
+    pn = require("pynetdicom", extra="pacs", purpose="C-STORE (covidbank push --pacs)")
+    AE = pn.AE
     aet, host, port = parse_pacs(pacs)
     items = list(_read(files))
     results: list[PushResult] = [PushResult(str(f), False, "unreadable") for f, ds in items if ds is None]
@@ -70,7 +71,7 @@ def push_dimse(files, pacs: str, *, calling_aet: str = "COVIDBANK", timeout: flo
     contexts = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in good})
     for sop, ts in contexts[:128]:
         ae.add_requested_context(sop, [ts])
-    assoc = ae.associate(host, port, ae_title=aet)
+    assoc = ae.associate(host, port, ae_title=aet, evt_handlers=low_latency_handlers(pn.evt))
     if not assoc.is_established:
         raise PushError(f"{pacs}: association not established (unreachable, or the archive rejected AE title "
                         f"{calling_aet!r}); check the address and that {calling_aet} is a known modality")

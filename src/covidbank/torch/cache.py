@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..errors import CacheError, CovidbankError, StaleCacheError
 from ..fileio import atomic_write
+from ..parallel import map_ordered, sized
 from ..pixels import (
     RESAMPLE_FILTERS,
     center_crop,
@@ -270,11 +271,16 @@ class XRayCache:
         verify: str = "stat",
         prune: bool = False,
         progress: Callable[[Iterable], Iterable] | None = None,
+        workers: int = 1,
+        scheduler: str | None = None,
     ) -> CacheSummary:
         """Bring the cache up to date for ``records`` (columns ``image_id``,
         ``path``, optional ``file_format``, ``photometric``).
 
-        Fresh entries are reused, stale or new ones decoded.  Files that fail to
+        Fresh entries are reused, stale or new ones decoded: in this process,
+        in ``workers`` processes, or on the dask.distributed cluster at
+        ``scheduler`` (the files must be readable at the same paths there);
+        the result is the same.  Files that fail to
         decode are recorded with ``status="error"`` and their message (and are
         retried when the file changes).  ``prune`` drops entries not in ``records``.
         """
@@ -303,28 +309,12 @@ class XRayCache:
         data_name = f"data-{token}.npy"
         tmp_data = self.path / f".{data_name}.tmp"
         size = int(self.prep.size)  # type: ignore[arg-type]
-        # decode first into a list of rows, so the final array has the exact length
+        # kept rows first, then each new image as its worker hands it back, straight into the memory-mapped array
+        # (sized for all of them; an image that fails leaves its row unused and the array is compacted once at the
+        # end), so memory stays flat however many images are decoded
+        n_max = n_ok_keep + len(todo)
+        out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.uint16, shape=(n_max, size, size))
         new_rows: list[dict] = []
-        new_arrays: list[np.ndarray] = []
-        inv = [inversion_args(r) for r in todo.to_dict("records")]
-        it = zip(todo["image_id"], todo["path"], todo.get("file_format", [None] * len(todo)), inv)
-        it = progress(list(it)) if progress else it
-        for iid, path, fmt, inv_args in it:
-            row = {"image_id": iid, "path": str(path), "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None, "status": "ok", "error": None}
-            try:
-                mt, sz = file_fingerprint(path)
-                row["mtime_ns"], row["file_size"] = mt, sz
-                a = read_xray(path, record=iid, file_format=_s(fmt), **inv_args)
-                a = preprocess_xray(a, self.prep)
-                row["sha1"] = file_sha1(path)
-                new_arrays.append(np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16))
-            except FileNotFoundError:
-                row.update(status="error", error=f"{path} (record {iid}): image file is missing")
-            except CovidbankError as e:
-                row.update(status="error", error=str(e))
-            new_rows.append(row)
-        n_new_ok = len(new_arrays)
-        out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.uint16, shape=(n_ok_keep + n_new_ok, size, size))
         try:
             keep = keep.copy()
             r = 0
@@ -337,12 +327,21 @@ class XRayCache:
                     out[r : r + len(chunk)] = src[chunk]
                     r += len(chunk)
                 keep.loc[ok_keep, "row"] = np.arange(n_ok_keep)
-            for row, a in zip((x for x in new_rows if x["status"] == "ok"), new_arrays):
-                out[r] = a
-                row["row"] = r
-                r += 1
+            inv = [inversion_args(x) for x in todo.to_dict("records")]
+            fmts = todo["file_format"] if "file_format" in todo else [None] * len(todo)
+            tasks = [(iid, str(path), _s(fmt), inv_args, self.prep)
+                     for iid, path, fmt, inv_args in zip(todo["image_id"], todo["path"], fmts, inv)]
+            done = sized(map_ordered(_decode_task, tasks, workers=workers, scheduler=scheduler), len(tasks))
+            for row, a in (progress(done) if progress else done):
+                if a is not None:
+                    out[r] = a
+                    row["row"] = r
+                    r += 1
+                new_rows.append(row)
             out.flush()
             del out
+            if r < n_max:  # some images failed: the array gets exactly its used rows
+                _compact(tmp_data, r)
             os.replace(tmp_data, self.path / data_name)
         except BaseException:
             if tmp_data.exists():
@@ -371,6 +370,40 @@ class XRayCache:
         summ.errors = len(errs)
         summ.error_rows = errs[["image_id", "path", "error"]].reset_index(drop=True)
         return summ
+
+
+def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
+    """Decode and preprocess one ``(image_id, path, file_format, inversion args, prep)``: its index row and
+    ``uint16`` array, or the row with ``status="error"`` and the reason (never raises for a bad file)."""
+    iid, path, fmt, inv_args, prep = task
+    row = {"image_id": iid, "path": path, "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None, "status": "ok",
+           "error": None}
+    try:
+        row["mtime_ns"], row["file_size"] = file_fingerprint(path)
+        a = preprocess_xray(read_xray(path, record=iid, file_format=fmt, **inv_args), prep)
+        row["sha1"] = file_sha1(path)
+        return row, np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16)
+    except FileNotFoundError:
+        row.update(status="error", error=f"{path} (record {iid}): image file is missing")
+    except CovidbankError as e:
+        row.update(status="error", error=str(e))
+    return row, None
+
+
+def _compact(npy: Path, rows: int) -> None:
+    """Rewrite the ``.npy`` at ``npy`` (a temporary file) with only its first ``rows`` rows."""
+    src = np.load(npy, mmap_mode="r")
+    tmp = npy.with_name(npy.name + ".part")
+    try:
+        dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=src.dtype, shape=(rows, *src.shape[1:]))
+        for i0 in range(0, rows, 256):
+            dst[i0 : i0 + 256] = src[i0 : min(rows, i0 + 256)]
+        dst.flush()
+        del dst, src
+        os.replace(tmp, npy)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _s(v) -> str | None:
@@ -402,6 +435,8 @@ def build_cache(
     verify: str = "stat",
     prune: bool = False,
     progress: Callable[[Iterable], Iterable] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> CacheSummary:
     """Decode and resize a bank's present radiographs once (Python form of ``covidbank cache``).
 
@@ -417,9 +452,12 @@ def build_cache(
     verify : {"stat", "hash"}
     prune : bool
         Drop entries of images no longer selected.
+    workers, scheduler
+        Decoding processes, or a dask.distributed scheduler address (see :meth:`XRayCache.update`).
     """
     from ..bank import Bank
 
     b = bank if isinstance(bank, Bank) else Bank(bank)
     cache = XRayCache(Path(root) if root else b.path / "cache", XRayPrep(size, crop, resample))
-    return cache.update(xray_records(b, sources), verify=verify, prune=prune, progress=progress)
+    return cache.update(xray_records(b, sources), verify=verify, prune=prune, progress=progress, workers=workers,
+                        scheduler=scheduler)
