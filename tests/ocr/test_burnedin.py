@@ -78,3 +78,41 @@ def test_unknown_text_goes_to_review_without_redaction():
     assert res.action == "none" and len(res.review) == 1 and res.record()["review"] == "pending"
     b = res.review[0]
     assert b["x"] <= box[0] + 2 and b["x"] + b["w"] >= box[0] + box[2] - 2 and res.review_score > 0.5
+
+
+def _textured(rows: int, cols: int, seed: int, amp: float) -> np.ndarray:
+    """``chest_like`` with a fine texture (vessels, film grain) as strong as faint text."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    t = ndi.gaussian_filter(rng.normal(0, 1, (rows, cols)), 3)
+    return np.clip(chest_like(rows, cols, seed=seed) + t / t.std() * amp, 0, 65535).astype(np.uint16)
+
+
+def test_second_reading_catches_a_rotated_faint_name_the_first_reading_misreads():
+    # a bench miss: a slightly rotated monospaced name, faint over textured anatomy; the first reading (one mosaic
+    # of all candidates) reads fragments (`RCIA`, `Rod`) that match nothing; the band read again, straightened and
+    # with its texture suppressed, reads the name
+    from covidbank.ocr.phi import classify_rows
+
+    dl = DenyList()
+    dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
+    img = _textured(300, 560, 7, 3000)
+    bg = float(np.percentile(img[30:80, 20:500], 95))
+    img, (x, y, w, h) = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000,
+                                  font="DejaVuSansMono", angle=3)
+    first = classify_rows(detect_text(img, keep_unread=True), dl)
+    assert not [f for f in first if f.kind == "phi"]  # what the first reading alone decides
+    res = check_burned_in(img, dl, "redact")
+    assert res.action == "redacted" and res.verified
+    assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
+               and "name" in b["categories"] for b in res.redacted)
+
+
+def test_second_reading_adds_no_redaction_to_a_textured_image_without_text():
+    dl = DenyList()
+    dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
+    dl.add("99887766", "id", "PatientID")
+    for seed in (1, 2):
+        res = check_burned_in(_textured(300, 560, seed, 3000), dl, "redact")
+        assert res.action == "none" and res.redacted == []

@@ -140,3 +140,14 @@ def test_approx_find():
     assert approx_find("99887766", "nhc99887766x", 0)
     assert approx_find("99887766", "nhc9988766", 1)
     assert not approx_find("99887766", "nhc9911766", 1)
+
+
+def test_patterns_can_be_left_out_for_the_second_reading():
+    # the second reading matches the instance's deny-list only: a date the header does not hold is a pattern hit
+    # of the first reading, nothing for the second
+    line = _line("03/07/1999")
+    (with_patterns,) = classify_lines([line], _deny(), AllowList.load())
+    (deny_only,) = classify_lines([line], _deny(), AllowList.load(), patterns=False)
+    assert with_patterns.kind == "phi" and deny_only.kind != "phi"
+    (own,) = classify_lines([_line("15/03/2020")], _deny(), AllowList.load(), patterns=False)
+    assert own.kind == "phi" and "date" in own.categories

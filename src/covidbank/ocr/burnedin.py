@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dicom.denylist import DenyList
-from .detect import detect_text, extend_along_row, window_to_float
+from .detect import TextLine, detect_text, extend_along_row, reread_bands, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
-from .phi import AllowList, Finding, classify_rows
+from .phi import PHI_CATEGORIES, AllowList, Finding, classify_lines, classify_rows, id_hint
 
 __all__ = [
     "redact_dataset","POLICIES", "REASONS", "BurnedInResult", "check_burned_in", "padded", "redact_boxes"]
@@ -50,6 +50,83 @@ REASONS = {
 #: left and right (a letter at either end may have escaped the candidate search and the OCR).
 MARGIN = 0.35
 MARGIN_X = 2.0
+
+
+#: The second reading: at most this many rows per image (the most text-like first), each at least this many
+#: times as wide as its letters are high (an identifier is a few characters at least), letters at least this high.
+REREAD_MAX = 8
+REREAD_MIN_WIDTH = 3.0
+REREAD_MIN_HEIGHT = 6.0
+
+
+def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding], deny: DenyList | None,
+                   allow: AllowList, lang: str = DEFAULT_LANG) -> list[Finding]:
+    """``findings`` with the rows that a second, stronger reading finds to be personal data turned ``phi``.
+
+    The first reading (one mosaic of all candidates) misreads text that is
+    slightly rotated, of uneven contrast, or small and bold (``CPNAOMTL`` for a
+    name).  Every row not already personal data, wide enough to hold an
+    identifier, is extended along its strokes and read again in both polarities
+    (:func:`~covidbank.ocr.detect.reread_bands`: straightened, background suppressed,
+    upscaled, one more Tesseract call per image) and its text matched against
+    the deny-list again (the instance's own values; not the generic patterns,
+    which this reading of anatomy and captions would make fire on clean
+    images); the band becomes the row's box.  Bands whose readings hold a
+    record-number label or three digits but match nothing are read once more
+    for digits only (Tesseract's whitelist: a number misread as letters, or
+    read only in part), in one more call, only in images that have such rows.
+    """
+    rows = []
+    for i, f in enumerate(findings):
+        if f.kind == "phi" or not f.members:
+            continue
+        hm = float(np.median([lines[k].height or lines[k].box[3] for k in f.members]))
+        if hm < REREAD_MIN_HEIGHT or f.box[2] < REREAD_MIN_WIDTH * hm:
+            continue
+        rows.append((f.score, i, hm))
+    rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:REREAD_MAX]
+    bands, where = [], []
+    for _, i, hm in rows:
+        box = extend_along_row(g, findings[i].box)
+        for pol in ("bright", "dark"):  # the row's polarity is not known: a letter of either makes candidates
+            bands.append((box, pol, hm))
+            where.append(i)
+    if not bands:
+        return findings
+    out = list(findings)
+    hints = set()
+    for (band, i), line in zip(zip(bands, where), reread_bands(g, bands, lang=lang)):
+        if _mark(out, i, line, deny, allow):
+            continue
+        first = " ".join(w.text for k in out[i].members for w in lines[k].words)
+        if id_hint(first) or id_hint(line.text):
+            hints.add((band, i))
+    # a label or a part of a number read, the number itself not matched: read those bands for digits only
+    hints = sorted(h for h in hints if out[h[1]].kind != "phi")[:REREAD_MAX]
+    for (_, i), line in zip(hints, reread_bands(g, [h[0] for h in hints], lang=lang, digits=True) if hints else []):
+        _mark(out, i, line, deny, allow)
+    return out
+
+
+def _mark(out: list[Finding], i: int, line: TextLine, deny: DenyList | None, allow: AllowList) -> bool:
+    """Row ``i`` of ``out`` turned ``phi`` (its box grown to the band's ink) when the second reading of one of its
+    bands matches the deny-list; whether it did."""
+    if not line.words:
+        return False
+    (f,) = classify_lines([line], deny, allow, patterns=False)
+    if f.kind != "phi":
+        return False
+    old = out[i]
+    cats = set(old.categories) | set(f.categories)
+    out[i] = Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats),
+                     _union(old.box, f.box), max(old.conf, f.conf), old.score, old.members)
+    return True
+
+
+def _union(a, b) -> tuple[int, int, int, int]:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def padded(box, shape, margin: float = MARGIN, margin_x: float = MARGIN_X) -> tuple[int, int, int, int]:
@@ -141,11 +218,12 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
         raise ValueError(f"unknown burned-in text policy {policy!r}: use one of {', '.join(POLICIES)}")
     allow = allow if allow is not None else AllowList.load()
     engine = tesseract_info(lang).to_dict()
-    findings = classify_rows(detect_text(img, lang=lang, keep_unread=True), deny, allow)
+    g = window_to_float(img)
+    lines = detect_text(img, lang=lang, keep_unread=True, windowed=g)
+    findings = second_reading(g, lines, classify_rows(lines, deny, allow), deny, allow, lang)
     phi = [f for f in findings if f.kind == "phi"]
-    if phi:  # letters of a PHI row that were never candidates: follow the strokes along the row
-        g = window_to_float(img)
-        phi = [dataclasses.replace(f, box=extend_along_row(g, f.box)) for f in phi]
+    # letters of a PHI row that were never candidates: follow the strokes along the row
+    phi = [dataclasses.replace(f, box=extend_along_row(g, f.box)) for f in phi]
     unknown = [f for f in findings if f.kind == "unknown"]
     counts = {"rows": sum(f.kind != "noise" for f in findings), "phi": len(phi),
               "allowed": sum(f.kind == "allowed" for f in findings),

@@ -50,13 +50,15 @@ class TextLine:
     ``box`` is ``(x, y, w, h)`` in image pixels (the ink of the candidate);
     ``words`` are in image coordinates; ``text`` joins them (memory only:
     never stored); ``polarity`` is ``bright`` (text lighter than its
-    surroundings) or ``dark``; ``score`` rates how text-like the candidate is.
+    surroundings) or ``dark``; ``score`` rates how text-like the candidate is;
+    ``height`` is the median height of its letters (0 when not known).
     """
 
     box: tuple[int, int, int, int]
     polarity: str
     score: float
     words: list[Word] = field(default_factory=list)
+    height: int = 0
 
     @property
     def text(self) -> str:
@@ -214,6 +216,25 @@ def _group_lines(chars: list[tuple], t: float) -> list[tuple[tuple[int, int, int
     return out
 
 
+def _crop_tophat(g: np.ndarray, box, polarity: str, mx: int, my: int, k: int):
+    """The top-hat (size ``k``, of ``polarity``) of ``box`` grown by ``mx``, ``my``; and that crop's corners.
+
+    The morphology runs on the crop and ``k`` more pixels around it, so the
+    crop's edges see the same background as its middle.
+    """
+    ndi = _ndimage()
+    H, W = g.shape
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
+    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
+    region = g[py0:py1, px0:px1]
+    if polarity == "bright":
+        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
+    else:
+        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
+    return th[y0 - py0:y1 - py0, x0 - px0:x1 - px0], (x0, y0, x1, y1)
+
+
 def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tuple[int, int], float]:
     """A candidate as dark text on white, from its own top-hat (background removed), scaled for Tesseract.
 
@@ -223,19 +244,9 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
     """
     from PIL import Image
 
-    ndi = _ndimage()
-    H, W = g.shape
-    x, y, w, h = box
-    mx, my = max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm)))
-    x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
-    k = max(_TOPHAT, int(0.6 * hm) | 1)  # wider than the strokes of large bold text
-    px0, py0, px1, py1 = max(0, x0 - k), max(0, y0 - k), min(W, x1 + k), min(H, y1 + k)
-    region = g[py0:py1, px0:px1]
-    if polarity == "bright":
-        th = region - ndi.maximum_filter(ndi.minimum_filter(region, size=k), size=k)
-    else:
-        th = ndi.minimum_filter(ndi.maximum_filter(region, size=k), size=k) - region
-    th = th[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    # k wider than the strokes of large bold text
+    th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm))),
+                                        max(_TOPHAT, int(0.6 * hm) | 1))
     hi = float(np.percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
@@ -252,7 +263,8 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
 
 
 def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int = 80,
-                near: list[tuple[int, int, int, int]] | None = None, keep_unread: bool = False) -> list[TextLine]:
+                near: list[tuple[int, int, int, int]] | None = None, keep_unread: bool = False,
+                windowed: np.ndarray | None = None) -> list[TextLine]:
     """Text lines in a grayscale radiograph (any bit depth; white = dense or inverted alike).
 
     Parameters
@@ -269,6 +281,8 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
     keep_unread : bool
         Also return the candidates Tesseract read nothing in (they extend a
         row holding personal data to its letters that were not read).
+    windowed : ndarray, optional
+        ``window_to_float(img)`` when the caller has it already.
 
     Returns
     -------
@@ -276,7 +290,7 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
         Every candidate read with at least one word (or every candidate, with
         ``keep_unread``), in image coordinates.
     """
-    g = window_to_float(img)
+    g = window_to_float(img) if windowed is None else windowed
     cands = []
     for pol in ("bright", "dark"):
         for box, score, hm in candidate_lines(g, pol):
@@ -305,7 +319,7 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
         slots.append((yy, yy + u8.shape[0]))
         yy += u8.shape[0] + gap
     words = ocr_words(mosaic, lang=lang, psm=11)
-    lines = [TextLine(c[0], c[1], c[2]) for c in cands]
+    lines = [TextLine(c[0], c[1], c[2], height=c[3]) for c in cands]
     starts = np.array([s[0] for s in slots])
     for wd in words:
         cy = wd.y + wd.h / 2
@@ -370,3 +384,131 @@ def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float
             run += 1
         c -= 1
     return x0 + left, y, right - left + 1, h
+
+
+#: Height the text of a band is scaled to for the second reading (pixels): larger than the first reading's.
+_REREAD_H = 40.0
+#: Skew angles tried when a band is straightened for the second reading (degrees).
+_SKEWS = np.arange(-4.0, 4.01, 0.5)
+#: Percentile of a band's top-hat taken as its background: text covers well under 30% of a band.
+_BACKGROUND_PCT = 70.0
+
+
+def _skew(ink: np.ndarray) -> float:
+    """The angle (degrees, counter-clockwise) that makes the ink of a band's rows horizontal.
+
+    The projection-profile method: the shear whose row profile of ink is the
+    most peaked (largest sum of squares) aligns the text with the rows.
+    """
+    ys, xs = np.nonzero(ink)
+    if len(ys) < 20:
+        return 0.0
+    xs = xs - xs.mean()
+    best, best_a = -1.0, 0.0
+    for a in _SKEWS:
+        yy = np.round(ys + xs * np.tan(np.radians(a))).astype(int)
+        yy -= yy.min()
+        prof = np.bincount(yy)
+        sc = float(np.dot(prof, prof))
+        if sc > best * 1.02 or (sc >= best and abs(a) < abs(best_a)):
+            best, best_a = max(sc, best), float(a)
+    return best_a
+
+
+def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """One band for the second reading: dark text on white, straightened, background suppressed, text ~40 px high.
+
+    The band (the row and a margin) is taken from the windowed image, its
+    background removed by a top-hat wider than the first reading's, stretched
+    to the contrast of its strokes stretch by stretch along the row (local
+    contrast: letters over a brightening background stay dark), the texture
+    left by the anatomy (its 70th percentile and below) set to white, rotated by the skew that makes its
+    ink horizontal (slightly rotated text is what the first reading splits and
+    misreads), and upscaled.  Also returns the box of the band's ink in the
+    image (the extent of a rotated line, which its first-reading row may
+    cover only in part).  (Local histogram equalization, CLAHE, was tried
+    here: it amplifies that texture and Tesseract read less of the bench's
+    missed rows with it.)
+    """
+    from PIL import Image
+
+    ndi = _ndimage()
+    th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm))),
+                                        max(_TOPHAT, int(0.9 * hm) | 1))
+    hi = float(np.percentile(th, 99.5))
+    if hi < 1e-3:
+        hi = 1.0
+    # contrast along the row: each stretch of the band scaled to its own strongest strokes (text whose background
+    # brightens along the row keeps its letters dark), never to less than a quarter of the band's
+    local = ndi.maximum_filter1d(np.percentile(th, 98, axis=0), size=max(3, int(4 * hm)))
+    v = np.clip(th / np.maximum(local, 0.25 * hi)[None, :], 0, 1)
+    lo = float(np.percentile(v, _BACKGROUND_PCT))  # the band's texture (anatomy under the text) goes to white
+    v = np.clip((v - lo) / max(1e-3, 1.0 - lo), 0, 1)
+    u8 = (255 - np.clip(v, 0, 1) * 255).astype(np.uint8)
+    ys, xs = np.nonzero(v > 0.5)
+    ink = (x0 + int(xs.min()), y0 + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1) \
+        if len(ys) else tuple(box)
+    ang = _skew(th > 0.35 * hi)
+    s = float(np.clip(_REREAD_H / max(hm, 1), 1.0, 4.0))
+    if (x1 - x0) * s > 3000:
+        s = 3000.0 / (x1 - x0)
+    im = Image.fromarray(u8)
+    if abs(s - 1.0) > 0.05:
+        im = im.resize((max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s)))), Image.BICUBIC)
+    if ang:
+        im = im.rotate(-ang, resample=Image.BICUBIC, expand=True, fillcolor=255)
+    return np.asarray(im), ink
+
+
+def reread_bands(g: np.ndarray, bands: list[tuple[tuple[int, int, int, int], str, float]], lang: str = DEFAULT_LANG,
+                 digits: bool = False) -> list[TextLine]:
+    """A second, stronger reading of text bands: one :class:`TextLine` per band (same order; text in memory only).
+
+    Each line's box is the band's with the extent of its ink; its words carry
+    the text and confidence Tesseract gave, all with the line's box (the band
+    is straightened before it is read: word positions are not mapped back).
+
+    Parameters
+    ----------
+    g : ndarray
+        The windowed image (:func:`window_to_float`).
+    bands : list of (box, polarity, text height)
+        Rows to read again; ``box`` is ``(x, y, w, h)``.
+    digits : bool
+        Read digits only (Tesseract's character whitelist): record numbers and
+        dates of which the first reading caught a label or a part.
+
+    All bands go into one mosaic read by Tesseract in a single call (sparse
+    text, as the first reading: a block or single-line mode lets one band's
+    noise disturb the next), so the second reading costs one Tesseract start
+    per image.
+    """
+    if not bands:
+        return []
+    rendered = [_band_image(g, box, pol, hm) for box, pol, hm in bands]
+    pieces = [r[0] for r in rendered]
+    gap, pad = 30, 20
+    width = max(p.shape[1] for p in pieces) + 2 * pad
+    height = sum(p.shape[0] + gap for p in pieces) + gap
+    mosaic = np.full((height, width), 255, np.uint8)
+    slots = []
+    yy = gap
+    for p in pieces:
+        mosaic[yy:yy + p.shape[0], pad:pad + p.shape[1]] = p
+        slots.append((yy, yy + p.shape[0]))
+        yy += p.shape[0] + gap
+    words = ocr_words(mosaic, lang=lang, psm=11, whitelist="0123456789" if digits else None)
+    texts: list[list[Word]] = [[] for _ in bands]
+    starts = np.array([s[0] for s in slots])
+    for wd in words:
+        cy = wd.y + wd.h / 2
+        k = int(np.searchsorted(starts, cy, side="right")) - 1
+        if 0 <= k and cy <= slots[k][1]:
+            texts[k].append(wd)
+    out = []
+    for (box, pol, _), (_, ink), ws in zip(bands, rendered, texts):
+        x0, y0 = min(box[0], ink[0]), min(box[1], ink[1])
+        x1, y1 = max(box[0] + box[2], ink[0] + ink[2]), max(box[1] + box[3], ink[1] + ink[3])
+        lb = (x0, y0, x1 - x0, y1 - y0)
+        out.append(TextLine(lb, pol, 0.0, [Word(*lb, w.conf, w.text) for w in sorted(ws, key=lambda w: w.x)]))
+    return out

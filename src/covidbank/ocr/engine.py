@@ -81,7 +81,7 @@ def tesseract_info(lang: str = DEFAULT_LANG) -> TesseractInfo:
     return TesseractInfo(version, want)
 
 
-def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11) -> list[Word]:
+def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11, whitelist: str | None = None) -> list[Word]:
     """Words Tesseract reads in an 8-bit grayscale image (dark text on light is best).
 
     Parameters
@@ -90,7 +90,10 @@ def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11) -> lis
     lang : str
         Tesseract languages (``eng``, ``eng+spa``).
     psm : int
-        Page segmentation mode (11: sparse text, as much text as possible in no particular order).
+        Page segmentation mode (11: sparse text, as much text as possible in no particular order; 6: a block of
+        lines).
+    whitelist : str, optional
+        The only characters Tesseract may read (``tessedit_char_whitelist``), e.g. digits.
     """
     from PIL import Image
 
@@ -98,8 +101,11 @@ def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11) -> lis
     tesseract_info(lang)
     # one thread per Tesseract: the ingest already runs one worker per core
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    config = f"--psm {psm} --oem 1 -c tessedit_do_invert=0"
+    if whitelist:
+        config += f" -c tessedit_char_whitelist={whitelist}"
     d = pt.image_to_data(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)), lang=lang,
-                         config=f"--psm {psm} --oem 1 -c tessedit_do_invert=0", output_type=pt.Output.DICT)
+                         config=config, output_type=pt.Output.DICT)
     out = []
     for i, text in enumerate(d["text"]):
         text = (text or "").strip()

@@ -26,14 +26,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ..dicom.denylist import DenyList
 from .detect import TextLine
 
-__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows"]
+__all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows", "id_hint"]
 
 #: Categories a PHI finding can carry: the deny-list's and the generic patterns'.
 PHI_CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone",
@@ -86,6 +86,15 @@ _LABEL = re.compile(
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
     r"\s*[:#=.]\s*[0-9a-z]", re.IGNORECASE)
 _LABEL_BARE = re.compile(r"\b(?:nhc|mrn|dni|nie|dob|pid|historia)\s+[0-9a-z]", re.IGNORECASE)
+#: What announces a record number or a date the first reading caught only in part: a label, or three digits.
+_ID_HINT = re.compile(r"\b(?:nhc|mrn|dni|nie|pid|id|hist|historia|exp|expediente|acc|accession|n[o\u00ba\u00b0]|"
+                      r"dob|nac|fecha|date)\b|\d{3}")
+
+
+def id_hint(text: str) -> bool:
+    """Whether OCR text holds a record-number label or three digits in a row (worth a digits-only reading)."""
+    return bool(_ID_HINT.search(_fold(text)))
+
 
 
 def _fold(text: str) -> str:
@@ -166,13 +175,17 @@ class AllowList:
 
 @dataclass(frozen=True)
 class Finding:
-    """The decision on one text line: ``kind`` (phi, allowed, unknown, noise), categories, box, confidence."""
+    """The decision on one text line: ``kind`` (phi, allowed, unknown, noise), categories, box, confidence.
+
+    ``members`` are the indices of the detector's lines that make up a row (:func:`classify_rows`).
+    """
 
     kind: str
     categories: tuple[str, ...]
     box: tuple[int, int, int, int]
     conf: float
     score: float
+    members: tuple[int, ...] = field(default=(), compare=False)
 
 
 def _digitize(text: str) -> str:
@@ -315,13 +328,14 @@ def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, in
     return x0, y0, x1 - x0, y1 - y0
 
 
-def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: AllowList | None = None) -> list[Finding]:
+def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: AllowList | None = None,
+                   patterns: bool = True) -> list[Finding]:
     """One :class:`Finding` per text line (same order).
 
     A line is ``phi`` when its whole text (every word Tesseract gave,
     whatever its confidence: a deny term is specific) matches the deny-list,
-    or its confident words match a generic pattern.  Its box is the union of
-    the candidate and the words read in it.
+    or (with ``patterns``) its confident words match a generic pattern.  Its
+    box is the union of the candidate and the words read in it.
     """
     allow = allow if allow is not None else AllowList.load()
     matcher = _DenyMatcher(deny)
@@ -331,7 +345,8 @@ def classify_lines(lines: Sequence[TextLine], deny: DenyList | None, allow: Allo
         words = sorted(ln.words, key=lambda w: w.x)
         confident = [w for w in words if w.conf >= MIN_CONF]
         cats = matcher.categories(" ".join(w.text for w in words)) if matcher.deny else set()
-        cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
+        if patterns:
+            cats |= _generic(" ".join(w.text for w in words if w.conf >= MIN_CONF_PATTERN))
         conf = max((w.conf for w in words), default=0.0)
         if cats:
             out.append(Finding("phi", tuple(c for c in PHI_CATEGORIES if c in cats), box, conf, ln.score))
@@ -396,5 +411,5 @@ def classify_rows(lines: Sequence[TextLine], deny: DenyList | None,
                     cats |= set(f.categories)
         kind = "phi" if cats else max((f.kind for f in fs), key=rank.get)
         out.append(Finding(kind, tuple(c for c in PHI_CATEGORIES if c in cats), box,
-                           max(f.conf for f in fs), max(f.score for f in fs)))
+                           max(f.conf for f in fs), max(f.score for f in fs), tuple(members)))
     return sorted(out, key=lambda f: (f.box[1], f.box[0]))
