@@ -22,7 +22,7 @@ square, 12-bit, uncompressed), every third also a DX study, and copies (new
 UIDs and patient ids) of the real X-rays of ../shared/data (JPEG baseline,
 JPEG 2000, DX) and ``--ct`` copies of the 20-slice TotalSegmentator CT series.
 
-    /work/venv/bin/python bench/pull.py [--patients 30] [--rows 1024] [--ct 1] [--workers 2] [--transfers 8]
+    /work/venv/bin/python bench/pull.py [--patients 30] [--rows 1024] [--ct 1] [--workers 2] [--transfers N]
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def pipelined(archive, studies, stage: Path, transfers: int, workers: int) -> tu
         return n, time.perf_counter() - t
 
 
-def stages(o, cohort: Path, out: Path, transfers: int, workers: int) -> dict:
+def stages(o, cohort: Path, out: Path, transfers: int | None, workers: int) -> dict:
     """Transfer, de-identification, conversion and indexing, one at a time, in this process; then transfer and
     de-identification pipelined as in a pull, over C-GET and over DICOMweb."""
     from concurrent.futures import ThreadPoolExecutor
@@ -201,8 +201,10 @@ def stages(o, cohort: Path, out: Path, transfers: int, workers: int) -> dict:
     from covidbank.pacs.cohort import read_cohort
     from covidbank.pacs.dicomweb import DicomwebArchive
     from covidbank.pacs.dimse import DimseArchive
+    from covidbank.pacs.pull import default_transfers
 
     a = DimseArchive(o.pacs)
+    dimse_n = transfers or default_transfers(a)
     studies = [s for e in read_cohort(cohort) for s in a.find_studies(e.query())]
     stage = out / "stage"
 
@@ -210,7 +212,7 @@ def stages(o, cohort: Path, out: Path, transfers: int, workers: int) -> dict:
         return a.retrieve(s, None, InstanceSink(stage / s.study_uid[-12:]), 600).received
 
     t = time.perf_counter()
-    with ThreadPoolExecutor(transfers) as ex:
+    with ThreadPoolExecutor(dimse_n) as ex:
         n = sum(ex.map(get, studies))
     t_transfer = time.perf_counter() - t
     series, _ = discover(stage)
@@ -239,12 +241,13 @@ def stages(o, cohort: Path, out: Path, transfers: int, workers: int) -> dict:
     # on the archive of the transfer stage above, whose associations are still open, ran at a third of the speed)
     a.close()
     a = DimseArchive(o.pacs)
-    n_get, t_get = pipelined(a, studies, out / "stage-get", transfers, workers)
+    n_get, t_get = pipelined(a, studies, out / "stage-get", dimse_n, workers)
     a.close()
     w = DicomwebArchive(o.dicomweb_url)
-    n_web, t_web = pipelined(w, studies, out / "stage-web", transfers, workers)
+    web_n = transfers or default_transfers(w)
+    n_web, t_web = pipelined(w, studies, out / "stage-web", web_n, workers)
     return {"instances": n, "transfer": t_transfer, "read": t_read, "deid": t_deid, "convert": t_conv,
-            "index": t_index, "pipe_get": (n_get, t_get), "pipe_web": (n_web, t_web)}
+            "index": t_index, "pipe_get": (n_get, t_get, dimse_n), "pipe_web": (n_web, t_web, web_n)}
 
 
 def main() -> None:
@@ -254,7 +257,8 @@ def main() -> None:
     ap.add_argument("--ct", type=int, default=1, help="CT studies (40 slices of 512x512, uncompressed)")
     ap.add_argument("--j2k", action="store_true", help="add the JPEG 2000 files (the peer cannot retrieve them)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--transfers", type=int, default=8)
+    ap.add_argument("--transfers", type=int, default=None,
+                    help="studies at once (default: the pull's own, 2 over DIMSE and 8 over DICOMweb)")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each variant (order rotated); medians reported")
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")))
@@ -276,8 +280,9 @@ def main() -> None:
             print(f"cohort: {len(ids)} patients, {n} instances ({sum(p.stat().st_size for p in files) / 1e6:.0f} MB); "
                   f"{platform.machine()}, {os.cpu_count()} CPUs; load before: {os.getloadavg()[0]:.2f}")
             res: dict[str, list[dict]] = {}
-            common = ["--cohort", cohort, "--key-file", key, "--workers", args.workers, "--transfers",
-                      args.transfers, "--no-progress", "--json"]
+            common = ["--cohort", cohort, "--key-file", key, "--workers", args.workers, "--no-progress", "--json"]
+            if args.transfers is not None:
+                common += ["--transfers", args.transfers]
             move_port = free_port()
             o.add_modality("covidbank", "COVIDBANK", move_port)
             runs = {"pull-get": ["--pacs", o.pacs], "pull-move": ["--pacs", o.pacs, "--method", "move",
@@ -323,7 +328,7 @@ def main() -> None:
             print(f"| {peer_name} | {t:.1f} | {n / t:.1f} | 1 |")
         print()
         m = st["instances"]
-        print(f"stages over {m} instances (this process, {args.transfers} transfers at once):")
+        print(f"stages over {m} instances (this process, {st['pipe_get'][2]} C-GET transfers at once):")
         for k in ("transfer", "read", "deid", "convert", "index"):
             rate = f"{m / st[k]:.1f} inst/s" if k != "index" and st[k] else ""
             print(f"  {k:9s} {st[k]:6.2f} s  {rate}")
@@ -331,8 +336,8 @@ def main() -> None:
         print(f"  transfer + read + de-identification, one after the other: {m / td:.1f} inst/s "
               f"(pipelined, the slower of the two: {m / max(st['transfer'], st['read'] + st['deid']):.1f} inst/s)")
         for k, label in (("pipe_get", "C-GET"), ("pipe_web", "DICOMweb")):
-            m2, t2 = st[k]
-            print(f"  transfer + de-identification pipelined over {label} ({args.transfers} transfers, "
+            m2, t2, nt = st[k]
+            print(f"  transfer + de-identification pipelined over {label} ({nt} transfers, "
                   f"{args.workers} de-identification processes): {m2} instances in {t2:.2f} s = {m2 / t2:.1f} inst/s")
         print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:

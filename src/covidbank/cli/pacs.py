@@ -37,9 +37,10 @@ def register(app) -> None:
         level: str = typer.Option("study", "--level",
                                   help="study: one request per study; series: query and retrieve series one by one."),
         max_rate: Optional[float] = typer.Option(None, "--max-rate", help="At most this many instances per second."),
-        transfers: int = typer.Option(8, "--transfers",
-                                      help="Studies transferred at once (DIMSE associations, each kept open for the "
-                                           "run, or HTTP streams)."),
+        transfers: Optional[int] = typer.Option(None, "--transfers",
+                                                help="Studies transferred at once (DIMSE associations, each kept "
+                                                     "open for the run, or HTTP streams); default 2 over DIMSE, 8 "
+                                                     "over DICOMweb."),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for any one answer of the archive."),
         workers: int = typer.Option(max(1, min(2, os.cpu_count() or 1)), "--workers", "-j",
                                     help="Conversion processes."),
