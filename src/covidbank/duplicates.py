@@ -43,6 +43,7 @@ __all__ = [
     "fingerprint",
     "fingerprint_file",
     "compare",
+    "candidate_pairs",
     "find_duplicates",
     "write_duplicates",
     "CROP_BOXES",
@@ -67,6 +68,7 @@ THUMB = 48
 MAX_SHIFT = 2
 _DECODE_SIDE = 512
 _HASH_SIDE = 128
+_BITS = 64
 
 
 @dataclass
@@ -312,15 +314,7 @@ def find_duplicates(
     if n > 1:
         H = np.stack([f.hashes for f in fps])  # n, k, 64
         packed = np.packbits(H, axis=-1).view(np.uint64)[..., 0]  # n, k
-        cand_pairs: list[tuple[int, int, int]] = []
-        for i in range(n - 1):
-            xj = packed[i + 1 :]  # m, k
-            # whole image of one side against every crop box of the other
-            d1 = np.bitwise_count(packed[i, 0] ^ xj).min(axis=1)
-            d2 = np.bitwise_count(packed[i][None, :] ^ xj[:, :1]).min(axis=1)
-            d = np.minimum(d1, d2)
-            for jj in np.nonzero(d <= hash_distance)[0]:
-                cand_pairs.append((i, i + 1 + int(jj), int(d[jj])))
+        cand_pairs = list(zip(*(a.tolist() for a in candidate_pairs(packed, hash_distance))))
         cand = len(cand_pairs)
         # verification, batched: each image's shifted crop windows are built once
         cores = np.stack([_core(f.thumbs) for f in fps])  # n, n*n
@@ -394,6 +388,53 @@ def find_duplicates(
         candidates=cand,
         params={"hash_distance": hash_distance, "min_correlation": min_correlation, "review_correlation": review_correlation},
     )
+
+
+def candidate_pairs(packed: np.ndarray, hash_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs of images: the whole-image hash of one within ``hash_distance`` bits of any hash of the other.
+
+    Parameters
+    ----------
+    packed : numpy.ndarray
+        ``(n, len(CROP_BOXES))`` uint64 hashes per image, the whole image first.
+    hash_distance : int
+        Max Hamming distance.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(i, j, distance)`` with ``i < j``, sorted by ``(i, j)``; the distance is
+        the smallest over the whole-image hash of either image against every hash
+        of the other.  Found by multi-index hashing
+        (:func:`covidbank.hamming.radius_pairs`), not by comparing all pairs:
+        the same pairs and distances.
+    """
+    from .hamming import radius_pairs
+
+    packed = np.ascontiguousarray(packed, dtype=np.uint64)
+    n, k = packed.shape if packed.ndim == 2 else (0, 1)
+    span = np.int64(_BITS + 1)
+    found = []
+    for q, it, d in radius_pairs(packed[:, 0].copy(), packed.reshape(-1), hash_distance):
+        j = it // k
+        other = j != q
+        q, j, d = q[other], j[other], d[other]
+        # pair key (i * n + j) * 65 + distance: sorted, the first of each key is its smallest distance
+        key = (np.minimum(q, j) * n + np.maximum(q, j)) * span + d.astype(np.int64)
+        found.append(_first_per_pair(np.sort(key), span))
+    if not found:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e.copy(), e.copy()
+    key = _first_per_pair(np.sort(np.concatenate(found)), span)
+    pair, d = np.divmod(key, span)
+    i, j = np.divmod(pair, n)
+    return i, j, d
+
+
+def _first_per_pair(key: np.ndarray, span: np.int64) -> np.ndarray:
+    """Of sorted ``pair * span + distance`` keys, the first (smallest distance) of each pair."""
+    pair = key // span
+    return key[np.r_[True, pair[1:] != pair[:-1]]] if len(key) else key
 
 
 def _fingerprint_task(task: tuple) -> tuple[Fingerprint | None, str | None]:
