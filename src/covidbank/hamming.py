@@ -9,7 +9,7 @@ thresholds ``t_c`` summing to ``radius - m + 1``; two hashes within ``radius``
 bits agree within ``t_c`` bits on some chunk ``c`` (if every chunk differed
 in ``t_c + 1`` bits or more, the total would exceed ``radius``).  Each chunk's
 item values are sorted once; a query probes every value within ``t_c`` bits
-of its own chunk value (``numpy.searchsorted``), and the items found are
+of its own chunk value (an offset table of the sorted values), and the items found are
 verified on all 64 bits.  A pair is kept only by the first chunk that can find
 it, so it is reported once.  The result is exact: the same pairs and distances
 as comparing all pairs, for any radius (a chunk whose probes would cost more
@@ -26,7 +26,7 @@ binary codes without a heavy dependency.  ``faiss-cpu`` (``IndexBinaryMultiHash`
 index is exact only for a matching ``nflip``, ``bktree``/``pybktree`` are pure
 Python trees (one Python call per node: slower than NumPy all pairs at our
 sizes), and ``imagehash`` compares one pair at a time.  This module is NumPy
-only (sort, ``searchsorted``, ``np.bitwise_count``).
+only (sort, offset tables or ``searchsorted``, ``np.bitwise_count``).
 """
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ import numpy as np
 __all__ = ["radius_pairs", "plan_chunks"]
 
 _BITS = 64
-#: Relative cost of one probe (a binary search) against one verified item.
-_PROBE_COST = 4.0
+#: Relative cost of one probe (a table look-up) against one verified item.
+_PROBE_COST = 2.0
+#: Relative cost of comparing one (query, item) pair when a chunk is scanned whole (a vectorized row).
+_SCAN_COST = 0.2
+#: Chunks of at most this many bits are looked up in an offset table, wider ones by binary search.
+_TABLE_BITS = 24
 #: Largest number of (query, item) pairs expanded at once (memory bound).
 _MAX_HITS = 1 << 22
 #: Searches of at most this many (query, item) pairs read them all.
@@ -77,9 +81,32 @@ def _chunks(m: int, radius: int) -> list[tuple[int, int, int]]:
     return out
 
 
+class _Index:
+    """One chunk's item values, sorted, with the range of each value: an offset table (``bits`` <= 24) or a
+    binary search."""
+
+    def __init__(self, vals: np.ndarray, bits: int):
+        self.order = np.argsort(vals, kind="stable")
+        self.table = bits <= _TABLE_BITS
+        if self.table:
+            counts = np.bincount(vals.astype(np.int64), minlength=1 << bits)
+            self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        else:
+            self.keys = vals[self.order]
+
+    def ranges(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(first sorted position, count)`` of the items equal to each probe."""
+        if self.table:
+            p = probes.astype(np.int64)
+            lo = self.starts[p]
+            return lo, self.starts[p + 1] - lo
+        lo = np.searchsorted(self.keys, probes, "left")
+        return lo, np.searchsorted(self.keys, probes, "right") - lo
+
+
 def _scans(bits: int, t: int, n_items: int) -> bool:
     """Whether reading every item is cheaper than probing the values within ``t`` bits."""
-    return t >= bits or _PROBE_COST * _volume(bits, t) >= n_items
+    return t >= bits or _PROBE_COST * _volume(bits, t) >= _SCAN_COST * n_items
 
 
 def plan_chunks(queries: np.ndarray, items: np.ndarray, radius: int, *, sample: int = 512,
@@ -96,23 +123,27 @@ def plan_chunks(queries: np.ndarray, items: np.ndarray, radius: int, *, sample: 
     qs = queries if n_q <= sample else queries[rng.choice(n_q, sample, replace=False)]
     ts = items if n_t <= 64 * sample else items[rng.choice(n_t, 64 * sample, replace=False)]
     scale = (n_q / max(len(qs), 1)) * (n_t / max(len(ts), 1))
-    best, best_cost = [(0, _BITS, radius)], float(n_q) * n_t  # one chunk scanned whole: all pairs
+    best, best_cost = [(0, _BITS, radius)], _SCAN_COST * n_q * n_t  # one chunk scanned whole: all pairs
     for m in range(1, min(radius + 1, 16) + 1):
         plan = _chunks(m, radius)
         # probes and scans alone (a lower bound): skip the counting when already dearer
-        cost = sum(float(n_q) * n_t if _scans(b, t, n_t) else _PROBE_COST * n_q * _volume(b, t) for _, b, t in plan)
+        cost = sum(_SCAN_COST * n_q * n_t if _scans(b, t, n_t) else _PROBE_COST * n_q * _volume(b, t) for _, b, t in plan)
         if cost >= best_cost:
             continue
         cost = 0.0
         for shift, bits, t in plan:
             if _scans(bits, t, n_t):
-                cost += float(n_q) * n_t
+                cost += _SCAN_COST * n_q * n_t
                 continue
             mask = np.uint64((1 << bits) - 1)
-            keys = np.sort((ts >> np.uint64(shift)) & mask)
-            probes = ((qs >> np.uint64(shift)) & mask)[:, None] ^ _masks(bits, t)[None, :]
-            hits = np.searchsorted(keys, probes, "right") - np.searchsorted(keys, probes, "left")
-            cost += _PROBE_COST * n_q * probes.shape[1] + scale * float(hits.sum())
+            vals = (ts >> np.uint64(shift)) & mask
+            probes = (((qs >> np.uint64(shift)) & mask)[:, None] ^ _masks(bits, t)[None, :]).ravel()
+            if bits <= _TABLE_BITS:
+                hits = np.bincount(vals.astype(np.int64), minlength=1 << bits)[probes.astype(np.int64)]
+            else:
+                keys = np.sort(vals)
+                hits = np.searchsorted(keys, probes, "right") - np.searchsorted(keys, probes, "left")
+            cost += _PROBE_COST * n_q * _volume(bits, t) + scale * float(hits.sum())
         if cost < best_cost:
             best, best_cost = plan, cost
     return best
@@ -149,35 +180,47 @@ def radius_pairs(queries: np.ndarray, items: np.ndarray, radius: int, *,
     earlier: list[tuple[np.uint64, int]] = []
     for shift, bits, t in plan:
         mask = np.uint64((1 << bits) - 1)
-        scan = _scans(bits, t, n_t)
-        if scan:
-            order = np.arange(n_t, dtype=np.int64)
-            n_probes = 1
-        else:
-            vals = (items >> np.uint64(shift)) & mask
-            order = np.argsort(vals, kind="stable")
-            keys = vals[order]
-            masks = _masks(bits, t)
-            n_probes = len(masks)
-        block = max(1, _MAX_PROBES // n_probes)
+        if _scans(bits, t, n_t):  # every item, a block of queries at a time (all pairs)
+            yield from _scan(queries, items, radius, earlier)
+            earlier.append((mask << np.uint64(shift), bits))  # nothing is left for later chunks
+            continue
+        index = _Index((items >> np.uint64(shift)) & mask, bits)
+        ordered = items[index.order]  # items in chunk order: each probe's items are contiguous
+        masks = _masks(bits, t)
+        block = max(1, _MAX_PROBES // len(masks))
         for q0 in range(0, n_q, block):
             qb = queries[q0 : q0 + block]
-            if scan:
-                lo = np.zeros(len(qb), dtype=np.int64)
-                cnt = np.full(len(qb), n_t, dtype=np.int64)
-                qidx = np.arange(q0, q0 + len(qb), dtype=np.int64)
-            else:
-                probes = (((qb >> np.uint64(shift)) & mask)[:, None] ^ masks[None, :]).ravel()
-                lo = np.searchsorted(keys, probes, "left")
-                cnt = np.searchsorted(keys, probes, "right") - lo
-                nz = np.nonzero(cnt)[0]
-                lo, cnt = lo[nz], cnt[nz]
-                qidx = nz // n_probes + q0
-            yield from _expand(queries, items, order, qidx, lo, cnt, radius, earlier)
-        earlier.append((mask << np.uint64(shift), t if not scan else bits))
+            probes = (((qb >> np.uint64(shift)) & mask)[:, None] ^ masks[None, :]).ravel()
+            lo, cnt = index.ranges(probes)
+            nz = np.nonzero(cnt)[0]
+            yield from _expand(queries, ordered, index.order, nz // len(masks) + q0, lo[nz], cnt[nz], radius, earlier)
+        earlier.append((mask << np.uint64(shift), t))
 
 
-def _expand(queries, items, order, qidx, lo, cnt, radius, earlier):
+def _later(x: np.ndarray, earlier) -> np.ndarray:
+    """Which differences ``x`` no earlier chunk finds (each pair is reported by the first chunk that finds it)."""
+    keep = np.ones(len(x), dtype=bool)
+    for cmask, ct in earlier:
+        keep &= np.bitwise_count(x & cmask) > ct
+    return keep
+
+
+def _scan(queries, items, radius, earlier):
+    """Every (query, item) pair compared, ``_MAX_HITS`` at a time."""
+    block = max(1, _MAX_HITS // len(items))
+    for q0 in range(0, len(queries), block):
+        for t0 in range(0, len(items), _MAX_HITS):
+            x = queries[q0 : q0 + block, None] ^ items[None, t0 : t0 + _MAX_HITS]
+            q, it = np.nonzero(np.bitwise_count(x) <= radius)
+            x = x[q, it]
+            if len(earlier):
+                keep = _later(x, earlier)
+                q, it, x = q[keep], it[keep], x[keep]
+            if len(q):
+                yield q + q0, it + t0, np.bitwise_count(x)
+
+
+def _expand(queries, ordered, order, qidx, lo, cnt, radius, earlier):
     """Verify the items of each ``(query, sorted range)`` in pieces of at most ``_MAX_HITS`` pairs."""
     if not len(cnt):
         return
@@ -185,19 +228,17 @@ def _expand(queries, items, order, qidx, lo, cnt, radius, earlier):
     start = 0
     while start < len(cnt):
         base = ends[start - 1] if start else 0
-        stop = int(np.searchsorted(ends, base + _MAX_HITS, "right"))
-        stop = max(stop, start + 1)
+        stop = max(int(np.searchsorted(ends, base + _MAX_HITS, "right")), start + 1)
         c = cnt[start:stop]
-        total = int(c.sum())
         first = np.cumsum(c) - c
-        pos = np.repeat(lo[start:stop] - first, c) + np.arange(total, dtype=np.int64)
+        pos = np.repeat(lo[start:stop] - first, c) + np.arange(int(first[-1] + c[-1]), dtype=np.int64)
         q = np.repeat(qidx[start:stop], c)
-        it = order[pos]
-        x = queries[q] ^ items[it]
-        d = np.bitwise_count(x)
-        keep = d <= radius
-        for cmask, ct in earlier:
-            keep &= np.bitwise_count(x & cmask) > ct
-        if keep.any():
-            yield q[keep], it[keep], d[keep]
+        x = queries[q] ^ ordered[pos]
+        keep = np.nonzero(np.bitwise_count(x) <= radius)[0]
+        q, pos, x = q[keep], pos[keep], x[keep]
+        if len(earlier):
+            later = _later(x, earlier)
+            q, pos, x = q[later], pos[later], x[later]
+        if len(q):
+            yield q, order[pos], np.bitwise_count(x)
         start = stop
