@@ -314,22 +314,10 @@ def find_duplicates(
     if n > 1:
         H = np.stack([f.hashes for f in fps])  # n, k, 64
         packed = np.packbits(H, axis=-1).view(np.uint64)[..., 0]  # n, k
-        cand_pairs = list(zip(*(a.tolist() for a in candidate_pairs(packed, hash_distance))))
-        cand = len(cand_pairs)
-        # verification, batched: each image's shifted crop windows are built once
-        cores = np.stack([_core(f.thumbs) for f in fps])  # n, n*n
-        best = np.full(cand, -1.0)
-        by_box: dict[int, list[tuple[int, int]]] = {}
-        for c_i, (i, j, _) in enumerate(cand_pairs):
-            by_box.setdefault(i, []).append((c_i, j))  # j's whole image vs i's boxes
-            by_box.setdefault(j, []).append((c_i, i))  # i's whole image vs j's boxes
-        for x, lst in by_box.items():
-            w = _shift_windows(fps[x].thumbs)
-            idx = np.array([c for c, _ in lst])
-            other = np.array([o for _, o in lst])
-            sc = (w @ cores[other].T).max(axis=0)
-            best[idx] = np.maximum(best[idx], sc)
-        for (i, j, d), c in zip(cand_pairs, best):
+        ci, cj, cd = candidate_pairs(packed, hash_distance)
+        cand = len(ci)
+        best = _verify(fps, ci, cj)
+        for i, j, d, c in zip(ci.tolist(), cj.tolist(), cd.tolist(), best.tolist()):
             if c >= min(review_correlation, min_correlation):
                 pairs.append((i, j, d, round(float(c), 4)))
     pair_df = pd.DataFrame(
@@ -429,6 +417,26 @@ def candidate_pairs(packed: np.ndarray, hash_distance: int) -> tuple[np.ndarray,
     pair, d = np.divmod(key, span)
     i, j = np.divmod(pair, n)
     return i, j, d
+
+
+def _verify(fps: Sequence[Fingerprint], ci: np.ndarray, cj: np.ndarray) -> np.ndarray:
+    """Thumbnail correlation of each candidate pair ``(ci[x], cj[x])`` (as :func:`compare`), batched: each
+    image's shifted crop windows are built once and scored against all its candidates' cores."""
+    best = np.full(len(ci), -1.0)
+    if not len(ci):
+        return best
+    cores = np.stack([_core(f.thumbs) for f in fps])  # n, n*n
+    # j's whole image against i's boxes, and i's whole image against j's boxes
+    box = np.concatenate([ci, cj])
+    other = np.concatenate([cj, ci])
+    cand = np.concatenate([np.arange(len(ci)), np.arange(len(ci))])
+    order = np.argsort(box, kind="stable")
+    box, other, cand = box[order], other[order], cand[order]
+    cuts = np.flatnonzero(np.r_[True, box[1:] != box[:-1], True])
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        sc = (_shift_windows(fps[box[a]].thumbs) @ cores[other[a:b]].T).max(axis=0)
+        np.maximum.at(best, cand[a:b], sc)
+    return best
 
 
 def _first_per_pair(key: np.ndarray, span: np.int64) -> np.ndarray:

@@ -137,13 +137,14 @@ def plan_chunks(queries: np.ndarray, items: np.ndarray, radius: int, *, sample: 
                 continue
             mask = np.uint64((1 << bits) - 1)
             vals = (ts >> np.uint64(shift)) & mask
-            probes = (((qs >> np.uint64(shift)) & mask)[:, None] ^ _masks(bits, t)[None, :]).ravel()
+            few = qs[: max(16, _MAX_PROBES // _volume(bits, t))]  # fewer sampled queries when each probes much
+            probes = (((few >> np.uint64(shift)) & mask)[:, None] ^ _masks(bits, t)[None, :]).ravel()
             if bits <= _TABLE_BITS:
                 hits = np.bincount(vals.astype(np.int64), minlength=1 << bits)[probes.astype(np.int64)]
             else:
                 keys = np.sort(vals)
                 hits = np.searchsorted(keys, probes, "right") - np.searchsorted(keys, probes, "left")
-            cost += _PROBE_COST * n_q * _volume(bits, t) + scale * float(hits.sum())
+            cost += _PROBE_COST * n_q * _volume(bits, t) + scale * len(qs) / len(few) * float(hits.sum())
         if cost < best_cost:
             best, best_cost = plan, cost
     return best
@@ -224,18 +225,20 @@ def _expand(queries, ordered, order, qidx, lo, cnt, radius, earlier):
     """Verify the items of each ``(query, sorted range)`` in pieces of at most ``_MAX_HITS`` pairs."""
     if not len(cnt):
         return
-    ends = np.cumsum(cnt)
+    idx = np.int32 if len(ordered) < 2**31 - _MAX_HITS else np.int64
+    lo, cnt = lo.astype(idx), cnt.astype(idx)
+    ends = np.cumsum(cnt, dtype=np.int64)
     start = 0
     while start < len(cnt):
         base = ends[start - 1] if start else 0
         stop = max(int(np.searchsorted(ends, base + _MAX_HITS, "right")), start + 1)
         c = cnt[start:stop]
-        first = np.cumsum(c) - c
-        pos = np.repeat(lo[start:stop] - first, c) + np.arange(int(first[-1] + c[-1]), dtype=np.int64)
-        q = np.repeat(qidx[start:stop], c)
-        x = queries[q] ^ ordered[pos]
+        last = ends[start:stop] - base  # end of each range in this piece
+        pos = np.repeat(lo[start:stop] - (last - c).astype(idx), c) + np.arange(int(last[-1]), dtype=idx)
+        x = np.repeat(queries[qidx[start:stop]], c) ^ ordered[pos]
         keep = np.nonzero(np.bitwise_count(x) <= radius)[0]
-        q, pos, x = q[keep], pos[keep], x[keep]
+        pos, x = pos[keep], x[keep]
+        q = qidx[start:stop][np.searchsorted(last, keep, "right")]
         if len(earlier):
             later = _later(x, earlier)
             q, pos, x = q[later], pos[later], x[later]
