@@ -31,7 +31,7 @@ loop, which is kept here as the oracle and the peer):
   (quadratic) beyond.
 
     PYTHONPATH=src python bench/duplicates.py [--data ../shared/data/cohen] [--limit N] [--step all|fingerprint|search]
-        [--sizes 10000,100000,1000000] [--oracle-max 10000]
+        [--sizes 10000,100000,1000000] [--oracle-max 10000] [--full-max 100000] [--sample-queries 20000]
 """
 from __future__ import annotations
 
@@ -139,13 +139,29 @@ def search_step(args, files) -> None:
     print(f"{'size':>10}{'kind':>8}{'candidates':>14}{'share':>9}{'multi-index s':>15}{'all-pairs s':>13}{'ratio':>8}{'same':>6}")
     sizes = [int(x) for x in args.sizes.split(",") if x]
     ref: dict[str, tuple[int, float]] = {}
+    share: dict[str, float] = {}
     for kind in ("chest", "sparse"):
         for size in sizes:
             pairs = size * (size - 1) / 2
-            if kind == "chest" and size > args.chest_max:
-                print(f"{size:>10,}{kind:>8}{'~%.1e' % (0.05 * pairs):>14}{'':>9}{'(not run: the candidates alone are %.0f GB)' % (0.05 * pairs * 24 / 1e9):>36}")
+            est = share.get(kind, 0.05) * pairs  # candidates expected from the share at the size before
+            if kind == "chest" and est > args.max_candidates:
+                print(f"{size:>10,}{kind:>8}{'~%.1e' % est:>14}{'':>9}   (not run: the candidates alone would be {est * 24 / 1e9:.1f} GB)")
                 continue
             h = synthetic_hashes(kind, size)
+            if size > args.full_max:
+                # every item indexed, a sample of the queries searched; the time scaled by the queries left out
+                from covidbank.hamming import plan_chunks, radius_pairs
+
+                nq = args.sample_queries
+                t = time.perf_counter()
+                plan = plan_chunks(h[:, 0].copy(), h.reshape(-1), args.distance)
+                hits = sum(len(q) for q, _, _ in radius_pairs(h[:nq, 0].copy(), h.reshape(-1), args.distance, chunks=plan))
+                t_new = (time.perf_counter() - t) * size / nq
+                chunks = "+".join(f"{b}b/{x}" for _, b, x in plan)
+                t_old = ref[kind][1] * (size / ref[kind][0]) ** 2 if kind in ref else float("nan")
+                print(f"{size:>10,}{kind:>8}{'~%.1e' % (hits * size / nq / 2):>14}{'':>9}{'~%.0f' % t_new:>15}{'~%.0f' % t_old:>13}"
+                      f"{t_old / t_new:>8.1f}{'-':>6}   ({nq:,} of {size:,} queries timed, chunks {chunks})")
+                continue
             t = time.perf_counter()
             ni, nj, nd = candidate_pairs(h, args.distance)
             t_new = time.perf_counter() - t
@@ -161,9 +177,11 @@ def search_step(args, files) -> None:
                 old, same = f"{'~%.0f' % t_old:>13}", "-"
             else:
                 t_old, old, same = float("nan"), f"{'-':>13}", "-"
+            share[kind] = len(ni) / pairs
             print(f"{size:>10,}{kind:>8}{len(ni):>14,}{len(ni) / pairs:>9.1e}{t_new:>15.2f}{old}{t_old / t_new:>8.1f}{same:>6}")
             del h, ni, nj, nd
-    print("(~: all pairs extrapolated quadratically from the largest size it ran at)")
+    print("(~: all pairs extrapolated quadratically from the largest size it ran at; above --full-max the multi-index\n"
+          " search is timed on a sample of the queries against every item and scaled linearly, its candidates likewise)")
 
 
 def main(argv=None) -> int:
@@ -175,7 +193,9 @@ def main(argv=None) -> int:
     ap.add_argument("--step", choices=("all", "fingerprint", "search"), default="all")
     ap.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes for --step search")
     ap.add_argument("--oracle-max", type=int, default=10000, help="largest size the all-pairs loop runs at")
-    ap.add_argument("--chest-max", type=int, default=10000, help="largest size of the concentrated (chest) hashes")
+    ap.add_argument("--full-max", type=int, default=100000, help="larger sizes time a sample of the queries")
+    ap.add_argument("--sample-queries", type=int, default=20000, help="queries timed above --full-max")
+    ap.add_argument("--max-candidates", type=float, default=3e7, help="concentrated (chest) sizes expected to give more are not run")
     args = ap.parse_args(argv)
 
     import pandas as pd
