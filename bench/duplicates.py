@@ -199,7 +199,7 @@ def main(argv=None) -> int:
     shared = Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data"))
     ap.add_argument("--data", type=Path, default=shared / "cohen")
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--distance", type=int, default=12)
+    ap.add_argument("--distance", type=int, default=8, help="max hash distance of a candidate (find_duplicates' default)")
     ap.add_argument("--step", choices=("all", "fingerprint", "search"), default="all")
     ap.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes for --step search")
     ap.add_argument("--oracle-max", type=int, default=10000, help="largest size the all-pairs loop runs at")
