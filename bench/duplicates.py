@@ -31,7 +31,7 @@ loop, which is kept here as the oracle and the peer):
   (quadratic) beyond.
 
     PYTHONPATH=src python bench/duplicates.py [--data ../shared/data/cohen] [--limit N] [--step all|fingerprint|search]
-        [--sizes 10000,100000,1000000] [--oracle-max 10000] [--full-max 100000] [--sample-queries 20000]
+        [--sizes 10000,100000,1000000] [--oracle-max 10000] [--full-max 100000] [--sample-queries 20000] [--planted]
 """
 from __future__ import annotations
 
@@ -112,6 +112,28 @@ def synthetic_hashes(kind: str, n: int, seed: int = 0):
     return h
 
 
+def planted_distances(files, packed) -> None:
+    """Hash distance between each image and its re-encoded, resized and cropped copies (the tests' kinds)."""
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_duplicates import _variants  # the copies the tests plant
+
+    from covidbank.duplicates import candidate_pairs, fingerprint
+
+    dist: dict[str, list[int]] = {}
+    for x, p in enumerate(files):
+        with Image.open(p) as im:
+            for kind, v in _variants(im).items():
+                h = np.packbits(fingerprint(np.asarray(v.convert("L"), dtype=np.float32) / 255).hashes, axis=-1).view(np.uint64)[:, 0]
+                d = candidate_pairs(np.stack([packed[x], h]), 64)[2]
+                dist.setdefault(kind, []).append(int(d[0]))
+    print(f"planted copies of the {len(files)} images: hash distance to their original (max; histogram of 0, 2, 4, 6, 8 bits)")
+    for kind, d in dist.items():
+        print(f"  {kind:<10} max {max(d):>2}   {np.bincount(d, minlength=9)[::2].tolist()}")
+
+
 def search_step(args, files) -> None:
     """Candidate search: real Cohen hashes per radius, then synthetic sizes, new vs all pairs."""
     import numpy as np
@@ -136,6 +158,8 @@ def search_step(args, files) -> None:
         oi, oj, od = all_pairs(packed, r)
         same = np.array_equal(ni, oi) and np.array_equal(nj, oj) and np.array_equal(nd, od)
         print(f"{r:>6}{len(ni):>12,}{len(ni) / (n * (n - 1) / 2):>16.4f}{int((dup & (d <= r)).sum()):>14} / {int(dup.sum())}{int((review & (d <= r)).sum()):>10} / {int(review.sum())}{str(same):>16}")
+    if args.planted:
+        planted_distances(files, packed)
     print(f"{'size':>10}{'kind':>8}{'candidates':>14}{'share':>9}{'multi-index s':>15}{'all-pairs s':>13}{'ratio':>8}{'same':>6}")
     sizes = [int(x) for x in args.sizes.split(",") if x]
     ref: dict[str, tuple[int, float]] = {}
@@ -203,6 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--step", choices=("all", "fingerprint", "search"), default="all")
     ap.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes for --step search")
     ap.add_argument("--oracle-max", type=int, default=10000, help="largest size the all-pairs loop runs at")
+    ap.add_argument("--planted", action="store_true", help="--step search: also plant 5 copies of every image (slow)")
     ap.add_argument("--full-max", type=int, default=100000, help="larger sizes time a sample of the queries")
     ap.add_argument("--sample-queries", type=int, default=20000, help="queries timed above --full-max")
     ap.add_argument("--max-candidates", type=float, default=3e7, help="concentrated (chest) sizes expected to give more are not run")

@@ -20,13 +20,14 @@ items they would return are counted on a sample of queries and items, for
 every ``m`` from 1 to ``radius + 1`` (at most 16; one chunk scanned whole is
 all pairs), and the cheapest is used.
 
-Why by hand: no well-kept Python library does an exact radius search on
-binary codes without a heavy dependency.  ``faiss-cpu`` (``IndexBinaryMultiHash``,
-``IndexBinaryFlat.range_search``) is a 30 MB compiled wheel whose multi-hash
-index is exact only for a matching ``nflip``, ``bktree``/``pybktree`` are pure
-Python trees (one Python call per node: slower than NumPy all pairs at our
-sizes), and ``imagehash`` compares one pair at a time.  This module is NumPy
-only (sort, offset tables or ``searchsorted``, ``np.bitwise_count``).
+Why by hand: no small, well-kept Python library does an exact radius search
+on 64-bit codes.  ``faiss-cpu`` has binary indexes (``IndexBinaryFlat``,
+``IndexBinaryMultiHash``) but is a large compiled dependency (tens of MB) for
+this one search, and its multi-hash index is exact only with flip settings
+matched to the radius; ``bktree`` and ``pybktree`` are pure-Python trees (one
+Python call per node visited: slower than NumPy at these sizes);
+``imagehash`` compares one pair at a time.  This module is NumPy only (sort,
+offset tables or ``searchsorted``, ``np.bitwise_count``).
 """
 from __future__ import annotations
 
