@@ -164,7 +164,7 @@ def search_step(args, files) -> None:
     sizes = [int(x) for x in args.sizes.split(",") if x]
     ref: dict[str, tuple[int, float]] = {}
     share: dict[str, float] = {}
-    for kind in ("chest", "sparse"):
+    for kind in args.kinds.split(","):
         for size in sizes:
             pairs = size * (size - 1) / 2
             est = share.get(kind, 0.05) * pairs  # candidates expected from the share at the size before
@@ -185,7 +185,8 @@ def search_step(args, files) -> None:
                     t = time.perf_counter()
                     hits = 0
                     for q, it, _ in radius_pairs(h[:m, 0].copy(), h.reshape(-1), args.distance, chunks=plan):
-                        hits += int((it // h.shape[1] != q).sum())  # not an image's own crops
+                        j = it // h.shape[1]
+                        hits += len(np.unique(q[j != q] * size + j[j != q]))  # images, not crops; not its own
                     timed.append(time.perf_counter() - t)
                 per_query = (timed[1] - timed[0]) / (nq - nq // 2)
                 t_new = t_plan + timed[1] + per_query * (size - nq)
@@ -228,6 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes for --step search")
     ap.add_argument("--oracle-max", type=int, default=10000, help="largest size the all-pairs loop runs at")
     ap.add_argument("--planted", action="store_true", help="--step search: also plant 5 copies of every image (slow)")
+    ap.add_argument("--kinds", default="chest,sparse", help="synthetic kinds for --step search")
     ap.add_argument("--full-max", type=int, default=100000, help="larger sizes time a sample of the queries")
     ap.add_argument("--sample-queries", type=int, default=20000, help="queries timed above --full-max")
     ap.add_argument("--max-candidates", type=float, default=3e7, help="concentrated (chest) sizes expected to give more are not run")
