@@ -446,8 +446,10 @@ def _verify(fps: Sequence[Fingerprint], ci: np.ndarray, cj: np.ndarray) -> np.nd
     box, other, cand = box[order], other[order], cand[order]
     cuts = np.flatnonzero(np.r_[True, box[1:] != box[:-1], True])
     for a, b in zip(cuts[:-1], cuts[1:]):
-        sc = (_shift_windows(fps[box[a]].thumbs) @ cores[other[a:b]].T).max(axis=0)
-        np.maximum.at(best, cand[a:b], sc)
+        w = _shift_windows(fps[box[a]].thumbs)
+        for s in range(a, b, 4096):  # bounded memory for an image with many candidates
+            e = min(b, s + 4096)
+            np.maximum.at(best, cand[s:e], (w @ cores[other[s:e]].T).max(axis=0))
     return best
 
 
