@@ -98,3 +98,71 @@ def test_second_reading_reads_a_label_and_its_number_over_a_background_that_brig
     assert readable(["248447801"], reread_bands(g, [band])[0].text) == ["248447801"]
     (digits,) = reread_bands(g, [band], digits=True)
     assert readable(["248447801"], digits.text) == ["248447801"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 6, 7, 13, 25])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 40), (37, 23)])
+def test_tophat_equals_scipys_morphology(size, shape):
+    import scipy.ndimage as ndi
+
+    from covidbank.ocr.detect import tophat
+
+    a = (np.random.default_rng(size).normal(size=shape) * 60).astype(np.float32)
+    bright = a - ndi.maximum_filter(ndi.minimum_filter(a, size=size), size=size)
+    dark = ndi.minimum_filter(ndi.maximum_filter(a, size=size), size=size) - a
+    assert np.array_equal(tophat(a, size, "bright"), bright)
+    assert np.array_equal(tophat(a, size, "dark"), dark)
+    assert np.array_equal(tophat(a, size, "both"), np.maximum(bright, dark))
+
+
+def _group_lines_by_sweep(chars, t):
+    """The line grouping as it was written first (a pairwise sweep with a union-find): the reference."""
+    from covidbank.ocr.detect import _MAX_H, _MIN_SHARP
+    from covidbank.unionfind import UnionFind
+
+    chars = sorted(chars)
+    uf = UnionFind(range(len(chars)))
+    for i, (ax0, ay0, ax1, ay1, _, _) in enumerate(chars):
+        for j in range(i + 1, len(chars)):
+            bx0, by0, bx1, by1, _, _ = chars[j]
+            if bx0 > ax1 + 0.9 * _MAX_H:
+                break
+            hi, lo = max(ay1 - ay0, by1 - by0), min(ay1 - ay0, by1 - by0)
+            if hi > 2.2 * lo or bx0 - ax1 > 0.9 * hi or min(ay1, by1) - max(ay0, by0) < 0.4 * lo:
+                continue
+            uf.union(i, j)
+    out = []
+    for members in uf.groups().values():
+        cs = [chars[k] for k in members]
+        hs = np.array([c[3] - c[1] for c in cs], float)
+        hm = float(np.median(hs))
+        x0, y0 = min(c[0] for c in cs), min(c[1] for c in cs)
+        x1, y1 = max(c[2] for c in cs), max(c[3] for c in cs)
+        if len(cs) == 1 and max(c[2] - c[0] for c in cs) < 1.2 * hm:
+            continue
+        sharp = float(np.median([c[5] for c in cs]))
+        if y1 - y0 > 2.5 * hm + 4 or sharp < _MIN_SHARP:
+            continue
+        contrast = float(np.median([c[4] for c in cs])) / t
+        regular = 1.0 / (1.0 + float(np.std(hs) / max(hm, 1.0)))
+        score = min(1.0, 0.25 * contrast) * regular * min(1.0, len(cs) / 3.0) * min(1.0, sharp / 0.8)
+        out.append(((x0, y0, x1 - x0, y1 - y0), score, int(round(hm))))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_line_grouping_equals_the_pairwise_sweep(seed):
+    from covidbank.ocr.detect import _group_lines
+
+    rng = np.random.default_rng(seed)
+    chars = []
+    for _ in range(rng.integers(1, 400)):  # letters of lines, and blobs scattered over a 600 x 600 image
+        x, y, h = int(rng.integers(0, 600)), int(rng.integers(0, 600)), int(rng.integers(5, 40))
+        for k in range(int(rng.integers(1, 8))):
+            w = int(rng.integers(2, 2 * h))
+            chars.append((x, y + int(rng.integers(-2, 3)), x + w, y + h + int(rng.integers(-3, 4)),
+                          float(rng.uniform(10, 90)), float(rng.uniform(0.1, 1.5))))
+            x += w + int(rng.integers(0, h + 4))
+    got = _group_lines(chars, 15.0)
+    assert sorted(got) == sorted(_group_lines_by_sweep(chars, 15.0))
+    assert len(got) > 0

@@ -5,7 +5,7 @@
 * :func:`check_burned_in` (:mod:`.burnedin`): the ingest policy (redact, exclude, flag) with a second OCR.
 * :mod:`.review`: curators' decisions on the review queue, stored in the bank and applied by a re-run.
 
-Needs the ``ocr`` extra (pytesseract) and the Tesseract binary with English and Spanish data.
+Needs the ``ocr`` extra (tesserocr, or pytesseract and the Tesseract binary) and Tesseract's English and Spanish data.
 """
 from __future__ import annotations
 
