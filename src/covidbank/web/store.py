@@ -65,7 +65,9 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "9"
+_LAYOUT = "10"
+#: What separates the words of the viewer's text index (an RE2 class): a word is a run of letters, digits and marks.
+_WORD_SEP = r"[^\p{L}\p{N}\p{M}]+"
 #: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
 _AGE_CAP = 1_000_000_000
 
@@ -268,14 +270,16 @@ class BankStore:
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
         self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
             "search", "facet_cube", "label_cube", "label_summary", "concept_summary", "source_summary", "meta", "lids",
-            "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key"}
+            "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key", "texts", "words",
+            "word_texts", "text_cube"}
+        self._has_words = "words" in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
         self._image_cols = [r[0] for r in con.execute("DESCRIBE images").fetchall() if r[0] != "rn"]
         # the previous connection is not closed here: requests still using one of its
         # cursors finish on it, and it is freed when the last one is gone
-        self._con, self._sig = con, sig
+        self._con, self._sig, self._text_cache = con, sig, {}
 
     def _image_rows(self) -> int:
         """Image rows of the index, from the Parquet footers."""
@@ -356,6 +360,7 @@ class BankStore:
                 if name not in TABLES:
                     run(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
             self._build_cubes(con, db, run)
+            self._build_words(con, db, run)
             run(f"""CREATE TABLE {db}.label_summary AS
                     SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
                     FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
@@ -396,7 +401,7 @@ class BankStore:
         run(
             f"""
             CREATE TEMP TABLE s0 AS
-            SELECT *, hash({dims}, age_lo, age_hi) AS combo
+            SELECT *, hash({dims}, age_lo, age_hi) AS combo, (hash(text) >> 1)::BIGINT AS tx
             FROM (
             SELECT *, {_age_bound('floor')} AS age_lo, {_age_bound('ceil')} AS age_hi
             FROM (
@@ -476,7 +481,77 @@ class BankStore:
                 f"({', '.join(str(int(ls)) for ls in keys[key])})", [k], ordered=True)
         con.execute("DROP TABLE cl")
 
+    def _build_words(self, con: duckdb.DuckDBPyConnection, db: str, run) -> None:
+        """The word index of the search text: ``texts`` (each distinct ``text`` of ``search`` once, by its
+        hash ``tx``), ``words`` (each word of them, numbered ``tid`` in word order), ``word_texts`` (the
+        texts holding each word, sorted by ``tid``) and ``text_cube`` (image counts per text, facet
+        combination and label set).
+
+        A word is a maximal run of letters, digits and combining marks (:data:`_WORD_SEP` splits the
+        lower-cased text, in SQL: the query is split by the same expression).  Written by hand because
+        DuckDB's ``fts`` extension is not in the wheel (``INSTALL fts`` downloads it) and its BM25 ranking
+        answers another question than the viewer's substring filter.  When two texts share a hash the
+        index is left out and text searches scan.
+        """
+        run(f"CREATE TABLE {db}.texts AS SELECT DISTINCT tx, text FROM {db}.search")
+        if con.execute(f"SELECT count(*) <> count(DISTINCT tx) FROM {db}.texts").fetchone()[0]:
+            _log.warning("%s: two report texts share a hash; text searches will scan", self.root)
+            con.execute(f"DROP TABLE {db}.texts")
+            return
+        run(f"""CREATE TEMP TABLE tt AS SELECT DISTINCT tx, token FROM
+                (SELECT tx, unnest(regexp_split_to_array(text, '{_WORD_SEP}')) AS token FROM {db}.texts) WHERE token <> ''""")
+        run(f"""CREATE TABLE {db}.words AS SELECT (row_number() OVER (ORDER BY token))::INTEGER AS tid, token
+                FROM (SELECT DISTINCT token FROM tt) ORDER BY tid""", ordered=True)
+        run(f"""CREATE TABLE {db}.word_texts AS SELECT w.tid, tt.tx FROM tt JOIN {db}.words w USING (token)
+                ORDER BY w.tid, tt.tx""", ordered=True)
+        con.execute("DROP TABLE tt")
+        run(f"""CREATE TABLE {db}.text_cube AS SELECT tx, combo, labset, count(*) AS n FROM {db}.search
+                GROUP BY ALL ORDER BY tx""", ordered=True)
+
+    def _text_hits(self, cur: duckdb.DuckDBPyConnection, q: str, cache: dict[str, list[int]]) -> list[int] | None:
+        """The ``tx`` of every text of ``search`` that contains ``q`` (lower-cased), from the word index;
+        None when the index cannot answer (no index, or ``q`` holds no letter or digit).
+
+        ``q`` is split like the texts; each run of word characters in it must be, in a matching text, the
+        whole of a word (when ``q`` has a separator on both sides of the run), the start of one (separator
+        before it), the end of one (separator after it) or any part of one (the run is all of ``q``).  The
+        texts holding such words for every run are the candidates; unless ``q`` is a single run (then the
+        candidates are exactly the texts containing it) each candidate is checked with the scan's own
+        condition, ``strpos(text, q) > 0``, so the index returns the same rows as the scan.
+        """
+        if not self._has_words:
+            return None
+        hits = cache.get(q)
+        if hits is not None:
+            return hits
+        parts = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
+        subs, params = [], []
+        for i, run in enumerate(parts):
+            if not run:
+                continue
+            left, right = i > 0, i < len(parts) - 1
+            cond = ("token = ?" if left and right else "starts_with(token, ?)" if left
+                    else "suffix(token, ?)" if right else "contains(token, ?)")
+            subs.append(f"SELECT tx FROM word_texts WHERE tid IN (SELECT tid FROM words WHERE {cond})")
+            params.append(run)
+        if not subs:
+            return None
+        sql = " INTERSECT ".join(subs)
+        if parts != [q]:
+            sql = f"SELECT tx FROM texts WHERE tx IN ({sql}) AND strpos(text, ?) > 0"
+            params.append(q)
+        hits = sorted(r[0] for r in cur.execute(sql, params).fetchall())
+        with self._lock:
+            if len(cache) >= 256:
+                cache.clear()
+            cache[q] = hits
+        return hits
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._cursor_cache()[0]
+
+    def _cursor_cache(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[int]]]:
+        """A cursor on the current cache database and the text-search hits remembered for that database."""
         now = time.monotonic()
         with self._lock:
             if now - self._checked > self.reload_interval:
@@ -488,7 +563,7 @@ class BankStore:
                         self.reload_error = str(e)
                     else:
                         self.reload_error = None
-            return self._con.cursor()
+            return self._con.cursor(), self._text_cache
 
     def sql(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         """Run parameterized SQL on the viewer's copy of the index (as a DataFrame)."""
@@ -613,20 +688,26 @@ class BankStore:
             if name != "label":
                 c = self._cube_filter(name, q, f) if cubes else (cond if name in _CUBE else None)
                 (rest if c is None else cube_f)[name] = cond if c is None else c
-        cur = self._cursor()
+        cur, cache = self._cursor_cache()
         try:
+            table = "search"  # where the rows passing ``rest`` are counted
+            hits = self._text_hits(cur, q.q.lower(), cache) if q.q and cubes else None
+            if hits is not None:  # the texts holding q, from the word index: the rows are those of these texts
+                f["q"] = rest["q"] = ("tx IN (SELECT unnest(?::BIGINT[]))", [hits])
+                if list(rest) == ["q"] and (not q.label or q.value == "positive"):
+                    table = "text_cube"
             key = None
             if q.label and q.value == "positive" and cubes:
                 key = self._key_id(cur, q.label)
             label_rows = "label" in f and key is None  # the label filter read from the rows
             want = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
             if rest or label_rows or not cubes:
-                total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets)
+                total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets, table)
             else:
                 total, fc = self._counts_cube(cur, key, cube_f, want, facets)
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
-            cols = "* EXCLUDE (text, combo, age_lo, age_hi)"
+            cols = "* EXCLUDE (text, tx, combo, age_lo, age_hi)"
             if key is not None and not rest:  # a range of the filter's rows
                 w, p = self._where(cube_f)
                 sub = f" AND combo IN (SELECT combo FROM facet_cube{w})" if cube_f else ""
@@ -689,12 +770,16 @@ class BankStore:
         sql = " UNION ALL ".join(s for s, _ in parts)
         return self._facet_counts(cur.execute(sql, [x for _, p in parts for x in p]).fetchall(), want, facets)
 
-    def _counts_scan(self, cur, f: dict, cube_f: dict, rest: dict, want: list[str], facets: bool):
+    def _counts_scan(self, cur, f: dict, cube_f: dict, rest: dict, want: list[str], facets: bool,
+                     table: str = "search"):
         """Total and facet counts from one scan of the rows passing the filters the cubes cannot answer,
-        grouped by facet combination and label set (``g``), then read like the cubes."""
+        grouped by facet combination and label set (``g``), then read like the cubes.  ``table`` is
+        ``search`` (one row per image) or ``text_cube`` (image counts per text, combination and label set:
+        when the only such filter is the text's ``tx``)."""
         hit = f.get("label", ("true", []))
         w, p = self._where(rest)
-        ctes = [(f"g AS MATERIALIZED (SELECT combo, labset, {hit[0]} AS hit, count(*) AS n FROM search{w} GROUP BY ALL)",
+        n = "count(*)" if table == "search" else "sum(n)"
+        ctes = [(f"g AS MATERIALIZED (SELECT combo, labset, {hit[0]} AS hit, {n} AS n FROM {table}{w} GROUP BY ALL)",
                  hit[1] + p),
                 ("gc AS (SELECT c.* EXCLUDE (n), g.labset, g.hit, g.n FROM g JOIN facet_cube c USING (combo))", [])]
         parts: list[tuple[str, list]] = []
