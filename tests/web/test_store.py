@@ -1,6 +1,8 @@
 """Search, records and cases of the viewer's bank store, on the generated bank."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -308,10 +310,13 @@ TEXT_QUERIES = ["vidrio", "VIDRIO", "deslustrado", "glass", "las", "ground", "Gr
                 "naïve café", "follow-up\tin", "x", "e", "zzzz", "vidrio zzzz", "-", "...", "12.5 mm,", "sin hallazgos."]
 
 
-@pytest.fixture(scope="module")
-def text_store(tmp_path_factory):
-    """A store on a generated bank of 600 images whose session reports and notes mix :data:`_PHRASES`."""
+@pytest.fixture(scope="module", params=["counts per row", "counts per text"])
+def text_store(tmp_path_factory, request):
+    """A store on a generated bank of 600 images whose session reports and notes mix :data:`_PHRASES`; its
+    cache with and without the counts per text (``text_facets``, built when texts repeat enough)."""
     import numpy as np
+
+    from covidbank.web import store as store_module
 
     rng = np.random.default_rng(20)
     tmp = tmp_path_factory.mktemp("text")
@@ -331,7 +336,24 @@ def text_store(tmp_path_factory):
                            "value": rng.choice([1, 1, 0, -1], 600), "origin": "source"})
     b = Bank(tmp / "b", create=True)
     b.add("t", {"images": images, "sessions": sessions, "labels": labels})
-    return BankStore(b.path, cache_dir=tmp / "cache")
+    per_text = request.param == "counts per text"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store_module, "_TEXT_FACETS_SHARE", 1 if per_text else 4)
+        st = BankStore(b.path, cache_dir=tmp / "cache")
+    assert st._has_words and st._has_text_facets is per_text
+    return st
+
+
+def test_ascii_queries_split_as_in_sql(text_store):
+    """An ASCII query is split into words in Python; the split equals the SQL one for every ASCII character."""
+    from covidbank.web.store import _WORD_SEP
+
+    cur = text_store._cursor()
+    for c in map(chr, range(1, 128)):
+        q = f"{c}a{c}{c}b1{c}"
+        sql = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
+        assert re.split(r"[^A-Za-z0-9]+", q) == sql, repr(c)
+    cur.close()
 
 
 @pytest.mark.parametrize("text", TEXT_QUERIES, ids=repr)
@@ -354,7 +376,7 @@ def test_text_queries_hit_and_miss(text_store):
     totals = {t: text_store.search(SearchQuery(q=t)).total for t in TEXT_QUERIES}
     absent = {"glass-", "nodulo", "effusion pleural", "derrame pleural", "zzzz", "vidrio zzzz", "...", "12.5 mm,"}
     assert {t for t, n in totals.items() if n == 0} == absent
-    assert 0 < totals["ground-glass"] < totals["glass"] and totals["nodulo"] == 0 < totals["nódulo"]
+    assert 0 < totals["Ground-Glass"] < totals["glass"] and totals["nodulo"] == 0 < totals["NÓDULO"]
 
 
 @pytest.mark.parametrize("text", [t for t in TEXT_QUERIES if t.strip(" -.,") != ""], ids=repr)

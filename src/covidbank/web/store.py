@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,8 @@ _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present
 _LAYOUT = "10"
 #: What separates the words of the viewer's text index (an RE2 class): a word is a run of letters, digits and marks.
 _WORD_SEP = r"[^\p{L}\p{N}\p{M}]+"
+#: ``text_facets`` (counts per text) is built when the index has at least this many images per distinct text.
+_TEXT_FACETS_SHARE = 4
 #: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
 _AGE_CAP = 1_000_000_000
 
@@ -206,7 +209,8 @@ class BankStore:
 
     def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
                  cache_dir: str | os.PathLike | None = None, memory_limit: str = "640MB",
-                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None) -> None:
+                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None,
+                 load: bool = True) -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
         self.tree = tree or default_tree()
@@ -224,7 +228,25 @@ class BankStore:
         self.tables: set[str] = set()
         #: Why the last reload of a changed index failed (the previous index is still served).
         self.reload_error: str | None = None
-        self._load()
+        #: Whether the last (re)load had to build the cache (False: an up-to-date one was reused).
+        self.built = False
+        if load:
+            self._load()
+
+    @classmethod
+    def prepare(cls, bank_path: str | os.PathLike, **kwargs: Any) -> tuple[Path, bool]:
+        """Build the viewer's cache database of a bank unless an up-to-date one is there, without opening it.
+
+        What ``covidbank add`` (and the other commands that change the index) run after writing the index,
+        so that ``covidbank serve`` finds the cache and starts in seconds.  ``kwargs`` are those of
+        :class:`BankStore` (``cache_dir``, ``tree``, ...); the server must use the same ones to find it.
+
+        Returns
+        -------
+        (path, built)
+            The cache database file, and whether it was built now.
+        """
+        return cls(bank_path, load=False, **kwargs)._ensure_cache()
 
     # ---------------------------------------------------------------- loading
     def _signature(self) -> tuple:
@@ -251,28 +273,40 @@ class BankStore:
             self._tmpdir = tempfile.mkdtemp(prefix="covidbank-web-")
         return Path(self._tmpdir)
 
-    def _load(self) -> None:
-        sig = self._signature()
+    def _ensure_cache(self, sig: tuple | None = None) -> tuple[Path, bool]:
+        """The cache database of the index's current state (its name is a hash of the layout version, the
+        bank's path, the index files' paths, sizes and times, and the label vocabulary), built when missing;
+        returns (path, whether it was built)."""
+        sig = self._signature() if sig is None else sig
         folder = self._cache_folder()
         tree = sorted((lab.name, lab.cui, sorted(lab.aliases), sorted(lab.parents)) for lab in self.tree)
         key = hashlib.sha1(repr((_LAYOUT, str(self.root), sig, tree)).encode()).hexdigest()[:16]
         db = folder / f"index-{key}.duckdb"
-        if not db.is_file():
-            with atomic_path(db) as tmp:
-                child = self.build_process
-                if child is None:
-                    child = self._image_rows() > _CHILD_BUILD_ROWS
-                (self._build_in_child if child else self._build)(Path(tmp))
-            for old in folder.glob("index-*.duckdb"):  # earlier states of the index
-                if old != db:
-                    old.unlink(missing_ok=True)
+        if db.is_file():
+            return db, False
+        with atomic_path(db) as tmp:
+            child = self.build_process
+            if child is None:
+                child = self._image_rows() > _CHILD_BUILD_ROWS
+            (self._build_in_child if child else self._build)(Path(tmp))
+        for old in folder.glob("index-*.duckdb"):  # earlier states of the index
+            if old != db:
+                old.unlink(missing_ok=True)
+        return db, True
+
+    def _load(self) -> None:
+        sig = self._signature()
+        db, built = self._ensure_cache(sig)
+        self.built = built
+        folder = db.parent
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
         self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
             "search", "facet_cube", "label_cube", "label_summary", "concept_summary", "source_summary", "meta", "lids",
             "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key", "texts", "words",
-            "word_texts", "text_cube"}
-        self._has_words = "words" in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            "word_texts", "text_cube", "text_facets"}
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        self._has_words, self._has_text_facets = "words" in names, "text_facets" in names
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
@@ -485,7 +519,9 @@ class BankStore:
         """The word index of the search text: ``texts`` (each distinct ``text`` of ``search`` once, by its
         hash ``tx``), ``words`` (each word of them, numbered ``tid`` in word order), ``word_texts`` (the
         texts holding each word, sorted by ``tid``) and ``text_cube`` (image counts per text, facet
-        combination and label set).
+        combination and label set); when texts repeat (at most a quarter as many texts as images, as with
+        templated notes or several images per report), ``text_facets`` (the total and every facet count per
+        text: a text search without other filters adds these up).
 
         A word is a maximal run of letters, digits and combining marks (:data:`_WORD_SEP` splits the
         lower-cased text, in SQL: the query is split by the same expression).  Written by hand because
@@ -507,6 +543,14 @@ class BankStore:
         con.execute("DROP TABLE tt")
         run(f"""CREATE TABLE {db}.text_cube AS SELECT tx, combo, labset, count(*) AS n FROM {db}.search
                 GROUP BY ALL ORDER BY tx""", ordered=True)
+        texts, rows = con.execute(f"SELECT (SELECT count(*) FROM {db}.texts), (SELECT count(*) FROM {db}.search)").fetchone()
+        if texts * _TEXT_FACETS_SHARE <= rows:  # texts repeat (templated notes, several images per report): counts per text
+            parts = [f"SELECT tx, '' AS f, NULL::VARCHAR AS v, sum(n) AS n FROM {db}.text_cube GROUP BY tx"]
+            parts += [f"""SELECT t.tx, '{name}', CAST(c.{name} AS VARCHAR), sum(t.n) FROM {db}.text_cube t
+                          JOIN {db}.facet_cube c USING (combo) WHERE c.{name} IS NOT NULL GROUP BY ALL""" for name in self._FACETS]
+            parts.append(f"""SELECT t.tx, 'label', l.label, sum(t.n) FROM {db}.text_cube t JOIN {db}.labset_lids sl USING (labset)
+                             JOIN {db}.lids l USING (lid) GROUP BY ALL""")
+            run(f"CREATE TABLE {db}.text_facets AS SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY tx", ordered=True)
 
     def _text_hits(self, cur: duckdb.DuckDBPyConnection, q: str, cache: dict[str, list[int]]) -> list[int] | None:
         """The ``tx`` of every text of ``search`` that contains ``q`` (lower-cased), from the word index;
@@ -524,7 +568,10 @@ class BankStore:
         hits = cache.get(q)
         if hits is not None:
             return hits
-        parts = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
+        if q.isascii():  # the same split without a query: in ASCII the class is [A-Za-z0-9] (no ASCII mark)
+            parts = re.split(r"[^A-Za-z0-9]+", q)
+        else:
+            parts = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
         subs, params = [], []
         for i, run in enumerate(parts):
             if not run:
@@ -532,7 +579,7 @@ class BankStore:
             left, right = i > 0, i < len(parts) - 1
             cond = ("token = ?" if left and right else "starts_with(token, ?)" if left
                     else "suffix(token, ?)" if right else "contains(token, ?)")
-            subs.append(f"SELECT tx FROM word_texts WHERE tid IN (SELECT tid FROM words WHERE {cond})")
+            subs.append(f"SELECT DISTINCT tx FROM word_texts WHERE tid IN (SELECT tid FROM words WHERE {cond})")
             params.append(run)
         if not subs:
             return None
@@ -701,7 +748,12 @@ class BankStore:
                 key = self._key_id(cur, q.label)
             label_rows = "label" in f and key is None  # the label filter read from the rows
             want = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
-            if rest or label_rows or not cubes:
+            if hits is not None and list(f) == ["q"] and self._has_text_facets:  # the counts of the texts, added up
+                names = ["", *want, *(["label"] if facets else [])]
+                total, fc = self._facet_counts(cur.execute(
+                    f"""SELECT f, v, sum(n) FROM text_facets WHERE tx IN (SELECT unnest(?::BIGINT[]))
+                        AND f IN ({', '.join('?' * len(names))}) GROUP BY f, v""", [hits, *names]).fetchall(), want, facets)
+            elif rest or label_rows or not cubes:
                 total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets, table)
             else:
                 total, fc = self._counts_cube(cur, key, cube_f, want, facets)
@@ -713,11 +765,13 @@ class BankStore:
                 sub = f" AND combo IN (SELECT combo FROM facet_cube{w})" if cube_f else ""
                 rns = [r[0] for r in cur.execute(f"SELECT rn FROM label_key WHERE key_id = ?{sub} ORDER BY rn "
                                                  f"LIMIT {q.per_page} OFFSET {off}", [key, *p]).fetchall()]
+            elif f:  # the page's row numbers first (the sort reads one column), then their rows
+                w, p = self._where(f)
+                rns = [r[0] for r in cur.execute(f"SELECT rn FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}",
+                                                 p).fetchall()]
+            if f:
                 rows = self.rows(f"""SELECT {cols} FROM search WHERE rn BETWEEN ? AND ? AND rn IN ({', '.join('?' * len(rns))})
                                      ORDER BY rn""", [min(rns), max(rns), *rns], cur=cur) if rns else []
-            elif f:
-                w, p = self._where(f)
-                rows = self.rows(f"SELECT {cols} FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
             else:  # the whole bank: a range of the ordered table
                 rows = self.rows(f"SELECT {cols} FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
                                  [off, off + q.per_page], cur=cur)
