@@ -80,7 +80,8 @@ def test_add_builds_the_viewer_cache_that_serve_reuses(cli, tmp_path, monkeypatc
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     table = make_cohen_table(tmp_path / "c", 400, seed=5).parent
     bank = tmp_path / "bank"
-    cli("add", "cohen", table, "--bank", bank)
+    monkeypatch.chdir(tmp_path)
+    cli("add", "cohen", table, "--bank", "bank")  # a relative path here, an absolute one for the server
     cache = default_index_cache(bank.resolve())
     (db,) = cache.glob("index-*.duckdb")
     assert not any(p.suffix == ".duckdb" for p in bank.rglob("*"))  # outside the bank

@@ -259,7 +259,8 @@ class BankStore:
                 st = p.stat()
             except OSError:
                 continue
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            # relative to the index: the bank named by a relative or an absolute path has one cache
+            out.append((p.relative_to(idx).as_posix(), st.st_mtime_ns, st.st_size))
         return tuple(out)
 
     def _cache_folder(self) -> Path:
