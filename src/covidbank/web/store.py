@@ -9,12 +9,17 @@ index changes, reused across restarts): a ``search`` table in result order
 tables: ``facet_cube`` (image counts per combination of source, modality, view,
 sex, CT grade, split, file presence and whole-year age bounds),
 ``label_cube`` (the same per positive label), ``key_cube`` (the same per label
-filter) and ``label_key`` (the rows of each label filter, sorted).  A search
-whose filters are facets, whole-year ages and one positive label is answered
-from these whatever the bank's size; a text filter, a fractional age or
-another label value takes one scan of ``search`` per request.  The server opens
-the file read-only with a memory limit, so its memory does not grow with the
-bank; a large bank's file is built in a child process.
+filter) and ``label_key`` (the rows of each label filter, sorted), and a word
+index of the report text (``texts``, ``words``, ``word_texts``, ``text_cube``,
+``text_facets``).  A search whose filters are facets, whole-year ages and one
+positive label is answered from these whatever the bank's size; a text filter
+is looked up in the word index (same rows as the scan it replaces); a text with
+no letter or digit, a fractional age or another label value takes one scan of
+``search`` per request.  The server opens the file read-only with a memory
+limit, so its memory does not grow with the bank; a large bank's file is built
+in a child process.  ``covidbank add`` and the other commands that change the
+index build the file right after (:meth:`BankStore.prepare`), so the server
+finds it and starts in seconds.
 
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
@@ -302,11 +307,11 @@ class BankStore:
         folder = db.parent
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
-        self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        self.tables = names - {
             "search", "facet_cube", "label_cube", "label_summary", "concept_summary", "source_summary", "meta", "lids",
             "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key", "texts", "words",
             "word_texts", "text_cube", "text_facets"}
-        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         self._has_words, self._has_text_facets = "words" in names, "text_facets" in names
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
@@ -723,11 +728,14 @@ class BankStore:
         Filters on facets, whole-year ages and one positive label are answered
         from the pre-aggregated tables (the total and every facet count from
         ``facet_cube``/``key_cube`` and ``label_cube``, the page from a range of
-        ``search`` or ``label_key``), whatever the bank's size.  A text filter,
-        a fractional age or a label value other than positive takes one scan
-        of ``search`` grouped by facet combination and label set, from which
-        the counts are read the same way.  ``cubes=False`` forces that scan (the
-        reference the cubes are tested against).
+        ``search`` or ``label_key``), whatever the bank's size.  A text filter
+        is looked up in the word index (:meth:`_text_hits`): its texts' counts
+        are added up from ``text_facets`` (text alone) or ``text_cube``, its page
+        read by row number.  A text of no letter or digit, a fractional age or a
+        label value other than positive takes one scan of ``search`` grouped by
+        facet combination and label set, from which the counts are read the same
+        way.  ``cubes=False`` forces that scan, text included (the reference the
+        cubes and the word index are tested against).
         """
         f = self._filters(q)
         cube_f: dict[str, tuple[str, list]] = {}  # filters over facet_cube columns
