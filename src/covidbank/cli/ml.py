@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from ._viewer import no_viewer_cache_option, refresh_viewer_cache
+
 __all__ = ["register"]
 
 
@@ -40,6 +42,7 @@ def register(app: typer.Typer) -> None:
         no_duplicates: bool = typer.Option(False, "--ignore-duplicates", help="Do not join patients sharing a duplicate group."),
         present_only: bool = typer.Option(False, "--present-only", help="Split only images whose file is present (ratios hold for what loads)."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the summary)."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Write a leak-free, deterministic, sticky split table (`splits`) into the bank.
 
@@ -60,6 +63,8 @@ def register(app: typer.Typer) -> None:
             )
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_viewer_cache:
+            refresh_viewer_cache(bank)
         console.print(
             f"split written to {bank}/index/tables/splits.parquet: {res.kept} subjects kept their side, "
             f"{res.new} newly assigned" + (f", {len(res.moved)} moved to join a duplicate/site group" if res.moved else "")
@@ -109,6 +114,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", help="Processes that read and fingerprint the images."),
         scheduler: str | None = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the pairs)."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""
         from ..bank import Bank
@@ -123,6 +129,8 @@ def register(app: typer.Typer) -> None:
                      workers=workers, scheduler=scheduler)
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_write and not no_viewer_cache:
+            refresh_viewer_cache(bank)
         s = res.summary()
         console.print(
             f"{s['images']} images: {s['duplicate_pairs']} duplicate pairs in {s['groups']} groups "
