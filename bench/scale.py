@@ -14,6 +14,10 @@ resident memory above the memory it had after its imports:
 * ``split``   ``write_split`` (patient-level 70/15/15);
 * ``dups``    ``find_duplicates`` on the index (no file is present: the
               metadata path only);
+* ``startup`` ``covidbank add`` then ``covidbank serve`` as new processes, until
+              the first search page: with the viewer's cache built by ``add``
+              (the default) and with ``add --no-viewer-cache`` (the server
+              builds it on its first start);
 * ``viewer``  building the viewer's DuckDB cache (cold start), opening it again
               (warm start), then search pages (HTML, 50 rows, facets) through
               the ASGI app: median and p95 per query, and the server's peak
@@ -190,6 +194,44 @@ def run_child(step: str, csv_dir: Path, bank: Path, extra: list[str] | None = No
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def serve_startup(csv_dir: Path, bank: Path, xdg: Path, viewer_cache: bool) -> dict:
+    """``covidbank add`` then ``covidbank serve`` as the user runs them, each a new process: the add's wall
+    time (with the viewer's cache built at its end, or with ``--no-viewer-cache``) and the time from starting
+    the server to its first search page (HTTP 200)."""
+    import socket
+    import urllib.request
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), XDG_CACHE_HOME=str(xdg))
+    env.pop("COVIDBANK_NO_VIEWER_CACHE", None)
+    shutil.rmtree(bank, ignore_errors=True)
+    shutil.rmtree(xdg, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "covidbank", "-q", "add", "cohen", str(csv_dir), "--bank", str(bank),
+                    *([] if viewer_cache else ["--no-viewer-cache"])], env=env, check=True, capture_output=True)
+    add_s = time.perf_counter() - t
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "covidbank", "serve", str(bank), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/?q=ground-glass", timeout=60) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise SystemExit("covidbank serve exited")
+                time.sleep(0.1)
+        serve_s = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"viewer_cache_at_add": viewer_cache, "add_seconds": add_s, "serve_first_page_seconds": serve_s}
+
+
 def cli_startup(bank: Path, repeat: int = 3) -> tuple[float, float]:
     """Wall time of ``covidbank query`` and of the same query with DuckDB alone, as fresh processes."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
@@ -215,7 +257,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=10, help="requests per search page")
     ap.add_argument("--peer-src", type=Path, help="another checkout's src/ whose viewer is timed on the same banks")
     ap.add_argument("--peer-max", type=int, default=100_000, help="largest bank for --peer-src (it holds the index in memory)")
-    ap.add_argument("--skip", default="", help="comma-separated steps to skip (xrv, split, dups, viewer, cli)")
+    ap.add_argument("--skip", default="", help="comma-separated steps to skip (xrv, split, dups, viewer, cli, startup)")
     ap.add_argument("--plot", type=Path, help="write the curves as a PNG")
     ap.add_argument("--json", type=Path, help="write the raw figures as JSON")
     ap.add_argument("--step", help=argparse.SUPPRESS)
@@ -275,6 +317,10 @@ def main(argv=None) -> int:
                 r["viewer"] = run_child("viewer", csv_dir, bank, extra)
                 if args.peer_src and n <= args.peer_max:
                     r["viewer_peer"] = run_child("viewer", csv_dir, bank, extra, src=args.peer_src)
+            if "startup" not in skip:  # the viewer's cache built at add (this change) or by the first serve
+                for at_add in (False, True):
+                    r[f"startup_{'add' if at_add else 'serve'}"] = serve_startup(
+                        csv_dir, work / f"bank-{n}-startup", work / f"xdg-{n}-startup", at_add)
             r["load"] = os.getloadavg()[0]
             results.append(r)
             report([r], header=len(results) == 1)
@@ -335,6 +381,11 @@ def report(results: list[dict], header: bool = True) -> None:
                       f"{'{:.1f}'.format(pp['median_ms'] / pg['median_ms']) if pp else '':>6}  p95 {pg['p95_ms']:.0f} ms")
             print(f"{n:>10,} {'viewer server peak memory (MB, total)':<44} {v['peak_mb']:>9.0f}"
                   + (f"   viewer before: {peer['peak_mb']:.0f} MB, start-up {peer['startup_seconds']:.1f} s" if peer else ""))
+        if "startup_add" in r:
+            for key, what in (("startup_serve", "cache built by serve"), ("startup_add", "cache built by add")):
+                st = r[key]
+                line(f"covidbank add ({what})", st["add_seconds"])
+                line(f"covidbank serve to first page ({what})", st["serve_first_page_seconds"])
         print(f"{n:>10,} load average during this size: {r['load']:.2f}")
 
 

@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 # the report labeler would load a sentence model the developer built (covidbank train-labeler); tests that use
 # one pass it explicitly, the others test the rules alone, whatever is in ~/.local/share
 os.environ["COVIDBANK_LABELER_MODEL"] = "none"
+# the commands that change a bank's index build the web viewer's cache in ~/.cache; the tests of that
+# (tests/web/test_cli.py) turn it back on with a cache folder of their own
+os.environ["COVIDBANK_NO_VIEWER_CACHE"] = "1"
 SHARED_DATA = Path(os.environ.get("COVIDBANK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
 

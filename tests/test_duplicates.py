@@ -13,7 +13,7 @@ from PIL import Image
 pytest.importorskip("imagehash")  # the [torch] extra
 
 from covidbank.bank import Bank  # noqa: E402
-from covidbank.duplicates import compare, find_duplicates, fingerprint, write_duplicates  # noqa: E402
+from covidbank.duplicates import candidate_pairs, compare, find_duplicates, fingerprint, write_duplicates  # noqa: E402
 from covidbank.splits import check_leakage, write_split  # noqa: E402
 from ml_fixtures import synthetic_radiograph  # noqa: E402
 
@@ -174,3 +174,86 @@ def test_real_cohen_images_and_planted_copies(shared_data, tmp_path):
     assert len(real) >= 4
     cross = dup[~dup["same_subject"] & ~dup["image_id_a"].str.startswith("planted") & ~dup["image_id_b"].str.startswith("planted")]
     assert len(cross) >= 1
+
+
+def _all_pairs_candidates(packed: np.ndarray, r: int) -> list[tuple[int, int, int]]:
+    """The former all-pairs candidate search (the oracle): whole image of one side against every hash of the other."""
+    out = []
+    for i in range(len(packed) - 1):
+        xj = packed[i + 1 :]
+        d = np.minimum(np.bitwise_count(packed[i, 0] ^ xj).min(1), np.bitwise_count(packed[i][None, :] ^ xj[:, :1]).min(1))
+        out += [(i, i + 1 + int(j), int(d[j])) for j in np.nonzero(d <= r)[0]]
+    return out
+
+
+def _candidates(packed: np.ndarray, r: int) -> list[tuple[int, int, int]]:
+    return list(zip(*(a.tolist() for a in candidate_pairs(packed, r))))
+
+
+def _chest_like_hashes(rng, n: int, k: int = 11) -> np.ndarray:
+    """Fingerprint hashes as concentrated as chest radiographs': whole-image hashes a few bits around two
+    centres, each crop hash a few bits from its whole-image hash, and some exact and near copies."""
+    def flip(h, nbits):
+        out = h.copy()
+        for idx in np.ndindex(h.shape):
+            for b in rng.choice(64, int(nbits[idx]), replace=False):
+                out[idx] ^= np.uint64(1) << np.uint64(b)
+        return out
+
+    centres = rng.integers(0, 2**63, 2, dtype=np.uint64)
+    whole = flip(centres[rng.integers(0, 2, n)], rng.integers(2, 10, n))
+    packed = flip(np.repeat(whole[:, None], k, axis=1), rng.integers(0, 7, (n, k)))
+    packed[:, 0] = whole
+    copies = rng.choice(n, n // 10, replace=False)
+    packed[copies[: len(copies) // 2]] = packed[copies[len(copies) // 2 :][: len(copies) // 2]]
+    return packed
+
+
+@pytest.mark.parametrize("forced", [False, True])
+@pytest.mark.parametrize("radius", [0, 4, 12, 20, 64])
+def test_candidate_pairs_same_as_all_pairs(radius, forced, monkeypatch):
+    """Multi-index hashing finds exactly the all-pairs candidates (pairs and distances) on concentrated hashes,
+    with the planned chunking and with a forced one (on hashes this concentrated the plan may read all pairs)."""
+    from covidbank import hamming
+
+    monkeypatch.setattr(hamming, "_SMALL", 0)  # plan the search even at this size
+    if forced:
+        monkeypatch.setattr(hamming, "plan_chunks", lambda q, t, r: hamming._chunks(max(1, min(r + 1, 5)), r))
+    packed = _chest_like_hashes(np.random.default_rng(radius), 400)
+    expected = _all_pairs_candidates(packed, radius)
+    assert _candidates(packed, radius) == expected
+    assert len(expected) > (20 if radius else 0)
+
+
+def test_candidate_pairs_edge_cases():
+    rng = np.random.default_rng(5)
+    for n in (0, 1):
+        assert _candidates(rng.integers(0, 2**63, (n, 11), dtype=np.uint64), 12) == []
+    a = rng.integers(0, 2**63, (1, 11), dtype=np.uint64)
+    b = a.copy()
+    b[0, 3] = ~a[0, 0]  # b's fourth crop is 64 bits from a's whole image; nothing else of b is near a
+    b[0, 0] = ~a[0, 0] ^ np.uint64(0b111)  # b's whole image: 61 bits from a's
+    packed = np.concatenate([a, b])
+    for r in (0, 12, 60, 61, 64):
+        assert _candidates(packed, r) == _all_pairs_candidates(packed, r)
+    assert _candidates(packed, 64)[0][:2] == (0, 1) and _candidates(packed, 60) == _all_pairs_candidates(packed, 60)
+    same = np.repeat(a, 2, axis=0)
+    assert _candidates(same, 0) == [(0, 1, 0)]
+
+
+@pytest.mark.realdata
+def test_candidate_pairs_on_real_cohen_hashes(shared_data):
+    """On the 210 real Cohen radiographs, the same candidate pairs and distances as all pairs, at every radius."""
+    from covidbank import hamming
+    from covidbank.duplicates import fingerprint_file
+
+    recs = _cohen_records(shared_data / "cohen").sort_values("image_id")
+    packed = np.stack([np.packbits(fingerprint_file(p).hashes, axis=-1).view(np.uint64)[:, 0] for p in recs["path"]])
+    hamming._SMALL, small = 0, hamming._SMALL
+    try:
+        for r in (0, 4, 8, 12, 16):
+            expected = _all_pairs_candidates(packed, r)
+            assert _candidates(packed, r) == expected, r
+    finally:
+        hamming._SMALL = small
+    assert len(_all_pairs_candidates(packed, 12)) > 500  # chest radiographs' hashes are concentrated

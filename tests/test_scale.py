@@ -65,7 +65,9 @@ STEPS = {
         st = BankStore(BANK, cache_dir=CACHE)
         first = st.search(SearchQuery())
         lab = st.search(SearchQuery(label="Pneumonia", view=["AP Supine"], age_min=70))
+        text = [st.search(SearchQuery(q="ground-glass", page=3), cubes=c) for c in (True, False)]  # word index, scan
         out = {"total": first.total, "page": len(first.rows), "label_total": lab.total,
+               "text": [(t.total, t.facets, [r["image_id"] for r in t.rows]) for t in text],
                "sources": dict(first.facets["source"]), "case": st.case(first.rows[0]["subject_id"])["n_images"],
                "build_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     """,
@@ -102,3 +104,5 @@ def test_million_row_bank_within_memory(tmp_path):
     s = got["search"]["out"]
     assert s["total"] == images and s["page"] == 50 and s["sources"] == {"cohen": images}
     assert 0 < s["label_total"] < images and s["case"] >= 1
+    index, scan = s["text"]  # the word index answers a text search as the scan does
+    assert index == scan and 0 < index[0] < images and len(index[2]) == 50

@@ -68,3 +68,34 @@ def _has(cmd: str) -> bool:
     from shutil import which
 
     return which(cmd) is not None
+
+
+def test_add_builds_the_viewer_cache_that_serve_reuses(cli, tmp_path, monkeypatch):
+    """`covidbank add` (and `split`) build the viewer's cache outside the bank right after writing the index;
+    the server's store then opens it without building; `--no-viewer-cache` leaves it to the server."""
+    from covidbank.samples import make_cohen_table
+    from covidbank.web.store import BankStore, SearchQuery, default_index_cache
+
+    monkeypatch.delenv("COVIDBANK_NO_VIEWER_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    table = make_cohen_table(tmp_path / "c", 400, seed=5).parent
+    bank = tmp_path / "bank"
+    monkeypatch.chdir(tmp_path)
+    cli("add", "cohen", table, "--bank", "bank")  # a relative path here, an absolute one for the server
+    cache = default_index_cache(bank.resolve())
+    (db,) = cache.glob("index-*.duckdb")
+    assert not any(p.suffix == ".duckdb" for p in bank.rglob("*"))  # outside the bank
+    st = BankStore(bank)
+    assert st.built is False and list(cache.glob("index-*.duckdb")) == [db]
+    assert st.search(SearchQuery()).total > 0 and st.search(SearchQuery(q="ground-glass")).total > 0
+
+    cli("split", bank)  # a new table in the index: the cache is refreshed, the old state removed
+    (db2,) = cache.glob("index-*.duckdb")
+    assert db2 != db
+    st = BankStore(bank)
+    assert st.built is False and "splits" in st.tables
+
+    other = tmp_path / "other"
+    cli("add", "cohen", table, "--bank", other, "--no-viewer-cache")
+    assert not list(default_index_cache(other.resolve()).glob("index-*.duckdb"))
+    assert BankStore(other).built is True

@@ -1,6 +1,8 @@
 """Search, records and cases of the viewer's bank store, on the generated bank."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -181,7 +183,7 @@ def _plain_sql(st, q):
     if q.file_present is not None:
         conds["file_present"] = f"file_present = {bool(q.file_present)}"
     if q.q:
-        conds["q"] = f"strpos(text, {q.q.lower()!r}) > 0"
+        conds["q"] = "strpos(text, '" + q.q.lower().replace("'", "''") + "') > 0"  # a SQL literal (repr escapes a tab)
     if q.label:
         names, cuis = st.label_names(q.label)
         lab = f"lower(label) IN ({', '.join(repr(n) for n in sorted(names))})"
@@ -290,3 +292,113 @@ def test_child_build_reports_a_broken_index_as_a_bank_error(tmp_path):
     p.write_bytes(b"not parquet")
     with pytest.raises(BankError, match="cannot read the bank index"):
         BankStore(b.path, cache_dir=tmp_path / "cache", build_process=True)
+
+
+#: Report phrases of the text-index bank: accents, upper case, hyphens, punctuation, numbers, runs of spaces.
+_PHRASES = ["Opacidades en vidrio deslustrado bilaterales.", "Ground-Glass opacities in both lungs",
+            "ground glass pattern", "background noise on the film", "Consolidación basal derecha",
+            "consolidacion basal", "NÓDULO pulmonar de 12.5 mm", "nódulo calcificado", "post-COVID fibrosis",
+            "covid-19 pneumonia", "COVID 19 descartado", "derrame  pleural", "pleural effusion, small",
+            "ÍNDICE cardiotorácico normal", "x-ray follow-up\tin 3 days", "Sin hallazgos.", "straße naïve café"]
+
+#: Text searches compared between the word index and the scan: single words, several words, accents and
+#: case, hyphenated words, parts of words, words absent, separators only.
+TEXT_QUERIES = ["vidrio", "VIDRIO", "deslustrado", "glass", "las", "ground", "Ground-Glass", "ground glass",
+                "d-glass", "ground-gl", "-glass", "glass-", "consolidación", "consolidacion", "NÓDULO", "nodulo",
+                "nódulo pulmonar de 12.5", "12.5", "12.5 mm", "covid-19", "covid 19", "19", "post-covid fibrosis",
+                "pleural effusion", "effusion pleural", "derrame  pleural", "derrame pleural", "índice", "straße",
+                "naïve café", "follow-up\tin", "x", "e", "zzzz", "vidrio zzzz", "-", "...", "12.5 mm,", "sin hallazgos."]
+
+
+@pytest.fixture(scope="module", params=["counts per row", "counts per text"])
+def text_store(tmp_path_factory, request):
+    """A store on a generated bank of 600 images whose session reports and notes mix :data:`_PHRASES`; its
+    cache with and without the counts per text (``text_facets``, built when texts repeat enough)."""
+    import numpy as np
+
+    from covidbank.web import store as store_module
+
+    rng = np.random.default_rng(20)
+    tmp = tmp_path_factory.mktemp("text")
+    n_ses = 240
+    sessions = pd.DataFrame({
+        "session_id": [f"t:s{i}" for i in range(n_ses)], "subject_id": [f"t:p{i // 2}" for i in range(n_ses)],
+        "offset_days": rng.integers(0, 30, n_ses).astype(float),
+        "report": [None if i % 11 == 0 else " ".join(rng.choice(_PHRASES, rng.integers(1, 4))) for i in range(n_ses)],
+        "clinical_notes": [None if i % 3 else str(rng.choice(_PHRASES)) for i in range(n_ses)]})
+    ses = rng.integers(0, n_ses, 600)
+    images = pd.DataFrame({
+        "image_id": [f"t:i{i}" for i in range(600)], "session_id": [f"t:s{s}" for s in ses],
+        "subject_id": [f"t:p{s // 2}" for s in ses], "modality": rng.choice(["X-ray", "CT"], 600),
+        "view": rng.choice(["PA", "AP", "Axial"], 600), "age": rng.integers(20, 90, 600).astype(float),
+        "sex": rng.choice(["F", "M"], 600)})
+    labels = pd.DataFrame({"image_id": images["image_id"], "label": rng.choice(["COVID-19", "Pneumonia", "No Finding"], 600),
+                           "value": rng.choice([1, 1, 0, -1], 600), "origin": "source"})
+    b = Bank(tmp / "b", create=True)
+    b.add("t", {"images": images, "sessions": sessions, "labels": labels})
+    per_text = request.param == "counts per text"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store_module, "_TEXT_FACETS_SHARE", 1 if per_text else 4)
+        st = BankStore(b.path, cache_dir=tmp / "cache")
+    assert st._has_words and st._has_text_facets is per_text
+    return st
+
+
+def test_ascii_queries_split_as_in_sql(text_store):
+    """An ASCII query is split into words in Python; the split equals the SQL one for every ASCII character."""
+    from covidbank.web.store import _WORD_SEP
+
+    cur = text_store._cursor()
+    for c in map(chr, range(1, 128)):
+        q = f"{c}a{c}{c}b1{c}"
+        sql = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
+        assert re.split(r"[^A-Za-z0-9]+", q) == sql, repr(c)
+    cur.close()
+
+
+@pytest.mark.parametrize("text", TEXT_QUERIES, ids=repr)
+def test_text_index_returns_what_the_scan_returns(text_store, text):
+    """A text search answered by the word index gives the total, facet counts and page of the scan
+    (``strpos`` over the lower-cased report and notes) and of plain SQL, alone and with facet, age and
+    label filters."""
+    for extra in ({}, {"view": ["PA"]}, {"age_min": 50.0}, {"age_min": 50.5}, {"label": "COVID-19"},
+                  {"label": "COVID-19", "value": "negative"}, {"page": 2, "per_page": 20}):
+        q = SearchQuery(q=text, **extra)
+        total, facets, page = _plain_sql(text_store, q)
+        for cubes in (True, False):
+            got = text_store.search(q, cubes=cubes)
+            assert (got.total, {k: got.facets[k] for k in facets}) == (total, facets), (text, extra, cubes)
+            assert [(r["image_id"], r["labels"]) for r in got.rows] == page
+
+
+def test_text_queries_hit_and_miss(text_store):
+    """The comparison above is not vacuous: most words are found, the absent ones are not."""
+    totals = {t: text_store.search(SearchQuery(q=t)).total for t in TEXT_QUERIES}
+    absent = {"glass-", "nodulo", "effusion pleural", "derrame pleural", "zzzz", "vidrio zzzz", "...", "12.5 mm,"}
+    assert {t for t, n in totals.items() if n == 0} == absent
+    assert 0 < totals["Ground-Glass"] < totals["glass"] and totals["nodulo"] == 0 < totals["NÓDULO"]
+
+
+@pytest.mark.parametrize("text", [t for t in TEXT_QUERIES if t.strip(" -.,") != ""], ids=repr)
+def test_text_search_is_an_index_lookup(text_store, text, monkeypatch):
+    """A text search with a letter or digit is answered from the word index: the rows' text is never read."""
+    cur = text_store._cursor()
+    assert text_store._text_hits(cur, text.lower(), {}) is not None
+    cur.close()
+    real = text_store._counts_scan
+
+    def counts(*a, **k):
+        assert "strpos" not in repr(a), "scanned the text"
+        return real(*a, **k)
+
+    monkeypatch.setattr(text_store, "_counts_scan", counts)
+    text_store._text_cache.clear()
+    for q in (SearchQuery(q=text), SearchQuery(q=text, view=["AP"], label="Pneumonia")):
+        assert text_store.search(q).total == _plain_sql(text_store, q)[0]
+
+
+def test_text_search_of_separators_only_scans(text_store):
+    """A query with no letter or digit (``-``) cannot be looked up in the word index; it scans."""
+    cur = text_store._cursor()
+    assert text_store._text_hits(cur, "-", {}) is None and text_store._text_hits(cur, "...", {}) is None
+    cur.close()

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import CovidbankError
 from ._output import console, fail, out, print_frame, print_json, print_rows
+from ._viewer import no_viewer_cache_option, refresh_viewer_cache
 
 __all__ = ["register"]
 
@@ -24,8 +25,10 @@ def register(app: typer.Typer) -> None:
         tree: list[Path] = typer.Option([], "--tree", help="PadChest tree file(s) to merge into the vocabulary (bimcv)."),
         source_version: Optional[str] = typer.Option(None, "--source-version", help="Release or commit of the source, recorded on every row."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (counts, skipped by reason, notes)."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
-        """Add a public source's records to a bank (re-adding replaces, never duplicates)."""
+        """Add a public source's records to a bank (re-adding replaces, never duplicates), then build the web
+        viewer's cache (outside the bank) so that `covidbank serve` starts in seconds."""
         from ..sources import add_source
 
         opts: dict = {"version": source_version} if source_version else {}
@@ -35,6 +38,8 @@ def register(app: typer.Typer) -> None:
             summary, res = add_source(bank, source, path, name=name, **opts)
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_viewer_cache:
+            refresh_viewer_cache(bank)
         reasons: dict[str, int] = {}
         for s in res.skipped:
             key = s.reason.split(":")[0]
@@ -61,6 +66,7 @@ def register(app: typer.Typer) -> None:
         source: str = typer.Argument(..., help="Source whose files moved (a name from `covidbank info`)."),
         new_root: Path = typer.Argument(..., help="The folder that now holds the source's files."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Point a source at the new place of its files (the index keeps paths relative to it)."""
         import json
@@ -71,6 +77,8 @@ def register(app: typer.Typer) -> None:
             counts = Bank(bank).relink(source, new_root)
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_viewer_cache:
+            refresh_viewer_cache(bank)
         if as_json:
             out.print_json(json.dumps({"source": source, **counts}))
             return

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from ._viewer import no_viewer_cache_option, refresh_viewer_cache
+
 
 # --------------------------------------------------------------------------- CLI
 def ingest_summary_json(s, name: str, bank: Path) -> dict:
@@ -70,6 +72,7 @@ def register(app) -> None:
         as_json: bool = typer.Option(False, "--json",
                                      help="Print the summary as JSON on stdout (counts, problems by reason code, "
                                           "the private log and the run id); messages stay on stderr."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """De-identify (PS3.15 Basic Profile), convert (X-ray 16-bit PNG, CT NIfTI) and lay out DICOM as MIDS."""
         from ..dicom.deid import DeidOptions
@@ -96,6 +99,8 @@ def register(app) -> None:
                        keep_dicom=keep_dicom, burned_in=burned_in)
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_viewer_cache:
+            refresh_viewer_cache(bank)
         if as_json:
             from ._output import print_json
 

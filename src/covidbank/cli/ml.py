@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from ._viewer import no_viewer_cache_option, refresh_viewer_cache
+
 __all__ = ["register"]
 
 
@@ -40,6 +42,7 @@ def register(app: typer.Typer) -> None:
         no_duplicates: bool = typer.Option(False, "--ignore-duplicates", help="Do not join patients sharing a duplicate group."),
         present_only: bool = typer.Option(False, "--present-only", help="Split only images whose file is present (ratios hold for what loads)."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the summary)."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Write a leak-free, deterministic, sticky split table (`splits`) into the bank.
 
@@ -60,6 +63,8 @@ def register(app: typer.Typer) -> None:
             )
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_viewer_cache:
+            refresh_viewer_cache(bank)
         console.print(
             f"split written to {bank}/index/tables/splits.parquet: {res.kept} subjects kept their side, "
             f"{res.new} newly assigned" + (f", {len(res.moved)} moved to join a duplicate/site group" if res.moved else "")
@@ -102,13 +107,14 @@ def register(app: typer.Typer) -> None:
     def duplicates(
         bank: Path = typer.Argument(..., help="Bank folder."),
         source: list[str] = typer.Option([], "--source", help="Only these sources (repeatable)."),
-        hash_distance: int = typer.Option(12, "--hash-distance", help="Max pHash distance (of 64 bits) of a candidate pair."),
+        hash_distance: int = typer.Option(8, "--hash-distance", help="Max pHash distance (of 64 bits) of a candidate pair (every copy measured is within 6; larger finds more candidates to verify)."),
         min_correlation: float = typer.Option(0.975, "--min-correlation", help="Min thumbnail correlation of a duplicate."),
         review: float = typer.Option(0.95, "--review", help="List pairs from this correlation up as near-duplicates to check."),
         no_write: bool = typer.Option(False, "--no-write", help="Report only; do not write the duplicates tables."),
         workers: int = typer.Option(1, "--workers", help="Processes that read and fingerprint the images."),
         scheduler: str | None = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786); overrides --workers."),
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json (the pairs)."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Find the same image twice (re-encoded, resized, border-cropped) and write groups as table `duplicates`."""
         from ..bank import Bank
@@ -123,6 +129,8 @@ def register(app: typer.Typer) -> None:
                      workers=workers, scheduler=scheduler)
         except CovidbankError as e:
             raise fail(str(e))
+        if not no_write and not no_viewer_cache:
+            refresh_viewer_cache(bank)
         s = res.summary()
         console.print(
             f"{s['images']} images: {s['duplicate_pairs']} duplicate pairs in {s['groups']} groups "

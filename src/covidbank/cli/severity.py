@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from ._viewer import no_viewer_cache_option, refresh_viewer_cache
+
 __all__ = ["register"]
 
 
@@ -96,6 +98,7 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
         out_file: Optional[Path] = typer.Option(None, "--out", help="Also write the table as CSV."),
         bank: Optional[Path] = typer.Option(None, "--bank", help="Also store it as the bank-wide table 'severity'."),
+        no_viewer_cache: bool = no_viewer_cache_option(),
     ) -> None:
         """Lesion volume (mL) of every MosMedData mask; involvement and grade vs the official class when the CTs are present."""
         try:
@@ -115,6 +118,8 @@ def register(app: typer.Typer) -> None:
                 Bank(bank).write_table("severity", df.assign(source="mosmed"))
             except CovidbankError as e:
                 raise fail(str(e))
+            if not no_viewer_cache:
+                refresh_viewer_cache(bank)
         shown = df
         if format == "table":  # the terminal view keeps the essential columns; csv/json have them all
             keep = ["study", "official_category", "lesion_volume_ml", "slices", "slice_spacing_mm", "lung_volume_ml", "involvement_percent", "category", "error"]

@@ -67,10 +67,17 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{host} is not a loopback address: anyone who can reach it could browse the bank (no login). "
                        "Pass --allow-remote (and --allowed-host NAME for each name clients use) to bind it", 2)
         hosts = _host_names(host) if loopback else [host, *allowed_host]
+        import time
+
+        t = time.perf_counter()
         try:
-            web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts, review=review)
+            with console.status("opening the bank (the first start after a change without --no-viewer-cache "
+                                "builds the viewer's cache)"):
+                web = create_app(bank, cache_dir=cache_dir, allowed_hosts=hosts, review=review)
         except CovidbankError as e:
             raise fail(str(e))
+        built = getattr(web.state.store, "built", False)
+        console.print(f"viewer cache {'built' if built else 'up to date'}; ready in {time.perf_counter() - t:.1f} s")
         if not loopback:
             console.print(f"[yellow]warning:[/] binding {host}: anyone who can reach this address can browse the bank "
                           f"(no login); Host names accepted: {', '.join(hosts)}")

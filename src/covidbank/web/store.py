@@ -9,12 +9,17 @@ index changes, reused across restarts): a ``search`` table in result order
 tables: ``facet_cube`` (image counts per combination of source, modality, view,
 sex, CT grade, split, file presence and whole-year age bounds),
 ``label_cube`` (the same per positive label), ``key_cube`` (the same per label
-filter) and ``label_key`` (the rows of each label filter, sorted).  A search
-whose filters are facets, whole-year ages and one positive label is answered
-from these whatever the bank's size; a text filter, a fractional age or
-another label value takes one scan of ``search`` per request.  The server opens
-the file read-only with a memory limit, so its memory does not grow with the
-bank; a large bank's file is built in a child process.
+filter) and ``label_key`` (the rows of each label filter, sorted), and a word
+index of the report text (``texts``, ``words``, ``word_texts``, ``text_cube``,
+``text_facets``).  A search whose filters are facets, whole-year ages and one
+positive label is answered from these whatever the bank's size; a text filter
+is looked up in the word index (same rows as the scan it replaces); a text with
+no letter or digit, a fractional age or another label value takes one scan of
+``search`` per request.  The server opens the file read-only with a memory
+limit, so its memory does not grow with the bank; a large bank's file is built
+in a child process.  ``covidbank add`` and the other commands that change the
+index build the file right after (:meth:`BankStore.prepare`), so the server
+finds it and starts in seconds.
 
 Files are only ever looked up by record id: :meth:`BankStore.image_file` and
 :meth:`BankStore.mask_file` return the path the index lists for that record,
@@ -29,6 +34,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -65,7 +71,11 @@ _ORDER = "file_present DESC, source, subject_id, offset_days NULLS LAST, image_i
 #: Facet columns of the search table; a search filtering on these only is answered from ``facet_cube``.
 _CUBE = ("source", "modality", "view", "sex", "ct_grade", "split", "file_present")
 #: Layout version of the cache database (bump when the tables below change).
-_LAYOUT = "9"
+_LAYOUT = "10"
+#: What separates the words of the viewer's text index (an RE2 class): a word is a run of letters, digits and marks.
+_WORD_SEP = r"[^\p{L}\p{N}\p{M}]+"
+#: ``text_facets`` (counts per text) is built when the index has at least this many images per distinct text.
+_TEXT_FACETS_SHARE = 4
 #: Age bounds kept in the cubes are clamped to +-this (NaN ages to the top, as DuckDB orders NaN last).
 _AGE_CAP = 1_000_000_000
 
@@ -204,7 +214,8 @@ class BankStore:
 
     def __init__(self, bank_path: str | os.PathLike, tree: LabelTree | None = None, reload_interval: float = 2.0,
                  cache_dir: str | os.PathLike | None = None, memory_limit: str = "640MB",
-                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None) -> None:
+                 build_memory_limit: str = "4GB", build_threads: int = 2, build_process: bool | None = None,
+                 load: bool = True) -> None:
         self.bank = Bank(bank_path)
         self.root = self.bank.path.resolve()
         self.tree = tree or default_tree()
@@ -222,7 +233,25 @@ class BankStore:
         self.tables: set[str] = set()
         #: Why the last reload of a changed index failed (the previous index is still served).
         self.reload_error: str | None = None
-        self._load()
+        #: Whether the last (re)load had to build the cache (False: an up-to-date one was reused).
+        self.built = False
+        if load:
+            self._load()
+
+    @classmethod
+    def prepare(cls, bank_path: str | os.PathLike, **kwargs: Any) -> tuple[Path, bool]:
+        """Build the viewer's cache database of a bank unless an up-to-date one is there, without opening it.
+
+        What ``covidbank add`` (and the other commands that change the index) run after writing the index,
+        so that ``covidbank serve`` finds the cache and starts in seconds.  ``kwargs`` are those of
+        :class:`BankStore` (``cache_dir``, ``tree``, ...); the server must use the same ones to find it.
+
+        Returns
+        -------
+        (path, built)
+            The cache database file, and whether it was built now.
+        """
+        return cls(bank_path, load=False, **kwargs)._ensure_cache()
 
     # ---------------------------------------------------------------- loading
     def _signature(self) -> tuple:
@@ -235,7 +264,8 @@ class BankStore:
                 st = p.stat()
             except OSError:
                 continue
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            # relative to the index: the bank named by a relative or an absolute path has one cache
+            out.append((p.relative_to(idx).as_posix(), st.st_mtime_ns, st.st_size))
         return tuple(out)
 
     def _cache_folder(self) -> Path:
@@ -249,33 +279,47 @@ class BankStore:
             self._tmpdir = tempfile.mkdtemp(prefix="covidbank-web-")
         return Path(self._tmpdir)
 
-    def _load(self) -> None:
-        sig = self._signature()
+    def _ensure_cache(self, sig: tuple | None = None) -> tuple[Path, bool]:
+        """The cache database of the index's current state (its name is a hash of the layout version, the
+        bank's path, the index files' paths, sizes and times, and the label vocabulary), built when missing;
+        returns (path, whether it was built)."""
+        sig = self._signature() if sig is None else sig
         folder = self._cache_folder()
         tree = sorted((lab.name, lab.cui, sorted(lab.aliases), sorted(lab.parents)) for lab in self.tree)
         key = hashlib.sha1(repr((_LAYOUT, str(self.root), sig, tree)).encode()).hexdigest()[:16]
         db = folder / f"index-{key}.duckdb"
-        if not db.is_file():
-            with atomic_path(db) as tmp:
-                child = self.build_process
-                if child is None:
-                    child = self._image_rows() > _CHILD_BUILD_ROWS
-                (self._build_in_child if child else self._build)(Path(tmp))
-            for old in folder.glob("index-*.duckdb"):  # earlier states of the index
-                if old != db:
-                    old.unlink(missing_ok=True)
+        if db.is_file():
+            return db, False
+        with atomic_path(db) as tmp:
+            child = self.build_process
+            if child is None:
+                child = self._image_rows() > _CHILD_BUILD_ROWS
+            (self._build_in_child if child else self._build)(Path(tmp))
+        for old in folder.glob("index-*.duckdb"):  # earlier states of the index
+            if old != db:
+                old.unlink(missing_ok=True)
+        return db, True
+
+    def _load(self) -> None:
+        sig = self._signature()
+        db, built = self._ensure_cache(sig)
+        self.built = built
+        folder = db.parent
         con = duckdb.connect(str(db), read_only=True,
                              config={"memory_limit": self.memory_limit, "temp_directory": str(folder / "spill")})
-        self.tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        self.tables = names - {
             "search", "facet_cube", "label_cube", "label_summary", "concept_summary", "source_summary", "meta", "lids",
-            "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key"}
+            "labsets", "labset_lids", "label_keys", "key_labsets", "key_cube", "label_key", "texts", "words",
+            "word_texts", "text_cube", "text_facets"}
+        self._has_words, self._has_text_facets = "words" in names, "text_facets" in names
         self._severity_cols = (
             {r[0] for r in con.execute("DESCRIBE severity").fetchall()} if "severity" in self.tables else set()
         )
         self._image_cols = [r[0] for r in con.execute("DESCRIBE images").fetchall() if r[0] != "rn"]
         # the previous connection is not closed here: requests still using one of its
         # cursors finish on it, and it is freed when the last one is gone
-        self._con, self._sig = con, sig
+        self._con, self._sig, self._text_cache = con, sig, {}
 
     def _image_rows(self) -> int:
         """Image rows of the index, from the Parquet footers."""
@@ -356,6 +400,7 @@ class BankStore:
                 if name not in TABLES:
                     run(f'CREATE TABLE {db}."{name}" AS SELECT * FROM temp.main."{name}"')
             self._build_cubes(con, db, run)
+            self._build_words(con, db, run)
             run(f"""CREATE TABLE {db}.label_summary AS
                     SELECT label, any_value(cui) AS cui, count(DISTINCT image_id) FILTER (WHERE value = 1) AS n
                     FROM {db}.labels WHERE label IS NOT NULL GROUP BY label""")
@@ -396,7 +441,7 @@ class BankStore:
         run(
             f"""
             CREATE TEMP TABLE s0 AS
-            SELECT *, hash({dims}, age_lo, age_hi) AS combo
+            SELECT *, hash({dims}, age_lo, age_hi) AS combo, (hash(text) >> 1)::BIGINT AS tx
             FROM (
             SELECT *, {_age_bound('floor')} AS age_lo, {_age_bound('ceil')} AS age_hi
             FROM (
@@ -476,7 +521,90 @@ class BankStore:
                 f"({', '.join(str(int(ls)) for ls in keys[key])})", [k], ordered=True)
         con.execute("DROP TABLE cl")
 
+    def _build_words(self, con: duckdb.DuckDBPyConnection, db: str, run) -> None:
+        """The word index of the search text: ``texts`` (each distinct ``text`` of ``search`` once, by its
+        hash ``tx``), ``words`` (each word of them, numbered ``tid`` in word order), ``word_texts`` (the
+        texts holding each word, sorted by ``tid``) and ``text_cube`` (image counts per text, facet
+        combination and label set); when texts repeat (at most a quarter as many texts as images, as with
+        templated notes or several images per report), ``text_facets`` (the total and every facet count per
+        text: a text search without other filters adds these up).
+
+        A word is a maximal run of letters, digits and combining marks (:data:`_WORD_SEP` splits the
+        lower-cased text, in SQL: the query is split by the same expression).  Written by hand because
+        DuckDB's ``fts`` extension is not in the wheel (``INSTALL fts`` downloads it) and its BM25 ranking
+        answers another question than the viewer's substring filter.  When two texts share a hash the
+        index is left out and text searches scan.
+        """
+        run(f"CREATE TABLE {db}.texts AS SELECT DISTINCT tx, text FROM {db}.search")
+        if con.execute(f"SELECT count(*) <> count(DISTINCT tx) FROM {db}.texts").fetchone()[0]:
+            _log.warning("%s: two report texts share a hash; text searches will scan", self.root)
+            con.execute(f"DROP TABLE {db}.texts")
+            return
+        run(f"""CREATE TEMP TABLE tt AS SELECT DISTINCT tx, token FROM
+                (SELECT tx, unnest(regexp_split_to_array(text, '{_WORD_SEP}')) AS token FROM {db}.texts) WHERE token <> ''""")
+        run(f"""CREATE TABLE {db}.words AS SELECT (row_number() OVER (ORDER BY token))::INTEGER AS tid, token
+                FROM (SELECT DISTINCT token FROM tt) ORDER BY tid""", ordered=True)
+        run(f"""CREATE TABLE {db}.word_texts AS SELECT w.tid, tt.tx FROM tt JOIN {db}.words w USING (token)
+                ORDER BY w.tid, tt.tx""", ordered=True)
+        con.execute("DROP TABLE tt")
+        run(f"""CREATE TABLE {db}.text_cube AS SELECT tx, combo, labset, count(*) AS n FROM {db}.search
+                GROUP BY ALL ORDER BY tx""", ordered=True)
+        texts, rows = con.execute(f"SELECT (SELECT count(*) FROM {db}.texts), (SELECT count(*) FROM {db}.search)").fetchone()
+        if texts * _TEXT_FACETS_SHARE <= rows:  # texts repeat (templated notes, several images per report): counts per text
+            parts = [f"SELECT tx, '' AS f, NULL::VARCHAR AS v, sum(n) AS n FROM {db}.text_cube GROUP BY tx"]
+            parts += [f"""SELECT t.tx, '{name}', CAST(c.{name} AS VARCHAR), sum(t.n) FROM {db}.text_cube t
+                          JOIN {db}.facet_cube c USING (combo) WHERE c.{name} IS NOT NULL GROUP BY ALL""" for name in self._FACETS]
+            parts.append(f"""SELECT t.tx, 'label', l.label, sum(t.n) FROM {db}.text_cube t JOIN {db}.labset_lids sl USING (labset)
+                             JOIN {db}.lids l USING (lid) GROUP BY ALL""")
+            run(f"CREATE TABLE {db}.text_facets AS SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY tx", ordered=True)
+
+    def _text_hits(self, cur: duckdb.DuckDBPyConnection, q: str, cache: dict[str, list[int]]) -> list[int] | None:
+        """The ``tx`` of every text of ``search`` that contains ``q`` (lower-cased), from the word index;
+        None when the index cannot answer (no index, or ``q`` holds no letter or digit).
+
+        ``q`` is split like the texts; each run of word characters in it must be, in a matching text, the
+        whole of a word (when ``q`` has a separator on both sides of the run), the start of one (separator
+        before it), the end of one (separator after it) or any part of one (the run is all of ``q``).  The
+        texts holding such words for every run are the candidates; unless ``q`` is a single run (then the
+        candidates are exactly the texts containing it) each candidate is checked with the scan's own
+        condition, ``strpos(text, q) > 0``, so the index returns the same rows as the scan.
+        """
+        if not self._has_words:
+            return None
+        hits = cache.get(q)
+        if hits is not None:
+            return hits
+        if q.isascii():  # the same split without a query: in ASCII the class is [A-Za-z0-9] (no ASCII mark)
+            parts = re.split(r"[^A-Za-z0-9]+", q)
+        else:
+            parts = cur.execute(f"SELECT regexp_split_to_array(?, '{_WORD_SEP}')", [q]).fetchone()[0]
+        subs, params = [], []
+        for i, run in enumerate(parts):
+            if not run:
+                continue
+            left, right = i > 0, i < len(parts) - 1
+            cond = ("token = ?" if left and right else "starts_with(token, ?)" if left
+                    else "suffix(token, ?)" if right else "contains(token, ?)")
+            subs.append(f"SELECT DISTINCT tx FROM word_texts WHERE tid IN (SELECT tid FROM words WHERE {cond})")
+            params.append(run)
+        if not subs:
+            return None
+        sql = " INTERSECT ".join(subs)
+        if parts != [q]:
+            sql = f"SELECT tx FROM texts WHERE tx IN ({sql}) AND strpos(text, ?) > 0"
+            params.append(q)
+        hits = sorted(r[0] for r in cur.execute(sql, params).fetchall())
+        with self._lock:
+            if len(cache) >= 256:
+                cache.clear()
+            cache[q] = hits
+        return hits
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._cursor_cache()[0]
+
+    def _cursor_cache(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[int]]]:
+        """A cursor on the current cache database and the text-search hits remembered for that database."""
         now = time.monotonic()
         with self._lock:
             if now - self._checked > self.reload_interval:
@@ -488,7 +616,7 @@ class BankStore:
                         self.reload_error = str(e)
                     else:
                         self.reload_error = None
-            return self._con.cursor()
+            return self._con.cursor(), self._text_cache
 
     def sql(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         """Run parameterized SQL on the viewer's copy of the index (as a DataFrame)."""
@@ -600,11 +728,14 @@ class BankStore:
         Filters on facets, whole-year ages and one positive label are answered
         from the pre-aggregated tables (the total and every facet count from
         ``facet_cube``/``key_cube`` and ``label_cube``, the page from a range of
-        ``search`` or ``label_key``), whatever the bank's size.  A text filter,
-        a fractional age or a label value other than positive takes one scan
-        of ``search`` grouped by facet combination and label set, from which
-        the counts are read the same way.  ``cubes=False`` forces that scan (the
-        reference the cubes are tested against).
+        ``search`` or ``label_key``), whatever the bank's size.  A text filter
+        is looked up in the word index (:meth:`_text_hits`): its texts' counts
+        are added up from ``text_facets`` (text alone) or ``text_cube``, its page
+        read by row number.  A text of no letter or digit, a fractional age or a
+        label value other than positive takes one scan of ``search`` grouped by
+        facet combination and label set, from which the counts are read the same
+        way.  ``cubes=False`` forces that scan, text included (the reference the
+        cubes and the word index are tested against).
         """
         f = self._filters(q)
         cube_f: dict[str, tuple[str, list]] = {}  # filters over facet_cube columns
@@ -613,30 +744,43 @@ class BankStore:
             if name != "label":
                 c = self._cube_filter(name, q, f) if cubes else (cond if name in _CUBE else None)
                 (rest if c is None else cube_f)[name] = cond if c is None else c
-        cur = self._cursor()
+        cur, cache = self._cursor_cache()
         try:
+            table = "search"  # where the rows passing ``rest`` are counted
+            hits = self._text_hits(cur, q.q.lower(), cache) if q.q and cubes else None
+            if hits is not None:  # the texts holding q, from the word index: the rows are those of these texts
+                f["q"] = rest["q"] = ("tx IN (SELECT unnest(?::BIGINT[]))", [hits])
+                if list(rest) == ["q"] and (not q.label or q.value == "positive"):
+                    table = "text_cube"
             key = None
             if q.label and q.value == "positive" and cubes:
                 key = self._key_id(cur, q.label)
             label_rows = "label" in f and key is None  # the label filter read from the rows
             want = [n for n in self._FACETS if facets and not (n == "split" and "splits" not in self.tables)]
-            if rest or label_rows or not cubes:
-                total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets)
+            if hits is not None and list(f) == ["q"] and self._has_text_facets:  # the counts of the texts, added up
+                names = ["", *want, *(["label"] if facets else [])]
+                total, fc = self._facet_counts(cur.execute(
+                    f"""SELECT f, v, sum(n) FROM text_facets WHERE tx IN (SELECT unnest(?::BIGINT[]))
+                        AND f IN ({', '.join('?' * len(names))}) GROUP BY f, v""", [hits, *names]).fetchall(), want, facets)
+            elif rest or label_rows or not cubes:
+                total, fc = self._counts_scan(cur, f, cube_f, rest, want, facets, table)
             else:
                 total, fc = self._counts_cube(cur, key, cube_f, want, facets)
             page = min(q.page, max(1, math.ceil(total / q.per_page)))
             off = (page - 1) * q.per_page
-            cols = "* EXCLUDE (text, combo, age_lo, age_hi)"
+            cols = "* EXCLUDE (text, tx, combo, age_lo, age_hi)"
             if key is not None and not rest:  # a range of the filter's rows
                 w, p = self._where(cube_f)
                 sub = f" AND combo IN (SELECT combo FROM facet_cube{w})" if cube_f else ""
                 rns = [r[0] for r in cur.execute(f"SELECT rn FROM label_key WHERE key_id = ?{sub} ORDER BY rn "
                                                  f"LIMIT {q.per_page} OFFSET {off}", [key, *p]).fetchall()]
+            elif f:  # the page's row numbers first (the sort reads one column), then their rows
+                w, p = self._where(f)
+                rns = [r[0] for r in cur.execute(f"SELECT rn FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}",
+                                                 p).fetchall()]
+            if f:
                 rows = self.rows(f"""SELECT {cols} FROM search WHERE rn BETWEEN ? AND ? AND rn IN ({', '.join('?' * len(rns))})
                                      ORDER BY rn""", [min(rns), max(rns), *rns], cur=cur) if rns else []
-            elif f:
-                w, p = self._where(f)
-                rows = self.rows(f"SELECT {cols} FROM search{w} ORDER BY rn LIMIT {q.per_page} OFFSET {off}", p, cur=cur)
             else:  # the whole bank: a range of the ordered table
                 rows = self.rows(f"SELECT {cols} FROM search WHERE rn >= ? AND rn < ? ORDER BY rn",
                                  [off, off + q.per_page], cur=cur)
@@ -689,12 +833,16 @@ class BankStore:
         sql = " UNION ALL ".join(s for s, _ in parts)
         return self._facet_counts(cur.execute(sql, [x for _, p in parts for x in p]).fetchall(), want, facets)
 
-    def _counts_scan(self, cur, f: dict, cube_f: dict, rest: dict, want: list[str], facets: bool):
+    def _counts_scan(self, cur, f: dict, cube_f: dict, rest: dict, want: list[str], facets: bool,
+                     table: str = "search"):
         """Total and facet counts from one scan of the rows passing the filters the cubes cannot answer,
-        grouped by facet combination and label set (``g``), then read like the cubes."""
+        grouped by facet combination and label set (``g``), then read like the cubes.  ``table`` is
+        ``search`` (one row per image) or ``text_cube`` (image counts per text, combination and label set:
+        when the only such filter is the text's ``tx``)."""
         hit = f.get("label", ("true", []))
         w, p = self._where(rest)
-        ctes = [(f"g AS MATERIALIZED (SELECT combo, labset, {hit[0]} AS hit, count(*) AS n FROM search{w} GROUP BY ALL)",
+        n = "count(*)" if table == "search" else "sum(n)"
+        ctes = [(f"g AS MATERIALIZED (SELECT combo, labset, {hit[0]} AS hit, {n} AS n FROM {table}{w} GROUP BY ALL)",
                  hit[1] + p),
                 ("gc AS (SELECT c.* EXCLUDE (n), g.labset, g.hit, g.n FROM g JOIN facet_cube c USING (combo))", [])]
         parts: list[tuple[str, list]] = []
