@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from covidbank.nlp import gazetteers as gz  # noqa: E402
 from covidbank.nlp.deid import deidentify, find_phi  # noqa: E402
 from covidbank.nlp.meddocan import DEV_PARTS, Doc, dev_parts, evaluate, read_brat  # noqa: E402
-from covidbank.nlp.tagger import MODEL_PATH, default_tagger  # noqa: E402
+from covidbank.nlp import tagger as tg  # noqa: E402
+from covidbank.nlp.tagger import default_tagger  # noqa: E402
 from covidbank.nlp.text import strip_accents  # noqa: E402
 
 SYSTEMS = {
@@ -153,10 +154,18 @@ def main() -> None:
     ap.add_argument("--part", choices=(*DEV_PARTS, "all"), default="choice",
                     help="Which half of MEDDOCAN dev: 'choice' (look at it to choose), 'report' (the figures to "
                          "report, never looked at to choose), 'all' (both halves).")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="Measure this candidate model (scripts/train_deid.py --out) instead of the packaged one.")
+    ap.add_argument("--window", type=int, default=tg.WINDOW, help="The context window the --model was trained with.")
     ap.add_argument("--no-train", action="store_true", help="Skip the train split (faster).")
     ap.add_argument("--no-bimcv", action="store_true", help="Skip the BIMCV throughput and name scan (faster).")
     args = ap.parse_args()
-    res: dict = {"model": {"path": MODEL_PATH.name, "bytes": MODEL_PATH.stat().st_size}, "part": args.part}
+    if args.model or args.window != tg.WINDOW:  # every system below reads the shared tagger
+        tg.set_default_tagger(tg.PhiTagger(args.model, window=args.window))
+    model = default_tagger().model_path
+    res: dict = {"model": {"path": str(model), "bytes": model.stat().st_size, "window": args.window},
+                 "part": args.part}
+    print(f"model: {model} ({model.stat().st_size / 1e3:.0f} KB, window {args.window})")
     base = args.data / "reports" / "meddocan"
     dev = read_brat(base / "dev" / "brat")
     if args.part != "all":

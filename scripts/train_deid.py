@@ -31,11 +31,12 @@ from covidbank.nlp.text import strip_accents  # noqa: E402
 #: versions the shipped model was trained with
 PINNED = {"python-crfsuite": "0.9.12", "Faker": "40.63.0"}
 SEED = 20190901
+ALGORITHM = "lbfgs"
 PARAMS = {"c1": 0.05, "c2": 0.005, "max_iterations": 200, "feature.possible_transitions": True,
           "feature.minfreq": 1}
 
 
-def bio(doc) -> list[tuple[list[list[str]], list[str]]]:
+def bio(doc, window: int = tg.WINDOW) -> list[tuple[list[list[str]], list[str]]]:
     """(features, labels) per line of one document; tokens inside a gold span take its type."""
     toks = tg.tokenize(doc.text)
     labels = ["O"] * len(toks)
@@ -51,7 +52,7 @@ def bio(doc) -> list[tuple[list[list[str]], list[str]]]:
         while k < len(toks) and toks[k][0] < b:
             labels[k] = "I-" + t
             k += 1
-    return [(tg.sentence_features(doc.text, toks, idx), [labels[i] for i in idx]) for idx in tg._lines(doc.text, toks)]
+    return [(tg.sentence_features(doc.text, toks, idx, window), [labels[i] for i in idx]) for idx in tg._lines(doc.text, toks)]
 
 
 def lowered(doc):
@@ -80,6 +81,13 @@ def main() -> None:
     ap.add_argument("--c1", type=float, default=PARAMS["c1"])
     ap.add_argument("--c2", type=float, default=PARAMS["c2"])
     ap.add_argument("--iterations", type=int, default=PARAMS["max_iterations"])
+    ap.add_argument("--algorithm", choices=("lbfgs", "ap", "pa"), default=ALGORITHM,
+                    help="CRFsuite's training algorithm: L-BFGS (the shipped model), averaged perceptron or passive"
+                         " aggressive (much faster per iteration; --iterations then counts epochs, c1/c2 unused).")
+    ap.add_argument("--window", type=int, default=tg.WINDOW,
+                    help="Context tokens either side (the tagger must read the model with the same window).")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="Write CRFsuite's per-iteration log (loss, feature norm, improvement) here.")
     ap.add_argument("--limit", type=int, default=0, help="Train on the first N documents only (quick trials).")
     args = ap.parse_args()
     check_versions()
@@ -90,26 +98,39 @@ def main() -> None:
     if args.limit:
         train = train[:args.limit]
     t0 = time.time()
-    trainer = pycrfsuite.Trainer(verbose=False)
+    log = args.log.open("w") if args.log else None
+
+    class Trainer(pycrfsuite.Trainer):
+        def message(self, m: str) -> None:  # CRFsuite's own progress log (loss and improvement per iteration)
+            super().message(m)
+            if log:
+                log.write(m)
+                log.flush()
+
+    trainer = Trainer(args.algorithm, verbose=False)
     n_items = 0
     docs = list(train)
     if not args.no_lower:
         docs += [d for d in map(lowered, train) if d is not None]
     for d in docs:
-        for x, y in bio(d):
+        for x, y in bio(d, args.window):
             trainer.append(x, y)
             n_items += len(y)
     params = {**PARAMS, "c1": args.c1, "c2": args.c2, "max_iterations": args.iterations}
+    if args.algorithm != "lbfgs":
+        params = {k: v for k, v in params.items() if k not in ("c1", "c2")}
     trainer.set_params(params)
     t_feat = time.time() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     trainer.train(str(tmp))
     tmp.replace(args.out)
+    if log:
+        log.close()
     t_train = time.time() - t0
     print(f"trained on {len(docs)} documents ({n_items} tokens) in {t_train:.0f} s"
-          f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; params {params}")
-    tagger = tg.PhiTagger(args.out)
+          f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; {args.algorithm} {params}; window {args.window}")
+    tagger = tg.PhiTagger(args.out, window=args.window)
     for name, split in (("dev choice half", choice), ("train", train)):
         t1 = time.process_time()
         pred = [tagger.tag(d.text) for d in split]

@@ -33,3 +33,25 @@ def test_packaged_model_loads_lazily_and_tags_a_generated_form():
 def test_missing_model_is_named(tmp_path):
     with pytest.raises(ReportError, match="nope.crfsuite"):
         tg.PhiTagger(tmp_path / "nope.crfsuite").tag("Nombre: Ana.")
+
+
+def test_context_window_is_a_parameter_and_the_default_is_the_shipped_one():
+    text = "Remitido por: Dra. Ana Gil Pérez, Hospital La Paz"
+    toks = tg.tokenize(text)
+    idx = list(range(len(toks)))
+    two = tg.sentence_features(text, toks, idx)
+    three = tg.sentence_features(text, toks, idx, window=3)
+    assert tg.WINDOW == 2 and two == tg.sentence_features(text, toks, idx, window=2)
+    assert not any(f.startswith("-3") for f in two[5]) and "-3w=:" in three[5] and "3w=perez" in three[4]
+    # what a window of 3 adds is only the third token either side
+    assert set(three[5]) - set(two[5]) == {f for f in three[5] if f.startswith(("-3", "3"))}
+
+
+def test_default_tagger_can_be_swapped_for_a_candidate_and_back(tmp_path):
+    cand = tg.PhiTagger(tmp_path / "candidate.crfsuite", window=3)
+    try:
+        tg.set_default_tagger(cand)
+        assert tg.default_tagger() is cand and tg.default_tagger().window == 3
+    finally:
+        tg.set_default_tagger(None)
+    assert tg.default_tagger().model_path == tg.MODEL_PATH and tg.default_tagger().window == tg.WINDOW

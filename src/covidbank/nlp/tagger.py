@@ -20,7 +20,8 @@ from pathlib import Path
 from . import gazetteers as gz
 from .text import strip_accents
 
-__all__ = ["MEDDOCAN_TYPES", "tokenize", "sentence_features", "PhiTagger", "default_tagger", "MODEL_PATH"]
+__all__ = ["MEDDOCAN_TYPES", "tokenize", "sentence_features", "PhiTagger", "default_tagger", "set_default_tagger",
+           "MODEL_PATH", "WINDOW"]
 
 #: The 22 PHI types annotated in the MEDDOCAN corpus (Marimon et al., IberLEF 2019).
 MEDDOCAN_TYPES: tuple[str, ...] = (
@@ -88,10 +89,17 @@ def _word_features(w: str) -> tuple[str, ...]:
 
 
 _CONTEXT = ("w=", "sh=", "fn", "ln", "pl", "co", "T", "U")
+#: how many tokens either side a token's context features read (the shipped model's choice)
+WINDOW = 2
 
 
-def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int]) -> list[list[str]]:
-    """CRFsuite string features of the tokens ``idx`` (one line) of ``text``."""
+def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], window: int = WINDOW
+                      ) -> list[list[str]]:
+    """CRFsuite string features of the tokens ``idx`` (one line) of ``text``.
+
+    ``window``: the context tokens read either side; a model must be read with the window it was trained with.
+    """
+    offsets = [o for o in range(-window, window + 1) if o]
     words = [text[toks[i][0]:toks[i][1]] for i in idx]
     base = [_word_features(w) for w in words]
     n = len(idx)
@@ -118,7 +126,7 @@ def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int]) ->
             f.append("key=" + key)
             f.append(f"kd={min(key_dist, 3)}")
         key_dist += 1
-        for o in (-2, -1, 1, 2):
+        for o in offsets:
             q = j + o
             if 0 <= q < n:
                 for x in base[q]:
@@ -159,10 +167,13 @@ class PhiTagger:
     ----------
     model_path : path, optional
         A CRFsuite model trained by ``scripts/train_deid.py``; the packaged one by default.
+    window : int
+        The context window the model was trained with (:data:`WINDOW` for the packaged one).
     """
 
-    def __init__(self, model_path: str | Path | None = None) -> None:
+    def __init__(self, model_path: str | Path | None = None, window: int = WINDOW) -> None:
         self.model_path = Path(model_path) if model_path else MODEL_PATH
+        self.window = window
         self._tagger = None
         self._lock = threading.Lock()
 
@@ -191,7 +202,7 @@ class PhiTagger:
         with self._lock:  # a CRFsuite tagger is not thread-safe
             tagger = self._load()
             for idx in _lines(text, toks):
-                labels = tagger.tag(sentence_features(text, toks, idx))
+                labels = tagger.tag(sentence_features(text, toks, idx, self.window))
                 out.extend(spans_from_bio(toks, idx, labels))
         return out
 
@@ -205,3 +216,10 @@ def default_tagger() -> PhiTagger:
     if _DEFAULT is None:
         _DEFAULT = PhiTagger()
     return _DEFAULT
+
+
+def set_default_tagger(tagger: PhiTagger | None) -> None:
+    """Make ``tagger`` the one every caller of the process uses (a candidate model in a bench); ``None``
+    goes back to the packaged one."""
+    global _DEFAULT
+    _DEFAULT = tagger
