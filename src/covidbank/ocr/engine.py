@@ -173,7 +173,7 @@ def _tsv_in_process(image: np.ndarray, lang: str, psm: int, whitelist: str | Non
 
 
 def _words_of_tsv(tsv: str) -> list[Word]:
-    """Words of Tesseract's TSV (level 5 rows with text and a confidence), as pytesseract reads it."""
+    """Words of Tesseract's TSV (level 5 rows with text and a confidence), from either interface."""
     out = []
     for row in tsv.splitlines():
         f = row.split("\t")
@@ -215,13 +215,5 @@ def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11, whitel
     config = f"--psm {psm} --oem 1 -c tessedit_do_invert=0"
     if whitelist:
         config += f" -c tessedit_char_whitelist={whitelist}"
-    d = pt.image_to_data(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)), lang=lang,
-                         config=config, output_type=pt.Output.DICT)
-    out = []
-    for i, text in enumerate(d["text"]):
-        text = (text or "").strip()
-        conf = float(d["conf"][i])
-        if not text or conf < 0:
-            continue
-        out.append(Word(int(d["left"][i]), int(d["top"][i]), int(d["width"][i]), int(d["height"][i]), conf, text))
-    return out
+    return _words_of_tsv(pt.image_to_data(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)), lang=lang,
+                                          config=config, output_type=pt.Output.STRING))
