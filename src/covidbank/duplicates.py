@@ -78,7 +78,6 @@ THUMB = 48
 MAX_SHIFT = 2
 _DECODE_SIDE = 512
 _HASH_SIDE = 128
-_BITS = 64
 
 
 @dataclass
@@ -409,11 +408,11 @@ def candidate_pairs(packed: np.ndarray, hash_distance: int) -> tuple[np.ndarray,
         (:func:`covidbank.hamming.radius_pairs`), not by comparing all pairs:
         the same pairs and distances.
     """
-    from .hamming import radius_pairs
+    from .hamming import BITS, radius_pairs
 
     packed = np.ascontiguousarray(packed, dtype=np.uint64)
     n, k = packed.shape if packed.ndim == 2 else (0, 1)
-    span = np.int64(_BITS + 1)
+    span = np.int64(BITS + 1)
     found = []
     for q, it, d in radius_pairs(packed[:, 0].copy(), packed.reshape(-1), hash_distance):
         j = it // k

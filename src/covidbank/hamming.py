@@ -38,9 +38,10 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["radius_pairs", "plan_chunks"]
+__all__ = ["BITS", "radius_pairs", "plan_chunks"]
 
-_BITS = 64
+#: Bits of a hash.
+BITS = 64
 #: Relative cost of one probe (a table look-up) against one verified item.
 _PROBE_COST = 2.0
 #: Relative cost of comparing one (query, item) pair when a chunk is scanned whole (a vectorized row).
@@ -72,7 +73,7 @@ def _masks(bits: int, t: int) -> np.ndarray:
 
 def _chunks(m: int, radius: int) -> list[tuple[int, int, int]]:
     """``(shift, bits, threshold)`` of ``m`` chunks covering 64 bits; thresholds sum to ``radius - m + 1``."""
-    sizes = [_BITS // m + (1 if c < _BITS % m else 0) for c in range(m)]
+    sizes = [BITS // m + (1 if c < BITS % m else 0) for c in range(m)]
     total = radius - m + 1
     ts = [total // m + (1 if c < total % m else 0) for c in range(m)]
     out, shift = [], 0
@@ -119,12 +120,12 @@ def plan_chunks(queries: np.ndarray, items: np.ndarray, radius: int, *, sample: 
     """
     n_q, n_t = len(queries), len(items)
     if float(n_q) * n_t <= _SMALL:
-        return [(0, _BITS, radius)]  # a few thousand pairs: reading them all is cheapest
+        return [(0, BITS, radius)]  # a few thousand pairs: reading them all is cheapest
     rng = np.random.default_rng(seed)
     qs = queries if n_q <= sample else queries[rng.choice(n_q, sample, replace=False)]
     ts = items if n_t <= 64 * sample else items[rng.choice(n_t, 64 * sample, replace=False)]
     scale = (n_q / max(len(qs), 1)) * (n_t / max(len(ts), 1))
-    best, best_cost = [(0, _BITS, radius)], _SCAN_COST * n_q * n_t  # one chunk scanned whole: all pairs
+    best, best_cost = [(0, BITS, radius)], _SCAN_COST * n_q * n_t  # one chunk scanned whole: all pairs
     for m in range(1, min(radius + 1, 16) + 1):
         plan = _chunks(m, radius)
         # probes and scans alone (a lower bound): skip the counting when already dearer
