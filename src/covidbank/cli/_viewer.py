@@ -27,10 +27,11 @@ def no_viewer_cache_option() -> bool:
                              "also COVIDBANK_NO_VIEWER_CACHE=1).")
 
 
-def refresh_viewer_cache(bank: Path) -> None:
-    """Build the viewer's cache of ``bank`` unless an up-to-date one exists; a failure is a warning (the
-    index is written; ``serve`` tries again)."""
-    if os.environ.get("COVIDBANK_NO_VIEWER_CACHE", "") not in ("", "0"):
+def refresh_viewer_cache(bank: Path, skip: bool = False) -> None:
+    """Build the viewer's cache of ``bank`` unless an up-to-date one exists, ``skip`` (``--no-viewer-cache``)
+    is set or ``COVIDBANK_NO_VIEWER_CACHE`` is; a failure is a warning (the index is written; ``serve`` tries
+    again)."""
+    if skip or os.environ.get("COVIDBANK_NO_VIEWER_CACHE", "") not in ("", "0"):
         return
     from ..errors import CovidbankError
     from ..web.store import BankStore

@@ -38,8 +38,7 @@ def register(app: typer.Typer) -> None:
             summary, res = add_source(bank, source, path, name=name, **opts)
         except CovidbankError as e:
             raise fail(str(e))
-        if not no_viewer_cache:
-            refresh_viewer_cache(bank)
+        refresh_viewer_cache(bank, skip=no_viewer_cache)
         reasons: dict[str, int] = {}
         for s in res.skipped:
             key = s.reason.split(":")[0]
@@ -77,8 +76,7 @@ def register(app: typer.Typer) -> None:
             counts = Bank(bank).relink(source, new_root)
         except CovidbankError as e:
             raise fail(str(e))
-        if not no_viewer_cache:
-            refresh_viewer_cache(bank)
+        refresh_viewer_cache(bank, skip=no_viewer_cache)
         if as_json:
             out.print_json(json.dumps({"source": source, **counts}))
             return

@@ -99,8 +99,7 @@ def register(app) -> None:
                        keep_dicom=keep_dicom, burned_in=burned_in)
         except CovidbankError as e:
             raise fail(str(e))
-        if not no_viewer_cache:
-            refresh_viewer_cache(bank)
+        refresh_viewer_cache(bank, skip=no_viewer_cache)
         if as_json:
             from ._output import print_json
 

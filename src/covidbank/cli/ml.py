@@ -63,8 +63,7 @@ def register(app: typer.Typer) -> None:
             )
         except CovidbankError as e:
             raise fail(str(e))
-        if not no_viewer_cache:
-            refresh_viewer_cache(bank)
+        refresh_viewer_cache(bank, skip=no_viewer_cache)
         console.print(
             f"split written to {bank}/index/tables/splits.parquet: {res.kept} subjects kept their side, "
             f"{res.new} newly assigned" + (f", {len(res.moved)} moved to join a duplicate/site group" if res.moved else "")
@@ -129,8 +128,7 @@ def register(app: typer.Typer) -> None:
                      workers=workers, scheduler=scheduler)
         except CovidbankError as e:
             raise fail(str(e))
-        if not no_write and not no_viewer_cache:
-            refresh_viewer_cache(bank)
+        refresh_viewer_cache(bank, skip=no_write or no_viewer_cache)
         s = res.summary()
         console.print(
             f"{s['images']} images: {s['duplicate_pairs']} duplicate pairs in {s['groups']} groups "

@@ -118,8 +118,7 @@ def register(app: typer.Typer) -> None:
                 Bank(bank).write_table("severity", df.assign(source="mosmed"))
             except CovidbankError as e:
                 raise fail(str(e))
-            if not no_viewer_cache:
-                refresh_viewer_cache(bank)
+            refresh_viewer_cache(bank, skip=no_viewer_cache)
         shown = df
         if format == "table":  # the terminal view keeps the essential columns; csv/json have them all
             keep = ["study", "official_category", "lesion_volume_ml", "slices", "slice_spacing_mm", "lung_volume_ml", "involvement_percent", "category", "error"]

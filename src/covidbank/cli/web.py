@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -67,8 +68,6 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{host} is not a loopback address: anyone who can reach it could browse the bank (no login). "
                        "Pass --allow-remote (and --allowed-host NAME for each name clients use) to bind it", 2)
         hosts = _host_names(host) if loopback else [host, *allowed_host]
-        import time
-
         t = time.perf_counter()
         try:
             with console.status("opening the bank (the first start after a change without --no-viewer-cache "
