@@ -315,8 +315,9 @@ def phash_of_pixels(px: np.ndarray) -> np.ndarray:
     from .optional import require
 
     fft = require("scipy.fft", extra="duplicates", purpose="duplicate detection")
-    # imagehash: scipy.fftpack.dct(dct(pixels, axis=0), axis=1), unnormalized type II; the same transforms, same order
-    low = fft.dct(fft.dct(np.asarray(px, dtype=np.float64), axis=1), axis=2)[:, :8, :8].reshape(len(px), 64)
+    # imagehash: scipy.fftpack.dct(dct(pixels, axis=0), axis=1), unnormalized type II: the same 1-D transforms
+    # (pocketfft), rows then columns, in one call over the stack
+    low = fft.dctn(np.asarray(px, dtype=np.float64), type=2, axes=(1, 2))[:, :8, :8].reshape(len(px), 64)
     return low > np.median(low, axis=1, keepdims=True)
 
 
