@@ -168,7 +168,6 @@ def _pil_filter(kind: str, x: np.ndarray) -> np.ndarray:
     return np.where((x >= -3.0) & (x < 3.0), sinc * sinc3, 0.0)
 
 
-@lru_cache(maxsize=1024)
 def _pil_weights(in_size: int, out_size: int, kind: str) -> np.ndarray:
     """Pillow's fixed-point weights resizing ``in_size`` pixels to ``out_size`` (``precompute_coeffs`` and
     ``normalize_coeffs_8bpc`` of its ``Resample.c``, the same double arithmetic in the same order):
@@ -220,9 +219,10 @@ def _pil_order() -> str | None:
     return None
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _pil_band(in_size: int, out_size: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_pil_weights` as ``(rows, columns, values)`` of its non-zero weights, in row order."""
+    """:func:`_pil_weights` as ``(rows, columns, values)`` of its non-zero weights, in row order (cached: a
+    line length and filter each, tens of KB)."""
     m = _pil_weights(in_size, out_size, kind)
     r, c = np.nonzero(m)
     return r, c, m[r, c]
@@ -241,13 +241,14 @@ def _csr(blocks: list[tuple[int, int, int, int, str]], shape: tuple[int, int]):
     return sparse.csr_array((np.concatenate([b[2] for _, _, b in bands]), cols, indptr), shape=shape)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=128)
 def _first_pass(size: int, ranges: tuple[tuple[int, int], ...], kind: str, n: int):
-    """Sparse ``(n * len(ranges), size)``: each range ``(a0, a1)`` of a line of ``size`` pixels resized to ``n``."""
+    """Sparse ``(n * len(ranges), size)``: each range ``(a0, a1)`` of a line of ``size`` pixels resized to ``n``
+    (cached per image width or height: up to about 0.3 MB each, so at most some tens of MB)."""
     return _csr([(r * n, a0, a1 - a0, n, kind) for r, (a0, a1) in enumerate(ranges)], (n * len(ranges), size))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=128)
 def _second_pass(size: int, spans: tuple[tuple[int, int], ...], kind: str, n: int):
     """Block-diagonal sparse ``(n * len(spans), size * len(spans))``: block ``j`` resizes span ``j`` of a line
     of ``size`` pixels to ``n``."""
