@@ -85,6 +85,87 @@ def test_fingerprint_compare_separates_copies_from_other_images():
     assert len(fa.hex) == 16
 
 
+def _pillow_reference(small: np.ndarray):
+    """What the batched fingerprint must equal, crop by crop, from Pillow and imagehash themselves: the pHash
+    bits, the 32 x 32 Lanczos pixels pHash hashes, and the BOX thumbnails."""
+    import imagehash
+
+    from covidbank.duplicates import CROP_BOXES, THUMB, _crop_box
+
+    im = Image.fromarray(small)
+    crops = [im.crop(_crop_box(small.shape, box)) for box in CROP_BOXES]
+    return (np.stack([imagehash.phash(c).hash.reshape(-1) for c in crops]),
+            np.stack([np.asarray(c.resize((32, 32), Image.Resampling.LANCZOS)) for c in crops]),
+            np.stack([np.asarray(c.resize((THUMB, THUMB), Image.Resampling.BOX)) for c in crops]))
+
+
+def _assert_fingerprint_is_pillows(g: np.ndarray):
+    from covidbank.duplicates import _box_mean, _fingerprint_grey, _hash_factor, _resize_crops
+
+    small = _box_mean(g, _hash_factor(g.shape))
+    hashes, px, thumbs = _pillow_reference(small)
+    fp = _fingerprint_grey(g)
+    assert np.array_equal(fp.hashes, hashes)
+    assert np.array_equal(_resize_crops(small, {"lanczos": 32})["lanczos"], px)
+    assert np.array_equal(fp.thumbs, thumbs)
+
+
+@pytest.mark.parametrize("shape", [(360, 300), (300, 360), (1100, 900), (260, 60), (60, 260), (20, 15), (33, 200)])
+def test_batched_fingerprint_equals_imagehash_and_pillow(shape):
+    """The batched resizes and DCT give imagehash.phash of every crop bit for bit, and Pillow's own Lanczos and
+    BOX resizes pixel for pixel: wide, tall (Pillow resamples those vertically first), tiny (enlarged) and
+    large (box-averaged first) images."""
+    g = np.clip(synthetic_radiograph(7, *shape) * 255 + 0.5, 0, 255).astype(np.uint8)
+    _assert_fingerprint_is_pillows(g)
+
+
+def test_pillow_weights_and_pass_order_match_pillow():
+    """Pillow's fixed-point weights, rebuilt, give its resize exactly for every line length up to 400 pixels
+    (enlarging and reducing), and its pass order for images of every aspect."""
+    from covidbank.duplicates import _pil_order, _pil_round, _pil_weights
+
+    rng = np.random.default_rng(3)
+    filters = {"lanczos": (32, Image.Resampling.LANCZOS), "box": (48, Image.Resampling.BOX)}
+    for kind, (n, f) in filters.items():
+        for w in range(1, 401):
+            line = rng.integers(0, 256, (2, w), dtype=np.uint8)
+            ref = np.asarray(Image.fromarray(line).resize((n, 2), f))
+            assert np.array_equal(_pil_round(line @ _pil_weights(w, n, kind).T), ref), (kind, w)
+    order = _pil_order()
+    assert order in ("tall", "horizontal")
+    for kind, (n, f) in filters.items():
+        for h in range(3, 400, 13):
+            for w in range(3, 400, 17):
+                img = rng.integers(0, 256, (h, w), dtype=np.uint8).astype(np.float64)
+                wx, wy = _pil_weights(w, n, kind), _pil_weights(h, n, kind)
+                tall = order == "tall" and h > n and h - n > 2 * (w - n)
+                got = _pil_round(_pil_round(wy @ img) @ wx.T) if tall else _pil_round(wy @ _pil_round(img @ wx.T))
+                ref = np.asarray(Image.fromarray(img.astype(np.uint8)).resize((n, n), f))
+                assert np.array_equal(got, ref), (kind, h, w)
+
+
+def test_unknown_pillow_falls_back_to_pillow(monkeypatch):
+    """With a Pillow whose resampling the batched path does not reproduce, Pillow itself resizes the crops."""
+    from covidbank import duplicates
+
+    g = np.clip(synthetic_radiograph(9, 300, 250) * 255 + 0.5, 0, 255).astype(np.uint8)
+    fast = duplicates._fingerprint_grey(g)
+    monkeypatch.setattr(duplicates, "_pil_order", lambda: None)
+    slow = duplicates._fingerprint_grey(g)
+    assert np.array_equal(fast.hashes, slow.hashes) and np.array_equal(fast.thumbs, slow.thumbs)
+
+
+@pytest.mark.realdata
+def test_real_cohen_fingerprints_equal_imagehash_and_pillow(shared_data):
+    """On the 210 real Cohen images (as read for fingerprinting: JPEG luma at reduced scale), every crop's
+    batched pHash is imagehash.phash bit for bit, and its pixels and thumbnail are Pillow's."""
+    from covidbank.duplicates import _read_small
+
+    recs = _cohen_records(shared_data / "cohen")
+    for p in recs["path"]:
+        _assert_fingerprint_is_pillows(_read_small(p, None, None, None))
+
+
 def test_duplicates_keep_split_sides_and_cli(tmp_path, cli):
     b, truth = _planted_bank(tmp_path, _synthetic_originals(6), kinds=("jpeg45", "border5"))
     r = cli("duplicates", b.path, "-f", "json")
