@@ -162,6 +162,40 @@ def test_query_starts_without_pandas(tmp_path):
     assert res.stdout.splitlines() == ["image_id,age,sex", "s:1,50.5,", "False"]
 
 
+def test_a_run_builds_only_the_command_it_invokes(tmp_path):
+    """`covidbank query ...` builds the Click parameters of `query` alone (typer builds every command's by default)."""
+    import subprocess
+    import sys
+
+    from covidbank.bank import Bank
+    from covidbank.cli import _command_app, get_app
+
+    app = get_app()
+    names = lambda a: ([c.name or c.callback.__name__ for c in a.registered_commands],  # noqa: E731
+                       [g.name for g in a.registered_groups])
+    assert names(_command_app(["query", "B", "SELECT 1"])) == (["query"], [])
+    assert names(_command_app(["-q", "-vv", "add", "cohen", "x"])) == (["add"], [])
+    assert names(_command_app(["key", "new"])) == ([], ["key"])
+    for argv in ([], ["--help"], ["--version"], ["-q"], ["quer"], ["--quiet", "--help", "add"]):
+        assert _command_app(argv) is None, argv
+    assert len(app.registered_commands) > 20  # the whole app is left as it was
+
+    b = Bank(tmp_path / "B", create=True)
+    b.add("s", {"images": pd.DataFrame([{"image_id": "s:1", "subject_id": "s:1", "session_id": "s:1"}])})
+    code = (
+        "import sys, typer.main\n"
+        "built = []\n"
+        "orig = typer.main.get_command_from_info\n"
+        "typer.main.get_command_from_info = lambda *a, **k: built.append(1) or orig(*a, **k)\n"
+        "from covidbank.cli import main\n"
+        f"sys.argv = ['covidbank', '-q', 'query', {str(b.path)!r}, 'SELECT count(*) AS n FROM images', '-f', 'csv']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(len(built))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.stdout.splitlines() == ["n", "1", "1"], res.stdout + res.stderr
+
+
 def test_version_and_global_quiet(cli, tmp_path):
     from covidbank import __version__
 
