@@ -166,6 +166,64 @@ def test_real_cohen_fingerprints_equal_imagehash_and_pillow(shared_data):
         _assert_fingerprint_is_pillows(_read_small(p, None, None, None))
 
 
+def test_png_and_jpeg_copies_of_a_marked_image_are_duplicates(tmp_path):
+    """A radiograph with a red box (a figure's annotation) saved as PNG and as JPEG: the same image (JPEGs were
+    read as luma, PNGs as their red channel, and the box made the two copies differ: correlation 0.45)."""
+    import inspect
+
+    from covidbank.duplicates import fingerprint_file
+
+    min_correlation = inspect.signature(find_duplicates).parameters["min_correlation"].default
+
+    g = np.clip(synthetic_radiograph(11, 420, 380) * 255 + 0.5, 0, 255).astype(np.uint8)
+    rgb = np.repeat(g[:, :, None], 3, axis=2)
+    rgb[100:220, 90:230] = (230, 20, 20)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "a.jpg", quality=95)
+    dist, ncc = compare(fingerprint_file(str(tmp_path / "a.png")), fingerprint_file(str(tmp_path / "a.jpg")))
+    assert dist <= 2 and ncc >= min_correlation, (dist, ncc)
+
+
+def test_inverted_raster_is_fingerprinted_white_dense(tmp_path):
+    """A MONOCHROME1 PNG (8- and 16-bit) is fingerprinted as its inverse."""
+    from covidbank.duplicates import _fingerprint_grey, fingerprint_file
+
+    g = np.clip(synthetic_radiograph(12, 300, 260) * 255 + 0.5, 0, 255).astype(np.uint8)
+    Image.fromarray(g).save(tmp_path / "g8.png")
+    Image.fromarray(g.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    want = _fingerprint_grey(255 - g)
+    for name in ("g8.png", "g16.png"):
+        fp = fingerprint_file(str(tmp_path / name), photometric="MONOCHROME1")
+        assert np.array_equal(fp.hashes, want.hashes) and np.array_equal(fp.thumbs, want.thumbs), name
+    assert not np.array_equal(fingerprint_file(str(tmp_path / "g8.png")).hashes, want.hashes)
+
+
+@pytest.mark.parametrize("f", [2, 3, 4, 5, 16])
+def test_box_mean_is_the_block_mean_rounded_half_up(f):
+    from covidbank.duplicates import _box_mean
+
+    g = np.random.default_rng(f).integers(0, 256, (7 * f + 3, 5 * f + 1), dtype=np.uint8)
+    g[:f, :f] = 255  # a saturated block
+    g[f:2 * f, :f] = np.arange(f * f).reshape(f, f) % 2 * 255  # a block whose mean is n + 1/2 when f is even
+    h, w = (g.shape[0] // f) * f, (g.shape[1] // f) * f
+    mean = g[:h, :w].astype(np.float64).reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    assert np.array_equal(_box_mean(g, f), np.floor(mean + 0.5).astype(np.uint8))
+
+
+def test_fingerprint_without_scipy_names_the_extra(monkeypatch):
+    import sys
+
+    from covidbank import duplicates
+    from covidbank.errors import MissingExtraError
+
+    duplicates._first_pass.cache_clear()
+    duplicates._second_pass.cache_clear()
+    for m in ("scipy", "scipy.sparse", "scipy.fft"):  # scipy not installed (the duplicates extra)
+        monkeypatch.setitem(sys.modules, m, None)
+    with pytest.raises(MissingExtraError, match=r"covidbank\[duplicates\]"):
+        duplicates._fingerprint_grey(np.full((97, 83), 128, np.uint8))
+
+
 def test_duplicates_keep_split_sides_and_cli(tmp_path, cli):
     b, truth = _planted_bank(tmp_path, _synthetic_originals(6), kinds=("jpeg45", "border5"))
     r = cli("duplicates", b.path, "-f", "json")

@@ -231,7 +231,9 @@ def _pil_band(in_size: int, out_size: int, kind: str) -> tuple[np.ndarray, np.nd
 def _csr(blocks: list[tuple[int, int, int, int, str]], shape: tuple[int, int]):
     """A CSR matrix of Pillow weight blocks ``(row offset, column offset, in_size, out_size, kind)`` on disjoint
     rows, in row order (built directly: scipy's COO path costs more than the products it serves)."""
-    from scipy import sparse
+    from .optional import require
+
+    sparse = require("scipy.sparse", extra="duplicates", purpose="duplicate detection")
 
     bands = [(r0, c0, _pil_band(i, o, k)) for r0, c0, i, o, k in blocks]
     r = np.concatenate([b[0] + r0 for r0, _, b in bands])
@@ -349,8 +351,9 @@ def _read_small(path: str, record: str | None, file_format: str | None, photomet
                 presentation_lut_shape: str | None = None, display_ready: bool | None = None) -> np.ndarray:
     """Read a radiograph for fingerprinting as 8-bit grey levels (white = dense,
     :func:`~covidbank.pixels.needs_inversion`). JPEGs decode their luma only (``draft("L")``: no chroma, no
-    colour conversion) at reduced scale, as the imagehash-only peer does; other colour rasters give their first
-    channel (as :func:`~covidbank.pixels.read_xray`)."""
+    colour conversion) at reduced scale, as the imagehash-only peer does, and other colour rasters are converted
+    to the same luma (ITU-R 601, as JPEG's Y): a copy of an image with coloured marks in another format gets the
+    same grey levels (its first channel alone, as :func:`~covidbank.pixels.read_xray` reads, would not)."""
     from PIL import Image
 
     inv = {"photometric": photometric, "presentation_lut_shape": presentation_lut_shape, "display_ready": display_ready}
@@ -365,8 +368,8 @@ def _read_small(path: str, record: str | None, file_format: str | None, photomet
             if im.format == "JPEG":
                 im.draft("L", (_DECODE_SIDE, _DECODE_SIDE))
             im.load()
-            if im.mode == "P":
-                im = im.convert("RGB")
+            if im.mode in ("RGB", "RGBA", "RGBX", "P", "PA", "LA"):
+                im = im.convert("L")  # luma, as a JPEG's decoded Y: a PNG and a JPEG copy of a coloured image alike
             a = np.asarray(im)
     except Exception:
         return _to_uint8(read_xray(path, record=record, file_format=file_format, **inv))
