@@ -7,6 +7,11 @@ place lists and the form key the token follows (``Edad:``, ``NHC:``), two tokens
 in BIO over the MEDDOCAN types.  Training used every document twice, once as written and once lower-cased
 and accent-stripped, so the tagger also reads BIMCV's published form.
 
+Feature sets are named (:data:`FEATURES` ``"base"`` for the shipped model; ``"base+clusters"`` etc., see
+:data:`FEATURE_EXTRAS`); a candidate model's window and feature set are stored next to it (``.json``,
+:func:`save_model_settings`) and read back by :class:`PhiTagger`, so a model is always read with the features it
+was trained with.
+
 The CRF is python-crfsuite's (CRFsuite, Okazaki 2007; Lafferty et al. 2001).  Feature extraction is here
 because it is what a CRF tagger is: CRFsuite takes string features.
 """
@@ -106,6 +111,7 @@ FEATURE_EXTRAS = {
 }
 
 
+@lru_cache(maxsize=64)
 def feature_extras(features: str) -> frozenset[str]:
     """The extras of a feature-set name (``"base+clusters"`` -> ``{"clusters"}``); raises on an unknown name."""
     parts = features.split("+")
@@ -155,7 +161,8 @@ def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], wi
     context = _CONTEXT + (("k0=", "k1=") if "clusters" in extras else ())
     offsets = [o for o in range(-window, window + 1) if o]
     words = [text[toks[i][0]:toks[i][1]] for i in idx]
-    base = [_word_features(w) + _extra_features(w, extras) for w in words]
+    base = [_word_features(w) + _extra_features(w, extras) for w in words] if extras else [
+        _word_features(w) for w in words]
     n = len(idx)
     line_start = text.rfind("\n", 0, toks[idx[0]][0]) + 1
     line_feats = [f"dp={min(4, 5 * line_start // max(1, len(text)))}"] if "dpos" in extras else []
