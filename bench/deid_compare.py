@@ -50,7 +50,7 @@ def _f1(rows: list[tuple[int, ...]], k: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def _run(docs: list[Doc], model: Path | None, window: int) -> dict[str, list[tuple[int, ...]]]:
+def _run(docs: list[Doc], model: Path | None, window: int | None) -> dict[str, list[tuple[int, ...]]]:
     tg.set_default_tagger(tg.PhiTagger(model, window=window))
     tagger = tg.default_tagger()
     return {"tagger": _counts(docs, [tagger.tag(d.text) for d in docs]),
@@ -71,14 +71,15 @@ def _bootstrap(a: list[tuple[int, ...]], b: list[tuple[int, ...]], k: int) -> tu
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("candidates", nargs="+", help="Model files, each optionally ':WINDOW' (default the shipped one's).")
+    ap.add_argument("candidates", nargs="+", help="Model files, each optionally ':WINDOW' (default: its .json sidecar's"
+                    " window and feature set, else the shipped model's).")
     args = ap.parse_args()
     docs = dev_parts(read_brat(args.data / "reports" / "meddocan" / "dev" / "brat"))["choice"]
     low = [Doc(d.name, t, d.gold) for d in docs if len(t := strip_accents(d.text.lower())) == len(d.text)]
-    runs = []
+    runs = []  # each model is read with the window and feature set of its sidecar (tagger.model_settings)
     for spec in [None, *args.candidates]:
-        path, window = (None, tg.WINDOW) if spec is None else (
-            (Path(spec.rsplit(":", 1)[0]), int(spec.rsplit(":", 1)[1])) if ":" in spec else (Path(spec), tg.WINDOW))
+        path, window = (None, None) if spec is None else (
+            (Path(spec.rsplit(":", 1)[0]), int(spec.rsplit(":", 1)[1])) if ":" in spec else (Path(spec), None))
         runs.append((spec or "shipped", _run(docs, path, window), _run(low, path, window)))
     tg.set_default_tagger(None)
     print(f"MEDDOCAN dev, choice half ({len(docs)} documents); S1 strict F1 / S2 merged F1;"

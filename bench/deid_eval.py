@@ -156,16 +156,18 @@ def main() -> None:
                          "report, never looked at to choose), 'all' (both halves).")
     ap.add_argument("--model", type=Path, default=None,
                     help="Measure this candidate model (scripts/train_deid.py --out) instead of the packaged one.")
-    ap.add_argument("--window", type=int, default=tg.WINDOW, help="The context window the --model was trained with.")
+    ap.add_argument("--window", type=int, default=None,
+                    help="The context window the --model was trained with (default: its .json sidecar's, else 2).")
     ap.add_argument("--no-train", action="store_true", help="Skip the train split (faster).")
     ap.add_argument("--no-bimcv", action="store_true", help="Skip the BIMCV throughput and name scan (faster).")
     args = ap.parse_args()
-    if args.model or args.window != tg.WINDOW:  # every system below reads the shared tagger
+    if args.model or args.window is not None:  # every system below reads the shared tagger
         tg.set_default_tagger(tg.PhiTagger(args.model, window=args.window))
-    model = default_tagger().model_path
-    res: dict = {"model": {"path": str(model), "bytes": model.stat().st_size, "window": args.window},
-                 "part": args.part}
-    print(f"model: {model} ({model.stat().st_size / 1e3:.0f} KB, window {args.window})")
+    tagger = default_tagger()
+    model = tagger.model_path
+    res: dict = {"model": {"path": str(model), "bytes": model.stat().st_size, "window": tagger.window,
+                           "features": tagger.features}, "part": args.part}
+    print(f"model: {model} ({model.stat().st_size / 1e3:.0f} KB, window {tagger.window}, features {tagger.features})")
     base = args.data / "reports" / "meddocan"
     dev = read_brat(base / "dev" / "brat")
     if args.part != "all":

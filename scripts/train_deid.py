@@ -36,7 +36,7 @@ PARAMS = {"c1": 0.05, "c2": 0.005, "max_iterations": 200, "feature.possible_tran
           "feature.minfreq": 1}
 
 
-def bio(doc, window: int = tg.WINDOW) -> list[tuple[list[list[str]], list[str]]]:
+def bio(doc, window: int = tg.WINDOW, features: str = tg.FEATURES) -> list[tuple[list[list[str]], list[str]]]:
     """(features, labels) per line of one document; tokens inside a gold span take its type."""
     toks = tg.tokenize(doc.text)
     labels = ["O"] * len(toks)
@@ -52,7 +52,8 @@ def bio(doc, window: int = tg.WINDOW) -> list[tuple[list[list[str]], list[str]]]
         while k < len(toks) and toks[k][0] < b:
             labels[k] = "I-" + t
             k += 1
-    return [(tg.sentence_features(doc.text, toks, idx, window), [labels[i] for i in idx]) for idx in tg._lines(doc.text, toks)]
+    return [(tg.sentence_features(doc.text, toks, idx, window, features), [labels[i] for i in idx])
+            for idx in tg._lines(doc.text, toks)]
 
 
 def lowered(doc):
@@ -86,10 +87,14 @@ def main() -> None:
                          " aggressive (much faster per iteration; --iterations then counts epochs, c1/c2 unused).")
     ap.add_argument("--window", type=int, default=tg.WINDOW,
                     help="Context tokens either side (the tagger must read the model with the same window).")
+    ap.add_argument("--features", default=tg.FEATURES,
+                    help="Feature set: 'base' (the shipped one) or 'base+EXTRA[+EXTRA...]' with extras from "
+                         + ", ".join(sorted(tg.FEATURE_EXTRAS)) + " (written to the model's .json sidecar).")
     ap.add_argument("--log", type=Path, default=None,
                     help="Write CRFsuite's per-iteration log (loss, feature norm, improvement) here.")
     ap.add_argument("--limit", type=int, default=0, help="Train on the first N documents only (quick trials).")
     args = ap.parse_args()
+    tg.feature_extras(args.features)  # fail before the training on an unknown feature set
     check_versions()
     random.seed(SEED)
     base = args.data / "reports" / "meddocan"
@@ -113,7 +118,7 @@ def main() -> None:
     if not args.no_lower:
         docs += [d for d in map(lowered, train) if d is not None]
     for d in docs:
-        for x, y in bio(d, args.window):
+        for x, y in bio(d, args.window, args.features):
             trainer.append(x, y)
             n_items += len(y)
     params = {**PARAMS, "c1": args.c1, "c2": args.c2, "max_iterations": args.iterations}
@@ -125,12 +130,14 @@ def main() -> None:
     tmp = args.out.with_suffix(".tmp")
     trainer.train(str(tmp))
     tmp.replace(args.out)
+    # the window and feature set the model must be read with (tagger.model_settings)
+    tg.save_model_settings(args.out, args.window, args.features)
     if log:
         log.close()
     t_train = time.time() - t0
     print(f"trained on {len(docs)} documents ({n_items} tokens) in {t_train:.0f} s"
-          f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; {args.algorithm} {params}; window {args.window}")
-    tagger = tg.PhiTagger(args.out, window=args.window)
+          f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; {args.algorithm} {params}; window {args.window}; features {args.features}")
+    tagger = tg.PhiTagger(args.out)
     for name, split in (("dev choice half", choice), ("train", train)):
         t1 = time.process_time()
         pred = [tagger.tag(d.text) for d in split]

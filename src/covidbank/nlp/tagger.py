@@ -7,6 +7,11 @@ place lists and the form key the token follows (``Edad:``, ``NHC:``), two tokens
 in BIO over the MEDDOCAN types.  Training used every document twice, once as written and once lower-cased
 and accent-stripped, so the tagger also reads BIMCV's published form.
 
+Feature sets are named (:data:`FEATURES` ``"base"`` for the shipped model; ``"base+clusters"`` etc., see
+:data:`FEATURE_EXTRAS`); a candidate model's window and feature set are stored next to it (``.json``,
+:func:`save_model_settings`) and read back by :class:`PhiTagger`, so a model is always read with the features it
+was trained with.
+
 The CRF is python-crfsuite's (CRFsuite, Okazaki 2007; Lafferty et al. 2001).  Feature extraction is here
 because it is what a CRF tagger is: CRFsuite takes string features.
 """
@@ -21,7 +26,8 @@ from . import gazetteers as gz
 from .text import strip_accents
 
 __all__ = ["MEDDOCAN_TYPES", "tokenize", "sentence_features", "PhiTagger", "default_tagger", "set_default_tagger",
-           "MODEL_PATH", "WINDOW"]
+           "MODEL_PATH", "WINDOW", "CLUSTERS_PATH", "FEATURES", "FEATURE_EXTRAS", "feature_extras", "word_clusters",
+           "model_settings", "save_model_settings"]
 
 #: The 22 PHI types annotated in the MEDDOCAN corpus (Marimon et al., IberLEF 2019).
 MEDDOCAN_TYPES: tuple[str, ...] = (
@@ -33,6 +39,8 @@ MEDDOCAN_TYPES: tuple[str, ...] = (
 )
 
 MODEL_PATH = Path(__file__).with_name("models") / "deid_crf.crfsuite"
+#: distributional word clusters (``scripts/build_word_clusters.py``, from unlabeled MEDDOCAN train text)
+CLUSTERS_PATH = Path(__file__).with_name("models") / "word_clusters.tsv"
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_")
 # the form key a token follows on its line: "Edad: 70 años Sexo: H" -> "sexo" for "H"
@@ -91,19 +99,73 @@ def _word_features(w: str) -> tuple[str, ...]:
 _CONTEXT = ("w=", "sh=", "fn", "ln", "pl", "co", "T", "U")
 #: how many tokens either side a token's context features read (the shipped model's choice)
 WINDOW = 2
+#: the feature set of the shipped model: ``"base"`` (the features above), or ``"base"`` plus extras joined by
+#: ``+`` (``"base+clusters+affix4"``), each one of :data:`FEATURE_EXTRAS`
+FEATURES = "base"
+#: the optional feature groups a model can be trained with (its feature-set name lists them)
+FEATURE_EXTRAS = {
+    "clusters": "the word's distributional clusters at three granularities (k0= k1= k2=, :data:`CLUSTERS_PATH`), "
+                "and the two coarser ones of the context tokens",
+    "affix4": "4-letter prefix and suffix and 2-letter prefix",
+    "dpos": "where the line lies in the text (fifths, dp=0..4)",
+}
 
 
-def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], window: int = WINDOW
-                      ) -> list[list[str]]:
+@lru_cache(maxsize=64)
+def feature_extras(features: str) -> frozenset[str]:
+    """The extras of a feature-set name (``"base+clusters"`` -> ``{"clusters"}``); raises on an unknown name."""
+    parts = features.split("+")
+    extras = frozenset(parts[1:])
+    if parts[0] != "base" or len(extras) != len(parts) - 1 or not extras <= FEATURE_EXTRAS.keys():
+        raise ValueError(f"unknown feature set {features!r}: 'base' optionally followed by +extras from "
+                         f"{sorted(FEATURE_EXTRAS)}")
+    return extras
+
+
+@lru_cache(maxsize=None)
+def word_clusters(path: Path = CLUSTERS_PATH) -> dict[str, tuple[str, ...]]:
+    """Lower-cased, accent-stripped word -> its cluster ids, coarse to fine (read once)."""
+    out: dict[str, tuple[str, ...]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            w, *ids = line.rstrip("\n").split("\t")
+            out[w] = tuple(ids)
+    return out
+
+
+@lru_cache(maxsize=200_000)
+def _extra_features(w: str, extras: frozenset[str]) -> tuple[str, ...]:
+    if not extras:
+        return ()
+    k = strip_accents(w.lower())
+    f: list[str] = []
+    if "affix4" in extras:
+        f += ["p4=" + k[:4], "s4=" + k[-4:], "p2=" + k[:2]]
+    if "clusters" in extras:
+        ids = word_clusters().get(k)
+        if ids:
+            f += [f"k{g}={c}" for g, c in enumerate(ids)]
+    return tuple(f)
+
+
+def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], window: int = WINDOW,
+                      features: str = FEATURES) -> list[list[str]]:
     """CRFsuite string features of the tokens ``idx`` (one line) of ``text``.
 
-    ``window``: the context tokens read either side; a model must be read with the window it was trained with.
+    ``window``: the context tokens read either side; ``features``: the feature-set name (:data:`FEATURES`,
+    :func:`feature_extras`).  A model must be read with the window and feature set it was trained with.
     """
+    extras = feature_extras(features)
+    context = _CONTEXT + (("k0=", "k1=") if "clusters" in extras else ())
     offsets = [o for o in range(-window, window + 1) if o]
     words = [text[toks[i][0]:toks[i][1]] for i in idx]
-    base = [_word_features(w) for w in words]
+    base = [_word_features(w) + _extra_features(w, extras) for w in words] if extras else [
+        _word_features(w) for w in words]
     n = len(idx)
     line_start = text.rfind("\n", 0, toks[idx[0]][0]) + 1
+    line_feats = [f"dp={min(4, 5 * line_start // max(1, len(text)))}"] if "dpos" in extras else []
     feats: list[list[str]] = []
     key = ""
     key_dist = 0
@@ -130,7 +192,7 @@ def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], wi
             q = j + o
             if 0 <= q < n:
                 for x in base[q]:
-                    if x.startswith(_CONTEXT):
+                    if x.startswith(context):
                         f.append(f"{o}{x}")
             else:
                 f.append(f"{o}pad")
@@ -138,8 +200,31 @@ def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], wi
             f.append("bg=" + base[j - 1][0][2:] + "|" + base[j][0][2:])
         if j + 1 < n:
             f.append("bg+=" + base[j][0][2:] + "|" + base[j + 1][0][2:])
+        f.extend(line_feats)
         feats.append(f)
     return feats
+
+
+def save_model_settings(model_path: str | Path, window: int, features: str) -> Path:
+    """Write the ``.json`` sidecar of a model: the window and feature set it must be read with."""
+    import json
+
+    feature_extras(features)
+    side = Path(model_path).with_suffix(".json")
+    side.write_text(json.dumps({"window": int(window), "features": features}) + "\n", encoding="utf-8")
+    return side
+
+
+def model_settings(model_path: str | Path) -> dict | None:
+    """The window and feature set a model was trained with, from its ``.json`` sidecar (written by
+    ``scripts/train_deid.py``); ``None`` when it has none (the shipped model: :data:`WINDOW`, :data:`FEATURES`)."""
+    import json
+
+    side = Path(model_path).with_suffix(".json")
+    if not side.is_file():
+        return None
+    settings = json.loads(side.read_text(encoding="utf-8"))
+    return {"window": int(settings.get("window", WINDOW)), "features": str(settings.get("features", FEATURES))}
 
 
 def spans_from_bio(toks: list[tuple[int, int]], idx: list[int], labels: list[str]) -> list[tuple[int, int, str]]:
@@ -167,13 +252,27 @@ class PhiTagger:
     ----------
     model_path : path, optional
         A CRFsuite model trained by ``scripts/train_deid.py``; the packaged one by default.
-    window : int
-        The context window the model was trained with (:data:`WINDOW` for the packaged one).
+    window : int, optional
+        The context window the model was trained with; by default the model's ``.json`` sidecar's
+        (:func:`model_settings`), else :data:`WINDOW`.  A value its sidecar contradicts raises ``ValueError``.
+    features : str, optional
+        The feature-set name the model was trained with (:data:`FEATURES`, :func:`feature_extras`); read
+        from the sidecar like ``window``.
     """
 
-    def __init__(self, model_path: str | Path | None = None, window: int = WINDOW) -> None:
+    def __init__(self, model_path: str | Path | None = None, window: int | None = None,
+                 features: str | None = None) -> None:
         self.model_path = Path(model_path) if model_path else MODEL_PATH
-        self.window = window
+        given = {"window": window, "features": features}
+        settings = model_settings(self.model_path)
+        if settings is None:  # no sidecar: what the caller says, else the shipped model's settings
+            settings = {"window": WINDOW if window is None else window, "features": features or FEATURES}
+        for name, value in given.items():
+            if value is not None and value != settings[name]:
+                raise ValueError(f"{self.model_path.name} was trained with {name} {settings[name]!r}, not {value!r}")
+        self.window = int(settings["window"])
+        self.features = str(settings["features"])
+        feature_extras(self.features)  # an unknown feature set fails here, not on the first text
         self._tagger = None
         self._lock = threading.Lock()
 
@@ -202,7 +301,7 @@ class PhiTagger:
         with self._lock:  # a CRFsuite tagger is not thread-safe
             tagger = self._load()
             for idx in _lines(text, toks):
-                labels = tagger.tag(sentence_features(text, toks, idx, self.window))
+                labels = tagger.tag(sentence_features(text, toks, idx, self.window, self.features))
                 out.extend(spans_from_bio(toks, idx, labels))
         return out
 
