@@ -362,6 +362,33 @@ def test_ages_in_phrases_are_age_spans(text, age):
     assert (a, a + len(age), "EDAD_SUJETO_ASISTENCIA") in {(s.start, s.end, s.type) for s in find_phi(text)}
 
 
+@pytest.mark.parametrize("text, what", [
+    ("Informe clínico del paciente: Mujer ecuatoriana de 65 años, sin antecedentes.", "ecuatoriana"),
+    ("Historia Actual: Varón de 49 años, peruano, con 10 años de residencia en España.", "peruano"),
+    ("Niña de ocho años, de origen boliviano, que consulta por fiebre.", "boliviano"),
+    ("Hombre de 52 años, de raza blanca, que consulta por tos.", "raza blanca"),
+    ("Varón de 30 años de procedencia subsahariana y con angioedema.", "subsahariana"),
+    ("Mujer de 29 años, soltera, vive con sus padres.", "soltera"),
+    ("varón heterosexual de 30 años, con antecedentes de asma.", "heterosexual"),
+    ("mujer caucasica de 56 anos, remitida a la consulta.", "caucasica"),
+])
+def test_the_patients_origin_and_marital_status_are_identifiers(text, what):
+    """MEDDOCAN marks what the patient is beyond a name or a number as ID_SUJETO_ASISTENCIA (origin, people,
+    marital status, sexual orientation); as written and lower-cased."""
+    a = text.index(what)
+    assert (a, a + len(what), "ID_SUJETO_ASISTENCIA") in {(s.start, s.end, s.type) for s in find_phi(text)}
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Remitido por: Dr. Juan Casado López, Servicio de Neumología.", "Casado"),
+    ("El fragmento quedó separado por una banda fibrosa.", "separado"),
+    ("Se describe la raza de perro implicada en la mordedura.", "raza"),
+])
+def test_look_alike_words_are_not_patient_descriptors(text, word):
+    a = text.index(word)
+    assert not any(s.type == "ID_SUJETO_ASISTENCIA" and s.start <= a < s.end for s in find_phi(text))
+
+
 @pytest.mark.parametrize("text, inst, street", [
     ("Remitido por: Dra. Ana Ruiz Gil Hospital de Alcorcón Carretera Toledo 28905 Alcorcón (Madrid).",
      "Hospital de Alcorcón", "Carretera Toledo"),

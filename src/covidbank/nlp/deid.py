@@ -743,6 +743,32 @@ _AGE_PHRASE = re.compile(
     rf"|\b({_AGE_NUMBER}[ \t]+{_AGE_UNIT})[ \t]+de[ \t]+vida\b")
 
 
+# what the patient is, beyond a name or a number, as MEDDOCAN's annotators mark it (ID_SUJETO_ASISTENCIA on its
+# train split: "de origen vietnamita", "de raza caucásica", "mujer caucásica", "Varón de 49 años, peruano",
+# "Estaba casada", "hábito homosexual"): an origin or a people after "origen", "raza" ..., or right after the
+# patient's noun and age; a marital status or a sexual orientation anywhere ("separado" is not: "separado por")
+_DEMONYM = (r"(?:cauc[aá]sic|ecuatorian|bolivian|peruan|colombian|venezolan|dominican|cuban|paraguay|uruguay|"
+            r"chilen|mexican|hondureñ|salvadoreñ|nicaragüense|guatemaltec|brasileñ|subsaharian|african|nigerian|"
+            r"senegal[eé]s|ghanés|marroqu[ií]|magreb[ií]|argelin|egipci|ruman|búlgar|bulgar|ucranian|rus|polac|"
+            r"chin|vietnamita|filipin|pakistan[ií]|afgan|hind[uú]|asi[aá]tic|gitan|mestiz|latinoamerican|"
+            r"sudamerican|centroamerican|indígena)(?:[oa]s?|es|as)?")
+_PEOPLE = re.compile(rf"(?<![\w])(?:de[ \t]+)?(?:origen|ascendencia|procedencia|nacionalidad|etnia)[ \t]+({_DEMONYM})(?![\w])"
+                     rf"|(?<![\w])(?:de[ \t]+)?(raza[ \t]+(?:{_DEMONYM}|blanca|negra|cauc[aá]sica|caucasiana|negroide|gitana|asi[aá]tica))(?![\w])"
+                     rf"|(?i:var[oó]n|mujer|hombre|paciente|niñ[oa]|chic[oa]|señora?)[ \t]+(?:de[ \t]+\d{{1,3}}[ \t]+años,?[ \t]+)?({_DEMONYM})(?![\w])")
+_STATUS = re.compile(r"(?<![\w])(?i:solter[oa]|casad[oa]|viud[oa]|divorciad[oa]|homosexual|heterosexual|bisexual)(?![\w])")
+
+
+def _patient_descriptors(text: str, add: _Add) -> None:
+    """The patient's origin, people, marital status or sexual orientation (ID_SUJETO_ASISTENCIA in MEDDOCAN)."""
+    for m in _PEOPLE.finditer(text):
+        g = next(i for i in (1, 2, 3) if m.group(i))
+        add(m.start(g), m.end(g), "NUM", 3, "ID_SUJETO_ASISTENCIA")
+    for m in _STATUS.finditer(text):
+        if m.group()[:1].isupper() and text[m.end():m.end() + 2][:1] == " " and text[m.end() + 1:m.end() + 2].isupper():
+            continue  # a surname ("Dr. Juan Casado López")
+        add(m.start(), m.end(), "NUM", 3, "ID_SUJETO_ASISTENCIA")
+
+
 def _relatives_and_ages(text: str, add: _Add) -> None:
     """Relatives of the patient and ages past 89 (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C), treats those as identifying)."""
     for m in _RELATIVE.finditer(text):
@@ -757,7 +783,7 @@ def _relatives_and_ages(text: str, add: _Add) -> None:
 #: the rules of :func:`_rule_spans`, in the order they add candidates
 _RULES: tuple[Callable[[str, _Add], None], ...] = (
     _header_values, _form_fields, _dates, _numbers, _signatures, _addresses, _institutions, _titled_names,
-    _gazetteer_spans, _more_names, _contacts_and_codes, _relatives_and_ages)
+    _gazetteer_spans, _more_names, _contacts_and_codes, _relatives_and_ages, _patient_descriptors)
 
 
 def _lower_header_names(text: str) -> list[tuple[int, int]]:
