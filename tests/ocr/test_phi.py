@@ -102,6 +102,20 @@ def test_date_fragments_of_the_instance_dates_are_phi(words):
     assert "date" in f.categories, (words, f.categories)
 
 
+@pytest.mark.parametrize("words", [("AP", "ERE@5MAR-2020"), ("5MAR2O20",), ("marzo", "15,", "202O")])
+def test_a_misread_date_written_with_its_month_name_is_the_instance_date(words):
+    # a day lost or a digit misread in "15-MAR-2020": the month word counts as its number (a bench miss, the date
+    # glued to a marker and its day read as one digit)
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("MAY", "2020"), ("5", "MAR"), ("AP", "ERECT", "PORTABLE", "2020")])
+def test_month_words_alone_do_not_make_the_instance_date(words):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("2020",), ("1530",), ("16/04",), ("0316",), ("15", "30"), ("1024", "512")])
 def test_other_numbers_are_not_date_fragments(words):
     # years alone (captions are full of them), and numbers that are not two fields of the instance's date

@@ -78,6 +78,14 @@ _DATE_PARTIAL = [  # what OCR leaves of a date when it loses a field: day and mo
     re.compile(rf"\b(?:{_FULL_MONTHS})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b(?!\s*[.:/\-]?\d)"),
     re.compile(r"(?<![\d.,/\-])(?:0?[1-9]|[12]\d|3[01])\s*,\s*(?:19|20)\d{2}(?!\d)"),
 ]
+_MONTH_NUMBERS = {m: f"{i:02d}" for i, names in enumerate((
+    ("ene", "enero", "jan", "january"), ("feb", "febrero", "february"), ("mar", "marzo", "march"),
+    ("abr", "abril", "apr", "april"), ("may", "mayo"), ("jun", "junio", "june"), ("jul", "julio", "july"),
+    ("ago", "agosto", "aug", "august"), ("sep", "sept", "septiembre", "setiembre", "september", "set"),
+    ("oct", "octubre", "october"), ("nov", "noviembre", "november"), ("dic", "diciembre", "dec", "december")),
+    start=1) for m in names}
+#: A month word not inside another word (digits and punctuation around it are fine: ``3FEB-1949``).
+_MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
 #: Digits and the separators between them: one written number or date as OCR read it.
 _DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,2}\d+)*")
 _LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
@@ -254,6 +262,7 @@ class _DenyMatcher:
                       if t.category in ("id", "uid", "phone")]
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
         self.date_parts = {p for t in terms if t.category == "date" for p in _date_parts(t.text)}
+        self.ymd = sorted({(t.text[:4], t.text[4:6]) for t in terms if t.category == "date" and len(t.text) == 8})
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
                        if t.category in ("address", "institution")]
 
@@ -264,6 +273,29 @@ class _DenyMatcher:
         joined = [a + b for a, b in zip(tokens, tokens[1:])]
         return any(t in self.short_names or (len(t) > SHORT_NAME and _made_of(t, self.name_words))
                    for t in tokens + joined)
+
+    def _month_date(self, folded: str) -> bool:
+        """A date written with its month's name (``20-FEB-1949``, ``15 de marzo de 2020``, ``March 15, 2020``)
+        whose month is an instance date's and whose year is too (within one misread digit), with a day read
+        next to it (any: OCR misreads the day first, ``ERE@3FEB-1949``)."""
+        for m in _MONTH_WORD.finditer(folded):
+            month = _MONTH_NUMBERS[m.group(1)]
+            head = folded[max(0, m.start() - 8):m.start()]
+            tail = _digitize(folded[m.end():m.end() + 14])
+            year = None
+            if re.search(r"\d[\s.,/\-]*(?:de\s+)?$", _digitize(head)):  # day month year
+                y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})", tail)
+                year = y.group(1) if y else None
+            else:  # month day, year
+                y = re.match(r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
+                year = y.group(1) if y else None
+            if year is None:
+                continue
+            for yy, mm in self.ymd:
+                if mm == month and ((len(year) == 2 and year == yy[2:]) or (len(year) == 4 and approx_find(yy, year, 1)
+                                                                             and len(year) == len(yy))):
+                    return True
+        return False
 
     def _date_run(self, folded: str) -> bool:
         """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
@@ -300,6 +332,8 @@ class _DenyMatcher:
             if approx_find(form, digits, 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0):
                 cats.add("date")
                 break
+        if "date" not in cats and self.ymd and self._month_date(folded):
+            cats.add("date")
         if "date" not in cats and self._date_run(_fold(dig)):
             cats.add("date")
         for place, cat in self.places:
