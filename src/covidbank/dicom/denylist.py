@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator
 
-__all__ = ["CATEGORIES", "DenyTerm", "DenyHit", "DenyList", "normalize_with_offsets"]
+__all__ = ["CATEGORIES", "DenyTerm", "DenyHit", "DenyList", "normalize_with_offsets", "MONTH_NAMES"]
 
 #: Categories of deny terms and hits (a fixed vocabulary: safe to store in a bank).
 CATEGORIES = ("name", "id", "date", "uid", "address", "institution", "phone")
@@ -58,7 +58,8 @@ INSTITUTION_KEYWORDS = ("InstitutionName", "InstitutionalDepartmentName", "Insti
 PHONE_KEYWORDS = ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers", "PersonTelephoneNumbers")
 _KEYWORDS = frozenset(ID_KEYWORDS + ADDRESS_KEYWORDS + INSTITUTION_KEYWORDS + PHONE_KEYWORDS)
 
-_MONTHS = {
+#: Month names and abbreviations (Spanish, English) by number: the written forms of a date's month.
+MONTH_NAMES: dict[int, tuple[str, ...]] = {
     1: ("enero", "january", "jan", "ene"), 2: ("febrero", "february", "feb"), 3: ("marzo", "march", "mar"),
     4: ("abril", "april", "apr", "abr"), 5: ("mayo", "may"), 6: ("junio", "june", "jun"),
     7: ("julio", "july", "jul"), 8: ("agosto", "august", "aug", "ago"),
@@ -133,7 +134,7 @@ def _date_patterns(value: str) -> list[str]:
     if not (1 <= m <= 12 and 1 <= d <= 31):
         return []
     dd, mm, yy = rf"0?{d}", rf"0?{m}", rf"(?:{y}|{y[2:]})"
-    months = "|".join(_MONTHS[m])
+    months = "|".join(MONTH_NAMES[m])
     sep = r"\s*[/.\-]\s*"
     wsep = r"\s+"  # numbers separated by spaces only: with the four-digit year
     msep = r"[\s/.\-]*"  # around a month name: 12 APR 1965, 12-APR-1965, 12APR1965, 12.abr.65

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..dicom.denylist import DenyList
+from ..dicom.denylist import MONTH_NAMES, DenyList
 from .detect import TextLine
 
 __all__ = ["PHI_CATEGORIES", "AllowList", "Finding", "approx_find", "classify_lines", "classify_rows", "id_hint"]
@@ -78,12 +78,7 @@ _DATE_PARTIAL = [  # what OCR leaves of a date when it loses a field: day and mo
     re.compile(rf"\b(?:{_FULL_MONTHS})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b(?!\s*[.:/\-]?\d)"),
     re.compile(r"(?<![\d.,/\-])(?:0?[1-9]|[12]\d|3[01])\s*,\s*(?:19|20)\d{2}(?!\d)"),
 ]
-_MONTH_NUMBERS = {m: f"{i:02d}" for i, names in enumerate((
-    ("ene", "enero", "jan", "january"), ("feb", "febrero", "february"), ("mar", "marzo", "march"),
-    ("abr", "abril", "apr", "april"), ("may", "mayo"), ("jun", "junio", "june"), ("jul", "julio", "july"),
-    ("ago", "agosto", "aug", "august"), ("sep", "sept", "septiembre", "setiembre", "september", "set"),
-    ("oct", "octubre", "october"), ("nov", "noviembre", "november"), ("dic", "diciembre", "dec", "december")),
-    start=1) for m in names}
+_MONTH_NUMBERS = {name: f"{m:02d}" for m, names in MONTH_NAMES.items() for name in names}
 #: A month word not inside another word (digits and punctuation around it are fine: ``3FEB-1949``).
 _MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
 #: Digits and the separators between them: one written number or date as OCR read it.
