@@ -277,18 +277,14 @@ class _DenyMatcher:
             month = _MONTH_NUMBERS[m.group(1)]
             head = folded[max(0, m.start() - 8):m.start()]
             tail = _digitize(folded[m.end():m.end() + 14])
-            year = None
-            if re.search(r"\d[\s.,/\-]*(?:de\s+)?$", _digitize(head)):  # day month year
-                y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})", tail)
-                year = y.group(1) if y else None
-            else:  # month day, year
-                y = re.match(r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
-                year = y.group(1) if y else None
-            if year is None:
+            day_first = re.search(r"\d[\s.,/\-]*(?:de\s+)?$", _digitize(head))  # day month year, else month day, year
+            y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})" if day_first
+                         else r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
+            if y is None:
                 continue
+            year = y.group(1)
             for yy, mm in self.ymd:
-                if mm == month and ((len(year) == 2 and year == yy[2:]) or (len(year) == 4 and approx_find(yy, year, 1)
-                                                                             and len(year) == len(yy))):
+                if mm == month and (year == yy[2:] if len(year) == 2 else len(year) == 4 and approx_find(yy, year, 1)):
                     return True
         return False
 
