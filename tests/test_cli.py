@@ -163,7 +163,8 @@ def test_query_starts_without_pandas(tmp_path):
 
 
 def test_a_run_builds_only_the_command_it_invokes(tmp_path):
-    """`covidbank query ...` builds the Click parameters of `query` alone (typer builds every command's by default)."""
+    """`covidbank query ...` builds the Click parameters of `query` alone (typer builds every command's by default),
+    and a run that prints nothing through rich (CSV rows) does not import rich."""
     import subprocess
     import sys
 
@@ -191,9 +192,29 @@ def test_a_run_builds_only_the_command_it_invokes(tmp_path):
         f"sys.argv = ['covidbank', '-q', 'query', {str(b.path)!r}, 'SELECT count(*) AS n FROM images', '-f', 'csv']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(len(built))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'pandas'}))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.stdout.splitlines() == ["n", "1", "1"], res.stdout + res.stderr
+    assert res.stdout.splitlines() == ["n", "1", "1", "[]"], res.stdout + res.stderr
+
+
+def test_quiet_set_before_the_console_is_built_is_kept(capsys):
+    """The message console is built on first use: `-q` given before it must still silence it."""
+    import logging
+
+    from covidbank.cli import _output
+
+    con = _output._LazyConsole(stderr=True)
+    con.quiet = True
+    con.print("hidden")
+    assert con.quiet is True and capsys.readouterr().err == ""
+    loud = _output._LazyConsole(stderr=True)
+    loud.print("shown")
+    assert "shown" in capsys.readouterr().err
+    h = _output._LogHandler(show_path=False)
+    h.setLevel(logging.INFO)
+    h.handle(logging.LogRecord("covidbank.x", logging.WARNING, __file__, 1, "a [bold]message[/]", None, None))
+    assert "a [bold]message[/]" in capsys.readouterr().err  # as text, not markup
 
 
 def test_version_and_global_quiet(cli, tmp_path):

@@ -14,15 +14,65 @@ import math
 import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 __all__ = ["console", "out", "fail", "print_frame", "print_rows", "print_json", "configure"]
 
+
+class _LazyConsole:
+    """A :class:`rich.console.Console` built on its first use.
+
+    A command that prints nothing through rich (``covidbank query ... --format
+    csv``) then never imports rich, about 50 ms of every start-up (rich's
+    console and table modules).  Setting ``quiet`` before first use is kept
+    and given to the console when it is built.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_console", None)
+
+    def _get(self):
+        c = self._console
+        if c is None:
+            from rich.console import Console
+
+            c = Console(**self._kwargs)
+            object.__setattr__(self, "_console", c)
+        return c
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if self._console is None and name == "quiet":
+            self._kwargs["quiet"] = value
+        else:
+            setattr(self._get(), name, value)
+
+
+class _LogHandler(logging.Handler):
+    """The package's log handler: a :class:`rich.logging.RichHandler` on stderr, built at the first record."""
+
+    def __init__(self, show_path: bool) -> None:
+        super().__init__()
+        self._covidbank = True
+        self._show_path = show_path
+        self._rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rich is None:
+            from rich.logging import RichHandler
+
+            self._rich = RichHandler(console=_errors._get(), show_time=False, show_path=self._show_path,
+                                     markup=False)
+        self._rich.setLevel(self.level)
+        self._rich.emit(record)
+
+
 #: Messages and progress (stderr); results go to :data:`out` (stdout).
-console = Console(stderr=True)
-out = Console()
-_errors = Console(stderr=True)
+console = _LazyConsole(stderr=True)
+out = _LazyConsole()
+_errors = _LazyConsole(stderr=True)
 
 #: Widest a table cell gets before it is cut (with an ellipsis) when a table has many columns.
 MAX_CELL = 32
@@ -38,11 +88,7 @@ def configure(verbose: int = 0, quiet: bool = False) -> None:
     root = logging.getLogger("covidbank")
     root.setLevel(level)
     if not any(getattr(h, "_covidbank", False) for h in root.handlers):
-        from rich.logging import RichHandler
-
-        h = RichHandler(console=_errors, show_time=False, show_path=verbose >= 2, markup=False)
-        h._covidbank = True  # type: ignore[attr-defined]
-        root.addHandler(h)
+        root.addHandler(_LogHandler(show_path=verbose >= 2))
     for h in root.handlers:
         h.setLevel(level)
 
@@ -124,6 +170,7 @@ def _print_cells(cols: list[str], cells: list[list[str]], title: str | None, tot
 
 def _print_table(cols: list[str], cells: list[list[str]], title: str | None) -> None:
     from rich import box
+    from rich.table import Table
 
     t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
     for c in cols:
