@@ -4,19 +4,27 @@ Public COVID-19 collections re-publish each other's images (COVIDx merged
 several that share files), re-encoded, resized or with a border cropped.  Two
 stages find them:
 
-1. **Candidates**: a perceptual hash (``imagehash.phash``, 64-bit DCT hash) of
-   the whole image and of ten crops (centred 90 % and 80 %, 5 % or 10 % off
-   one side); two images are candidates when the whole-image hash of one is
-   within ``hash_distance`` bits (default 8) of some hash of the other.  They
-   are found by multi-index hashing (:mod:`covidbank.hamming`), not by
-   comparing all pairs: the same pairs.  Chest radiographs' hashes are
-   concentrated: of the 21,945 pairs of the 210 Cohen images, 4.9 % are within
-   12 bits and 0.59 % within 8, so the candidates grow with the square of the
-   images whatever the search.  Every copy measured is within 6 bits (the 6
-   real duplicate pairs within 4; 1,050 planted re-encoded, resized and
-   cropped copies of the 210 images within 6): 8 keeps them all, and the 3
-   near-duplicates for review, with 8.4 times fewer candidates than 12
-   (``docs/scale.md``).
+1. **Candidates**: a 64-bit *chest hash* of the whole image and of ten crops
+   (centred 90 % and 80 %, 5 % or 10 % off one side); two images are
+   candidates when the whole-image hash of one is within ``hash_distance``
+   bits (default 8) of some hash of the other.  They are found by multi-index
+   hashing (:mod:`covidbank.hamming`), not by comparing all pairs: the same
+   pairs.  The chest hash takes the 64 lowest-frequency AC coefficients of the
+   crop's 32 x 32 DCT (the pHash's DCT), scaled to unit length, and sets a bit
+   where a coefficient is above the *mean chest film's*: the collection's own
+   mean, with a mean shipped with covidbank (learned once from the Cohen films,
+   ``scripts/build_chest_hash.py``) counted as 20 more images
+   (:func:`chest_mean`).  A pHash compares each coefficient with its own
+   image's median, so on chest radiographs its bits mostly say what all chest
+   films share: 0.41 % of the unrelated Cohen pairs are within 8 bits, and the
+   candidates grow with the square of the images.  The chest hash says how a
+   film differs from the others: 0.03 % of those pairs within 8 bits (13-15
+   times fewer, with each image's patients left out of the mean), every
+   planted copy (re-encoded, resized, cropped) and every real duplicate pair
+   still within 6 (``docs/scale.md``).  The hash bits depend on the
+   collection's mean, so fingerprints keep the features (64 floats per crop),
+   and the bits are taken at search time.  The pHash is kept for the
+   ``phash`` column.
 2. **Verification**: the normalized cross-correlation of 48 x 48 grey
    thumbnails, maximized over the same crops and shifts of up to 2 pixels
    (4 %); a pair is a duplicate when it reaches ``min_correlation``
@@ -33,8 +41,9 @@ does); the image is box-averaged once, in integers, to at most 255 pixels a
 side; every crop of that copy is resized by Pillow's Lanczos filter (pHash)
 and BOX filter (thumbnail) in a few sparse products of Pillow's own
 fixed-point weights (the same pixels as Pillow, not an approximation), and the
-eleven pHashes come from one DCT over the stack: ``imagehash.phash`` of each
-crop bit for bit (tested on every crop of the 210 Cohen images).
+eleven pHashes and chest features come from one DCT over the stack (the pHashes
+``imagehash.phash`` of each crop bit for bit, tested on every crop of the 210
+Cohen images).
 
 Duplicate pairs are joined into groups (connected components).  The bank
 table ``duplicates`` has one row per image in a group (``group_id`` is the
@@ -318,7 +327,8 @@ def _resize_crops(img: np.ndarray, sizes: dict[str, int]) -> dict[str, np.ndarra
 
 #: The 64 lowest-frequency AC coefficients of the 32 x 32 DCT, in zigzag order (by ``u + v``, then ``u``): the
 #: chest-whitened hash's coefficients (all within the 11 x 11 corner).
-_CHEST_COEFS = tuple(sorted(((u, v) for u in range(11) for v in range(11) if 0 < u + v <= 10), key=lambda t: (t[0] + t[1], t[0]))[:64])
+_CHEST_COEFS = tuple(sorted(((u, v) for u in range(11) for v in range(11) if 0 < u + v <= 10),
+                            key=lambda t: (t[0] + t[1], t[0]))[:64])
 _CHEST_MEAN_FILE = "data/chest_hash_mean.json"
 
 
@@ -526,7 +536,8 @@ def compare(a: Fingerprint, b: Fingerprint, mean: np.ndarray | None = None) -> t
     """``(hash distance, correlation)`` of two fingerprints: the distance as :func:`candidate_pairs` measures it
     (chest hashes, the whole image of either against every crop of the other), against ``mean`` (default the
     shipped mean, :func:`chest_mean`; :func:`find_duplicates` uses its collection's)."""
-    ha, hb = chest_hashes(a.chest, chest_mean() if mean is None else mean), chest_hashes(b.chest, chest_mean() if mean is None else mean)
+    mu = chest_mean() if mean is None else mean
+    ha, hb = chest_hashes(a.chest, mu), chest_hashes(b.chest, mu)
     d = int(min(np.bitwise_count(ha[0] ^ hb).min(), np.bitwise_count(hb[0] ^ ha).min()))
     return d, max(_ncc_max(a.thumbs, b.thumbs), _ncc_max(b.thumbs, a.thumbs))
 
@@ -578,9 +589,8 @@ def find_duplicates(
     sources : list of str, optional
         Only these sources (default all).
     hash_distance : int
-        Max Hamming distance (of 64 bits) for a candidate pair (12 was the
-        default before multi-index hashing; it finds the same duplicates on
-        the Cohen images with 8.4 times the candidates).
+        Max Hamming distance (of 64 bits) between chest hashes for a candidate
+        pair (:func:`chest_hashes`, against the collection's mean film).
     min_correlation : float
         Min thumbnail correlation for a duplicate.
     review_correlation : float
