@@ -89,18 +89,22 @@ def _textured(rows: int, cols: int, seed: int, amp: float) -> np.ndarray:
     return np.clip(chest_like(rows, cols, seed=seed) + t / t.std() * amp, 0, 65535).astype(np.uint16)
 
 
-def test_second_reading_catches_a_rotated_faint_name_the_first_reading_misreads():
-    # a bench miss: a slightly rotated monospaced name, faint over textured anatomy; the first reading (one mosaic
-    # of all candidates) reads fragments (`RCIA`, `Rod`) that match nothing; the band read again, straightened and
-    # with its texture suppressed, reads the name
-    from covidbank.ocr.phi import classify_rows
-
+def _rotated_faint_name():
+    """A bench miss: a slightly rotated monospaced name, faint over textured anatomy; (image, deny-list, ink box)."""
     dl = DenyList()
     dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
     img = _textured(300, 560, 7, 3000)
     bg = float(np.percentile(img[30:80, 20:500], 95))
-    img, (x, y, w, h) = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000,
-                                  font="DejaVuSansMono", angle=3)
+    img, box = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000, font="DejaVuSansMono", angle=3)
+    return img, dl, box
+
+
+def test_second_reading_catches_a_rotated_faint_name_the_first_reading_misreads():
+    # the first reading (one mosaic of all candidates) reads fragments (`RCIA`, `Rod`) that match nothing; the band read again, straightened and
+    # with its texture suppressed, reads the name
+    from covidbank.ocr.phi import classify_rows
+
+    img, dl, (x, y, w, h) = _rotated_faint_name()
     first = classify_rows(detect_text(img, keep_unread=True), dl)
     assert not [f for f in first if f.kind == "phi"]  # what the first reading alone decides
     res = check_burned_in(img, dl, "redact")
@@ -134,12 +138,7 @@ def _bands(img, dl):
 
 def test_band_filter_keeps_the_band_of_a_name_the_first_reading_misread():
     # the image of the rotated faint name above: the band over the name, in its polarity, is read again
-    dl = DenyList()
-    dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
-    img = _textured(300, 560, 7, 3000)
-    bg = float(np.percentile(img[30:80, 20:500], 95))
-    img, (x, y, w, h) = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000,
-                                  font="DejaVuSansMono", angle=3)
+    img, dl, (x, y, w, h) = _rotated_faint_name()
     cands, keep = _bands(img, dl)
     over = [k for (_, b, pol, _), k in zip(cands, keep)
             if pol == "bright" and b[0] < x + w and x < b[0] + b[2] and b[1] < y + h and y < b[1] + b[3]]
@@ -154,11 +153,7 @@ def test_second_reading_reads_only_the_bands_the_filter_keeps():
     from covidbank.ocr.detect import window_to_float
     from covidbank.ocr.phi import AllowList, classify_rows
 
-    dl = DenyList()
-    dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
-    img = _textured(300, 560, 7, 3000)
-    bg = float(np.percentile(img[30:80, 20:500], 95))
-    img, _ = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000, font="DejaVuSansMono", angle=3)
+    img, dl, _ = _rotated_faint_name()
     g = window_to_float(img)
     lines = detect_text(img, keep_unread=True, windowed=g)
     rows = classify_rows(lines, dl)

@@ -115,7 +115,8 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     which this reading of anatomy and captions would make fire on clean
     images); the band becomes the row's box.  With ``band_filter``
     (:class:`~covidbank.ocr.bandfilter.BandFilter`), only the bands it says
-    may hold text are read (most bands are anatomy).  Bands whose readings hold a
+    may hold text are read (most bands are anatomy), and those of rows whose
+    first reading holds a record-number label or three digits.  Bands whose readings hold a
     record-number label or three digits but match nothing are read once more
     for digits only (Tesseract's whitelist: a number misread as letters, or
     read only in part), in one more call, only in images that have such rows.
@@ -123,7 +124,9 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     cands = reread_candidates(g, lines, findings)
     if cands and band_filter is not None:
         keep = band_filter.keep(band_rows_features(g, lines, findings, cands))
-        cands = [c for c, k in zip(cands, keep) if k]
+        # a row whose first reading holds a record-number label or three digits is text: always read again
+        hinted = {i for i, *_ in cands if id_hint(_first_text(lines, findings[i]))}
+        cands = [c for c, k in zip(cands, keep) if k or c[0] in hinted]
     bands = [(box, pol, hm) for _, box, pol, hm in cands]
     where = [c[0] for c in cands]
     if not bands:
@@ -133,14 +136,18 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     for (band, i), line in zip(zip(bands, where), reread_bands(g, bands, lang=lang)):
         if _mark(out, i, line, deny, allow):
             continue
-        first = " ".join(w.text for k in out[i].members for w in lines[k].words)
-        if id_hint(first) or id_hint(line.text):
+        if id_hint(_first_text(lines, out[i])) or id_hint(line.text):
             hints.add((band, i))
     # a label or a part of a number read, the number itself not matched: read those bands for digits only
     hints = sorted(h for h in hints if out[h[1]].kind != "phi")[:REREAD_MAX]
     for (_, i), line in zip(hints, reread_bands(g, [h[0] for h in hints], lang=lang, digits=True) if hints else []):
         _mark(out, i, line, deny, allow)
     return out
+
+
+def _first_text(lines: list[TextLine], f: Finding) -> str:
+    """What the first reading read in row ``f`` (its candidates' words, joined)."""
+    return " ".join(w.text for k in f.members for w in lines[k].words)
 
 
 def _mark(out: list[Finding], i: int, line: TextLine, deny: DenyList | None, allow: AllowList) -> bool:
