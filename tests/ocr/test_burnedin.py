@@ -89,22 +89,18 @@ def _textured(rows: int, cols: int, seed: int, amp: float) -> np.ndarray:
     return np.clip(chest_like(rows, cols, seed=seed) + t / t.std() * amp, 0, 65535).astype(np.uint16)
 
 
-def _rotated_faint_name():
-    """A bench miss: a slightly rotated monospaced name, faint over textured anatomy; (image, deny-list, ink box)."""
+def test_second_reading_catches_a_rotated_faint_name_the_first_reading_misreads():
+    # a bench miss: a slightly rotated monospaced name, faint over textured anatomy; the first reading (one mosaic
+    # of all candidates) reads fragments (`RCIA`, `Rod`) that match nothing; the band read again, straightened and
+    # with its texture suppressed, reads the name
+    from covidbank.ocr.phi import classify_rows
+
     dl = DenyList()
     dl.add("GARCIA RODRIGUEZ^ANTONIO", "name", "PatientName")
     img = _textured(300, 560, 7, 3000)
     bg = float(np.percentile(img[30:80, 20:500], 95))
-    img, box = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000, font="DejaVuSansMono", angle=3)
-    return img, dl, box
-
-
-def test_second_reading_catches_a_rotated_faint_name_the_first_reading_misreads():
-    # the first reading (one mosaic of all candidates) reads fragments (`RCIA`, `Rod`) that match nothing; the band read again, straightened and
-    # with its texture suppressed, reads the name
-    from covidbank.ocr.phi import classify_rows
-
-    img, dl, (x, y, w, h) = _rotated_faint_name()
+    img, (x, y, w, h) = draw_text(img, "GARCÍA Rodríguez, ANTONIO", (20, 30), 26, bg + 6000,
+                                  font="DejaVuSansMono", angle=3)
     first = classify_rows(detect_text(img, keep_unread=True), dl)
     assert not [f for f in first if f.kind == "phi"]  # what the first reading alone decides
     res = check_burned_in(img, dl, "redact")
@@ -120,60 +116,3 @@ def test_second_reading_adds_no_redaction_to_a_textured_image_without_text():
     for seed in (1, 2):
         res = check_burned_in(_textured(300, 560, seed, 3000), dl, "redact")
         assert res.action == "none" and res.redacted == []
-
-
-def _bands(img, dl):
-    """The second reading's bands of ``img`` and what the packaged band filter decides for each."""
-    from covidbank.ocr.bandfilter import BandFilter
-    from covidbank.ocr.burnedin import band_rows_features, reread_candidates
-    from covidbank.ocr.detect import window_to_float
-    from covidbank.ocr.phi import classify_rows
-
-    g = window_to_float(img)
-    lines = detect_text(img, keep_unread=True, windowed=g)
-    findings = classify_rows(lines, dl)
-    cands = reread_candidates(g, lines, findings)
-    return cands, BandFilter.load().keep(band_rows_features(g, lines, findings, cands))
-
-
-def test_band_filter_keeps_the_band_of_a_name_the_first_reading_misread():
-    # the image of the rotated faint name above: the band over the name, in its polarity, is read again
-    img, dl, (x, y, w, h) = _rotated_faint_name()
-    cands, keep = _bands(img, dl)
-    over = [k for (_, b, pol, _), k in zip(cands, keep)
-            if pol == "bright" and b[0] < x + w and x < b[0] + b[2] and b[1] < y + h and y < b[1] + b[3]]
-    assert over and all(over)
-
-
-def test_second_reading_reads_only_the_bands_the_filter_keeps():
-    # the rotated faint name again: with a filter that keeps no band, the second reading cannot catch it
-    import dataclasses
-
-    from covidbank.ocr.bandfilter import BandFilter
-    from covidbank.ocr.detect import window_to_float
-    from covidbank.ocr.phi import AllowList, classify_rows
-
-    img, dl, _ = _rotated_faint_name()
-    g = window_to_float(img)
-    lines = detect_text(img, keep_unread=True, windowed=g)
-    rows = classify_rows(lines, dl)
-    allow = AllowList.load()
-    kept = burnedin.second_reading(g, lines, rows, dl, allow, band_filter=BandFilter.load())
-    none = burnedin.second_reading(g, lines, rows, dl, allow,
-                                   band_filter=dataclasses.replace(BandFilter.load(), threshold=1.01))
-    assert any(f.kind == "phi" for f in kept) and not any(f.kind == "phi" for f in none)
-
-
-def test_band_filter_model_matches_the_features():
-    import json
-    from importlib import resources
-
-    from covidbank.ocr.bandfilter import FEATURES, BandFilter
-
-    d = json.loads(resources.files("covidbank.ocr").joinpath("data/band_filter.json").read_text(encoding="utf-8"))
-    assert tuple(d["features"]) == FEATURES and len(d["coef"]) == len(FEATURES)
-    bf = BandFilter.load()
-    assert 0.0 < bf.threshold < 1.0 and bf.proba(np.zeros(len(FEATURES))).shape == (1,)
-    d["features"] = d["features"][:-1]
-    with pytest.raises(ValueError):
-        BandFilter.from_dict(d)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dicom.denylist import DenyList
-from .bandfilter import BandFilter
 from .detect import TextLine, detect_text, extend_along_row, reread_bands, window_to_float
 from .engine import DEFAULT_LANG, tesseract_info
 from .phi import PHI_CATEGORIES, AllowList, Finding, classify_lines, classify_rows, id_hint
@@ -58,19 +57,24 @@ MARGIN_X = 2.0
 REREAD_MAX = 8
 REREAD_MIN_WIDTH = 3.0
 REREAD_MIN_HEIGHT = 6.0
-#: Whether :func:`check_burned_in` reads again only the bands the learned filter says may hold text
-#: (:mod:`covidbank.ocr.bandfilter`).
-BAND_FILTER = True
 
 
-def reread_candidates(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
-                      ) -> list[tuple[int, tuple[int, int, int, int], str, float]]:
-    """The bands the second reading may read: ``(row index, band box, polarity, letter height)``.
+def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding], deny: DenyList | None,
+                   allow: AllowList, lang: str = DEFAULT_LANG) -> list[Finding]:
+    """``findings`` with the rows that a second, stronger reading finds to be personal data turned ``phi``.
 
-    Every row not already personal data, wide enough to hold an identifier (at
-    most :data:`REREAD_MAX`, the most text-like first), extended along its
-    strokes, in both polarities (the row's polarity is not known: a letter of
-    either makes candidates).
+    The first reading (one mosaic of all candidates) misreads text that is
+    slightly rotated, of uneven contrast, or small and bold (``CPNAOMTL`` for a
+    name).  Every row not already personal data, wide enough to hold an
+    identifier, is extended along its strokes and read again in both polarities
+    (:func:`~covidbank.ocr.detect.reread_bands`: straightened, background suppressed,
+    upscaled, one more Tesseract call per image) and its text matched against
+    the deny-list again (the instance's own values; not the generic patterns,
+    which this reading of anatomy and captions would make fire on clean
+    images); the band becomes the row's box.  Bands whose readings hold a
+    record-number label or three digits but match nothing are read once more
+    for digits only (Tesseract's whitelist: a number misread as letters, or
+    read only in part), in one more call, only in images that have such rows.
     """
     rows = []
     for i, f in enumerate(findings):
@@ -81,54 +85,12 @@ def reread_candidates(g: np.ndarray, lines: list[TextLine], findings: list[Findi
             continue
         rows.append((f.score, i, hm))
     rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:REREAD_MAX]
-    out = []
+    bands, where = [], []
     for _, i, hm in rows:
         box = extend_along_row(g, findings[i].box)
-        for pol in ("bright", "dark"):
-            out.append((i, box, pol, hm))
-    return out
-
-
-def band_rows_features(g: np.ndarray, lines: list[TextLine], findings: list[Finding],
-                       cands: list[tuple[int, tuple[int, int, int, int], str, float]]) -> np.ndarray:
-    """:func:`~covidbank.ocr.bandfilter.band_features` of each band of :func:`reread_candidates` (one row each)."""
-    from .bandfilter import FEATURES, band_features
-
-    if not cands:
-        return np.zeros((0, len(FEATURES)))
-    return np.stack([band_features(g, lines, findings[i].kind, findings[i].conf, findings[i].score, findings[i].members,
-                                   findings[i].box, box, pol, hm) for i, box, pol, hm in cands])
-
-
-def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding], deny: DenyList | None,
-                   allow: AllowList, lang: str = DEFAULT_LANG, band_filter: "BandFilter | None" = None
-                   ) -> list[Finding]:
-    """``findings`` with the rows that a second, stronger reading finds to be personal data turned ``phi``.
-
-    The first reading (one mosaic of all candidates) misreads text that is
-    slightly rotated, of uneven contrast, or small and bold (``CPNAOMTL`` for a
-    name).  Every row not already personal data, wide enough to hold an
-    identifier, is extended along its strokes and read again in both polarities
-    (:func:`reread_candidates`, :func:`~covidbank.ocr.detect.reread_bands`: straightened, background suppressed,
-    upscaled, one more Tesseract call per image) and its text matched against
-    the deny-list again (the instance's own values; not the generic patterns,
-    which this reading of anatomy and captions would make fire on clean
-    images); the band becomes the row's box.  With ``band_filter``
-    (:class:`~covidbank.ocr.bandfilter.BandFilter`), only the bands it says
-    may hold text are read (most bands are anatomy), and those of rows whose
-    first reading holds a record-number label or three digits.  Bands whose readings hold a
-    record-number label or three digits but match nothing are read once more
-    for digits only (Tesseract's whitelist: a number misread as letters, or
-    read only in part), in one more call, only in images that have such rows.
-    """
-    cands = reread_candidates(g, lines, findings)
-    if cands and band_filter is not None:
-        keep = band_filter.keep(band_rows_features(g, lines, findings, cands))
-        # a row whose first reading holds a record-number label or three digits is text: always read again
-        hinted = {i for i, *_ in cands if id_hint(_first_text(lines, findings[i]))}
-        cands = [c for c, k in zip(cands, keep) if k or c[0] in hinted]
-    bands = [(box, pol, hm) for _, box, pol, hm in cands]
-    where = [c[0] for c in cands]
+        for pol in ("bright", "dark"):  # the row's polarity is not known: a letter of either makes candidates
+            bands.append((box, pol, hm))
+            where.append(i)
     if not bands:
         return findings
     out = list(findings)
@@ -136,18 +98,14 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
     for (band, i), line in zip(zip(bands, where), reread_bands(g, bands, lang=lang)):
         if _mark(out, i, line, deny, allow):
             continue
-        if id_hint(_first_text(lines, out[i])) or id_hint(line.text):
+        first = " ".join(w.text for k in out[i].members for w in lines[k].words)
+        if id_hint(first) or id_hint(line.text):
             hints.add((band, i))
     # a label or a part of a number read, the number itself not matched: read those bands for digits only
     hints = sorted(h for h in hints if out[h[1]].kind != "phi")[:REREAD_MAX]
     for (_, i), line in zip(hints, reread_bands(g, [h[0] for h in hints], lang=lang, digits=True) if hints else []):
         _mark(out, i, line, deny, allow)
     return out
-
-
-def _first_text(lines: list[TextLine], f: Finding) -> str:
-    """What the first reading read in row ``f`` (its candidates' words, joined)."""
-    return " ".join(w.text for k in f.members for w in lines[k].words)
 
 
 def _mark(out: list[Finding], i: int, line: TextLine, deny: DenyList | None, allow: AllowList) -> bool:
@@ -262,8 +220,7 @@ def check_burned_in(img: np.ndarray, deny: DenyList | None, policy: str = "redac
     engine = tesseract_info(lang).to_dict()
     g = window_to_float(img)
     lines = detect_text(img, lang=lang, keep_unread=True, windowed=g)
-    findings = second_reading(g, lines, classify_rows(lines, deny, allow), deny, allow, lang,
-                              band_filter=BandFilter.load() if BAND_FILTER else None)
+    findings = second_reading(g, lines, classify_rows(lines, deny, allow), deny, allow, lang)
     phi = [f for f in findings if f.kind == "phi"]
     # letters of a PHI row that were never candidates: follow the strokes along the row
     phi = [dataclasses.replace(f, box=extend_along_row(g, f.box)) for f in phi]
