@@ -115,6 +115,19 @@ def test_tophat_equals_scipys_morphology(size, shape):
     assert np.array_equal(tophat(a, size, "both"), np.maximum(bright, dark))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_percentile_equals_numpys(dtype):
+    from covidbank.ocr.detect import _percentile
+
+    rng = np.random.default_rng(5)
+    for shape in [(1,), (2,), (1, 7), (13, 29), (40, 300)]:
+        for scale in (1.0, 255.0):
+            a = (rng.random(shape) * scale).astype(dtype)
+            for q in (0.5, 25, 50, 70, 98, 99.5, 100):
+                want, got = np.percentile(a, q), _percentile(a, q)
+                assert got == want and np.asarray(got).dtype == np.asarray(want).dtype
+
+
 def _group_lines_by_sweep(chars, t):
     """The line grouping as it was written first (a pairwise sweep with a union-find): the reference."""
     from covidbank.ocr.detect import _MAX_H, _MIN_SHARP
