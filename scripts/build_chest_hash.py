@@ -4,7 +4,7 @@ Usage::
 
     PYTHONPATH=src python scripts/build_chest_hash.py [--data ../shared/data/cohen] [--out src/covidbank/data/chest_hash_mean.json]
 
-The chest hash (:func:`covidbank.duplicates.chest_hashes`) sets a bit where a crop's DCT coefficient (one of the 64
+The chest hash (:func:`covidbank.duplicates._chest_bits`) sets a bit where a crop's DCT coefficient (one of the 64
 lowest-frequency AC coefficients, the vector scaled to unit length) is above the mean chest film's.  That mean is
 learned here, once, from the present X-ray images of the COVID-19 Image Data Collection (every image file in
 ``DATA/images``, sorted by name; every crop box of each, as the fingerprint reads them): 64 numbers, the mean of
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     files = sorted(p for p in (args.data / "images").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     feats = np.concatenate([crop_features(str(p)) for p in files])
     doc = {
-        "what": "mean chest-hash feature vector (covidbank.duplicates.chest_hashes): 64 lowest-frequency AC "
+        "what": "mean chest-hash feature vector (covidbank.duplicates._chest_bits): 64 lowest-frequency AC "
                 "coefficients (zigzag) of the 32 x 32 DCT of each crop box, scaled to unit length, averaged",
         "learned_from": f"COVID-19 Image Data Collection (ieee8023/covid-chestxray-dataset), {len(files)} X-ray "
                         f"images, {len(feats)} crops; built by scripts/build_chest_hash.py",
