@@ -17,20 +17,14 @@ parallel efficiency and the load average.
 :func:`covidbank.duplicates.candidate_pairs`, against the former all-pairs
 loop, which is kept here as the oracle and the peer):
 
-* on the real Cohen films, for the pHash and the chest hash (the candidate
-  stage's): candidates per radius (and the share of all pairs), the unrelated
-  pairs among them (other patients, correlation below 0.95), the verified
-  duplicate pairs each radius keeps, the same pairs on both sides; then held
-  out: each pair's chest hashes against the mean of the other patients' films
-  only, and the chest films of other collections in the shared data against
-  Cohen's;
+* on the real Cohen hashes: candidates per radius (and the share of all
+  pairs), the verified duplicate pairs each radius keeps, the same pairs on
+  both sides;
 * on synthetic fingerprints (11 hashes per image) at ``--sizes``:
   ``chest`` hashes drawn to be as concentrated as the Cohen radiographs'
-  pHashes (whole-image hashes a Beta(6, 15) share of bits away from one centre,
-  crop hashes pulled 30 % of the way back to the centre plus 8 % noise: about
-  5 % of pairs are candidates at 12 bits, like Cohen's 4.9 %), ``chesthash``
-  as concentrated as their chest hashes (the same with Beta(8, 15): 0.03 % of
-  pairs within 8 bits, like the Cohen films of other patients), and ``sparse``
+  (whole-image hashes a Beta(6, 15) share of bits away from one centre, crop
+  hashes pulled 30 % of the way back to the centre plus 8 % noise: about 5 %
+  of pairs are candidates at 12 bits, like Cohen's 4.9 %), and ``sparse``
   hashes (uniform whole-image hashes, the same crop noise, 1 % planted
   copies): what a varied collection looks like.  The all-pairs loop runs up to
   ``--oracle-max`` images (both sides must agree) and is extrapolated
@@ -99,14 +93,13 @@ def _bern(rng, p, shape):
 
 
 def synthetic_hashes(kind: str, n: int, seed: int = 0):
-    """``(n, 11)`` uint64 fingerprint hashes, whole image first: ``chest`` (as concentrated as the Cohen pHashes),
-    ``chesthash`` (as the Cohen chest hashes: the same model, Beta(8, 15)) or ``sparse``."""
+    """``(n, 11)`` uint64 fingerprint hashes, whole image first: ``chest`` (concentrated) or ``sparse``."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     centre = rng.integers(0, 2**63, dtype=np.uint64)
-    if kind in ("chest", "chesthash"):
-        whole = centre ^ _bern(rng, rng.beta(*((6, 15) if kind == "chest" else (8, 15)), n), (n,))
+    if kind == "chest":
+        whole = centre ^ _bern(rng, rng.beta(6, 15, n), (n,))
         back = _bern(rng, 0.3, (n, 11))  # crops look more like every chest film: bits pulled back to the centre
         h = ((whole[:, None] & ~back) | (centre & back)) ^ _bern(rng, 0.08, (n, 11))
     else:
@@ -119,9 +112,8 @@ def synthetic_hashes(kind: str, n: int, seed: int = 0):
     return h
 
 
-def planted_distances(files, hashes: dict) -> None:
-    """Hash distance between each image and its re-encoded, resized and cropped copies (the tests' kinds), for
-    each hash: ``{name: (packed (n, 11), packer of a Fingerprint)}``."""
+def planted_distances(files, packed) -> None:
+    """Hash distance between each image and its re-encoded, resized and cropped copies (the tests' kinds)."""
     import numpy as np
     from PIL import Image
 
@@ -130,111 +122,51 @@ def planted_distances(files, hashes: dict) -> None:
 
     from covidbank.duplicates import candidate_pairs, fingerprint
 
-    dist: dict[str, dict[str, list[int]]] = {name: {} for name in hashes}
+    dist: dict[str, list[int]] = {}
     for x, p in enumerate(files):
         with Image.open(p) as im:
             for kind, v in _variants(im).items():
-                fp = fingerprint(np.asarray(v.convert("L"), dtype=np.float32) / 255)
-                for name, (packed, pack) in hashes.items():
-                    d = candidate_pairs(np.stack([packed[x], pack(fp)]), 64)[2]
-                    dist[name].setdefault(kind, []).append(int(d[0]))
-    for name in hashes:
-        print(f"{name}: planted copies of the {len(files)} images, hash distance to their original (max; histogram of 0-8 bits)")
-        for kind, d in dist[name].items():
-            print(f"  {kind:<10} max {max(d):>2}   {np.bincount(d, minlength=9)[:9].tolist()}")
-
-
-def held_out(args, files, fps, feats, patient, phash, unrelated, dup, review) -> None:
-    """The chest hash on films its mean never saw: each Cohen pair hashed against the mean of the other patients'
-    films only (the shipped prior left out too), and the chest films of other collections in the shared data
-    (RSNA, NIH ChestX-ray14, NEMA, BIMCV's MIDS example) against the Cohen films."""
-    import numpy as np
-
-    from covidbank.duplicates import candidate_pairs, chest_hashes, chest_mean, fingerprint_file
-
-    n = len(fps)
-    ai, aj = np.triu_indices(n, 1)
-    pats, pinv = np.unique(patient, return_inverse=True)
-    total, per = feats.sum((0, 1), dtype=np.float64), np.zeros((len(pats), 64))
-    np.add.at(per, pinv, feats.sum(1, dtype=np.float64))
-    crops = np.bincount(pinv, minlength=len(pats)) * feats.shape[1]
-    pa, pb = pinv[ai], pinv[aj]
-    other = pa != pb
-    mean = (total - per[pa] - np.where(other[:, None], per[pb], 0)) / (feats.shape[0] * feats.shape[1] - crops[pa] - np.where(other, crops[pb], 0))[:, None]
-    bits = lambda f, m: np.packbits(np.ascontiguousarray(f > m[:, None, :]), axis=-1).view(np.uint64)[..., 0]  # noqa: E731
-    ha, hb = bits(feats[ai], mean), bits(feats[aj], mean)
-    d = np.minimum(np.bitwise_count(ha[:, :1] ^ hb).min(1), np.bitwise_count(hb[:, :1] ^ ha).min(1))
-    dp = np.minimum(np.bitwise_count(phash[ai, :1] ^ phash[aj]).min(1), np.bitwise_count(phash[aj, :1] ^ phash[ai]).min(1))
-    print("held out: each pair's chest hashes against the mean of the other patients' films (pHash alongside)")
-    print(f"{'radius':>6}{'unrelated chest':>17}{'share':>9}{'unrelated pHash':>17}{'share':>9}{'ratio':>7}{'duplicates kept':>17}{'review kept':>13}")
-    for r in (4, 6, 8, 10, 12):
-        c, p_ = int((d[unrelated] <= r).sum()), int((dp[unrelated] <= r).sum())
-        print(f"{r:>6}{c:>17}{c / unrelated.sum():>9.4f}{p_:>17}{p_ / unrelated.sum():>9.4f}{p_ / max(c, 1):>7.1f}"
-              f"{int((d[dup] <= r).sum()):>14} / {int(dup.sum())}{int((d[review] <= r).sum()):>10} / {int(review.sum())}")
-    shared = args.data.parent
-    films = [(shared / "dicom" / f, "dicom") for f in ("1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
-                                                        "1.3.6.1.4.1.11129.5.5.110503645592756492463169821050252582267888.dcm",
-                                                        "RG1_J2KI.dcm")]
-    films += [(p, "nifti") for p in sorted((shared / "mids-example").glob("**/*.nii.gz"))]
-    films = [(p, k) for p, k in films if p.is_file()]
-    if films:
-        ofp = [fingerprint_file(str(p), file_format=k) for p, k in films]
-        of = np.stack([f.chest for f in ofp])
-        m = chest_mean(np.concatenate([feats, of]))
-        hc, ho = chest_hashes(feats, m), chest_hashes(of, m)
-        op = np.stack([np.packbits(f.hashes, axis=-1).view(np.uint64)[:, 0] for f in ofp])
-        for name, a, b in (("chest hash", ho, hc), ("pHash", op, phash)):
-            dd = np.array([candidate_pairs(np.concatenate([a[x : x + 1], b]), 64)[2][:n] for x in range(len(a))])
-            print(f"{len(films)} chest films of other collections against the {n} Cohen films, {name}: nearest {int(dd.min())} bits, "
-                  f"{int((dd <= 8).sum())} of {dd.size} pairs within 8, {int((dd <= 12).sum())} within 12")
+                h = np.packbits(fingerprint(np.asarray(v.convert("L"), dtype=np.float32) / 255).hashes, axis=-1).view(np.uint64)[:, 0]
+                d = candidate_pairs(np.stack([packed[x], h]), 64)[2]
+                dist.setdefault(kind, []).append(int(d[0]))
+    print(f"planted copies of the {len(files)} images: hash distance to their original (max; histogram of 0, 2, 4, 6, 8 bits)")
+    for kind, d in dist.items():
+        print(f"  {kind:<10} max {max(d):>2}   {np.bincount(d, minlength=9)[::2].tolist()}")
 
 
 def search_step(args, files) -> None:
     """Candidate search: real Cohen hashes per radius, then synthetic sizes, new vs all pairs."""
     import numpy as np
 
-    import pandas as pd
-
-    from covidbank.duplicates import _verify, candidate_pairs, chest_hashes, chest_mean, fingerprint_file
+    from covidbank.duplicates import _verify, candidate_pairs, fingerprint_file
 
     t = time.perf_counter()
     fps = [fingerprint_file(str(p)) for p in files]
     t_fp = time.perf_counter() - t
-    n = len(fps)
-    phash = np.stack([np.packbits(f.hashes, axis=-1).view(np.uint64)[:, 0] for f in fps])
-    feats = np.stack([f.chest for f in fps])
-    mean = chest_mean(feats)  # find_duplicates': the collection's mean film
-    chest = chest_hashes(feats, mean)
+    packed = np.stack([np.packbits(f.hashes, axis=-1).view(np.uint64)[:, 0] for f in fps])
+    n = len(packed)
+    i, j, d = candidate_pairs(packed, 12)
+    t = time.perf_counter()
+    corr = _verify(fps, i, j)  # find_duplicates' batched verification
+    t_ver = (time.perf_counter() - t) / max(len(i), 1)
+    dup, review = corr >= 0.975, (corr >= 0.95) & (corr < 0.975)
+    print(f"\nCandidate search on {n} real Cohen images ({n * (n - 1) // 2} pairs); fingerprinting {t_fp / n * 1000:.1f} ms/image, "
+          f"verification {t_ver * 1000:.2f} ms/candidate (one process)")
     ai, aj = np.triu_indices(n, 1)
     t = time.perf_counter()
-    corr = _verify(fps, ai, aj)  # every pair, as find_duplicates verifies candidates
+    _verify(fps, ai, aj)
     t_all = time.perf_counter() - t
-    print(f"\nCandidate search on {n} real Cohen images ({len(ai)} pairs); fingerprinting {t_fp / n * 1000:.1f} ms/image; "
-          f"verification of all pairs {t_all:.1f} s, {t_all / max(len(ai), 1) * 1000:.3f} ms/candidate ({2 * len(ai) / n:.0f} per image)")
-    meta = args.data / "metadata.csv"
-    pid = (pd.read_csv(meta).drop_duplicates("filename").set_index("filename")["patientid"].astype(str)
-           if meta.is_file() else pd.Series(dtype=str))
-    patient = np.array([pid.get(p.name, p.name) for p in files])
-    dup, review = corr >= 0.975, (corr >= 0.95) & (corr < 0.975)
-    unrelated = (patient[ai] != patient[aj]) & (corr < 0.95)  # other patients, not near-duplicates
-    print(f"pairs: {int(dup.sum())} duplicates (correlation >= 0.975), {int(review.sum())} for review (0.95-0.975), "
-          f"{int(unrelated.sum())} unrelated (other patients, below 0.95)")
-    for name, packed in (("pHash", phash), ("chest hash", chest)):
-        print(f"{name}:")
-        print(f"{'radius':>6}{'candidates':>12}{'share of pairs':>16}{'unrelated':>11}{'share':>9}{'duplicates kept':>17}{'review kept':>13}{'all-pairs same':>16}")
-        for r in (0, 2, 4, 6, 8, 10, 12, 16):
-            ni, nj, nd = candidate_pairs(packed, r)
-            oi, oj, od = all_pairs(packed, r)
-            same = np.array_equal(ni, oi) and np.array_equal(nj, oj) and np.array_equal(nd, od)
-            hit = np.zeros(len(ai), bool)
-            hit[(ni * (2 * n - ni - 1)) // 2 + (nj - ni - 1)] = True  # index of (i, j) in the triu order
-            print(f"{r:>6}{len(ni):>12,}{len(ni) / len(ai):>16.4f}{int((hit & unrelated).sum()):>11}{(hit & unrelated).sum() / unrelated.sum():>9.4f}"
-                  f"{int((dup & hit).sum()):>14} / {int(dup.sum())}{int((review & hit).sum()):>10} / {int(review.sum())}{str(same):>16}")
-    held_out(args, files, fps, feats, patient, phash, unrelated, dup, review)
+    print(f"verification of all pairs: {len(ai):,} in {t_all:.1f} s, {t_all / max(len(ai), 1) * 1000:.3f} ms/candidate "
+          f"({2 * len(ai) / n:.0f} candidates per image)")
+    print(f"{'radius':>6}{'candidates':>12}{'share of pairs':>16}{'duplicates kept':>17}{'review kept':>13}{'all-pairs same':>16}")
+    for r in (0, 2, 4, 6, 8, 10, 12, 16):
+        ni, nj, nd = candidate_pairs(packed, r)
+        oi, oj, od = all_pairs(packed, r)
+        same = np.array_equal(ni, oi) and np.array_equal(nj, oj) and np.array_equal(nd, od)
+        print(f"{r:>6}{len(ni):>12,}{len(ni) / (n * (n - 1) / 2):>16.4f}{int((dup & (d <= r)).sum()):>14} / {int(dup.sum())}{int((review & (d <= r)).sum()):>10} / {int(review.sum())}{str(same):>16}")
     if args.planted:
-        planted_distances(files, {"pHash": (phash, lambda f: np.packbits(f.hashes, axis=-1).view(np.uint64)[:, 0]),
-                                  "chest hash": (chest, lambda f: chest_hashes(f.chest, mean))})
-    print(f"{'size':>10}{'kind':>10}{'candidates':>14}{'share':>9}{'multi-index s':>15}{'all-pairs s':>13}{'ratio':>8}{'same':>6}")
+        planted_distances(files, packed)
+    print(f"{'size':>10}{'kind':>8}{'candidates':>14}{'share':>9}{'multi-index s':>15}{'all-pairs s':>13}{'ratio':>8}{'same':>6}")
     sizes = [int(x) for x in args.sizes.split(",") if x]
     ref: dict[str, tuple[int, float]] = {}
     share: dict[str, float] = {}
@@ -242,8 +174,8 @@ def search_step(args, files) -> None:
         for size in sizes:
             pairs = size * (size - 1) / 2
             est = share.get(kind, 0.05) * pairs  # candidates expected from the share at the size before
-            if kind.startswith("chest") and est > args.max_candidates:
-                print(f"{size:>10,}{kind:>10}{'~%.1e' % est:>14}{'':>9}   (not run: the candidates alone would be {est * 24 / 1e9:.1f} GB)")
+            if kind == "chest" and est > args.max_candidates:
+                print(f"{size:>10,}{kind:>8}{'~%.1e' % est:>14}{'':>9}   (not run: the candidates alone would be {est * 24 / 1e9:.1f} GB)")
                 continue
             h = synthetic_hashes(kind, size)
             if size > args.full_max:
@@ -266,7 +198,7 @@ def search_step(args, files) -> None:
                 t_new = t_plan + timed[1] + per_query * (size - nq)
                 chunks = "+".join(f"{b}b/{x}" for _, b, x in plan)
                 t_old = ref[kind][1] * (size / ref[kind][0]) ** 2 if kind in ref else float("nan")
-                print(f"{size:>10,}{kind:>10}{'~%.1e' % (hits * size / nq / 2):>14}{'':>9}{'~%.0f' % t_new:>15}{'~%.0f' % t_old:>13}"
+                print(f"{size:>10,}{kind:>8}{'~%.1e' % (hits * size / nq / 2):>14}{'':>9}{'~%.0f' % t_new:>15}{'~%.0f' % t_old:>13}"
                       f"{t_old / t_new:>8.1f}{'-':>6}   ({nq // 2:,} and {nq:,} of {size:,} queries timed: {timed[0]:.1f} s, "
                       f"{timed[1]:.1f} s; chunks {chunks})")
                 continue
@@ -286,7 +218,7 @@ def search_step(args, files) -> None:
             else:
                 t_old, old, same = float("nan"), f"{'-':>13}", "-"
             share[kind] = len(ni) / pairs
-            print(f"{size:>10,}{kind:>10}{len(ni):>14,}{len(ni) / pairs:>9.1e}{t_new:>15.2f}{old}{t_old / t_new:>8.1f}{same:>6}")
+            print(f"{size:>10,}{kind:>8}{len(ni):>14,}{len(ni) / pairs:>9.1e}{t_new:>15.2f}{old}{t_old / t_new:>8.1f}{same:>6}")
             del h, ni, nj, nd
     print("(~: all pairs extrapolated quadratically from the largest size it ran at; above --full-max the multi-index\n"
           " search is timed on two samples of the queries against every item (all items indexed) and extrapolated\n"
@@ -303,7 +235,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes for --step search")
     ap.add_argument("--oracle-max", type=int, default=10000, help="largest size the all-pairs loop runs at")
     ap.add_argument("--planted", action="store_true", help="--step search: also plant 5 copies of every image (slow)")
-    ap.add_argument("--kinds", default="chest,chesthash,sparse", help="synthetic kinds for --step search")
+    ap.add_argument("--kinds", default="chest,sparse", help="synthetic kinds for --step search")
     ap.add_argument("--full-max", type=int, default=100000, help="larger sizes time a sample of the queries")
     ap.add_argument("--sample-queries", type=int, default=20000, help="queries timed above --full-max")
     ap.add_argument("--max-candidates", type=float, default=3e7, help="concentrated (chest) sizes expected to give more are not run")

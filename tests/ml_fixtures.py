@@ -33,30 +33,6 @@ def synthetic_radiograph(seed: int, h: int = 300, w: int = 260) -> np.ndarray:
     return img.astype(np.float32)
 
 
-def chest_phantom(seed: int, h: int = 320, w: int = 300) -> np.ndarray:
-    """A ``[0, 1]`` frontal-chest-like film: air around a body, two dark lung fields with rib stripes, a bright
-    mediastinum, a few opacities and noise, everything's size and place varying with ``seed``.  Like real chest
-    radiographs they share their layout, so their pHashes are concentrated (about 2 % of pairs within 8 bits)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    y, x = yy / h, xx / w
-    cx = 0.5 + rng.uniform(-0.04, 0.04)
-    img = np.full((h, w), 0.1, np.float32)
-    body = np.abs(x - cx) < rng.uniform(0.38, 0.48) - 0.08 * (1 - y) ** 3
-    img[body] = 0.55 + rng.uniform(-0.05, 0.05)
-    for side in (-1, 1):
-        lx, ly = cx + side * rng.uniform(0.17, 0.23), rng.uniform(0.42, 0.5)
-        lung = ((x - lx) / rng.uniform(0.12, 0.17)) ** 2 + ((y - ly) / rng.uniform(0.25, 0.33)) ** 2 < 1
-        ribs = 0.06 * np.sin(2 * np.pi * (y * rng.uniform(7, 10) + side * 0.6 * (x - lx)) + rng.uniform(0, 6))
-        img[lung] = (0.2 + rng.uniform(-0.05, 0.05) + ribs)[lung]
-    img[body & (np.abs(x - cx) < rng.uniform(0.05, 0.09) * (1 + 0.8 * y))] = 0.75
-    for _ in range(rng.integers(2, 7)):
-        oy, ox, r = rng.uniform(0.2, 0.8), cx + rng.choice([-1, 1]) * rng.uniform(0.1, 0.3), rng.uniform(0.03, 0.12)
-        img += rng.uniform(0.05, 0.25) * np.exp(-((y - oy) ** 2 + (x - ox) ** 2) / (2 * r * r))
-    img += 0.03 * rng.normal(size=(h, w)).astype(np.float32)
-    return (np.clip(img, 0, 1) ** rng.uniform(0.7, 1.4)).astype(np.float32)
-
-
 def save_png8(a: np.ndarray, path: Path, rgb: bool = False) -> Path:
     u = np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
     im = Image.fromarray(u)

@@ -15,7 +15,7 @@ pytest.importorskip("imagehash")  # the [torch] extra
 from covidbank.bank import Bank  # noqa: E402
 from covidbank.duplicates import candidate_pairs, compare, find_duplicates, fingerprint, write_duplicates  # noqa: E402
 from covidbank.splits import check_leakage, write_split  # noqa: E402
-from ml_fixtures import chest_phantom, synthetic_radiograph  # noqa: E402
+from ml_fixtures import synthetic_radiograph  # noqa: E402
 
 
 def _variants(im: Image.Image) -> dict[str, Image.Image]:
@@ -74,50 +74,6 @@ def test_planted_pairs_found_and_no_false_pairs(tmp_path):
     assert (res.pairs["source_a"] != res.pairs["source_b"]).all()
     s = res.summary()
     assert s["cross_source_pairs"] == 5 and s["unreadable"] == 0
-
-
-def test_chest_films_are_not_candidates_their_copies_are(tmp_path):
-    """Chest-like films share their layout, so their pHashes are concentrated (many unrelated pairs within 8
-    bits): the candidate stage's chest hash, against the collection's mean film, keeps every planted copy
-    (PNG and JPEG files read through Pillow) and drops the unrelated pairs."""
-    from covidbank.duplicates import fingerprint_file
-
-    originals = [Image.fromarray(np.clip(chest_phantom(i) * 255 + 0.5, 0, 255).astype(np.uint8)) for i in range(40)]
-    b, truth = _planted_bank(tmp_path, originals)
-    res = find_duplicates(b)
-    dup = res.pairs[res.pairs["duplicate"]]
-    assert {tuple(sorted(p)) for p in zip(dup["image_id_a"], dup["image_id_b"])} == {tuple(sorted(t)) for t in truth}
-    assert res.candidates <= len(truth) + 2  # 5 copies; the 40 x 39 / 2 unrelated pairs are (nearly) all dropped
-    # what the pHash would have given: the films are chest-like, their pHashes concentrated
-    recs = b.resolve_paths(b.query("SELECT * FROM images ORDER BY image_id"))
-    ph = np.stack([np.packbits(fingerprint_file(p).hashes, axis=-1).view(np.uint64)[:, 0] for p in recs["path"]])
-    assert len(candidate_pairs(ph, 8)[0]) >= len(truth) + 10
-
-
-def test_chest_mean_is_the_shipped_prior_blended_with_the_collection():
-    from covidbank.duplicates import CHEST_PRIOR_CROPS, _CHEST_COEFS, _chest_mean, chest_hashes, chest_mean
-
-    prior = _chest_mean()
-    assert prior.shape == (64,) and len(set(_CHEST_COEFS)) == 64 and (0, 0) not in _CHEST_COEFS
-    assert np.array_equal(chest_mean(), prior) and np.array_equal(chest_mean(np.zeros((0, 11, 64))), prior)
-    rng = np.random.default_rng(0)
-    own = rng.normal(size=(64,))
-    feats = np.broadcast_to(own, (10_000, 11, 64))
-    assert np.allclose(chest_mean(feats), (prior * CHEST_PRIOR_CROPS + own * 110_000) / (CHEST_PRIOR_CROPS + 110_000))
-    assert np.allclose(chest_mean(feats[:1]), prior, atol=0.05 * np.abs(own - prior).max())  # one image: about the prior
-    # the packed hash is numpy.packbits of the bits above the mean, as candidate_pairs reads pHashes
-    f = rng.normal(size=(3, 11, 64))
-    assert np.array_equal(chest_hashes(f, prior), np.packbits(f > prior, axis=-1).view(np.uint64)[..., 0])
-
-
-def test_compare_distance_is_the_candidate_distance():
-    from covidbank.duplicates import chest_hashes, chest_mean
-
-    a = fingerprint(chest_phantom(1))
-    b = fingerprint(chest_phantom(1)[16:, 10:-10])
-    mu = chest_mean(np.stack([a.chest, b.chest]))
-    d = candidate_pairs(chest_hashes(np.stack([a.chest, b.chest]), mu), 64)[2]
-    assert compare(a, b, mu)[0] == int(d[0]) <= 8
 
 
 def test_fingerprint_compare_separates_copies_from_other_images():
@@ -337,8 +293,6 @@ def test_real_cohen_images_and_planted_copies(shared_data, tmp_path):
         extra.append({"image_id": f"planted:{kind}", "subject_id": f"planted:{kind}", "source": "planted", "path": str(q), "of": r["image_id"]})
     ex = pd.DataFrame(extra)
     res = find_duplicates(None, records=pd.concat([recs, ex.drop(columns="of")], ignore_index=True))
-    # the chest hash: 38 candidates among the 210 at radius 8 (the pHash gave 130, 90 of them unrelated films)
-    assert res.candidates <= 60
     dup = res.pairs[res.pairs["duplicate"]]
     pairs = {tuple(sorted((a, b))) for a, b in zip(dup["image_id_a"], dup["image_id_b"])}
     for r in ex.itertuples():

@@ -4,27 +4,19 @@ Public COVID-19 collections re-publish each other's images (COVIDx merged
 several that share files), re-encoded, resized or with a border cropped.  Two
 stages find them:
 
-1. **Candidates**: a 64-bit *chest hash* of the whole image and of ten crops
-   (centred 90 % and 80 %, 5 % or 10 % off one side); two images are
-   candidates when the whole-image hash of one is within ``hash_distance``
-   bits (default 8) of some hash of the other.  They are found by multi-index
-   hashing (:mod:`covidbank.hamming`), not by comparing all pairs: the same
-   pairs.  The chest hash takes the 64 lowest-frequency AC coefficients of the
-   crop's 32 x 32 DCT (the pHash's DCT), scaled to unit length, and sets a bit
-   where a coefficient is above the *mean chest film's*: the collection's own
-   mean, with a mean shipped with covidbank (learned once from the Cohen films,
-   ``scripts/build_chest_hash.py``) counted as 20 more images
-   (:func:`chest_mean`).  A pHash compares each coefficient with its own
-   image's median, so on chest radiographs its bits mostly say what all chest
-   films share: 0.41 % of the unrelated Cohen pairs are within 8 bits, and the
-   candidates grow with the square of the images.  The chest hash says how a
-   film differs from the others: 0.03 % of those pairs within 8 bits (13-15
-   times fewer, with each image's patients left out of the mean), every
-   planted copy (re-encoded, resized, cropped) and every real duplicate pair
-   still within 6 (``docs/scale.md``).  The hash bits depend on the
-   collection's mean, so fingerprints keep the features (64 floats per crop),
-   and the bits are taken at search time.  The pHash is kept for the
-   ``phash`` column.
+1. **Candidates**: a perceptual hash (``imagehash.phash``, 64-bit DCT hash) of
+   the whole image and of ten crops (centred 90 % and 80 %, 5 % or 10 % off
+   one side); two images are candidates when the whole-image hash of one is
+   within ``hash_distance`` bits (default 8) of some hash of the other.  They
+   are found by multi-index hashing (:mod:`covidbank.hamming`), not by
+   comparing all pairs: the same pairs.  Chest radiographs' hashes are
+   concentrated: of the 21,945 pairs of the 210 Cohen images, 4.9 % are within
+   12 bits and 0.59 % within 8, so the candidates grow with the square of the
+   images whatever the search.  Every copy measured is within 6 bits (the 6
+   real duplicate pairs within 4; 1,050 planted re-encoded, resized and
+   cropped copies of the 210 images within 6): 8 keeps them all, and the 3
+   near-duplicates for review, with 8.4 times fewer candidates than 12
+   (``docs/scale.md``).
 2. **Verification**: the normalized cross-correlation of 48 x 48 grey
    thumbnails, maximized over the same crops and shifts of up to 2 pixels
    (4 %); a pair is a duplicate when it reaches ``min_correlation``
@@ -41,9 +33,8 @@ does); the image is box-averaged once, in integers, to at most 255 pixels a
 side; every crop of that copy is resized by Pillow's Lanczos filter (pHash)
 and BOX filter (thumbnail) in a few sparse products of Pillow's own
 fixed-point weights (the same pixels as Pillow, not an approximation), and the
-eleven pHashes and chest features come from one DCT over the stack (the pHashes
-``imagehash.phash`` of each crop bit for bit, tested on every crop of the 210
-Cohen images).
+eleven pHashes come from one DCT over the stack: ``imagehash.phash`` of each
+crop bit for bit (tested on every crop of the 210 Cohen images).
 
 Duplicate pairs are joined into groups (connected components).  The bank
 table ``duplicates`` has one row per image in a group (``group_id`` is the
@@ -73,8 +64,6 @@ __all__ = [
     "fingerprint_file",
     "compare",
     "candidate_pairs",
-    "chest_hashes",
-    "chest_mean",
     "find_duplicates",
     "write_duplicates",
     "CROP_BOXES",
@@ -108,17 +97,13 @@ class Fingerprint:
     Attributes
     ----------
     hashes : numpy.ndarray
-        ``(len(CROP_BOXES), 64)`` bool pHash bits per crop box (``imagehash.phash`` of each crop).
+        ``(len(CROP_BOXES), 64)`` bool pHash bits per crop box.
     thumbs : numpy.ndarray
         ``(len(CROP_BOXES), THUMB, THUMB)`` uint8 thumbnails (48 x 48).
-    chest : numpy.ndarray
-        ``(len(CROP_BOXES), 64)`` float32 chest features per crop box (:func:`_chest_features`): the candidate
-        stage's hash bits are these against a mean (:func:`chest_hashes`), so they are kept, not the bits.
     """
 
     hashes: np.ndarray
     thumbs: np.ndarray
-    chest: np.ndarray
 
     @property
     def hex(self) -> str:
@@ -325,99 +310,7 @@ def _resize_crops(img: np.ndarray, sizes: dict[str, int]) -> dict[str, np.ndarra
     return out
 
 
-#: The 64 lowest-frequency AC coefficients of the 32 x 32 DCT, in zigzag order (by ``u + v``, then ``u``): the
-#: chest-whitened hash's coefficients (all within the 11 x 11 corner).
-_CHEST_COEFS = tuple(sorted(((u, v) for u in range(11) for v in range(11) if 0 < u + v <= 10),
-                            key=lambda t: (t[0] + t[1], t[0]))[:64])
-_CHEST_MEAN_FILE = "data/chest_hash_mean.json"
-
-
-def _chest_features(dct: np.ndarray) -> np.ndarray:
-    """The chest hash's features of ``(k, >=11, >=11)`` DCT coefficients: :data:`_CHEST_COEFS` of each, scaled
-    to unit length (a contrast change of the whole film does not move them): ``(k, 64)`` float64."""
-    u, v = np.array(_CHEST_COEFS).T
-    f = dct[:, u, v]
-    return np.ascontiguousarray(f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12))
-
-
-@lru_cache(maxsize=1)
-def _chest_mean() -> np.ndarray:
-    """The mean chest feature vector shipped with covidbank (``covidbank/data/chest_hash_mean.json``, built by
-    ``scripts/build_chest_hash.py``): ``(64,)`` float64."""
-    import json
-    from importlib import resources
-
-    doc = json.loads(resources.files("covidbank").joinpath(_CHEST_MEAN_FILE).read_text("utf-8"))
-    if [tuple(c) for c in doc["coefficients"]] != list(_CHEST_COEFS):
-        raise ValueError(f"{_CHEST_MEAN_FILE}: its coefficients are not the hash's (rebuild it)")
-    return np.asarray(doc["mean"], dtype=np.float64)
-
-
-#: Weight of the shipped mean in :func:`chest_mean`, in crops: as much as 20 images (chosen on chest phantoms: docs/scale.md).
-CHEST_PRIOR_CROPS = 220
-
-
-def chest_mean(features: np.ndarray | None = None) -> np.ndarray:
-    """The mean chest film the chest hash compares with: the collection's own mean feature vector, with the
-    shipped mean (:func:`_chest_mean`) counted as :data:`CHEST_PRIOR_CROPS` more crops.
-
-    A small collection is hashed against (about) the shipped mean, a large one against its own: what all of
-    *its* films share is taken out, whatever its kind (another hospital's processing, laterals, phantoms).
-
-    Parameters
-    ----------
-    features : numpy.ndarray, optional
-        ``(..., 64)`` chest features of every crop of the collection (:attr:`Fingerprint.chest`); None: the
-        shipped mean alone.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(64,)`` float64.
-    """
-    prior = _chest_mean()
-    if features is None or not features.size:
-        return prior
-    f = np.asarray(features).reshape(-1, 64)
-    return (prior * CHEST_PRIOR_CROPS + f.sum(axis=0, dtype=np.float64)) / (CHEST_PRIOR_CROPS + len(f))
-
-
-def chest_hashes(features: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
-    """Chest hashes, packed: each of the 64 features above ``mean`` (default :func:`chest_mean` of ``features``).
-
-    pHash compares each DCT coefficient with its own image's median, so on chest radiographs its bits mostly
-    say what every chest film shares (the lungs dark, the mediastinum bright) and unrelated films agree on most
-    of them (0.59 % of the Cohen pairs within 8 bits); against the mean film's coefficients each bit says how
-    this film differs from the others (``docs/scale.md``).
-
-    Parameters
-    ----------
-    features : numpy.ndarray
-        ``(..., 64)`` chest features (:attr:`Fingerprint.chest`, stacked).
-    mean : numpy.ndarray, optional
-        ``(64,)`` mean feature vector.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``features.shape[:-1]`` uint64 hashes (bit order as ``numpy.packbits``).
-    """
-    mu = chest_mean(features) if mean is None else mean
-    bits = np.ascontiguousarray(np.asarray(features) > mu)
-    return np.packbits(bits, axis=-1).view(np.uint64)[..., 0]
-
-
-def _dct_low(px: np.ndarray) -> np.ndarray:
-    """The 11 x 11 lowest frequencies of the DCT of a ``(k, 32, 32)`` stack, as imagehash's ``phash`` computes it
-    (``scipy.fftpack.dct(dct(pixels, axis=0), axis=1)``, unnormalized type II): ONE batched ``dctn``."""
-    from .optional import require
-
-    fft = require("scipy.fft", extra="duplicates", purpose="duplicate detection")
-    # the same 1-D transforms (pocketfft), rows then columns, in one call over the stack
-    return fft.dctn(np.asarray(px, dtype=np.float64), type=2, axes=(1, 2))[:, :11, :11]
-
-
-def _phash_of_pixels(px: np.ndarray, dct: np.ndarray | None = None) -> np.ndarray:
+def _phash_of_pixels(px: np.ndarray) -> np.ndarray:
     """``imagehash.phash`` (``hash_size=8``) bits from its 32 x 32 resized pixels, for a stack of them: ONE
     batched DCT.
 
@@ -425,15 +318,18 @@ def _phash_of_pixels(px: np.ndarray, dct: np.ndarray | None = None) -> np.ndarra
     ----------
     px : numpy.ndarray
         ``(k, 32, 32)`` 8-bit grey levels: each image resized by Pillow's Lanczos filter, as imagehash does.
-    dct : numpy.ndarray, optional
-        :func:`_dct_low` of ``px``, when already computed.
 
     Returns
     -------
     numpy.ndarray
         ``(k, 64)`` bool, ``imagehash.phash(im).hash.reshape(-1)`` of each image.
     """
-    low = (_dct_low(px) if dct is None else dct)[:, :8, :8].reshape(len(px), 64)
+    from .optional import require
+
+    fft = require("scipy.fft", extra="duplicates", purpose="duplicate detection")
+    # imagehash: scipy.fftpack.dct(dct(pixels, axis=0), axis=1), unnormalized type II: the same 1-D transforms
+    # (pocketfft), rows then columns, in one call over the stack
+    low = fft.dctn(np.asarray(px, dtype=np.float64), type=2, axes=(1, 2))[:, :8, :8].reshape(len(px), 64)
     return low > np.median(low, axis=1, keepdims=True)
 
 
@@ -443,8 +339,7 @@ def _fingerprint_grey(g: np.ndarray) -> Fingerprint:
     crops in a few batched matrix products (:func:`_resize_crops`)."""
     small = _box_mean(g, _hash_factor(g.shape))
     r = _resize_crops(small, {"lanczos": 32, "box": THUMB})
-    dct = _dct_low(r["lanczos"])
-    return Fingerprint(_phash_of_pixels(r["lanczos"], dct), r["box"], _chest_features(dct).astype(np.float32))
+    return Fingerprint(_phash_of_pixels(r["lanczos"]), r["box"])
 
 
 def fingerprint(a: np.ndarray) -> Fingerprint:
@@ -532,13 +427,9 @@ def _ncc_max(ta: np.ndarray, tb: np.ndarray) -> float:
     return float(_scores(_shift_windows(tb), _core(ta)[None, :]).max())
 
 
-def compare(a: Fingerprint, b: Fingerprint, mean: np.ndarray | None = None) -> tuple[int, float]:
-    """``(hash distance, correlation)`` of two fingerprints: the distance as :func:`candidate_pairs` measures it
-    (chest hashes, the whole image of either against every crop of the other), against ``mean`` (default the
-    shipped mean, :func:`chest_mean`; :func:`find_duplicates` uses its collection's)."""
-    mu = chest_mean() if mean is None else mean
-    ha, hb = chest_hashes(a.chest, mu), chest_hashes(b.chest, mu)
-    d = int(min(np.bitwise_count(ha[0] ^ hb).min(), np.bitwise_count(hb[0] ^ ha).min()))
+def compare(a: Fingerprint, b: Fingerprint) -> tuple[int, float]:
+    """``(hash distance, correlation)`` of two fingerprints."""
+    d = int((a.hashes[:, None, :] != b.hashes[None, :, :]).sum(-1).min())
     return d, max(_ncc_max(a.thumbs, b.thumbs), _ncc_max(b.thumbs, a.thumbs))
 
 
@@ -589,8 +480,9 @@ def find_duplicates(
     sources : list of str, optional
         Only these sources (default all).
     hash_distance : int
-        Max Hamming distance (of 64 bits) between chest hashes for a candidate
-        pair (:func:`chest_hashes`, against the collection's mean film).
+        Max Hamming distance (of 64 bits) for a candidate pair (12 was the
+        default before multi-index hashing; it finds the same duplicates on
+        the Cohen images with 8.4 times the candidates).
     min_correlation : float
         Min thumbnail correlation for a duplicate.
     review_correlation : float
@@ -642,7 +534,8 @@ def find_duplicates(
     pairs = []
     cand = 0
     if n > 1:
-        packed = chest_hashes(np.stack([f.chest for f in fps]))  # n, k: against the collection's mean film
+        H = np.stack([f.hashes for f in fps])  # n, k, 64
+        packed = np.packbits(H, axis=-1).view(np.uint64)[..., 0]  # n, k
         ci, cj, cd = candidate_pairs(packed, hash_distance)
         cand = len(ci)
         best = _verify(fps, ci, cj)

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
     def duplicates(
         bank: Path = typer.Argument(..., help="Bank folder."),
         source: list[str] = typer.Option([], "--source", help="Only these sources (repeatable)."),
-        hash_distance: int = typer.Option(8, "--hash-distance", help="Max chest-hash distance (of 64 bits) of a candidate pair (every copy measured is within 6; larger finds more candidates to verify)."),
+        hash_distance: int = typer.Option(8, "--hash-distance", help="Max pHash distance (of 64 bits) of a candidate pair (every copy measured is within 6; larger finds more candidates to verify)."),
         min_correlation: float = typer.Option(0.975, "--min-correlation", help="Min thumbnail correlation of a duplicate."),
         review: float = typer.Option(0.95, "--review", help="List pairs from this correlation up as near-duplicates to check."),
         no_write: bool = typer.Option(False, "--no-write", help="Report only; do not write the duplicates tables."),
