@@ -65,8 +65,7 @@ class _LogHandler(logging.Handler):
 
             self._rich = RichHandler(console=_errors._get(), show_time=False, show_path=self._show_path,
                                      markup=False)
-        self._rich.setLevel(self.level)
-        self._rich.emit(record)
+        self._rich.emit(record)  # the level is this handler's: `handle` checked it before calling here
 
 
 #: Messages and progress (stderr); results go to :data:`out` (stdout).
