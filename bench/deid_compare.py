@@ -12,7 +12,10 @@ printed: subtrack 1 strict F1 and subtrack 2 merged F1, as written and lower-cas
 What counts as noise: each candidate's difference from the shipped model is bootstrapped over documents, paired
 (the same resampled documents for both models; 2,000 resamples, fixed seed), and printed with its 95 % interval
 and the share of resamples in which the candidate is better.  A candidate wins when, combined, both figures
-are higher and the lower end of the S1 interval is above zero.
+are higher and the lower end of the S1 interval is above zero.  A model trained on the ``choice`` half
+(``scripts/train_deid.py --add-choice``, recorded in its sidecar) is marked in-sample: compare candidates with a
+model trained on ``train`` alone (``scripts/train_deid.py --out ...`` without ``--add-choice``) given as the first
+candidate, not with such a shipped model.
 """
 from __future__ import annotations
 
@@ -80,7 +83,10 @@ def main() -> None:
     for spec in [None, *args.candidates]:
         path, window = (None, None) if spec is None else (
             (Path(spec.rsplit(":", 1)[0]), int(spec.rsplit(":", 1)[1])) if ":" in spec else (Path(spec), None))
-        runs.append((spec or "shipped", _run(docs, path, window), _run(low, path, window)))
+        res = _run(docs, path, window)
+        seen = "dev:choice" in tg.default_tagger().training.get("parts", [])
+        name = (spec or "shipped") + ("  IN-SAMPLE: trained on the choice half, not comparable" if seen else "")
+        runs.append((name, res, _run(low, path, window)))
     tg.set_default_tagger(None)
     print(f"MEDDOCAN dev, choice half ({len(docs)} documents); S1 strict F1 / S2 merged F1;"
           f" paired bootstrap over documents ({RESAMPLES}, 95 %)")
