@@ -437,3 +437,26 @@ def test_lower_cased_patient_field_keeps_unknown_surnames(text, name):
     assert name in spans
     prose = "paciente: maria refiere dolor toracico"
     assert [prose[s.start:s.end] for s in find_phi(prose)] == ["maria"]
+
+
+def test_a_numeric_header_value_ends_after_its_number_and_an_address_is_its_own_span():
+    """'Teléfono: <number> <address> Financiación: ...' was one e-mail span running on into the funding line."""
+    t = ("Responsable clínico: Dr. Tomás Ibarra Luna. Ciudad de México. Teléfono: 55123456 tibarra_l@correo.mx "
+         "Financiación: Ninguna Conflictos de interés: No declarados")
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert ("55123456", "NUMERO_TELEFONO") in spans and ("tibarra_l@correo.mx", "CORREO_ELECTRONICO") in spans
+    assert not any("Financiación" in s for s, _ in spans)
+    # the rules alone too; a code of letters after its key is left as it was
+    rules = [t[s.start:s.end] for s in find_phi(t, model=False)]
+    assert "55123456" in rules and not any("Financiación" in s for s in rules)
+    c = "Código: ABX Paciente"
+    assert [c[s.start:s.end] for s in find_phi(c, model=False)] == ["ABX Paciente"]
+
+
+def test_an_email_span_is_the_whole_address_not_a_footnote_mark_glued_after_it():
+    """The tagger cut 'ana@x.ej-gv.eus' at the last dot and tagged '.eus 2Médica adjunta' as a second address."""
+    t = ("Remitido por: Dra. Lucía Ferrer Soto. Servicio de Nefrología. Correo electrónico: "
+         "lferrer.ns@osakidetza.eus 2Médica adjunta. Especialista en Nefrología.")
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert [s for s in spans if s[1] == "CORREO_ELECTRONICO"] == [("lferrer.ns@osakidetza.eus", "CORREO_ELECTRONICO")]
+    assert "Médica adjunta" in deidentify(t).text

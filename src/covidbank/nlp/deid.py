@@ -579,6 +579,8 @@ def _header_values(text: str, add: _Add) -> None:
                 val = dm.group()
         else:
             val = _header_value_end(val)
+            if cat == "NUM":
+                val = _number_value_end(val)
         if cat == "NAME" and _SECTION_BEFORE_KEY.search(text, max(0, m.start("key") - 24), m.start("key")):
             continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
@@ -591,6 +593,30 @@ def _header_values(text: str, add: _Add) -> None:
 # MEDDOCAN's section title before the case ("Informe clínico del paciente: Varón de 53 años ..."); "Datos del
 # paciente: Ana Gil" stays a name header
 _SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[ \t]+$")
+
+
+_EMAIL = _NUM[0][0]  # the e-mail address rule of _NUM_RULES
+_VALUE_TOKEN = re.compile(r"\S+")
+
+
+def _number_value_end(val: str) -> str:
+    """A number's or an address's header value ("Teléfono:", "NHC:", "E-mail:") up to the end of its leading
+    run of numbers, or up to the end of the e-mail address it starts with: "55123456 ana@x.mx Financiación: ..." ->
+    "55123456" (the address is a span of its own), "ana@x.es 1Médica adjunta" -> "ana@x.es" (a footnote mark
+    glued to the next line's word).  A number is a token with no more letters than digits; a value that does
+    not start with one (a code of letters) is left as it is."""
+    end = 0
+    for m in _VALUE_TOKEN.finditer(val):
+        tok = m.group()
+        e = _EMAIL.match(val, m.start())
+        if e is not None:  # an address is a value of its own: what comes before it, else the address
+            return val[:end] if end else val[:e.end()]
+        digits = sum(c.isdigit() for c in tok)
+        if sum(c.isalpha() for c in tok) > digits:
+            return val[:end] if end else val
+        if digits:
+            end = m.start() + len(tok.rstrip(".,;:"))
+    return val
 
 
 def _header_value_end(val: str) -> str:
@@ -1336,7 +1362,16 @@ def _is_clinical_phrase(span: str) -> bool:
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
     out = []
+    emails: set[tuple[int, int]] = set()
     for a, b, t in spans:
+        if t == "CORREO_ELECTRONICO":  # the address it overlaps, whole and alone ("ana@x.es 1Médica" -> "ana@x.es")
+            lo, hi = text.rfind("\n", 0, a) + 1, text.find("\n", b)
+            found = [m.span() for m in _EMAIL.finditer(text, lo, len(text) if hi < 0 else hi)
+                     if m.start() < b and a < m.end()]
+            if found:
+                out.extend((x, y, t) for x, y in found if (x, y) not in emails)
+                emails.update(found)
+                continue
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
