@@ -460,3 +460,16 @@ def test_an_email_span_is_the_whole_address_not_a_footnote_mark_glued_after_it()
     spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
     assert [s for s in spans if s[1] == "CORREO_ELECTRONICO"] == [("lferrer.ns@osakidetza.eus", "CORREO_ELECTRONICO")]
     assert "Médica adjunta" in deidentify(t).text
+
+
+def test_a_number_the_tagger_calls_a_date_is_typed_by_its_key_or_dropped_before_a_unit():
+    """Numbers joined by hyphens that cannot be a date (a 9-digit group, five groups) take their key's type, and
+    amounts before a unit are no PHI; real dates written the same way stay dates."""
+    t = "Remitido por: Dr. Pablo Nieto Rey. C/ Mayor, 3 36002 Pontevedra Tfno. 34-600112233 E-mail: pnieto@correo.es"
+    assert ("34-600112233", "NUMERO_TELEFONO") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "Apellidos: Vidal Romero.\nNHC: 01234567/21.\nNSS: 12-34-56-7890-1.\nDomicilio: Calle Sol 4."
+    assert ("12-34-56-7890-1", "ID_ASEGURAMIENTO") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "El débito por la ostomía era al inicio de 1500-2000 ml/día y al alta de 800-1000 ml/día."
+    assert find_phi(t) == []
+    t = "Ingresó el 12-03-2019 y de nuevo en 3/2015."
+    assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("12-03-2019", "FECHAS"), ("3/2015", "FECHAS")]

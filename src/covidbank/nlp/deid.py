@@ -218,7 +218,8 @@ _NUM_RULES = [
     # an e-mail address; tried only where a run of its characters starts (linear on long runs)
     (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM", "CORREO_ELECTRONICO"),
     (r"(?:https?://|www\.)[^\s,;)\]]+(?<![.])", "NUM", "URL_WEB"),
-    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM", ""),
+    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b"
+     rf"(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
@@ -1051,7 +1052,7 @@ _TYPE_KEYS: list[tuple[re.Pattern, str]] = [(re.compile(k, _I), t) for k, t in (
     (r"\bfax\W*$", "NUMERO_FAX"),
     (r"(?:tel[eé]fono|tel|tlf|tfno|m[oó]vil|contacto)\b[\w ]{0,20}\W*$", "NUMERO_TELEFONO"),
     (r"(?:colegiad[oa]|n[ºo°]\s?col|col\.?)\W*$", "ID_TITULACION_PERSONAL_SANITARIO"),
-    (r"(?:nass|n[ºo°]\s?ss|seguridad social|tarjeta sanitaria|tis|cip|sip|aseguradora|p[oó]liza|mutua)\W*$",
+    (r"(?:nass|\bnss|n[ºo°]\s?ss|seguridad social|tarjeta sanitaria|tis|cip|sip|aseguradora|p[oó]liza|mutua)\W*$",
      "ID_ASEGURAMIENTO"),
     (r"(?:episodio|petici[oó]n|exploraci[oó]n|estudio|informe|acceso|accession|ingreso|anexo|informe original|cita)"
      r"\W*(?:n[ºo°]|n[uú]m(?:ero)?)?\W*$", "ID_CONTACTO_ASISTENCIAL"),
@@ -1359,6 +1360,18 @@ def _is_clinical_phrase(span: str) -> bool:
     return any(a == 0 and b >= len(k) for _, a, b in _clinical_words().find(k))
 
 
+_NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
+
+
+def _date_like(span: str) -> bool:
+    """Whether a span the tagger calls a date may be one: not numbers joined by hyphens, slashes or dots of which
+    one has three or more than four digits, a four-digit one is no year (19xx, 20xx), or more than three."""
+    if not _NUMBER_GROUPS.fullmatch(span):
+        return True
+    groups = re.split(r"[-/.]", span)
+    return len(groups) <= 3 and all(len(g) in (1, 2) or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
+
+
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
     out = []
@@ -1389,6 +1402,12 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             elif not any(c.isdigit() for c in text[a:b]) and all(
                     gz.key(w) in _FORM_WORDS for w in re.findall(r"[^\W\d_]+", text[a:b])):
                 continue
+        if t == "FECHAS" and not _date_like(text[a:b]):
+            # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
+            if _NOT_POSTCODE_AFTER.match(text, b):
+                continue
+            before = text[max(0, a - 40):a]
+            t = next((k for rx, k in _TYPE_KEYS if rx.search(before)), t)
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
