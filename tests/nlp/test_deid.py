@@ -473,3 +473,11 @@ def test_a_number_the_tagger_calls_a_date_is_typed_by_its_key_or_dropped_before_
     assert find_phi(t) == []
     t = "Ingresó el 12-03-2019 y de nuevo en 3/2015."
     assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("12-03-2019", "FECHAS"), ("3/2015", "FECHAS")]
+
+
+def test_an_age_of_the_tagger_without_a_number_or_an_age_word_is_dropped():
+    """After the section title the tagger read a finding as the patient's age; written-out ages stay ages."""
+    t = "Informe clínico del paciente: Paciente con labio leporino y fisura palatina bilateral."
+    assert find_phi(t) == []
+    t = "Paciente de siete años con fiebre."
+    assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("siete años", "EDAD_SUJETO_ASISTENCIA")]

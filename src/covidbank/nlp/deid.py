@@ -1360,6 +1360,9 @@ def _is_clinical_phrase(span: str) -> bool:
     return any(a == 0 and b >= len(k) for _, a, b in _clinical_words().find(k))
 
 
+# what every age of MEDDOCAN train holds: a number (in digits or words, before a unit of time) or an age word
+_AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
+                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
 
 
@@ -1402,6 +1405,8 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             elif not any(c.isdigit() for c in text[a:b]) and all(
                     gz.key(w) in _FORM_WORDS for w in re.findall(r"[^\W\d_]+", text[a:b])):
                 continue
+        if t == "EDAD_SUJETO_ASISTENCIA" and not _AGE_EVIDENCE.search(text, a, b):
+            continue  # no number, no unit of time, no age word: not an age ("Paciente con labio leporino")
         if t == "FECHAS" and not _date_like(text[a:b]):
             # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
             if _NOT_POSTCODE_AFTER.match(text, b):
