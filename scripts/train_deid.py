@@ -3,6 +3,11 @@
 Usage::
 
     PYTHONPATH=src python scripts/train_deid.py [--data ../shared/data] [--out src/covidbank/nlp/models/deid_crf.crfsuite]
+        [--add-choice]
+
+The shipped model is ``--add-choice`` (train and the dev ``choice`` half; its sidecar says so); a candidate is
+trained without it and compared on ``choice`` with a model trained the same way (``bench/deid_compare.py
+--baseline``).
 
 Trains a linear-chain CRF (python-crfsuite, L-BFGS with elastic-net regularization) on the MEDDOCAN ``train``
 split (500 documents; CC BY 4.0), with ``--add-choice`` also on the ``choice`` half of ``dev`` (114 documents:

@@ -118,8 +118,10 @@ def test_a_model_is_read_with_its_own_feature_set(tmp_path):
         tg.PhiTagger(model, features="base")
     with pytest.raises(ValueError, match="window 2, not 3"):
         tg.PhiTagger(model, window=3)
-    # the shipped model has no sidecar: the shipped settings
-    assert tg.model_settings(tg.MODEL_PATH) is None and tg.default_tagger().features == "base"
+    # the shipped model's sidecar: the shipped settings, trained on train and the dev choice half
+    shipped = tg.model_settings(tg.MODEL_PATH)
+    assert shipped["window"] == tg.WINDOW and shipped["features"] == tg.FEATURES == tg.default_tagger().features
+    assert shipped["training"]["parts"] == ["train", "dev:choice"] == tg.default_tagger().training["parts"]
 
 
 def test_cluster_builder_groups_words_of_like_contexts_and_is_deterministic():

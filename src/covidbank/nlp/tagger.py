@@ -286,7 +286,7 @@ class PhiTagger:
         self.model_path = Path(model_path) if model_path else MODEL_PATH
         given = {"window": window, "features": features}
         settings = model_settings(self.model_path)
-        if settings is None:  # no sidecar: what the caller says, else the shipped model's settings
+        if settings is None:  # no sidecar (a model trained before they existed): what the caller says, else the defaults
             settings = {"window": WINDOW if window is None else window, "features": features or FEATURES}
         #: what the model was trained on (its sidecar's ``training``, else :data:`TRAINED_ON`)
         self.training: dict = settings.get("training") or TRAINED_ON
