@@ -10,7 +10,9 @@ the file name): every choice (features, training parameters, combination rules) 
 ``--part choice`` (the default) only; the figures that go in the docs are those of ``--part report``, which
 no choice may look at (the shipped model's own choices predate the split: see
 docs/report-deidentification.md); ``--part all`` (the whole of dev) is kept for continuity with earlier
-figures.
+figures.  It prints what the model was trained on (its sidecar, :attr:`covidbank.nlp.tagger.PhiTagger.training`):
+the shipped model is trained on ``train`` and the ``choice`` half once every choice was made
+(``scripts/train_deid.py --add-choice``), so its ``choice`` figures are marked in-sample.
 
 Prints, for the chosen part of MEDDOCAN ``dev`` and ``train`` (what the tagger was trained on: a
 sanity check, not a result), each also lower-cased and accent-stripped (BIMCV's published form), for three

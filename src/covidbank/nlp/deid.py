@@ -1344,7 +1344,8 @@ _ID_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|n\.h\.c|hc|dni|nif|nie|hist
 _FAMILY_WORD = re.compile(
     r"(?i)famili|neonat|reci[eé]n nacid|beb[eé]|feto|gesta|padre|madre|abuel|herman|hij[oa]|t[ií][oa]s?\b|prim[oa]|"
     r"sobrin|niet[oa]|espos|marido|pareja|c[oó]nyuge|suegr|cu[nñ]ad|gemel|melliz|patern|matern|var[oó]n|mujer|ni[nñ][oa]")
-_AGE_FORM = re.compile(r"(?i)\d{1,3}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_AGE_FORM = re.compile(rf"(?i){_AGE_NUMBER}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_SOCIAL_TITLE = re.compile(r"(?i:don|do[nñ]a|sra?|srta)\b\.?[ \t]+")
 _FORM_WORDS = frozenset("firmado fecha procedencia servicio medico exploracion informe original anexo fdo paciente "
                         "nombre nombrepropio solicitante peticion".split())
 
@@ -1364,6 +1365,12 @@ def _is_clinical_phrase(span: str) -> bool:
 _AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
                            r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
+
+
+def _spaced_date(text: str, a: int, b: int) -> bool:
+    """Whether ``text[a:b]`` is a whole date written with spaces (``30 03 2020``) with a valid day and month."""
+    m = _DATE_SPACED.fullmatch(text, a, b)
+    return m is not None and m.group("d") is not None and 1 <= int(m.group("d")) <= 31 and 1 <= int(m.group("m")) <= 12
 
 
 def _date_like(span: str) -> bool:
@@ -1391,7 +1398,9 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
-        if t.startswith("NOMBRE_"):  # the title before a name is not the name ("Doctora Marta García")
+        if t.startswith("NOMBRE_") or (t == "CALLE" and _SOCIAL_TITLE.match(text, a, b)):
+            # the title before a name is not the name ("Doctora Marta García"); a courtesy title starts a person,
+            # not a street ("Doña Camino Torres 12/03/2020": the name and the date are the rules')
             m = _LEADING_TITLE.match(text, a, b)
             if m is not None and m.end() < b:
                 a = m.end()
@@ -1407,6 +1416,10 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
                 continue
         if t == "EDAD_SUJETO_ASISTENCIA" and not _AGE_EVIDENCE.search(text, a, b):
             continue  # no number, no unit of time, no age word: not an age ("Paciente con labio leporino")
+        if t in ("NUMERO_TELEFONO", "NUMERO_FAX", "ID_SUJETO_ASISTENCIA") and _spaced_date(text, a, b) \
+                and not _ID_LABEL_BEFORE.search(text, max(0, a - 24), a) \
+                and not any(rx.search(text, max(0, a - 40), a) for rx, _ in _TYPE_KEYS):
+            t = "FECHAS"  # lower-cased text's "estudio de 30 03 2020" (no phone: 8 digits, no key before it)
         if t == "FECHAS" and not _date_like(text[a:b]):
             # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
             if _NOT_POSTCODE_AFTER.match(text, b):
