@@ -2,7 +2,7 @@
 
 Usage::
 
-    PYTHONPATH=src python bench/deid_compare.py [--data ../shared/data] CANDIDATE.crfsuite[:WINDOW] ...
+    PYTHONPATH=src python bench/deid_compare.py [--data ../shared/data] [--baseline TRAIN_ONLY.crfsuite] CANDIDATE.crfsuite[:WINDOW] ...
 
 For the shipped model and each candidate (trained by ``scripts/train_deid.py --out``), the tagger alone and the
 combined de-identifier (:func:`covidbank.nlp.find_phi`) are run on the ``choice`` half
@@ -12,7 +12,10 @@ printed: subtrack 1 strict F1 and subtrack 2 merged F1, as written and lower-cas
 What counts as noise: each candidate's difference from the shipped model is bootstrapped over documents, paired
 (the same resampled documents for both models; 2,000 resamples, fixed seed), and printed with its 95 % interval
 and the share of resamples in which the candidate is better.  A candidate wins when, combined, both figures
-are higher and the lower end of the S1 interval is above zero.
+are higher and the lower end of the S1 interval is above zero.  A model trained on the ``choice`` half
+(``scripts/train_deid.py --add-choice``, recorded in its sidecar) is marked in-sample: compare candidates with a
+model trained on ``train`` alone (``scripts/train_deid.py --out ...`` without ``--add-choice``) given as the
+baseline (``--baseline``), not with such a shipped model.
 """
 from __future__ import annotations
 
@@ -73,14 +76,20 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("candidates", nargs="+", help="Model files, each optionally ':WINDOW' (default: its .json sidecar's"
                     " window and feature set, else the shipped model's).")
+    ap.add_argument("--baseline", default=None,
+                    help="Compare with this model (e.g. one trained on train alone) instead of the shipped one: needed"
+                         " when the shipped model was trained on the choice half (scripts/train_deid.py --add-choice).")
     args = ap.parse_args()
     docs = dev_parts(read_brat(args.data / "reports" / "meddocan" / "dev" / "brat"))["choice"]
     low = [Doc(d.name, t, d.gold) for d in docs if len(t := strip_accents(d.text.lower())) == len(d.text)]
     runs = []  # each model is read with the window and feature set of its sidecar (tagger.model_settings)
-    for spec in [None, *args.candidates]:
+    for spec in [args.baseline, *args.candidates]:
         path, window = (None, None) if spec is None else (
             (Path(spec.rsplit(":", 1)[0]), int(spec.rsplit(":", 1)[1])) if ":" in spec else (Path(spec), None))
-        runs.append((spec or "shipped", _run(docs, path, window), _run(low, path, window)))
+        res = _run(docs, path, window)
+        seen = "dev:choice" in tg.default_tagger().training.get("parts", [])
+        name = (spec or "shipped") + ("  IN-SAMPLE: trained on the choice half, not comparable" if seen else "")
+        runs.append((name, res, _run(low, path, window)))
     tg.set_default_tagger(None)
     print(f"MEDDOCAN dev, choice half ({len(docs)} documents); S1 strict F1 / S2 merged F1;"
           f" paired bootstrap over documents ({RESAMPLES}, 95 %)")

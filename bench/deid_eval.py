@@ -10,7 +10,9 @@ the file name): every choice (features, training parameters, combination rules) 
 ``--part choice`` (the default) only; the figures that go in the docs are those of ``--part report``, which
 no choice may look at (the shipped model's own choices predate the split: see
 docs/report-deidentification.md); ``--part all`` (the whole of dev) is kept for continuity with earlier
-figures.
+figures.  It prints what the model was trained on (its sidecar, :attr:`covidbank.nlp.tagger.PhiTagger.training`):
+the shipped model is trained on ``train`` and the ``choice`` half once every choice was made
+(``scripts/train_deid.py --add-choice``), so its ``choice`` figures are marked in-sample.
 
 Prints, for the chosen part of MEDDOCAN ``dev`` and ``train`` (what the tagger was trained on: a
 sanity check, not a result), each also lower-cased and accent-stripped (BIMCV's published form), for three
@@ -166,8 +168,14 @@ def main() -> None:
     tagger = default_tagger()
     model = tagger.model_path
     res: dict = {"model": {"path": str(model), "bytes": model.stat().st_size, "window": tagger.window,
-                           "features": tagger.features}, "part": args.part}
+                           "features": tagger.features, "training": tagger.training}, "part": args.part}
     print(f"model: {model} ({model.stat().st_size / 1e3:.0f} KB, window {tagger.window}, features {tagger.features})")
+    parts = list(tagger.training.get("parts", []))
+    print(f"model trained on: MEDDOCAN {' + '.join(parts)}"
+          + (f" ({tagger.training['documents']} documents)" if "documents" in tagger.training else ""))
+    if args.part in ("choice", "all") and "dev:choice" in parts:
+        print("NOTE: the model was trained on the dev 'choice' half: its tagger and combined figures on 'choice'"
+              " are in-sample, not a result; only 'report' is unseen")
     base = args.data / "reports" / "meddocan"
     dev = read_brat(base / "dev" / "brat")
     if args.part != "all":
@@ -180,8 +188,10 @@ def main() -> None:
         splits.append(("train", read_brat(base / "train" / "brat")))
     for name, docs in splits:
         res[name] = run_split(docs)
+        seen = " - IN-SAMPLE (the tagger was trained on the choice half)" if (
+            args.part in ("choice", "all") and "dev:choice" in parts) else ""
         title = (f"MEDDOCAN train ({len(docs)} documents) - the tagger was trained on these: a sanity check"
-                 if name == "train" else f"MEDDOCAN dev, part {args.part} ({len(docs)} documents)")
+                 if name == "train" else f"MEDDOCAN dev, part {args.part} ({len(docs)} documents){seen}")
         print_split(title, res[name], per_type=name == "dev")
         low = lowered(docs)
         res[name + "_lower"] = run_split(low)

@@ -3,10 +3,17 @@
 Usage::
 
     PYTHONPATH=src python scripts/train_deid.py [--data ../shared/data] [--out src/covidbank/nlp/models/deid_crf.crfsuite]
+        [--add-choice]
+
+The shipped model is ``--add-choice`` (train and the dev ``choice`` half; its sidecar says so); a candidate is
+trained without it and compared on ``choice`` with a model trained the same way (``bench/deid_compare.py
+--baseline``).
 
 Trains a linear-chain CRF (python-crfsuite, L-BFGS with elastic-net regularization) on the MEDDOCAN ``train``
-split (500 documents; CC BY 4.0), every document once as written and once lower-cased and accent-stripped
-(BIMCV's published form), and prints the official MEDDOCAN figures of the tagger alone on the ``choice`` half
+split (500 documents; CC BY 4.0), with ``--add-choice`` also on the ``choice`` half of ``dev`` (114 documents:
+the final model, once every choice is made), every document once as written and once lower-cased and
+accent-stripped (BIMCV's published form); the parts it was trained on are recorded in the model's ``.json``
+sidecar (``training``).  Prints the official MEDDOCAN figures of the tagger alone on the ``choice`` half
 of ``dev`` (:func:`covidbank.nlp.meddocan.dev_parts`; model selection) and ``train`` (sanity).  The ``report``
 half is not read here: its figures come from ``bench/deid_eval.py --part report`` once the choices are made.  Deterministic: L-BFGS has no randomness, the documents are read in sorted
 order.  Versions used for the shipped model are pinned below and checked.
@@ -25,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from covidbank.nlp import tagger as tg  # noqa: E402
-from covidbank.nlp.meddocan import dev_parts, evaluate, read_brat  # noqa: E402
+from covidbank.nlp.meddocan import DEV_PART_SEED, dev_parts, evaluate, read_brat  # noqa: E402
 from covidbank.nlp.text import strip_accents  # noqa: E402
 
 #: versions the shipped model was trained with
@@ -93,6 +100,9 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=None,
                     help="Write CRFsuite's per-iteration log (loss, feature norm, improvement) here.")
     ap.add_argument("--limit", type=int, default=0, help="Train on the first N documents only (quick trials).")
+    ap.add_argument("--add-choice", action="store_true",
+                    help="Also train on the 'choice' half of dev (covidbank.nlp.meddocan.dev_parts), once every choice"
+                         " is made: the final model. Its 'choice' figures are then in-sample; report 'report' only.")
     args = ap.parse_args()
     tg.feature_extras(args.features)  # fail before the training on an unknown feature set
     check_versions()
@@ -102,6 +112,8 @@ def main() -> None:
     choice = dev_parts(read_brat(base / "dev" / "brat"))["choice"]
     if args.limit:
         train = train[:args.limit]
+    fit = train + choice if args.add_choice else train
+    parts = ["train", "dev:choice"] if args.add_choice else ["train"]
     t0 = time.time()
     log = args.log.open("w") if args.log else None
 
@@ -114,9 +126,9 @@ def main() -> None:
 
     trainer = Trainer(args.algorithm, verbose=False)
     n_items = 0
-    docs = list(train)
+    docs = list(fit)
     if not args.no_lower:
-        docs += [d for d in map(lowered, train) if d is not None]
+        docs += [d for d in map(lowered, fit) if d is not None]
     for d in docs:
         for x, y in bio(d, args.window, args.features):
             trainer.append(x, y)
@@ -131,14 +143,17 @@ def main() -> None:
     trainer.train(str(tmp))
     tmp.replace(args.out)
     # the window and feature set the model must be read with (tagger.model_settings)
-    tg.save_model_settings(args.out, args.window, args.features)
+    training = {"corpus": "MEDDOCAN", "parts": parts, "documents": len(fit), "lower_cased_copies": not args.no_lower,
+                "dev_part_seed": DEV_PART_SEED, "algorithm": args.algorithm, "params": params}
+    tg.save_model_settings(args.out, args.window, args.features, training)
     if log:
         log.close()
     t_train = time.time() - t0
     print(f"trained on {len(docs)} documents ({n_items} tokens) in {t_train:.0f} s"
           f" (features {t_feat:.0f} s); model {args.out.stat().st_size / 1e6:.1f} MB; {args.algorithm} {params}; window {args.window}; features {args.features}")
     tagger = tg.PhiTagger(args.out)
-    for name, split in (("dev choice half", choice), ("train", train)):
+    seen = " (in-sample: trained on it)" if args.add_choice else ""
+    for name, split in (("dev choice half" + seen, choice), ("train (in-sample)", train)):
         t1 = time.process_time()
         pred = [tagger.tag(d.text) for d in split]
         dt = time.process_time() - t1

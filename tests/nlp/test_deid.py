@@ -437,3 +437,47 @@ def test_lower_cased_patient_field_keeps_unknown_surnames(text, name):
     assert name in spans
     prose = "paciente: maria refiere dolor toracico"
     assert [prose[s.start:s.end] for s in find_phi(prose)] == ["maria"]
+
+
+def test_a_numeric_header_value_ends_after_its_number_and_an_address_is_its_own_span():
+    """'Teléfono: <number> <address> Financiación: ...' was one e-mail span running on into the funding line."""
+    t = ("Responsable clínico: Dr. Tomás Ibarra Luna. Ciudad de México. Teléfono: 55123456 tibarra_l@correo.mx "
+         "Financiación: Ninguna Conflictos de interés: No declarados")
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert ("55123456", "NUMERO_TELEFONO") in spans and ("tibarra_l@correo.mx", "CORREO_ELECTRONICO") in spans
+    assert not any("Financiación" in s for s, _ in spans)
+    # the rules alone too; a code of letters after its key is left as it was
+    rules = [t[s.start:s.end] for s in find_phi(t, model=False)]
+    assert "55123456" in rules and not any("Financiación" in s for s in rules)
+    c = "Código: ABX Paciente"
+    assert [c[s.start:s.end] for s in find_phi(c, model=False)] == ["ABX Paciente"]
+
+
+def test_an_email_span_is_the_whole_address_not_a_footnote_mark_glued_after_it():
+    """The tagger cut 'ana@x.ej-gv.eus' at the last dot and tagged '.eus 2Médica adjunta' as a second address."""
+    t = ("Remitido por: Dra. Lucía Ferrer Soto. Servicio de Nefrología. Correo electrónico: "
+         "lferrer.ns@osakidetza.eus 2Médica adjunta. Especialista en Nefrología.")
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert [s for s in spans if s[1] == "CORREO_ELECTRONICO"] == [("lferrer.ns@osakidetza.eus", "CORREO_ELECTRONICO")]
+    assert "Médica adjunta" in deidentify(t).text
+
+
+def test_a_number_the_tagger_calls_a_date_is_typed_by_its_key_or_dropped_before_a_unit():
+    """Numbers joined by hyphens that cannot be a date (a 9-digit group, five groups) take their key's type, and
+    amounts before a unit are no PHI; real dates written the same way stay dates."""
+    t = "Remitido por: Dr. Pablo Nieto Rey. C/ Mayor, 3 36002 Pontevedra Tfno. 34-600112233 E-mail: pnieto@correo.es"
+    assert ("34-600112233", "NUMERO_TELEFONO") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "Apellidos: Vidal Romero.\nNHC: 01234567/21.\nNSS: 12-34-56-7890-1.\nDomicilio: Calle Sol 4."
+    assert ("12-34-56-7890-1", "ID_ASEGURAMIENTO") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "El débito por la ostomía era al inicio de 1500-2000 ml/día y al alta de 800-1000 ml/día."
+    assert find_phi(t) == []
+    t = "Ingresó el 12-03-2019 y de nuevo en 3/2015."
+    assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("12-03-2019", "FECHAS"), ("3/2015", "FECHAS")]
+
+
+def test_an_age_of_the_tagger_without_a_number_or_an_age_word_is_dropped():
+    """After the section title the tagger read a finding as the patient's age; written-out ages stay ages."""
+    t = "Informe clínico del paciente: Paciente con labio leporino y fisura palatina bilateral."
+    assert find_phi(t) == []
+    t = "Paciente de siete años con fiebre."
+    assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("siete años", "EDAD_SUJETO_ASISTENCIA")]

@@ -118,8 +118,10 @@ def test_a_model_is_read_with_its_own_feature_set(tmp_path):
         tg.PhiTagger(model, features="base")
     with pytest.raises(ValueError, match="window 2, not 3"):
         tg.PhiTagger(model, window=3)
-    # the shipped model has no sidecar: the shipped settings
-    assert tg.model_settings(tg.MODEL_PATH) is None and tg.default_tagger().features == "base"
+    # the shipped model's sidecar: the shipped settings, trained on train and the dev choice half
+    shipped = tg.model_settings(tg.MODEL_PATH)
+    assert shipped["window"] == tg.WINDOW and shipped["features"] == tg.FEATURES == tg.default_tagger().features
+    assert shipped["training"]["parts"] == ["train", "dev:choice"] == tg.default_tagger().training["parts"]
 
 
 def test_cluster_builder_groups_words_of_like_contexts_and_is_deterministic():
@@ -139,3 +141,32 @@ def test_cluster_builder_groups_words_of_like_contexts_and_is_deterministic():
     assert a == mod.build(lines, min_count=3, granularities=(2, 4), dims=4)
     assert a["garcia"][0] == a["lopez"][0] == a["ruiz"][0] and a["madrid"][0] == a["sevilla"][0] == a["bilbao"][0]
     assert a["garcia"][0] != a["madrid"][0]
+
+
+def test_add_choice_trains_on_train_and_the_dev_choice_half_and_says_so(shared_data, tmp_path):
+    """``scripts/train_deid.py --add-choice``: the choice half of dev (meddocan.dev_parts, the halves the bench
+    reads) joins the training documents, the sidecar records it, the tagger and the bench report it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from covidbank.nlp.meddocan import dev_parts, read_brat
+
+    root = Path(__file__).resolve().parents[2]
+    choice = dev_parts(read_brat(shared_data / "reports" / "meddocan" / "dev" / "brat"))["choice"]
+    out = {}
+    for flag in ([], ["--add-choice"]):
+        model = tmp_path / f"m{len(flag)}.crfsuite"
+        run = subprocess.run([sys.executable, str(root / "scripts" / "train_deid.py"), "--data", str(shared_data),
+                              "--out", str(model), "--limit", "2", "--iterations", "1", *flag],
+                             capture_output=True, text=True, env={"PYTHONPATH": str(root / "src"), "PATH": ""})
+        assert run.returncode == 0, run.stderr
+        out[bool(flag)] = (tg.PhiTagger(model).training, run.stdout)
+    plain, added = out[False][0], out[True][0]
+    assert plain["parts"] == ["train"] and plain["documents"] == 2
+    assert added["parts"] == ["train", "dev:choice"] and added["documents"] == 2 + len(choice)
+    assert "in-sample" in out[True][1] and "dev choice half:" in out[False][1]
+    # a model without a sidecar says it was trained on train alone
+    bare = tmp_path / "bare.crfsuite"
+    (tmp_path / "m0.crfsuite").rename(bare)
+    assert tg.PhiTagger(bare).training == tg.TRAINED_ON == {"corpus": "MEDDOCAN", "parts": ["train"]}

@@ -218,7 +218,8 @@ _NUM_RULES = [
     # an e-mail address; tried only where a run of its characters starts (linear on long runs)
     (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM", "CORREO_ELECTRONICO"),
     (r"(?:https?://|www\.)[^\s,;)\]]+(?<![.])", "NUM", "URL_WEB"),
-    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b", "NUM", ""),
+    (r"(?:\+\s?34\s?)?\b[6789]\d{2}(?:[ .-]?\d{2,3}){2,3}(?:\s?(?:ext\.?|extensi[oó]n)\s?\d{2,5})?\b"
+     rf"(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
@@ -579,6 +580,8 @@ def _header_values(text: str, add: _Add) -> None:
                 val = dm.group()
         else:
             val = _header_value_end(val)
+            if cat == "NUM":
+                val = _number_value_end(val)
         if cat == "NAME" and _SECTION_BEFORE_KEY.search(text, max(0, m.start("key") - 24), m.start("key")):
             continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
@@ -591,6 +594,30 @@ def _header_values(text: str, add: _Add) -> None:
 # MEDDOCAN's section title before the case ("Informe clínico del paciente: Varón de 53 años ..."); "Datos del
 # paciente: Ana Gil" stays a name header
 _SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[ \t]+$")
+
+
+_EMAIL = _NUM[0][0]  # the e-mail address rule of _NUM_RULES
+_VALUE_TOKEN = re.compile(r"\S+")
+
+
+def _number_value_end(val: str) -> str:
+    """A number's or an address's header value ("Teléfono:", "NHC:", "E-mail:") up to the end of its leading
+    run of numbers, or up to the end of the e-mail address it starts with: "55123456 ana@x.mx Financiación: ..." ->
+    "55123456" (the address is a span of its own), "ana@x.es 1Médica adjunta" -> "ana@x.es" (a footnote mark
+    glued to the next line's word).  A number is a token with no more letters than digits; a value that does
+    not start with one (a code of letters) is left as it is."""
+    end = 0
+    for m in _VALUE_TOKEN.finditer(val):
+        tok = m.group()
+        e = _EMAIL.match(val, m.start())
+        if e is not None:  # an address is a value of its own: what comes before it, else the address
+            return val[:end] if end else val[:e.end()]
+        digits = sum(c.isdigit() for c in tok)
+        if sum(c.isalpha() for c in tok) > digits:
+            return val[:end] if end else val
+        if digits:
+            end = m.start() + len(tok.rstrip(".,;:"))
+    return val
 
 
 def _header_value_end(val: str) -> str:
@@ -1025,7 +1052,7 @@ _TYPE_KEYS: list[tuple[re.Pattern, str]] = [(re.compile(k, _I), t) for k, t in (
     (r"\bfax\W*$", "NUMERO_FAX"),
     (r"(?:tel[eé]fono|tel|tlf|tfno|m[oó]vil|contacto)\b[\w ]{0,20}\W*$", "NUMERO_TELEFONO"),
     (r"(?:colegiad[oa]|n[ºo°]\s?col|col\.?)\W*$", "ID_TITULACION_PERSONAL_SANITARIO"),
-    (r"(?:nass|n[ºo°]\s?ss|seguridad social|tarjeta sanitaria|tis|cip|sip|aseguradora|p[oó]liza|mutua)\W*$",
+    (r"(?:nass|\bnss|n[ºo°]\s?ss|seguridad social|tarjeta sanitaria|tis|cip|sip|aseguradora|p[oó]liza|mutua)\W*$",
      "ID_ASEGURAMIENTO"),
     (r"(?:episodio|petici[oó]n|exploraci[oó]n|estudio|informe|acceso|accession|ingreso|anexo|informe original|cita)"
      r"\W*(?:n[ºo°]|n[uú]m(?:ero)?)?\W*$", "ID_CONTACTO_ASISTENCIAL"),
@@ -1317,7 +1344,8 @@ _ID_LABEL_BEFORE = re.compile(r"(?i)\b(?:sip|cip|nhc|n\.h\.c|hc|dni|nif|nie|hist
 _FAMILY_WORD = re.compile(
     r"(?i)famili|neonat|reci[eé]n nacid|beb[eé]|feto|gesta|padre|madre|abuel|herman|hij[oa]|t[ií][oa]s?\b|prim[oa]|"
     r"sobrin|niet[oa]|espos|marido|pareja|c[oó]nyuge|suegr|cu[nñ]ad|gemel|melliz|patern|matern|var[oó]n|mujer|ni[nñ][oa]")
-_AGE_FORM = re.compile(r"(?i)\d{1,3}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_AGE_FORM = re.compile(rf"(?i){_AGE_NUMBER}[ \t]*(?:a[ñn]os|meses|d[ií]as|semanas)(?:[ \t]+de[ \t]+edad)?")
+_SOCIAL_TITLE = re.compile(r"(?i:don|do[nñ]a|sra?|srta)\b\.?[ \t]+")
 _FORM_WORDS = frozenset("firmado fecha procedencia servicio medico exploracion informe original anexo fdo paciente "
                         "nombre nombrepropio solicitante peticion".split())
 
@@ -1333,14 +1361,46 @@ def _is_clinical_phrase(span: str) -> bool:
     return any(a == 0 and b >= len(k) for _, a, b in _clinical_words().find(k))
 
 
+# what every age of MEDDOCAN train holds: a number (in digits or words, before a unit of time) or an age word
+_AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
+                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
+_NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
+
+
+def _spaced_date(text: str, a: int, b: int) -> bool:
+    """Whether ``text[a:b]`` is a whole date written with spaces (``30 03 2020``) with a valid day and month."""
+    m = _DATE_SPACED.fullmatch(text, a, b)
+    return m is not None and m.group("d") is not None and 1 <= int(m.group("d")) <= 31 and 1 <= int(m.group("m")) <= 12
+
+
+def _date_like(span: str) -> bool:
+    """Whether a span the tagger calls a date may be one: not numbers joined by hyphens, slashes or dots of which
+    one has three or more than four digits, a four-digit one is no year (19xx, 20xx), or more than three."""
+    if not _NUMBER_GROUPS.fullmatch(span):
+        return True
+    groups = re.split(r"[-/.]", span)
+    return len(groups) <= 3 and all(len(g) in (1, 2) or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
+
+
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
     out = []
+    emails: set[tuple[int, int]] = set()
     for a, b, t in spans:
+        if t == "CORREO_ELECTRONICO":  # the address it overlaps, whole and alone ("ana@x.es 1Médica" -> "ana@x.es")
+            lo, hi = text.rfind("\n", 0, a) + 1, text.find("\n", b)
+            found = [m.span() for m in _EMAIL.finditer(text, lo, len(text) if hi < 0 else hi)
+                     if m.start() < b and a < m.end()]
+            if found:
+                out.extend((x, y, t) for x, y in found if (x, y) not in emails)
+                emails.update(found)
+                continue
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
-        if t.startswith("NOMBRE_"):  # the title before a name is not the name ("Doctora Marta García")
+        if t.startswith("NOMBRE_") or (t == "CALLE" and _SOCIAL_TITLE.match(text, a, b)):
+            # the title before a name is not the name ("Doctora Marta García"); a courtesy title starts a person,
+            # not a street ("Doña Camino Torres 12/03/2020": the name and the date are the rules')
             m = _LEADING_TITLE.match(text, a, b)
             if m is not None and m.end() < b:
                 a = m.end()
@@ -1354,6 +1414,18 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             elif not any(c.isdigit() for c in text[a:b]) and all(
                     gz.key(w) in _FORM_WORDS for w in re.findall(r"[^\W\d_]+", text[a:b])):
                 continue
+        if t == "EDAD_SUJETO_ASISTENCIA" and not _AGE_EVIDENCE.search(text, a, b):
+            continue  # no number, no unit of time, no age word: not an age ("Paciente con labio leporino")
+        if t in ("NUMERO_TELEFONO", "NUMERO_FAX", "ID_SUJETO_ASISTENCIA") and _spaced_date(text, a, b) \
+                and not _ID_LABEL_BEFORE.search(text, max(0, a - 24), a) \
+                and not any(rx.search(text, max(0, a - 40), a) for rx, _ in _TYPE_KEYS):
+            t = "FECHAS"  # lower-cased text's "estudio de 30 03 2020" (no phone: 8 digits, no key before it)
+        if t == "FECHAS" and not _date_like(text[a:b]):
+            # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
+            if _NOT_POSTCODE_AFTER.match(text, b):
+                continue
+            before = text[max(0, a - 40):a]
+            t = next((k for rx, k in _TYPE_KEYS if rx.search(before)), t)
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue

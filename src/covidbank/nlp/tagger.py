@@ -27,7 +27,7 @@ from .text import strip_accents
 
 __all__ = ["MEDDOCAN_TYPES", "tokenize", "sentence_features", "PhiTagger", "default_tagger", "set_default_tagger",
            "MODEL_PATH", "WINDOW", "CLUSTERS_PATH", "FEATURES", "FEATURE_EXTRAS", "feature_extras", "word_clusters",
-           "model_settings", "save_model_settings"]
+           "model_settings", "save_model_settings", "TRAINED_ON"]
 
 #: The 22 PHI types annotated in the MEDDOCAN corpus (Marimon et al., IberLEF 2019).
 MEDDOCAN_TYPES: tuple[str, ...] = (
@@ -39,6 +39,9 @@ MEDDOCAN_TYPES: tuple[str, ...] = (
 )
 
 MODEL_PATH = Path(__file__).with_name("models") / "deid_crf.crfsuite"
+#: What a model whose sidecar does not say was trained on (every model before the sidecar recorded it): the
+#: MEDDOCAN ``train`` split only, each document as written and lower-cased.
+TRAINED_ON: dict = {"corpus": "MEDDOCAN", "parts": ["train"]}
 #: distributional word clusters (``scripts/build_word_clusters.py``, from unlabeled MEDDOCAN train text)
 CLUSTERS_PATH = Path(__file__).with_name("models") / "word_clusters.tsv"
 
@@ -205,26 +208,44 @@ def sentence_features(text: str, toks: list[tuple[int, int]], idx: list[int], wi
     return feats
 
 
-def save_model_settings(model_path: str | Path, window: int, features: str) -> Path:
-    """Write the ``.json`` sidecar of a model: the window and feature set it must be read with."""
+def save_model_settings(model_path: str | Path, window: int, features: str, training: dict | None = None) -> Path:
+    """Write the ``.json`` sidecar of a model: the window and feature set it must be read with.
+
+    Parameters
+    ----------
+    model_path : path
+        The model file; the sidecar is written next to it with the suffix ``.json``.
+    window : int
+        The context window the model was trained with.
+    features : str
+        Its feature-set name (:func:`feature_extras`).
+    training : dict, optional
+        What it was trained on (``scripts/train_deid.py``: the corpus parts, e.g. ``["train", "dev:choice"]``,
+        and the number of documents), so a figure on a part it was trained on is not read as out-of-sample.
+    """
     import json
 
     feature_extras(features)
     side = Path(model_path).with_suffix(".json")
-    side.write_text(json.dumps({"window": int(window), "features": features}) + "\n", encoding="utf-8")
+    settings: dict = {"window": int(window), "features": features}
+    if training is not None:
+        settings["training"] = training
+    side.write_text(json.dumps(settings) + "\n", encoding="utf-8")
     return side
 
 
 def model_settings(model_path: str | Path) -> dict | None:
-    """The window and feature set a model was trained with, from its ``.json`` sidecar (written by
-    ``scripts/train_deid.py``); ``None`` when it has none (the shipped model: :data:`WINDOW`, :data:`FEATURES`)."""
+    """The window, feature set and training documents of a model, from its ``.json`` sidecar (written by
+    ``scripts/train_deid.py``); ``None`` when it has none (then :data:`WINDOW`, :data:`FEATURES`, trained on
+    :data:`TRAINED_ON`).  ``training`` is ``None`` when the sidecar does not say."""
     import json
 
     side = Path(model_path).with_suffix(".json")
     if not side.is_file():
         return None
     settings = json.loads(side.read_text(encoding="utf-8"))
-    return {"window": int(settings.get("window", WINDOW)), "features": str(settings.get("features", FEATURES))}
+    return {"window": int(settings.get("window", WINDOW)), "features": str(settings.get("features", FEATURES)),
+            "training": settings.get("training")}
 
 
 def spans_from_bio(toks: list[tuple[int, int]], idx: list[int], labels: list[str]) -> list[tuple[int, int, str]]:
@@ -265,8 +286,10 @@ class PhiTagger:
         self.model_path = Path(model_path) if model_path else MODEL_PATH
         given = {"window": window, "features": features}
         settings = model_settings(self.model_path)
-        if settings is None:  # no sidecar: what the caller says, else the shipped model's settings
+        if settings is None:  # no sidecar (a model trained before they existed): what the caller says, else the defaults
             settings = {"window": WINDOW if window is None else window, "features": features or FEATURES}
+        #: what the model was trained on (its sidecar's ``training``, else :data:`TRAINED_ON`)
+        self.training: dict = settings.get("training") or TRAINED_ON
         for name, value in given.items():
             if value is not None and value != settings[name]:
                 raise ValueError(f"{self.model_path.name} was trained with {name} {settings[name]!r}, not {value!r}")
