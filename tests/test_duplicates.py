@@ -237,6 +237,24 @@ def test_duplicates_keep_split_sides_and_cli(tmp_path, cli):
     cli("check-leakage", b.path)
 
 
+@pytest.mark.parametrize("kw", [{"hash_distance": -1}, {"hash_distance": 65}, {"hash_distance": 2.5},
+                                {"min_correlation": float("nan")}, {"review_correlation": 1.5}])
+def test_out_of_range_arguments_are_refused_before_any_image_is_read(tmp_path, kw):
+    """A negative radius found no candidate and reported 'no duplicates' (a leak guard that silently checks nothing)."""
+    from covidbank.errors import ArgumentError
+
+    b, _ = _planted_bank(tmp_path, _synthetic_originals(2), kinds=("jpeg45",))
+    with pytest.raises(ArgumentError, match=next(iter(kw))):
+        find_duplicates(b, **kw)
+
+
+def test_cli_refuses_a_negative_hash_distance(tmp_path, cli):
+    b, _ = _planted_bank(tmp_path, _synthetic_originals(2), kinds=("jpeg45",))
+    r = cli("duplicates", b.path, "--hash-distance", "-1", expect=None)
+    assert r.exit_code != 0 and "hash_distance -1" in r.output
+    assert "duplicates" not in b.extra_tables()
+
+
 def test_unreadable_file_is_reported_not_fatal(tmp_path):
     b, _ = _planted_bank(tmp_path, _synthetic_originals(3), kinds=("jpeg45",))
     bad = tmp_path / "img" / "bad.png"

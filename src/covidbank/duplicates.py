@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .bank import Bank
-from .errors import ImageLoadError
+from .errors import ArgumentError, ImageLoadError
 from .parallel import map_ordered, sized
 from .pixels import is_nifti, needs_inversion, read_xray
 
@@ -504,7 +504,18 @@ def find_duplicates(
     -------
     DuplicateResult
         Unreadable files are listed in ``errors`` (file, record, reason), not fatal.
+
+    Raises
+    ------
+    ArgumentError
+        ``hash_distance`` outside 0-64 (a pHash has 64 bits), or a correlation outside -1 to 1.
     """
+    if isinstance(hash_distance, bool) or not isinstance(hash_distance, (int, np.integer)) \
+            or not 0 <= hash_distance <= 64:
+        raise ArgumentError(f"hash_distance {hash_distance!r}: valid values are whole numbers 0-64 (bits of a pHash)")
+    for name, value in (("min_correlation", min_correlation), ("review_correlation", review_correlation)):
+        if not -1.0 <= float(value) <= 1.0:  # also false for NaN
+            raise ArgumentError(f"{name} {value!r}: valid values are -1 to 1 (a correlation)")
     b = None
     if records is None:
         b = bank if isinstance(bank, Bank) else Bank(bank)
