@@ -481,3 +481,31 @@ def test_an_age_of_the_tagger_without_a_number_or_an_age_word_is_dropped():
     assert find_phi(t) == []
     t = "Paciente de siete años con fiebre."
     assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("siete años", "EDAD_SUJETO_ASISTENCIA")]
+
+
+@pytest.mark.parametrize("text, given", [
+    ("NHC: 12345678 GARCIA LOPEZ, MARIA\nRx tórax: sin hallazgos.", "MARIA"),
+    ("Paciente con NHC 12345678 GARCIA LOPEZ, MARIA, de 45 años.", "MARIA"),
+    ("paciente: garcia lopez, maria\nrx torax sin hallazgos", "maria"),
+    ("Solicitante: MARTINEZ RUIZ, JOSE ANTONIO\nRx tórax PA.", "JOSE"),
+    ("Solicitante: MARTINEZ RUIZ, JOSE ANTONIO\nRx tórax PA.", "ANTONIO"),
+    ("Paciente: Sánchez Gil, María del Carmen. Rx de tórax.", "Carmen"),
+])
+def test_given_names_after_surnames_and_a_comma_are_removed(text, given):
+    """The hospital form "SURNAMES, GIVEN NAMES": the given names after an id header's run-on or a lower-cased
+    name were left in the text (the privacy review's "garcia lopez, maria")."""
+    out = deidentify(text).text
+    assert not re.search(rf"\b{given}\b", out), out
+    assert re.search(r"hallazgos|t[oó]rax|años", out), out
+
+
+def test_given_names_take_the_type_of_the_surnames_before_them():
+    t = "Se comenta con Dr. Martínez Ruiz, José Antonio, que indica ingreso."
+    spans = {t[s.start:s.end]: s.type for s in find_phi(t)}
+    assert spans.get("José Antonio") == spans.get("Martínez Ruiz") == "NOMBRE_PERSONAL_SANITARIO"
+
+
+@pytest.mark.parametrize("text", ["Derrame pleural, dolores torácicos y fiebre.",
+                                  "Derrame pleural derecho, Pilar del diafragma normal."])
+def test_a_comma_before_a_given_name_word_alone_is_no_name(text):
+    assert [text[s.start:s.end] for s in find_phi(text)] == []

@@ -1192,9 +1192,59 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 out.append((x, y, t))
                 pieces.add((x, y))
                 covered[x - base:y - base] = b"\x01" * (y - x)
-    out = _boundary_fixes(text, _join_pieces(text, sorted(out), pieces))
+    out = _given_names_after(text, _boundary_fixes(text, _join_pieces(text, sorted(out), pieces)))
     if deny:
         out = _union_with(out, deny)
+    return out
+
+
+# ", " and up to three words after a span: the given names of a name written surnames first
+_AFTER_COMMA = re.compile(r",[ \t]*([^\W\d_]+(?:[ \t]+[^\W\d_]+){0,3})")
+_NAME_JOINERS = frozenset(("de", "del", "la", "los", "las", "y"))
+
+
+def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted non-overlapping spans with the given names of a name written surnames first added: the hospital
+    form "GARCIA LOPEZ, MARIA" / "garcia lopez, maria" / "Martínez Ruiz, José Antonio".
+
+    A span that is a person's name, or whose last word is a known surname (an id header running on into the
+    name, "NHC 12345678 GARCIA LOPEZ"; a lower-cased name the tagger took for a place), followed by a comma and
+    known given names (joined by "de", "del", "la", "y") is followed by a span of those given names: the type of
+    the span when it is a name, else the patient's name (a place made only of known surnames becomes one too).
+    Written by hand: no library knows this form; the gazetteers are :mod:`covidbank.nlp.gazetteers`.
+    """
+    first, last = gz.first_names(), gz.last_names()
+    spans = list(spans)
+    out: list[tuple[int, int, str]] = []
+    for i, (a, b, t) in enumerate(spans):
+        m = _AFTER_COMMA.match(text, b)
+        words = re.findall(r"[^\W\d_]+", text[a:b])
+        if m is None or not words:
+            out.append((a, b, t))
+            continue
+        is_name = t.startswith("NOMBRE_")
+        if not is_name and gz.key(words[-1]) not in last:
+            out.append((a, b, t))
+            continue
+        end, pos = None, m.start(1)
+        for w in re.finditer(r"[^\W\d_]+", m.group(1)):
+            k = gz.key(w.group())
+            if k in first:
+                end = m.start(1) + w.end()
+            elif k not in _NAME_JOINERS or end is None:
+                break
+        nxt = spans[i + 1][0] if i + 1 < len(spans) else len(text)
+        if end is None or pos >= nxt:  # no given name, or already a span of its own (of this name's person)
+            if end is not None and is_name and pos == nxt and spans[i + 1][1] <= end \
+                    and spans[i + 1][2].startswith("NOMBRE_"):
+                spans[i + 1] = (*spans[i + 1][:2], t)
+            out.append((a, b, t))
+            continue
+        end = pos + len(text[pos:min(end, nxt)].rstrip())
+        if not is_name and t in ("TERRITORIO", "CALLE", "INSTITUCION", "") and all(gz.key(w) in last for w in words):
+            t = "NOMBRE_SUJETO_ASISTENCIA"  # "garcia lopez, maria": surnames, not a place
+        out.append((a, b, t))
+        out.append((pos, end, t if t.startswith("NOMBRE_") else "NOMBRE_SUJETO_ASISTENCIA"))
     return out
 
 
