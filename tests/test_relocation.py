@@ -36,6 +36,18 @@ def test_index_paths_are_relative_and_bank_never_names_its_place(tmp_path):
     assert res.loc[im["file_present"].fillna(False).astype(bool), "path"].map(lambda p: Path(p).is_file()).all()
 
 
+def test_a_source_named_by_a_relative_path_is_kept_relative_to_its_root(tmp_path, monkeypatch):
+    """``covidbank add cohen data/cohen`` stored the skipped records' file as ``data/cohen/metadata.csv`` (relative
+    to the working folder, not the source root), which named the curator's layout and broke once moved."""
+    make_cohen_sample(tmp_path / "data" / "cohen")
+    monkeypatch.chdir(tmp_path)
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "cohen", Path("data") / "cohen")
+    skipped = b.table("skipped")
+    assert len(skipped) and set(skipped["path"]) == {"metadata.csv"}
+    assert b.resolve_paths(skipped)["path"].map(lambda p: Path(p).is_file()).all()
+
+
 def test_two_builds_in_different_places_are_byte_identical(tmp_path):
     data = make_cohen_sample(tmp_path / "data" / "cohen")
     mos = make_mosmed_sample(tmp_path / "data" / "mosmed")

@@ -50,6 +50,7 @@ def load_source(name: str, path: str | Path, **options) -> SourceResult:
     p = Path(path)
     if not p.exists():
         raise SourceFormatError(f"{p}: no such file or folder")
+    p = p.absolute()  # every path an adapter records is absolute, so the bank keeps it relative to the root
     if p.is_dir() and not any(p.iterdir()):
         raise SourceFormatError(f"{p}: folder is empty")
     return _loader(name)(p, **options)
