@@ -24,6 +24,7 @@ function that turns an index path into a file.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -224,6 +225,25 @@ class Bank:
             out[c] = res if str(df[c].dtype) == "string" else res.astype(object).where(present, None)
         return out
 
+    @staticmethod
+    def _prepare_arrow(t, source: str, root: Path, paths: bool):
+        """What ``Bank.add`` does to a batch of a table before writing it, on an Arrow table:
+        a missing ``source`` is ``source``; path columns are made relative to ``root`` (see :meth:`_relativize`)."""
+        import pyarrow.compute as pc
+
+        names = t.column_names
+        if "source" in names:
+            i = names.index("source")
+            t = t.set_column(i, t.schema.field(i), pc.fill_null(t.column(i), source))
+        if paths:
+            root_abs = Path(os.path.abspath(root))
+            root_real = root_abs.resolve()
+            resolver = FolderResolver()
+            for i, c in enumerate(names):
+                if is_path_column(c):
+                    t = t.set_column(i, t.schema.field(i), _relative_paths(t.column(i), root_abs, root_real, resolver))
+        return t
+
     def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
         """Path columns of ``df`` made relative to ``root`` where they lie inside it.
 
@@ -235,8 +255,8 @@ class Bank:
         (:class:`~covidbank.pathresolve.FolderResolver`); the others go through
         ``pathlib`` one by one, with the same result.
         """
-        import numpy as np
         import pandas as pd
+        import pyarrow as pa
 
         cols = [c for c in df.columns if is_path_column(c)]
         if not cols:
@@ -250,40 +270,11 @@ class Bank:
                 vals = [_relative_one(v, root_abs, root_real) for v in df[c]]
                 df[c] = pd.Series(vals, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
             return df
-        pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
         for c in cols:
-            v = df[c].astype("string")
-            present = (v.notna() & (v != "")).fillna(False).to_numpy(dtype=bool)
-            odd = (v.str.contains(r"(?:^|/)\.{1,2}(?:/|$)|//|/$", regex=True) | v.isin([str(root_abs), str(root_real)])
-                   ).fillna(True).to_numpy(dtype=bool)
-            is_abs = v.str.startswith("/").fillna(False).to_numpy(dtype=bool)
-            out = v.astype(object).to_numpy(copy=True)
-            out[~present] = None
-            clean_abs = present & ~odd & is_abs
-            for pre in (pre_abs, pre_real):
-                hit = clean_abs & v.str.startswith(pre).fillna(False).to_numpy(dtype=bool)
-                out[hit] = v[hit].str.slice(len(pre)).to_numpy(dtype=object)
-                clean_abs &= ~hit
-            # outside root as given: resolve links (each folder once) and try the resolved root
-            idx = np.flatnonzero(clean_abs)
-            if len(idx):
-                parts = pd.Series(out[idx], dtype="string").str.rpartition("/")
-                parent = parts[0].where(parts[0] != "", "/")
-                folders = {p: resolver.folder(p) for p in parent.unique()}
-                name = parts[2]
-                real = parent.map({p: f[0].rstrip("/") for p, f in folders.items()}).astype("string") + "/" + name
-                link = np.zeros(len(idx), dtype=bool)
-                for p, (_, links) in folders.items():
-                    if links:
-                        link |= ((parent == p) & name.isin(list(links))).to_numpy(dtype=bool)
-                for k in np.flatnonzero(link):
-                    real.iloc[k] = str(resolver.resolve(out[idx[k]]))
-                inside = real.str.startswith(pre_real).to_numpy(dtype=bool)
-                out[idx[inside]] = real[inside].str.slice(len(pre_real)).to_numpy(dtype=object)
-                out[idx[(real == str(root_real)).to_numpy(dtype=bool)]] = "."
-            for i in np.flatnonzero(present & odd):
-                out[i] = _relative_one(out[i], root_abs, root_real)
-            df[c] = pd.Series(out, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
+            v = df[c]
+            rel = _relative_paths(pa.array(v.astype("string").array), root_abs, root_real, resolver)
+            df[c] = pd.Series(pd.array(rel, dtype="string") if str(v.dtype) == "string" else rel.to_numpy(zero_copy_only=False),
+                              index=df.index, dtype=v.dtype if str(v.dtype) == "string" else object)
         return df
 
     def relink(self, source: str, new_root: str | os.PathLike) -> dict[str, int]:
@@ -400,7 +391,13 @@ class Bank:
                         df = self._relativize(df, base)
                     return df
 
-                if isinstance(df, SpooledTable):  # streamed by its adapter: copied batch by batch
+                if isinstance(df, SpooledTable) and not df.transforms and os.sep == "/":
+                    # streamed by its adapter: copied batch by batch as Arrow (its schema is the one
+                    # DataFrame.to_parquet gives the conformed rows), no pandas round trip
+                    counts[name] = df.copy_to(tmp / f"{name}.parquet", functools.partial(
+                        self._prepare_arrow, source=source, root=base, paths=name in ("images", "skipped")))
+                    continue
+                if isinstance(df, SpooledTable):  # with transforms: copied batch by batch through pandas
                     counts[name] = write_frames(df.frames(), tmp / f"{name}.parquet", name, prepare)
                     continue
                 df = prepare(empty_table(name) if df is None else conform(df, name))
@@ -567,6 +564,56 @@ class Bank:
             FROM images i GROUP BY i.source ORDER BY i.source
             """
         )
+
+
+def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderResolver):
+    """A column of paths (an Arrow string array) made relative as :meth:`Bank._relativize` says; POSIX only.
+
+    Whole-column ``pyarrow.compute`` operations: an absolute clean path
+    starting with the root (as given, then resolved) loses it; one outside
+    is tried again with its folder resolved (each distinct folder once, a
+    name that is a symbolic link resolved on its own); paths with ``.``,
+    ``..``, doubled or trailing ``/`` (or equal to the root) go through
+    :func:`_relative_one`.  Empty and missing values become missing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    null = pa.scalar(None, v.type)
+    pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
+    present = pc.fill_null(pc.and_(pc.is_valid(v), pc.not_equal(v, "")), False)
+    out = pc.if_else(present, v, null)
+    odd = pc.fill_null(pc.or_(pc.match_substring_regex(v, r"(?:^|/)\.{1,2}(?:/|$)|//|/$"),
+                              pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))), True)
+    clean_abs = pc.and_(pc.and_not(present, odd), pc.fill_null(pc.starts_with(v, "/"), False))
+    for pre in (pre_abs, pre_real):
+        hit = pc.and_(clean_abs, pc.fill_null(pc.starts_with(v, pre), False))
+        out = pc.if_else(hit, pc.utf8_slice_codeunits(v, len(pre)), out)
+        clean_abs = pc.and_not(clean_abs, hit)
+    if pc.any(clean_abs).as_py():  # outside root as given: resolve links (each folder once), try the resolved root
+        sub = pc.filter(v, clean_abs)
+        parent = pc.replace_substring_regex(sub, r"/[^/]*$", "")
+        parent = pc.if_else(pc.equal(parent, ""), "/", parent)
+        name = pc.replace_substring_regex(sub, r"^.*/", "")
+        enc = pc.dictionary_encode(parent)
+        folders = [resolver.folder(p) for p in enc.dictionary.to_pylist()]
+        real = pc.binary_join_element_wise(pa.array([f[0].rstrip("/") for f in folders], v.type).take(enc.indices), name, pa.scalar("/", v.type))
+        link = [k for j, (_, links) in enumerate(folders) if links
+                for k in pc.indices_nonzero(pc.and_(pc.equal(enc.indices, j), pc.is_in(name, value_set=pa.array(list(links), v.type)))).to_pylist()]
+        if link:
+            fixed = real.to_pylist()
+            for k in link:
+                fixed[k] = str(resolver.resolve(sub[k].as_py()))
+            real = pa.array(fixed, v.type)
+        rel = pc.if_else(pc.starts_with(real, pre_real), pc.utf8_slice_codeunits(real, len(pre_real)), sub)
+        rel = pc.if_else(pc.equal(real, str(root_real)), ".", rel)
+        out = pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
+    odd = pc.and_(present, odd)
+    if pc.any(odd).as_py():
+        vals = pc.filter(v, odd).to_pylist()
+        out = pc.replace_with_mask(out, odd, pa.array([_relative_one(x, root_abs, root_real) for x in vals], v.type))
+    return out
 
 
 def _relative_one(v: object, root_abs: Path, root_real: Path) -> str:

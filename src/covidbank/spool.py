@@ -123,6 +123,33 @@ class SpooledTable:
                 df = fn(df)
             yield df
 
+    def copy_to(self, path: Path, prepare: Callable[[Any], Any] | None = None, rows: int = READ_ROWS) -> int:
+        """Write the rows to the Parquet file ``path`` as Arrow batches of at most ``rows`` rows; return the rows.
+
+        Each batch (a ``pyarrow.Table`` with the spooled schema, pandas
+        metadata included) is passed through ``prepare``; nothing is
+        converted to pandas.  The spooled schema is the one
+        ``DataFrame.to_parquet`` gives the conformed rows, so the file is the
+        one :func:`write_frames` writes from :meth:`frames` when ``prepare``
+        does what its ``prepare`` does.  Only for a table without transforms.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.transforms:
+            raise ValueError("copy_to: the table has transforms (pandas functions); use frames()")
+        pf = pq.ParquetFile(self.path)
+        schema = pf.schema_arrow
+        n = 0
+        with pq.ParquetWriter(path, schema) as w:
+            for rb in pf.iter_batches(batch_size=rows):
+                t = pa.Table.from_batches([rb], schema=schema)
+                if prepare is not None:
+                    t = prepare(t)
+                w.write_table(t)
+                n += t.num_rows
+        return n
+
     def frame(self) -> pd.DataFrame:
         """The whole table in memory (for small sources and tests)."""
         import pandas as pd

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -426,7 +427,8 @@ class _Loader:
         # sessions: the first row of each, across batches
         first = ~session_id.duplicated().to_numpy()
         seen = self.sessions_seen
-        first &= np.fromiter((s not in seen for s in session_id), dtype=bool, count=len(session_id))
+        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
+            first &= ~np.fromiter(map(seen.__contains__, session_id.tolist()), dtype=bool, count=len(session_id))
         seen.update(session_id[first].tolist())
         f = lambda s: s[first].reset_index(drop=True)
         spools["sessions"].write(pd.DataFrame({
@@ -487,11 +489,16 @@ class _Loader:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
         nth = base_id.groupby(base_id, sort=False).cumcount() + 1
         seen = self.base_seen
-        prior = np.fromiter((seen.get(b, 0) for b in base_id), dtype=np.int64, count=len(base_id))
-        nth = nth + prior
+        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
+            nth += np.fromiter(map(seen.get, base_id.tolist(), repeat(0)), dtype=np.int64, count=len(base_id))
         last = nth.groupby(base_id, sort=False).max()
         seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
-        return base_id.where(nth == 1, base_id + "#" + nth.astype(str))
+        later = (nth > 1).to_numpy()
+        if not later.any():
+            return base_id
+        out = base_id.copy()
+        out[later] = base_id[later] + "#" + nth[later].astype(str)
+        return out
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
