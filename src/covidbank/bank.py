@@ -394,8 +394,10 @@ class Bank:
                 if isinstance(df, SpooledTable) and not df.transforms and os.sep == "/":
                     # streamed by its adapter: copied batch by batch as Arrow (its schema is the one
                     # DataFrame.to_parquet gives the conformed rows), no pandas round trip
-                    counts[name] = df.copy_to(tmp / f"{name}.parquet", functools.partial(
-                        self._prepare_arrow, source=source, root=base, paths=name in ("images", "skipped")))
+                    paths = name in ("images", "skipped")
+                    unchanged = not paths and df.null_count("source") == 0  # nothing to fill in: the file as it is
+                    counts[name] = df.copy_to(tmp / f"{name}.parquet", None if unchanged else functools.partial(
+                        self._prepare_arrow, source=source, root=base, paths=paths))
                     continue
                 if isinstance(df, SpooledTable):  # with transforms: copied batch by batch through pandas
                     counts[name] = write_frames(df.frames(), tmp / f"{name}.parquet", name, prepare)

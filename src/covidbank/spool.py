@@ -128,7 +128,9 @@ class SpooledTable:
 
         Each batch (a ``pyarrow.Table`` with the spooled schema, pandas
         metadata included) is passed through ``prepare``; nothing is
-        converted to pandas.  The spooled schema is the one
+        converted to pandas.  With no ``prepare`` the spooled file is copied
+        as it is unless its row groups are small (under a quarter of
+        ``rows`` on average: an adapter's tiny batches), which are rewritten.  The spooled schema is the one
         ``DataFrame.to_parquet`` gives the conformed rows, so the file is the
         one :func:`write_frames` writes from :meth:`frames` when ``prepare``
         does what its ``prepare`` does.  Only for a table without transforms.
@@ -139,6 +141,12 @@ class SpooledTable:
         if self.transforms:
             raise ValueError("copy_to: the table has transforms (pandas functions); use frames()")
         pf = pq.ParquetFile(self.path)
+        groups = pf.metadata.num_row_groups
+        if prepare is None and (groups <= 1 or pf.metadata.num_rows >= groups * rows // 4):
+            # the rows as they are, in row groups of about `rows` rows (not the few rows of a tiny batch): the file itself
+            pf.close()
+            shutil.copyfile(self.path, path)
+            return self.rows
         schema = pf.schema_arrow
         n = 0
         with pq.ParquetWriter(path, schema) as w:
@@ -149,6 +157,17 @@ class SpooledTable:
                 w.write_table(t)
                 n += t.num_rows
         return n
+
+    def null_count(self, column: str) -> int:
+        """Missing values in ``column`` (0 when the table has no such column); reads that column only."""
+        import pyarrow.parquet as pq
+
+        if self.transforms:
+            raise ValueError("null_count: the table has transforms (pandas functions)")
+        pf = pq.ParquetFile(self.path)
+        if column not in pf.schema_arrow.names:
+            return 0
+        return pf.read(columns=[column]).column(0).null_count
 
     def frame(self) -> pd.DataFrame:
         """The whole table in memory (for small sources and tests)."""
