@@ -571,45 +571,60 @@ class Bank:
 def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderResolver):
     """A column of paths (an Arrow string array) made relative as :meth:`Bank._relativize` says; POSIX only.
 
-    Whole-column ``pyarrow.compute`` operations: an absolute clean path
-    starting with the root (as given, then resolved) loses it; one outside
-    is tried again with its folder resolved (each distinct folder once, a
-    name that is a symbolic link resolved on its own); paths with ``.``,
-    ``..``, doubled or trailing ``/`` (or equal to the root) go through
-    :func:`_relative_one`.  Empty and missing values become missing.
+    Whole-column ``pyarrow.compute`` operations.  A clean absolute path (no
+    ``.``/``..`` part, doubled or trailing ``/``) is cut into its folder and
+    name, and each distinct folder is looked at once: inside the root as
+    given or resolved, it loses the root; outside, it is resolved
+    (:class:`~covidbank.pathresolve.FolderResolver`) and tried again, a name
+    that is a symbolic link resolved on its own.  The other paths (odd, or
+    equal to the root) go through :func:`_relative_one`; relative paths stay
+    as they are; empty and missing values become missing.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     v = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    null = pa.scalar(None, v.type)
+    if v.null_count == len(v):
+        return v
     pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
-    present = pc.fill_null(pc.and_(pc.is_valid(v), pc.not_equal(v, "")), False)
-    out = pc.if_else(present, v, null)
+    empty = pc.fill_null(pc.equal(v, ""), False)
+    present = pc.and_not(pc.is_valid(v), empty)
+    out = pc.if_else(empty, pa.scalar(None, v.type), v) if pc.any(empty).as_py() else v
     odd = pc.fill_null(pc.or_(pc.match_substring_regex(v, r"(?:^|/)\.{1,2}(?:/|$)|//|/$"),
                               pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))), True)
     clean_abs = pc.and_(pc.and_not(present, odd), pc.fill_null(pc.starts_with(v, "/"), False))
-    for pre in (pre_abs, pre_real):
-        hit = pc.and_(clean_abs, pc.fill_null(pc.starts_with(v, pre), False))
-        out = pc.if_else(hit, pc.utf8_slice_codeunits(v, len(pre)), out)
-        clean_abs = pc.and_not(clean_abs, hit)
-    if pc.any(clean_abs).as_py():  # outside root as given: resolve links (each folder once), try the resolved root
+    if pc.any(clean_abs).as_py():
         sub = pc.filter(v, clean_abs)
-        parent = pc.replace_substring_regex(sub, r"/[^/]*$", "")
-        parent = pc.if_else(pc.equal(parent, ""), "/", parent)
-        name = pc.replace_substring_regex(sub, r"^.*/", "")
-        enc = pc.dictionary_encode(parent)
-        folders = [resolver.folder(p) for p in enc.dictionary.to_pylist()]
-        real = pc.binary_join_element_wise(pa.array([f[0].rstrip("/") for f in folders], v.type).take(enc.indices), name, pa.scalar("/", v.type))
-        link = [k for j, (_, links) in enumerate(folders) if links
-                for k in pc.indices_nonzero(pc.and_(pc.equal(enc.indices, j), pc.is_in(name, value_set=pa.array(list(links), v.type)))).to_pylist()]
-        if link:
-            fixed = real.to_pylist()
-            for k in link:
-                fixed[k] = str(resolver.resolve(sub[k].as_py()))
-            real = pa.array(fixed, v.type)
-        rel = pc.if_else(pc.starts_with(real, pre_real), pc.utf8_slice_codeunits(real, len(pre_real)), sub)
-        rel = pc.if_else(pc.equal(real, str(root_real)), ".", rel)
+        parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)
+        name = pc.list_element(parts, 1)
+        enc = pc.dictionary_encode(pc.list_element(parts, 0))
+        prefixes, special = [], []
+        for j, p in enumerate(enc.dictionary.to_pylist()):
+            d = p + "/"  # the folder, "/"-terminated: what a path inside the root keeps of it
+            if d.startswith(pre_abs):
+                prefixes.append(d[len(pre_abs):])
+            elif d.startswith(pre_real):
+                prefixes.append(d[len(pre_real):])
+            else:  # outside the root as given: its folder resolved (once), tried again
+                rp, links = resolver.folder(p or "/")
+                rp = rp.rstrip("/") + "/"
+                prefixes.append(rp[len(pre_real):] if rp.startswith(pre_real) else d)
+                odd_names = set(links) | ({root_real.name} if rp + root_real.name == str(root_real) else set())
+                if odd_names:
+                    special.append((j, rp, links, odd_names))
+        rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(enc.indices), name, pa.scalar("", v.type))
+        if special:  # a symbolic link, or a path that resolves to the root itself: one by one
+            fixed = None
+            for j, rp, links, odd_names in special:
+                rows = pc.indices_nonzero(pc.and_(pc.equal(enc.indices, j),
+                                                  pc.is_in(name, value_set=pa.array(sorted(odd_names), v.type)))).to_pylist()
+                for k in rows:
+                    full, nm = sub[k].as_py(), name[k].as_py()
+                    real = str(resolver.resolve(full)) if nm in links else rp + nm
+                    fixed = rel.to_pylist() if fixed is None else fixed
+                    fixed[k] = real[len(pre_real):] if real.startswith(pre_real) else "." if real == str(root_real) else full
+            if fixed is not None:
+                rel = pa.array(fixed, v.type)
         out = pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
     odd = pc.and_(present, odd)
     if pc.any(odd).as_py():
