@@ -206,6 +206,14 @@ def _file_format(names: pd.Series) -> pd.Series:
     return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
 
 
+def _text(value: str | None, n: int) -> pd.Series:
+    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow."""
+    import pyarrow as pa
+
+    arr = pa.nulls(n, pa.large_string()) if value is None else pa.repeat(pa.scalar(value, pa.large_string()), n)
+    return pd.Series(pd.arrays.ArrowStringArray(arr))
+
+
 def _sex(v: object) -> str | None:
     c = _clean(v)
     return c.upper() if c and c.upper() in {"M", "F"} else None
@@ -264,13 +272,13 @@ class _Subjects:
         b_early = g["early"].min().to_numpy(dtype=float)
         b_sn = g["sn"].sum().to_numpy(dtype=np.int64)
         b_sa = g["sa"].all().to_numpy(dtype=bool)
-        slots = np.empty(len(keys), dtype=np.int64)
-        for i, k in enumerate(keys):
-            j = self.slot.get(k)
-            if j is None:
-                j = self.slot[k] = len(self.ids)
-                self.ids.append(k)
-            slots[i] = j
+        slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+        new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
+        if len(new):
+            slots[new] = np.arange(len(self.ids), len(self.ids) + len(new))
+            fresh = [keys[i] for i in new.tolist()]
+            self.slot.update(zip(fresh, slots[new].tolist()))
+            self.ids.extend(fresh)
         self._grow(len(self.ids))
         cur = self.sex[slots]
         self.sex[slots] = np.where(cur == 0, b_sex, cur)
@@ -292,7 +300,7 @@ class _Subjects:
                 "subject_id": pd.array(ids, dtype="string"), "original_id": pd.array([s[prefix:] for s in ids], dtype="string"),
                 "sex": pd.array(self._SEX[self.sex[a:b]], dtype="string"),
                 "age": pd.array(np.where(np.isnan(age), None, age), dtype="Float64"),
-                "survival": pd.array(surv, dtype="boolean"), "source": NAME, "source_version": version,
+                "survival": pd.array(surv, dtype="boolean"), "source": _text(NAME, b - a), "source_version": _text(version, b - a),
             })
 
 
@@ -447,26 +455,25 @@ class _Loader:
             "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
             "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
             "location": f(map_unique(_col(r, "location"), _clean, "string")),
-        }).assign(source=NAME, source_version=self.version))
+        }).assign(source=_text(NAME, int(first.sum())), source_version=_text(self.version, int(first.sum()))))
 
         lic_raw = map_unique(_col(r, "license"), _clean, "string")
         masks, severity = self.masks, self.severity
-        mask = map_unique(fname, lambda fn: _mask_path(masks, fn)) \
-            if masks else pd.Series(None, index=r.index, dtype=object)
+        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), "string") if masks else _text(None, len(r))
         sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
         has_sev = sev.notna()
         spools["images"].write(pd.DataFrame({
-            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": self.version,
+            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": _text(self.version, len(r)),
             "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
             "path": paths, "file_present": present, "file_format": _file_format(fname),
             "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
             "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
             "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
             "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
             "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
-        }).assign(source=NAME))
+            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
+        }).assign(source=_text(NAME, len(r))))
 
         # labels: each image's finding expanded, in the image's order
         codes, uniq = pd.factorize(finding)
@@ -483,7 +490,7 @@ class _Loader:
         spools["labels"].write(pd.DataFrame({
             "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
             "value": take(2, "Int8"), "origin": take(3, "string"),
-        }).assign(source=NAME))
+        }).assign(source=_text(NAME, len(img_idx))))
 
     def _unique_names(self, base_id: pd.Series) -> pd.Series:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
