@@ -194,12 +194,17 @@ class TableSpool:
         The schema table.
     path : Path
         The Parquet file to write (its folder must exist).
+    **options
+        Passed to ``pyarrow.parquet.ParquetWriter`` (``use_dictionary=False``
+        for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway:
+        cheaper to write and read back, a little larger).
     """
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, **options: Any) -> None:
         self.name, self.path = name, Path(path)
         self.rows = 0
         self._writer = None
+        self._options = options
 
     def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
         """Append ``df``'s rows (conformed to the schema unless ``conformed``)."""
@@ -214,7 +219,7 @@ class TableSpool:
             df = conform(df, self.name)
         if self._writer is None:
             t = pa.Table.from_pandas(df, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.path, t.schema)
+            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
         else:
             t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
         self._writer.write_table(t)

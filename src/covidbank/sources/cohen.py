@@ -332,7 +332,10 @@ class _Loader:
         columns = [c.strip() for c in columns]
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet") for name in ("images", "labels", "sessions", "subjects")}
+        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
+        # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
+                  for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
                 raw.columns = [c.strip() for c in raw.columns]
