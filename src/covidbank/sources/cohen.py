@@ -179,9 +179,13 @@ def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd
         odd = (n == "") | n.str.contains("/", regex=False) | n.isin(odd_names)
         if os.sep != "/":
             odd |= n.str.contains(os.sep, regex=False)
-        plain = n[~odd]
-        paths.loc[plain.index] = str(d) + os.sep + plain
-        present.loc[plain.index] = plain.isin(files).to_numpy()
+        if len(n) == len(raw):  # the only folder (the usual table): whole columns, no indexed assignment
+            paths = (str(d) + os.sep + n).where(~odd).astype("string")
+            present = n.isin(files) & ~odd
+        else:
+            plain = n[~odd]
+            paths.loc[plain.index] = str(d) + os.sep + plain
+            present.loc[plain.index] = plain.isin(files).to_numpy()
         for j, name in n[odd].items():
             fp = (root / folder / name).resolve()
             paths.loc[j], present.loc[j] = str(fp), fp.is_file()
