@@ -194,17 +194,30 @@ class TableSpool:
         The schema table.
     path : Path
         The Parquet file to write (its folder must exist).
+    background : bool
+        Encode and write each batch in a thread of its own (Arrow releases the
+        GIL) while the caller prepares the next one; at most one batch is in
+        flight, so memory stays bounded.  An error of the write is raised by
+        the next :meth:`write` or by :meth:`close`.
     **options
         Passed to ``pyarrow.parquet.ParquetWriter`` (``use_dictionary=False``
         for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway:
         cheaper to write and read back, a little larger).
     """
 
-    def __init__(self, name: str, path: Path, **options: Any) -> None:
+    def __init__(self, name: str, path: Path, background: bool = False, **options: Any) -> None:
         self.name, self.path = name, Path(path)
         self.rows = 0
         self._writer = None
         self._options = options
+        self._background = background
+        self._pool = None
+        self._pending = None
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # the write's error, if any
 
     def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
         """Append ``df``'s rows (conformed to the schema unless ``conformed``)."""
@@ -222,14 +235,28 @@ class TableSpool:
             self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
         else:
             t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
-        self._writer.write_table(t)
+        if self._background:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._wait()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"covidbank-spool-{self.name}")
+            self._pending = self._pool.submit(self._writer.write_table, t)
+        else:
+            self._writer.write_table(t)
         self.rows += len(df)
 
     def close(self) -> bool:
-        """Finish the file; returns whether any row was written."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Finish the file (waiting for a write in flight); returns whether any row was written."""
+        try:
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         return self.rows > 0
 
     def table(self, owner: Any = None) -> SpooledTable:

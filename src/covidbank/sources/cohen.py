@@ -11,6 +11,7 @@ Missing image files are kept with ``file_present = False``.  Severity scores
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections import Counter
@@ -262,15 +263,17 @@ class _Subjects:
         """Merge one batch's kept rows."""
         if not len(subject_id):
             return
-        df = pd.DataFrame({"s": subject_id.to_numpy(dtype=object),
-                           "sex": sex.map({"M": 1, "F": 2}).fillna(0).astype(np.int8).to_numpy(),
+        codes, uniq = pd.factorize(subject_id)  # groups in order of first appearance, as groupby(sort=False)
+        df = pd.DataFrame({"s": codes,
+                           "sex": np.select([(sex == "M").fillna(False).to_numpy(bool), (sex == "F").fillna(False).to_numpy(bool)],
+                                            [1, 2], 0).astype(np.int8),
                            "age": age.to_numpy(dtype="float64", na_value=np.nan),
                            "early": age.to_numpy(dtype="float64", na_value=np.nan),
                            "sn": survival.notna().to_numpy(), "sa": survival.fillna(True).astype(bool).to_numpy()})
         df.loc[~early.to_numpy(), "early"] = np.nan
         df["sex"] = df["sex"].replace(0, np.nan)
         g = df.groupby("s", sort=False)
-        keys = g.size().index.tolist()
+        keys = uniq.tolist()
         b_sex = g["sex"].first().fillna(0).to_numpy(dtype=np.int8)
         b_age = g["age"].first().to_numpy(dtype=float)
         b_early = g["early"].min().to_numpy(dtype=float)
@@ -338,7 +341,9 @@ class _Loader:
         folder = SpoolFolder()
         # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
         # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
+        # each table encoded and written in a thread of its own while the next batch is normalized
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", background=True,
+                                   **({"use_dictionary": False} if name == "images" else {}))
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
@@ -350,7 +355,8 @@ class _Loader:
                 s.close()
         except BaseException:
             for s in spools.values():
-                s.close()
+                with contextlib.suppress(Exception):  # the error being raised is the one to report
+                    s.close()
             folder.cleanup()
             raise
         res = self.res
@@ -501,12 +507,18 @@ class _Loader:
 
     def _unique_names(self, base_id: pd.Series) -> pd.Series:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
-        nth = base_id.groupby(base_id, sort=False).cumcount() + 1
         seen = self.base_seen
-        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
-            nth += np.fromiter(map(seen.get, base_id.tolist(), repeat(0)), dtype=np.int64, count=len(base_id))
-        last = nth.groupby(base_id, sort=False).max()
-        seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
+        keys = base_id.tolist()  # Python strings, looked up in C (iterating the Arrow column boxes each value)
+        if not base_id.duplicated().any():  # each name once in the batch (the usual case): no grouping
+            nth = pd.Series(np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
+                            if seen else np.ones(len(keys), dtype=np.int64), index=base_id.index)
+            seen.update(zip(keys, nth.tolist()))
+        else:
+            nth = base_id.groupby(base_id, sort=False).cumcount() + 1
+            if seen:
+                nth += np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
+            last = nth.groupby(base_id, sort=False).max()
+            seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
         later = (nth > 1).to_numpy()
         if not later.any():
             return base_id
