@@ -15,6 +15,7 @@ only the row groups differ.  Uses ``pyarrow.parquet.ParquetWriter`` and
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -148,15 +149,18 @@ class SpooledTable:
             shutil.copyfile(self.path, path)
             return self.rows
         schema = pf.schema_arrow
-        n = 0
-        with pq.ParquetWriter(path, schema) as w:
+        out = TableSpool(self.name, path, background=True)  # a batch written while the next is read and prepared
+        try:
             for rb in pf.iter_batches(batch_size=rows):
                 t = pa.Table.from_batches([rb], schema=schema)
-                if prepare is not None:
-                    t = prepare(t)
-                w.write_table(t)
-                n += t.num_rows
-        return n
+                out.write_arrow(prepare(t) if prepare is not None else t)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error being raised is the one to report
+                out.close()
+            raise
+        if not out.close():
+            pq.write_table(schema.empty_table(), path)
+        return out.rows
 
     def null_count(self, column: str) -> int:
         """Missing values in ``column`` (0 when the table has no such column); reads that column only."""
@@ -235,6 +239,21 @@ class TableSpool:
             self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
         else:
             t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
+        self._put(t)
+        self.rows += len(df)
+
+    def write_arrow(self, t: Any) -> None:
+        """Append a ``pyarrow.Table`` as it is (the first one's schema, metadata included, is the file's)."""
+        import pyarrow.parquet as pq
+
+        if not t.num_rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
+        self._put(t)
+        self.rows += t.num_rows
+
+    def _put(self, t: Any) -> None:
         if self._background:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -244,7 +263,6 @@ class TableSpool:
             self._pending = self._pool.submit(self._writer.write_table, t)
         else:
             self._writer.write_table(t)
-        self.rows += len(df)
 
     def close(self) -> bool:
         """Finish the file (waiting for a write in flight); returns whether any row was written."""
