@@ -56,7 +56,7 @@ def test_copy_to_writes_the_rows_as_to_parquet_would(tmp_path):
     want = tmp_path / "want.parquet"
     conform(rows, "labels").to_parquet(want, index=False)
     for batch, groups in ((7, 10), (500, 2)):
-        spool = TableSpool("labels", tmp_path / f"spool{batch}.parquet", background=batch == 7)  # written in a thread
+        spool = TableSpool("labels", tmp_path / f"spool{batch}.parquet")
         for a in range(0, len(rows), batch):
             spool.write(rows.iloc[a:a + batch])
         spool.close()

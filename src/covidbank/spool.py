@@ -15,7 +15,6 @@ only the row groups differ.  Uses ``pyarrow.parquet.ParquetWriter`` and
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -149,16 +148,14 @@ class SpooledTable:
             shutil.copyfile(self.path, path)
             return self.rows
         schema = pf.schema_arrow
-        out = TableSpool(self.name, path, background=True)  # a batch written while the next is read and prepared
+        out = TableSpool(self.name, path)
         try:
             for rb in pf.iter_batches(batch_size=rows):
                 t = pa.Table.from_batches([rb], schema=schema)
                 out.write_arrow(prepare(t) if prepare is not None else t)
-        except BaseException:
-            with contextlib.suppress(Exception):  # the error being raised is the one to report
-                out.close()
-            raise
-        if not out.close():
+        finally:
+            written = out.close()
+        if not written:
             pq.write_table(schema.empty_table(), path)
         return out.rows
 
@@ -198,30 +195,17 @@ class TableSpool:
         The schema table.
     path : Path
         The Parquet file to write (its folder must exist).
-    background : bool
-        Encode and write each batch in a thread of its own (Arrow releases the
-        GIL) while the caller prepares the next one; at most one batch is in
-        flight, so memory stays bounded.  An error of the write is raised by
-        the next :meth:`write` or by :meth:`close`.
     **options
         Passed to ``pyarrow.parquet.ParquetWriter`` (``use_dictionary=False``
         for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway:
         cheaper to write and read back, a little larger).
     """
 
-    def __init__(self, name: str, path: Path, background: bool = False, **options: Any) -> None:
+    def __init__(self, name: str, path: Path, **options: Any) -> None:
         self.name, self.path = name, Path(path)
         self.rows = 0
         self._writer = None
         self._options = options
-        self._background = background
-        self._pool = None
-        self._pending = None
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()  # the write's error, if any
 
     def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
         """Append ``df``'s rows (conformed to the schema unless ``conformed``)."""
@@ -239,7 +223,7 @@ class TableSpool:
             self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
         else:
             t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
-        self._put(t)
+        self._writer.write_table(t)
         self.rows += len(df)
 
     def write_arrow(self, t: Any) -> None:
@@ -250,31 +234,14 @@ class TableSpool:
             return
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
-        self._put(t)
+        self._writer.write_table(t)
         self.rows += t.num_rows
 
-    def _put(self, t: Any) -> None:
-        if self._background:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._wait()
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"covidbank-spool-{self.name}")
-            self._pending = self._pool.submit(self._writer.write_table, t)
-        else:
-            self._writer.write_table(t)
-
     def close(self) -> bool:
-        """Finish the file (waiting for a write in flight); returns whether any row was written."""
-        try:
-            self._wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        """Finish the file; returns whether any row was written."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         return self.rows > 0
 
     def table(self, owner: Any = None) -> SpooledTable:

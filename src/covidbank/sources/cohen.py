@@ -11,7 +11,6 @@ Missing image files are kept with ``file_present = False``.  Severity scores
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections import Counter
@@ -341,9 +340,7 @@ class _Loader:
         folder = SpoolFolder()
         # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
         # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
-        # each table encoded and written in a thread of its own while the next batch is normalized
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", background=True,
-                                   **({"use_dictionary": False} if name == "images" else {}))
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
@@ -355,8 +352,7 @@ class _Loader:
                 s.close()
         except BaseException:
             for s in spools.values():
-                with contextlib.suppress(Exception):  # the error being raised is the one to report
-                    s.close()
+                s.close()
             folder.cleanup()
             raise
         res = self.res
