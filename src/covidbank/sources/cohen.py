@@ -210,12 +210,18 @@ def _file_format(names: pd.Series) -> pd.Series:
     return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
 
 
-def _text(value: str | None, n: int) -> pd.Series:
-    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow."""
+def _text(value: object, n: int) -> pd.Series:
+    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow; a value that
+    is not a string (a version given as ``2020`` or a date) is its ``str``, as the row-by-row path wrote it."""
     import pyarrow as pa
 
-    arr = pa.nulls(n, pa.large_string()) if value is None else pa.repeat(pa.scalar(value, pa.large_string()), n)
-    return pd.Series(pd.arrays.ArrowStringArray(arr))
+    for typ in (pa.large_string(), pa.string()):  # pandas >= 2.2 takes large_string; 2.0-2.1 only string
+        arr = pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(str(value), typ), n)
+        try:
+            return pd.Series(pd.arrays.ArrowStringArray(arr))
+        except ValueError:
+            continue
+    return pd.Series([None if value is None else str(value)] * n, dtype="string")
 
 
 def _sex(v: object) -> str | None:
