@@ -146,3 +146,38 @@ def test_add_mids_with_name_keeps_two_sites_apart(tmp_path, cli):
     assert im.groupby("subject_id")["source"].nunique().max() == 1  # patients never merge across sites
     n = len(im) // 2
     assert (im["source"] == "hospital_a").sum() == n and b.table("subjects")["subject_id"].is_unique
+
+
+def test_paths_made_relative_by_column_equal_pathlib_one_by_one(tmp_path):
+    """``Bank._relativize`` (whole columns with pyarrow.compute, each folder resolved once) gives what
+    ``Path.resolve`` / ``relative_to`` give path by path (``_relative_one``): roots given through a
+    link, folders and files that are links into or out of the root, odd paths, the root itself."""
+    from covidbank.bank import _relative_one
+
+    real = tmp_path / "real" / "root"
+    (real / "images" / "sub").mkdir(parents=True)
+    (real / "images" / "a.png").write_bytes(b"x")
+    out = tmp_path / "out"
+    (out / "dir").mkdir(parents=True)
+    (out / "dir" / "f.png").write_bytes(b"x")
+    (tmp_path / "link_root").symlink_to(real)                 # the root, given through a link
+    (out / "to_images").symlink_to(real / "images")           # a folder outside linking inside
+    (out / "dir" / "in.png").symlink_to(real / "images" / "a.png")  # a file outside linking inside
+    (real / "images" / "away.png").symlink_to(out / "dir" / "f.png")  # a file inside linking outside
+    (out / "to_parent").symlink_to(real.parent)               # resolves to the root's parent
+    names = ["a.png", "away.png", "missing.png", "sub", "in.png", "f.png", "root"]
+    folders = [real / "images", tmp_path / "link_root" / "images", out / "to_images", out / "dir", out,
+               out / "to_parent", real, tmp_path / "link_root", Path("/")]
+    paths = [str(f / n) for f in folders for n in names]
+    paths += [str(real), str(tmp_path / "link_root"), str(real) + "/", str(real / "images") + "//a.png",
+              str(real / "images" / ".." / "images" / "a.png"), str(out / "." / "dir" / "f.png"), "relative/x.png",
+              "./y.png", "", None, "/", str(real / "images" / "sub") + "/"]
+    b = Bank(tmp_path / "bank", create=True)
+    for root in (real, tmp_path / "link_root", tmp_path / "real"):
+        root_abs = Path(root).absolute()
+        want = [_relative_one(p, root_abs, root_abs.resolve()) if p else None for p in paths]
+        for dtype in ("string", object):
+            df = pd.DataFrame({"path": pd.Series(paths, dtype=dtype), "mask_path": pd.Series([None] * len(paths), dtype=dtype)})
+            got = b._relativize(df, root)
+            assert [None if pd.isna(x) else x for x in got["path"]] == want, (root, dtype)
+            assert got["path"].dtype == df["path"].dtype and got["mask_path"].isna().all()

@@ -38,3 +38,37 @@ def test_a_killed_adds_spool_is_removed_by_the_next_one(tmp_path):
     assert remove_stale_spools(tmp_path) == []
     again.cleanup()
     assert not again.path.exists()
+
+
+def test_copy_to_writes_the_rows_as_to_parquet_would(tmp_path):
+    """``SpooledTable.copy_to``: the spooled file as it is when its row groups are large, rewritten in
+    batches of ``rows`` when an adapter's tiny batches made tiny row groups; the same Arrow table (schema with
+    pandas metadata) as ``DataFrame.to_parquet`` of the conformed rows, a batch ``prepare`` applied."""
+    import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from covidbank.schema import conform
+    from covidbank.spool import TableSpool
+
+    rows = pd.DataFrame({"image_id": [f"s:{i}" for i in range(1000)], "label": ["COVID-19", None] * 500,
+                         "value": [1, 0, -1, None] * 250, "source": ["s"] * 999 + [None]})
+    want = tmp_path / "want.parquet"
+    conform(rows, "labels").to_parquet(want, index=False)
+    for batch, groups in ((7, 10), (500, 2)):
+        spool = TableSpool("labels", tmp_path / f"spool{batch}.parquet")
+        for a in range(0, len(rows), batch):
+            spool.write(rows.iloc[a:a + batch])
+        spool.close()
+        table = spool.table()
+        out = tmp_path / f"out{batch}.parquet"
+        assert table.copy_to(out, rows=100) == 1000
+        got = pq.read_table(out)
+        assert got.schema.equals(pq.read_schema(want), check_metadata=True) and got.equals(pq.read_table(want))
+        assert pq.ParquetFile(out).metadata.num_row_groups == groups  # rewritten in 100s / copied as spooled
+        assert (out.read_bytes() == spool.path.read_bytes()) == (batch == 500)
+        filled = tmp_path / f"filled{batch}.parquet"
+        i = pq.read_schema(want).names.index("source")
+        table.copy_to(filled, lambda t: t.set_column(i, t.schema.field(i), pc.fill_null(t.column(i), "x")), rows=100)
+        assert pq.read_table(filled).column("source").to_pylist() == ["s"] * 999 + ["x"]
+        assert table.null_count("source") == 1 and table.null_count("nope") == 0

@@ -24,6 +24,7 @@ function that turns an index path into a file.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -224,6 +225,25 @@ class Bank:
             out[c] = res if str(df[c].dtype) == "string" else res.astype(object).where(present, None)
         return out
 
+    @staticmethod
+    def _prepare_arrow(t, source: str, root: Path, paths: bool):
+        """What ``Bank.add`` does to a batch of a table before writing it, on an Arrow table:
+        a missing ``source`` is ``source``; path columns are made relative to ``root`` (see :meth:`_relativize`)."""
+        import pyarrow.compute as pc
+
+        names = t.column_names
+        if "source" in names:
+            i = names.index("source")
+            t = t.set_column(i, t.schema.field(i), pc.fill_null(t.column(i), source))
+        if paths:
+            root_abs = Path(os.path.abspath(root))
+            root_real = root_abs.resolve()
+            resolver = FolderResolver()
+            for i, c in enumerate(names):
+                if is_path_column(c):
+                    t = t.set_column(i, t.schema.field(i), _relative_paths(t.column(i), root_abs, root_real, resolver))
+        return t
+
     def _relativize(self, df: pd.DataFrame, root: Path) -> pd.DataFrame:
         """Path columns of ``df`` made relative to ``root`` where they lie inside it.
 
@@ -235,8 +255,8 @@ class Bank:
         (:class:`~covidbank.pathresolve.FolderResolver`); the others go through
         ``pathlib`` one by one, with the same result.
         """
-        import numpy as np
         import pandas as pd
+        import pyarrow as pa
 
         cols = [c for c in df.columns if is_path_column(c)]
         if not cols:
@@ -250,40 +270,11 @@ class Bank:
                 vals = [_relative_one(v, root_abs, root_real) for v in df[c]]
                 df[c] = pd.Series(vals, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
             return df
-        pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
         for c in cols:
-            v = df[c].astype("string")
-            present = (v.notna() & (v != "")).fillna(False).to_numpy(dtype=bool)
-            odd = (v.str.contains(r"(?:^|/)\.{1,2}(?:/|$)|//|/$", regex=True) | v.isin([str(root_abs), str(root_real)])
-                   ).fillna(True).to_numpy(dtype=bool)
-            is_abs = v.str.startswith("/").fillna(False).to_numpy(dtype=bool)
-            out = v.astype(object).to_numpy(copy=True)
-            out[~present] = None
-            clean_abs = present & ~odd & is_abs
-            for pre in (pre_abs, pre_real):
-                hit = clean_abs & v.str.startswith(pre).fillna(False).to_numpy(dtype=bool)
-                out[hit] = v[hit].str.slice(len(pre)).to_numpy(dtype=object)
-                clean_abs &= ~hit
-            # outside root as given: resolve links (each folder once) and try the resolved root
-            idx = np.flatnonzero(clean_abs)
-            if len(idx):
-                parts = pd.Series(out[idx], dtype="string").str.rpartition("/")
-                parent = parts[0].where(parts[0] != "", "/")
-                folders = {p: resolver.folder(p) for p in parent.unique()}
-                name = parts[2]
-                real = parent.map({p: f[0].rstrip("/") for p, f in folders.items()}).astype("string") + "/" + name
-                link = np.zeros(len(idx), dtype=bool)
-                for p, (_, links) in folders.items():
-                    if links:
-                        link |= ((parent == p) & name.isin(list(links))).to_numpy(dtype=bool)
-                for k in np.flatnonzero(link):
-                    real.iloc[k] = str(resolver.resolve(out[idx[k]]))
-                inside = real.str.startswith(pre_real).to_numpy(dtype=bool)
-                out[idx[inside]] = real[inside].str.slice(len(pre_real)).to_numpy(dtype=object)
-                out[idx[(real == str(root_real)).to_numpy(dtype=bool)]] = "."
-            for i in np.flatnonzero(present & odd):
-                out[i] = _relative_one(out[i], root_abs, root_real)
-            df[c] = pd.Series(out, index=df.index, dtype=df[c].dtype if str(df[c].dtype) == "string" else object)
+            v = df[c]
+            rel = _relative_paths(pa.array(v.astype("string").array), root_abs, root_real, resolver)
+            df[c] = pd.Series(pd.array(rel, dtype="string") if str(v.dtype) == "string" else rel.to_numpy(zero_copy_only=False),
+                              index=df.index, dtype=v.dtype if str(v.dtype) == "string" else object)
         return df
 
     def relink(self, source: str, new_root: str | os.PathLike) -> dict[str, int]:
@@ -400,7 +391,15 @@ class Bank:
                         df = self._relativize(df, base)
                     return df
 
-                if isinstance(df, SpooledTable):  # streamed by its adapter: copied batch by batch
+                if isinstance(df, SpooledTable) and not df.transforms and os.sep == "/":
+                    # streamed by its adapter: copied batch by batch as Arrow (its schema is the one
+                    # DataFrame.to_parquet gives the conformed rows), no pandas round trip
+                    paths = name in ("images", "skipped")
+                    unchanged = not paths and df.null_count("source") == 0  # nothing to fill in: the file as it is
+                    counts[name] = df.copy_to(tmp / f"{name}.parquet", None if unchanged else functools.partial(
+                        self._prepare_arrow, source=source, root=base, paths=paths))
+                    continue
+                if isinstance(df, SpooledTable):  # with transforms: copied batch by batch through pandas
                     counts[name] = write_frames(df.frames(), tmp / f"{name}.parquet", name, prepare)
                     continue
                 df = prepare(empty_table(name) if df is None else conform(df, name))
@@ -567,6 +566,71 @@ class Bank:
             FROM images i GROUP BY i.source ORDER BY i.source
             """
         )
+
+
+def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderResolver):
+    """A column of paths (an Arrow string array) made relative as :meth:`Bank._relativize` says; POSIX only.
+
+    Whole-column ``pyarrow.compute`` operations.  A clean absolute path (no
+    ``.``/``..`` part, doubled or trailing ``/``) is cut into its folder and
+    name, and each distinct folder is looked at once: inside the root as
+    given or resolved, it loses the root; outside, it is resolved
+    (:class:`~covidbank.pathresolve.FolderResolver`) and tried again, a name
+    that is a symbolic link resolved on its own.  The other paths (odd, or
+    equal to the root) go through :func:`_relative_one`; relative paths stay
+    as they are; empty and missing values become missing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if v.null_count == len(v):
+        return v
+    pre_abs, pre_real = (str(r) if str(r).endswith("/") else str(r) + "/" for r in (root_abs, root_real))
+    empty = pc.fill_null(pc.equal(v, ""), False)
+    present = pc.and_not(pc.is_valid(v), empty)
+    out = pc.if_else(empty, pa.scalar(None, v.type), v) if pc.any(empty).as_py() else v
+    odd = pc.fill_null(pc.or_(pc.match_substring_regex(v, r"(?:^|/)\.{1,2}(?:/|$)|//|/$"),
+                              pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))), True)
+    clean_abs = pc.and_(pc.and_not(present, odd), pc.fill_null(pc.starts_with(v, "/"), False))
+    if pc.any(clean_abs).as_py():
+        sub = pc.filter(v, clean_abs)
+        parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)
+        name = pc.list_element(parts, 1)
+        enc = pc.dictionary_encode(pc.list_element(parts, 0))
+        prefixes, special = [], []
+        for j, p in enumerate(enc.dictionary.to_pylist()):
+            d = p + "/"  # the folder, "/"-terminated: what a path inside the root keeps of it
+            if d.startswith(pre_abs):
+                prefixes.append(d[len(pre_abs):])
+            elif d.startswith(pre_real):
+                prefixes.append(d[len(pre_real):])
+            else:  # outside the root as given: its folder resolved (once), tried again
+                rp, links = resolver.folder(p or "/")
+                rp = rp.rstrip("/") + "/"
+                prefixes.append(rp[len(pre_real):] if rp.startswith(pre_real) else d)
+                odd_names = set(links) | ({root_real.name} if rp + root_real.name == str(root_real) else set())
+                if odd_names:
+                    special.append((j, rp, links, odd_names))
+        rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(enc.indices), name, pa.scalar("", v.type))
+        if special:  # a symbolic link, or a path that resolves to the root itself: one by one
+            fixed = None
+            for j, rp, links, odd_names in special:
+                rows = pc.indices_nonzero(pc.and_(pc.equal(enc.indices, j),
+                                                  pc.is_in(name, value_set=pa.array(sorted(odd_names), v.type)))).to_pylist()
+                for k in rows:
+                    full, nm = sub[k].as_py(), name[k].as_py()
+                    real = str(resolver.resolve(full)) if nm in links else rp + nm
+                    fixed = rel.to_pylist() if fixed is None else fixed
+                    fixed[k] = real[len(pre_real):] if real.startswith(pre_real) else "." if real == str(root_real) else full
+            if fixed is not None:
+                rel = pa.array(fixed, v.type)
+        out = pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
+    odd = pc.and_(present, odd)
+    if pc.any(odd).as_py():
+        vals = pc.filter(v, odd).to_pylist()
+        out = pc.replace_with_mask(out, odd, pa.array([_relative_one(x, root_abs, root_real) for x in vals], v.type))
+    return out
 
 
 def _relative_one(v: object, root_abs: Path, root_real: Path) -> str:

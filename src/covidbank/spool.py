@@ -123,6 +123,53 @@ class SpooledTable:
                 df = fn(df)
             yield df
 
+    def copy_to(self, path: Path, prepare: Callable[[Any], Any] | None = None, rows: int = READ_ROWS) -> int:
+        """Write the rows to the Parquet file ``path`` as Arrow batches of at most ``rows`` rows; return the rows.
+
+        Each batch (a ``pyarrow.Table`` with the spooled schema, pandas
+        metadata included) is passed through ``prepare``; nothing is
+        converted to pandas.  With no ``prepare`` the spooled file is copied
+        as it is unless its row groups are small (under a quarter of
+        ``rows`` on average: an adapter's tiny batches), which are rewritten.  The spooled schema is the one
+        ``DataFrame.to_parquet`` gives the conformed rows, so the file is the
+        one :func:`write_frames` writes from :meth:`frames` when ``prepare``
+        does what its ``prepare`` does.  Only for a table without transforms.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.transforms:
+            raise ValueError("copy_to: the table has transforms (pandas functions); use frames()")
+        pf = pq.ParquetFile(self.path)
+        groups = pf.metadata.num_row_groups
+        if prepare is None and (groups <= 1 or pf.metadata.num_rows >= groups * rows // 4):
+            # the rows as they are, in row groups of about `rows` rows (not the few rows of a tiny batch): the file itself
+            pf.close()
+            shutil.copyfile(self.path, path)
+            return self.rows
+        schema = pf.schema_arrow
+        out = TableSpool(self.name, path)
+        try:
+            for rb in pf.iter_batches(batch_size=rows):
+                t = pa.Table.from_batches([rb], schema=schema)
+                out.write_arrow(prepare(t) if prepare is not None else t)
+        finally:
+            written = out.close()
+        if not written:
+            pq.write_table(schema.empty_table(), path)
+        return out.rows
+
+    def null_count(self, column: str) -> int:
+        """Missing values in ``column`` (0 when the table has no such column); reads that column only."""
+        import pyarrow.parquet as pq
+
+        if self.transforms:
+            raise ValueError("null_count: the table has transforms (pandas functions)")
+        pf = pq.ParquetFile(self.path)
+        if column not in pf.schema_arrow.names:
+            return 0
+        return pf.read(columns=[column]).column(0).null_count
+
     def frame(self) -> pd.DataFrame:
         """The whole table in memory (for small sources and tests)."""
         import pandas as pd
@@ -148,12 +195,17 @@ class TableSpool:
         The schema table.
     path : Path
         The Parquet file to write (its folder must exist).
+    **options
+        Passed to ``pyarrow.parquet.ParquetWriter`` (``use_dictionary=False``
+        for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway:
+        cheaper to write and read back, a little larger).
     """
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, **options: Any) -> None:
         self.name, self.path = name, Path(path)
         self.rows = 0
         self._writer = None
+        self._options = options
 
     def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
         """Append ``df``'s rows (conformed to the schema unless ``conformed``)."""
@@ -168,11 +220,22 @@ class TableSpool:
             df = conform(df, self.name)
         if self._writer is None:
             t = pa.Table.from_pandas(df, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.path, t.schema)
+            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
         else:
             t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
         self._writer.write_table(t)
         self.rows += len(df)
+
+    def write_arrow(self, t: Any) -> None:
+        """Append a ``pyarrow.Table`` as it is (the first one's schema, metadata included, is the file's)."""
+        import pyarrow.parquet as pq
+
+        if not t.num_rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
+        self._writer.write_table(t)
+        self.rows += t.num_rows
 
     def close(self) -> bool:
         """Finish the file; returns whether any row was written."""

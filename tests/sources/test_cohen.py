@@ -1,9 +1,12 @@
+import datetime
+
 import pandas as pd
 import pytest
 
+from covidbank.bank import Bank
 from covidbank.errors import SourceFormatError
 from covidbank.samples import make_cohen_sample
-from covidbank.sources import load_source
+from covidbank.sources import add_source, load_source
 from covidbank.sources.cohen import parse_finding
 from covidbank.labels import default_tree
 
@@ -225,3 +228,16 @@ def test_not_utf8_byte_after_the_first_batches(tmp_path):
     one = load_source("cohen", csv.parent, batch_rows=10**6)
     assert many.tables["sessions"]["clinical_notes"].str.contains("d\ufffdys").sum() == 1
     _assert_same_bank(_bank_files(tmp_path / "one", one, csv.parent), _bank_files(tmp_path / "many", many, csv.parent))
+
+
+@pytest.mark.parametrize("version", [2020, datetime.date(2020, 6, 22)])
+def test_a_version_that_is_not_a_str_is_recorded_as_text(tmp_path, version):
+    """A version given as a number or a date (as a YAML config gives it) is its text, in every table and the bank
+    (the columnar build raised ArrowTypeError)."""
+    root = make_cohen_sample(tmp_path / "c")
+    res = load_source("cohen", root, version=version)
+    for name in ("images", "sessions", "subjects"):
+        assert set(res.tables[name]["source_version"]) == {str(version)}, name
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "cohen", root, version=version)
+    assert set(b.table("images")["source_version"]) == {str(version)}

@@ -308,18 +308,32 @@ def _arrow_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator
     except (pa.ArrowInvalid, UnicodeError, OSError) as e:
         raise _ArrowRefused(str(e)) from None
     names = _header_names(raw_names)
-    # about `rows` rows per block: a block is bytes, so size it from the header and a sample
-    block = max(1 << 20, min(256 << 20, rows * max(64, _row_bytes(path))))
+    # blocks of a few MB (a block is bytes): parsed faster than one block per batch (30 MB for 100k rows of
+    # Cohen's table took 1.5-2x the time), gathered into batches of `rows` rows
+    block = max(1 << 20, min(4 << 20, rows * max(64, _row_bytes(path))))
     convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in raw_names}, strings_can_be_null=False)
+
+    def frame(parts: list) -> pd.DataFrame:
+        t = pa.Table.from_batches(parts).rename_columns(names).combine_chunks()
+        return t.to_pandas().astype(str)
 
     def gen() -> Iterator[pd.DataFrame]:
         try:
             with pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block), parse_options=parse,
                                convert_options=convert) as r:
-                for rb in r:  # a block of bytes; sliced (zero-copy) to at most `rows` rows
-                    for a in range(0, rb.num_rows, rows):
-                        t = pa.Table.from_batches([rb.slice(a, rows)]).rename_columns(names)
-                        yield t.to_pandas().astype(str)
+                parts, n = [], 0
+                for rb in r:  # a block of bytes; sliced (zero-copy) into batches of `rows` rows
+                    a = 0
+                    while a < rb.num_rows:
+                        piece = rb.slice(a, rows - n)
+                        parts.append(piece)
+                        n += piece.num_rows
+                        a += piece.num_rows
+                        if n == rows:
+                            yield frame(parts)
+                            parts, n = [], 0
+                if n:
+                    yield frame(parts)
         except (pa.ArrowInvalid, UnicodeError) as e:
             raise _ArrowRefused(str(e)) from None
 

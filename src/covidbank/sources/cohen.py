@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -178,9 +179,13 @@ def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd
         odd = (n == "") | n.str.contains("/", regex=False) | n.isin(odd_names)
         if os.sep != "/":
             odd |= n.str.contains(os.sep, regex=False)
-        plain = n[~odd]
-        paths.loc[plain.index] = str(d) + os.sep + plain
-        present.loc[plain.index] = plain.isin(files).to_numpy()
+        if len(n) == len(raw):  # the only folder (the usual table): whole columns, no indexed assignment
+            paths = (str(d) + os.sep + n).where(~odd).astype("string")
+            present = n.isin(files) & ~odd
+        else:
+            plain = n[~odd]
+            paths.loc[plain.index] = str(d) + os.sep + plain
+            present.loc[plain.index] = plain.isin(files).to_numpy()
         for j, name in n[odd].items():
             fp = (root / folder / name).resolve()
             paths.loc[j], present.loc[j] = str(fp), fp.is_file()
@@ -203,6 +208,20 @@ def _file_format(names: pd.Series) -> pd.Series:
     ext = pc.if_else(pc.equal(ext, ""), None, ext)
     nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
     return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
+
+
+def _text(value: object, n: int) -> pd.Series:
+    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow; a value that
+    is not a string (a version given as ``2020`` or a date) is its ``str``, as the row-by-row path wrote it."""
+    import pyarrow as pa
+
+    for typ in (pa.large_string(), pa.string()):  # pandas >= 2.2 takes large_string; 2.0-2.1 only string
+        arr = pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(str(value), typ), n)
+        try:
+            return pd.Series(pd.arrays.ArrowStringArray(arr))
+        except ValueError:
+            continue
+    return pd.Series([None if value is None else str(value)] * n, dtype="string")
 
 
 def _sex(v: object) -> str | None:
@@ -249,27 +268,29 @@ class _Subjects:
         """Merge one batch's kept rows."""
         if not len(subject_id):
             return
-        df = pd.DataFrame({"s": subject_id.to_numpy(dtype=object),
-                           "sex": sex.map({"M": 1, "F": 2}).fillna(0).astype(np.int8).to_numpy(),
+        codes, uniq = pd.factorize(subject_id)  # groups in order of first appearance, as groupby(sort=False)
+        df = pd.DataFrame({"s": codes,
+                           "sex": np.select([(sex == "M").fillna(False).to_numpy(bool), (sex == "F").fillna(False).to_numpy(bool)],
+                                            [1, 2], 0).astype(np.int8),
                            "age": age.to_numpy(dtype="float64", na_value=np.nan),
                            "early": age.to_numpy(dtype="float64", na_value=np.nan),
                            "sn": survival.notna().to_numpy(), "sa": survival.fillna(True).astype(bool).to_numpy()})
         df.loc[~early.to_numpy(), "early"] = np.nan
         df["sex"] = df["sex"].replace(0, np.nan)
         g = df.groupby("s", sort=False)
-        keys = g.size().index.tolist()
+        keys = uniq.tolist()
         b_sex = g["sex"].first().fillna(0).to_numpy(dtype=np.int8)
         b_age = g["age"].first().to_numpy(dtype=float)
         b_early = g["early"].min().to_numpy(dtype=float)
         b_sn = g["sn"].sum().to_numpy(dtype=np.int64)
         b_sa = g["sa"].all().to_numpy(dtype=bool)
-        slots = np.empty(len(keys), dtype=np.int64)
-        for i, k in enumerate(keys):
-            j = self.slot.get(k)
-            if j is None:
-                j = self.slot[k] = len(self.ids)
-                self.ids.append(k)
-            slots[i] = j
+        slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+        new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
+        if len(new):
+            slots[new] = np.arange(len(self.ids), len(self.ids) + len(new))
+            fresh = [keys[i] for i in new.tolist()]
+            self.slot.update(zip(fresh, slots[new].tolist()))
+            self.ids.extend(fresh)
         self._grow(len(self.ids))
         cur = self.sex[slots]
         self.sex[slots] = np.where(cur == 0, b_sex, cur)
@@ -291,7 +312,7 @@ class _Subjects:
                 "subject_id": pd.array(ids, dtype="string"), "original_id": pd.array([s[prefix:] for s in ids], dtype="string"),
                 "sex": pd.array(self._SEX[self.sex[a:b]], dtype="string"),
                 "age": pd.array(np.where(np.isnan(age), None, age), dtype="Float64"),
-                "survival": pd.array(surv, dtype="boolean"), "source": NAME, "source_version": version,
+                "survival": pd.array(surv, dtype="boolean"), "source": _text(NAME, b - a), "source_version": _text(version, b - a),
             })
 
 
@@ -323,7 +344,10 @@ class _Loader:
         columns = [c.strip() for c in columns]
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet") for name in ("images", "labels", "sessions", "subjects")}
+        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
+        # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
+                  for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
                 raw.columns = [c.strip() for c in raw.columns]
@@ -426,7 +450,8 @@ class _Loader:
         # sessions: the first row of each, across batches
         first = ~session_id.duplicated().to_numpy()
         seen = self.sessions_seen
-        first &= np.fromiter((s not in seen for s in session_id), dtype=bool, count=len(session_id))
+        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
+            first &= ~np.fromiter(map(seen.__contains__, session_id.tolist()), dtype=bool, count=len(session_id))
         seen.update(session_id[first].tolist())
         f = lambda s: s[first].reset_index(drop=True)
         spools["sessions"].write(pd.DataFrame({
@@ -445,26 +470,25 @@ class _Loader:
             "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
             "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
             "location": f(map_unique(_col(r, "location"), _clean, "string")),
-        }).assign(source=NAME, source_version=self.version))
+        }).assign(source=_text(NAME, int(first.sum())), source_version=_text(self.version, int(first.sum()))))
 
         lic_raw = map_unique(_col(r, "license"), _clean, "string")
         masks, severity = self.masks, self.severity
-        mask = map_unique(fname, lambda fn: _mask_path(masks, fn)) \
-            if masks else pd.Series(None, index=r.index, dtype=object)
+        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), "string") if masks else _text(None, len(r))
         sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
         has_sev = sev.notna()
         spools["images"].write(pd.DataFrame({
-            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": self.version,
+            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": _text(self.version, len(r)),
             "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
             "path": paths, "file_present": present, "file_format": _file_format(fname),
             "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
             "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
             "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
             "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
+            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
             "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.array([None] * len(r), dtype="Float64"),
-        }).assign(source=NAME))
+            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
+        }).assign(source=_text(NAME, len(r))))
 
         # labels: each image's finding expanded, in the image's order
         codes, uniq = pd.factorize(finding)
@@ -481,17 +505,28 @@ class _Loader:
         spools["labels"].write(pd.DataFrame({
             "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
             "value": take(2, "Int8"), "origin": take(3, "string"),
-        }).assign(source=NAME))
+        }).assign(source=_text(NAME, len(img_idx))))
 
     def _unique_names(self, base_id: pd.Series) -> pd.Series:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
-        nth = base_id.groupby(base_id, sort=False).cumcount() + 1
         seen = self.base_seen
-        prior = np.fromiter((seen.get(b, 0) for b in base_id), dtype=np.int64, count=len(base_id))
-        nth = nth + prior
-        last = nth.groupby(base_id, sort=False).max()
-        seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
-        return base_id.where(nth == 1, base_id + "#" + nth.astype(str))
+        keys = base_id.tolist()  # Python strings, looked up in C (iterating the Arrow column boxes each value)
+        if not base_id.duplicated().any():  # each name once in the batch (the usual case): no grouping
+            nth = pd.Series(np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
+                            if seen else np.ones(len(keys), dtype=np.int64), index=base_id.index)
+            seen.update(zip(keys, nth.tolist()))
+        else:
+            nth = base_id.groupby(base_id, sort=False).cumcount() + 1
+            if seen:
+                nth += np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
+            last = nth.groupby(base_id, sort=False).max()
+            seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
+        later = (nth > 1).to_numpy()
+        if not later.any():
+            return base_id
+        out = base_id.copy()
+        out[later] = base_id[later] + "#" + nth[later].astype(str)
+        return out
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
