@@ -481,3 +481,46 @@ def test_an_age_of_the_tagger_without_a_number_or_an_age_word_is_dropped():
     assert find_phi(t) == []
     t = "Paciente de siete años con fiebre."
     assert [(t[s.start:s.end], s.type) for s in find_phi(t)] == [("siete años", "EDAD_SUJETO_ASISTENCIA")]
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Doctor Vertiz 737 interior 35", "Doctor Vertiz 737 interior 35"),
+    ("Responsable clínico: Dra. Teresa Sada Ovalle Doctor Vertiz 737 interior 35 Colonia Narvarte.",
+     "Doctor Vertiz 737 interior 35"),
+    ("Remitido por: Doctor Lucio 120 interior 4, Colonia Doctores, México.", "Doctor Lucio 120 interior 4"),
+    ("El paciente vive en Doctor Fleming 12 interior 3.", "Doctor Fleming 12 interior 3"),
+    ("Hospital Gregorio Marañón. Doctor Esquerdo, 46, 28007 Madrid.", "Doctor Esquerdo, 46"),
+])
+def test_a_street_named_after_a_doctor_is_a_street_with_its_number_and_interior(text, street):
+    """A bare "Doctor <Surname> 737 interior 35" left "737 interior 35" in the text (only the surname was a name)."""
+    spans = [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert (street, "CALLE") in spans
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Revisado por el Dr. Pérez 2 días después.", "2 días después"),
+    ("Valorada por la Dra. Gil, 45 años de experiencia.", "45 años de experiencia"),
+    ("Remitido por: Dr. Juan Gómez Ruiz. Servicio de Cardiología.", "Servicio de Cardiología"),
+])
+def test_a_doctors_name_before_a_count_or_a_duration_is_no_street(text, kept):
+    out = deidentify(text).text
+    assert kept in out and "[DIR]" not in out
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Remitido por: Dra. Ana Ruiz. Av. Reforma 222 int. 5, Colonia Juárez, México.", "Av. Reforma 222 int. 5"),
+    ("Correspondencia: Insurgentes Sur 1582 interior 4, Colonia Crédito Constructor, México.",
+     "Insurgentes Sur 1582 interior 4"),
+])
+def test_the_interior_number_after_a_house_number_is_part_of_the_street(text, street):
+    """The interior ("int. 5") after a street's house number was left in the text; a Mexican street written
+    without a street word but with its interior number was not found at all."""
+    assert (street, "CALLE") in [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_an_abbreviation_inside_a_street_name_does_not_end_the_street():
+    """'C/ Ntra. Sra. del Pilar 8 1ºB' was cut at 'Sra.', whose name rule took 'del Pilar' and left '8 1ºB'."""
+    t = "Remitido por: Dra. Elena Vidal C/ Ntra. Sra. del Pilar 8 1ºB; 50003 Zaragoza E-mail: evidal@unizar.es"
+    assert not re.search(r"\d|Pilar", deidentify(t).text)

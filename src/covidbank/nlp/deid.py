@@ -189,8 +189,21 @@ _ROLE_WORD_RX = re.compile(_ROLE_WORD)
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
 # one word of a name, with the particles before it
 _NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:[A-Z]\.(?![a-z])|{_CAP})"
-# the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez"
-_LEAD_NAME = re.compile(rf"(?:{_TITLES}\.?[ \t]+)?"
+# the details of an address after its house number: "737 interior 35", "92, piso 3, puerta 4", "7 Bajo B", "2 3ºC"
+_ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.|piso|puerta|planta|bajo|dpto\.?|depto\.?|departamento|"
+                   r"apto\.?|apartamento|esc\.?|escalera|local|oficina)(?![\w])[ \t]*(?:\d{1,4}[ºª°]?[A-Za-z]?(?![\w])|"
+                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w]))*")
+# a street named after a doctor or a professor, written without its street word: the title, up to four name
+# words, then a house number and its details, where the address goes on or ends ("Doctor Esquerdo, 46, 28007
+# Madrid", "Dr. Vértiz 737 interior 35 Colonia Narvarte", "Profesor Martín Lagos s/n"); not "Dr. Ronda García
+# 2 veces", "Dra. Gil, 45 años" (a unit after the number, or no address after it)
+_TITLED_STREET = re.compile(
+    rf"(?<![\w.])(?:Doctora?|Dra?\.?|Profesora?|Prof\.)[ \t]+(?:(?!{_TITLES}\b){_NAME_UNIT}[ \t]+){{0,3}}"
+    rf"(?!{_TITLES}\b){_NAME_UNIT},?[ \t]+(?:{_HOUSE_NUMBER}|s/n)(?![\w/]){_ADDRESS_DETAIL}"
+    rf"(?=[ \t]*(?:[,.;)\n]|$|{_POSTCODE}\b|Col(?:onia)?\b))")
+# the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez" (not a
+# street named after a doctor: "Remitido por: Doctor Lucio 120 interior 4")
+_LEAD_NAME = re.compile(rf"(?!{_TITLED_STREET.pattern})(?:{_TITLES}\.?[ \t]+)?"
                         rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*)*)")
 # header keys that do not always introduce a person ("Remitido por: Neumología", "Realizado por: Equipo
 # Portátil"): their value counts as a name only after a title or with a known given name or surname in it
@@ -257,8 +270,10 @@ _STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|a
                  r"Passeig|Avinguda|Plaça")
 # a lower-case word of a street name, when the house number or "s/n" follows ("C/ Doctor Martín lagos, s/n")
 _LOWER_STREET_WORD = rf"[{_L}]{{3,}}(?=(?:[ \t]+[{_L}{_U}]+){{0,2}},?[ \t]*(?:\d|s/n))"
+# an abbreviation inside a street's name ("C/ Ntra. Sra. del Pilar 8", "Avda. Gral. Perón 12")
+_STREET_ABBREVIATION = r"(?:Ntra|Ntro|Nra|Sra|Sr|Sta|Sto|Gral|Dr|Dra|Prof|Pdte|Hno|Mtro)\.(?=[ \t]+\w)"
 # one word of a street name; after the first, a word that starts another address ends it
-_STREET_UNIT = rf"(?:{_PART}\b|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
+_STREET_UNIT = rf"(?:{_PART}\b|{_STREET_ABBREVIATION}|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
@@ -269,6 +284,11 @@ _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
 _TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 # the circle of Willis is anatomy, not an industrial estate ("polígono")
 _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
+# a street without its street word but with an interior number, as Mexican addresses are written ("Insurgentes
+# Sur 1582 interior 4", "Reforma 222 int. 5")
+_INTERIOR_STREET = re.compile(
+    rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?{_NAME_UNIT}(?:[ \t]+{_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
+    rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w]){_ADDRESS_DETAIL}")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
 # Upper-case form fields without a colon, as bilingual (Spanish / Valencian-Catalan) hospital forms print them:
@@ -699,6 +719,10 @@ def _addresses(text: str, add: _Add) -> None:
         if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
+        add(m.start(), m.end(), "DIR", 1, "CALLE")
+    for m in _TITLED_STREET.finditer(text):
+        add(m.start(), m.end(), "DIR", 1, "CALLE")
+    for m in _INTERIOR_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
 
 
@@ -1203,12 +1227,14 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 _STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
 # a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
 _GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
+_ADDRESS_DETAIL_RX = re.compile(_ADDRESS_DETAIL)
 _STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
 
 
 def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Sorted non-overlapping spans with a street word moved from the end of an institution's span to the span
-    that follows it (typed ``CALLE``), a street word right before a street's span put into it, and a person's name
+    that follows it (typed ``CALLE``), a street word right before a street's span and the floor, door or interior
+    right after it ("Calle Sol 12 interior 4", "C/ Mayor 2 3ºC") put into it, and a person's name
     cut before a number label glued to it ("Marta Ortega MartínezNºCol: 28 28 20943")."""
     out = list(spans)
     for i, (a, b, t) in enumerate(out):
@@ -1227,7 +1253,13 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
             lo = out[i - 1][1] if i else 0
             m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
             if m is not None:
-                out[i] = (m.start(), b, t)
+                a = m.start()
+            # the floor, door or interior after the house number is the address's ("737 interior 35", "2 3ºC")
+            hi = out[i + 1][0] if i + 1 < len(out) else len(text)
+            m = _ADDRESS_DETAIL_RX.match(text, b, hi)
+            if m is not None and m.end() > b and text[b:m.end()].strip(" \t,"):
+                b = m.end()
+            out[i] = (a, b, t)
     # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
     joined: list[tuple[int, int, str]] = []
     for a, b, t in out:
