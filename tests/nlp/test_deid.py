@@ -524,3 +524,18 @@ def test_an_abbreviation_inside_a_street_name_does_not_end_the_street():
     """'C/ Ntra. Sra. del Pilar 8 1ºB' was cut at 'Sra.', whose name rule took 'del Pilar' and left '8 1ºB'."""
     t = "Remitido por: Dra. Elena Vidal C/ Ntra. Sra. del Pilar 8 1ºB; 50003 Zaragoza E-mail: evidal@unizar.es"
     assert not re.search(r"\d|Pilar", deidentify(t).text)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("fecha de ingreso: 02/03/2019.\nmedico: okonkwoadebayo.\nhistoria actual: varon de 40 anos.", "okonkwoadebayo"),
+    ("medico: tsering\nnhc: 1234", "tsering"),
+    ("nombre: xochitl.\napellidos: tlapalcoyotl quispe.\nnhc: 1234", "tlapalcoyotl quispe"),
+])
+def test_a_lower_cased_name_field_whose_whole_line_is_unknown_words_is_a_name(text, name):
+    """In lower-cased text a doctor's field with a name the gazetteers do not know was left in the text."""
+    assert name in [text[s.start:s.end] for s in find_phi(text) if s.category == "NAME"]
+
+
+@pytest.mark.parametrize("text", ["medico: urgencias\nnhc: 1234", "medico: servicio de neumologia.\nrx de torax."])
+def test_a_lower_cased_doctor_field_naming_a_department_is_no_name(text):
+    assert not [s for s in find_phi(text) if s.category == "NAME"]

@@ -865,10 +865,28 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
                 if len(k) < 2 or k in _ALWAYS_STOP or k in _LOWER_NOT_NAME or k in _LOWER_NOT_VALUE:
                     break
                 keep += 1
+        if not keep and _STAFF_FIELD.match(m.group()) and 0 < len(words) <= 3 \
+                and _LINE_END_AFTER.match(text, m.end()) and all(_lower_value_word(w.group()) for w in words):
+            # a name field's whole value on its line is the person's name, known or not ("medico: naveenjayakumar.")
+            keep = len(words)
         if keep:
             a = m.start("n")
             out.append((a + words[0].start(), a + words[keep - 1].end()))
     return out
+
+
+# a person's name field in lower-cased text (a doctor's, or the name and surnames): the header key and its colon
+_STAFF_FIELD = re.compile(r"(?:m[eé]dic[oa](?: solicitante| responsable| remitente| peticionario)?|radi[oó]log[oa]|"
+                          r"facultativo|nombre(?: y apellidos)?|apellidos?)[ \t]*:")
+# the end of a field's line: punctuation at most
+_LINE_END_AFTER = re.compile(r"[ \t.,;]*(?:\n|$)")
+
+
+def _lower_value_word(word: str) -> bool:
+    """Whether a lower-case word may be a name a field's value holds: no common, clinical or form word."""
+    k = gz.key(word).strip("'’-")
+    return len(k) >= 3 and k.isalpha() and k not in _ALWAYS_STOP and k not in _LOWER_NOT_NAME \
+        and k not in _LOWER_NOT_VALUE and k not in _FORM_WORDS and not _NOT_PERSON.search(k)
 
 
 # a patient's name field in lower-cased text: the header key and its colon
