@@ -539,3 +539,28 @@ def test_a_lower_cased_name_field_whose_whole_line_is_unknown_words_is_a_name(te
 @pytest.mark.parametrize("text", ["medico: urgencias\nnhc: 1234", "medico: servicio de neumologia.\nrx de torax."])
 def test_a_lower_cased_doctor_field_naming_a_department_is_no_name(text):
     assert not [s for s in find_phi(text) if s.category == "NAME"]
+
+
+@pytest.mark.parametrize("text, dates", [
+    ("Fue operado en 2010 y 2012 en otro centro.", ["2010", "2012"]),
+    ("Las revisiones de 2015 a 2018 fueron normales.", ["2015", "2018"]),
+    ("La enfermedad progresó desde marzo de 2019 a enero de 2020 sin tratamiento.", ["marzo de 2019", "enero de 2020"]),
+])
+def test_two_dates_joined_by_a_conjunction_are_two_dates(text, dates):
+    """The tagger joined "2010 y 2012" into one date; MEDDOCAN marks each (no date of its train split holds a
+    conjunction)."""
+    assert [text[s.start:s.end] for s in find_phi(text) if s.type == "FECHAS"] == dates
+
+
+@pytest.mark.parametrize("text, dates", [
+    ("Ingresó los días 1 y 2 de marzo de 2020.", ["1", "2 de marzo de 2020"]),
+    ("Recibió dosis los días 3, 4 y 5 de mayo.", ["3", "4", "5 de mayo"]),
+])
+def test_a_day_before_another_day_of_a_month_is_a_date(text, dates):
+    """"los días 1 y 2 de marzo" left the day "1" in the text."""
+    assert [text[s.start:s.end] for s in find_phi(text) if s.type == "FECHAS"] == dates
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_counts_joined_by_a_conjunction_are_no_dates():
+    assert find_phi("Tomaba 1 o 2 comprimidos de paracetamol y 3 y 4 sobres al día.") == []

@@ -669,10 +669,19 @@ def _form_fields(text: str, add: _Add) -> None:
             add(m.start("val"), m.end("val"), "NAME", 1)
 
 
+# a day before another day of a month ("los días 1 y 2 de marzo", "3, 4 y 5 de mayo"): a date too
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_DAY_BEFORE_DATE = re.compile(
+    rf"(?i)(?<![\w.,/-]){_DAY}(?=(?:[ \t]*,[ \t]*|[ \t]+(?:y|e|o|u|al|a)[ \t]+){_DAY}\b(?:(?:[ \t]*,[ \t]*|[ \t]+(?:y|e|o|u|al|a)[ \t]+)"
+    rf"{_DAY}\b)*[ \t]+de[ \t]+{_MONF}\b)")
+
+
 def _dates(text: str, add: _Add) -> None:
     """Dates in their written forms, and day/month pairs written with spaces when they are a valid day."""
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
+    for m in _DAY_BEFORE_DATE.finditer(text):
+        add(m.start(), m.end(), "FECHA", 1, "FECHAS")
     for m in _DATE_SPACED.finditer(text):
         d, mo = (m.group("d"), m.group("m")) if m.group("d") else (m.group("d2"), m.group("m2"))
         if 1 <= int(d) <= 31 and 1 <= int(mo) <= 12:
@@ -1432,6 +1441,20 @@ def _date_like(span: str) -> bool:
     return len(groups) <= 3 and all(len(g) in (1, 2) or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
 
 
+_DATE_JOINER = re.compile(r"[ \t]+(?:y|e|o|u|a|al|hasta|-)[ \t]+")
+
+
+def _date_parts(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """The dates a span joins by conjunctions or a spaced hyphen ("2001 y 2005", "marzo de 2019 a enero de
+    2020"), when every part is a whole date of the rules; else nothing."""
+    parts, x = [], a
+    for m in _DATE_JOINER.finditer(text, a, b):
+        parts.append((x, m.start()))
+        x = m.end()
+    parts.append((x, b))
+    return parts if all(_DATE.fullmatch(text, x, y) for x, y in parts) else []
+
+
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
     out = []
@@ -1470,6 +1493,13 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
                 and not _ID_LABEL_BEFORE.search(text, max(0, a - 24), a) \
                 and not any(rx.search(text, max(0, a - 40), a) for rx, _ in _TYPE_KEYS):
             t = "FECHAS"  # lower-cased text's "estudio de 30 03 2020" (no phone: 8 digits, no key before it)
+        if t == "FECHAS" and _DATE_JOINER.search(text, a, b):
+            # two dates the tagger joined ("entre 2001 y 2005"): MEDDOCAN marks each (none of train's dates holds
+            # a conjunction); a date with one inside it stays whole ("1 y 2 de marzo")
+            parts = _date_parts(text, a, b)
+            if parts:
+                out.extend((x, y, t) for x, y in parts)
+                continue
         if t == "FECHAS" and not _date_like(text[a:b]):
             # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
             if _NOT_POSTCODE_AFTER.match(text, b):
