@@ -564,3 +564,32 @@ def test_a_day_before_another_day_of_a_month_is_a_date(text, dates):
 
 def test_counts_joined_by_a_conjunction_are_no_dates():
     assert find_phi("Tomaba 1 o 2 comprimidos de paracetamol y 3 y 4 sobres al día.") == []
+
+
+@pytest.mark.parametrize("text, name, kept", [
+    ("Remitido por: Dra. Lucía Ferrer Soto Coordinadora Unidad de Diálisis DIAVERUM. Badajoz", "Lucía Ferrer Soto",
+     "Coordinadora"),
+    ("Responsable clínico: Dr. Iñaki Etxeberria Larrañaga Jefe Servicio de Nefrología HUCA. Oviedo",
+     "Iñaki Etxeberria Larrañaga", "Jefe"),
+    ("remitido por: dr. pablo nieto rey adjunto servicio de urologia. hospital de jerez.", "pablo nieto rey", "adjunto"),
+])
+def test_a_role_after_a_name_ends_the_taggers_name_span(text, name, kept):
+    """The tagger ran a doctor's name on into the role after it ("Lucía Ferrer Soto Coordinadora")."""
+    names = [text[s.start:s.end] for s in find_phi(text) if s.category == "NAME"]
+    assert names == [name]
+    assert kept in deidentify(text).text
+
+
+@pytest.mark.parametrize("text, street", [
+    ("responsable clinico: dra. ana gil doctor vertiz 737 interior 35 colonia narvarte.", "doctor vertiz 737 interior 35"),
+    ("Responsable clínico: Dra. Ana Gil Doctor Vertiz 737 interior 35 Colonia Narvarte.", "Doctor Vertiz 737 interior 35"),
+    ("hospital gregorio maranon. dr esquerdo 46, 28007 madrid.", "dr esquerdo 46"),
+])
+def test_a_street_named_after_a_doctor_after_a_doctors_name_in_any_case(text, street):
+    spans = [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert (street, "CALLE") in spans
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_visits_counted_after_a_lower_cased_doctors_name_are_no_street():
+    assert "3 veces" in deidentify("visto por el dr perez 3 veces.").text

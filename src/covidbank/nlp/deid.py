@@ -201,6 +201,13 @@ _TITLED_STREET = re.compile(
     rf"(?<![\w.])(?:Doctora?|Dra?\.?|Profesora?|Prof\.)[ \t]+(?:(?!{_TITLES}\b){_NAME_UNIT}[ \t]+){{0,3}}"
     rf"(?!{_TITLES}\b){_NAME_UNIT},?[ \t]+(?:{_HOUSE_NUMBER}|s/n)(?![\w/]){_ADDRESS_DETAIL}"
     rf"(?=[ \t]*(?:[,.;)\n]|$|{_POSTCODE}\b|Col(?:onia)?\b))")
+# ... in lower-cased text, where the name's words cannot tell: only with the address's details or postcode after
+# the number ("doctor vertiz 737 interior 35", "dr esquerdo 46, 28007 madrid")
+_TITLED_STREET_LOWER = re.compile(
+    rf"(?<![\w.])(?:doctora?|dra?\.?|profesora?|prof\.)[ \t]+(?:(?!(?:doctora?|dra?)\b)[{_L}]{{2,}}[ \t]+){{0,3}}"
+    rf"(?!(?:doctora?|dra?)\b)[{_L}]{{3,}},?[ \t]+"
+    rf"(?:{_HOUSE_NUMBER}|s/n)(?![\w/])(?=[ \t]*,?[ \t]*(?:(?:interior|int\.|piso|puerta|planta|dpto|depto|"
+    rf"departamento)\b|{_POSTCODE}\b)){_ADDRESS_DETAIL}")
 # the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez" (not a
 # street named after a doctor: "Remitido por: Doctor Lucio 120 interior 4")
 _LEAD_NAME = re.compile(rf"(?!{_TITLED_STREET.pattern})(?:{_TITLES}\.?[ \t]+)?"
@@ -287,7 +294,7 @@ _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
 # a street without its street word but with an interior number, as Mexican addresses are written ("Insurgentes
 # Sur 1582 interior 4", "Reforma 222 int. 5")
 _INTERIOR_STREET = re.compile(
-    rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?{_NAME_UNIT}(?:[ \t]+{_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
+    rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?(?!{_TITLES}\b){_NAME_UNIT}(?:[ \t]+(?!{_TITLES}\b){_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
     rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w]){_ADDRESS_DETAIL}")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
@@ -729,8 +736,9 @@ def _addresses(text: str, add: _Add) -> None:
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
-    for m in _TITLED_STREET.finditer(text):
-        add(m.start(), m.end(), "DIR", 1, "CALLE")
+    for rx in (_TITLED_STREET, _TITLED_STREET_LOWER):
+        for m in rx.finditer(text):
+            add(m.start(), m.end(), "DIR", 1, "CALLE")
     for m in _INTERIOR_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
 
@@ -1352,18 +1360,19 @@ def _not_a_name_piece(piece: str) -> bool:
     return not words or all(w in _ALWAYS_STOP or w in _PARTICLES for w in words)
 
 
+_STREET_TITLE = re.compile(r"(?i:doctora?|dra?|profesora?|prof)\.?")
 _PARTICLES = frozenset("de del la las los y i e da das do dos van von di san santa".split())
 
 
 def _evidence(piece: str, typ: str = "") -> bool:
     """Whether a piece a rule covers beyond the tagger's span is worth a span: a digit, a known name or place,
-    an institution's or a street's head word in a rule's institution or street."""
+    an institution's or a street's head word (or title: "Doctor Vertiz 737") in a rule's institution or street."""
     if any(c.isdigit() for c in piece):
         return True
     if COARSE.get(typ) == "INST" and re.search(rf"(?:{_INST_HEAD})\b", piece):
         return True
-    if typ == "CALLE" and re.search(rf"(?i:{_STREET_TYPES})", piece):
-        return True
+    if typ == "CALLE" and (re.search(rf"(?i:{_STREET_TYPES})", piece) or _STREET_TITLE.fullmatch(piece)):
+        return True  # a street's word, or the title of a street named after a doctor ("Doctor" Vertiz 737)
     first, last, places = gz.first_names(), gz.last_names(), gz.places()
     return any(k in first or k in last or k in places
                for k in (gz.key(w) for w in re.findall(r"[^\W\d_]{2,}", piece)) if k not in _ALWAYS_STOP)
@@ -1426,6 +1435,11 @@ _AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|na
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
 
 
+# a role word after a name's first word (any case: lower-cased text too)
+_ROLE_IN_NAME = re.compile(r"(?<=\S)[ \t,]+(?:(?i:residente|supervisora?|adjunt[oa]|jef[ea]|coordinadora?|directora?|"
+                           r"catedr[aá]tic[oa]|departamento|department|doctora?)|Reader|MDS|PhD|MD|Dra?\.?)(?![\w])")
+
+
 def _spaced_date(text: str, a: int, b: int) -> bool:
     """Whether ``text[a:b]`` is a whole date written with spaces (``30 03 2020``) with a valid day and month."""
     m = _DATE_SPACED.fullmatch(text, a, b)
@@ -1477,6 +1491,17 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             m = _LEADING_TITLE.match(text, a, b)
             if m is not None and m.end() < b:
                 a = m.end()
+        if t.startswith("NOMBRE_"):
+            # a role after the name ends it ("Dra. María Luz Sánchez Tocino Supervisora Centros FRIAT"; no name of
+            # MEDDOCAN train holds one): what follows the role is another span, the institution if one is named
+            m = _ROLE_IN_NAME.search(text, a, b)
+            if m is not None:
+                rest = text[m.end():b].strip(" \t,.")
+                if rest and any(c.isalnum() for c in rest):
+                    x = b - len(text[m.end():b].lstrip(" \t,."))
+                    out.append((x, x + len(rest), "INSTITUCION" if re.search(rf"(?i:{_INST_HEAD_WORDS})|\b[A-Z]{{3,}}\b",
+                                                                           rest) else t))
+                b = len(text[:m.start()].rstrip(" \t,"))
         if _is_clinical_phrase(text[a:b]):
             continue
         if t == "FAMILIARES_SUJETO_ASISTENCIA" and not _FAMILY_WORD.search(text, a, b):
