@@ -593,3 +593,11 @@ def test_a_street_named_after_a_doctor_after_a_doctors_name_in_any_case(text, st
 
 def test_visits_counted_after_a_lower_cased_doctors_name_are_no_street():
     assert "3 veces" in deidentify("visto por el dr perez 3 veces.").text
+
+
+def test_a_phone_key_the_tagger_put_into_a_street_gives_phone_numbers():
+    """The tagger read "Tfno. 959 201 300 y 959 201 301" as one street."""
+    t = "Correspondencia: Unidad de Cirugía. Av. del Puerto 12. Huelva. Tfno. 959 201 300 y 959 201 301."
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert ("959 201 300", "NUMERO_TELEFONO") in spans and ("959 201 301", "NUMERO_TELEFONO") in spans
+    assert not re.search(r"\d", deidentify(t).text)

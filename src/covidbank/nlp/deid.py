@@ -1435,6 +1435,9 @@ _AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|na
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
 
 
+# a phone or fax key at the start of a span, and the numbers after it
+_PHONE_KEY_START = re.compile(r"(?i)(?:tel[eé]fonos?|tel|tlf|tfno|m[oó]vil|fax)\b\.?[ \t]*:?[ \t]*")
+_PHONE_NUMBER = re.compile(r"(?:\+[ \t]?)?\d(?:[ .-]?\d){5,}")
 # a role word after a name's first word (any case: lower-cased text too)
 _ROLE_IN_NAME = re.compile(r"(?<=\S)[ \t,]+(?:(?i:residente|supervisora?|adjunt[oa]|jef[ea]|coordinadora?|directora?|"
                            r"catedr[aá]tic[oa]|departamento|department|doctora?)|Reader|MDS|PhD|MD|Dra?\.?)(?![\w])")
@@ -1485,6 +1488,14 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
+        if COARSE.get(t) != "NUM" and (m := _PHONE_KEY_START.match(text, a, b)) is not None:
+            # a phone key the tagger put into a street or a place ("Tfno. 956 013 059 y 956 013 060"): the numbers
+            # after it are phone (or fax) numbers, each a span; the key is no PHI
+            nums = [n.span() for n in _PHONE_NUMBER.finditer(text, m.end(), b)]
+            if nums:
+                typ = "NUMERO_FAX" if m.group().lower().startswith("fax") else "NUMERO_TELEFONO"
+                out.extend((x, y, typ) for x, y in nums)
+                continue
         if t.startswith("NOMBRE_") or (t == "CALLE" and _SOCIAL_TITLE.match(text, a, b)):
             # the title before a name is not the name ("Doctora Marta García"); a courtesy title starts a person,
             # not a street ("Doña Camino Torres 12/03/2020": the name and the date are the rules')
