@@ -1443,6 +1443,9 @@ _ROLE_IN_NAME = re.compile(r"(?<=\S)[ \t,]+(?:(?i:residente|supervisora?|adjunt[
                            r"catedr[aá]tic[oa]|departamento|department|doctora?)|Reader|MDS|PhD|MD|Dra?\.?)(?![\w])")
 
 
+_FRACTION = re.compile(r"\d{1,4}/\d{1,4}")
+
+
 def _spaced_date(text: str, a: int, b: int) -> bool:
     """Whether ``text[a:b]`` is a whole date written with spaces (``30 03 2020``) with a valid day and month."""
     m = _DATE_SPACED.fullmatch(text, a, b)
@@ -1541,7 +1544,10 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
             before = text[max(0, a - 40):a]
-            t = next((k for rx, k in _TYPE_KEYS if rx.search(before)), t)
+            k = next((k for rx, k in _TYPE_KEYS if rx.search(before)), None)
+            if k is None and _FRACTION.fullmatch(text, a, b):
+                continue  # a fraction with no key before it: a visual acuity, a dilution ("20/200", "1/1000")
+            t = k or t
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
