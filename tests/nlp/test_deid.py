@@ -617,3 +617,20 @@ def test_a_fraction_the_tagger_calls_a_date_with_no_key_before_it_is_dropped(tex
     assert _clean_model_spans(text, [(a, a + len(fraction), "FECHAS")]) == []
     t = "Tfno: 956/013059"
     assert _clean_model_spans(t, [(6, 16, "FECHAS")]) == [(6, 16, "NUMERO_TELEFONO")]
+
+
+@pytest.mark.parametrize("text, span, kept", [
+    ("En el control realizado luego de 6 años, la paciente está bien.", "6 años", False),
+    ("Se mantuvo la función en un periodo de 6 años.", "6 años", False),
+    ("Desde hace 2 años refiere disnea.", "2 años", False),
+    ("Paciente de 6 años que acude por fiebre.", "6 años", True),
+    ("Varón de 45 años tras un accidente.", "45 años", True),
+])
+def test_a_span_of_time_the_tagger_calls_an_age_is_dropped(text, span, kept):
+    """The tagger called "luego de 6 años" an age; no age of MEDDOCAN train follows "tras", "luego de",
+    "periodo de", "hace" ... (given as the tagger's span: the shipped model does not make this error here)."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    a = text.index(span)
+    got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
+    assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])

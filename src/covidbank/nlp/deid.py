@@ -1432,6 +1432,9 @@ def _is_clinical_phrase(span: str) -> bool:
 # what every age of MEDDOCAN train holds: a number (in digits or words, before a unit of time) or an age word
 _AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
                            r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
+# words before a span of time ("tras", "al cabo de", "desde hace", "durante los"): what follows is no age
+_DURATION_BEFORE = re.compile(r"(?i)\b(?:periodo|per[ií]odo|luego|despu[eé]s|tras|durante|hace|cabo|[uú]ltimos|lapso|plazo|"
+                              r"espacio)(?:[ \t]+de)?(?:[ \t]+(?:los|las|unos|unas))?[ \t]+$")
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
 
 
@@ -1528,6 +1531,8 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
                 continue
         if t == "EDAD_SUJETO_ASISTENCIA" and not _AGE_EVIDENCE.search(text, a, b):
             continue  # no number, no unit of time, no age word: not an age ("Paciente con labio leporino")
+        if t == "EDAD_SUJETO_ASISTENCIA" and _DURATION_BEFORE.search(text, max(0, a - 30), a):
+            continue  # a time span, not an age ("luego de 6 años", "en un periodo de 6 años"; never an age on train)
         if t in ("NUMERO_TELEFONO", "NUMERO_FAX", "ID_SUJETO_ASISTENCIA") and _spaced_date(text, a, b) \
                 and not _ID_LABEL_BEFORE.search(text, max(0, a - 24), a) \
                 and not any(rx.search(text, max(0, a - 40), a) for rx, _ in _TYPE_KEYS):
