@@ -634,3 +634,20 @@ def test_a_span_of_time_the_tagger_calls_an_age_is_dropped(text, span, kept):
     a = text.index(span)
     got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
     assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])
+
+
+@pytest.mark.parametrize("text, span, kept", [
+    ("Paciente de origen subsahariano que acude a Urgencias.", "origen subsahariano", False),
+    ("Paciente de origen ecuatoriano que acude a Urgencias.", "origen ecuatoriano", False),
+    ("Recién nacida de 3 días de vida.", "3 días", True),
+    ("Recién nacida con ictericia.", "Recién nacida", True),
+    ("Paciente de siete años con fiebre.", "siete años", True),
+])
+def test_an_age_word_must_start_a_word_of_the_taggers_age(text, span, kept):
+    """The tagger called "origen subsahariano" an age, kept because "subsahariano" holds "ano" (given as the
+    tagger's span)."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    a = text.index(span)
+    got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
+    assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])

@@ -1430,8 +1430,9 @@ def _is_clinical_phrase(span: str) -> bool:
 
 
 # what every age of MEDDOCAN train holds: a number (in digits or words, before a unit of time) or an age word
-_AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
-                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
+# (at a word's start: "subsahariano" holds no "año")
+_AGE_EVIDENCE = re.compile(r"(?i)\d|\b(?:a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
+                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada)")
 # words before a span of time ("tras", "al cabo de", "desde hace", "durante los"): what follows is no age
 _DURATION_BEFORE = re.compile(r"(?i)\b(?:periodo|per[ií]odo|luego|despu[eé]s|tras|durante|hace|cabo|[uú]ltimos|lapso|plazo|"
                               r"espacio)(?:[ \t]+de)?(?:[ \t]+(?:los|las|unos|unas))?[ \t]+$")
