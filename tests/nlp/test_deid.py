@@ -651,3 +651,34 @@ def test_an_age_word_must_start_a_word_of_the_taggers_age(text, span, kept):
     a = text.index(span)
     got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
     assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])
+
+
+def test_a_place_and_its_postcode_in_one_territory_span_are_two():
+    """MEDDOCAN marks a postcode apart from the town ("San Lucas Coyoacán 04030" was one span)."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Col. San Lucas Coyoacán 04030 México"
+    z = t.index("04030")
+    assert _boundary_fixes(t, [(0, z + 5, "TERRITORIO")]) == [(0, z - 1, "TERRITORIO"), (z, z + 5, "TERRITORIO")]
+    t = "46010 Valencia"
+    assert _boundary_fixes(t, [(0, 14, "TERRITORIO")]) == [(0, 5, "TERRITORIO"), (6, 14, "TERRITORIO")]
+    assert _boundary_fixes("Valencia", [(0, 8, "TERRITORIO")]) == [(0, 8, "TERRITORIO")]
+
+
+@pytest.mark.parametrize("text", ["C/ Vicente García Torres Nº 46 Col. San Lucas Coyoacán",
+                                  "c/ vicente garcia torres no 46 col. san lucas coyoacan"])
+def test_a_colonia_label_at_the_end_of_a_street_starts_the_place_after_it(text):
+    from covidbank.nlp.deid import _boundary_fixes
+
+    c = text.lower().index(" col.")
+    p = text.lower().index("san lucas")
+    assert _boundary_fixes(text, [(0, c + 4, "CALLE"), (p, len(text), "TERRITORIO")]) == [
+        (0, c, "CALLE"), (c + 1, len(text), "TERRITORIO")]
+
+
+def test_complejo_hospitalario_before_a_hospital_is_the_hospitals():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Servicio de Ginecología Complejo Hospitalario Hospital General de Segovia Carretera de Ávila"
+    a, h, b = t.index("Complejo"), t.index("Hospital General"), t.index(" Carretera")
+    assert _boundary_fixes(t, [(h, b, "HOSPITAL")]) == [(a, b, "HOSPITAL")]

@@ -1295,6 +1295,20 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
             if m is not None and m.end() > b and text[b:m.end()].strip(" \t,"):
                 b = m.end()
             out[i] = (a, b, t)
+    out = _split_postcodes(text, out)
+    for i, (a, b, t) in enumerate(out):
+        if t == "HOSPITAL":  # "Complejo Hospitalario" before a hospital's name is the hospital's
+            lo = out[i - 1][1] if i else 0
+            m = _COMPLEX_BEFORE.search(text, max(lo, a - 40), a)
+            if m is not None:
+                out[i] = (m.start(), b, t)
+        elif t == "CALLE" and i + 1 < len(out) and out[i + 1][2] == "TERRITORIO":
+            # a Mexican colonia's label at the end of a street starts the place after it ("Nº 46 Col. San Lucas")
+            m = _COLONIA_END.search(text, a, b)
+            x, y, _ = out[i + 1]
+            if m is not None and m.start() > a and re.fullmatch(r"\.?[ \t]*", text[b:x]):
+                out[i] = (a, m.start(), t)
+                out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t,")), y, "TERRITORIO")
     # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
     joined: list[tuple[int, int, str]] = []
     for a, b, t in out:
@@ -1303,6 +1317,26 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
         else:
             joined.append((a, b, t))
     return joined
+
+
+_COMPLEX_BEFORE = re.compile(r"(?i)(?<![\w])(?:complejo|complexo)[ \t]+(?:hospitalario|asistencial)(?:[ \t]+universitario)?[ \t]+$")
+_COLONIA_END = re.compile(r"(?i)[ \t,]+(?:col|colonia)$")
+# a postcode at the end or the start of a place's span ("San Lucas Coyoacán 04030"): MEDDOCAN marks it apart
+_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_].*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})[ \t,]+(?P<p2>.*?[^\W\d_].*)")
+
+
+def _split_postcodes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Territory spans with a postcode at one end split into the place and the postcode (both territories)."""
+    out = []
+    for a, b, t in spans:
+        m = _PLACE_POSTCODE.fullmatch(text, a, b) if t == "TERRITORIO" else None
+        if m is None:
+            out.append((a, b, t))
+        elif m.group("z"):
+            out.extend([(a, m.end("p"), t), (m.start("z"), b, t)])
+        else:
+            out.extend([(a, m.end("z2"), t), (m.start("p2"), b, t)])
+    return out
 
 
 def _overlap_groups(items: list[tuple]) -> Iterator[tuple[list[tuple], int]]:
