@@ -682,3 +682,15 @@ def test_complejo_hospitalario_before_a_hospital_is_the_hospitals():
     t = "Servicio de Ginecología Complejo Hospitalario Hospital General de Segovia Carretera de Ávila"
     a, h, b = t.index("Complejo"), t.index("Hospital General"), t.index(" Carretera")
     assert _boundary_fixes(t, [(h, b, "HOSPITAL")]) == [(a, b, "HOSPITAL")]
+
+
+def test_the_plus_of_an_international_prefix_is_not_part_of_the_number():
+    """MEDDOCAN leaves the plus out of a phone or fax number ("FAX: + 34- 963864175" -> "34- 963864175")."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Valencia 46010 FAX: + 34- 963864175 E-mail: ana@uv.es"
+    a, b = t.index("+"), t.index(" E-mail")
+    assert _boundary_fixes(t, [(a, b, "NUMERO_FAX")]) == [(a + 2, b, "NUMERO_FAX")]
+    t = "Tfno.+34679802102"
+    assert _boundary_fixes(t, [(5, 17, "NUMERO_TELEFONO")]) == [(6, 17, "NUMERO_TELEFONO")]
+    assert "34679802102" not in deidentify(t).text

@@ -1284,6 +1284,13 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
                 if not text[b:x].strip(" \t"):
                     out[i] = (a, m.start(), t)
                     out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t")), y, "CALLE")
+        elif t in ("NUMERO_TELEFONO", "NUMERO_FAX") and text[a] == "+":
+            # the plus of an international prefix is not the number's (MEDDOCAN: "FAX: + 34- 963864175" -> "34- ...")
+            x = a
+            while x < b and text[x] in "+ \t":
+                x += 1
+            if x < b:
+                out[i] = (x, b, t)
         elif t == "CALLE":
             lo = out[i - 1][1] if i else 0
             m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
