@@ -694,3 +694,16 @@ def test_the_plus_of_an_international_prefix_is_not_part_of_the_number():
     t = "Tfno.+34679802102"
     assert _boundary_fixes(t, [(5, 17, "NUMERO_TELEFONO")]) == [(6, 17, "NUMERO_TELEFONO")]
     assert "34679802102" not in deidentify(t).text
+
+
+def test_a_hospitals_acronym_is_a_hospital_and_a_company_no_place():
+    """"HUCA" (a hospital's acronym) was typed an institution; a company the tagger calls a place is an institution."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    t = "Servicio de Neumología (HUCA), Oviedo."
+    assert ("HUCA", "HOSPITAL") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "Doxiciclina 100 mg (Vibracina 100, Pfizer, Madrid)."
+    a = t.index("Pfizer")
+    assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "INSTITUCION")]
+    a = t.index("Madrid")
+    assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "TERRITORIO")]

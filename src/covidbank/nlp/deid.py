@@ -339,6 +339,8 @@ _ORGS = re.compile(
     r"Teva|Mylan|Menarini|Rovi|Faes Farma|Gilead|ONCE|Cruz Roja|Diaverum|CHUVI|CHUAC|CHUS|HUCA|HCUV|HGUGM|HUVH|HUVR|HUMV|"
     r"IVML|INSALUD|SERMAS|SESCAM|SERGAS|Osakidetza|Sacyl|Salut|ICS)\b"
 )
+#: The acronyms of :data:`_ORGS` that name a hospital (complejo hospitalario universitario de Vigo, A Coruña, ...).
+_HOSPITAL_ACRONYMS = frozenset("chuvi chuac chus huca hcuv hgugm huvh huvr humv".split())
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
     rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
@@ -1140,6 +1142,8 @@ def _fine_type(text: str, span: PhiSpan) -> str:
         return "PAIS" if gz.key(val) in gz.countries() else "TERRITORIO"
     if cat == "INST":
         k = gz.key(val)
+        if k in _HOSPITAL_ACRONYMS:
+            return "HOSPITAL"
         if k.startswith(("centro de salud", "c.s.", "centro de atencion primaria", "ambulatorio")):
             return "CENTRO_SALUD"
         if k.startswith(("hospital", "h.u.", "complejo hospitalario", "complexo hospitalario", "clinica",
@@ -1595,6 +1599,9 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             if k is None and _FRACTION.fullmatch(text, a, b):
                 continue  # a fraction with no key before it: a visual acuity, a dilution ("20/200", "1/1000")
             t = k or t
+        if t in ("INSTITUCION", "HOSPITAL", "TERRITORIO", "PAIS") and _ORGS.fullmatch(text, a, b):
+            # a company or a hospital's acronym by name ("Pfizer, Madrid" is no place, "CHUAC" a hospital)
+            t = "HOSPITAL" if gz.key(text[a:b]) in _HOSPITAL_ACRONYMS else "INSTITUCION"
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
