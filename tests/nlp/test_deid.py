@@ -707,3 +707,15 @@ def test_a_hospitals_acronym_is_a_hospital_and_a_company_no_place():
     assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "INSTITUCION")]
     a = t.index("Madrid")
     assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "TERRITORIO")]
+
+
+def test_lower_cased_street_words_and_floors_join_the_taggers_street():
+    """In lower-cased, accent-stripped text "av." before a street and "3oc" (3ºC) after its number were left out."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "servicio de digestivo (chuac) av. as xubias, 84 15006 a coruna"
+    a, b = t.index("as xubias"), t.index(" 15006")
+    assert _boundary_fixes(t, [(a, b, "CALLE")]) == [(t.index("av."), b, "CALLE")]
+    t = "dr. daniel torres c/ sta ma valverde 2 3oc; 41008 sevilla"
+    a, b = t.index("c/"), t.index(" 3oc") + 2
+    assert _boundary_fixes(t, [(a, b, "CALLE")]) == [(a, b + 2, "CALLE")]

@@ -190,9 +190,10 @@ _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
 # one word of a name, with the particles before it
 _NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:[A-Z]\.(?![a-z])|{_CAP})"
 # the details of an address after its house number: "737 interior 35", "92, piso 3, puerta 4", "7 Bajo B", "2 3ºC"
+# (lower-cased and accent-stripped: "2 3oc")
 _ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.|piso|puerta|planta|bajo|dpto\.?|depto\.?|departamento|"
                    r"apto\.?|apartamento|esc\.?|escalera|local|oficina)(?![\w])[ \t]*(?:\d{1,4}[ºª°]?[A-Za-z]?(?![\w])|"
-                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w]))*")
+                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w])|(?<=\d)[oa][a-z]?(?![\w]))*")
 # a street named after a doctor or a professor, written without its street word: the title, up to four name
 # words, then a house number and its details, where the address goes on or ends ("Doctor Esquerdo, 46, 28007
 # Madrid", "Dr. Vértiz 737 interior 35 Colonia Narvarte", "Profesor Martín Lagos s/n"); not "Dr. Ronda García
@@ -1267,7 +1268,7 @@ _STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
 # a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
 _GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
 _ADDRESS_DETAIL_RX = re.compile(_ADDRESS_DETAIL)
-_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
+_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?i:{_STREET_TYPES}|boulevard)[ \t]+$")
 
 
 def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
