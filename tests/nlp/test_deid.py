@@ -663,6 +663,7 @@ def test_a_place_and_its_postcode_in_one_territory_span_are_two():
     t = "46010 Valencia"
     assert _boundary_fixes(t, [(0, 14, "TERRITORIO")]) == [(0, 5, "TERRITORIO"), (6, 14, "TERRITORIO")]
     assert _boundary_fixes("Valencia", [(0, 8, "TERRITORIO")]) == [(0, 8, "TERRITORIO")]
+    assert _boundary_fixes("E 28053 Madrid", [(0, 7, "TERRITORIO")]) == [(0, 7, "TERRITORIO")]
 
 
 @pytest.mark.parametrize("text", ["C/ Vicente García Torres Nº 46 Col. San Lucas Coyoacán",
@@ -719,3 +720,13 @@ def test_lower_cased_street_words_and_floors_join_the_taggers_street():
     t = "dr. daniel torres c/ sta ma valverde 2 3oc; 41008 sevilla"
     a, b = t.index("c/"), t.index(" 3oc") + 2
     assert _boundary_fixes(t, [(a, b, "CALLE")]) == [(a, b + 2, "CALLE")]
+
+
+@pytest.mark.parametrize("text", [
+    "servicio de urologia hospital universitario doctor peset gaspar aguilar 90 46017 valencia.",
+    "Servicio de Urología Hospital Universitario Doctor Peset Gaspar Aguilar 90 46017 Valencia.",
+])
+def test_a_hospital_named_after_a_doctor_is_no_street(text):
+    from covidbank.nlp.deid import find_phi_rules
+
+    assert not [s for s in find_phi_rules(text) if text[s.start:s.end].lower().startswith("doctor")]

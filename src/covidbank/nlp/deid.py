@@ -297,6 +297,9 @@ _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
 _INTERIOR_STREET = re.compile(
     rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?(?!{_TITLES}\b){_NAME_UNIT}(?:[ \t]+(?!{_TITLES}\b){_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
     rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w]){_ADDRESS_DETAIL}")
+# an institution's word right before a title: the institution is named after the doctor, no street
+_INST_WORD_BEFORE = re.compile(r"(?i)\b(?:hospital|cl[ií]nica|centro|universitario|instituto|fundaci[oó]n|complejo|"
+                               r"general|cl[ií]nico|sanatorio|residencia)[ \t]+$")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
 # Upper-case form fields without a colon, as bilingual (Spanish / Valencian-Catalan) hospital forms print them:
@@ -741,7 +744,8 @@ def _addresses(text: str, add: _Add) -> None:
         add(m.start(), m.end(), "DIR", 1, "CALLE")
     for rx in (_TITLED_STREET, _TITLED_STREET_LOWER):
         for m in rx.finditer(text):
-            add(m.start(), m.end(), "DIR", 1, "CALLE")
+            if not _INST_WORD_BEFORE.search(text, max(0, m.start() - 30), m.start()):  # "Hospital Doctor Peset"
+                add(m.start(), m.end(), "DIR", 1, "CALLE")
     for m in _INTERIOR_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
 
@@ -1333,8 +1337,9 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
 
 _COMPLEX_BEFORE = re.compile(r"(?i)(?<![\w])(?:complejo|complexo)[ \t]+(?:hospitalario|asistencial)(?:[ \t]+universitario)?[ \t]+$")
 _COLONIA_END = re.compile(r"(?i)[ \t,]+(?:col|colonia)$")
-# a postcode at the end or the start of a place's span ("San Lucas Coyoacán 04030"): MEDDOCAN marks it apart
-_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_].*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})[ \t,]+(?P<p2>.*?[^\W\d_].*)")
+# a postcode at the end or the start of a place's span ("San Lucas Coyoacán 04030"): MEDDOCAN marks it apart (not
+# from a country's letter: "E 28053")
+_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_]{2}.*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})[ \t,]+(?P<p2>.*?[^\W\d_]{2}.*)")
 
 
 def _split_postcodes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
