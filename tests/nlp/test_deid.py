@@ -730,3 +730,12 @@ def test_a_hospital_named_after_a_doctor_is_no_street(text):
     from covidbank.nlp.deid import find_phi_rules
 
     assert not [s for s in find_phi_rules(text) if text[s.start:s.end].lower().startswith("doctor")]
+
+
+def test_a_taggers_street_with_a_phone_key_keeps_what_is_not_a_number():
+    from covidbank.nlp.deid import _clean_model_spans
+
+    t = "Tfno. 959 201 300 C/ Mayor 5."
+    assert _clean_model_spans(t, [(0, len(t) - 1, "CALLE")]) == [(0, len(t) - 1, "CALLE")]
+    t = "Tfno. 959 201 300 y 959 201 301."
+    assert _clean_model_spans(t, [(0, len(t) - 1, "CALLE")]) == [(6, 17, "NUMERO_TELEFONO"), (20, 31, "NUMERO_TELEFONO")]

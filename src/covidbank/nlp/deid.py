@@ -1550,7 +1550,8 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             # a phone key the tagger put into a street or a place ("Tfno. 956 013 059 y 956 013 060"): the numbers
             # after it are phone (or fax) numbers, each a span; the key is no PHI
             nums = [n.span() for n in _PHONE_NUMBER.finditer(text, m.end(), b)]
-            if nums:
+            rest = "".join(text[x:y] for x, y in zip([m.end()] + [e for _, e in nums], [s for s, _ in nums] + [b]))
+            if nums and re.fullmatch(r"(?i)(?:[\s,;/.-]|\b[yeo]\b)*", rest):  # nothing but the numbers
                 typ = "NUMERO_FAX" if m.group().lower().startswith("fax") else "NUMERO_TELEFONO"
                 out.extend((x, y, typ) for x, y in nums)
                 continue
