@@ -509,3 +509,261 @@ def test_given_names_take_the_type_of_the_surnames_before_them():
                                   "Derrame pleural derecho, Pilar del diafragma normal."])
 def test_a_comma_before_a_given_name_word_alone_is_no_name(text):
     assert [text[s.start:s.end] for s in find_phi(text)] == []
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Doctor Vertiz 737 interior 35", "Doctor Vertiz 737 interior 35"),
+    ("Responsable clínico: Dra. Teresa Sada Ovalle Doctor Vertiz 737 interior 35 Colonia Narvarte.",
+     "Doctor Vertiz 737 interior 35"),
+    ("Remitido por: Doctor Lucio 120 interior 4, Colonia Doctores, México.", "Doctor Lucio 120 interior 4"),
+    ("El paciente vive en Doctor Fleming 12 interior 3.", "Doctor Fleming 12 interior 3"),
+    ("Hospital Gregorio Marañón. Doctor Esquerdo, 46, 28007 Madrid.", "Doctor Esquerdo, 46"),
+])
+def test_a_street_named_after_a_doctor_is_a_street_with_its_number_and_interior(text, street):
+    """A bare "Doctor <Surname> 737 interior 35" left "737 interior 35" in the text (only the surname was a name)."""
+    spans = [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert (street, "CALLE") in spans
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Revisado por el Dr. Pérez 2 días después.", "2 días después"),
+    ("Valorada por la Dra. Gil, 45 años de experiencia.", "45 años de experiencia"),
+    ("Remitido por: Dr. Juan Gómez Ruiz. Servicio de Cardiología.", "Servicio de Cardiología"),
+])
+def test_a_doctors_name_before_a_count_or_a_duration_is_no_street(text, kept):
+    out = deidentify(text).text
+    assert kept in out and "[DIR]" not in out
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Remitido por: Dra. Ana Ruiz. Av. Reforma 222 int. 5, Colonia Juárez, México.", "Av. Reforma 222 int. 5"),
+    ("Correspondencia: Insurgentes Sur 1582 interior 4, Colonia Crédito Constructor, México.",
+     "Insurgentes Sur 1582 interior 4"),
+])
+def test_the_interior_number_after_a_house_number_is_part_of_the_street(text, street):
+    """The interior ("int. 5") after a street's house number was left in the text; a Mexican street written
+    without a street word but with its interior number was not found at all."""
+    assert (street, "CALLE") in [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_an_abbreviation_inside_a_street_name_does_not_end_the_street():
+    """'C/ Ntra. Sra. del Pilar 8 1ºB' was cut at 'Sra.', whose name rule took 'del Pilar' and left '8 1ºB'."""
+    t = "Remitido por: Dra. Elena Vidal C/ Ntra. Sra. del Pilar 8 1ºB; 50003 Zaragoza E-mail: evidal@unizar.es"
+    assert not re.search(r"\d|Pilar", deidentify(t).text)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("fecha de ingreso: 02/03/2019.\nmedico: okonkwoadebayo.\nhistoria actual: varon de 40 anos.", "okonkwoadebayo"),
+    ("medico: tsering\nnhc: 1234", "tsering"),
+    ("nombre: xochitl.\napellidos: tlapalcoyotl quispe.\nnhc: 1234", "tlapalcoyotl quispe"),
+])
+def test_a_lower_cased_name_field_whose_whole_line_is_unknown_words_is_a_name(text, name):
+    """In lower-cased text a doctor's field with a name the gazetteers do not know was left in the text."""
+    assert name in [text[s.start:s.end] for s in find_phi(text) if s.category == "NAME"]
+
+
+@pytest.mark.parametrize("text", ["medico: urgencias\nnhc: 1234", "medico: servicio de neumologia.\nrx de torax."])
+def test_a_lower_cased_doctor_field_naming_a_department_is_no_name(text):
+    assert not [s for s in find_phi(text) if s.category == "NAME"]
+
+
+@pytest.mark.parametrize("text, dates", [
+    ("Fue operado en 2010 y 2012 en otro centro.", ["2010", "2012"]),
+    ("Las revisiones de 2015 a 2018 fueron normales.", ["2015", "2018"]),
+    ("La enfermedad progresó desde marzo de 2019 a enero de 2020 sin tratamiento.", ["marzo de 2019", "enero de 2020"]),
+])
+def test_two_dates_joined_by_a_conjunction_are_two_dates(text, dates):
+    """The tagger joined "2010 y 2012" into one date; MEDDOCAN marks each (no date of its train split holds a
+    conjunction)."""
+    assert [text[s.start:s.end] for s in find_phi(text) if s.type == "FECHAS"] == dates
+
+
+@pytest.mark.parametrize("text, dates", [
+    ("Ingresó los días 1 y 2 de marzo de 2020.", ["1", "2 de marzo de 2020"]),
+    ("Recibió dosis los días 3, 4 y 5 de mayo.", ["3", "4", "5 de mayo"]),
+])
+def test_a_day_before_another_day_of_a_month_is_a_date(text, dates):
+    """"los días 1 y 2 de marzo" left the day "1" in the text."""
+    assert [text[s.start:s.end] for s in find_phi(text) if s.type == "FECHAS"] == dates
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_counts_joined_by_a_conjunction_are_no_dates():
+    assert find_phi("Tomaba 1 o 2 comprimidos de paracetamol y 3 y 4 sobres al día.") == []
+
+
+@pytest.mark.parametrize("text, name, kept", [
+    ("Remitido por: Dra. Lucía Ferrer Soto Coordinadora Unidad de Diálisis DIAVERUM. Badajoz", "Lucía Ferrer Soto",
+     "Coordinadora"),
+    ("Responsable clínico: Dr. Iñaki Etxeberria Larrañaga Jefe Servicio de Nefrología HUCA. Oviedo",
+     "Iñaki Etxeberria Larrañaga", "Jefe"),
+    ("remitido por: dr. pablo nieto rey adjunto servicio de urologia. hospital de jerez.", "pablo nieto rey", "adjunto"),
+])
+def test_a_role_after_a_name_ends_the_taggers_name_span(text, name, kept):
+    """The tagger ran a doctor's name on into the role after it ("Lucía Ferrer Soto Coordinadora")."""
+    names = [text[s.start:s.end] for s in find_phi(text) if s.category == "NAME"]
+    assert names == [name]
+    assert kept in deidentify(text).text
+
+
+@pytest.mark.parametrize("text, street", [
+    ("responsable clinico: dra. ana gil doctor vertiz 737 interior 35 colonia narvarte.", "doctor vertiz 737 interior 35"),
+    ("Responsable clínico: Dra. Ana Gil Doctor Vertiz 737 interior 35 Colonia Narvarte.", "Doctor Vertiz 737 interior 35"),
+    ("hospital gregorio maranon. dr esquerdo 46, 28007 madrid.", "dr esquerdo 46"),
+])
+def test_a_street_named_after_a_doctor_after_a_doctors_name_in_any_case(text, street):
+    spans = [(text[s.start:s.end], s.type) for s in find_phi(text)]
+    assert (street, "CALLE") in spans
+    assert not re.search(r"\d", deidentify(text).text)
+
+
+def test_visits_counted_after_a_lower_cased_doctors_name_are_no_street():
+    assert "3 veces" in deidentify("visto por el dr perez 3 veces.").text
+
+
+def test_a_phone_key_the_tagger_put_into_a_street_gives_phone_numbers():
+    """The tagger read "Tfno. 959 201 300 y 959 201 301" as one street."""
+    t = "Correspondencia: Unidad de Cirugía. Av. del Puerto 12. Huelva. Tfno. 959 201 300 y 959 201 301."
+    spans = [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    assert ("959 201 300", "NUMERO_TELEFONO") in spans and ("959 201 301", "NUMERO_TELEFONO") in spans
+    assert not re.search(r"\d", deidentify(t).text)
+
+
+@pytest.mark.parametrize("text, fraction", [
+    ("AV de 20/100 en ojo derecho (OD) y 20/200 (-6,50 -5,50 x 20º) en ojo izquierdo.", "20/200"),
+    ("Anticuerpos positivos a título 1/1000.", "1/1000"),
+])
+def test_a_fraction_the_tagger_calls_a_date_with_no_key_before_it_is_dropped(text, fraction):
+    """The tagger called a visual acuity ("20/200") a date; a fraction with a three- or four-digit group and no
+    key before it is no date and no identifier.  (Given as the tagger's span: the shipped model does not make
+    this error on generated text.)"""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    a = text.index(fraction)
+    assert _clean_model_spans(text, [(a, a + len(fraction), "FECHAS")]) == []
+    t = "Tfno: 956/013059"
+    assert _clean_model_spans(t, [(6, 16, "FECHAS")]) == [(6, 16, "NUMERO_TELEFONO")]
+
+
+@pytest.mark.parametrize("text, span, kept", [
+    ("En el control realizado luego de 6 años, la paciente está bien.", "6 años", False),
+    ("Se mantuvo la función en un periodo de 6 años.", "6 años", False),
+    ("Desde hace 2 años refiere disnea.", "2 años", False),
+    ("Paciente de 6 años que acude por fiebre.", "6 años", True),
+    ("Varón de 45 años tras un accidente.", "45 años", True),
+])
+def test_a_span_of_time_the_tagger_calls_an_age_is_dropped(text, span, kept):
+    """The tagger called "luego de 6 años" an age; no age of MEDDOCAN train follows "tras", "luego de",
+    "periodo de", "hace" ... (given as the tagger's span: the shipped model does not make this error here)."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    a = text.index(span)
+    got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
+    assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])
+
+
+@pytest.mark.parametrize("text, span, kept", [
+    ("Paciente de origen subsahariano que acude a Urgencias.", "origen subsahariano", False),
+    ("Paciente de origen ecuatoriano que acude a Urgencias.", "origen ecuatoriano", False),
+    ("Recién nacida de 3 días de vida.", "3 días", True),
+    ("Recién nacida con ictericia.", "Recién nacida", True),
+    ("Paciente de siete años con fiebre.", "siete años", True),
+])
+def test_an_age_word_must_start_a_word_of_the_taggers_age(text, span, kept):
+    """The tagger called "origen subsahariano" an age, kept because "subsahariano" holds "ano" (given as the
+    tagger's span)."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    a = text.index(span)
+    got = _clean_model_spans(text, [(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")])
+    assert got == ([(a, a + len(span), "EDAD_SUJETO_ASISTENCIA")] if kept else [])
+
+
+def test_a_place_and_its_postcode_in_one_territory_span_are_two():
+    """MEDDOCAN marks a postcode apart from the town ("San Lucas Coyoacán 04030" was one span)."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Col. San Lucas Coyoacán 04030 México"
+    z = t.index("04030")
+    assert _boundary_fixes(t, [(0, z + 5, "TERRITORIO")]) == [(0, z - 1, "TERRITORIO"), (z, z + 5, "TERRITORIO")]
+    t = "46010 Valencia"
+    assert _boundary_fixes(t, [(0, 14, "TERRITORIO")]) == [(0, 5, "TERRITORIO"), (6, 14, "TERRITORIO")]
+    assert _boundary_fixes("Valencia", [(0, 8, "TERRITORIO")]) == [(0, 8, "TERRITORIO")]
+    assert _boundary_fixes("E 28053 Madrid", [(0, 7, "TERRITORIO")]) == [(0, 7, "TERRITORIO")]
+
+
+@pytest.mark.parametrize("text", ["C/ Vicente García Torres Nº 46 Col. San Lucas Coyoacán",
+                                  "c/ vicente garcia torres no 46 col. san lucas coyoacan"])
+def test_a_colonia_label_at_the_end_of_a_street_starts_the_place_after_it(text):
+    from covidbank.nlp.deid import _boundary_fixes
+
+    c = text.lower().index(" col.")
+    p = text.lower().index("san lucas")
+    assert _boundary_fixes(text, [(0, c + 4, "CALLE"), (p, len(text), "TERRITORIO")]) == [
+        (0, c, "CALLE"), (c + 1, len(text), "TERRITORIO")]
+
+
+def test_complejo_hospitalario_before_a_hospital_is_the_hospitals():
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Servicio de Ginecología Complejo Hospitalario Hospital General de Segovia Carretera de Ávila"
+    a, h, b = t.index("Complejo"), t.index("Hospital General"), t.index(" Carretera")
+    assert _boundary_fixes(t, [(h, b, "HOSPITAL")]) == [(a, b, "HOSPITAL")]
+
+
+def test_the_plus_of_an_international_prefix_is_not_part_of_the_number():
+    """MEDDOCAN leaves the plus out of a phone or fax number ("FAX: + 34- 963864175" -> "34- 963864175")."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "Valencia 46010 FAX: + 34- 963864175 E-mail: ana@uv.es"
+    a, b = t.index("+"), t.index(" E-mail")
+    assert _boundary_fixes(t, [(a, b, "NUMERO_FAX")]) == [(a + 2, b, "NUMERO_FAX")]
+    t = "Tfno.+34679802102"
+    assert _boundary_fixes(t, [(5, 17, "NUMERO_TELEFONO")]) == [(6, 17, "NUMERO_TELEFONO")]
+    assert "34679802102" not in deidentify(t).text
+
+
+def test_a_hospitals_acronym_is_a_hospital_and_a_company_no_place():
+    """"HUCA" (a hospital's acronym) was typed an institution; a company the tagger calls a place is an institution."""
+    from covidbank.nlp.deid import _clean_model_spans
+
+    t = "Servicio de Neumología (HUCA), Oviedo."
+    assert ("HUCA", "HOSPITAL") in [(t[s.start:s.end], s.type) for s in find_phi(t)]
+    t = "Doxiciclina 100 mg (Vibracina 100, Pfizer, Madrid)."
+    a = t.index("Pfizer")
+    assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "INSTITUCION")]
+    a = t.index("Madrid")
+    assert _clean_model_spans(t, [(a, a + 6, "TERRITORIO")]) == [(a, a + 6, "TERRITORIO")]
+
+
+def test_lower_cased_street_words_and_floors_join_the_taggers_street():
+    """In lower-cased, accent-stripped text "av." before a street and "3oc" (3ºC) after its number were left out."""
+    from covidbank.nlp.deid import _boundary_fixes
+
+    t = "servicio de digestivo (chuac) av. as xubias, 84 15006 a coruna"
+    a, b = t.index("as xubias"), t.index(" 15006")
+    assert _boundary_fixes(t, [(a, b, "CALLE")]) == [(t.index("av."), b, "CALLE")]
+    t = "dr. daniel torres c/ sta ma valverde 2 3oc; 41008 sevilla"
+    a, b = t.index("c/"), t.index(" 3oc") + 2
+    assert _boundary_fixes(t, [(a, b, "CALLE")]) == [(a, b + 2, "CALLE")]
+
+
+@pytest.mark.parametrize("text", [
+    "servicio de urologia hospital universitario doctor peset gaspar aguilar 90 46017 valencia.",
+    "Servicio de Urología Hospital Universitario Doctor Peset Gaspar Aguilar 90 46017 Valencia.",
+])
+def test_a_hospital_named_after_a_doctor_is_no_street(text):
+    from covidbank.nlp.deid import find_phi_rules
+
+    assert not [s for s in find_phi_rules(text) if text[s.start:s.end].lower().startswith("doctor")]
+
+
+def test_a_taggers_street_with_a_phone_key_keeps_what_is_not_a_number():
+    from covidbank.nlp.deid import _clean_model_spans
+
+    t = "Tfno. 959 201 300 C/ Mayor 5."
+    assert _clean_model_spans(t, [(0, len(t) - 1, "CALLE")]) == [(0, len(t) - 1, "CALLE")]
+    t = "Tfno. 959 201 300 y 959 201 301."
+    assert _clean_model_spans(t, [(0, len(t) - 1, "CALLE")]) == [(6, 17, "NUMERO_TELEFONO"), (20, 31, "NUMERO_TELEFONO")]

@@ -189,8 +189,29 @@ _ROLE_WORD_RX = re.compile(_ROLE_WORD)
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
 # one word of a name, with the particles before it
 _NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:[A-Z]\.(?![a-z])|{_CAP})"
-# the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez"
-_LEAD_NAME = re.compile(rf"(?:{_TITLES}\.?[ \t]+)?"
+# the details of an address after its house number: "737 interior 35", "92, piso 3, puerta 4", "7 Bajo B", "2 3ºC"
+# (lower-cased and accent-stripped: "2 3oc")
+_ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.|piso|puerta|planta|bajo|dpto\.?|depto\.?|departamento|"
+                   r"apto\.?|apartamento|esc\.?|escalera|local|oficina)(?![\w])[ \t]*(?:\d{1,4}[ºª°]?[A-Za-z]?(?![\w])|"
+                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w])|(?<=\d)[oa][a-z]?(?![\w]))*")
+# a street named after a doctor or a professor, written without its street word: the title, up to four name
+# words, then a house number and its details, where the address goes on or ends ("Doctor Esquerdo, 46, 28007
+# Madrid", "Dr. Vértiz 737 interior 35 Colonia Narvarte", "Profesor Martín Lagos s/n"); not "Dr. Ronda García
+# 2 veces", "Dra. Gil, 45 años" (a unit after the number, or no address after it)
+_TITLED_STREET = re.compile(
+    rf"(?<![\w.])(?:Doctora?|Dra?\.?|Profesora?|Prof\.)[ \t]+(?:(?!{_TITLES}\b){_NAME_UNIT}[ \t]+){{0,3}}"
+    rf"(?!{_TITLES}\b){_NAME_UNIT},?[ \t]+(?:{_HOUSE_NUMBER}|s/n)(?![\w/]){_ADDRESS_DETAIL}"
+    rf"(?=[ \t]*(?:[,.;)\n]|$|{_POSTCODE}\b|Col(?:onia)?\b))")
+# ... in lower-cased text, where the name's words cannot tell: only with the address's details or postcode after
+# the number ("doctor vertiz 737 interior 35", "dr esquerdo 46, 28007 madrid")
+_TITLED_STREET_LOWER = re.compile(
+    rf"(?<![\w.])(?:doctora?|dra?\.?|profesora?|prof\.)[ \t]+(?:(?!(?:doctora?|dra?)\b)[{_L}]{{2,}}[ \t]+){{0,3}}"
+    rf"(?!(?:doctora?|dra?)\b)[{_L}]{{3,}},?[ \t]+"
+    rf"(?:{_HOUSE_NUMBER}|s/n)(?![\w/])(?=[ \t]*,?[ \t]*(?:(?:interior|int\.|piso|puerta|planta|dpto|depto|"
+    rf"departamento)\b|{_POSTCODE}\b)){_ADDRESS_DETAIL}")
+# the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez" (not a
+# street named after a doctor: "Remitido por: Doctor Lucio 120 interior 4")
+_LEAD_NAME = re.compile(rf"(?!{_TITLED_STREET.pattern})(?:{_TITLES}\.?[ \t]+)?"
                         rf"(?P<n>(?!{_NOT_A_FIRST_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*(?:(?!{_NOT_A_NAME}){_NAME_UNIT}[ \t]*,?[ \t]*)*)")
 # header keys that do not always introduce a person ("Remitido por: Neumología", "Realizado por: Equipo
 # Portátil"): their value counts as a name only after a title or with a known given name or surname in it
@@ -257,8 +278,10 @@ _STREET_TYPES = (r"C/\.?|c/\.?|Avd\.|Calle|calle|CALLE|Avda\.?|avda\.?|Avenida|a
                  r"Passeig|Avinguda|Plaça")
 # a lower-case word of a street name, when the house number or "s/n" follows ("C/ Doctor Martín lagos, s/n")
 _LOWER_STREET_WORD = rf"[{_L}]{{3,}}(?=(?:[ \t]+[{_L}{_U}]+){{0,2}},?[ \t]*(?:\d|s/n))"
+# an abbreviation inside a street's name ("C/ Ntra. Sra. del Pilar 8", "Avda. Gral. Perón 12")
+_STREET_ABBREVIATION = r"(?:Ntra|Ntro|Nra|Sra|Sr|Sta|Sto|Gral|Dr|Dra|Prof|Pdte|Hno|Mtro)\.(?=[ \t]+\w)"
 # one word of a street name; after the first, a word that starts another address ends it
-_STREET_UNIT = rf"(?:{_PART}\b|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
+_STREET_UNIT = rf"(?:{_PART}\b|{_STREET_ABBREVIATION}|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
@@ -269,6 +292,14 @@ _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
 _TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 # the circle of Willis is anatomy, not an industrial estate ("polígono")
 _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
+# a street without its street word but with an interior number, as Mexican addresses are written ("Insurgentes
+# Sur 1582 interior 4", "Reforma 222 int. 5")
+_INTERIOR_STREET = re.compile(
+    rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?(?!{_TITLES}\b){_NAME_UNIT}(?:[ \t]+(?!{_TITLES}\b){_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
+    rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w]){_ADDRESS_DETAIL}")
+# an institution's word right before a title: the institution is named after the doctor, no street
+_INST_WORD_BEFORE = re.compile(r"(?i)\b(?:hospital|cl[ií]nica|centro|universitario|instituto|fundaci[oó]n|complejo|"
+                               r"general|cl[ií]nico|sanatorio|residencia)[ \t]+$")
 # a road address by its kilometre point: "C. Madrid Km. 1", "Ctra. de Colmenar Km 9,1"
 _ROAD_KM = re.compile(rf"(?<![\w])(?:C\.|Ctra\.?|Carretera|CTRA\.?)[ \t]*(?:(?:{_PART}|{_CAP})[ \t]+){{1,5}}[Kk][Mm]\.?[ \t]*\d+(?:[.,]\d+)?")
 # Upper-case form fields without a colon, as bilingual (Spanish / Valencian-Catalan) hospital forms print them:
@@ -312,6 +343,8 @@ _ORGS = re.compile(
     r"Teva|Mylan|Menarini|Rovi|Faes Farma|Gilead|ONCE|Cruz Roja|Diaverum|CHUVI|CHUAC|CHUS|HUCA|HCUV|HGUGM|HUVH|HUVR|HUMV|"
     r"IVML|INSALUD|SERMAS|SESCAM|SERGAS|Osakidetza|Sacyl|Salut|ICS)\b"
 )
+#: The acronyms of :data:`_ORGS` that name a hospital (complejo hospitalario universitario de Vigo, A Coruña, ...).
+_HOSPITAL_ACRONYMS = frozenset("chuvi chuac chus huca hcuv hgugm huvh huvr humv".split())
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
     rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
@@ -649,10 +682,19 @@ def _form_fields(text: str, add: _Add) -> None:
             add(m.start("val"), m.end("val"), "NAME", 1)
 
 
+# a day before another day of a month ("los días 1 y 2 de marzo", "3, 4 y 5 de mayo"): a date too
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_DAY_BEFORE_DATE = re.compile(
+    rf"(?i)(?<![\w.,/-]){_DAY}(?=(?:[ \t]*,[ \t]*|[ \t]+(?:y|e|o|u|al|a)[ \t]+){_DAY}\b(?:(?:[ \t]*,[ \t]*|[ \t]+(?:y|e|o|u|al|a)[ \t]+)"
+    rf"{_DAY}\b)*[ \t]+de[ \t]+{_MONF}\b)")
+
+
 def _dates(text: str, add: _Add) -> None:
     """Dates in their written forms, and day/month pairs written with spaces when they are a valid day."""
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "FECHA", 1)
+    for m in _DAY_BEFORE_DATE.finditer(text):
+        add(m.start(), m.end(), "FECHA", 1, "FECHAS")
     for m in _DATE_SPACED.finditer(text):
         d, mo = (m.group("d"), m.group("m")) if m.group("d") else (m.group("d2"), m.group("m2"))
         if 1 <= int(d) <= 31 and 1 <= int(mo) <= 12:
@@ -699,6 +741,12 @@ def _addresses(text: str, add: _Add) -> None:
         if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
+        add(m.start(), m.end(), "DIR", 1, "CALLE")
+    for rx in (_TITLED_STREET, _TITLED_STREET_LOWER):
+        for m in rx.finditer(text):
+            if not _INST_WORD_BEFORE.search(text, max(0, m.start() - 30), m.start()):  # "Hospital Doctor Peset"
+                add(m.start(), m.end(), "DIR", 1, "CALLE")
+    for m in _INTERIOR_STREET.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
 
 
@@ -841,10 +889,28 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
                 if len(k) < 2 or k in _ALWAYS_STOP or k in _LOWER_NOT_NAME or k in _LOWER_NOT_VALUE:
                     break
                 keep += 1
+        if not keep and _STAFF_FIELD.match(m.group()) and 0 < len(words) <= 3 \
+                and _LINE_END_AFTER.match(text, m.end()) and all(_lower_value_word(w.group()) for w in words):
+            # a name field's whole value on its line is the person's name, known or not ("medico: naveenjayakumar.")
+            keep = len(words)
         if keep:
             a = m.start("n")
             out.append((a + words[0].start(), a + words[keep - 1].end()))
     return out
+
+
+# a person's name field in lower-cased text (a doctor's, or the name and surnames): the header key and its colon
+_STAFF_FIELD = re.compile(r"(?:m[eé]dic[oa](?: solicitante| responsable| remitente| peticionario)?|radi[oó]log[oa]|"
+                          r"facultativo|nombre(?: y apellidos)?|apellidos?)[ \t]*:")
+# the end of a field's line: punctuation at most
+_LINE_END_AFTER = re.compile(r"[ \t.,;]*(?:\n|$)")
+
+
+def _lower_value_word(word: str) -> bool:
+    """Whether a lower-case word may be a name a field's value holds: no common, clinical or form word."""
+    k = gz.key(word).strip("'’-")
+    return len(k) >= 3 and k.isalpha() and k not in _ALWAYS_STOP and k not in _LOWER_NOT_NAME \
+        and k not in _LOWER_NOT_VALUE and k not in _FORM_WORDS and not _NOT_PERSON.search(k)
 
 
 # a patient's name field in lower-cased text: the header key and its colon
@@ -1081,6 +1147,8 @@ def _fine_type(text: str, span: PhiSpan) -> str:
         return "PAIS" if gz.key(val) in gz.countries() else "TERRITORIO"
     if cat == "INST":
         k = gz.key(val)
+        if k in _HOSPITAL_ACRONYMS:
+            return "HOSPITAL"
         if k.startswith(("centro de salud", "c.s.", "centro de atencion primaria", "ambulatorio")):
             return "CENTRO_SALUD"
         if k.startswith(("hospital", "h.u.", "complejo hospitalario", "complexo hospitalario", "clinica",
@@ -1253,12 +1321,14 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
 _STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
 # a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
 _GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
-_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?:{_STREET_TYPES}|[Bb]oulevard)[ \t]+$")
+_ADDRESS_DETAIL_RX = re.compile(_ADDRESS_DETAIL)
+_STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?i:{_STREET_TYPES}|boulevard)[ \t]+$")
 
 
 def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Sorted non-overlapping spans with a street word moved from the end of an institution's span to the span
-    that follows it (typed ``CALLE``), a street word right before a street's span put into it, and a person's name
+    that follows it (typed ``CALLE``), a street word right before a street's span and the floor, door or interior
+    right after it ("Calle Sol 12 interior 4", "C/ Mayor 2 3ºC") put into it, and a person's name
     cut before a number label glued to it ("Marta Ortega MartínezNºCol: 28 28 20943")."""
     out = list(spans)
     for i, (a, b, t) in enumerate(out):
@@ -1273,11 +1343,38 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
                 if not text[b:x].strip(" \t"):
                     out[i] = (a, m.start(), t)
                     out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t")), y, "CALLE")
+        elif t in ("NUMERO_TELEFONO", "NUMERO_FAX") and text[a] == "+":
+            # the plus of an international prefix is not the number's (MEDDOCAN: "FAX: + 34- 963864175" -> "34- ...")
+            x = a
+            while x < b and text[x] in "+ \t":
+                x += 1
+            if x < b:
+                out[i] = (x, b, t)
         elif t == "CALLE":
             lo = out[i - 1][1] if i else 0
             m = _STREET_WORD_BEFORE.search(text, max(lo, a - 16), a)
             if m is not None:
+                a = m.start()
+            # the floor, door or interior after the house number is the address's ("737 interior 35", "2 3ºC")
+            hi = out[i + 1][0] if i + 1 < len(out) else len(text)
+            m = _ADDRESS_DETAIL_RX.match(text, b, hi)
+            if m is not None and m.end() > b and text[b:m.end()].strip(" \t,"):
+                b = m.end()
+            out[i] = (a, b, t)
+    out = _split_postcodes(text, out)
+    for i, (a, b, t) in enumerate(out):
+        if t == "HOSPITAL":  # "Complejo Hospitalario" before a hospital's name is the hospital's
+            lo = out[i - 1][1] if i else 0
+            m = _COMPLEX_BEFORE.search(text, max(lo, a - 40), a)
+            if m is not None:
                 out[i] = (m.start(), b, t)
+        elif t == "CALLE" and i + 1 < len(out) and out[i + 1][2] == "TERRITORIO":
+            # a Mexican colonia's label at the end of a street starts the place after it ("Nº 46 Col. San Lucas")
+            m = _COLONIA_END.search(text, a, b)
+            x, y, _ = out[i + 1]
+            if m is not None and m.start() > a and re.fullmatch(r"\.?[ \t]*", text[b:x]):
+                out[i] = (a, m.start(), t)
+                out[i + 1] = (m.start() + len(m.group()) - len(m.group().lstrip(" \t,")), y, "TERRITORIO")
     # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
     joined: list[tuple[int, int, str]] = []
     for a, b, t in out:
@@ -1286,6 +1383,27 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
         else:
             joined.append((a, b, t))
     return joined
+
+
+_COMPLEX_BEFORE = re.compile(r"(?i)(?<![\w])(?:complejo|complexo)[ \t]+(?:hospitalario|asistencial)(?:[ \t]+universitario)?[ \t]+$")
+_COLONIA_END = re.compile(r"(?i)[ \t,]+(?:col|colonia)$")
+# a postcode at the end or the start of a place's span ("San Lucas Coyoacán 04030"): MEDDOCAN marks it apart (not
+# from a country's letter: "E 28053")
+_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_]{2}.*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})[ \t,]+(?P<p2>.*?[^\W\d_]{2}.*)")
+
+
+def _split_postcodes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Territory spans with a postcode at one end split into the place and the postcode (both territories)."""
+    out = []
+    for a, b, t in spans:
+        m = _PLACE_POSTCODE.fullmatch(text, a, b) if t == "TERRITORIO" else None
+        if m is None:
+            out.append((a, b, t))
+        elif m.group("z"):
+            out.extend([(a, m.end("p"), t), (m.start("z"), b, t)])
+        else:
+            out.extend([(a, m.end("z2"), t), (m.start("p2"), b, t)])
+    return out
 
 
 def _overlap_groups(items: list[tuple]) -> Iterator[tuple[list[tuple], int]]:
@@ -1343,18 +1461,19 @@ def _not_a_name_piece(piece: str) -> bool:
     return not words or all(w in _ALWAYS_STOP or w in _PARTICLES for w in words)
 
 
+_STREET_TITLE = re.compile(r"(?i:doctora?|dra?|profesora?|prof)\.?")
 _PARTICLES = frozenset("de del la las los y i e da das do dos van von di san santa".split())
 
 
 def _evidence(piece: str, typ: str = "") -> bool:
     """Whether a piece a rule covers beyond the tagger's span is worth a span: a digit, a known name or place,
-    an institution's or a street's head word in a rule's institution or street."""
+    an institution's or a street's head word (or title: "Doctor Vertiz 737") in a rule's institution or street."""
     if any(c.isdigit() for c in piece):
         return True
     if COARSE.get(typ) == "INST" and re.search(rf"(?:{_INST_HEAD})\b", piece):
         return True
-    if typ == "CALLE" and re.search(rf"(?i:{_STREET_TYPES})", piece):
-        return True
+    if typ == "CALLE" and (re.search(rf"(?i:{_STREET_TYPES})", piece) or _STREET_TITLE.fullmatch(piece)):
+        return True  # a street's word, or the title of a street named after a doctor ("Doctor" Vertiz 737)
     first, last, places = gz.first_names(), gz.last_names(), gz.places()
     return any(k in first or k in last or k in places
                for k in (gz.key(w) for w in re.findall(r"[^\W\d_]{2,}", piece)) if k not in _ALWAYS_STOP)
@@ -1412,9 +1531,24 @@ def _is_clinical_phrase(span: str) -> bool:
 
 
 # what every age of MEDDOCAN train holds: a number (in digits or words, before a unit of time) or an age word
-_AGE_EVIDENCE = re.compile(r"(?i)\d|a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
-                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada")
+# (at a word's start: "subsahariano" holds no "año")
+_AGE_EVIDENCE = re.compile(r"(?i)\d|\b(?:a[ñn]o|mes|d[ií]a|semana|hora|edad|vida|nacid|neonat|lactante|adolescen|infan|"
+                           r"anciano|octogenari|nonagenari|centenari|quinceañ|d[eé]cada)")
+# words before a span of time ("tras", "al cabo de", "desde hace", "durante los"): what follows is no age
+_DURATION_BEFORE = re.compile(r"(?i)\b(?:periodo|per[ií]odo|luego|despu[eé]s|tras|durante|hace|cabo|[uú]ltimos|lapso|plazo|"
+                              r"espacio)(?:[ \t]+de)?(?:[ \t]+(?:los|las|unos|unas))?[ \t]+$")
 _NUMBER_GROUPS = re.compile(r"\d+(?:[-/.]\d+)+")
+
+
+# a phone or fax key at the start of a span, and the numbers after it
+_PHONE_KEY_START = re.compile(r"(?i)(?:tel[eé]fonos?|tel|tlf|tfno|m[oó]vil|fax)\b\.?[ \t]*:?[ \t]*")
+_PHONE_NUMBER = re.compile(r"(?:\+[ \t]?)?\d(?:[ .-]?\d){5,}")
+# a role word after a name's first word (any case: lower-cased text too)
+_ROLE_IN_NAME = re.compile(r"(?<=\S)[ \t,]+(?:(?i:residente|supervisora?|adjunt[oa]|jef[ea]|coordinadora?|directora?|"
+                           r"catedr[aá]tic[oa]|departamento|department|doctora?)|Reader|MDS|PhD|MD|Dra?\.?)(?![\w])")
+
+
+_FRACTION = re.compile(r"\d{1,4}/\d{1,4}")
 
 
 def _spaced_date(text: str, a: int, b: int) -> bool:
@@ -1430,6 +1564,20 @@ def _date_like(span: str) -> bool:
         return True
     groups = re.split(r"[-/.]", span)
     return len(groups) <= 3 and all(len(g) in (1, 2) or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
+
+
+_DATE_JOINER = re.compile(r"[ \t]+(?:y|e|o|u|a|al|hasta|-)[ \t]+")
+
+
+def _date_parts(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """The dates a span joins by conjunctions or a spaced hyphen ("2001 y 2005", "marzo de 2019 a enero de
+    2020"), when every part is a whole date of the rules; else nothing."""
+    parts, x = [], a
+    for m in _DATE_JOINER.finditer(text, a, b):
+        parts.append((x, m.start()))
+        x = m.end()
+    parts.append((x, b))
+    return parts if all(_DATE.fullmatch(text, x, y) for x, y in parts) else []
 
 
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -1448,12 +1596,32 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         m = _SENTENCE_IN_SPAN.search(text, a, b)
         if m is not None:
             b = m.start()
+        if COARSE.get(t) != "NUM" and (m := _PHONE_KEY_START.match(text, a, b)) is not None:
+            # a phone key the tagger put into a street or a place ("Tfno. 956 013 059 y 956 013 060"): the numbers
+            # after it are phone (or fax) numbers, each a span; the key is no PHI
+            nums = [n.span() for n in _PHONE_NUMBER.finditer(text, m.end(), b)]
+            rest = "".join(text[x:y] for x, y in zip([m.end()] + [e for _, e in nums], [s for s, _ in nums] + [b]))
+            if nums and re.fullmatch(r"(?i)(?:[\s,;/.-]|\b[yeo]\b)*", rest):  # nothing but the numbers
+                typ = "NUMERO_FAX" if m.group().lower().startswith("fax") else "NUMERO_TELEFONO"
+                out.extend((x, y, typ) for x, y in nums)
+                continue
         if t.startswith("NOMBRE_") or (t == "CALLE" and _SOCIAL_TITLE.match(text, a, b)):
             # the title before a name is not the name ("Doctora Marta García"); a courtesy title starts a person,
             # not a street ("Doña Camino Torres 12/03/2020": the name and the date are the rules')
             m = _LEADING_TITLE.match(text, a, b)
             if m is not None and m.end() < b:
                 a = m.end()
+        if t.startswith("NOMBRE_"):
+            # a role after the name ends it ("Dra. María Luz Sánchez Tocino Supervisora Centros FRIAT"; no name of
+            # MEDDOCAN train holds one): what follows the role is another span, the institution if one is named
+            m = _ROLE_IN_NAME.search(text, a, b)
+            if m is not None:
+                rest = text[m.end():b].strip(" \t,.")
+                if rest and any(c.isalnum() for c in rest):
+                    x = b - len(text[m.end():b].lstrip(" \t,."))
+                    out.append((x, x + len(rest), "INSTITUCION" if re.search(rf"(?i:{_INST_HEAD_WORDS})|\b[A-Z]{{3,}}\b",
+                                                                           rest) else t))
+                b = len(text[:m.start()].rstrip(" \t,"))
         if _is_clinical_phrase(text[a:b]):
             continue
         if t == "FAMILIARES_SUJETO_ASISTENCIA" and not _FAMILY_WORD.search(text, a, b):
@@ -1466,16 +1634,31 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
                 continue
         if t == "EDAD_SUJETO_ASISTENCIA" and not _AGE_EVIDENCE.search(text, a, b):
             continue  # no number, no unit of time, no age word: not an age ("Paciente con labio leporino")
+        if t == "EDAD_SUJETO_ASISTENCIA" and _DURATION_BEFORE.search(text, max(0, a - 30), a):
+            continue  # a time span, not an age ("luego de 6 años", "en un periodo de 6 años"; never an age on train)
         if t in ("NUMERO_TELEFONO", "NUMERO_FAX", "ID_SUJETO_ASISTENCIA") and _spaced_date(text, a, b) \
                 and not _ID_LABEL_BEFORE.search(text, max(0, a - 24), a) \
                 and not any(rx.search(text, max(0, a - 40), a) for rx, _ in _TYPE_KEYS):
             t = "FECHAS"  # lower-cased text's "estudio de 30 03 2020" (no phone: 8 digits, no key before it)
+        if t == "FECHAS" and _DATE_JOINER.search(text, a, b):
+            # two dates the tagger joined ("entre 2001 y 2005"): MEDDOCAN marks each (none of train's dates holds
+            # a conjunction); a date with one inside it stays whole ("1 y 2 de marzo")
+            parts = _date_parts(text, a, b)
+            if parts:
+                out.extend((x, y, t) for x, y in parts)
+                continue
         if t == "FECHAS" and not _date_like(text[a:b]):
             # numbers the tagger took for a date ("Tfno. 34-600111222", "NSS: 12-34-56-7890-1", "800-1000 ml")
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
             before = text[max(0, a - 40):a]
-            t = next((k for rx, k in _TYPE_KEYS if rx.search(before)), t)
+            k = next((k for rx, k in _TYPE_KEYS if rx.search(before)), None)
+            if k is None and _FRACTION.fullmatch(text, a, b):
+                continue  # a fraction with no key before it: a visual acuity, a dilution ("20/200", "1/1000")
+            t = k or t
+        if t in ("INSTITUCION", "HOSPITAL", "TERRITORIO", "PAIS") and _ORGS.fullmatch(text, a, b):
+            # a company or a hospital's acronym by name ("Pfizer, Madrid" is no place, "CHUAC" a hospital)
+            t = "HOSPITAL" if gz.key(text[a:b]) in _HOSPITAL_ACRONYMS else "INSTITUCION"
         if t == "TERRITORIO" and text[a:b].replace(" ", "").isdigit():
             if _NOT_POSTCODE_AFTER.match(text, b):
                 continue
