@@ -191,9 +191,10 @@ _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
 _NAME_UNIT = rf"(?:{_PART}[ \t]+)*(?:[A-Z]\.(?![a-z])|{_CAP})"
 # the details of an address after its house number: "737 interior 35", "92, piso 3, puerta 4", "7 Bajo B", "2 3ºC"
 # (lower-cased and accent-stripped: "2 3oc")
-_ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.|piso|puerta|planta|bajo|dpto\.?|depto\.?|departamento|"
+_ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.?|piso|puerta|planta|bajo|dpto\.?|depto\.?|departamento|"
                    r"apto\.?|apartamento|esc\.?|escalera|local|oficina)(?![\w])[ \t]*(?:\d{1,4}[ºª°]?[A-Za-z]?(?![\w])|"
-                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w])|(?<=\d)[oa][a-z]?(?![\w]))*")
+                   r"[A-Za-z](?![\w]))?|[ºª°][A-Za-z]?(?![\w])|(?<=\d)[oa][a-z]?(?![\w])"
+                   r"|[ \t]*,?[ \t]*\d{1,2}[ºª°][A-Za-z]?(?![\w])|(?<=\d)-\d{1,4}[A-Za-z]?(?![\w/]))*")
 # a street named after a doctor or a professor, written without its street word: the title, up to four name
 # words, then a house number and its details, where the address goes on or ends ("Doctor Esquerdo, 46, 28007
 # Madrid", "Dr. Vértiz 737 interior 35 Colonia Narvarte", "Profesor Martín Lagos s/n"); not "Dr. Ronda García
@@ -207,7 +208,7 @@ _TITLED_STREET = re.compile(
 _TITLED_STREET_LOWER = re.compile(
     rf"(?<![\w.])(?:doctora?|dra?\.?|profesora?|prof\.)[ \t]+(?:(?!(?:doctora?|dra?)\b)[{_L}]{{2,}}[ \t]+){{0,3}}"
     rf"(?!(?:doctora?|dra?)\b)[{_L}]{{3,}},?[ \t]+"
-    rf"(?:{_HOUSE_NUMBER}|s/n)(?![\w/])(?=[ \t]*,?[ \t]*(?:(?:interior|int\.|piso|puerta|planta|dpto|depto|"
+    rf"(?:{_HOUSE_NUMBER}|s/n)(?![\w/])(?=[ \t]*,?[ \t]*(?:(?:interior|int\.?|piso|puerta|planta|dpto|depto|"
     rf"departamento)\b|{_POSTCODE}\b)){_ADDRESS_DETAIL}")
 # the name at the start of a header value, after an optional title: "Dr. José María de la Rosa Gómez" (not a
 # street named after a doctor: "Remitido por: Doctor Lucio 120 interior 4")
@@ -614,7 +615,7 @@ def _header_values(text: str, add: _Add) -> None:
         else:
             val = _header_value_end(val)
             if cat == "NUM":
-                val = _number_value_end(val)
+                val = _NEXT_KEY.split(val, 1)[0].rstrip()
         if cat == "NAME" and _SECTION_BEFORE_KEY.search(text, max(0, m.start("key") - 24), m.start("key")):
             continue  # "Informe clínico del paciente: Lactante de 12 meses" is a section title, not a name header
         if cat == "NAME":  # a person header names its kind of person: sure of the type
@@ -630,27 +631,9 @@ _SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[
 
 
 _EMAIL = _NUM[0][0]  # the e-mail address rule of _NUM_RULES
-_VALUE_TOKEN = re.compile(r"\S+")
-
-
-def _number_value_end(val: str) -> str:
-    """A number's or an address's header value ("Teléfono:", "NHC:", "E-mail:") up to the end of its leading
-    run of numbers, or up to the end of the e-mail address it starts with: "55123456 ana@x.mx Financiación: ..." ->
-    "55123456" (the address is a span of its own), "ana@x.es 1Médica adjunta" -> "ana@x.es" (a footnote mark
-    glued to the next line's word).  A number is a token with no more letters than digits; a value that does
-    not start with one (a code of letters) is left as it is."""
-    end = 0
-    for m in _VALUE_TOKEN.finditer(val):
-        tok = m.group()
-        e = _EMAIL.match(val, m.start())
-        if e is not None:  # an address is a value of its own: what comes before it, else the address
-            return val[:end] if end else val[:e.end()]
-        digits = sum(c.isdigit() for c in tok)
-        if sum(c.isalpha() for c in tok) > digits:
-            return val[:end] if end else val
-        if digits:
-            end = m.start() + len(tok.rstrip(".,;:"))
-    return val
+# the next field's key on the same line ends a number's header value ("Teléfono: 55123456 ana@x.mx Financiación:
+# Ninguna"); what comes before it, names included, stays the value's (a name after an id is the patient's)
+_NEXT_KEY = re.compile(r"[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,}(?:[ \t]+(?:de[ \t]+)?[a-záéíóúñ]{2,}){0,3}:)")
 
 
 def _header_value_end(val: str) -> str:
@@ -1255,7 +1238,8 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
                 if rules_win:  # the tagger's extra parts, but not a lower-case word it joined between two spans
                     if piece.islower() and x > a and y < b:
                         continue
-                elif not (_evidence(piece, t) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))):
+                elif not (_evidence(piece, t) or (sure and COARSE.get(t) == "NAME" and _person_piece(piece))
+                          or _continues_a_name(text, x, y, keep)):
                     continue
                 out.append((x, y, t))
                 pieces.add((x, y))
@@ -1267,7 +1251,9 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 
 
 # ", " and up to three words after a span: the given names of a name written surnames first
-_AFTER_COMMA = re.compile(r",[ \t]*([^\W\d_]+(?:[ \t]+[^\W\d_]+){0,3})")
+_AFTER_COMMA = re.compile(r"[ \t]*,[ \t]*([^\W\d_]+(?:[ \t]+[^\W\d_]+){0,3})")
+# where a line's value ends: the given names of "TEIXIDOR QUISPE, ULPIANO" end the line or its sentence
+_VALUE_END = re.compile(r"[ \t]*(?:[.;]?[ \t]*(?:\r?\n|$))")
 _NAME_JOINERS = frozenset(("de", "del", "la", "los", "las", "y"))
 
 
@@ -1279,6 +1265,8 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
     name, "NHC 12345678 GARCIA LOPEZ"; a lower-cased name the tagger took for a place), followed by a comma and
     known given names (joined by "de", "del", "la", "y") is followed by a span of those given names: the type of
     the span when it is a name, else the patient's name (a place made only of known surnames becomes one too).
+    After a name, words no gazetteer knows are its given names too when they end the line or its sentence, are
+    written in the name's case and are no stop or clinical words ("TEIXIDOR QUISPE, ULPIANO").
     Written by hand: no library knows this form; the gazetteers are :mod:`covidbank.nlp.gazetteers`.
     """
     first, last = gz.first_names(), gz.last_names()
@@ -1301,6 +1289,9 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
                 end = m.start(1) + w.end()
             elif k not in _NAME_JOINERS or end is None:
                 break
+        if end is None and is_name and _VALUE_END.match(text, m.end(1)) and _same_case(text[a:b], m.group(1)) \
+                and _not_stop_words(m.group(1)) and not _is_clinical_phrase(m.group(1)):
+            end = m.end(1)  # given names no gazetteer knows, ending the line after a name's surnames
         nxt = spans[i + 1][0] if i + 1 < len(spans) else len(text)
         if end is None or pos >= nxt:  # no given name, or already a span of its own (of this name's person)
             if end is not None and is_name and pos == nxt and spans[i + 1][1] <= end \
@@ -1314,6 +1305,15 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         out.append((a, b, t))
         out.append((pos, end, t if t.startswith("NOMBRE_") else "NOMBRE_SUJETO_ASISTENCIA"))
     return out
+
+
+def _same_case(a: str, b: str) -> bool:
+    """Whether two runs of words are written alike: both upper case, both lower case, or each word capitalized."""
+    if a.isupper() or b.isupper():
+        return a.isupper() and b.isupper()
+    if a.islower() or b.islower():
+        return a.islower() and b.islower()
+    return all(w[:1].isupper() for w in re.findall(r"[^\W\d_]+", a + " " + b) if gz.key(w) not in _NAME_JOINERS)
 
 
 # a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
@@ -1447,6 +1447,22 @@ def _join_pieces(text: str, spans: list[tuple[int, int, str]],
         else:
             merged.append((a, b, t))
     return merged
+
+
+def _continues_a_name(text: str, x: int, y: int, keep: list[tuple]) -> bool:
+    """Whether a rule's piece ``text[x:y]`` beyond the tagger's spans goes on with the name a kept span ends in,
+    on its line: up to three words capitalized as that span's last word is (``Quispe`` after the tagger's
+    ``12345678 Ulpiano Teixidor`` of a "NASS:" value), no role, department or clinical words."""
+    piece = text[x:y]
+    words = re.findall(r"[^\W\d_]+", piece)
+    if not words or len(words) > 3 or "\n" in piece:
+        return False
+    prev = next((k for k in keep if k[1] <= x and not text[k[1]:x].strip(" \t")), None)
+    last = re.findall(r"[^\W\d_]+", text[prev[0]:prev[1]]) if prev is not None else []
+    if not last or not last[-1][:1].isupper() or gz.key(last[-1]) in _ALWAYS_STOP:
+        return False
+    return (_same_case(last[-1], " ".join(words)) and _person_piece(piece) and _not_stop_words(piece)
+            and not _is_clinical_phrase(piece))
 
 
 def _person_piece(piece: str) -> bool:

@@ -1,0 +1,76 @@
+"""Privacy review of the de-identification (50f8a74..main, 2026-12-03): forms where an identifier was left in the text."""
+import pytest
+
+from covidbank.nlp import deidentify
+
+
+def _left(text: str, words: list[str]) -> list[str]:
+    out = deidentify(text).text
+    return [w for w in words if w in out]
+
+
+@pytest.mark.parametrize("key", ["Nº historia", "Historia clínica", "Nº SS", "CIP", "NASS", "E-mail"])
+def test_name_after_an_id_header_number_is_removed(key):
+    """'<id key>: 12345678 Ulpiano Teixidor Quispe': the name after the number leaks (_number_value_end)."""
+    assert _left(f"{key}: 12345678 Ulpiano Teixidor Quispe", ["Ulpiano", "Teixidor", "Quispe"]) == []
+
+
+@pytest.mark.parametrize("key", ["Nº historia", "CIP", "Nº SS"])
+def test_surnames_first_name_after_an_id_header_number_is_removed(key):
+    """'<id key>: 12345678 TEIXIDOR QUISPE, ULPIANO': the whole hospital-form name leaks (_number_value_end)."""
+    assert _left(f"{key}: 12345678 TEIXIDOR QUISPE, ULPIANO", ["TEIXIDOR", "QUISPE", "ULPIANO"]) == []
+
+
+def test_lower_cased_surnames_first_name_after_history_number_is_removed():
+    """'Nº historia: 00123456 garcia lopez, maria': the reviewed BIMCV form leaks whole (_number_value_end)."""
+    assert _left("Nº historia: 00123456 garcia lopez, maria", ["garcia", "lopez", "maria"]) == []
+
+
+@pytest.mark.parametrize("key", ["Nº historia", "CIP", "Nº SS", "Teléfono"])
+def test_second_number_of_a_header_is_removed(key):
+    """'<key>: 12345678 y 54321' / '(antes 67890)': the second id after a word leaks (_number_value_end)."""
+    assert _left(f"{key}: 12345678 y 54321", ["54321"]) == []
+    assert _left(f"{key}: 12345678 (antes 67890)", ["67890"]) == []
+
+
+@pytest.mark.parametrize("key", ["Nº historia", "CIP", "Nº SS"])
+def test_code_after_an_id_header_number_is_removed(key):
+    """'<id key>: 12345678 AB34CD': the letter-led code after the number leaks (_number_value_end)."""
+    assert _left(f"{key}: 12345678 AB34CD", ["AB34CD"]) == []
+
+
+@pytest.mark.parametrize("key", ["Teléfono", "Tfno.", "Móvil"])
+def test_second_phone_number_after_a_conjunction_is_removed(key):
+    """'<phone key>: 612345678 y 555-1234': the second (local) number leaks (_number_value_end)."""
+    assert _left(f"{key}: 612345678 y 555-1234", ["555-1234", "1234"]) == []
+
+
+@pytest.mark.parametrize("key", ["Teléfono", "Tfno.", "Móvil"])
+def test_phone_extension_is_removed(key):
+    """'<phone key>: 5512345678 ext. 4455': the extension number leaks (_number_value_end stops at "ext.")."""
+    assert _left(f"{key}: 5512345678 ext. 4455", ["4455"]) == []
+
+
+@pytest.mark.parametrize("key", ["Fax", "Tfno."])
+def test_contact_name_after_a_phone_number_is_removed(key):
+    """'<phone key>: 5512345678 Yessenia Quispe Mamani': the contact's name leaks (_number_value_end)."""
+    assert _left(f"{key}: 5512345678 Yessenia Quispe Mamani", ["Yessenia", "Quispe"]) == []
+
+
+# The new rules' own forms, varied: leaks at main (and at 50f8a74 too: not regressions, gaps in the new rules)
+
+
+def test_given_name_after_a_spaced_comma_is_removed():
+    """'Solicitante: GARCIA LOPEZ , MARIA': a space before the comma leaves MARIA (_given_names_after, _AFTER_COMMA)."""
+    assert _left("Solicitante: GARCIA LOPEZ , MARIA", ["MARIA"]) == []
+
+
+@pytest.mark.parametrize("street", ["Doctor Vertiz 737 Int 35", "Doctor Vertiz 737 3ºB", "Doctor Vertiz 737-35"])
+def test_street_named_after_a_doctor_with_its_details_is_removed(street):
+    """'Doctor Vertiz 737 Int 35' / '737 3ºB' / '737-35': number and details leak (_TITLED_STREET, _ADDRESS_DETAIL)."""
+    assert _left(street, ["737", "35", "3ºB"]) == []
+
+
+def test_unknown_given_name_after_lower_cased_surnames_is_removed():
+    """'Nombre: teixidor quispe, ulpiano': the given name no gazetteer knows leaks (_given_names_after)."""
+    assert _left("Nombre: teixidor quispe, ulpiano", ["ulpiano"]) == []
