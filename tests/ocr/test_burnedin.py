@@ -116,3 +116,17 @@ def test_second_reading_adds_no_redaction_to_a_textured_image_without_text():
     for seed in (1, 2):
         res = check_burned_in(_textured(300, 560, seed, 3000), dl, "redact")
         assert res.action == "none" and res.redacted == []
+
+
+def test_a_date_cut_by_the_image_edge_is_redacted_by_its_day_and_month():
+    # "12-JUL-2021" whose year runs off the image: OCR reads "12-JUL-202" (no year to match); the day and month
+    # word of the instance's date are enough
+    dl = DenyList()
+    dl.add("GARCIA LOPEZ^MARIA", "name", "PatientName")
+    dl.add("20210712", "date", "StudyDate")
+    img, (x, y, w, h) = draw_text(chest_like(240, 320), "12-JUL-2021", (210, 20), 18, 65535)
+    res = check_burned_in(img, dl, "redact")
+    assert res.action == "redacted" and res.verified
+    assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
+               and "date" in b["categories"] for b in res.redacted)
+

@@ -258,6 +258,8 @@ class _DenyMatcher:
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
         self.date_parts = {p for t in terms if t.category == "date" for p in _date_parts(t.text)}
         self.ymd = sorted({(t.text[:4], t.text[4:6]) for t in terms if t.category == "date" and len(t.text) == 8})
+        self.md = {(t.text[4:6], int(t.text[6:8])) for t in terms if t.category == "date" and len(t.text) == 8
+                   and t.text[6:8].isdigit()}
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
                        if t.category in ("address", "institution")]
 
@@ -272,12 +274,18 @@ class _DenyMatcher:
     def _month_date(self, folded: str) -> bool:
         """A date written with its month's name (``20-FEB-1949``, ``15 de marzo de 2020``, ``March 15, 2020``)
         whose month is an instance date's and whose year is too (within one misread digit), with a day read
-        next to it (any: OCR misreads the day first, ``ERE@3FEB-1949``)."""
+        next to it (any: OCR misreads the day first, ``ERE@3FEB-1949``); or whose month and day are an instance
+        date's, the year lost (``12-JUL-`` of ``12-JUL-2021``, ``May 10, W:`` of ``May 10, 2021`` beside a
+        caption): two of the date's fields, as :func:`_date_parts` for dates in digits."""
         for m in _MONTH_WORD.finditer(folded):
             month = _MONTH_NUMBERS[m.group(1)]
             head = folded[max(0, m.start() - 8):m.start()]
             tail = _digitize(folded[m.end():m.end() + 14])
             day_first = re.search(r"\d[\s.,/\-]*(?:de\s+)?$", _digitize(head))  # day month year, else month day, year
+            day = re.search(r"(?<!\d)(\d{1,2})[\s.,/\-]*(?:de\s+)?$", head) if day_first \
+                else re.match(r"[\s.]*(\d{1,2})(?![\d.,]\d)(?:st|nd|rd|th)?(?![a-z])", tail)
+            if day is not None and (month, int(day.group(1))) in self.md:
+                return True
             y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})" if day_first
                          else r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
             if y is None:
