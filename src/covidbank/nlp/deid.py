@@ -201,7 +201,7 @@ _ADDRESS_DETAIL = (r"(?:[ \t]*,?[ \t]*(?i:interior|int\.?|piso|puerta|planta|baj
 # 2 veces", "Dra. Gil, 45 años" (a unit after the number, or no address after it)
 _TITLED_STREET = re.compile(
     rf"(?<![\w.])(?:Doctora?|Dra?\.?|Profesora?|Prof\.)[ \t]+(?:(?!{_TITLES}\b){_NAME_UNIT}[ \t]+){{0,3}}"
-    rf"(?!{_TITLES}\b){_NAME_UNIT},?[ \t]+(?:{_HOUSE_NUMBER}|s/n)(?![\w/]){_ADDRESS_DETAIL}"
+    rf"(?!{_TITLES}\b){_NAME_UNIT},?[ \t]+(?:{_HOUSE_NUMBER}|s/n)(?![\w/]|,\d){_ADDRESS_DETAIL}"
     rf"(?=[ \t]*(?:[,.;)\n]|$|{_POSTCODE}\b|Col(?:onia)?\b))")
 # ... in lower-cased text, where the name's words cannot tell: only with the address's details or postcode after
 # the number ("doctor vertiz 737 interior 35", "dr esquerdo 46, 28007 madrid")
@@ -253,7 +253,11 @@ _NUM = [(re.compile(p), c, t) for p, c, t in _NUM_RULES]
 # a record number after its key with no colon (BIMCV's lower-cased form: "nhc  93544", "hc   60332")
 _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|"
                          r"anexo|informe original|firmado(?: por)?)\.?"
-                         r"[ \t]*(?:n[ºo°]\.?)?[ \t]*(?P<n>\d{3,}[A-Za-z]?)\b", _I)
+                         r"[ \t]*(?:n[ºo°]\.?)?[ \t]*(?P<n>\d{3,}[A-Za-z]?|\d{2}(?![ \t]*(?:a[ñn]os|d[ií]as|horas|h|meses|"
+                         r"semanas|min|mg|ml|cm|mm|%)\b))\b", _I)
+# a name in capitals written surnames first, ending its line or sentence ("TEIXIDOR QUISPE, ULPIANO")
+_CAPS_INVERTED_NAME = re.compile(r"[ \t]+(?P<n>[A-ZÁÉÍÓÚÑÜ'’-]{2,}(?:[ \t]+[A-ZÁÉÍÓÚÑÜ'’-]{2,}){0,3}[ \t]*,[ \t]*"
+                                 r"[A-ZÁÉÍÓÚÑÜªº]{1,}\.?(?:[ \t]+[A-ZÁÉÍÓÚÑÜ'’-]{2,}){0,2})(?=[ \t]*(?:[.;]|\r?\n|$))")
 # BIMCV's lower-cased signature: "firmado  1226 diaz  nombrepropio" (staff number, then a surname)
 _SIGNED_LOWER = re.compile(r"\bfirmado(?: por)?[ \t]+\d{3,}[ \t]+(?P<n>(?!nombrepropio\b)[a-zñáéíóúü]{2,})\b")
 _ZIP = re.compile(rf"\b{_POSTCODE}\b")
@@ -297,7 +301,7 @@ _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
 # Sur 1582 interior 4", "Reforma 222 int. 5")
 _INTERIOR_STREET = re.compile(
     rf"(?<![\w.])(?:(?i:{_STREET_TYPES})[ \t]*)?(?!{_TITLES}\b){_NAME_UNIT}(?:[ \t]+(?!{_TITLES}\b){_NAME_UNIT}){{0,3}},?[ \t]+\d{{1,5}}[ \t]*,?[ \t]*(?i:interior|int\.|dpto\.?|"
-    rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w]){_ADDRESS_DETAIL}")
+    rf"depto\.?|departamento)[ \t]*\d{{1,4}}[A-Za-z]?(?![\w])(?![ \t]*{_UNITS}\b){_ADDRESS_DETAIL}")
 # an institution's word right before a title: the institution is named after the doctor, no street
 _INST_WORD_BEFORE = re.compile(r"(?i)\b(?:hospital|cl[ií]nica|centro|universitario|instituto|fundaci[oó]n|complejo|"
                                r"general|cl[ií]nico|sanatorio|residencia)[ \t]+$")
@@ -691,6 +695,9 @@ def _numbers(text: str, add: _Add) -> None:
             add(m.start(), m.end(), cat, 3, typ)
     for m in _RECORD_NUM.finditer(text):
         add(m.start("n"), m.end("n"), "NUM", 1, "ID_SUJETO_ASISTENCIA")
+        n = _CAPS_INVERTED_NAME.match(text, m.end("n"))
+        if n is not None:  # "NHC 12345678 TEIXIDOR QUISPE, ULPIANO": the patient's name after the record number
+            add(n.start("n"), n.end("n"), "NAME", 0, "NOMBRE_SUJETO_ASISTENCIA")
 
 
 def _signatures(text: str, add: _Add) -> None:
@@ -873,7 +880,8 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
                     break
                 keep += 1
         if not keep and _STAFF_FIELD.match(m.group()) and 0 < len(words) <= 3 \
-                and _LINE_END_AFTER.match(text, m.end()) and all(_lower_value_word(w.group()) for w in words):
+                and _LINE_END_AFTER.match(text, m.end()) and all(_lower_value_word(w.group()) for w in words) \
+                and not any(_SPECIALTY.search(w.group()) for w in words):
             # a name field's whole value on its line is the person's name, known or not ("medico: naveenjayakumar.")
             keep = len(words)
         if keep:
@@ -1251,7 +1259,13 @@ def _combine(text: str, model: list[tuple[int, int, str]], others: list[tuple],
 
 
 # ", " and up to three words after a span: the given names of a name written surnames first
-_AFTER_COMMA = re.compile(r"[ \t]*,[ \t]*([^\W\d_]+(?:[ \t]+[^\W\d_]+){0,3})")
+_AFTER_COMMA = re.compile(r"[ \t]*,[ \t]*(?:\r?\n[ \t]*)?([^\W\d_]+(?:\.?[ \t]+[^\W\d_]+){0,3})")
+# abbreviated given names of the hospital form ("GARCIA LOPEZ, Mª JOSE", "MA. JOSE", "FCO. JAVIER")
+_GIVEN_ABBREVIATIONS = frozenset(("m", "ma", "mª", "fco", "jm", "mj"))
+_AFTER_ABBREVIATION = re.compile(r"[ªº]?\.?[ \t]+([^\W\d_]+)")
+# a department or specialty, not a given name, after "Dr. Pérez Gómez, " ("Radiodiagnóstico", "NEUMOLOGIA")
+_SPECIALTY = re.compile(r"(?i)log[ií]a\b|iatr[ií]a\b|diagn[oó]stico|cirug[ií]a|urgencia|medicina|interna\b|enfermer|"
+                        r"servicio|unidad|planta|consulta|hospital|cl[ií]nica|radiolog|pendiente|desconocid")
 # where a line's value ends: the given names of "TEIXIDOR QUISPE, ULPIANO" end the line or its sentence
 _VALUE_END = re.compile(r"[ \t]*(?:[.;]?[ \t]*(?:\r?\n|$))")
 _NAME_JOINERS = frozenset(("de", "del", "la", "los", "las", "y"))
@@ -1266,15 +1280,21 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
     known given names (joined by "de", "del", "la", "y") is followed by a span of those given names: the type of
     the span when it is a name, else the patient's name (a place made only of known surnames becomes one too).
     After a name, words no gazetteer knows are its given names too when they end the line or its sentence, are
-    written in the name's case and are no stop or clinical words ("TEIXIDOR QUISPE, ULPIANO").
+    written in the name's case, all upper or all lower (a capitalized word there is more often a department:
+    "Dr. Pérez Gómez, Radiodiagnóstico"), and are no stop, clinical or specialty words ("TEIXIDOR QUISPE, ULPIANO").
     Written by hand: no library knows this form; the gazetteers are :mod:`covidbank.nlp.gazetteers`.
     """
     first, last = gz.first_names(), gz.last_names()
     spans = list(spans)
     out: list[tuple[int, int, str]] = []
     for i, (a, b, t) in enumerate(spans):
-        m = _AFTER_COMMA.match(text, b)
         words = re.findall(r"[^\W\d_]+", text[a:b])
+        if words and t.startswith("NOMBRE_") and gz.key(words[-1]) in _GIVEN_ABBREVIATIONS:
+            ab = _AFTER_ABBREVIATION.match(text, b)  # "GARCIA LOPEZ, M" + "ª JOSE": the name goes on
+            if ab is not None and gz.key(ab.group(1)) in first \
+                    and (i + 1 == len(spans) or spans[i + 1][0] >= ab.end(1)):
+                b = ab.end(1)
+        m = _AFTER_COMMA.match(text, b)
         if m is None or not words:
             out.append((a, b, t))
             continue
@@ -1285,12 +1305,13 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
         end, pos = None, m.start(1)
         for w in re.finditer(r"[^\W\d_]+", m.group(1)):
             k = gz.key(w.group())
-            if k in first:
+            if k in first or (k in _GIVEN_ABBREVIATIONS and w.start() == 0):
                 end = m.start(1) + w.end()
             elif k not in _NAME_JOINERS or end is None:
                 break
         if end is None and is_name and _VALUE_END.match(text, m.end(1)) and _same_case(text[a:b], m.group(1)) \
-                and _not_stop_words(m.group(1)) and not _is_clinical_phrase(m.group(1)):
+                and (m.group(1).isupper() or m.group(1).islower()) and not _SPECIALTY.search(m.group(1)) \
+                and _person_piece(m.group(1)) and _not_stop_words(m.group(1)) and not _is_clinical_phrase(m.group(1)):
             end = m.end(1)  # given names no gazetteer knows, ending the line after a name's surnames
         nxt = spans[i + 1][0] if i + 1 < len(spans) else len(text)
         if end is None or pos >= nxt:  # no given name, or already a span of its own (of this name's person)
@@ -1596,11 +1617,57 @@ def _date_parts(text: str, a: int, b: int) -> list[tuple[int, int]]:
     return parts if all(_DATE.fullmatch(text, x, y) for x, y in parts) else []
 
 
+# the words of BIMCV's footer ("anexo  <id> fecha  <date> firmado  <number>  nombrepropio"): never PHI themselves
+_FOOTER_WORD = re.compile(r"(?<![\w])(?:anexo|fecha|firmado|fdo|nombrepropio|peticion|exploracion)(?![\w])")
+_FOOTER_SPLIT_TYPES = frozenset(("NUMERO_TELEFONO", "NUMERO_FAX", "ID_SUJETO_ASISTENCIA", "ID_CONTACTO_ASISTENCIAL",
+                                 "ID_ASEGURAMIENTO", "ID_EMPLEO_PERSONAL_SANITARIO", "FECHAS", "CALLE",
+                                 "FAMILIARES_SUJETO_ASISTENCIA"))
+_TRAILING_WORDS = re.compile(r"(?:[ \t]+[a-zñáéíóúü]+)+$")
+
+
+def _split_footer_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Tagger spans of lower-cased BIMCV text split at its footer's form words, which they ran over ("7654321
+    fecha  2020 04 02", "cardiomegalia .  anexo  7654321 ... firmado  777"); a piece without a digit that is a
+    finding or only punctuation dropped; a phone number's trailing lower-case words that no gazetteer knows
+    dropped ("11 05 20 asinclitica": a phone does not end in a word).  What follows "fecha" is the footer's date."""
+    first, last = gz.first_names(), gz.last_names()
+    out: list[tuple[int, int, str]] = []
+    for a, b, t in spans:
+        if t not in _FOOTER_SPLIT_TYPES:
+            out.append((a, b, t))
+            continue
+        cuts = [(m.start(), m.end()) for m in _FOOTER_WORD.finditer(text, a, b) if text[a:b].islower()]
+        edges = [a] + [x for c in cuts for x in c] + [b]
+        for k, (x, y) in enumerate(zip(edges[::2], edges[1::2])):
+            typ = "FECHAS" if k and text[cuts[k - 1][0]:cuts[k - 1][1]] == "fecha" else t  # the footer's date
+            piece = text[x:y]
+            x, y = x + len(piece) - len(piece.lstrip(" \t.,;:")), y - (len(piece) - len(piece.rstrip(" \t.,;:")))
+            if y <= x:
+                continue
+            piece = text[x:y]
+            if not any(c.isdigit() for c in piece) and (cuts or t in ("NUMERO_TELEFONO", "NUMERO_FAX")) \
+                    and _is_clinical_phrase(piece.replace(".", " ").strip()):
+                continue
+            if t in ("NUMERO_TELEFONO", "NUMERO_FAX") and any(c.isdigit() for c in piece):
+                tail = _TRAILING_WORDS.search(piece)
+                if tail and not any(gz.key(w) in first or gz.key(w) in last for w in tail.group().split()):
+                    y = x + tail.start()
+            out.append((x, y, typ))
+    return out
+
+
+# a count, a measure or a temperature after a number: no house number ("Dr. García 3 veces", "Dr. Pérez 38,5 ºC")
+_COUNT_AFTER_NUMBER = re.compile(r"(?i)(?<![\w,.])\d{1,3}(?:[ \t]*[ºª°])?[ \t]+(?:veces|vez|proyecci[oó]n(?:es)?|"
+                                 r"control(?:es)?|dosis|ciclos?|grados?|mg|ml|mm|cm|kg)\b|\d[,.]\d[ \t]*[ºª°][ \t]*c\b")
+
+
 def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Tagger spans cut at a sentence end, and findings and lab values the tagger took for PHI dropped."""
     out = []
     emails: set[tuple[int, int]] = set()
-    for a, b, t in spans:
+    for a, b, t in _split_footer_spans(text, spans):
+        if t == "CALLE" and _COUNT_AFTER_NUMBER.search(text, a, b) and not _ADDRESS_START_RX.match(text, a):
+            continue  # a name then a count the tagger took for a street named after a doctor ("García 3 veces")
         if t == "CORREO_ELECTRONICO":  # the address it overlaps, whole and alone ("ana@x.es 1Médica" -> "ana@x.es")
             lo, hi = text.rfind("\n", 0, a) + 1, text.find("\n", b)
             found = [m.span() for m in _EMAIL.finditer(text, lo, len(text) if hi < 0 else hi)
