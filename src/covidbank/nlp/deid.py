@@ -1636,7 +1636,7 @@ def _split_footer_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tu
         if t not in _FOOTER_SPLIT_TYPES:
             out.append((a, b, t))
             continue
-        cuts = [(m.start(), m.end()) for m in _FOOTER_WORD.finditer(text, a, b) if text[a:b].islower()]
+        cuts = [(m.start(), m.end()) for m in _FOOTER_WORD.finditer(text, a, b)] if text[a:b].islower() else []
         edges = [a] + [x for c in cuts for x in c] + [b]
         for k, (x, y) in enumerate(zip(edges[::2], edges[1::2])):
             typ = "FECHAS" if k and text[cuts[k - 1][0]:cuts[k - 1][1]] == "fecha" else t  # the footer's date
