@@ -881,7 +881,7 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
                 keep += 1
         if not keep and _STAFF_FIELD.match(m.group()) and 0 < len(words) <= 3 \
                 and _LINE_END_AFTER.match(text, m.end()) and all(_lower_value_word(w.group()) for w in words) \
-                and not any(_SPECIALTY.search(w.group()) for w in words):
+                and not any(_NOT_A_NAME_VALUE.search(w.group()) for w in words):
             # a name field's whole value on its line is the person's name, known or not ("medico: naveenjayakumar.")
             keep = len(words)
         if keep:
@@ -1263,9 +1263,11 @@ _AFTER_COMMA = re.compile(r"[ \t]*,[ \t]*(?:\r?\n[ \t]*)?([^\W\d_]+(?:\.?[ \t]+[
 # abbreviated given names of the hospital form ("GARCIA LOPEZ, Mª JOSE", "MA. JOSE", "FCO. JAVIER")
 _GIVEN_ABBREVIATIONS = frozenset(("m", "ma", "mª", "fco", "jm", "mj"))
 _AFTER_ABBREVIATION = re.compile(r"[ªº]?\.?[ \t]+([^\W\d_]+)")
-# a department or specialty, not a given name, after "Dr. Pérez Gómez, " ("Radiodiagnóstico", "NEUMOLOGIA")
-_SPECIALTY = re.compile(r"(?i)log[ií]a\b|iatr[ií]a\b|diagn[oó]stico|cirug[ií]a|urgencia|medicina|interna\b|enfermer|"
-                        r"servicio|unidad|planta|consulta|hospital|cl[ií]nica|radiolog|pendiente|desconocid")
+# words that are no person's name where a field's value or a name's given names go: a department or specialty
+# ("Dr. Pérez Gómez, Radiodiagnóstico", "NEUMOLOGIA") or a placeholder ("radiologo: pendiente", "desconocido")
+_NOT_A_NAME_VALUE = re.compile(r"(?i)log[ií]a\b|iatr[ií]a\b|diagn[oó]stico|cirug[ií]a|urgencia|medicina|interna\b|"
+                               r"enfermer|servicio|unidad|planta|consulta|hospital|cl[ií]nica|radiolog|pendiente|"
+                               r"desconocid")
 # where a line's value ends: the given names of "TEIXIDOR QUISPE, ULPIANO" end the line or its sentence
 _VALUE_END = re.compile(r"[ \t]*(?:[.;]?[ \t]*(?:\r?\n|$))")
 _NAME_JOINERS = frozenset(("de", "del", "la", "los", "las", "y"))
@@ -1281,7 +1283,7 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
     the span when it is a name, else the patient's name (a place made only of known surnames becomes one too).
     After a name, words no gazetteer knows are its given names too when they end the line or its sentence, are
     written in the name's case, all upper or all lower (a capitalized word there is more often a department:
-    "Dr. Pérez Gómez, Radiodiagnóstico"), and are no stop, clinical or specialty words ("TEIXIDOR QUISPE, ULPIANO").
+    "Dr. Pérez Gómez, Radiodiagnóstico"), and are no stop, clinical or department words (``_NOT_A_NAME_VALUE``; "TEIXIDOR QUISPE, ULPIANO").
     Written by hand: no library knows this form; the gazetteers are :mod:`covidbank.nlp.gazetteers`.
     """
     first, last = gz.first_names(), gz.last_names()
@@ -1310,7 +1312,7 @@ def _given_names_after(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             elif k not in _NAME_JOINERS or end is None:
                 break
         if end is None and is_name and _VALUE_END.match(text, m.end(1)) and _same_case(text[a:b], m.group(1)) \
-                and (m.group(1).isupper() or m.group(1).islower()) and not _SPECIALTY.search(m.group(1)) \
+                and (m.group(1).isupper() or m.group(1).islower()) and not _NOT_A_NAME_VALUE.search(m.group(1)) \
                 and _person_piece(m.group(1)) and _not_stop_words(m.group(1)) and not _is_clinical_phrase(m.group(1)):
             end = m.end(1)  # given names no gazetteer knows, ending the line after a name's surnames
         nxt = spans[i + 1][0] if i + 1 < len(spans) else len(text)
