@@ -184,6 +184,7 @@ _ROLE_WORD = (r"(?:Residente|Supervisora?|Reader|Adjunt[oa]|Jef[ea]|Coordinadora
               r"Catedr[aá]tic[oa]|Departamento|Department|MDS|PhD|MD|Doctora?|Dra?)(?![\w])")
 _NOT_A_NAME = rf"(?:{_STREET_START}|{_STREET_AHEAD}|{_CONTACT_WORD}|{_ROLE_WORD})"
 _ROLE_WORD_RX = re.compile(_ROLE_WORD)
+_CONTACT_WORD_RX = re.compile(_CONTACT_WORD)
 # ... but the first word after a title or a header key is the name even if a house number follows ("Sra. Plaza
 # Gómez, 45 años", "Dr. Ronda García 2 veces")
 _NOT_A_FIRST_NAME = rf"(?:{_STREET_START}|{_CONTACT_WORD})"
@@ -236,6 +237,9 @@ _DATE = re.compile("|".join(f"(?:{r})" for r in _DATE_RULES), _I)
 _DATE_SPACED = re.compile(r"\b(?:(?P<d>[0-3]?\d) (?P<m>[01]?\d) (?P<y>(?:19|20)\d{2}|\d{2})|(?<=\bdel )(?P<d2>[0-3]?\d) (?P<m2>[01]?\d))\b")
 
 _UNITS = r"(?:mg|ml|mm|cm|ui|u\b|g\b|gr|kg|%|mcg|µg|meq|mmol|mmhg|lpm|rpm|x\b|cc|l\b|dl|mui|ng|pg|años|meses|d[ií]as|horas|semanas)"
+# what follows a count of cells written with a space for thousands ("12 200 leucocitos", "25 000/µl"): no identifier
+_CELL_COUNT = (r"(?:/[ \t]*(?:[µu]l|mm3|mm³|ml|dl|l\b)|(?i:leucocitos|plaquetas|hemat[ií]es|c[eé]lulas|linfocitos|"
+               r"neutr[oó]filos|copias|cel\b|c[eé]l\b))")
 _NUM_RULES = [
     # an e-mail address; tried only where a run of its characters starts (linear on long runs)
     (r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "NUM", "CORREO_ELECTRONICO"),
@@ -245,7 +249,7 @@ _NUM_RULES = [
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
-    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS}|[.,]\d|\s*{_CELL_COUNT})", "NUM", ""),
     (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
     (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM", ""),
 ]
@@ -289,8 +293,8 @@ _STREET_ABBREVIATION = r"(?:Ntra|Ntro|Nra|Sra|Sr|Sta|Sto|Gral|Dr|Dra|Prof|Pdte|H
 _STREET_UNIT = rf"(?:{_PART}\b|{_STREET_ABBREVIATION}|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
-    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]))?\b|,?\s*s/n)?"
-    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’-]))?\b|,?\s*s/n)?"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’-]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
 # a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
 _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
@@ -350,6 +354,7 @@ _ORGS = re.compile(
 )
 #: The acronyms of :data:`_ORGS` that name a hospital (complejo hospitalario universitario de Vigo, A Coruña, ...).
 _HOSPITAL_ACRONYMS = frozenset("chuvi chuac chus huca hcuv hgugm huvh huvr humv".split())
+_DECIMAL_AFTER = re.compile(r"[.,]\d")
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
     rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
@@ -465,7 +470,8 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         # a name ends where an address starts ("Pilar Calle Urbano Avenida Blasco Ibáñez 17")
         # ... and where a role follows it ("Inmaculada Santos Amaya Departamento de Anatomía")
         cut = next((i for i, (a, _, _) in enumerate(words) if i and (_ADDRESS_START_RX.match(text, a)
-                                                                     or _ROLE_WORD_RX.match(text, a))), len(words))
+                                                                     or _ROLE_WORD_RX.match(text, a)
+                                                                     or _CONTACT_WORD_RX.match(text, a))), len(words))
         words = words[:cut]
         # trim leading/trailing words that cannot be part of a name
         is_name = [(k in first or k in last or ("-" in k and all(p in first or p in last for p in k.split("-") if p)))
@@ -635,6 +641,15 @@ _SECTION_BEFORE_KEY = re.compile(r"(?i)\binforme(?:[ \t]+cl[ií]nico)?[ \t]+del[
 
 
 _EMAIL = _NUM[0][0]  # the e-mail address rule of _NUM_RULES
+# the label glued before an address ("E-mail-ana@x.es", "E-mail.ana@x.es"): the address's pattern takes it in
+_GLUED_EMAIL_LABEL = re.compile(r"(?i)e-?mail[.:-]+(?=[\w+])")
+
+
+def _emails(text: str, lo: int = 0, hi: int | None = None) -> Iterator[tuple[int, int]]:
+    """The e-mail addresses in ``text[lo:hi]``, without a label glued before them ("E-mail-ana@x.es")."""
+    for m in _EMAIL.finditer(text, lo, len(text) if hi is None else hi):
+        g = _GLUED_EMAIL_LABEL.match(text, m.start(), m.end())
+        yield (m.start() if g is None else g.end()), m.end()
 # the next field's key on the same line ends a number's header value ("Teléfono: 55123456 ana@x.mx Financiación:
 # Ninguna"); what comes before it, names included, stays the value's (a name after an id is the patient's)
 _NEXT_KEY = re.compile(r"[ \t]+(?=[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,}(?:[ \t]+(?:de[ \t]+)?[a-záéíóúñ]{2,}){0,3}:)")
@@ -690,7 +705,9 @@ def _dates(text: str, add: _Add) -> None:
 
 def _numbers(text: str, add: _Add) -> None:
     """Telephone, fax, identifier patterns and record numbers after their label."""
-    for rx, cat, typ in _NUM:
+    for a, b in _emails(text):
+        add(a, b, "NUM", 3, "CORREO_ELECTRONICO")
+    for rx, cat, typ in _NUM[1:]:
         for m in rx.finditer(text):
             add(m.start(), m.end(), cat, 3, typ)
     for m in _RECORD_NUM.finditer(text):
@@ -728,7 +745,9 @@ def _addresses(text: str, add: _Add) -> None:
         if _TITLE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
             pos = m.start() + 1
             continue
-        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()):
+        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()) \
+                and not (m.group().startswith("PL.") and not any(c.isdigit() for c in m.group())):
+            # "PL." in capitals without a house number is a lumbar puncture ("mediante PL. Tras ..."), no square
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
@@ -748,7 +767,8 @@ def _institutions(text: str, add: _Add) -> None:
     for m in _ORGS.finditer(text):
         add(m.start(), m.end(), "INST", 3)
     for m in _BARE_STREET.finditer(text):
-        add(m.start(), m.end(), "DIR", 5)
+        if not _DECIMAL_AFTER.match(text, m.end()):  # "Analítica: Hb 11,4 g/dl" is a measure
+            add(m.start(), m.end(), "DIR", 5)
 
 
 def _titled_names(text: str, add: _Add) -> None:
@@ -855,9 +875,15 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
     """Names after a person header in lower-cased text: the leading words that are known given names or
     surnames (or a particle between two of them); the first must be one and not a common word."""
     first, last = gz.first_names(), gz.last_names()
+    cased = text != text.lower()
     out = []
     for m in _LOWER_NAME_HEADER.finditer(text):
         words = list(re.finditer(r"[^\s]+", m.group("n")))
+        if cased and text.startswith("paciente", m.start()) and ":" not in text[m.start():m.start("n")] \
+                and gz.key(words[0].group()) not in first:
+            # in a text with capitals, "el paciente fuente" is prose: without a colon a lower-case name
+            # after the word must start with a given name ("paciente maria garcia")
+            continue
         keep = 0
         for i, w in enumerate(words):
             parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
@@ -1341,9 +1367,9 @@ def _same_case(a: str, b: str) -> bool:
 
 # a street word at the end of an institution's span starts the address after it ("Hospital de Getafe Carretera
 # Toledo", "Universidad de Málaga Boulevard Louis Pasteur, 32"), or one right before a street's span is its own
-_STREET_WORD_END = re.compile(rf"[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
+_STREET_WORD_END = re.compile(rf"(?<![ \t]de)(?<![ \t]del)(?<![ \t]la)[ \t]+(?:{_STREET_TYPES}|[Bb]oulevard)$")
 # a number label glued to the end of a name: "MartínezNºCol", lower-cased "martineznocol" (never "moreno collado")
-_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?)$")
+_GLUED_NUMBER_LABEL = re.compile(r"(?<=[a-záéíóúñ])(?:N[º°](?:[ \t]?Col\w*)?|n[º°o]col(?:egiado)?|Correo|E-?mail|Tel[eé]fono|Tfno|Tlf)$")
 _ADDRESS_DETAIL_RX = re.compile(_ADDRESS_DETAIL)
 _STREET_WORD_BEFORE = re.compile(rf"(?<![\w/.])(?i:{_STREET_TYPES}|boulevard)[ \t]+$")
 
@@ -1401,7 +1427,8 @@ def _boundary_fixes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[
     # two spans of one name joined by a hyphen are one ("Complejo Hospitalario La Mancha" - "Centro")
     joined: list[tuple[int, int, str]] = []
     for a, b, t in out:
-        if joined and joined[-1][2] == t and text[joined[-1][1]:a] == "-" and t not in ("FECHAS", "NUMERO_TELEFONO"):
+        if joined and joined[-1][2] == t and text[joined[-1][1]:a] == "-" and t not in ("FECHAS", "NUMERO_TELEFONO") \
+                and not (t == "TERRITORIO" and (text[a:b].isdigit() or text[joined[-1][0]:joined[-1][1]].isdigit())):
             joined[-1] = (joined[-1][0], b, t)
         else:
             joined.append((a, b, t))
@@ -1412,7 +1439,7 @@ _COMPLEX_BEFORE = re.compile(r"(?i)(?<![\w])(?:complejo|complexo)[ \t]+(?:hospit
 _COLONIA_END = re.compile(r"(?i)[ \t,]+(?:col|colonia)$")
 # a postcode at the end or the start of a place's span ("San Lucas Coyoacán 04030"): MEDDOCAN marks it apart (not
 # from a country's letter: "E 28053")
-_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_]{2}.*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})[ \t,]+(?P<p2>.*?[^\W\d_]{2}.*)")
+_PLACE_POSTCODE = re.compile(r"(?P<p>.*?[^\W\d_]{2}.*?)[ \t,]+(?P<z>\d{5})|(?P<z2>\d{5})(?:[ \t,]+|-)(?P<p2>.*?[^\W\d_]{2}.*)")
 
 
 def _split_postcodes(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -1672,8 +1699,7 @@ def _clean_model_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tup
             continue  # a name then a count the tagger took for a street named after a doctor ("García 3 veces")
         if t == "CORREO_ELECTRONICO":  # the address it overlaps, whole and alone ("ana@x.es 1Médica" -> "ana@x.es")
             lo, hi = text.rfind("\n", 0, a) + 1, text.find("\n", b)
-            found = [m.span() for m in _EMAIL.finditer(text, lo, len(text) if hi < 0 else hi)
-                     if m.start() < b and a < m.end()]
+            found = [(x, y) for x, y in _emails(text, lo, None if hi < 0 else hi) if x < b and a < y]
             if found:
                 out.extend((x, y, t) for x, y in found if (x, y) not in emails)
                 emails.update(found)
