@@ -1477,9 +1477,13 @@ def _rules_win(text: str, ms: list[tuple], rs: list[tuple]) -> bool:
 
     They do where a rule sure of its type and boundaries sees another category than the tagger (a name rule
     only where both start at the same word: they read the same words differently; the tagger's street that
-    starts before a title is a street named after a doctor, "Paseo Dr. Marañón, 14"), and where a date of the
-    tagger's holds a place or a name of the rules' ("Albacete desde 2010").
+    starts before a title is a street named after a doctor, "Paseo Dr. Marañón, 14"), where a date of the
+    tagger's holds a place or a name of the rules' ("Albacete desde 2010"), and where the tagger's dates lie
+    inside one date of the rules' (the tagger read part of it: "julio-2004" of "26-julio-2004").
     """
+    if all(m[2] == "FECHAS" for m in ms) and any(
+            _coarse_of(text, *r[:3]) == "FECHA" and all(r[0] <= m[0] and m[1] <= r[1] for m in ms) for r in rs):
+        return True
     return any(r[4] and any(m[0] < r[1] and r[0] < m[1] and _coarse_of(text, *m[:3]) != _coarse_of(text, *r[:3])
                             and (r[4] == 2 or m[0] == r[0]) for m in ms) for r in rs) or any(
         m[2] == "FECHAS" and any(m[0] <= r[0] and r[1] <= m[1] and _coarse_of(text, *r[:3]) in ("LOC", "NAME", "INST")
