@@ -117,3 +117,28 @@ def test_the_tagger_dates_inside_a_rule_date_become_that_date():
     b = a + len("26-julio-2004")
     out = _combine(text, [(a + 3, b, "FECHAS")], [(a, b, "FECHAS", 0)])
     assert out == [(a, b, "FECHAS")]
+
+
+# -- the same in BIMCV's lower-cased, accent-stripped form -------------------------------------------------------
+
+def test_a_cell_count_with_the_greek_mu_is_kept():
+    """NFKC writes the micro sign as the Greek mu: '16 000/μl' was read as an id in lower-cased text."""
+    text = "aumento de plaquetas hasta 15 000/μl. se realiza estudio"
+    assert _kept(text, ["15 000"]) == ["15 000"]
+
+
+def test_a_size_with_its_unit_is_no_code():
+    text = "gran masa en el lecho quirurgico de 18x11x6cm, que habia crecido"
+    assert _kept(text, ["18x11x6cm"]) == ["18x11x6cm"]
+
+
+def test_a_street_named_after_brothers_is_no_relative():
+    text = "servicio de pediatria. calle hermanos ruiz, 21, 05200 albacete"
+    rules = [(text[s.start:s.end], s.type) for s in find_phi_rules(text)]
+    assert ("hermanos", "FAMILIARES_SUJETO_ASISTENCIA") not in rules
+    assert _kept(text, ["ruiz, 21", "05200"]) == []
+
+
+def test_fuente_after_paciente_is_no_name_in_lower_case_text():
+    text = "en el ano 1990 se localiza el paciente fuente, repitiendose la serologia"
+    assert _kept(text, ["fuente"]) == ["fuente"]

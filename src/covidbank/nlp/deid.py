@@ -238,7 +238,7 @@ _DATE_SPACED = re.compile(r"\b(?:(?P<d>[0-3]?\d) (?P<m>[01]?\d) (?P<y>(?:19|20)\
 
 _UNITS = r"(?:mg|ml|mm|cm|ui|u\b|g\b|gr|kg|%|mcg|µg|meq|mmol|mmhg|lpm|rpm|x\b|cc|l\b|dl|mui|ng|pg|años|meses|d[ií]as|horas|semanas)"
 # what follows a count of cells written with a space for thousands ("12 200 leucocitos", "25 000/µl"): no identifier
-_CELL_COUNT = (r"(?:/[ \t]*(?:[µu]l|mm3|mm³|ml|dl|l\b)|(?i:leucocitos|plaquetas|hemat[ií]es|c[eé]lulas|linfocitos|"
+_CELL_COUNT = (r"(?:/[ \t]*(?:[µμu]l|mm3|mm³|ml|dl|l\b)|(?i:leucocitos|plaquetas|hemat[ií]es|c[eé]lulas|linfocitos|"
                r"neutr[oó]filos|copias|cel\b|c[eé]l\b))")
 _NUM_RULES = [
     # an e-mail address; tried only where a run of its characters starts (linear on long runs)
@@ -385,7 +385,7 @@ _INITIALS = re.compile(r"(?<![\w.])(?:[A-Za-zÁÉÍÓÚÑáéíóúñ]\.[ \t]?){
 _PERSON_BEFORE = re.compile(r"(?i)(?:\b(?:dra?|doctora?|sra?|srta|don|do[nñ]a|prof|paciente|enfermer[oa]|t[eé]cnico|"
                             r"iniciales|firmado(?: por)?|fdo|informado por|remitido por|supervisado por|m[eé]dic[oa]|"
                             r"radi[oó]log[oa]|facultativo|nombre|apellidos)\b\.?)[ \t]*:?[ \t]*$")
-_DIMENSIONS = re.compile(r"\d+(?:[.,]\d+)?(?:[xX]\d+(?:[.,]\d+)?)+")
+_DIMENSIONS = re.compile(r"\d+(?:[.,]\d+)?(?:[xX]\d+(?:[.,]\d+)?)+(?:mm|cm|m)?")
 _NOT_INITIALS = frozenset("nhc snc uci uvi ecg tac hta epoc aas eeuu ccaa ue ee uu rx rm tc ie eg pej vs ap".split())
 # e-mail addresses written to dodge a filter: "maria (at) garcia.es", "maria arroba garcia punto es"
 _OBFUSCATED_EMAIL = re.compile(
@@ -460,7 +460,7 @@ _LOWER_NOT_NAME = frozenset(
 # ... and surnames that are common words: not the first word of a lower-case name, but a later one
 _LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
     "blanco rojo verde negro mesa cruz sol vega prado flores campos leon valle torre ramos cano "
-    "calvo moreno rubio bueno nieto santos reyes iglesias".split())
+    "calvo moreno rubio bueno nieto santos reyes iglesias fuente".split())
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:
@@ -859,7 +859,8 @@ def _patient_descriptors(text: str, add: _Add) -> None:
 def _relatives_and_ages(text: str, add: _Add) -> None:
     """Relatives of the patient and ages past 89 (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C), treats those as identifying)."""
     for m in _RELATIVE.finditer(text):
-        add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
+        if not _STREET_WORD_BEFORE.search(text, max(0, m.start() - 16), m.start()):  # "calle hermanos falco, 37"
+            add(m.start(), m.end(), "OTROS", 5, "FAMILIARES_SUJETO_ASISTENCIA")
     for m in _OLD_AGE.finditer(text):
         add(m.start(), m.end(), "EDAD", 1, "EDAD_SUJETO_ASISTENCIA")
     for m in _AGE_PHRASE.finditer(text):  # sure of nothing: the tagger's reading of the same words wins
