@@ -142,3 +142,10 @@ def test_a_street_named_after_brothers_is_no_relative():
 def test_fuente_after_paciente_is_no_name_in_lower_case_text():
     text = "en el ano 1990 se localiza el paciente fuente, repitiendose la serologia"
     assert _kept(text, ["fuente"]) == ["fuente"]
+
+
+def test_a_count_of_relatives_is_one_span():
+    """MEDDOCAN marks 'dos hermanas' whole; the rule read 'hermanas' alone."""
+    text = "Progenitores sanos; dos hermanas de tres y diez años, sanas."
+    rules = [(text[s.start:s.end], s.type) for s in find_phi_rules(text)]
+    assert ("dos hermanas", "FAMILIARES_SUJETO_ASISTENCIA") in rules

@@ -396,7 +396,8 @@ _IP = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0
                  r"|(?i:(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:]))")
 # a relative of the patient ("su esposa", "abuelo paterno", "dos sobrinos")
 _RELATIVE = re.compile(
-    r"(?i)(?<![\w])(?:padres|(?:bis)?abuel[oa]s?|herman[oa]s?|hij[oa]s?|t[ií][oa]s?|prim[oa]s?|sobrin[oa]s?|niet[oa]s?|"
+    r"(?i)(?<![\w])(?:(?:dos|tres|cuatro|cinco|seis)[ \t]+)?"
+    r"(?:padres|(?:bis)?abuel[oa]s?|herman[oa]s?|hij[oa]s?|t[ií][oa]s?|prim[oa]s?|sobrin[oa]s?|niet[oa]s?|"
     r"espos[oa]s?|marido|pareja|c[oó]nyuge|suegr[oa]s?|cu[nñ]ad[oa]s?|madre|padre|gemel[oa]s?|melliz[oa]s?)"
     r"(?:[ \t]+(?:patern[oa]s?|matern[oa]s?))?(?![\w])")
 # an accession-like code: letters and at least five digits in one token ("2020RX0099887", "rx20200315001")
