@@ -4,6 +4,11 @@ Usage::
 
     PYTHONPATH=src python bench/deid_eval.py [--data ../shared/data] [--part choice|report|all] [--json out.json]
         [--sample 300]
+    PYTHONPATH=src python scripts/train_deid.py --limit 250 --out /tmp/half.crfsuite   # a tagger of train[:250]
+    PYTHONPATH=src python bench/deid_eval.py --part fresh --model /tmp/half.crfsuite --no-bimcv
+
+``--part fresh`` reads the MEDDOCAN train documents a model trained on the first N of them never saw (250
+documents, twice ``choice``): a larger set to look at when writing rules, with a weaker tagger beside them.
 
 MEDDOCAN ``dev`` is split by document into two halves (:func:`covidbank.nlp.meddocan.dev_parts`, a hash of
 the file name): every choice (features, training parameters, combination rules) is made looking at
@@ -153,9 +158,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--json", type=Path, default=None, help="Also write every figure as JSON here.")
     ap.add_argument("--sample", type=int, default=300, help="BIMCV reports in the hand-check sample.")
-    ap.add_argument("--part", choices=(*DEV_PARTS, "all"), default="choice",
+    ap.add_argument("--part", choices=(*DEV_PARTS, "all", "fresh"), default="choice",
                     help="Which half of MEDDOCAN dev: 'choice' (look at it to choose), 'report' (the figures to "
-                         "report, never looked at to choose), 'all' (both halves).")
+                         "report, never looked at to choose), 'all' (both halves); or 'fresh': the train documents "
+                         "a --model trained on the first N of them (scripts/train_deid.py --limit N) never saw, a "
+                         "larger set to look at for the rules.")
     ap.add_argument("--model", type=Path, default=None,
                     help="Measure this candidate model (scripts/train_deid.py --out) instead of the packaged one.")
     ap.add_argument("--window", type=int, default=None,
@@ -177,13 +184,25 @@ def main() -> None:
         print("NOTE: the model was trained on the dev 'choice' half: its tagger and combined figures on 'choice'"
               " are in-sample, not a result; only 'report' is unseen")
     base = args.data / "reports" / "meddocan"
-    dev = read_brat(base / "dev" / "brat")
-    if args.part != "all":
-        dev = dev_parts(dev)[args.part]
+    if args.part == "fresh":
+        train = read_brat(base / "train" / "brat")
+        n = int(tagger.training.get("documents", 0))
+        if parts != ["train"] or not 0 < n < len(train):
+            raise SystemExit("--part fresh needs a --model trained on the first N train documents only "
+                             "(scripts/train_deid.py --limit N --out ...); this one was trained on "
+                             f"{' + '.join(parts) or 'unknown parts'} ({n} documents)")
+        dev = train[n:]
+        args.no_train = True  # the train split is the set itself
+    else:
+        dev = read_brat(base / "dev" / "brat")
+        if args.part != "all":
+            dev = dev_parts(dev)[args.part]
     what = {"choice": "the half choices are made on", "report": "the half to report, never used to choose",
-            "all": "both halves: choice and report"}[args.part]
-    print(f"MEDDOCAN dev part: {args.part} ({len(dev)} documents; {what})")
+            "all": "both halves: choice and report",
+            "fresh": "MEDDOCAN train documents the model was not trained on, to look at for the rules"}[args.part]
+    print(f"MEDDOCAN {'train' if args.part == 'fresh' else 'dev'} part: {args.part} ({len(dev)} documents; {what})")
     splits = [("dev", dev)]
+    src = "train" if args.part == "fresh" else "dev"
     if not args.no_train:
         splits.append(("train", read_brat(base / "train" / "brat")))
     for name, docs in splits:
@@ -191,11 +210,11 @@ def main() -> None:
         seen = " - IN-SAMPLE (the tagger was trained on the choice half)" if (
             args.part in ("choice", "all") and "dev:choice" in parts) else ""
         title = (f"MEDDOCAN train ({len(docs)} documents) - the tagger was trained on these: a sanity check"
-                 if name == "train" else f"MEDDOCAN dev, part {args.part} ({len(docs)} documents){seen}")
+                 if name == "train" else f"MEDDOCAN {src}, part {args.part} ({len(docs)} documents){seen}")
         print_split(title, res[name], per_type=name == "dev")
         low = lowered(docs)
         res[name + "_lower"] = run_split(low)
-        print_split(f"MEDDOCAN {name}{', part ' + args.part if name == 'dev' else ''}, lower-cased and accent-stripped ({len(low)} documents)", res[name + "_lower"],
+        print_split(f"MEDDOCAN {src if name == 'dev' else name}{', part ' + args.part if name == 'dev' else ''}, lower-cased and accent-stripped ({len(low)} documents)", res[name + "_lower"],
                     per_type=False)
     tsv = args.data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv"
     if tsv.is_file() and not args.no_bimcv:
