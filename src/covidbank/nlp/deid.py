@@ -298,6 +298,11 @@ _STREET = re.compile(
 )
 # a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
 _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
+# ... and in lower-cased text (BIMCV's form, where no name is capitalized): a full street word, then a house number
+# or "s/n" ("glorieta del ejercito, 1", "paseo de la libertad s/n"; never "via oral cada 6 h")
+_LOWER_NAMED_STREET = re.compile(r"(?:c/|calle|avenida|avda\.?|paseo|plaza|glorieta|ronda|carretera|ctra\.|passeig|"
+                                 r"avinguda|placa|plaça|rambla|travesia|travesía)[ \t]+[a-zñáéíóúüç]"
+                                 r".*?(?:[ \t,](?:n[ºo°.]?[ \t]*)?\d{1,4}\b(?![.,:/]\d)|s/n)")
 _TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 # the circle of Willis is anatomy, not an industrial estate ("polígono")
 _WILLIS = re.compile(r"(?i)pol[ií]gono de willis")
@@ -742,13 +747,15 @@ def _addresses(text: str, add: _Add) -> None:
         add(m.start("z"), m.end("z"), "DIR", 2)
         add(m.start("t"), m.end("t"), "LOC", 3)
     pos = 0
+    lower_text = text == text.lower()
     while (m := _STREET.search(text, pos)) is not None:
         pos = m.end()
         # "Sr. Camino García del Río" is a person named Camino: look again after that word
         if _TITLE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
             pos = m.start() + 1
             continue
-        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()) \
+        named = _NAMED_STREET.match(m.group()) or (lower_text and _LOWER_NAMED_STREET.match(m.group()))
+        if named and not _WILLIS.match(m.group()) \
                 and not (m.group().startswith("PL.") and not any(c.isdigit() for c in m.group())):
             # "PL." in capitals without a house number is a lumbar puncture ("mediante PL. Tras ..."), no square
             add(m.start(), m.end(), "DIR", 2)
