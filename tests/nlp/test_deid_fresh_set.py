@@ -166,3 +166,29 @@ def test_a_lower_case_street_with_its_number_is_removed(text, leak):
 def test_a_route_of_administration_is_no_street_in_lower_case_text():
     text = "paracetamol por via oral cada 6 h y control en 24 h ."
     assert _kept(text, ["via oral cada 6 h"]) == ["via oral cada 6 h"]
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("exploracion previa realizada en el hospital la fe en el 2019 .", "hospital la fe"),
+    ("servicio de digestivo. hospital rio hortega. valladolid .", "rio hortega"),
+    ("trasladada desde el hospital universitario virgen de la luz, cuenca .", "virgen de la luz"),
+])
+def test_a_hospital_named_in_lower_case_text_is_removed(text, leak):
+    """A hospital no other rule or the tagger reads in BIMCV's lower-cased form (a real BIMCV report named one)."""
+    from covidbank.nlp.deid import _lower_hospitals
+
+    assert any(leak in text[a:b] for a, b, _ in _lower_hospitals(text, []))
+    assert _kept(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text", [
+    "ingresa en el hospital por insuficiencia renal aguda .",
+    "acude al hospital de su zona para control .",
+    "se traslada al hospital comarcal .",
+    "ingreso en hospital de dia para tratamiento .",
+    "la paciente ingresa en el hospital con rectorragias .",
+])
+def test_hospital_in_a_sentence_is_no_name(text):
+    from covidbank.nlp.deid import _lower_hospitals
+
+    assert _lower_hospitals(text, []) == []

@@ -769,6 +769,58 @@ def _addresses(text: str, add: _Add) -> None:
         add(m.start(), m.end(), "DIR", 1, "CALLE")
 
 
+# a hospital's name in lower-cased text (BIMCV's form): "hospital" and up to seven words before punctuation, trimmed
+# by :func:`_lower_hospitals` ("realizada en el hospital la fe en el 2019": "hospital la fe")
+_LOWER_HOSPITAL = re.compile(r"(?<![\w])(?:hospital|complejo hospitalario|complexo hospitalario)"
+                             r"(?P<n>(?:[ \t]+[a-zñáéíóúüç'’-]+){1,7})")
+# words a hospital's name starts with in lower-cased text, besides a known name or place
+_HOSPITAL_NAME_START = frozenset(
+    "universitario universitari universitaria general clinico clinic regional central infantil materno virgen nuestra "
+    "ntra san santa sant sta santo reina infanta principe doctor dr militar naval "
+    "fe".split())  # "hospital la fe" (Valencia, where BIMCV's reports come from; a real report names it)
+# words no hospital's name has: they go on with the sentence, or start an address or a department
+_HOSPITAL_NAME_END = frozenset(
+    "en con por para que se desde donde hasta al tras y e o a hace durante sin como ya no le lo es fue ha siendo "
+    "mediante su sus un una otro otra este esta ese esa servicio unidad seccion departamento calle c avda av avenida "
+    "paseo po pso plaza ctra carretera ronda glorieta avinguda passeig rambla travesia urbanizacion dia e-mail email "
+    "correo tel telf tfno tlf fax "
+    "referencia origen procedencia".split())
+# generic words: a name made of these alone names no one hospital ("hospital comarcal")
+_HOSPITAL_GENERIC = frozenset("universitario universitari general clinico regional central comarcal provincial local "
+                              "infantil materno de del la el los las".split())
+
+
+def _lower_hospitals(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``spans`` with the hospitals named in lower-cased text that no span touches.
+
+    "hospital" and the words after it, up to punctuation or a word no name has (:data:`_HOSPITAL_NAME_END`); the
+    first word past the particles must start a name (:data:`_HOSPITAL_NAME_START`, or a name or place of the
+    gazetteers), and not every word may be generic ("hospital comarcal"). Added after the combination, not as
+    a rule's candidate: where the tagger or a rule already read the words their boundaries are kept (as
+    candidates these spans ran past the annotated names and cost precision on ``choice``); only a name nothing
+    else saw is added ("realizada en el hospital la fe en el ...").
+    """
+    if text != text.lower():
+        return spans
+    extra = []
+    for m in _LOWER_HOSPITAL.finditer(text):
+        keep = []
+        for w in re.finditer(r"\S+", m.group("n")):
+            k = gz.key(w.group())
+            if k in _HOSPITAL_NAME_END:
+                break
+            keep.append((w, k))
+        head = next((k for _, k in keep if k not in ("de", "del", "la", "el", "los", "las")), None)
+        if head is None or all(k in _HOSPITAL_GENERIC for _, k in keep) or not (
+                head in _HOSPITAL_NAME_START or head in gz.first_names() or head in gz.last_names()
+                or head in gz.places()):
+            continue
+        a, b = m.start(), m.start("n") + keep[-1][0].end()
+        if not any(x < b and a < y for x, y, _ in spans):
+            extra.append((a, b, "HOSPITAL"))
+    return sorted(spans + extra) if extra else spans
+
+
 def _institutions(text: str, add: _Add) -> None:
     """Hospitals, centres and organisations (not a day hospital or a kind of clinic), then bare street words."""
     for m in _INST.finditer(text):
@@ -1833,7 +1885,7 @@ def find_phi(text: str, extra_terms=None, *, model: bool = True) -> list[PhiSpan
 
         tagged = _clean_model_spans(t, default_tagger().tag(t))
     spans = []
-    for a, b, typ in _combine(t, tagged, others, _deny_spans(t, extra_terms)):
+    for a, b, typ in _lower_hospitals(t, _combine(t, tagged, others, _deny_spans(t, extra_terms))):
         x, y = norm.to_original(a, b)
         # MEDDOCAN types a postcode as a territory, DiSMed as part of the address
         spans.append(PhiSpan(x, y, _coarse_of(t, a, b, typ), typ))
