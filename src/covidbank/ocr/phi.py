@@ -89,6 +89,8 @@ _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
 #: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
+#: A day, a word of three or four letters (a month word misread) and a year.
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})[\s\-/.,:]*[a-z][a-z0-9]{2,3}\.?[\s\-/.,:]*((?:19|20)\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
@@ -269,6 +271,8 @@ class _DenyMatcher:
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
         self.date_parts = {p for t in terms if t.category == "date" for p in _date_parts(t.text)}
         self.ymd = sorted({(t.text[:4], t.text[4:6]) for t in terms if t.category == "date" and len(t.text) == 8})
+        self.dy = {(int(t.text[6:8]), t.text[:4]) for t in terms if t.category == "date" and len(t.text) == 8
+                   and t.text.isdigit()}
         self.md = {(t.text[4:6], int(t.text[6:8])) for t in terms if t.category == "date" and len(t.text) == 8
                    and t.text[6:8].isdigit()}
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
@@ -314,10 +318,15 @@ class _DenyMatcher:
 
         The bounds keep a date from matching the digits of a longer number, or of a date and a time read
         together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
-        2020 within one edit, when all the digits of a line were searched.
+        2020 within one edit, when all the digits of a line were searched.  What that search also caught, a
+        month word misread as no month between the day and the year (``21 NON:2019``), is matched as such
+        (:data:`_DAY_WORD_YEAR`: that date's day and year exactly).
         """
         digits = re.sub(r"\D", "", folded)
         runs = [re.findall(r"\d+", r.group()) for r in _DATE_DIGIT_RUN.finditer(folded)]
+        # a month word read as no month (``21 NON:2019``): the day and the year of an instance's date around it
+        if any((int(m.group(1)), m.group(2)) in self.dy for m in _DAY_WORD_YEAR.finditer(folded)):
+            return True
         for form in self.dates:
             if form in digits:
                 return True
