@@ -81,8 +81,8 @@ _DATE_PARTIAL = [  # what OCR leaves of a date when it loses a field: day and mo
 _MONTH_NUMBERS = {name: f"{m:02d}" for m, names in MONTH_NAMES.items() for name in names}
 #: A month word not inside another word (digits and punctuation around it are fine: ``3FEB-1949``).
 _MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
-#: Digits and the separators between them: one written number or date as OCR read it.
-_DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,2}\d+)*")
+#: Digits and the separators between them (up to three: `2020 - 19`): one written number or date as OCR read it.
+_DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
 #: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
 #: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
 _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
