@@ -209,11 +209,12 @@ def _july_deny() -> DenyList:
 @pytest.mark.parametrize("words", [("13/07/2020",), ("13/0e/2020",), ("|13", "/", "07", "/", "2O2O"), ("13/07/2021",),
                                    ("2020-07-12",), ("2020-07-13", "14:22"), ("1307", "2020"), ("AP", "713/07/2020"),
                                    ("2020071",), ("03-O7-1995",), ("ID", "12345", "13/07/2021"),
-                                   ("13", "JNL:2020", "SUPINE"), ("2020", "-", "13")])
+                                   ("13", "JNL:2020", "SUPINE"), ("2020", "-", "13"), ("1370772020",), ("13", "de", "Jnlio", "2020"),
+                                   ("13-'", "JUL-:", "2020")])
 def test_an_instance_date_matches_as_digits_of_its_own(words):
     # exactly, or within the OCR errors allowed (two edits of eight digits, one of seven), as a written number of
     # its own whatever separates its fields; its day and year around a month word misread (`JNL` of `JUL`) or
-    # with the month lost (`2020 - 13`, spaced separators)
+    # with the month lost (`2020 - 13`, spaced separators); its separators read as digits (`1370772020`)
     (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
     assert "date" in f.categories, (words, f.categories)
 

@@ -89,8 +89,9 @@ _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
 #: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
-#: A day, a word of three or four letters (a month word misread) and a year.
-_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})[\s\-/.,:]*[a-z][a-z0-9]{2,3}\.?[\s\-/.,:]*((?:19|20)\d{2})(?!\d)")
+#: A day, a word (a month word misread: ``NON``, ``War`` of ``Mar``) and a year.
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})[^a-z0-9]{0,4}(?:de\s+)?[a-z][a-z0-9]{2,9}[^a-z0-9]{0,4}(?:de\s+)?"
+                            r"((?:19|20)\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
@@ -314,7 +315,8 @@ class _DenyMatcher:
     def _date_digits(self, folded: str) -> bool:
         """A form of an instance's date (:func:`_date_forms`) in the digits of the text: exactly anywhere, or
         (eight digits within two edits, seven within one) as whole groups of digits of one written number
-        (:data:`_DATE_DIGIT_RUN`), bounded by non-digits on both sides, of the form's length within one digit.
+        (:data:`_DATE_DIGIT_RUN`), bounded by non-digits on both sides, of the form's length (one digit fewer, up to ``k`` more: a
+        separator read as a digit, ``0471272020`` of ``07/12/2020``).
 
         The bounds keep a date from matching the digits of a longer number, or of a date and a time read
         together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
@@ -338,7 +340,7 @@ class _DenyMatcher:
                     span = ""
                     for g in groups[i:]:
                         span += g
-                        if len(span) > len(form) + 1:
+                        if len(span) > len(form) + k:
                             break
                         if len(span) >= len(form) - 1 and approx_find(form, span, k, whole=True):
                             return True
