@@ -89,8 +89,9 @@ _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
 #: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
-#: A day, a word (a month word misread: ``NON``, ``War`` of ``Mar``) and a year.
-_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})[^a-z0-9]{0,4}(?:de\s+)?[a-z][a-z0-9]{2,9}[^a-z0-9]{0,4}(?:de\s+)?"
+#: A day of two digits, a month word read as no month (``NON``, ``War`` of ``Mar``, ``d@octubre``, ``i osto`` of
+#: ``agosto``: at least three letters among up to 16 characters) and a year.
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,16}(?:19|20)\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
                             r"((?:19|20)\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
 _LABEL = re.compile(
@@ -321,14 +322,10 @@ class _DenyMatcher:
         The bounds keep a date from matching the digits of a longer number, or of a date and a time read
         together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
         2020 within one edit, when all the digits of a line were searched.  What that search also caught, a
-        month word misread as no month between the day and the year (``21 NON:2019``), is matched as such
-        (:data:`_DAY_WORD_YEAR`: that date's day and year exactly).
+        month word misread as no month between the day and the year, is :meth:`_day_and_year`.
         """
         digits = re.sub(r"\D", "", folded)
         runs = [re.findall(r"\d+", r.group()) for r in _DATE_DIGIT_RUN.finditer(folded)]
-        # a month word read as no month (``21 NON:2019``): the day and the year of an instance's date around it
-        if any((int(m.group(1)), m.group(2)) in self.dy for m in _DAY_WORD_YEAR.finditer(folded)):
-            return True
         for form in self.dates:
             if form in digits:
                 return True
@@ -345,6 +342,12 @@ class _DenyMatcher:
                         if len(span) >= len(form) - 1 and approx_find(form, span, k, whole=True):
                             return True
         return False
+
+    def _day_and_year(self, folded: str) -> bool:
+        """An instance date's day and year around a month word read as no month (``21 NON:2019``, ``24 d@octubre
+        de 2020``; :data:`_DAY_WORD_YEAR`), in the text as read (not digitized: ``NON`` is no ``N0N``)."""
+        return any(len(m.group(2)) <= 16 and (int(m.group(1)), m.group(3)) in self.dy
+                   for m in _DAY_WORD_YEAR.finditer(folded))
 
     def _date_run(self, folded: str) -> bool:
         """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
@@ -376,7 +379,7 @@ class _DenyMatcher:
             hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
             if approx_find(code, hay, k):
                 cats.add(cat)
-        if self._date_digits(_fold(dig)):
+        if self._date_digits(_fold(dig)) or self._day_and_year(folded):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
             cats.add("date")
