@@ -210,7 +210,8 @@ def _july_deny() -> DenyList:
                                    ("2020-07-12",), ("2020-07-13", "14:22"), ("1307", "2020"), ("AP", "713/07/2020"),
                                    ("2020071",), ("03-O7-1995",), ("ID", "12345", "13/07/2021"),
                                    ("13", "JNL:2020", "SUPINE"), ("2020", "-", "13"), ("1370772020",), ("13", "de", "Jnlio", "2020"),
-                                   ("13-'", "JUL-:", "2020"), ("13", "d@julio", "de", "2020"), ("13", "de", "i", "ulio", "de", "2020")])
+                                   ("13-'", "JUL-:", "2020"), ("13", "d@julio", "de", "2020"), ("13", "de", "i", "ulio", "de", "2020"),
+                                   ("13", "de", "juli)", "ulio", "de", "2020"), ("2020-;", "jnl", "-13")])
 def test_an_instance_date_matches_as_digits_of_its_own(words):
     # exactly, or within the OCR errors allowed (two edits of eight digits, one of seven), as a written number of
     # its own whatever separates its fields; its day and year around a month word misread (`JNL` of `JUL`) or
@@ -228,7 +229,7 @@ def test_an_instance_date_does_not_match_part_of_a_longer_number_or_a_date_and_t
     assert "date" not in f.categories, (words, f.categories)
 
 
-@pytest.mark.parametrize("words", [("13", "AP", "2020"), ("Fig", "13.", "Chest", "X-ray", "series", "2020"), ("14", "JNL:2020")])
+@pytest.mark.parametrize("words", [("13", "AP", "2020"), ("Fig", "13.", "Chest", "X-ray", "series", "of", "the", "case,", "2020"), ("14", "JNL:2020")])
 def test_a_day_and_a_year_are_no_instance_date_without_a_month_word_between(words):
     (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
     assert "date" not in f.categories, (words, f.categories)

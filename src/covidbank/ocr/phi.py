@@ -90,9 +90,12 @@ _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
 #: A day of two digits, a month word read as no month (``NON``, ``War`` of ``Mar``, ``d@octubre``, ``i osto`` of
-#: ``agosto``: at least three letters among up to 16 characters) and a year.
-_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,16}(?:19|20)\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
+#: ``agosto``, ``de septiemb) mbre de``: at least three letters among up to 24 characters) and a year; or the year
+#: first (``2019-; lope -17``).
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,24}(?:19|20)\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
                             r"((?:19|20)\d{2})(?!\d)")
+_YEAR_WORD_DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\D{0,24}\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
+                            r"(\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
@@ -345,9 +348,11 @@ class _DenyMatcher:
 
     def _day_and_year(self, folded: str) -> bool:
         """An instance date's day and year around a month word read as no month (``21 NON:2019``, ``24 d@octubre
-        de 2020``; :data:`_DAY_WORD_YEAR`), in the text as read (not digitized: ``NON`` is no ``N0N``)."""
-        return any(len(m.group(2)) <= 16 and (int(m.group(1)), m.group(3)) in self.dy
-                   for m in _DAY_WORD_YEAR.finditer(folded))
+        de 2020``, ``2019-; lope -17``; :data:`_DAY_WORD_YEAR`), in the text as read (not digitized: ``NON`` is no ``N0N``)."""
+        return any(len(m.group(2)) <= 24 and (int(m.group(1)), m.group(3)) in self.dy
+                   for m in _DAY_WORD_YEAR.finditer(folded)) \
+            or any(len(m.group(2)) <= 24 and (int(m.group(3)), m.group(1)) in self.dy
+                   for m in _YEAR_WORD_DAY.finditer(folded))
 
     def _date_run(self, folded: str) -> bool:
         """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
