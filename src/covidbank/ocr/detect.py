@@ -326,6 +326,16 @@ def _group_lines(chars: list[tuple], t: float) -> list[tuple[tuple[int, int, int
         hs = h[members]
         hm = _median(hs)
         bx0, by0, bx1, by1 = x0[members].min(), y0[members].min(), x1[members].max(), y1[members].max()
+        if by1 - by0 > 2.5 * hm + 4 and len(members) > 2:
+            # a blob joined to a line (at the image's edge, a label's frame) made it too tall: the line without
+            # the components much taller than its letters or off its middle, if that is a line
+            cy = (y0[members] + y1[members]) / 2
+            core = members[(hs <= 1.6 * hm) & (np.abs(cy - _median(cy)) <= 0.75 * hm)]
+            if 2 <= len(core) < len(members):
+                members = core
+                hs = h[members]
+                hm = _median(hs)
+                bx0, by0, bx1, by1 = x0[members].min(), y0[members].min(), x1[members].max(), y1[members].max()
         if by1 - by0 > 2.5 * hm + 4:
             continue  # not a line: a slanted chain of blobs (ribs, vessels)
         sh = _median(sharp[members])
