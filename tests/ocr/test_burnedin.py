@@ -130,3 +130,20 @@ def test_a_date_cut_by_the_image_edge_is_redacted_by_its_day_and_month():
     assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
                and "date" in b["categories"] for b in res.redacted)
 
+
+def test_faint_small_text_on_a_quiet_border_of_a_textured_image_is_found():
+    # bench misses (fresh tune seed 6): record numbers and names 8-9 px high, faint, on the black border of a
+    # textured X-ray: the texture sets the image's top-hat threshold above the text's strokes; the quiet tiles
+    # of the border get their own (lower) threshold
+    dl = DenyList()
+    dl.add("GARCIA LOPEZ^MARIA", "name", "PatientName")
+    dl.add("64727301", "id", "PatientID")
+    img = _textured(360, 560, 3, 1000)
+    img[:40] = 2000  # the unexposed border of the film
+    clean = check_burned_in(img, dl, "redact")
+    assert clean.action == "none" and clean.redacted == []
+    img, (x, y, w, h) = draw_text(img, "ID: 64727301", (300, 12), 12, 12000)
+    res = check_burned_in(img, dl, "redact")
+    assert res.action == "redacted" and res.verified
+    assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
+               and "id" in b["categories"] for b in res.redacted)

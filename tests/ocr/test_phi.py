@@ -181,3 +181,55 @@ def test_patterns_can_be_left_out_for_the_second_reading():
     assert with_patterns.kind == "phi" and deny_only.kind != "phi"
     (own,) = classify_lines([_line("15/03/2020")], _deny(), AllowList.load(), patterns=False)
     assert own.kind == "phi" and "date" in own.categories
+
+
+@pytest.mark.parametrize("words", [("99", "887", "766"), ("912", "345", "678"), ("123", "456"), ("1", "234", "567"),
+                                   ("1234567",), ("12.345.678",), ("123-456-789",), ("ID", "12345678-Z")])
+def test_long_numbers_are_phi_written_together_or_grouped_in_threes(words):
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "long_number" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("341", "2048"), ("Z:", "0,341", "2048"), ("1024", "512"), ("W", "40", "400", "2048"),
+                                   ("12", "345")])
+def test_numbers_side_by_side_are_not_one_long_number(words):
+    # a real caption's window 'Z: 0,341 C; 2048' on a clean X-ray (the unsure 'C;' left out of the patterns' text)
+    # read as the long number 341 2048
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "long_number" not in f.categories, (words, f.categories)
+
+
+def _july_deny() -> DenyList:
+    dl = DenyList()
+    dl.add("20200713", "date", "StudyDate")
+    dl.add("19950703", "date", "PatientBirthDate")
+    return dl
+
+
+@pytest.mark.parametrize("words", [("13/07/2020",), ("13/0e/2020",), ("|13", "/", "07", "/", "2O2O"), ("13/07/2021",),
+                                   ("2020-07-12",), ("2020-07-13", "14:22"), ("1307", "2020"), ("AP", "713/07/2020"),
+                                   ("2020071",), ("03-O7-1995",), ("ID", "12345", "13/07/2021"),
+                                   ("13", "JNL:2020", "SUPINE"), ("2020", "-", "13"), ("1370772020",), ("13", "de", "Jnlio", "2020"),
+                                   ("13-'", "JUL-:", "2020"), ("13", "d@julio", "de", "2020"), ("13", "de", "i", "ulio", "de", "2020"),
+                                   ("13", "de", "juli)", "ulio", "de", "2020"), ("2020-;", "jnl", "-13")])
+def test_an_instance_date_matches_as_digits_of_its_own(words):
+    # exactly, or within the OCR errors allowed (two edits of eight digits, one of seven), as a written number of
+    # its own whatever separates its fields; its day and year around a month word misread (`JNL` of `JUL`) or
+    # with the month lost (`2020 - 13`, spaced separators); its separators read as digits (`1370772020`)
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("29/02/2020,", "RX", "01:35:05", "TORACE"), ("29/02/2020", "01:35:05"),
+                                   ("20200317142231",), ("ID", "2020071499")])
+def test_an_instance_date_does_not_match_part_of_a_longer_number_or_a_date_and_time(words):
+    # a real caption's date and time on a clean X-ray, instance date 13 July 2020: all the digits of the line
+    # ('29022020013505') held '2020013', that date's eight digits within one edit
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("13", "AP", "2020"), ("Fig", "13.", "Chest", "X-ray", "series", "of", "the", "case,", "2020"), ("14", "JNL:2020")])
+def test_a_day_and_a_year_are_no_instance_date_without_a_month_word_between(words):
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)

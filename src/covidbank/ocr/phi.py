@@ -81,9 +81,22 @@ _DATE_PARTIAL = [  # what OCR leaves of a date when it loses a field: day and mo
 _MONTH_NUMBERS = {name: f"{m:02d}" for m, names in MONTH_NAMES.items() for name in names}
 #: A month word not inside another word (digits and punctuation around it are fine: ``3FEB-1949``).
 _MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
-#: Digits and the separators between them: one written number or date as OCR read it.
-_DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,2}\d+)*")
-_LONG_NUMBER = re.compile(r"(?<![0-9])\d(?:[\s.\-/]?\d){5,}(?![0-9])")
+#: Digits and the separators between them (up to three: `2020 - 19`): one written number or date as OCR read it.
+_DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
+#: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
+#: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
+_DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
+#: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
+#: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
+#: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
+#: A day of two digits, a month word read as no month (``NON``, ``War`` of ``Mar``, ``d@octubre``, ``i osto`` of
+#: ``agosto``, ``de septiemb) mbre de``: at least three letters among up to 24 characters) and a year; or the year
+#: first (``2019-; lope -17``).
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,24}(?:19|20)\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
+                            r"((?:19|20)\d{2})(?!\d)")
+_YEAR_WORD_DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\D{0,24}\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
+                            r"(\d{2})(?!\d)")
+_LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
@@ -105,32 +118,37 @@ def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-def approx_find(term: str, text: str, k: int) -> bool:
+def approx_find(term: str, text: str, k: int, whole: bool = False) -> bool:
     """Whether ``term`` occurs in ``text`` with at most ``k`` edits (insertions, deletions, substitutions).
 
     Sellers' approximate substring search: the edit-distance table with a
-    free start and end in ``text``.
+    free start and end in ``text``; with ``whole``, no free start or end:
+    ``term`` is all of ``text`` within ``k`` edits (their edit distance).
 
     >>> approx_find("lopez", "garciatopezmaria", 1)
     True
     >>> approx_find("lopez", "garciamaria", 1)
     False
+    >>> approx_find("20200315", "20200317", 2, whole=True), approx_find("20200315", "20200317142231", 2, whole=True)
+    (True, False)
     """
     m = len(term)
     if m == 0:
         return False
     if k <= 0:
-        return term in text
+        return term == text if whole else term in text
+    if whole and abs(len(text) - m) > k:
+        return False
     prev = list(range(m + 1))
-    for ch in text:
-        cur = [0] * (m + 1)
+    for j, ch in enumerate(text, 1):
+        cur = [j if whole else 0] + [0] * m
         for i in range(1, m + 1):
             cost = 0 if term[i - 1] == ch else 1
             cur[i] = min(prev[i - 1] + cost, prev[i] + 1, cur[i - 1] + 1)
-        if cur[m] <= k:
+        if not whole and cur[m] <= k:
             return True
         prev = cur
-    return False
+    return whole and prev[m] <= k
 
 
 class AllowList:
@@ -258,6 +276,8 @@ class _DenyMatcher:
         self.dates = sorted({f for t in terms if t.category == "date" for f in _date_forms(t.text)})
         self.date_parts = {p for t in terms if t.category == "date" for p in _date_parts(t.text)}
         self.ymd = sorted({(t.text[:4], t.text[4:6]) for t in terms if t.category == "date" and len(t.text) == 8})
+        self.dy = {(int(t.text[6:8]), t.text[:4]) for t in terms if t.category == "date" and len(t.text) == 8
+                   and t.text.isdigit()}
         self.md = {(t.text[4:6], int(t.text[6:8])) for t in terms if t.category == "date" and len(t.text) == 8
                    and t.text[6:8].isdigit()}
         self.places = [(re.sub(r"[^a-z0-9]", "", t.text), t.category) for t in terms
@@ -296,6 +316,44 @@ class _DenyMatcher:
                     return True
         return False
 
+    def _date_digits(self, folded: str) -> bool:
+        """A form of an instance's date (:func:`_date_forms`) in the digits of the text: exactly anywhere, or
+        (eight digits within two edits, seven within one) as whole groups of digits of one written number
+        (:data:`_DATE_DIGIT_RUN`), bounded by non-digits on both sides, of the form's length (one digit fewer, up to ``k`` more: a
+        separator read as a digit, ``0471272020`` of ``07/12/2020``).
+
+        The bounds keep a date from matching the digits of a longer number, or of a date and a time read
+        together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
+        2020 within one edit, when all the digits of a line were searched.  What that search also caught, a
+        month word misread as no month between the day and the year, is :meth:`_day_and_year`.
+        """
+        digits = re.sub(r"\D", "", folded)
+        runs = [re.findall(r"\d+", r.group()) for r in _DATE_DIGIT_RUN.finditer(folded)]
+        for form in self.dates:
+            if form in digits:
+                return True
+            k = 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0
+            if not k:
+                continue
+            for groups in runs:
+                for i in range(len(groups)):
+                    span = ""
+                    for g in groups[i:]:
+                        span += g
+                        if len(span) > len(form) + k:
+                            break
+                        if len(span) >= len(form) - 1 and approx_find(form, span, k, whole=True):
+                            return True
+        return False
+
+    def _day_and_year(self, folded: str) -> bool:
+        """An instance date's day and year around a month word read as no month (``21 NON:2019``, ``24 d@octubre
+        de 2020``, ``2019-; lope -17``; :data:`_DAY_WORD_YEAR`), in the text as read (not digitized: ``NON`` is no ``N0N``)."""
+        return any(len(m.group(2)) <= 24 and (int(m.group(1)), m.group(3)) in self.dy
+                   for m in _DAY_WORD_YEAR.finditer(folded)) \
+            or any(len(m.group(2)) <= 24 and (int(m.group(3)), m.group(1)) in self.dy
+                   for m in _YEAR_WORD_DAY.finditer(folded))
+
     def _date_run(self, folded: str) -> bool:
         """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
         form of it with one digit misread."""
@@ -326,11 +384,8 @@ class _DenyMatcher:
             hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
             if approx_find(code, hay, k):
                 cats.add(cat)
-        digits = re.sub(r"[^0-9]", "", _fold(dig))
-        for form in self.dates:
-            if approx_find(form, digits, 2 if len(form) >= 8 else 1 if len(form) >= 7 else 0):
-                cats.add("date")
-                break
+        if self._date_digits(_fold(dig)) or self._day_and_year(folded):
+            cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
             cats.add("date")
         if "date" not in cats and self._date_run(_fold(dig)):
