@@ -74,3 +74,25 @@ def test_street_named_after_a_doctor_with_its_details_is_removed(street):
 def test_unknown_given_name_after_lower_cased_surnames_is_removed():
     """'Nombre: teixidor quispe, ulpiano': the given name no gazetteer knows leaks (_given_names_after)."""
     assert _left("Nombre: teixidor quispe, ulpiano", ["ulpiano"]) == []
+
+
+# Review of be59540..841eecc (2026-12-04): the fresh-set fixes that remove less; each form below was removed whole at
+# be59540 and leaks at 841eecc (generated texts, none copied from a corpus)
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("paciente: fuente munoz, 67 anos.", "fuente munoz"),
+    ("rx torax de paciente: fuente garcia (covid-19).", "fuente garcia"),
+])
+def test_fuente_as_a_lower_cased_patient_field_value_is_removed(text, leak):
+    """'paciente: fuente munoz': 'fuente' (prose in 'el paciente fuente') is a surname after a colon (_LOWER_NOT_FIRST)."""
+    assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text", [
+    "paciente garcia lopez acude por disnea. PCR positiva.",
+    "paciente garcia lopez acude por disnea (COVID-19).",
+])
+def test_lower_cased_name_after_paciente_in_a_lower_cased_text_with_acronyms_is_removed(text):
+    """A capital acronym made the whole lower-cased report 'cased': 'paciente garcia lopez' leaked (_lower_header_names)."""
+    assert _left(text, ["garcia", "lopez"]) == []

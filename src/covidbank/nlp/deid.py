@@ -461,7 +461,10 @@ _LOWER_NOT_NAME = frozenset(
 # ... and surnames that are common words: not the first word of a lower-case name, but a later one
 _LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
     "blanco rojo verde negro mesa cruz sol vega prado flores campos leon valle torre ramos cano "
-    "calvo moreno rubio bueno nieto santos reyes iglesias fuente".split())
+    "calvo moreno rubio bueno nieto santos reyes iglesias".split())
+# ... and words that follow "paciente" in prose ("el paciente fuente"): no first word of a name unless a colon
+# makes the words after it a field's value ("paciente: fuente munoz")
+_LOWER_PROSE_AFTER_HEADER = frozenset({"fuente"})
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:
@@ -875,15 +878,20 @@ _RULES: tuple[Callable[[str, _Add], None], ...] = (
     _gazetteer_spans, _more_names, _contacts_and_codes, _relatives_and_ages, _patient_descriptors)
 
 
+_CAPITALIZED_WORD = re.compile(r"(?<![\w])[A-ZÁÉÍÓÚÑ][a-záéíóúñü]{2,}(?![\w])")
+
+
 def _lower_header_names(text: str) -> list[tuple[int, int]]:
     """Names after a person header in lower-cased text: the leading words that are known given names or
     surnames (or a particle between two of them); the first must be one and not a common word."""
     first, last = gz.first_names(), gz.last_names()
-    cased = text != text.lower()
+    # a text with capitalized words; a lower-cased report with capital acronyms ("PCR", "COVID-19") is no such text
+    cased = _CAPITALIZED_WORD.search(text) is not None
     out = []
     for m in _LOWER_NAME_HEADER.finditer(text):
         words = list(re.finditer(r"[^\s]+", m.group("n")))
-        if cased and text.startswith("paciente", m.start()) and ":" not in text[m.start():m.start("n")] \
+        colon = ":" in text[m.start():m.start("n")]
+        if cased and text.startswith("paciente", m.start()) and not colon \
                 and gz.key(words[0].group()) not in first:
             # in a text with capitals, "el paciente fuente" is prose: without a colon a lower-case name
             # after the word must start with a given name ("paciente maria garcia")
@@ -891,7 +899,7 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
         keep = 0
         for i, w in enumerate(words):
             parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
-            stop = _LOWER_NOT_FIRST if i == 0 else _LOWER_NOT_NAME
+            stop = (_LOWER_NOT_FIRST if colon else _LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER) if i == 0 else _LOWER_NOT_NAME
             known = bool(parts) and all(p in first or p in last for p in parts) and not any(
                 p in _ALWAYS_STOP or p in stop for p in parts)
             if known:
