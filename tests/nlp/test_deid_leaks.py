@@ -96,3 +96,13 @@ def test_fuente_as_a_lower_cased_patient_field_value_is_removed(text, leak):
 def test_lower_cased_name_after_paciente_in_a_lower_cased_text_with_acronyms_is_removed(text):
     """A capital acronym made the whole lower-cased report 'cased': 'paciente garcia lopez' leaked (_lower_header_names)."""
     assert _left(text, ["garcia", "lopez"]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("Reside en PL. MAYOR, MADRID.", "MAYOR"),
+    ("Vive en PL. COLÓN.", "COLÓN"),
+    ("Domicilio PL. ANCHA s/n.", "ANCHA"),
+])
+def test_square_in_capitals_without_a_number_is_removed(text, leak):
+    """'PL. MAYOR' without a house number was taken for a lumbar puncture ('mediante PL. Tras ...') and left."""
+    assert _left(text, [leak]) == []

@@ -296,6 +296,9 @@ _STREET = re.compile(
     rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’-]))?\b|,?\s*s/n)?"
     rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’-]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
+# "PL." in capitals without a house number before a word in lower case is a lumbar puncture ("mediante PL. Tras
+# ello"), no square; a square's name in capitals is one ("PL. MAYOR", "PL. ANCHA s/n")
+_LUMBAR_PUNCTURE = re.compile(r"PL\.[ \t]*+(?![A-ZÁÉÍÓÚÑÜ]{2,}(?!\w))\D*$")
 # a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
 _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
 _TITLE_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
@@ -751,9 +754,7 @@ def _addresses(text: str, add: _Add) -> None:
         if _TITLE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
             pos = m.start() + 1
             continue
-        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()) \
-                and not (m.group().startswith("PL.") and not any(c.isdigit() for c in m.group())):
-            # "PL." in capitals without a house number is a lumbar puncture ("mediante PL. Tras ..."), no square
+        if _NAMED_STREET.match(m.group()) and not _WILLIS.match(m.group()) and not _LUMBAR_PUNCTURE.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
