@@ -106,3 +106,14 @@ def test_lower_cased_name_after_paciente_in_a_lower_cased_text_with_acronyms_is_
 def test_square_in_capitals_without_a_number_is_removed(text, leak):
     """'PL. MAYOR' without a house number was taken for a lumbar puncture ('mediante PL. Tras ...') and left."""
     assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("NHC 12 345 678 Leucocitos 12 300/µl.", "678"),
+    ("nhc 16 102 166 leucocitos 12,3.", "166"),
+    ("Tel.: 946 221 712,70 35 27 66/µl", "66"),
+    ("contacto 93 862 24 41/067 81 15,5", "15"),
+])
+def test_last_group_of_a_spaced_number_before_a_lab_word_or_decimal_is_removed(text, leak):
+    """A run of several groups before a cell word or a decimal was cut back to its first groups (_NUM_RULES)."""
+    assert _left(text, [leak]) == []

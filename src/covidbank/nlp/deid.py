@@ -249,7 +249,10 @@ _NUM_RULES = [
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
-    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS}|[.,]\d|\s*{_CELL_COUNT})", "NUM", ""),
+    # spaced groups: a count or a decimal follows a single group only ("12 300 leucocitos", "CA 19.9 58,3 U/ml"); a run
+    # of more groups is an id or a phone number whatever follows it ("NHC 12 345 678 Leucocitos", "91 234 56 78,91")
+    (rf"\b\d{{1,4}}(?: \d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b\d{{1,4}} \d{{2,}}\b(?!\s*{_UNITS}|[.,]\d|\s*{_CELL_COUNT})", "NUM", ""),
     (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
     (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM", ""),
 ]
