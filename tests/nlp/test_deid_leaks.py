@@ -117,3 +117,14 @@ def test_square_in_capitals_without_a_number_is_removed(text, leak):
 def test_last_group_of_a_spaced_number_before_a_lab_word_or_decimal_is_removed(text, leak):
     """A run of several groups before a cell word or a decimal was cut back to its first groups (_NUM_RULES)."""
     assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("Domicilio actual: Mayor 14,3.", "Mayor 14"),
+    ("Dirección actual: Feria 47,4. Tel 600 123 456.", "Feria 47"),
+    ("Domicilio habitual: Sur 27, 7º A, Sevilla.", "Sur 27"),
+    ("Sol 1 Residencia: Ter 45,2ºB, Sevilla.", "45,2ºB"),
+])
+def test_bare_street_after_an_address_key_is_removed(text, leak):
+    """A bare street after an address key was taken for a lab value ('Hb 13,5', 'TG 42') and left (_MEASURE_NOT_STREET)."""
+    assert _left(text, [leak]) == []

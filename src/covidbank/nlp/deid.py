@@ -363,6 +363,8 @@ _HOSPITAL_ACRONYMS = frozenset("chuvi chuac chus huca hcuv hgugm huvh huvr humv"
 # a lab value, no bare street: a decimal ("Hb 13,5", "Hb 11,4 g/dl") or a name of three letters or fewer ("TG 42")
 _DECIMAL_AFTER = re.compile(r"[.,]\d")
 _MEASURE_NOT_STREET = re.compile(r"\d[.,]\d+(?![ºª°\w])|^[^\W\d_]{1,3}[ \t]+\d")
+# ... unless an address key comes before it ("Domicilio actual: Mayor 14,3", "Residencia: Sur 27, 7º A")
+_ADDRESS_KEY_BEFORE = re.compile(r"(?i)(?<![\w])(?:domicilio|direcci[oó]n|residencia)(?![\w])[^\n:]{0,20}:[ \t]*$")
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
     rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
@@ -777,7 +779,8 @@ def _institutions(text: str, add: _Add) -> None:
     for m in _ORGS.finditer(text):
         add(m.start(), m.end(), "INST", 3)
     for m in _BARE_STREET.finditer(text):
-        if not _MEASURE_NOT_STREET.search(m.group()) and not _DECIMAL_AFTER.match(text, m.end()):
+        if _ADDRESS_KEY_BEFORE.search(text, max(0, m.start() - 40), m.start()) or (
+                not _MEASURE_NOT_STREET.search(m.group()) and not _DECIMAL_AFTER.match(text, m.end())):
             add(m.start(), m.end(), "DIR", 5)
 
 
