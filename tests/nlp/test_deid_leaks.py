@@ -128,3 +128,12 @@ def test_last_group_of_a_spaced_number_before_a_lab_word_or_decimal_is_removed(t
 def test_bare_street_after_an_address_key_is_removed(text, leak):
     """A bare street after an address key was taken for a lab value ('Hb 13,5', 'TG 42') and left (_MEASURE_NOT_STREET)."""
     assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("la paciente fuente ortega ingresa en uci.", "fuente ortega"),
+    ("el paciente fuente iglesias acude por disnea.", "fuente iglesias"),
+])
+def test_fuente_before_a_surname_after_paciente_is_removed(text, leak):
+    """'paciente fuente ortega': 'fuente' is prose only when no name follows it (_LOWER_PROSE_AFTER_HEADER)."""
+    assert _left(text, [leak]) == []

@@ -471,7 +471,7 @@ _LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
     "blanco rojo verde negro mesa cruz sol vega prado flores campos leon valle torre ramos cano "
     "calvo moreno rubio bueno nieto santos reyes iglesias".split())
 # ... and words that follow "paciente" in prose ("el paciente fuente"): no first word of a name unless a colon
-# makes the words after it a field's value ("paciente: fuente munoz")
+# makes the words after it a field's value ("paciente: fuente munoz") or a name follows ("paciente fuente ortega")
 _LOWER_PROSE_AFTER_HEADER = frozenset({"fuente"})
 
 
@@ -895,6 +895,12 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
     # a text with capitalized words; a lower-cased report with capital acronyms ("PCR", "COVID-19") is no such text
     cased = _CAPITALIZED_WORD.search(text) is not None
     out = []
+
+    def known(w: re.Match, stop: frozenset) -> bool:  # a known name word, none of ``stop``
+        parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
+        return bool(parts) and all(p in first or p in last for p in parts) and not any(
+            p in _ALWAYS_STOP or p in stop for p in parts)
+
     for m in _LOWER_NAME_HEADER.finditer(text):
         words = list(re.finditer(r"[^\s]+", m.group("n")))
         colon = ":" in text[m.start():m.start("n")]
@@ -903,13 +909,12 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
             # in a text with capitals, "el paciente fuente" is prose: without a colon a lower-case name
             # after the word must start with a given name ("paciente maria garcia")
             continue
+        # "el paciente fuente, ..." is prose; "paciente: fuente munoz" and "paciente fuente ortega" are names
+        prose = not colon and not (len(words) > 1 and known(words[1], _LOWER_NOT_NAME))
         keep = 0
         for i, w in enumerate(words):
-            parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
-            stop = (_LOWER_NOT_FIRST if colon else _LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER) if i == 0 else _LOWER_NOT_NAME
-            known = bool(parts) and all(p in first or p in last for p in parts) and not any(
-                p in _ALWAYS_STOP or p in stop for p in parts)
-            if known:
+            if known(w, (_LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER if prose else _LOWER_NOT_FIRST) if i == 0
+                     else _LOWER_NOT_NAME):
                 keep = i + 1
             elif gz.key(w.group()) in ("de", "del", "la", "las", "los", "y", "i") and i and keep == i:
                 continue
