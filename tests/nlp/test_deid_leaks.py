@@ -137,3 +137,12 @@ def test_bare_street_after_an_address_key_is_removed(text, leak):
 def test_fuente_before_a_surname_after_paciente_is_removed(text, leak):
     """'paciente fuente ortega': 'fuente' is prose only when no name follows it (_LOWER_PROSE_AFTER_HEADER)."""
     assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("Vive en Camino Atocha 68C-3, Oviedo.", "68C-3"),
+    ("Vive en C/ Río 50B-6 de Badalona.", "-6"),
+])
+def test_house_number_with_a_letter_and_a_hyphen_is_removed(text, leak):
+    """'68C-3': the letter before a hyphen was refused as a door (meant for 'E-47010'), and the number with it (_STREET)."""
+    assert _left(text, [leak]) == []

@@ -296,8 +296,8 @@ _STREET_ABBREVIATION = r"(?:Ntra|Ntro|Nra|Sra|Sr|Sta|Sto|Gral|Dr|Dra|Prof|Pdte|H
 _STREET_UNIT = rf"(?:{_PART}\b|{_STREET_ABBREVIATION}|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
-    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’-]))?\b|,?\s*s/n)?"
-    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’-]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]|-\d{{5}}(?!\d)))?\b|,?\s*s/n)?"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’]|-\d{{5}}(?!\d)))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
 # "PL." in capitals without a house number before a word in lower case is a lumbar puncture ("mediante PL. Tras
 # ello"), no square; a square's name in capitals is one ("PL. MAYOR", "PL. ANCHA s/n")
