@@ -146,3 +146,14 @@ def test_fuente_before_a_surname_after_paciente_is_removed(text, leak):
 def test_house_number_with_a_letter_and_a_hyphen_is_removed(text, leak):
     """'68C-3': the letter before a hyphen was refused as a door (meant for 'E-47010'), and the number with it (_STREET)."""
     assert _left(text, [leak]) == []
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("NHC 890 810 leucocitos", "810"),
+    ("NASS 353 194,5", "353"),
+    ("h.c. 228 300,3", "300"),
+    ("Contacto: 17 312046 plaquetas", "17"),
+])
+def test_spaced_id_after_its_key_before_a_lab_word_or_decimal_is_removed(text, leak):
+    """An id of two spaced groups right after its key, then a cell word or a decimal, was spared as a count (_CELL_COUNT)."""
+    assert _left(text, [leak]) == []

@@ -257,6 +257,9 @@ _NUM_RULES = [
     (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM", ""),
 ]
 _NUM = [(re.compile(p), c, t) for p, c, t in _NUM_RULES]
+# two spaced groups right after an id's or a phone's key: an id whatever follows it (a count's rule spares them)
+_SPACED_PAIR = re.compile(rf"\b\d{{1,4}} \d{{2,}}\b(?!\s*{_UNITS})")
+_ID_KEY_BEFORE = re.compile(rf"(?i)(?<![\w])(?:{_HEADER_KEYS[1][0]}|h\.?\s?c|contacto|nss)[ \t]*[:.]?[ \t]*$")
 # a record number after its key with no colon (BIMCV's lower-cased form: "nhc  93544", "hc   60332")
 _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|"
                          r"anexo|informe original|firmado(?: por)?)\.?"
@@ -724,6 +727,9 @@ def _numbers(text: str, add: _Add) -> None:
     for rx, cat, typ in _NUM[1:]:
         for m in rx.finditer(text):
             add(m.start(), m.end(), cat, 3, typ)
+    for m in _SPACED_PAIR.finditer(text):  # no count or decimal after an id's or a phone's key ("NHC 890 810 leucocitos")
+        if _ID_KEY_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            add(m.start(), m.end(), "NUM", 3, "")
     for m in _RECORD_NUM.finditer(text):
         add(m.start("n"), m.end("n"), "NUM", 1, "ID_SUJETO_ASISTENCIA")
         n = _CAPS_INVERTED_NAME.match(text, m.end("n"))
