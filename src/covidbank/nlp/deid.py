@@ -249,11 +249,17 @@ _NUM_RULES = [
     (rf"\b[A-Z]{{1,4}}-?\d{{4,}}(?:[-/]?\d+)*[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b[A-Z]{{1,4}} \d{{5,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
     (rf"\b(?!\d{{3}}000\b|\d{{4}}00\b)\d{{6,}}[A-Z]?\b(?!\s*{_UNITS})", "NUM", ""),
-    (rf"\b\d{{1,4}}(?: \d{{2,}}){{1,4}}\b(?!\s*{_UNITS}|[.,]\d|\s*{_CELL_COUNT})", "NUM", ""),
+    # spaced groups: a count or a decimal follows a single group only ("12 300 leucocitos", "CA 19.9 58,3 U/ml"); a run
+    # of more groups is an id or a phone number whatever follows it ("NHC 12 345 678 Leucocitos", "91 234 56 78,91")
+    (rf"\b\d{{1,4}}(?: \d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
+    (rf"\b\d{{1,4}} \d{{2,}}\b(?!\s*{_UNITS}|[.,]\d|\s*{_CELL_COUNT})", "NUM", ""),
     (rf"\b\d{{2,4}}(?:-\d{{2,}}){{2,4}}\b(?!\s*{_UNITS})", "NUM", ""),
     (r"\b\d{1,2}[./]\d{3}[./]\d{3}[-\s]?[A-Za-z]\b", "NUM", ""),
 ]
 _NUM = [(re.compile(p), c, t) for p, c, t in _NUM_RULES]
+# two spaced groups right after an id's or a phone's key: an id whatever follows it (a count's rule spares them)
+_SPACED_PAIR = re.compile(rf"\b\d{{1,4}} \d{{2,}}\b(?!\s*{_UNITS})")
+_ID_KEY_BEFORE = re.compile(rf"(?i)(?<![\w])(?:{_HEADER_KEYS[1][0]}|h\.?\s?c|contacto|nss)[ \t]*[:.]?[ \t]*$")
 # a record number after its key with no colon (BIMCV's lower-cased form: "nhc  93544", "hc   60332")
 _RECORD_NUM = re.compile(r"(?<![\w.])(?:n\.?\s?h\.?\s?c|h\.?\s?c|historia(?: cl[ií]nica)?|n[ºo°]\s?(?:de\s)?historia|"
                          r"anexo|informe original|firmado(?: por)?)\.?"
@@ -293,9 +299,12 @@ _STREET_ABBREVIATION = r"(?:Ntra|Ntro|Nra|Sra|Sr|Sta|Sto|Gral|Dr|Dra|Prof|Pdte|H
 _STREET_UNIT = rf"(?:{_PART}\b|{_STREET_ABBREVIATION}|{_CAP}|[A-Z]\.|{_HOUSE_NUMBER}(?:º|ª)?\b|{_LOWER_STREET_WORD})[ \t]*"
 _STREET = re.compile(
     rf"(?<![\w/])(?i:{_STREET_TYPES})[ \t]*(?!{_STREET_START}){_STREET_UNIT}(?:(?!{_STREET_START}|{_STREET_AHEAD}){_STREET_UNIT}){{0,6}}"
-    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’-]))?\b|,?\s*s/n)?"
-    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’-]))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
+    rf"(?:,?\s*(?:n\s?º|nº|n\.º|no\.|núm\.?|número|num\.?)?\s*\d+(?![/.:]\d)(?:\s?[A-Za-z](?![\w'’]|-\d{{5}}(?!\d)))?\b|,?\s*s/n)?"
+    rf"(?:(?:,|\s?-)?\s*(?:\d+(?![/.:]\d)[ºª]?(?:\s?[A-Za-z](?![\w'’]|-\d{{5}}(?!\d)))?|\d+\s?-\s?\d+|(?:bajo|piso|puerta|escalera|esc\.?)\s*\w*)\b)*"
 )
+# "PL." in capitals without a house number before a word in lower case is a lumbar puncture ("mediante PL. Tras
+# ello"), no square; a square's name in capitals is one ("PL. MAYOR", "PL. ANCHA s/n")
+_LUMBAR_PUNCTURE = re.compile(r"PL\.[ \t]*+(?![A-ZÁÉÍÓÚÑÜ]{2,}(?!\w))\D*$")
 # a street is named: a capitalized word or a number after its type ("vía oral cada 6 h" is not a street)
 _NAMED_STREET = re.compile(rf"\S+[ \t]*(?:{_PART}[ \t]*)*(?:{_CAP}|\d)")
 # ... and in lower-cased text (BIMCV's form, where no name is capitalized): a full street word, then a house number
@@ -362,6 +371,8 @@ _HOSPITAL_ACRONYMS = frozenset("chuvi chuac chus huca hcuv hgugm huvh huvr humv"
 # a lab value, no bare street: a decimal ("Hb 13,5", "Hb 11,4 g/dl") or a name of three letters or fewer ("TG 42")
 _DECIMAL_AFTER = re.compile(r"[.,]\d")
 _MEASURE_NOT_STREET = re.compile(r"\d[.,]\d+(?![ºª°\w])|^[^\W\d_]{1,3}[ \t]+\d")
+# ... unless an address key comes before it ("Domicilio actual: Mayor 14,3", "Residencia: Sur 27, 7º A")
+_ADDRESS_KEY_BEFORE = re.compile(r"(?i)(?<![\w])(?:domicilio|direcci[oó]n|residencia)(?![\w])[^\n:]{0,20}:[ \t]*$")
 _BARE_STREET = re.compile(rf"(?<=[:\n] )(?:(?:{_PART}[ \t]+)?{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+\d{{1,4}}\b(?:,\s*\d+º?\s?[A-Za-z]?)?(?=[.\n,])")
 _INST = re.compile(
     rf"(?<![\w])(?:{_INST_HEAD})(?:[ \t]+(?!{_STREET_START}|{_STREET_AHEAD})(?:{_PART}[ \t]+)*(?:{_CAP}|\d+(?![/.:]\d)(?:[ \t]+de[ \t]+{_CAP})?|[A-Z]{{2,}}))+"
@@ -466,7 +477,10 @@ _LOWER_NOT_NAME = frozenset(
 # ... and surnames that are common words: not the first word of a lower-case name, but a later one
 _LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
     "blanco rojo verde negro mesa cruz sol vega prado flores campos leon valle torre ramos cano "
-    "calvo moreno rubio bueno nieto santos reyes iglesias fuente".split())
+    "calvo moreno rubio bueno nieto santos reyes iglesias".split())
+# ... and words that follow "paciente" in prose ("el paciente fuente"): no first word of a name unless a colon
+# makes the words after it a field's value ("paciente: fuente munoz") or a name follows ("paciente fuente ortega")
+_LOWER_PROSE_AFTER_HEADER = frozenset({"fuente"})
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:
@@ -551,6 +565,15 @@ def _place_chain_spans(text: str) -> list[tuple[int, int]]:
         if keep:
             out.extend((a, b) for a, b, _ in keep + [items[-1]])
     return out
+
+
+_CAPITALIZED_WORD = re.compile(r"(?<![\w])[A-ZÁÉÍÓÚÑ][a-záéíóúñü]{2,}(?![\w])")
+
+
+def _lower_cased(text: str) -> bool:
+    """Whether ``text`` is written lower-cased (BIMCV's published form), where no name is capitalized: no
+    capitalized word, capital acronyms allowed ("pcr positiva. PCR", "COVID-19")."""
+    return _CAPITALIZED_WORD.search(text) is None
 
 
 @functools.lru_cache(maxsize=1)
@@ -718,6 +741,9 @@ def _numbers(text: str, add: _Add) -> None:
     for rx, cat, typ in _NUM[1:]:
         for m in rx.finditer(text):
             add(m.start(), m.end(), cat, 3, typ)
+    for m in _SPACED_PAIR.finditer(text):  # no count or decimal after an id's or a phone's key ("NHC 890 810 leucocitos")
+        if _ID_KEY_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            add(m.start(), m.end(), "NUM", 3, "")
     for m in _RECORD_NUM.finditer(text):
         add(m.start("n"), m.end("n"), "NUM", 1, "ID_SUJETO_ASISTENCIA")
         n = _CAPS_INVERTED_NAME.match(text, m.end("n"))
@@ -747,7 +773,7 @@ def _addresses(text: str, add: _Add) -> None:
         add(m.start("z"), m.end("z"), "DIR", 2)
         add(m.start("t"), m.end("t"), "LOC", 3)
     pos = 0
-    lower_text = text == text.lower()
+    lower_text = _lower_cased(text)
     while (m := _STREET.search(text, pos)) is not None:
         pos = m.end()
         # "Sr. Camino García del Río" is a person named Camino: look again after that word
@@ -755,9 +781,7 @@ def _addresses(text: str, add: _Add) -> None:
             pos = m.start() + 1
             continue
         named = _NAMED_STREET.match(m.group()) or (lower_text and _LOWER_NAMED_STREET.match(m.group()))
-        if named and not _WILLIS.match(m.group()) \
-                and not (m.group().startswith("PL.") and not any(c.isdigit() for c in m.group())):
-            # "PL." in capitals without a house number is a lumbar puncture ("mediante PL. Tras ..."), no square
+        if named and not _WILLIS.match(m.group()) and not _LUMBAR_PUNCTURE.match(m.group()):
             add(m.start(), m.end(), "DIR", 2)
     for m in _ROAD_KM.finditer(text):
         add(m.start(), m.end(), "DIR", 1, "CALLE")
@@ -800,7 +824,7 @@ def _lower_hospitals(text: str, spans: list[tuple[int, int, str]]) -> list[tuple
     candidates these spans ran past the annotated names and cost precision on ``choice``); only a name nothing
     else saw is added ("realizada en el hospital la fe en el ...").
     """
-    if text != text.lower():
+    if not _lower_cased(text):
         return spans
     extra = []
     for m in _LOWER_HOSPITAL.finditer(text):
@@ -829,7 +853,8 @@ def _institutions(text: str, add: _Add) -> None:
     for m in _ORGS.finditer(text):
         add(m.start(), m.end(), "INST", 3)
     for m in _BARE_STREET.finditer(text):
-        if not _MEASURE_NOT_STREET.search(m.group()) and not _DECIMAL_AFTER.match(text, m.end()):
+        if _ADDRESS_KEY_BEFORE.search(text, max(0, m.start() - 40), m.start()) or (
+                not _MEASURE_NOT_STREET.search(m.group()) and not _DECIMAL_AFTER.match(text, m.end())):
             add(m.start(), m.end(), "DIR", 5)
 
 
@@ -934,26 +959,34 @@ _RULES: tuple[Callable[[str, _Add], None], ...] = (
     _gazetteer_spans, _more_names, _contacts_and_codes, _relatives_and_ages, _patient_descriptors)
 
 
+
 def _lower_header_names(text: str) -> list[tuple[int, int]]:
     """Names after a person header in lower-cased text: the leading words that are known given names or
     surnames (or a particle between two of them); the first must be one and not a common word."""
     first, last = gz.first_names(), gz.last_names()
-    cased = text != text.lower()
+    # a text with capitalized words; a lower-cased report with capital acronyms ("PCR", "COVID-19") is no such text
+    cased = not _lower_cased(text)
     out = []
+
+    def known(w: re.Match, stop: frozenset) -> bool:  # a known name word, none of ``stop``
+        parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
+        return bool(parts) and all(p in first or p in last for p in parts) and not any(
+            p in _ALWAYS_STOP or p in stop for p in parts)
+
     for m in _LOWER_NAME_HEADER.finditer(text):
         words = list(re.finditer(r"[^\s]+", m.group("n")))
-        if cased and text.startswith("paciente", m.start()) and ":" not in text[m.start():m.start("n")] \
+        colon = ":" in text[m.start():m.start("n")]
+        if cased and text.startswith("paciente", m.start()) and not colon \
                 and gz.key(words[0].group()) not in first:
             # in a text with capitals, "el paciente fuente" is prose: without a colon a lower-case name
             # after the word must start with a given name ("paciente maria garcia")
             continue
+        # "el paciente fuente, ..." is prose; "paciente: fuente munoz" and "paciente fuente ortega" are names
+        prose = not colon and not (len(words) > 1 and known(words[1], _LOWER_NOT_NAME))
         keep = 0
         for i, w in enumerate(words):
-            parts = [p for p in gz.key(w.group()).strip("'’-").split("-") if p]
-            stop = _LOWER_NOT_FIRST if i == 0 else _LOWER_NOT_NAME
-            known = bool(parts) and all(p in first or p in last for p in parts) and not any(
-                p in _ALWAYS_STOP or p in stop for p in parts)
-            if known:
+            if known(w, (_LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER if prose else _LOWER_NOT_FIRST) if i == 0
+                     else _LOWER_NOT_NAME):
                 keep = i + 1
             elif gz.key(w.group()) in ("de", "del", "la", "las", "los", "y", "i") and i and keep == i:
                 continue
