@@ -233,3 +233,19 @@ def test_an_instance_date_does_not_match_part_of_a_longer_number_or_a_date_and_t
 def test_a_day_and_a_year_are_no_instance_date_without_a_month_word_between(words):
     (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
     assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("14/07/202010:22:31",), ("14.07.202010.22.31",), ("2020-07-1410:22",),
+                                   ("2020-07-18T10:22:31",), ("1995-07-0510:22",), ("FECHA14/07/2021",)])
+def test_an_instance_date_misread_and_glued_to_a_time_or_a_label_is_the_date(words):
+    # a date with one digit misread and the time read without a space after it (`2020 10:22` read `202010:22`,
+    # the `T` of an ISO time read `7`), or a label glued before it (`FECHA14` digitized `FECH414`): the extra
+    # digits of the time or the label are no part of the date's groups
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("29/02/202001:35:05",), ("2019.05.02",), ("2019.05.0210:22",), ("ID", "20200714990")])
+def test_a_time_glued_to_another_date_or_a_number_is_not_the_instance_date(words):
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)

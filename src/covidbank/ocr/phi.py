@@ -86,6 +86,10 @@ _DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
 #: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
 #: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
 _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
+#: A time read glued to the number before it (``15/03/202010:22:31``, ``2020-03-15T10:22`` with its ``T`` read
+#: ``7``): the hour (and a ``7`` before it) set apart as a group of its own, so that the date's groups end before it.
+_GLUED_TIME = re.compile(r"(?<=\d{2})(?=(?:[01]\d|2[0-3])[:.][0-5]\d(?:[:.][0-5]\d)?(?!\d))")
+_GLUED_TIME_T = re.compile(r"(?<=\d{2})(?=7(?:[01]\d|2[0-3])[:.][0-5]\d(?:[:.][0-5]\d)?(?!\d))")
 #: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
@@ -325,10 +329,18 @@ class _DenyMatcher:
         The bounds keep a date from matching the digits of a longer number, or of a date and a time read
         together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
         2020 within one edit, when all the digits of a line were searched.  What that search also caught, a
-        month word misread as no month between the day and the year, is :meth:`_day_and_year`.
+        month word misread as no month between the day and the year, is :meth:`_day_and_year`.  A time glued to
+        the date (:data:`_GLUED_TIME`) and a letter glued before it read as a digit (``FECHA14/07`` digitized
+        ``FECH414/07``) are set apart from its groups: the misses of the bounds on synthetic OCR'd dates.
         """
         digits = re.sub(r"\D", "", folded)
-        runs = [re.findall(r"\d+", r.group()) for r in _DATE_DIGIT_RUN.finditer(folded)]
+        runs = []
+        for text in {folded, _GLUED_TIME.sub(" ", folded), _GLUED_TIME_T.sub(" ", folded)}:
+            for r in _DATE_DIGIT_RUN.finditer(text):
+                groups = re.findall(r"\d+", r.group())
+                runs.append(groups)
+                if r.start() and text[r.start() - 1].isalpha() and len(groups[0]) > 1:
+                    runs.append([groups[0][1:]] + groups[1:])  # a letter glued before read as a digit (FECHA15)
         for form in self.dates:
             if form in digits:
                 return True
