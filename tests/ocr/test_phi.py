@@ -249,3 +249,11 @@ def test_an_instance_date_misread_and_glued_to_a_time_or_a_label_is_the_date(wor
 def test_a_time_glued_to_another_date_or_a_number_is_not_the_instance_date(words):
     (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
     assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("ID", "4937", "175"), ("N°", "73", "26", "01", "37"), ("Pat", "ID", "9029", "80670"),
+                                   ("ID:", "31", "14", "967"), ("N°", "389", "96", "81")])
+def test_a_number_split_by_spaces_after_a_record_label_is_a_long_number(words):
+    # an id the header does not hold, grouped otherwise than in threes: the label makes its groups one number
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert f.kind == "phi" and "long_number" in f.categories, (words, f.categories)

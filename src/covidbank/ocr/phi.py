@@ -101,6 +101,10 @@ _DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,24}(?:19|20)\d{2}(?!\d))(\D*
 _YEAR_WORD_DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\D{0,24}\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
                             r"(\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
+#: A number split by spaces in any grouping (``ID 4937 175``, ``N° 73 26 01 37``) after a record label: the label
+#: says it is one number (six digits or more, counted by :func:`_generic`), whatever a caption's numbers side by side.
+_LABELLED_SPLIT_NUMBER = re.compile(r"\b(?:nhc|mrn|dni|nie|nif|pid|id|hist|historia|exp|expediente|acc|accession|"
+                                    r"sip|cip|tis|n[o\u00ba\u00b0])(?![a-z0-9])\W{0,3}(\d+(?:\s\d+)+)(?!\d)")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
@@ -413,7 +417,8 @@ def _generic(text: str) -> set[str]:
     dig = _digitize(text)
     if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE + _DATE_PARTIAL):
         cats.add("date_pattern")
-    if _LONG_NUMBER.search(dig):
+    if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
+                                       for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
         cats.add("long_number")
     if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)):
         cats.add("labelled_value")
