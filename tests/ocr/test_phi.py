@@ -257,3 +257,11 @@ def test_a_number_split_by_spaces_after_a_record_label_is_a_long_number(words):
     # an id the header does not hold, grouped otherwise than in threes: the label makes its groups one number
     (f,) = classify_lines([_line(*words)], None, AllowList.load())
     assert f.kind == "phi" and "long_number" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("99", "8897", "7GG"), ("Z9BB", "7766")])
+def test_a_record_number_group_read_mostly_as_letters_is_still_the_id(words):
+    # `7GG` (one digit of three) stays letters for the line's digitizing: its look-alikes are undone for the id
+    # match in any word holding a digit (the old generic long-number pattern had caught `99 8897 7`)
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "id" in f.categories, (words, f.categories)

@@ -393,13 +393,18 @@ class _DenyMatcher:
                 or (self.short_names and self._short_name(folded)):
             cats.add("name")
         alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
+        # a record number's group read mostly as letters (``Z0ZOO3``, ``7GG``) stays letters in ``dig``: its
+        # look-alikes undone in every word holding a digit
+        loose = re.sub(r"[^0-9a-z]", "", _fold(" ".join(t.translate(_CONFUSABLE_DIGITS) if any(c.isdigit() for c in t)
+                                                      else t for t in dig.split())))
         for code, cat in self.codes:
             if cat in cats or len(code) < 4:
                 continue
             k = 0 if len(code) < 6 else 1 if len(code) < 8 else 2 if len(code) < 12 else len(code) // 5
-            hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
-            if approx_find(code, hay, k):
-                cats.add(cat)
+            for a in (alnum, loose):
+                if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
+                    cats.add(cat)
+                    break
         if self._date_digits(_fold(dig)) or self._day_and_year(folded):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
