@@ -265,3 +265,11 @@ def test_a_record_number_group_read_mostly_as_letters_is_still_the_id(words):
     # match in any word holding a digit (the old generic long-number pattern had caught `99 8897 7`)
     (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
     assert "id" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("Fecha:Z0Z0-07-13",), ("FECHAl3O7Z0Z0",)])
+def test_an_instance_date_in_a_word_mostly_of_letters_is_the_date(words):
+    # `Fecha:Z0Z0-07-13` is a word of more letters than digits, left undigitized for the line: the date's
+    # look-alikes are undone in every run of letters and digits holding a digit
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)

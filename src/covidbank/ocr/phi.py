@@ -227,6 +227,14 @@ def _digitize(text: str) -> str:
     return "".join(out)
 
 
+def _digitize_loose(text: str) -> str:
+    """OCR confusions undone in every run of letters and digits holding a digit, however few (``Z0Z0`` of
+    ``2020``, ``7GG`` of ``766``, ``FECHAZ30B1979``), for the instance's own numbers (its ids and dates) only:
+    :func:`_digitize` keeps tokens mostly of letters, a label glued to a number among them."""
+    return re.sub(r"[0-9A-Za-z|!]+", lambda m: m.group().translate(_CONFUSABLE_DIGITS)
+                  if any(c.isdigit() for c in m.group()) else m.group(), text)
+
+
 def _lookalike(text: str) -> str:
     """``text`` (folded) with each look-alike class of :data:`_LOOKALIKE` reduced to one character."""
     for a, b in _LOOKALIKE_PAIRS:
@@ -395,8 +403,8 @@ class _DenyMatcher:
         alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
         # a record number's group read mostly as letters (``Z0ZOO3``, ``7GG``) stays letters in ``dig``: its
         # look-alikes undone in every word holding a digit
-        loose = re.sub(r"[^0-9a-z]", "", _fold(" ".join(t.translate(_CONFUSABLE_DIGITS) if any(c.isdigit() for c in t)
-                                                      else t for t in dig.split())))
+        loose_text = _digitize_loose(dig)
+        loose = re.sub(r"[^0-9a-z]", "", _fold(loose_text))
         for code, cat in self.codes:
             if cat in cats or len(code) < 4:
                 continue
@@ -405,7 +413,7 @@ class _DenyMatcher:
                 if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
                     cats.add(cat)
                     break
-        if self._date_digits(_fold(dig)) or self._day_and_year(folded):
+        if self._date_digits(_fold(dig)) or self._day_and_year(folded) or self._date_digits(_fold(loose_text)):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
             cats.add("date")
