@@ -233,3 +233,43 @@ def test_an_instance_date_does_not_match_part_of_a_longer_number_or_a_date_and_t
 def test_a_day_and_a_year_are_no_instance_date_without_a_month_word_between(words):
     (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
     assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("14/07/202010:22:31",), ("14.07.202010.22.31",), ("2020-07-1410:22",),
+                                   ("2020-07-18T10:22:31",), ("1995-07-0510:22",), ("FECHA14/07/2021",)])
+def test_an_instance_date_misread_and_glued_to_a_time_or_a_label_is_the_date(words):
+    # a date with one digit misread and the time read without a space after it (`2020 10:22` read `202010:22`,
+    # the `T` of an ISO time read `7`), or a label glued before it (`FECHA14` digitized `FECH414`): the extra
+    # digits of the time or the label are no part of the date's groups
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("29/02/202001:35:05",), ("2019.05.02",), ("2019.05.0210:22",), ("ID", "20200714990")])
+def test_a_time_glued_to_another_date_or_a_number_is_not_the_instance_date(words):
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("ID", "4937", "175"), ("N°", "73", "26", "01", "37"), ("Pat", "ID", "9029", "80670"),
+                                   ("ID:", "31", "14", "967"), ("N°", "389", "96", "81")])
+def test_a_number_split_by_spaces_after_a_record_label_is_a_long_number(words):
+    # an id the header does not hold, grouped otherwise than in threes: the label makes its groups one number
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert f.kind == "phi" and "long_number" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("99", "8897", "7GG"), ("Z9BB", "7766")])
+def test_a_record_number_group_read_mostly_as_letters_is_still_the_id(words):
+    # `7GG` (one digit of three) stays letters for the line's digitizing: its look-alikes are undone for the id
+    # match in any word holding a digit (the old generic long-number pattern had caught `99 8897 7`)
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "id" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("Fecha:Z0Z0-07-13",), ("FECHAl3O7Z0Z0",)])
+def test_an_instance_date_in_a_word_mostly_of_letters_is_the_date(words):
+    # `Fecha:Z0Z0-07-13` is a word of more letters than digits, left undigitized for the line: the date's
+    # look-alikes are undone in every run of letters and digits holding a digit
+    (f,) = classify_lines([_line(*words)], _july_deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)

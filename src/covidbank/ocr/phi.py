@@ -86,6 +86,10 @@ _DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
 #: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
 #: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
 _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
+#: A time read glued to the number before it (``15/03/202010:22:31``, ``2020-03-15T10:22`` with its ``T`` read
+#: ``7``): the hour (and a ``7`` before it) set apart as a group of its own, so that the date's groups end before it.
+_GLUED_TIME = re.compile(r"(?<=\d{2})(?=(?:[01]\d|2[0-3])[:.][0-5]\d(?:[:.][0-5]\d)?(?!\d))")
+_GLUED_TIME_T = re.compile(r"(?<=\d{2})(?=7(?:[01]\d|2[0-3])[:.][0-5]\d(?:[:.][0-5]\d)?(?!\d))")
 #: A number of six digits or more, its digits together or split by one of ``.-/``, or grouped by spaces in threes
 #: (``12 345 678``, ``912 345 678``).  Numbers split by spaces otherwise are not one number: a caption's window
 #: ``C: 341 W: 2048``, its letters dropped as unsure, left ``341 2048``.
@@ -97,6 +101,10 @@ _DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\D{0,24}(?:19|20)\d{2}(?!\d))(\D*
 _YEAR_WORD_DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\D{0,24}\d{2}(?!\d))(\D*?[a-z]\D*?[a-z]\D*?[a-z]\D*?)"
                             r"(\d{2})(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9])(?:\d(?:[.\-/]?\d){5,}|\d{1,3}(?:\s\d{3}){2,}|\d{3}\s\d{3})(?![0-9])")
+#: A number split by spaces in any grouping (``ID 4937 175``, ``N° 73 26 01 37``) after a record label: the label
+#: says it is one number (six digits or more, counted by :func:`_generic`), whatever a caption's numbers side by side.
+_LABELLED_SPLIT_NUMBER = re.compile(r"\b(?:nhc|mrn|dni|nie|nif|pid|id|hist|historia|exp|expediente|acc|accession|"
+                                    r"sip|cip|tis|n[o\u00ba\u00b0])(?![a-z0-9])\W{0,3}(\d+(?:\s\d+)+)(?!\d)")
 _LABEL = re.compile(
     r"\b(?:nombre|name|paciente|patient|pat|apellidos?|nhc|n\.?\s?h\.?\s?c|mrn|dni|nie|nif|sip|cip|tis|dob|"
     r"f\.?\s?nac|nacimiento|birth|historia|hist|h\.?\s?c|acc|accession|acceso|exp|expediente|id|pid|n[ºo°]|dra?|doctora?)"
@@ -219,6 +227,14 @@ def _digitize(text: str) -> str:
     return "".join(out)
 
 
+def _digitize_loose(text: str) -> str:
+    """OCR confusions undone in every run of letters and digits holding a digit, however few (``Z0Z0`` of
+    ``2020``, ``7GG`` of ``766``, ``FECHAZ30B1979``), for the instance's own numbers (its ids and dates) only:
+    :func:`_digitize` keeps tokens mostly of letters, a label glued to a number among them."""
+    return re.sub(r"[0-9A-Za-z|!]+", lambda m: m.group().translate(_CONFUSABLE_DIGITS)
+                  if any(c.isdigit() for c in m.group()) else m.group(), text)
+
+
 def _lookalike(text: str) -> str:
     """``text`` (folded) with each look-alike class of :data:`_LOOKALIKE` reduced to one character."""
     for a, b in _LOOKALIKE_PAIRS:
@@ -325,10 +341,18 @@ class _DenyMatcher:
         The bounds keep a date from matching the digits of a longer number, or of a date and a time read
         together, by a part of them: ``29/02/2020, RX 01:35:05`` (a real caption) held ``2020013``, 13 July
         2020 within one edit, when all the digits of a line were searched.  What that search also caught, a
-        month word misread as no month between the day and the year, is :meth:`_day_and_year`.
+        month word misread as no month between the day and the year, is :meth:`_day_and_year`.  A time glued to
+        the date (:data:`_GLUED_TIME`) and a letter glued before it read as a digit (``FECHA14/07`` digitized
+        ``FECH414/07``) are set apart from its groups: the misses of the bounds on synthetic OCR'd dates.
         """
         digits = re.sub(r"\D", "", folded)
-        runs = [re.findall(r"\d+", r.group()) for r in _DATE_DIGIT_RUN.finditer(folded)]
+        runs = []
+        for text in {folded, _GLUED_TIME.sub(" ", folded), _GLUED_TIME_T.sub(" ", folded)}:
+            for r in _DATE_DIGIT_RUN.finditer(text):
+                groups = re.findall(r"\d+", r.group())
+                runs.append(groups)
+                if r.start() and text[r.start() - 1].isalpha() and len(groups[0]) > 1:
+                    runs.append([groups[0][1:]] + groups[1:])  # a letter glued before read as a digit (FECHA15)
         for form in self.dates:
             if form in digits:
                 return True
@@ -377,14 +401,19 @@ class _DenyMatcher:
                 or (self.short_names and self._short_name(folded)):
             cats.add("name")
         alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
+        # a record number's group read mostly as letters (``Z0ZOO3``, ``7GG``) stays letters in ``dig``: its
+        # look-alikes undone in every word holding a digit
+        loose_text = _digitize_loose(dig)
+        loose = re.sub(r"[^0-9a-z]", "", _fold(loose_text))
         for code, cat in self.codes:
             if cat in cats or len(code) < 4:
                 continue
             k = 0 if len(code) < 6 else 1 if len(code) < 8 else 2 if len(code) < 12 else len(code) // 5
-            hay = alnum if not code.isdigit() else re.sub(r"[^0-9]", "", alnum)
-            if approx_find(code, hay, k):
-                cats.add(cat)
-        if self._date_digits(_fold(dig)) or self._day_and_year(folded):
+            for a in (alnum, loose):
+                if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
+                    cats.add(cat)
+                    break
+        if self._date_digits(_fold(dig)) or self._day_and_year(folded) or self._date_digits(_fold(loose_text)):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
             cats.add("date")
@@ -401,7 +430,8 @@ def _generic(text: str) -> set[str]:
     dig = _digitize(text)
     if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE + _DATE_PARTIAL):
         cats.add("date_pattern")
-    if _LONG_NUMBER.search(dig):
+    if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
+                                       for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
         cats.add("long_number")
     if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)):
         cats.add("labelled_value")
