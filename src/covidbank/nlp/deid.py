@@ -481,6 +481,7 @@ _LOWER_NOT_FIRST = _LOWER_NOT_NAME | frozenset(
 # ... and words that follow "paciente" in prose ("el paciente fuente"): no first word of a name unless a colon
 # makes the words after it a field's value ("paciente: fuente munoz") or a name follows ("paciente fuente ortega")
 _LOWER_PROSE_AFTER_HEADER = frozenset({"fuente"})
+_LOWER_NOT_FIRST_IN_PROSE = _LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER
 
 
 def _name_spans(text: str) -> list[tuple[int, int]]:
@@ -985,7 +986,7 @@ def _lower_header_names(text: str) -> list[tuple[int, int]]:
         prose = not colon and not (len(words) > 1 and known(words[1], _LOWER_NOT_NAME))
         keep = 0
         for i, w in enumerate(words):
-            if known(w, (_LOWER_NOT_FIRST | _LOWER_PROSE_AFTER_HEADER if prose else _LOWER_NOT_FIRST) if i == 0
+            if known(w, (_LOWER_NOT_FIRST_IN_PROSE if prose else _LOWER_NOT_FIRST) if i == 0
                      else _LOWER_NOT_NAME):
                 keep = i + 1
             elif gz.key(w.group()) in ("de", "del", "la", "las", "los", "y", "i") and i and keep == i:

@@ -409,11 +409,12 @@ class _DenyMatcher:
             if cat in cats or len(code) < 4:
                 continue
             k = 0 if len(code) < 6 else 1 if len(code) < 8 else 2 if len(code) < 12 else len(code) // 5
-            for a in (alnum, loose):
+            for a in dict.fromkeys((alnum, loose)):  # once when no look-alike was undone
                 if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
                     cats.add(cat)
                     break
-        if self._date_digits(_fold(dig)) or self._day_and_year(folded) or self._date_digits(_fold(loose_text)):
+        if self._date_digits(_fold(dig)) or self._day_and_year(folded) or (
+                loose_text != dig and self._date_digits(_fold(loose_text))):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(folded):
             cats.add("date")
