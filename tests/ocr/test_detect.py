@@ -200,3 +200,30 @@ def test_a_line_joined_by_tall_blobs_is_kept_without_them():
     (line,) = _group_lines(letters + blobs, 15.0)
     assert line[0] == (20, 100, 77 - 20, 12) and line[2] == 12
     assert _group_lines_by_sweep(letters + blobs, 15.0) == [line]
+
+
+def test_text_over_a_busy_edge_enhanced_film_is_found(shared_data):
+    # a real edge-enhanced Cohen radiograph: its lungs' texture lies far above the image's top-hat threshold
+    # (set by the black border), so the letters and the texture around them merged into blobs too large to be
+    # letters, and a 16 px record number drawn over the lungs had no candidate at all (a tune seed's miss)
+    from PIL import Image
+
+    from covidbank.dicom.denylist import DenyList
+    from covidbank.ocr.burnedin import check_burned_in
+
+    base = np.asarray(Image.open(shared_data / "cohen" / "images" / "covid-19-pneumonia-8.jpg").convert("L"))
+    img = base.astype(np.uint16) * 257
+    img, (x, y, w, h) = draw_text(img, "N\u00ba historia 772361728", (113, 244), 16, 65535, font="LiberationSans-Bold")
+    lines = detect_text(img, keep_unread=True)
+    assert any(ln.box[0] < x + w and x < ln.box[0] + ln.box[2] and ln.box[1] < y + h and y < ln.box[1] + ln.box[3]
+               for ln in lines), "no candidate over the text"
+    import pydicom
+
+    ds = pydicom.Dataset()
+    ds.PatientName, ds.PatientID = "PEREZ^ANA", "772361728"
+    res = check_burned_in(img, DenyList.from_dataset(ds), "redact")
+    assert res.action == "redacted"
+    covered = np.zeros(img.shape, bool)
+    for b in res.redacted:
+        covered[b["y"]:b["y"] + b["h"], b["x"]:b["x"] + b["w"]] = True
+    assert covered[y:y + h, x:x + w].all()
