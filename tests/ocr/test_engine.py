@@ -68,23 +68,3 @@ def test_each_thread_gets_its_own_engine():
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda _: [w.text for w in engine.ocr_words(img)], range(16)))
     assert got == [["ROSA", "1931"]] * 16
-
-
-@pytest.mark.parametrize("interface", ["tesserocr", "pytesseract"], indirect=True)
-def test_each_image_gets_its_own_words_in_its_own_pixels(interface):
-    if interface == "tesserocr":
-        pytest.importorskip("tesserocr")
-    texts = ["MARTINEZ", "15/03/2020", "NHC 99887766"]
-    images = [_text_image(t)[:, : 40 + 22 * len(t) - (6 * i)] for i, t in enumerate(texts)]  # widths differ
-    got = engine.ocr_words_each(images)
-    assert [" ".join(w.text for w in ws) for ws in got] == texts
-    for img, ws in zip(images, got):
-        ink = np.nonzero(img < 128)
-        first = ws[0]
-        # boxes are in the image's own pixels, not the mosaic's or the margin's
-        assert abs(first.x - ink[1].min()) <= 3 and abs(first.y - ink[0].min()) <= 3
-        assert max(w.x + w.w for w in ws) <= img.shape[1] + 1
-    assert engine.ocr_words_each([]) == []
-    # a whitelist reaches every image
-    digits = engine.ocr_words_each(images[1:], whitelist="0123456789")
-    assert "".join(w.text for w in digits[0]) == "15032020" and "".join(w.text for w in digits[1]) == "99887766"

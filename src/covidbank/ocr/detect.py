@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import DEFAULT_LANG, Word, ocr_words, ocr_words_each
+from .engine import DEFAULT_LANG, Word, ocr_words
 
 __all__ = ["TextLine", "candidate_lines", "detect_text", "extend_along_row", "window_to_float", "window_to_uint8"]
 
@@ -528,8 +528,6 @@ def extend_along_row(g: np.ndarray, box: tuple[int, int, int, int], reach: float
 
 #: Height the text of a band is scaled to for the second reading (pixels): larger than the first reading's.
 _REREAD_H = 40.0
-#: White margin around a band read on its own (pixels).
-_REREAD_PAD = 20
 #: Skew angles tried when a band is straightened for the second reading (degrees).
 _SKEWS = np.arange(-4.0, 4.01, 0.5)
 #: Percentile of a band's top-hat taken as its background: text covers well under 30% of a band.
@@ -620,17 +618,33 @@ def reread_bands(g: np.ndarray, bands: list[tuple[tuple[int, int, int, int], str
         Read digits only (Tesseract's character whitelist): record numbers and
         dates of which the first reading caught a label or a part.
 
-    The bands are read as sparse text (as the first reading; a single-line
-    mode read three more of a tune seed's 255 strings wrong), each on its
-    own in process (:func:`~covidbank.ocr.engine.ocr_words_each`: one mosaic
-    of all bands read the same text for about 20% more CPU), in one mosaic
-    through the binary.
+    All bands go into one mosaic read by Tesseract in a single call (sparse
+    text, as the first reading: a block or single-line mode lets one band's
+    noise disturb the next), so the second reading costs one Tesseract start
+    per image.
     """
     if not bands:
         return []
     rendered = [_band_image(g, box, pol, hm) for box, pol, hm in bands]
-    whitelist = "0123456789" if digits else None
-    texts = ocr_words_each([p for p, _ in rendered], lang=lang, psm=11, whitelist=whitelist, pad=_REREAD_PAD)
+    pieces = [r[0] for r in rendered]
+    gap, pad = 30, 20
+    width = max(p.shape[1] for p in pieces) + 2 * pad
+    height = sum(p.shape[0] + gap for p in pieces) + gap
+    mosaic = np.full((height, width), 255, np.uint8)
+    slots = []
+    yy = gap
+    for p in pieces:
+        mosaic[yy:yy + p.shape[0], pad:pad + p.shape[1]] = p
+        slots.append((yy, yy + p.shape[0]))
+        yy += p.shape[0] + gap
+    words = ocr_words(mosaic, lang=lang, psm=11, whitelist="0123456789" if digits else None)
+    texts: list[list[Word]] = [[] for _ in bands]
+    starts = np.array([s[0] for s in slots])
+    for wd in words:
+        cy = wd.y + wd.h / 2
+        k = int(np.searchsorted(starts, cy, side="right")) - 1
+        if 0 <= k and cy <= slots[k][1]:
+            texts[k].append(wd)
     out = []
     for (box, pol, _), (_, ink), ws in zip(bands, rendered, texts):
         x0, y0 = min(box[0], ink[0]), min(box[1], ink[1])

@@ -11,9 +11,7 @@ read the same way.
 
 :func:`tesseract_info` checks the engine and its languages once per process
 and gives the version recorded in sidecars; :func:`ocr_words` runs it on an
-8-bit image and returns its words with their boxes and confidences;
-:func:`ocr_words_each` reads several small images (the text-line candidates
-of a radiograph) as cheaply as the interface allows.
+8-bit image and returns its words with their boxes and confidences.
 """
 from __future__ import annotations
 
@@ -29,8 +27,7 @@ import numpy as np
 
 from ..errors import OcrUnavailableError
 
-__all__ = ["DEFAULT_LANG", "OcrUnavailableError", "TesseractInfo", "Word", "ocr_words", "ocr_words_each",
-           "tesseract_info"]
+__all__ = ["DEFAULT_LANG", "OcrUnavailableError", "TesseractInfo", "Word", "ocr_words", "tesseract_info"]
 
 #: Languages asked of Tesseract.  English alone reads Spanish names and dates as well in our bench (accents
 #: are folded before matching) at 60% of the time of ``eng+spa``; ``spa`` is installed for sites that want it.
@@ -220,59 +217,3 @@ def ocr_words(image: np.ndarray, lang: str = DEFAULT_LANG, psm: int = 11, whitel
         config += f" -c tessedit_char_whitelist={whitelist}"
     return _words_of_tsv(pt.image_to_data(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)), lang=lang,
                                           config=config, output_type=pt.Output.STRING))
-
-
-def ocr_words_each(images: list[np.ndarray], lang: str = DEFAULT_LANG, psm: int = 11,
-                   whitelist: str | None = None, pad: int = 20) -> list[list[Word]]:
-    """The words of each of ``images`` (8-bit, dark text on white), boxes in that image's own pixels.
-
-    In process (tesserocr) each image is read on its own inside a white
-    margin of ``pad`` pixels: a call costs about a millisecond, while one
-    tall mosaic of all of them, as wide as the widest, costs Tesseract's
-    page layout 10-20% more CPU than the images apart (the candidates and
-    bands of 2048 x 2048 radiographs).  Through the binary (pytesseract),
-    where each call starts a process (about 0.18 CPU s), they are stacked
-    into one mosaic read in one call and its words given back to the image
-    they fall in.
-
-    Parameters
-    ----------
-    images : list of ndarray of uint8, 2-D
-    lang, psm, whitelist
-        As :func:`ocr_words`.
-    pad : int
-        White margin around each image (and between the images of a mosaic).
-    """
-    if not images:
-        return []
-    if tesseract_info(lang).interface == "tesserocr":
-        return [_shifted(ocr_words(_on_white(im, pad), lang=lang, psm=psm, whitelist=whitelist), pad, pad)
-                for im in images]
-    width = max(im.shape[1] for im in images) + 2 * pad
-    mosaic = np.full((sum(im.shape[0] + pad for im in images) + pad, width), 255, np.uint8)
-    starts, yy = [], pad
-    for im in images:
-        mosaic[yy:yy + im.shape[0], pad:pad + im.shape[1]] = im
-        starts.append(yy)
-        yy += im.shape[0] + pad
-    out: list[list[Word]] = [[] for _ in images]
-    first = np.array(starts)
-    for wd in ocr_words(mosaic, lang=lang, psm=psm, whitelist=whitelist):
-        cy = wd.y + wd.h / 2
-        k = int(np.searchsorted(first, cy, side="right")) - 1
-        if 0 <= k and cy <= starts[k] + images[k].shape[0]:
-            out[k].append(_shifted([wd], pad, starts[k])[0])
-    return out
-
-
-def _on_white(image: np.ndarray, pad: int) -> np.ndarray:
-    """``image`` inside a white margin of ``pad`` pixels (Tesseract reads no text that touches the edge)."""
-    a = np.ascontiguousarray(image, dtype=np.uint8)
-    out = np.full((a.shape[0] + 2 * pad, a.shape[1] + 2 * pad), 255, np.uint8)
-    out[pad:pad + a.shape[0], pad:pad + a.shape[1]] = a
-    return out
-
-
-def _shifted(words: list[Word], dx: int, dy: int) -> list[Word]:
-    """``words`` with their boxes moved by ``-dx``, ``-dy``."""
-    return [Word(w.x - dx, w.y - dy, w.w, w.h, w.conf, w.text) for w in words]
