@@ -106,8 +106,8 @@ def _threshold(th: np.ndarray) -> float:
 #: how far below the image's threshold a quiet tile's may go (a fraction of it).
 _TILE = 64
 _LOCAL_FLOOR = 0.7
-#: A busy tile (most of its texture above the image's threshold) takes its median + this many times the spread
-#: from its median to its upper quartile.
+#: A busy tile (three quarters of its texture above the image's threshold) takes its median + this many times the
+#: spread from its lower quartile to its median.
 _BUSY_SPREAD = 3.0
 
 
@@ -121,11 +121,13 @@ def _local_threshold(th: np.ndarray, t: float) -> np.ndarray | float:
     black border, a dark corner) of an otherwise textured image stayed below it (three of five strings of
     8-9 px without a candidate on a fresh tune seed; the floor keeps the extra candidates to about 3%).
 
-    It is *raised* in a busy tile, one whose median lies above ``t`` (the texture of an edge-enhanced film
-    over a black border that set ``t`` at its floor), to the tile's median + :data:`_BUSY_SPREAD` x the
-    spread from its median to its upper quartile: there the letters and the texture around them were one
+    It is *raised* in a busy tile, one whose lower quartile lies above ``t`` (the texture of an edge-enhanced
+    film over a black border that set ``t`` at its floor), to the tile's median + :data:`_BUSY_SPREAD` x the
+    spread from its lower quartile to its median: there the letters and the texture around them were one
     blob above ``t``, too large to be letters, and white 16-24 px text over the lungs had no candidate (the
-    misses of two tune seeds, both over one real Cohen film).
+    misses of two tune seeds, both over one real Cohen film).  The lower half of the tile, not its upper
+    quartile: large bold text covering much of a tile made a first version (median above ``t``, spread to
+    the upper quartile) lose 24-40 px strings on two other tune seeds.
     """
     H, W = th.shape
     ny, nx = H // _TILE, W // _TILE
@@ -136,10 +138,10 @@ def _local_threshold(th: np.ndarray, t: float) -> np.ndarray | float:
     med = np.median(a, axis=2)
     mad = np.median(np.abs(a - med[..., None]), axis=2) + 1e-3
     loc = np.minimum(t, np.maximum(max(12.0, _LOCAL_FLOOR * t), med + 8.0 * 1.4826 * mad))
-    busy = med > t
+    q1 = np.percentile(a, 25, axis=2)
+    busy = q1 > t
     if busy.any():
-        p75 = np.percentile(a[busy], 75, axis=1)
-        loc[busy] = np.maximum(t, med[busy] + _BUSY_SPREAD * (p75 - med[busy]))
+        loc[busy] = np.maximum(t, med[busy] + _BUSY_SPREAD * (med[busy] - q1[busy]))
     if (loc == t).all():
         return t
     # tiles at the image's right and bottom edges take their neighbours' threshold
