@@ -19,20 +19,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections.abc import Iterator
+from functools import lru_cache
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
-from collections.abc import Iterator
-
 from ..schema import POSITIVE, conform, normalize_view
 from ..spool import SpoolFolder, TableSpool
 from .base import (
     BATCH_ROWS,
     SourceResult,
     TableMap,
-    stream_text_table,
     first_nonempty,
     map_unique,
+    stream_text_table,
     normalize_license,
     parse_age,
     parse_bool,
@@ -123,7 +126,7 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
         return _Loader(root, meta_csv, version, tree).run(columns, batches)
 
     try:
-        return stream_text_table(meta_csv, consume, rows=max(1, int(batch_rows)))
+        return stream_text_table(meta_csv, consume, rows=max(1, int(batch_rows)), arrow=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
         raise SourceFormatError(f"{meta_csv}: unreadable CSV ({e.__class__.__name__}: {e})") from None
 
@@ -136,32 +139,40 @@ _USED = {"patientid", "offset", "sex", "age", "finding", "survival", "intubated"
          "url", "license", "clinical_notes", "clinical notes"}
 
 
-def _col(raw: pd.DataFrame, name: str) -> pd.Series:
-    """A column of the raw table, or empty strings when the release lacks it."""
-    return raw[name] if name in raw.columns else pd.Series("", index=raw.index, dtype="str")
+def _strip(values: pa.Array) -> pa.Array:
+    """``str.strip()`` of every value: Arrow's Unicode whitespace is Python's (every code point checked in the tests)."""
+    return pc.utf8_trim_whitespace(values)
 
 
-def _folders(raw: pd.DataFrame) -> pd.Series:
-    if "folder" not in raw.columns:
-        return pd.Series("images", index=raw.index, dtype=object)
-    f = raw["folder"]
-    return f.where(f != "", "images").str.strip()
+def _clean_arrow(values: pa.Array) -> pa.Array:
+    """:func:`_clean` of every value, vectorized: stripped, missing when empty, ``?`` or ``nan``."""
+    s = _strip(values)
+    return pc.if_else(pc.is_in(s, value_set=pa.array(["", "?", "nan"], s.type)), pa.scalar(None, s.type), s)
 
 
-def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd.Series]:
-    """Resolved path and presence of every row's file.
+def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
+    """``prefix + value`` for every value."""
+    return pc.binary_join_element_wise(pa.scalar(prefix, values.type), values, pa.scalar("", values.type))
+
+
+def _paths(folders: pa.Array, names: pa.Array, root: Path, listings: dict) -> tuple[pa.Array, np.ndarray]:
+    """Resolved path and presence of every row's file (``folders`` and ``names`` stripped).
 
     Each folder is resolved and listed once per load (``listings`` keeps the
     listing across batches; a per-row ``resolve()`` and ``is_file()`` costs
     two system calls per component; a million rows took seconds); a name that
-    is a symbolic link or holds a ``/`` falls back to the per-file calls so the
-    result is the one ``Path.resolve`` gives.
+    is empty, a symbolic link or holds a ``/`` falls back to the per-file
+    calls so the result is the one ``Path.resolve`` gives.
     """
-    folders = _folders(raw)
-    names = raw["filename"].str.strip()
-    paths = pd.Series(pd.NA, index=raw.index, dtype="string")
-    present = pd.Series(False, index=raw.index)
-    for folder, idx in folders.groupby(folders, sort=False).groups.items():
+    enc = pc.dictionary_encode(folders)
+    codes = enc.indices.to_numpy()
+    prefixes = []
+    present = np.zeros(len(names), dtype=bool)
+    odd = pc.or_(pc.equal(names, ""), pc.match_substring(names, "/")).to_numpy(zero_copy_only=False)
+    if os.sep != "/":
+        odd |= pc.match_substring(names, os.sep).to_numpy(zero_copy_only=False)
+    folder_names = enc.dictionary.to_pylist()
+    for j, folder in enumerate(folder_names):
         if folder not in listings:
             d = (root / folder).resolve()
             files: set[str] = set()
@@ -173,48 +184,47 @@ def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd
                             links.add(e.name)
                         elif e.is_file():
                             files.add(e.name)
-            listings[folder] = (d, files, list(links) + [".", ".."])
+            listings[folder] = (d, pa.array(sorted(files), pa.string()), pa.array(sorted(links) + [".", ".."], pa.string()))
         d, files, odd_names = listings[folder]
-        n = names.loc[idx]
-        odd = (n == "") | n.str.contains("/", regex=False) | n.isin(odd_names)
-        if os.sep != "/":
-            odd |= n.str.contains(os.sep, regex=False)
-        if len(n) == len(raw):  # the only folder (the usual table): whole columns, no indexed assignment
-            paths = (str(d) + os.sep + n).where(~odd).astype("string")
-            present = n.isin(files) & ~odd
+        prefixes.append(str(d) + os.sep)
+        if len(folder_names) == 1:  # the only folder (the usual table): whole columns
+            odd |= pc.is_in(names, value_set=odd_names).to_numpy(zero_copy_only=False)
+            present = pc.is_in(names, value_set=files).to_numpy(zero_copy_only=False) & ~odd
         else:
-            plain = n[~odd]
-            paths.loc[plain.index] = str(d) + os.sep + plain
-            present.loc[plain.index] = plain.isin(files).to_numpy()
-        for j, name in n[odd].items():
+            rows = np.flatnonzero(codes == j)
+            sub = names.take(pa.array(rows))
+            odd[rows] |= pc.is_in(sub, value_set=odd_names).to_numpy(zero_copy_only=False)
+            present[rows] = pc.is_in(sub, value_set=files).to_numpy(zero_copy_only=False) & ~odd[rows]
+    paths = pc.binary_join_element_wise(pa.array(prefixes, pa.string()).take(enc.indices), names, "")
+    if odd.any():
+        rows = np.flatnonzero(odd)
+        resolved = []
+        for i, folder, name in zip(rows.tolist(), folders.take(pa.array(rows)).to_pylist(), names.take(pa.array(rows)).to_pylist()):
             fp = (root / folder / name).resolve()
-            paths.loc[j], present.loc[j] = str(fp), fp.is_file()
+            resolved.append(str(fp))
+            present[i] = fp.is_file()
+        paths = pc.replace_with_mask(paths, pa.array(odd), pa.array(resolved, pa.string()))
     return paths, present
 
 
-def _file_format(names: pd.Series) -> pd.Series:
+def _file_format(names: pa.Array) -> pa.Array:
     """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None (vectorized).
 
     The suffix is the one ``Path(name).suffix`` gives: the text after the last
     dot of the last component, leading dots (hidden files) not counting.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lower = pc.utf8_lower(pa.array(names.astype("string").array))
+    lower = pc.utf8_lower(names)
     last = pc.utf8_ltrim(pc.replace_substring_regex(lower, r"^.*/", ""), ".")
     ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
     ext = pc.replace_substring(ext, "jpg", "jpeg")
     ext = pc.if_else(pc.equal(ext, ""), None, ext)
     nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
-    return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
+    return pc.if_else(nifti, "nifti", ext)
 
 
 def _text(value: object, n: int) -> pd.Series:
     """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow; a value that
     is not a string (a version given as ``2020`` or a date) is its ``str``, as the row-by-row path wrote it."""
-    import pyarrow as pa
-
     for typ in (pa.large_string(), pa.string()):  # pandas >= 2.2 takes large_string; 2.0-2.1 only string
         arr = pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(str(value), typ), n)
         try:
@@ -222,6 +232,24 @@ def _text(value: object, n: int) -> pd.Series:
         except ValueError:
             continue
     return pd.Series([None if value is None else str(value)] * n, dtype="string")
+
+
+def _repeat(value: object, n: int) -> pa.Array:
+    """``n`` times the same text (``str`` of a value that is not one), or ``n`` missing values."""
+    return pa.nulls(n, pa.string()) if value is None else pa.repeat(pa.scalar(str(value), pa.string()), n)
+
+
+@lru_cache(maxsize=None)
+def _spool_schema(name: str) -> pa.Schema:
+    """The Arrow schema (pandas metadata included) ``DataFrame.to_parquet`` gives the conformed rows of ``name``."""
+    return pa.Table.from_pandas(conform(pd.DataFrame(), name), preserve_index=False).schema
+
+
+def _arrow_table(name: str, columns: dict[str, pa.Array], n: int) -> pa.Table:
+    """A table of the schema ``name`` from ``columns`` (the others missing), cast to the spooled schema."""
+    schema = _spool_schema(name)
+    arrays = [pc.cast(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _sex(v: object) -> str | None:
@@ -264,21 +292,22 @@ class _Subjects:
         self.surv_n = np.concatenate([self.surv_n, np.zeros(pad, dtype=np.int64)])
         self.surv_all = np.concatenate([self.surv_all, np.ones(pad, dtype=bool)])
 
-    def update(self, subject_id: pd.Series, sex: pd.Series, age: pd.Series, early: pd.Series, survival: pd.Series) -> None:
-        """Merge one batch's kept rows."""
+    def update(self, subject_id: pa.Array, sex: pa.Array, age: pa.Array, early: np.ndarray, survival: pa.Array) -> None:
+        """Merge one batch's kept rows (Arrow arrays; ``early``: the rows of a study at day <= 0)."""
         if not len(subject_id):
             return
-        codes, uniq = pd.factorize(subject_id)  # groups in order of first appearance, as groupby(sort=False)
-        df = pd.DataFrame({"s": codes,
-                           "sex": np.select([(sex == "M").fillna(False).to_numpy(bool), (sex == "F").fillna(False).to_numpy(bool)],
-                                            [1, 2], 0).astype(np.int8),
-                           "age": age.to_numpy(dtype="float64", na_value=np.nan),
-                           "early": age.to_numpy(dtype="float64", na_value=np.nan),
-                           "sn": survival.notna().to_numpy(), "sa": survival.fillna(True).astype(bool).to_numpy()})
-        df.loc[~early.to_numpy(), "early"] = np.nan
+        enc = pc.dictionary_encode(subject_id)  # groups in order of first appearance, as groupby(sort=False)
+        sexc = np.zeros(len(subject_id), dtype=np.int8)
+        sexc[pc.fill_null(pc.equal(sex, "M"), False).to_numpy(zero_copy_only=False)] = 1
+        sexc[pc.fill_null(pc.equal(sex, "F"), False).to_numpy(zero_copy_only=False)] = 2
+        ages = age.to_numpy(zero_copy_only=False).astype("float64")
+        df = pd.DataFrame({"s": enc.indices.to_numpy(), "sex": sexc, "age": ages, "early": ages.copy(),
+                           "sn": survival.is_valid().to_numpy(zero_copy_only=False),
+                           "sa": pc.fill_null(survival, True).to_numpy(zero_copy_only=False)})
+        df.loc[~early, "early"] = np.nan
         df["sex"] = df["sex"].replace(0, np.nan)
         g = df.groupby("s", sort=False)
-        keys = uniq.tolist()
+        keys = enc.dictionary.to_pylist()
         b_sex = g["sex"].first().fillna(0).to_numpy(dtype=np.int8)
         b_age = g["age"].first().to_numpy(dtype=float)
         b_early = g["early"].min().to_numpy(dtype=float)
@@ -350,8 +379,7 @@ class _Loader:
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
-                raw.columns = [c.strip() for c in raw.columns]
-                self._batch(raw, spools)
+                self._batch(raw.rename_columns([c.strip() for c in raw.column_names]), spools)
             for df in self.subjects.frames(self.version, BATCH_ROWS):
                 spools["subjects"].write(df)
             for s in spools.values():
@@ -384,29 +412,41 @@ class _Loader:
         }
         return res
 
-    def _batch(self, raw: pd.DataFrame, spools: dict[str, TableSpool]) -> None:
-        """Normalize one batch of rows and append its rows of the four tables."""
-        raw = raw.reset_index(drop=True)
-        n = len(raw)
+    def _batch(self, raw: pa.Table, spools: dict[str, TableSpool]) -> None:
+        """Normalize one batch of rows (an Arrow table of text) and append its rows of the four tables."""
+        n = raw.num_rows
+        cols: dict[str, pa.Array] = {}
+        for name, c in zip(raw.column_names, raw.columns):
+            if name not in cols:
+                cols[name] = c.combine_chunks() if c.num_chunks != 1 else c.chunk(0)
+        del raw
         row0 = self.n_rows
         self.n_rows += n
-        paths_all, present_all = _paths(raw, self.root, self.listings)
+        folders = (_strip(pc.if_else(pc.equal(cols["folder"], ""), "images", cols["folder"])) if "folder" in cols
+                   else pa.repeat(pa.scalar("images", pa.string()), n))
+        fname = _strip(cols["filename"])
+        paths_all, present_all = _paths(folders, fname, self.root, self.listings)
         self.n_present_all += int(present_all.sum())
-        for k, v in map_unique(raw["view"], _view).value_counts(sort=False).items():
-            self.raw_views[k] += int(v)
-        rowno = pd.Series(np.arange(n) + row0 + 2, index=raw.index)
-        finding = raw["finding"].str.strip()
-        pid = raw["patientid"].str.strip()
-        fname = raw["filename"].str.strip()
-        reason = pd.Series(None, index=raw.index, dtype=object)
-        skipf = finding.str.lower().isin(SKIP_FINDINGS)
-        reason[skipf] = finding[skipf].map(lambda f: f"finding is {f!r}: no label yet")
-        reason[~skipf & (pid == "")] = "empty patientid"
-        reason[reason.isna() & (fname == "")] = "empty filename"
+        venc = pc.dictionary_encode(cols["view"])
+        views_all = pa.array([_view(v) for v in venc.dictionary.to_pylist()], pa.string()).take(venc.indices)
+        for k, v in zip(*pc.value_counts(views_all).flatten()):  # in order of first appearance
+            self.raw_views[k.as_py()] += v.as_py()
+        finding = _strip(cols["finding"])
+        pid = _strip(cols["patientid"])
+        reason = np.full(n, None, dtype=object)
+        skipf = pc.is_in(pc.utf8_lower(finding), value_set=pa.array(sorted(SKIP_FINDINGS))).to_numpy(zero_copy_only=False)
+        if skipf.any():
+            rows = np.flatnonzero(skipf)
+            reason[rows] = [f"finding is {f!r}: no label yet" for f in finding.take(pa.array(rows)).to_pylist()]
+        bad = skipf.copy()
+        empty = pc.equal(pid, "").to_numpy(zero_copy_only=False) & ~bad
+        reason[empty], bad = "empty patientid", bad | empty
+        empty = pc.equal(fname, "").to_numpy(zero_copy_only=False) & ~bad
+        reason[empty], bad = "empty filename", bad | empty
         # findings -> (leaves, expanded labels), once per distinct finding of the whole table; a
         # finding the vocabulary cannot take skips its rows (as one bad row would)
         tree = self.tree
-        for f in pd.unique(finding[reason.isna()]):
+        for f in pc.unique(finding.filter(pa.array(~bad)) if bad.any() else finding).to_pylist():
             if f in self.label_rows:
                 continue
             if f not in self.bad_findings:
@@ -418,115 +458,128 @@ class _Loader:
                     continue
                 except Exception as e:  # noqa: BLE001 - one bad value never stops the load
                     self.bad_findings[f] = f"unreadable row: {e.__class__.__name__}: {e}"
-            reason[reason.isna() & (finding == f)] = self.bad_findings[f]
-        bad = reason.notna()
+            hit = pc.equal(finding, f).to_numpy(zero_copy_only=False) & ~bad
+            reason[hit], bad = self.bad_findings[f], bad | hit
         if bad.any():
-            self.res.skip_many((f"row {i}" for i in rowno[bad]), self.meta_csv, reason[bad].tolist())
-        keep = ~bad.to_numpy()
-        used = [c for c in raw.columns if c in _USED]
-        r = raw.loc[keep, used].reset_index(drop=True)
-        del raw
-        finding, pid, fname = finding[keep].reset_index(drop=True), pid[keep].reset_index(drop=True), fname[keep].reset_index(drop=True)
-        paths, present = paths_all[keep].reset_index(drop=True), present_all[keep].reset_index(drop=True)
+            rows = np.flatnonzero(bad)
+            self.res.skip_many((f"row {i}" for i in (rows + row0 + 2).tolist()), self.meta_csv, reason[rows].tolist())
+            keep = pa.array(~bad)
+            cols = {k: v.filter(keep) for k, v in cols.items() if k in _USED}
+            finding, pid, fname, folders = finding.filter(keep), pid.filter(keep), fname.filter(keep), folders.filter(keep)
+            paths, present, views = paths_all.filter(keep), present_all[~bad], views_all.filter(keep)
+        else:
+            paths, present, views = paths_all, present_all, views_all
+        del paths_all, present_all, views_all
+        m = len(fname)
+        if not m:
+            return
         self.n_present += int(present.sum())
-        folder = _folders(r)
-        subject_id = NAME + ":" + pid
-        offset = map_unique(_col(r, "offset"), to_float, "Float64")
-        off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}", "string")
-        date = map_unique(_col(r, "date"), _clean, "string")
-        ses_key = pid + "/" + off_txt.where(off_txt.notna(), date.where(date.notna(), fname))
-        session_id = NAME + ":" + ses_key
-        image_id = NAME + ":" + self._unique_names(folder + "/" + fname)
-        sex = map_unique(_col(r, "sex"), _sex, "string")
-        age = map_unique(_col(r, "age"), parse_age, "Float64")
-        modality = map_unique(r["modality"], _modality, "string")
-        view = map_unique(r["view"], _view, "string")
-        for k, v in view.value_counts(sort=False, dropna=False).items():
-            self.kept_views[k] += int(v)
-
-        self.subjects.update(subject_id, sex, age, (offset <= 0).fillna(False).astype(bool),
-                             map_unique(_col(r, "survival"), parse_bool, "boolean"))
+        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", pa.string()), m)  # noqa: E731
+        subject_id = _prefixed(NAME + ":", pid)
+        enc = pc.dictionary_encode(col("offset"))
+        values = [to_float(v) for v in enc.dictionary.to_pylist()]
+        offset = pa.array(values, pa.float64()).take(enc.indices)
+        texts = [None if v is None else f"d{v:g}" for v in values]
+        zeros = [i for i, v in enumerate(values) if v == 0]  # 0 and -0 are one value: the first one's text
+        for i in zeros:
+            texts[i] = texts[zeros[0]]
+        off_txt = pa.array(texts, pa.string()).take(enc.indices)
+        date = _clean_arrow(col("date"))
+        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, date, fname), "/")
+        session_id = _prefixed(NAME + ":", ses_key)
+        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(folders, fname, "/")))
+        sex = map_unique(col("sex"), _sex, pa.string())
+        age = map_unique(col("age"), parse_age, pa.float64())
+        modality = map_unique(cols["modality"], _modality, pa.string())
+        for k, v in zip(*pc.value_counts(views).flatten()):
+            self.kept_views[k.as_py()] += v.as_py()
+        self.subjects.update(subject_id, sex, age, pc.fill_null(pc.less_equal(offset, 0), False).to_numpy(zero_copy_only=False),
+                             map_unique(col("survival"), parse_bool, pa.bool_()))
 
         # sessions: the first row of each, across batches
-        first = ~session_id.duplicated().to_numpy()
+        enc = pc.dictionary_encode(session_id)
+        first = np.zeros(m, dtype=bool)
+        first[np.unique(enc.indices.to_numpy(), return_index=True)[1]] = True
+        keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
         seen = self.sessions_seen
-        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
-            first &= ~np.fromiter(map(seen.__contains__, session_id.tolist()), dtype=bool, count=len(session_id))
-        seen.update(session_id[first].tolist())
-        f = lambda s: s[first].reset_index(drop=True)
-        spools["sessions"].write(pd.DataFrame({
-            "session_id": f(session_id), "subject_id": f(subject_id), "original_id": f(ses_key),
-            "offset_days": f(offset), "date": f(date), "modality": f(modality),
-            "intubated": f(map_unique(_col(r, "intubated"), parse_bool, "boolean")),
-            "intubation_present": f(map_unique(_col(r, "intubation_present"), parse_bool, "boolean")),
-            "went_icu": f(map_unique(_col(r, "went_icu"), parse_bool, "boolean")),
-            "in_icu": f(map_unique(_col(r, "in_icu"), parse_bool, "boolean")),
-            "needed_supplemental_o2": f(map_unique(first_nonempty(r, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, "boolean")),
-            "extubated": f(map_unique(_col(r, "extubated"), parse_bool, "boolean")),
-            "temperature": f(map_unique(_col(r, "temperature"), to_float, "Float64")),
-            "po2_saturation": f(map_unique(first_nonempty(r, "pO2_saturation", "pO2 saturation"), to_float, "Float64")),
-            "leukocyte_count": f(map_unique(first_nonempty(r, "leukocyte_count", "wbc count", "wbc_count"), to_float, "Float64")),
-            "neutrophil_count": f(map_unique(first_nonempty(r, "neutrophil_count", "neutrophil count"), to_float, "Float64")),
-            "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
-            "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
-            "location": f(map_unique(_col(r, "location"), _clean, "string")),
-        }).assign(source=_text(NAME, int(first.sum())), source_version=_text(self.version, int(first.sum()))))
+        if seen:
+            first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
+        seen.update(keys)
+        fm = pa.array(first)
+        f = (lambda a: a) if first.all() else (lambda a: a.filter(fm))  # noqa: E731
+        fcol = lambda name: f(col(name))  # noqa: E731
+        first_of = lambda *names: f(first_nonempty(cols, *names))  # noqa: E731
+        k = int(first.sum())
+        spools["sessions"].write_arrow(_arrow_table("sessions", {
+            "session_id": f(session_id), "subject_id": f(subject_id), "source": _repeat(NAME, k),
+            "source_version": _repeat(self.version, k), "original_id": f(ses_key), "offset_days": f(offset), "date": f(date),
+            "modality": f(modality),
+            **{c: map_unique(fcol(c), parse_bool, pa.bool_())
+               for c in ("intubated", "intubation_present", "went_icu", "in_icu")},
+            "needed_supplemental_o2": map_unique(first_of("needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
+            "extubated": map_unique(fcol("extubated"), parse_bool, pa.bool_()),
+            "temperature": map_unique(fcol("temperature"), to_float, pa.float64()),
+            "po2_saturation": map_unique(first_of("pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
+            "leukocyte_count": map_unique(first_of("leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
+            "neutrophil_count": map_unique(first_of("neutrophil_count", "neutrophil count"), to_float, pa.float64()),
+            "lymphocyte_count": map_unique(first_of("lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
+            "clinical_notes": _clean_arrow(first_of("clinical_notes", "clinical notes")),
+            "location": _clean_arrow(fcol("location")),
+        }, k))
 
-        lic_raw = map_unique(_col(r, "license"), _clean, "string")
+        lic_raw = _clean_arrow(col("license"))
         masks, severity = self.masks, self.severity
-        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), "string") if masks else _text(None, len(r))
-        sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
-        has_sev = sev.notna()
-        spools["images"].write(pd.DataFrame({
-            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": _text(self.version, len(r)),
-            "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
-            "path": paths, "file_present": present, "file_format": _file_format(fname),
-            "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
-            "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
-            "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
-            "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
-            "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
-        }).assign(source=_text(NAME, len(r))))
+        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), pa.string()) if masks else pa.nulls(m, pa.string())
+        images = {
+            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source": _repeat(NAME, m),
+            "source_version": _repeat(self.version, m), "original_id": fname, "modality": modality, "view": views, "sex": sex,
+            "age": age, "offset_days": offset, "path": paths, "file_present": pa.array(present), "file_format": _file_format(fname),
+            "license": map_unique(lic_raw, normalize_license, pa.string()), "license_raw": lic_raw,
+            "doi": _clean_arrow(col("doi")), "url": _clean_arrow(col("url")),
+            "mask_path": mask, "mask_kind": pc.if_else(pc.is_valid(mask), "lung", pa.scalar(None, pa.string())),
+        }
+        if severity:
+            at = pc.index_in(fname, value_set=pa.array(list(severity), pa.string()))
+            for i, c in enumerate(("severity_geographic_extent", "severity_opacity")):
+                images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
+        spools["images"].write_arrow(_arrow_table("images", images, m))
 
         # labels: each image's finding expanded, in the image's order
-        codes, uniq = pd.factorize(finding)
-        per = [self.label_rows[u] for u in uniq]
+        enc = pc.dictionary_encode(finding)
+        codes = enc.indices.to_numpy()
+        per = [self.label_rows[u] for u in enc.dictionary.to_pylist()]
         counts = np.array([len(x) for x in per], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         flat = [t for x in per for t in x]
-        reps = counts[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-        img_idx = np.repeat(np.arange(len(r)), reps)
+        reps = counts[codes]
+        img_idx = np.repeat(np.arange(m), reps)
         within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
-        cols = list(zip(*flat)) if flat else [(), (), (), ()]
-        take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)
-        spools["labels"].write(pd.DataFrame({
-            "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
-            "value": take(2, "Int8"), "origin": take(3, "string"),
-        }).assign(source=_text(NAME, len(img_idx))))
+        lab_idx = pa.array(np.repeat(starts[codes], reps) + within)
+        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
+        spools["labels"].write_arrow(_arrow_table("labels", {
+            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
+            "label": pa.array(label, pa.string()).take(lab_idx), "cui": pa.array(cui, pa.string()).take(lab_idx),
+            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, pa.string()).take(lab_idx),
+        }, len(img_idx)))
 
-    def _unique_names(self, base_id: pd.Series) -> pd.Series:
+    def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
         seen = self.base_seen
-        keys = base_id.tolist()  # Python strings, looked up in C (iterating the Arrow column boxes each value)
-        if not base_id.duplicated().any():  # each name once in the batch (the usual case): no grouping
-            nth = pd.Series(np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
-                            if seen else np.ones(len(keys), dtype=np.int64), index=base_id.index)
+        keys = base_id.to_pylist()  # Python strings, looked up in C
+        if pc.count_distinct(base_id).as_py() == len(keys):  # each name once in the batch (the usual case)
+            nth = (np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
+                   if seen else np.ones(len(keys), dtype=np.int64))
             seen.update(zip(keys, nth.tolist()))
         else:
-            nth = base_id.groupby(base_id, sort=False).cumcount() + 1
-            if seen:
-                nth += np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
-            last = nth.groupby(base_id, sort=False).max()
-            seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
-        later = (nth > 1).to_numpy()
-        if not later.any():
+            nth = np.empty(len(keys), dtype=np.int64)
+            for i, k in enumerate(keys):
+                nth[i] = seen[k] = seen.get(k, 0) + 1
+        later = np.flatnonzero(nth > 1)
+        if not len(later):
             return base_id
-        out = base_id.copy()
-        out[later] = base_id[later] + "#" + nth[later].astype(str)
-        return out
+        for i in later.tolist():
+            keys[i] = f"{keys[i]}#{nth[i]}"
+        return pa.array(keys, pa.string())
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
