@@ -240,7 +240,7 @@ def _is_arrow(values: Any) -> bool:
     return type(values).__module__.startswith("pyarrow")
 
 
-def map_unique(values: Any, fn: Callable[[Any], Any], dtype: Any = None) -> Any:
+def map_unique(values: Any, fn: Callable[[Any], Any], dtype: Any = None, dictionary: bool = False) -> Any:
     """``values.map(fn)`` computed once per distinct value.
 
     Columns of a source table repeat few distinct values (views, findings,
@@ -252,25 +252,31 @@ def map_unique(values: Any, fn: Callable[[Any], Any], dtype: Any = None) -> Any:
     Parameters
     ----------
     values : pandas.Series or pyarrow.Array
-        The column; a missing value gives ``fn(None)``.
+        The column; a missing value gives ``fn(None)``.  An Arrow
+        ``DictionaryArray`` is mapped through its dictionary.
     fn : callable
         The per-value function.
     dtype : str or pyarrow.DataType, optional
         The result's pandas dtype (object when None) for a Series; the
         result's Arrow type (required) for an Arrow array, whose result is an
         Arrow array (``pyarrow.compute.dictionary_encode``, then a take).
+    dictionary : bool
+        Arrow only: return a ``DictionaryArray`` (the rows' indices into the
+        mapped distinct values, which may repeat) instead of taking; filtering
+        and taking it moves indices only, a cast to ``dtype`` decodes it.
     """
     if _is_arrow(values):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        enc = pc.dictionary_encode(values)
+        enc = values if isinstance(values, pa.DictionaryArray) else pc.dictionary_encode(values)
         mapped = [fn(u) for u in enc.dictionary.to_pylist()]
         idx = enc.indices
         if idx.null_count:
             idx = pc.fill_null(idx, len(mapped))
             mapped.append(fn(None))
-        return pa.array(mapped, dtype).take(idx)
+        out = pa.array(mapped, dtype)
+        return pa.DictionaryArray.from_arrays(idx, out) if dictionary else out.take(idx)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = [fn(u) for u in uniques]
     if dtype is None:
@@ -300,11 +306,11 @@ def first_nonempty(df: Any, *names: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out = pa.repeat(pa.scalar("", pa.string()), len(next(iter(df.values()))))
+    out = None
     for n in reversed(names):
-        if n in df:
-            out = pc.if_else(pc.not_equal(df[n], ""), df[n], out)
-    return out
+        if n in df:  # the last one as it is ("" where empty), the others where not empty
+            out = df[n] if out is None else pc.if_else(pc.not_equal(df[n], ""), df[n], out)
+    return pa.repeat(pa.scalar("", pa.string()), len(next(iter(df.values())))) if out is None else out
 
 
 def read_text_table(path: Path, sep: str = ",") -> pd.DataFrame:

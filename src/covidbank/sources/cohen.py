@@ -144,10 +144,29 @@ def _strip(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
-def _clean_arrow(values: pa.Array) -> pa.Array:
-    """:func:`_clean` of every value, vectorized: stripped, missing when empty, ``?`` or ``nan``."""
-    s = _strip(values)
-    return pc.if_else(pc.is_in(s, value_set=pa.array(["", "?", "nan"], s.type)), pa.scalar(None, s.type), s)
+def _clean_arrow(values: pa.Array) -> pa.DictionaryArray:
+    """:func:`_clean` of every value (stripped, missing when empty, ``?`` or ``nan``), done on the distinct
+    values: a ``DictionaryArray`` (filtering or taking it moves indices only; a cast decodes it)."""
+    enc = values if isinstance(values, pa.DictionaryArray) else pc.dictionary_encode(values)
+    s = _strip(enc.dictionary)
+    s = pc.if_else(pc.is_in(s, value_set=pa.array(["", "?", "nan"], s.type)), pa.scalar(None, s.type), s)
+    return pa.DictionaryArray.from_arrays(enc.indices, s)
+
+
+def _dense(values: pa.Array) -> pa.Array:
+    """A ``DictionaryArray`` decoded (its values taken); any other array as it is."""
+    return values.dictionary.take(values.indices) if isinstance(values, pa.DictionaryArray) else values
+
+
+def _in_order(values: pa.DictionaryArray) -> list[tuple[object, int]]:
+    """``(value, rows)`` of each distinct decoded value, in order of first appearance (``value_counts(sort=False)``)."""
+    u, first, counts = np.unique(values.indices.to_numpy(zero_copy_only=False), return_index=True, return_counts=True)
+    vals = values.dictionary.to_pylist()
+    out: dict = {}
+    for i in np.argsort(first, kind="stable").tolist():
+        v = vals[u[i]]
+        out[v] = out.get(v, 0) + int(counts[i])
+    return list(out.items())
 
 
 def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
@@ -155,7 +174,7 @@ def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(prefix, values.type), values, pa.scalar("", values.type))
 
 
-def _paths(folders: pa.Array, names: pa.Array, root: Path, listings: dict) -> tuple[pa.Array, np.ndarray]:
+def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: dict) -> tuple[pa.Array, np.ndarray]:
     """Resolved path and presence of every row's file (``folders`` and ``names`` stripped).
 
     Each folder is resolved and listed once per load (``listings`` keeps the
@@ -164,7 +183,7 @@ def _paths(folders: pa.Array, names: pa.Array, root: Path, listings: dict) -> tu
     is empty, a symbolic link or holds a ``/`` falls back to the per-file
     calls so the result is the one ``Path.resolve`` gives.
     """
-    enc = pc.dictionary_encode(folders)
+    enc = folders
     codes = enc.indices.to_numpy()
     prefixes = []
     present = np.zeros(len(names), dtype=bool)
@@ -195,7 +214,8 @@ def _paths(folders: pa.Array, names: pa.Array, root: Path, listings: dict) -> tu
             sub = names.take(pa.array(rows))
             odd[rows] |= pc.is_in(sub, value_set=odd_names).to_numpy(zero_copy_only=False)
             present[rows] = pc.is_in(sub, value_set=files).to_numpy(zero_copy_only=False) & ~odd[rows]
-    paths = pc.binary_join_element_wise(pa.array(prefixes, pa.string()).take(enc.indices), names, "")
+    prefix = pa.scalar(prefixes[0], pa.string()) if len(prefixes) == 1 else pa.array(prefixes, pa.string()).take(enc.indices)
+    paths = pc.binary_join_element_wise(prefix, names, "")
     if odd.any():
         rows = np.flatnonzero(odd)
         resolved = []
@@ -214,7 +234,8 @@ def _file_format(names: pa.Array) -> pa.Array:
     dot of the last component, leading dots (hidden files) not counting.
     """
     lower = pc.utf8_lower(names)
-    last = pc.utf8_ltrim(pc.replace_substring_regex(lower, r"^.*/", ""), ".")
+    last = pc.replace_substring_regex(lower, r"^.*/", "") if pc.any(pc.match_substring(lower, "/")).as_py() else lower
+    last = pc.utf8_ltrim(last, ".")
     ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
     ext = pc.replace_substring(ext, "jpg", "jpeg")
     ext = pc.if_else(pc.equal(ext, ""), None, ext)
@@ -297,22 +318,29 @@ class _Subjects:
         if not len(subject_id):
             return
         enc = pc.dictionary_encode(subject_id)  # groups in order of first appearance, as groupby(sort=False)
-        sexc = np.zeros(len(subject_id), dtype=np.int8)
-        sexc[pc.fill_null(pc.equal(sex, "M"), False).to_numpy(zero_copy_only=False)] = 1
-        sexc[pc.fill_null(pc.equal(sex, "F"), False).to_numpy(zero_copy_only=False)] = 2
-        ages = age.to_numpy(zero_copy_only=False).astype("float64")
-        df = pd.DataFrame({"s": enc.indices.to_numpy(), "sex": sexc, "age": ages, "early": ages.copy(),
-                           "sn": survival.is_valid().to_numpy(zero_copy_only=False),
-                           "sa": pc.fill_null(survival, True).to_numpy(zero_copy_only=False)})
-        df.loc[~early, "early"] = np.nan
-        df["sex"] = df["sex"].replace(0, np.nan)
-        g = df.groupby("s", sort=False)
+        codes = enc.indices.to_numpy()
         keys = enc.dictionary.to_pylist()
-        b_sex = g["sex"].first().fillna(0).to_numpy(dtype=np.int8)
-        b_age = g["age"].first().to_numpy(dtype=float)
-        b_early = g["early"].min().to_numpy(dtype=float)
-        b_sn = g["sn"].sum().to_numpy(dtype=np.int64)
-        b_sa = g["sa"].all().to_numpy(dtype=bool)
+        g = len(keys)
+        sd = sex if isinstance(sex, pa.DictionaryArray) else pc.dictionary_encode(sex)
+        sexc = np.array([{"M": 1, "F": 2}.get(v, 0) for v in sd.dictionary.to_pylist()] + [0],
+                        dtype=np.int8)[pc.fill_null(sd.indices, len(sd.dictionary)).to_numpy()]
+        ages = np.asarray(_dense(age).to_numpy(zero_copy_only=False), dtype="float64")
+
+        def first_of(values: np.ndarray, known: np.ndarray, empty: object) -> np.ndarray:
+            """Each group's first known value (``empty`` where none)."""
+            out = np.full(g, empty, dtype=values.dtype)
+            rows = np.flatnonzero(known)
+            grp, first = np.unique(codes[rows], return_index=True)
+            out[grp] = values[rows[first]]
+            return out
+
+        b_sex = first_of(sexc, sexc != 0, 0)
+        b_age = first_of(ages, ~np.isnan(ages), np.nan)
+        b_early = np.full(g, np.nan)
+        rows = np.flatnonzero(early & ~np.isnan(ages))
+        np.fmin.at(b_early, codes[rows], ages[rows])
+        b_sn = np.bincount(codes, weights=survival.is_valid().to_numpy(zero_copy_only=False), minlength=g).astype(np.int64)
+        b_sa = np.bincount(codes, weights=~pc.fill_null(survival, True).to_numpy(zero_copy_only=False), minlength=g) == 0
         slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
         new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
         if len(new):
@@ -413,7 +441,12 @@ class _Loader:
         return res
 
     def _batch(self, raw: pa.Table, spools: dict[str, TableSpool]) -> None:
-        """Normalize one batch of rows (an Arrow table of text) and append its rows of the four tables."""
+        """Normalize one batch of rows (an Arrow table of text) and append its rows of the four tables.
+
+        Columns of few distinct values are normalized on their distinct values and kept as dictionary
+        arrays until written (:func:`map_unique` with ``dictionary=True``), so dropping skipped rows and
+        taking each session's first row move indices, not text.
+        """
         n = raw.num_rows
         cols: dict[str, pa.Array] = {}
         for name, c in zip(raw.column_names, raw.columns):
@@ -422,31 +455,36 @@ class _Loader:
         del raw
         row0 = self.n_rows
         self.n_rows += n
-        folders = (_strip(pc.if_else(pc.equal(cols["folder"], ""), "images", cols["folder"])) if "folder" in cols
-                   else pa.repeat(pa.scalar("images", pa.string()), n))
+        folders = (map_unique(cols["folder"], lambda f: (f or "images").strip(), pa.string(), dictionary=True) if "folder" in cols
+                   else pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["images"])))
         fname = _strip(cols["filename"])
-        paths_all, present_all = _paths(folders, fname, self.root, self.listings)
-        self.n_present_all += int(present_all.sum())
-        venc = pc.dictionary_encode(cols["view"])
-        views_all = pa.array([_view(v) for v in venc.dictionary.to_pylist()], pa.string()).take(venc.indices)
-        for k, v in zip(*pc.value_counts(views_all).flatten()):  # in order of first appearance
-            self.raw_views[k.as_py()] += v.as_py()
-        finding = _strip(cols["finding"])
+        paths, present = _paths(folders, fname, self.root, self.listings)
+        self.n_present_all += int(present.sum())
+        views = map_unique(cols["view"], _view, pa.string(), dictionary=True)
+        for k, v in _in_order(views):
+            self.raw_views[k] += v
+        fenc = pc.dictionary_encode(cols["finding"])
+        fvals = _strip(fenc.dictionary)
+        fcodes = fenc.indices.to_numpy()
+        fskip = pc.is_in(pc.utf8_lower(fvals), value_set=pa.array(sorted(SKIP_FINDINGS))).to_numpy(zero_copy_only=False)
+        fvals = fvals.to_pylist()
         pid = _strip(cols["patientid"])
         reason = np.full(n, None, dtype=object)
-        skipf = pc.is_in(pc.utf8_lower(finding), value_set=pa.array(sorted(SKIP_FINDINGS))).to_numpy(zero_copy_only=False)
-        if skipf.any():
-            rows = np.flatnonzero(skipf)
-            reason[rows] = [f"finding is {f!r}: no label yet" for f in finding.take(pa.array(rows)).to_pylist()]
-        bad = skipf.copy()
+        bad = fskip[fcodes]
+        if bad.any():
+            reason[bad] = np.array([f"finding is {f!r}: no label yet" for f in fvals] + [None], dtype=object)[
+                np.where(bad, fcodes, len(fvals))][bad]
         empty = pc.equal(pid, "").to_numpy(zero_copy_only=False) & ~bad
         reason[empty], bad = "empty patientid", bad | empty
         empty = pc.equal(fname, "").to_numpy(zero_copy_only=False) & ~bad
         reason[empty], bad = "empty filename", bad | empty
-        # findings -> (leaves, expanded labels), once per distinct finding of the whole table; a
-        # finding the vocabulary cannot take skips its rows (as one bad row would)
+        # findings -> (leaves, expanded labels), once per distinct finding of the whole table, in order of
+        # first appearance among the rows kept so far; a finding the vocabulary cannot take skips its rows
         tree = self.tree
-        for f in pc.unique(finding.filter(pa.array(~bad)) if bad.any() else finding).to_pylist():
+        ok = np.flatnonzero(~bad)
+        codes, first = np.unique(fcodes[ok], return_index=True)
+        for c in codes[np.argsort(first, kind="stable")].tolist():
+            f = fvals[c]
             if f in self.label_rows:
                 continue
             if f not in self.bad_findings:
@@ -458,43 +496,46 @@ class _Loader:
                     continue
                 except Exception as e:  # noqa: BLE001 - one bad value never stops the load
                     self.bad_findings[f] = f"unreadable row: {e.__class__.__name__}: {e}"
-            hit = pc.equal(finding, f).to_numpy(zero_copy_only=False) & ~bad
+            hit = (fcodes == c) & ~bad
             reason[hit], bad = self.bad_findings[f], bad | hit
         if bad.any():
             rows = np.flatnonzero(bad)
             self.res.skip_many((f"row {i}" for i in (rows + row0 + 2).tolist()), self.meta_csv, reason[rows].tolist())
             keep = pa.array(~bad)
-            cols = {k: v.filter(keep) for k, v in cols.items() if k in _USED}
-            finding, pid, fname, folders = finding.filter(keep), pid.filter(keep), fname.filter(keep), folders.filter(keep)
-            paths, present, views = paths_all.filter(keep), present_all[~bad], views_all.filter(keep)
+            kept = lambda a: a.filter(keep)  # noqa: E731
+            present, fcodes = present[~bad], fcodes[~bad]
         else:
-            paths, present, views = paths_all, present_all, views_all
-        del paths_all, present_all, views_all
-        m = len(fname)
+            kept = lambda a: a  # noqa: E731
+        m = n - int(bad.sum())
         if not m:
             return
+        del reason, bad
         self.n_present += int(present.sum())
-        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", pa.string()), m)  # noqa: E731
+        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", pa.string()), n)  # noqa: E731
+        pid, fname, folders, paths, views = kept(pid), kept(fname), kept(folders), kept(paths), kept(views)
         subject_id = _prefixed(NAME + ":", pid)
-        enc = pc.dictionary_encode(col("offset"))
-        values = [to_float(v) for v in enc.dictionary.to_pylist()]
-        offset = pa.array(values, pa.float64()).take(enc.indices)
+        offset = kept(map_unique(col("offset"), to_float, pa.float64(), dictionary=True))
+        values = offset.dictionary.to_pylist()
         texts = [None if v is None else f"d{v:g}" for v in values]
-        zeros = [i for i, v in enumerate(values) if v == 0]  # 0 and -0 are one value: the first one's text
-        for i in zeros:
-            texts[i] = texts[zeros[0]]
-        off_txt = pa.array(texts, pa.string()).take(enc.indices)
-        date = _clean_arrow(col("date"))
-        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, date, fname), "/")
+        zeros = [i for i, v in enumerate(values) if v == 0]
+        if len({texts[i] for i in zeros}) > 1:  # 0 and -0 are one value: the text of the first row's
+            idx = offset.indices.to_numpy()
+            texts0 = texts[idx[np.flatnonzero(np.isin(idx, zeros))[0]]]
+            for i in zeros:
+                texts[i] = texts0
+        off_txt = pa.array(texts, pa.string()).take(offset.indices)
+        offset = _dense(offset)
+        date = kept(_clean_arrow(col("date")))
+        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, _dense(date), fname), "/")
         session_id = _prefixed(NAME + ":", ses_key)
-        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(folders, fname, "/")))
-        sex = map_unique(col("sex"), _sex, pa.string())
-        age = map_unique(col("age"), parse_age, pa.float64())
-        modality = map_unique(cols["modality"], _modality, pa.string())
-        for k, v in zip(*pc.value_counts(views).flatten()):
-            self.kept_views[k.as_py()] += v.as_py()
+        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(_dense(folders), fname, "/")))
+        sex = kept(map_unique(col("sex"), _sex, pa.string(), dictionary=True))
+        age = kept(map_unique(col("age"), parse_age, pa.float64()))
+        modality = kept(map_unique(cols["modality"], _modality, pa.string(), dictionary=True))
+        for k, v in _in_order(views):
+            self.kept_views[k] += v
         self.subjects.update(subject_id, sex, age, pc.fill_null(pc.less_equal(offset, 0), False).to_numpy(zero_copy_only=False),
-                             map_unique(col("survival"), parse_bool, pa.bool_()))
+                             kept(map_unique(col("survival"), parse_bool, pa.bool_())))
 
         # sessions: the first row of each, across batches
         enc = pc.dictionary_encode(session_id)
@@ -505,37 +546,35 @@ class _Loader:
         if seen:
             first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
         seen.update(keys)
-        fm = pa.array(first)
-        f = (lambda a: a) if first.all() else (lambda a: a.filter(fm))  # noqa: E731
-        fcol = lambda name: f(col(name))  # noqa: E731
-        first_of = lambda *names: f(first_nonempty(cols, *names))  # noqa: E731
         k = int(first.sum())
+        take = pa.array(np.flatnonzero(first)) if k < m else None
+        f = (lambda a: a) if take is None else (lambda a: a.take(take))  # noqa: E731
+        fm = lambda a, fn, typ: f(kept(map_unique(a, fn, typ)))  # noqa: E731
         spools["sessions"].write_arrow(_arrow_table("sessions", {
             "session_id": f(session_id), "subject_id": f(subject_id), "source": _repeat(NAME, k),
             "source_version": _repeat(self.version, k), "original_id": f(ses_key), "offset_days": f(offset), "date": f(date),
             "modality": f(modality),
-            **{c: map_unique(fcol(c), parse_bool, pa.bool_())
-               for c in ("intubated", "intubation_present", "went_icu", "in_icu")},
-            "needed_supplemental_o2": map_unique(first_of("needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
-            "extubated": map_unique(fcol("extubated"), parse_bool, pa.bool_()),
-            "temperature": map_unique(fcol("temperature"), to_float, pa.float64()),
-            "po2_saturation": map_unique(first_of("pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
-            "leukocyte_count": map_unique(first_of("leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
-            "neutrophil_count": map_unique(first_of("neutrophil_count", "neutrophil count"), to_float, pa.float64()),
-            "lymphocyte_count": map_unique(first_of("lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
-            "clinical_notes": _clean_arrow(first_of("clinical_notes", "clinical notes")),
-            "location": _clean_arrow(fcol("location")),
+            **{c: fm(col(c), parse_bool, pa.bool_()) for c in ("intubated", "intubation_present", "went_icu", "in_icu")},
+            "needed_supplemental_o2": fm(first_nonempty(cols, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
+            "extubated": fm(col("extubated"), parse_bool, pa.bool_()),
+            "temperature": fm(col("temperature"), to_float, pa.float64()),
+            "po2_saturation": fm(first_nonempty(cols, "pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
+            "leukocyte_count": fm(first_nonempty(cols, "leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
+            "neutrophil_count": fm(first_nonempty(cols, "neutrophil_count", "neutrophil count"), to_float, pa.float64()),
+            "lymphocyte_count": fm(first_nonempty(cols, "lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
+            "clinical_notes": f(kept(_clean_arrow(first_nonempty(cols, "clinical_notes", "clinical notes")))),
+            "location": f(kept(_clean_arrow(col("location")))),
         }, k))
 
-        lic_raw = _clean_arrow(col("license"))
+        lic_raw = kept(_clean_arrow(col("license")))
         masks, severity = self.masks, self.severity
         mask = map_unique(fname, lambda fn: _mask_path(masks, fn), pa.string()) if masks else pa.nulls(m, pa.string())
         images = {
             "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source": _repeat(NAME, m),
             "source_version": _repeat(self.version, m), "original_id": fname, "modality": modality, "view": views, "sex": sex,
             "age": age, "offset_days": offset, "path": paths, "file_present": pa.array(present), "file_format": _file_format(fname),
-            "license": map_unique(lic_raw, normalize_license, pa.string()), "license_raw": lic_raw,
-            "doi": _clean_arrow(col("doi")), "url": _clean_arrow(col("url")),
+            "license": map_unique(lic_raw, normalize_license, pa.string(), dictionary=True), "license_raw": lic_raw,
+            "doi": kept(_clean_arrow(col("doi"))), "url": kept(_clean_arrow(col("url"))),
             "mask_path": mask, "mask_kind": pc.if_else(pc.is_valid(mask), "lung", pa.scalar(None, pa.string())),
         }
         if severity:
@@ -545,16 +584,14 @@ class _Loader:
         spools["images"].write_arrow(_arrow_table("images", images, m))
 
         # labels: each image's finding expanded, in the image's order
-        enc = pc.dictionary_encode(finding)
-        codes = enc.indices.to_numpy()
-        per = [self.label_rows[u] for u in enc.dictionary.to_pylist()]
+        per = [self.label_rows.get(u, []) for u in fvals]
         counts = np.array([len(x) for x in per], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         flat = [t for x in per for t in x]
-        reps = counts[codes]
+        reps = counts[fcodes]
         img_idx = np.repeat(np.arange(m), reps)
         within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        lab_idx = pa.array(np.repeat(starts[codes], reps) + within)
+        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
         label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
         spools["labels"].write_arrow(_arrow_table("labels", {
             "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
@@ -566,7 +603,7 @@ class _Loader:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
         seen = self.base_seen
         keys = base_id.to_pylist()  # Python strings, looked up in C
-        if pc.count_distinct(base_id).as_py() == len(keys):  # each name once in the batch (the usual case)
+        if len(set(keys)) == len(keys):  # each name once in the batch (the usual case)
             nth = (np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
                    if seen else np.ones(len(keys), dtype=np.int64))
             seen.update(zip(keys, nth.tolist()))
