@@ -310,7 +310,10 @@ def first_nonempty(df: Any, *names: str) -> Any:
     for n in reversed(names):
         if n in df:  # the last one as it is ("" where empty), the others where not empty
             out = df[n] if out is None else pc.if_else(pc.not_equal(df[n], ""), df[n], out)
-    return pa.repeat(pa.scalar("", pa.string()), len(next(iter(df.values())))) if out is None else out
+    if out is None:
+        first = next(iter(df.values()))
+        out = pa.repeat(pa.scalar("", first.type), len(first))
+    return out
 
 
 def read_text_table(path: Path, sep: str = ",") -> pd.DataFrame:
@@ -357,7 +360,8 @@ def _arrow_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tupl
     # blocks of a few MB (a block is bytes): parsed faster than one block per batch (30 MB for 100k rows of
     # Cohen's table took 1.5-2x the time), gathered into batches of `rows` rows
     block = max(1 << 20, min(4 << 20, rows * max(64, _row_bytes(path))))
-    convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in raw_names}, strings_can_be_null=False)
+    text = pa.large_string() if arrow else pa.string()
+    convert = pcsv.ConvertOptions(column_types={n: text for n in raw_names}, strings_can_be_null=False)
 
     def frame(parts: list) -> Any:
         t = pa.Table.from_batches(parts).rename_columns(names).combine_chunks()
@@ -400,7 +404,7 @@ def _pandas_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tup
     def to_arrow(df: pd.DataFrame) -> Any:
         import pyarrow as pa
 
-        return pa.Table.from_arrays([pa.array(df.iloc[:, i].to_numpy(dtype=object), pa.string()) for i in range(df.shape[1])],
+        return pa.Table.from_arrays([pa.array(df.iloc[:, i].to_numpy(dtype=object), pa.large_string()) for i in range(df.shape[1])],
                                     names=[str(c) for c in df.columns])
 
     def gen() -> Iterator[Any]:
@@ -421,8 +425,9 @@ def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[Any]], 
     called again from the start with pandas' C parser in chunks, undecodable
     bytes replaced, so ``consume`` must start from a clean state each call.
     Errors of the C parser propagate (``pandas.errors.ParserError``, ...).
-    With ``arrow`` the batches are ``pyarrow.Table`` objects of ``string``
-    columns holding the same cells (no pandas frame is built).
+    With ``arrow`` the batches are ``pyarrow.Table`` objects of ``large_string``
+    columns (the type the bank's text is written as) holding the same cells
+    (no pandas frame is built).
     """
     try:
         names, batches = _arrow_batches(Path(path), sep, rows, arrow)

@@ -47,6 +47,9 @@ from .base import (
 __all__ = ["load", "parse_finding", "NAME"]
 
 NAME = "cohen"
+#: Arrow type of the text the adapter builds: the bank's (``DataFrame.to_parquet`` of the schema's ``string``), so
+#: nothing is cast when the tables are written (``stream_text_table(arrow=True)`` reads it).
+_TEXT = pa.large_string()
 REQUIRED = ["patientid", "finding", "view", "modality", "filename"]
 SKIP_FINDINGS = {"todo", "unknown", ""}
 
@@ -203,7 +206,7 @@ def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: d
                             links.add(e.name)
                         elif e.is_file():
                             files.add(e.name)
-            listings[folder] = (d, pa.array(sorted(files), pa.string()), pa.array(sorted(links) + [".", ".."], pa.string()))
+            listings[folder] = (d, pa.array(sorted(files), _TEXT), pa.array(sorted(links) + [".", ".."], _TEXT))
         d, files, odd_names = listings[folder]
         prefixes.append(str(d) + os.sep)
         if len(folder_names) == 1:  # the only folder (the usual table): whole columns
@@ -214,8 +217,8 @@ def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: d
             sub = names.take(pa.array(rows))
             odd[rows] |= pc.is_in(sub, value_set=odd_names).to_numpy(zero_copy_only=False)
             present[rows] = pc.is_in(sub, value_set=files).to_numpy(zero_copy_only=False) & ~odd[rows]
-    prefix = pa.scalar(prefixes[0], pa.string()) if len(prefixes) == 1 else pa.array(prefixes, pa.string()).take(enc.indices)
-    paths = pc.binary_join_element_wise(prefix, names, "")
+    prefix = pa.scalar(prefixes[0], _TEXT) if len(prefixes) == 1 else pa.array(prefixes, _TEXT).take(enc.indices)
+    paths = pc.binary_join_element_wise(prefix, names, pa.scalar("", _TEXT))
     if odd.any():
         rows = np.flatnonzero(odd)
         resolved = []
@@ -223,7 +226,7 @@ def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: d
             fp = (root / folder / name).resolve()
             resolved.append(str(fp))
             present[i] = fp.is_file()
-        paths = pc.replace_with_mask(paths, pa.array(odd), pa.array(resolved, pa.string()))
+        paths = pc.replace_with_mask(paths, pa.array(odd), pa.array(resolved, _TEXT))
     return paths, present
 
 
@@ -236,11 +239,11 @@ def _file_format(names: pa.Array) -> pa.Array:
     lower = pc.utf8_lower(names)
     last = pc.replace_substring_regex(lower, r"^.*/", "") if pc.any(pc.match_substring(lower, "/")).as_py() else lower
     last = pc.utf8_ltrim(last, ".")
-    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
+    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), pa.scalar("", last.type))
     ext = pc.replace_substring(ext, "jpg", "jpeg")
-    ext = pc.if_else(pc.equal(ext, ""), None, ext)
+    ext = pc.if_else(pc.equal(ext, ""), pa.scalar(None, ext.type), ext)
     nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
-    return pc.if_else(nifti, "nifti", ext)
+    return pc.if_else(nifti, pa.scalar("nifti", ext.type), ext)
 
 
 def _text(value: object, n: int) -> pd.Series:
@@ -257,7 +260,7 @@ def _text(value: object, n: int) -> pd.Series:
 
 def _repeat(value: object, n: int) -> pa.Array:
     """``n`` times the same text (``str`` of a value that is not one), or ``n`` missing values."""
-    return pa.nulls(n, pa.string()) if value is None else pa.repeat(pa.scalar(str(value), pa.string()), n)
+    return pa.nulls(n, _TEXT) if value is None else pa.repeat(pa.scalar(str(value), _TEXT), n)
 
 
 @lru_cache(maxsize=None)
@@ -269,7 +272,8 @@ def _spool_schema(name: str) -> pa.Schema:
 def _arrow_table(name: str, columns: dict[str, pa.Array], n: int) -> pa.Table:
     """A table of the schema ``name`` from ``columns`` (the others missing), cast to the spooled schema."""
     schema = _spool_schema(name)
-    arrays = [pc.cast(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    arrays = [pa.nulls(n, f.type) if f.name not in columns else columns[f.name] if columns[f.name].type == f.type
+              else pc.cast(columns[f.name], f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -455,18 +459,18 @@ class _Loader:
         del raw
         row0 = self.n_rows
         self.n_rows += n
-        folders = (map_unique(cols["folder"], lambda f: (f or "images").strip(), pa.string(), dictionary=True) if "folder" in cols
-                   else pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["images"])))
+        folders = (map_unique(cols["folder"], lambda f: (f or "images").strip(), _TEXT, dictionary=True) if "folder" in cols
+                   else pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["images"], _TEXT)))
         fname = _strip(cols["filename"])
         paths, present = _paths(folders, fname, self.root, self.listings)
         self.n_present_all += int(present.sum())
-        views = map_unique(cols["view"], _view, pa.string(), dictionary=True)
+        views = map_unique(cols["view"], _view, _TEXT, dictionary=True)
         for k, v in _in_order(views):
             self.raw_views[k] += v
         fenc = pc.dictionary_encode(cols["finding"])
         fvals = _strip(fenc.dictionary)
         fcodes = fenc.indices.to_numpy()
-        fskip = pc.is_in(pc.utf8_lower(fvals), value_set=pa.array(sorted(SKIP_FINDINGS))).to_numpy(zero_copy_only=False)
+        fskip = pc.is_in(pc.utf8_lower(fvals), value_set=pa.array(sorted(SKIP_FINDINGS), _TEXT)).to_numpy(zero_copy_only=False)
         fvals = fvals.to_pylist()
         pid = _strip(cols["patientid"])
         reason = np.full(n, None, dtype=object)
@@ -511,7 +515,7 @@ class _Loader:
             return
         del reason, bad
         self.n_present += int(present.sum())
-        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", pa.string()), n)  # noqa: E731
+        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", _TEXT), n)  # noqa: E731
         pid, fname, folders, paths, views = kept(pid), kept(fname), kept(folders), kept(paths), kept(views)
         subject_id = _prefixed(NAME + ":", pid)
         offset = kept(map_unique(col("offset"), to_float, pa.float64(), dictionary=True))
@@ -523,15 +527,16 @@ class _Loader:
             texts0 = texts[idx[np.flatnonzero(np.isin(idx, zeros))[0]]]
             for i in zeros:
                 texts[i] = texts0
-        off_txt = pa.array(texts, pa.string()).take(offset.indices)
+        off_txt = pa.array(texts, _TEXT).take(offset.indices)
         offset = _dense(offset)
         date = kept(_clean_arrow(col("date")))
-        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, _dense(date), fname), "/")
+        slash = pa.scalar("/", _TEXT)
+        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, _dense(date), fname), slash)
         session_id = _prefixed(NAME + ":", ses_key)
-        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(_dense(folders), fname, "/")))
-        sex = kept(map_unique(col("sex"), _sex, pa.string(), dictionary=True))
+        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(_dense(folders), fname, slash)))
+        sex = kept(map_unique(col("sex"), _sex, _TEXT, dictionary=True))
         age = kept(map_unique(col("age"), parse_age, pa.float64()))
-        modality = kept(map_unique(cols["modality"], _modality, pa.string(), dictionary=True))
+        modality = kept(map_unique(cols["modality"], _modality, _TEXT, dictionary=True))
         for k, v in _in_order(views):
             self.kept_views[k] += v
         self.subjects.update(subject_id, sex, age, pc.fill_null(pc.less_equal(offset, 0), False).to_numpy(zero_copy_only=False),
@@ -568,17 +573,17 @@ class _Loader:
 
         lic_raw = kept(_clean_arrow(col("license")))
         masks, severity = self.masks, self.severity
-        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), pa.string()) if masks else pa.nulls(m, pa.string())
+        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), _TEXT) if masks else pa.nulls(m, _TEXT)
         images = {
             "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source": _repeat(NAME, m),
             "source_version": _repeat(self.version, m), "original_id": fname, "modality": modality, "view": views, "sex": sex,
             "age": age, "offset_days": offset, "path": paths, "file_present": pa.array(present), "file_format": _file_format(fname),
-            "license": map_unique(lic_raw, normalize_license, pa.string(), dictionary=True), "license_raw": lic_raw,
+            "license": map_unique(lic_raw, normalize_license, _TEXT, dictionary=True), "license_raw": lic_raw,
             "doi": kept(_clean_arrow(col("doi"))), "url": kept(_clean_arrow(col("url"))),
-            "mask_path": mask, "mask_kind": pc.if_else(pc.is_valid(mask), "lung", pa.scalar(None, pa.string())),
+            "mask_path": mask, "mask_kind": pc.if_else(pc.is_valid(mask), pa.scalar("lung", _TEXT), pa.scalar(None, _TEXT)),
         }
         if severity:
-            at = pc.index_in(fname, value_set=pa.array(list(severity), pa.string()))
+            at = pc.index_in(fname, value_set=pa.array(list(severity), _TEXT))
             for i, c in enumerate(("severity_geographic_extent", "severity_opacity")):
                 images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
         spools["images"].write_arrow(_arrow_table("images", images, m))
@@ -595,8 +600,8 @@ class _Loader:
         label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
         spools["labels"].write_arrow(_arrow_table("labels", {
             "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
-            "label": pa.array(label, pa.string()).take(lab_idx), "cui": pa.array(cui, pa.string()).take(lab_idx),
-            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, pa.string()).take(lab_idx),
+            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
+            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
         }, len(img_idx)))
 
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
@@ -616,7 +621,7 @@ class _Loader:
             return base_id
         for i in later.tolist():
             keys[i] = f"{keys[i]}#{nth[i]}"
-        return pa.array(keys, pa.string())
+        return pa.array(keys, _TEXT)
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
