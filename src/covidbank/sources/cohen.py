@@ -396,6 +396,10 @@ class _Loader:
         self.listings: dict = {}
         self.base_seen: dict[str, int] = {}
         self.sessions_seen: set[str] = set()
+        # the first batch's image names and sessions (each once), as Arrow text: made Python objects in
+        # base_seen and sessions_seen only when a second batch comes (a table of one batch never needs them)
+        self.first_names: pa.Array | None = None
+        self.first_sessions: pa.Array | None = None
         self.subjects = _Subjects()
         self.raw_views: Counter = Counter()
         self.kept_views: Counter = Counter()
@@ -405,9 +409,11 @@ class _Loader:
         columns = [c.strip() for c in columns]
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
-        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
-        # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
+        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries or
+        # statistics, cheaper both ways; the other tables are copied into the bank as they are, so written as
+        # the bank keeps them
+        cheap = {"use_dictionary": False, "write_statistics": False}
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **(cheap if name == "images" else {}))
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
@@ -546,11 +552,16 @@ class _Loader:
         enc = pc.dictionary_encode(session_id)
         first = np.zeros(m, dtype=bool)
         first[np.unique(enc.indices.to_numpy(), return_index=True)[1]] = True
-        keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
         seen = self.sessions_seen
-        if seen:
+        if self.first_sessions is not None:
+            seen.update(self.first_sessions.to_pylist())
+            self.first_sessions = None
+        if not seen:  # no session seen before (the first batch)
+            self.first_sessions = enc.dictionary
+        else:
+            keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
             first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
-        seen.update(keys)
+            seen.update(keys)
         k = int(first.sum())
         take = pa.array(np.flatnonzero(first)) if k < m else None
         f = (lambda a: a) if take is None else (lambda a: a.take(take))  # noqa: E731
@@ -607,6 +618,12 @@ class _Loader:
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
         seen = self.base_seen
+        if self.first_names is not None:
+            seen.update(zip(self.first_names.to_pylist(), repeat(1)))
+            self.first_names = None
+        if not seen and len(pc.dictionary_encode(base_id).dictionary) == len(base_id):
+            self.first_names = base_id  # the first batch's names, each once: none gets a number
+            return base_id
         keys = base_id.to_pylist()  # Python strings, looked up in C
         if len(set(keys)) == len(keys):  # each name once in the batch (the usual case)
             nth = (np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
