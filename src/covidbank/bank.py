@@ -572,7 +572,8 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
     """A column of paths (an Arrow string array) made relative as :meth:`Bank._relativize` says; POSIX only.
 
     Whole-column ``pyarrow.compute`` operations.  A clean absolute path (no
-    ``.``/``..`` part, doubled or trailing ``/``) is cut into its folder and
+    ``.``/``..`` part, doubled or trailing ``/``) that starts with the root as
+    given loses it (a slice); another is cut into its folder and
     name, and each distinct folder is looked at once: inside the root as
     given or resolved, it loses the root; outside, it is resolved
     (:class:`~covidbank.pathresolve.FolderResolver`) and tried again, a name
@@ -593,6 +594,14 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
     odd = pc.fill_null(pc.or_(pc.match_substring_regex(v, r"(?:^|/)\.{1,2}(?:/|$)|//|/$"),
                               pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))), True)
     clean_abs = pc.and_(pc.and_not(present, odd), pc.fill_null(pc.starts_with(v, "/"), False))
+    inside = pc.and_(clean_abs, pc.fill_null(pc.starts_with(v, pre_abs), False))
+    n_inside = pc.sum(inside).as_py() or 0
+    if n_inside:  # inside the root as given: the path without the root (what the folder loop below gives it)
+        if n_inside == len(v):  # every path (the usual column): sliced whole
+            out = pc.utf8_slice_codeunits(v, len(pre_abs))
+        else:
+            out = pc.replace_with_mask(out, inside, pc.utf8_slice_codeunits(pc.filter(v, inside), len(pre_abs)))
+        clean_abs = pc.and_not(clean_abs, inside)
     if pc.any(clean_abs).as_py():
         sub = pc.filter(v, clean_abs)
         parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)

@@ -241,3 +241,16 @@ def test_a_version_that_is_not_a_str_is_recorded_as_text(tmp_path, version):
     b = Bank(tmp_path / "bank", create=True)
     add_source(b, "cohen", root, version=version)
     assert set(b.table("images")["source_version"]) == {str(version)}
+
+
+def test_arrow_strip_is_python_strip():
+    """The adapter strips cells with ``pyarrow.compute.utf8_trim_whitespace`` (``cohen._strip``): the same
+    characters as ``str.strip``, every code point checked at both ends of a cell."""
+    import pyarrow as pa
+
+    from covidbank.sources.cohen import _strip
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    cells = [c + "x" + c + "y" + c for c in chars]
+    got = _strip(pa.array(cells, pa.large_string())).to_pylist()
+    assert [c for c, cell, g in zip(chars, cells, got) if g != cell.strip()] == []
