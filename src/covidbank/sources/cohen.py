@@ -410,9 +410,9 @@ class _Loader:
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
         # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries or
-        # statistics, cheaper both ways; the other tables are copied into the bank as they are, so written as
-        # the bank keeps them
-        cheap = {"use_dictionary": False, "write_statistics": False}
+        # statistics, cheaper both ways, and a table of one batch not at all (held in memory); the other tables
+        # are copied into the bank as they are, so written as the bank keeps them
+        cheap = {"use_dictionary": False, "write_statistics": False, "hold_first": True}
         spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **(cheap if name == "images" else {}))
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
