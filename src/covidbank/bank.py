@@ -603,7 +603,8 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
             out = pc.replace_with_mask(out, inside, pc.utf8_slice_codeunits(pc.filter(v, inside), len(pre_abs)))
         clean_abs = pc.and_not(clean_abs, inside)
     if pc.any(clean_abs).as_py():
-        sub = pc.filter(v, clean_abs)
+        every = pc.all(clean_abs).as_py()  # every path (the usual column): no filter, no replacement
+        sub = v if every else pc.filter(v, clean_abs)
         parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)
         name = pc.list_element(parts, 1)
         enc = pc.dictionary_encode(pc.list_element(parts, 0))
@@ -621,7 +622,11 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
                 odd_names = set(links) | ({root_real.name} if rp + root_real.name == str(root_real) else set())
                 if odd_names:
                     special.append((j, rp, links, odd_names))
-        rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(enc.indices), name, pa.scalar("", v.type))
+        folders = enc.dictionary.to_pylist()
+        if all(pre == p + "/" for pre, p in zip(prefixes, folders)):  # every folder kept as it is (outside the root)
+            rel = sub
+        else:
+            rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(enc.indices), name, pa.scalar("", v.type))
         if special:  # a symbolic link, or a path that resolves to the root itself: one by one
             fixed = None
             for j, rp, links, odd_names in special:
@@ -634,7 +639,7 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
                     fixed[k] = real[len(pre_real):] if real.startswith(pre_real) else "." if real == str(root_real) else full
             if fixed is not None:
                 rel = pa.array(fixed, v.type)
-        out = pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
+        out = rel.cast(v.type) if every else pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
     odd = pc.and_(present, odd)
     if pc.any(odd).as_py():
         vals = pc.filter(v, odd).to_pylist()

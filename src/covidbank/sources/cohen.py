@@ -217,8 +217,13 @@ def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: d
             sub = names.take(pa.array(rows))
             odd[rows] |= pc.is_in(sub, value_set=odd_names).to_numpy(zero_copy_only=False)
             present[rows] = pc.is_in(sub, value_set=files).to_numpy(zero_copy_only=False) & ~odd[rows]
-    prefix = pa.scalar(prefixes[0], _TEXT) if len(prefixes) == 1 else pa.array(prefixes, _TEXT).take(enc.indices)
-    paths = pc.binary_join_element_wise(prefix, names, pa.scalar("", _TEXT))
+    # the most common folder joined as a scalar (no column of prefixes), the other folders' rows replaced
+    top = int(np.bincount(codes, minlength=len(prefixes)).argmax())
+    paths = pc.binary_join_element_wise(pa.scalar(prefixes[top], _TEXT), names, pa.scalar("", _TEXT))
+    if len(prefixes) > 1 and (codes != top).any():
+        other = np.flatnonzero(codes != top)
+        paths = pc.replace_with_mask(paths, pa.array(codes != top), pc.binary_join_element_wise(
+            pa.array(prefixes, _TEXT).take(pa.array(codes[other])), names.take(pa.array(other)), pa.scalar("", _TEXT)))
     if odd.any():
         rows = np.flatnonzero(odd)
         resolved = []
@@ -230,6 +235,13 @@ def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: d
     return paths, present
 
 
+def _after_last(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
+    """The text after the last ``sep`` of each value (the whole value when it has none), and whether it has one."""
+    parts = pc.split_pattern(values, sep, max_splits=1, reverse=True)
+    ends = pc.subtract(parts.offsets.slice(1), 1)  # each list's last element in the flattened values
+    return parts.flatten().take(ends), pc.equal(pc.list_value_length(parts), 2)
+
+
 def _file_format(names: pa.Array) -> pa.Array:
     """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None (vectorized).
 
@@ -237,9 +249,9 @@ def _file_format(names: pa.Array) -> pa.Array:
     dot of the last component, leading dots (hidden files) not counting.
     """
     lower = pc.utf8_lower(names)
-    last = pc.replace_substring_regex(lower, r"^.*/", "") if pc.any(pc.match_substring(lower, "/")).as_py() else lower
-    last = pc.utf8_ltrim(last, ".")
-    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), pa.scalar("", last.type))
+    last = pc.utf8_ltrim(_after_last(lower, "/")[0], ".")
+    ext, dotted = _after_last(last, ".")
+    ext = pc.if_else(dotted, ext, pa.scalar("", last.type))
     ext = pc.replace_substring(ext, "jpg", "jpeg")
     ext = pc.if_else(pc.equal(ext, ""), pa.scalar(None, ext.type), ext)
     nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
