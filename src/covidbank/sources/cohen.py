@@ -357,8 +357,14 @@ class _Subjects:
         np.fmin.at(b_early, codes[rows], ages[rows])
         b_sn = np.bincount(codes, weights=survival.is_valid().to_numpy(zero_copy_only=False), minlength=g).astype(np.int64)
         b_sa = np.bincount(codes, weights=~pc.fill_null(survival, True).to_numpy(zero_copy_only=False), minlength=g) == 0
-        slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
-        new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
+        if self.slot.keys().isdisjoint(keys):  # every subject new (the usual batch): the next slots, in order
+            slots = np.arange(len(self.ids), len(self.ids) + g)
+            self.slot.update(zip(keys, range(len(self.ids), len(self.ids) + g)))
+            self.ids.extend(keys)
+            new = np.zeros(0, dtype=np.int64)
+        else:
+            slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+            new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
         if len(new):
             slots[new] = np.arange(len(self.ids), len(self.ids) + len(new))
             fresh = [keys[i] for i in new.tolist()]
@@ -408,9 +414,8 @@ class _Loader:
         self.listings: dict = {}
         self.base_seen: dict[str, int] = {}
         self.sessions_seen: set[str] = set()
-        # the first batch's image names and sessions (each once), as Arrow text: made Python objects in
-        # base_seen and sessions_seen only when a second batch comes (a table of one batch never needs them)
-        self.first_names: pa.Array | None = None
+        # the first batch's sessions (each once), as Arrow text: made Python objects in sessions_seen only
+        # when a second batch comes (a table of one batch never needs them)
         self.first_sessions: pa.Array | None = None
         self.subjects = _Subjects()
         self.raw_views: Counter = Counter()
@@ -572,7 +577,8 @@ class _Loader:
             self.first_sessions = enc.dictionary
         else:
             keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
-            first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
+            if not seen.isdisjoint(keys):  # some session began in an earlier batch
+                first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
             seen.update(keys)
         k = int(first.sum())
         take = pa.array(np.flatnonzero(first)) if k < m else None
@@ -630,16 +636,13 @@ class _Loader:
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
         seen = self.base_seen
-        if self.first_names is not None:
-            seen.update(zip(self.first_names.to_pylist(), repeat(1)))
-            self.first_names = None
-        if not seen and len(pc.dictionary_encode(base_id).dictionary) == len(base_id):
-            self.first_names = base_id  # the first batch's names, each once: none gets a number
-            return base_id
         keys = base_id.to_pylist()  # Python strings, looked up in C
-        if len(set(keys)) == len(keys):  # each name once in the batch (the usual case)
-            nth = (np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
-                   if seen else np.ones(len(keys), dtype=np.int64))
+        fresh = dict.fromkeys(keys, 1)
+        if len(fresh) == len(keys):  # each name once in the batch (the usual case)
+            if seen.keys().isdisjoint(fresh):  # and none seen before: each the first of its name
+                seen.update(fresh)
+                return base_id
+            nth = np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
             seen.update(zip(keys, nth.tolist()))
         else:
             nth = np.empty(len(keys), dtype=np.int64)
