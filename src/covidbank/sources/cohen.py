@@ -258,18 +258,6 @@ def _file_format(names: pa.Array) -> pa.Array:
     return pc.if_else(nifti, pa.scalar("nifti", ext.type), ext)
 
 
-def _text(value: object, n: int) -> pd.Series:
-    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow; a value that
-    is not a string (a version given as ``2020`` or a date) is its ``str``, as the row-by-row path wrote it."""
-    for typ in (pa.large_string(), pa.string()):  # pandas >= 2.2 takes large_string; 2.0-2.1 only string
-        arr = pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(str(value), typ), n)
-        try:
-            return pd.Series(pd.arrays.ArrowStringArray(arr))
-        except ValueError:
-            continue
-    return pd.Series([None if value is None else str(value)] * n, dtype="string")
-
-
 def _repeat(value: object, n: int) -> pa.Array:
     """``n`` times the same text (``str`` of a value that is not one), or ``n`` missing values."""
     return pa.nulls(n, _TEXT) if value is None else pa.repeat(pa.scalar(str(value), _TEXT), n)
@@ -307,7 +295,7 @@ class _Subjects:
     so: the same as grouping the whole table at once.
     """
 
-    _SEX = np.array([None, "M", "F"], dtype=object)
+    _SEX = pa.array([None, "M", "F"], _TEXT)
 
     def __init__(self) -> None:
         self.slot: dict[str, int] = {}
@@ -379,20 +367,20 @@ class _Subjects:
         self.surv_n[slots] += b_sn
         self.surv_all[slots] &= b_sa
 
-    def frames(self, version: str | None, rows: int) -> Iterator[pd.DataFrame]:
-        """The ``subjects`` table, ``rows`` rows at a time."""
+    def tables(self, version: str | None, rows: int) -> Iterator[pa.Table]:
+        """The ``subjects`` table, ``rows`` rows at a time (Arrow tables of the spooled schema)."""
         prefix = len(NAME) + 1
         for a in range(0, len(self.ids), rows):
             b = min(len(self.ids), a + rows)
-            ids = self.ids[a:b]
+            ids = pa.array(self.ids[a:b], _TEXT)
             age = np.fmin(self.first_age[a:b], self.early_min[a:b])
-            surv = np.where(self.surv_n[a:b] == 0, None, self.surv_all[a:b])
-            yield pd.DataFrame({
-                "subject_id": pd.array(ids, dtype="string"), "original_id": pd.array([s[prefix:] for s in ids], dtype="string"),
-                "sex": pd.array(self._SEX[self.sex[a:b]], dtype="string"),
-                "age": pd.array(np.where(np.isnan(age), None, age), dtype="Float64"),
-                "survival": pd.array(surv, dtype="boolean"), "source": _text(NAME, b - a), "source_version": _text(version, b - a),
-            })
+            yield _arrow_table("subjects", {
+                "subject_id": ids, "original_id": pc.utf8_slice_codeunits(ids, prefix),
+                "sex": pa.DictionaryArray.from_arrays(pa.array(self.sex[a:b]), self._SEX),
+                "age": pa.array(age, pa.float64(), mask=np.isnan(age)),
+                "survival": pa.array(self.surv_all[a:b], pa.bool_(), mask=self.surv_n[a:b] == 0),
+                "source": _repeat(NAME, b - a), "source_version": _repeat(version, b - a),
+            }, b - a)
 
 
 class _Loader:
@@ -435,8 +423,8 @@ class _Loader:
         try:
             for raw in batches:
                 self._batch(raw.rename_columns([c.strip() for c in raw.column_names]), spools)
-            for df in self.subjects.frames(self.version, BATCH_ROWS):
-                spools["subjects"].write(df)
+            for t in self.subjects.tables(self.version, BATCH_ROWS):
+                spools["subjects"].write_arrow(t)
             for s in spools.values():
                 s.close()
         except BaseException:
@@ -567,8 +555,10 @@ class _Loader:
 
         # sessions: the first row of each, across batches
         enc = pc.dictionary_encode(session_id)
-        first = np.zeros(m, dtype=bool)
-        first[np.unique(enc.indices.to_numpy(), return_index=True)[1]] = True
+        codes = enc.indices.to_numpy()  # numbered in order of first appearance: a row is a session's first
+        first = np.empty(m, dtype=bool)  # when its number exceeds every number before it
+        first[0] = True
+        first[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
         seen = self.sessions_seen
         if self.first_sessions is not None:
             seen.update(self.first_sessions.to_pylist())
@@ -578,7 +568,7 @@ class _Loader:
         else:
             keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
             if not seen.isdisjoint(keys):  # some session began in an earlier batch
-                first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[enc.indices.to_numpy()]
+                first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[codes]
             seen.update(keys)
         k = int(first.sum())
         take = pa.array(np.flatnonzero(first)) if k < m else None
