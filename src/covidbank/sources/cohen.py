@@ -110,9 +110,11 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
         ``sessions`` and ``subjects`` tables are written to Parquet files in a
         temporary folder batch by batch (:class:`~covidbank.spool.SpooledTable`;
         ``res.tables[name]`` reads one into memory, :meth:`Bank.add` copies it
-        batch by batch), so memory is bounded by the batch plus one entry per
-        image, session and subject seen (for the identifiers that must be
-        unique across batches).  The result does not depend on it.
+        batch by batch; ``images`` of a table of one batch is held in memory,
+        as :meth:`Bank.add` rewrites it anyway), so memory is bounded by the
+        batch plus one entry per image, session and subject seen (for the
+        identifiers that must be unique across batches).  The result does not
+        depend on it.
 
     Returns
     -------
@@ -386,9 +388,12 @@ class _Subjects:
 class _Loader:
     """One streaming pass over ``metadata.csv``: every batch normalized column by column and spooled.
 
-    Cross-batch state is one entry per distinct finding, folder, image name,
-    session and subject; the per-value parsers (ages, yes/no, licenses, views,
-    findings) run once per distinct value of a batch (:func:`map_unique`).
+    A batch is an Arrow table of text and stays Arrow (``pyarrow.compute``; no
+    pandas frame): the tables are built in the schema the bank writes
+    (:func:`_arrow_table`) and spooled as they are.  Cross-batch state is one
+    entry per distinct finding, folder, image name, session and subject; the
+    per-value parsers (ages, yes/no, licenses, views, findings) run once per
+    distinct value of a batch (:func:`map_unique`).
     """
 
     def __init__(self, root: Path, meta_csv: Path, version: str | None, tree: LabelTree) -> None:
