@@ -405,7 +405,8 @@ class _Loader:
         self.label_rows: dict[str, list[tuple]] = {}
         self.bad_findings: dict[str, str] = {}
         self.listings: dict = {}
-        self.base_seen: dict[str, int] = {}
+        self.base_seen: set[str] = set()  # image names seen (Python sets: C-level unions and disjointness tests)
+        self.base_repeats: dict[str, int] = {}  # the names seen more than once: how many times
         self.sessions_seen: set[str] = set()
         # the first batch's sessions (each once), as Arrow text: made Python objects in sessions_seen only
         # when a second batch comes (a table of one batch never needs them)
@@ -567,15 +568,16 @@ class _Loader:
         first[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
         seen = self.sessions_seen
         if self.first_sessions is not None:
-            seen.update(self.first_sessions.to_pylist())
+            seen |= set(self.first_sessions.to_pylist())
             self.first_sessions = None
         if not seen:  # no session seen before (the first batch)
             self.first_sessions = enc.dictionary
         else:
             keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
-            if not seen.isdisjoint(keys):  # some session began in an earlier batch
+            fresh = set(keys)
+            if not seen.isdisjoint(fresh):  # some session began in an earlier batch
                 first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[codes]
-            seen.update(keys)
+            seen |= fresh
         k = int(first.sum())
         take = pa.array(np.flatnonzero(first)) if k < m else None
         f = (lambda a: a) if take is None else (lambda a: a.take(take))  # noqa: E731
@@ -631,25 +633,23 @@ class _Loader:
 
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
-        seen = self.base_seen
+        seen, repeats = self.base_seen, self.base_repeats
         keys = base_id.to_pylist()  # Python strings, looked up in C
-        fresh = dict.fromkeys(keys, 1)
-        if len(fresh) == len(keys):  # each name once in the batch (the usual case)
-            if seen.keys().isdisjoint(fresh):  # and none seen before: each the first of its name
-                seen.update(fresh)
-                return base_id
-            nth = np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
-            seen.update(zip(keys, nth.tolist()))
-        else:
-            nth = np.empty(len(keys), dtype=np.int64)
-            for i, k in enumerate(keys):
-                nth[i] = seen[k] = seen.get(k, 0) + 1
-        later = np.flatnonzero(nth > 1)
-        if not len(later):
+        fresh = set(keys)
+        if len(fresh) == len(keys) and seen.isdisjoint(fresh):  # each name once, none seen before (the usual batch)
+            seen |= fresh
             return base_id
+        nth = np.empty(len(keys), dtype=np.int64)
+        for i, k in enumerate(keys):
+            if k in seen:
+                nth[i] = repeats[k] = repeats.get(k, 1) + 1
+            else:
+                seen.add(k)
+                nth[i] = 1
+        later = np.flatnonzero(nth > 1)
         for i in later.tolist():
             keys[i] = f"{keys[i]}#{nth[i]}"
-        return pa.array(keys, _TEXT)
+        return pa.array(keys, _TEXT) if len(later) else base_id
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
