@@ -254,3 +254,16 @@ def test_arrow_strip_is_python_strip():
     cells = [c + "x" + c + "y" + c for c in chars]
     got = _strip(pa.array(cells, pa.large_string())).to_pylist()
     assert [c for c, cell, g in zip(chars, cells, got) if g != cell.strip()] == []
+
+
+@pytest.mark.parametrize("end", ["", "\n"])
+def test_header_only_table_loads_empty(tmp_path, end):
+    """A metadata.csv of its header alone, with or without a line end, gives no rows (an empty batch is none)."""
+    root = make_cohen_sample(tmp_path / "c")
+    header = (root / "metadata.csv").read_text(encoding="utf-8").splitlines()[0]
+    (root / "metadata.csv").write_text(header + end, encoding="utf-8")
+    res = load_source("cohen", root)
+    assert res.meta["rows"] == 0 and not res.skipped
+    assert all(len(res.tables[t]) == 0 for t in ("images", "labels", "sessions", "subjects"))
+    s, _ = add_source(tmp_path / "bank", "cohen", root)
+    assert s.counts["images"] == 0

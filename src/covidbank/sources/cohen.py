@@ -470,6 +470,8 @@ class _Loader:
         taking each session's first row move indices, not text.
         """
         n = raw.num_rows
+        if not n:  # a batch of no rows (pandas' reader gives one for a header without a line end): nothing to add
+            return
         cols: dict[str, pa.Array] = {}
         for name, c in zip(raw.column_names, raw.columns):
             if name not in cols:
