@@ -267,3 +267,14 @@ def test_header_only_table_loads_empty(tmp_path, end):
     assert all(len(res.tables[t]) == 0 for t in ("images", "labels", "sessions", "subjects"))
     s, _ = add_source(tmp_path / "bank", "cohen", root)
     assert s.counts["images"] == 0
+
+
+def test_file_format_of_a_name_with_a_line_break(tmp_path):
+    """The format is the suffix ``Path(name).suffix`` gives, also for a quoted name holding a line break
+    (main's regex stopped at the line break and kept the name's text in ``file_format``)."""
+    root = make_cohen_sample(tmp_path / "c")
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    df.loc[0, "filename"] = "x\ny.JPG"
+    df.to_csv(root / "metadata.csv", index=False)
+    im = load_source("cohen", root).tables["images"]
+    assert im.loc[im.original_id == "x\ny.JPG", "file_format"].tolist() == ["jpeg"]
