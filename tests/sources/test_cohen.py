@@ -278,3 +278,17 @@ def test_file_format_of_a_name_with_a_line_break(tmp_path):
     df.to_csv(root / "metadata.csv", index=False)
     im = load_source("cohen", root).tables["images"]
     assert im.loc[im.original_id == "x\ny.JPG", "file_format"].tolist() == ["jpeg"]
+
+
+def test_day_zero_written_two_ways_on_skipped_rows_only(tmp_path):
+    """Offsets ``0`` and ``-0`` on skipped rows of a batch whose kept rows have no day 0: the rows load."""
+    root = make_cohen_sample(tmp_path / "c")
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    df = df[~df.finding.str.lower().isin(["todo", "unknown"])].reset_index(drop=True)
+    df.loc[:1, "finding"] = "todo"
+    df.loc[0, "offset"], df.loc[1, "offset"] = "0", "-0"
+    df.loc[2:, "offset"] = "3"
+    df.to_csv(root / "metadata.csv", index=False)
+    res = load_source("cohen", root)
+    assert len(res.skipped) == 2 and len(res.tables["images"]) == len(df) - 2
+    assert set(res.tables["sessions"]["offset_days"]) == {3}

@@ -544,9 +544,11 @@ class _Loader:
         zeros = [i for i, v in enumerate(values) if v == 0]
         if len({texts[i] for i in zeros}) > 1:  # 0 and -0 are one value: the text of the first row's
             idx = offset.indices.to_numpy()
-            texts0 = texts[idx[np.flatnonzero(np.isin(idx, zeros))[0]]]
-            for i in zeros:
-                texts[i] = texts0
+            rows0 = np.flatnonzero(np.isin(idx, zeros))  # kept rows at day 0 (the dictionary holds skipped rows' too)
+            if len(rows0):
+                texts0 = texts[idx[rows0[0]]]
+                for i in zeros:
+                    texts[i] = texts0
         off_txt = pa.array(texts, _TEXT).take(offset.indices)
         offset = _dense(offset)
         date = kept(_clean_arrow(col("date")))
