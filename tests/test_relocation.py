@@ -166,8 +166,9 @@ def test_paths_made_relative_by_column_equal_pathlib_one_by_one(tmp_path):
     (real / "images" / "away.png").symlink_to(out / "dir" / "f.png")  # a file inside linking outside
     (out / "to_parent").symlink_to(real.parent)               # resolves to the root's parent
     names = ["a.png", "away.png", "missing.png", "sub", "in.png", "f.png", "root"]
+    (real / "imágenes").mkdir()
     folders = [real / "images", tmp_path / "link_root" / "images", out / "to_images", out / "dir", out,
-               out / "to_parent", real, tmp_path / "link_root", Path("/")]
+               out / "to_parent", real, tmp_path / "link_root", Path("/"), real / "imágenes"]
     paths = [str(f / n) for f in folders for n in names]
     paths += [str(real), str(tmp_path / "link_root"), str(real) + "/", str(real / "images") + "//a.png",
               str(real / "images" / ".." / "images" / "a.png"), str(out / "." / "dir" / "f.png"), "relative/x.png",
@@ -181,3 +182,13 @@ def test_paths_made_relative_by_column_equal_pathlib_one_by_one(tmp_path):
             got = b._relativize(df, root)
             assert [None if pd.isna(x) else x for x in got["path"]] == want, (root, dtype)
             assert got["path"].dtype == df["path"].dtype and got["mask_path"].isna().all()
+        # a column whose every path lies inside the root as given (sliced whole), non-ASCII folders included;
+        # one whose every path is a clean one elsewhere (kept whole, but for links into the root); columns of one
+        # folder with one odd path (a trailing "/", a "." or ".." name, a doubled "/")
+        inside = [str(root_abs / f / n) for f in ("images", "imágenes", "images/sub") for n in names]
+        elsewhere = [str(f / n) for f in (out / "dir", out / "to_images", out) for n in names]
+        odd_ends = [str(out / "dir" / "f.png"), str(out / "dir") + "/", str(out / "dir" / "."), str(out / "dir" / ".."),
+                    str(out / "dir" / "..."), str(out / "dir") + "//x.png"]
+        for column in (inside, elsewhere, elsewhere[:len(names)], *([e, odd_ends[0]] for e in odd_ends[1:]), odd_ends):
+            got = b._relativize(pd.DataFrame({"path": pd.Series(column, dtype="string")}), root)
+            assert got["path"].tolist() == [_relative_one(p, root_abs, root_abs.resolve()) for p in column], root

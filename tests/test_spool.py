@@ -72,3 +72,36 @@ def test_copy_to_writes_the_rows_as_to_parquet_would(tmp_path):
         table.copy_to(filled, lambda t: t.set_column(i, t.schema.field(i), pc.fill_null(t.column(i), "x")), rows=100)
         assert pq.read_table(filled).column("source").to_pylist() == ["s"] * 999 + ["x"]
         assert table.null_count("source") == 1 and table.null_count("nope") == 0
+
+
+def test_a_held_first_batch_gives_the_same_table_as_a_written_one(tmp_path):
+    """``TableSpool(hold_first=True)``: one batch stays in memory (no file) and reads, copies and counts as the
+    written file does; a second batch writes both."""
+    import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from covidbank.spool import TableSpool
+
+    rows = pd.DataFrame({"image_id": [f"s:{i}" for i in range(1000)], "label": ["COVID-19", None] * 500,
+                         "value": [1, 0, -1, None] * 250, "source": ["s"] * 999 + [None]})
+    i = 1  # "source" in the labels schema
+
+    def fill(t):
+        return t.set_column(i, t.schema.field(i), pc.fill_null(t.column(i), "x"))
+
+    for batches in ([rows], [rows.iloc[:400], rows.iloc[400:]]):
+        spools = {hold: TableSpool("labels", tmp_path / f"{hold}{len(batches)}.parquet", hold_first=hold) for hold in (False, True)}
+        for spool in spools.values():
+            for b in batches:
+                spool.write(b)
+            spool.close()
+        written, held = (spools[h].table() for h in (False, True))
+        assert (held.held is not None) == (len(batches) == 1) and held.path.exists() == (len(batches) > 1)
+        assert held.null_count("source") == written.null_count("source") == 1 and held.null_count("nope") == 0
+        pd.testing.assert_frame_equal(held.frame(), written.frame())
+        for prepare in (None, fill):
+            a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+            assert written.copy_to(a, prepare, rows=300) == held.copy_to(b, prepare, rows=300) == 1000
+            assert pq.read_table(a).equals(pq.read_table(b)) and pq.read_schema(a).equals(pq.read_schema(b), check_metadata=True)
+        assert held.with_transform(lambda df: df).held is held.held

@@ -572,7 +572,8 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
     """A column of paths (an Arrow string array) made relative as :meth:`Bank._relativize` says; POSIX only.
 
     Whole-column ``pyarrow.compute`` operations.  A clean absolute path (no
-    ``.``/``..`` part, doubled or trailing ``/``) is cut into its folder and
+    ``.``/``..`` part, doubled or trailing ``/``) that starts with the root as
+    given loses it (a slice); another is cut into its folder and
     name, and each distinct folder is looked at once: inside the root as
     given or resolved, it loses the root; outside, it is resolved
     (:class:`~covidbank.pathresolve.FolderResolver`) and tried again, a name
@@ -590,16 +591,31 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
     empty = pc.fill_null(pc.equal(v, ""), False)
     present = pc.and_not(pc.is_valid(v), empty)
     out = pc.if_else(empty, pa.scalar(None, v.type), v) if pc.any(empty).as_py() else v
-    odd = pc.fill_null(pc.or_(pc.match_substring_regex(v, r"(?:^|/)\.{1,2}(?:/|$)|//|/$"),
-                              pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))), True)
+    roots = pc.is_in(v, value_set=pa.array([str(root_abs), str(root_real)], v.type))
+    few = _few_folders(v) if v.null_count == 0 and not pc.any(empty).as_py() else None
+    # odd: a "." or ".." part, "//" or a trailing "/" (none in a column of a few clean folders), or the root itself
+    odd = roots if few is not None else pc.fill_null(pc.or_(pc.match_substring_regex(v, _ODD_PATH), roots), True)
     clean_abs = pc.and_(pc.and_not(present, odd), pc.fill_null(pc.starts_with(v, "/"), False))
+    inside = pc.and_(clean_abs, pc.fill_null(pc.starts_with(v, pre_abs), False))
+    n_inside = pc.sum(inside).as_py() or 0
+    if n_inside:  # inside the root as given: the path without the root (what the folder loop below gives it)
+        if n_inside == len(v):  # every path (the usual column): sliced whole
+            out = pc.utf8_slice_codeunits(v, len(pre_abs))
+        else:
+            out = pc.replace_with_mask(out, inside, pc.utf8_slice_codeunits(pc.filter(v, inside), len(pre_abs)))
+        clean_abs = pc.and_not(clean_abs, inside)
     if pc.any(clean_abs).as_py():
-        sub = pc.filter(v, clean_abs)
-        parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)
-        name = pc.list_element(parts, 1)
-        enc = pc.dictionary_encode(pc.list_element(parts, 0))
+        every = pc.all(clean_abs).as_py()  # every path (the usual column): no filter, no replacement
+        sub = v if every else pc.filter(v, clean_abs)
+        if few is not None and every:  # the folders known: no split
+            codes, folders, name = pa.array(few[0]), few[1], None
+        else:
+            parts = pc.split_pattern(sub, "/", max_splits=1, reverse=True)
+            name = pc.list_element(parts, 1)
+            enc = pc.dictionary_encode(pc.list_element(parts, 0))
+            codes, folders = enc.indices, enc.dictionary.to_pylist()
         prefixes, special = [], []
-        for j, p in enumerate(enc.dictionary.to_pylist()):
+        for j, p in enumerate(folders):
             d = p + "/"  # the folder, "/"-terminated: what a path inside the root keeps of it
             if d.startswith(pre_abs):
                 prefixes.append(d[len(pre_abs):])
@@ -612,11 +628,16 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
                 odd_names = set(links) | ({root_real.name} if rp + root_real.name == str(root_real) else set())
                 if odd_names:
                     special.append((j, rp, links, odd_names))
-        rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(enc.indices), name, pa.scalar("", v.type))
+        if (special or any(pre != p + "/" for pre, p in zip(prefixes, folders))) and name is None:
+            name = pc.list_element(pc.split_pattern(sub, "/", max_splits=1, reverse=True), 1)
+        if all(pre == p + "/" for pre, p in zip(prefixes, folders)):  # every folder kept as it is (outside the root)
+            rel = sub
+        else:
+            rel = pc.binary_join_element_wise(pa.array(prefixes, v.type).take(codes), name, pa.scalar("", v.type))
         if special:  # a symbolic link, or a path that resolves to the root itself: one by one
             fixed = None
             for j, rp, links, odd_names in special:
-                rows = pc.indices_nonzero(pc.and_(pc.equal(enc.indices, j),
+                rows = pc.indices_nonzero(pc.and_(pc.equal(codes, j),
                                                   pc.is_in(name, value_set=pa.array(sorted(odd_names), v.type)))).to_pylist()
                 for k in rows:
                     full, nm = sub[k].as_py(), name[k].as_py()
@@ -625,12 +646,48 @@ def _relative_paths(values, root_abs: Path, root_real: Path, resolver: FolderRes
                     fixed[k] = real[len(pre_real):] if real.startswith(pre_real) else "." if real == str(root_real) else full
             if fixed is not None:
                 rel = pa.array(fixed, v.type)
-        out = pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
+        out = rel.cast(v.type) if every else pc.replace_with_mask(out, clean_abs, rel.cast(v.type))
     odd = pc.and_(present, odd)
     if pc.any(odd).as_py():
         vals = pc.filter(v, odd).to_pylist()
         out = pc.replace_with_mask(out, odd, pa.array([_relative_one(x, root_abs, root_real) for x in vals], v.type))
     return out
+
+
+#: A path with a "." or ".." part, a doubled or a trailing "/" (made relative one by one, :func:`_relative_one`).
+_ODD_PATH = r"(?:^|/)\.{1,2}(?:/|$)|//|/$"
+
+
+def _few_folders(values, limit: int = 8):
+    """``(folder number of each path, folders)`` when every path of ``values`` (an Arrow string array, no
+    missing or empty value) is ``folder/name`` for at most ``limit`` absolute folders without an odd part
+    (:data:`_ODD_PATH`) and a name without ``/`` other than ``""``, ``.`` or ``..``; else None.
+
+    Found with prefix tests and a count of ``/`` per path, cheaper than cutting every path in two (a column
+    written by an adapter holds one or a few folders).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    slashes = pc.count_substring(values, "/").to_numpy(zero_copy_only=False)
+    codes = np.full(len(values), -1, dtype=np.int32)
+    folders: list[str] = []
+    while True:
+        left = np.flatnonzero(codes < 0)
+        if not len(left):
+            break
+        if len(folders) == limit:
+            return None
+        first = values[int(left[0])].as_py()
+        folder = first.rpartition("/")[0]
+        if not first.startswith("/") or re.search(_ODD_PATH, folder + "/x"):
+            return None
+        hit = pc.starts_with(values, folder + "/").to_numpy(zero_copy_only=False) & (slashes == folder.count("/") + 1) & (codes < 0)
+        codes[hit] = len(folders)
+        folders.append(folder)
+    dots = pa.array([f + "/" + n for f in folders for n in ("", ".", "..")], values.type)
+    return None if pc.any(pc.is_in(values, value_set=dots)).as_py() else (codes, folders)
 
 
 def _relative_one(v: object, root_abs: Path, root_real: Path) -> str:

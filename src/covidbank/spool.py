@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +84,8 @@ class SpoolFolder:
 
 @dataclass
 class SpooledTable:
-    """A schema table held in a Parquet file instead of memory.
+    """A schema table held in a Parquet file instead of memory (or, when its spool kept its only batch
+    in memory, that batch: see ``TableSpool(hold_first=True)``).
 
     Attributes
     ----------
@@ -98,6 +99,8 @@ class SpooledTable:
         Applied in order to every batch read back (``SourceResult.renamed``).
     owner : SpoolFolder
         Keeps the temporary folder alive as long as the table is.
+    held : pyarrow.Table, optional
+        The rows, when the spool kept them in memory instead of writing ``path`` (which then does not exist).
     """
 
     name: str
@@ -105,20 +108,29 @@ class SpooledTable:
     rows: int
     transforms: list[Callable[[pd.DataFrame], pd.DataFrame]] = field(default_factory=list)
     owner: Any = None
+    held: Any = None
 
     def __len__(self) -> int:
         return self.rows
 
+    def _batches(self, rows: int) -> tuple[Any, Iterator[Any]]:
+        """The Arrow schema and the rows as record batches of at most ``rows`` rows (the file's, or the held table's)."""
+        import pyarrow.parquet as pq
+
+        if self.held is not None:
+            return self.held.schema, iter(self.held.to_batches(max_chunksize=rows))
+        pf = pq.ParquetFile(self.path)
+        return pf.schema_arrow, pf.iter_batches(batch_size=rows)
+
     def frames(self, rows: int = READ_ROWS) -> Iterator[pd.DataFrame]:
         """The table's rows as conformed DataFrames of at most ``rows`` rows, in order."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         from .schema import conform
 
-        pf = pq.ParquetFile(self.path)
-        for rb in pf.iter_batches(batch_size=rows):
-            df = conform(pa.Table.from_batches([rb], schema=pf.schema_arrow).to_pandas(), self.name)
+        schema, batches = self._batches(rows)
+        for rb in batches:
+            df = conform(pa.Table.from_batches([rb], schema=schema).to_pandas(), self.name)
             for fn in self.transforms:
                 df = fn(df)
             yield df
@@ -134,23 +146,26 @@ class SpooledTable:
         ``DataFrame.to_parquet`` gives the conformed rows, so the file is the
         one :func:`write_frames` writes from :meth:`frames` when ``prepare``
         does what its ``prepare`` does.  Only for a table without transforms.
+        A held table (no file) is written batch by batch like a rewritten one.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if self.transforms:
             raise ValueError("copy_to: the table has transforms (pandas functions); use frames()")
-        pf = pq.ParquetFile(self.path)
-        groups = pf.metadata.num_row_groups
-        if prepare is None and (groups <= 1 or pf.metadata.num_rows >= groups * rows // 4):
-            # the rows as they are, in row groups of about `rows` rows (not the few rows of a tiny batch): the file itself
+        if self.held is None:
+            pf = pq.ParquetFile(self.path)
+            groups = pf.metadata.num_row_groups
+            if prepare is None and (groups <= 1 or pf.metadata.num_rows >= groups * rows // 4):
+                # the rows as they are, in row groups of about `rows` rows (not the few rows of a tiny batch): the file itself
+                pf.close()
+                shutil.copyfile(self.path, path)
+                return self.rows
             pf.close()
-            shutil.copyfile(self.path, path)
-            return self.rows
-        schema = pf.schema_arrow
+        schema, batches = self._batches(rows)
         out = TableSpool(self.name, path)
         try:
-            for rb in pf.iter_batches(batch_size=rows):
+            for rb in batches:
                 t = pa.Table.from_batches([rb], schema=schema)
                 out.write_arrow(prepare(t) if prepare is not None else t)
         finally:
@@ -165,6 +180,8 @@ class SpooledTable:
 
         if self.transforms:
             raise ValueError("null_count: the table has transforms (pandas functions)")
+        if self.held is not None:
+            return self.held.column(column).null_count if column in self.held.column_names else 0
         pf = pq.ParquetFile(self.path)
         if column not in pf.schema_arrow.names:
             return 0
@@ -183,7 +200,7 @@ class SpooledTable:
 
     def with_transform(self, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> "SpooledTable":
         """The same rows with ``fn`` applied to every batch (the file is shared, not copied)."""
-        return SpooledTable(self.name, self.path, self.rows, [*self.transforms, fn], self.owner)
+        return replace(self, transforms=[*self.transforms, fn])
 
 
 class TableSpool:
@@ -195,16 +212,23 @@ class TableSpool:
         The schema table.
     path : Path
         The Parquet file to write (its folder must exist).
+    hold_first : bool
+        Keep the first batch in memory and write it only when a second one
+        comes: a table of one batch is never written (:meth:`table` holds
+        it), for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway.
+        Memory grows by one batch at most.
     **options
         Passed to ``pyarrow.parquet.ParquetWriter`` (``use_dictionary=False``
         for a table that :meth:`covidbank.bank.Bank.add` rewrites anyway:
         cheaper to write and read back, a little larger).
     """
 
-    def __init__(self, name: str, path: Path, **options: Any) -> None:
+    def __init__(self, name: str, path: Path, hold_first: bool = False, **options: Any) -> None:
         self.name, self.path = name, Path(path)
         self.rows = 0
         self._writer = None
+        self._held = None
+        self._hold = hold_first
         self._options = options
 
     def write(self, df: pd.DataFrame, conformed: bool = False) -> None:
@@ -218,13 +242,8 @@ class TableSpool:
             return
         if not conformed:
             df = conform(df, self.name)
-        if self._writer is None:
-            t = pa.Table.from_pandas(df, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
-        else:
-            t = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema)
-        self._writer.write_table(t)
-        self.rows += len(df)
+        schema = self._writer.schema if self._writer is not None else self._held.schema if self._held is not None else None
+        self.write_arrow(pa.Table.from_pandas(df, preserve_index=False, schema=schema))
 
     def write_arrow(self, t: Any) -> None:
         """Append a ``pyarrow.Table`` as it is (the first one's schema, metadata included, is the file's)."""
@@ -232,8 +251,16 @@ class TableSpool:
 
         if not t.num_rows:
             return
+        if self._hold and self._writer is None and self._held is None:
+            self._held = t
+            self.rows += t.num_rows
+            return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, t.schema, **self._options)
+            first = self._held if self._held is not None else t
+            self._writer = pq.ParquetWriter(self.path, first.schema, **self._options)
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._writer.write_table(held)
         self._writer.write_table(t)
         self.rows += t.num_rows
 
@@ -245,8 +272,8 @@ class TableSpool:
         return self.rows > 0
 
     def table(self, owner: Any = None) -> SpooledTable:
-        """The finished file as a :class:`SpooledTable` (call :meth:`close` first)."""
-        return SpooledTable(self.name, self.path, self.rows, owner=owner)
+        """The finished file (or held batch) as a :class:`SpooledTable` (call :meth:`close` first)."""
+        return SpooledTable(self.name, self.path, self.rows, owner=owner, held=self._held)
 
 
 def write_frames(frames: Iterator[pd.DataFrame], path: Path, name: str,

@@ -241,3 +241,54 @@ def test_a_version_that_is_not_a_str_is_recorded_as_text(tmp_path, version):
     b = Bank(tmp_path / "bank", create=True)
     add_source(b, "cohen", root, version=version)
     assert set(b.table("images")["source_version"]) == {str(version)}
+
+
+def test_arrow_strip_is_python_strip():
+    """The adapter strips cells with ``pyarrow.compute.utf8_trim_whitespace`` (``cohen._strip``): the same
+    characters as ``str.strip``, every code point checked at both ends of a cell."""
+    import pyarrow as pa
+
+    from covidbank.sources.cohen import _strip
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    cells = [c + "x" + c + "y" + c for c in chars]
+    got = _strip(pa.array(cells, pa.large_string())).to_pylist()
+    assert [c for c, cell, g in zip(chars, cells, got) if g != cell.strip()] == []
+
+
+@pytest.mark.parametrize("end", ["", "\n"])
+def test_header_only_table_loads_empty(tmp_path, end):
+    """A metadata.csv of its header alone, with or without a line end, gives no rows (an empty batch is none)."""
+    root = make_cohen_sample(tmp_path / "c")
+    header = (root / "metadata.csv").read_text(encoding="utf-8").splitlines()[0]
+    (root / "metadata.csv").write_text(header + end, encoding="utf-8")
+    res = load_source("cohen", root)
+    assert res.meta["rows"] == 0 and not res.skipped
+    assert all(len(res.tables[t]) == 0 for t in ("images", "labels", "sessions", "subjects"))
+    s, _ = add_source(tmp_path / "bank", "cohen", root)
+    assert s.counts["images"] == 0
+
+
+def test_file_format_of_a_name_with_a_line_break(tmp_path):
+    """The format is the suffix ``Path(name).suffix`` gives, also for a quoted name holding a line break
+    (main's regex stopped at the line break and kept the name's text in ``file_format``)."""
+    root = make_cohen_sample(tmp_path / "c")
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    df.loc[0, "filename"] = "x\ny.JPG"
+    df.to_csv(root / "metadata.csv", index=False)
+    im = load_source("cohen", root).tables["images"]
+    assert im.loc[im.original_id == "x\ny.JPG", "file_format"].tolist() == ["jpeg"]
+
+
+def test_day_zero_written_two_ways_on_skipped_rows_only(tmp_path):
+    """Offsets ``0`` and ``-0`` on skipped rows of a batch whose kept rows have no day 0: the rows load."""
+    root = make_cohen_sample(tmp_path / "c")
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    df = df[~df.finding.str.lower().isin(["todo", "unknown"])].reset_index(drop=True)
+    df.loc[:1, "finding"] = "todo"
+    df.loc[0, "offset"], df.loc[1, "offset"] = "0", "-0"
+    df.loc[2:, "offset"] = "3"
+    df.to_csv(root / "metadata.csv", index=False)
+    res = load_source("cohen", root)
+    assert len(res.skipped) == 2 and len(res.tables["images"]) == len(df) - 2
+    assert set(res.tables["sessions"]["offset_days"]) == {3}

@@ -236,7 +236,11 @@ def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", 
         return None
 
 
-def map_unique(values: pd.Series, fn: Callable[[Any], Any], dtype: str | None = None) -> pd.Series:
+def _is_arrow(values: Any) -> bool:
+    return type(values).__module__.startswith("pyarrow")
+
+
+def map_unique(values: Any, fn: Callable[[Any], Any], dtype: Any = None, dictionary: bool = False) -> Any:
     """``values.map(fn)`` computed once per distinct value.
 
     Columns of a source table repeat few distinct values (views, findings,
@@ -244,7 +248,35 @@ def map_unique(values: pd.Series, fn: Callable[[Any], Any], dtype: str | None = 
     :func:`parse_bool`, ...) run on the distinct values only and the result is
     mapped back with a vectorized take; this keeps the adapters columnar
     without rewriting each parser as a vectorized expression.
+
+    Parameters
+    ----------
+    values : pandas.Series or pyarrow.Array
+        The column; a missing value gives ``fn(None)``.  An Arrow
+        ``DictionaryArray`` is mapped through its dictionary.
+    fn : callable
+        The per-value function.
+    dtype : str or pyarrow.DataType, optional
+        The result's pandas dtype (object when None) for a Series; the
+        result's Arrow type (required) for an Arrow array, whose result is an
+        Arrow array (``pyarrow.compute.dictionary_encode``, then a take).
+    dictionary : bool
+        Arrow only: return a ``DictionaryArray`` (the rows' indices into the
+        mapped distinct values, which may repeat) instead of taking; filtering
+        and taking it moves indices only, a cast to ``dtype`` decodes it.
     """
+    if _is_arrow(values):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = values if isinstance(values, pa.DictionaryArray) else pc.dictionary_encode(values)
+        mapped = [fn(u) for u in enc.dictionary.to_pylist()]
+        idx = enc.indices
+        if idx.null_count:
+            idx = pc.fill_null(idx, len(mapped))
+            mapped.append(fn(None))
+        out = pa.array(mapped, dtype)
+        return pa.DictionaryArray.from_arrays(idx, out) if dictionary else out.take(idx)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = [fn(u) for u in uniques]
     if dtype is None:
@@ -257,13 +289,30 @@ def map_unique(values: pd.Series, fn: Callable[[Any], Any], dtype: str | None = 
     return pd.Series(out, index=values.index, dtype=dtype or object)
 
 
-def first_nonempty(df: pd.DataFrame, *names: str) -> pd.Series:
-    """Per row, the first non-empty cell among the columns ``names`` present in ``df`` ("" if none)."""
-    out = pd.Series("", index=df.index, dtype="str")
+def first_nonempty(df: Any, *names: str) -> Any:
+    """Per row, the first non-empty cell among the columns ``names`` present in ``df`` ("" if none).
+
+    ``df`` is a DataFrame (the result is a Series), or a mapping of column
+    names to Arrow string arrays of one length, none of them empty (the
+    result is an Arrow array; no cell may be missing).
+    """
+    if isinstance(df, pd.DataFrame):
+        out = pd.Series("", index=df.index, dtype="str")
+        for n in reversed(names):
+            if n in df.columns:
+                col = df[n].astype("str")
+                out = col.where(col.notna() & (col != ""), out)
+        return out
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = None
     for n in reversed(names):
-        if n in df.columns:
-            col = df[n].astype("str")
-            out = col.where(col.notna() & (col != ""), out)
+        if n in df:  # the last one as it is ("" where empty), the others where not empty
+            out = df[n] if out is None else pc.if_else(pc.not_equal(df[n], ""), df[n], out)
+    if out is None:
+        first = next(iter(df.values()))
+        out = pa.repeat(pa.scalar("", first.type), len(first))
     return out
 
 
@@ -297,7 +346,7 @@ def _header_names(raw: list[str]) -> list[str]:
     return list(dedup_names(names, False))
 
 
-def _arrow_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
+def _arrow_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tuple[list[str], Iterator[Any]]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -311,11 +360,12 @@ def _arrow_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator
     # blocks of a few MB (a block is bytes): parsed faster than one block per batch (30 MB for 100k rows of
     # Cohen's table took 1.5-2x the time), gathered into batches of `rows` rows
     block = max(1 << 20, min(4 << 20, rows * max(64, _row_bytes(path))))
-    convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in raw_names}, strings_can_be_null=False)
+    text = pa.large_string() if arrow else pa.string()
+    convert = pcsv.ConvertOptions(column_types={n: text for n in raw_names}, strings_can_be_null=False)
 
-    def frame(parts: list) -> pd.DataFrame:
+    def frame(parts: list) -> Any:
         t = pa.Table.from_batches(parts).rename_columns(names).combine_chunks()
-        return t.to_pandas().astype(str)
+        return t if arrow else t.to_pandas().astype(str)
 
     def gen() -> Iterator[pd.DataFrame]:
         try:
@@ -347,20 +397,26 @@ def _row_bytes(path: Path, sample: int = 1 << 20) -> int:
     return max(1, len(head) // max(1, head.count(b"\n")))
 
 
-def _pandas_batches(path: Path, sep: str, rows: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
+def _pandas_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tuple[list[str], Iterator[Any]]:
     kw = dict(sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
     names = list(pd.read_csv(path, nrows=0, **kw).columns)
 
-    def gen() -> Iterator[pd.DataFrame]:
+    def to_arrow(df: pd.DataFrame) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_arrays([pa.array(df.iloc[:, i].to_numpy(dtype=object), pa.large_string()) for i in range(df.shape[1])],
+                                    names=[str(c) for c in df.columns])
+
+    def gen() -> Iterator[Any]:
         with pd.read_csv(path, chunksize=rows, **kw) as chunks:
             for df in chunks:
-                yield df.reset_index(drop=True)
+                yield to_arrow(df) if arrow else df.reset_index(drop=True)
 
     return names, gen()
 
 
-def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[pd.DataFrame]], Any],
-                      rows: int = BATCH_ROWS, sep: str = ",") -> Any:
+def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[Any]], Any],
+                      rows: int = BATCH_ROWS, sep: str = ",", arrow: bool = False) -> Any:
     """Read a CSV/TSV in batches of about ``rows`` rows, every cell as text; return ``consume(columns, batches)``.
 
     The streaming form of :func:`read_text_table` (the same frames, in pieces):
@@ -369,10 +425,13 @@ def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[pd.Data
     called again from the start with pandas' C parser in chunks, undecodable
     bytes replaced, so ``consume`` must start from a clean state each call.
     Errors of the C parser propagate (``pandas.errors.ParserError``, ...).
+    With ``arrow`` the batches are ``pyarrow.Table`` objects of ``large_string``
+    columns (the type the bank's text is written as) holding the same cells
+    (no pandas frame is built).
     """
     try:
-        names, batches = _arrow_batches(Path(path), sep, rows)
+        names, batches = _arrow_batches(Path(path), sep, rows, arrow)
         return consume(names, batches)
     except _ArrowRefused:
-        names, batches = _pandas_batches(Path(path), sep, rows)
+        names, batches = _pandas_batches(Path(path), sep, rows, arrow)
         return consume(names, batches)

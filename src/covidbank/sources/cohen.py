@@ -19,20 +19,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections.abc import Iterator
+from functools import lru_cache
 
 from ..errors import SourceFormatError
 from ..labels import COHEN_FLAT_FINDINGS, LabelTree, default_tree
-from collections.abc import Iterator
-
 from ..schema import POSITIVE, conform, normalize_view
 from ..spool import SpoolFolder, TableSpool
 from .base import (
     BATCH_ROWS,
     SourceResult,
     TableMap,
-    stream_text_table,
     first_nonempty,
     map_unique,
+    stream_text_table,
     normalize_license,
     parse_age,
     parse_bool,
@@ -44,6 +47,9 @@ from .base import (
 __all__ = ["load", "parse_finding", "NAME"]
 
 NAME = "cohen"
+#: Arrow type of the text the adapter builds: the bank's (``DataFrame.to_parquet`` of the schema's ``string``), so
+#: nothing is cast when the tables are written (``stream_text_table(arrow=True)`` reads it).
+_TEXT = pa.large_string()
 REQUIRED = ["patientid", "finding", "view", "modality", "filename"]
 SKIP_FINDINGS = {"todo", "unknown", ""}
 
@@ -104,9 +110,11 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
         ``sessions`` and ``subjects`` tables are written to Parquet files in a
         temporary folder batch by batch (:class:`~covidbank.spool.SpooledTable`;
         ``res.tables[name]`` reads one into memory, :meth:`Bank.add` copies it
-        batch by batch), so memory is bounded by the batch plus one entry per
-        image, session and subject seen (for the identifiers that must be
-        unique across batches).  The result does not depend on it.
+        batch by batch; ``images`` of a table of one batch is held in memory,
+        as :meth:`Bank.add` rewrites it anyway), so memory is bounded by the
+        batch plus one entry per image, session and subject seen (for the
+        identifiers that must be unique across batches).  The result does not
+        depend on it.
 
     Returns
     -------
@@ -123,7 +131,7 @@ def load(path: str | Path, version: str | None = None, tree: LabelTree | None = 
         return _Loader(root, meta_csv, version, tree).run(columns, batches)
 
     try:
-        return stream_text_table(meta_csv, consume, rows=max(1, int(batch_rows)))
+        return stream_text_table(meta_csv, consume, rows=max(1, int(batch_rows)), arrow=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
         raise SourceFormatError(f"{meta_csv}: unreadable CSV ({e.__class__.__name__}: {e})") from None
 
@@ -136,32 +144,59 @@ _USED = {"patientid", "offset", "sex", "age", "finding", "survival", "intubated"
          "url", "license", "clinical_notes", "clinical notes"}
 
 
-def _col(raw: pd.DataFrame, name: str) -> pd.Series:
-    """A column of the raw table, or empty strings when the release lacks it."""
-    return raw[name] if name in raw.columns else pd.Series("", index=raw.index, dtype="str")
+def _strip(values: pa.Array) -> pa.Array:
+    """``str.strip()`` of every value: Arrow's Unicode whitespace is Python's (every code point checked in the tests)."""
+    return pc.utf8_trim_whitespace(values)
 
 
-def _folders(raw: pd.DataFrame) -> pd.Series:
-    if "folder" not in raw.columns:
-        return pd.Series("images", index=raw.index, dtype=object)
-    f = raw["folder"]
-    return f.where(f != "", "images").str.strip()
+def _clean_arrow(values: pa.Array) -> pa.DictionaryArray:
+    """:func:`_clean` of every value (stripped, missing when empty, ``?`` or ``nan``), done on the distinct
+    values: a ``DictionaryArray`` (filtering or taking it moves indices only; a cast decodes it)."""
+    enc = values if isinstance(values, pa.DictionaryArray) else pc.dictionary_encode(values)
+    s = _strip(enc.dictionary)
+    s = pc.if_else(pc.is_in(s, value_set=pa.array(["", "?", "nan"], s.type)), pa.scalar(None, s.type), s)
+    return pa.DictionaryArray.from_arrays(enc.indices, s)
 
 
-def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd.Series]:
-    """Resolved path and presence of every row's file.
+def _dense(values: pa.Array) -> pa.Array:
+    """A ``DictionaryArray`` decoded (its values taken); any other array as it is."""
+    return values.dictionary.take(values.indices) if isinstance(values, pa.DictionaryArray) else values
+
+
+def _in_order(values: pa.DictionaryArray) -> list[tuple[object, int]]:
+    """``(value, rows)`` of each distinct decoded value, in order of first appearance (``value_counts(sort=False)``)."""
+    u, first, counts = np.unique(values.indices.to_numpy(zero_copy_only=False), return_index=True, return_counts=True)
+    vals = values.dictionary.to_pylist()
+    out: dict = {}
+    for i in np.argsort(first, kind="stable").tolist():
+        v = vals[u[i]]
+        out[v] = out.get(v, 0) + int(counts[i])
+    return list(out.items())
+
+
+def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
+    """``prefix + value`` for every value."""
+    return pc.binary_join_element_wise(pa.scalar(prefix, values.type), values, pa.scalar("", values.type))
+
+
+def _paths(folders: pa.DictionaryArray, names: pa.Array, root: Path, listings: dict) -> tuple[pa.Array, np.ndarray]:
+    """Resolved path and presence of every row's file (``folders`` and ``names`` stripped).
 
     Each folder is resolved and listed once per load (``listings`` keeps the
     listing across batches; a per-row ``resolve()`` and ``is_file()`` costs
     two system calls per component; a million rows took seconds); a name that
-    is a symbolic link or holds a ``/`` falls back to the per-file calls so the
-    result is the one ``Path.resolve`` gives.
+    is empty, a symbolic link or holds a ``/`` falls back to the per-file
+    calls so the result is the one ``Path.resolve`` gives.
     """
-    folders = _folders(raw)
-    names = raw["filename"].str.strip()
-    paths = pd.Series(pd.NA, index=raw.index, dtype="string")
-    present = pd.Series(False, index=raw.index)
-    for folder, idx in folders.groupby(folders, sort=False).groups.items():
+    enc = folders
+    codes = enc.indices.to_numpy()
+    prefixes = []
+    present = np.zeros(len(names), dtype=bool)
+    odd = pc.or_(pc.equal(names, ""), pc.match_substring(names, "/")).to_numpy(zero_copy_only=False)
+    if os.sep != "/":
+        odd |= pc.match_substring(names, os.sep).to_numpy(zero_copy_only=False)
+    folder_names = enc.dictionary.to_pylist()
+    for j, folder in enumerate(folder_names):
         if folder not in listings:
             d = (root / folder).resolve()
             files: set[str] = set()
@@ -173,55 +208,75 @@ def _paths(raw: pd.DataFrame, root: Path, listings: dict) -> tuple[pd.Series, pd
                             links.add(e.name)
                         elif e.is_file():
                             files.add(e.name)
-            listings[folder] = (d, files, list(links) + [".", ".."])
+            listings[folder] = (d, pa.array(sorted(files), _TEXT), pa.array(sorted(links) + [".", ".."], _TEXT))
         d, files, odd_names = listings[folder]
-        n = names.loc[idx]
-        odd = (n == "") | n.str.contains("/", regex=False) | n.isin(odd_names)
-        if os.sep != "/":
-            odd |= n.str.contains(os.sep, regex=False)
-        if len(n) == len(raw):  # the only folder (the usual table): whole columns, no indexed assignment
-            paths = (str(d) + os.sep + n).where(~odd).astype("string")
-            present = n.isin(files) & ~odd
+        prefixes.append(str(d) + os.sep)
+        if len(folder_names) == 1:  # the only folder (the usual table): whole columns
+            odd |= pc.is_in(names, value_set=odd_names).to_numpy(zero_copy_only=False)
+            present = pc.is_in(names, value_set=files).to_numpy(zero_copy_only=False) & ~odd
         else:
-            plain = n[~odd]
-            paths.loc[plain.index] = str(d) + os.sep + plain
-            present.loc[plain.index] = plain.isin(files).to_numpy()
-        for j, name in n[odd].items():
+            rows = np.flatnonzero(codes == j)
+            sub = names.take(pa.array(rows))
+            odd[rows] |= pc.is_in(sub, value_set=odd_names).to_numpy(zero_copy_only=False)
+            present[rows] = pc.is_in(sub, value_set=files).to_numpy(zero_copy_only=False) & ~odd[rows]
+    # the most common folder joined as a scalar (no column of prefixes), the other folders' rows replaced
+    top = int(np.bincount(codes, minlength=len(prefixes)).argmax())
+    paths = pc.binary_join_element_wise(pa.scalar(prefixes[top], _TEXT), names, pa.scalar("", _TEXT))
+    if len(prefixes) > 1 and (codes != top).any():
+        other = np.flatnonzero(codes != top)
+        paths = pc.replace_with_mask(paths, pa.array(codes != top), pc.binary_join_element_wise(
+            pa.array(prefixes, _TEXT).take(pa.array(codes[other])), names.take(pa.array(other)), pa.scalar("", _TEXT)))
+    if odd.any():
+        rows = np.flatnonzero(odd)
+        resolved = []
+        for i, folder, name in zip(rows.tolist(), folders.take(pa.array(rows)).to_pylist(), names.take(pa.array(rows)).to_pylist()):
             fp = (root / folder / name).resolve()
-            paths.loc[j], present.loc[j] = str(fp), fp.is_file()
+            resolved.append(str(fp))
+            present[i] = fp.is_file()
+        paths = pc.replace_with_mask(paths, pa.array(odd), pa.array(resolved, _TEXT))
     return paths, present
 
 
-def _file_format(names: pd.Series) -> pd.Series:
+def _after_last(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
+    """The text after the last ``sep`` of each value (the whole value when it has none), and whether it has one."""
+    parts = pc.split_pattern(values, sep, max_splits=1, reverse=True)
+    ends = pc.subtract(parts.offsets.slice(1), 1)  # each list's last element in the flattened values
+    return parts.flatten().take(ends), pc.equal(pc.list_value_length(parts), 2)
+
+
+def _file_format(names: pa.Array) -> pa.Array:
     """``nifti`` for ``.nii``/``.nii.gz``, else the suffix (``jpg`` -> ``jpeg``), or None (vectorized).
 
     The suffix is the one ``Path(name).suffix`` gives: the text after the last
     dot of the last component, leading dots (hidden files) not counting.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lower = pc.utf8_lower(pa.array(names.astype("string").array))
-    last = pc.utf8_ltrim(pc.replace_substring_regex(lower, r"^.*/", ""), ".")
-    ext = pc.if_else(pc.match_substring(last, "."), pc.replace_substring_regex(last, r"^.*\.", ""), "")
+    lower = pc.utf8_lower(names)
+    last = pc.utf8_ltrim(_after_last(lower, "/")[0], ".")
+    ext, dotted = _after_last(last, ".")
+    ext = pc.if_else(dotted, ext, pa.scalar("", last.type))
     ext = pc.replace_substring(ext, "jpg", "jpeg")
-    ext = pc.if_else(pc.equal(ext, ""), None, ext)
+    ext = pc.if_else(pc.equal(ext, ""), pa.scalar(None, ext.type), ext)
     nifti = pc.or_(pc.ends_with(lower, ".nii"), pc.ends_with(lower, ".nii.gz"))
-    return pd.Series(pd.array(pc.if_else(nifti, "nifti", ext), dtype="string"), index=names.index)
+    return pc.if_else(nifti, pa.scalar("nifti", ext.type), ext)
 
 
-def _text(value: object, n: int) -> pd.Series:
-    """``n`` times the same text (or missing) as the schema's ``string`` column, built in Arrow; a value that
-    is not a string (a version given as ``2020`` or a date) is its ``str``, as the row-by-row path wrote it."""
-    import pyarrow as pa
+def _repeat(value: object, n: int) -> pa.Array:
+    """``n`` times the same text (``str`` of a value that is not one), or ``n`` missing values."""
+    return pa.nulls(n, _TEXT) if value is None else pa.repeat(pa.scalar(str(value), _TEXT), n)
 
-    for typ in (pa.large_string(), pa.string()):  # pandas >= 2.2 takes large_string; 2.0-2.1 only string
-        arr = pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(str(value), typ), n)
-        try:
-            return pd.Series(pd.arrays.ArrowStringArray(arr))
-        except ValueError:
-            continue
-    return pd.Series([None if value is None else str(value)] * n, dtype="string")
+
+@lru_cache(maxsize=None)
+def _spool_schema(name: str) -> pa.Schema:
+    """The Arrow schema (pandas metadata included) ``DataFrame.to_parquet`` gives the conformed rows of ``name``."""
+    return pa.Table.from_pandas(conform(pd.DataFrame(), name), preserve_index=False).schema
+
+
+def _arrow_table(name: str, columns: dict[str, pa.Array], n: int) -> pa.Table:
+    """A table of the schema ``name`` from ``columns`` (the others missing), cast to the spooled schema."""
+    schema = _spool_schema(name)
+    arrays = [pa.nulls(n, f.type) if f.name not in columns else columns[f.name] if columns[f.name].type == f.type
+              else pc.cast(columns[f.name], f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _sex(v: object) -> str | None:
@@ -242,7 +297,7 @@ class _Subjects:
     so: the same as grouping the whole table at once.
     """
 
-    _SEX = np.array([None, "M", "F"], dtype=object)
+    _SEX = pa.array([None, "M", "F"], _TEXT)
 
     def __init__(self) -> None:
         self.slot: dict[str, int] = {}
@@ -264,28 +319,42 @@ class _Subjects:
         self.surv_n = np.concatenate([self.surv_n, np.zeros(pad, dtype=np.int64)])
         self.surv_all = np.concatenate([self.surv_all, np.ones(pad, dtype=bool)])
 
-    def update(self, subject_id: pd.Series, sex: pd.Series, age: pd.Series, early: pd.Series, survival: pd.Series) -> None:
-        """Merge one batch's kept rows."""
+    def update(self, subject_id: pa.Array, sex: pa.Array, age: pa.Array, early: np.ndarray, survival: pa.Array) -> None:
+        """Merge one batch's kept rows (Arrow arrays; ``early``: the rows of a study at day <= 0)."""
         if not len(subject_id):
             return
-        codes, uniq = pd.factorize(subject_id)  # groups in order of first appearance, as groupby(sort=False)
-        df = pd.DataFrame({"s": codes,
-                           "sex": np.select([(sex == "M").fillna(False).to_numpy(bool), (sex == "F").fillna(False).to_numpy(bool)],
-                                            [1, 2], 0).astype(np.int8),
-                           "age": age.to_numpy(dtype="float64", na_value=np.nan),
-                           "early": age.to_numpy(dtype="float64", na_value=np.nan),
-                           "sn": survival.notna().to_numpy(), "sa": survival.fillna(True).astype(bool).to_numpy()})
-        df.loc[~early.to_numpy(), "early"] = np.nan
-        df["sex"] = df["sex"].replace(0, np.nan)
-        g = df.groupby("s", sort=False)
-        keys = uniq.tolist()
-        b_sex = g["sex"].first().fillna(0).to_numpy(dtype=np.int8)
-        b_age = g["age"].first().to_numpy(dtype=float)
-        b_early = g["early"].min().to_numpy(dtype=float)
-        b_sn = g["sn"].sum().to_numpy(dtype=np.int64)
-        b_sa = g["sa"].all().to_numpy(dtype=bool)
-        slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
-        new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
+        enc = pc.dictionary_encode(subject_id)  # groups in order of first appearance, as groupby(sort=False)
+        codes = enc.indices.to_numpy()
+        keys = enc.dictionary.to_pylist()
+        g = len(keys)
+        sd = sex if isinstance(sex, pa.DictionaryArray) else pc.dictionary_encode(sex)
+        sexc = np.array([{"M": 1, "F": 2}.get(v, 0) for v in sd.dictionary.to_pylist()] + [0],
+                        dtype=np.int8)[pc.fill_null(sd.indices, len(sd.dictionary)).to_numpy()]
+        ages = np.asarray(_dense(age).to_numpy(zero_copy_only=False), dtype="float64")
+
+        def first_of(values: np.ndarray, known: np.ndarray, empty: object) -> np.ndarray:
+            """Each group's first known value (``empty`` where none)."""
+            out = np.full(g, empty, dtype=values.dtype)
+            rows = np.flatnonzero(known)
+            grp, first = np.unique(codes[rows], return_index=True)
+            out[grp] = values[rows[first]]
+            return out
+
+        b_sex = first_of(sexc, sexc != 0, 0)
+        b_age = first_of(ages, ~np.isnan(ages), np.nan)
+        b_early = np.full(g, np.nan)
+        rows = np.flatnonzero(early & ~np.isnan(ages))
+        np.fmin.at(b_early, codes[rows], ages[rows])
+        b_sn = np.bincount(codes, weights=survival.is_valid().to_numpy(zero_copy_only=False), minlength=g).astype(np.int64)
+        b_sa = np.bincount(codes, weights=~pc.fill_null(survival, True).to_numpy(zero_copy_only=False), minlength=g) == 0
+        if self.slot.keys().isdisjoint(keys):  # every subject new (the usual batch): the next slots, in order
+            slots = np.arange(len(self.ids), len(self.ids) + g)
+            self.slot.update(zip(keys, range(len(self.ids), len(self.ids) + g)))
+            self.ids.extend(keys)
+            new = np.zeros(0, dtype=np.int64)
+        else:
+            slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+            new = np.flatnonzero(slots < 0)  # subjects first seen in this batch: the next slots, in order
         if len(new):
             slots[new] = np.arange(len(self.ids), len(self.ids) + len(new))
             fresh = [keys[i] for i in new.tolist()]
@@ -300,28 +369,31 @@ class _Subjects:
         self.surv_n[slots] += b_sn
         self.surv_all[slots] &= b_sa
 
-    def frames(self, version: str | None, rows: int) -> Iterator[pd.DataFrame]:
-        """The ``subjects`` table, ``rows`` rows at a time."""
+    def tables(self, version: str | None, rows: int) -> Iterator[pa.Table]:
+        """The ``subjects`` table, ``rows`` rows at a time (Arrow tables of the spooled schema)."""
         prefix = len(NAME) + 1
         for a in range(0, len(self.ids), rows):
             b = min(len(self.ids), a + rows)
-            ids = self.ids[a:b]
+            ids = pa.array(self.ids[a:b], _TEXT)
             age = np.fmin(self.first_age[a:b], self.early_min[a:b])
-            surv = np.where(self.surv_n[a:b] == 0, None, self.surv_all[a:b])
-            yield pd.DataFrame({
-                "subject_id": pd.array(ids, dtype="string"), "original_id": pd.array([s[prefix:] for s in ids], dtype="string"),
-                "sex": pd.array(self._SEX[self.sex[a:b]], dtype="string"),
-                "age": pd.array(np.where(np.isnan(age), None, age), dtype="Float64"),
-                "survival": pd.array(surv, dtype="boolean"), "source": _text(NAME, b - a), "source_version": _text(version, b - a),
-            })
+            yield _arrow_table("subjects", {
+                "subject_id": ids, "original_id": pc.utf8_slice_codeunits(ids, prefix),
+                "sex": pa.DictionaryArray.from_arrays(pa.array(self.sex[a:b]), self._SEX),
+                "age": pa.array(age, pa.float64(), mask=np.isnan(age)),
+                "survival": pa.array(self.surv_all[a:b], pa.bool_(), mask=self.surv_n[a:b] == 0),
+                "source": _repeat(NAME, b - a), "source_version": _repeat(version, b - a),
+            }, b - a)
 
 
 class _Loader:
     """One streaming pass over ``metadata.csv``: every batch normalized column by column and spooled.
 
-    Cross-batch state is one entry per distinct finding, folder, image name,
-    session and subject; the per-value parsers (ages, yes/no, licenses, views,
-    findings) run once per distinct value of a batch (:func:`map_unique`).
+    A batch is an Arrow table of text and stays Arrow (``pyarrow.compute``; no
+    pandas frame): the tables are built in the schema the bank writes
+    (:func:`_arrow_table`) and spooled as they are.  Cross-batch state is one
+    entry per distinct finding, folder, image name, session and subject; the
+    per-value parsers (ages, yes/no, licenses, views, findings) run once per
+    distinct value of a batch (:func:`map_unique`).
     """
 
     def __init__(self, root: Path, meta_csv: Path, version: str | None, tree: LabelTree) -> None:
@@ -333,8 +405,12 @@ class _Loader:
         self.label_rows: dict[str, list[tuple]] = {}
         self.bad_findings: dict[str, str] = {}
         self.listings: dict = {}
-        self.base_seen: dict[str, int] = {}
+        self.base_seen: set[str] = set()  # image names seen (Python sets: C-level unions and disjointness tests)
+        self.base_repeats: dict[str, int] = {}  # the names seen more than once: how many times
         self.sessions_seen: set[str] = set()
+        # the first batch's sessions (each once), as Arrow text: made Python objects in sessions_seen only
+        # when a second batch comes (a table of one batch never needs them)
+        self.first_sessions: pa.Array | None = None
         self.subjects = _Subjects()
         self.raw_views: Counter = Counter()
         self.kept_views: Counter = Counter()
@@ -344,16 +420,18 @@ class _Loader:
         columns = [c.strip() for c in columns]
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
-        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries, cheaper
-        # both ways; the other tables are copied into the bank as they are, so written as the bank keeps them
-        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **({"use_dictionary": False} if name == "images" else {}))
+        # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries or
+        # statistics and with LZ4 (read back in 0.7 of snappy's time, 5 % larger), and a table of one batch
+        # not at all (held in memory); the other tables are copied into the bank as they are, so written as
+        # the bank keeps them
+        cheap = {"use_dictionary": False, "write_statistics": False, "compression": "lz4", "hold_first": True}
+        spools = {name: TableSpool(name, folder.path / f"{name}.parquet", **(cheap if name == "images" else {}))
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
-                raw.columns = [c.strip() for c in raw.columns]
-                self._batch(raw, spools)
-            for df in self.subjects.frames(self.version, BATCH_ROWS):
-                spools["subjects"].write(df)
+                self._batch(raw.rename_columns([c.strip() for c in raw.column_names]), spools)
+            for t in self.subjects.tables(self.version, BATCH_ROWS):
+                spools["subjects"].write_arrow(t)
             for s in spools.values():
                 s.close()
         except BaseException:
@@ -384,29 +462,53 @@ class _Loader:
         }
         return res
 
-    def _batch(self, raw: pd.DataFrame, spools: dict[str, TableSpool]) -> None:
-        """Normalize one batch of rows and append its rows of the four tables."""
-        raw = raw.reset_index(drop=True)
-        n = len(raw)
+    def _batch(self, raw: pa.Table, spools: dict[str, TableSpool]) -> None:
+        """Normalize one batch of rows (an Arrow table of text) and append its rows of the four tables.
+
+        Columns of few distinct values are normalized on their distinct values and kept as dictionary
+        arrays until written (:func:`map_unique` with ``dictionary=True``), so dropping skipped rows and
+        taking each session's first row move indices, not text.
+        """
+        n = raw.num_rows
+        if not n:  # a batch of no rows (pandas' reader gives one for a header without a line end): nothing to add
+            return
+        cols: dict[str, pa.Array] = {}
+        for name, c in zip(raw.column_names, raw.columns):
+            if name not in cols:
+                cols[name] = c.combine_chunks() if c.num_chunks != 1 else c.chunk(0)
+        del raw
         row0 = self.n_rows
         self.n_rows += n
-        paths_all, present_all = _paths(raw, self.root, self.listings)
-        self.n_present_all += int(present_all.sum())
-        for k, v in map_unique(raw["view"], _view).value_counts(sort=False).items():
-            self.raw_views[k] += int(v)
-        rowno = pd.Series(np.arange(n) + row0 + 2, index=raw.index)
-        finding = raw["finding"].str.strip()
-        pid = raw["patientid"].str.strip()
-        fname = raw["filename"].str.strip()
-        reason = pd.Series(None, index=raw.index, dtype=object)
-        skipf = finding.str.lower().isin(SKIP_FINDINGS)
-        reason[skipf] = finding[skipf].map(lambda f: f"finding is {f!r}: no label yet")
-        reason[~skipf & (pid == "")] = "empty patientid"
-        reason[reason.isna() & (fname == "")] = "empty filename"
-        # findings -> (leaves, expanded labels), once per distinct finding of the whole table; a
-        # finding the vocabulary cannot take skips its rows (as one bad row would)
+        folders = (map_unique(cols["folder"], lambda f: (f or "images").strip(), _TEXT, dictionary=True) if "folder" in cols
+                   else pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["images"], _TEXT)))
+        fname = _strip(cols["filename"])
+        paths, present = _paths(folders, fname, self.root, self.listings)
+        self.n_present_all += int(present.sum())
+        views = map_unique(cols["view"], _view, _TEXT, dictionary=True)
+        for k, v in _in_order(views):
+            self.raw_views[k] += v
+        fenc = pc.dictionary_encode(cols["finding"])
+        fvals = _strip(fenc.dictionary)
+        fcodes = fenc.indices.to_numpy()
+        fskip = pc.is_in(pc.utf8_lower(fvals), value_set=pa.array(sorted(SKIP_FINDINGS), _TEXT)).to_numpy(zero_copy_only=False)
+        fvals = fvals.to_pylist()
+        pid = _strip(cols["patientid"])
+        reason = np.full(n, None, dtype=object)
+        bad = fskip[fcodes]
+        if bad.any():
+            reason[bad] = np.array([f"finding is {f!r}: no label yet" for f in fvals] + [None], dtype=object)[
+                np.where(bad, fcodes, len(fvals))][bad]
+        empty = pc.equal(pid, "").to_numpy(zero_copy_only=False) & ~bad
+        reason[empty], bad = "empty patientid", bad | empty
+        empty = pc.equal(fname, "").to_numpy(zero_copy_only=False) & ~bad
+        reason[empty], bad = "empty filename", bad | empty
+        # findings -> (leaves, expanded labels), once per distinct finding of the whole table, in order of
+        # first appearance among the rows kept so far; a finding the vocabulary cannot take skips its rows
         tree = self.tree
-        for f in pd.unique(finding[reason.isna()]):
+        ok = np.flatnonzero(~bad)
+        codes, first = np.unique(fcodes[ok], return_index=True)
+        for c in codes[np.argsort(first, kind="stable")].tolist():
+            f = fvals[c]
             if f in self.label_rows:
                 continue
             if f not in self.bad_findings:
@@ -418,115 +520,140 @@ class _Loader:
                     continue
                 except Exception as e:  # noqa: BLE001 - one bad value never stops the load
                     self.bad_findings[f] = f"unreadable row: {e.__class__.__name__}: {e}"
-            reason[reason.isna() & (finding == f)] = self.bad_findings[f]
-        bad = reason.notna()
+            hit = (fcodes == c) & ~bad
+            reason[hit], bad = self.bad_findings[f], bad | hit
         if bad.any():
-            self.res.skip_many((f"row {i}" for i in rowno[bad]), self.meta_csv, reason[bad].tolist())
-        keep = ~bad.to_numpy()
-        used = [c for c in raw.columns if c in _USED]
-        r = raw.loc[keep, used].reset_index(drop=True)
-        del raw
-        finding, pid, fname = finding[keep].reset_index(drop=True), pid[keep].reset_index(drop=True), fname[keep].reset_index(drop=True)
-        paths, present = paths_all[keep].reset_index(drop=True), present_all[keep].reset_index(drop=True)
+            rows = np.flatnonzero(bad)
+            self.res.skip_many((f"row {i}" for i in (rows + row0 + 2).tolist()), self.meta_csv, reason[rows].tolist())
+            keep = pa.array(~bad)
+            kept = lambda a: a.filter(keep)  # noqa: E731
+            present, fcodes = present[~bad], fcodes[~bad]
+        else:
+            kept = lambda a: a  # noqa: E731
+        m = n - int(bad.sum())
+        if not m:
+            return
+        del reason, bad
         self.n_present += int(present.sum())
-        folder = _folders(r)
-        subject_id = NAME + ":" + pid
-        offset = map_unique(_col(r, "offset"), to_float, "Float64")
-        off_txt = map_unique(offset.astype(object).where(offset.notna(), None), lambda v: None if v is None else f"d{v:g}", "string")
-        date = map_unique(_col(r, "date"), _clean, "string")
-        ses_key = pid + "/" + off_txt.where(off_txt.notna(), date.where(date.notna(), fname))
-        session_id = NAME + ":" + ses_key
-        image_id = NAME + ":" + self._unique_names(folder + "/" + fname)
-        sex = map_unique(_col(r, "sex"), _sex, "string")
-        age = map_unique(_col(r, "age"), parse_age, "Float64")
-        modality = map_unique(r["modality"], _modality, "string")
-        view = map_unique(r["view"], _view, "string")
-        for k, v in view.value_counts(sort=False, dropna=False).items():
-            self.kept_views[k] += int(v)
-
-        self.subjects.update(subject_id, sex, age, (offset <= 0).fillna(False).astype(bool),
-                             map_unique(_col(r, "survival"), parse_bool, "boolean"))
+        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", _TEXT), n)  # noqa: E731
+        pid, fname, folders, paths, views = kept(pid), kept(fname), kept(folders), kept(paths), kept(views)
+        subject_id = _prefixed(NAME + ":", pid)
+        offset = kept(map_unique(col("offset"), to_float, pa.float64(), dictionary=True))
+        values = offset.dictionary.to_pylist()
+        texts = [None if v is None else f"d{v:g}" for v in values]
+        zeros = [i for i, v in enumerate(values) if v == 0]
+        if len({texts[i] for i in zeros}) > 1:  # 0 and -0 are one value: the text of the first row's
+            idx = offset.indices.to_numpy()
+            rows0 = np.flatnonzero(np.isin(idx, zeros))  # kept rows at day 0 (the dictionary holds skipped rows' too)
+            if len(rows0):
+                texts0 = texts[idx[rows0[0]]]
+                for i in zeros:
+                    texts[i] = texts0
+        off_txt = pa.array(texts, _TEXT).take(offset.indices)
+        offset = _dense(offset)
+        date = kept(_clean_arrow(col("date")))
+        slash = pa.scalar("/", _TEXT)
+        ses_key = pc.binary_join_element_wise(pid, pc.coalesce(off_txt, _dense(date), fname), slash)
+        session_id = _prefixed(NAME + ":", ses_key)
+        image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(_dense(folders), fname, slash)))
+        sex = kept(map_unique(col("sex"), _sex, _TEXT, dictionary=True))
+        age = kept(map_unique(col("age"), parse_age, pa.float64()))
+        modality = kept(map_unique(cols["modality"], _modality, _TEXT, dictionary=True))
+        for k, v in _in_order(views):
+            self.kept_views[k] += v
+        self.subjects.update(subject_id, sex, age, pc.fill_null(pc.less_equal(offset, 0), False).to_numpy(zero_copy_only=False),
+                             kept(map_unique(col("survival"), parse_bool, pa.bool_())))
 
         # sessions: the first row of each, across batches
-        first = ~session_id.duplicated().to_numpy()
+        enc = pc.dictionary_encode(session_id)
+        codes = enc.indices.to_numpy()  # numbered in order of first appearance: a row is a session's first
+        first = np.empty(m, dtype=bool)  # when its number exceeds every number before it
+        first[0] = True
+        first[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
         seen = self.sessions_seen
-        if seen:  # a list of Python strings, looked up in C (iterating the Arrow column boxes each value)
-            first &= ~np.fromiter(map(seen.__contains__, session_id.tolist()), dtype=bool, count=len(session_id))
-        seen.update(session_id[first].tolist())
-        f = lambda s: s[first].reset_index(drop=True)
-        spools["sessions"].write(pd.DataFrame({
-            "session_id": f(session_id), "subject_id": f(subject_id), "original_id": f(ses_key),
-            "offset_days": f(offset), "date": f(date), "modality": f(modality),
-            "intubated": f(map_unique(_col(r, "intubated"), parse_bool, "boolean")),
-            "intubation_present": f(map_unique(_col(r, "intubation_present"), parse_bool, "boolean")),
-            "went_icu": f(map_unique(_col(r, "went_icu"), parse_bool, "boolean")),
-            "in_icu": f(map_unique(_col(r, "in_icu"), parse_bool, "boolean")),
-            "needed_supplemental_o2": f(map_unique(first_nonempty(r, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, "boolean")),
-            "extubated": f(map_unique(_col(r, "extubated"), parse_bool, "boolean")),
-            "temperature": f(map_unique(_col(r, "temperature"), to_float, "Float64")),
-            "po2_saturation": f(map_unique(first_nonempty(r, "pO2_saturation", "pO2 saturation"), to_float, "Float64")),
-            "leukocyte_count": f(map_unique(first_nonempty(r, "leukocyte_count", "wbc count", "wbc_count"), to_float, "Float64")),
-            "neutrophil_count": f(map_unique(first_nonempty(r, "neutrophil_count", "neutrophil count"), to_float, "Float64")),
-            "lymphocyte_count": f(map_unique(first_nonempty(r, "lymphocyte_count", "lymphocyte count"), to_float, "Float64")),
-            "clinical_notes": f(map_unique(first_nonempty(r, "clinical_notes", "clinical notes"), _clean, "string")),
-            "location": f(map_unique(_col(r, "location"), _clean, "string")),
-        }).assign(source=_text(NAME, int(first.sum())), source_version=_text(self.version, int(first.sum()))))
+        if self.first_sessions is not None:
+            seen |= set(self.first_sessions.to_pylist())
+            self.first_sessions = None
+        if not seen:  # no session seen before (the first batch)
+            self.first_sessions = enc.dictionary
+        else:
+            keys = enc.dictionary.to_pylist()  # Python strings, looked up in C
+            fresh = set(keys)
+            if not seen.isdisjoint(fresh):  # some session began in an earlier batch
+                first &= ~np.fromiter(map(seen.__contains__, keys), dtype=bool, count=len(keys))[codes]
+            seen |= fresh
+        k = int(first.sum())
+        take = pa.array(np.flatnonzero(first)) if k < m else None
+        f = (lambda a: a) if take is None else (lambda a: a.take(take))  # noqa: E731
+        fm = lambda a, fn, typ: f(kept(map_unique(a, fn, typ)))  # noqa: E731
+        spools["sessions"].write_arrow(_arrow_table("sessions", {
+            "session_id": f(session_id), "subject_id": f(subject_id), "source": _repeat(NAME, k),
+            "source_version": _repeat(self.version, k), "original_id": f(ses_key), "offset_days": f(offset), "date": f(date),
+            "modality": f(modality),
+            **{c: fm(col(c), parse_bool, pa.bool_()) for c in ("intubated", "intubation_present", "went_icu", "in_icu")},
+            "needed_supplemental_o2": fm(first_nonempty(cols, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
+            "extubated": fm(col("extubated"), parse_bool, pa.bool_()),
+            "temperature": fm(col("temperature"), to_float, pa.float64()),
+            "po2_saturation": fm(first_nonempty(cols, "pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
+            "leukocyte_count": fm(first_nonempty(cols, "leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
+            "neutrophil_count": fm(first_nonempty(cols, "neutrophil_count", "neutrophil count"), to_float, pa.float64()),
+            "lymphocyte_count": fm(first_nonempty(cols, "lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
+            "clinical_notes": f(kept(_clean_arrow(first_nonempty(cols, "clinical_notes", "clinical notes")))),
+            "location": f(kept(_clean_arrow(col("location")))),
+        }, k))
 
-        lic_raw = map_unique(_col(r, "license"), _clean, "string")
+        lic_raw = kept(_clean_arrow(col("license")))
         masks, severity = self.masks, self.severity
-        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), "string") if masks else _text(None, len(r))
-        sev = fname.map(severity) if severity else pd.Series(None, index=r.index, dtype=object)
-        has_sev = sev.notna()
-        spools["images"].write(pd.DataFrame({
-            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source_version": _text(self.version, len(r)),
-            "original_id": fname, "modality": modality, "view": view, "sex": sex, "age": age, "offset_days": offset,
-            "path": paths, "file_present": present, "file_format": _file_format(fname),
-            "license": map_unique(lic_raw, normalize_license, "string"), "license_raw": lic_raw,
-            "doi": map_unique(_col(r, "doi"), _clean, "string"), "url": map_unique(_col(r, "url"), _clean, "string"),
-            "mask_path": mask, "mask_kind": mask.where(mask.isna(), "lung"),
-            "severity_geographic_extent": pd.array([s[0] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
-            "severity_opacity": pd.array([s[1] if h else None for s, h in zip(sev, has_sev)], dtype="Float64")
-            if has_sev.any() else pd.Series(pd.NA, index=r.index, dtype="Float64"),
-        }).assign(source=_text(NAME, len(r))))
+        mask = map_unique(fname, lambda fn: _mask_path(masks, fn), _TEXT) if masks else pa.nulls(m, _TEXT)
+        images = {
+            "image_id": image_id, "session_id": session_id, "subject_id": subject_id, "source": _repeat(NAME, m),
+            "source_version": _repeat(self.version, m), "original_id": fname, "modality": modality, "view": views, "sex": sex,
+            "age": age, "offset_days": offset, "path": paths, "file_present": pa.array(present), "file_format": _file_format(fname),
+            "license": map_unique(lic_raw, normalize_license, _TEXT, dictionary=True), "license_raw": lic_raw,
+            "doi": kept(_clean_arrow(col("doi"))), "url": kept(_clean_arrow(col("url"))),
+            "mask_path": mask, "mask_kind": pc.if_else(pc.is_valid(mask), pa.scalar("lung", _TEXT), pa.scalar(None, _TEXT)),
+        }
+        if severity:
+            at = pc.index_in(fname, value_set=pa.array(list(severity), _TEXT))
+            for i, c in enumerate(("severity_geographic_extent", "severity_opacity")):
+                images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
+        spools["images"].write_arrow(_arrow_table("images", images, m))
 
         # labels: each image's finding expanded, in the image's order
-        codes, uniq = pd.factorize(finding)
-        per = [self.label_rows[u] for u in uniq]
+        per = [self.label_rows.get(u, []) for u in fvals]
         counts = np.array([len(x) for x in per], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         flat = [t for x in per for t in x]
-        reps = counts[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-        img_idx = np.repeat(np.arange(len(r)), reps)
+        reps = counts[fcodes]
+        img_idx = np.repeat(np.arange(m), reps)
         within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        lab_idx = np.repeat(starts[codes], reps) + within if len(codes) else np.zeros(0, dtype=np.int64)
-        cols = list(zip(*flat)) if flat else [(), (), (), ()]
-        take = lambda i, dt: pd.array(list(cols[i]), dtype=dt).take(lab_idx)
-        spools["labels"].write(pd.DataFrame({
-            "image_id": image_id.array.take(img_idx), "label": take(0, "string"), "cui": take(1, "string"),
-            "value": take(2, "Int8"), "origin": take(3, "string"),
-        }).assign(source=_text(NAME, len(img_idx))))
+        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
+        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
+        spools["labels"].write_arrow(_arrow_table("labels", {
+            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
+            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
+            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
+        }, len(img_idx)))
 
-    def _unique_names(self, base_id: pd.Series) -> pd.Series:
+    def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
-        seen = self.base_seen
-        keys = base_id.tolist()  # Python strings, looked up in C (iterating the Arrow column boxes each value)
-        if not base_id.duplicated().any():  # each name once in the batch (the usual case): no grouping
-            nth = pd.Series(np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys)) + 1
-                            if seen else np.ones(len(keys), dtype=np.int64), index=base_id.index)
-            seen.update(zip(keys, nth.tolist()))
-        else:
-            nth = base_id.groupby(base_id, sort=False).cumcount() + 1
-            if seen:
-                nth += np.fromiter(map(seen.get, keys, repeat(0)), dtype=np.int64, count=len(keys))
-            last = nth.groupby(base_id, sort=False).max()
-            seen.update(zip(last.index.tolist(), last.to_numpy().tolist()))
-        later = (nth > 1).to_numpy()
-        if not later.any():
+        seen, repeats = self.base_seen, self.base_repeats
+        keys = base_id.to_pylist()  # Python strings, looked up in C
+        fresh = set(keys)
+        if len(fresh) == len(keys) and seen.isdisjoint(fresh):  # each name once, none seen before (the usual batch)
+            seen |= fresh
             return base_id
-        out = base_id.copy()
-        out[later] = base_id[later] + "#" + nth[later].astype(str)
-        return out
+        nth = np.empty(len(keys), dtype=np.int64)
+        for i, k in enumerate(keys):
+            if k in seen:
+                nth[i] = repeats[k] = repeats.get(k, 1) + 1
+            else:
+                seen.add(k)
+                nth[i] = 1
+        later = np.flatnonzero(nth > 1)
+        for i in later.tolist():
+            keys[i] = f"{keys[i]}#{nth[i]}"
+        return pa.array(keys, _TEXT) if len(later) else base_id
 
 
 def _load_severity(path: Path, res: SourceResult) -> dict[str, tuple[float | None, float | None]]:
