@@ -7,7 +7,7 @@ from covidbank.bank import Bank
 from covidbank.errors import SourceFormatError
 from covidbank.samples import make_cohen_sample
 from covidbank.sources import add_source, load_source
-from covidbank.sources.cohen import parse_finding
+from covidbank.sources.cohen import SKIP_UNLABELLED, parse_finding
 from covidbank.labels import default_tree
 
 
@@ -125,7 +125,8 @@ def test_columnar_rules_subject_session_image(tmp_path):
     assert list(im["file_present"]) == [True, False, True, True, False]
     assert im.loc["cohen:images/link.png", "path"] == str((tmp_path / "elsewhere.png").resolve())
     assert im.loc["cohen:images/a.PNG", "path"] == str((root / "images" / "a.PNG").resolve())
-    assert [s.reason for s in res.skipped] == ["finding is 'todo': no label yet"] and res.skipped[0].record == "row 7"
+    # a fixed reason: the input's spelling of the finding is not stored in the bank
+    assert [s.reason for s in res.skipped] == [SKIP_UNLABELLED] and res.skipped[0].record == "row 7"
 
 
 def test_not_utf8_table_still_loads(tmp_path):
@@ -292,3 +293,21 @@ def test_day_zero_written_two_ways_on_skipped_rows_only(tmp_path):
     res = load_source("cohen", root)
     assert len(res.skipped) == 2 and len(res.tables["images"]) == len(df) - 2
     assert set(res.tables["sessions"]["offset_days"]) == {3}
+
+
+def test_skip_reasons_never_quote_the_input(tmp_path):
+    # reasons stored in a bank are a fixed vocabulary: a finding spelled 'TODO ' or one the label tree cannot
+    # read ('/' : LabelError, whose message quotes it) leaves no trace of its text in the reason
+    root = tmp_path / "c"
+    (root / "images").mkdir(parents=True)
+    base = {"view": "PA", "modality": "X-ray", "folder": "images", "offset": "0", "age": "70"}
+    _write_meta(root, [
+        {**base, "patientid": "1", "finding": "TODO ", "filename": "a.png"},
+        {**base, "patientid": "2", "finding": " / ", "filename": "b.png"},
+        {**base, "patientid": "3", "finding": "COVID-19", "filename": "c.png"},
+    ])
+    res = load_source("cohen", root)
+    reasons = [s.reason for s in res.skipped]
+    assert SKIP_UNLABELLED in reasons and len(reasons) == 2, reasons
+    assert "unreadable row: LabelError" in reasons, reasons
+    assert all("TODO" not in r and "/" not in r and "'" not in r for r in reasons), reasons

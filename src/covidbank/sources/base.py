@@ -17,9 +17,15 @@ __all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_l
            "read_text_table"]
 
 
+def unreadable_row(error: BaseException) -> str:
+    """The reason stored for a row an adapter could not read: the error's class only (a fixed vocabulary of
+    covidbank's and Python's exception names), never its message, which may quote the input."""
+    return f"unreadable row: {error.__class__.__name__}"
+
+
 @dataclass
 class Skip:
-    """One record a source adapter did not load, and why."""
+    """One record a source adapter did not load, and why (``reason``: fixed wording, never an input's value)."""
 
     record: str
     path: str

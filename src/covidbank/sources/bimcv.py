@@ -32,7 +32,7 @@ from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id, normalize_view
-from .base import SourceResult, parse_age, require_columns
+from .base import SourceResult, parse_age, require_columns, unreadable_row
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
@@ -313,7 +313,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
             labels.extend(label_rows(image_id, parse_label_list(r["Labels"]), parse_cui_list(r.get("labelCUIS"), keep_empty=True),
                                      tree, raw_labels=raw_label_list(r["Labels"])))
         except Exception as e:  # one bad row never stops the load
-            res.skip(rec, path, f"unreadable row: {e.__class__.__name__}: {e}")
+            res.skip(rec, path, unreadable_row(e))
     res.tables = {
         "subjects": pd.DataFrame(list(subjects.values())).assign(source=NAME, source_version=version),
         "sessions": pd.DataFrame(list(sessions.values())).assign(source=NAME, source_version=version),

@@ -42,6 +42,7 @@ from .base import (
     read_side_table,
     require_columns,
     to_float,
+    unreadable_row,
 )
 
 __all__ = ["load", "parse_finding", "NAME"]
@@ -52,6 +53,8 @@ NAME = "cohen"
 _TEXT = pa.large_string()
 REQUIRED = ["patientid", "finding", "view", "modality", "filename"]
 SKIP_FINDINGS = {"todo", "unknown", ""}
+#: The reason stored for their rows (fixed: never the input's spelling).
+SKIP_UNLABELLED = "finding not labelled yet (todo, unknown or empty)"
 
 
 def parse_finding(finding: str, tree: LabelTree) -> list[str]:
@@ -496,8 +499,7 @@ class _Loader:
         reason = np.full(n, None, dtype=object)
         bad = fskip[fcodes]
         if bad.any():
-            reason[bad] = np.array([f"finding is {f!r}: no label yet" for f in fvals] + [None], dtype=object)[
-                np.where(bad, fcodes, len(fvals))][bad]
+            reason[bad] = SKIP_UNLABELLED  # a fixed reason: never the input's spelling of the finding
         empty = pc.equal(pid, "").to_numpy(zero_copy_only=False) & ~bad
         reason[empty], bad = "empty patientid", bad | empty
         empty = pc.equal(fname, "").to_numpy(zero_copy_only=False) & ~bad
@@ -519,7 +521,7 @@ class _Loader:
                                           for lab, v in values.items()]
                     continue
                 except Exception as e:  # noqa: BLE001 - one bad value never stops the load
-                    self.bad_findings[f] = f"unreadable row: {e.__class__.__name__}: {e}"
+                    self.bad_findings[f] = unreadable_row(e)
             hit = (fcodes == c) & ~bad
             reason[hit], bad = self.bad_findings[f], bad | hit
         if bad.any():

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id
-from .base import SourceResult, require_columns
+from .base import SourceResult, require_columns, unreadable_row
 
 __all__ = ["load", "NAME", "CATEGORIES"]
 
@@ -122,7 +122,7 @@ def load(path: str | Path, version: str | None = None, **_: object) -> SourceRes
                 }
             )
         except Exception as e:  # one bad row never stops the load
-            res.skip(rec, reg_path, f"unreadable row: {e.__class__.__name__}: {e}")
+            res.skip(rec, reg_path, unreadable_row(e))
     res.tables = {
         "subjects": pd.DataFrame(subjects).assign(source=NAME, source_version=version),
         "sessions": pd.DataFrame(sessions).assign(source=NAME, source_version=version),
