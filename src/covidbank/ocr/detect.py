@@ -127,7 +127,7 @@ def _local_threshold(th: np.ndarray, t: float) -> np.ndarray | float:
     blob above ``t``, too large to be letters, and white 16-24 px text over the lungs had no candidate (the
     misses of two tune seeds, both over one real Cohen film).  The lower half of the tile, not its upper
     quartile: large bold text covering much of a tile made a first version (median above ``t``, spread to
-    the upper quartile) lose 24-40 px strings on two other tune seeds.
+    the upper quartile) lose a 24 px date on another tune seed.
     """
     H, W = th.shape
     ny, nx = H // _TILE, W // _TILE
