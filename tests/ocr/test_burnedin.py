@@ -147,3 +147,22 @@ def test_faint_small_text_on_a_quiet_border_of_a_textured_image_is_found():
     assert res.action == "redacted" and res.verified
     assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
                and "id" in b["categories"] for b in res.redacted)
+
+
+def test_a_narrow_row_of_three_digits_is_read_again_along_its_row():
+    # a bench miss (tune seed 13): "19860220" over bright anatomy, its first five digits too faint to become
+    # candidates; the first reading read "220" alone, a row narrower than three letter heights, so it was not read
+    # again; three digits are a number's readable part: its row is extended along its strokes and read again
+    dl = DenyList()
+    dl.add("GARCIA LOPEZ^MARIA", "name", "PatientName")
+    dl.add("19860220", "date", "PatientBirthDate")
+    img = _textured(300, 560, 5, 3000)
+    bg = float(np.percentile(img[150:200, 200:400], 95))
+    img, (x, y, w, h) = draw_text(img, "19860", (200, 150), 27, bg + 5000)
+    img, (x2, y2, w2, h2) = draw_text(img, "220", (x + w + 2, 150), 27, bg + 9000)
+    first = [ln.text for ln in detect_text(img, keep_unread=True) if abs(ln.box[1] - y) < h and ln.text.strip()]
+    assert "220" in first and not any("198" in t or "986" in t for t in first)  # the faint digits were not read
+    res = check_burned_in(img, dl, "redact")
+    assert res.action == "redacted" and res.verified
+    assert any(b["x"] <= x and b["y"] <= min(y, y2) and b["x"] + b["w"] >= x2 + w2
+               and b["y"] + b["h"] >= max(y + h, y2 + h2) and "date" in b["categories"] for b in res.redacted)

@@ -81,7 +81,11 @@ def second_reading(g: np.ndarray, lines: list[TextLine], findings: list[Finding]
         if f.kind == "phi" or not f.members:
             continue
         hm = float(np.median([lines[k].height or lines[k].box[3] for k in f.members]))
-        if hm < REREAD_MIN_HEIGHT or f.box[2] < REREAD_MIN_WIDTH * hm:
+        if hm < REREAD_MIN_HEIGHT:
+            continue
+        # a narrow row is read again only when it holds a label or three digits: the readable part of a
+        # number whose fainter digits never became candidates (``220`` of ``19860220``)
+        if f.box[2] < REREAD_MIN_WIDTH * hm and not id_hint(" ".join(w.text for k in f.members for w in lines[k].words)):
             continue
         rows.append((f.score, i, hm))
     rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:REREAD_MAX]
