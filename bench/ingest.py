@@ -118,13 +118,14 @@ def peer_xray(files: list[Path], out: Path, screen: bool = False) -> int:
     from PIL import Image
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
+    if screen:
+        from presidio_peer import presidio_redact  # bench/: the Presidio setup of bench/burned_in.py
+
     anon = Anonymizer()
     redacted = 0
     for i, f in enumerate(files):
         ds = pydicom.dcmread(f)
         if screen:
-            from presidio_peer import presidio_redact
-
             ds, boxes = presidio_redact(ds)
             redacted += bool(boxes)
         anon.anonymize(ds)
