@@ -2,10 +2,18 @@
 
 Peers, on the same corpus in the same run:
   * X-ray: dicognito (de-identification) + pydicom (modality/VOI LUT) + Pillow (16-bit PNG);
+  * X-ray with pixel screening: Presidio's DicomImageRedactorEngine (Tesseract OCR, the
+    header-derived deny list, redaction; set up as in bench/presidio_peer.py) before dicognito,
+    then pydicom + Pillow as above;
   * CT:    dicognito (de-identification, written back as DICOM) + dcm2niix (NIfTI).
 
 covidbank does more per file (Basic Profile row by row with audit, sidecars,
 MIDS layout, index), so the ratio is the price (or gain) of doing it in one tool.
+Its X-ray ingest also screens every image for burned-in text (OCR, redaction, a
+second OCR of the redacted image), which the first X-ray peer does not do; so two
+comparisons are printed: (a) the peers without pixel screening, (b) with Presidio's
+(skipped, with a note, when presidio-image-redactor is not importable).  Tesseract
+runs on one thread on both sides (OMP_THREAD_LIMIT=1, as covidbank's ingest sets it).
 
 Corpus: the real files of ../shared/data (X-ray DICOMs, TotalSegmentator CT
 series, COVID-19-NY-SBU and lungmask CT slices), copied ``--copies`` times into a
@@ -20,7 +28,7 @@ workers (speed-up / workers) and the load average; then the same comparisons in
 CPU seconds (each tool's process and children), which a loaded shared machine
 moves much less than wall time.
 
-    /work/venv/bin/python bench/ingest.py [--copies 3] [--repeat 3] [--corpus DIR] [--data ../shared/data]
+    /work/venv/bin/python bench/ingest.py [--copies 3] [--repeat 3] [--corpus DIR] [--data ../shared/data] [--no-presidio]
 """
 from __future__ import annotations
 
@@ -101,16 +109,25 @@ def count_outputs(folder: Path) -> tuple[int, int]:
     return pngs, slices
 
 
-def peer_xray(files: list[Path], out: Path) -> None:
+def peer_xray(files: list[Path], out: Path, screen: bool = False) -> int:
+    """dicognito + pydicom + Pillow; with ``screen``, Presidio's pixel redaction first (on the original
+    header, whose values it looks for in the pixels). Returns the number of images Presidio redacted."""
     import numpy as np
     import pydicom
     from dicognito.anonymizer import Anonymizer
     from PIL import Image
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
+    if screen:
+        from presidio_peer import presidio_redact  # bench/: the Presidio setup of bench/burned_in.py
+
     anon = Anonymizer()
+    redacted = 0
     for i, f in enumerate(files):
         ds = pydicom.dcmread(f)
+        if screen:
+            ds, boxes = presidio_redact(ds)
+            redacted += bool(boxes)
         anon.anonymize(ds)
         arr = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds).astype("float64")
         lo, hi = float(arr.min()), float(arr.max())
@@ -118,6 +135,7 @@ def peer_xray(files: list[Path], out: Path) -> None:
         if ds.PhotometricInterpretation == "MONOCHROME1":
             img = 65535 - img
         Image.fromarray(img).save(out / f"{i}.png")
+    return redacted
 
 
 def peer_ct(dirs: list[Path], out: Path, dcm2niix: str) -> None:
@@ -152,7 +170,18 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool (medians are printed)")
     ap.add_argument("--corpus", type=Path, help="use this folder (with xray/ and ct/ sub-folders) as the corpus")
+    ap.add_argument("--no-presidio", action="store_true", help="skip the X-ray peer with Presidio's pixel screening")
     args = ap.parse_args()
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one thread per Tesseract on both sides (covidbank sets the same)
+    presidio = None
+    if not args.no_presidio:
+        try:
+            from presidio_peer import presidio_engine
+
+            presidio_engine()  # built once, outside the timing (a curator keeps one engine)
+            presidio = True
+        except Exception as e:  # not installed or not runnable offline
+            presidio = f"{type(e).__name__}: {e}"
     from covidbank.dicom.ingest import ingest
 
     dcm2niix = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
@@ -168,7 +197,8 @@ def main() -> None:
         cfiles = sum(1 for d in cdirs for p in d.iterdir() if p.is_file())
         n = len(xfiles) + cfiles
         print(f"corpus: {len(xfiles)} X-ray files, {cfiles} CT files in {len(cdirs)} folders "
-              f"({n} files); machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+              f"({n} files); machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+              "load at the start: {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*os.getloadavg()))
 
         cpu_runs: dict = {}
 
@@ -191,17 +221,24 @@ def main() -> None:
 
         key = work / "bench.key"
         runs: dict = {}
-        px, pc = work / "peer-x", work / "peer-ct"
+        summaries: dict = {}
+        screened: list[int] = []
+        px, pxs, pc = work / "peer-x", work / "peer-x-presidio", work / "peer-ct"
         # rounds interleave the tools so a change of machine load hits all of them alike; medians reported
         for _ in range(args.repeat):
             for name in ("xray", "ct"):
                 for w in (1, 2):
                     bank = work / f"bank-{name}-{w}"
                     shutil.rmtree(bank, ignore_errors=True)
-                    runs.setdefault((name, w), []).append(
-                        timed(lambda name=name, bank=bank, w=w: ingest(corpus / name, bank, key_file=key, new_key=True, workers=w,
-                                                                    follow_symlinks=True), (name, w)))
+
+                    def run(name=name, bank=bank, w=w) -> None:
+                        summaries[(name, w)] = ingest(corpus / name, bank, key_file=key, new_key=True, workers=w,
+                                                      follow_symlinks=True)
+                    runs.setdefault((name, w), []).append(timed(run, (name, w)))
             runs.setdefault("peer-x", []).append(timed(lambda: peer_xray(xfiles, fresh(px)), "peer-x"))
+            if presidio is True:
+                runs.setdefault("peer-xp", []).append(
+                    timed(lambda: screened.append(peer_xray(xfiles, fresh(pxs), screen=True)), "peer-xp"))
             runs.setdefault("peer-ct", []).append(timed(lambda: peer_ct(cdirs, fresh(pc), dcm2niix), "peer-ct"))
             runs.setdefault("decode", []).append(timed(lambda: read_decode(xfiles + [f for d in cdirs for f in sorted(d.iterdir())]),
                                                        "decode"))
@@ -212,13 +249,16 @@ def main() -> None:
         counts = {("xray", w): count_outputs(work / f"bank-xray-{w}") for w in (1, 2)}
         counts |= {("ct", w): count_outputs(work / f"bank-ct-{w}") for w in (1, 2)}
         peer_x, peer_c = count_outputs(px), count_outputs(pc)
+        peer_xs = count_outputs(pxs) if presidio is True else None
         print(f"\ninputs: X-ray {len(xfiles)} files, CT {cfiles} files")
-        print(f"X-ray PNGs written: peers {peer_x[0]}, " + ", ".join(
+        print(f"X-ray PNGs written: peers {peer_x[0]}, "
+              + (f"peers with Presidio {peer_xs[0]}, " if peer_xs else "") + ", ".join(
             f"covidbank --workers {w} {counts[('xray', w)][0]}" for w in (1, 2)))
         print(f"CT NIfTI slices written: peers {peer_c[1]}, " + ", ".join(
             f"covidbank --workers {w} {counts[('ct', w)][1]} (+{counts[('ct', w)][0]} PNG)" for w in (1, 2)))
+        xsides = [("peers", peer_x[0])] + ([("peers with Presidio", peer_xs[0])] if peer_xs else [])
         bad = [f"X-ray {name}: {got} PNGs for {len(xfiles)} files"
-               for name, got in [("peers", peer_x[0])] + [(f"covidbank --workers {w}", counts[("xray", w)][0]) for w in (1, 2)]
+               for name, got in xsides + [(f"covidbank --workers {w}", counts[("xray", w)][0]) for w in (1, 2)]
                if got != len(xfiles)]
         bad += [f"CT {name}: {got} slices for {cfiles} files"
                 for name, got in [("peers", peer_c[1])] + [(f"covidbank --workers {w}", counts[("ct", w)][1] + counts[("ct", w)][0])
@@ -226,7 +266,12 @@ def main() -> None:
                 if got != cfiles]
         if bad:
             raise SystemExit("counts differ, the comparison is not fair: " + "; ".join(bad))
-        print(f"\n{'task':<8}{'tool':<36}{'seconds':>9}{'files/s':>10}{'ratio':>8}")
+        if presidio is True:
+            print(f"X-ray images with burned-in text redacted (last run): Presidio {screened[-1]} of {len(xfiles)}; "
+                  + ", ".join(f"covidbank --workers {w} " + (", ".join(f"{k} {v}" for k, v in sorted(summaries[('xray', w)].burned_in.items()))
+                                                             or "none") for w in (1, 2)))
+        print("\n(a) peers without pixel screening")
+        print(f"{'task':<8}{'tool':<36}{'seconds':>9}{'files/s':>10}{'ratio':>8}")
         for name, nfiles, t_peer, peer in (("X-ray", len(xfiles), t_px, "dicognito + pydicom + Pillow"),
                                            ("CT", cfiles, t_pc, "dicognito + dcm2niix")):
             key_ = "xray" if name == "X-ray" else "ct"
@@ -253,6 +298,25 @@ def main() -> None:
               f"CT {cpu['peer-ct'] / cpu[('ct', 1)]:.2f}, all {(cpu['peer-x'] + cpu['peer-ct']) / c1:.2f}; "
               f"decode limit fraction {cpu['decode'] / c1:.2f}; "
               f"CPU at 2 workers / 1 worker {(cpu[('xray', 2)] + cpu[('ct', 2)]) / c1:.2f}")
+        if presidio is True:
+            # the same comparison with a peer that does the pixel screening covidbank does (OCR, deny list, redaction)
+            t_pxs = res["peer-xp"]
+            peer_name = "dicognito + Presidio + pydicom + Pillow"
+            print("\n(b) peers with Presidio's pixel screening (X-ray: Presidio's DicomImageRedactorEngine before dicognito)")
+            print(f"{'task':<8}{'tool':<44}{'seconds':>9}{'files/s':>10}{'ratio':>8}{'CPU s':>9}{'CPU ratio':>11}")
+            for name, nfiles, t_peer, c_peer, peer, key_ in (
+                    ("X-ray", len(xfiles), t_pxs, cpu["peer-xp"], peer_name, "xray"),
+                    ("CT", cfiles, t_pc, cpu["peer-ct"], "dicognito + dcm2niix", "ct"),
+                    ("all", n, t_pxs + t_pc, cpu["peer-xp"] + cpu["peer-ct"], "the two peers above", None)):
+                print(f"{name:<8}{peer:<44}{t_peer:>9.2f}{nfiles / t_peer:>10.1f}{1.0:>8.2f}{c_peer:>9.2f}{1.0:>11.2f}")
+                for w in (1, 2):
+                    t = res[(key_, w)] if key_ else res[("xray", w)] + res[("ct", w)]
+                    c = cpu[(key_, w)] if key_ else cpu[("xray", w)] + cpu[("ct", w)]
+                    print(f"{'':<8}{f'covidbank ingest --workers {w}':<44}{t:>9.2f}{nfiles / t:>10.1f}{t_peer / t:>8.2f}"
+                          f"{c:>9.2f}{c_peer / c:>11.2f}")
+            print("ratio: peer seconds / covidbank seconds (above 1: covidbank faster); CPU s: process and children, medians")
+        else:
+            print(f"\n(b) peers with Presidio's pixel screening: not run ({presidio or '--no-presidio'})")
         print(f"medians of {args.repeat} runs; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
