@@ -14,7 +14,7 @@ from ..schema import TABLES, conform
 from ..spool import SpooledTable
 
 __all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_license", "parse_age", "parse_bool", "to_float", "map_unique", "first_nonempty",
-           "read_text_table"]
+           "read_text_table", "trimmed_names"]
 
 
 def unreadable_row(error: BaseException) -> str:
@@ -225,6 +225,39 @@ def require_columns(df: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise SourceFormatError(f"{path}: missing required column(s) {', '.join(missing)}")
+
+
+def trimmed_names(names: Iterable[object], path: Path | str) -> list[str]:
+    """Header names with the whitespace around them removed, as the adapters look columns up.
+
+    Repeats in the header itself were already made distinct by the reader
+    (pandas' ``name.1``, ``name.2``, which both streamed readers give); two
+    names that become equal only once trimmed (``finding`` and ``" finding "``)
+    would leave one of the two columns silently unread, so they are an error.
+    Names that trim to nothing (blank header cells) name no column an adapter
+    reads and may repeat.
+
+    Raises
+    ------
+    SourceFormatError
+        Two names are equal after trimming; the message names ``path`` and
+        the column (it is shown on the terminal, never stored in a bank).
+    """
+    from ..errors import SourceFormatError
+
+    raw = [str(n) for n in names]
+    out = [n.strip() for n in raw]
+    seen: dict[str, list[str]] = {}
+    for r, n in zip(raw, out):
+        seen.setdefault(n, []).append(r)
+    repeated = {n: rs for n, rs in seen.items() if n and len(rs) > 1}
+    if repeated:
+        n, rs = next(iter(repeated.items()))
+        raise SourceFormatError(
+            f"{path}: column {n!r} appears {len(rs)} times in the header once the spaces around names are removed "
+            f"(as {', '.join(repr(r) for r in rs)}); rename or remove the repeated column"
+            + (f" (and {len(repeated) - 1} other column(s) likewise)" if len(repeated) > 1 else ""))
+    return out
 
 
 def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", **kwargs: Any) -> pd.DataFrame | None:

@@ -42,6 +42,7 @@ from .base import (
     read_side_table,
     require_columns,
     to_float,
+    trimmed_names,
     unreadable_row,
 )
 
@@ -420,7 +421,7 @@ class _Loader:
         self.n_rows = self.n_present_all = self.n_present = 0
 
     def run(self, columns: list[str], batches) -> SourceResult:
-        columns = [c.strip() for c in columns]
+        columns = trimmed_names(columns, self.meta_csv)
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
         # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries or
@@ -432,7 +433,7 @@ class _Loader:
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
-                self._batch(raw.rename_columns([c.strip() for c in raw.column_names]), spools)
+                self._batch(raw.rename_columns(trimmed_names(raw.column_names, self.meta_csv)), spools)
             for t in self.subjects.tables(self.version, BATCH_ROWS):
                 spools["subjects"].write_arrow(t)
             for s in spools.values():
