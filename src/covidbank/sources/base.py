@@ -403,7 +403,11 @@ def _arrow_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tupl
     convert = pcsv.ConvertOptions(column_types={n: text for n in raw_names}, strings_can_be_null=False)
 
     def frame(parts: list) -> Any:
-        t = pa.Table.from_batches(parts).rename_columns(names).combine_chunks()
+        """The batch of ``parts``, which is emptied: nothing but the batch holds the rows (the reader's blocks
+        are freed once combined, and a consumer that lets go of the batch frees it)."""
+        t = pa.Table.from_batches(parts).rename_columns(names)
+        parts.clear()
+        t = t.combine_chunks()
         return t if arrow else t.to_pandas().astype(str)
 
     def gen() -> Iterator[pd.DataFrame]:
@@ -419,8 +423,8 @@ def _arrow_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tupl
                         n += piece.num_rows
                         a += piece.num_rows
                         if n == rows:
+                            n = 0
                             yield frame(parts)
-                            parts, n = [], 0
                 if n:
                     yield frame(parts)
         except (pa.ArrowInvalid, UnicodeError) as e:
