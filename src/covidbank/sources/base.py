@@ -254,7 +254,7 @@ def trimmed_names(names: Iterable[object], path: Path | str) -> list[str]:
     if repeated:
         n, rs = next(iter(repeated.items()))
         raise SourceFormatError(
-            f"{path}: column {n!r} appears {len(rs)} times in the header once the spaces around names are removed "
+            f"{path}: column {n!r} appears {len(rs)} times in the header once the whitespace around names is removed "
             f"(as {', '.join(repr(r) for r in rs)}); rename or remove the repeated column"
             + (f" (and {len(repeated) - 1} other column(s) likewise)" if len(repeated) > 1 else ""))
     return out
