@@ -33,6 +33,16 @@ __all__ = ["SpoolFolder", "TableSpool", "SpooledTable", "write_frames", "remove_
 READ_ROWS = 100_000
 
 
+def dictionary_columns(names: list[str]) -> list[str]:
+    """The columns a spool writes with Parquet dictionary encoding: all but the identifiers (``*_id``).
+
+    An identifier column holds (nearly) one value per row, or per few rows
+    (``subject_id`` of ``sessions``): its dictionary is about as large as the
+    column, so building it costs time for a larger file.
+    """
+    return [n for n in names if not n.endswith("_id")]
+
+
 #: Spool folders are named ``covidbank-spool-<pid>-<random>`` in the temporary directory.
 SPOOL_PREFIX = "covidbank-spool-"
 
@@ -257,7 +267,8 @@ class TableSpool:
             return
         if self._writer is None:
             first = self._held if self._held is not None else t
-            self._writer = pq.ParquetWriter(self.path, first.schema, **self._options)
+            options = {"use_dictionary": dictionary_columns(first.schema.names), **self._options}
+            self._writer = pq.ParquetWriter(self.path, first.schema, **options)
         if self._held is not None:
             held, self._held = self._held, None
             self._writer.write_table(held)

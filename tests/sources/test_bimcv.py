@@ -141,3 +141,16 @@ def test_no_tree_beside_the_table_gives_no_misaligned_cuis(shared_data, tmp_path
     assert (per_cui == 1).all(), per_cui[per_cui > 1]
     assert lab.loc[lab.label == "unchanged", "cui"].isna().all()
     assert lab["cui"].notna().mean() > 0.8
+
+
+def test_header_names_equal_once_trimmed_are_an_error(tmp_path):
+    import pandas as pd
+
+    from covidbank.errors import SourceFormatError
+
+    t = make_bimcv_sample(tmp_path / "t.tsv")
+    df = pd.read_csv(t, sep="\t", dtype=str, keep_default_na=False)
+    df.insert(len(df.columns), " File ", "x.png")
+    df.to_csv(t, sep="\t", index=False)
+    with pytest.raises(SourceFormatError, match=r"t\.tsv: column 'File' appears 2 times"):
+        load_source("bimcv", t)

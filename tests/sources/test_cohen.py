@@ -311,3 +311,43 @@ def test_skip_reasons_never_quote_the_input(tmp_path):
     assert SKIP_UNLABELLED in reasons and len(reasons) == 2, reasons
     assert "unreadable row: LabelError" in reasons, reasons
     assert all("TODO" not in r and "/" not in r and "'" not in r for r in reasons), reasons
+
+
+def _header_with(root, extra: str, at_end: bool = True) -> None:
+    """Add a column named ``extra`` (a copy of ``finding`` saying ``No Finding``) to the sample's metadata.csv."""
+    df = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    other = pd.Series("No Finding", index=df.index)
+    df.insert(len(df.columns) if at_end else 0, extra, other, allow_duplicates=True)
+    df.to_csv(root / "metadata.csv", index=False)
+
+
+@pytest.mark.parametrize("reader", ["arrow", "pandas"])
+@pytest.mark.parametrize("extra", [" finding ", "finding\t"])
+def test_header_names_equal_once_trimmed_are_an_error(tmp_path, monkeypatch, extra, reader):
+    """``finding`` and ``" finding "`` in one header: a SourceFormatError naming the file and the column, from
+    the Arrow reader and from the pandas reader it falls back to (the first of the two was read silently)."""
+    from covidbank.sources import base
+
+    root = make_cohen_sample(tmp_path / "c")
+    _header_with(root, extra)
+    if reader == "pandas":  # Arrow refuses the file (as a file not in UTF-8): the pandas reader gives the header
+        def refuse(*args, **kwargs):
+            raise base._ArrowRefused("refused")
+
+        monkeypatch.setattr(base, "_arrow_batches", refuse)
+        assert len(load_source("cohen", make_cohen_sample(tmp_path / "ok")).tables["images"])  # the fallback reads
+    with pytest.raises(SourceFormatError, match=r"metadata\.csv: column 'finding' appears 2 times"):
+        load_source("cohen", root)
+    bank = tmp_path / "bank"
+    with pytest.raises(SourceFormatError, match="'finding'"):
+        add_source(bank, "cohen", root)
+    assert not (bank / "images.parquet").exists()
+
+
+def test_repeated_header_names_keep_pandas_numbering(tmp_path):
+    """The same name twice without spaces stays as pandas reads it: the second is ``finding.1`` and unread."""
+    root = make_cohen_sample(tmp_path / "c")
+    before = load_source("cohen", root).tables["labels"]
+    _header_with(root, "finding")
+    after = load_source("cohen", root).tables["labels"]
+    pd.testing.assert_frame_equal(before, after)

@@ -30,3 +30,14 @@ def test_real_mosmed(shared_data):
     assert len(im) == 1110 and im["mask_path"].notna().sum() == 50
     assert (im.loc[im.mask_path.notna(), "ct_category"] == "CT-1").all()
     assert not im["file_present"].any()
+
+
+def test_registry_names_equal_once_trimmed_are_an_error(tmp_path):
+    import pandas as pd
+
+    root = make_mosmed_sample(tmp_path / "m")
+    reg = pd.read_csv(root / "dataset_registry.csv", dtype=str, keep_default_na=False)
+    reg.insert(0, "category ", "CT-0")
+    reg.to_csv(root / "dataset_registry.csv", index=False)
+    with pytest.raises(SourceFormatError, match=r"dataset_registry\.csv: column 'category' appears 2 times"):
+        load_source("mosmed", root)

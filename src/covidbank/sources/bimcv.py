@@ -32,7 +32,7 @@ from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id, normalize_view
-from .base import SourceResult, parse_age, require_columns, unreadable_row
+from .base import SourceResult, parse_age, require_columns, trimmed_names, unreadable_row
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
@@ -235,7 +235,7 @@ def deid_report(text: str | None) -> str | None:
 def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: str | None = None) -> SourceResult:
     """Load the iteration-1 image table (one row per image)."""
     df = _read_table(path)
-    df.columns = [str(c).strip() for c in df.columns]
+    df.columns = trimmed_names(df.columns, path)
     require_columns(df, REQUIRED, path)
     tree_files = list(trees) if trees else find_trees(path.parent)
     tree = padchest_tree(tree_files)

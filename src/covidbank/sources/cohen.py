@@ -42,6 +42,7 @@ from .base import (
     read_side_table,
     require_columns,
     to_float,
+    trimmed_names,
     unreadable_row,
 )
 
@@ -420,7 +421,7 @@ class _Loader:
         self.n_rows = self.n_present_all = self.n_present = 0
 
     def run(self, columns: list[str], batches) -> SourceResult:
-        columns = [c.strip() for c in columns]
+        columns = trimmed_names(columns, self.meta_csv)
         require_columns(pd.DataFrame(columns=columns), REQUIRED, self.meta_csv)
         folder = SpoolFolder()
         # images are rewritten by Bank.add (their paths made relative): spooled without dictionaries or
@@ -432,7 +433,11 @@ class _Loader:
                   for name in ("images", "labels", "sessions", "subjects")}
         try:
             for raw in batches:
-                self._batch(raw.rename_columns([c.strip() for c in raw.column_names]), spools)
+                # handed over in a list _batch empties: it holds the batch's only reference, so the raw
+                # columns are freed once the images are built, not kept until the batch ends
+                held = [raw.rename_columns(trimmed_names(raw.column_names, self.meta_csv))]
+                del raw
+                self._batch(held, spools)
             for t in self.subjects.tables(self.version, BATCH_ROWS):
                 spools["subjects"].write_arrow(t)
             for s in spools.values():
@@ -465,13 +470,16 @@ class _Loader:
         }
         return res
 
-    def _batch(self, raw: pa.Table, spools: dict[str, TableSpool]) -> None:
-        """Normalize one batch of rows (an Arrow table of text) and append its rows of the four tables.
+    def _batch(self, held: list[pa.Table], spools: dict[str, TableSpool]) -> None:
+        """Normalize one batch of rows (an Arrow table of text, the one item of ``held``, which is emptied)
+        and append its rows of the four tables.
 
         Columns of few distinct values are normalized on their distinct values and kept as dictionary
         arrays until written (:func:`map_unique` with ``dictionary=True``), so dropping skipped rows and
-        taking each session's first row move indices, not text.
+        taking each session's first row move indices, not text.  The batch's text columns are let go
+        once the images are built (the labels need none of them).
         """
+        raw = held.pop()
         n = raw.num_rows
         if not n:  # a batch of no rows (pandas' reader gives one for a header without a line end): nothing to add
             return
@@ -620,6 +628,7 @@ class _Loader:
             for i, c in enumerate(("severity_geographic_extent", "severity_opacity")):
                 images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
         spools["images"].write_arrow(_arrow_table("images", images, m))
+        del cols, images, lic_raw, mask
 
         # labels: each image's finding expanded, in the image's order
         per = [self.label_rows.get(u, []) for u in fvals]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id
-from .base import SourceResult, require_columns, unreadable_row
+from .base import SourceResult, require_columns, trimmed_names, unreadable_row
 
 __all__ = ["load", "NAME", "CATEGORIES"]
 
@@ -62,7 +62,7 @@ def load(path: str | Path, version: str | None = None, **_: object) -> SourceRes
             reg = pd.read_csv(reg_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
             raise SourceFormatError(f"{reg_path}: unreadable registry ({e.__class__.__name__}: {e})") from None
-        reg.columns = [c.strip() for c in reg.columns]
+        reg.columns = trimmed_names(reg.columns, reg_path)
         require_columns(reg, ["study_id", "category", "study_file"], reg_path)
         if "mask_file" not in reg.columns:
             reg["mask_file"] = ""
