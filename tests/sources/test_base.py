@@ -27,3 +27,15 @@ def test_header_longer_than_the_first_block(tmp_path):
     assert got == names
     (t,) = list(batches)
     assert t.column_names == names and t.column(999).to_pylist() == ["999"]
+
+
+def test_a_long_repeated_name_is_shown_shortened():
+    """A header cell of 70,000 characters repeated with a space: the message stays one short line that still
+    names the file, the column's start and what to do (not 210 KB of the name on the terminal)."""
+    long = "p" * 70_000
+    with pytest.raises(SourceFormatError) as e:
+        trimmed_names(["finding", long, f" {long}"], "t.csv")
+    msg = str(e.value)
+    assert len(msg) < 400, len(msg)
+    assert msg.startswith("t.csv: column 'pppp") and "70000 characters" in msg and "2 times" in msg
+    assert msg.endswith("rename or remove the repeated column")

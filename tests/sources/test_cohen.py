@@ -338,10 +338,16 @@ def test_header_names_equal_once_trimmed_are_an_error(tmp_path, monkeypatch, ext
         assert len(load_source("cohen", make_cohen_sample(tmp_path / "ok")).tables["images"])  # the fallback reads
     with pytest.raises(SourceFormatError, match=r"metadata\.csv: column 'finding' appears 2 times"):
         load_source("cohen", root)
+    # nothing reaches the bank: one holding the source from an earlier add keeps every file as it was
+    # (a bank's tables are under index/sources/<source>/, not at its top)
     bank = tmp_path / "bank"
+    add_source(bank, "cohen", make_cohen_sample(tmp_path / "good"))
+    files = lambda: {p.relative_to(bank): p.read_bytes() for p in sorted(bank.rglob("*")) if p.is_file()}  # noqa: E731
+    before = files()
+    assert any(p.name == "images.parquet" for p in before)
     with pytest.raises(SourceFormatError, match="'finding'"):
         add_source(bank, "cohen", root)
-    assert not (bank / "images.parquet").exists()
+    assert files() == before
 
 
 def test_repeated_header_names_keep_pandas_numbering(tmp_path):

@@ -254,10 +254,15 @@ def trimmed_names(names: Iterable[object], path: Path | str) -> list[str]:
     if repeated:
         n, rs = next(iter(repeated.items()))
         raise SourceFormatError(
-            f"{path}: column {n!r} appears {len(rs)} times in the header once the whitespace around names is removed "
-            f"(as {', '.join(repr(r) for r in rs)}); rename or remove the repeated column"
+            f"{path}: column {_shown(n)} appears {len(rs)} times in the header once the whitespace around names is removed "
+            f"(as {', '.join(_shown(r) for r in rs)}); rename or remove the repeated column"
             + (f" (and {len(repeated) - 1} other column(s) likewise)" if len(repeated) > 1 else ""))
     return out
+
+
+def _shown(name: str, most: int = 40) -> str:
+    """``repr(name)``, cut after ``most`` characters with the full length said (a header cell may be long)."""
+    return repr(name) if len(name) <= most else f"{name[:most]!r}... ({len(name)} characters)"
 
 
 def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", **kwargs: Any) -> pd.DataFrame | None:
