@@ -39,3 +39,53 @@ def test_a_long_repeated_name_is_shown_shortened():
     assert len(msg) < 400, len(msg)
     assert msg.startswith("t.csv: column 'pppp") and "70000 characters" in msg and "2 times" in msg
     assert msg.endswith("rename or remove the repeated column")
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_no_reader_takes_an_index_from_a_first_row_longer_than_the_header(tmp_path, sep):
+    """pandas takes the first column as the index when the first data row has one more field than the header
+    (every column shifted by one), and only warns and drops the field with ``index_col=False``: every reader of a
+    source table gives the C parser's error for a longer row, on the first row as on a later one."""
+    import pandas as pd
+
+    from covidbank.sources import base
+    from covidbank.sources.base import _pandas_batches, read_text_table, stream_text_table
+
+    def table(name, rows):
+        p = tmp_path / name
+        p.write_text("".join(sep.join(r) + "\n" for r in rows), encoding="utf-8")
+        return p
+
+    ok = table("ok.csv", [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]])
+    first = table("first.csv", [["a", "b", "c"], ["1", "2", "3", "x"], ["4", "5", "6"]])
+    later = table("later.csv", [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6", "x"]])
+    every = table("every.csv", [["a", "b", "c"], ["1", "2", "3", "x"], ["4", "5", "6", "y"]])
+    assert read_text_table(ok, sep).values.tolist() == [["1", "2", "3"], ["4", "5", "6"]]
+
+    def batches(path):
+        names, it = _pandas_batches(path, sep, 1)
+        return names, [b.values.tolist() for b in it]
+
+    def streamed(path):
+        return stream_text_table(path, lambda names, it: [b.values.tolist() for b in it], rows=1, sep=sep)
+
+    assert batches(ok) == (["a", "b", "c"], [[["1", "2", "3"]], [["4", "5", "6"]]])
+    readers = [lambda p: read_text_table(p, sep), batches, streamed]
+    if hasattr(base, "read_csv_text"):  # the one pandas reader of source tables
+        readers.append(lambda p: base.read_csv_text(p, sep))
+        assert base.read_csv_text(ok, sep).index.tolist() == [0, 1]
+    for read in readers:
+        for path, line in ((first, 2), (later, 3), (every, 2)):
+            with pytest.raises(pd.errors.ParserError, match=f"Expected 3 fields in line {line}, saw 4"):
+                read(path)
+
+
+def test_read_side_table_skips_a_first_row_longer_than_the_header(tmp_path):
+    """The fixed reason of a side table with a longer row, for a longer first row too (not a shifted table)."""
+    from covidbank.sources.base import SourceResult, read_side_table
+
+    for name, rows in (("first.csv", "a,b\n1,2,3\n4,5\n"), ("later.csv", "a,b\n1,2\n4,5,6\n")):
+        res = SourceResult(source="t")
+        (tmp_path / name).write_text(rows, encoding="utf-8")
+        assert read_side_table(tmp_path / name, res, "side") is None
+        assert [(s.record, s.reason) for s in res.skipped] == [("side", "unreadable: ParserError")]

@@ -154,3 +154,21 @@ def test_header_names_equal_once_trimmed_are_an_error(tmp_path):
     df.to_csv(t, sep="\t", index=False)
     with pytest.raises(SourceFormatError, match=r"t\.tsv: column 'File' appears 2 times"):
         load_source("bimcv", t)
+
+
+def test_a_first_row_longer_than_the_header_is_the_error_of_a_longer_row_anywhere(tmp_path):
+    """A first row with one more field than the header was read with ``Subject`` as pandas' index (every column
+    shifted by one); it is the SourceFormatError naming the file and the line that a longer row anywhere gives."""
+    from covidbank.errors import SourceFormatError
+
+    from .ragged import LONG_ROW, with_extra_field
+
+    t = make_bimcv_sample(tmp_path / "t.tsv")
+    for row in (0, 2):
+        bad = tmp_path / f"r{row}.tsv"
+        line = with_extra_field(t, bad, row, sep="\t")
+        with pytest.raises(SourceFormatError) as e:
+            load_source("bimcv", bad)
+        assert str(e.value).startswith(f"{bad}: unreadable table (")
+        m = LONG_ROW.search(str(e.value))
+        assert m and int(m.group(1)) == line, str(e.value)

@@ -357,3 +357,54 @@ def test_repeated_header_names_keep_pandas_numbering(tmp_path):
     _header_with(root, "finding")
     after = load_source("cohen", root).tables["labels"]
     pd.testing.assert_frame_equal(before, after)
+
+
+@pytest.mark.parametrize("reader", ["arrow", "pandas"])
+def test_a_first_row_longer_than_the_header_is_the_error_of_a_longer_row_anywhere(tmp_path, monkeypatch, reader):
+    """A first data row with one more field than the header was read with the first column as pandas' index
+    (every column shifted by one: ``patientid`` took ``offset``'s value); it is the SourceFormatError naming the
+    file and the line that a longer row anywhere else gives, and nothing reaches the bank. Arrow refuses both
+    files; the pandas reader it falls back to (also the reader of a file not in UTF-8) gives the error."""
+    from covidbank.sources import base
+
+    from .ragged import LONG_ROW, with_extra_field
+
+    root = make_cohen_sample(tmp_path / "c")
+    n = len(load_source("cohen", root).tables["images"])
+    if reader == "pandas":
+        def refuse(*args, **kwargs):
+            raise base._ArrowRefused("refused")
+
+        monkeypatch.setattr(base, "_arrow_batches", refuse)
+        assert len(load_source("cohen", root).tables["images"]) == n  # the fallback reads
+    lines = {}
+    for row in (0, 3):
+        (tmp_path / f"r{row}").mkdir()
+        lines[row] = with_extra_field(root / "metadata.csv", tmp_path / f"r{row}" / "metadata.csv", row)
+    assert lines == {0: 2, 3: 5}
+    for row, line in lines.items():
+        with pytest.raises(SourceFormatError) as e:
+            load_source("cohen", tmp_path / f"r{row}")
+        assert str(e.value).startswith(f"{tmp_path / f'r{row}' / 'metadata.csv'}: unreadable CSV (")
+        m = LONG_ROW.search(str(e.value))
+        assert m and int(m.group(1)) == line, str(e.value)
+    bank = tmp_path / "bank"
+    add_source(bank, "cohen", root)
+    files = lambda: {p.relative_to(bank): p.read_bytes() for p in sorted(bank.rglob("*")) if p.is_file()}  # noqa: E731
+    before = files()
+    with pytest.raises(SourceFormatError, match=LONG_ROW.pattern):
+        add_source(bank, "cohen", tmp_path / "r0")
+    assert files() == before
+
+
+@pytest.mark.realdata
+def test_real_table_with_a_longer_first_row_is_an_error(shared_data, tmp_path):
+    """The published metadata.csv with one more field on its first row (a copy in tmp_path) added 140 images
+    with every value shifted by one column; it is a SourceFormatError naming line 2."""
+    from .ragged import LONG_ROW, with_extra_field
+
+    assert with_extra_field(shared_data / "cohen" / "metadata.csv", tmp_path / "metadata.csv", 0) == 2
+    with pytest.raises(SourceFormatError) as e:
+        load_source("cohen", tmp_path / "metadata.csv")
+    m = LONG_ROW.search(str(e.value))
+    assert m and m.group(1) == "2", str(e.value)

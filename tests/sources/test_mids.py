@@ -36,3 +36,21 @@ def test_real_mids_example(shared_data):
     assert "'_' instead of '-'" in reasons and "repeats bp" in reasons and "image file missing" in reasons
     present = im[im.file_present].iloc[0]
     assert present.modality == "CR" and present.view == "AP" and present.manufacturer == "Imaging Dynamics Company Ltd."
+
+
+def test_participants_row_longer_than_the_header_is_skipped_as_unreadable(tmp_path):
+    """participants.tsv whose first row has one more field than the header was read with ``participant_id`` as
+    pandas' index (``age`` under participant_id, the sex column under age); the table is skipped with the fixed
+    reason a longer row anywhere gives, and no subject takes a value from it."""
+    from .ragged import with_extra_field
+
+    root = make_mids_sample(tmp_path / "m")
+    p = root / "participants.tsv"
+    good = tmp_path / "good.tsv"
+    good.write_bytes(p.read_bytes())
+    for row in (0, 1):
+        with_extra_field(good, p, row, sep="\t")
+        res = load_source("mids", root)
+        assert [(s.record, s.reason) for s in res.skipped if s.record == "participants.tsv"] == \
+            [("participants.tsv", "unreadable: ParserError")]
+        assert res.tables["subjects"]["sex"].isna().all() and res.tables["subjects"]["age"].isna().all()

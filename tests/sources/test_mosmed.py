@@ -41,3 +41,22 @@ def test_registry_names_equal_once_trimmed_are_an_error(tmp_path):
     reg.to_csv(root / "dataset_registry.csv", index=False)
     with pytest.raises(SourceFormatError, match=r"dataset_registry\.csv: column 'category' appears 2 times"):
         load_source("mosmed", root)
+
+
+def test_a_first_row_longer_than_the_header_is_the_error_of_a_longer_row_anywhere(tmp_path):
+    """A registry whose first row has one more field than the header was read with ``study_id`` as pandas'
+    index (every column shifted by one); it is the SourceFormatError naming the file and the line that a longer
+    row anywhere gives."""
+    from .ragged import LONG_ROW, with_extra_field
+
+    root = make_mosmed_sample(tmp_path / "m")
+    reg = root / "dataset_registry.csv"
+    good = tmp_path / "good.csv"
+    good.write_bytes(reg.read_bytes())
+    for row in (0, 4):
+        line = with_extra_field(good, reg, row, encoding="utf-8-sig")
+        with pytest.raises(SourceFormatError) as e:
+            load_source("mosmed", root)
+        assert str(e.value).startswith(f"{reg}: unreadable registry (")
+        m = LONG_ROW.search(str(e.value))
+        assert m and int(m.group(1)) == line == row + 2, str(e.value)

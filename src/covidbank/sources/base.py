@@ -14,7 +14,7 @@ from ..schema import TABLES, conform
 from ..spool import SpooledTable
 
 __all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_license", "parse_age", "parse_bool", "to_float", "map_unique", "first_nonempty",
-           "read_text_table", "trimmed_names"]
+           "read_csv_text", "read_text_table", "trimmed_names"]
 
 
 def unreadable_row(error: BaseException) -> str:
@@ -265,6 +265,52 @@ def _shown(name: str, most: int = 40) -> str:
     return repr(name) if len(name) <= most else f"{name[:most]!r}... ({len(name)} characters)"
 
 
+def read_csv_text(path: Path | str, sep: str = ",", **kwargs: Any) -> Any:
+    """``pandas.read_csv`` with every cell as text (empty cells as ``""``), never an index taken from the data.
+
+    A first data row with more fields than the header makes pandas take the
+    first column(s) as the index (its rule for a table written with an
+    unnamed index), so every column is read shifted by one; ``index_col=False``
+    only warns and drops the extra field. Such a row is refused here with the
+    error the C parser gives for a longer row anywhere else
+    (``pandas.errors.ParserError``: ``Expected n fields in line l, saw m``).
+
+    Parameters
+    ----------
+    path : Path or str
+        The table.
+    sep : str
+        The field separator.
+    **kwargs
+        More arguments of ``pandas.read_csv`` (``encoding``, ``comment``,
+        ``chunksize``, ``nrows``, ...); not ``index_col``.
+
+    Returns
+    -------
+    pandas.DataFrame or pandas.io.parsers.TextFileReader
+        What ``pandas.read_csv`` returns for these arguments.
+
+    Raises
+    ------
+    pandas.errors.ParserError
+        A row (the first data row included) has more fields than the header.
+    """
+    kw: dict[str, Any] = dict(sep=sep, dtype=str, keep_default_na=False, **kwargs)
+    _first_row_fits(path, kw)
+    return pd.read_csv(path, index_col=False, **kw)
+
+
+def _first_row_fits(path: Path | str, kw: dict[str, Any]) -> None:
+    """Raise the C parser's ``ParserError`` when the first data row of ``path`` has more fields than the header.
+
+    The header and the first data row are read as two rows of data
+    (``header=None``): the second being longer than the first is then the
+    error pandas gives for a longer row after the first one.
+    """
+    probe = {k: v for k, v in kw.items() if k not in ("chunksize", "nrows", "header", "iterator")}
+    pd.read_csv(path, header=None, nrows=2, index_col=False, **probe)
+
+
 def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", **kwargs: Any) -> pd.DataFrame | None:
     """Read an optional side table (annotations, participants, derivatives).
 
@@ -274,7 +320,7 @@ def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", 
     if not Path(path).is_file():
         return None
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, **kwargs)
+        return read_csv_text(path, sep=sep, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
         res.skip(record, path, f"unreadable: {e.__class__.__name__}")
         return None
@@ -366,12 +412,14 @@ def read_text_table(path: Path, sep: str = ",") -> pd.DataFrame:
     Arrow's multi-threaded reader first (4x the C parser on a large table);
     a file it refuses (not UTF-8, ragged rows) is read again with pandas' C
     parser, undecodable bytes replaced, so both give the same frame for a
-    well-formed file and the C parser's error for a broken one.
+    well-formed file and the C parser's error for a broken one (a first
+    row longer than the header included: see :func:`read_csv_text`).
     """
     try:
+        # Arrow refuses a row longer than the header, so takes no index from the data (and fails on index_col=False)
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, engine="pyarrow")
     except (ValueError, UnicodeError, pd.errors.ParserError):  # pyarrow.ArrowInvalid is a ValueError
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
+        return read_csv_text(path, sep=sep, encoding="utf-8", encoding_errors="replace")
 
 
 class _ArrowRefused(Exception):
@@ -460,8 +508,8 @@ def _row_bytes(path: Path, sample: int = 1 << 20) -> int:
 
 
 def _pandas_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tuple[list[str], Iterator[Any]]:
-    kw = dict(sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace")
-    names = list(pd.read_csv(path, nrows=0, **kw).columns)
+    kw = dict(encoding="utf-8", encoding_errors="replace")
+    names = list(read_csv_text(path, sep, nrows=0, **kw).columns)  # refuses a first row longer than the header
 
     def to_arrow(df: pd.DataFrame) -> Any:
         import pyarrow as pa
@@ -470,7 +518,7 @@ def _pandas_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tup
                                     names=[str(c) for c in df.columns])
 
     def gen() -> Iterator[Any]:
-        with pd.read_csv(path, chunksize=rows, **kw) as chunks:
+        with pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, index_col=False, chunksize=rows, **kw) as chunks:
             for df in chunks:
                 yield to_arrow(df) if arrow else df.reset_index(drop=True)
 
@@ -486,7 +534,8 @@ def stream_text_table(path: Path, consume: Callable[[list[str], Iterator[Any]], 
     file (not UTF-8, ragged rows), even after some batches, ``consume`` is
     called again from the start with pandas' C parser in chunks, undecodable
     bytes replaced, so ``consume`` must start from a clean state each call.
-    Errors of the C parser propagate (``pandas.errors.ParserError``, ...).
+    Errors of the C parser propagate (``pandas.errors.ParserError``, ...; a
+    first row longer than the header is one, as in :func:`read_csv_text`).
     With ``arrow`` the batches are ``pyarrow.Table`` objects of ``large_string``
     columns (the type the bank's text is written as) holding the same cells
     (no pandas frame is built).

@@ -32,7 +32,7 @@ from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id, normalize_view
-from .base import SourceResult, parse_age, require_columns, trimmed_names, unreadable_row
+from .base import SourceResult, parse_age, read_csv_text, require_columns, trimmed_names, unreadable_row
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
@@ -192,7 +192,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         if path.suffix.lower() in {".xlsx", ".xls"}:
             return pd.read_excel(path, dtype=str, keep_default_na=False)
         sep = "\t" if path.suffix.lower() in {".tsv", ".tab", ".txt"} else ","
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding_errors="replace")
+        return read_csv_text(path, sep=sep, encoding_errors="replace")
     except ImportError as e:
         raise SourceFormatError(f"{path}: reading Excel needs openpyxl ({e}); export the sheet to TSV or `pip install openpyxl`") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError, ValueError) as e:

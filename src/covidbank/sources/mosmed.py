@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id
-from .base import SourceResult, require_columns, trimmed_names, unreadable_row
+from .base import SourceResult, read_csv_text, require_columns, trimmed_names, unreadable_row
 
 __all__ = ["load", "NAME", "CATEGORIES"]
 
@@ -59,7 +59,7 @@ def load(path: str | Path, version: str | None = None, **_: object) -> SourceRes
     version = version or "1.0"
     if reg_path.is_file():
         try:
-            reg = pd.read_csv(reg_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            reg = read_csv_text(reg_path, encoding="utf-8-sig")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as e:
             raise SourceFormatError(f"{reg_path}: unreadable registry ({e.__class__.__name__}: {e})") from None
         reg.columns = trimmed_names(reg.columns, reg_path)
