@@ -146,3 +146,20 @@ def test_audit_finds_each_kind_of_leak(hostile, tmp_path):
     res = subprocess.run([sys.executable, "-m", "covidbank", "audit", str(bank), "--raw", str(hostile["raw"])],
                          env=ENV, capture_output=True, text=True)
     assert res.returncode == 1 and "finding" in res.stdout + res.stderr
+
+
+def test_raw_terms_of_a_tests_file_whose_first_row_is_longer_than_its_header(tmp_path):
+    """A tests file whose first data row has one field more than the header was read with ``patient_id`` as
+    pandas' index (every column shifted by one): no patient id entered the deny-list, so a bank holding one
+    passed the audit. Every row's id is collected, a longer row's (later ones too) with its extra fields dropped."""
+    from covidbank.audit import collect_raw_terms
+
+    p = tmp_path / "tests.csv"
+    p.write_text("patient_id,date,test_type,result\n"
+                 "GARCIA0001,2020-03-01,PCR,positive,extra\n"
+                 "LOPEZ00002,2020-03-02,PCR,negative\n"
+                 "PEREZ00003,2020-03-03,PCR,negative,extra\n")
+    dl = collect_raw_terms(None, tests=[p])
+    for pid in ("GARCIA0001", "LOPEZ00002", "PEREZ00003"):
+        assert dl.find(f"a file that says {pid} here"), pid
+    assert not dl.find("a file that says 2020-03-01 here")  # the date column is not read as the patient ids

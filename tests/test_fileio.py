@@ -1,4 +1,4 @@
-"""covidbank.fileio: the one atomic-write helper."""
+"""covidbank.fileio: the one atomic-write helper and the one pandas reader of text tables."""
 from __future__ import annotations
 
 import os
@@ -52,3 +52,21 @@ def test_remove_stale_only_touches_temp_files(tmp_path):
     (tmp_path / "d" / "a.png").write_bytes(b"")
     assert remove_stale(tmp_path) == 1
     assert [x.name for x in (tmp_path / "d").iterdir()] == ["a.png"]
+
+
+def test_read_csv_text_never_shifts_a_longer_first_row(tmp_path):
+    """A first data row with one field more than the header: the parser's error, or (``longer_rows="truncate"``)
+    kept with one field per column like any longer row; pandas' default took the first column as the index."""
+    import pandas as pd
+
+    from covidbank.fileio import read_csv_text
+
+    p = tmp_path / "t.csv"
+    p.write_text("patient_id,date,result\nP1,2020-01-01,pos,EXTRA\nP2,2020-01-02,neg\nP3,2020-01-03,neg,X\n")
+    with pytest.raises(pd.errors.ParserError, match="Expected 3 fields in line 2, saw 4"):
+        read_csv_text(p)
+    df = read_csv_text(p, longer_rows="truncate")
+    assert df.index.tolist() == [0, 1, 2] and df["patient_id"].tolist() == ["P1", "P2", "P3"]
+    assert df["result"].tolist() == ["pos", "neg", "neg"]
+    with pytest.raises(ValueError, match="longer_rows"):
+        read_csv_text(p, longer_rows="skip")

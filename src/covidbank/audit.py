@@ -167,12 +167,11 @@ def _add_dataset_terms(dl, ds) -> None:
 def collect_raw_terms(raw: str | os.PathLike | None, tests: Iterable[str | os.PathLike] = (),
                       reports: Iterable[str | os.PathLike] = ()):
     """The deny-list of everything identifying in the raw input (headers, tests and reports files)."""
-    import pandas as pd
-
     from .dicom.denylist import DenyList
     from .dicom.discover import iter_files
     from .dicom.reasons import ReasonError
     from .dicom.safeio import Limits, check_path, read_dataset
+    from .fileio import read_csv_text
 
     dl = DenyList()
     if raw is not None:
@@ -186,7 +185,9 @@ def collect_raw_terms(raw: str | os.PathLike | None, tests: Iterable[str | os.Pa
     for path, cols in [(p, ("patient_id", "patientid", "patient")) for p in tests] + \
                       [(p, ("accession", "accession_number", "study_id", "study_uid")) for p in reports]:
         try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip")
+            # every row, a longer one with its extra fields dropped: pandas took a longer first row's first
+            # column as the index and shifted every column (the patient ids were never collected)
+            df = read_csv_text(path, longer_rows="truncate")
         except Exception:
             continue
         norm = {c.strip().lower().replace(" ", "_"): c for c in df.columns}

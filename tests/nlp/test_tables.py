@@ -39,6 +39,19 @@ def test_read_table_errors_name_the_file(tmp_path):
         read_table(bad, "Report")
 
 
+@pytest.mark.parametrize("suffix", [".tsv", ".csv"])
+def test_read_table_refuses_a_first_row_longer_than_the_header(tmp_path, suffix):
+    """A first row with one field more than the header was read with the first column as pandas' index, every
+    column shifted by one: ``Report`` held the next column (the report itself, de-identified or labelled in its
+    place, was in ``id``, written back as it was)."""
+    sep = "\t" if suffix == ".tsv" else ","
+    p = tmp_path / f"t{suffix}"
+    p.write_text(sep.join(["id", "Report"]) + "\n" + sep.join(["1", "Nombre: Pedro Garcia.", "x"]) + "\n"
+                 + sep.join(["2", "Cardiomegalia."]) + "\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=rf"t\{suffix}: cannot read as {suffix[1:]} \(ParserError\)"):
+        read_table(p, "Report")
+
+
 def test_frames_keep_other_columns():
     df = pd.DataFrame({"id": ["1", "2"], "Report": ["Cardiomegalia.", "Nombre: Pedro García. NHC: 2569870."]})
     out, res = label_frame(df, "Report")

@@ -54,3 +54,33 @@ def test_participants_row_longer_than_the_header_is_skipped_as_unreadable(tmp_pa
         assert [(s.record, s.reason) for s in res.skipped if s.record == "participants.tsv"] == \
             [("participants.tsv", "unreadable: ParserError")]
         assert res.tables["subjects"]["sex"].isna().all() and res.tables["subjects"]["age"].isna().all()
+
+
+def test_skip_reasons_never_quote_the_input(tmp_path):
+    """Every layout problem is stored in the bank's ``skipped`` table with fixed wording: tokens, entity values,
+    folder and file names (here patients' names) were quoted in the reason. The ``record`` and ``path`` columns
+    say which file it is, as ``images.original_id`` and ``images.path`` do."""
+    import json
+
+    from covidbank.bank import Bank
+
+    root = make_mids_sample(tmp_path / "m")
+    d = root / "sub-03" / "rx"
+    d.mkdir(parents=True)
+    # a token that is no entity, an entity given twice, an entity spelled with '_', bp repeated with a view,
+    # a sub entity that is not the folder's, no ses-* folder, a .nii.json sidecar, a missing listed file
+    (d / "sub-MARIA_ses-ROSA_GARCIA_acq-LOPEZ_acq-PEREZ_run_JUAN_bp-chest_bp-ap_dx.nii.json").write_text(json.dumps({"Modality": "DX"}))
+    (root / "sub-03" / "sub-03_scans.tsv").write_text("filename\nrx/sub-03_ses-CARMEN_dx.png\n")
+    res = load_source("mids", root)
+    b = Bank(tmp_path / "bank", create=True)
+    b.add("mids", res.all_tables(), meta=res.meta, root=root)
+    reasons = set(b.table("skipped")["reason"])
+    expected = {"a token is not an entity", "an entity given twice: first kept", "an entity uses '_' instead of '-'",
+                "a second bp entity repeats bp with a view value: read as vp",
+                "the file name's sub entity differs from its sub-* folder",
+                "no ses-* folder; session taken from the file name (else ses-1)",
+                "sidecar ends in .nii.json (should be .json)", "listed in a scans.tsv but missing"}
+    assert {f"name or layout problem: {e} (record kept)" for e in expected} <= reasons, reasons
+    text = " ".join(reasons).lower()
+    for name in ("maria", "rosa", "garcia", "lopez", "perez", "juan", "carmen", "sub-03_scans"):
+        assert name not in text, (name, reasons)

@@ -60,3 +60,26 @@ def test_a_first_row_longer_than_the_header_is_the_error_of_a_longer_row_anywher
         assert str(e.value).startswith(f"{reg}: unreadable registry (")
         m = LONG_ROW.search(str(e.value))
         assert m and int(m.group(1)) == line == row + 2, str(e.value)
+
+
+def test_skip_reasons_never_quote_the_input(tmp_path):
+    """Reasons stored in a bank are fixed wording: a category spelled as a name and a missing mask file named
+    after a patient leave no trace of either in the bank's ``skipped`` table (both were quoted in the reason)."""
+    import pandas as pd
+
+    from covidbank.bank import Bank
+
+    root = make_mosmed_sample(tmp_path / "m")
+    reg_path = root / "dataset_registry.csv"
+    reg = pd.read_csv(reg_path, dtype=str, keep_default_na=False)
+    reg.loc[0, "category"] = "GARCIA LOPEZ"
+    reg.loc[1, "mask_file"] = "/masks/maria_perez_mask.nii.gz"
+    reg.to_csv(reg_path, index=False)
+    res = load_source("mosmed", root)
+    b = Bank(tmp_path / "bank", create=True)
+    b.add("mosmed", res.all_tables(), meta=res.meta, root=root)
+    skipped = b.table("skipped")
+    assert sorted(skipped["reason"]) == ["category is not one of CT-0, CT-1, CT-2, CT-3, CT-4",
+                                         "mask file listed but missing; study kept without mask"]
+    text = skipped.astype(str).to_csv(index=False).lower()
+    assert "garcia" not in text and "lopez" not in text and "maria" not in text and "perez" not in text, text

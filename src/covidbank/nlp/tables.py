@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..errors import ReportError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, read_csv_text
 from ..labels import imply_parents
 from ..schema import conform
 from .deid import Surrogates, deidentify
@@ -46,7 +46,9 @@ def read_table(path: str | Path, text_column: str | None = None) -> tuple[pd.Dat
         if suffix in (".tsv", ".tab", ".csv"):
             sep = "\t" if suffix != ".csv" else ","
             quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-            df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, quoting=quoting, encoding="utf-8")
+            # a row longer than the header is an error, the first one included (pandas read it shifted by one
+            # column, its first column as the index: the text column de-identified was not the report's)
+            df = read_csv_text(p, sep=sep, quoting=quoting, encoding="utf-8")
             kind = "tsv" if sep == "\t" else "csv"
         else:
             df = pd.DataFrame({"text": [p.read_text(encoding="utf-8")]})

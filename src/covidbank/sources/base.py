@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..fileio import read_csv_text
 from ..schema import TABLES, conform
 from ..spool import SpooledTable
 
@@ -263,52 +264,6 @@ def trimmed_names(names: Iterable[object], path: Path | str) -> list[str]:
 def _shown(name: str, most: int = 40) -> str:
     """``repr(name)``, cut after ``most`` characters with the full length said (a header cell may be long)."""
     return repr(name) if len(name) <= most else f"{name[:most]!r}... ({len(name)} characters)"
-
-
-def read_csv_text(path: Path | str, sep: str = ",", **kwargs: Any) -> Any:
-    """``pandas.read_csv`` with every cell as text (empty cells as ``""``), never an index taken from the data.
-
-    A first data row with more fields than the header makes pandas take the
-    first column(s) as the index (its rule for a table written with an
-    unnamed index), so every column is read shifted by one; ``index_col=False``
-    only warns and drops the extra field. Such a row is refused here with the
-    error the C parser gives for a longer row anywhere else
-    (``pandas.errors.ParserError``: ``Expected n fields in line l, saw m``).
-
-    Parameters
-    ----------
-    path : Path or str
-        The table.
-    sep : str
-        The field separator.
-    **kwargs
-        More arguments of ``pandas.read_csv`` (``encoding``, ``comment``,
-        ``chunksize``, ``nrows``, ...); not ``index_col``.
-
-    Returns
-    -------
-    pandas.DataFrame or pandas.io.parsers.TextFileReader
-        What ``pandas.read_csv`` returns for these arguments.
-
-    Raises
-    ------
-    pandas.errors.ParserError
-        A row (the first data row included) has more fields than the header.
-    """
-    kw: dict[str, Any] = dict(sep=sep, dtype=str, keep_default_na=False, **kwargs)
-    _first_row_fits(path, kw)
-    return pd.read_csv(path, index_col=False, **kw)
-
-
-def _first_row_fits(path: Path | str, kw: dict[str, Any]) -> None:
-    """Raise the C parser's ``ParserError`` when the first data row of ``path`` has more fields than the header.
-
-    The header and the first data row are read as two rows of data
-    (``header=None``): the second being longer than the first is then the
-    error pandas gives for a longer row after the first one.
-    """
-    probe = {k: v for k, v in kw.items() if k not in ("chunksize", "nrows", "header", "iterator")}
-    pd.read_csv(path, header=None, nrows=2, index_col=False, **probe)
 
 
 def read_side_table(path: Path, res: SourceResult, record: str, sep: str = ",", **kwargs: Any) -> pd.DataFrame | None:

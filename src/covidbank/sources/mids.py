@@ -44,6 +44,9 @@ def _split_ext(name: str) -> tuple[str, str]:
 def parse_mids_name(name: str) -> tuple[dict[str, str], str | None, list[str]]:
     """Parse a MIDS file name into entities, suffix and problems.
 
+    The problems are fixed wording (never a token of ``name``): they are
+    stored in a bank's ``skipped`` table.
+
     >>> parse_mids_name("sub-1_ses-1_bp-thorax_vp_ap_dx.nii.json")[0]
     {'sub': '1', 'ses': '1', 'bp': 'thorax', 'vp': 'ap'}
     """
@@ -60,21 +63,21 @@ def parse_mids_name(name: str) -> tuple[dict[str, str], str | None, list[str]]:
             k, v = t.split("-", 1)
             if k in entities:
                 if k == "bp" and normalize_view(v) != "unknown" and "vp" not in entities:
-                    problems.append(f"'bp-{v}' repeats bp with a view value: read as vp-{v}")
+                    problems.append("a second bp entity repeats bp with a view value: read as vp")
                     entities["vp"] = v
                 else:
-                    problems.append(f"entity '{k}' given twice ('{entities[k]}', '{v}'): first kept")
+                    problems.append("an entity given twice: first kept")
             else:
                 entities[k] = v
         elif last:
             suffix = t.lower()
         elif t in _ENTITY_KEYS and i + 1 < len(tokens) - 0 and "-" not in tokens[i + 1]:
             v = tokens[i + 1]
-            problems.append(f"entity '{t}_{v}' uses '_' instead of '-'")
+            problems.append("an entity uses '_' instead of '-'")
             entities.setdefault(t, v)
             i += 1
         else:
-            problems.append(f"token '{t}' is not an entity")
+            problems.append("a token is not an entity")
         i += 1
     if suffix is None:
         problems.append("no modality suffix")
@@ -226,7 +229,7 @@ def _collect_records(root: Path, subs: list[Path], res: SourceResult) -> dict[st
             if ext.lower().endswith("json"):
                 rec["sidecar"] = f
                 if ext.lower() == ".nii.json":
-                    rec["problems"].append(f"sidecar {f.name} ends in .nii.json (should be .json)")
+                    rec["problems"].append("sidecar ends in .nii.json (should be .json)")
             else:
                 rec["image"] = f
         for scans in sorted(sub_dir.rglob("*_scans.tsv")):
@@ -241,7 +244,7 @@ def _collect_records(root: Path, subs: list[Path], res: SourceResult) -> dict[st
                 base, _ = _split_ext(listed.name)
                 key = str(listed.parent.relative_to(root) / base)
                 if key not in records:
-                    records[key] = {"dir": listed.parent, "base": base, "image": None, "sidecar": None, "problems": [f"listed in {scans.name} but missing"]}
+                    records[key] = {"dir": listed.parent, "base": base, "image": None, "sidecar": None, "problems": ["listed in a scans.tsv but missing"]}
     return records
 
 
@@ -258,10 +261,10 @@ def _image_row(root: Path, key: str, rec: dict, res: SourceResult, source: str, 
         res.skip(key, root / key, "not under a sub-* folder")
         return None
     if ent.get("sub") and f"sub-{ent['sub']}" != sub:
-        problems.append(f"file name says sub-{ent['sub']} but folder is {sub}")
+        problems.append("the file name's sub entity differs from its sub-* folder")
     if ses is None:
         ses = f"ses-{ent['ses']}" if "ses" in ent else "ses-1"
-        problems.append(f"no ses-* folder; session {ses} taken from the file name")
+        problems.append("no ses-* folder; session taken from the file name (else ses-1)")
     sc: dict[str, str] = {}
     if rec["sidecar"] is not None:
         try:

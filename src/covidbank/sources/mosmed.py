@@ -26,6 +26,9 @@ LICENSE = "CC-BY-NC-ND-3.0"
 DOI = "10.1101/2020.05.20.20100362"
 URL = "https://mosmed.ai/datasets/covid19_1110"
 _STUDY_RE = re.compile(r"(study_\d+)")
+# Reasons stored in the bank: fixed wording, never the row's category or mask file name.
+_BAD_CATEGORY = f"category is not one of {', '.join(CATEGORIES)}"
+_MISSING_MASK = "mask file listed but missing; study kept without mask"
 
 
 def _registry_from_folders(root: Path) -> pd.DataFrame:
@@ -84,7 +87,7 @@ def load(path: str | Path, version: str | None = None, **_: object) -> SourceRes
         try:
             cat = str(r["category"]).strip().upper()
             if cat not in CATEGORIES:
-                res.skip(rec, reg_path, f"category {r['category']!r} is not one of {', '.join(CATEGORIES)}")
+                res.skip(rec, reg_path, _BAD_CATEGORY)
                 continue
             sfile = str(r["study_file"]).strip()
             m = _STUDY_RE.search(sfile)
@@ -95,7 +98,7 @@ def load(path: str | Path, version: str | None = None, **_: object) -> SourceRes
             mfile = str(r.get("mask_file", "") or "").strip()
             mask = (root / mfile.lstrip("/")).resolve() if mfile else None
             if mask is not None and not mask.is_file():
-                res.skip(rec, reg_path, f"mask file {mfile} listed but missing; study kept without mask")
+                res.skip(rec, reg_path, _MISSING_MASK)
                 missing_masks += 1
                 mask = None
             subject_id, session_id, image_id = (make_id(NAME, sid),) * 3

@@ -6,12 +6,13 @@ from pathlib import Path
 
 # --------------------------------------------------------------------------- tests / reports
 def _read_csv(path: Path):
-    import pandas as pd
-
+    """The table as text; a row longer than the header (the first included: pandas read it shifted by one
+    column, its first column as the index) is the SourceFormatError of any unreadable table."""
     from ...errors import SourceFormatError
+    from ...fileio import read_csv_text
 
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_csv_text(path)
     except Exception as e:
         raise SourceFormatError(f"{path}: cannot read CSV ({type(e).__name__})") from e
 
