@@ -577,12 +577,16 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     ndi = _ndimage()
     th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm))),
                                         max(_TOPHAT, int(0.9 * hm) | 1))
-    hi = float(_percentile(th, 99.5))
+    # the strokes' contrast is taken on the row's own lines, not on the band's margins: a film's frame line or a
+    # large letter just above or below the row would set it and leave fainter text grey
+    row = th[max(0, box[1] - y0):max(0, box[1] - y0) + max(1, box[3])]
+    row = row if row.size else th
+    hi = float(_percentile(row, 99.5))
     if hi < 1e-3:
         hi = 1.0
     # contrast along the row: each stretch of the band scaled to its own strongest strokes (text whose background
     # brightens along the row keeps its letters dark), never to less than a quarter of the band's
-    local = ndi.maximum_filter1d(np.percentile(th, 98, axis=0), size=max(3, int(4 * hm)))
+    local = ndi.maximum_filter1d(np.percentile(row, 98, axis=0), size=max(3, int(4 * hm)))
     v = np.clip(th / np.maximum(local, 0.25 * hi)[None, :], 0, 1)
     lo = float(_percentile(v, _BACKGROUND_PCT))  # the band's texture (anatomy under the text) goes to white
     v = np.clip((v - lo) / max(1e-3, 1.0 - lo), 0, 1)
