@@ -581,6 +581,10 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     # large letter just above or below the row would set it and leave fainter text grey
     row = th[max(0, box[1] - y0):max(0, box[1] - y0) + max(1, box[3])]
     row = row if row.size else th
+    # a ruled line (a film's frame, a border) crossing the band lights a whole pixel row: text never does
+    full = (row > 0.5 * row.max(axis=1, keepdims=True)).mean(axis=1) > 0.8
+    if full.any() and not full.all():
+        row = row[~full]
     hi = float(_percentile(row, 99.5))
     if hi < 1e-3:
         hi = 1.0
