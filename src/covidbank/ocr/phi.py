@@ -322,6 +322,10 @@ class _DenyMatcher:
                 else re.match(r"[\s.]*(\d{1,2})(?![\d.,]\d)(?:st|nd|rd|th)?(?![a-z])", tail)
             if day is not None and (month, int(day.group(1))) in self.md:
                 return True
+            if day is None:  # the day lost (``abril-de 2019`` of ``16 de abril de 2019``): month and year, exactly
+                my = re.match(r"[\s.,/\-]*(?:del?[\s.,/\-]*)?((?:19|20)\d{2})(?!\d)", tail)
+                if my is not None and (my.group(1), month) in self.ymd:
+                    return True
             y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})" if day_first
                          else r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
             if y is None:
