@@ -126,6 +126,19 @@ def test_another_day_or_month_word_is_not_the_instance_date(words):
     assert "date" not in f.categories, (words, f.categories)
 
 
+@pytest.mark.parametrize("words", [("03/15/20",), ("4", "@3/15/20"), ("15/@3/2020",)])
+def test_a_us_short_date_and_a_zero_read_as_an_at_sign_are_the_instance_date(words):
+    # a bench miss (tune seed 17): "02/03/2021" (month first) read "4 @2/03/21"
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("03/16/21",), ("@4/16/20",), ("03/15/19",)])
+def test_other_short_dates_are_not_the_instance_date(words):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("de", "marzo-de", "2020"), ("marzo", "de", "2020"), ("March", "2020"),
                                    ("MAR.", "2020"), ("marzo,", "2020")])
 def test_the_month_word_and_year_of_an_instance_date_are_the_date_when_its_day_is_lost(words):
