@@ -577,11 +577,9 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     ndi = _ndimage()
     th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm))),
                                         max(_TOPHAT, int(0.9 * hm) | 1))
-    # the strokes' contrast is taken on the row's own lines, not on the band's margins: a film's frame line or a
-    # large letter just above or below the row would set it and leave fainter text grey
-    row = th[max(0, box[1] - y0):max(0, box[1] - y0) + max(1, box[3])]
-    row = row if row.size else th
-    # a ruled line (a film's frame, a border) crossing the band lights a whole pixel row: text never does
+    # the strokes' contrast is taken without the ruled lines crossing the band (a film's frame line lights a whole
+    # pixel row, text never does): such a line would set it and leave the text beside it pale grey
+    row = th
     full = (row > 0.5 * row.max(axis=1, keepdims=True)).mean(axis=1) > 0.8
     if full.any() and not full.all():
         row = row[~full]
