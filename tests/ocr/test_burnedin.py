@@ -166,3 +166,21 @@ def test_a_narrow_row_of_three_digits_is_read_again_along_its_row():
     assert res.action == "redacted" and res.verified
     assert any(b["x"] <= x and b["y"] <= min(y, y2) and b["x"] + b["w"] >= x2 + w2
                and b["y"] + b["h"] >= max(y + h, y2 + h2) and "date" in b["categories"] for b in res.redacted)
+
+
+@pytest.mark.parametrize("contrast", [6000, 12000])
+def test_a_date_under_a_films_frame_line_is_read_again_at_its_own_contrast(contrast):
+    # a bench miss (tune seed 15): a date in the top corner of a real figure whose edge carries a white frame line;
+    # the second reading stretched the band to the line's contrast, left the date pale grey, and Tesseract read
+    # nothing in it.  The stroke contrast is now taken on the row's own lines, ruled lines left out.
+    dl = DenyList()
+    dl.add("GARCIA LOPEZ^MARIA", "name", "PatientName")
+    dl.add("20190416", "date", "StudyDate")
+    img = (_textured(300, 560, 5, 1000) * 0.3).astype(np.uint16)
+    img[:3] = 65535  # the frame line along the top edge
+    bg = float(np.percentile(img[5:40, 10:400], 95))
+    img, (x, y, w, h) = draw_text(img, "16 de abril de 2019", (12, 5), 27, bg + contrast, font="DejaVuSansMono")
+    res = check_burned_in(img, dl, "redact")
+    assert res.action == "redacted" and res.verified
+    assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
+               and "date" in b["categories"] for b in res.redacted)

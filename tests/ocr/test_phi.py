@@ -126,6 +126,34 @@ def test_another_day_or_month_word_is_not_the_instance_date(words):
     assert "date" not in f.categories, (words, f.categories)
 
 
+@pytest.mark.parametrize("words", [("03/15/20",), ("4", "@3/15/20"), ("15/@3/2020",)])
+def test_a_us_short_date_and_a_zero_read_as_an_at_sign_are_the_instance_date(words):
+    # a bench miss (tune seed 17): "02/03/2021" (month first) read "4 @2/03/21"
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("03/16/21",), ("@4/16/20",), ("03/15/19",)])
+def test_other_short_dates_are_not_the_instance_date(words):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("de", "marzo-de", "2020"), ("marzo", "de", "2020"), ("March", "2020"),
+                                   ("MAR.", "2020"), ("marzo,", "2020")])
+def test_the_month_word_and_year_of_an_instance_date_are_the_date_when_its_day_is_lost(words):
+    # a bench miss (tune seed 15): "16 de abril de 2019" read "de abril-de 2019" in the second reading, its day lost
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+
+
+@pytest.mark.parametrize("words", [("marzo", "de", "2019"), ("March", "2021"), ("abril", "de", "2020"),
+                                   ("marzo", "20")])
+def test_another_month_or_year_is_not_the_instance_date_when_the_day_is_lost(words):
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" not in f.categories, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("MAY", "2020"), ("5", "MAR"), ("AP", "ERECT", "PORTABLE", "2020")])
 def test_month_words_alone_do_not_make_the_instance_date(words):
     (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)

@@ -577,12 +577,18 @@ def _band_image(g: np.ndarray, box, polarity: str, hm: float) -> tuple[np.ndarra
     ndi = _ndimage()
     th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(6, int(round(0.8 * hm))), max(4, int(round(0.6 * hm))),
                                         max(_TOPHAT, int(0.9 * hm) | 1))
-    hi = float(_percentile(th, 99.5))
+    # the strokes' contrast is taken without the ruled lines crossing the band (a film's frame line lights a whole
+    # pixel row, text never does): such a line would set it and leave the text beside it pale grey
+    row = th
+    full = (row > 0.5 * row.max(axis=1, keepdims=True)).mean(axis=1) > 0.8
+    if full.any() and not full.all():
+        row = row[~full]
+    hi = float(_percentile(row, 99.5))
     if hi < 1e-3:
         hi = 1.0
     # contrast along the row: each stretch of the band scaled to its own strongest strokes (text whose background
     # brightens along the row keeps its letters dark), never to less than a quarter of the band's
-    local = ndi.maximum_filter1d(np.percentile(th, 98, axis=0), size=max(3, int(4 * hm)))
+    local = ndi.maximum_filter1d(np.percentile(row, 98, axis=0), size=max(3, int(4 * hm)))
     v = np.clip(th / np.maximum(local, 0.25 * hi)[None, :], 0, 1)
     lo = float(_percentile(v, _BACKGROUND_PCT))  # the band's texture (anatomy under the text) goes to white
     v = np.clip((v - lo) / max(1e-3, 1.0 - lo), 0, 1)

@@ -46,7 +46,7 @@ MIN_CONF_PATTERN = 30.0
 
 _CONFUSABLE_DIGITS = str.maketrans({"o": "0", "O": "0", "Q": "0", "D": "0", "i": "1", "I": "1", "l": "1",
                                     "|": "1", "!": "1", "L": "1", "s": "5", "S": "5", "B": "8", "z": "2",
-                                    "Z": "2", "g": "9", "q": "9", "G": "6", "b": "6", "T": "7", "A": "4"})
+                                    "Z": "2", "g": "9", "q": "9", "G": "6", "b": "6", "T": "7", "A": "4", "@": "0"})
 #: Characters Tesseract reads for one another, each class mapped to one representative (digits in names,
 #: ``i``/``l``/``1``, ``e``/``c``, ``u``/``v``) and letter pairs it reads as one letter (``rn``/``m``).
 _LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
@@ -252,7 +252,7 @@ def _made_of(token: str, words: frozenset[str]) -> bool:
 
 def _date_forms(yyyymmdd: str) -> list[str]:
     y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
-    forms = {d + m + y, d + m + y[2:], y + m + d, m + d + y, d.lstrip("0") + m.lstrip("0") + y,
+    forms = {d + m + y, d + m + y[2:], y + m + d, m + d + y, m + d + y[2:], d.lstrip("0") + m.lstrip("0") + y,
              d.lstrip("0") + m + y, d + m.lstrip("0") + y}
     return [f for f in forms if len(f) >= 6]
 
@@ -322,6 +322,10 @@ class _DenyMatcher:
                 else re.match(r"[\s.]*(\d{1,2})(?![\d.,]\d)(?:st|nd|rd|th)?(?![a-z])", tail)
             if day is not None and (month, int(day.group(1))) in self.md:
                 return True
+            if day is None:  # the day lost (``abril-de 2019`` of ``16 de abril de 2019``): month and year, exactly
+                my = re.match(r"[\s.,/\-]*(?:del?[\s.,/\-]*)?((?:19|20)\d{2})(?!\d)", tail)
+                if my is not None and (my.group(1), month) in self.ymd:
+                    return True
             y = re.match(r"[\s.,/\-]*(?:de\s+)?[',]?\s*(\d{2,4})" if day_first
                          else r"[\s.]*\d{1,2}(?:st|nd|rd|th)?\s*[,.]?\s*(\d{4})", tail)
             if y is None:
