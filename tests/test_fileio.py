@@ -70,3 +70,17 @@ def test_read_csv_text_never_shifts_a_longer_first_row(tmp_path):
     assert df["result"].tolist() == ["pos", "neg", "neg"]
     with pytest.raises(ValueError, match="longer_rows"):
         read_csv_text(p, longer_rows="skip")
+
+
+def test_read_csv_text_with_usecols_still_refuses_a_longer_first_row(tmp_path):
+    # the probe of the first row reads every field: ``usecols`` (names) must not reach it
+    import pandas as pd
+
+    from covidbank.fileio import read_csv_text
+
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c\n1,2,3,4\n5,6,7\n")
+    with pytest.raises(pd.errors.ParserError):
+        read_csv_text(p, usecols=["a", "c"])
+    p.write_text("a,b,c\n1,2,3\n5,6,7\n")
+    assert read_csv_text(p, usecols=["a", "c"]).to_dict("list") == {"a": ["1", "5"], "c": ["3", "7"]}

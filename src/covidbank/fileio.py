@@ -164,8 +164,8 @@ def read_csv_text(path: Path | str, sep: str = ",", longer_rows: str = "error", 
 
 
 def _probe_args(kw: dict[str, Any]) -> dict[str, Any]:
-    """``kw`` without the arguments that say how much to read."""
-    return {k: v for k, v in kw.items() if k not in ("chunksize", "nrows", "header", "iterator")}
+    """``kw`` without the arguments that say how much, or which columns, to read (the probe reads every field)."""
+    return {k: v for k, v in kw.items() if k not in ("chunksize", "nrows", "header", "iterator", "usecols")}
 
 
 def _first_row_fits(path: Path | str, kw: dict[str, Any]) -> None:

@@ -32,6 +32,17 @@ def test_read_reports_names_a_bad_file(tmp_path):
         read_reports(tmp_path / "y.tsv")
 
 
+@pytest.mark.parametrize("row", [1, 2])
+def test_read_reports_refuses_a_row_longer_than_the_header(tmp_path, row):
+    # a first data row with one more field made pandas take the subject as the index: every column was read
+    # shifted by one (the report text as the subject, the labels as the report)
+    rows = ["sub-1\trx one\t['normal']", "sub-2\trx two\t['normal']"]
+    rows[row - 1] += "\textra"
+    (tmp_path / "r.tsv").write_text("Subject\tReport\tLabels\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ReportError, match=r"r\.tsv: a row has more fields than the header"):
+        read_reports(tmp_path / "r.tsv")
+
+
 @pytest.mark.realdata
 def test_real_dev_table_split_and_sentence_labels(shared_data):
     reps = read_reports(shared_data / "bimcv" / "COVID19_POSI_v1.0_dev.tsv")

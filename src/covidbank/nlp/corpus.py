@@ -94,6 +94,7 @@ def read_reports(path: str | Path) -> list[LabelledReport]:
     """
     import pandas as pd
 
+    from ..fileio import read_csv_text
     from ..sources.bimcv import parse_label_list
 
     p = Path(path)
@@ -105,7 +106,10 @@ def read_reports(path: str | Path) -> list[LabelledReport]:
     if missing:
         raise ReportError(f"{p}: no column {', '.join(missing)}; give the BIMCV COVID-19+ image table (TSV)")
     cols = need + (["LabelsLocalizationsBySentence"] if "LabelsLocalizationsBySentence" in head else [])
-    df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, usecols=cols)
+    try:  # never an index taken from the data: a longer first row would shift every column
+        df = read_csv_text(p, sep="\t", quoting=csv.QUOTE_NONE)[cols]  # every field read: a longer row is an error
+    except pd.errors.ParserError as e:
+        raise ReportError(f"{p}: a row has more fields than the header ({str(e).strip()}); fix or remove it") from None
     out: dict[tuple[str, str], LabelledReport] = {}
     by_sent = df["LabelsLocalizationsBySentence"] if "LabelsLocalizationsBySentence" in df else [""] * len(df)
     for sub, text, labels, bys in zip(df["Subject"], df["Report"], df["Labels"], by_sent):
