@@ -100,3 +100,22 @@ def test_empty_tables_are_typed_views_and_query_rows(tmp_path):
     cols, rows = b.query_rows("SELECT image_id, age, sex FROM images")
     assert cols == ["image_id", "age", "sex"] and rows == [("s:1", 7.5, None)]
     assert b.query("SELECT image_id, age FROM images").values.tolist() == [["s:1", 7.5]]
+
+
+def test_meta_trees_are_stored_like_the_path(tmp_path, monkeypatch):
+    # meta["trees"] was written as given: absolute paths naming the input's folders
+    import json
+
+    root = tmp_path / "root"
+    (root / "t").mkdir(parents=True)
+    (tmp_path / "GARCIA_LOPEZ").mkdir()
+    monkeypatch.chdir(tmp_path)
+    b = Bank(tmp_path / "bank", create=True)
+    meta = {"path": str(tmp_path / "GARCIA_LOPEZ" / "table.tsv"), "rows": 3,
+            "trees": [str(root / "t" / "a.txt"), tmp_path / "GARCIA_LOPEZ" / "b.txt", "GARCIA_LOPEZ/c.txt", "t/../GARCIA_LOPEZ/d.txt"]}
+    b.add("s", {}, meta=meta, root=root)
+    got = b.source_meta("s")
+    assert got["path"] == "table.tsv" and got["rows"] == 3
+    assert got["trees"] == ["t/a.txt", "b.txt", "c.txt", "d.txt"]
+    assert "GARCIA_LOPEZ" not in json.dumps(got) and str(tmp_path) not in json.dumps(got)
+    assert meta["trees"][1] == tmp_path / "GARCIA_LOPEZ" / "b.txt"  # the caller's dict is left as it is

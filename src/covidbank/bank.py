@@ -351,8 +351,9 @@ class Bank:
             is copied batch by batch, so memory does not grow with it.
         meta : dict, optional
             Extra provenance written to ``meta.json`` in the source folder.
-            A ``path`` entry inside ``root`` is written relative to it (the bank
-            never records where it was built).
+            A ``path`` entry and each of a ``trees`` list are written relative
+            to ``root`` when inside it, else as the file's name only (the bank
+            never records where it was built nor an input's folders).
         root : path-like, optional
             The source's root folder: recorded in ``bank.json`` and the folder
             the path columns are written relative to (:meth:`resolve`).
@@ -377,9 +378,12 @@ class Bank:
         counts = {}
         base = Path(root) if root is not None else self.path
         meta = dict(meta or {})
-        if isinstance(meta.get("path"), str) and Path(meta["path"]).is_absolute():
-            rel = self._relativize(pd.DataFrame({"path": [meta["path"]]}), base)["path"].iloc[0]
-            meta["path"] = rel if not Path(rel).is_absolute() else Path(rel).name
+        if meta.get("path") is not None:
+            meta["path"] = self._meta_path(meta["path"], base)
+        if isinstance(meta.get("trees"), (list, tuple)):
+            # given on the command line: relative to the working folder, not to the root
+            meta["trees"] = [self._meta_path(os.path.abspath(t) if isinstance(t, (str, os.PathLike)) else t, base)
+                             for t in meta["trees"]]
         try:
             for name in TABLES:
                 df = tables.get(name)
@@ -420,6 +424,22 @@ class Bank:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return AddSummary(source=source, counts=counts, replaced=replaced)
+
+    def _meta_path(self, value: object, base: Path) -> object:
+        """A file path recorded in ``meta.json``: relative to ``base`` when inside it, else the file's name only.
+
+        The bank never records where it was built nor the folders an input came from (their names may name a
+        patient).  A value that is not a path (not a string or path-like) is returned as it is.
+        """
+        import pandas as pd
+
+        if not isinstance(value, (str, os.PathLike)):
+            return value
+        p = Path(value)
+        if not p.is_absolute():
+            return value if isinstance(value, str) else p.as_posix()
+        rel = self._relativize(pd.DataFrame({"path": [str(p)]}), base)["path"].iloc[0]
+        return rel if not Path(rel).is_absolute() else p.name
 
     def remove(self, source: str) -> bool:
         """Remove a source's rows.  Returns whether the source was there."""

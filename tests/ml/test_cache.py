@@ -151,10 +151,37 @@ def test_workers_and_dask_build_the_same_cache(tmp_path):
             assert (s.decoded, s.errors) == (8, 1)
             c = XRayCache(tmp_path / name, XRayPrep(32))
             assert c.array().shape == (7, 32, 32)
-            built[name] = (np.asarray(c.array()), c.index().drop(columns=["path"]))
+            built[name] = (np.asarray(c.array()), c.index())
     for name in ("two", "dask"):
         assert np.array_equal(built["one"][0], built[name][0])
         pd.testing.assert_frame_equal(built["one"][1], built[name][1])
     idx = built["one"][1]
     assert idx.loc[idx["status"] == "error", "image_id"].tolist() == [recs["image_id"].iloc[3]]
     assert sorted(idx.loc[idx["status"] == "ok", "row"]) == list(range(7))
+
+
+def test_index_holds_no_input_path_nor_message(tmp_path, cli):
+    """The cache is inside the bank: its index kept each image's absolute path and the decode error's message
+    (which repeats it); the terminal and the exceptions still name the file."""
+    import pandas as pd
+
+    bank = xray_bank(tmp_path / "GARCIA_LOPEZ", "alpha", n_subjects=2, images_per_subject=2)
+    recs = XRayDataset(bank, size=32).records
+    p, iid = recs["path"].iloc[1], recs["image_id"].iloc[1]
+    with open(p, "r+b") as f:
+        f.truncate(200)
+    os.remove(recs["path"].iloc[2])
+    s = build_cache(bank, size=32)
+    assert s.errors == 2 and os.path.basename(p) in s.error_rows.set_index("image_id").loc[iid, "error"]
+    files = list((bank.path / "cache").glob("xray-*/index*.parquet"))
+    assert len(files) == 1
+    idx = pd.read_parquet(files[0])
+    text = idx.astype(str).to_csv() + files[0].read_bytes().decode("latin-1")
+    assert "GARCIA_LOPEZ" not in text and os.path.basename(p) not in text
+    assert sorted(idx["error"].dropna()) == ["FileNotFoundError: image file is missing",
+                                             "ImageLoadError: image file could not be read"]
+    r = cli("cache", bank.path, "--size", "32")  # reused entries: the terminal still names the files
+    assert os.path.basename(p) in r.output.replace("\n", "")
+    with pytest.raises(ImageLoadError, match="GARCIA_LOPEZ"):
+        XRayDataset(bank, size=32, cache=True)
+    assert XRayCache(bank.path / "cache", XRayPrep(32)).stale(recs).empty

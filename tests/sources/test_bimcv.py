@@ -172,3 +172,39 @@ def test_a_first_row_longer_than_the_header_is_the_error_of_a_longer_row_anywher
         assert str(e.value).startswith(f"{bad}: unreadable table (")
         m = LONG_ROW.search(str(e.value))
         assert m and int(m.group(1)) == line, str(e.value)
+
+
+_TREE = "label: normal\nconcept: (C0205307)  Normal\n---\nlabel: COVID 19\nconcept: (C5203670)  COVID-19\n"
+
+
+@pytest.mark.parametrize("form", ["table", "mids tree"])
+def test_meta_json_names_no_input_folder_nor_file(tmp_path, form):
+    # meta.json kept the label-tree files as absolute paths and the notes named the table and the tree files
+    import json
+    import re
+
+    from covidbank import Bank
+    from covidbank.samples import make_bimcv_tree_sample
+    from covidbank.sources import add_source
+
+    outside = tmp_path / "GARCIA_LOPEZ" / "trees_code_covid.txt"
+    outside.parent.mkdir()
+    outside.write_text(_TREE)
+    if form == "table":
+        data = make_bimcv_sample(tmp_path / "data" / "PEREZ_dev.tsv")
+        inside = data.parent / "trees" / "padchest_trees_code.txt"
+    else:
+        data = make_bimcv_tree_sample(tmp_path / "data")
+        inside = data / "trees" / "padchest_trees_code.txt"
+    inside.parent.mkdir()
+    inside.write_text(_TREE)
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "bimcv", data, trees=[outside, inside])
+    text = (b.index_dir / "sources" / "bimcv" / "meta.json").read_text()
+    meta = json.loads(text)
+    assert "GARCIA_LOPEZ" not in text and str(tmp_path) not in text
+    assert not re.search(r'"/', text)  # no absolute path anywhere
+    assert meta["trees"] == ["trees_code_covid.txt", "trees/padchest_trees_code.txt"]
+    notes = " ".join(meta["notes"])
+    assert "PEREZ" not in notes and ".txt" not in notes
+    assert ("label tree given: 2 trees_code file(s)" in notes) == (form == "table")

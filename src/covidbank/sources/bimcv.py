@@ -329,9 +329,11 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
         "trees": [str(t) for t in tree_files],
         "rows": len(df),
         "notes": [
-            f"{path.name}: {len(df)} rows, {len(images)} image records, {len(subjects)} subjects, {len(sessions)} sessions",
+            f"image table: {len(df)} rows, {len(images)} image records, {len(subjects)} subjects, {len(sessions)} sessions",
             f"{repeated} rows repeat a file name already listed (same image, another report); kept with a '#n' id suffix",
-            "label tree: " + (", ".join(Path(t).name for t in tree_files) if tree_files else "built-in COVID spine (pass --tree for the full PadChest tree)"),
+            # counted, not named: a bank's notes never name an input file (``trees`` holds them, made relative by Bank.add)
+            (f"label tree given: {len(tree_files)} trees_code file(s)" if tree_files
+             else "label tree: built-in COVID spine (pass --tree for the full PadChest tree)"),
             "image files are not part of the table: file_present is false; paths are relative MIDS paths",
             "report texts de-identified again before entering the bank (dates, numbers, names -> [CATEGORY])",
         ],

@@ -7,9 +7,12 @@ resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
   intensities (quantization step 1/65535, 0.03 on torchxrayvision's scale),
   opened with ``numpy.load(mmap_mode="r")`` so every DataLoader worker shares
   the page cache;
-* ``index.parquet``: one row per image: ``image_id``, ``path``, ``row``,
-  ``mtime_ns``, ``file_size``, ``sha1`` of the source file, ``status``
-  (``ok`` or ``error``) and ``error``;
+* ``index.parquet``: one row per image: ``image_id``, ``path_sha1`` (SHA-1 of
+  the file's absolute path: the cache is inside the bank and never holds an
+  input's path), ``row``, ``mtime_ns``, ``file_size``, ``sha1`` of the source
+  file, ``status`` (``ok`` or ``error``) and ``error`` (the exception's class
+  and a fixed reason; the full message, which names the file, is only shown
+  on the terminal and in the exceptions raised);
 * ``state.json``: the preprocessing parameters and the current data/index files,
   replaced atomically last, so an interrupted build leaves the old cache.
 
@@ -29,7 +32,7 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -53,7 +56,7 @@ __all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_x
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "pad", "none")
-_FORMAT = 2  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready)
+_FORMAT = 3  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready); 3: path_sha1, fixed error reasons
 _SCALE = 65535.0
 
 
@@ -173,7 +176,7 @@ class XRayCache:
         when another process or object has rebuilt the cache."""
         st = self.state()
         if not st:
-            return pd.DataFrame(columns=["image_id", "path", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
+            return pd.DataFrame(columns=["image_id", "path_sha1", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
         if self._index is None or self._index_name != st["index"]:
             self._index = pd.read_parquet(self.path / st["index"])
             self._index_name = st["index"]
@@ -233,7 +236,7 @@ class XRayCache:
             e = idx.loc[iid] if idx is not None and iid in idx.index else None
             if e is None:
                 reason = "not cached"
-            elif str(e["path"]) != str(path):
+            elif str(e["path_sha1"]) != path_key(path):
                 reason = "path changed"
             else:
                 try:
@@ -300,7 +303,7 @@ class XRayCache:
             summ.reused = len(records)
             idx = keep
             summ.errors = int((idx[idx["image_id"].isin(set(records["image_id"]))]["status"] == "error").sum())
-            summ.error_rows = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))][["image_id", "path", "error"]]
+            summ.error_rows = error_rows(idx, records)
             return summ
         todo = records[records["image_id"].isin(set(stale["image_id"]))]
         self.path.mkdir(parents=True, exist_ok=True)
@@ -315,6 +318,7 @@ class XRayCache:
         n_max = n_ok_keep + len(todo)
         out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.uint16, shape=(n_max, size, size))
         new_rows: list[dict] = []
+        messages: dict[str, str] = {}  # full messages of this run's failures: for the terminal, not the index
         try:
             keep = keep.copy()
             r = 0
@@ -333,7 +337,9 @@ class XRayCache:
                      for iid, path, fmt, inv_args in zip(todo["image_id"], todo["path"], fmts, inv)]
             done = sized(map_ordered(_decode_task, tasks, workers=workers, scheduler=scheduler), len(tasks))
             for row, a in (progress(done) if progress else done):
-                if a is not None:
+                if a is None:
+                    messages[row["image_id"]] = row.pop("message")
+                else:
                     out[r] = a
                     row["row"] = r
                     r += 1
@@ -366,9 +372,8 @@ class XRayCache:
         self._arr, self._index, self._index_name, self._data_name = None, None, None, None
         summ.decoded = len(todo)
         summ.reused = len(records) - len(todo)
-        errs = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))]
-        summ.errors = len(errs)
-        summ.error_rows = errs[["image_id", "path", "error"]].reset_index(drop=True)
+        summ.error_rows = error_rows(idx, records, messages)
+        summ.errors = len(summ.error_rows)
         return summ
 
 
@@ -376,18 +381,42 @@ def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
     """Decode and preprocess one ``(image_id, path, file_format, inversion args, prep)``: its index row and
     ``uint16`` array, or the row with ``status="error"`` and the reason (never raises for a bad file)."""
     iid, path, fmt, inv_args, prep = task
-    row = {"image_id": iid, "path": path, "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None, "status": "ok",
-           "error": None}
+    row = {"image_id": iid, "path_sha1": path_key(path), "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None,
+           "status": "ok", "error": None}
     try:
         row["mtime_ns"], row["file_size"] = file_fingerprint(path)
         a = preprocess_xray(read_xray(path, record=iid, file_format=fmt, **inv_args), prep)
         row["sha1"] = file_sha1(path)
         return row, np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16)
     except FileNotFoundError:
-        row.update(status="error", error=f"{path} (record {iid}): image file is missing")
+        row.update(status="error", error=f"FileNotFoundError: {MISSING}", message=f"{path} (record {iid}): image file is missing")
     except CovidbankError as e:
-        row.update(status="error", error=str(e))
+        row.update(status="error", error=f"{type(e).__name__}: {UNREADABLE}", message=str(e))
     return row, None
+
+
+#: Fixed reasons stored in the index's ``error`` column (after the exception's class name).
+MISSING = "image file is missing"
+UNREADABLE = "image file could not be read"
+
+
+def path_key(path: str | os.PathLike) -> str:
+    """SHA-1 of a file's path as given: what the index keeps to tell a moved file (never the path itself)."""
+    return hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def error_rows(idx: pd.DataFrame, records: pd.DataFrame, messages: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The failed entries of ``idx`` among ``records``: ``image_id``, ``path`` (from ``records``) and ``error``.
+
+    ``error`` is the full message of a failure of this run (``messages``, by image id), else the index's
+    fixed reason after the file's path and record (the index never holds the path).
+    """
+    messages = messages or {}
+    errs = idx[(idx["status"] == "error") & idx["image_id"].isin(set(records["image_id"]))]
+    paths = dict(zip(records["image_id"], records["path"]))
+    rows = [(iid, str(paths[iid]), messages.get(iid) or f"{paths[iid]} (record {iid}): {err}")
+            for iid, err in zip(errs["image_id"], errs["error"])]
+    return pd.DataFrame(rows, columns=["image_id", "path", "error"])
 
 
 def _compact(npy: Path, rows: int) -> None:

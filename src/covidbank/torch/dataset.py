@@ -38,7 +38,7 @@ from ..labels import LabelTree, default_tree
 from ..pixels import inversion_args, is_nifti, read_ct, read_mask, read_xray
 from ..schema import MODALITIES, VIEWS, normalize_view
 from ..splits import check_labels, label_matrix
-from .cache import XRayCache, XRayPrep, preprocess_xray
+from .cache import XRayCache, XRayPrep, error_rows, preprocess_xray
 from .transforms import normalize, resample_to_spacing, resampled_shape, resolve_window, window
 
 __all__ = ["BankImageDataset", "XRayDataset", "CTDataset", "select_records", "collate_skip", "UNCERTAIN_POLICIES"]
@@ -454,12 +454,12 @@ class XRayDataset(BankImageDataset):
         ent = idx.loc[recs["image_id"]]
         bad = (ent["status"] != "ok").to_numpy()
         if bad.any():
-            errs = ent[bad]
+            errs = error_rows(ent.reset_index(), recs)  # the index holds no path: the message is rebuilt from recs
             if self.on_error == "raise":
-                iid = errs.index[0]
+                iid = errs["image_id"].iloc[0]
                 raise ImageLoadError(f"{errs['error'].iloc[0]} [{int(bad.sum())} unreadable files in {c.path}; first record {iid}]")
-            for iid, r in errs.iterrows():
-                self.skipped.append((iid, str(r["path"]), str(r["error"])))
+            for iid, path, err in errs.itertuples(index=False):
+                self.skipped.append((iid, path, err))
             log.warning("left out %d unreadable images (on_error='skip')", int(bad.sum()))
             keep = ~bad
             self.records = self.records[keep].reset_index(drop=True)
