@@ -473,7 +473,7 @@ def _pandas_batches(path: Path, sep: str, rows: int, arrow: bool = False) -> tup
                                     names=[str(c) for c in df.columns])
 
     def gen() -> Iterator[Any]:
-        with pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, index_col=False, chunksize=rows, **kw) as chunks:
+        with read_csv_text(path, sep, chunksize=rows, **kw) as chunks:
             for df in chunks:
                 yield to_arrow(df) if arrow else df.reset_index(drop=True)
 

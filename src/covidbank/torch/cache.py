@@ -401,7 +401,7 @@ UNREADABLE = "image file could not be read"
 
 
 def path_key(path: str | os.PathLike) -> str:
-    """SHA-1 of a file's path as given: what the index keeps to tell a moved file (never the path itself)."""
+    """SHA-1 of the path the cache reads a file from (absolute): what the index keeps to tell a moved file (never the path)."""
     return hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()
 
 
