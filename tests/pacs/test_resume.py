@@ -27,7 +27,9 @@ def _files(bank: Path) -> dict[str, bytes]:
 
 
 def _raw_left(staging: Path) -> list[Path]:
-    return [p for p in staging.rglob("*") if p.is_file() and p.name != ".lock"] if staging.exists() else []
+    """Files left in ``staging`` while a pull may be removing its folders: ``os.walk`` skips a folder removed
+    between listing and reading it (``Path.rglob`` raised FileNotFoundError there, a race seen in CI)."""
+    return [Path(d) / f for d, _, files in os.walk(staging) for f in files if f != ".lock"]
 
 
 def _complete_in_manifest(bank: Path) -> int:
