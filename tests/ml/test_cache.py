@@ -299,3 +299,21 @@ def test_touched_file_is_not_stale_for_the_dataset(bank):
     assert float((ca[4]["img"] - ds0[4]["img"]).abs().max()) < 0.02
     c = XRayCache(bank.path / "cache", XRayPrep(32))
     assert int(c.index().set_index("image_id").loc[iid, "mtime_ns"]) == os.stat(p).st_mtime_ns
+
+
+def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
+    """The content hashes remembered by a cache object (so update does not hash again what stale hashed) are not
+    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen."""
+    build_cache(bank, size=32)
+    recs = XRayDataset(bank, size=32).records
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    assert c.stale(recs, verify="hash").empty
+    p = recs["path"].iloc[1]
+    st = os.stat(p)
+    data = bytearray(open(p, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # same size
+    with open(p, "wb") as f:
+        f.write(data)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    assert c.stale(recs, verify="stat").empty
+    assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="hash")["image_id"])

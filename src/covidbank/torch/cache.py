@@ -271,7 +271,7 @@ class XRayCache:
                 elif e["status"] != "ok":  # a failed entry keeps no content hash: retried when its file changes
                     reason = None if same_stat else "file changed"
                 elif not same_stat or verify == "hash":
-                    h = self._content_sha1(path, mt, sz)
+                    h = self._content_sha1(path, mt, sz, fresh=verify == "hash")
                     if h is None or h != e["sha1"]:
                         reason = "content changed" if same_stat else "file changed"
                     elif not same_stat:
@@ -283,11 +283,12 @@ class XRayCache:
         return (pd.DataFrame(out, columns=["image_id", "path", "reason"]),
                 pd.DataFrame(touched, columns=["image_id", "mtime_ns", "file_size"]))
 
-    def _content_sha1(self, path, mtime_ns: int, size: int) -> str | None:
+    def _content_sha1(self, path, mtime_ns: int, size: int, fresh: bool = False) -> str | None:
         """SHA-1 of the file at ``path`` (None when it cannot be read), remembered in this object (never in the
-        bank) for the same path, mtime and size, so :meth:`update` does not hash again what :meth:`stale` hashed."""
+        bank) for the same path, mtime and size, so :meth:`update` does not hash again what :meth:`stale` hashed;
+        ``fresh`` (``verify="hash"``) always reads the file."""
         key = (str(path), mtime_ns, size)
-        if key not in self._hashes:
+        if fresh or key not in self._hashes:
             try:
                 self._hashes[key] = file_sha1(path)
             except OSError:
