@@ -1,8 +1,10 @@
 """The decode-once memory-mapped cache and its staleness checks."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -185,3 +187,133 @@ def test_index_holds_no_input_path_nor_message(tmp_path, cli):
     with pytest.raises(ImageLoadError, match="GARCIA_LOPEZ"):
         XRayDataset(bank, size=32, cache=True)
     assert XRayCache(bank.path / "cache", XRayPrep(32)).stale(recs).empty
+
+
+def _path_forms(path) -> set[str]:
+    """The path, its parts and their stems, in the forms a hash could have been taken of."""
+    p = os.path.abspath(str(path))
+    forms = {p, str(path), os.path.realpath(p)}
+    parts = [x for x in p.split(os.sep) if x]
+    forms |= set(parts) | {os.path.splitext(x)[0] for x in parts}
+    forms |= {os.sep + os.path.join(*parts[:i]) for i in range(1, len(parts) + 1)}  # every prefix folder
+    return forms
+
+
+def _hash_forms(text: str) -> set[bytes]:
+    out = set()
+    for algo in ("sha1", "sha256", "md5"):
+        for enc in (text.encode("utf-8"), text.encode("utf-16-le")):
+            d = hashlib.new(algo, enc)
+            hx = d.hexdigest()
+            out |= {hx.encode(), hx.upper().encode(), hx[:10].encode(), d.digest()}
+    return out
+
+
+def test_cache_files_hold_no_path_nor_hash_of_it(tmp_path):
+    """The index kept ``path_sha1``, an unsalted SHA-1 of the absolute path: a path such as
+    /export/12345678_GARCIA/img.png gives its 8-digit record number back to a brute force in seconds. No file of
+    the cache (index, state, data) holds the path, a part of it, or a SHA-1/SHA-256/MD5 of any of them."""
+    import pandas as pd
+
+    bank = xray_bank(tmp_path / "12345678_GARCIA", "alpha", n_subjects=2, images_per_subject=2)
+    recs = XRayDataset(bank, size=32).records
+    with open(recs["path"].iloc[1], "r+b") as f:  # an error row too
+        f.truncate(200)
+    os.remove(recs["path"].iloc[2])
+    s = build_cache(bank, size=32)
+    assert s.errors == 2
+    files = [f for f in (bank.path / "cache").rglob("*") if f.is_file()]
+    assert {f.suffix for f in files} == {".json", ".parquet", ".npy"}
+    idx = pd.read_parquet(next(f for f in files if f.suffix == ".parquet"))
+    blob = b"".join(f.read_bytes() for f in files) + idx.astype(str).to_csv().encode()
+    forms = set().union(*(_path_forms(p) for p in recs["path"]))
+    # the fixture's image ids repeat the file stems (alpha:s1_1 for s1_1.png): those are the bank's ids, not the path
+    ids = " ".join(recs["image_id"])
+    forms = {x for x in forms if len(x) >= 4 and x not in ids}
+    assert "12345678_GARCIA" in forms
+    for form in forms:
+        assert form.encode() not in blob, form
+        for h in _hash_forms(form):
+            assert h not in blob, (form, h)
+    assert list(idx.columns) == ["image_id", "row", "mtime_ns", "file_size", "sha1", "status", "error"]
+
+
+def test_moved_file_with_same_content_reuses_its_row(bank, tmp_path):
+    """Moving or copying a file (same content) keeps its decoded row: the stat key differs, the content SHA-1
+    stored says it is the same image; the new time and size are stored so it is not hashed again."""
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    c.update(recs)
+    before = np.asarray(c.array()).copy()
+    row0 = c.index().set_index("image_id")["row"].to_dict()
+    iid = recs["image_id"].iloc[0]
+    moved = tmp_path / "elsewhere" / "renamed.png"
+    moved.parent.mkdir()
+    shutil.copyfile(recs["path"].iloc[0], moved)  # a new mtime: only the content says it is the same image
+    os.utime(moved, ns=(os.stat(moved).st_atime_ns, os.stat(moved).st_mtime_ns + 7_000_000_000))
+    os.remove(recs["path"].iloc[0])
+    recs.loc[0, "path"] = str(moved)
+    assert c.stale(recs).empty
+    assert c.touched(recs)["image_id"].tolist() == [iid]
+    s = c.update(recs)
+    assert (s.decoded, s.reused, s.refreshed, s.stale) == (0, 6, 1, 0)
+    c2 = XRayCache(bank.path / "cache", XRayPrep(32))
+    e = c2.index().set_index("image_id")
+    assert e["row"].to_dict() == row0 and np.array_equal(np.asarray(c2.array()), before)
+    assert (int(e.loc[iid, "mtime_ns"]), int(e.loc[iid, "file_size"])) == (os.stat(moved).st_mtime_ns, os.stat(moved).st_size)
+    assert c2.touched(recs).empty and c2.stale(recs).empty
+    assert len(list(c2.path.glob("data-*.npy"))) == 1 and len(list(c2.path.glob("index-*.parquet"))) == 1
+
+
+def test_moved_file_with_other_content_is_rebuilt(bank, tmp_path):
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    c.update(recs)
+    iid = recs["image_id"].iloc[3]
+    moved = tmp_path / "other" / "x.png"
+    moved.parent.mkdir()
+    save_png8(synthetic_radiograph(31337), moved)
+    recs.loc[3, "path"] = str(moved)
+    st = c.stale(recs)
+    assert st["image_id"].tolist() == [iid] and st["reason"].tolist() == ["file changed"]
+    s = c.update(recs)
+    assert (s.decoded, s.refreshed, s.stale) == (1, 0, 1)
+    c2 = XRayCache(bank.path / "cache", XRayPrep(32))
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    want = preprocess_xray(read_xray(moved), XRayPrep(32))
+    got = c2.get(int(c2.index().set_index("image_id").loc[iid, "row"]))
+    assert float(np.abs(got - want).max()) < 1e-4
+    assert c2.stale(recs).empty
+
+
+def test_touched_file_is_not_stale_for_the_dataset(bank):
+    """A file touched in place (same content) no longer counts as stale: on_stale="error" opens the cache and the
+    new time is stored."""
+    build_cache(bank, size=32)
+    ds0 = XRayDataset(bank, size=32)
+    p, iid = ds0.records["path"].iloc[4], ds0.records["image_id"].iloc[4]
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 3_000_000_000))
+    ca = XRayDataset(bank, size=32, cache=True, on_stale="error")
+    assert float((ca[4]["img"] - ds0[4]["img"]).abs().max()) < 0.02
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    assert int(c.index().set_index("image_id").loc[iid, "mtime_ns"]) == os.stat(p).st_mtime_ns
+
+
+def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
+    """The content hashes remembered by a cache object (so update does not hash again what stale hashed) are not
+    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen."""
+    build_cache(bank, size=32)
+    recs = XRayDataset(bank, size=32).records
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    assert c.stale(recs, verify="hash").empty
+    p = recs["path"].iloc[1]
+    st = os.stat(p)
+    data = bytearray(open(p, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # same size
+    with open(p, "wb") as f:
+        f.write(data)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    assert c.stale(recs, verify="stat").empty
+    assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="hash")["image_id"])

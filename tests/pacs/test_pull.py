@@ -228,3 +228,39 @@ def test_cli_says_when_the_archive_does_not_answer(tmp_path, cli):
               tmp_path / "st", "--private-dir", tmp_path / "priv", expect=1)
     assert "cannot connect" in res.output or "no association" in res.output
     assert not (tmp_path / "st").exists()
+
+
+def test_canary_in_headers_cohort_and_names_never_reaches_the_bank(seeded, tmp_path):
+    """A token in the archive's header values (patient, study, series, institution, maker, accession), the cohort
+    file's name and its lines (ids that find nothing, a bad date) and a skipped instance (a structured report) is
+    found nowhere in the bank: tables, sidecars, manifest, pull log, skip reasons, notes, file names."""
+    from dicom_factory import make_cr, make_sr
+
+    orthanc, _ = seeded
+    canary = "ZQXCANARY"
+    study = pydicom.uid.generate_uid()
+    raw = tmp_path / f"raw_{canary}"
+    cr = make_cr(raw / f"{canary}_1.dcm", patient_id=f"{canary}PID", study_uid=study, study_date="20200610", seed=11,
+                 PatientName=f"{canary}^NAME", StudyDescription=f"{canary} study", SeriesDescription=f"{canary} s",
+                 InstitutionName=f"{canary} hospital", Manufacturer=f"{canary} maker", AccessionNumber=f"{canary}ACC")
+    sr = make_sr(raw / f"{canary}_2.dcm", patient_id=f"{canary}PID")
+    ds = pydicom.dcmread(sr)
+    ds.StudyInstanceUID, ds.StudyDate, ds.SeriesNumber = study, "20200610", 2
+    ds.SeriesDescription = f"{canary} report"
+    ds.save_as(sr, enforce_file_format=True)
+    added = [orthanc.upload(p) for p in (cr, sr)]
+    try:
+        cohort = tmp_path / f"cohort_{canary}.csv"
+        cohort.write_text(f"patient_id,from,to,accession\n{canary}PID,,,\n{canary}NOBODY,,,\n,,,{canary}NOACC\n")
+        s = pull(read_cohort(cohort), tmp_path / "bank", DimseArchive(orthanc.pacs), key_file=tmp_path / "key",
+                 new_key=True, staging=tmp_path / "staging", private_dir=tmp_path / "private")
+        assert (s.studies, s.converted, s.skipped) == (1, 1, 1), s
+    finally:
+        for a in added:
+            orthanc.request("DELETE", f"/instances/{a['ID']}")
+    bank = tmp_path / "bank"
+    assert list(Bank(bank).table("skipped")["reason"]) == ["non_image_sop_class"]  # not vacuous
+    text = _all_text(bank)
+    at = text.find(canary)
+    assert at < 0, text[max(0, at - 300): at + 100]
+    assert canary not in " ".join(s.notes)

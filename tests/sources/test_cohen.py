@@ -408,3 +408,33 @@ def test_real_table_with_a_longer_first_row_is_an_error(shared_data, tmp_path):
         load_source("cohen", tmp_path / "metadata.csv")
     m = LONG_ROW.search(str(e.value))
     assert m and m.group(1) == "2", str(e.value)
+
+
+def test_canary_in_cells_and_names_never_reaches_meta_nor_reasons(tmp_path):
+    """The free text ``add cohen`` writes into a bank (meta.json with its notes, the skip reasons) holds no token of
+    the input: a canary in every cell, the folder and file names, bad rows of each kind (the tables keep the
+    dataset's own ids and paths, as designed)."""
+    import json
+
+    canary = "ZQXCANARY"
+    root = tmp_path / f"c_{canary}"
+    (root / f"{canary}_images").mkdir(parents=True)
+    base = {"view": f"{canary} view", "modality": "X-ray", "folder": f"{canary}_images", "offset": f"{canary}",
+            "age": f"{canary}", "sex": canary, "date": canary, "survival": canary, "location": canary,
+            "clinical_notes": canary}
+    _write_meta(root, [
+        {**base, "patientid": f"{canary}1", "finding": "todo", "filename": f"{canary}a.png"},
+        {**base, "patientid": f"{canary}2", "finding": " / ", "filename": f"{canary}b.png"},
+        {**base, "patientid": "", "finding": "COVID-19", "filename": f"{canary}c.png"},
+        {**base, "patientid": f"{canary}4", "finding": "COVID-19", "filename": ""},
+        {**base, "patientid": f"{canary}5", "finding": "Pneumonia/Viral/COVID-19", "filename": f"{canary}e.png"},
+    ])
+    (root / f"{canary}_images" / f"{canary}e.png").write_bytes(b"not a png")
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "cohen", root)
+    assert len(b.table("images")) == 1 and len(b.table("skipped")) == 4  # not vacuous
+    meta = (b.index_dir / "sources" / "cohen" / "meta.json").read_text()
+    json.loads(meta)
+    assert canary not in meta, meta
+    reasons = " ".join(b.table("skipped")["reason"])
+    assert canary not in reasons, reasons

@@ -84,3 +84,31 @@ def test_skip_reasons_never_quote_the_input(tmp_path):
     text = " ".join(reasons).lower()
     for name in ("maria", "rosa", "garcia", "lopez", "perez", "juan", "carmen", "sub-03_scans"):
         assert name not in text, (name, reasons)
+
+
+def test_meta_json_holds_no_dataset_description_value(tmp_path):
+    """meta.json kept the tree's dataset_description.json verbatim: free text read from the input (a tree a
+    hospital wrote may name a patient or a path). It now says which standard fields the file has, no value;
+    the notes and skip reasons carry no token of the input either."""
+    import json
+
+    from covidbank.bank import Bank
+
+    canary = "ZQXCANARY"
+    root = make_mids_sample(tmp_path / "m")
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": f"{canary} chest films of 12345678_GARCIA", "BIDSVersion": "1.1.0", "License": f"CC0 {canary}",
+        "Authors": [f"{canary} Perez"], "GeneratedBy": [{"Name": canary, "CodeURL": f"file:///export/{canary}"}],
+        f"{canary}Field": canary}))
+    d = root / "sub-03" / "rx"
+    d.mkdir(parents=True)
+    (d / f"sub-03_ses-1_acq-{canary}_{canary}_dx.nii.json").write_text(json.dumps({"Modality": "DX"}))
+    res = load_source("mids", root)
+    b = Bank(tmp_path / "bank", create=True)
+    b.add("mids", res.all_tables(), meta=res.meta, root=root)
+    text = (b.index_dir / "sources" / "mids" / "meta.json").read_text()
+    meta = json.loads(text)
+    assert canary not in text and "GARCIA" not in text and "Perez" not in text, text
+    assert meta["dataset_description_fields"] == ["Authors", "BIDSVersion", "GeneratedBy", "License", "Name"]
+    reasons = " ".join(b.table("skipped")["reason"])
+    assert "a token is not an entity" in reasons and canary not in reasons, reasons

@@ -186,6 +186,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"{summ.path}: {summ.total} images, {summ.decoded} decoded ({summ.stale} stale), "
             f"{summ.reused} reused, {summ.errors} unreadable" + (f", {summ.removed} removed" if summ.removed else "")
+            + (f" ({summ.refreshed} moved or touched files with the same content kept)" if summ.refreshed else "")
         )
         for r in summ.error_rows.itertuples():
             console.print(f"  unreadable: {r.error}")

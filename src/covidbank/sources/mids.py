@@ -151,6 +151,14 @@ def _participants(root: Path, res: SourceResult) -> dict[str, dict]:
     return out
 
 
+#: The BIDS ``dataset_description.json`` fields whose presence (not value) the source's meta records.
+_DESCRIPTION_FIELDS = frozenset({
+    "Name", "BIDSVersion", "MIDSVersion", "HEDVersion", "DatasetLinks", "DatasetType", "License", "Authors",
+    "Acknowledgements", "HowToAcknowledge", "Funding", "EthicsApprovals", "ReferencesAndLinks", "DatasetDOI",
+    "GeneratedBy", "SourceDatasets", "DatasetVersion",
+})
+
+
 def load(path: str | Path, source: str = NAME, version: str | None = None, **_: object) -> SourceResult:
     """Load a MIDS tree.
 
@@ -204,7 +212,9 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
         "path": str(root.resolve()),
         "form": "MIDS tree",
         "version": version,
-        "dataset_description": desc,
+        # which fields the tree's dataset_description.json has, never their values: free text from the input
+        # (a tree a hospital wrote may name a patient, a path, a person) has no place in the bank's meta.json
+        "dataset_description_fields": sorted(k for k in desc if k in _DESCRIPTION_FIELDS),
         "notes": [
             f"{len(subjects)} subjects, {len(sessions)} sessions, {len(im)} images ({int(im['file_present'].sum()) if len(im) else 0} files present)",
             f"{len(res.skipped)} problems reported (see the skipped table)",

@@ -7,21 +7,26 @@ resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
   intensities (quantization step 1/65535, 0.03 on torchxrayvision's scale),
   opened with ``numpy.load(mmap_mode="r")`` so every DataLoader worker shares
   the page cache;
-* ``index.parquet``: one row per image: ``image_id``, ``path_sha1`` (SHA-1 of
-  the file's absolute path: the cache is inside the bank and never holds an
-  input's path), ``row``, ``mtime_ns``, ``file_size``, ``sha1`` of the source
-  file, ``status`` (``ok`` or ``error``) and ``error`` (the exception's class
-  and a fixed reason; the full message, which names the file, is only shown
-  on the terminal and in the exceptions raised);
+* ``index.parquet``: one row per image: ``image_id``, ``row``, ``mtime_ns``,
+  ``file_size``, ``sha1`` of the source file's content, ``status`` (``ok`` or
+  ``error``) and ``error`` (the exception's class and a fixed reason; the full
+  message, which names the file, is only shown on the terminal and in the
+  exceptions raised).  The cache is inside the bank: it holds neither the
+  file's path nor any hash of it (a hospital path such as
+  ``/export/12345678_NAME/img.png`` has so few possible values that an
+  unsalted hash of it gives the record number back);
 * ``state.json``: the preprocessing parameters and the current data/index files,
   replaced atomically last, so an interrupted build leaves the old cache.
 
 The folder name holds a hash of the preprocessing parameters, so other
 parameters never read this cache; ``params`` are compared again on open.  An
-entry is *stale* when its file's path, modification time or size (or, with
-``verify="hash"``, its SHA-1) changed: :meth:`XRayCache.update` re-decodes
-exactly those, and :class:`~covidbank.torch.XRayDataset` refuses or rebuilds
-stale entries instead of using them.
+entry is *stale* when its file's content changed: the modification time and
+size are compared first, and when either differs the file's SHA-1 is compared
+with the one stored (so a file moved or copied with the same content keeps its
+entry, whose time and size :meth:`XRayCache.update` refreshes); with
+``verify="hash"`` every file is hashed.  :meth:`XRayCache.update` re-decodes
+exactly the stale entries, and :class:`~covidbank.torch.XRayDataset` refuses or
+rebuilds them instead of using them.
 """
 from __future__ import annotations
 
@@ -56,7 +61,9 @@ __all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_x
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "pad", "none")
-_FORMAT = 3  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready); 3: path_sha1, fixed error reasons
+_FORMAT = 4  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready); 3: path_sha1, fixed error
+#              reasons; 4: no path_sha1 (a moved file is told by its size, mtime and content SHA-1)
+_COLUMNS = ["image_id", "row", "mtime_ns", "file_size", "sha1", "status", "error"]
 _SCALE = 65535.0
 
 
@@ -110,12 +117,14 @@ def preprocess_xray(a: np.ndarray, prep: XRayPrep) -> np.ndarray:
 
 @dataclass
 class CacheSummary:
-    """What a cache update did."""
+    """What a cache update did (``refreshed``: reused entries whose file was moved or touched with the same
+    content, their new mtime and size stored)."""
 
     path: Path
     total: int = 0
     reused: int = 0
     decoded: int = 0
+    refreshed: int = 0
     stale: int = 0
     errors: int = 0
     removed: int = 0
@@ -148,6 +157,7 @@ class XRayCache:
         self._index: pd.DataFrame | None = None
         self._index_name: str | None = None
         self._data_name: str | None = None
+        self._hashes: dict[tuple[str, int, int], str] = {}  # in memory only: it names the files
 
     # ----------------------------------------------------------- state
     @property
@@ -176,7 +186,7 @@ class XRayCache:
         when another process or object has rebuilt the cache."""
         st = self.state()
         if not st:
-            return pd.DataFrame(columns=["image_id", "path_sha1", "row", "mtime_ns", "file_size", "sha1", "status", "error"])
+            return pd.DataFrame(columns=_COLUMNS)
         if self._index is None or self._index_name != st["index"]:
             self._index = pd.read_parquet(self.path / st["index"])
             self._index_name = st["index"]
@@ -205,6 +215,7 @@ class XRayCache:
     def __getstate__(self):  # DataLoader workers re-open the memmap themselves
         d = dict(self.__dict__)
         d["_arr"] = None
+        d["_hashes"] = {}
         return d
 
     def get(self, row: int) -> np.ndarray:
@@ -218,42 +229,71 @@ class XRayCache:
         Parameters
         ----------
         verify : {"stat", "hash"}
-            ``stat`` compares path, mtime and size; ``hash`` also re-hashes each file.
+            ``stat`` compares mtime and size, and hashes only the files where
+            either differs (same content: the entry is fresh, see
+            :meth:`touched`); ``hash`` re-hashes every file.
 
         Returns
         -------
         DataFrame
-            ``image_id``, ``path``, ``reason`` (``not cached``, ``path changed``,
-            ``file changed``, ``file missing``, ``content changed``).
+            ``image_id``, ``path``, ``reason`` (``not cached``, ``file changed``,
+            ``file missing``, ``content changed``, ``cache data unreadable``).
         """
+        return self._scan(records, verify)[0]
+
+    def touched(self, records: pd.DataFrame, verify: str = "stat") -> pd.DataFrame:
+        """Fresh entries of ``records`` whose file's mtime or size differ from the
+        index's but whose content is the one cached (a moved, copied or touched
+        file): ``image_id``, ``mtime_ns``, ``file_size``.  :meth:`update` stores
+        their new time and size without decoding them again."""
+        return self._scan(records, verify)[1]
+
+    def _scan(self, records: pd.DataFrame, verify: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(stale, touched)`` of :meth:`stale` and :meth:`touched`."""
         if verify not in ("stat", "hash"):
             raise ValueError(f"verify {verify!r}: use stat or hash")
         idx = self.index().set_index("image_id") if len(self.index()) else None
         data_ok = idx is None or not (idx["status"] == "ok").any() or self._data_readable(idx)
-        out = []
+        out, touched = [], []
         for iid, path in zip(records["image_id"], records["path"]):
             reason = None
             e = idx.loc[iid] if idx is not None and iid in idx.index else None
             if e is None:
                 reason = "not cached"
-            elif str(e["path_sha1"]) != path_key(path):
-                reason = "path changed"
             else:
                 try:
                     mt, sz = file_fingerprint(path)
                 except OSError:
                     mt = sz = None
+                same_stat = mt is not None and int(e["mtime_ns"]) == mt and int(e["file_size"]) == sz
                 if mt is None:
                     reason = None if e["status"] == "error" and "missing" in str(e["error"]) else "file missing"
-                elif int(e["mtime_ns"]) != mt or int(e["file_size"]) != sz:
-                    reason = "file changed"
-                elif verify == "hash" and e["status"] == "ok" and file_sha1(path) != e["sha1"]:
-                    reason = "content changed"
-                elif not data_ok and e["status"] == "ok":
+                elif e["status"] != "ok":  # a failed entry keeps no content hash: retried when its file changes
+                    reason = None if same_stat else "file changed"
+                elif not same_stat or verify == "hash":
+                    h = self._content_sha1(path, mt, sz, fresh=verify == "hash")
+                    if h is None or h != e["sha1"]:
+                        reason = "content changed" if same_stat else "file changed"
+                    elif not same_stat:
+                        touched.append((iid, mt, sz))
+                if reason is None and not data_ok and e["status"] == "ok":
                     reason = "cache data unreadable"
             if reason:
                 out.append((iid, path, reason))
-        return pd.DataFrame(out, columns=["image_id", "path", "reason"])
+        return (pd.DataFrame(out, columns=["image_id", "path", "reason"]),
+                pd.DataFrame(touched, columns=["image_id", "mtime_ns", "file_size"]))
+
+    def _content_sha1(self, path, mtime_ns: int, size: int, fresh: bool = False) -> str | None:
+        """SHA-1 of the file at ``path`` (None when it cannot be read), remembered in this object (never in the
+        bank) for the same path, mtime and size, so :meth:`update` does not hash again what :meth:`stale` hashed;
+        ``fresh`` (``verify="hash"``) always reads the file."""
+        key = (str(path), mtime_ns, size)
+        if fresh or key not in self._hashes:
+            try:
+                self._hashes[key] = file_sha1(path)
+            except OSError:
+                return None
+        return self._hashes[key]
 
     def _data_readable(self, idx: pd.DataFrame) -> bool:
         """Whether the data file of the index opens and holds every row the index points at."""
@@ -284,24 +324,34 @@ class XRayCache:
         in ``workers`` processes, or on the dask.distributed cluster at
         ``scheduler`` (the files must be readable at the same paths there);
         the result is the same.  Files that fail to
-        decode are recorded with ``status="error"`` and their message (and are
-        retried when the file changes).  ``prune`` drops entries not in ``records``.
+        decode are recorded with ``status="error"`` and a fixed reason (and are
+        retried when the file changes).  Entries whose file was moved or touched
+        but holds the same content keep their pixels; their new mtime and size
+        are stored (``CacheSummary.refreshed``).  ``prune`` drops entries not in
+        ``records``.
         """
         records = records.drop_duplicates("image_id").reset_index(drop=True)
         summ = CacheSummary(path=self.path, total=len(records))
-        stale = self.stale(records, verify)
+        stale, touched = self._scan(records, verify)
         summ.stale = int((stale["reason"] != "not cached").sum())
         old = self.index()
-        keep = old[~old["image_id"].isin(set(stale["image_id"]))]
-        if not prune:
-            pass
-        else:
+        keep = old[~old["image_id"].isin(set(stale["image_id"]))].copy()
+        if len(touched):
+            at = keep["image_id"].map(dict(zip(touched["image_id"], range(len(touched)))))
+            hit = at.notna().to_numpy()
+            pos = at[hit].astype(int).to_numpy()
+            keep.loc[hit, "mtime_ns"] = touched["mtime_ns"].to_numpy()[pos]
+            keep.loc[hit, "file_size"] = touched["file_size"].to_numpy()[pos]
+            summ.refreshed = int(hit.sum())
+        if prune:
             before = len(keep)
             keep = keep[keep["image_id"].isin(set(records["image_id"]))]
             summ.removed = before - len(keep)
         if stale.empty and summ.removed == 0 and self.exists():
             summ.reused = len(records)
             idx = keep
+            if summ.refreshed:  # new time and size only: a new index beside the same data file
+                self._write_index(keep, self._data_name or self.state().get("data"))
             summ.errors = int((idx[idx["image_id"].isin(set(records["image_id"]))]["status"] == "error").sum())
             summ.error_rows = error_rows(idx, records)
             return summ
@@ -353,35 +403,42 @@ class XRayCache:
             if tmp_data.exists():
                 tmp_data.unlink()
             raise
-        idx = pd.concat([keep, pd.DataFrame(new_rows, columns=keep.columns if len(keep.columns) else None)], ignore_index=True)
-        idx = idx.astype({"row": "int64", "mtime_ns": "int64", "file_size": "int64"})
-        index_name = f"index-{token}.parquet"
-        idx.to_parquet(self.path / index_name, index=False)
-        prev = self.state() if self.exists() else {}
-        atomic_write(
-            self.state_file,
-            json.dumps({"params": {"format": _FORMAT, **asdict(self.prep)}, "data": data_name, "index": index_name, "count": int(len(idx))}, indent=2),
-        )
-        for k in ("data", "index"):
-            f = prev.get(k)
-            if f and (self.path / f).exists():
-                try:
-                    (self.path / f).unlink()
-                except OSError:  # pragma: no cover - another process holds it (Windows)
-                    pass
-        self._arr, self._index, self._index_name, self._data_name = None, None, None, None
+        idx = pd.concat([keep, pd.DataFrame(new_rows, columns=_COLUMNS)], ignore_index=True)
+        idx = self._write_index(idx, data_name, token)
         summ.decoded = len(todo)
         summ.reused = len(records) - len(todo)
         summ.error_rows = error_rows(idx, records, messages)
         summ.errors = len(summ.error_rows)
         return summ
 
+    def _write_index(self, idx: pd.DataFrame, data_name: str, token: str | None = None) -> pd.DataFrame:
+        """Write ``idx`` as a new index file, point ``state.json`` at it and ``data_name`` (atomically), and
+        remove the files the previous state pointed at (unless still used)."""
+        idx = idx[_COLUMNS].astype({"row": "int64", "mtime_ns": "int64", "file_size": "int64"})
+        index_name = f"index-{token or uuid.uuid4().hex[:8]}.parquet"
+        idx.to_parquet(self.path / index_name, index=False)
+        prev = self.state() if self.exists() else {}
+        atomic_write(
+            self.state_file,
+            json.dumps({"params": {"format": _FORMAT, **asdict(self.prep)}, "data": data_name, "index": index_name,
+                        "count": int(len(idx))}, indent=2),
+        )
+        for k in ("data", "index"):
+            f = prev.get(k)
+            if f and f not in (data_name, index_name) and (self.path / f).exists():
+                try:
+                    (self.path / f).unlink()
+                except OSError:  # pragma: no cover - another process holds it (Windows)
+                    pass
+        self._arr, self._index, self._index_name, self._data_name = None, None, None, None
+        return idx
+
 
 def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
     """Decode and preprocess one ``(image_id, path, file_format, inversion args, prep)``: its index row and
     ``uint16`` array, or the row with ``status="error"`` and the reason (never raises for a bad file)."""
     iid, path, fmt, inv_args, prep = task
-    row = {"image_id": iid, "path_sha1": path_key(path), "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None,
+    row = {"image_id": iid, "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None,
            "status": "ok", "error": None}
     try:
         row["mtime_ns"], row["file_size"] = file_fingerprint(path)
@@ -398,11 +455,6 @@ def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
 #: Fixed reasons stored in the index's ``error`` column (after the exception's class name).
 MISSING = "image file is missing"
 UNREADABLE = "image file could not be read"
-
-
-def path_key(path: str | os.PathLike) -> str:
-    """SHA-1 of the path the cache reads a file from (absolute): what the index keeps to tell a moved file (never the path)."""
-    return hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def error_rows(idx: pd.DataFrame, records: pd.DataFrame, messages: Mapping[str, str] | None = None) -> pd.DataFrame:

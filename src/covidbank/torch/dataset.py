@@ -440,7 +440,7 @@ class XRayDataset(BankImageDataset):
             root = self.bank.path / "cache" if cache is True else Path(cache)
             c = XRayCache(root, self.prep)
         recs = self.records
-        stale = c.stale(recs, verify)
+        stale, touched = c._scan(recs, verify)
         if len(stale):
             if on_stale == "error":
                 first = stale.iloc[0]
@@ -450,6 +450,11 @@ class XRayDataset(BankImageDataset):
                 )
             log.info("cache %s: decoding %d missing or stale entries", c.path, len(stale))
             c.update(recs, verify=verify)
+        elif len(touched):  # moved or touched files with the cached content: store their new time and size
+            try:
+                c.update(recs, verify=verify)
+            except OSError as e:  # a read-only bank: the entries are still used (and hashed again next time)
+                log.info("cache %s: could not store %d new file times (%s)", c.path, len(touched), type(e).__name__)
         idx = c.index().set_index("image_id")
         ent = idx.loc[recs["image_id"]]
         bad = (ent["status"] != "ok").to_numpy()
