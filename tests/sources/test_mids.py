@@ -112,3 +112,18 @@ def test_meta_json_holds_no_dataset_description_value(tmp_path):
     assert meta["dataset_description_fields"] == ["Authors", "BIDSVersion", "GeneratedBy", "License", "Name"]
     reasons = " ".join(b.table("skipped")["reason"])
     assert "a token is not an entity" in reasons and canary not in reasons, reasons
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'"CC0"', b"\xff\xfe{}", b'{"License": ["CC0"]}'])
+def test_a_dataset_description_that_is_no_json_object_is_a_reason_not_a_crash(tmp_path, content):
+    # valid JSON that is a list or a string (``desc.get`` raised AttributeError), bytes that are not UTF-8
+    # (UnicodeDecodeError), a License that is not a string: the tree is still read, the file said in a reason
+    root = make_mids_sample(tmp_path / "m")
+    (root / "dataset_description.json").write_bytes(content)
+    res = load_source("mids", root)
+    assert len(res.tables["images"]) == 2
+    assert res.tables["images"]["license_raw"].isna().all()
+    if content.startswith(b'{"License"'):
+        return
+    reasons = {s.reason for s in res.skipped if s.record == "dataset_description.json"}
+    assert reasons & {"invalid JSON", "not a JSON object"}, res.skipped

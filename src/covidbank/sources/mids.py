@@ -182,10 +182,13 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
     desc = {}
     if (root / "dataset_description.json").is_file():
         try:
-            desc = json.loads((root / "dataset_description.json").read_text())
-        except json.JSONDecodeError:
+            desc = json.loads((root / "dataset_description.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
             res.skip("dataset_description.json", root / "dataset_description.json", "invalid JSON")
-    lic_raw = desc.get("License")
+        if not isinstance(desc, dict):  # valid JSON, but a list, a string or a number: no BIDS description
+            res.skip("dataset_description.json", root / "dataset_description.json", "not a JSON object")
+            desc = {}
+    lic_raw = desc.get("License") if isinstance(desc.get("License"), str) else None
     from .base import normalize_license
 
     records = _collect_records(root, subs, res)
