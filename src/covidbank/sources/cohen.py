@@ -481,8 +481,8 @@ class _Loader:
 
         Columns of few distinct values are normalized on their distinct values and kept as dictionary
         arrays until written (:func:`map_unique` with ``dictionary=True``), so dropping skipped rows and
-        taking each session's first row move indices, not text.  The batch's text columns are let go
-        once the images are built (the labels need none of them).
+        taking each session's first row move indices, not text.  Each of the batch's text columns is let go
+        once it is normalized, and the labels are written before the images are built.
         """
         raw = held.pop()
         n = raw.num_rows
@@ -626,6 +626,24 @@ class _Loader:
             "location": f(kept(_clean_arrow(col("location")))),
         }, k))
 
+        # labels: each image's finding expanded, in the image's order; written before the images are built, so
+        # the labels' table and the images' (held in memory for a table of one batch) are not in memory at once
+        per = [self.label_rows.get(u, []) for u in fvals]
+        counts = np.array([len(x) for x in per], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        flat = [t for x in per for t in x]
+        reps = counts[fcodes]
+        img_idx = np.repeat(np.arange(m), reps)
+        within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
+        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
+        spools["labels"].write_arrow(_arrow_table("labels", {
+            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
+            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
+            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
+        }, len(img_idx)))
+        del per, flat, label, cui, value, origin, img_idx, within, lab_idx
+
         lic_raw = kept(_clean_arrow(col("license")))
         masks, severity = self.masks, self.severity
         mask = map_unique(fname, lambda fn: _mask_path(masks, fn), _TEXT) if masks else pa.nulls(m, _TEXT)
@@ -643,22 +661,6 @@ class _Loader:
                 images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
         spools["images"].write_arrow(_arrow_table("images", images, m))
         del cols, images, lic_raw, mask
-
-        # labels: each image's finding expanded, in the image's order
-        per = [self.label_rows.get(u, []) for u in fvals]
-        counts = np.array([len(x) for x in per], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        flat = [t for x in per for t in x]
-        reps = counts[fcodes]
-        img_idx = np.repeat(np.arange(m), reps)
-        within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
-        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
-        spools["labels"].write_arrow(_arrow_table("labels", {
-            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
-            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
-            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
-        }, len(img_idx)))
 
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
