@@ -162,6 +162,11 @@ def _clean_arrow(values: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(enc.indices, s)
 
 
+def _one_chunk(values: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (its chunks combined)."""
+    return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+
+
 def _dense(values: pa.Array) -> pa.Array:
     """A ``DictionaryArray`` decoded (its values taken); any other array as it is."""
     return values.dictionary.take(values.indices) if isinstance(values, pa.DictionaryArray) else values
@@ -476,34 +481,35 @@ class _Loader:
 
         Columns of few distinct values are normalized on their distinct values and kept as dictionary
         arrays until written (:func:`map_unique` with ``dictionary=True``), so dropping skipped rows and
-        taking each session's first row move indices, not text.  The batch's text columns are let go
-        once the images are built (the labels need none of them).
+        taking each session's first row move indices, not text.  Each of the batch's text columns is let go
+        once it is normalized, and the labels are written before the images are built.
         """
         raw = held.pop()
         n = raw.num_rows
         if not n:  # a batch of no rows (pandas' reader gives one for a header without a line end): nothing to add
             return
-        cols: dict[str, pa.Array] = {}
-        for name, c in zip(raw.column_names, raw.columns):
-            if name not in cols:
-                cols[name] = c.combine_chunks() if c.num_chunks != 1 else c.chunk(0)
+        # the columns read (_USED), each taken out of `cols` where it is used: its text is freed as soon as
+        # it is normalized, not kept until the batch ends (at 100k rows the raw text is 45 MB)
+        # (a name repeated in the header: its first column, as pandas reads it)
+        cols: dict[str, pa.Array] = {name: _one_chunk(raw.column(i)) for i, name in reversed(list(enumerate(raw.column_names)))
+                                     if name in _USED}
         del raw
         row0 = self.n_rows
         self.n_rows += n
-        folders = (map_unique(cols["folder"], lambda f: (f or "images").strip(), _TEXT, dictionary=True) if "folder" in cols
+        folders = (map_unique(cols.pop("folder"), lambda f: (f or "images").strip(), _TEXT, dictionary=True) if "folder" in cols
                    else pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["images"], _TEXT)))
-        fname = _strip(cols["filename"])
+        fname = _strip(cols.pop("filename"))
         paths, present = _paths(folders, fname, self.root, self.listings)
         self.n_present_all += int(present.sum())
-        views = map_unique(cols["view"], _view, _TEXT, dictionary=True)
+        views = map_unique(cols.pop("view"), _view, _TEXT, dictionary=True)
         for k, v in _in_order(views):
             self.raw_views[k] += v
-        fenc = pc.dictionary_encode(cols["finding"])
+        fenc = pc.dictionary_encode(cols.pop("finding"))
         fvals = _strip(fenc.dictionary)
         fcodes = fenc.indices.to_numpy()
         fskip = pc.is_in(pc.utf8_lower(fvals), value_set=pa.array(sorted(SKIP_FINDINGS), _TEXT)).to_numpy(zero_copy_only=False)
         fvals = fvals.to_pylist()
-        pid = _strip(cols["patientid"])
+        pid = _strip(cols.pop("patientid"))
         reason = np.full(n, None, dtype=object)
         bad = fskip[fcodes]
         if bad.any():
@@ -545,7 +551,15 @@ class _Loader:
             return
         del reason, bad
         self.n_present += int(present.sum())
-        col = lambda name: cols[name] if name in cols else pa.repeat(pa.scalar("", _TEXT), n)  # noqa: E731
+        col = lambda name: cols.pop(name) if name in cols else pa.repeat(pa.scalar("", _TEXT), n)  # noqa: E731
+
+        def taken_first(*names: str) -> pa.Array:
+            """:func:`first_nonempty` of the columns ``names``, which are taken out of ``cols``."""
+            out = first_nonempty(cols, *names)
+            for name in names:
+                cols.pop(name, None)
+            return out
+
         pid, fname, folders, paths, views = kept(pid), kept(fname), kept(folders), kept(paths), kept(views)
         subject_id = _prefixed(NAME + ":", pid)
         offset = kept(map_unique(col("offset"), to_float, pa.float64(), dictionary=True))
@@ -568,7 +582,7 @@ class _Loader:
         image_id = _prefixed(NAME + ":", self._unique_names(pc.binary_join_element_wise(_dense(folders), fname, slash)))
         sex = kept(map_unique(col("sex"), _sex, _TEXT, dictionary=True))
         age = kept(map_unique(col("age"), parse_age, pa.float64()))
-        modality = kept(map_unique(cols["modality"], _modality, _TEXT, dictionary=True))
+        modality = kept(map_unique(cols.pop("modality"), _modality, _TEXT, dictionary=True))
         for k, v in _in_order(views):
             self.kept_views[k] += v
         self.subjects.update(subject_id, sex, age, pc.fill_null(pc.less_equal(offset, 0), False).to_numpy(zero_copy_only=False),
@@ -601,16 +615,34 @@ class _Loader:
             "source_version": _repeat(self.version, k), "original_id": f(ses_key), "offset_days": f(offset), "date": f(date),
             "modality": f(modality),
             **{c: fm(col(c), parse_bool, pa.bool_()) for c in ("intubated", "intubation_present", "went_icu", "in_icu")},
-            "needed_supplemental_o2": fm(first_nonempty(cols, "needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
+            "needed_supplemental_o2": fm(taken_first("needed_supplemental_O2", "needed_supplemental_o2"), parse_bool, pa.bool_()),
             "extubated": fm(col("extubated"), parse_bool, pa.bool_()),
             "temperature": fm(col("temperature"), to_float, pa.float64()),
-            "po2_saturation": fm(first_nonempty(cols, "pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
-            "leukocyte_count": fm(first_nonempty(cols, "leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
-            "neutrophil_count": fm(first_nonempty(cols, "neutrophil_count", "neutrophil count"), to_float, pa.float64()),
-            "lymphocyte_count": fm(first_nonempty(cols, "lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
-            "clinical_notes": f(kept(_clean_arrow(first_nonempty(cols, "clinical_notes", "clinical notes")))),
+            "po2_saturation": fm(taken_first("pO2_saturation", "pO2 saturation"), to_float, pa.float64()),
+            "leukocyte_count": fm(taken_first("leukocyte_count", "wbc count", "wbc_count"), to_float, pa.float64()),
+            "neutrophil_count": fm(taken_first("neutrophil_count", "neutrophil count"), to_float, pa.float64()),
+            "lymphocyte_count": fm(taken_first("lymphocyte_count", "lymphocyte count"), to_float, pa.float64()),
+            "clinical_notes": f(kept(_clean_arrow(taken_first("clinical_notes", "clinical notes")))),
             "location": f(kept(_clean_arrow(col("location")))),
         }, k))
+
+        # labels: each image's finding expanded, in the image's order; written before the images are built, so
+        # the labels' table and the images' (held in memory for a table of one batch) are not in memory at once
+        per = [self.label_rows.get(u, []) for u in fvals]
+        counts = np.array([len(x) for x in per], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        flat = [t for x in per for t in x]
+        reps = counts[fcodes]
+        img_idx = np.repeat(np.arange(m), reps)
+        within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
+        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
+        spools["labels"].write_arrow(_arrow_table("labels", {
+            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
+            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
+            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
+        }, len(img_idx)))
+        del per, flat, label, cui, value, origin, img_idx, within, lab_idx
 
         lic_raw = kept(_clean_arrow(col("license")))
         masks, severity = self.masks, self.severity
@@ -629,22 +661,6 @@ class _Loader:
                 images[c] = pa.array([s[i] for s in severity.values()], pa.float64()).take(at)
         spools["images"].write_arrow(_arrow_table("images", images, m))
         del cols, images, lic_raw, mask
-
-        # labels: each image's finding expanded, in the image's order
-        per = [self.label_rows.get(u, []) for u in fvals]
-        counts = np.array([len(x) for x in per], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        flat = [t for x in per for t in x]
-        reps = counts[fcodes]
-        img_idx = np.repeat(np.arange(m), reps)
-        within = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        lab_idx = pa.array(np.repeat(starts[fcodes], reps) + within)
-        label, cui, value, origin = (list(c) for c in zip(*flat)) if flat else ([], [], [], [])
-        spools["labels"].write_arrow(_arrow_table("labels", {
-            "image_id": image_id.take(pa.array(img_idx)), "source": _repeat(NAME, len(img_idx)),
-            "label": pa.array(label, _TEXT).take(lab_idx), "cui": pa.array(cui, _TEXT).take(lab_idx),
-            "value": pa.array(value, pa.int8()).take(lab_idx), "origin": pa.array(origin, _TEXT).take(lab_idx),
-        }, len(img_idx)))
 
     def _unique_names(self, base_id: pa.Array) -> pa.Array:
         """``folder/file``, with ``#2``, ``#3`` ... on its later rows when the same name repeats (across batches)."""
