@@ -67,16 +67,14 @@ def test_changed_file_is_stale_refused_or_rebuilt(bank):
     assert c.stale(ds0.records).empty
 
 
-def test_same_stat_different_content_needs_hash(bank):
+def test_same_mtime_different_content_is_stale(bank):
     build_cache(bank, size=32)
     ds0 = XRayDataset(bank, size=32)
     p = ds0.records["path"].iloc[1]
     _rewrite(p, 4242, keep_stat=True)
     c = XRayCache(bank.path / "cache", XRayPrep(32))
-    if os.stat(p).st_size == int(c.index().set_index("image_id").loc[ds0.records["image_id"].iloc[1], "file_size"]):
-        assert c.stale(ds0.records, verify="stat").empty  # size and mtime equal: only the hash sees it
-    st = c.stale(ds0.records, verify="hash")
-    assert ds0.records["image_id"].iloc[1] in set(st["image_id"])
+    for verify in ("stat", "hash"):  # stat: the ctime (which os.utime cannot set back) or the size differs
+        assert ds0.records["image_id"].iloc[1] in set(c.stale(ds0.records, verify=verify)["image_id"])
 
 
 def test_parameters_key_the_cache(bank):
@@ -235,7 +233,8 @@ def test_cache_files_hold_no_path_nor_hash_of_it(tmp_path):
         assert form.encode() not in blob, form
         for h in _hash_forms(form):
             assert h not in blob, (form, h)
-    assert list(idx.columns) == ["image_id", "row", "mtime_ns", "file_size", "sha1", "status", "error"]
+    assert list(idx.columns) == ["image_id", "row", "mtime_ns", "file_size", "ctime_ns", "inode", "sha1", "status",
+                                 "error"]
 
 
 def test_moved_file_with_same_content_reuses_its_row(bank, tmp_path):
@@ -303,7 +302,8 @@ def test_touched_file_is_not_stale_for_the_dataset(bank):
 
 def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
     """The content hashes remembered by a cache object (so update does not hash again what stale hashed) are not
-    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen."""
+    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen (and by the stat check
+    too, since format 5: its ctime changed)."""
     build_cache(bank, size=32)
     recs = XRayDataset(bank, size=32).records
     c = XRayCache(bank.path / "cache", XRayPrep(32))
@@ -315,5 +315,118 @@ def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
     with open(p, "wb") as f:
         f.write(data)
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
-    assert c.stale(recs, verify="stat").empty
     assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="hash")["image_id"])
+    assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="stat")["image_id"])
+
+
+def test_file_rewritten_while_decoding_is_not_kept(bank, monkeypatch):
+    """The content SHA-1 was taken after the decode, in a second read: a file rewritten by another program between
+    the two left the old image's pixels under the new content's hash, and the next scan (new mtime and size, same
+    hash) kept them as a "touched" file: wrong pixels for ever. The hash is now taken before the decode."""
+    import covidbank.torch.cache as cm
+    from covidbank.pixels import read_xray
+
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p = recs["path"].iloc[0]
+    real = cm.read_xray
+
+    def racing(path, **kw):
+        a = real(path, **kw)
+        if str(path) == str(p):
+            save_png8(synthetic_radiograph(777), p)  # another writer, after the decoder read the file
+        return a
+
+    monkeypatch.setattr(cm, "read_xray", racing)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    monkeypatch.setattr(cm, "read_xray", real)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 2_000_000_000))
+    c.update(recs)
+    c2 = XRayCache(bank.path / "cache", XRayPrep(32))
+    got = c2.get(int(c2.index().set_index("image_id").loc[recs["image_id"].iloc[0], "row"]))
+    want = cm.preprocess_xray(read_xray(p), XRayPrep(32))
+    assert float(np.abs(got - want).max()) < 1e-3
+
+
+def _same_size_pair(a, b):
+    """Pad the smaller of two PNGs (bytes after IEND are ignored) so both have the same size, and give both the same
+    mtime, as files extracted from one archive."""
+    sa, sb = os.path.getsize(a), os.path.getsize(b)
+    small, n = (a, sb - sa) if sa < sb else (b, sa - sb)
+    with open(small, "ab") as f:
+        f.write(b"\0" * n)
+    t = 1_600_000_000 * 10**9
+    for x in (a, b):
+        os.utime(x, ns=(t, t))
+
+
+def test_two_records_swapping_files_of_same_size_and_mtime(bank):
+    """Without the path in the index, two files with the same size and mtime (one archive's extraction, fixed-size
+    images) that swap names kept each other's pixels; the file's inode (and ctime) are compared too."""
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a, b = recs["path"].iloc[0], recs["path"].iloc[3]
+    _same_size_pair(a, b)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    tmp = a + ".swap"
+    os.rename(a, tmp)
+    os.rename(b, a)
+    os.rename(tmp, b)
+    assert {recs["image_id"].iloc[0], recs["image_id"].iloc[3]} <= set(c.stale(recs)["image_id"])
+    ds = XRayDataset(bank, size=32, cache=True)
+    for i in (0, 3):
+        want = preprocess_xray(read_xray(recs["path"].iloc[i]), XRayPrep(32))
+        assert float(np.abs(ds.load_image(i) - want).max()) < 1e-3
+
+
+def test_same_size_file_with_mtime_restored_is_stale(bank):
+    """A file replaced by another of the same size whose mtime was set back (os.utime, cp -p, tar) is seen without
+    verify="hash": its ctime (which utime cannot set back) differs."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a, b = recs["path"].iloc[1], recs["path"].iloc[4]
+    _same_size_pair(a, b)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    st = os.stat(a)
+    shutil.copyfile(b, a)  # in place: same inode, same size
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert recs["image_id"].iloc[1] in set(c.stale(recs)["image_id"])
+
+
+def test_unstattable_file_is_an_error_row_not_a_crash(bank):
+    """A symlink loop (or any stat error other than a missing file) crashed update with a raw OSError; it is now an
+    error row, and not decoded again until the file changes."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p, iid = recs["path"].iloc[2], recs["image_id"].iloc[2]
+    os.remove(p)
+    os.symlink(p, p)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    s = c.update(recs)
+    assert s.errors == 1 and s.error_rows["image_id"].tolist() == [iid]
+    assert c.stale(recs).empty
+    os.remove(p)
+    save_png8(synthetic_radiograph(5), p)
+    assert c.stale(recs)["image_id"].tolist() == [iid]
+    assert c.update(recs).errors == 0
+
+
+def test_verify_hash_retries_an_error_row_whose_content_changed(bank):
+    """verify="hash" re-hashes every file, error rows included: a bad file fixed with the same size and mtime is
+    decoded again."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p, iid = recs["path"].iloc[5], recs["image_id"].iloc[5]
+    good = open(p, "rb").read()
+    st = os.stat(p)
+    with open(p, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff" * 200)  # same size, corrupt
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    assert c.update(recs).errors == 1
+    with open(p, "r+b") as f:
+        f.write(good)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert iid in set(c.stale(recs, verify="hash")["image_id"])
