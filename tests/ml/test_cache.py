@@ -430,3 +430,24 @@ def test_verify_hash_retries_an_error_row_whose_content_changed(bank):
         f.write(good)
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert iid in set(c.stale(recs, verify="hash")["image_id"])
+
+
+def test_old_format_caches_beside_are_removed(bank):
+    """A format-3 cache (an unsalted SHA-1 of each path in its index) or older (the path itself) was left in the
+    bank, unused, after the move to a format without them: the privacy fix did not reach existing banks."""
+    import pandas as pd
+
+    recs = XRayDataset(bank, size=32).records
+    root = bank.path / "cache"
+    old = root / "xray-32-center-xrv-0123456789"
+    old.mkdir(parents=True)
+    pd.DataFrame({"image_id": recs["image_id"], "path_sha1": [hashlib.sha1(p.encode()).hexdigest() for p in recs["path"]]}
+                 ).to_parquet(old / "index-abc.parquet")
+    (old / "state.json").write_text(json.dumps({"params": {"format": 3, "size": 32, "crop": "center", "resample": "xrv"},
+                                                "index": "index-abc.parquet", "data": None}))
+    other = root / "xray-notmine"  # no cache state: left alone
+    other.mkdir()
+    (other / "state.json").write_text("[]")
+    build_cache(bank, size=32)
+    assert not old.exists() and other.exists()
+    assert XRayCache(root, XRayPrep(32)).exists()

@@ -19,8 +19,11 @@ resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
 * ``state.json``: the preprocessing parameters and the current data/index files,
   replaced atomically last, so an interrupted build leaves the old cache.
 
-The folder name holds a hash of the preprocessing parameters, so other
-parameters never read this cache; ``params`` are compared again on open.  An
+The folder name holds a hash of the preprocessing parameters and the cache
+format, so other parameters never read this cache; ``params`` are compared
+again on open.  :meth:`XRayCache.update` removes the folders an older format
+wrote (:func:`remove_old_caches`; formats before 4 hold the paths or a hash of
+them).  An
 entry is *stale* when its file's content changed: the modification and change
 times, size and inode are compared first (as git does; the inode tells two
 files that swapped names, the ctime a file whose mtime was set back), and when
@@ -37,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -233,8 +237,8 @@ class XRayCache:
         Parameters
         ----------
         verify : {"stat", "hash"}
-            ``stat`` compares mtime and size, and hashes only the files where
-            either differs (same content: the entry is fresh, see
+            ``stat`` compares mtime, size, ctime and inode, and hashes only the
+            files where any differs (same content: the entry is fresh, see
             :meth:`touched`); ``hash`` re-hashes every file.
 
         Returns
@@ -248,8 +252,8 @@ class XRayCache:
     def touched(self, records: pd.DataFrame, verify: str = "stat") -> pd.DataFrame:
         """Fresh entries of ``records`` whose file's mtime or size differ from the
         index's but whose content is the one cached (a moved, copied or touched
-        file): ``image_id``, ``mtime_ns``, ``file_size``.  :meth:`update` stores
-        their new time and size without decoding them again."""
+        file): ``image_id``, ``mtime_ns``, ``file_size``, ``ctime_ns``, ``inode``.  :meth:`update` stores
+        their new stat key without decoding them again."""
         return self._scan(records, verify)[1]
 
     def _scan(self, records: pd.DataFrame, verify: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -334,6 +338,7 @@ class XRayCache:
         """
         records = records.drop_duplicates("image_id").reset_index(drop=True)
         summ = CacheSummary(path=self.path, total=len(records))
+        remove_old_caches(self.path.parent)
         stale, touched = self._scan(records, verify)
         summ.stale = int((stale["reason"] != "not cached").sum())
         old = self.index()
@@ -434,6 +439,31 @@ class XRayCache:
                     pass
         self._arr, self._index, self._index_name, self._data_name = None, None, None, None
         return idx
+
+
+def remove_old_caches(root: str | os.PathLike) -> list[Path]:
+    """Remove the ``xray-*`` cache folders under ``root`` that an older cache format wrote; return them.
+
+    This version never reads them (the format is part of the folder name), and formats before 4 hold each
+    source file's path (1, 2) or an unsalted SHA-1 of it (3) inside the bank.  A folder is removed only when its
+    ``state.json`` reads as a cache state whose ``params.format`` is an integer below the current one.
+    """
+    out = []
+    for d in sorted(Path(root).glob("xray-*")) if Path(root).is_dir() else []:
+        try:
+            params = json.loads((d / "state.json").read_text()).get("params")
+            fmt = params.get("format") if isinstance(params, dict) else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt < _FORMAT:
+            try:
+                shutil.rmtree(d)
+            except OSError as e:  # a read-only bank: left, said on the log
+                log.warning("could not remove old cache folder %s (%s)", d, type(e).__name__)
+                continue
+            log.info("removed old cache folder %s (format %d)", d, fmt)
+            out.append(d)
+    return out
 
 
 def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
