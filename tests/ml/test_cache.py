@@ -451,3 +451,50 @@ def test_old_format_caches_beside_are_removed(bank):
     build_cache(bank, size=32)
     assert not old.exists() and other.exists()
     assert XRayCache(root, XRayPrep(32)).exists()
+
+
+def _assert_pixels_match_files(ds):
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    for i in range(len(ds)):
+        want = preprocess_xray(read_xray(ds.records["path"].iloc[i]), ds.prep)
+        assert float(np.abs(ds.load_image(i) - want).max()) < 1e-3, ds.records["image_id"].iloc[i]
+
+
+def test_dataset_keeps_its_rows_when_a_shared_cache_object_is_rebuilt(bank):
+    """Two datasets given one XRayCache object (train and validation): the second one's rebuild re-pointed the
+    object at the new data file, and the first one read its old row numbers in it: other images' pixels."""
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    all_recs = XRayDataset(bank, size=32).records
+    c.update(all_recs)
+    first = XRayDataset(bank, size=32, cache=c)
+    p = all_recs["path"].iloc[0]
+    _rewrite(p, 4711)  # stale for the second dataset: rebuilt, its row moves to the end
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 4_000_000_000))
+    second = XRayDataset(bank, size=32, cache=c)
+    _assert_pixels_match_files(second)
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    for i in range(len(first)):  # the first dataset still serves what it was created with
+        if first.records["path"].iloc[i] != p:
+            want = preprocess_xray(read_xray(first.records["path"].iloc[i]), XRayPrep(32))
+            assert float(np.abs(first.load_image(i) - want).max()) < 1e-3, first.records["image_id"].iloc[i]
+
+
+def test_update_after_another_process_rebuilt_copies_the_right_rows(bank):
+    """A cache object whose memory map was open kept it when it re-read the index another process had written:
+    update then copied the new index's row numbers out of the old data file."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a = XRayCache(bank.path / "cache", XRayPrep(32))
+    a.update(recs)
+    a.get(0)  # memory map open
+    p0, p3 = recs["path"].iloc[0], recs["path"].iloc[3]
+    _rewrite(p0, 101)
+    os.utime(p0, ns=(os.stat(p0).st_atime_ns, os.stat(p0).st_mtime_ns + 4_000_000_000))
+    XRayCache(bank.path / "cache", XRayPrep(32)).update(recs)  # another process: row of p0 moves to the end
+    _rewrite(p3, 202)
+    os.utime(p3, ns=(os.stat(p3).st_atime_ns, os.stat(p3).st_mtime_ns + 4_000_000_000))
+    a.update(recs)
+    _assert_pixels_match_files(XRayDataset(bank, size=32, cache=True, on_stale="error"))

@@ -166,6 +166,7 @@ class XRayCache:
         self._index_name: str | None = None
         self._data_name: str | None = None
         self._hashes: dict[tuple, str] = {}  # in memory only: it names the files
+        self._pinned = False  # a dataset's view: index and data file fixed (see snapshot)
 
     # ----------------------------------------------------------- state
     @property
@@ -192,6 +193,8 @@ class XRayCache:
     def index(self) -> pd.DataFrame:
         """The cache index (empty when the cache does not exist yet); re-read
         when another process or object has rebuilt the cache."""
+        if self._pinned and self._index is not None:
+            return self._index
         st = self.state()
         if not st:
             return pd.DataFrame(columns=_COLUMNS)
@@ -199,7 +202,17 @@ class XRayCache:
             self._index = pd.read_parquet(self.path / st["index"])
             self._index_name = st["index"]
             self._data_name = st.get("data")
+            self._arr = None  # the data file that goes with this index, not the one opened before
         return self._index
+
+    def snapshot(self) -> "XRayCache":
+        """A copy of this object fixed to the index and data file it reads now: its row numbers stay valid
+        when this object (or another process) updates the cache (what a dataset holds).  It cannot be updated."""
+        self.index()
+        snap = XRayCache.__new__(XRayCache)
+        snap.__dict__.update(self.__getstate__())
+        snap._pinned = True
+        return snap
 
     def array(self) -> np.ndarray:
         """The memory-mapped ``(N, size, size)`` uint16 array that matches the
@@ -336,6 +349,8 @@ class XRayCache:
         are stored (``CacheSummary.refreshed``).  ``prune`` drops entries not in
         ``records``.
         """
+        if self._pinned:
+            raise CacheError(f"{self.path}: a dataset's view of the cache is fixed; update it with XRayCache(root, prep)")
         records = records.drop_duplicates("image_id").reset_index(drop=True)
         summ = CacheSummary(path=self.path, total=len(records))
         remove_old_caches(self.path.parent)

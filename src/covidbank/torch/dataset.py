@@ -455,7 +455,10 @@ class XRayDataset(BankImageDataset):
                 c.update(recs, verify=verify)
             except OSError as e:  # a read-only bank: the entries are still used (and hashed again next time)
                 log.info("cache %s: could not store %d new file times (%s)", c.path, len(touched), type(e).__name__)
-        idx = c.index().set_index("image_id")
+        snap = c.snapshot()  # the rows below go with this index's data file, whatever updates c later
+        idx = snap.index().set_index("image_id")
+        if (idx["status"] == "ok").any():
+            snap.array()  # opened now: a later rebuild removes the file, not this process's memory map
         ent = idx.loc[recs["image_id"]]
         bad = (ent["status"] != "ok").to_numpy()
         if bad.any():
@@ -472,7 +475,7 @@ class XRayDataset(BankImageDataset):
             self._meta = [m for m, k in zip(self._meta, keep) if k]
             ent = ent[keep]
         self._rows = ent["row"].to_numpy(dtype=np.int64)
-        self.cache = c
+        self.cache = snap
 
     def load_image(self, idx: int) -> np.ndarray:
         """The preprocessed ``[0, 1]`` image of item ``idx`` (before normalization)."""
