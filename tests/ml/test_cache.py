@@ -498,3 +498,34 @@ def test_update_after_another_process_rebuilt_copies_the_right_rows(bank):
     os.utime(p3, ns=(os.stat(p3).st_atime_ns, os.stat(p3).st_mtime_ns + 4_000_000_000))
     a.update(recs)
     _assert_pixels_match_files(XRayDataset(bank, size=32, cache=True, on_stale="error"))
+
+
+def test_read_only_bank_touched_is_used_stale_is_a_cache_error(bank, monkeypatch):
+    """In a bank that cannot be written, a touched file (same content) is still served from the cache; a stale one
+    raised a bare PermissionError out of numpy; it is a CacheError that says what to do, and the cache is left."""
+    from covidbank.errors import CacheError
+
+    build_cache(bank, size=32)
+    ref = XRayDataset(bank, size=32)
+    p = ref.records["path"].iloc[2]
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
+
+    def deny(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    import pandas as pd
+
+    real_open = np.lib.format.open_memmap
+
+    def deny_write(f, mode="r+", *a, **k):
+        return deny() if "w" in mode else real_open(f, mode, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", deny)
+    monkeypatch.setattr(np.lib.format, "open_memmap", deny_write)
+    ds = XRayDataset(bank, size=32, cache=True, on_stale="error")
+    assert all(float((ds[i]["img"] - ref[i]["img"]).abs().max()) < 0.02 for i in range(len(ds)))
+    _rewrite(p, 99)
+    before = sorted(os.listdir(ds.cache.path))
+    with pytest.raises(CacheError, match="could not be written"):
+        XRayDataset(bank, size=32, cache=True)
+    assert sorted(os.listdir(ds.cache.path)) == before

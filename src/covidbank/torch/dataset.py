@@ -430,7 +430,7 @@ class XRayDataset(BankImageDataset):
             self._attach_cache(cache, cache_verify, on_stale)
 
     def _attach_cache(self, cache, verify: str, on_stale: str) -> None:
-        from ..errors import StaleCacheError
+        from ..errors import CacheError, StaleCacheError
 
         if isinstance(cache, XRayCache):
             c = cache
@@ -449,7 +449,14 @@ class XRayDataset(BankImageDataset):
                     f"{first['image_id']}: {first['reason']}); run `covidbank cache {self.bank.path} --size {self.prep.size}`"
                 )
             log.info("cache %s: decoding %d missing or stale entries", c.path, len(stale))
-            c.update(recs, verify=verify)
+            try:
+                c.update(recs, verify=verify)
+            except OSError as e:  # a read-only bank, a full disk: say what failed and what to do
+                raise CacheError(
+                    f"{c.path}: {len(stale)} entries missing or stale and the cache could not be written "
+                    f"({type(e).__name__}: {e.strerror or e}); run `covidbank cache {self.bank.path} --size "
+                    f"{self.prep.size}` where the bank is writable, or use cache=False"
+                ) from e
         elif len(touched):  # moved or touched files with the cached content: store their new time and size
             try:
                 c.update(recs, verify=verify)
