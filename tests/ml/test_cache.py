@@ -529,3 +529,26 @@ def test_read_only_bank_touched_is_used_stale_is_a_cache_error(bank, monkeypatch
     with pytest.raises(CacheError, match="could not be written"):
         XRayDataset(bank, size=32, cache=True)
     assert sorted(os.listdir(ds.cache.path)) == before
+
+
+def test_index_read_while_another_process_replaces_it(bank, monkeypatch):
+    """Reading state.json and then the index it names raced another process's update (which removes the old
+    index): a bare FileNotFoundError out of pyarrow (seen with two processes updating one cache); the state is
+    read again."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a = XRayCache(bank.path / "cache", XRayPrep(32))
+    a.update(recs)
+    old_state = a.state()
+    p = recs["path"].iloc[0]
+    _rewrite(p, 55)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
+    XRayCache(bank.path / "cache", XRayPrep(32)).update(recs)  # removes the index old_state names
+    b = XRayCache(bank.path / "cache", XRayPrep(32))
+    real, calls = XRayCache.state, []
+
+    def racing(self):
+        calls.append(1)
+        return old_state if len(calls) == 1 else real(self)
+
+    monkeypatch.setattr(XRayCache, "state", racing)
+    assert len(b.index()) == 6 and b.stale(recs).empty

@@ -195,15 +195,20 @@ class XRayCache:
         when another process or object has rebuilt the cache."""
         if self._pinned and self._index is not None:
             return self._index
-        st = self.state()
-        if not st:
-            return pd.DataFrame(columns=_COLUMNS)
-        if self._index is None or self._index_name != st["index"]:
-            self._index = pd.read_parquet(self.path / st["index"])
-            self._index_name = st["index"]
-            self._data_name = st.get("data")
+        for _ in range(3):  # another process may replace the state and remove its index between the two reads
+            st = self.state()
+            if not st:
+                return pd.DataFrame(columns=_COLUMNS)
+            if self._index is not None and self._index_name == st["index"]:
+                return self._index
+            try:
+                index = pd.read_parquet(self.path / st["index"])
+            except FileNotFoundError:
+                continue
+            self._index, self._index_name, self._data_name = index, st["index"], st.get("data")
             self._arr = None  # the data file that goes with this index, not the one opened before
-        return self._index
+            return self._index
+        raise CacheError(f"{self.path}: the cache index keeps being replaced by another process; try again")
 
     def snapshot(self) -> "XRayCache":
         """A copy of this object fixed to the index and data file it reads now: its row numbers stay valid
