@@ -67,16 +67,14 @@ def test_changed_file_is_stale_refused_or_rebuilt(bank):
     assert c.stale(ds0.records).empty
 
 
-def test_same_stat_different_content_needs_hash(bank):
+def test_same_mtime_different_content_is_stale(bank):
     build_cache(bank, size=32)
     ds0 = XRayDataset(bank, size=32)
     p = ds0.records["path"].iloc[1]
     _rewrite(p, 4242, keep_stat=True)
     c = XRayCache(bank.path / "cache", XRayPrep(32))
-    if os.stat(p).st_size == int(c.index().set_index("image_id").loc[ds0.records["image_id"].iloc[1], "file_size"]):
-        assert c.stale(ds0.records, verify="stat").empty  # size and mtime equal: only the hash sees it
-    st = c.stale(ds0.records, verify="hash")
-    assert ds0.records["image_id"].iloc[1] in set(st["image_id"])
+    for verify in ("stat", "hash"):  # stat: the ctime (which os.utime cannot set back) or the size differs
+        assert ds0.records["image_id"].iloc[1] in set(c.stale(ds0.records, verify=verify)["image_id"])
 
 
 def test_parameters_key_the_cache(bank):
@@ -235,7 +233,8 @@ def test_cache_files_hold_no_path_nor_hash_of_it(tmp_path):
         assert form.encode() not in blob, form
         for h in _hash_forms(form):
             assert h not in blob, (form, h)
-    assert list(idx.columns) == ["image_id", "row", "mtime_ns", "file_size", "sha1", "status", "error"]
+    assert list(idx.columns) == ["image_id", "row", "mtime_ns", "file_size", "ctime_ns", "inode", "sha1", "status",
+                                 "error"]
 
 
 def test_moved_file_with_same_content_reuses_its_row(bank, tmp_path):
@@ -303,7 +302,8 @@ def test_touched_file_is_not_stale_for_the_dataset(bank):
 
 def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
     """The content hashes remembered by a cache object (so update does not hash again what stale hashed) are not
-    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen."""
+    trusted by ``verify="hash"``: a file rewritten with the same size and mtime is still seen (and by the stat check
+    too, since format 5: its ctime changed)."""
     build_cache(bank, size=32)
     recs = XRayDataset(bank, size=32).records
     c = XRayCache(bank.path / "cache", XRayPrep(32))
@@ -315,5 +315,240 @@ def test_verify_hash_reads_the_file_again_on_the_same_object(bank):
     with open(p, "wb") as f:
         f.write(data)
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
-    assert c.stale(recs, verify="stat").empty
     assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="hash")["image_id"])
+    assert recs["image_id"].iloc[1] in set(c.stale(recs, verify="stat")["image_id"])
+
+
+def test_file_rewritten_while_decoding_is_not_kept(bank, monkeypatch):
+    """The content SHA-1 was taken after the decode, in a second read: a file rewritten by another program between
+    the two left the old image's pixels under the new content's hash, and the next scan (new mtime and size, same
+    hash) kept them as a "touched" file: wrong pixels for ever. The hash is now taken before the decode."""
+    import covidbank.torch.cache as cm
+    from covidbank.pixels import read_xray
+
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p = recs["path"].iloc[0]
+    real = cm.read_xray
+
+    def racing(path, **kw):
+        a = real(path, **kw)
+        if str(path) == str(p):
+            save_png8(synthetic_radiograph(777), p)  # another writer, after the decoder read the file
+        return a
+
+    monkeypatch.setattr(cm, "read_xray", racing)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    monkeypatch.setattr(cm, "read_xray", real)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 2_000_000_000))
+    c.update(recs)
+    c2 = XRayCache(bank.path / "cache", XRayPrep(32))
+    got = c2.get(int(c2.index().set_index("image_id").loc[recs["image_id"].iloc[0], "row"]))
+    want = cm.preprocess_xray(read_xray(p), XRayPrep(32))
+    assert float(np.abs(got - want).max()) < 1e-3
+
+
+def _same_size_pair(a, b):
+    """Pad the smaller of two PNGs (bytes after IEND are ignored) so both have the same size, and give both the same
+    mtime, as files extracted from one archive."""
+    sa, sb = os.path.getsize(a), os.path.getsize(b)
+    small, n = (a, sb - sa) if sa < sb else (b, sa - sb)
+    with open(small, "ab") as f:
+        f.write(b"\0" * n)
+    t = 1_600_000_000 * 10**9
+    for x in (a, b):
+        os.utime(x, ns=(t, t))
+
+
+def test_two_records_swapping_files_of_same_size_and_mtime(bank):
+    """Without the path in the index, two files with the same size and mtime (one archive's extraction, fixed-size
+    images) that swap names kept each other's pixels; the file's inode (and ctime) are compared too."""
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a, b = recs["path"].iloc[0], recs["path"].iloc[3]
+    _same_size_pair(a, b)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    tmp = a + ".swap"
+    os.rename(a, tmp)
+    os.rename(b, a)
+    os.rename(tmp, b)
+    assert {recs["image_id"].iloc[0], recs["image_id"].iloc[3]} <= set(c.stale(recs)["image_id"])
+    ds = XRayDataset(bank, size=32, cache=True)
+    for i in (0, 3):
+        want = preprocess_xray(read_xray(recs["path"].iloc[i]), XRayPrep(32))
+        assert float(np.abs(ds.load_image(i) - want).max()) < 1e-3
+
+
+def test_same_size_file_with_mtime_restored_is_stale(bank):
+    """A file replaced by another of the same size whose mtime was set back (os.utime, cp -p, tar) is seen without
+    verify="hash": its ctime (which utime cannot set back) differs."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a, b = recs["path"].iloc[1], recs["path"].iloc[4]
+    _same_size_pair(a, b)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    c.update(recs)
+    st = os.stat(a)
+    shutil.copyfile(b, a)  # in place: same inode, same size
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert recs["image_id"].iloc[1] in set(c.stale(recs)["image_id"])
+
+
+def test_unstattable_file_is_an_error_row_not_a_crash(bank):
+    """A symlink loop (or any stat error other than a missing file) crashed update with a raw OSError; it is now an
+    error row, and not decoded again until the file changes."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p, iid = recs["path"].iloc[2], recs["image_id"].iloc[2]
+    os.remove(p)
+    os.symlink(p, p)
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    s = c.update(recs)
+    assert s.errors == 1 and s.error_rows["image_id"].tolist() == [iid]
+    assert c.stale(recs).empty
+    os.remove(p)
+    save_png8(synthetic_radiograph(5), p)
+    assert c.stale(recs)["image_id"].tolist() == [iid]
+    assert c.update(recs).errors == 0
+
+
+def test_verify_hash_retries_an_error_row_whose_content_changed(bank):
+    """verify="hash" re-hashes every file, error rows included: a bad file fixed with the same size and mtime is
+    decoded again."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    p, iid = recs["path"].iloc[5], recs["image_id"].iloc[5]
+    good = open(p, "rb").read()
+    st = os.stat(p)
+    with open(p, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff" * 200)  # same size, corrupt
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    assert c.update(recs).errors == 1
+    with open(p, "r+b") as f:
+        f.write(good)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert iid in set(c.stale(recs, verify="hash")["image_id"])
+
+
+def test_old_format_caches_beside_are_removed(bank):
+    """A format-3 cache (an unsalted SHA-1 of each path in its index) or older (the path itself) was left in the
+    bank, unused, after the move to a format without them: the privacy fix did not reach existing banks."""
+    import pandas as pd
+
+    recs = XRayDataset(bank, size=32).records
+    root = bank.path / "cache"
+    old = root / "xray-32-center-xrv-0123456789"
+    old.mkdir(parents=True)
+    pd.DataFrame({"image_id": recs["image_id"], "path_sha1": [hashlib.sha1(p.encode()).hexdigest() for p in recs["path"]]}
+                 ).to_parquet(old / "index-abc.parquet")
+    (old / "state.json").write_text(json.dumps({"params": {"format": 3, "size": 32, "crop": "center", "resample": "xrv"},
+                                                "index": "index-abc.parquet", "data": None}))
+    other = root / "xray-notmine"  # no cache state: left alone
+    other.mkdir()
+    (other / "state.json").write_text("[]")
+    build_cache(bank, size=32)
+    assert not old.exists() and other.exists()
+    assert XRayCache(root, XRayPrep(32)).exists()
+
+
+def _assert_pixels_match_files(ds):
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    for i in range(len(ds)):
+        want = preprocess_xray(read_xray(ds.records["path"].iloc[i]), ds.prep)
+        assert float(np.abs(ds.load_image(i) - want).max()) < 1e-3, ds.records["image_id"].iloc[i]
+
+
+def test_dataset_keeps_its_rows_when_a_shared_cache_object_is_rebuilt(bank):
+    """Two datasets given one XRayCache object (train and validation): the second one's rebuild re-pointed the
+    object at the new data file, and the first one read its old row numbers in it: other images' pixels."""
+    c = XRayCache(bank.path / "cache", XRayPrep(32))
+    all_recs = XRayDataset(bank, size=32).records
+    c.update(all_recs)
+    first = XRayDataset(bank, size=32, cache=c)
+    p = all_recs["path"].iloc[0]
+    _rewrite(p, 4711)  # stale for the second dataset: rebuilt, its row moves to the end
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 4_000_000_000))
+    second = XRayDataset(bank, size=32, cache=c)
+    _assert_pixels_match_files(second)
+    from covidbank.pixels import read_xray
+    from covidbank.torch.cache import preprocess_xray
+
+    for i in range(len(first)):  # the first dataset still serves what it was created with
+        if first.records["path"].iloc[i] != p:
+            want = preprocess_xray(read_xray(first.records["path"].iloc[i]), XRayPrep(32))
+            assert float(np.abs(first.load_image(i) - want).max()) < 1e-3, first.records["image_id"].iloc[i]
+
+
+def test_update_after_another_process_rebuilt_copies_the_right_rows(bank):
+    """A cache object whose memory map was open kept it when it re-read the index another process had written:
+    update then copied the new index's row numbers out of the old data file."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a = XRayCache(bank.path / "cache", XRayPrep(32))
+    a.update(recs)
+    a.get(0)  # memory map open
+    p0, p3 = recs["path"].iloc[0], recs["path"].iloc[3]
+    _rewrite(p0, 101)
+    os.utime(p0, ns=(os.stat(p0).st_atime_ns, os.stat(p0).st_mtime_ns + 4_000_000_000))
+    XRayCache(bank.path / "cache", XRayPrep(32)).update(recs)  # another process: row of p0 moves to the end
+    _rewrite(p3, 202)
+    os.utime(p3, ns=(os.stat(p3).st_atime_ns, os.stat(p3).st_mtime_ns + 4_000_000_000))
+    a.update(recs)
+    _assert_pixels_match_files(XRayDataset(bank, size=32, cache=True, on_stale="error"))
+
+
+def test_read_only_bank_touched_is_used_stale_is_a_cache_error(bank, monkeypatch):
+    """In a bank that cannot be written, a touched file (same content) is still served from the cache; a stale one
+    raised a bare PermissionError out of numpy; it is a CacheError that says what to do, and the cache is left."""
+    from covidbank.errors import CacheError
+
+    build_cache(bank, size=32)
+    ref = XRayDataset(bank, size=32)
+    p = ref.records["path"].iloc[2]
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
+
+    def deny(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    import pandas as pd
+
+    real_open = np.lib.format.open_memmap
+
+    def deny_write(f, mode="r+", *a, **k):
+        return deny() if "w" in mode else real_open(f, mode, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", deny)
+    monkeypatch.setattr(np.lib.format, "open_memmap", deny_write)
+    ds = XRayDataset(bank, size=32, cache=True, on_stale="error")
+    assert all(float((ds[i]["img"] - ref[i]["img"]).abs().max()) < 0.02 for i in range(len(ds)))
+    _rewrite(p, 99)
+    before = sorted(os.listdir(ds.cache.path))
+    with pytest.raises(CacheError, match="could not be written"):
+        XRayDataset(bank, size=32, cache=True)
+    assert sorted(os.listdir(ds.cache.path)) == before
+
+
+def test_index_read_while_another_process_replaces_it(bank, monkeypatch):
+    """Reading state.json and then the index it names raced another process's update (which removes the old
+    index): a bare FileNotFoundError out of pyarrow (seen with two processes updating one cache); the state is
+    read again."""
+    recs = XRayDataset(bank, size=32).records[["image_id", "path"]].copy()
+    a = XRayCache(bank.path / "cache", XRayPrep(32))
+    a.update(recs)
+    old_state = a.state()
+    p = recs["path"].iloc[0]
+    _rewrite(p, 55)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
+    XRayCache(bank.path / "cache", XRayPrep(32)).update(recs)  # removes the index old_state names
+    b = XRayCache(bank.path / "cache", XRayPrep(32))
+    real, calls = XRayCache.state, []
+
+    def racing(self):
+        calls.append(1)
+        return old_state if len(calls) == 1 else real(self)
+
+    monkeypatch.setattr(XRayCache, "state", racing)
+    assert len(b.index()) == 6 and b.stale(recs).empty

@@ -127,3 +127,23 @@ def test_a_dataset_description_that_is_no_json_object_is_a_reason_not_a_crash(tm
         return
     reasons = {s.reason for s in res.skipped if s.record == "dataset_description.json"}
     assert reasons & {"invalid JSON", "not a JSON object"}, res.skipped
+
+
+@pytest.mark.parametrize("content", [b"[" * 100000 + b"]" * 100000, b'{"a":' * 50000 + b"1" + b"}" * 50000])
+def test_a_deeply_nested_dataset_description_is_a_reason_not_a_crash(tmp_path, content):
+    # json.loads raised RecursionError (not a ValueError) on a file nested 100000 deep
+    root = make_mids_sample(tmp_path / "m")
+    (root / "dataset_description.json").write_bytes(content)
+    res = load_source("mids", root)
+    assert len(res.tables["images"]) == 2
+    assert "invalid JSON" in {s.reason for s in res.skipped if s.record == "dataset_description.json"}
+
+
+def test_a_dataset_description_with_a_byte_order_mark_is_read(tmp_path):
+    # a file saved by a Windows tool starts with a UTF-8 BOM: it was "invalid JSON" and its License was lost
+    root = make_mids_sample(tmp_path / "m")
+    (root / "dataset_description.json").write_bytes(b'\xef\xbb\xbf{"Name": "x", "License": "CC0"}')
+    res = load_source("mids", root)
+    assert not [s for s in res.skipped if s.record == "dataset_description.json"]
+    assert res.meta["dataset_description_fields"] == ["License", "Name"]
+    assert set(res.tables["images"]["license_raw"]) == {"CC0"}

@@ -182,8 +182,9 @@ def load(path: str | Path, source: str = NAME, version: str | None = None, **_: 
     desc = {}
     if (root / "dataset_description.json").is_file():
         try:
-            desc = json.loads((root / "dataset_description.json").read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+            # utf-8-sig: a file saved by Windows tools starts with a byte-order mark, which json refuses
+            desc = json.loads((root / "dataset_description.json").read_text(encoding="utf-8-sig"))
+        except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError; [[[[... nests
             res.skip("dataset_description.json", root / "dataset_description.json", "invalid JSON")
         if not isinstance(desc, dict):  # valid JSON, but a list, a string or a number: no BIDS description
             res.skip("dataset_description.json", root / "dataset_description.json", "not a JSON object")

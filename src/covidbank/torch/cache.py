@@ -8,7 +8,8 @@ resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
   opened with ``numpy.load(mmap_mode="r")`` so every DataLoader worker shares
   the page cache;
 * ``index.parquet``: one row per image: ``image_id``, ``row``, ``mtime_ns``,
-  ``file_size``, ``sha1`` of the source file's content, ``status`` (``ok`` or
+  ``file_size``, ``ctime_ns``, ``inode`` (the file's stat key), ``sha1`` of the
+  source file's content (taken before it is decoded), ``status`` (``ok`` or
   ``error``) and ``error`` (the exception's class and a fixed reason; the full
   message, which names the file, is only shown on the terminal and in the
   exceptions raised).  The cache is inside the bank: it holds neither the
@@ -18,10 +19,15 @@ resizes every present X-ray once into ``BANK/cache/xray-<params>/``:
 * ``state.json``: the preprocessing parameters and the current data/index files,
   replaced atomically last, so an interrupted build leaves the old cache.
 
-The folder name holds a hash of the preprocessing parameters, so other
-parameters never read this cache; ``params`` are compared again on open.  An
-entry is *stale* when its file's content changed: the modification time and
-size are compared first, and when either differs the file's SHA-1 is compared
+The folder name holds a hash of the preprocessing parameters and the cache
+format, so other parameters never read this cache; ``params`` are compared
+again on open.  :meth:`XRayCache.update` removes the folders an older format
+wrote (:func:`remove_old_caches`; formats before 4 hold the paths or a hash of
+them).  An
+entry is *stale* when its file's content changed: the modification and change
+times, size and inode are compared first (as git does; the inode tells two
+files that swapped names, the ctime a file whose mtime was set back), and when
+any differs the file's SHA-1 is compared
 with the one stored (so a file moved or copied with the same content keeps its
 entry, whose time and size :meth:`XRayCache.update` refreshes); with
 ``verify="hash"`` every file is hashed.  :meth:`XRayCache.update` re-decodes
@@ -34,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +55,6 @@ from ..parallel import map_ordered, sized
 from ..pixels import (
     RESAMPLE_FILTERS,
     center_crop,
-    file_fingerprint,
     file_sha1,
     inversion_args,
     pad_square,
@@ -61,9 +67,11 @@ __all__ = ["XRayPrep", "XRayCache", "CacheSummary", "build_cache", "preprocess_x
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "pad", "none")
-_FORMAT = 4  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready); 3: path_sha1, fixed error
-#              reasons; 4: no path_sha1 (a moved file is told by its size, mtime and content SHA-1)
-_COLUMNS = ["image_id", "row", "mtime_ns", "file_size", "sha1", "status", "error"]
+_FORMAT = 5  # 2: one inversion rule (pixels.needs_inversion; ingest PNGs display-ready); 3: path_sha1, fixed error
+#              reasons; 4: no path_sha1 (a moved file is told by its size, mtime and content SHA-1); 5: ctime_ns and
+#              inode in the stat key, the content SHA-1 taken before the decode (error rows too)
+_STAT = ["mtime_ns", "file_size", "ctime_ns", "inode"]
+_COLUMNS = ["image_id", "row", *_STAT, "sha1", "status", "error"]
 _SCALE = 65535.0
 
 
@@ -157,7 +165,8 @@ class XRayCache:
         self._index: pd.DataFrame | None = None
         self._index_name: str | None = None
         self._data_name: str | None = None
-        self._hashes: dict[tuple[str, int, int], str] = {}  # in memory only: it names the files
+        self._hashes: dict[tuple, str] = {}  # in memory only: it names the files
+        self._pinned = False  # a dataset's view: index and data file fixed (see snapshot)
 
     # ----------------------------------------------------------- state
     @property
@@ -184,14 +193,31 @@ class XRayCache:
     def index(self) -> pd.DataFrame:
         """The cache index (empty when the cache does not exist yet); re-read
         when another process or object has rebuilt the cache."""
-        st = self.state()
-        if not st:
-            return pd.DataFrame(columns=_COLUMNS)
-        if self._index is None or self._index_name != st["index"]:
-            self._index = pd.read_parquet(self.path / st["index"])
-            self._index_name = st["index"]
-            self._data_name = st.get("data")
-        return self._index
+        if self._pinned and self._index is not None:
+            return self._index
+        for _ in range(3):  # another process may replace the state and remove its index between the two reads
+            st = self.state()
+            if not st:
+                return pd.DataFrame(columns=_COLUMNS)
+            if self._index is not None and self._index_name == st["index"]:
+                return self._index
+            try:
+                index = pd.read_parquet(self.path / st["index"])
+            except FileNotFoundError:
+                continue
+            self._index, self._index_name, self._data_name = index, st["index"], st.get("data")
+            self._arr = None  # the data file that goes with this index, not the one opened before
+            return self._index
+        raise CacheError(f"{self.path}: the cache index keeps being replaced by another process; try again")
+
+    def snapshot(self) -> "XRayCache":
+        """A copy of this object fixed to the index and data file it reads now: its row numbers stay valid
+        when this object (or another process) updates the cache (what a dataset holds).  It cannot be updated."""
+        self.index()
+        snap = XRayCache.__new__(XRayCache)
+        snap.__dict__.update(self.__getstate__())
+        snap._pinned = True
+        return snap
 
     def array(self) -> np.ndarray:
         """The memory-mapped ``(N, size, size)`` uint16 array that matches the
@@ -229,8 +255,8 @@ class XRayCache:
         Parameters
         ----------
         verify : {"stat", "hash"}
-            ``stat`` compares mtime and size, and hashes only the files where
-            either differs (same content: the entry is fresh, see
+            ``stat`` compares mtime, size, ctime and inode, and hashes only the
+            files where any differs (same content: the entry is fresh, see
             :meth:`touched`); ``hash`` re-hashes every file.
 
         Returns
@@ -244,8 +270,8 @@ class XRayCache:
     def touched(self, records: pd.DataFrame, verify: str = "stat") -> pd.DataFrame:
         """Fresh entries of ``records`` whose file's mtime or size differ from the
         index's but whose content is the one cached (a moved, copied or touched
-        file): ``image_id``, ``mtime_ns``, ``file_size``.  :meth:`update` stores
-        their new time and size without decoding them again."""
+        file): ``image_id``, ``mtime_ns``, ``file_size``, ``ctime_ns``, ``inode``.  :meth:`update` stores
+        their new stat key without decoding them again."""
         return self._scan(records, verify)[1]
 
     def _scan(self, records: pd.DataFrame, verify: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -261,33 +287,31 @@ class XRayCache:
             if e is None:
                 reason = "not cached"
             else:
-                try:
-                    mt, sz = file_fingerprint(path)
-                except OSError:
-                    mt = sz = None
-                same_stat = mt is not None and int(e["mtime_ns"]) == mt and int(e["file_size"]) == sz
-                if mt is None:
-                    reason = None if e["status"] == "error" and "missing" in str(e["error"]) else "file missing"
-                elif e["status"] != "ok":  # a failed entry keeps no content hash: retried when its file changes
+                key = _stat_key(path)
+                same_stat = key is not None and tuple(int(e[k]) for k in _STAT) == key
+                no_hash = e["sha1"] is None or (isinstance(e["sha1"], float) and np.isnan(e["sha1"]))
+                if key is None:  # an error row whose file could not be stat'ed either (missing, symlink loop) is fresh
+                    reason = None if e["status"] == "error" and int(e["mtime_ns"]) == -1 else "file missing"
+                elif e["status"] != "ok" and no_hash:  # failed before it was hashed: retried when its file changes
                     reason = None if same_stat else "file changed"
                 elif not same_stat or verify == "hash":
-                    h = self._content_sha1(path, mt, sz, fresh=verify == "hash")
+                    h = self._content_sha1(path, key, fresh=verify == "hash")
                     if h is None or h != e["sha1"]:
                         reason = "content changed" if same_stat else "file changed"
                     elif not same_stat:
-                        touched.append((iid, mt, sz))
+                        touched.append((iid, *key))
                 if reason is None and not data_ok and e["status"] == "ok":
                     reason = "cache data unreadable"
             if reason:
                 out.append((iid, path, reason))
         return (pd.DataFrame(out, columns=["image_id", "path", "reason"]),
-                pd.DataFrame(touched, columns=["image_id", "mtime_ns", "file_size"]))
+                pd.DataFrame(touched, columns=["image_id", *_STAT]))
 
-    def _content_sha1(self, path, mtime_ns: int, size: int, fresh: bool = False) -> str | None:
+    def _content_sha1(self, path, stat_key: tuple, fresh: bool = False) -> str | None:
         """SHA-1 of the file at ``path`` (None when it cannot be read), remembered in this object (never in the
-        bank) for the same path, mtime and size, so :meth:`update` does not hash again what :meth:`stale` hashed;
+        bank) for the same path and stat key, so :meth:`update` does not hash again what :meth:`stale` hashed;
         ``fresh`` (``verify="hash"``) always reads the file."""
-        key = (str(path), mtime_ns, size)
+        key = (str(path), *stat_key)
         if fresh or key not in self._hashes:
             try:
                 self._hashes[key] = file_sha1(path)
@@ -330,8 +354,11 @@ class XRayCache:
         are stored (``CacheSummary.refreshed``).  ``prune`` drops entries not in
         ``records``.
         """
+        if self._pinned:
+            raise CacheError(f"{self.path}: a dataset's view of the cache is fixed; update it with XRayCache(root, prep)")
         records = records.drop_duplicates("image_id").reset_index(drop=True)
         summ = CacheSummary(path=self.path, total=len(records))
+        remove_old_caches(self.path.parent)
         stale, touched = self._scan(records, verify)
         summ.stale = int((stale["reason"] != "not cached").sum())
         old = self.index()
@@ -340,8 +367,8 @@ class XRayCache:
             at = keep["image_id"].map(dict(zip(touched["image_id"], range(len(touched)))))
             hit = at.notna().to_numpy()
             pos = at[hit].astype(int).to_numpy()
-            keep.loc[hit, "mtime_ns"] = touched["mtime_ns"].to_numpy()[pos]
-            keep.loc[hit, "file_size"] = touched["file_size"].to_numpy()[pos]
+            for k in _STAT:
+                keep.loc[hit, k] = touched[k].to_numpy()[pos]
             summ.refreshed = int(hit.sum())
         if prune:
             before = len(keep)
@@ -414,7 +441,7 @@ class XRayCache:
     def _write_index(self, idx: pd.DataFrame, data_name: str, token: str | None = None) -> pd.DataFrame:
         """Write ``idx`` as a new index file, point ``state.json`` at it and ``data_name`` (atomically), and
         remove the files the previous state pointed at (unless still used)."""
-        idx = idx[_COLUMNS].astype({"row": "int64", "mtime_ns": "int64", "file_size": "int64"})
+        idx = idx[_COLUMNS].astype({"row": "int64", **{k: "int64" for k in _STAT}})
         index_name = f"index-{token or uuid.uuid4().hex[:8]}.parquet"
         idx.to_parquet(self.path / index_name, index=False)
         prev = self.state() if self.exists() else {}
@@ -434,22 +461,64 @@ class XRayCache:
         return idx
 
 
+def remove_old_caches(root: str | os.PathLike) -> list[Path]:
+    """Remove the ``xray-*`` cache folders under ``root`` that an older cache format wrote; return them.
+
+    This version never reads them (the format is part of the folder name), and formats before 4 hold each
+    source file's path (1, 2) or an unsalted SHA-1 of it (3) inside the bank.  A folder is removed only when its
+    ``state.json`` reads as a cache state whose ``params.format`` is an integer below the current one.
+    """
+    out = []
+    for d in sorted(Path(root).glob("xray-*")) if Path(root).is_dir() else []:
+        try:
+            params = json.loads((d / "state.json").read_text()).get("params")
+            fmt = params.get("format") if isinstance(params, dict) else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt < _FORMAT:
+            try:
+                shutil.rmtree(d)
+            except OSError as e:  # a read-only bank: left, said on the log
+                log.warning("could not remove old cache folder %s (%s)", d, type(e).__name__)
+                continue
+            log.info("removed old cache folder %s (format %d)", d, fmt)
+            out.append(d)
+    return out
+
+
 def _decode_task(task: tuple) -> tuple[dict, np.ndarray | None]:
     """Decode and preprocess one ``(image_id, path, file_format, inversion args, prep)``: its index row and
     ``uint16`` array, or the row with ``status="error"`` and the reason (never raises for a bad file)."""
     iid, path, fmt, inv_args, prep = task
-    row = {"image_id": iid, "row": -1, "mtime_ns": -1, "file_size": -1, "sha1": None,
-           "status": "ok", "error": None}
+    row = {"image_id": iid, "row": -1, **{k: -1 for k in _STAT}, "sha1": None, "status": "ok", "error": None}
     try:
-        row["mtime_ns"], row["file_size"] = file_fingerprint(path)
-        a = preprocess_xray(read_xray(path, record=iid, file_format=fmt, **inv_args), prep)
+        # stat key, then content hash, then decode: a file rewritten meanwhile differs from the key or hash stored
+        # next time (the hash taken after the decode could describe a newer file than the pixels)
+        key = _stat_key(path, strict=True)
+        row.update(zip(_STAT, key))
         row["sha1"] = file_sha1(path)
+        a = preprocess_xray(read_xray(path, record=iid, file_format=fmt, **inv_args), prep)
         return row, np.clip(np.rint(a * _SCALE), 0, _SCALE).astype(np.uint16)
     except FileNotFoundError:
         row.update(status="error", error=f"FileNotFoundError: {MISSING}", message=f"{path} (record {iid}): image file is missing")
     except CovidbankError as e:
         row.update(status="error", error=f"{type(e).__name__}: {UNREADABLE}", message=str(e))
+    except OSError as e:  # a symlink loop, a directory, no permission...
+        row.update(status="error", error=f"{type(e).__name__}: {UNREADABLE}",
+                   message=f"{path} (record {iid}): image file could not be read ({e.strerror or type(e).__name__})")
     return row, None
+
+
+def _stat_key(path, strict: bool = False) -> tuple[int, int, int, int] | None:
+    """``(mtime_ns, size, ctime_ns, inode)`` of the file at ``path`` (None when it cannot be stat'ed, unless
+    ``strict``): os.utime cannot set the ctime back, and files that swap names keep their inodes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        if strict:
+            raise
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino
 
 
 #: Fixed reasons stored in the index's ``error`` column (after the exception's class name).

@@ -430,7 +430,7 @@ class XRayDataset(BankImageDataset):
             self._attach_cache(cache, cache_verify, on_stale)
 
     def _attach_cache(self, cache, verify: str, on_stale: str) -> None:
-        from ..errors import StaleCacheError
+        from ..errors import CacheError, StaleCacheError
 
         if isinstance(cache, XRayCache):
             c = cache
@@ -449,13 +449,23 @@ class XRayDataset(BankImageDataset):
                     f"{first['image_id']}: {first['reason']}); run `covidbank cache {self.bank.path} --size {self.prep.size}`"
                 )
             log.info("cache %s: decoding %d missing or stale entries", c.path, len(stale))
-            c.update(recs, verify=verify)
+            try:
+                c.update(recs, verify=verify)
+            except OSError as e:  # a read-only bank, a full disk: say what failed and what to do
+                raise CacheError(
+                    f"{c.path}: {len(stale)} entries missing or stale and the cache could not be written "
+                    f"({type(e).__name__}: {e.strerror or e}); run `covidbank cache {self.bank.path} --size "
+                    f"{self.prep.size}` where the bank is writable, or use cache=False"
+                ) from e
         elif len(touched):  # moved or touched files with the cached content: store their new time and size
             try:
                 c.update(recs, verify=verify)
             except OSError as e:  # a read-only bank: the entries are still used (and hashed again next time)
                 log.info("cache %s: could not store %d new file times (%s)", c.path, len(touched), type(e).__name__)
-        idx = c.index().set_index("image_id")
+        snap = c.snapshot()  # the rows below go with this index's data file, whatever updates c later
+        idx = snap.index().set_index("image_id")
+        if (idx["status"] == "ok").any():
+            snap.array()  # opened now: a later rebuild removes the file, not this process's memory map
         ent = idx.loc[recs["image_id"]]
         bad = (ent["status"] != "ok").to_numpy()
         if bad.any():
@@ -472,7 +482,7 @@ class XRayDataset(BankImageDataset):
             self._meta = [m for m, k in zip(self._meta, keep) if k]
             ent = ent[keep]
         self._rows = ent["row"].to_numpy(dtype=np.int64)
-        self.cache = c
+        self.cache = snap
 
     def load_image(self, idx: int) -> np.ndarray:
         """The preprocessed ``[0, 1]`` image of item ``idx`` (before normalization)."""
