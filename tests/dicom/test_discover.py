@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from covidbank.dicom.discover import Skip, classify_sop, discover, read_instance
+from covidbank.dicom.discover import Instance, Skip, classify_sop, discover, read_instance
 from dicom_factory import make_cr, make_ct_series, make_sr
 
 
@@ -103,3 +103,11 @@ def test_discovery_on_a_process_pool_equals_the_serial_walk(tmp_path):
     for k in serial_deny:
         assert [(t.category, t.text, t.keyword) for t in pooled_deny[k].terms] == \
                [(t.category, t.text, t.keyword) for t in serial_deny[k].terms]
+
+
+def test_read_instance_reads_the_same_with_or_without_the_full_header(tmp_path):
+    """Discovery reads only the tags it groups by (the full header when a deny list is collected): same instance."""
+    for p in (make_cr(tmp_path / "a.dcm", patient_id="P1", ImageComments="y" * 3000),
+              *make_ct_series(tmp_path / "ct", n=3)[0]):
+        short, full = read_instance(p), read_instance(p, denylists={})
+        assert isinstance(short, Instance) and short == full

@@ -53,3 +53,46 @@ def test_deflate_bomb_and_a_normal_deflated_file(tmp_path):
     assert got.PatientID == ds.PatientID and got.pixel_array.shape == (32, 32)
     head = read_dataset(tmp_path / "deflated.dcm", Limits(), stop_before_pixels=True)
     assert "PixelData" not in head and head.Rows == 32
+
+
+def _outcome(path, limits, tags=None):
+    try:
+        ds = read_dataset(path, limits, stop_before_pixels=True, specific_tags=tags)
+    except ReasonError as e:
+        return e.reason.code
+    return ("read", ds.get("PatientID"), ds.get("Rows"), bool(getattr(ds, "_covidbank_pixel_complete", True)))
+
+
+def test_skipped_elements_are_bounded_like_reads(tmp_path):
+    """A value skipped unparsed (``specific_tags``, as discovery reads) ends like one read: a file cut short
+    anywhere, or a header limit anywhere, gives the same reason (or the same values) either way."""
+    p = make_cr(tmp_path / "long.dcm", rows=32, cols=32, ImageComments="x" * 5000)
+    data = p.read_bytes()
+    wanted = ["PatientID", "Rows", "Columns"]
+    cut = tmp_path / "cut.dcm"
+    for n in range(0, len(data), 97):
+        cut.write_bytes(data[:n])
+        assert _outcome(cut, Limits(), wanted) == _outcome(cut, Limits()), n
+    for n in range(100, len(data) + 200, 97):
+        assert _outcome(p, Limits(max_header_bytes=n), wanted) == _outcome(p, Limits(max_header_bytes=n)), n
+
+
+def test_a_skip_counts_as_a_read(tmp_path):
+    """The read-call limit gives the same answer whether the values are read or skipped."""
+    p = make_cr(tmp_path / "x.dcm", rows=32, cols=32)
+    full = read_dataset(p, Limits(), stop_before_pixels=True)
+    wanted = ["PatientID"]
+    for n in range(10, 400, 7):
+        lim = Limits(max_reads=n)
+        try:
+            read_dataset(p, lim, stop_before_pixels=True)
+            a = "ok"
+        except ReasonError as e:
+            a = e.reason.code
+        try:
+            read_dataset(p, lim, stop_before_pixels=True, specific_tags=wanted)
+            b = "ok"
+        except ReasonError as e:
+            b = e.reason.code
+        assert a == b, n
+    assert full.PatientID == read_dataset(p, Limits(), stop_before_pixels=True, specific_tags=wanted).PatientID

@@ -61,7 +61,12 @@ IMAGE_SOP = {
     "1.2.840.10008.5.1.4.1.1.7.4": None,
 }
 
-_HEADER_TAGS = None  # read everything but pixels; headers are small
+#: What :func:`read_instance` reads of a header when no deny list is collected: the rest is skipped
+#: unparsed (bounded like a read), since the worker parses the whole header again to convert the file.
+HEADER_TAGS = ("SOPClassUID", "Modality", "Rows", "Columns", "ImageType", "PatientID", "IssuerOfPatientID",
+               "PatientName", "PatientBirthDate", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+               "StudyDate", "SeriesNumber", "AccessionNumber", "InstanceNumber", "AcquisitionNumber",
+               "ImageOrientationPatient", "ImagePositionPatient", "ViewPosition", "BodyPartExamined")
 
 
 @dataclass
@@ -206,7 +211,9 @@ def read_instance(path: str | os.PathLike, root: str | os.PathLike | None = None
     """
     try:
         check_path(path, root, limits, follow_symlinks)
-        ds = read_dataset(path, limits, stop_before_pixels=True)
+        # the deny list needs every element; otherwise only the tags read below
+        ds = read_dataset(path, limits, stop_before_pixels=True,
+                          specific_tags=None if denylists is not None else list(HEADER_TAGS))
     except ReasonError as e:
         return Skip(str(path), e.reason)
     meta = getattr(ds, "file_meta", None)

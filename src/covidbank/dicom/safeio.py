@@ -93,6 +93,10 @@ class _Stop(Exception):
 class BoundedReader(io.RawIOBase):
     """A read-only, seekable file wrapper that stops a parse at a byte position or a number of reads.
 
+    A forward seek (how pydicom skips a value it was not asked for, see
+    ``specific_tags`` of :func:`read_dataset`) counts as a read of the bytes
+    skipped: the same bounds, reasons and read count as reading them.
+
     Parameters
     ----------
     raw : binary file object
@@ -102,6 +106,8 @@ class BoundedReader(io.RawIOBase):
         Raise after this many read calls.
     name : str
         Reported as ``name`` (pydicom records it).
+    size : int or None
+        Size of ``raw``: a read or skip past it is reported as ``unreadable_header``.
     """
 
     def __init__(self, raw, max_pos: int | None, max_reads: int, name: str = "", size: int | None = None) -> None:
@@ -110,6 +116,7 @@ class BoundedReader(io.RawIOBase):
         self._size = size
         self._max_pos = max_pos
         self._reads_left = max_reads
+        self._pos = raw.tell()  # kept here: one tell() of the raw file per read costs as much as the read
         self.name = name
 
     def readable(self) -> bool:
@@ -118,15 +125,20 @@ class BoundedReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
+    def _check(self, size: int | None) -> None:
         self._reads_left -= 1
         if self._reads_left < 0:
             raise _Stop("header_too_large", "too many elements (read-call limit reached)")
-        if self._max_pos is not None and (size is None or size < 0 or self._raw.tell() + size > self._max_pos):
-            if self._size is not None and size is not None and self._raw.tell() + size > self._size:
+        if self._max_pos is not None and (size is None or size < 0 or self._pos + size > self._max_pos):
+            if self._size is not None and size is not None and self._pos + size > self._size:
                 raise _Stop("unreadable_header", "an element's length runs past the end of the file")
             raise _Stop("header_too_large", f"header longer than {self._max_pos} bytes")
-        return self._raw.read(size)
+
+    def read(self, size: int = -1) -> bytes:
+        self._check(size)
+        data = self._raw.read(size)
+        self._pos += len(data)
+        return data
 
     def readinto(self, b) -> int:
         data = self.read(len(b))
@@ -134,10 +146,13 @@ class BoundedReader(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._raw.seek(offset, whence)
+        if whence == 0 and offset > self._pos:  # a skip: bounded like a read of what it skips
+            self._check(offset - self._pos)
+        self._pos = self._raw.seek(offset, whence)
+        return self._pos
 
     def tell(self) -> int:
-        return self._raw.tell()
+        return self._pos
 
     def close(self) -> None:
         try:
@@ -205,8 +220,15 @@ def _inflate(fp, limits: Limits, deflated_size: int, path: str) -> bytes:
     return bytes(out)
 
 
-def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before_pixels: bool = False):
+def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before_pixels: bool = False,
+                 specific_tags: list | None = None):
     """Read a DICOM file with pydicom within ``limits``.
+
+    With ``specific_tags`` (keywords or tags of the top-level dataset) only
+    those elements are kept; the others are skipped, not parsed (a
+    defined-length sequence is not walked), each skip bounded like a read
+    (:class:`BoundedReader`).  Discovery reads headers this way: a header is
+    then parsed in full once, by the worker that converts the file.
 
     Raises
     ------
@@ -241,12 +263,13 @@ def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before
                 def _at_pixels(tag, vr, length) -> bool:
                     return stop_before_pixels and int(tag) >= 0x7FE00010
 
-                body = _read_body(buf, is_implicit_VR=False, is_little_endian=True, stop_when=_at_pixels)
+                body = _read_body(buf, is_implicit_VR=False, is_little_endian=True, stop_when=_at_pixels,
+                                  specific_tags=_tags(specific_tags))
                 ds = FileDataset(path, body, preamble=preamble, file_meta=meta, is_implicit_VR=False,
                                  is_little_endian=True)
                 return ds
             fp.seek(0)
-            ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels, specific_tags=specific_tags)
             if stop_before_pixels:  # where the Pixel Data element starts: to tell an intact copy from a cut one
                 ds._covidbank_pixel_complete = _pixel_data_complete(raw, fp.tell(), size, ds)
             return ds
@@ -260,6 +283,15 @@ def read_dataset(path: str | os.PathLike, limits: Limits = Limits(), stop_before
         raise ReasonError("out_of_memory", f"{path}: out of memory while reading") from None
     except Exception as e:  # truncated/corrupt headers raise many types
         raise ReasonError("unreadable_header", f"{path}: {type(e).__name__}: {e}") from None
+
+
+def _tags(specific_tags: list | None) -> list | None:
+    """``specific_tags`` as tags (pydicom's ``read_dataset`` takes no keywords)."""
+    if not specific_tags:
+        return None
+    from pydicom.tag import Tag
+
+    return [Tag(t) for t in specific_tags]
 
 
 def _pixel_data_complete(raw, pos: int, size: int, ds) -> bool:
