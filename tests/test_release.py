@@ -157,3 +157,53 @@ def test_release_of_a_bank_built_from_the_shared_data(shared_data, tmp_path):
     layout = bids.BIDSLayout(str(out), config=["bids", mids.pybids_config()], validate=False,
                              indexer=bids.BIDSLayoutIndexer(validate=False, ignore=["index", "report", "licenses", "derivatives", "phenotype"]))
     assert len(layout.get(extension=".png")) == 4 and len(layout.get_subjects()) == 5
+
+
+def _release_text(out: Path) -> str:
+    """Every file name and file of a release as text (parquet cells stringified, gz opened)."""
+    import gzip
+
+    parts = []
+    for p in sorted(out.rglob("*")):
+        parts.append(p.relative_to(out).as_posix())
+        if not p.is_file():
+            continue
+        if p.suffix == ".parquet":
+            parts.append(pd.read_parquet(p).astype(str).to_csv())
+            continue
+        data = p.read_bytes()
+        parts.append((gzip.decompress(data) if p.name.endswith(".gz") else data).decode("latin-1"))
+    return "\n".join(parts)
+
+
+def test_canary_in_input_names_reaches_no_release_file(tmp_path):
+    """A token in the input folders, DICOM file names and headers, and the name of a BIMCV table (with a skipped
+    row) is in no file of the release: the release's meta.json named the table (``path``) and its skipped table
+    gave the table's name as the path of the skipped row."""
+    from covidbank.samples import make_bimcv_sample
+
+    canary = "ZQXCANARY"
+    raw = tmp_path / f"raw_{canary}" / f"{canary}_dir"
+    make_cr(raw / f"{canary}_1.dcm", patient_id=f"{canary}PID", seed=1, PatientName=f"{canary}^N",
+            StudyDescription=f"{canary} study")
+    make_cr(raw / f"{canary}_2.dcm", patient_id="P2", seed=2)
+    (raw / f"{canary}_notes.txt").write_text(canary)
+    ingest(raw.parent, tmp_path / "bank", key_file=tmp_path / "key", new_key=True)
+    b = Bank(tmp_path / "bank")
+    t = make_bimcv_sample(tmp_path / f"in_{canary}" / f"table_{canary}.tsv")
+    df = pd.read_csv(t, sep="\t", dtype=str, keep_default_na=False)
+    df.loc[1, "Subject"] = ""  # a skipped row
+    df.to_csv(t, sep="\t", index=False)
+    add_source(b, "bimcv", t, trees=[])
+    add_source(b, "cohen", make_cohen_sample(tmp_path / f"cohen_{canary}"))
+    assert len(b.table("skipped").query("source == 'bimcv'")) == 1  # not vacuous
+    out = tmp_path / "rel"
+    release(b, out, license="CC-BY-4.0", report=False)
+    assert verify(out) == []
+    text = _release_text(out)
+    assert "sub-" in text  # not vacuous
+    at = text.find(canary)
+    assert at < 0, text[max(0, at - 300): at + 100]
+    assert "path" not in json.loads((out / "index/sources/cohen/meta.json").read_text())
+    # the bank keeps them for its curator
+    assert json.loads((b.index_dir / "sources" / "bimcv" / "meta.json").read_text())["path"] == f"table_{canary}.tsv"

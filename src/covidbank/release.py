@@ -407,16 +407,52 @@ def _write_derivatives(b: Bank, tmp: Path, name: str | None, desc: dict) -> None
             atomic_write(der / f"{t}.tsv", b.table(t).to_csv(sep="\t", index=False, na_rep="n/a"))
 
 
+#: ``meta.json`` entries a release leaves out: the names of the files a source was added from (its table, its
+#: label-tree files), which the curator chose and the release does not hold.
+_INPUT_NAME_KEYS = ("path", "trees")
+
+
 def _write_index(b: Bank, tmp: Path, own: list[str]) -> None:
-    """The bank's Parquet index and source metadata; ``bank.json`` names only the bank's own roots."""
-    for f in sorted(b.index_dir.rglob("*.parquet")):
-        if not any(part.startswith(".") for part in f.relative_to(b.index_dir).parts):
-            _link(f, tmp / "index" / f.relative_to(b.index_dir))
+    """The bank's Parquet index and source metadata; ``bank.json`` names only the bank's own roots.
+
+    The names of the files a source was added from stay in the bank: each ``meta.json`` is written without
+    :data:`_INPUT_NAME_KEYS`, and a ``skipped`` row whose ``path`` is the source's table (a source added from a
+    file, ``add bimcv table.tsv``) gets no path.
+    """
+    inputs = {}
     for f in sorted(b.index_dir.glob("sources/*/meta.json")):
-        _link(f, tmp / "index" / f.relative_to(b.index_dir))
+        meta = json.loads(f.read_text(encoding="utf-8"))
+        if isinstance(meta.get("path"), str) and meta["path"] != ".":
+            inputs[f.parent.name] = meta["path"]
+        kept = {k: v for k, v in meta.items() if k not in _INPUT_NAME_KEYS}
+        atomic_write(tmp / "index" / f.relative_to(b.index_dir), json.dumps(kept, indent=2, default=str, sort_keys=True))
+    for f in sorted(b.index_dir.rglob("*.parquet")):
+        rel = f.relative_to(b.index_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if f.name == "skipped.parquet" and f.parent.name in inputs:
+            _write_skipped_without(f, tmp / "index" / rel, inputs[f.parent.name])
+        else:
+            _link(f, tmp / "index" / rel)
     roots = {s: ("." if s in own else None) for s in b.sources()}
     atomic_write(tmp / "index" / "bank.json", json.dumps({"source_roots": {k: v for k, v in roots.items() if v}},
                                                           indent=2, sort_keys=True) + "\n")
+
+
+def _write_skipped_without(src: Path, dst: Path, name: str) -> None:
+    """``src`` (a ``skipped`` table) copied to ``dst`` with a null ``path`` where it is ``name``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(src)
+    if "path" in t.column_names:
+        col = t.column("path")
+        i = t.column_names.index("path")
+        t = t.set_column(i, t.field(i), pc.if_else(pc.equal(col, pa.scalar(name, col.type)),
+                                                   pa.scalar(None, col.type), col))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(t, dst)
 
 
 def _dataset_description(desc: dict, name: str | None, authors: list[str] | None, license_id: str,

@@ -123,3 +123,46 @@ def test_push_to_nothing_is_a_clear_error(cli, bank):
     assert "association not established" in r.output
     r = cli("push", bank, "--pacs", "not-a-pacs", expect=1)
     assert "AET@HOST:PORT" in r.output
+
+
+def test_canary_in_a_foreign_seg_and_sr_reaches_no_bank_file(bank, tmp_path):
+    """SEG and SR edited elsewhere (a viewer, a PACS) come back with free text: segment labels and tracking ids,
+    the SR's tracking identifiers and code meanings, their file names. Imported into the bank, none of it is in a
+    file name or the ``dicom_sr`` table (the mask file was named after the segment's label or tracking id, and the
+    SR rows copied the group's identifier and every code meaning)."""
+    import shutil
+
+    from dicom_factory import bank_text
+
+    from covidbank.bank import Bank
+    from covidbank.dicom.derived.bank import import_derived
+
+    canary = "ZQXCANARY"
+    b = tmp_path / "bank"
+    shutil.copytree(bank, b)
+    shutil.rmtree(b / "derivatives", ignore_errors=True)  # what the other tests of the module put there
+    (Bank(b).index_dir / "tables" / "dicom_sr.parquet").unlink(missing_ok=True)
+    export_bank(b, tmp_path / "derived")
+    edited = tmp_path / f"from_{canary}"
+    edited.mkdir()
+    for n, f in enumerate(sorted((tmp_path / "derived").rglob("*.dcm"))):
+        ds = pydicom.dcmread(f)
+
+        def plant(_, d):
+            if d.keyword in ("SegmentLabel", "TrackingID", "CodeMeaning", "SegmentDescription"):
+                d.value = f"{canary}{d.keyword}"
+            elif d.keyword == "TextValue":  # an SR's tracking identifier
+                d.value = f"{canary} text"
+
+        ds.walk(plant)
+        ds.save_as(edited / f"{canary}_{n}.dcm")
+    (edited / f"{canary}_notes.txt").write_text(canary)
+    before = set(Bank(b).extra_tables())
+    s = import_derived(edited, b)
+    assert len(s.masks) >= 3 and s.sr_rows > 0 and s.skipped == 1, s  # not vacuous
+    assert "dicom_sr" in Bank(b).extra_tables() and "dicom_sr" not in before
+    t = Bank(b).table("dicom_sr")
+    assert t["code"].isin(["CTSEV", "LUNGINV", "118565006"]).all() and (t["value"] == "CT-1").sum() == 1
+    text = bank_text(b)
+    at = text.find(canary)
+    assert at < 0, text[max(0, at - 300): at + 100]

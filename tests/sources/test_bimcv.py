@@ -208,3 +208,100 @@ def test_meta_json_names_no_input_folder_nor_file(tmp_path, form):
     notes = " ".join(meta["notes"])
     assert "PEREZ" not in notes and ".txt" not in notes
     assert ("label tree given: 2 trees_code file(s)" in notes) == (form == "table")
+
+
+CANARY = "ZQXCANARY"
+#: Columns that hold the dataset's own public ids, file paths and published descriptive text by design.
+BY_DESIGN = {"path", "mask_path", "original_id", "subject_id", "session_id", "image_id", "label", "report",
+             "manufacturer", "model", "body_part", "exclude_reason"}
+
+
+def bank_text_outside_design(bank) -> str:
+    """Everything a bank holds as text (file and folder names, file contents, every parquet cell stringified)
+    except what holds the public dataset's ids and paths by design: :data:`BY_DESIGN` columns, ``meta.json``'s
+    ``path`` (the main file's name) and ``bank.json`` (the source's root, against which its files resolve)."""
+    import json
+
+    import pandas as pd
+
+    parts = []
+    for p in sorted(bank.rglob("*")):
+        parts.append(str(p.relative_to(bank)))
+        if not p.is_file() or p.name == "bank.json":
+            continue
+        if p.suffix == ".parquet":
+            df = pd.read_parquet(p)
+            parts.append(df.drop(columns=[c for c in df.columns if c in BY_DESIGN]).astype(str).to_csv())
+        elif p.name == "meta.json":
+            meta = json.loads(p.read_text())
+            meta.pop("path", None)
+            parts.append(json.dumps(meta))
+        else:
+            parts.append(p.read_bytes().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def _assert_no_canary(bank):
+    text = bank_text_outside_design(bank)
+    at = text.find(CANARY)
+    assert at < 0, text[max(0, at - 300): at + 100]
+
+
+def test_canary_in_table_cells_and_names_reaches_no_fixed_column_nor_reason(tmp_path):
+    """A token in every cell of the image table (bad rows too) and in its folder and file name reaches only the
+    columns that hold published ids, paths and descriptive text by design (:data:`BY_DESIGN`): modality, study
+    date, photometric interpretation and LUT shape were copied verbatim (modality upper-cased)."""
+    import pandas as pd
+
+    from covidbank import Bank
+    from covidbank.sources import add_source
+
+    t = make_bimcv_sample(tmp_path / f"in_{CANARY}" / f"table_{CANARY}.tsv")
+    df = pd.read_csv(t, sep="\t", dtype=str, keep_default_na=False)
+    df["Study Date"] = "20200313"
+    df["Presentation LUT Shape"] = "IDENTITY"
+    for c in df.columns:
+        if c not in ("Subject", "Session", "File", "Labels", "labelCUIS"):
+            df.loc[0, c] = f"{CANARY}{c}"
+    df.loc[1, "Subject"] = ""  # skipped: empty Subject
+    df.loc[2, "labelCUIS"] = f"{CANARY},C0205307"
+    df.to_csv(t, sep="\t", index=False)
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "bimcv", t)
+    im, ses = b.table("images"), b.table("sessions")
+    assert len(im) > 10 and len(b.table("skipped")) == 1  # not vacuous
+    assert set(im["modality"]) <= {"CR", "DX", "CT", "X-ray"} and set(im["photometric"].dropna()) == {"MONOCHROME1", "MONOCHROME2"}
+    assert set(ses["date"].dropna()) == {"20200313"} and ses["date"].isna().sum() == 1
+    assert set(im["presentation_lut_shape"].dropna()) == {"IDENTITY"}
+    _assert_no_canary(b.path)
+
+
+def test_canary_in_tree_sidecars_and_derivatives_reaches_no_fixed_column_nor_reason(tmp_path):
+    """The MIDS release tree: a token in sidecar values, participants, derivatives cells and their file names
+    (an unreadable one, a row for a session not in the tree) reached the tests' type and date (copied when not
+    recognised) and the skip records (which named the derivatives file)."""
+    import json
+
+    from covidbank import Bank
+    from covidbank.samples import make_bimcv_tree_sample
+    from covidbank.sources import add_source
+
+    root = make_bimcv_tree_sample(tmp_path / f"tree_{CANARY}")
+    sc = next((root / "sub-S00001" / "ses-E00001" / "mod-rx").glob("*.json"))
+    sc.write_text(json.dumps({"Modality": f"{CANARY}M", "PhotometricInterpretation": f"{CANARY}P",
+                              "PresentationLUTShape": f"{CANARY}L", "PatientSex": CANARY, "PatientAge": CANARY,
+                              "ViewPosition": CANARY}))
+    (root / "participants.tsv").write_text(f"participant\tage\tgender\nsub-S00001\t[{CANARY}]\t{CANARY}\nsub-S00002\t[55]\tF\n")
+    lab = root / "derivatives" / "labels"
+    (lab / f"labels_{CANARY}.tsv").write_text(f"ReportID\tReport\tLabels\tlabelCUIS\nE0{CANARY}\tr\t['normal']\t{CANARY}\n")
+    (lab / f"bad_{CANARY}.tsv").write_bytes(b"")
+    (root / "derivatives" / "EHR" / f"tests_{CANARY}.tsv").write_text(
+        f"participant\tfecha\ttipo_test\tresultado\nsub-S00001\t{CANARY}\t{CANARY}type\t{CANARY}res\n")
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "bimcv", root)
+    tests = b.table("tests")
+    assert len(tests) == 4 and len(b.table("labels")) > 0  # not vacuous
+    assert sorted(tests["test_type"]) == ["IgG", "IgM", "PCR", "other"] and tests["date"].isna().sum() == 1
+    sk = b.table("skipped")
+    assert {"unreadable: EmptyDataError", "labels for session not in the tree"} <= set(sk["reason"]), sk
+    _assert_no_canary(b.path)

@@ -83,3 +83,33 @@ def test_skip_reasons_never_quote_the_input(tmp_path):
                                          "mask file listed but missing; study kept without mask"]
     text = skipped.astype(str).to_csv(index=False).lower()
     assert "garcia" not in text and "lopez" not in text and "maria" not in text and "perez" not in text, text
+
+
+@pytest.mark.parametrize("form", ["registry", "folders"])
+def test_canary_in_cells_and_names_reaches_only_ids_and_paths(tmp_path, form):
+    """A token in the registry's cells (bad rows: category, missing mask, unreadable id, an extra column) or in
+    the folder layout's file and folder names reaches only the published ids and file paths (held)."""
+    import pandas as pd
+
+    from covidbank.bank import Bank
+    from covidbank.sources import add_source
+    from sources.test_bimcv import CANARY, _assert_no_canary
+
+    root = make_mosmed_sample(tmp_path / f"m_{CANARY}")
+    if form == "registry":
+        reg = pd.read_csv(root / "dataset_registry.csv", dtype=str, keep_default_na=False)
+        reg.loc[0, "category"] = CANARY
+        reg.loc[1, "mask_file"] = f"/masks/{CANARY}_mask.nii.gz"
+        reg.loc[2, ["study_id", "study_file"]] = [CANARY, f"/studies/{CANARY}.nii.gz"]
+        reg[f"{CANARY}_notes"] = CANARY
+        reg.to_csv(root / "dataset_registry.csv", index=False)
+    else:
+        (root / "dataset_registry.csv").unlink()
+        (root / "studies" / f"CT-{CANARY}").mkdir()
+        (root / "studies" / f"CT-{CANARY}" / "study_0099.nii.gz").write_bytes(b"x")
+        (root / "studies" / "CT-0" / f"{CANARY}.nii.gz").write_bytes(b"x")
+        (root / "studies" / "CT-0" / f"study_0098_{CANARY}.nii.gz").write_bytes(b"x")  # its path holds it, by design
+    b = Bank(tmp_path / "bank", create=True)
+    add_source(b, "mosmed", root)
+    assert len(b.table("images")) >= 3 and len(b.table("skipped")) == (3 if form == "registry" else 1)  # not vacuous
+    _assert_no_canary(b.path)

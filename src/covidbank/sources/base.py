@@ -14,7 +14,7 @@ from ..fileio import read_csv_text
 from ..schema import TABLES, conform
 from ..spool import SpooledTable
 
-__all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_license", "parse_age", "parse_bool", "to_float", "map_unique", "first_nonempty",
+__all__ = ["SourceResult", "Skip", "TableMap", "stream_text_table", "normalize_license", "parse_age", "parse_bool", "date_text", "known_value", "to_float", "map_unique", "first_nonempty",
            "read_csv_text", "read_text_table", "trimmed_names"]
 
 
@@ -196,6 +196,40 @@ def parse_age(raw: object) -> float | None:
     v = float(m.group(1))
     unit = (m.group(2) or "Y").upper()
     return {"Y": v, "M": v / 12.0, "W": v * 7 / 365.25, "D": v / 365.25}[unit]
+
+
+_DATE_TEXT_RE = re.compile(r"^\d{4}([-/]?)\d{2}\1\d{2}(?:[ T][0-9:.]*)?$")
+
+#: DICOM Photometric Interpretation and Presentation LUT Shape defined terms (what a source column may hold).
+PHOTOMETRIC_TERMS = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420",
+                               "YBR_ICT", "YBR_RCT", "PALETTE COLOR"})
+LUT_SHAPE_TERMS = frozenset({"IDENTITY", "INVERSE"})
+
+
+def date_text(raw: object) -> str | None:
+    """A date cell as published when it is shaped like a date (``20200313``, ``2020-03-13``, ``2020/03/13``,
+    optionally followed by a time), else None: a cell holding other text never reaches a bank's date column.
+
+    >>> date_text("20200313"), date_text("2020-03-13 10:00"), date_text("see notes")
+    ('20200313', '2020-03-13 10:00', None)
+    """
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return None
+    s = str(raw).strip()
+    return s if _DATE_TEXT_RE.match(s) else None
+
+
+def known_value(raw: object, allowed: Iterable[str]) -> str | None:
+    """``raw`` stripped and upper-cased when it is one of ``allowed`` (a fixed vocabulary), else None: a source
+    column with defined terms (modality, photometric interpretation) never carries other input text into a bank.
+
+    >>> known_value(" monochrome1 ", PHOTOMETRIC_TERMS), known_value("Dr. Perez", PHOTOMETRIC_TERMS)
+    ('MONOCHROME1', None)
+    """
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return None
+    s = str(raw).strip().upper()
+    return s if s in allowed else None
 
 
 def parse_bool(raw: object) -> bool | None:

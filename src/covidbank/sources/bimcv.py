@@ -32,7 +32,8 @@ from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id, normalize_view
-from .base import SourceResult, parse_age, read_csv_text, require_columns, trimmed_names, unreadable_row
+from .base import (LUT_SHAPE_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value, parse_age, read_csv_text,
+                   require_columns, trimmed_names, unreadable_row)
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
@@ -41,6 +42,8 @@ REQUIRED = ["Subject", "Session", "File", "Labels"]
 #: Tree files looked for beside the table, newest first.
 TREE_FILES = ("padchest_trees_code_covid.txt", "trees_code_covid.txt", "padchest_trees_code.txt", "trees_code.txt")
 _CUI_RE = re.compile(r"C\d{7}")
+#: The ``Modality`` values the image table publishes (DICOM codes); another value is not copied.
+_MODALITIES = frozenset({"CR", "DX", "CT"})
 
 
 def parse_label_list(raw: object) -> list[str]:
@@ -260,7 +263,9 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
             seen[fname] += 1
             image_id = make_id(NAME, fname if seen[fname] == 1 else f"{fname}#{seen[fname]}")
             typ = _first(r, "Type").lower()
-            modality = _first(r, "Modality").upper() or {"cr": "CR", "dx": "DX"}.get(typ, "CT" if typ.startswith("ct") else "X-ray")
+            # a fixed vocabulary: a cell outside it (free text) is not copied into the bank
+            modality = (known_value(_first(r, "Modality"), _MODALITIES)
+                        or {"cr": "CR", "dx": "DX"}.get(typ, "CT" if typ.startswith("ct") else "X-ray"))
             view_raw = _first(r, "Position_Manual", "View Position").upper()
             view = normalize_view(view_raw)
             if view == "AP" and "SUPINE" in _first(r, "Series Description", "Patient Position").upper():
@@ -277,7 +282,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "session_id": session_id,
                     "subject_id": subject_id,
                     "original_id": ses,
-                    "date": _first(r, "Study Date") or None,
+                    "date": date_text(_first(r, "Study Date")),
                     "modality": modality,
                     "report": deid_report(_first(r, "Report") or None),
                 }
@@ -301,8 +306,8 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
                     "license": None,
                     "license_raw": "BIMCV COVID-19+ research use agreement",
                     "url": "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
-                    "photometric": _first(r, "Photometric Interpretation") or None,
-                    "presentation_lut_shape": _first(r, "Presentation LUT Shape") or None,
+                    "photometric": known_value(_first(r, "Photometric Interpretation"), PHOTOMETRIC_TERMS),
+                    "presentation_lut_shape": known_value(_first(r, "Presentation LUT Shape"), LUT_SHAPE_TERMS),
                     "manufacturer": _first(r, "Manufacturer") or None,
                     "model": _first(r, "Manufacturer's Model Name") or None,
                     "body_part": _first(r, "Body Part Examined") or None,

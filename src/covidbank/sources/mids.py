@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id, normalize_view
-from .base import SourceResult, parse_age, read_side_table
+from .base import LUT_SHAPE_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value, parse_age, read_side_table
 
 __all__ = ["load", "load_bimcv_tree", "parse_mids_name", "read_sidecar", "IMAGE_EXTENSIONS"]
 
@@ -287,7 +287,8 @@ def _image_row(root: Path, key: str, rec: dict, res: SourceResult, source: str, 
             problems.append(f"sidecar unreadable ({e.__class__.__name__})")
     if rec["image"] is None:
         problems.append("image file missing")
-    modality = _SUFFIX_MODALITY.get(suffix or "", None) or (_side(sc, "Modality") or "").upper() or "X-ray"
+    # sidecar values with defined terms: another value (free text) is not copied into the bank
+    modality = _SUFFIX_MODALITY.get(suffix or "", None) or known_value(_side(sc, "Modality"), {"CR", "DX", "CT"}) or "X-ray"
     view = normalize_view(ent.get("vp"))
     if view == "unknown":
         view = normalize_view(_side(sc, "View Position", "ViewPosition"))
@@ -313,8 +314,8 @@ def _image_row(root: Path, key: str, rec: dict, res: SourceResult, source: str, 
         "file_format": None if img is None else ("nifti" if ".nii" in img.name else img.suffix.lstrip(".").lower()),
         "license": license,
         "license_raw": lic_raw,
-        "photometric": _side(sc, "Photometric Interpretation", "PhotometricInterpretation"),
-        "presentation_lut_shape": _side(sc, "Presentation LUT Shape", "PresentationLUTShape"),
+        "photometric": known_value(_side(sc, "Photometric Interpretation", "PhotometricInterpretation"), PHOTOMETRIC_TERMS),
+        "presentation_lut_shape": known_value(_side(sc, "Presentation LUT Shape", "PresentationLUTShape"), LUT_SHAPE_TERMS),
         "display_ready": {"True": True, "False": False}.get(_side(sc, "DisplayReady") or ""),
         "manufacturer": _side(sc, "Manufacturer"),
         "model": _side(sc, "Manufacturer's Model Name", "ManufacturersModelName"),
@@ -327,11 +328,13 @@ _TEST_TYPES = [("PCR", "PCR"), ("IGG", "IgG"), ("IGM", "IgM"), ("ANTIG", "antige
 
 
 def _test_type(raw: str) -> str:
+    """The test type of a derivatives cell: one of a fixed vocabulary (``other`` for a spelling not known,
+    ``unknown`` when empty), never the cell's text."""
     s = raw.upper()
     for k, v in _TEST_TYPES:
         if k in s:
             return v
-    return raw.strip() or "unknown"
+    return "other" if raw.strip() else "unknown"
 
 
 def _test_result(raw: str) -> str:
@@ -377,7 +380,8 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
     for f in sorted(deriv.rglob("*")) if deriv.is_dir() else []:
         if f.suffix.lower() not in {".tsv", ".csv"}:
             continue
-        df = read_side_table(f, res, f.name, sep="\t" if f.suffix.lower() == ".tsv" else ",")
+        # records in fixed wording: the file (whose name the input chose) is the row's relative path only
+        df = read_side_table(f, res, "derivatives table", sep="\t" if f.suffix.lower() == ".tsv" else ",")
         if df is None:
             continue
         cols = set(df.columns)
@@ -388,7 +392,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
                 ses = ses if ses.startswith("ses-") else f"ses-{ses}"
                 targets = by_session.get(ses)
                 if not targets:
-                    res.skip(f"{f.name} row {i + 2}", f, "labels for session not in the tree")
+                    res.skip(f"row {i + 2}", f, "labels for session not in the tree")
                     continue
                 labs = parse_label_list(r["Labels"])
                 cuis = parse_cui_list(r.get("labelCUIS", ""), keep_empty=True)
@@ -410,7 +414,7 @@ def load_bimcv_tree(path: str | Path, trees: Iterable[str | Path] | None = None,
                         "subject_id": make_id(BIMCV, sub),
                         "test_type": _test_type(str(r[tcol])),
                         "result": _test_result(str(r[rcol])) if rcol else "indeterminate",
-                        "date": str(r[dcol]).strip() if dcol else None,
+                        "date": date_text(r[dcol]) if dcol else None,
                     }
                 )
     if reports:

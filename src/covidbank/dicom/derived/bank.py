@@ -152,6 +152,7 @@ def import_derived(folder: str | Path, bank) -> ImportSummary:
     from ...bank import Bank
     from ...fileio import atomic_path
     from ...pixels import read_ct
+    from .codes import SEGMENTS
     from .seg import read_seg
     from .sr import read_sr
 
@@ -189,15 +190,17 @@ def import_derived(folder: str | Path, bank) -> ImportSummary:
         if modality == "SEG":
             ct = grids.get(k.image_id) or read_ct(k.folder)
             grids[k.image_id] = ct
-            for key, mask in read_seg(f, k.folder, ct.affine, ct.shape).items():
-                safe = "".join(c if c.isalnum() else "-" for c in key.lower())
+            for j, (key, mask) in enumerate(read_seg(f, k.folder, ct.affine, ct.shape).items(), 1):
+                # a file name of fixed wording: covidbank's own segment keys, else the segment's position (a
+                # label or tracking id typed in a viewer is free text, and two equal ones overwrote each other)
+                safe = key.replace("_", "-") if key in SEGMENTS else f"segment{j}"
                 out = root / IMPORTED_DIR / k.rel_dir / f"{k.stem}_seg-{safe}.nii.gz"
                 with atomic_path(out) as tmp:
                     nib.save(nib.Nifti1Image(mask.astype(np.uint8), ct.affine), str(tmp))
                 summary.masks.append(out.relative_to(root).as_posix())
         else:
             for r in read_sr(f):
-                sr_rows.append({"image_id": k.image_id, "sr_sop_instance_uid": str(ds.SOPInstanceUID), **r})
+                sr_rows.append({"image_id": k.image_id, "sr_sop_instance_uid": str(ds.SOPInstanceUID), **_bank_sr_row(r)})
     if sr_rows:
         df = pd.DataFrame(sr_rows)
         df["value"] = df["value"].astype(str)
@@ -207,3 +210,35 @@ def import_derived(folder: str | Path, bank) -> ImportSummary:
         b.write_table("dicom_sr", df)
         summary.sr_rows = len(sr_rows)
     return summary
+
+
+def _known_concepts() -> tuple[dict[str, str], set[str], set[str]]:
+    """What covidbank's SR says, as fixed wording: code value -> meaning of its concepts, its tracking
+    identifiers, its units."""
+    from pydicom.sr.codedict import codes
+
+    from .codes import GRADE_MEANINGS, SEGMENTS, grade_concept, percent_code, xray_concepts
+
+    concepts = [grade_concept(), percent_code(), *xray_concepts().values(), codes.SCT.Volume]
+    meanings = {str(c.value): str(c.meaning) for c in concepts}
+    meanings.update({spec.type[0]: spec.type[2] for spec in SEGMENTS.values()})
+    meanings.update({"39607008": "Lung", **GRADE_MEANINGS})
+    return meanings, set(SEGMENTS) | {"study", "xray-severity"}, {"ml", "%", "{score}"}
+
+
+def _bank_sr_row(r: dict) -> dict:
+    """An SR row as the bank keeps it: codes, tracking identifiers and units of covidbank's vocabulary, the
+    meanings of its own concepts, numbers; any other text an SR holds (an identifier or a meaning typed in a
+    viewer) becomes null."""
+    meanings, groups, units = _known_concepts()
+    code = r.get("code") if r.get("code") in meanings else None
+    value = r.get("value")
+    if not isinstance(value, (int, float)):
+        value = value if value in meanings else None
+    finding = r.get("finding")
+    return {**r, "group": r.get("group") if r.get("group") in groups else None,
+            "finding": finding if finding in set(meanings.values()) else None,
+            "name": meanings.get(code) if code else None, "code": code, "value": value,
+            "unit": r.get("unit") if r.get("unit") in units else None,
+            "meaning": meanings.get(value) if isinstance(value, str) else None}
+

@@ -231,7 +231,7 @@ def read_seg(seg, source, affine: np.ndarray, shape: tuple[int, int, int]) -> di
     -------
     dict
         Segment key (its ``TrackingID`` when covidbank wrote it, else its
-        label) -> boolean mask.
+        label; a repeated one followed by `` (segment <number>)``) -> boolean mask.
     """
     import highdicom as hd
 
@@ -254,5 +254,7 @@ def read_seg(seg, source, affine: np.ndarray, shape: tuple[int, int, int]) -> di
     for i, n in enumerate(numbers):
         desc = s.get_segment_description(n)
         key = str(desc.tracking_id or desc.segment_label)
+        if key in out:  # two segments of one label (a viewer's edit) were one mask, the last
+            key = f"{key} (segment {n})"
         out[key] = vol[..., i] > 0
     return out
