@@ -39,7 +39,12 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
     from ...bank import Bank
 
     root = Path(bank)
-    img = pd.DataFrame([_image_row(p, name) for p in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json"))])
+    # column by column: a dict per image row held for all images cost about 1 KB per image more (same frame)
+    cols: dict[str, list] = {}
+    for p in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json")):
+        for k, v in _image_row(p, name).items():
+            cols.setdefault(k, []).append(v)
+    img = pd.DataFrame(cols) if cols else pd.DataFrame([])
     tests_path = root / "phenotype" / "tests.tsv"
     reports_path = root / "phenotype" / "reports.tsv"
     tests = pd.read_csv(tests_path, sep="\t", dtype=str, keep_default_na=False) if tests_path.exists() else None
@@ -173,11 +178,13 @@ def _write_mids_tables(root: Path, subj_rows: list[dict], sess_rows: list[dict])
         "sex": {"Description": "DICOM Patient's Sex (Retain Patient Characteristics option)", "Levels": {"M": "male", "F": "female", "O": "other"}},
         "age": {"Description": "Age in years at the first study (DICOM Patient's Age)", "Units": "year"},
     })
-    for sub in sorted({r["_sub"] for r in sess_rows}):
-        rows = [{"session_id": r["_ses"], "acq_date": r["date"],
-                 "offset_days": None if r["offset_days"] is None else f"{r['offset_days']:g}",
-                 "modalities": r["_mods"]} for r in sess_rows if r["_sub"] == sub]
-        mids.write_tsv(root / sub / f"{sub}_sessions.tsv", rows, mids.SESSIONS_COLUMNS)
+    by_sub: dict[str, list[dict]] = {}  # one pass over the sessions (a scan per subject grew with their square)
+    for r in sess_rows:
+        by_sub.setdefault(r["_sub"], []).append(
+            {"session_id": r["_ses"], "acq_date": r["date"],
+             "offset_days": None if r["offset_days"] is None else f"{r['offset_days']:g}", "modalities": r["_mods"]})
+    for sub in sorted(by_sub):
+        mids.write_tsv(root / sub / f"{sub}_sessions.tsv", by_sub[sub], mids.SESSIONS_COLUMNS)
     if not (root / "dataset_description.json").exists():
         mids.write_json(root / "dataset_description.json", mids.dataset_description())
     (root / "derivatives").mkdir(exist_ok=True)

@@ -651,6 +651,7 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         from ...ocr.engine import tesseract_info
 
         tesseract_info()
+    first_path = {t["series_token"]: t["paths"][0] for t in todo}  # a failed series is named by its first file
     for res in _run(todo, common, workers, scheduler, progress, pool):
         rec.write(kind="series", **res)
         if res["status"] == "converted":
@@ -663,8 +664,11 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         else:
             summary.errors += 1
         if res["status"] != "converted":
-            where = next((t["paths"][0] for t in todo if t["series_token"] == res["series"]), res["series"])
+            where = first_path.get(res["series"], res["series"])
             summary.problems.append((os.path.abspath(where), res.get("reason") or "", res.get("detail") or ""))
+    # the per-file records of discovery and planning are not needed any more: freed before the index is
+    # built (the peak of a run), so that they do not add to it
+    del series, skips, tasks, todo, patients, first_path
     from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
 
     reviewed = apply_reviews(root)
