@@ -633,17 +633,7 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     registry.save()
     if linkage is not None:
         merge_linkage(linkage, {k: f"sub-{v['sub']}" for k, v in patients.items()})
-    for t in tasks:
-        rec.private.write(kind="series", series=t["series_token"], paths=[os.path.abspath(p) for p in t["paths"]], output=f"{t['dir']}/{t['stem']}",
-                          status="planned")
-    todo = []
-    for t in tasks:
-        if (root / t["dir"] / f"{t['stem']}.json").exists():
-            summary.resumed += 1
-            rec.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
-                      output=f"{t['dir']}/{t['stem']}")
-        else:
-            todo.append(t)
+    todo = _todo(tasks, root, rec, summary)
     common = {**worker_common(root, key, options, window_index, burned_in, quarantine=quar.folder, run=quar.run_id,
                               limits=limits),
               "raw": str(raw.resolve()), "follow_symlinks": follow_symlinks, "keep_dicom": bool(keep_dicom)}
@@ -699,6 +689,22 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     rec.write(kind="run", status="finished", converted=summary.converted, resumed=summary.resumed,
               errors=summary.errors, skipped=summary.skipped, quarantined=summary.quarantined,
               seconds=round(summary.seconds, 3))
+
+
+def _todo(tasks: list[dict], root: Path, rec: _Records, summary: IngestSummary) -> list[dict]:
+    """Log the planned series (private log) and those finished by an earlier run; the tasks left to run."""
+    for t in tasks:
+        rec.private.write(kind="series", series=t["series_token"], paths=[os.path.abspath(p) for p in t["paths"]],
+                          output=f"{t['dir']}/{t['stem']}", status="planned")
+    todo = []
+    for t in tasks:
+        if (root / t["dir"] / f"{t['stem']}.json").exists():
+            summary.resumed += 1
+            rec.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
+                      output=f"{t['dir']}/{t['stem']}")
+        else:
+            todo.append(t)
+    return todo
 
 
 def _task_bytes(task: dict) -> int:
