@@ -103,7 +103,7 @@ class Skip:
     reason: Reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Series:
     """Instances of one series (CT: one volume; CR/DX: one image each)."""
 

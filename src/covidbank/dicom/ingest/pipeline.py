@@ -634,6 +634,8 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     if linkage is not None:
         merge_linkage(linkage, {k: f"sub-{v['sub']}" for k, v in patients.items()})
     todo = _todo(tasks, root, rec, summary)
+    # discovery's records (one per file) are not needed by the run: freed before it
+    del series, skips, patients
     common = {**worker_common(root, key, options, window_index, burned_in, quarantine=quar.folder, run=quar.run_id,
                               limits=limits),
               "raw": str(raw.resolve()), "follow_symlinks": follow_symlinks, "keep_dicom": bool(keep_dicom)}
@@ -658,7 +660,7 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
             summary.problems.append((os.path.abspath(where), res.get("reason") or "", res.get("detail") or ""))
     # the per-file records of discovery and planning are not needed any more: freed before the index is
     # built (the peak of a run), so that they do not add to it
-    del series, skips, tasks, todo, patients, first_path
+    del tasks, todo, first_path
     from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
 
     reviewed = apply_reviews(root)
