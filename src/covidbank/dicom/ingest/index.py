@@ -26,6 +26,12 @@ def _date(s: str | None) -> _dt.date | None:
 
 
 
+#: Index columns whose texts repeat from image to image (a few distinct values, or one per session or subject).
+_REPEATED = frozenset({"session_id", "subject_id", "modality", "view", "sex", "file_format", "photometric",
+                       "presentation_lut_shape", "manufacturer", "model", "body_part", "exclude_reason",
+                       "burned_in_text", "_date", "_sub", "_ses", "_kind"})
+
+
 def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dict] | None = None,
                 notes: list[str] | None = None) -> dict:
     """Rebuild the MIDS TSVs and the bank index of source ``name`` from the sidecars in ``bank``.
@@ -41,9 +47,13 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
     root = Path(bank)
     # column by column: a dict per image row held for all images cost about 1 KB per image more (same frame)
     cols: dict[str, list] = {}
+    same: dict[str, str] = {}  # one object per distinct text (the JSON decoder makes a new one per value)
     for p in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json")):
         for k, v in _image_row(p, name).items():
+            if k in _REPEATED and isinstance(v, str):
+                v = same.setdefault(v, v)
             cols.setdefault(k, []).append(v)
+    del same
     img = pd.DataFrame(cols) if cols else pd.DataFrame([])
     tests_path = root / "phenotype" / "tests.tsv"
     reports_path = root / "phenotype" / "reports.tsv"
