@@ -69,7 +69,7 @@ HEADER_TAGS = ("SOPClassUID", "Modality", "Rows", "Columns", "ImageType", "Patie
                "ImageOrientationPatient", "ImagePositionPatient", "ViewPosition", "BodyPartExamined")
 
 
-@dataclass
+@dataclass(slots=True)  # one per input file, all held until planned: no per-object __dict__
 class Instance:
     """One image instance found on disk (identifiers stay in memory only)."""
 
@@ -103,7 +103,7 @@ class Skip:
     reason: Reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Series:
     """Instances of one series (CT: one volume; CR/DX: one image each)."""
 

@@ -26,6 +26,12 @@ def _date(s: str | None) -> _dt.date | None:
 
 
 
+#: Index columns whose texts repeat from image to image (a few distinct values, or one per session or subject).
+_REPEATED = frozenset({"session_id", "subject_id", "modality", "view", "sex", "file_format", "photometric",
+                       "presentation_lut_shape", "manufacturer", "model", "body_part", "exclude_reason",
+                       "burned_in_text", "_date", "_sub", "_ses", "_kind"})
+
+
 def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dict] | None = None,
                 notes: list[str] | None = None) -> dict:
     """Rebuild the MIDS TSVs and the bank index of source ``name`` from the sidecars in ``bank``.
@@ -39,7 +45,16 @@ def build_index(bank: str | os.PathLike, name: str = "ingest", skipped: list[dic
     from ...bank import Bank
 
     root = Path(bank)
-    img = pd.DataFrame([_image_row(p, name) for p in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json"))])
+    # column by column: a dict per image row held for all images cost about 1 KB per image more (same frame)
+    cols: dict[str, list] = {}
+    same: dict[str, str] = {}  # one object per distinct text (the JSON decoder makes a new one per value)
+    for p in sorted(root.glob("sub-*/ses-*/mod-*/sub-*.json")):
+        for k, v in _image_row(p, name).items():
+            if k in _REPEATED and isinstance(v, str):
+                v = same.setdefault(v, v)
+            cols.setdefault(k, []).append(v)
+    del same
+    img = pd.DataFrame(cols) if cols else pd.DataFrame([])
     tests_path = root / "phenotype" / "tests.tsv"
     reports_path = root / "phenotype" / "reports.tsv"
     tests = pd.read_csv(tests_path, sep="\t", dtype=str, keep_default_na=False) if tests_path.exists() else None
@@ -173,11 +188,13 @@ def _write_mids_tables(root: Path, subj_rows: list[dict], sess_rows: list[dict])
         "sex": {"Description": "DICOM Patient's Sex (Retain Patient Characteristics option)", "Levels": {"M": "male", "F": "female", "O": "other"}},
         "age": {"Description": "Age in years at the first study (DICOM Patient's Age)", "Units": "year"},
     })
-    for sub in sorted({r["_sub"] for r in sess_rows}):
-        rows = [{"session_id": r["_ses"], "acq_date": r["date"],
-                 "offset_days": None if r["offset_days"] is None else f"{r['offset_days']:g}",
-                 "modalities": r["_mods"]} for r in sess_rows if r["_sub"] == sub]
-        mids.write_tsv(root / sub / f"{sub}_sessions.tsv", rows, mids.SESSIONS_COLUMNS)
+    by_sub: dict[str, list[dict]] = {}  # one pass over the sessions (a scan per subject grew with their square)
+    for r in sess_rows:
+        by_sub.setdefault(r["_sub"], []).append(
+            {"session_id": r["_ses"], "acq_date": r["date"],
+             "offset_days": None if r["offset_days"] is None else f"{r['offset_days']:g}", "modalities": r["_mods"]})
+    for sub in sorted(by_sub):
+        mids.write_tsv(root / sub / f"{sub}_sessions.tsv", by_sub[sub], mids.SESSIONS_COLUMNS)
     if not (root / "dataset_description.json").exists():
         mids.write_json(root / "dataset_description.json", mids.dataset_description())
     (root / "derivatives").mkdir(exist_ok=True)

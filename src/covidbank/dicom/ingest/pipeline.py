@@ -633,17 +633,9 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     registry.save()
     if linkage is not None:
         merge_linkage(linkage, {k: f"sub-{v['sub']}" for k, v in patients.items()})
-    for t in tasks:
-        rec.private.write(kind="series", series=t["series_token"], paths=[os.path.abspath(p) for p in t["paths"]], output=f"{t['dir']}/{t['stem']}",
-                          status="planned")
-    todo = []
-    for t in tasks:
-        if (root / t["dir"] / f"{t['stem']}.json").exists():
-            summary.resumed += 1
-            rec.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
-                      output=f"{t['dir']}/{t['stem']}")
-        else:
-            todo.append(t)
+    todo = _todo(tasks, root, rec, summary)
+    # discovery's records (one per file) are not needed by the run: freed before it
+    del series, skips, patients
     common = {**worker_common(root, key, options, window_index, burned_in, quarantine=quar.folder, run=quar.run_id,
                               limits=limits),
               "raw": str(raw.resolve()), "follow_symlinks": follow_symlinks, "keep_dicom": bool(keep_dicom)}
@@ -651,6 +643,7 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         from ...ocr.engine import tesseract_info
 
         tesseract_info()
+    first_path = {t["series_token"]: t["paths"][0] for t in todo}  # a failed series is named by its first file
     for res in _run(todo, common, workers, scheduler, progress, pool):
         rec.write(kind="series", **res)
         if res["status"] == "converted":
@@ -663,8 +656,11 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
         else:
             summary.errors += 1
         if res["status"] != "converted":
-            where = next((t["paths"][0] for t in todo if t["series_token"] == res["series"]), res["series"])
+            where = first_path.get(res["series"], res["series"])
             summary.problems.append((os.path.abspath(where), res.get("reason") or "", res.get("detail") or ""))
+    # the per-file records of discovery and planning are not needed any more: freed before the index is
+    # built (the peak of a run), so that they do not add to it
+    del tasks, todo, first_path
     from ...ocr.review import apply_reviews  # curators' burned-in text decisions from the viewer
 
     reviewed = apply_reviews(root)
@@ -695,6 +691,22 @@ def _ingest_pooled(raw: Path, root: Path, keyring, registry, rec: _Records, quar
     rec.write(kind="run", status="finished", converted=summary.converted, resumed=summary.resumed,
               errors=summary.errors, skipped=summary.skipped, quarantined=summary.quarantined,
               seconds=round(summary.seconds, 3))
+
+
+def _todo(tasks: list[dict], root: Path, rec: _Records, summary: IngestSummary) -> list[dict]:
+    """Log the planned series (private log) and those finished by an earlier run; the tasks left to run."""
+    for t in tasks:
+        rec.private.write(kind="series", series=t["series_token"], paths=[os.path.abspath(p) for p in t["paths"]],
+                          output=f"{t['dir']}/{t['stem']}", status="planned")
+    todo = []
+    for t in tasks:
+        if (root / t["dir"] / f"{t['stem']}.json").exists():
+            summary.resumed += 1
+            rec.write(kind="series", series=t["series_token"], files=t["file_tokens"], status="done-before",
+                      output=f"{t['dir']}/{t['stem']}")
+        else:
+            todo.append(t)
+    return todo
 
 
 def _task_bytes(task: dict) -> int:
