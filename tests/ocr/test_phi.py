@@ -119,6 +119,28 @@ def test_the_day_and_month_word_of_an_instance_date_are_the_date_when_its_year_i
     assert "date" in f.categories, (words, f.categories)
 
 
+@pytest.mark.parametrize("words", [("15", "de", "\u2018marzo", "de'2029", "|"), ("15", "de", "'marzo"),
+                                   ("15", "\u201cMAR\u201d", "2020")])
+def test_quote_marks_read_between_the_fields_of_a_month_word_date_do_not_hide_it(words):
+    # a bench miss (fresh tune seed 19): "17 de febrero de 2019" read "17 de" + "\u2018febrero" + "de'2049 |",
+    # the quote mark between the day and the month word kept them apart
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+    (g,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" in g.categories, (words, g.categories)  # a day and a month word, for any instance
+
+
+@pytest.mark.parametrize("words, expected", [(("is.", ".03.,", ".20"), True), (("is", "-", "03", "-", "2020"), True),
+                                             (("iz.", ".03.,", ".20"), False), (("Fig", "is.", "3"), False),
+                                             (("AP", "io.", "03"), False)])
+def test_a_day_read_as_letters_before_a_date_separator_is_the_instance_date(words, expected):
+    # a bench miss (fresh tune seed 19): "12.03.21" 30 px high read "iz." ".03.," ".21"; a one- or two-letter word
+    # just before a separator and a number is read with its look-alike digits, for the instance's own dates only
+    # (here 15 March 2020: "is." is 15, "iz." 12)
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("date" in f.categories) is expected, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("16-MAR-",), ("Mar", "1024"), ("Mar", "15.5"), ("Mar", "1,5"), ("15", "APR"),
                                    ("MAY", "15")])
 def test_another_day_or_month_word_is_not_the_instance_date(words):

@@ -217,6 +217,17 @@ class Finding:
     members: tuple[int, ...] = field(default=(), compare=False)
 
 
+#: Quote marks OCR reads from a stroke's end or the texture beside a word (``‘febrero``, ``de'2049``): for the date
+#: patterns, separators like a space.
+_QUOTES = re.compile("[\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb'`\"]")
+
+
+def _unquote(text: str) -> str:
+    """``text`` with its quote marks (:data:`_QUOTES`) read as spaces, for the date patterns: a stray quote
+    between the day and the month word (``17 de ‘febrero``) kept them apart."""
+    return _QUOTES.sub(" ", text)
+
+
 def _digitize(text: str) -> str:
     """OCR confusions undone in digit-heavy tokens (``O``->0, ``l``->1, ``S``->5 ...)."""
     out = []
@@ -233,6 +244,16 @@ def _digitize_loose(text: str) -> str:
     :func:`_digitize` keeps tokens mostly of letters, a label glued to a number among them."""
     return re.sub(r"[0-9A-Za-z|!]+", lambda m: m.group().translate(_CONFUSABLE_DIGITS)
                   if any(c.isdigit() for c in m.group()) else m.group(), text)
+
+
+#: One or two letters Tesseract reads for digits just before a date separator and a number (``iz. .03., .21`` of
+#: ``12.03.21``): a day or month group read as letters, a word of its own that :func:`_digitize` keeps.
+_DATED_LETTERS = re.compile(r"(?<![0-9a-z])[a-z|!]{1,2}(?=\s*[./\-]\s*[./\-]?\s*\d)")
+
+
+def _digitize_dated(folded: str) -> str:
+    """``folded`` with the look-alikes of :data:`_DATED_LETTERS` undone, for the instance's own dates only."""
+    return _DATED_LETTERS.sub(lambda m: m.group().translate(_CONFUSABLE_DIGITS), folded)
 
 
 def _lookalike(text: str) -> str:
@@ -420,10 +441,14 @@ class _DenyMatcher:
         if self._date_digits(_fold(dig)) or self._day_and_year(folded) or (
                 loose_text != dig and self._date_digits(_fold(loose_text))):
             cats.add("date")
-        if "date" not in cats and self.ymd and self._month_date(folded):
+        if "date" not in cats and self.ymd and self._month_date(_unquote(folded)):
             cats.add("date")
         if "date" not in cats and self._date_run(_fold(dig)):
             cats.add("date")
+        if "date" not in cats:
+            dated = _digitize_dated(_fold(dig))
+            if dated != _fold(dig) and (self._date_digits(dated) or self._date_run(dated)):
+                cats.add("date")
         for place, cat in self.places:
             if len(place) >= 6 and approx_find(place, re.sub(r"[^a-z0-9]", "", folded), len(place) // 8):
                 cats.add(cat)
@@ -433,7 +458,8 @@ class _DenyMatcher:
 def _generic(text: str) -> set[str]:
     cats = set()
     dig = _digitize(text)
-    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE + _DATE_PARTIAL):
+    unq = _fold(_unquote(text))
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(unq) for r in _DATE_LOOSE + _DATE_PARTIAL):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
                                        for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
