@@ -141,6 +141,33 @@ def test_a_day_read_as_letters_before_a_date_separator_is_the_instance_date(word
     assert ("date" in f.categories) is expected, (words, f.categories)
 
 
+@pytest.mark.parametrize("words, expected", [(("15/03/2(",), True), (("AP", "03/15/2", "x"), True),
+                                             (("12/03/2(",), False), (("15/04/2(",), False)])
+def test_two_fields_of_the_instance_date_are_the_date_when_ocr_lost_the_third(words, expected):
+    # a bench miss (tune seed 3): "02/14/2019" read "02/14/2(", its year lost in the texture beside it
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("date" in f.categories) is expected, (words, f.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("ID:", "ho887766"), True), (("87766",), True), (("8776",), False),
+                                             (("88767",), False)])
+def test_five_digits_in_a_row_of_the_instance_record_number_are_the_record_number(words, expected):
+    # a bench miss (tune seed 3): "ID: 482097032" read "ho97032", its first digits read as letters
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("id" in f.categories) is expected, (words, f.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("N\u00b0", "histona", "429\u00b0"), True),
+                                             (("IY", "dustoria", "9U/", "/21190"), True),
+                                             (("expedlente:", "77"), True), (("History", "2"), False),
+                                             (("historic", "1918"), False), (("dustoria",), False)])
+def test_a_long_record_label_read_with_two_letters_wrong_before_a_number_is_a_label(words, expected):
+    # bench misses (tune seeds 15 and 18): "N\u00ba historia 907721190" read "IY dustoria 9U/ /21190" and
+    # "N\u00ba historia 429523419" read "N\u00b0 histona 429\u00b0": the label read in part, the number misread; any instance
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert ("labelled_value" in f.categories) is expected, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("16-MAR-",), ("Mar", "1024"), ("Mar", "15.5"), ("Mar", "1,5"), ("15", "APR"),
                                    ("MAY", "15")])
 def test_another_day_or_month_word_is_not_the_instance_date(words):

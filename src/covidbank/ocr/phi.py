@@ -83,6 +83,9 @@ _MONTH_NUMBERS = {name: f"{m:02d}" for m, names in MONTH_NAMES.items() for name 
 _MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
 #: Digits and the separators between them (up to three: `2020 - 19`): one written number or date as OCR read it.
 _DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
+#: Two fields of a date side by side and the third lost: two digits, a date separator, two digits, a separator
+#: and at most one digit (``02/14/2(`` of ``02/14/2019``; ``03/15/19`` is another date, not the same one cut).
+_DATE_PAIR = re.compile(r"(?<!\d)(\d{2})\s?[/.\-]\s?(\d{2})\s?[/.\-]\s?\d?(?!\d)")
 #: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
 #: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
 _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
@@ -404,11 +407,14 @@ class _DenyMatcher:
                    for m in _YEAR_WORD_DAY.finditer(folded))
 
     def _date_run(self, folded: str) -> bool:
-        """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
-        form of it with one digit misread."""
+        """One written number of the text is two fields of an instance's date (exactly), or holds two of them
+        side by side, the third field lost (``02/14/2(`` of ``02/14/2019``); or a six or seven digit form of it
+        with one digit misread."""
         for run in _DIGIT_RUN.finditer(folded):
             digits = re.sub(r"\D", "", run.group())
             if digits in self.date_parts:
+                return True
+            if any(a + b in self.date_parts for a, b in _DATE_PAIR.findall(run.group())):
                 return True
             if len(digits) >= 6 and any(len(f) in (6, 7) and abs(len(f) - len(digits)) <= 1
                                         and approx_find(f, digits, 1) for f in self.dates):
@@ -438,6 +444,11 @@ class _DenyMatcher:
                 if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
                     cats.add(cat)
                     break
+            # the rest of a long number whose first digits OCR read as letters (``ho97032`` of ``482097032``):
+            # five of its digits in a row, exactly
+            if cat not in cats and code.isdigit() and len(code) >= 7 and any(
+                    len(r) >= 5 and r in code for r in re.findall(r"\d+", dig)):
+                cats.add(cat)
         if self._date_digits(_fold(dig)) or self._day_and_year(folded) or (
                 loose_text != dig and self._date_digits(_fold(loose_text))):
             cats.add("date")
@@ -464,9 +475,23 @@ def _generic(text: str) -> set[str]:
     if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
                                        for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
         cats.add("long_number")
-    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)):
+    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)) or _fuzzy_label(_fold(text)):
         cats.add("labelled_value")
     return cats
+
+
+#: Record labels long enough to be read with two letters wrong (``histona``, ``dustoria`` of ``historia``),
+#: and the ordinary words within two edits of them that are no label.
+_LONG_LABELS = ("historia", "expediente", "nacimiento")
+_NOT_LABELS = frozenset({"history", "historic", "historian", "histories", "histology"})
+#: A word and a number after it (up to three other characters between them).
+_WORD_NUMBER = re.compile(r"(?<![a-z])([a-z]{6,11})(?![a-z])\W{0,3}\d")
+
+
+def _fuzzy_label(folded: str) -> bool:
+    """A long record label read within two letters (:data:`_LONG_LABELS`) followed by a number."""
+    return any(w not in _NOT_LABELS and any(approx_find(lbl, w, 2, whole=True) for lbl in _LONG_LABELS)
+               for w in _WORD_NUMBER.findall(folded))
 
 
 def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
