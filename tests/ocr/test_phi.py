@@ -132,11 +132,12 @@ def test_quote_marks_read_between_the_fields_of_a_month_word_date_do_not_hide_it
 
 @pytest.mark.parametrize("words, expected", [(("is.", ".03.,", ".20"), True), (("is", "-", "03", "-", "2020"), True),
                                              (("iz.", ".03.,", ".20"), False), (("Fig", "is.", "3"), False),
-                                             (("AP", "io.", "03"), False)])
+                                             (("AP", "io.", "03"), False), (("WL", "-503"), False)])
 def test_a_day_read_as_letters_before_a_date_separator_is_the_instance_date(words, expected):
     # a bench miss (fresh tune seed 19): "12.03.21" 30 px high read "iz." ".03.," ".21"; a one- or two-letter word
     # just before a separator and a number is read with its look-alike digits, for the instance's own dates only
-    # (here 15 March 2020: "is." is 15, "iz." 12)
+    # (here 15 March 2020: "is." is 15, "iz." 12); a word not all of look-alikes is a word (a window's "WL -503" is
+    # no "w1 -503", 15 03)
     (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
     assert ("date" in f.categories) is expected, (words, f.categories)
 
@@ -160,10 +161,14 @@ def test_five_digits_in_a_row_of_the_instance_record_number_are_the_record_numbe
 @pytest.mark.parametrize("words, expected", [(("N\u00b0", "histona", "429\u00b0"), True),
                                              (("IY", "dustoria", "9U/", "/21190"), True),
                                              (("expedlente:", "77"), True), (("History", "2"), False),
-                                             (("historic", "1918"), False), (("dustoria",), False)])
+                                             (("historic", "1918"), False), (("dustoria",), False),
+                                             (("Histor", "2"), False), (("Historv", "58"), False),
+                                             (("Histor1cal", "12"), False), (("historical", "1918"), False),
+                                             (("Vitoria", "70", "kVp"), False), (("historia", "12"), True)])
 def test_a_long_record_label_read_with_two_letters_wrong_before_a_number_is_a_label(words, expected):
     # bench misses (tune seeds 15 and 18): "N\u00ba historia 907721190" read "IY dustoria 9U/ /21190" and
     # "N\u00ba historia 429523419" read "N\u00b0 histona 429\u00b0": the label read in part, the number misread; any instance
+    # a word nearer an ordinary word than the label is that word misread ("Histor 2" of a caption's "History 2")
     (f,) = classify_lines([_line(*words)], None, AllowList.load())
     assert ("labelled_value" in f.categories) is expected, (words, f.categories)
 

@@ -250,13 +250,17 @@ def _digitize_loose(text: str) -> str:
 
 
 #: One or two letters Tesseract reads for digits just before a date separator and a number (``iz. .03., .21`` of
-#: ``12.03.21``): a day or month group read as letters, a word of its own that :func:`_digitize` keeps.
-_DATED_LETTERS = re.compile(r"(?<![0-9a-z])[a-z|!]{1,2}(?=\s*[./\-]\s*[./\-]?\s*\d)")
+#: ``12.03.21``): a day or month group read as letters, a word of its own that :func:`_digitize` keeps.  Only a word
+#: all of look-alikes (``wl`` of a caption's ``WL -303`` is a word, not ``w1``).
+_DATED_LETTERS = re.compile(r"(?<![0-9a-z])[a-z|!]{1,2}(?![0-9a-z])(?=\s*[./\-]\s*[./\-]?\s*\d)")
 
 
 def _digitize_dated(folded: str) -> str:
     """``folded`` with the look-alikes of :data:`_DATED_LETTERS` undone, for the instance's own dates only."""
-    return _DATED_LETTERS.sub(lambda m: m.group().translate(_CONFUSABLE_DIGITS), folded)
+    def undo(m: re.Match) -> str:
+        digits = m.group().translate(_CONFUSABLE_DIGITS)
+        return digits if digits.isdigit() else m.group()
+    return _DATED_LETTERS.sub(undo, folded)
 
 
 def _lookalike(text: str) -> str:
@@ -481,17 +485,23 @@ def _generic(text: str) -> set[str]:
 
 
 #: Record labels long enough to be read with two letters wrong (``histona``, ``dustoria`` of ``historia``),
-#: and the ordinary words within two edits of them that are no label.
+#: and the ordinary words within two edits of them that are no label: a word nearer one of these than the label
+#: is that word, misread (``histor 2`` of a caption's ``History 2``, ``historv``, ``Histor1cal``).
 _LONG_LABELS = ("historia", "expediente", "nacimiento")
-_NOT_LABELS = frozenset({"history", "historic", "historian", "histories", "histology"})
+_NOT_LABELS = ("history", "historic", "historical", "historian", "histories", "histology", "historico", "historica",
+               "historicos", "historicas", "victoria", "vitoria", "yacimiento")
 #: A word and a number after it (up to three other characters between them).
 _WORD_NUMBER = re.compile(r"(?<![a-z])([a-z]{6,11})(?![a-z])\W{0,3}\d")
 
 
 def _fuzzy_label(folded: str) -> bool:
-    """A long record label read within two letters (:data:`_LONG_LABELS`) followed by a number."""
-    return any(w not in _NOT_LABELS and any(approx_find(lbl, w, 2, whole=True) for lbl in _LONG_LABELS)
-               for w in _WORD_NUMBER.findall(folded))
+    """A long record label read within two letters (:data:`_LONG_LABELS`) followed by a number, the word not
+    nearer an ordinary word (:data:`_NOT_LABELS`) than the label."""
+    for w in _WORD_NUMBER.findall(folded):
+        k = next((k for k in range(3) if any(approx_find(lbl, w, k, whole=True) for lbl in _LONG_LABELS)), None)
+        if k is not None and not (k and any(approx_find(o, w, k - 1, whole=True) for o in _NOT_LABELS)):
+            return True
+    return False
 
 
 def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
