@@ -130,6 +130,14 @@ def test_quote_marks_read_between_the_fields_of_a_month_word_date_do_not_hide_it
     assert "date_pattern" in g.categories, (words, g.categories)  # a day and a month word, for any instance
 
 
+@pytest.mark.parametrize("words", [("5erics", "'2019"), ("7", "Caso", "\u20182013")])
+def test_quote_marks_are_separators_only_around_a_month_word(words):
+    # the patterns of a day, any word and a year (a month word misread) take the text as read: a stray quote made
+    # "5erics '2019" (a caption's "Series 2019") a day, a word and a year, on random harmless lines
+    (g,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" not in g.categories, (words, g.categories)
+
+
 @pytest.mark.parametrize("words, expected", [(("is.", ".03.,", ".20"), True), (("is", "-", "03", "-", "2020"), True),
                                              (("iz.", ".03.,", ".20"), False), (("Fig", "is.", "3"), False),
                                              (("AP", "io.", "03"), False), (("WL", "-503"), False)])

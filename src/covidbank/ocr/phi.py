@@ -473,8 +473,11 @@ class _DenyMatcher:
 def _generic(text: str) -> set[str]:
     cats = set()
     dig = _digitize(text)
+    # quote marks read as separators only around a month word: the patterns of any word (``5erics '2019`` of
+    # ``Series 2019``) keep them
     unq = _fold(_unquote(text))
-    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(unq) for r in _DATE_LOOSE + _DATE_PARTIAL):
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE[:2]) \
+            or any(r.search(unq) for r in _DATE_LOOSE[2:] + _DATE_PARTIAL):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
                                        for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
