@@ -379,6 +379,31 @@ def _crop_tophat(g: np.ndarray, box, polarity: str, mx: int, my: int, k: int):
     return th[y0 - py0:y1 - py0, x0 - px0:x1 - px0], (x0, y0, x1, y1)
 
 
+def _stacked_line_height(th: np.ndarray, hi: float, hm: float) -> float:
+    """The height of the text lines a tall candidate holds, when it is a block of them (else ``hm``).
+
+    Small text in lines close together (a film's header: name, record number and date, 7 px high, 7 px apart)
+    fuses into one component when searched at half resolution; scaled by that component's height it was read
+    at 4 px a letter.  Rows of the candidate's top-hat lit above half its contrast, in two or more runs
+    separated by unlit rows, are lines: the median run's height is the text height.
+    """
+    if hm < 16 or th.shape[0] < 12:
+        return hm
+    lit = (th > 0.5 * hi).mean(axis=1) > 0.02
+    runs, start = [], None
+    for i, v in enumerate(np.append(lit, False)):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            runs.append(i - start)
+            start = None
+    runs = [r for r in runs if r >= 3]
+    if len(runs) < 2:
+        return hm
+    lh = float(_median(np.array(runs, float)))
+    return lh if lh < 0.5 * hm else hm
+
+
 def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tuple[int, int], float]:
     """A candidate as dark text on white, from its own top-hat (background removed), scaled for Tesseract.
 
@@ -394,6 +419,12 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
     hi = float(_percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
+    lh = _stacked_line_height(th, hi, hm)
+    if lh != hm:  # a block of small lines: the top-hat at their size (a wide one takes their background's steps)
+        hm = lh
+        th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm))),
+                                            max(_TOPHAT, int(0.6 * hm) | 1))
+        hi = max(1e-3, float(_percentile(th, 99.5)))
     u8 = (255 - np.clip(th / hi, 0, 1) * 255).astype(np.uint8)
     s = float(np.clip(_TARGET_H / max(hm, 1), 0.5, 4.0))
     if (x1 - x0) * s > 3000:
