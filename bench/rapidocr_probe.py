@@ -34,9 +34,13 @@ def engine(threads: int = 1, **kw):
     return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, **kw)
 
 
+LAST_ELAPSE: list = []
+
+
 def run(eng, g: np.ndarray, box_thresh: float = 0.5):
     """[(quad (4x2 float), text, score)] with every recognised box kept (text_score 0)."""
-    res, _ = eng(g, box_thresh=box_thresh, unclip_ratio=1.6, text_score=0.0)
+    res, el = eng(g, box_thresh=box_thresh, unclip_ratio=1.6, text_score=0.0)
+    LAST_ELAPSE[:] = el or []
     return [(np.asarray(b, float), str(t), float(s)) for b, t, s in (res or [])]
 
 
@@ -144,6 +148,68 @@ def cmd_misses(args):
     print(f"load {os.getloadavg()}")
 
 
+def rec_candidates(eng, img, g, lang):
+    """Hybrid: covidbank's candidate lines (read or not by Tesseract), each re-read by RapidOCR's recogniser only
+    (no det), dark text on light.  [(box, text, score)], rec CPU seconds."""
+    from covidbank.ocr.detect import detect_text
+
+    out, t = [], 0.0
+    for ln in detect_text(img, lang=lang, keep_unread=True):
+        x, y, w, h = ln.box
+        pad = max(4, h // 2)
+        c = g[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
+        if ln.polarity == "bright":
+            c = 255 - c
+        t0 = time.process_time()
+        res, _ = eng(c, use_det=False, use_cls=False)
+        t += time.process_time() - t0
+        for txt, sc in res or []:
+            out.append((ln.box, str(txt), float(sc)))
+    return out, t
+
+
+def cmd_hybrid(args):
+    from covidbank.ocr import phi
+    from covidbank.ocr.detect import window_to_uint8
+
+    misses = parse_misses(args.files)
+    bases = B.load_bases(Path(os.environ["COVIDBANK_SHARED_DATA"]), "tune", 200)
+    eng = engine(args.threads)
+    print(f"hybrid (covidbank candidates, RapidOCR rec): {len(misses)} missed strings; load {os.getloadavg()}", flush=True)
+    n = read = matched = caught = 0
+    for seed in sorted({m[0] for m in misses}):
+        want = [m for m in misses if m[0] == seed]
+        for over, _ in cases_of(seed, bases):
+            for _, name, cap, text in want:
+                if over.name != name:
+                    continue
+                for s in over.strings:
+                    if not (s.phi and s.text == text and s.cap == cap):
+                        continue
+                    deny, _ = B.deny_of(over.header)
+                    dm = phi._DenyMatcher(deny)
+                    g = window_to_uint8(over.img)
+                    recs, t = rec_candidates(eng, over.img, g, B.LANG)
+                    on = [(b, tx, sc) for b, tx, sc in recs if s.mask[b[1]:b[1] + b[3], b[0]:b[0] + b[2]].any()]
+                    red = np.zeros(s.mask.shape, bool)
+                    cats = set()
+                    for (x, y, w, h), tx, sc in on:
+                        c = dm.categories(tx) | phi._generic(tx)
+                        if c:
+                            cats |= c
+                            red[y:y + h, x:x + w] = True
+                    cov = (s.mask & red).sum() / s.mask.sum()
+                    n += 1
+                    read += bool(on)
+                    matched += bool(cats)
+                    caught += cov >= 0.999
+                    print(f"seed {seed} {name} cap {cap} {text!r}: {len(recs)} candidates ({t:.2f} s rec CPU); "
+                          f"on the string: {[(tx, round(sc, 2)) for _, tx, sc in on]} cats {sorted(cats)} "
+                          f"PHI box ink cov {cov:.2f}", flush=True)
+    print(f"\n{n} strings: candidate re-read {read}, PHI by matcher {matched}, all ink in PHI candidate boxes {caught}; "
+          f"load {os.getloadavg()}")
+
+
 def cmd_clean(args):
     from covidbank.ocr import phi
     from covidbank.ocr.detect import window_to_uint8
@@ -180,14 +246,15 @@ def cmd_cpu(args):
 
     bases = B.load_bases(Path(os.environ["COVIDBANK_SHARED_DATA"]), "tune", 200)
     rng = np.random.default_rng(0)
-    eng = engine(args.threads)
+    kw = {"det_limit_type": "max", "det_limit_side_len": args.det_max} if args.det_max else {}
+    eng = engine(args.threads, **kw)
     picks = [bases[i] for i in np.linspace(0, len(bases) - 1, args.k).astype(int)]
     run(eng, np.zeros((64, 64), np.uint8))  # warm
     print(f"threads {args.threads}; load {os.getloadavg()}", flush=True)
     tot = []
     for name, base in picks:
         over = B.make_case(name, base, rng, True)
-        g = cv2.resize(window_to_uint8(over.img), (2048, 2048), interpolation=cv2.INTER_LINEAR)
+        g = cv2.resize(window_to_uint8(over.img), (args.size, args.size), interpolation=cv2.INTER_LINEAR)
         for pol in ("pos", "neg"):
             t0, w0 = time.process_time(), time.perf_counter()
             c0 = os.times()
@@ -195,23 +262,25 @@ def cmd_cpu(args):
             c1 = os.times()
             dt = time.process_time() - t0 + (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
             tot.append(dt)
-            print(f"  {name[:30]:30s} {pol}: {dt:.2f} s CPU, {time.perf_counter() - w0:.2f} s wall, {len(d)} boxes",
+            print(f"  {name[:30]:30s} {pol}: {dt:.2f} s CPU, {time.perf_counter() - w0:.2f} s wall, {len(d)} boxes; wall det/cls/rec {[round(e, 2) for e in LAST_ELAPSE]}",
                   flush=True)
-    print(f"CPU per 2k image per polarity: median {np.median(tot):.2f} s, mean {np.mean(tot):.2f} s; "
+    print(f"size {args.size}, det max side {args.det_max or 'full'}: CPU per image per polarity: median {np.median(tot):.2f} s, mean {np.mean(tot):.2f} s; "
           f"load {os.getloadavg()}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["misses", "clean", "cpu"])
+    ap.add_argument("mode", choices=["misses", "clean", "cpu", "hybrid"])
     ap.add_argument("files", nargs="*")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--every", type=int, default=2)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--det-max", type=int, default=0)
     ap.add_argument("--box-thresh", type=float, default=0.5)
     args = ap.parse_args()
-    {"misses": cmd_misses, "clean": cmd_clean, "cpu": cmd_cpu}[args.mode](args)
+    {"misses": cmd_misses, "clean": cmd_clean, "cpu": cmd_cpu, "hybrid": cmd_hybrid}[args.mode](args)
 
 
 if __name__ == "__main__":
