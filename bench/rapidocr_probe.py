@@ -246,7 +246,8 @@ def cmd_cpu(args):
 
     bases = B.load_bases(Path(os.environ["COVIDBANK_SHARED_DATA"]), "tune", 200)
     rng = np.random.default_rng(0)
-    kw = {"det_limit_type": "max", "det_limit_side_len": args.det_max} if args.det_max else {}
+    # the image itself is reduced (det and rec): the library ignores det_limit_side_len with limit_type "max"
+    kw = {"max_side_len": args.det_max} if args.det_max else {}
     eng = engine(args.threads, **kw)
     picks = [bases[i] for i in np.linspace(0, len(bases) - 1, args.k).astype(int)]
     run(eng, np.zeros((64, 64), np.uint8))  # warm
