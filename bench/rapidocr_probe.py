@@ -127,7 +127,15 @@ def cmd_misses(args):
                     x0, y0 = max(0, x - MARGIN), max(0, y - MARGIN)
                     crop = g[y0:y + h + MARGIN, x0:x + w + MARGIN]
                     row = {}
-                    for where, im, off in (("whole", g, (0, 0)), ("crop", crop, (x0, y0))):
+                    if args.scale != 1.0:  # whole image only, reduced (as a 2k image read at 1k would be)
+                        import cv2
+
+                        gs = cv2.resize(g, (round(W * args.scale), round(H * args.scale)), interpolation=cv2.INTER_AREA)
+                        for pol in ("pos", "neg"):
+                            d = run(eng, gs if pol == "pos" else 255 - gs, args.box_thresh)
+                            d = [(q / args.scale, t, sc) for q, t, sc in d]
+                            row[f"x{args.scale}-{pol}"] = judge(d, s, dm, (0, 0), (H, W))
+                    for where, im, off in (("whole", g, (0, 0)), ("crop", crop, (x0, y0))) if args.scale == 1.0 else ():
                         for pol in ("pos", "neg"):
                             d = run(eng, im if pol == "pos" else 255 - im, args.box_thresh)
                             row[f"{where}-{pol}"] = judge(d, s, dm, off, (H, W))
@@ -277,6 +285,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--det-max", type=int, default=0)
     ap.add_argument("--box-thresh", type=float, default=0.5)
