@@ -379,29 +379,38 @@ def _crop_tophat(g: np.ndarray, box, polarity: str, mx: int, my: int, k: int):
     return th[y0 - py0:y1 - py0, x0 - px0:x1 - px0], (x0, y0, x1, y1)
 
 
-def _stacked_line_height(th: np.ndarray, hi: float, hm: float) -> float:
-    """The height of the text lines a tall candidate holds, when it is a block of them (else ``hm``).
+def _stacked_lines(g: np.ndarray, box, polarity: str, hm: int) -> list[tuple[tuple[int, int, int, int], int]]:
+    """A tall candidate that is a block of text lines, as one candidate per line (else the candidate itself).
 
     Small text in lines close together (a film's header: name, record number and date, 7 px high, 7 px apart)
     fuses into one component when searched at half resolution; scaled by that component's height it was read
-    at 4 px a letter.  Rows of the candidate's top-hat lit above half its contrast, in two or more runs
-    separated by unlit rows, are lines: the median run's height is the text height.
+    at 4 px a letter, its lines mixed.  Rows of the candidate's top-hat lit above half its contrast, in two or
+    more runs (three rows or more) separated by unlit rows and under half the candidate's height, are its
+    lines: each becomes a candidate of its own, of the run's height.
+
+    Returns
+    -------
+    list of (box, height)
     """
-    if hm < 16 or th.shape[0] < 12:
-        return hm
-    lit = (th > 0.5 * hi).mean(axis=1) > 0.02
+    x, y, w, h = box
+    if hm < 16 or h < 12:
+        return [(box, hm)]
+    th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, 0, 0, _TOPHAT)
+    hi = float(_percentile(th, 99.5))
+    if hi < 1e-3:
+        return [(box, hm)]
+    lit = np.append((th > 0.5 * hi).mean(axis=1) > 0.02, False)
     runs, start = [], None
-    for i, v in enumerate(np.append(lit, False)):
+    for i, v in enumerate(lit):
         if v and start is None:
             start = i
         elif not v and start is not None:
-            runs.append(i - start)
+            if i - start >= 3:
+                runs.append((start, i - start))
             start = None
-    runs = [r for r in runs if r >= 3]
-    if len(runs) < 2:
-        return hm
-    lh = float(_median(np.array(runs, float)))
-    return lh if lh < 0.5 * hm else hm
+    if len(runs) < 2 or _median(np.array([r[1] for r in runs], float)) >= 0.5 * hm:
+        return [(box, hm)]
+    return [((x, y0 + r0, w, n), n) for r0, n in runs]
 
 
 def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tuple[int, int], float]:
@@ -419,12 +428,6 @@ def _render(g: np.ndarray, box, polarity: str, hm: int) -> tuple[np.ndarray, tup
     hi = float(_percentile(th, 99.5))
     if hi < 1e-3:
         hi = 1.0
-    lh = _stacked_line_height(th, hi, hm)
-    if lh != hm:  # a block of small lines: the top-hat at their size (a wide one takes their background's steps)
-        hm = lh
-        th, (x0, y0, x1, y1) = _crop_tophat(g, box, polarity, max(4, int(round(1.0 * hm))), max(3, int(round(0.5 * hm))),
-                                            max(_TOPHAT, int(0.6 * hm) | 1))
-        hi = max(1e-3, float(_percentile(th, 99.5)))
     u8 = (255 - np.clip(th / hi, 0, 1) * 255).astype(np.uint8)
     s = float(np.clip(_TARGET_H / max(hm, 1), 0.5, 4.0))
     if (x1 - x0) * s > 3000:
@@ -476,7 +479,8 @@ def detect_text(img: np.ndarray, lang: str = DEFAULT_LANG, max_candidates: int =
                        for x, y, w, h in near)
         cands = [c for c in cands if _close(c[0])]
     cands.sort(key=lambda c: (-c[2], c[0], c[1]))
-    cands = cands[:max_candidates]
+    cands = [(b, pol, score, h) for box, pol, score, hm in cands[:max_candidates]
+             for b, h in _stacked_lines(g, box, pol, hm)]
     if not cands:
         return []
     pieces = []
