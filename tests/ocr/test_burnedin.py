@@ -186,12 +186,12 @@ def test_a_date_under_a_films_frame_line_is_read_again_at_its_own_contrast(contr
                and "date" in b["categories"] for b in res.redacted)
 
 
-def test_a_films_header_of_small_close_lines_is_read_at_its_lines_height():
+def test_a_films_header_of_small_close_lines_is_read_line_by_line():
     # a real film (Cohen 16708_5_1.jpg, 1518 x 1820): "Patient Name", "Patient ID" and "Study Date" 7 px high in
     # lines 7 px apart, white over a grey panel and the black border, JPEG-compressed; searched at half resolution
     # the three lines fuse into one candidate several lines tall, which was read at 4 px a letter: nothing
-    # redacted.  It is now rendered at its lines' height, and the record number and date are redacted without
-    # any header to match (generic patterns)
+    # redacted.  It is now split into its lines, each read at its own height, and the record number and date are
+    # redacted without any header to match (generic patterns)
     import io
 
     from PIL import Image
