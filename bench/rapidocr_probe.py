@@ -37,6 +37,22 @@ def engine(threads: int = 1, **kw):
 LAST_ELAPSE: list = []
 
 
+def missed_cases(misses, bases):
+    """Each missed string's case rebuilt: (overlay case, drawn string, deny matcher, 8-bit image)."""
+    from covidbank.ocr import phi
+    from covidbank.ocr.detect import window_to_uint8
+
+    for seed in sorted({m[0] for m in misses}):
+        want = [m for m in misses if m[0] == seed]
+        for over, _ in cases_of(seed, bases):
+            for _, name, cap, text in want:
+                if over.name != name:
+                    continue
+                for s in over.strings:
+                    if s.phi and s.text == text and s.cap == cap:
+                        yield over, s, phi._DenyMatcher(B.deny_of(over.header)[0]), window_to_uint8(over.img)
+
+
 def run(eng, g: np.ndarray, box_thresh: float = 0.5):
     """[(quad (4x2 float), text, score)] with every recognised box kept (text_score 0)."""
     res, el = eng(g, box_thresh=box_thresh, unclip_ratio=1.6, text_score=0.0)
@@ -102,54 +118,40 @@ def judge(dets, s, deny_m, off, shape):
 
 
 def cmd_misses(args):
-    from covidbank.ocr import phi
-    from covidbank.ocr.detect import window_to_uint8
-
     misses = parse_misses(args.files)
     bases = B.load_bases(Path(os.environ["COVIDBANK_SHARED_DATA"]), "tune", 200)
     eng = engine(args.threads)
     print(f"{len(misses)} missed strings; load {os.getloadavg()}", flush=True)
     tally = {}
-    for seed in sorted({m[0] for m in misses}):
-        want = [m for m in misses if m[0] == seed]
-        for over, _ in cases_of(seed, bases):
-            for _, name, cap, text in want:
-                if over.name != name:
-                    continue
-                for s in over.strings:
-                    if not (s.phi and s.text == text and s.cap == cap):
-                        continue
-                    deny, _ = B.deny_of(over.header)
-                    dm = phi._DenyMatcher(deny)
-                    g = window_to_uint8(over.img)
-                    H, W = g.shape
-                    x, y, w, h = s.box
-                    x0, y0 = max(0, x - MARGIN), max(0, y - MARGIN)
-                    crop = g[y0:y + h + MARGIN, x0:x + w + MARGIN]
-                    row = {}
-                    if args.scale != 1.0:  # whole image only, reduced (as a 2k image read at 1k would be)
-                        import cv2
+    for over, s, dm, g in missed_cases(misses, bases):
+        H, W = g.shape
+        x, y, w, h = s.box
+        x0, y0 = max(0, x - MARGIN), max(0, y - MARGIN)
+        crop = g[y0:y + h + MARGIN, x0:x + w + MARGIN]
+        row = {}
+        if args.scale != 1.0:  # whole image only, reduced (as a 2k image read at 1k would be)
+            import cv2
 
-                        gs = cv2.resize(g, (round(W * args.scale), round(H * args.scale)), interpolation=cv2.INTER_AREA)
-                        for pol in ("pos", "neg"):
-                            d = run(eng, gs if pol == "pos" else 255 - gs, args.box_thresh)
-                            d = [(q / args.scale, t, sc) for q, t, sc in d]
-                            row[f"x{args.scale}-{pol}"] = judge(d, s, dm, (0, 0), (H, W))
-                    for where, im, off in (("whole", g, (0, 0)), ("crop", crop, (x0, y0))) if args.scale == 1.0 else ():
-                        for pol in ("pos", "neg"):
-                            d = run(eng, im if pol == "pos" else 255 - im, args.box_thresh)
-                            row[f"{where}-{pol}"] = judge(d, s, dm, off, (H, W))
-                    print(f"\nseed {seed} {name} cap {cap} {text!r} ({W}x{H})", flush=True)
-                    for k, r in row.items():
-                        ok = "CAUGHT" if r["phicov"] >= 0.999 else ("phi-partial" if r["phicov"] > 0 else "")
-                        print(f"  {k:10s} ink cov {r['cov']:.2f} phi cov {r['phicov']:.2f} cats {r['cats']} "
-                              f"read {r['texts']} {ok}")
-                        t = tally.setdefault(k, [0, 0, 0, 0, 0])
-                        t[0] += 1
-                        t[1] += r["cov"] >= 0.9
-                        t[2] += bool(r["texts"])
-                        t[3] += bool(r["cats"])
-                        t[4] += r["phicov"] >= 0.999
+            gs = cv2.resize(g, (round(W * args.scale), round(H * args.scale)), interpolation=cv2.INTER_AREA)
+            for pol in ("pos", "neg"):
+                d = run(eng, gs if pol == "pos" else 255 - gs, args.box_thresh)
+                d = [(q / args.scale, t, sc) for q, t, sc in d]
+                row[f"x{args.scale}-{pol}"] = judge(d, s, dm, (0, 0), (H, W))
+        for where, im, off in (("whole", g, (0, 0)), ("crop", crop, (x0, y0))) if args.scale == 1.0 else ():
+            for pol in ("pos", "neg"):
+                d = run(eng, im if pol == "pos" else 255 - im, args.box_thresh)
+                row[f"{where}-{pol}"] = judge(d, s, dm, off, (H, W))
+        print(f"\nseed {seed} {name} cap {cap} {text!r} ({W}x{H})", flush=True)
+        for k, r in row.items():
+            ok = "CAUGHT" if r["phicov"] >= 0.999 else ("phi-partial" if r["phicov"] > 0 else "")
+            print(f"  {k:10s} ink cov {r['cov']:.2f} phi cov {r['phicov']:.2f} cats {r['cats']} "
+                  f"read {r['texts']} {ok}")
+            t = tally.setdefault(k, [0, 0, 0, 0, 0])
+            t[0] += 1
+            t[1] += r["cov"] >= 0.9
+            t[2] += bool(r["texts"])
+            t[3] += bool(r["cats"])
+            t[4] += r["phicov"] >= 0.999
     print("\nmode: strings / box over >=90% ink / any text read / text PHI by matcher / all ink in PHI boxes")
     for k, t in tally.items():
         print(f"  {k:10s} {t}")
@@ -178,42 +180,30 @@ def rec_candidates(eng, img, g, lang):
 
 def cmd_hybrid(args):
     from covidbank.ocr import phi
-    from covidbank.ocr.detect import window_to_uint8
 
     misses = parse_misses(args.files)
     bases = B.load_bases(Path(os.environ["COVIDBANK_SHARED_DATA"]), "tune", 200)
     eng = engine(args.threads)
     print(f"hybrid (covidbank candidates, RapidOCR rec): {len(misses)} missed strings; load {os.getloadavg()}", flush=True)
     n = read = matched = caught = 0
-    for seed in sorted({m[0] for m in misses}):
-        want = [m for m in misses if m[0] == seed]
-        for over, _ in cases_of(seed, bases):
-            for _, name, cap, text in want:
-                if over.name != name:
-                    continue
-                for s in over.strings:
-                    if not (s.phi and s.text == text and s.cap == cap):
-                        continue
-                    deny, _ = B.deny_of(over.header)
-                    dm = phi._DenyMatcher(deny)
-                    g = window_to_uint8(over.img)
-                    recs, t = rec_candidates(eng, over.img, g, B.LANG)
-                    on = [(b, tx, sc) for b, tx, sc in recs if s.mask[b[1]:b[1] + b[3], b[0]:b[0] + b[2]].any()]
-                    red = np.zeros(s.mask.shape, bool)
-                    cats = set()
-                    for (x, y, w, h), tx, sc in on:
-                        c = dm.categories(tx) | phi._generic(tx)
-                        if c:
-                            cats |= c
-                            red[y:y + h, x:x + w] = True
-                    cov = (s.mask & red).sum() / s.mask.sum()
-                    n += 1
-                    read += bool(on)
-                    matched += bool(cats)
-                    caught += cov >= 0.999
-                    print(f"seed {seed} {name} cap {cap} {text!r}: {len(recs)} candidates ({t:.2f} s rec CPU); "
-                          f"on the string: {[(tx, round(sc, 2)) for _, tx, sc in on]} cats {sorted(cats)} "
-                          f"PHI box ink cov {cov:.2f}", flush=True)
+    for over, s, dm, g in missed_cases(misses, bases):
+        recs, t = rec_candidates(eng, over.img, g, B.LANG)
+        on = [(b, tx, sc) for b, tx, sc in recs if s.mask[b[1]:b[1] + b[3], b[0]:b[0] + b[2]].any()]
+        red = np.zeros(s.mask.shape, bool)
+        cats = set()
+        for (x, y, w, h), tx, sc in on:
+            c = dm.categories(tx) | phi._generic(tx)
+            if c:
+                cats |= c
+                red[y:y + h, x:x + w] = True
+        cov = (s.mask & red).sum() / s.mask.sum()
+        n += 1
+        read += bool(on)
+        matched += bool(cats)
+        caught += cov >= 0.999
+        print(f"seed {seed} {name} cap {cap} {text!r}: {len(recs)} candidates ({t:.2f} s rec CPU); "
+              f"on the string: {[(tx, round(sc, 2)) for _, tx, sc in on]} cats {sorted(cats)} "
+              f"PHI box ink cov {cov:.2f}", flush=True)
     print(f"\n{n} strings: candidate re-read {read}, PHI by matcher {matched}, all ink in PHI candidate boxes {caught}; "
           f"load {os.getloadavg()}")
 
