@@ -184,3 +184,31 @@ def test_a_date_under_a_films_frame_line_is_read_again_at_its_own_contrast(contr
     assert res.action == "redacted" and res.verified
     assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
                and "date" in b["categories"] for b in res.redacted)
+
+
+def test_a_films_header_of_small_close_lines_is_read_line_by_line():
+    # a real film (Cohen 16708_5_1.jpg, 1518 x 1820): "Patient Name", "Patient ID" and "Study Date" 7 px high in
+    # lines 7 px apart, white over a grey panel and the black border, JPEG-compressed; searched at half resolution
+    # the three lines fuse into one candidate several lines tall, which was read at 4 px a letter: nothing
+    # redacted.  It is now split into its lines, each read at its own height, and the record number and date are
+    # redacted without any header to match (generic patterns)
+    import io
+
+    from PIL import Image
+
+    img = (_textured(1600, 1600, 7, 1500) * 0.4).astype(np.uint16)
+    img[:360, :] = 600  # the black border above the film
+    img[250:340, :150] = 9000  # the grey panel under the header's start
+    boxes = []
+    for k, line in enumerate(("Patient Name : PRADO SEBASTIAN, M. CARMEN", "Patient ID : 1163347",
+                              "Study Date : 26/03/2020")):
+        img, box = draw_text(img, line, (4, 262 + 12 * k), 10, 30000)
+        boxes.append(box)
+    buf = io.BytesIO()
+    Image.fromarray((img // 257).astype(np.uint8)).save(buf, "JPEG", quality=75)
+    img = np.asarray(Image.open(buf)).astype(np.uint16) * 257
+    res = check_burned_in(img, None, "redact")
+    assert res.action == "redacted" and res.verified
+    for x, y, w, h in boxes[1:]:
+        assert any(b["x"] <= x and b["y"] <= y and b["x"] + b["w"] >= x + w and b["y"] + b["h"] >= y + h
+                   for b in res.redacted), (boxes, res.redacted)

@@ -119,6 +119,68 @@ def test_the_day_and_month_word_of_an_instance_date_are_the_date_when_its_year_i
     assert "date" in f.categories, (words, f.categories)
 
 
+@pytest.mark.parametrize("words", [("15", "de", "\u2018marzo", "de'2029", "|"), ("15", "de", "'marzo"),
+                                   ("15", "\u201cMAR\u201d", "2020")])
+def test_quote_marks_read_between_the_fields_of_a_month_word_date_do_not_hide_it(words):
+    # a bench miss (fresh tune seed 19): "17 de febrero de 2019" read "17 de" + "\u2018febrero" + "de'2049 |",
+    # the quote mark between the day and the month word kept them apart
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert "date" in f.categories, (words, f.categories)
+    (g,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" in g.categories, (words, g.categories)  # a day and a month word, for any instance
+
+
+@pytest.mark.parametrize("words", [("5erics", "'2019"), ("7", "Caso", "\u20182013")])
+def test_quote_marks_are_separators_only_around_a_month_word(words):
+    # the patterns of a day, any word and a year (a month word misread) take the text as read: a stray quote made
+    # "5erics '2019" (a caption's "Series 2019") a day, a word and a year, on random harmless lines
+    (g,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert "date_pattern" not in g.categories, (words, g.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("is.", ".03.,", ".20"), True), (("is", "-", "03", "-", "2020"), True),
+                                             (("iz.", ".03.,", ".20"), False), (("Fig", "is.", "3"), False),
+                                             (("AP", "io.", "03"), False), (("WL", "-503"), False)])
+def test_a_day_read_as_letters_before_a_date_separator_is_the_instance_date(words, expected):
+    # a bench miss (fresh tune seed 19): "12.03.21" 30 px high read "iz." ".03.," ".21"; a one- or two-letter word
+    # just before a separator and a number is read with its look-alike digits, for the instance's own dates only
+    # (here 15 March 2020: "is." is 15, "iz." 12); a word not all of look-alikes is a word (a window's "WL -503" is
+    # no "w1 -503", 15 03)
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("date" in f.categories) is expected, (words, f.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("15/03/2(",), True), (("AP", "03/15/2", "x"), True),
+                                             (("12/03/2(",), False), (("15/04/2(",), False)])
+def test_two_fields_of_the_instance_date_are_the_date_when_ocr_lost_the_third(words, expected):
+    # a bench miss (tune seed 3): "02/14/2019" read "02/14/2(", its year lost in the texture beside it
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("date" in f.categories) is expected, (words, f.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("ID:", "ho887766"), True), (("87766",), True), (("8776",), False),
+                                             (("88767",), False)])
+def test_five_digits_in_a_row_of_the_instance_record_number_are_the_record_number(words, expected):
+    # a bench miss (tune seed 3): "ID: 482097032" read "ho97032", its first digits read as letters
+    (f,) = classify_lines([_line(*words)], _deny(), AllowList.load(), patterns=False)
+    assert ("id" in f.categories) is expected, (words, f.categories)
+
+
+@pytest.mark.parametrize("words, expected", [(("N\u00b0", "histona", "429\u00b0"), True),
+                                             (("IY", "dustoria", "9U/", "/21190"), True),
+                                             (("expedlente:", "77"), True), (("History", "2"), False),
+                                             (("historic", "1918"), False), (("dustoria",), False),
+                                             (("Histor", "2"), False), (("Historv", "58"), False),
+                                             (("Histor1cal", "12"), False), (("historical", "1918"), False),
+                                             (("Vitoria", "70", "kVp"), False), (("historia", "12"), True)])
+def test_a_long_record_label_read_with_two_letters_wrong_before_a_number_is_a_label(words, expected):
+    # bench misses (tune seeds 15 and 18): "N\u00ba historia 907721190" read "IY dustoria 9U/ /21190" and
+    # "N\u00ba historia 429523419" read "N\u00b0 histona 429\u00b0": the label read in part, the number misread; any instance
+    # a word nearer an ordinary word than the label is that word misread ("Histor 2" of a caption's "History 2")
+    (f,) = classify_lines([_line(*words)], None, AllowList.load())
+    assert ("labelled_value" in f.categories) is expected, (words, f.categories)
+
+
 @pytest.mark.parametrize("words", [("16-MAR-",), ("Mar", "1024"), ("Mar", "15.5"), ("Mar", "1,5"), ("15", "APR"),
                                    ("MAY", "15")])
 def test_another_day_or_month_word_is_not_the_instance_date(words):

@@ -83,6 +83,9 @@ _MONTH_NUMBERS = {name: f"{m:02d}" for m, names in MONTH_NAMES.items() for name 
 _MONTH_WORD = re.compile(r"(?<![a-z])(" + "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")(?![a-z])")
 #: Digits and the separators between them (up to three: `2020 - 19`): one written number or date as OCR read it.
 _DIGIT_RUN = re.compile(r"\d+(?:[\s/.\-,]{1,3}\d+)*")
+#: Two fields of a date side by side and the third lost: two digits, a date separator, two digits, a separator
+#: and at most one digit (``02/14/2(`` of ``02/14/2019``; ``03/15/19`` is another date, not the same one cut).
+_DATE_PAIR = re.compile(r"(?<!\d)(\d{2})\s?[/.\-]\s?(\d{2})\s?[/.\-]\s?\d?(?!\d)")
 #: One written date as OCR read it, for the fuzzy match of an instance's date: digits joined by up to three other
 #: characters (separators, spaces, a misread digit: ``15/0e/2020``, ``|15 / 03 / 2O2O``), not by a time's colon.
 _DATE_DIGIT_RUN = re.compile(r"\d+(?:[^\d:]{1,3}\d+)*")
@@ -217,6 +220,17 @@ class Finding:
     members: tuple[int, ...] = field(default=(), compare=False)
 
 
+#: Quote marks OCR reads from a stroke's end or the texture beside a word (``‘febrero``, ``de'2049``): for the date
+#: patterns, separators like a space.
+_QUOTES = re.compile("[\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb'`\"]")
+
+
+def _unquote(text: str) -> str:
+    """``text`` with its quote marks (:data:`_QUOTES`) read as spaces, for the date patterns: a stray quote
+    between the day and the month word (``17 de ‘febrero``) kept them apart."""
+    return _QUOTES.sub(" ", text)
+
+
 def _digitize(text: str) -> str:
     """OCR confusions undone in digit-heavy tokens (``O``->0, ``l``->1, ``S``->5 ...)."""
     out = []
@@ -233,6 +247,20 @@ def _digitize_loose(text: str) -> str:
     :func:`_digitize` keeps tokens mostly of letters, a label glued to a number among them."""
     return re.sub(r"[0-9A-Za-z|!]+", lambda m: m.group().translate(_CONFUSABLE_DIGITS)
                   if any(c.isdigit() for c in m.group()) else m.group(), text)
+
+
+#: One or two letters Tesseract reads for digits just before a date separator and a number (``iz. .03., .21`` of
+#: ``12.03.21``): a day or month group read as letters, a word of its own that :func:`_digitize` keeps.  Only a word
+#: all of look-alikes (``wl`` of a caption's ``WL -303`` is a word, not ``w1``).
+_DATED_LETTERS = re.compile(r"(?<![0-9a-z])[a-z|!]{1,2}(?![0-9a-z])(?=\s*[./\-]\s*[./\-]?\s*\d)")
+
+
+def _digitize_dated(folded: str) -> str:
+    """``folded`` with the look-alikes of :data:`_DATED_LETTERS` undone, for the instance's own dates only."""
+    def undo(m: re.Match) -> str:
+        digits = m.group().translate(_CONFUSABLE_DIGITS)
+        return digits if digits.isdigit() else m.group()
+    return _DATED_LETTERS.sub(undo, folded)
 
 
 def _lookalike(text: str) -> str:
@@ -383,11 +411,14 @@ class _DenyMatcher:
                    for m in _YEAR_WORD_DAY.finditer(folded))
 
     def _date_run(self, folded: str) -> bool:
-        """One written number of the text is two fields of an instance's date (exactly), or a six or seven digit
-        form of it with one digit misread."""
+        """One written number of the text is two fields of an instance's date (exactly), or holds two of them
+        side by side, the third field lost (``02/14/2(`` of ``02/14/2019``); or a six or seven digit form of it
+        with one digit misread."""
         for run in _DIGIT_RUN.finditer(folded):
             digits = re.sub(r"\D", "", run.group())
             if digits in self.date_parts:
+                return True
+            if any(a + b in self.date_parts for a, b in _DATE_PAIR.findall(run.group())):
                 return True
             if len(digits) >= 6 and any(len(f) in (6, 7) and abs(len(f) - len(digits)) <= 1
                                         and approx_find(f, digits, 1) for f in self.dates):
@@ -417,13 +448,22 @@ class _DenyMatcher:
                 if approx_find(code, a if not code.isdigit() else re.sub(r"[^0-9]", "", a), k):
                     cats.add(cat)
                     break
+            # the rest of a long number whose first digits OCR read as letters (``ho97032`` of ``482097032``):
+            # five of its digits in a row, exactly
+            if cat not in cats and code.isdigit() and len(code) >= 7 and any(
+                    len(r) >= 5 and r in code for r in re.findall(r"\d+", dig)):
+                cats.add(cat)
         if self._date_digits(_fold(dig)) or self._day_and_year(folded) or (
                 loose_text != dig and self._date_digits(_fold(loose_text))):
             cats.add("date")
-        if "date" not in cats and self.ymd and self._month_date(folded):
+        if "date" not in cats and self.ymd and self._month_date(_unquote(folded)):
             cats.add("date")
         if "date" not in cats and self._date_run(_fold(dig)):
             cats.add("date")
+        if "date" not in cats:
+            dated = _digitize_dated(_fold(dig))
+            if dated != _fold(dig) and (self._date_digits(dated) or self._date_run(dated)):
+                cats.add("date")
         for place, cat in self.places:
             if len(place) >= 6 and approx_find(place, re.sub(r"[^a-z0-9]", "", folded), len(place) // 8):
                 cats.add(cat)
@@ -433,14 +473,38 @@ class _DenyMatcher:
 def _generic(text: str) -> set[str]:
     cats = set()
     dig = _digitize(text)
-    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE + _DATE_PARTIAL):
+    # quote marks read as separators only around a month word: the patterns of any word (``5erics '2019`` of
+    # ``Series 2019``) keep them
+    unq = _fold(_unquote(text))
+    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE[:2]) \
+            or any(r.search(unq) for r in _DATE_LOOSE[2:] + _DATE_PARTIAL):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
                                        for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
         cats.add("long_number")
-    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)):
+    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)) or _fuzzy_label(_fold(text)):
         cats.add("labelled_value")
     return cats
+
+
+#: Record labels long enough to be read with two letters wrong (``histona``, ``dustoria`` of ``historia``),
+#: and the ordinary words within two edits of them that are no label: a word nearer one of these than the label
+#: is that word, misread (``histor 2`` of a caption's ``History 2``, ``historv``, ``Histor1cal``).
+_LONG_LABELS = ("historia", "expediente", "nacimiento")
+_NOT_LABELS = ("history", "historic", "historical", "historian", "histories", "histology", "historico", "historica",
+               "historicos", "historicas", "victoria", "vitoria", "yacimiento")
+#: A word and a number after it (up to three other characters between them).
+_WORD_NUMBER = re.compile(r"(?<![a-z])([a-z]{6,11})(?![a-z])\W{0,3}\d")
+
+
+def _fuzzy_label(folded: str) -> bool:
+    """A long record label read within two letters (:data:`_LONG_LABELS`) followed by a number, the word not
+    nearer an ordinary word (:data:`_NOT_LABELS`) than the label."""
+    for w in _WORD_NUMBER.findall(folded):
+        k = next((k for k in range(3) if any(approx_find(lbl, w, k, whole=True) for lbl in _LONG_LABELS)), None)
+        if k is not None and not (k and any(approx_find(o, w, k - 1, whole=True) for o in _NOT_LABELS)):
+            return True
+    return False
 
 
 def _union_box(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
