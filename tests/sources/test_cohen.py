@@ -438,3 +438,17 @@ def test_canary_in_cells_and_names_never_reaches_meta_nor_reasons(tmp_path):
     assert canary not in meta, meta
     reasons = " ".join(b.table("skipped")["reason"])
     assert canary not in reasons, reasons
+
+
+def test_a_table_of_the_required_columns_only_is_added(tmp_path):
+    # the adapter takes each column out of the batch once read: a table with none of the optional clinical columns
+    # left the batch empty when they were looked for (StopIteration from first_nonempty, a traceback at `add`)
+    src = tmp_path / "cohen"
+    (src / "images").mkdir(parents=True)
+    (src / "images" / "a.png").write_bytes(b"")
+    pd.DataFrame({"patientid": ["1", "2"], "finding": ["COVID-19", "Pneumonia"], "view": ["PA", "AP"],
+                  "modality": ["X-ray", "X-ray"], "filename": ["a.png", "b.png"]}).to_csv(src / "metadata.csv", index=False)
+    bank = Bank(tmp_path / "bank", create=True)
+    add_source(bank, "cohen", src)
+    images = bank.table("images")
+    assert sorted(images["subject_id"]) == ["cohen:1", "cohen:2"]

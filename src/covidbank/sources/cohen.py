@@ -554,7 +554,10 @@ class _Loader:
         col = lambda name: cols.pop(name) if name in cols else pa.repeat(pa.scalar("", _TEXT), n)  # noqa: E731
 
         def taken_first(*names: str) -> pa.Array:
-            """:func:`first_nonempty` of the columns ``names``, which are taken out of ``cols``."""
+            """:func:`first_nonempty` of the columns ``names``, which are taken out of ``cols`` ("" when the
+            table has none of them: ``cols`` may be empty by then, the columns read before taken out)."""
+            if not any(name in cols for name in names):
+                return pa.repeat(pa.scalar("", _TEXT), n)
             out = first_nonempty(cols, *names)
             for name in names:
                 cols.pop(name, None)
