@@ -435,7 +435,8 @@ class _DenyMatcher:
         if any(approx_find(name, letters, 1 if len(name) <= 7 else 2) for name in self.long_names) \
                 or (self.short_names and self._short_name(folded)):
             cats.add("name")
-        alnum = re.sub(r"[^0-9a-z]", "", _fold(dig))
+        fdig = _fold(dig)
+        alnum = re.sub(r"[^0-9a-z]", "", fdig)
         # a record number's group read mostly as letters (``Z0ZOO3``, ``7GG``) stays letters in ``dig``: its
         # look-alikes undone in every word holding a digit
         loose_text = _digitize_loose(dig)
@@ -453,16 +454,16 @@ class _DenyMatcher:
             if cat not in cats and code.isdigit() and len(code) >= 7 and any(
                     len(r) >= 5 and r in code for r in re.findall(r"\d+", dig)):
                 cats.add(cat)
-        if self._date_digits(_fold(dig)) or self._day_and_year(folded) or (
+        if self._date_digits(fdig) or self._day_and_year(folded) or (
                 loose_text != dig and self._date_digits(_fold(loose_text))):
             cats.add("date")
         if "date" not in cats and self.ymd and self._month_date(_unquote(folded)):
             cats.add("date")
-        if "date" not in cats and self._date_run(_fold(dig)):
+        if "date" not in cats and self._date_run(fdig):
             cats.add("date")
         if "date" not in cats:
-            dated = _digitize_dated(_fold(dig))
-            if dated != _fold(dig) and (self._date_digits(dated) or self._date_run(dated)):
+            dated = _digitize_dated(fdig)
+            if dated != fdig and (self._date_digits(dated) or self._date_run(dated)):
                 cats.add("date")
         for place, cat in self.places:
             if len(place) >= 6 and approx_find(place, re.sub(r"[^a-z0-9]", "", folded), len(place) // 8):
@@ -475,14 +476,15 @@ def _generic(text: str) -> set[str]:
     dig = _digitize(text)
     # quote marks read as separators only around a month word: the patterns of any word (``5erics '2019`` of
     # ``Series 2019``) keep them
-    unq = _fold(_unquote(text))
-    if any(r.search(_fold(dig)) for r in _DATE_RES) or any(r.search(_fold(text)) for r in _DATE_LOOSE[:2]) \
+    fdig, ftext = _fold(dig), _fold(text)
+    unq = _unquote(ftext)
+    if any(r.search(fdig) for r in _DATE_RES) or any(r.search(ftext) for r in _DATE_LOOSE[:2]) \
             or any(r.search(unq) for r in _DATE_LOOSE[2:] + _DATE_PARTIAL):
         cats.add("date_pattern")
     if _LONG_NUMBER.search(dig) or any(sum(c.isdigit() for c in m.group(1)) >= 6
-                                       for m in _LABELLED_SPLIT_NUMBER.finditer(_fold(dig))):
+                                       for m in _LABELLED_SPLIT_NUMBER.finditer(fdig)):
         cats.add("long_number")
-    if _LABEL.search(_fold(text)) or _LABEL_BARE.search(_fold(text)) or _fuzzy_label(_fold(text)):
+    if _LABEL.search(ftext) or _LABEL_BARE.search(ftext) or _fuzzy_label(ftext):
         cats.add("labelled_value")
     return cats
 
