@@ -204,6 +204,8 @@ _DATE_TEXT_RE = re.compile(r"^\d{4}([-/]?)\d{2}\1\d{2}(?:[ T][0-9:.]*)?$")
 PHOTOMETRIC_TERMS = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420",
                                "YBR_ICT", "YBR_RCT", "PALETTE COLOR"})
 LUT_SHAPE_TERMS = frozenset({"IDENTITY", "INVERSE"})
+#: The DICOM Modality codes a source's image table or sidecar may give (another value is not copied).
+MODALITY_TERMS = frozenset({"CR", "DX", "CT"})
 
 
 def date_text(raw: object) -> str | None:

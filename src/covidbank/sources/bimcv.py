@@ -32,8 +32,8 @@ from ..errors import SourceFormatError
 from ..labels import LabelTree, padchest_tree
 from ..pixels import is_nifti
 from ..schema import POSITIVE, make_id, normalize_view
-from .base import (LUT_SHAPE_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value, parse_age, read_csv_text,
-                   require_columns, trimmed_names, unreadable_row)
+from .base import (LUT_SHAPE_TERMS, MODALITY_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value,
+                   parse_age, read_csv_text, require_columns, trimmed_names, unreadable_row)
 
 __all__ = ["load", "load_table", "parse_label_list", "align_cuis", "NAME", "TREE_FILES"]
 
@@ -42,8 +42,6 @@ REQUIRED = ["Subject", "Session", "File", "Labels"]
 #: Tree files looked for beside the table, newest first.
 TREE_FILES = ("padchest_trees_code_covid.txt", "trees_code_covid.txt", "padchest_trees_code.txt", "trees_code.txt")
 _CUI_RE = re.compile(r"C\d{7}")
-#: The ``Modality`` values the image table publishes (DICOM codes); another value is not copied.
-_MODALITIES = frozenset({"CR", "DX", "CT"})
 
 
 def parse_label_list(raw: object) -> list[str]:
@@ -264,7 +262,7 @@ def load_table(path: Path, trees: Iterable[str | Path] | None = None, version: s
             image_id = make_id(NAME, fname if seen[fname] == 1 else f"{fname}#{seen[fname]}")
             typ = _first(r, "Type").lower()
             # a fixed vocabulary: a cell outside it (free text) is not copied into the bank
-            modality = (known_value(_first(r, "Modality"), _MODALITIES)
+            modality = (known_value(_first(r, "Modality"), MODALITY_TERMS)
                         or {"cr": "CR", "dx": "DX"}.get(typ, "CT" if typ.startswith("ct") else "X-ray"))
             view_raw = _first(r, "Position_Manual", "View Position").upper()
             view = normalize_view(view_raw)

@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..errors import SourceFormatError
 from ..schema import make_id, normalize_view
-from .base import LUT_SHAPE_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value, parse_age, read_side_table
+from .base import (LUT_SHAPE_TERMS, MODALITY_TERMS, PHOTOMETRIC_TERMS, SourceResult, date_text, known_value, parse_age,
+                   read_side_table)
 
 __all__ = ["load", "load_bimcv_tree", "parse_mids_name", "read_sidecar", "IMAGE_EXTENSIONS"]
 
@@ -288,7 +289,7 @@ def _image_row(root: Path, key: str, rec: dict, res: SourceResult, source: str, 
     if rec["image"] is None:
         problems.append("image file missing")
     # sidecar values with defined terms: another value (free text) is not copied into the bank
-    modality = _SUFFIX_MODALITY.get(suffix or "", None) or known_value(_side(sc, "Modality"), {"CR", "DX", "CT"}) or "X-ray"
+    modality = _SUFFIX_MODALITY.get(suffix or "", None) or known_value(_side(sc, "Modality"), MODALITY_TERMS) or "X-ray"
     view = normalize_view(ent.get("vp"))
     if view == "unknown":
         view = normalize_view(_side(sc, "View Position", "ViewPosition"))

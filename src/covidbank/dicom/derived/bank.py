@@ -13,6 +13,7 @@ measurements rows of the bank-wide table ``dicom_sr``.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,9 +213,10 @@ def import_derived(folder: str | Path, bank) -> ImportSummary:
     return summary
 
 
-def _known_concepts() -> tuple[dict[str, str], set[str], set[str]]:
-    """What covidbank's SR says, as fixed wording: code value -> meaning of its concepts, its tracking
-    identifiers, its units."""
+@functools.lru_cache(maxsize=1)
+def _known_concepts() -> tuple[dict[str, str], frozenset[str], frozenset[str], frozenset[str]]:
+    """What covidbank's SR says, as fixed wording (built once): code value -> meaning of its concepts, those
+    meanings, its tracking identifiers, its units."""
     from pydicom.sr.codedict import codes
 
     from .codes import GRADE_MEANINGS, SEGMENTS, grade_concept, percent_code, xray_concepts
@@ -223,21 +225,22 @@ def _known_concepts() -> tuple[dict[str, str], set[str], set[str]]:
     meanings = {str(c.value): str(c.meaning) for c in concepts}
     meanings.update({spec.type[0]: spec.type[2] for spec in SEGMENTS.values()})
     meanings.update({"39607008": "Lung", **GRADE_MEANINGS})
-    return meanings, set(SEGMENTS) | {"study", "xray-severity"}, {"ml", "%", "{score}"}
+    return (meanings, frozenset(meanings.values()), frozenset(SEGMENTS) | {"study", "xray-severity"},
+            frozenset({"ml", "%", "{score}"}))
 
 
 def _bank_sr_row(r: dict) -> dict:
     """An SR row as the bank keeps it: codes, tracking identifiers and units of covidbank's vocabulary, the
     meanings of its own concepts, numbers; any other text an SR holds (an identifier or a meaning typed in a
     viewer) becomes null."""
-    meanings, groups, units = _known_concepts()
+    meanings, finding_words, groups, units = _known_concepts()
     code = r.get("code") if r.get("code") in meanings else None
     value = r.get("value")
     if not isinstance(value, (int, float)):
         value = value if value in meanings else None
     finding = r.get("finding")
     return {**r, "group": r.get("group") if r.get("group") in groups else None,
-            "finding": finding if finding in set(meanings.values()) else None,
+            "finding": finding if finding in finding_words else None,
             "name": meanings.get(code) if code else None, "code": code, "value": value,
             "unit": r.get("unit") if r.get("unit") in units else None,
             "meaning": meanings.get(value) if isinstance(value, str) else None}
