@@ -289,7 +289,7 @@ class XRayCache:
             else:
                 key = _stat_key(path)
                 same_stat = key is not None and tuple(int(e[k]) for k in _STAT) == key
-                no_hash = e["sha1"] is None or (isinstance(e["sha1"], float) and np.isnan(e["sha1"]))
+                no_hash = pd.isna(e["sha1"])
                 if key is None:  # an error row whose file could not be stat'ed either (missing, symlink loop) is fresh
                     reason = None if e["status"] == "error" and int(e["mtime_ns"]) == -1 else "file missing"
                 elif e["status"] != "ok" and no_hash:  # failed before it was hashed: retried when its file changes
