@@ -34,6 +34,7 @@ from .base import (
     SourceResult,
     TableMap,
     first_nonempty,
+    one_chunk,
     map_unique,
     stream_text_table,
     normalize_license,
@@ -160,11 +161,6 @@ def _clean_arrow(values: pa.Array) -> pa.DictionaryArray:
     s = _strip(enc.dictionary)
     s = pc.if_else(pc.is_in(s, value_set=pa.array(["", "?", "nan"], s.type)), pa.scalar(None, s.type), s)
     return pa.DictionaryArray.from_arrays(enc.indices, s)
-
-
-def _one_chunk(values: pa.ChunkedArray) -> pa.Array:
-    """The column as one array (its chunks combined)."""
-    return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
 
 
 def _dense(values: pa.Array) -> pa.Array:
@@ -491,7 +487,7 @@ class _Loader:
         # the columns read (_USED), each taken out of `cols` where it is used: its text is freed as soon as
         # it is normalized, not kept until the batch ends (at 100k rows the raw text is 45 MB)
         # (a name repeated in the header: its first column, as pandas reads it)
-        cols: dict[str, pa.Array] = {name: _one_chunk(raw.column(i)) for i, name in reversed(list(enumerate(raw.column_names)))
+        cols: dict[str, pa.Array] = {name: one_chunk(raw.column(i)) for i, name in reversed(list(enumerate(raw.column_names)))
                                      if name in _USED}
         del raw
         row0 = self.n_rows
